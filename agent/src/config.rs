@@ -1,0 +1,349 @@
+//! Agent configuration: defaults, then the TOML file, then `VIGIL_AGENT__<SECTION>__<KEY>`
+//! environment variables, then command-line flags; then validation. Every setting is
+//! documented in `deploy/agent.example.toml`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Prefix of environment variables that set configuration keys (`VIGIL_AGENT__INTERVAL=5s`,
+/// `VIGIL_AGENT__DELIVERY__QUEUE_MAX_BYTES=1048576`).
+pub const ENV_PREFIX: &str = "VIGIL_AGENT__";
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Collector URL, `http://host:port` (or `https://` with TLS).
+    pub collector: String,
+    /// Time between collections (1s to 1h).
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    /// Host name to report; empty means the kernel's host name.
+    pub hostname: String,
+    /// Labels added to every series of this host, e.g. `{ env = "prod", dc = "fra1" }`.
+    pub labels: BTreeMap<String, String>,
+    /// Token to present to the collector, when it requires one.
+    pub token: String,
+    /// `[collect]`.
+    pub collect: CollectConfig,
+    /// `[delivery]`.
+    pub delivery: DeliveryConfig,
+    /// `[log]`.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            collector: "http://127.0.0.1:7070".into(),
+            interval: Duration::from_secs(10),
+            hostname: String::new(),
+            labels: BTreeMap::new(),
+            token: String::new(),
+            collect: CollectConfig::default(),
+            delivery: DeliveryConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// `[collect]`: where the kernel's trees are and how long a filesystem may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectConfig {
+    /// procfs mount (`/host/proc` when the host's is mounted into a container).
+    pub proc_path: PathBuf,
+    /// sysfs mount.
+    pub sys_path: PathBuf,
+    /// Host root filesystem.
+    pub rootfs_path: PathBuf,
+    /// Longest a filesystem's statvfs may take before it is skipped and counted.
+    #[serde(with = "duration")]
+    pub statfs_timeout: Duration,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        Self {
+            proc_path: "/proc".into(),
+            sys_path: "/sys".into(),
+            rootfs_path: "/".into(),
+            statfs_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[delivery]`: queueing and reconnecting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Most memory the queue of unacknowledged batches may use; past it the oldest batches
+    /// are dropped (and counted). 8 MiB holds about three hours of a typical host at 10 s.
+    pub queue_max_bytes: usize,
+    /// Most batches sent and not yet acknowledged.
+    pub max_in_flight: usize,
+    /// First reconnect delay; doubles per failure up to `backoff_max`, with jitter.
+    #[serde(with = "duration")]
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    #[serde(with = "duration")]
+    pub backoff_max: Duration,
+    /// Longest wait for a TCP/TLS connection.
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// Longest wait for an acknowledgement before the stream is judged dead and reopened.
+    #[serde(with = "duration")]
+    pub ack_timeout: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            queue_max_bytes: 8 << 20,
+            max_in_flight: 32,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration that could not be used; names the key and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file` (if any), then the environment `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        overlay_env(&mut table, env)?;
+        table.try_into().map_err(|e: toml::de::Error| {
+            let origin = file.map_or("configuration".to_owned(), |p| {
+                format!("config file {}", p.display())
+            });
+            ConfigError(format!("{origin}: {}", e.message()))
+        })
+    }
+
+    /// Checks settings that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
+        if !(self.collector.starts_with("http://") || self.collector.starts_with("https://")) {
+            return bad(
+                "collector",
+                format!(
+                    "{:?} must be a URL like http://collector.example:7070",
+                    self.collector
+                ),
+            );
+        }
+        if self.interval < Duration::from_secs(1) || self.interval > Duration::from_secs(3600) {
+            return bad(
+                "interval",
+                format!("{:?} must be between 1s and 1h", self.interval),
+            );
+        }
+        for (name, value) in &self.labels {
+            let valid = !name.is_empty()
+                && !name.starts_with("__")
+                && name != "host"
+                && name.bytes().enumerate().all(|(i, b)| {
+                    b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit())
+                });
+            if !valid {
+                return bad(
+                    &format!("labels.{name}"),
+                    "label names must match [a-zA-Z_][a-zA-Z0-9_]*, not start with __ and not be \"host\"".into(),
+                );
+            }
+            if value.len() > 1024 {
+                return bad(
+                    &format!("labels.{name}"),
+                    "value is longer than 1024 bytes".into(),
+                );
+            }
+        }
+        if self.delivery.queue_max_bytes < 64 << 10 {
+            return bad("delivery.queue_max_bytes", "must be at least 65536".into());
+        }
+        if self.delivery.max_in_flight == 0 {
+            return bad("delivery.max_in_flight", "must be at least 1".into());
+        }
+        if self.delivery.backoff_initial.is_zero()
+            || self.delivery.backoff_max < self.delivery.backoff_initial
+        {
+            return bad(
+                "delivery.backoff_max",
+                "must be at least delivery.backoff_initial, which must be above 0".into(),
+            );
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad(
+                "log.format",
+                format!("{:?} must be text or json", self.log.format),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Sets keys from every `VIGIL_AGENT__[<SECTION>__]<KEY>` variable.
+fn overlay_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let Some((key, sections)) = path.split_last() else {
+            continue;
+        };
+        let mut at = &mut *table;
+        for section in sections {
+            let entry = at
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            at = entry
+                .as_table_mut()
+                .ok_or_else(|| ConfigError(format!("{name}: {section} is not a section")))?;
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        at.insert(key.clone(), parsed);
+    }
+    Ok(())
+}
+
+/// Serde helper for durations written like `10s`, `500ms`, `1m`.
+pub mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    /// Parses a humantime duration string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 10s, 500ms or 1m ({e})"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn file_env_and_validation() {
+        let mut f = tempfile_path();
+        writeln!(
+            f.1,
+            "interval = \"5s\"\n[labels]\nenv = \"prod\"\n[delivery]\nmax_in_flight = 4"
+        )
+        .unwrap();
+        let env = vec![(
+            "VIGIL_AGENT__DELIVERY__MAX_IN_FLIGHT".to_owned(),
+            "8".to_owned(),
+        )];
+        let c = Config::load(Some(&f.0), env).unwrap();
+        assert_eq!(c.interval, Duration::from_secs(5));
+        assert_eq!(c.labels["env"], "prod");
+        assert_eq!(c.delivery.max_in_flight, 8);
+        c.validate().unwrap();
+        let _ = std::fs::remove_file(&f.0);
+        f.0.clear();
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut f = tempfile_path();
+        writeln!(f.1, "intervall = \"5s\"").unwrap();
+        let e = Config::load(Some(&f.0), vec![]).unwrap_err().to_string();
+        assert!(e.contains("intervall"), "{e}");
+        let c = Config {
+            interval: Duration::from_millis(200),
+            ..Config::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("interval:")
+        );
+        let mut c = Config::default();
+        c.labels.insert("1bad".into(), "x".into());
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("labels.1bad:")
+        );
+        let c = Config {
+            collector: "collector:7070".into(),
+            ..Config::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("collector:")
+        );
+        let env = vec![("VIGIL_AGENT__INTERVAL".to_owned(), "often".to_owned())];
+        let e = Config::load(None, env).unwrap_err().to_string();
+        assert!(e.contains("\"often\" is not a duration"), "{e}");
+        let _ = std::fs::remove_file(&f.0);
+    }
+
+    fn tempfile_path() -> (PathBuf, std::fs::File) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!(
+            "vigil-agent-config-{}-{n}.toml",
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&path).unwrap();
+        (path, file)
+    }
+}

@@ -1,0 +1,233 @@
+//! Wires the agent together: a collection loop that fills the spool every interval and a
+//! delivery loop that drains it, both stopping when `shutdown` resolves.
+
+use crate::collect::{Collectors, Options, Paths, Sink};
+use crate::config::Config;
+use crate::own::{self, Stats};
+use crate::spool::Spool;
+use crate::{encode, stream};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+use tracing::{debug, warn};
+
+/// State the collection and delivery loops share.
+#[derive(Debug)]
+pub struct Shared {
+    spool: Mutex<Spool>,
+    sink: Mutex<Sink>,
+    /// Signalled when a round is spooled.
+    pub wake: Notify,
+    /// Counters reported as `vigil_agent_*`.
+    pub stats: Stats,
+}
+
+impl Shared {
+    /// A fresh state with a spool bounded to `spool_bytes`.
+    pub fn new(spool_bytes: usize) -> Self {
+        Self {
+            spool: Mutex::new(Spool::new(spool_bytes)),
+            sink: Mutex::new(Sink::new()),
+            wake: Notify::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The spool, locked.
+    pub fn spool(&self) -> MutexGuard<'_, Spool> {
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sink (and its series table), locked.
+    pub fn sink(&self) -> MutexGuard<'_, Sink> {
+        self.sink.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Copies the spool's gauges and drop counters into the stats.
+    pub fn note_spool(&self, spool: &Spool) {
+        self.stats
+            .queue_rounds
+            .store(spool.len() as u64, Ordering::Relaxed);
+        self.stats
+            .queue_bytes
+            .store(spool.bytes() as u64, Ordering::Relaxed);
+        self.stats
+            .dropped_rounds
+            .store(spool.dropped_rounds, Ordering::Relaxed);
+        self.stats
+            .dropped_samples
+            .store(spool.dropped_samples, Ordering::Relaxed);
+    }
+}
+
+/// Collection options from the configuration.
+pub fn options(config: &Config) -> Options {
+    Options {
+        paths: Paths {
+            proc: config.collect.proc_path.clone(),
+            sys: config.collect.sys_path.clone(),
+            rootfs: config.collect.rootfs_path.clone(),
+        },
+        statfs_timeout: config.collect.statfs_timeout,
+    }
+}
+
+/// Runs one collection round into the shared sink and spools it.
+fn collect_round(collectors: &mut Collectors, shared: &Shared) {
+    let started = Instant::now();
+    let timestamp_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let (ids, values) = {
+        let mut sink = shared.sink();
+        let round = collectors.collect(&mut sink);
+        for (source, error) in &round.errors {
+            warn!(source, error = %error, "collection source failed");
+        }
+        shared
+            .stats
+            .collect_errors
+            .fetch_add(round.errors.len() as u64, Ordering::Relaxed);
+        shared
+            .stats
+            .statfs_timeouts
+            .store(round.statfs_timeouts_total, Ordering::Relaxed);
+        shared
+            .stats
+            .last_collect_ns
+            .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        own::collect(&shared.stats, &mut sink);
+        sink.take_round()
+    };
+    let samples = ids.len();
+    let mut spool = shared.spool();
+    let before = spool.dropped_rounds;
+    spool.push(timestamp_ms, ids, values);
+    if spool.dropped_rounds > before {
+        warn!(
+            dropped_rounds = spool.dropped_rounds,
+            "spool full; dropped the oldest round"
+        );
+    }
+    shared.note_spool(&spool);
+    drop(spool);
+    shared.wake.notify_one();
+    debug!(
+        samples,
+        took_us = started.elapsed().as_micros() as u64,
+        "collected"
+    );
+}
+
+/// Collects and delivers until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    config.validate()?;
+    let shared = Arc::new(Shared::new(config.delivery.queue_max_bytes));
+    let mut collectors = Collectors::new(options(&config));
+    let facts = collectors.facts();
+    let (interval_tx, mut interval_rx) = watch::channel(config.interval);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let hello = encode::hello(
+        &facts,
+        &config.hostname,
+        &config.labels,
+        config.interval.as_millis() as u64,
+        &config.token,
+    );
+    tracing::info!(
+        host = %hello.hostname,
+        collector = %config.collector,
+        interval_s = config.interval.as_secs_f64(),
+        version = env!("CARGO_PKG_VERSION"),
+        "vigil-agent starting"
+    );
+    let delivery = tokio::spawn(stream::deliver(
+        config.collector.clone(),
+        hello,
+        config.delivery.clone(),
+        shared.clone(),
+        interval_tx,
+        stop_rx,
+    ));
+
+    let collecting = {
+        let shared = shared.clone();
+        async move {
+            let mut tick = tokio::time::interval(*interval_rx.borrow());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    changed = interval_rx.changed() => {
+                        if changed.is_ok() {
+                            tick = tokio::time::interval(*interval_rx.borrow());
+                            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        }
+                        continue;
+                    }
+                }
+                let shared = shared.clone();
+                // /proc reads are quick, but a statvfs may block up to its timeout: keep
+                // the runtime (and so acknowledgements) free meanwhile.
+                let done = tokio::task::spawn_blocking(move || {
+                    collect_round(&mut collectors, &shared);
+                    collectors
+                })
+                .await;
+                match done {
+                    Ok(back) => collectors = back,
+                    Err(e) => {
+                        warn!(error = %e, "collection round panicked; stopping");
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = collecting => {}
+        _ = shutdown => {}
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
+    let left = shared.spool().len();
+    if left > 0 {
+        warn!(rounds = left, "stopping with unacknowledged rounds");
+    }
+    Ok(())
+}
+
+/// Collects one round and renders it in the Prometheus text format (`vigil-agent --once`).
+pub fn once(config: &Config) -> String {
+    let mut collectors = Collectors::new(options(config));
+    let shared = Shared::new(config.delivery.queue_max_bytes);
+    let mut sink = shared.sink();
+    let round = collectors.collect(&mut sink);
+    own::collect(&shared.stats, &mut sink);
+    let mut out = String::new();
+    for (source, error) in &round.errors {
+        out.push_str(&format!("# error in {source}: {error}\n"));
+    }
+    for (key, value) in sink.round() {
+        out.push_str(&key.name);
+        if !key.labels.is_empty() {
+            out.push('{');
+            for (i, (name, v)) in key.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let escaped = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                out.push_str(&format!("{name}=\"{escaped}\""));
+            }
+            out.push('}');
+        }
+        out.push_str(&format!(" {value}\n"));
+    }
+    out
+}

@@ -1,0 +1,115 @@
+//! `vigil-collector`: parse flags, load config, run until Ctrl-C or SIGTERM.
+
+use clap::Parser;
+use std::path::PathBuf;
+use vigil_collector::config::{Config, LogFormat};
+
+/// Vigil's collector: receives agents' metrics over gRPC and stores them in RocksDB.
+#[derive(Debug, Parser)]
+#[command(name = "vigil-collector", version)]
+struct Flags {
+    /// TOML config file (see deploy/collector.example.toml).
+    #[arg(long, short = 'c', env = "VIGIL_COLLECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// gRPC listen address for agents and the CLI [config: server.grpc_listen].
+    #[arg(long, value_name = "ADDR")]
+    grpc_listen: Option<std::net::SocketAddr>,
+    /// Data directory [config: storage.data_dir; default ./vigil-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Serve a non-loopback address without TLS [config: server.allow_insecure].
+    #[arg(long)]
+    allow_insecure: bool,
+    /// Log format: text or json [config: log.format].
+    #[arg(long, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Log filter, e.g. info or debug [config: log.level].
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let flags = Flags::parse();
+    let config = match load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vigil-collector: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logs(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil-collector: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(vigil_collector::server::run(config, shutdown_signal())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "collector stopped");
+            eprintln!("vigil-collector: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(flags: Flags) -> anyhow::Result<Config> {
+    let mut config = Config::load(flags.config.as_deref(), std::env::vars())?;
+    if let Some(addr) = flags.grpc_listen {
+        config.server.grpc_listen = addr;
+    }
+    if let Some(dir) = flags.data_dir {
+        config.storage.data_dir = dir;
+    }
+    if flags.allow_insecure {
+        config.server.allow_insecure = true;
+    }
+    if let Some(format) = flags.log_format {
+        config.log.format = if format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        };
+    }
+    if let Some(level) = flags.log_level {
+        config.log.level = level;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logs(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

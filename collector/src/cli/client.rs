@@ -1,0 +1,208 @@
+//! The connection to the collector's `Query` service, and the one place where transport
+//! failures become messages a person can act on.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use tonic::codec::CompressionEncoding;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use vigil_proto::v1::query_client::QueryClient;
+use vigil_proto::v1::{
+    Host, HostsRequest, SamplesRequest, SeriesRequest, SeriesResponse, SeriesSamples,
+};
+
+use super::error::Error;
+
+/// Largest response message accepted, decompressed. Samples come one message per series,
+/// and a long range of a busy series is big; tonic's 4 MiB default is too small.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long to wait for the TCP (and TLS) handshake before giving up on the collector.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected `Query` client that remembers its URL, for error messages.
+pub struct Collector {
+    url: String,
+    client: QueryClient<Channel>,
+}
+
+impl Collector {
+    /// Connects to the collector at `url` (`http://host:port`; a bare `host:port` means
+    /// `http://`). Fails with [`Error::Unreachable`] when nothing answers there.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let url = if url.contains("://") || url.starts_with("unix:") {
+            url.to_owned()
+        } else {
+            format!("http://{url}")
+        };
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: url.clone(),
+            reason,
+        };
+        let mut endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| invalid(innermost(&e)))?
+            .connect_timeout(CONNECT_TIMEOUT);
+        if endpoint.uri().scheme_str() == Some("https") {
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().with_enabled_roots())
+                .map_err(|e| invalid(innermost(&e)))?;
+        }
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| cannot_reach(&url, &e))?;
+        let client = QueryClient::new(channel)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Collector { url, client })
+    }
+
+    /// The host registry, ordered by host name.
+    pub async fn hosts(&mut self) -> Result<Vec<Host>, Error> {
+        let response = self.client.hosts(HostsRequest {}).await;
+        Ok(response.map_err(|s| self.status(s))?.into_inner().hosts)
+    }
+
+    /// Series matching `selector`; `limit` 0 means the collector's limit.
+    pub async fn series(&mut self, selector: &str, limit: u64) -> Result<SeriesResponse, Error> {
+        let request = SeriesRequest {
+            selector: selector.to_owned(),
+            limit,
+        };
+        let response = self.client.series(request).await;
+        Ok(response.map_err(|s| self.status(s))?.into_inner())
+    }
+
+    /// All samples of the series matching `selector` in `[start_ms, end_ms]`, read to the
+    /// end of the stream: a result is printed whole or not at all.
+    pub async fn samples(
+        &mut self,
+        selector: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<SeriesSamples>, Error> {
+        let request = SamplesRequest {
+            selector: selector.to_owned(),
+            start_ms,
+            end_ms,
+            limit,
+        };
+        let response = self.client.samples(request).await;
+        let mut stream = response.map_err(|s| self.status(s))?.into_inner();
+        let mut all = Vec::new();
+        while let Some(series) = stream.message().await.map_err(|s| self.status(s))? {
+            all.push(series);
+        }
+        Ok(all)
+    }
+
+    /// A status from a call: the collector's own answer, or, when the connection broke
+    /// (say the collector stopped after we connected), "cannot reach".
+    fn status(&self, status: tonic::Status) -> Error {
+        let transport_failed = status.code() == tonic::Code::Unavailable
+            && chain(&status).any(|e| e.downcast_ref::<io::Error>().is_some());
+        if transport_failed {
+            cannot_reach(&self.url, &status)
+        } else {
+            Error::from(status)
+        }
+    }
+}
+
+/// [`Error::Unreachable`] with the most telling reason found in `err`'s source chain.
+fn cannot_reach(url: &str, err: &(dyn StdError + 'static)) -> Error {
+    let io_kind = chain(err).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind));
+    let reason = match io_kind {
+        Some(io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
+        Some(io::ErrorKind::ConnectionReset) => "connection reset".to_owned(),
+        Some(io::ErrorKind::TimedOut) => "connection timed out".to_owned(),
+        _ => {
+            let reason = innermost(err);
+            if reason.contains("timeout expired") || reason.contains("timed out") {
+                format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())
+            } else {
+                reason
+            }
+        }
+    };
+    Error::Unreachable {
+        url: url.to_owned(),
+        reason,
+    }
+}
+
+/// `err` and its sources, outermost first.
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
+/// The message of the deepest source: tonic's outer errors only say "transport error".
+fn innermost(err: &(dyn StdError + 'static)) -> String {
+    chain(err)
+        .last()
+        .map_or_else(String::new, ToString::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_connection_is_reported_plainly() {
+        // Bind then drop a listener to get a local port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a local port")
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let err = Collector::connect(&url)
+            .await
+            .err()
+            .expect("nothing listens");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot reach the collector at {url}: connection refused \
+                 (is vigil-collector running? set --collector or VIGIL_COLLECTOR)"
+            )
+        );
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[tokio::test]
+    async fn bare_host_port_means_http() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a local port")
+            .port();
+        let err = Collector::connect(&format!("127.0.0.1:{port}"))
+            .await
+            .err()
+            .expect("nothing listens");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "cannot reach the collector at http://127.0.0.1:{port}: "
+            )),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_url_is_a_usage_error() {
+        let err = Collector::connect("http://exa mple:7070")
+            .await
+            .err()
+            .expect("not a URL");
+        assert!(
+            err.to_string()
+                .starts_with("invalid collector URL \"http://exa mple:7070\": "),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,147 @@
+//! What can go wrong in the `vigil` CLI, worded for the person at the terminal, and the exit
+//! code each failure gets.
+
+use std::io;
+
+/// A failure of a `vigil` command. The `Display` text is the whole message the user sees
+/// after `error: `; it names the input that was wrong and, where it helps, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The collector could not be reached at all (refused, timed out, bad host name...).
+    #[error(
+        "cannot reach the collector at {url}: {reason} \
+         (is vigil-collector running? set --collector or VIGIL_COLLECTOR)"
+    )]
+    Unreachable {
+        /// The collector URL that was tried.
+        url: String,
+        /// Why, in a few lowercase words (e.g. "connection refused").
+        reason: String,
+    },
+
+    /// `--collector` is not a URL tonic can connect to.
+    #[error("invalid collector URL {url:?}: {reason}; use a URL like http://127.0.0.1:7070")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The collector answered with a gRPC error; its message names what was wrong (for
+    /// example the part of the selector it could not parse), so it is shown as it is.
+    #[error("{}", status_message(.0))]
+    Status(Box<tonic::Status>),
+
+    /// A duration on the command line (`--since`) could not be parsed.
+    #[error("invalid duration {input:?}: use a number and a unit, like 30s, 5m, 1h30m or 2d")]
+    InvalidDuration {
+        /// The text as given.
+        input: String,
+    },
+
+    /// A time on the command line (`--start`, `--end`) could not be parsed.
+    #[error(
+        "invalid time {input:?}: use RFC 3339 (like 2026-11-21T05:50:00Z, \
+         2026-11-21T07:50:00+02:00 or 2026-11-21 05:50:00, which is UTC) \
+         or Unix seconds (like 1795240200 or 1795240200.5)"
+    )]
+    InvalidTime {
+        /// The text as given.
+        input: String,
+    },
+
+    /// `--start` is later than `--end`, so the range holds nothing.
+    #[error("--start {start} is after --end {end}; swap them or use --since")]
+    EmptyRange {
+        /// The start, as displayed in tables.
+        start: String,
+        /// The end, as displayed in tables.
+        end: String,
+    },
+
+    /// Writing the result to stdout failed.
+    #[error("cannot write the output: {0}")]
+    Write(#[from] io::Error),
+}
+
+impl Error {
+    /// The process exit code for this failure: 2 for a mistake on the command line (as clap
+    /// uses for usage errors), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::InvalidUrl { .. }
+            | Error::InvalidDuration { .. }
+            | Error::InvalidTime { .. }
+            | Error::EmptyRange { .. } => 2,
+            Error::Unreachable { .. } | Error::Status(_) | Error::Write(_) => 1,
+        }
+    }
+
+    /// Whether stdout was closed by the reader (e.g. `vigil query ... | head`); not worth
+    /// an error message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Write(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        Error::Status(Box::new(status))
+    }
+}
+
+/// The server's message, or the code's description when the server sent none.
+fn status_message(status: &tonic::Status) -> String {
+    if status.message().is_empty() {
+        status.code().description().to_owned()
+    } else {
+        status.message().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shows_the_server_message() {
+        let err = Error::from(tonic::Status::invalid_argument(
+            "bad selector \"up{\": unexpected end of input",
+        ));
+        assert_eq!(
+            err.to_string(),
+            "bad selector \"up{\": unexpected end of input"
+        );
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn status_without_message_shows_the_code() {
+        let err = Error::from(tonic::Status::unimplemented(""));
+        assert_eq!(
+            err.to_string(),
+            "Operation is not implemented or not supported"
+        );
+    }
+
+    #[test]
+    fn unreachable_says_what_to_do() {
+        let err = Error::Unreachable {
+            url: "http://127.0.0.1:7070".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot reach the collector at http://127.0.0.1:7070: connection refused \
+             (is vigil-collector running? set --collector or VIGIL_COLLECTOR)"
+        );
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised() {
+        let err = Error::from(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert!(err.is_broken_pipe());
+        assert!(!Error::from(io::Error::other("disk full")).is_broken_pipe());
+    }
+}

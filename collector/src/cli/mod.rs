@@ -1,0 +1,119 @@
+//! The `vigil` command-line client: asks a collector's `Query` service about hosts, series
+//! and samples, and prints the answer as a table, JSON or CSV.
+//!
+//! # Layout
+//! - `client`: the gRPC connection to the collector; transport failures become messages.
+//! - `hosts`, `series`, `query`: one command each: fetch, then render.
+//! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
+//! - `time`: durations and times on the command line, timestamps on the screen.
+//! - `error`: what can go wrong, and the exit code for each.
+
+mod client;
+mod error;
+mod hosts;
+mod output;
+mod query;
+mod series;
+mod time;
+
+use clap::{Parser, Subcommand};
+
+pub use error::Error;
+pub use output::Output;
+pub use query::QueryArgs;
+pub use series::SeriesArgs;
+
+/// Where the collector listens unless `--collector` or `VIGIL_COLLECTOR` says otherwise.
+pub const DEFAULT_COLLECTOR: &str = "http://127.0.0.1:7070";
+
+/// `vigil`: query a Vigil collector.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Query a Vigil collector: hosts, series and samples"
+)]
+pub struct Cli {
+    /// Collector to ask (gRPC URL)
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_COLLECTOR",
+        value_name = "URL",
+        default_value = DEFAULT_COLLECTOR
+    )]
+    pub collector: String,
+
+    /// How to print the result
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = Output::Table
+    )]
+    pub output: Output,
+
+    /// What to ask.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands of `vigil`, one module each.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every host that ever connected, with its facts and whether it is up
+    Hosts,
+    /// List the series matching a selector
+    Series(SeriesArgs),
+    /// Print the raw samples of the series matching a selector over a time range
+    Query(QueryArgs),
+}
+
+/// Runs one command against the collector and prints its result on stdout. Failures are
+/// [`Error`]s, so the binary can pick the exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Hosts => hosts::run(&cli.collector, cli.output).await?,
+        Command::Series(args) => series::run(&cli.collector, args, cli.output).await?,
+        Command::Query(args) => query::run(&cli.collector, args, cli.output).await?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn output_is_accepted_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["vigil", "series", "up", "--output", "json"]).expect("valid");
+        assert_eq!(cli.output, Output::Json);
+        let cli = Cli::try_parse_from(["vigil", "-o", "csv", "hosts"]).expect("valid");
+        assert_eq!(cli.output, Output::Csv);
+    }
+
+    #[test]
+    fn collector_flag_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["vigil", "hosts", "--collector", "http://c:7070"]).expect("valid");
+        assert_eq!(cli.collector, "http://c:7070");
+    }
+
+    #[test]
+    fn unknown_output_is_a_usage_error() {
+        let err = Cli::try_parse_from(["vigil", "hosts", "--output", "yaml"])
+            .err()
+            .expect("invalid");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert_eq!(err.exit_code(), 2);
+    }
+}

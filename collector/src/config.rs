@@ -1,0 +1,306 @@
+//! Collector configuration: defaults, then the TOML file, then environment variables, then
+//! command-line flags; then validation. Every setting is documented in
+//! `deploy/collector.example.toml`.
+//!
+//! Any key can be set from the environment as `VIGIL_COLLECTOR__<SECTION>__<KEY>` (for
+//! example `VIGIL_COLLECTOR__LIMITS__MAX_SERIES_PER_HOST=50000`); the value is read as a TOML
+//! value when it parses as one, else as a string.
+
+use crate::limits::Limits;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Prefix of environment variables that set configuration keys.
+pub const ENV_PREFIX: &str = "VIGIL_COLLECTOR__";
+
+/// The whole collector configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`: where to listen.
+    pub server: ServerConfig,
+    /// `[storage]`: where and how to store.
+    pub storage: StorageConfig,
+    /// `[limits]`: what agents and queries may do.
+    pub limits: Limits,
+    /// `[hosts]`: when a host counts as down.
+    pub hosts: HostsConfig,
+    /// `[log]`: logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the gRPC listener (agents' Ingest and the CLI's Query service).
+    pub grpc_listen: SocketAddr,
+    /// Listen on a non-loopback address without TLS. Off by default: metrics and the query
+    /// API would be open to the network in clear text.
+    pub allow_insecure: bool,
+    /// Tokens agents may present in their Hello; empty means no token is required.
+    pub agent_tokens: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            allow_insecure: false,
+            agent_tokens: Vec::new(),
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory (RocksDB).
+    pub data_dir: PathBuf,
+    /// fsync before acknowledging; off survives `kill -9` of the collector but not power loss.
+    pub sync: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./vigil-data"),
+            sync: true,
+        }
+    }
+}
+
+/// `[hosts]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostsConfig {
+    /// A connected host that has sent nothing for this long (or three of its intervals,
+    /// whichever is longer) is shown as down.
+    #[serde(with = "duration")]
+    pub down_after: Duration,
+}
+
+impl Default for HostsConfig {
+    fn default() -> Self {
+        Self {
+            down_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `vigil_collector=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration that could not be used; names the key and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file` (if any), then the environment `env` (pairs of name and value).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let from_env = overlay_env(&mut table, ENV_PREFIX, env)?;
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            let origin = match (file, from_env) {
+                (Some(p), _) => format!("config file {}", p.display()),
+                (None, true) => "environment".to_owned(),
+                (None, false) => "configuration".to_owned(),
+            };
+            ConfigError(format!("{origin}: {}", e.message()))
+        })?;
+        Ok(config)
+    }
+
+    /// Checks settings that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
+        if !self.server.grpc_listen.ip().is_loopback() && !self.server.allow_insecure {
+            return bad(
+                "server.grpc_listen",
+                format!(
+                    "{} is not a loopback address and TLS is not configured; set \
+                     server.allow_insecure = true (or --allow-insecure) to serve it in clear text",
+                    self.server.grpc_listen
+                ),
+            );
+        }
+        if self.limits.max_message_bytes < 64 << 10 {
+            return bad("limits.max_message_bytes", "must be at least 65536".into());
+        }
+        if self.limits.max_series_per_host == 0 {
+            return bad("limits.max_series_per_host", "must be at least 1".into());
+        }
+        if self.limits.max_labels_per_series < 2 {
+            return bad(
+                "limits.max_labels_per_series",
+                "must be at least 2 (name and host)".into(),
+            );
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return bad("storage.data_dir", "must not be empty".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad(
+                "log.level",
+                format!("{:?} is not a valid filter: {e}", self.log.level),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Sets `table[section][key]` from every `PREFIX<SECTION>__<KEY>` variable; returns whether any was used.
+pub fn overlay_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<bool, ConfigError> {
+    let mut used = false;
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let Some((key, sections)) = path.split_last() else {
+            continue;
+        };
+        let mut at = &mut *table;
+        for section in sections {
+            let entry = at
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            at = entry
+                .as_table_mut()
+                .ok_or_else(|| ConfigError(format!("{name}: {section} is not a section")))?;
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        at.insert(key.clone(), parsed);
+        used = true;
+    }
+    Ok(used)
+}
+
+/// Serde helper for durations written like `10s`, `5m`, `1h30m`.
+pub mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    /// Parses a humantime duration string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 10s, 5m or 1h30m ({e})"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        let f = file("[storage]\ndata_dir = \"/tmp/x\"\n[limits]\nmax_series_per_host = 5\n");
+        let env = vec![
+            (
+                "VIGIL_COLLECTOR__LIMITS__MAX_SERIES_PER_HOST".to_owned(),
+                "7".to_owned(),
+            ),
+            (
+                "VIGIL_COLLECTOR__HOSTS__DOWN_AFTER".to_owned(),
+                "2m".to_owned(),
+            ),
+            ("UNRELATED".to_owned(), "1".to_owned()),
+        ];
+        let c = Config::load(Some(f.path()), env).unwrap();
+        assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.limits.max_series_per_host, 7);
+        assert_eq!(c.hosts.down_after, Duration::from_secs(120));
+        assert_eq!(c.server.grpc_listen.port(), 7070);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let f = file("[server]\ngrpc_lisen = \"127.0.0.1:1\"\n");
+        let e = Config::load(Some(f.path()), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("grpc_lisen"), "{e}");
+        let f = file("[limits]\nmax_series_per_host = \"lots\"\n");
+        let e = Config::load(Some(f.path()), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_series_per_host") || e.contains("invalid type"),
+            "{e}"
+        );
+        let f = file("[hosts]\ndown_after = \"soon\"\n");
+        let e = Config::load(Some(f.path()), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"soon\" is not a duration"), "{e}");
+        let mut c = Config::default();
+        c.server.grpc_listen = "0.0.0.0:7070".parse().unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("server.grpc_listen"), "{e}");
+        c.server.allow_insecure = true;
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,27 @@
+//! # vigil-collector
+//!
+//! The collector: receives agents' streams, stores samples in RocksDB, answers queries;
+//! and the `vigil` command-line client.
+//!
+//! # Layout
+//! - [`config`]: defaults → file → env → flags, then validation.
+//! - [`ingest`]: the Ingest gRPC service; [`ingest::session`] turns batches into stored samples.
+//! - [`limits`]: what an agent may send, and the checks that say what was wrong.
+//! - [`registry`]: hosts, their facts, first/last seen, up or down.
+//! - [`store`]: the storage trait; [`store::rocks`] is the RocksDB engine behind it.
+//! - [`selector`]: Prometheus-style series selectors.
+//! - [`query`]: the Query gRPC service the CLI reads through.
+//! - [`server`]: wires it together; `run(config, shutdown)`.
+//! - [`cli`]: the `vigil` command-line client (one command per file).
+//! - [`error`]: the domain error and its one mapping to a gRPC status.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod limits;
+pub mod query;
+pub mod registry;
+pub mod selector;
+pub mod server;
+pub mod store;

@@ -1,0 +1,188 @@
+//! Wires the collector together and serves it until `shutdown` resolves.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::ingest::{Counters, IngestService, now_ms};
+use crate::query::QueryService;
+use crate::registry::Registry;
+use crate::store::rocks::{RocksOptions, RocksStore};
+use crate::store::{Labels, SeriesSamples, Store};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tracing::{info, warn};
+use vigil_proto::v1::ingest_server::IngestServer;
+use vigil_proto::v1::query_server::QueryServer;
+
+/// How often host last-seen times and the collector's own counters are written.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
+
+/// Opens the store and serves gRPC on `config.server.grpc_listen` until `shutdown`.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    config.validate()?;
+    let store: Arc<dyn Store> = {
+        let dir = config.storage.data_dir.clone();
+        let sync = config.storage.sync;
+        tokio::task::spawn_blocking(move || RocksStore::open(&dir, RocksOptions { sync }))
+            .await
+            .map_err(|e| Error::Serve(format!("opening store: {e}")))??
+            .into_arc()
+    };
+    let listener = TcpListener::bind(config.server.grpc_listen)
+        .await
+        .map_err(|e| {
+            Error::Serve(format!(
+                "cannot listen on {} (server.grpc_listen / --grpc-listen): {e}",
+                config.server.grpc_listen
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Serve(e.to_string()))?;
+    serve(config, store, listener, shutdown, addr).await
+}
+
+trait IntoArc {
+    fn into_arc(self) -> Arc<dyn Store>;
+}
+
+impl IntoArc for RocksStore {
+    fn into_arc(self) -> Arc<dyn Store> {
+        Arc::new(self)
+    }
+}
+
+async fn serve(
+    config: Config,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    addr: std::net::SocketAddr,
+) -> Result<(), Error> {
+    let limits = Arc::new(config.limits.clone());
+    let registry = Arc::new(Registry::new(store.clone(), config.hosts.down_after));
+    let counters = Arc::new(Counters::default());
+    let ingest = IngestService::new(
+        store.clone(),
+        registry.clone(),
+        limits.clone(),
+        config.server.agent_tokens.clone(),
+        counters.clone(),
+    );
+    let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
+    let housekeeping = tokio::spawn(housekeeping(store.clone(), registry.clone(), counters));
+
+    info!(
+        grpc = %addr,
+        data_dir = %config.storage.data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "vigil-collector listening"
+    );
+    let result = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .add_service(
+            IngestServer::new(ingest)
+                .max_decoding_message_size(limits.max_message_bytes)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            QueryServer::new(query)
+                .max_encoding_message_size(256 << 20)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    housekeeping.abort();
+    let _ = tokio::task::spawn_blocking(move || registry.flush()).await;
+    info!("vigil-collector stopped");
+    result.map_err(|e| Error::Serve(format!("serving gRPC on {addr}: {e}")))
+}
+
+/// Periodically saves host last-seen times and writes the collector's counters as series.
+async fn housekeeping(store: Arc<dyn Store>, registry: Arc<Registry>, counters: Arc<Counters>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tick.tick().await;
+        let (store, registry, counters) = (store.clone(), registry.clone(), counters.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            registry.flush()?;
+            write_own_metrics(store.as_ref(), &counters)
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            warn!(error = %e, "housekeeping failed");
+        }
+    }
+}
+
+fn write_own_metrics(
+    store: &dyn Store,
+    counters: &Counters,
+) -> Result<(), crate::store::StoreError> {
+    let mut series: Vec<(Labels, f64)> = Vec::new();
+    let labels = |name: &str, extra: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("__name__".to_owned(), name.to_owned()),
+            ("host".to_owned(), "vigil-collector".to_owned()),
+        ];
+        pairs.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        Labels::new(pairs)
+    };
+    series.push((
+        labels("vigil_collector_samples_accepted_total", &[]),
+        counters.samples_accepted.load(Ordering::Relaxed) as f64,
+    ));
+    series.push((
+        labels("vigil_collector_batches_total", &[]),
+        counters.batches.load(Ordering::Relaxed) as f64,
+    ));
+    for (reason, n) in counters
+        .rejected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        series.push((
+            labels("vigil_collector_rejected_total", &[("reason", reason)]),
+            *n as f64,
+        ));
+    }
+    for (reason, n) in counters
+        .streams_failed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        series.push((
+            labels(
+                "vigil_collector_streams_failed_total",
+                &[("reason", reason)],
+            ),
+            *n as f64,
+        ));
+    }
+    let (labelsets, values): (Vec<Labels>, Vec<f64>) = series.into_iter().unzip();
+    let ids = store.resolve_series("vigil-collector", &labelsets, u64::MAX)?;
+    let now = now_ms();
+    let samples: Vec<SeriesSamples> = ids
+        .into_iter()
+        .zip(values)
+        .map(|(id, v)| SeriesSamples {
+            id,
+            samples: vec![(now, v)],
+        })
+        .collect();
+    store.append(&samples)
+}

@@ -1,0 +1,164 @@
+//! The storage boundary: everything the collector keeps, behind one trait.
+//!
+//! Ingest, query, rules and the CLI talk to a [`Store`], never to RocksDB; the RocksDB
+//! engine lives in [`rocks`]. Calls block (they may touch disk), so async code runs them
+//! on `tokio::task::spawn_blocking`.
+//!
+//! Every implementation must pass the conformance cases in [`conformance`].
+
+#[cfg(test)]
+pub mod conformance;
+pub mod rocks;
+
+use crate::selector::Selector;
+use vigil_proto::v1::Host;
+
+/// Collector-wide identity of one series (one metric name plus one label set).
+pub type SeriesId = u64;
+
+/// The name of the label that holds the metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// A full label set, `__name__` included, sorted by label name, no duplicate names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Labels(Vec<(String, String)>);
+
+impl Labels {
+    /// Builds a label set from pairs in any order; a later pair with the same name wins.
+    pub fn new(mut pairs: Vec<(String, String)>) -> Self {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+        Self(pairs)
+    }
+
+    /// The value of label `name`, or `""` when absent (Prometheus semantics).
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .map(|i| self.0[i].1.as_str())
+            .unwrap_or("")
+    }
+
+    /// The metric name.
+    pub fn name(&self) -> &str {
+        self.get(METRIC_NAME)
+    }
+
+    /// Pairs sorted by name.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    /// Number of labels, `__name__` included.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for the empty label set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Samples to append for one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSamples {
+    /// The series.
+    pub id: SeriesId,
+    /// (unix milliseconds, value) pairs.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine failed (I/O, corruption, …).
+    #[error("storage engine: {0}")]
+    Engine(String),
+    /// Stored bytes could not be decoded: the data directory is damaged or from a newer version.
+    #[error("stored data is damaged ({what}); restore the data directory from a backup")]
+    Corrupt {
+        /// What could not be decoded.
+        what: String,
+    },
+    /// A host reached its series limit.
+    #[error(
+        "host {host:?} has reached its limit of {limit} series; raise limits.max_series_per_host or drop churning labels"
+    )]
+    SeriesLimit {
+        /// The host.
+        host: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The selector matched more than the caller allowed.
+    #[error(
+        "the query matched more than {limit} {what}; narrow the selector or time range, or raise the limit"
+    )]
+    TooLarge {
+        /// What overflowed ("series", "samples").
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// The selector cannot be answered efficiently or at all.
+    #[error("{0}")]
+    BadSelector(String),
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the collector keeps: series, samples and the host registry.
+pub trait Store: Send + Sync + 'static {
+    /// Returns the id of each label set, creating series that do not exist yet. New series
+    /// count against `host`'s limit of `max_series` (fails with [`StoreError::SeriesLimit`]
+    /// if any would exceed it, creating none). New series are durable when this returns.
+    fn resolve_series(
+        &self,
+        host: &str,
+        series: &[Labels],
+        max_series: u64,
+    ) -> StoreResult<Vec<SeriesId>>;
+
+    /// Appends samples. When this returns they are durable: a crash (even `kill -9` of the
+    /// process, and with `sync` also a power loss) cannot lose them. A sample at a
+    /// timestamp a series already has replaces it, so a replayed batch adds nothing.
+    fn append(&self, samples: &[SeriesSamples]) -> StoreResult<()>;
+
+    /// Series matching the selector, sorted by labels; at most `limit`, with a flag saying
+    /// whether more matched.
+    fn select(
+        &self,
+        selector: &Selector,
+        limit: usize,
+    ) -> StoreResult<(Vec<(SeriesId, Labels)>, bool)>;
+
+    /// Samples of one series with `start_ms <= t <= end_ms`, oldest first, appended to `out`.
+    fn samples(
+        &self,
+        id: SeriesId,
+        start_ms: i64,
+        end_ms: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> StoreResult<()>;
+
+    /// Creates or replaces a host registry entry.
+    fn put_host(&self, host: &Host) -> StoreResult<()>;
+
+    /// One host registry entry.
+    fn host(&self, name: &str) -> StoreResult<Option<Host>>;
+
+    /// Every host registry entry, sorted by name.
+    fn hosts(&self) -> StoreResult<Vec<Host>>;
+
+    /// Number of series `host` has.
+    fn series_count(&self, host: &str) -> StoreResult<u64>;
+}

@@ -1,0 +1,172 @@
+//! Cases every [`Store`] implementation must pass; each engine's tests call [`run_all`].
+
+use super::{Labels, SeriesSamples, Store, StoreError};
+use crate::selector::Selector;
+use vigil_proto::v1::{Hello, Host};
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::new(
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    )
+}
+
+/// Runs every case against `store`, which must be empty.
+pub fn run_all(store: &dyn Store) {
+    resolve_is_stable_and_limited(store);
+    replayed_samples_are_harmless(store);
+    ranges_are_inclusive_and_ordered(store);
+    select_honours_every_matcher_kind(store);
+    hosts_round_trip(store);
+}
+
+fn resolve_is_stable_and_limited(store: &dyn Store) {
+    let a = labels(&[("__name__", "r_a"), ("host", "lim")]);
+    let b = labels(&[("__name__", "r_b"), ("host", "lim")]);
+    let c = labels(&[("__name__", "r_c"), ("host", "lim")]);
+    let ids = store
+        .resolve_series("lim", &[a.clone(), b.clone(), a.clone()], 2)
+        .unwrap();
+    assert_eq!(
+        ids[0], ids[2],
+        "the same label set twice in one call gets one id"
+    );
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        store
+            .resolve_series("lim", &[b.clone(), a.clone()], 2)
+            .unwrap(),
+        vec![ids[1], ids[0]]
+    );
+    assert_eq!(store.series_count("lim").unwrap(), 2);
+    let err = store.resolve_series("lim", &[c.clone()], 2).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SeriesLimit { limit: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        store.series_count("lim").unwrap(),
+        2,
+        "a refused series is not counted"
+    );
+    assert!(
+        store
+            .select(&Selector::metric("r_c"), 10)
+            .unwrap()
+            .0
+            .is_empty()
+    );
+}
+
+fn replayed_samples_are_harmless(store: &dyn Store) {
+    let s = labels(&[("__name__", "replay"), ("host", "h1")]);
+    let id = store.resolve_series("h1", &[s], 100).unwrap()[0];
+    let batch = [SeriesSamples {
+        id,
+        samples: vec![(1_000, 1.0), (2_000, 2.0)],
+    }];
+    store.append(&batch).unwrap();
+    store.append(&batch).unwrap();
+    let mut out = Vec::new();
+    store.samples(id, 0, 10_000, &mut out).unwrap();
+    assert_eq!(out, vec![(1_000, 1.0), (2_000, 2.0)]);
+}
+
+fn ranges_are_inclusive_and_ordered(store: &dyn Store) {
+    let s = labels(&[("__name__", "range"), ("host", "h1")]);
+    let id = store.resolve_series("h1", &[s], 100).unwrap()[0];
+    let samples = vec![
+        (30, 3.0),
+        (10, 1.0),
+        (-10, -1.0),
+        (20, f64::NAN),
+        (40, f64::INFINITY),
+    ];
+    store.append(&[SeriesSamples { id, samples }]).unwrap();
+    let mut out = Vec::new();
+    store.samples(id, 10, 30, &mut out).unwrap();
+    assert_eq!(
+        out.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![10, 20, 30]
+    );
+    assert!(out[1].1.is_nan());
+    out.clear();
+    store.samples(id, i64::MIN, i64::MAX, &mut out).unwrap();
+    assert_eq!(out.len(), 5);
+    assert_eq!(out[0], (-10, -1.0));
+    assert_eq!(out[4], (40, f64::INFINITY));
+    out.clear();
+    store.samples(id, 31, 39, &mut out).unwrap();
+    assert!(out.is_empty());
+}
+
+fn select_honours_every_matcher_kind(store: &dyn Store) {
+    let mut all = Vec::new();
+    for host in ["web-1", "web-2", "db-1"] {
+        for cpu in ["0", "1"] {
+            for mode in ["idle", "user"] {
+                all.push(labels(&[
+                    ("__name__", "cpu_s"),
+                    ("host", host),
+                    ("cpu", cpu),
+                    ("mode", mode),
+                ]));
+            }
+        }
+        all.push(labels(&[("__name__", "load1"), ("host", host)]));
+    }
+    store.resolve_series("many", &all, 1000).unwrap();
+    let count = |sel: &str| {
+        store
+            .select(&Selector::parse(sel).unwrap(), 1000)
+            .unwrap()
+            .0
+            .len()
+    };
+    assert_eq!(count("cpu_s"), 12);
+    assert_eq!(count(r#"cpu_s{host="web-1"}"#), 4);
+    assert_eq!(count(r#"cpu_s{host!="web-1"}"#), 8);
+    assert_eq!(count(r#"cpu_s{host=~"web-.*",mode!="idle"}"#), 4);
+    assert_eq!(count(r#"cpu_s{host!~"web-.*",cpu="1"}"#), 2);
+    assert_eq!(count(r#"{__name__=~"cpu_s|load1",host="db-1"}"#), 5);
+    assert_eq!(count(r#"load1{cpu=""}"#), 3);
+    assert_eq!(count(r#"nothing_like_this"#), 0);
+    let (first, truncated) = store.select(&Selector::parse("cpu_s").unwrap(), 5).unwrap();
+    assert!(truncated);
+    assert_eq!(first.len(), 5);
+    let mut sorted = first.clone();
+    sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(first, sorted, "results are sorted by labels");
+    let (_, truncated) = store.select(&Selector::parse("load1").unwrap(), 3).unwrap();
+    assert!(!truncated);
+}
+
+fn hosts_round_trip(store: &dyn Store) {
+    let host = |name: &str, seen: i64| Host {
+        host: name.into(),
+        facts: Some(Hello {
+            hostname: name.into(),
+            os: "TestOS".into(),
+            ..Default::default()
+        }),
+        first_seen_ms: 1,
+        last_seen_ms: seen,
+        ..Default::default()
+    };
+    store.put_host(&host("b", 5)).unwrap();
+    store.put_host(&host("a", 5)).unwrap();
+    store.put_host(&host("b", 9)).unwrap();
+    let hosts = store.hosts().unwrap();
+    assert_eq!(
+        hosts.iter().map(|h| h.host.as_str()).collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    assert_eq!(hosts[1].last_seen_ms, 9);
+    assert_eq!(
+        store.host("a").unwrap().unwrap().facts.unwrap().os,
+        "TestOS"
+    );
+    assert!(store.host("zz").unwrap().is_none());
+}

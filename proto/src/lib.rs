@@ -1,0 +1,19 @@
+//! # vigil-proto
+//!
+//! The `vigil.v1` wire protocol shared by the agent, the collector and the CLI.
+//!
+//! # Layout
+//! - `vigil/v1/ingest.proto`: the `Ingest` service, one bidirectional stream per agent
+//!   (hello, batches of series definitions and samples, acknowledgements, settings).
+//! - `vigil/v1/query.proto`: the `Query` service the `vigil` CLI uses (hosts, series, samples).
+//!
+//! Generated code lives in [`v1`]; nothing else belongs in this crate.
+
+/// Generated types and tonic clients/servers for package `vigil.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("vigil.v1");
+}
+
+/// Protocol revision this crate speaks, sent in `Hello.protocol`.
+pub const PROTOCOL_REVISION: u32 = 1;

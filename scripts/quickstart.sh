@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds Vigil and runs a collector (gRPC on 127.0.0.1:7070, data in ./vigil-data) with an
+# agent on this host reporting to it every 10 s. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+cargo build --workspace --bins
+bin="$CARGO_TARGET_DIR/debug"
+addr="${VIGIL_GRPC_LISTEN:-127.0.0.1:7070}"
+
+"$bin/vigil-collector" --grpc-listen "$addr" --data-dir "${VIGIL_DATA_DIR:-./vigil-data}" &
+collector=$!
+trap 'kill $agent $collector 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && break
+  sleep 0.2
+done
+"$bin/vigil-agent" --collector "http://$addr" --interval "${VIGIL_INTERVAL:-10s}" &
+agent=$!
+cat <<MSG
+
+  Vigil is running: collector on $addr, agent on $(hostname).
+  In another terminal (the CLI is $bin/vigil):
+    $bin/vigil hosts
+    $bin/vigil series 'node_load1'
+    $bin/vigil query 'node_memory_MemAvailable_bytes' --since 5m
+  Ctrl-C stops both.
+
+MSG
+wait $collector

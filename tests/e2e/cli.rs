@@ -1,0 +1,124 @@
+//! Bad command lines and bad configuration get a clear error naming what was wrong.
+
+use std::process::Command;
+use vigil_tests::{Collector, bin, free_port, vigil};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn cli_says_when_the_collector_is_unreachable() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = vigil(&url, &["hosts"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach") && err.contains(&url), "{err}");
+}
+
+#[test]
+fn cli_names_bad_selectors_and_durations() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let url = collector.url();
+    let out = vigil(&url, &["series", "rate(node_cpu_seconds_total[5m])"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("expected a series selector"),
+        "{}",
+        stderr(&out)
+    );
+    let out = vigil(&url, &["series", r#"{job=~".*"}"#]);
+    assert!(stderr(&out).contains("empty string"), "{}", stderr(&out));
+    let out = vigil(&url, &["query", "node_load1", "--since", "fortnight"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("fortnight"), "{}", stderr(&out));
+    let out = vigil(&url, &["hosts", "--output", "yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    // An empty store answers with empty results, not errors.
+    let out = vigil(
+        &url,
+        &["query", "node_load1", "--since", "5m", "--output", "json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+}
+
+#[test]
+fn collector_config_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        "[storage]\ndata_dir = \"x\"\n[limits]\nmax_series_per_hots = 5\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("vigil-collector"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("max_series_per_hots"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = Command::new(bin("vigil-collector"))
+        .args(["--grpc-listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("server.grpc_listen"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = Command::new(bin("vigil-collector"))
+        .args(["--data-dir"])
+        .arg(dir.path().join("d"))
+        .env("VIGIL_COLLECTOR__HOSTS__DOWN_AFTER", "later")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("\"later\" is not a duration"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn agent_config_errors_name_the_key_and_once_prints_samples() {
+    let out = Command::new(bin("vigil-agent"))
+        .args(["--interval", "100ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("interval"), "{}", stderr(&out));
+    let out = Command::new(bin("vigil-agent"))
+        .args(["--label", "1x=y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("labels.1x"), "{}", stderr(&out));
+    let out = Command::new(bin("vigil-agent"))
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("node_memory_MemTotal_bytes ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}")),
+        "{text}"
+    );
+}

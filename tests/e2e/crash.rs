@@ -1,0 +1,143 @@
+//! `kill -9` of the collector in the middle of ingest loses no acknowledged sample, and a
+//! real agent resumes by itself and fills the gap from its spool.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use vigil_tests::client::batch;
+use vigil_tests::{Agent, Collector, TestAgent, series_values, vigil_json, wait_for};
+
+const SERIES: u64 = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut collector = Collector::start(&data, &[]);
+    let (url, port) = (collector.url(), collector.port);
+    let _agent = Agent::start(&url, "1s", "crash-agent", dir.path());
+
+    // Pump acknowledged batches until the collector dies under us.
+    let mut client = TestAgent::connect(&url, "crash-pump").await.unwrap();
+    let labels: Vec<String> = (0..SERIES).map(|i| i.to_string()).collect();
+    let defs: Vec<(u64, &str, Vec<(&str, &str)>)> = (0..SERIES)
+        .map(|i| {
+            (
+                i + 1,
+                "crash_pump_value",
+                vec![("n", labels[i as usize].as_str())],
+            )
+        })
+        .collect();
+    let defs: Vec<(u64, &str, &[(&str, &str)])> = defs
+        .iter()
+        .map(|(i, n, l)| (*i, *n, l.as_slice()))
+        .collect();
+    let base = 1_700_000_000_000i64;
+    let mut acked: BTreeMap<i64, f64> = BTreeMap::new();
+    let killer = {
+        let pid = collector.process.pid();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let started = Instant::now();
+            #[allow(unsafe_code)]
+            // SAFETY: kill(2) on the collector child we started.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            started
+        })
+    };
+    let mut seq = 0u64;
+    loop {
+        seq += 1;
+        let ts = base + seq as i64 * 1000;
+        let samples: Vec<(u64, f64)> = (1..=SERIES)
+            .map(|id| (id, seq as f64 + id as f64 / 100.0))
+            .collect();
+        let first = if seq == 1 { defs.as_slice() } else { &[] };
+        match client.batch(batch(seq, first, ts, &samples)).await {
+            Ok(ack) => {
+                assert_eq!(ack.accepted_samples, SERIES);
+                acked.insert(ts, seq as f64);
+            }
+            Err(_) => break,
+        }
+    }
+    let killed_at = killer.join().unwrap();
+    collector.process.kill9();
+    assert!(
+        acked.len() > 20,
+        "only {} batches were acknowledged before the kill",
+        acked.len()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+
+    let collector = Collector::start_on(port, &data, &[]);
+    let restarted = Instant::now();
+
+    // Every acknowledged sample is there, with its value.
+    let result = vigil_json(
+        &url,
+        &[
+            "query",
+            "crash_pump_value",
+            "--start",
+            "1700000000",
+            "--end",
+            "1800000000",
+        ],
+    );
+    let series = series_values(&result);
+    assert_eq!(series.len(), SERIES as usize);
+    for (metric, values) in &series {
+        let n: f64 = metric["n"].as_str().unwrap().parse().unwrap();
+        let stored: BTreeMap<i64, f64> = values
+            .iter()
+            .map(|(t, v)| ((t * 1000.0).round() as i64, *v))
+            .collect();
+        for (ts, seq) in &acked {
+            let want = seq + (n + 1.0) / 100.0;
+            assert_eq!(
+                stored.get(ts),
+                Some(&want),
+                "series n={n}: acknowledged sample at {ts} lost"
+            );
+        }
+    }
+
+    // The real agent reconnects by itself and re-sends what it spooled while we were down.
+    wait_for(Duration::from_secs(60), "the agent to be up again", || {
+        let hosts = vigil_json(&url, &["hosts"]);
+        hosts
+            .as_array()?
+            .iter()
+            .any(|h| h["host"] == "crash-agent" && h["up"] == true)
+            .then_some(())
+    });
+    let outage = killed_at.elapsed() - restarted.elapsed();
+    assert!(outage >= Duration::from_secs(3));
+    let values = wait_for(Duration::from_secs(30), "samples after the restart", || {
+        let r = vigil_json(
+            &url,
+            &[
+                "query",
+                r#"node_load1{host="crash-agent"}"#,
+                "--since",
+                "5m",
+            ],
+        );
+        let s = series_values(&r);
+        let times: Vec<f64> = s.first()?.1.iter().map(|p| p.0).collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        (times.last().is_some_and(|t| now - t < 3.0) && times.len() > 8).then_some(times)
+    });
+    let widest = values.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(
+        widest < 2.5,
+        "a gap of {widest:.1} s in the agent's 1 s series: the outage was not filled from the spool ({values:?})"
+    );
+    drop(collector);
+}

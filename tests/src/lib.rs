@@ -1,0 +1,248 @@
+//! # vigil-tests
+//!
+//! Support for end-to-end tests that start the real `vigil-collector`, `vigil-agent` and
+//! `vigil` binaries on `127.0.0.1` ports with temporary data directories, and stop them by
+//! PID when dropped.
+//!
+//! # Layout
+//! - [`Collector`], [`Agent`]: running binaries, killed on drop.
+//! - [`vigil`]: runs the CLI and returns its output.
+//! - [`TestAgent`]: a hand-driven Ingest client, for exact and hostile traffic.
+//! - `e2e/`: the tests (pipeline, crash, bad input, CLI).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub mod client;
+pub use client::TestAgent;
+
+/// Path of a workspace binary, built next to this test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`; scripts/test.sh does it)",
+        path.display()
+    );
+    path
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` every 100 ms until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running process, killed (SIGKILL) when dropped.
+pub struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Running {
+    fn spawn(mut cmd: Command, log: PathBuf) -> Self {
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`, and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait up to 10 s for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid; no memory is touched.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.kill9();
+                panic!(
+                    "process did not stop within 10 s of SIGTERM:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A collector on a loopback port with its own data directory.
+pub struct Collector {
+    pub process: Running,
+    pub port: u16,
+    pub data_dir: PathBuf,
+}
+
+impl Collector {
+    /// Starts a collector on a fresh port and waits until it accepts connections.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_on(free_port(), data_dir, env)
+    }
+
+    /// Starts a collector on `port`.
+    pub fn start_on(port: u16, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(bin("vigil-collector"));
+        cmd.arg("--grpc-listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let log = data_dir.with_extension(format!("collector-{port}.log"));
+        let mut process = Running::spawn(cmd, log);
+        wait_for(Duration::from_secs(30), "the collector to listen", || {
+            assert!(process.alive(), "collector exited:\n{}", process.log());
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Self {
+            process,
+            port,
+            data_dir: data_dir.to_owned(),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A real agent streaming to a collector.
+pub struct Agent {
+    pub process: Running,
+}
+
+impl Agent {
+    /// Starts `vigil-agent --collector URL --interval DUR --hostname NAME`.
+    pub fn start(url: &str, interval: &str, hostname: &str, log_dir: &Path) -> Self {
+        let mut cmd = Command::new(bin("vigil-agent"));
+        cmd.args([
+            "--collector",
+            url,
+            "--interval",
+            interval,
+            "--hostname",
+            hostname,
+        ])
+        .env("RUST_LOG", "info");
+        let log = log_dir.join(format!("agent-{hostname}.log"));
+        Self {
+            process: Running::spawn(cmd, log),
+        }
+    }
+}
+
+/// Runs `vigil --collector URL ARGS…` and returns its output.
+pub fn vigil(url: &str, args: &[&str]) -> Output {
+    Command::new(bin("vigil"))
+        .arg("--collector")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs the CLI with `--output json` and parses stdout; panics with stderr on failure.
+pub fn vigil_json(url: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let out = vigil(url, &all);
+    assert!(
+        out.status.success(),
+        "vigil {all:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "vigil {all:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The `values` of every series in a `vigil query --output json` result, as (seconds, value).
+pub fn series_values(result: &serde_json::Value) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
+    result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let values = s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|pair| {
+                    (
+                        pair[0].as_f64().unwrap(),
+                        pair[1].as_str().unwrap().parse::<f64>().unwrap(),
+                    )
+                })
+                .collect();
+            (s["metric"].clone(), values)
+        })
+        .collect()
+}
