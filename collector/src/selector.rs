@@ -142,7 +142,11 @@ mod tests {
     #[test]
     fn refuses_bad_selectors_with_the_reason() {
         for (input, needle) in [
-            (r#"{job=~".*"}"#, "does not match the empty string"),
+            (r#"{job=~".*"}"#, "non-empty matcher"),
+            (
+                r#"{job=~".*" or host="a"}"#,
+                "does not match the empty string",
+            ),
             ("rate(x[5m])", "expected a series selector"),
             ("x offset 5m", "offset"),
             (r#"x{a="b""#, "invalid selector"),

@@ -82,8 +82,11 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
     let err = stream_error(&mut agent).await;
     assert_eq!(err.code(), Code::Internal, "{err:?}");
 
-    // An oversized message (2 MiB over a 1 MiB limit).
-    let mut agent = TestAgent::connect(&url, "hostile").await.unwrap();
+    // An oversized message (2 MiB over a 1 MiB limit), sent uncompressed.
+    let mut agent = TestAgent::open(&url, hello("hostile").encode_to_vec(), false)
+        .await
+        .unwrap();
+    agent.next().await.unwrap();
     let big = "x".repeat(2 << 20);
     agent
         .send_raw(encoded(batch(
@@ -205,7 +208,11 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
     assert!(ack.accepted_samples >= 2000, "{ack:?}");
 
     // The hostile label value is stored and read back byte for byte; the good samples are there.
-    let r = vigil_json(&url, &["query", "good_metric", "--since", "5m"]);
+    let (from, to) = ((ts / 1000 - 60).to_string(), (ts / 1000 + 60).to_string());
+    let r = vigil_json(
+        &url,
+        &["query", "good_metric", "--start", &from, "--end", &to],
+    );
     let s = series_values(&r);
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].0["kind"], hostile_value);
@@ -227,21 +234,25 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
         "refused series were not created: {r}"
     );
 
-    // Meanwhile the steady agent never stopped.
-    let fresh = wait_for(
+    // Meanwhile the steady agent never stopped: a sample every second, none missing.
+    let times = wait_for(
         Duration::from_secs(10),
         "fresh samples from the steady agent",
         || {
             let r = vigil_json(
                 &url,
-                &["query", r#"node_load1{host="steady"}"#, "--since", "30s"],
+                &["query", r#"node_load1{host="steady"}"#, "--since", "1m"],
             );
             let s = series_values(&r);
-            let last = s.first()?.1.last()?.0;
-            (now_ms() as f64 / 1000.0 - last < 3.0).then_some(s[0].1.len())
+            let times: Vec<f64> = s.first()?.1.iter().map(|p| p.0).collect();
+            (now_ms() as f64 / 1000.0 - times.last()? < 2.0 && times.len() >= 3).then_some(times)
         },
     );
-    assert!(fresh >= 5);
+    let widest = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(
+        widest < 2.5,
+        "the steady agent's series has a {widest:.1} s gap: {times:?}"
+    );
     let log = collector.process.log();
     assert!(log.contains("refused samples"), "refusals are logged");
 }

@@ -26,6 +26,9 @@ pub use series::SeriesArgs;
 /// Where the collector listens unless `--collector` or `VIGIL_COLLECTOR` says otherwise.
 pub const DEFAULT_COLLECTOR: &str = "http://127.0.0.1:7070";
 
+/// Heading of the options every command takes, so they stand apart in `vigil query --help`.
+const GLOBAL: &str = "Global options";
+
 /// `vigil`: query a Vigil collector.
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +41,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = GLOBAL,
         env = "VIGIL_COLLECTOR",
         value_name = "URL",
         default_value = DEFAULT_COLLECTOR
@@ -49,6 +53,7 @@ pub struct Cli {
         long,
         short = 'o',
         global = true,
+        help_heading = GLOBAL,
         value_enum,
         value_name = "FORMAT",
         default_value_t = Output::Table
@@ -110,9 +115,7 @@ mod tests {
 
     #[test]
     fn unknown_output_is_a_usage_error() {
-        let err = Cli::try_parse_from(["vigil", "hosts", "--output", "yaml"])
-            .err()
-            .expect("invalid");
+        let err = Cli::try_parse_from(["vigil", "hosts", "--output", "yaml"]).expect_err("invalid");
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
         assert_eq!(err.exit_code(), 2);
     }

@@ -100,7 +100,6 @@ pub fn unix_seconds(ms: i64) -> serde_json::Number {
         return serde_json::Number::from(ms / 1000);
     }
     // Finite by construction; ms fit an f64 exactly up to 2^53 (year 285 000).
-    #[allow(clippy::cast_precision_loss)]
     serde_json::Number::from_f64(ms as f64 / 1000.0).unwrap_or_else(|| (ms / 1000).into())
 }
 

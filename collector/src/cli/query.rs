@@ -314,17 +314,13 @@ mod tests {
 
     #[test]
     fn since_and_start_conflict() {
-        let err = args(&["up", "--since", "5m", "--start", "1795240200"])
-            .err()
-            .expect("conflict");
+        let err = args(&["up", "--since", "5m", "--start", "1795240200"]).expect_err("conflict");
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]
     fn bad_duration_names_the_value() {
-        let err = args(&["up", "--since", "5 parsecs"])
-            .err()
-            .expect("bad duration");
+        let err = args(&["up", "--since", "5 parsecs"]).expect_err("bad duration");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         assert!(
             err.to_string().contains(

@@ -30,8 +30,8 @@ pub async fn run(collector_url: &str, args: &SeriesArgs, output: Output) -> Resu
     let response = collector.series(&args.selector, args.limit).await?;
     if response.truncated {
         eprintln!(
-            "warning: more series match {} than the {} listed; narrow the selector or raise --limit",
-            args.selector,
+            "warning: the collector truncated the result to the first {} matching series; \
+             narrow the selector or raise --limit",
             response.series.len()
         );
     }
