@@ -10,21 +10,21 @@ use vigil_proto::v1::{Batch, Hello, Label, Scrape, SeriesDefinition};
 pub fn batch(round: &Round, sink: &Sink, defined: &mut HashSet<u64>) -> Batch {
     let mut definitions = Vec::new();
     for &id in &round.ids {
-        if defined.insert(id) {
-            if let Some(key) = sink.series(id) {
-                definitions.push(SeriesDefinition {
-                    id,
-                    name: key.name.clone(),
-                    labels: key
-                        .labels
-                        .iter()
-                        .map(|(name, value)| Label {
-                            name: name.clone(),
-                            value: value.clone(),
-                        })
-                        .collect(),
-                });
-            }
+        if defined.insert(id)
+            && let Some(key) = sink.series(id)
+        {
+            definitions.push(SeriesDefinition {
+                id,
+                name: key.name.clone(),
+                labels: key
+                    .labels
+                    .iter()
+                    .map(|(name, value)| Label {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
+                    .collect(),
+            });
         }
     }
     Batch {

@@ -1,5 +1,7 @@
 //! Bad command lines and bad configuration get a clear error naming what was wrong.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use std::process::Command;
 use vigil_tests::{Collector, bin, free_port, vigil};
 

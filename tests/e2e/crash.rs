@@ -1,6 +1,8 @@
 //! `kill -9` of the collector in the middle of ingest loses no acknowledged sample, and a
 //! real agent resumes by itself and fills the gap from its spool.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use vigil_tests::client::batch;

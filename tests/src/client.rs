@@ -78,13 +78,11 @@ pub fn hello(hostname: &str) -> AgentMessage {
     }
 }
 
-/// A batch defining `defs` (id, name, labels) and one scrape at `ts` of (id, value).
-pub fn batch(
-    seq: u64,
-    defs: &[(u64, &str, &[(&str, &str)])],
-    ts: i64,
-    samples: &[(u64, f64)],
-) -> Batch {
+/// A series definition for [`batch`]: stream-local id, metric name, labels.
+pub type Def<'a> = (u64, &'a str, &'a [(&'a str, &'a str)]);
+
+/// A batch defining `defs` and one scrape at `ts` of (id, value).
+pub fn batch(seq: u64, defs: &[Def<'_>], ts: i64, samples: &[(u64, f64)]) -> Batch {
     Batch {
         seq,
         definitions: defs

@@ -41,7 +41,9 @@ fn resolve_is_stable_and_limited(store: &dyn Store) {
         vec![ids[1], ids[0]]
     );
     assert_eq!(store.series_count("lim").unwrap(), 2);
-    let err = store.resolve_series("lim", &[c.clone()], 2).unwrap_err();
+    let err = store
+        .resolve_series("lim", std::slice::from_ref(&c), 2)
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::SeriesLimit { limit: 2, .. }),
         "{err}"

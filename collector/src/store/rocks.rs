@@ -342,10 +342,10 @@ impl Store for RocksStore {
         }
         let mut out = Vec::new();
         for id in found {
-            if let Some(labels) = self.labels_of(id)? {
-                if selector.matches(&labels) {
-                    out.push((id, labels));
-                }
+            if let Some(labels) = self.labels_of(id)?
+                && selector.matches(&labels)
+            {
+                out.push((id, labels));
             }
         }
         out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -525,7 +525,9 @@ mod tests {
         let b = Labels::new(vec![("__name__".into(), "b".into())]);
         let first = {
             let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
-            let ids = store.resolve_series("h", &[a.clone()], 10).unwrap();
+            let ids = store
+                .resolve_series("h", std::slice::from_ref(&a), 10)
+                .unwrap();
             store
                 .append(&[SeriesSamples {
                     id: ids[0],
