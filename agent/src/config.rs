@@ -96,6 +96,18 @@ pub struct DeliveryConfig {
     /// Longest wait for an acknowledgement before the stream is judged dead and reopened.
     #[serde(with = "duration")]
     pub ack_timeout: Duration,
+    /// gRPC compression of batches: `gzip` (smaller on the wire) or `none` (less CPU).
+    pub compression: Compression,
+}
+
+/// Compression of the agent's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip every message.
+    Gzip,
+    /// Send messages as they are.
+    None,
 }
 
 impl Default for DeliveryConfig {
@@ -107,6 +119,7 @@ impl Default for DeliveryConfig {
             backoff_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(30),
+            compression: Compression::Gzip,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! `ack_timeout`) ends the stream; the next one starts after an exponential backoff with
 //! jitter and re-sends everything still spooled, re-defining series from scratch.
 
-use crate::config::DeliveryConfig;
+use crate::config::{Compression, DeliveryConfig};
 use crate::encode;
 use crate::run::Shared;
 use std::collections::{HashSet, VecDeque};
@@ -120,9 +120,10 @@ async fn stream_once(
             url: url.to_owned(),
             source,
         })?;
-    let mut client = IngestClient::new(channel)
-        .send_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Gzip);
+    let mut client = IngestClient::new(channel).accept_compressed(CompressionEncoding::Gzip);
+    if config.compression == Compression::Gzip {
+        client = client.send_compressed(CompressionEncoding::Gzip);
+    }
     let (tx, rx) = mpsc::channel::<AgentMessage>(config.max_in_flight + 2);
     let _ = tx
         .send(AgentMessage {

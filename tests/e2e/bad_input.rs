@@ -9,7 +9,7 @@ use std::time::Duration;
 use tonic::Code;
 use vigil_proto::v1::agent_message::Kind;
 use vigil_proto::v1::{AgentMessage, Batch};
-use vigil_tests::client::{batch, hello};
+use vigil_tests::client::{batch, hello, numbered_series};
 use vigil_tests::{Agent, Collector, TestAgent, series_values, vigil_json, wait_for};
 
 fn now_ms() -> i64 {
@@ -179,20 +179,13 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
 
     // Over the series limit: existing series keep working, new ones are refused.
     let names: Vec<String> = (0..3100).map(|i| format!("s{i}")).collect();
-    let defs: Vec<(u64, &str, Vec<(&str, &str)>)> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (100 + i as u64, "many_series", vec![("n", n.as_str())]))
+    let samples: Vec<(u64, f64)> = (100..100 + names.len() as u64)
+        .map(|id| (id, 1.0))
+        .chain([(1, 3.5)])
         .collect();
-    let defs: Vec<(u64, &str, &[(&str, &str)])> = defs
-        .iter()
-        .map(|(i, n, l)| (*i, *n, l.as_slice()))
-        .collect();
-    let samples: Vec<(u64, f64)> = defs.iter().map(|d| (d.0, 1.0)).chain([(1, 3.5)]).collect();
-    let ack = agent
-        .batch(batch(4, &defs, ts + 2000, &samples))
-        .await
-        .unwrap();
+    let mut many = batch(4, &[], ts + 2000, &samples);
+    many.definitions = numbered_series(100, "many_series", "n", &names);
+    let ack = agent.batch(many).await.unwrap();
     assert_eq!(
         ack.rejection.as_ref().unwrap().code,
         Code::ResourceExhausted as i32,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use vigil_tests::client::batch;
+use vigil_tests::client::{batch, numbered_series};
 use vigil_tests::{Agent, Collector, TestAgent, series_values, vigil_json, wait_for};
 
 const SERIES: u64 = 50;
@@ -21,19 +21,6 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
     // Pump acknowledged batches until the collector dies under us.
     let mut client = TestAgent::connect(&url, "crash-pump").await.unwrap();
     let labels: Vec<String> = (0..SERIES).map(|i| i.to_string()).collect();
-    let defs: Vec<(u64, &str, Vec<(&str, &str)>)> = (0..SERIES)
-        .map(|i| {
-            (
-                i + 1,
-                "crash_pump_value",
-                vec![("n", labels[i as usize].as_str())],
-            )
-        })
-        .collect();
-    let defs: Vec<(u64, &str, &[(&str, &str)])> = defs
-        .iter()
-        .map(|(i, n, l)| (*i, *n, l.as_slice()))
-        .collect();
     let base = 1_700_000_000_000i64;
     let mut acked: BTreeMap<i64, f64> = BTreeMap::new();
     let killer = {
@@ -56,8 +43,11 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
         let samples: Vec<(u64, f64)> = (1..=SERIES)
             .map(|id| (id, seq as f64 + id as f64 / 100.0))
             .collect();
-        let first = if seq == 1 { defs.as_slice() } else { &[] };
-        match client.batch(batch(seq, first, ts, &samples)).await {
+        let mut b = batch(seq, &[], ts, &samples);
+        if seq == 1 {
+            b.definitions = numbered_series(1, "crash_pump_value", "n", &labels);
+        }
+        match client.batch(b).await {
             Ok(ack) => {
                 assert_eq!(ack.accepted_samples, SERIES);
                 acked.insert(ts, seq as f64);

@@ -78,6 +78,27 @@ pub fn hello(hostname: &str) -> AgentMessage {
     }
 }
 
+/// Definitions of `name{label="<v>"}` for each value, with ids counting up from `first_id`.
+pub fn numbered_series(
+    first_id: u64,
+    name: &str,
+    label: &str,
+    values: &[String],
+) -> Vec<SeriesDefinition> {
+    values
+        .iter()
+        .zip(first_id..)
+        .map(|(value, id)| SeriesDefinition {
+            id,
+            name: name.to_owned(),
+            labels: vec![Label {
+                name: label.to_owned(),
+                value: value.clone(),
+            }],
+        })
+        .collect()
+}
+
 /// A series definition for [`batch`]: stream-local id, metric name, labels.
 pub type Def<'a> = (u64, &'a str, &'a [(&'a str, &'a str)]);
 
