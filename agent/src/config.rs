@@ -32,6 +32,22 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[tls]`: for an `https://` collector.
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: how to trust the collector and, for mTLS, who this agent is.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM CA certificate that signed the collector's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (mTLS); its name must be this host's name.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub key_file: Option<PathBuf>,
+    /// Name to expect in the collector's certificate, when it differs from the URL's host.
+    pub server_name: Option<String>,
 }
 
 impl Default for Config {
@@ -45,6 +61,7 @@ impl Default for Config {
             collect: CollectConfig::default(),
             delivery: DeliveryConfig::default(),
             log: LogConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -183,6 +200,31 @@ impl Config {
                     "{:?} must be a URL like http://collector.example:7070",
                     self.collector
                 ),
+            );
+        }
+        let https = self.collector.starts_with("https://");
+        if https && self.tls.ca_file.is_none() {
+            return bad(
+                "tls.ca_file",
+                "is required for an https:// collector: the CA that signed its certificate".into(),
+            );
+        }
+        let any_tls = self.tls.ca_file.is_some()
+            || self.tls.cert_file.is_some()
+            || self.tls.key_file.is_some();
+        if any_tls && !https {
+            return bad(
+                "collector",
+                format!(
+                    "{:?} must be an https:// URL when [tls] is set",
+                    self.collector
+                ),
+            );
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return bad(
+                "tls.key_file",
+                "tls.cert_file and tls.key_file go together".into(),
             );
         }
         if self.interval < Duration::from_secs(1) || self.interval > Duration::from_secs(3600) {

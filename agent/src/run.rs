@@ -144,8 +144,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         version = env!("CARGO_PKG_VERSION"),
         "vigil-agent starting"
     );
+    let tls = if config.collector.starts_with("https://") {
+        Some(stream::client_tls(&config.tls).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
     let delivery = tokio::spawn(stream::deliver(
         config.collector.clone(),
+        tls,
         hello,
         config.delivery.clone(),
         shared.clone(),

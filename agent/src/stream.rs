@@ -6,7 +6,7 @@
 //! `ack_timeout`) ends the stream; the next one starts after an exponential backoff with
 //! jitter and re-sends everything still spooled, re-defining series from scratch.
 
-use crate::config::{Compression, DeliveryConfig};
+use crate::config::{Compression, DeliveryConfig, TlsConfig};
 use crate::encode;
 use crate::run::Shared;
 use std::collections::{HashSet, VecDeque};
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tracing::{debug, info, warn};
 use vigil_proto::v1::agent_message::Kind as AgentKind;
 use vigil_proto::v1::collector_message::Kind as CollectorKind;
@@ -43,16 +43,41 @@ pub enum StreamError {
     Protocol(String),
 }
 
+/// The TLS settings for the collector connection, read from the files `tls` names.
+pub fn client_tls(tls: &TlsConfig) -> Result<ClientTlsConfig, String> {
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))
+    };
+    let mut config = ClientTlsConfig::new();
+    if let Some(ca) = &tls.ca_file {
+        config = config.ca_certificate(Certificate::from_pem(read("tls.ca_file", ca)?));
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        config = config.identity(Identity::from_pem(
+            read("tls.cert_file", cert)?,
+            read("tls.key_file", key)?,
+        ));
+    }
+    if let Some(name) = &tls.server_name {
+        config = config.domain_name(name.clone());
+    }
+    Ok(config)
+}
+
 /// Delivers until `shutdown` turns true.
 pub async fn deliver(
     url: String,
+    tls: Option<ClientTlsConfig>,
     hello: Hello,
     config: DeliveryConfig,
     shared: Arc<Shared>,
     interval_tx: watch::Sender<Duration>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let endpoint = match Endpoint::from_shared(url.clone()) {
+    let endpoint = match Endpoint::from_shared(url.clone()).and_then(|e| match tls {
+        Some(tls) => e.tls_config(tls),
+        None => Ok(e),
+    }) {
         Ok(e) => e
             .connect_timeout(config.connect_timeout)
             .tcp_keepalive(Some(Duration::from_secs(30)))

@@ -29,6 +29,29 @@ pub struct Config {
     pub hosts: HostsConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
+    /// `[tls]`: TLS for the gRPC listener, and client certificates for agents (mTLS).
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`. TLS is on when `cert_file` is set.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain the collector presents.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA that signs agent certificates. When set, every agent must present a
+    /// certificate from it, and the certificate's name (CN, else first DNS name) is the
+    /// agent's host: an agent can only write its own host's series.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
 }
 
 /// `[server]`.
@@ -157,12 +180,32 @@ impl Config {
     /// Checks settings that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
-        if !self.server.grpc_listen.ip().is_loopback() && !self.server.allow_insecure {
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), None) => {
+                return bad("tls.key_file", "must be set when tls.cert_file is".into());
+            }
+            (None, Some(_)) => {
+                return bad("tls.cert_file", "must be set when tls.key_file is".into());
+            }
+            _ => {}
+        }
+        if self.tls.client_ca_file.is_some() && !self.tls.enabled() {
+            return bad(
+                "tls.client_ca_file",
+                "needs tls.cert_file and tls.key_file: client certificates only work over TLS"
+                    .into(),
+            );
+        }
+        if !self.server.grpc_listen.ip().is_loopback()
+            && !self.server.allow_insecure
+            && !self.tls.enabled()
+        {
             return bad(
                 "server.grpc_listen",
                 format!(
-                    "{} is not a loopback address and TLS is not configured; set \
-                     server.allow_insecure = true (or --allow-insecure) to serve it in clear text",
+                    "{} is not a loopback address and TLS is not configured; set tls.cert_file \
+                     and tls.key_file, or server.allow_insecure = true (--allow-insecure) to \
+                     serve it in clear text",
                     self.server.grpc_listen
                 ),
             );
@@ -302,5 +345,20 @@ mod tests {
         assert!(e.starts_with("server.grpc_listen"), "{e}");
         c.server.allow_insecure = true;
         c.validate().unwrap();
+        c.server.allow_insecure = false;
+        c.tls.cert_file = Some("/etc/vigil/collector.pem".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("tls.key_file"), "{e}");
+        c.tls.key_file = Some("/etc/vigil/collector.key".into());
+        c.validate()
+            .expect("TLS makes a non-loopback listener acceptable");
+        let mut c = Config::default();
+        c.tls.client_ca_file = Some("/etc/vigil/ca.pem".into());
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("tls.client_ca_file")
+        );
     }
 }

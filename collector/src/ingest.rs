@@ -11,7 +11,7 @@ pub mod session;
 use crate::limits::{Limits, Violation};
 use crate::registry::Registry;
 use crate::store::Store;
-use session::Session;
+use session::{Credentials, Session};
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,16 +73,20 @@ pub struct IngestService {
     registry: Arc<Registry>,
     limits: Arc<Limits>,
     tokens: Arc<Vec<String>>,
+    certificate_required: bool,
     counters: Arc<Counters>,
 }
 
 impl IngestService {
-    /// A service writing to `store` and registering hosts in `registry`.
+    /// A service writing to `store` and registering hosts in `registry`. Agents must
+    /// present one of `tokens` (when any), and a client certificate when
+    /// `certificate_required`.
     pub fn new(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
         limits: Arc<Limits>,
         tokens: Vec<String>,
+        certificate_required: bool,
         counters: Arc<Counters>,
     ) -> Self {
         Self {
@@ -90,6 +94,7 @@ impl IngestService {
             registry,
             limits,
             tokens: Arc::new(tokens),
+            certificate_required,
             counters,
         }
     }
@@ -121,6 +126,12 @@ impl Ingest for IngestService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let credentials = Credentials {
+            certificate_host: request
+                .peer_certs()
+                .and_then(|certs| certs.first().and_then(|c| crate::tls::certificate_host(c))),
+            certificate_required: self.certificate_required,
+        };
         let mut inbound = request.into_inner();
         let hello = match inbound.next().await {
             Some(Ok(AgentMessage {
@@ -140,11 +151,13 @@ impl Ingest for IngestService {
             }
             None => return Err(Status::cancelled("stream ended before its Hello")),
         };
-        let host = session::check_hello(&hello, &self.tokens, &self.limits).map_err(|v| {
-            self.counters.stream_failed(v.reason);
-            warn!(peer = %peer, host = %hello.hostname, error = %v, "refused hello");
-            status(&v)
-        })?;
+        let host = session::check_hello(&hello, &credentials, &self.tokens, &self.limits).map_err(
+            |v| {
+                self.counters.stream_failed(v.reason);
+                warn!(peer = %peer, host = %hello.hostname, error = %v, "refused hello");
+                status(&v)
+            },
+        )?;
         let registry = self.registry.clone();
         {
             let (registry, host, hello, peer) =

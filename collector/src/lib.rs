@@ -11,6 +11,7 @@
 //! - [`store`]: the storage trait; [`store::rocks`] is the RocksDB engine behind it.
 //! - [`selector`]: Prometheus-style series selectors.
 //! - [`query`]: the Query gRPC service the CLI reads through.
+//! - [`tls`]: TLS for the listener; agent identity from client certificates.
 //! - [`server`]: wires it together; `run(config, shutdown)`.
 //! - [`cli`]: the `vigil` command-line client (one command per file).
 //! - [`error`]: the domain error and its one mapping to a gRPC status.
@@ -25,3 +26,4 @@ pub mod registry;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod tls;

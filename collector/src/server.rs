@@ -75,6 +75,7 @@ async fn serve(
         registry.clone(),
         limits.clone(),
         config.server.agent_tokens.clone(),
+        config.tls.client_ca_file.is_some(),
         counters.clone(),
     );
     let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
@@ -82,11 +83,19 @@ async fn serve(
 
     info!(
         grpc = %addr,
+        tls = config.tls.enabled(),
+        mtls = config.tls.client_ca_file.is_some(),
         data_dir = %config.storage.data_dir.display(),
         version = env!("CARGO_PKG_VERSION"),
         "vigil-collector listening"
     );
-    let result = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = crate::tls::server_config(&config.tls)? {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Serve(format!("tls: certificate or key unusable: {e}")))?;
+    }
+    let result = builder
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .tcp_keepalive(Some(Duration::from_secs(30)))

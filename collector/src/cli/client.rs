@@ -5,8 +5,9 @@ use std::error::Error as StdError;
 use std::io;
 use std::time::Duration;
 
+use std::path::PathBuf;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use vigil_proto::v1::query_client::QueryClient;
 use vigil_proto::v1::{
     Host, HostsRequest, SamplesRequest, SeriesRequest, SeriesResponse, SeriesSamples,
@@ -21,6 +22,17 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// How long to wait for the TCP (and TLS) handshake before giving up on the collector.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the collector is and how to speak TLS to it.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// Collector URL (`http://` or `https://`; a bare `host:port` means `http://`).
+    pub url: String,
+    /// CA certificate for an `https://` collector.
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate and key, when the collector asks for one.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
 /// A connected `Query` client that remembers its URL, for error messages.
 pub struct Collector {
     url: String,
@@ -30,7 +42,8 @@ pub struct Collector {
 impl Collector {
     /// Connects to the collector at `url` (`http://host:port`; a bare `host:port` means
     /// `http://`). Fails with [`Error::Unreachable`] when nothing answers there.
-    pub async fn connect(url: &str) -> Result<Self, Error> {
+    pub async fn connect(target: &Target) -> Result<Self, Error> {
+        let url = target.url.as_str();
         let url = if url.contains("://") || url.starts_with("unix:") {
             url.to_owned()
         } else {
@@ -43,12 +56,31 @@ impl Collector {
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| invalid(innermost(&e)))?
             .connect_timeout(CONNECT_TIMEOUT);
-        if endpoint.uri().scheme_str() == Some("https") {
-            // The collector crate is built without tonic's TLS features for now.
-            return Err(invalid(
-                "this build of vigil does not speak TLS yet".to_owned(),
-            ));
-        }
+        let endpoint = if endpoint.uri().scheme_str() == Some("https") {
+            let read = |what: &str, path: &PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| invalid(format!("cannot read {what} {}: {e}", path.display())))
+            };
+            let Some(ca) = &target.ca_cert else {
+                return Err(invalid(
+                    "an https:// collector needs --ca-cert FILE (or VIGIL_CA_CERT): the CA that signed its certificate"
+                        .to_owned(),
+                ));
+            };
+            let mut tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(read("--ca-cert", ca)?));
+            if let Some((cert, key)) = &target.identity {
+                tls = tls.identity(Identity::from_pem(
+                    read("--cert", cert)?,
+                    read("--key", key)?,
+                ));
+            }
+            endpoint
+                .tls_config(tls)
+                .map_err(|e| invalid(innermost(&e)))?
+        } else {
+            endpoint
+        };
         let channel = endpoint
             .connect()
             .await
@@ -153,6 +185,32 @@ fn innermost(err: &(dyn StdError + 'static)) -> String {
 mod tests {
     use super::*;
 
+    fn plain(url: &str) -> Target {
+        Target {
+            url: url.to_owned(),
+            ..Target::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn https_without_a_ca_says_which_flag_to_add() {
+        let err = Collector::connect(&plain("https://collector.example:7070"))
+            .await
+            .err()
+            .expect("no CA");
+        assert!(err.to_string().contains("--ca-cert"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        let target = Target {
+            ca_cert: Some("/nonexistent/ca.pem".into()),
+            ..plain("https://c:7070")
+        };
+        let err = Collector::connect(&target)
+            .await
+            .err()
+            .expect("unreadable CA");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
     #[tokio::test]
     async fn refused_connection_is_reported_plainly() {
         // Bind then drop a listener to get a local port nobody listens on.
@@ -161,7 +219,7 @@ mod tests {
             .expect("bind a local port")
             .port();
         let url = format!("http://127.0.0.1:{port}");
-        let err = Collector::connect(&url)
+        let err = Collector::connect(&plain(&url))
             .await
             .err()
             .expect("nothing listens");
@@ -181,7 +239,7 @@ mod tests {
             .and_then(|l| l.local_addr())
             .expect("bind a local port")
             .port();
-        let err = Collector::connect(&format!("127.0.0.1:{port}"))
+        let err = Collector::connect(&plain(&format!("127.0.0.1:{port}")))
             .await
             .err()
             .expect("nothing listens");
@@ -195,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_url_is_a_usage_error() {
-        let err = Collector::connect("http://exa mple:7070")
+        let err = Collector::connect(&plain("http://exa mple:7070"))
             .await
             .err()
             .expect("not a URL");

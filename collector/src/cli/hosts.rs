@@ -6,14 +6,14 @@ use std::io::{self, Write};
 use serde::Serialize;
 use vigil_proto::v1::{Hello, Host};
 
-use super::client::Collector;
+use super::client::{Collector, Target};
 use super::error::Error;
 use super::output::{self, Output};
 use super::time;
 
 /// Fetches the host registry and prints it.
-pub async fn run(collector_url: &str, output: Output) -> Result<(), Error> {
-    let hosts = Collector::connect(collector_url).await?.hosts().await?;
+pub async fn run(target: &Target, output: Output) -> Result<(), Error> {
+    let hosts = Collector::connect(target).await?.hosts().await?;
     if hosts.is_empty() && output == Output::Table {
         eprintln!("no host has connected to the collector yet");
         return Ok(());

@@ -60,6 +60,18 @@ pub struct Cli {
     )]
     pub output: Output,
 
+    /// CA certificate (PEM) that signed an https:// collector's certificate
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIGIL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+
+    /// Client certificate (PEM), when the collector asks for one
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIGIL_CLIENT_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) of --cert
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIGIL_CLIENT_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+
     /// What to ask.
     #[command(subcommand)]
     pub command: Command,
@@ -79,10 +91,15 @@ pub enum Command {
 /// Runs one command against the collector and prints its result on stdout. Failures are
 /// [`Error`]s, so the binary can pick the exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let target = client::Target {
+        url: cli.collector.clone(),
+        ca_cert: cli.ca_cert.clone(),
+        identity: cli.cert.clone().zip(cli.key.clone()),
+    };
     match &cli.command {
-        Command::Hosts => hosts::run(&cli.collector, cli.output).await?,
-        Command::Series(args) => series::run(&cli.collector, args, cli.output).await?,
-        Command::Query(args) => query::run(&cli.collector, args, cli.output).await?,
+        Command::Hosts => hosts::run(&target, cli.output).await?,
+        Command::Series(args) => series::run(&target, args, cli.output).await?,
+        Command::Query(args) => query::run(&target, args, cli.output).await?,
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use vigil_proto::v1::SeriesSamples;
 
-use super::client::Collector;
+use super::client::{Collector, Target};
 use super::error::Error;
 use super::output::{self, Output};
 use super::time;
@@ -68,9 +68,9 @@ impl QueryArgs {
 }
 
 /// Reads the samples of the matching series and prints them.
-pub async fn run(collector_url: &str, args: &QueryArgs, output: Output) -> Result<(), Error> {
+pub async fn run(target: &Target, args: &QueryArgs, output: Output) -> Result<(), Error> {
     let (start, end) = args.range(time::now_ms())?;
-    let mut collector = Collector::connect(collector_url).await?;
+    let mut collector = Collector::connect(target).await?;
     let series = collector
         .samples(&args.selector, start, end, args.limit)
         .await?;

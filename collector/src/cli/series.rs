@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use vigil_proto::v1::SeriesLabels;
 
-use super::client::Collector;
+use super::client::{Collector, Target};
 use super::error::Error;
 use super::output::{self, Output};
 
@@ -25,8 +25,8 @@ pub struct SeriesArgs {
 }
 
 /// Lists the series matching the selector; warns on stderr when the list was cut short.
-pub async fn run(collector_url: &str, args: &SeriesArgs, output: Output) -> Result<(), Error> {
-    let mut collector = Collector::connect(collector_url).await?;
+pub async fn run(target: &Target, args: &SeriesArgs, output: Output) -> Result<(), Error> {
+    let mut collector = Collector::connect(target).await?;
     let response = collector.series(&args.selector, args.limit).await?;
     if response.truncated {
         eprintln!(

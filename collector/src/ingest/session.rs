@@ -30,8 +30,49 @@ pub struct Session {
     counters: Arc<Counters>,
 }
 
-/// Checks a Hello; returns the host name it may write as.
-pub fn check_hello(hello: &Hello, tokens: &[String], limits: &Limits) -> Result<String, Violation> {
+/// How the agent on the other end proved who it is.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Host named by the agent's verified TLS client certificate, if it presented one.
+    pub certificate_host: Option<String>,
+    /// Whether a client certificate is required (the collector has a client CA).
+    pub certificate_required: bool,
+}
+
+/// Checks a Hello against the agent's credentials; returns the host name it may write as.
+pub fn check_hello(
+    hello: &Hello,
+    credentials: &Credentials,
+    tokens: &[String],
+    limits: &Limits,
+) -> Result<String, Violation> {
+    match (
+        &credentials.certificate_host,
+        credentials.certificate_required,
+    ) {
+        (None, true) => {
+            return Err(Violation {
+                code: Code::Unauthenticated,
+                reason: "no_certificate",
+                message: "this collector requires agents to present a TLS client certificate \
+                          (set tls.cert_file and tls.key_file in the agent config)"
+                    .into(),
+            });
+        }
+        (Some(certified), _) if certified != hello.hostname.trim() => {
+            return Err(Violation {
+                code: Code::PermissionDenied,
+                reason: "identity_mismatch",
+                message: format!(
+                    "the agent's certificate is for host {certified:?} but its hello says {:?}; \
+                     an agent may only write its own host's series (set the agent's hostname to \
+                     {certified:?} or give it a certificate for its own name)",
+                    limits::shorten(&hello.hostname)
+                ),
+            });
+        }
+        _ => {}
+    }
     if !tokens.is_empty() && !tokens.iter().any(|t| t == &hello.token) {
         return Err(Violation {
             code: Code::Unauthenticated,
