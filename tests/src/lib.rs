@@ -64,7 +64,8 @@ pub struct Running {
 }
 
 impl Running {
-    fn spawn(mut cmd: Command, log: PathBuf) -> Self {
+    /// Starts `cmd` with stdout and stderr going to `log`.
+    pub fn spawn(mut cmd: Command, log: PathBuf) -> Self {
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
         let child = cmd

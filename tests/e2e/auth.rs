@@ -1,0 +1,86 @@
+//! Agent tokens: a collector with `server.agent_tokens` refuses agents without a valid one,
+//! accepts those with one, and never keeps or shows the token.
+
+#![allow(clippy::unwrap_used)]
+
+use prost::Message;
+use std::process::Command;
+use std::time::Duration;
+use tonic::Code;
+use vigil_proto::v1::agent_message::Kind;
+use vigil_tests::client::hello;
+use vigil_tests::{Collector, Running, TestAgent, bin, vigil, vigil_json, wait_for};
+
+fn hello_with_token(host: &str, token: &str) -> Vec<u8> {
+    let mut message = hello(host);
+    if let Some(Kind::Hello(h)) = &mut message.kind {
+        h.token = token.to_owned();
+    }
+    message.encode_to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_need_a_valid_token_when_the_collector_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(
+        &dir.path().join("data"),
+        &[(
+            "VIGIL_COLLECTOR__SERVER__AGENT_TOKENS",
+            r#"["first-secret", "second-secret"]"#,
+        )],
+    );
+    let url = collector.url();
+
+    for token in ["", "wrong"] {
+        let err = TestAgent::open(&url, hello_with_token("intruder", token), false)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+        assert!(err.message().contains("token"), "{err:?}");
+        assert!(
+            !err.message().contains("secret"),
+            "the error does not echo tokens: {err:?}"
+        );
+    }
+
+    let mut agent = TestAgent::open(&url, hello_with_token("trusted", "second-secret"), false)
+        .await
+        .unwrap();
+    assert!(agent.next().await.unwrap().is_some(), "welcomed");
+
+    // A real agent with the token from its environment streams normally.
+    let mut cmd = Command::new(bin("vigil-agent"));
+    cmd.args([
+        "--collector",
+        &url,
+        "--interval",
+        "1s",
+        "--hostname",
+        "real-trusted",
+    ])
+    .env("VIGIL_AGENT__TOKEN", "first-secret");
+    let _real = Running::spawn(cmd, dir.path().join("agent.log"));
+    wait_for(Duration::from_secs(20), "the agent with a token up", || {
+        let hosts = vigil_json(&url, &["hosts"]);
+        hosts
+            .as_array()?
+            .iter()
+            .any(|h| h["host"] == "real-trusted" && h["up"] == true)
+            .then_some(())
+    });
+    let hosts = vigil(&url, &["hosts", "--output", "json"]);
+    let text = String::from_utf8_lossy(&hosts.stdout);
+    assert!(
+        !text.contains("secret"),
+        "tokens are not kept in the host registry: {text}"
+    );
+    assert!(
+        !text.contains("intruder"),
+        "refused agents are not registered: {text}"
+    );
+    assert!(
+        !collector.process.log().contains("secret"),
+        "tokens are not logged"
+    );
+}
