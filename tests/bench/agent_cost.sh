@@ -32,10 +32,10 @@ if ((${#need[@]})); then
   pkill -x collectd 2>/dev/null || true
 fi
 
-echo "building vigil-agent (release) and vigil-collector" >&2
-cargo build --quiet --release -p vigil-agent
+echo "building vigil-agent (profile agent) and vigil-collector" >&2
+cargo build --quiet --profile agent -p vigil-agent
 cargo build --quiet -p vigil-collector --bin vigil-collector
-agent_bin="$CARGO_TARGET_DIR/release/vigil-agent"
+agent_bin="$CARGO_TARGET_DIR/agent/vigil-agent"
 hz=$(getconf CLK_TCK)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
