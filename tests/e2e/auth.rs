@@ -9,7 +9,7 @@ use std::time::Duration;
 use tonic::Code;
 use vigil_proto::v1::agent_message::Kind;
 use vigil_tests::client::hello;
-use vigil_tests::{Collector, Running, TestAgent, bin, vigil, vigil_json, wait_for};
+use vigil_tests::{Collector, Running, TestAgent, bin, vigil, wait_for_host};
 
 fn hello_with_token(host: &str, token: &str) -> Vec<u8> {
     let mut message = hello(host);
@@ -61,14 +61,7 @@ async fn agents_need_a_valid_token_when_the_collector_asks_for_one() {
     ])
     .env("VIGIL_AGENT__TOKEN", "first-secret");
     let _real = Running::spawn(cmd, dir.path().join("agent.log"));
-    wait_for(Duration::from_secs(20), "the agent with a token up", || {
-        let hosts = vigil_json(&url, &["hosts"]);
-        hosts
-            .as_array()?
-            .iter()
-            .any(|h| h["host"] == "real-trusted" && h["up"] == true)
-            .then_some(())
-    });
+    wait_for_host(&url, "real-trusted", true, Duration::from_secs(20));
     let hosts = vigil(&url, &["hosts", "--output", "json"]);
     let text = String::from_utf8_lossy(&hosts.stdout);
     assert!(

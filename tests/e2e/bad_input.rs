@@ -10,7 +10,9 @@ use tonic::Code;
 use vigil_proto::v1::agent_message::Kind;
 use vigil_proto::v1::{AgentMessage, Batch};
 use vigil_tests::client::{batch, hello, numbered_series};
-use vigil_tests::{Agent, Collector, TestAgent, series_values, vigil_json, wait_for};
+use vigil_tests::{
+    Agent, Collector, TestAgent, series_values, vigil_json, wait_for, wait_for_host,
+};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -48,14 +50,7 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
     );
     let url = collector.url();
     let _steady = Agent::start(&url, "1s", "steady", dir.path());
-    wait_for(Duration::from_secs(30), "the steady agent", || {
-        let hosts = vigil_json(&url, &["hosts"]);
-        hosts
-            .as_array()?
-            .iter()
-            .any(|h| h["host"] == "steady" && h["up"] == true)
-            .then_some(())
-    });
+    wait_for_host(&url, "steady", true, Duration::from_secs(30));
 
     // Bytes that are not a protobuf message at all.
     let err = TestAgent::open(&url, vec![0xff, 0xff, 0xff, 0xff, 0x0f, 0x01], false)

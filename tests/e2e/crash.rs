@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use vigil_tests::client::{batch, numbered_series};
-use vigil_tests::{Agent, Collector, TestAgent, series_values, vigil_json, wait_for};
+use vigil_tests::{
+    Agent, Collector, TestAgent, series_values, vigil_json, wait_for, wait_for_host,
+};
 
 const SERIES: u64 = 50;
 
@@ -98,14 +100,7 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
     }
 
     // The real agent reconnects by itself and re-sends what it spooled while we were down.
-    wait_for(Duration::from_secs(60), "the agent to be up again", || {
-        let hosts = vigil_json(&url, &["hosts"]);
-        hosts
-            .as_array()?
-            .iter()
-            .any(|h| h["host"] == "crash-agent" && h["up"] == true)
-            .then_some(())
-    });
+    wait_for_host(&url, "crash-agent", true, Duration::from_secs(60));
     let outage = killed_at.elapsed() - restarted.elapsed();
     assert!(outage >= Duration::from_secs(3));
     let values = wait_for(Duration::from_secs(30), "samples after the restart", || {

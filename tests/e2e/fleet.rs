@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 use vigil_tests::client::{batch, numbered_series};
-use vigil_tests::{Agent, Collector, TestAgent, vigil_json, wait_for};
+use vigil_tests::{Agent, Collector, TestAgent, vigil_json, wait_for, wait_for_host};
 
 const AGENTS: usize = 100;
 const BATCHES: u64 = 20;
@@ -80,14 +80,7 @@ async fn a_hundred_agents_stream_at_once_and_a_stopped_one_shows_down() {
     assert_eq!(values, want);
 
     // The real agent is up; once stopped it shows down, and the collector still answers.
-    wait_for(Duration::from_secs(20), "the real agent up", || {
-        let hosts = vigil_json(&url, &["hosts"]);
-        hosts
-            .as_array()?
-            .iter()
-            .any(|h| h["host"] == "real-agent" && h["up"] == true)
-            .then_some(())
-    });
+    wait_for_host(&url, "real-agent", true, Duration::from_secs(20));
     assert!(
         real.process.terminate().success(),
         "the agent stops cleanly on SIGTERM"

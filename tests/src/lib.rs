@@ -225,6 +225,19 @@ pub fn vigil_json(url: &str, args: &[&str]) -> serde_json::Value {
     })
 }
 
+/// Waits until `vigil hosts` shows `host` as up (or down, with `up` false).
+pub fn wait_for_host(url: &str, host: &str, up: bool, timeout: Duration) {
+    let state = if up { "up" } else { "down" };
+    wait_for(timeout, &format!("host {host} to be {state}"), || {
+        let hosts = vigil_json(url, &["hosts"]);
+        hosts
+            .as_array()?
+            .iter()
+            .any(|h| h["host"] == host && h["up"] == up)
+            .then_some(())
+    });
+}
+
 /// The `values` of every series in a `vigil query --output json` result, as (seconds, value).
 pub fn series_values(result: &serde_json::Value) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
     result
