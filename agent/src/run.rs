@@ -45,6 +45,17 @@ impl Shared {
         self.sink.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The sink if no collection round holds it now. A round can hold it for as long as a
+    /// hung filesystem's statvfs timeout; the stream must not block on it meanwhile (the
+    /// runtime would stop reading acks), so it sends again when the round is spooled.
+    pub fn sink_if_free(&self) -> Option<MutexGuard<'_, Sink>> {
+        match self.sink.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Copies the spool's gauges and drop counters into the stats.
     pub fn note_spool(&self, spool: &Spool) {
         self.stats
@@ -236,4 +247,21 @@ pub fn once(config: &Config) -> String {
         out.push_str(&format!(" {value}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_never_waits_for_a_round_in_progress() {
+        let shared = Shared::new(1 << 20);
+        let round = shared.sink();
+        assert!(
+            shared.sink_if_free().is_none(),
+            "a round holds the sink: do not block"
+        );
+        drop(round);
+        assert!(shared.sink_if_free().is_some());
+    }
 }

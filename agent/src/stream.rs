@@ -181,7 +181,11 @@ async fn stream_once(
         while in_flight.len() < config.max_in_flight {
             let round = shared.spool().first_from(next_seq).cloned();
             let Some(round) = round else { break };
-            let batch = encode::batch(&round, &shared.sink(), &mut defined);
+            // Collection in progress: it wakes us when it has spooled its round.
+            let batch = match shared.sink_if_free() {
+                Some(sink) => encode::batch(&round, &sink, &mut defined),
+                None => break,
+            };
             next_seq = round.seq + 1;
             in_flight.push_back((round.seq, Instant::now()));
             if tx

@@ -21,32 +21,38 @@ fn make_certificates(dir: &Path) {
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     let issuer = Issuer::new(ca, ca_key);
 
-    let mut server = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    server
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "vigil-collector");
-    let key = KeyPair::generate().unwrap();
-    std::fs::write(
-        dir.join("collector.pem"),
-        server.signed_by(&key, &issuer).unwrap().pem(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("collector.key"), key.serialize_pem()).unwrap();
+    let ip = SanType::IpAddress("127.0.0.1".parse().unwrap());
+    leaf(
+        dir,
+        "collector",
+        "vigil-collector",
+        &["localhost"],
+        Some(ip),
+        &issuer,
+    );
+    leaf(dir, "tls-agent", "tls-agent", &["tls-agent"], None, &issuer);
+}
 
-    let mut agent = CertificateParams::new(vec!["tls-agent".to_owned()]).unwrap();
-    agent
-        .distinguished_name
-        .push(DnType::CommonName, "tls-agent");
+/// Writes `<file>.pem` and `<file>.key`: a certificate for `cn` and `dns`, signed by `issuer`.
+fn leaf(
+    dir: &Path,
+    file: &str,
+    cn: &str,
+    dns: &[&str],
+    ip: Option<SanType>,
+    issuer: &Issuer<'_, KeyPair>,
+) {
+    let mut params =
+        CertificateParams::new(dns.iter().map(|d| d.to_string()).collect::<Vec<_>>()).unwrap();
+    params.subject_alt_names.extend(ip);
+    params.distinguished_name.push(DnType::CommonName, cn);
     let key = KeyPair::generate().unwrap();
     std::fs::write(
-        dir.join("tls-agent.pem"),
-        agent.signed_by(&key, &issuer).unwrap().pem(),
+        dir.join(format!("{file}.pem")),
+        params.signed_by(&key, issuer).unwrap().pem(),
     )
     .unwrap();
-    std::fs::write(dir.join("tls-agent.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
 }
 
 fn agent(dir: &Path, url: &str, hostname: &str, with_cert: bool) -> Running {
