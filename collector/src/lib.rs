@@ -10,7 +10,10 @@
 //! - [`registry`]: hosts, their facts, first/last seen, up or down.
 //! - [`store`]: the storage trait; [`store::rocks`] is the RocksDB engine behind it.
 //! - [`selector`]: Prometheus-style series selectors.
+//! - [`promql`]: the PromQL engine shared by the CLI, the rules and the HTTP API.
 //! - [`query`]: the Query gRPC service the CLI reads through.
+//! - [`http`]: the Prometheus-compatible HTTP API.
+//! - [`import`]: the Import gRPC service behind `vigil import`.
 //! - [`tls`]: TLS for the listener; agent identity from client certificates.
 //! - [`server`]: wires it together; `run(config, shutdown)`.
 //! - [`cli`]: the `vigil` command-line client (one command per file).
@@ -19,8 +22,11 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod http;
+pub mod import;
 pub mod ingest;
 pub mod limits;
+pub mod promql;
 pub mod query;
 pub mod registry;
 pub mod selector;

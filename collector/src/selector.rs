@@ -8,7 +8,7 @@
 
 use crate::store::{Labels, METRIC_NAME};
 use promql_parser::label::{MatchOp, Matcher};
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::{self, Expr, VectorSelector};
 
 /// A parsed series selector.
 #[derive(Debug, Clone)]
@@ -44,23 +44,31 @@ impl Selector {
                 "offset and @ modifiers are not allowed in a series selector".into(),
             ));
         }
+        Self::from_vector_selector(&vs).map_err(fail)
+    }
+
+    /// The selector of a parsed PromQL vector selector (its offset and `@` are the
+    /// caller's business). Fails, with the reason, when an alternative could match every
+    /// series.
+    pub fn from_vector_selector(vs: &VectorSelector) -> Result<Self, String> {
         let name = vs
             .name
-            .map(|n| Matcher::new(MatchOp::Equal, METRIC_NAME, &n));
+            .as_ref()
+            .map(|n| Matcher::new(MatchOp::Equal, METRIC_NAME, n));
         let mut alternatives = Vec::new();
         if vs.matchers.or_matchers.is_empty() {
-            alternatives.push(vs.matchers.matchers);
+            alternatives.push(vs.matchers.matchers.clone());
         } else {
-            alternatives.extend(vs.matchers.or_matchers);
+            alternatives.extend(vs.matchers.or_matchers.iter().cloned());
         }
         for alternative in &mut alternatives {
             alternative.extend(name.clone());
             if alternative.iter().all(|m| m.is_match("")) {
-                return Err(fail(
+                return Err(
                     "a selector needs at least one matcher that does not match the empty string, \
                      e.g. a metric name or label=\"value\""
                         .into(),
-                ));
+                );
             }
         }
         Ok(Self { alternatives })
