@@ -118,3 +118,6 @@ impl Engine {
 fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
     promql_parser::parser::parse(query).map_err(|e| QueryError::Parse(e.trim().to_owned()))
 }
+
+#[cfg(test)]
+mod tests;
