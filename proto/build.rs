@@ -1,7 +1,11 @@
 //! Compiles `vigil/v1/*.proto` with protox (pure Rust), so building needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["vigil/v1/ingest.proto", "vigil/v1/query.proto"];
+    let files = [
+        "vigil/v1/ingest.proto",
+        "vigil/v1/query.proto",
+        "vigil/v1/import.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

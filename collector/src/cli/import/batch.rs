@@ -1,0 +1,351 @@
+//! From a stream of bytes to bounded `ImportRequest`s, in file order.
+//!
+//! Reading is line by line with a cap on the line length, so a file of any size (or a
+//! hostile one without line breaks) is read in bounded memory. Consecutive lines of one
+//! series become one `ImportSeries` run (the collector names a refused sample's line as
+//! `run.line + index`, so a run only ever covers consecutive lines). A request is cut when
+//! it holds `max_samples` samples or about `max_bytes` encoded bytes, whichever comes first.
+
+use super::parse::{self, Format, Line};
+use std::io::BufRead;
+use vigil_proto::v1::{ImportRequest, ImportSeries, Label};
+
+/// Longest line read; a longer one is an error rather than an unbounded allocation.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Most encoded bytes in one request: a quarter of the collector's default
+/// `limits.max_message_bytes` (16 MiB), so requests fit with room to spare.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+/// Bytes a sample adds to a request: an 8-byte double and a varint timestamp.
+const SAMPLE_BYTES: usize = 16;
+
+/// What the reader hands to the sender.
+#[derive(Debug)]
+pub enum Item {
+    /// A request ready to send.
+    Request(Piece),
+    /// The input is bad at `line`: everything before it was handed over already.
+    Bad {
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The input ended well after `lines` lines.
+    Done {
+        /// Lines read.
+        lines: u64,
+    },
+}
+
+/// One request and the span of the file it covers.
+#[derive(Debug)]
+pub struct Piece {
+    /// The request (token not set yet).
+    pub request: ImportRequest,
+    /// First line of the file it holds a sample of.
+    pub first_line: u64,
+}
+
+/// Groups samples into runs and runs into bounded requests.
+pub struct Batcher {
+    max_samples: usize,
+    max_bytes: usize,
+    runs: Vec<ImportSeries>,
+    samples: usize,
+    bytes: usize,
+    /// Text and labels of the series of the latest sample, to reuse for the next line when
+    /// it is the same series (the common case: files are grouped by series).
+    last_series: String,
+    last_labels: Vec<Label>,
+}
+
+impl Batcher {
+    /// A batcher cutting requests at `max_samples` samples or `max_bytes` bytes.
+    pub fn new(max_samples: usize, max_bytes: usize) -> Self {
+        Self {
+            max_samples: max_samples.max(1),
+            max_bytes,
+            runs: Vec::new(),
+            samples: 0,
+            bytes: 0,
+            last_series: String::new(),
+            last_labels: Vec::new(),
+        }
+    }
+
+    /// Adds the sample on `line`; returns a full request when this one filled it.
+    pub fn push(
+        &mut self,
+        line: u64,
+        series: &str,
+        value: f64,
+        timestamp_ms: i64,
+    ) -> Result<Option<Piece>, String> {
+        let same_series = series == self.last_series;
+        let continues = same_series
+            && self
+                .runs
+                .last()
+                .is_some_and(|r| r.line + r.timestamps_ms.len() as u64 == line);
+        if !continues {
+            if !same_series {
+                let (name, pairs) = parse::parse_series(series)?;
+                self.last_labels = std::iter::once(("__name__".to_owned(), name))
+                    .chain(pairs)
+                    .map(|(name, value)| Label { name, value })
+                    .collect();
+                self.last_series.clear();
+                self.last_series.push_str(series);
+            }
+            self.bytes += 8 + self
+                .last_labels
+                .iter()
+                .map(|l| l.name.len() + l.value.len() + 6)
+                .sum::<usize>();
+            self.runs.push(ImportSeries {
+                labels: self.last_labels.clone(),
+                timestamps_ms: Vec::new(),
+                values: Vec::new(),
+                line,
+            });
+        }
+        if let Some(run) = self.runs.last_mut() {
+            run.timestamps_ms.push(timestamp_ms);
+            run.values.push(value);
+        }
+        self.samples += 1;
+        self.bytes += SAMPLE_BYTES;
+        if self.samples >= self.max_samples || self.bytes >= self.max_bytes {
+            return Ok(self.take());
+        }
+        Ok(None)
+    }
+
+    /// The request built so far, if it holds anything.
+    pub fn take(&mut self) -> Option<Piece> {
+        let first_line = self.runs.first()?.line;
+        let piece = Piece {
+            request: ImportRequest {
+                series: std::mem::take(&mut self.runs),
+                token: String::new(),
+            },
+            first_line,
+        };
+        self.samples = 0;
+        self.bytes = 0;
+        Some(piece)
+    }
+}
+
+/// Reads `input` to the end (or its first bad line), handing each request to `send` as
+/// soon as it is full; `read_bytes` hears how far the reader got. Stops early when `send`
+/// returns false (the receiver went away).
+pub fn read(
+    mut input: impl BufRead,
+    format: Format,
+    mut batcher: Batcher,
+    mut read_bytes: impl FnMut(u64),
+    mut send: impl FnMut(Item) -> bool,
+) {
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    let mut eof_line = None;
+    loop {
+        buf.clear();
+        let read = std::io::Read::take(&mut input, MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf);
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return finish(&mut batcher, &mut send, bad(line_no + 1, format!("cannot read the input: {e}"))),
+        };
+        line_no += 1;
+        read_bytes(n as u64);
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        } else if buf.len() > MAX_LINE_BYTES {
+            let message = format!("the line is longer than {MAX_LINE_BYTES} bytes");
+            return finish(&mut batcher, &mut send, bad(line_no, message));
+        }
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            return finish(&mut batcher, &mut send, bad(line_no, "the line is not valid UTF-8".into()));
+        };
+        if let Some(eof) = eof_line {
+            if text.trim().is_empty() {
+                continue;
+            }
+            let message = format!("data after \"# EOF\" on line {eof}");
+            return finish(&mut batcher, &mut send, bad(line_no, message));
+        }
+        let pushed = match parse::parse_line(text, format) {
+            Ok(Line::Sample {
+                series,
+                value,
+                timestamp_ms,
+            }) => batcher.push(line_no, series, value, timestamp_ms),
+            Ok(Line::Eof) => {
+                eof_line = Some(line_no);
+                Ok(None)
+            }
+            Ok(Line::Skip) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match pushed {
+            Ok(Some(piece)) => {
+                if !send(Item::Request(piece)) {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(message) => return finish(&mut batcher, &mut send, bad(line_no, message)),
+        }
+    }
+    if format == Format::OpenMetrics && eof_line.is_none() {
+        let message = "the input ends without \"# EOF\", so it may be cut short (every line \
+                       before is imported); if it is Prometheus text, use --format prometheus"
+            .to_owned();
+        return finish(&mut batcher, &mut send, bad(line_no + 1, message));
+    }
+    finish(&mut batcher, &mut send, Item::Done { lines: line_no });
+}
+
+fn bad(line: u64, message: String) -> Item {
+    Item::Bad { line, message }
+}
+
+/// Sends what the batcher holds, then `last`.
+fn finish(batcher: &mut Batcher, send: &mut impl FnMut(Item) -> bool, last: Item) {
+    if let Some(piece) = batcher.take()
+        && !send(Item::Request(piece))
+    {
+        return;
+    }
+    send(last);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(text: &str, format: Format, max_samples: usize) -> Vec<Item> {
+        let mut all = Vec::new();
+        read(
+            text.as_bytes(),
+            format,
+            Batcher::new(max_samples, MAX_REQUEST_BYTES),
+            |_| {},
+            |item| {
+                all.push(item);
+                true
+            },
+        );
+        all
+    }
+
+    fn requests(items: &[Item]) -> Vec<&Piece> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Request(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn samples(piece: &Piece) -> u64 {
+        piece.request.series.iter().map(|r| r.values.len() as u64).sum()
+    }
+
+    #[test]
+    fn consecutive_lines_of_a_series_form_one_run() {
+        let text = "# TYPE a gauge\na{x=\"1\"} 1 10\na{x=\"1\"} 2 20\na{x=\"2\"} 3 10\n\
+                    # TYPE b counter\nb_total 4 10\nb_total 5 20\n# EOF\n";
+        let all = items(text, Format::OpenMetrics, 100);
+        let reqs = requests(&all);
+        assert_eq!(reqs.len(), 1);
+        let runs = &reqs[0].request.series;
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[0].line, 2);
+        assert_eq!(runs[0].timestamps_ms, vec![10_000, 20_000]);
+        assert_eq!(runs[0].values, vec![1.0, 2.0]);
+        assert_eq!(runs[0].labels[0].value, "a");
+        assert_eq!((runs[0].labels[1].name.as_str(), runs[0].labels[1].value.as_str()), ("x", "1"));
+        assert_eq!((runs[1].line, runs[2].line), (4, 6));
+        assert_eq!(runs[2].values, vec![4.0, 5.0]);
+        assert!(matches!(all.last(), Some(Item::Done { lines: 8 })));
+    }
+
+    #[test]
+    fn a_run_never_spans_a_gap_in_lines_or_a_request_boundary() {
+        let text = "a 1 1\n\na 2 2\na 3 3\na 4 4\n";
+        let all = items(text, Format::Prometheus, 2);
+        let reqs = requests(&all);
+        assert_eq!(reqs.len(), 2);
+        let lines: Vec<Vec<u64>> = reqs
+            .iter()
+            .map(|p| p.request.series.iter().map(|r| r.line).collect())
+            .collect();
+        assert_eq!(lines, vec![vec![1, 3], vec![4]]);
+        assert_eq!((reqs[0].first_line, samples(reqs[0])), (1, 2));
+        assert_eq!((reqs[1].first_line, samples(reqs[1])), (4, 2));
+    }
+
+    #[test]
+    fn a_bad_line_flushes_what_came_before_then_reports() {
+        let text = "a 1 1\na 2 2\nb{x=\"1\" 3 3\na 4 4\n";
+        let all = items(text, Format::Prometheus, 100);
+        assert_eq!(all.len(), 2);
+        assert_eq!(samples(requests(&all)[0]), 2);
+        match &all[1] {
+            Item::Bad { line, message } => {
+                assert_eq!(*line, 3);
+                assert!(message.contains("closing }"), "{message}");
+            }
+            other => panic!("expected a bad line, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn openmetrics_needs_eof_last() {
+        let all = items("a 1 1\n", Format::OpenMetrics, 100);
+        assert_eq!(samples(requests(&all)[0]), 1);
+        assert!(
+            matches!(&all[1], Item::Bad { line: 2, message } if message.contains("without \"# EOF\""))
+        );
+        let all = items("a 1 1\n# EOF\na 2 2\n", Format::OpenMetrics, 100);
+        assert!(matches!(&all[1], Item::Bad { line: 3, message } if message.contains("after \"# EOF\" on line 2")));
+        let all = items("a 1 1\n# EOF\n", Format::OpenMetrics, 100);
+        assert!(matches!(all.last(), Some(Item::Done { lines: 2 })));
+    }
+
+    #[test]
+    fn overlong_lines_and_bad_utf8_are_refused() {
+        let long = format!("a{{x=\"{}\"}} 1 1\n", "y".repeat(MAX_LINE_BYTES));
+        let all = items(&long, Format::Prometheus, 100);
+        assert!(matches!(&all[0], Item::Bad { line: 1, message } if message.contains("longer than")));
+        let mut bytes = b"a 1 1\n".to_vec();
+        bytes.extend_from_slice(b"b\xff 1 1\n");
+        let mut all = Vec::new();
+        read(&bytes[..], Format::Prometheus, Batcher::new(10, MAX_REQUEST_BYTES), |_| {}, |i| {
+            all.push(i);
+            true
+        });
+        assert!(matches!(&all[1], Item::Bad { line: 2, message } if message.contains("UTF-8")));
+    }
+
+    #[test]
+    fn requests_are_cut_by_bytes_too() {
+        let value = "v".repeat(1000);
+        let text: String = (0..100).map(|i| format!("m{{i=\"{i}\",v=\"{value}\"}} 1 1\n")).collect();
+        let mut all = Vec::new();
+        read(text.as_bytes(), Format::Prometheus, Batcher::new(1000, 10_000), |_| {}, |i| {
+            all.push(i);
+            true
+        });
+        let reqs = requests(&all);
+        assert!(reqs.len() >= 10, "{} requests", reqs.len());
+        assert_eq!(reqs.iter().map(|p| samples(p)).sum::<u64>(), 100);
+    }
+}

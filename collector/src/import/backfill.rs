@@ -1,0 +1,350 @@
+//! One import request, as domain logic: judge its series and samples in file order with
+//! the same checks agent ingest uses ([`crate::limits`], [`check_hello`] for host names,
+//! the store's per-host series limit), store everything before the first refused sample,
+//! and say how much was stored and why it stopped.
+//!
+//! The cut is a position `(series index, sample index)` in the request. Three things can
+//! set it, and the earliest wins:
+//! 1. a series whose labels are refused (cut at its first sample);
+//! 2. a sample stamped too far in the future (cut at that sample);
+//! 3. a new series over its host's series limit (cut at its first sample).
+//!
+//! Only series before the cut are created (except when a host's series limit is hit:
+//! then other hosts' valid series of the request may be created without samples).
+
+use crate::ingest::session::{Credentials, check_hello};
+use crate::limits::{self, Limits, Violation};
+use crate::store::{Labels, METRIC_NAME, SeriesId, SeriesSamples, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tonic::Code;
+use vigil_proto::v1::{Hello, ImportRejection, ImportRequest, ImportResponse, ImportSeries};
+
+/// Host account that series without a `host` label count against.
+pub const UNHOSTED: &str = "(import)";
+
+/// Why a whole request failed: nothing of it is acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The client may not import at all (token or certificate missing).
+    #[error("{0}")]
+    Refused(Violation),
+    /// The store failed; the request may be sent again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Judges and stores import requests.
+pub struct Backfill {
+    store: Arc<dyn Store>,
+    limits: Arc<Limits>,
+    /// Tokens agents may present; an import must present one of them when any are set.
+    tokens: Arc<Vec<String>>,
+    /// Whether the collector requires client certificates (it has a client CA).
+    certificate_required: bool,
+}
+
+/// A series that passed the label checks: the host account it counts against and its labels.
+struct Checked {
+    account: String,
+    labels: Labels,
+}
+
+/// Where a request stops: series index, sample index within it, and why.
+struct Cut {
+    series: usize,
+    sample: usize,
+    violation: Violation,
+}
+
+impl Backfill {
+    /// Imports into `store` under `limits`, with the ingest's token and certificate rules.
+    pub fn new(
+        store: Arc<dyn Store>,
+        limits: Arc<Limits>,
+        tokens: Vec<String>,
+        certificate_required: bool,
+    ) -> Self {
+        Self {
+            store,
+            limits,
+            tokens: Arc::new(tokens),
+            certificate_required,
+        }
+    }
+
+    /// Stores `request` up to its first refused sample; blocks on the store.
+    pub fn write(
+        &self,
+        request: ImportRequest,
+        credentials: &Credentials,
+        now_ms: i64,
+    ) -> Result<ImportResponse, BackfillError> {
+        self.authorize(&request, credentials)
+            .map_err(BackfillError::Refused)?;
+        let series = request.series;
+        let mut checked = Vec::with_capacity(series.len());
+        let mut cut: Option<Cut> = None;
+        for (i, s) in series.iter().enumerate() {
+            match self.check_series(s, credentials) {
+                Ok(c) => checked.push(c),
+                Err(violation) => {
+                    cut = Some(Cut {
+                        series: i,
+                        sample: 0,
+                        violation,
+                    });
+                    break;
+                }
+            }
+        }
+        if let Some(c) = self.future_sample(&series[..checked.len()], now_ms) {
+            checked.truncate(c.series + usize::from(c.sample > 0));
+            cut = Some(c);
+        }
+        let (ids, refused) = self.resolve(&checked)?;
+        if let Some((i, violation)) = refused {
+            cut = Some(Cut {
+                series: i,
+                sample: 0,
+                violation,
+            });
+        }
+        let mut appends = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            let s = &series[i];
+            let n = match &cut {
+                Some(c) if c.series == i => c.sample,
+                _ => s.timestamps_ms.len(),
+            };
+            appends.push(samples_of(id, s, n));
+        }
+        let accepted: u64 = appends.iter().map(|a| a.samples.len() as u64).sum();
+        if accepted > 0 {
+            self.store.append(&appends)?;
+        }
+        Ok(ImportResponse {
+            accepted_samples: accepted,
+            rejection: cut.map(|c| ImportRejection {
+                line: series[c.series].line + c.sample as u64,
+                code: c.violation.code as i32,
+                reason: c.violation.reason.to_owned(),
+                message: c.violation.message,
+            }),
+        })
+    }
+
+    /// The request-wide rules: a client certificate when the collector requires one, and
+    /// one of the agent tokens when any are configured.
+    fn authorize(&self, request: &ImportRequest, credentials: &Credentials) -> Result<(), Violation> {
+        if self.certificate_required && credentials.certificate_host.is_none() {
+            return Err(Violation {
+                code: Code::Unauthenticated,
+                reason: "no_certificate",
+                message: "this collector requires a TLS client certificate to import; \
+                          pass --cert and --key (a certificate for the host whose series you import)"
+                    .into(),
+            });
+        }
+        if !self.tokens.is_empty() && !self.tokens.iter().any(|t| t == &request.token) {
+            return Err(Violation {
+                code: Code::Unauthenticated,
+                reason: "bad_token",
+                message: "this collector requires a token to import; pass --token with one of \
+                          its server.agent_tokens (or set VIGIL_AGENT_TOKEN)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The labels of one series, checked as agent ingest checks a series definition.
+    fn check_series(&self, s: &ImportSeries, credentials: &Credentials) -> Result<Checked, Violation> {
+        let limits = &self.limits;
+        let name = s
+            .labels
+            .iter()
+            .find(|l| l.name == METRIC_NAME)
+            .map(|l| l.value.as_str())
+            .ok_or_else(|| {
+                Violation::invalid("bad_metric_name", "the series has no metric name (__name__)".into())
+            })?;
+        limits::check_metric_name(name, limits)?;
+        if s.timestamps_ms.len() != s.values.len() {
+            return Err(Violation::invalid(
+                "malformed_series",
+                format!(
+                    "series {:?} has {} timestamps but {} values",
+                    limits::shorten(name),
+                    s.timestamps_ms.len(),
+                    s.values.len()
+                ),
+            ));
+        }
+        if s.labels.len() > limits.max_labels_per_series {
+            return Err(Violation::invalid(
+                "too_many_labels",
+                format!(
+                    "series {:?} has {} labels, over the limit of {}",
+                    limits::shorten(name),
+                    s.labels.len(),
+                    limits.max_labels_per_series
+                ),
+            ));
+        }
+        let mut account = None;
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(s.labels.len());
+        for label in &s.labels {
+            if pairs.iter().any(|(n, _)| n == &label.name) {
+                return Err(Violation::invalid(
+                    "duplicate_label",
+                    format!("series {:?} has label {:?} twice", limits::shorten(name), label.name),
+                ));
+            }
+            match label.name.as_str() {
+                METRIC_NAME => {}
+                "host" => account = Some(self.check_host(name, &label.value, credentials)?),
+                other => limits::check_label(name, other, &label.value, limits)?,
+            }
+            // Prometheus treats an empty value as an absent label; store it that way.
+            if !label.value.is_empty() {
+                pairs.push((label.name.clone(), label.value.clone()));
+            }
+        }
+        let account = match (account, &credentials.certificate_host) {
+            (Some(host), _) => host,
+            (None, None) => UNHOSTED.to_owned(),
+            (None, Some(certified)) => {
+                return Err(Violation {
+                    code: Code::PermissionDenied,
+                    reason: "identity_mismatch",
+                    message: format!(
+                        "series {:?} has no host label; with a certificate for host {certified:?} \
+                         only series labelled host={certified:?} may be imported",
+                        limits::shorten(name)
+                    ),
+                });
+            }
+        };
+        Ok(Checked {
+            account,
+            labels: Labels::new(pairs),
+        })
+    }
+
+    /// A `host` label value, checked as an agent's host name is; a client certificate
+    /// limits the import to its own host, as it limits an agent.
+    fn check_host(&self, series: &str, host: &str, credentials: &Credentials) -> Result<String, Violation> {
+        let hello = Hello {
+            hostname: host.to_owned(),
+            ..Hello::default()
+        };
+        let checked = check_hello(&hello, &Credentials::default(), &[], &self.limits).map_err(|v| {
+            Violation::invalid(
+                "bad_host",
+                format!("host label of series {:?}: {}", limits::shorten(series), v.message),
+            )
+        })?;
+        if checked != host {
+            return Err(Violation::invalid(
+                "bad_host",
+                format!(
+                    "host label {:?} of series {:?} has spaces around it",
+                    limits::shorten(host),
+                    limits::shorten(series)
+                ),
+            ));
+        }
+        if let Some(certified) = &credentials.certificate_host
+            && certified != host
+        {
+            return Err(Violation {
+                code: Code::PermissionDenied,
+                reason: "identity_mismatch",
+                message: format!(
+                    "series {:?} is for host {:?} but the client certificate is for host \
+                     {certified:?}; a certificate only allows importing its own host's series",
+                    limits::shorten(series),
+                    limits::shorten(host)
+                ),
+            });
+        }
+        Ok(checked)
+    }
+
+    /// The first sample stamped further ahead of `now_ms` than `limits.max_future`.
+    fn future_sample(&self, series: &[ImportSeries], now_ms: i64) -> Option<Cut> {
+        for (i, s) in series.iter().enumerate() {
+            for (j, &ts) in s.timestamps_ms.iter().enumerate() {
+                if let Err(violation) = limits::check_timestamp(ts, now_ms, &self.limits) {
+                    return Some(Cut {
+                        series: i,
+                        sample: j,
+                        violation,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Series ids for `checked`, creating new series under each host's limit. When a limit
+    /// is reached, resolves one by one in order and stops at the first series refused:
+    /// the ids returned are for the series before it, and the index and why come with them.
+    fn resolve(&self, checked: &[Checked]) -> Result<(Vec<SeriesId>, Option<(usize, Violation)>), StoreError> {
+        let max = self.limits.max_series_per_host;
+        let mut by_host: HashMap<&str, (Vec<usize>, Vec<Labels>)> = HashMap::new();
+        for (i, c) in checked.iter().enumerate() {
+            let entry = by_host.entry(c.account.as_str()).or_default();
+            entry.0.push(i);
+            entry.1.push(c.labels.clone());
+        }
+        let mut ids = vec![0; checked.len()];
+        let mut over_limit = false;
+        for (host, (indices, labelsets)) in &by_host {
+            match self.store.resolve_series(host, labelsets, max) {
+                Ok(found) => indices.iter().zip(found).for_each(|(&i, id)| ids[i] = id),
+                Err(StoreError::SeriesLimit { .. }) => over_limit = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if !over_limit {
+            return Ok((ids, None));
+        }
+        // Some host is full: find, in file order, the first series that does not fit. The
+        // other hosts' series are already created, which is harmless: they are valid.
+        for (i, c) in checked.iter().enumerate() {
+            match self
+                .store
+                .resolve_series(&c.account, std::slice::from_ref(&c.labels), max)
+            {
+                Ok(found) => ids[i] = found[0],
+                Err(e @ StoreError::SeriesLimit { .. }) => {
+                    let violation = Violation {
+                        code: Code::ResourceExhausted,
+                        reason: "series_limit",
+                        message: format!("series {:?} refused: {e}", limits::shorten(c.labels.name())),
+                    };
+                    ids.truncate(i);
+                    return Ok((ids, Some((i, violation))));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((ids, None))
+    }
+}
+
+/// The first `n` samples of `s` as an append for series `id`.
+fn samples_of(id: SeriesId, s: &ImportSeries, n: usize) -> SeriesSamples {
+    SeriesSamples {
+        id,
+        samples: s
+            .timestamps_ms
+            .iter()
+            .copied()
+            .zip(s.values.iter().copied())
+            .take(n)
+            .collect(),
+    }
+}
