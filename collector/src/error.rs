@@ -1,6 +1,7 @@
 //! The collector's error type and its one mapping to a gRPC status.
 
 use crate::config::ConfigError;
+use crate::promql::QueryError;
 use crate::selector::SelectorError;
 use crate::store::StoreError;
 use tonic::Status;
@@ -17,6 +18,9 @@ pub enum Error {
     /// Configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A PromQL query failed; the gRPC message starts with Prometheus's `errorType`.
+    #[error(transparent)]
+    Query(#[from] QueryError),
     /// A listener could not be opened or served.
     #[error("{0}")]
     Serve(String),
@@ -26,6 +30,27 @@ impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
+            // `bad_data: parse error: ...`: the kind lets a client tell its own mistake
+            // from the collector's, as Prometheus's `errorType` does.
+            Error::Query(e) => {
+                let message = format!("{}: {message}", e.kind());
+                match e {
+                    QueryError::TooLarge(_)
+                    | QueryError::Store(
+                        StoreError::TooLarge { .. } | StoreError::SeriesLimit { .. },
+                    ) => Status::resource_exhausted(message),
+                    QueryError::Parse(_)
+                    | QueryError::Unsupported(_)
+                    | QueryError::BadArgument(_)
+                    | QueryError::Store(StoreError::BadSelector(_)) => {
+                        Status::invalid_argument(message)
+                    }
+                    // Many-to-many matching and the like: the query is valid, the data
+                    // does not allow it.
+                    QueryError::Execution(_) => Status::failed_precondition(message),
+                    _ => Status::internal(message),
+                }
+            }
             Error::Selector(_) | Error::Store(StoreError::BadSelector(_)) => {
                 Status::invalid_argument(message)
             }
@@ -34,5 +59,32 @@ impl From<Error> for Status {
             }
             Error::Store(_) | Error::Config(_) | Error::Serve(_) => Status::internal(message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_errors_carry_their_kind() {
+        let status = Status::from(Error::from(QueryError::Parse(
+            "unexpected end of input".into(),
+        )));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "bad_data: parse error: unexpected end of input"
+        );
+        let status = Status::from(Error::from(QueryError::Execution(
+            "many-to-many matching not allowed".into(),
+        )));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            status.message(),
+            "execution: many-to-many matching not allowed"
+        );
+        let status = Status::from(Error::from(QueryError::TooLarge("too many samples".into())));
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     }
 }

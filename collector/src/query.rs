@@ -1,9 +1,10 @@
-//! Query: the `vigil.v1.Query` gRPC service the CLI uses; a thin adapter over the store and
-//! the host registry.
+//! Query: the `vigil.v1.Query` gRPC service the CLI uses; a thin adapter over the store,
+//! the host registry and the PromQL engine.
 
 use crate::error::Error;
 use crate::ingest::now_ms;
 use crate::limits::Limits;
+use crate::promql::{Engine, EngineOptions, Value};
 use crate::registry::Registry;
 use crate::selector::Selector;
 use crate::store::{Labels, Store, StoreError};
@@ -15,8 +16,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use vigil_proto::v1::query_server::Query;
 use vigil_proto::v1::{
-    HostsRequest, HostsResponse, Label, SamplesRequest, SeriesLabels, SeriesRequest,
-    SeriesResponse, SeriesSamples,
+    HostsRequest, HostsResponse, InstantQueryRequest, Label, QueryResult, RangeQueryRequest,
+    ResultType, SamplesRequest, SeriesLabels, SeriesRequest, SeriesResponse, SeriesSamples,
 };
 
 /// The Query service.
@@ -24,17 +25,66 @@ pub struct QueryService {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     limits: Arc<Limits>,
+    engine: Engine,
 }
 
 impl QueryService {
-    /// A service reading `store`.
+    /// A service reading `store`; PromQL queries may load at most the limits' samples.
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, limits: Arc<Limits>) -> Self {
+        let options = EngineOptions {
+            max_samples: usize::try_from(limits.max_query_samples).unwrap_or(usize::MAX),
+            ..EngineOptions::default()
+        };
         Self {
+            engine: Engine::new(store.clone(), options),
             store,
             registry,
             limits,
         }
     }
+}
+
+/// A PromQL value in its wire form.
+fn wire_result(value: Value) -> QueryResult {
+    let mut result = QueryResult::default();
+    match value {
+        Value::Scalar { t_ms, v } => {
+            result.set_result_type(ResultType::Scalar);
+            result.time_ms = t_ms;
+            result.scalar = v;
+        }
+        Value::String { t_ms, s } => {
+            result.set_result_type(ResultType::String);
+            result.time_ms = t_ms;
+            result.string = s;
+        }
+        Value::Vector(samples) => {
+            result.set_result_type(ResultType::Vector);
+            result.series = samples
+                .into_iter()
+                .map(|s| SeriesSamples {
+                    labels: wire_labels(&s.labels),
+                    timestamps_ms: vec![s.t_ms],
+                    values: vec![s.v],
+                })
+                .collect();
+        }
+        Value::Matrix(series) => {
+            result.set_result_type(ResultType::Matrix);
+            result.series = series
+                .into_iter()
+                .map(|s| {
+                    let (timestamps_ms, values) = s.points.into_iter().unzip();
+                    SeriesSamples {
+                        labels: wire_labels(&s.labels),
+                        timestamps_ms,
+                        values,
+                    }
+                })
+                .collect();
+        }
+    }
+    result
 }
 
 fn wire_labels(labels: &Labels) -> Vec<Label> {
@@ -90,6 +140,32 @@ impl Query for QueryService {
             })
             .collect();
         Ok(Response::new(SeriesResponse { series, truncated }))
+    }
+
+    async fn instant(
+        &self,
+        request: Request<InstantQueryRequest>,
+    ) -> Result<Response<QueryResult>, Status> {
+        let InstantQueryRequest { expr, time_ms } = request.into_inner();
+        let engine = self.engine.clone();
+        let value = blocking(move || Ok(engine.instant(&expr, time_ms)?)).await?;
+        Ok(Response::new(wire_result(value)))
+    }
+
+    async fn range(
+        &self,
+        request: Request<RangeQueryRequest>,
+    ) -> Result<Response<QueryResult>, Status> {
+        let RangeQueryRequest {
+            expr,
+            start_ms,
+            end_ms,
+            step_ms,
+        } = request.into_inner();
+        let engine = self.engine.clone();
+        let value =
+            blocking(move || Ok(engine.range(&expr, start_ms, end_ms, step_ms)?)).await?;
+        Ok(Response::new(wire_result(value)))
     }
 
     type SamplesStream = Pin<Box<dyn Stream<Item = Result<SeriesSamples, Status>> + Send>>;
@@ -152,5 +228,59 @@ impl Query for QueryService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::{InstantSample, Series};
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn vectors_carry_one_sample_per_series() {
+        let value = Value::Vector(vec![InstantSample {
+            labels: labels(&[("host", "a"), ("__name__", "up")]),
+            t_ms: 5_000,
+            v: 1.5,
+        }]);
+        let result = wire_result(value);
+        assert_eq!(result.result_type(), ResultType::Vector);
+        assert_eq!(result.series.len(), 1);
+        assert_eq!(result.series[0].labels[0].name, "__name__");
+        assert_eq!(result.series[0].labels[1].value, "a");
+        assert_eq!(result.series[0].timestamps_ms, vec![5_000]);
+        assert_eq!(result.series[0].values, vec![1.5]);
+    }
+
+    #[test]
+    fn matrices_scalars_and_strings() {
+        let value = Value::Matrix(vec![Series {
+            labels: labels(&[("host", "a")]),
+            points: vec![(1_000, 1.0), (2_000, f64::INFINITY)],
+        }]);
+        let result = wire_result(value);
+        assert_eq!(result.result_type(), ResultType::Matrix);
+        assert_eq!(result.series[0].timestamps_ms, vec![1_000, 2_000]);
+        assert_eq!(result.series[0].values, vec![1.0, f64::INFINITY]);
+
+        let result = wire_result(Value::Scalar { t_ms: 7, v: 0.25 });
+        assert_eq!(result.result_type(), ResultType::Scalar);
+        assert_eq!((result.time_ms, result.scalar), (7, 0.25));
+
+        let result = wire_result(Value::String {
+            t_ms: 8,
+            s: "hi".into(),
+        });
+        assert_eq!(result.result_type(), ResultType::String);
+        assert_eq!((result.time_ms, result.string.as_str()), (8, "hi"));
     }
 }

@@ -10,13 +10,14 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use vigil_proto::v1::query_client::QueryClient;
 use vigil_proto::v1::{
-    Host, HostsRequest, SamplesRequest, SeriesRequest, SeriesResponse, SeriesSamples,
+    Host, HostsRequest, InstantQueryRequest, QueryResult, RangeQueryRequest, SeriesRequest,
+    SeriesResponse,
 };
 
 use super::error::Error;
 
-/// Largest response message accepted, decompressed. Samples come one message per series,
-/// and a long range of a busy series is big; tonic's 4 MiB default is too small.
+/// Largest response message accepted, decompressed. A query result is one message, and a
+/// long range over many series is big; tonic's 4 MiB default is too small.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// How long to wait for the TCP (and TLS) handshake before giving up on the collector.
@@ -33,10 +34,14 @@ pub struct Target {
     pub identity: Option<(PathBuf, PathBuf)>,
 }
 
-/// A connected `Query` client that remembers its URL, for error messages.
+/// A connected `Query` client that remembers its URL, for error messages. Clones share the
+/// connection, so several queries can be in flight at once.
+#[derive(Clone)]
 pub struct Collector {
     url: String,
     client: QueryClient<Channel>,
+    /// The connection, shared with clients of the collector's other services.
+    channel: Channel,
 }
 
 impl Collector {
@@ -85,11 +90,21 @@ impl Collector {
             .connect()
             .await
             .map_err(|e| cannot_reach(&url, &e))?;
-        let client = QueryClient::new(channel)
+        let client = QueryClient::new(channel.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(Collector { url, client })
+        Ok(Collector {
+            url,
+            client,
+            channel,
+        })
+    }
+
+    /// The connection, for a client of another service on the same collector (`vigil
+    /// import` uses it for the Import service).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The host registry, ordered by host name.
@@ -108,28 +123,33 @@ impl Collector {
         Ok(response.map_err(|s| self.status(s))?.into_inner())
     }
 
-    /// All samples of the series matching `selector` in `[start_ms, end_ms]`, read to the
-    /// end of the stream: a result is printed whole or not at all.
-    pub async fn samples(
+    /// The value of the PromQL expression `expr` at `time_ms`.
+    pub async fn instant(&mut self, expr: &str, time_ms: i64) -> Result<QueryResult, Error> {
+        let request = InstantQueryRequest {
+            expr: expr.to_owned(),
+            time_ms,
+        };
+        let response = self.client.instant(request).await;
+        Ok(response.map_err(|s| self.status(s))?.into_inner())
+    }
+
+    /// The values of the PromQL expression `expr` at every `step_ms` from `start_ms` to
+    /// `end_ms`: always a matrix.
+    pub async fn range(
         &mut self,
-        selector: &str,
+        expr: &str,
         start_ms: i64,
         end_ms: i64,
-        limit: u64,
-    ) -> Result<Vec<SeriesSamples>, Error> {
-        let request = SamplesRequest {
-            selector: selector.to_owned(),
+        step_ms: i64,
+    ) -> Result<QueryResult, Error> {
+        let request = RangeQueryRequest {
+            expr: expr.to_owned(),
             start_ms,
             end_ms,
-            limit,
+            step_ms,
         };
-        let response = self.client.samples(request).await;
-        let mut stream = response.map_err(|s| self.status(s))?.into_inner();
-        let mut all = Vec::new();
-        while let Some(series) = stream.message().await.map_err(|s| self.status(s))? {
-            all.push(series);
-        }
-        Ok(all)
+        let response = self.client.range(request).await;
+        Ok(response.map_err(|s| self.status(s))?.into_inner())
     }
 
     /// A status from a call: the collector's own answer, or, when the connection broke

@@ -60,6 +60,27 @@ pub enum Error {
         end: String,
     },
 
+    /// The collector refused a PromQL expression (it does not parse, uses something Vigil
+    /// does not evaluate, or has a bad argument); `message` is the engine's, kind first.
+    #[error(
+        "cannot evaluate {expr:?}: {message}\n\
+         (check the PromQL; put the expression in single quotes so the shell leaves its \
+         quotes and braces alone)"
+    )]
+    BadQuery {
+        /// The expression as given.
+        expr: String,
+        /// The collector's message, e.g. `bad_data: parse error: unexpected end of input`.
+        message: String,
+    },
+
+    /// `vigil host NAME` names a host the collector has never heard from.
+    #[error("no host named {host:?} has connected to this collector; `vigil hosts` lists the known hosts")]
+    UnknownHost {
+        /// The name as given.
+        host: String,
+    },
+
     /// Writing the result to stdout failed.
     #[error("cannot write the output: {0}")]
     Write(#[from] io::Error),
@@ -74,7 +95,11 @@ impl Error {
             | Error::InvalidDuration { .. }
             | Error::InvalidTime { .. }
             | Error::EmptyRange { .. } => 2,
-            Error::Unreachable { .. } | Error::Status(_) | Error::Write(_) => 1,
+            Error::Unreachable { .. }
+            | Error::Status(_)
+            | Error::BadQuery { .. }
+            | Error::UnknownHost { .. }
+            | Error::Write(_) => 1,
         }
     }
 

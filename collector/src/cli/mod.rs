@@ -4,24 +4,37 @@
 //! # Layout
 //! - `client`: the gRPC connection to the collector; transport failures become messages.
 //! - `hosts`, `series`, `query`: one command each: fetch, then render.
+//! - `import`: backfill from a text file through the Import service.
+//! - `top`, `host`: fleet and host usage; `usage` holds their PromQL.
+//! - `query_result`, `sparkline`, `units`: PromQL results and usage figures for people.
 //! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
 //! - `time`: durations and times on the command line, timestamps on the screen.
 //! - `error`: what can go wrong, and the exit code for each.
 
 mod client;
 mod error;
+mod host;
 mod hosts;
-mod output;
+mod import;
+pub(crate) mod output;
 mod query;
+mod query_result;
 mod series;
-mod time;
+mod sparkline;
+pub(crate) mod time;
+mod top;
+mod units;
+mod usage;
 
 use clap::{Parser, Subcommand};
 
 pub use error::Error;
+pub use import::ImportArgs;
 pub use output::Output;
+pub use host::HostArgs;
 pub use query::QueryArgs;
 pub use series::SeriesArgs;
+pub use top::TopArgs;
 
 /// Where the collector listens unless `--collector` or `VIGIL_COLLECTOR` says otherwise.
 pub const DEFAULT_COLLECTOR: &str = "http://127.0.0.1:7070";
@@ -84,8 +97,14 @@ pub enum Command {
     Hosts,
     /// List the series matching a selector
     Series(SeriesArgs),
-    /// Print the raw samples of the series matching a selector over a time range
+    /// Evaluate a PromQL expression now, at --at, or over a --range (sparklines)
     Query(QueryArgs),
+    /// One row per host: CPU, memory, fullest filesystem, disk and network, load; like top
+    Top(TopArgs),
+    /// One host's facts and current usage, per filesystem, disk and interface too
+    Host(HostArgs),
+    /// Backfill history from an OpenMetrics or Prometheus text file with timestamps
+    Import(ImportArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -100,6 +119,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hosts => hosts::run(&target, cli.output).await?,
         Command::Series(args) => series::run(&target, args, cli.output).await?,
         Command::Query(args) => query::run(&target, args, cli.output).await?,
+        Command::Top(args) => top::run(&target, args, cli.output).await?,
+        Command::Host(args) => host::run(&target, args, cli.output).await?,
+        Command::Import(args) => import::run(&target, args, cli.output).await?,
     }
     Ok(())
 }

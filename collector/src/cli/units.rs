@@ -1,0 +1,83 @@
+//! Numbers for people: bytes and byte rates in binary units (`1.5 MiB/s`), percentages,
+//! and `-` for a value that is missing. Only tables use these; JSON and CSV carry the raw
+//! numbers.
+
+/// Binary unit prefixes, each 1024 times the one before.
+const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
+/// Bytes in the largest unit that keeps the number at or above 1: `512 B`, `1.5 KiB`,
+/// `40.0 GiB`, `123 MiB` (one decimal below 100, none above, so columns stay narrow).
+pub fn bytes(value: f64) -> String {
+    if !value.is_finite() {
+        return super::output::format_value(value);
+    }
+    let mut scaled = value;
+    let mut unit = 0;
+    while scaled.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{scaled:.0} B")
+    } else if scaled.abs() < 99.95 {
+        format!("{scaled:.1} {}", UNITS[unit])
+    } else {
+        format!("{scaled:.0} {}", UNITS[unit])
+    }
+}
+
+/// A throughput: [`bytes`] per second.
+pub fn bytes_per_second(value: f64) -> String {
+    format!("{}/s", bytes(value))
+}
+
+/// A percentage with one decimal: `12.3%`.
+pub fn percent(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:.1}%")
+    } else {
+        super::output::format_value(value)
+    }
+}
+
+/// A plain number with two decimals (load averages): `0.52`.
+pub fn decimal(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:.2}")
+    } else {
+        super::output::format_value(value)
+    }
+}
+
+/// `format(v)`, or `-` when there is no value.
+pub fn or_dash(value: Option<f64>, format: fn(f64) -> String) -> String {
+    value.map_or_else(|| "-".to_owned(), format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(bytes(0.0), "0 B");
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(1023.4), "1023 B");
+        assert_eq!(bytes(1024.0), "1.0 KiB");
+        assert_eq!(bytes(1536.0), "1.5 KiB");
+        assert_eq!(bytes(123.0 * 1024.0 * 1024.0), "123 MiB");
+        assert_eq!(bytes(99.96 * 1024.0), "100 KiB");
+        assert_eq!(bytes(40.0 * 1024.0 * 1024.0 * 1024.0), "40.0 GiB");
+        assert_eq!(bytes(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn rates_percentages_and_missing_values() {
+        assert_eq!(bytes_per_second(2_621_440.0), "2.5 MiB/s");
+        assert_eq!(percent(12.345), "12.3%");
+        assert_eq!(percent(100.0), "100.0%");
+        assert_eq!(decimal(0.5249), "0.52");
+        assert_eq!(or_dash(None, percent), "-");
+        assert_eq!(or_dash(Some(7.0), decimal), "7.00");
+    }
+}
