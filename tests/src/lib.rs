@@ -17,6 +17,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod client;
+pub mod dataset;
+pub mod prom_api;
+pub mod prometheus;
+pub mod promql_compare;
+pub mod promql_corpus;
 pub use client::TestAgent;
 
 /// Path of a workspace binary, built next to this test executable.

@@ -1,0 +1,250 @@
+//! Compares a Vigil answer with Prometheus's answer to the same Prometheus HTTP API request
+//! and describes every difference in words a person can act on.
+//!
+//! Rules:
+//! - Prometheus succeeded → Vigil must succeed with the same `resultType`.
+//! - Prometheus failed → Vigil must fail with the same HTTP status and `errorType`.
+//! - Vectors and matrices are compared as sets of series keyed by their label maps; the
+//!   order only matters for range queries, whose matrices Prometheus sorts by labels.
+//! - Timestamps must be identical (to the millisecond).
+//! - Values must be equal within [`REL_TOL`] relative. Near zero a relative bound means
+//!   nothing (0 vs 1e-17 left over from a different summation order is 100% off), so two
+//!   values also match when they differ by at most [`ABS_TOL`]; every value in the dataset
+//!   and every rate over it is far above that, so the bound cannot hide a real error.
+//!   NaN matches NaN; infinities match only the same infinity.
+
+use crate::prom_api::Answer;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Largest accepted relative difference between two values.
+pub const REL_TOL: f64 = 1e-9;
+/// Largest accepted absolute difference, for values near zero.
+pub const ABS_TOL: f64 = 1e-12;
+/// Most difference lines printed for one series before summarising the rest.
+const MAX_LINES_PER_SERIES: usize = 4;
+
+/// Whether two sample values are equal for the differential test.
+pub fn values_match(a: f64, b: f64) -> bool {
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    if a.is_infinite() || b.is_infinite() {
+        return a == b;
+    }
+    let diff = (a - b).abs();
+    diff <= ABS_TOL || diff <= REL_TOL * a.abs().max(b.abs())
+}
+
+/// Every difference between Prometheus's answer (`reference`) and Vigil's, one line each;
+/// empty when they agree. `ordered` also checks the order of the series.
+pub fn differences(reference: &Answer, vigil: &Answer, ordered: bool) -> Vec<String> {
+    let ok = |a: &Answer| a.body["status"] == "success";
+    match (ok(reference), ok(vigil)) {
+        (true, false) => vec![format!(
+            "Prometheus succeeded but Vigil failed: {}",
+            error_text(vigil)
+        )],
+        (false, true) => vec![format!(
+            "Prometheus failed ({}) but Vigil succeeded with {}",
+            error_text(reference),
+            brief(&vigil.body["data"])
+        )],
+        (false, false) => {
+            let same = reference.status == vigil.status
+                && reference.body["errorType"] == vigil.body["errorType"];
+            if same {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "both failed, differently: Prometheus {} / Vigil {}",
+                    error_text(reference),
+                    error_text(vigil)
+                )]
+            }
+        }
+        (true, true) => compare_data(&reference.body["data"], &vigil.body["data"], ordered),
+    }
+}
+
+/// `HTTP 400 bad_data: message`.
+pub fn error_text(a: &Answer) -> String {
+    match &a.body {
+        Value::String(why) => format!("HTTP {}: {why}", a.status),
+        body => format!(
+            "HTTP {} {}: {}",
+            a.status,
+            body["errorType"].as_str().unwrap_or("?"),
+            body["error"].as_str().unwrap_or("(no error message)")
+        ),
+    }
+}
+
+fn brief(data: &Value) -> String {
+    let n = data["result"].as_array().map_or(0, Vec::len);
+    format!("{} ({n} items)", data["resultType"].as_str().unwrap_or("?"))
+}
+
+fn compare_data(p: &Value, v: &Value, ordered: bool) -> Vec<String> {
+    let kind = p["resultType"].as_str().unwrap_or("?");
+    if p["resultType"] != v["resultType"] {
+        return vec![format!(
+            "resultType: Prometheus {} / Vigil {}",
+            p["resultType"], v["resultType"]
+        )];
+    }
+    match kind {
+        "scalar" | "string" => point_diff("", &p["result"], &v["result"], kind == "string")
+            .into_iter()
+            .collect(),
+        "vector" | "matrix" => compare_series(kind, &p["result"], &v["result"], ordered),
+        other => vec![format!("unknown resultType {other:?}")],
+    }
+}
+
+/// `{__name__="x", a="b"}` as `x{a="b"}`.
+pub fn labels_text(metric: &Value) -> String {
+    let Some(map) = metric.as_object() else {
+        return metric.to_string();
+    };
+    let sorted: BTreeMap<&String, &Value> = map.iter().collect();
+    let name = map.get("__name__").and_then(Value::as_str).unwrap_or("");
+    let pairs: Vec<String> = sorted
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__name__")
+        .map(|(k, v)| format!("{k}={}", v))
+        .collect();
+    format!("{name}{{{}}}", pairs.join(", "))
+}
+
+fn compare_series(kind: &str, p: &Value, v: &Value, ordered: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let index = |result: &Value, who: &str, out: &mut Vec<String>| {
+        let mut map = BTreeMap::new();
+        let mut order = Vec::new();
+        for item in result.as_array().into_iter().flatten() {
+            let key = labels_text(&item["metric"]);
+            order.push(key.clone());
+            if map.insert(key.clone(), item.clone()).is_some() {
+                out.push(format!("{who} returned {key} twice"));
+            }
+        }
+        (map, order)
+    };
+    let (pm, porder) = index(p, "Prometheus", &mut out);
+    let (vm, vorder) = index(v, "Vigil", &mut out);
+    for (key, item) in &pm {
+        match vm.get(key) {
+            None => out.push(format!(
+                "only Prometheus has {key} = {}",
+                sample_brief(item)
+            )),
+            Some(vitem) if kind == "vector" => {
+                out.extend(point_diff(key, &item["value"], &vitem["value"], false));
+            }
+            Some(vitem) => out.extend(matrix_diff(key, &item["values"], &vitem["values"])),
+        }
+    }
+    for (key, item) in &vm {
+        if !pm.contains_key(key) {
+            out.push(format!("only Vigil has {key} = {}", sample_brief(item)));
+        }
+    }
+    if ordered && out.is_empty() && porder != vorder {
+        out.push(format!(
+            "same series in a different order: Prometheus [{}] / Vigil [{}]",
+            porder.join(" "),
+            vorder.join(" ")
+        ));
+    }
+    out
+}
+
+fn sample_brief(item: &Value) -> String {
+    if let Some(values) = item["values"].as_array() {
+        let first = values.first().map(point_text).unwrap_or_default();
+        return format!("{} points from {first}", values.len());
+    }
+    point_text(&item["value"])
+}
+
+/// `[ts, "value"]` as `value @ ts`.
+fn point_text(point: &Value) -> String {
+    format!("{} @ {}", point[1].as_str().unwrap_or("?"), point[0])
+}
+
+/// A sample's timestamp in milliseconds.
+fn millis(t: &Value) -> Option<i64> {
+    t.as_f64().map(|s| (s * 1000.0).round() as i64)
+}
+
+/// A sample value as the API spells it (`"1.5"`, `"NaN"`, `"+Inf"`).
+pub fn parse_value(v: &Value) -> Option<f64> {
+    match v.as_str()? {
+        "NaN" => Some(f64::NAN),
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        s => s.parse().ok(),
+    }
+}
+
+fn point_diff(key: &str, p: &Value, v: &Value, exact: bool) -> Option<String> {
+    let same_time = millis(&p[0]).is_some() && millis(&p[0]) == millis(&v[0]);
+    let same_value = if exact {
+        p[1] == v[1]
+    } else {
+        match (parse_value(&p[1]), parse_value(&v[1])) {
+            (Some(a), Some(b)) => values_match(a, b),
+            _ => false,
+        }
+    };
+    (!(same_time && same_value)).then(|| {
+        format!(
+            "{key}: Prometheus {} / Vigil {}",
+            point_text(p),
+            point_text(v)
+        )
+    })
+}
+
+fn matrix_diff(key: &str, p: &Value, v: &Value) -> Vec<String> {
+    let points = |values: &Value| -> BTreeMap<i64, Value> {
+        values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|pt| Some((millis(&pt[0])?, pt.clone())))
+            .collect()
+    };
+    let (pp, vp) = (points(p), points(v));
+    let mut lines = Vec::new();
+    let mut bad = 0usize;
+    let times: std::collections::BTreeSet<i64> = pp.keys().chain(vp.keys()).copied().collect();
+    for t in times {
+        let line = match (pp.get(&t), vp.get(&t)) {
+            (Some(a), Some(b)) => point_diff(key, a, b, false),
+            (Some(a), None) => Some(format!("{key}: only Prometheus has {}", point_text(a))),
+            (None, Some(b)) => Some(format!("{key}: only Vigil has {}", point_text(b))),
+            (None, None) => None,
+        };
+        if let Some(line) = line {
+            bad += 1;
+            if lines.len() < MAX_LINES_PER_SERIES {
+                lines.push(line);
+            }
+        }
+    }
+    if bad > lines.len() {
+        let mut more = String::new();
+        let _ = write!(
+            more,
+            "{key}: … {} more differing points (of {} / {})",
+            bad - lines.len(),
+            pp.len(),
+            vp.len()
+        );
+        lines.push(more);
+    }
+    lines
+}

@@ -1,0 +1,345 @@
+//! The PromQL differential-test corpus: every expression with the evaluations (instant
+//! times, range windows) it runs at, relative to the synthetic dataset's times.
+//!
+//! Default evaluations for an expression (see [`Times::default_evals`]):
+//! ```text
+//! instant at end            – exactly on every regular host's last sample
+//! instant at end-7.5s       – between two samples
+//! instant at start+100m+7.25s – 5 minutes after web-2's counter reset, db-1 still alive
+//! range start+10m..end, step 60s        – every point on a sample timestamp
+//! range start+60m+3.5s..end-20m, step 37s – points between samples, across cache-1's gap
+//! ```
+
+use crate::dataset::{DB_STOPS_BEFORE_END_MS, LONG_GAP_MS, REBOOT_AFTER_MS, SHORT_GAP_MS};
+use crate::prom_api::Eval;
+
+const S: i64 = 1000;
+const M: i64 = 60 * S;
+
+/// The dataset's time range, from which evaluation times are derived.
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    /// First sample (ms).
+    pub start: i64,
+    /// Last regular sample (ms).
+    pub end: i64,
+}
+
+impl Times {
+    /// Instant evaluations used by most expressions.
+    pub fn default_instants(&self) -> Vec<Eval> {
+        vec![
+            Eval::Instant(self.end),
+            Eval::Instant(self.end - 7_500),
+            Eval::Instant(self.start + 100 * M + 7_250),
+        ]
+    }
+
+    /// Instant and range evaluations used by most expressions.
+    pub fn default_evals(&self) -> Vec<Eval> {
+        let mut evals = self.default_instants();
+        evals.push(Eval::Range {
+            start: self.start + 10 * M,
+            end: self.end,
+            step: 60 * S,
+        });
+        evals.push(Eval::Range {
+            start: self.start + 60 * M + 3_500,
+            end: self.end - 20 * M,
+            step: 37 * S,
+        });
+        evals
+    }
+
+    /// db-1's last sample.
+    fn db_last(&self) -> i64 {
+        self.end - DB_STOPS_BEFORE_END_MS
+    }
+
+    /// Around the 5-minute lookback edge after db-1 stops (Prometheus 2.x selects samples
+    /// in the closed interval [t-5m, t]).
+    fn lookback_edge(&self) -> Vec<Eval> {
+        let last = self.db_last();
+        vec![
+            Eval::Instant(last + 299 * S),
+            Eval::Instant(last + 300 * S),
+            Eval::Instant(last + 300 * S + 1),
+            Eval::Instant(last + 301 * S),
+            Eval::Range {
+                start: last - M,
+                end: last + 7 * M,
+                step: 15 * S,
+            },
+            Eval::Range {
+                start: last - M + 500,
+                end: last + 7 * M,
+                step: 30 * S,
+            },
+        ]
+    }
+
+    /// Across web-2's reboot (its counters reset).
+    fn reboot(&self) -> Vec<Eval> {
+        let at = self.start + REBOOT_AFTER_MS;
+        vec![
+            Eval::Instant(at),
+            Eval::Instant(at + 60 * S + 7_500),
+            Eval::Range {
+                start: at - 10 * M,
+                end: at + 20 * M,
+                step: 15 * S,
+            },
+        ]
+    }
+
+    /// Across cache-1's long and short gaps.
+    fn gaps(&self) -> Vec<Eval> {
+        let long = self.start + LONG_GAP_MS.0;
+        let short = self.start + SHORT_GAP_MS.0;
+        vec![
+            Eval::Instant(long + 10 * M),
+            Eval::Instant(short + M),
+            Eval::Range {
+                start: long - 5 * M,
+                end: long + 20 * M,
+                step: 15 * S,
+            },
+            Eval::Range {
+                start: short - 5 * M,
+                end: short + 10 * M,
+                step: 20 * S,
+            },
+        ]
+    }
+
+    /// The whole dataset at a coarse step, and at the scrape interval.
+    fn whole(&self) -> Vec<Eval> {
+        vec![
+            Eval::Range {
+                start: self.start,
+                end: self.end,
+                step: 300 * S,
+            },
+            Eval::Range {
+                start: self.start,
+                end: self.end,
+                step: 15 * S,
+            },
+        ]
+    }
+}
+
+/// One expression and where it is evaluated.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The PromQL expression.
+    pub expr: String,
+    /// Its evaluations.
+    pub evals: Vec<Eval>,
+}
+
+/// Expressions evaluated at [`Times::default_evals`].
+const STANDARD: &[&str] = &[
+    // Selectors and matchers.
+    "node_load1",
+    r#"node_load1{host="web-1"}"#,
+    r#"node_load1{host!="web-1"}"#,
+    r#"node_load1{host=~"web-.*"}"#,
+    r#"node_load1{host!~"web-.*|db-1"}"#,
+    r#"node_load1{env=""}"#,
+    r#"node_load1{env!=""}"#,
+    r#"node_load1{env=~"prod|"}"#,
+    r#"{__name__=~"node_load.*", host="cache-1"}"#,
+    r#"node_filesystem_avail_bytes{mountpoint=~".*[ \"\\\\].*"}"#,
+    r#"node_filesystem_avail_bytes{mountpoint!~"/|/var/.*"}"#,
+    "node_load1 offset 10m",
+    "app_sensor_value",
+    // Counters.
+    "rate(node_cpu_seconds_total[5m])",
+    "rate(node_cpu_seconds_total[1m])",
+    "irate(node_network_receive_bytes_total[5m])",
+    "increase(node_network_transmit_bytes_total[10m])",
+    r#"rate(node_network_receive_bytes_total{host="edge-1"}[2m])"#,
+    r#"increase(node_cpu_seconds_total{host="edge-1",mode="idle"}[90s])"#,
+    r#"resets(node_cpu_seconds_total{mode="user"}[30m])"#,
+    "changes(node_boot_time_seconds[1h])",
+    "node_network_receive_bytes_total - node_network_receive_bytes_total offset 5m",
+    // Gauges over time.
+    "delta(node_memory_MemAvailable_bytes[10m])",
+    "idelta(node_load1[5m])",
+    "deriv(node_filesystem_avail_bytes[30m])",
+    "deriv(node_load1[5m])",
+    "predict_linear(node_filesystem_avail_bytes[1h], 86400)",
+    "predict_linear(node_load1[10m], 600)",
+    "avg_over_time(node_load1[10m])",
+    "min_over_time(node_load5[10m])",
+    "max_over_time(node_load5[10m])",
+    "sum_over_time(node_load1[3m])",
+    "count_over_time(node_load1[5m])",
+    "last_over_time(node_load1[5m])",
+    "quantile_over_time(0.9, node_load1[15m])",
+    "stddev_over_time(node_load1[15m])",
+    "max_over_time(app_sensor_value[5m])",
+    "avg_over_time(app_sensor_value[10m])",
+    // Simple functions.
+    "abs(app_sensor_value - 10)",
+    "ceil(node_load1 * 3)",
+    "floor(node_load1 * 3)",
+    "round(node_load1, 0.25)",
+    "round(node_load5)",
+    "clamp(node_load1, 0.5, 1.2)",
+    "clamp_min(node_load1, 1)",
+    "clamp_max(node_load1, 1)",
+    "timestamp(node_load1)",
+    r#"timestamp(node_network_receive_bytes_total{host="edge-1"})"#,
+    "time()",
+    "vector(1)",
+    "vector(time()) - 60",
+    r#"scalar(node_load1{host="web-1"})"#,
+    "scalar(node_load1)",
+    "scalar(sum(node_load1))",
+    r#"absent(node_load1{host="nope"})"#,
+    "absent(node_load1)",
+    r#"absent(nonexistent_metric{job="x", host=~"a.*"})"#,
+    r#"label_replace(node_load1, "short", "$1", "host", "([a-z]+)-.*")"#,
+    r#"label_replace(node_load1, "host", "", "host", "web-.*")"#,
+    r#"label_join(node_load1, "hi", "/", "host", "job")"#,
+    "time() - node_boot_time_seconds",
+    // Aggregations.
+    "sum(node_load1)",
+    "sum by (env) (node_load1)",
+    "avg without (instance) (node_load1)",
+    "min by (host) (node_filesystem_avail_bytes)",
+    "max(node_load5)",
+    "count by (mode) (node_cpu_seconds_total)",
+    "count by (nonexistent) (node_load1)",
+    "stddev by (job) (node_load1)",
+    "stddev(rate(node_cpu_seconds_total[5m]))",
+    "sum(node_load1) without (host, instance)",
+    "topk(2, node_load1)",
+    "bottomk(3, rate(node_cpu_seconds_total[5m]))",
+    "topk by (host) (1, node_filesystem_avail_bytes)",
+    "quantile(0.75, node_load1)",
+    "quantile by (host) (0.5, rate(node_cpu_seconds_total[5m]))",
+    r#"count_values("value", ceil(node_load1))"#,
+    r#"count_values by (host) ("load", round(node_load5))"#,
+    r#"sum by (host) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))"#,
+    "sum without (cpu, mode) (rate(node_cpu_seconds_total[5m]))",
+    "avg(node_memory_MemAvailable_bytes) by (env)",
+    "max by (host) (1 - node_filesystem_avail_bytes / node_filesystem_size_bytes)",
+    "-sum(app_sensor_value)",
+    // Arithmetic and comparisons.
+    "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes * 100",
+    "1 - (node_filesystem_avail_bytes / node_filesystem_size_bytes)",
+    "node_load1 > 1",
+    "node_load1 > bool 1",
+    "node_load1 == bool node_load5",
+    "node_load1 <= node_load5",
+    "node_load1 != 0.5",
+    "-node_load1",
+    "node_load1 ^ 2",
+    "node_load1 % 0.3",
+    "2 ^ 3 * 4 - 10 / 4 % 3",
+    "2 < bool 3",
+    "(1 + 2) * 3",
+    "10 / 0",
+    "0 / 0",
+    "(-1) ^ 0.5",
+    // Vector matching.
+    "rate(node_network_receive_bytes_total[5m]) / on(host, device) rate(node_network_transmit_bytes_total[5m])",
+    "node_load1 / ignoring(env) node_load5",
+    "node_filesystem_avail_bytes / on(host) group_left node_memory_MemTotal_bytes",
+    "node_load1 * on(host) group_left(release) node_uname_info",
+    "node_uname_info * on(host) group_right(release) node_filesystem_size_bytes",
+    "sum by (host) (node_filesystem_size_bytes) - on(host) sum by (host) (node_filesystem_avail_bytes)",
+    "node_load1 + on() group_left sum(node_load5)",
+    "sum(rate(node_network_receive_bytes_total[5m])) by (host) > 100000",
+    // Set operators.
+    "node_load1 and node_load5 > 0.8",
+    "node_load1 or node_load5",
+    r#"node_load1 unless on(host) node_uname_info{release="6.1.0-18-amd64"}"#,
+    "node_load1 and on(host) (node_load5 > 0.8)",
+    "node_load1 > 0.9 or vector(0)",
+    "vector(1) and on() absent(nonexistent)",
+];
+
+/// Expressions whose result is a range vector or a string: instant queries only.
+const INSTANT_ONLY: &[&str] = &[
+    "node_load1[5m]",
+    r#"node_network_receive_bytes_total{host="edge-1"}[3m] offset 1m"#,
+    r#"app_sensor_value[2m]"#,
+    r#""hello""#,
+];
+
+/// Every case of the corpus.
+pub fn cases(t: Times) -> Vec<Case> {
+    let case = |expr: &str, evals: Vec<Eval>| Case {
+        expr: expr.to_owned(),
+        evals,
+    };
+    let mut all: Vec<Case> = STANDARD
+        .iter()
+        .map(|e| case(e, t.default_evals()))
+        .collect();
+    all.extend(INSTANT_ONLY.iter().map(|e| case(e, t.default_instants())));
+    // Staleness: db-1 stops reporting; the lookback edge.
+    for e in [
+        r#"node_load1{host="db-1"}"#,
+        r#"rate(node_cpu_seconds_total{host="db-1",mode="user"}[5m])"#,
+        r#"count(node_cpu_seconds_total{host="db-1"})"#,
+        r#"node_load1{host="db-1"} offset 1m"#,
+    ] {
+        all.push(case(e, t.lookback_edge()));
+    }
+    // Counter resets.
+    for e in [
+        r#"rate(node_cpu_seconds_total{host="web-2"}[5m])"#,
+        r#"increase(node_cpu_seconds_total{host="web-2",cpu="0"}[15m])"#,
+        r#"resets(node_network_receive_bytes_total{host="web-2"}[10m])"#,
+        r#"irate(node_network_transmit_bytes_total{host="web-2"}[1m])"#,
+        r#"node_boot_time_seconds{host="web-2"} - node_boot_time_seconds{host="web-2"} offset 1h"#,
+    ] {
+        all.push(case(e, t.reboot()));
+    }
+    // Missing data.
+    for e in [
+        r#"node_load1{host="cache-1"}"#,
+        r#"rate(node_cpu_seconds_total{host="cache-1",cpu="1"}[5m])"#,
+        r#"count_over_time(node_load5{host="cache-1"}[10m])"#,
+        r#"absent(node_load1{host="cache-1"})"#,
+    ] {
+        all.push(case(e, t.gaps()));
+    }
+    for e in [
+        "sum(rate(node_cpu_seconds_total[5m]))",
+        r#"max_over_time(node_load1{host="edge-1"}[1m])"#,
+    ] {
+        all.push(case(e, t.whole()));
+    }
+    all
+}
+
+/// Requests both Prometheus and Vigil must refuse with 400 `bad_data`: the expression, and
+/// the range parameters to use instead of an instant query (start, end, step in ms).
+pub fn bad_requests(t: Times) -> Vec<(&'static str, Eval)> {
+    let range = |start, end, step| Eval::Range { start, end, step };
+    vec![
+        ("sum(", Eval::Instant(t.end)),
+        ("rate(node_load1)", Eval::Instant(t.end)),
+        ("node_load1{", Eval::Instant(t.end)),
+        ("node_load1[5m]", range(t.start, t.end, 60 * S)),
+        (r#"label_values(node_load1, host)"#, Eval::Instant(t.end)),
+        ("node_load1", range(t.end, t.start, 60 * S)),
+        ("node_load1", range(t.start, t.end, 0)),
+    ]
+}
+
+/// Queries Prometheus answers but Vigil does not support: Vigil must refuse them with 400
+/// `bad_data` and an error naming the construct (the second item).
+pub const UNSUPPORTED: &[(&str, &str)] = &[
+    ("holt_winters(node_load1[10m], 0.5, 0.5)", "holt_winters"),
+    (
+        "max_over_time(rate(node_cpu_seconds_total[5m])[30m:1m])",
+        "subquer",
+    ),
+];
