@@ -20,13 +20,17 @@ pub enum QueryError {
     /// The query would touch more series or samples than the limits allow.
     #[error("{0}")]
     TooLarge(String),
+    /// The query ran longer than its time limit.
+    #[error("query timed out after {0:?}; shorten the time range, raise the step or narrow the selectors")]
+    Timeout(std::time::Duration),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl QueryError {
-    /// Prometheus's `errorType` for this error: `bad_data`, `execution` or `internal`.
+    /// Prometheus's `errorType` for this error: `bad_data`, `execution`, `timeout` or
+    /// `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             QueryError::Parse(_) | QueryError::Unsupported(_) | QueryError::BadArgument(_) => {
@@ -36,6 +40,7 @@ impl QueryError {
             QueryError::Store(StoreError::TooLarge { .. } | StoreError::BadSelector(_)) => {
                 "execution"
             }
+            QueryError::Timeout(_) => "timeout",
             QueryError::Store(_) => "internal",
         }
     }

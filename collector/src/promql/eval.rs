@@ -76,6 +76,8 @@ pub(super) struct Evaluator<'a> {
     pub steps: Steps,
     /// Samples read from the store so far, against `options.max_samples`.
     pub loaded_samples: usize,
+    /// When the query must be done by.
+    pub deadline: std::time::Instant,
 }
 
 pub(super) fn instant(
@@ -89,6 +91,7 @@ pub(super) fn instant(
         options,
         steps: Steps::new(time_ms, time_ms, 1),
         loaded_samples: 0,
+        deadline: std::time::Instant::now() + options.timeout,
     };
     Ok(match ev.eval(expr)? {
         Val::Scalar(v) => Value::Scalar {
@@ -132,6 +135,7 @@ pub(super) fn range(
         options,
         steps,
         loaded_samples: 0,
+        deadline: std::time::Instant::now() + options.timeout,
     };
     let matrix = match ev.eval(expr)? {
         Val::Scalar(v) => vec![Series {
@@ -194,6 +198,7 @@ pub(super) fn expression_type(expr: &Expr) -> &'static str {
 impl Evaluator<'_> {
     /// Evaluates `expr` at every step.
     pub fn eval(&mut self, expr: &Expr) -> Result<Val, QueryError> {
+        self.check_deadline()?;
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.steps.count])),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
@@ -248,6 +253,14 @@ impl Evaluator<'_> {
                 "extension expressions are not supported".into(),
             )),
         }
+    }
+
+    /// Fails once the query has run out of time.
+    pub fn check_deadline(&self) -> Result<(), QueryError> {
+        if std::time::Instant::now() > self.deadline {
+            return Err(QueryError::Timeout(self.options.timeout));
+        }
+        Ok(())
     }
 
     /// Evaluates `expr`, which must be a scalar (a number per step).

@@ -42,6 +42,20 @@ pub struct EngineOptions {
     pub max_series: usize,
     /// Most steps a range query may have (Prometheus: 11,000).
     pub max_steps: i64,
+    /// How long one query may run before it fails with [`QueryError::Timeout`]
+    /// (Prometheus: 2 minutes).
+    pub timeout: std::time::Duration,
+}
+
+impl EngineOptions {
+    /// Options bounded by the collector's `[limits]`.
+    pub fn from_limits(limits: &crate::limits::Limits) -> Self {
+        Self {
+            max_samples: usize::try_from(limits.max_query_samples).unwrap_or(usize::MAX),
+            max_series: usize::try_from(limits.max_query_series).unwrap_or(usize::MAX),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for EngineOptions {
@@ -51,6 +65,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             max_series: 1_000_000,
             max_steps: 11_000,
+            timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -67,6 +82,18 @@ impl Engine {
     /// An engine reading `store`.
     pub fn new(store: Arc<dyn Store>, options: EngineOptions) -> Self {
         Self { store, options }
+    }
+
+    /// The same engine with another time limit per query (the HTTP API's `timeout`).
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Self {
+        let mut engine = self.clone();
+        engine.options.timeout = timeout;
+        engine
+    }
+
+    /// The options this engine runs with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
     }
 
     /// Evaluates `query` at one time (unix milliseconds), as `/api/v1/query` does.

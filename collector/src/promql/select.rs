@@ -45,7 +45,10 @@ impl Evaluator<'_> {
             )));
         }
         let mut loaded = Vec::with_capacity(series.len());
-        for (id, labels) in series {
+        for (n, (id, labels)) in series.into_iter().enumerate() {
+            if n % 256 == 0 {
+                self.check_deadline()?;
+            }
             let mut samples = Vec::new();
             self.store.samples(id, from, to, &mut samples)?;
             if drop_stale {
