@@ -111,6 +111,7 @@ async fn serve(
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip),
         )
+        .add_service(crate::import::server(store.clone(), &config))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     housekeeping.abort();

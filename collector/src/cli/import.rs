@@ -48,7 +48,12 @@ pub struct ImportArgs {
     pub format: Format,
 
     /// Token, when the collector requires one (one of its server.agent_tokens)
-    #[arg(long, env = "VIGIL_AGENT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VIGIL_AGENT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 
     /// Most samples per request
@@ -81,8 +86,8 @@ pub enum ImportError {
 pub async fn run(target: &Target, args: &ImportArgs, output: Output) -> anyhow::Result<()> {
     let (input, size, name) = open(&args.file)?;
     let collector = Collector::connect(target).await?;
-    let client = ImportClient::new(collector.channel())
-        .max_encoding_message_size(2 * MAX_REQUEST_BYTES);
+    let client =
+        ImportClient::new(collector.channel()).max_encoding_message_size(2 * MAX_REQUEST_BYTES);
     let progress = Progress::new(size);
     let (tx, rx) = mpsc::channel(pipeline::IN_FLIGHT);
     let (format, batch_samples) = (args.format, args.batch_samples);
@@ -129,8 +134,16 @@ fn open(path: &PathBuf) -> Result<(Box<dyn BufRead + Send>, Option<u64>, String)
         reason,
     };
     let file = std::fs::File::open(path).map_err(failed)?;
-    let size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-    Ok((Box::new(BufReader::with_capacity(1 << 20, file)), size, name))
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok((
+        Box::new(BufReader::with_capacity(1 << 20, file)),
+        size,
+        name,
+    ))
 }
 
 /// The summary: one line on stderr, and with `--output json` an object on stdout.

@@ -136,7 +136,11 @@ impl Backfill {
 
     /// The request-wide rules: a client certificate when the collector requires one, and
     /// one of the agent tokens when any are configured.
-    fn authorize(&self, request: &ImportRequest, credentials: &Credentials) -> Result<(), Violation> {
+    fn authorize(
+        &self,
+        request: &ImportRequest,
+        credentials: &Credentials,
+    ) -> Result<(), Violation> {
         if self.certificate_required && credentials.certificate_host.is_none() {
             return Err(Violation {
                 code: Code::Unauthenticated,
@@ -159,7 +163,11 @@ impl Backfill {
     }
 
     /// The labels of one series, checked as agent ingest checks a series definition.
-    fn check_series(&self, s: &ImportSeries, credentials: &Credentials) -> Result<Checked, Violation> {
+    fn check_series(
+        &self,
+        s: &ImportSeries,
+        credentials: &Credentials,
+    ) -> Result<Checked, Violation> {
         let limits = &self.limits;
         let name = s
             .labels
@@ -167,7 +175,10 @@ impl Backfill {
             .find(|l| l.name == METRIC_NAME)
             .map(|l| l.value.as_str())
             .ok_or_else(|| {
-                Violation::invalid("bad_metric_name", "the series has no metric name (__name__)".into())
+                Violation::invalid(
+                    "bad_metric_name",
+                    "the series has no metric name (__name__)".into(),
+                )
             })?;
         limits::check_metric_name(name, limits)?;
         if s.timestamps_ms.len() != s.values.len() {
@@ -198,7 +209,11 @@ impl Backfill {
             if pairs.iter().any(|(n, _)| n == &label.name) {
                 return Err(Violation::invalid(
                     "duplicate_label",
-                    format!("series {:?} has label {:?} twice", limits::shorten(name), label.name),
+                    format!(
+                        "series {:?} has label {:?} twice",
+                        limits::shorten(name),
+                        label.name
+                    ),
                 ));
             }
             match label.name.as_str() {
@@ -234,17 +249,27 @@ impl Backfill {
 
     /// A `host` label value, checked as an agent's host name is; a client certificate
     /// limits the import to its own host, as it limits an agent.
-    fn check_host(&self, series: &str, host: &str, credentials: &Credentials) -> Result<String, Violation> {
+    fn check_host(
+        &self,
+        series: &str,
+        host: &str,
+        credentials: &Credentials,
+    ) -> Result<String, Violation> {
         let hello = Hello {
             hostname: host.to_owned(),
             ..Hello::default()
         };
-        let checked = check_hello(&hello, &Credentials::default(), &[], &self.limits).map_err(|v| {
-            Violation::invalid(
-                "bad_host",
-                format!("host label of series {:?}: {}", limits::shorten(series), v.message),
-            )
-        })?;
+        let checked =
+            check_hello(&hello, &Credentials::default(), &[], &self.limits).map_err(|v| {
+                Violation::invalid(
+                    "bad_host",
+                    format!(
+                        "host label of series {:?}: {}",
+                        limits::shorten(series),
+                        v.message
+                    ),
+                )
+            })?;
         if checked != host {
             return Err(Violation::invalid(
                 "bad_host",
@@ -291,7 +316,10 @@ impl Backfill {
     /// Series ids for `checked`, creating new series under each host's limit. When a limit
     /// is reached, resolves one by one in order and stops at the first series refused:
     /// the ids returned are for the series before it, and the index and why come with them.
-    fn resolve(&self, checked: &[Checked]) -> Result<(Vec<SeriesId>, Option<(usize, Violation)>), StoreError> {
+    fn resolve(
+        &self,
+        checked: &[Checked],
+    ) -> Result<(Vec<SeriesId>, Option<(usize, Violation)>), StoreError> {
         let max = self.limits.max_series_per_host;
         let mut by_host: HashMap<&str, (Vec<usize>, Vec<Labels>)> = HashMap::new();
         for (i, c) in checked.iter().enumerate() {
@@ -323,7 +351,10 @@ impl Backfill {
                     let violation = Violation {
                         code: Code::ResourceExhausted,
                         reason: "series_limit",
-                        message: format!("series {:?} refused: {e}", limits::shorten(c.labels.name())),
+                        message: format!(
+                            "series {:?} refused: {e}",
+                            limits::shorten(c.labels.name())
+                        ),
                     };
                     ids.truncate(i);
                     return Ok((ids, Some((i, violation))));
@@ -348,3 +379,7 @@ fn samples_of(id: SeriesId, s: &ImportSeries, n: usize) -> SeriesSamples {
             .collect(),
     }
 }
+
+#[cfg(test)]
+#[path = "backfill_tests.rs"]
+mod tests;

@@ -154,12 +154,18 @@ pub fn read(
     let mut eof_line = None;
     loop {
         buf.clear();
-        let read = std::io::Read::take(&mut input, MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buf);
+        let read =
+            std::io::Read::take(&mut input, MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut buf);
         let n = match read {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) => return finish(&mut batcher, &mut send, bad(line_no + 1, format!("cannot read the input: {e}"))),
+            Err(e) => {
+                return finish(
+                    &mut batcher,
+                    &mut send,
+                    bad(line_no + 1, format!("cannot read the input: {e}")),
+                );
+            }
         };
         line_no += 1;
         read_bytes(n as u64);
@@ -170,7 +176,11 @@ pub fn read(
             return finish(&mut batcher, &mut send, bad(line_no, message));
         }
         let Ok(text) = std::str::from_utf8(&buf) else {
-            return finish(&mut batcher, &mut send, bad(line_no, "the line is not valid UTF-8".into()));
+            return finish(
+                &mut batcher,
+                &mut send,
+                bad(line_no, "the line is not valid UTF-8".into()),
+            );
         };
         if let Some(eof) = eof_line {
             if text.trim().is_empty() {
@@ -255,7 +265,12 @@ mod tests {
     }
 
     fn samples(piece: &Piece) -> u64 {
-        piece.request.series.iter().map(|r| r.values.len() as u64).sum()
+        piece
+            .request
+            .series
+            .iter()
+            .map(|r| r.values.len() as u64)
+            .sum()
     }
 
     #[test]
@@ -271,7 +286,13 @@ mod tests {
         assert_eq!(runs[0].timestamps_ms, vec![10_000, 20_000]);
         assert_eq!(runs[0].values, vec![1.0, 2.0]);
         assert_eq!(runs[0].labels[0].value, "a");
-        assert_eq!((runs[0].labels[1].name.as_str(), runs[0].labels[1].value.as_str()), ("x", "1"));
+        assert_eq!(
+            (
+                runs[0].labels[1].name.as_str(),
+                runs[0].labels[1].value.as_str()
+            ),
+            ("x", "1")
+        );
         assert_eq!((runs[1].line, runs[2].line), (4, 6));
         assert_eq!(runs[2].values, vec![4.0, 5.0]);
         assert!(matches!(all.last(), Some(Item::Done { lines: 8 })));
@@ -315,7 +336,9 @@ mod tests {
             matches!(&all[1], Item::Bad { line: 2, message } if message.contains("without \"# EOF\""))
         );
         let all = items("a 1 1\n# EOF\na 2 2\n", Format::OpenMetrics, 100);
-        assert!(matches!(&all[1], Item::Bad { line: 3, message } if message.contains("after \"# EOF\" on line 2")));
+        assert!(
+            matches!(&all[1], Item::Bad { line: 3, message } if message.contains("after \"# EOF\" on line 2"))
+        );
         let all = items("a 1 1\n# EOF\n", Format::OpenMetrics, 100);
         assert!(matches!(all.last(), Some(Item::Done { lines: 2 })));
     }
@@ -324,26 +347,42 @@ mod tests {
     fn overlong_lines_and_bad_utf8_are_refused() {
         let long = format!("a{{x=\"{}\"}} 1 1\n", "y".repeat(MAX_LINE_BYTES));
         let all = items(&long, Format::Prometheus, 100);
-        assert!(matches!(&all[0], Item::Bad { line: 1, message } if message.contains("longer than")));
+        assert!(
+            matches!(&all[0], Item::Bad { line: 1, message } if message.contains("longer than"))
+        );
         let mut bytes = b"a 1 1\n".to_vec();
         bytes.extend_from_slice(b"b\xff 1 1\n");
         let mut all = Vec::new();
-        read(&bytes[..], Format::Prometheus, Batcher::new(10, MAX_REQUEST_BYTES), |_| {}, |i| {
-            all.push(i);
-            true
-        });
+        read(
+            &bytes[..],
+            Format::Prometheus,
+            Batcher::new(10, MAX_REQUEST_BYTES),
+            |_| {},
+            |i| {
+                all.push(i);
+                true
+            },
+        );
         assert!(matches!(&all[1], Item::Bad { line: 2, message } if message.contains("UTF-8")));
     }
 
     #[test]
     fn requests_are_cut_by_bytes_too() {
         let value = "v".repeat(1000);
-        let text: String = (0..100).map(|i| format!("m{{i=\"{i}\",v=\"{value}\"}} 1 1\n")).collect();
+        let text: String = (0..100)
+            .map(|i| format!("m{{i=\"{i}\",v=\"{value}\"}} 1 1\n"))
+            .collect();
         let mut all = Vec::new();
-        read(text.as_bytes(), Format::Prometheus, Batcher::new(1000, 10_000), |_| {}, |i| {
-            all.push(i);
-            true
-        });
+        read(
+            text.as_bytes(),
+            Format::Prometheus,
+            Batcher::new(1000, 10_000),
+            |_| {},
+            |i| {
+                all.push(i);
+                true
+            },
+        );
         let reqs = requests(&all);
         assert!(reqs.len() >= 10, "{} requests", reqs.len());
         assert_eq!(reqs.iter().map(|p| samples(p)).sum::<u64>(), 100);

@@ -114,12 +114,16 @@ fn parse_comment(comment: &str, format: Format) -> Result<Line<'_>, String> {
             if kind == "TYPE" {
                 let types: &[&str] = match format {
                     Format::OpenMetrics => &[
-                        "counter", "gauge", "histogram", "gaugehistogram", "stateset", "info",
-                        "summary", "unknown",
+                        "counter",
+                        "gauge",
+                        "histogram",
+                        "gaugehistogram",
+                        "stateset",
+                        "info",
+                        "summary",
+                        "unknown",
                     ],
-                    Format::Prometheus => {
-                        &["counter", "gauge", "histogram", "summary", "untyped"]
-                    }
+                    Format::Prometheus => &["counter", "gauge", "histogram", "summary", "untyped"],
                 };
                 match words.next() {
                     Some(t) if types.contains(&t) => {}
@@ -183,12 +187,17 @@ pub fn parse_series(series: &str) -> Result<(String, Vec<(String, String)>), Str
             break;
         }
         let Some((label, after)) = rest.split_once('=') else {
-            return Err(format!("label {:?} of {name} has no =\"value\"", crate::limits::shorten(rest)));
+            return Err(format!(
+                "label {:?} of {name} has no =\"value\"",
+                crate::limits::shorten(rest)
+            ));
         };
         let label = label.trim_end_matches([' ', '\t']);
         let after = after.trim_start_matches([' ', '\t']);
         let Some(quoted) = after.strip_prefix('"') else {
-            return Err(format!("the value of label {label:?} of {name} must be in double quotes"));
+            return Err(format!(
+                "the value of label {label:?} of {name} must be in double quotes"
+            ));
         };
         let (value, after) = unquote(quoted);
         pairs.push((label.to_owned(), value));

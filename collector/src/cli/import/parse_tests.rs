@@ -24,7 +24,10 @@ fn openmetrics_timestamps_are_seconds_truncated_as_prometheus_does() {
     assert_eq!(series, "node_load1{host=\"a\"}");
     assert_eq!(value, 0.5);
     assert_eq!(ts, 1_700_000_000_000);
-    assert_eq!(sample("m 1 1700000000.123", Format::OpenMetrics).2, 1_700_000_000_123);
+    assert_eq!(
+        sample("m 1 1700000000.123", Format::OpenMetrics).2,
+        1_700_000_000_123
+    );
     // 1.001 * 1000 is 1000.9999999999999 in floating point; Prometheus truncates to 1000.
     assert_eq!(sample("m 1 1.001", Format::OpenMetrics).2, 1000);
     assert_eq!(sample("m 1 -1.5", Format::OpenMetrics).2, -1500);
@@ -32,7 +35,10 @@ fn openmetrics_timestamps_are_seconds_truncated_as_prometheus_does() {
 
 #[test]
 fn prometheus_timestamps_are_milliseconds() {
-    assert_eq!(sample("m 2 1700000000123", Format::Prometheus).2, 1_700_000_000_123);
+    assert_eq!(
+        sample("m 2 1700000000123", Format::Prometheus).2,
+        1_700_000_000_123
+    );
     let e = error("m 2 1700000000.5", Format::Prometheus);
     assert!(e.contains("not an integer number of milliseconds"), "{e}");
 }
@@ -57,7 +63,10 @@ fn special_values() {
 #[test]
 fn samples_without_timestamps_are_refused() {
     let e = error("node_load1 0.5", Format::OpenMetrics);
-    assert!(e.contains("no timestamp") && e.contains("node_load1"), "{e}");
+    assert!(
+        e.contains("no timestamp") && e.contains("node_load1"),
+        "{e}"
+    );
     let e = error("node_load1 0.5", Format::Prometheus);
     assert!(e.contains("no timestamp"), "{e}");
     let e = error("node_load1", Format::Prometheus);
@@ -92,8 +101,14 @@ fn labels_with_escapes_spaces_and_braces_in_values() {
             ("d".into(), "\\t".into()),
         ]
     );
-    assert_eq!(parse_series("up").expect("bare name"), ("up".into(), vec![]));
-    assert_eq!(parse_series("up{}").expect("empty set"), ("up".into(), vec![]));
+    assert_eq!(
+        parse_series("up").expect("bare name"),
+        ("up".into(), vec![])
+    );
+    assert_eq!(
+        parse_series("up{}").expect("empty set"),
+        ("up".into(), vec![])
+    );
 }
 
 #[test]
@@ -122,12 +137,19 @@ fn metadata_comments_and_eof() {
         "   ",
         "# just a comment",
     ] {
-        assert_eq!(parse_line(line, Format::OpenMetrics), Ok(Line::Skip), "{line:?}");
+        assert_eq!(
+            parse_line(line, Format::OpenMetrics),
+            Ok(Line::Skip),
+            "{line:?}"
+        );
     }
     assert_eq!(parse_line("# EOF", Format::OpenMetrics), Ok(Line::Eof));
     assert_eq!(parse_line("# EOF\r", Format::OpenMetrics), Ok(Line::Eof));
     assert_eq!(parse_line("# EOF", Format::Prometheus), Ok(Line::Skip));
-    assert_eq!(parse_line("# TYPE m untyped", Format::Prometheus), Ok(Line::Skip));
+    assert_eq!(
+        parse_line("# TYPE m untyped", Format::Prometheus),
+        Ok(Line::Skip)
+    );
     let e = error("# TYPE m countr", Format::OpenMetrics);
     assert!(e.contains("\"countr\" is not a metric type"), "{e}");
     let e = error("# TYPE", Format::Prometheus);
