@@ -65,6 +65,14 @@ pub struct ServerConfig {
     pub allow_insecure: bool,
     /// Tokens agents may present in their Hello; empty means no token is required.
     pub agent_tokens: Vec<String>,
+    /// Address of the Prometheus-compatible HTTP API (`/api/v1/query`, …); off when unset.
+    /// It has no TLS of its own, so a non-loopback address needs `allow_insecure`.
+    pub http_listen: Option<SocketAddr>,
+    /// Longest an HTTP API query may run; a request's `timeout` parameter may only shorten it.
+    #[serde(with = "duration")]
+    pub http_query_timeout: Duration,
+    /// HTTP API queries evaluated at once; more wait for a slot within their timeout.
+    pub http_max_concurrent_queries: usize,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +81,9 @@ impl Default for ServerConfig {
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             allow_insecure: false,
             agent_tokens: Vec::new(),
+            http_listen: None,
+            http_query_timeout: Duration::from_secs(120),
+            http_max_concurrent_queries: 20,
         }
     }
 }
@@ -210,6 +221,31 @@ impl Config {
                 ),
             );
         }
+        if let Some(http) = self.server.http_listen
+            && !http.ip().is_loopback()
+            && !self.server.allow_insecure
+        {
+            return bad(
+                "server.http_listen",
+                format!(
+                    "{http} is not a loopback address and the HTTP API has no TLS; listen on \
+                     127.0.0.1 behind a TLS proxy, or set server.allow_insecure = true \
+                     (--allow-insecure) to serve it in clear text"
+                ),
+            );
+        }
+        if self.server.http_query_timeout.is_zero() {
+            return bad(
+                "server.http_query_timeout",
+                "must be positive, like 2m".into(),
+            );
+        }
+        if self.server.http_max_concurrent_queries == 0 {
+            return bad(
+                "server.http_max_concurrent_queries",
+                "must be at least 1".into(),
+            );
+        }
         if self.limits.max_message_bytes < 64 << 10 {
             return bad("limits.max_message_bytes", "must be at least 65536".into());
         }
@@ -316,7 +352,24 @@ mod tests {
         assert_eq!(c.limits.max_series_per_host, 7);
         assert_eq!(c.hosts.down_after, Duration::from_secs(120));
         assert_eq!(c.server.grpc_listen.port(), 7070);
+        assert_eq!(c.server.http_listen, None);
         c.validate().unwrap();
+        let env = vec![
+            (
+                "VIGIL_COLLECTOR__SERVER__HTTP_LISTEN".to_owned(),
+                "127.0.0.1:9090".to_owned(),
+            ),
+            (
+                "VIGIL_COLLECTOR__SERVER__HTTP_QUERY_TIMEOUT".to_owned(),
+                "30s".to_owned(),
+            ),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(
+            c.server.http_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        assert_eq!(c.server.http_query_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -352,6 +405,21 @@ mod tests {
         c.tls.key_file = Some("/etc/vigil/collector.key".into());
         c.validate()
             .expect("TLS makes a non-loopback listener acceptable");
+        let mut c = Config::default();
+        c.server.http_listen = Some("0.0.0.0:9090".parse().unwrap());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("server.http_listen") && e.contains("0.0.0.0:9090"),
+            "{e}"
+        );
+        c.tls.cert_file = Some("/etc/vigil/collector.pem".into());
+        c.tls.key_file = Some("/etc/vigil/collector.key".into());
+        assert!(
+            c.validate().is_err(),
+            "gRPC TLS does not cover the HTTP API"
+        );
+        c.server.allow_insecure = true;
+        c.validate().unwrap();
         let mut c = Config::default();
         c.tls.client_ca_file = Some("/etc/vigil/ca.pem".into());
         assert!(

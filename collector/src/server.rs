@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::ingest::{Counters, IngestService, now_ms};
+use crate::promql::{Engine, EngineOptions};
 use crate::query::QueryService;
 use crate::registry::Registry;
 use crate::store::rocks::{RocksOptions, RocksStore};
@@ -80,6 +81,14 @@ async fn serve(
     );
     let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
     let housekeeping = tokio::spawn(housekeeping(store.clone(), registry.clone(), counters));
+    let engine = Engine::new(
+        store.clone(),
+        EngineOptions {
+            max_samples: usize::try_from(limits.max_query_samples).unwrap_or(usize::MAX),
+            ..EngineOptions::default()
+        },
+    );
+    let (shutdown, http) = crate::http::start(&config, engine, store.clone(), shutdown).await?;
 
     info!(
         grpc = %addr,
@@ -115,6 +124,9 @@ async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     housekeeping.abort();
+    if let Some(http) = http {
+        let _ = http.await;
+    }
     let _ = tokio::task::spawn_blocking(move || registry.flush()).await;
     info!("vigil-collector stopped");
     result.map_err(|e| Error::Serve(format!("serving gRPC on {addr}: {e}")))

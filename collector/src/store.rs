@@ -161,4 +161,70 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of series `host` has.
     fn series_count(&self, host: &str) -> StoreResult<u64>;
+
+    /// Label names in use (`__name__` included), sorted and distinct. With `selectors`,
+    /// only the names on series matching at least one of them (and, with `window`, having
+    /// a sample in it; see [`Store::select_any`]). Without selectors every name the store
+    /// knows is listed and `window` is not consulted: there is no per-name time index.
+    fn label_names(
+        &self,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Values label `name` takes (never `""`), sorted and distinct; `selectors`, `window`
+    /// and `limit` as for [`Store::label_names`].
+    fn label_values(
+        &self,
+        name: &str,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Whether series `id` has a sample with `start_ms <= t <= end_ms`. Engines override
+    /// this with a cheaper check than reading the samples.
+    fn has_samples(&self, id: SeriesId, start_ms: i64, end_ms: i64) -> StoreResult<bool> {
+        let mut out = Vec::new();
+        self.samples(id, start_ms, end_ms, &mut out)?;
+        Ok(!out.is_empty())
+    }
+
+    /// Series matching any of `selectors`, sorted by labels and distinct; at most `limit`
+    /// (more fails with [`StoreError::TooLarge`]). With a time window, only series with a
+    /// sample in it.
+    fn select_any(
+        &self,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<(SeriesId, Labels)>> {
+        let mut found = std::collections::BTreeMap::new();
+        for selector in selectors {
+            let (series, truncated) = self.select(selector, limit)?;
+            if truncated {
+                return Err(StoreError::TooLarge {
+                    what: "series",
+                    limit: limit as u64,
+                });
+            }
+            for (id, labels) in series {
+                let keep = match window {
+                    Some((start, end)) => self.has_samples(id, start, end)?,
+                    None => true,
+                };
+                if keep {
+                    found.insert(labels, id);
+                }
+            }
+            if found.len() > limit {
+                return Err(StoreError::TooLarge {
+                    what: "series",
+                    limit: limit as u64,
+                });
+            }
+        }
+        Ok(found.into_iter().map(|(labels, id)| (id, labels)).collect())
+    }
 }

@@ -14,6 +14,10 @@ struct Flags {
     /// gRPC listen address for agents and the CLI [config: server.grpc_listen].
     #[arg(long, value_name = "ADDR")]
     grpc_listen: Option<std::net::SocketAddr>,
+    /// Serve the Prometheus-compatible HTTP API (/api/v1/query, …) on this address
+    /// [config: server.http_listen; default off].
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<std::net::SocketAddr>,
     /// Data directory [config: storage.data_dir; default ./vigil-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -59,6 +63,9 @@ fn load(flags: Flags) -> anyhow::Result<Config> {
     let mut config = Config::load(flags.config.as_deref(), std::env::vars())?;
     if let Some(addr) = flags.grpc_listen {
         config.server.grpc_listen = addr;
+    }
+    if let Some(addr) = flags.http_listen {
+        config.server.http_listen = Some(addr);
     }
     if let Some(dir) = flags.data_dir {
         config.storage.data_dir = dir;

@@ -20,6 +20,7 @@ pub fn run_all(store: &dyn Store) {
     ranges_are_inclusive_and_ordered(store);
     select_honours_every_matcher_kind(store);
     hosts_round_trip(store);
+    label_names_and_values(store);
 }
 
 fn resolve_is_stable_and_limited(store: &dyn Store) {
@@ -171,4 +172,110 @@ fn hosts_round_trip(store: &dyn Store) {
         "TestOS"
     );
     assert!(store.host("zz").unwrap().is_none());
+}
+
+fn label_names_and_values(store: &dyn Store) {
+    let series = [
+        labels(&[("__name__", "lv_up"), ("host", "lv-a"), ("lv_job", "node")]),
+        labels(&[("__name__", "lv_up"), ("host", "lv-b"), ("lv_job", "agent")]),
+        labels(&[
+            ("__name__", "lv_load"),
+            ("host", "lv-a"),
+            ("lv_zone", "z\0\u{1F600}"),
+        ]),
+        labels(&[("__name__", "lv_load"), ("host", "lv-c"), ("lv_zone", "")]),
+    ];
+    let ids = store.resolve_series("lv", &series, 100).unwrap();
+    store
+        .append(&[SeriesSamples {
+            id: ids[0],
+            samples: vec![(5_000, 1.0)],
+        }])
+        .unwrap();
+    let sel = |s: &str| Selector::parse(s).unwrap();
+
+    let names = store.label_names(&[], None, 100).unwrap();
+    for name in ["__name__", "host", "lv_job", "lv_zone"] {
+        assert!(
+            names.contains(&name.to_owned()),
+            "{name} missing from {names:?}"
+        );
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "names are sorted and distinct");
+    assert_eq!(
+        store.label_values("lv_job", &[], None, 100).unwrap(),
+        vec!["agent", "node"]
+    );
+    assert_eq!(
+        store.label_values("lv_zone", &[], None, 100).unwrap(),
+        vec!["z\0\u{1F600}"],
+        "empty values are not listed"
+    );
+    let metric_names = store.label_values("__name__", &[], None, 100).unwrap();
+    assert!(
+        metric_names.contains(&"lv_up".to_owned()) && metric_names.contains(&"lv_load".to_owned())
+    );
+    assert!(
+        store
+            .label_values("lv_nothing", &[], None, 100)
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        store.label_names(&[sel("lv_up")], None, 100).unwrap(),
+        vec!["__name__", "host", "lv_job"]
+    );
+    assert_eq!(
+        store
+            .label_values(
+                "host",
+                &[sel("lv_load"), sel(r#"lv_up{lv_job="node"}"#)],
+                None,
+                100
+            )
+            .unwrap(),
+        vec!["lv-a", "lv-c"],
+        "selectors are a union"
+    );
+    assert_eq!(
+        store
+            .label_values(
+                "host",
+                &[sel(r#"{__name__=~"lv_.*"}"#)],
+                Some((4_000, 6_000)),
+                100
+            )
+            .unwrap(),
+        vec!["lv-a"],
+        "a window keeps series with a sample in it"
+    );
+    assert!(
+        store
+            .label_values("host", &[sel("lv_up")], Some((5_001, 9_000)), 100)
+            .unwrap()
+            .is_empty()
+    );
+    let err = store
+        .label_values("host", &[sel(r#"{__name__=~"lv_.*"}"#)], None, 3)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooLarge { limit: 3, .. }),
+        "{err}"
+    );
+
+    let found = store
+        .select_any(&[sel("lv_up"), sel(r#"{host="lv-b"}"#)], None, 100)
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|(_, l)| l.get("host")).collect::<Vec<_>>(),
+        vec!["lv-a", "lv-b"],
+        "overlapping selectors give each series once, sorted by labels"
+    );
+    assert!(store.has_samples(ids[0], 5_000, 5_000).unwrap());
+    assert!(!store.has_samples(ids[0], 5_001, i64::MAX).unwrap());
+    assert!(!store.has_samples(ids[1], i64::MIN, i64::MAX).unwrap());
 }

@@ -24,6 +24,8 @@
 //! created under a mutex (ids are allocated once, counts stay exact) and synced before any
 //! sample refers to them. Compressed per-series blocks replace sample keys in a later format.
 
+mod labels;
+
 use super::{Labels, SeriesId, SeriesSamples, Store, StoreError, StoreResult};
 use crate::selector::Selector;
 use promql_parser::label::MatchOp;
@@ -431,6 +433,52 @@ impl Store for RocksStore {
             return Ok(n);
         }
         self.stored_count(host)
+    }
+
+    fn label_names(
+        &self,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let mut names = if selectors.is_empty() {
+            self.scan_label_names()?
+        } else {
+            let series = self.select_any(selectors, window, limit)?;
+            let names: BTreeSet<&str> = series
+                .iter()
+                .flat_map(|(_, labels)| labels.pairs().iter().map(|(n, _)| n.as_str()))
+                .collect();
+            names.into_iter().map(str::to_owned).collect()
+        };
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let mut values = if selectors.is_empty() {
+            self.scan_label_values(name)?
+        } else {
+            let series = self.select_any(selectors, window, limit)?;
+            let values: BTreeSet<&str> = series
+                .iter()
+                .map(|(_, labels)| labels.get(name))
+                .filter(|v| !v.is_empty())
+                .collect();
+            values.into_iter().map(str::to_owned).collect()
+        };
+        values.sort_unstable();
+        Ok(values)
+    }
+
+    fn has_samples(&self, id: SeriesId, start_ms: i64, end_ms: i64) -> StoreResult<bool> {
+        self.seek_sample(id, start_ms, end_ms)
     }
 }
 

@@ -1,0 +1,131 @@
+//! Why an API call failed, and its one mapping to Prometheus's error envelope.
+//!
+//! Prometheus answers failures with `{"status":"error","errorType":…,"error":…}` and an
+//! HTTP status chosen by the type: `bad_data` 400, `execution` 422, `timeout` and
+//! `canceled` 503, `internal` 500, `not_found` 404. Clients (promtool, Grafana) show the
+//! `error` text, so it names the bad input and what to do.
+
+use crate::promql::QueryError;
+use crate::selector::SelectorError;
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// One failed API call: Prometheus's `errorType` and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// `bad_data`, `execution`, `timeout`, `internal` or `not_found`.
+    pub kind: &'static str,
+    /// What went wrong, naming the input.
+    pub message: String,
+}
+
+impl ApiError {
+    /// The request is malformed: a bad parameter or an invalid query.
+    pub fn bad_data(message: impl Into<String>) -> Self {
+        Self {
+            kind: "bad_data",
+            message: message.into(),
+        }
+    }
+
+    /// A parameter `name` that could not be used, as Prometheus words it.
+    pub fn bad_param(name: &str, why: impl std::fmt::Display) -> Self {
+        Self::bad_data(format!("invalid parameter {name:?}: {why}"))
+    }
+
+    /// The query ran past its timeout.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self {
+            kind: "timeout",
+            message: message.into(),
+        }
+    }
+
+    /// The collector failed (storage, a crashed task).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            kind: "internal",
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status Prometheus uses for this error type.
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            "bad_data" => StatusCode::BAD_REQUEST,
+            "execution" => StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout" | "canceled" => StatusCode::SERVICE_UNAVAILABLE,
+            "not_found" => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        Self {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        QueryError::Store(e).into()
+    }
+}
+
+impl From<SelectorError> for ApiError {
+    fn from(e: SelectorError) -> Self {
+        Self::bad_data(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "status": "error",
+            "errorType": self.kind,
+            "error": self.message,
+        });
+        if self.kind == "internal" {
+            tracing::warn!(error = %self.message, "HTTP API call failed");
+        }
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_prometheus() {
+        assert_eq!(ApiError::bad_data("x").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ApiError::timeout("x").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ApiError::internal("x").status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let e = ApiError::from(QueryError::Execution("many-to-many".into()));
+        assert_eq!(
+            (e.kind, e.status()),
+            ("execution", StatusCode::UNPROCESSABLE_ENTITY)
+        );
+        let e = ApiError::from(StoreError::TooLarge {
+            what: "series",
+            limit: 3,
+        });
+        assert_eq!(e.kind, "execution");
+        let e = ApiError::bad_param("time", "cannot parse \"x\" to a valid timestamp");
+        assert_eq!(
+            e.message,
+            r#"invalid parameter "time": cannot parse "x" to a valid timestamp"#
+        );
+    }
+}

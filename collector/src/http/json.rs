@@ -1,0 +1,204 @@
+//! The success envelope and Prometheus's data shapes, written straight into one buffer.
+//!
+//! Results can hold millions of points, so they are written by hand rather than through
+//! an intermediate `serde_json::Value`, and in exactly the text Prometheus writes:
+//!
+//! ```text
+//!   envelope  {"status":"success","data":<data>}
+//!   query     {"resultType":"vector","result":[{"metric":{"a":"b"},"value":[<t>,"<v>"]},…]}
+//!             {"resultType":"matrix","result":[{"metric":{…},"values":[[<t>,"<v>"],…]},…]}
+//!             {"resultType":"scalar","result":[<t>,"<v>"]}   (string alike, "<v>" the text)
+//!   <t>       Unix seconds: 1700000000, 1700000000.5 written as 1700000000.500
+//!   <v>       Go's strconv 'f' format with shortest digits, 'e' below 1e-6 and from 1e21,
+//!             and NaN, +Inf, -Inf (see cli::output::format_value)
+//! ```
+
+use crate::cli::output::format_value;
+use crate::promql::Value;
+use crate::store::Labels;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+
+/// A success response whose `data` is written by `data`.
+pub fn success(data: impl FnOnce(&mut String)) -> Response {
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"{"status":"success","data":"#);
+    data(&mut out);
+    out.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], out).into_response()
+}
+
+/// A query result: `{"resultType":…,"result":…}`.
+pub fn write_value(out: &mut String, value: &Value) {
+    let _ = write!(out, r#"{{"resultType":"{}","result":"#, value.type_name());
+    match value {
+        Value::Scalar { t_ms, v } => write_point(out, *t_ms, *v),
+        Value::String { t_ms, s } => {
+            out.push('[');
+            write_time(out, *t_ms);
+            out.push(',');
+            write_str(out, s);
+            out.push(']');
+        }
+        Value::Vector(samples) => {
+            out.push('[');
+            for (i, sample) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                write_labels(out, &sample.labels);
+                out.push_str(r#","value":"#);
+                write_point(out, sample.t_ms, sample.v);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(series) => {
+            out.push('[');
+            for (i, one) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                write_labels(out, &one.labels);
+                out.push_str(r#","values":["#);
+                for (j, &(t_ms, v)) in one.points.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    write_point(out, t_ms, v);
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+}
+
+/// A label set as a JSON object, in label-name order.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, (name, value)) in labels.pairs().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, name);
+        out.push(':');
+        write_str(out, value);
+    }
+    out.push('}');
+}
+
+/// A list of strings as a JSON array.
+pub fn write_strings(out: &mut String, items: &[String]) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, item);
+    }
+    out.push(']');
+}
+
+/// `[<t>,"<v>"]`.
+fn write_point(out: &mut String, t_ms: i64, v: f64) {
+    out.push('[');
+    write_time(out, t_ms);
+    out.push_str(",\"");
+    out.push_str(&format_value(v));
+    out.push_str("\"]");
+}
+
+/// Unix seconds with three decimals when there is a fraction, as Prometheus writes them.
+fn write_time(out: &mut String, t_ms: i64) {
+    let sign = if t_ms < 0 { "-" } else { "" };
+    let abs = t_ms.unsigned_abs();
+    let _ = write!(out, "{sign}{}", abs / 1000);
+    if !abs.is_multiple_of(1000) {
+        let _ = write!(out, ".{:03}", abs % 1000);
+    }
+}
+
+/// A JSON string literal.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::{InstantSample, Series};
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        )
+    }
+
+    fn render(value: &Value) -> String {
+        let mut out = String::new();
+        write_value(&mut out, value);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap();
+        out
+    }
+
+    #[test]
+    fn shapes_match_prometheus_text() {
+        let v = Value::Vector(vec![InstantSample {
+            labels: labels(&[("__name__", "up"), ("job", "a\"b\\c\n\u{1}")]),
+            t_ms: 1_700_000_000_500,
+            v: 1.0,
+        }]);
+        assert_eq!(
+            render(&v),
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\"b\\c\n\u0001"},"value":[1700000000.500,"1"]}]}"#
+        );
+        let m = Value::Matrix(vec![Series {
+            labels: labels(&[("host", "a")]),
+            points: vec![(1_000, f64::NAN), (2_005, -1e-7), (3_050, f64::INFINITY)],
+        }]);
+        assert_eq!(
+            render(&m),
+            r#"{"resultType":"matrix","result":[{"metric":{"host":"a"},"values":[[1,"NaN"],[2.005,"-1e-07"],[3.050,"+Inf"]]}]}"#
+        );
+        assert_eq!(
+            render(&Value::Scalar {
+                t_ms: -1_500,
+                v: 0.1 + 0.2
+            }),
+            r#"{"resultType":"scalar","result":[-1.500,"0.30000000000000004"]}"#
+        );
+        assert_eq!(
+            render(&Value::String {
+                t_ms: 0,
+                s: "hi".into()
+            }),
+            r#"{"resultType":"string","result":[0,"hi"]}"#
+        );
+        assert_eq!(
+            render(&Value::Vector(vec![])),
+            r#"{"resultType":"vector","result":[]}"#
+        );
+    }
+}
