@@ -232,6 +232,10 @@ fn fold(
 }
 
 /// `topk`/`bottomk`: the k largest (smallest) samples of each group, keeping their labels.
+///
+/// Which of several equal samples survive depends on the order they arrive in and on how
+/// a binary heap moves them; this replays Prometheus's heap (Go's `container/heap`, with
+/// NaN as the least element) so ties resolve to the same series.
 fn top(
     largest: bool,
     input: StepVector,
@@ -240,7 +244,8 @@ fn top(
 ) -> StepVector {
     let (group_of, group_labels) = groups(&input, modifier);
     let mut steps = Vec::with_capacity(input.steps.len());
-    let mut members: Vec<Vec<(u32, f64)>> = vec![Vec::new(); group_labels.len()];
+    let mut heaps: Vec<Vec<(u32, f64)>> = vec![Vec::new(); group_labels.len()];
+    let mut touched: Vec<u32> = Vec::new();
     for (i, step) in input.steps.iter().enumerate() {
         let k = k.get(i).copied().unwrap_or(f64::NAN);
         if !(k >= 1.0) {
@@ -248,24 +253,32 @@ fn top(
             continue;
         }
         let k = if k >= usize::MAX as f64 { usize::MAX } else { k as usize };
-        for m in &mut members {
-            m.clear();
-        }
+        // Heap order: the root is the sample that leaves first.
+        let less = |a: f64, b: f64| a.is_nan() || if largest { a < b } else { a > b };
+        touched.clear();
         for &(s, v) in step {
-            members[group_of[s as usize] as usize].push((s, v));
+            let g = group_of[s as usize] as usize;
+            let heap = &mut heaps[g];
+            if heap.is_empty() {
+                touched.push(g as u32);
+            }
+            if heap.len() < k {
+                heap.push((s, v));
+                let last = heap.len() - 1;
+                sift_up(heap, last, less);
+            } else if {
+                let root = heap[0].1;
+                (if largest { root < v } else { root > v }) || (root.is_nan() && !v.is_nan())
+            } {
+                heap[0] = (s, v);
+                if k > 1 && !sift_down(heap, 0, less) {
+                    sift_up(heap, 0, less);
+                }
+            }
         }
         let mut out = Vec::new();
-        for m in &mut members {
-            // NaN sorts last for both: it is never "larger" or "smaller" than a number.
-            m.sort_by(|a, b| {
-                let order = if largest {
-                    b.1.partial_cmp(&a.1)
-                } else {
-                    a.1.partial_cmp(&b.1)
-                };
-                order.unwrap_or_else(|| a.1.is_nan().cmp(&b.1.is_nan()))
-            });
-            out.extend(m.iter().take(k));
+        for &g in &touched {
+            out.append(&mut heaps[g as usize]);
         }
         steps.push(out);
     }
@@ -273,6 +286,39 @@ fn top(
         series: input.series,
         steps,
     }
+}
+
+/// Go's `heap.up`.
+fn sift_up(heap: &mut [(u32, f64)], mut j: usize, less: impl Fn(f64, f64) -> bool) {
+    while j > 0 {
+        let parent = (j - 1) / 2;
+        if !less(heap[j].1, heap[parent].1) {
+            break;
+        }
+        heap.swap(parent, j);
+        j = parent;
+    }
+}
+
+/// Go's `heap.down`; true when the element moved.
+fn sift_down(heap: &mut [(u32, f64)], start: usize, less: impl Fn(f64, f64) -> bool) -> bool {
+    let mut i = start;
+    loop {
+        let left = 2 * i + 1;
+        if left >= heap.len() {
+            break;
+        }
+        let mut j = left;
+        if left + 1 < heap.len() && less(heap[left + 1].1, heap[left].1) {
+            j = left + 1;
+        }
+        if !less(heap[j].1, heap[i].1) {
+            break;
+        }
+        heap.swap(i, j);
+        i = j;
+    }
+    i > start
 }
 
 /// `count_values("label", v)`: how many samples of each group have each value.
