@@ -208,3 +208,70 @@ pub async fn start(
     });
     Ok((shutdown, Some(task)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::EngineOptions;
+    use crate::store::rocks::{RocksOptions, RocksStore};
+
+    fn api(options: ApiOptions) -> (Api, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(RocksStore::open(dir.path(), RocksOptions::default()).unwrap());
+        let engine = Engine::new(store.clone(), EngineOptions::default());
+        (Api::new(engine, store, options), dir)
+    }
+
+    #[tokio::test]
+    async fn a_slow_call_times_out_and_keeps_its_slot_until_done() {
+        let (api, _dir) = api(ApiOptions {
+            max_concurrent_queries: 1,
+            ..ApiOptions::default()
+        });
+        let slow = |_: &Api| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(1)
+        };
+        let err = api
+            .run(Duration::from_millis(50), "query", slow)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "timeout");
+        assert!(
+            err.message.contains("query timed out after 50ms"),
+            "{}",
+            err.message
+        );
+        // The abandoned call still holds the only slot, so a quick one waits for it.
+        let err = api
+            .run(Duration::from_millis(50), "query", |_| Ok(2))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "timeout");
+        let ok = api.run(Duration::from_secs(5), "query", |_| Ok(3)).await;
+        assert_eq!(ok, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn timeout_parameter_only_shortens() {
+        let (api, _dir) = api(ApiOptions {
+            query_timeout: Duration::from_secs(10),
+            ..ApiOptions::default()
+        });
+        let params = |t: &str| params::Params(vec![("timeout".into(), t.into())]);
+        assert_eq!(api.timeout(&params("2s")), Ok(Duration::from_secs(2)));
+        assert_eq!(api.timeout(&params("1h")), Ok(Duration::from_secs(10)));
+        assert_eq!(
+            api.timeout(&params::Params::default()),
+            Ok(Duration::from_secs(10))
+        );
+        assert_eq!(api.timeout(&params("0")).unwrap_err().kind, "bad_data");
+        assert!(
+            api.timeout(&params("soon"))
+                .unwrap_err()
+                .message
+                .contains("\"soon\"")
+        );
+    }
+}

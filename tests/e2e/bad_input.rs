@@ -198,11 +198,8 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
     assert!(ack.accepted_samples >= 2000, "{ack:?}");
 
     // The hostile label value is stored and read back byte for byte; the good samples are there.
-    let (from, to) = ((ts / 1000 - 60).to_string(), (ts / 1000 + 60).to_string());
-    let r = vigil_json(
-        &url,
-        &["query", "good_metric", "--start", &from, "--end", &to],
-    );
+    let to = (ts / 1000 + 60).to_string();
+    let r = vigil_json(&url, &["query", "good_metric[2m]", "--at", &to]);
     let s = series_values(&r);
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].0["kind"], hostile_value);
@@ -231,7 +228,7 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
         || {
             let r = vigil_json(
                 &url,
-                &["query", r#"node_load1{host="steady"}"#, "--since", "1m"],
+                &["query", r#"node_load1{host="steady"}[1m]"#],
             );
             let s = series_values(&r);
             let times: Vec<f64> = s.first()?.1.iter().map(|p| p.0).collect();

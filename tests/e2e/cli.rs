@@ -36,18 +36,33 @@ fn cli_names_bad_selectors_and_durations() {
         err.contains("non-empty matcher") || err.contains("empty string"),
         "{err}"
     );
-    let out = vigil(&url, &["query", "node_load1", "--since", "fortnight"]);
-    assert_ne!(out.status.code(), Some(0));
+    let out = vigil(&url, &["query", "node_load1", "--range", "fortnight"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("fortnight"), "{}", stderr(&out));
+    let out = vigil(&url, &["query", "node_load1", "--step", "15s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--range"), "{}", stderr(&out));
+    let out = vigil(&url, &["query", "node_load1", "--at", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid time \"yesterday\""), "{}", stderr(&out));
+    let out = vigil(&url, &["query", "rate(node_load1)"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot evaluate \"rate(node_load1)\": bad_data"), "{err}");
     let out = vigil(&url, &["hosts", "--output", "yaml"]);
     assert_eq!(out.status.code(), Some(2));
     // An empty store answers with empty results, not errors.
-    let out = vigil(
-        &url,
-        &["query", "node_load1", "--since", "5m", "--output", "json"],
-    );
+    let out = vigil(&url, &["query", "node_load1", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"resultType":"vector","result":[]}"#
+    );
+    let out = vigil(&url, &["query", "node_load1[5m]", "--range", "1h", "-o", "json"]);
+    assert_ne!(out.status.code(), Some(0), "a range query of a range vector is refused");
+    let out = vigil(&url, &["host", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no host named \"nowhere\""), "{}", stderr(&out));
 }
 
 #[test]

@@ -74,10 +74,8 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
         &url,
         &[
             "query",
-            "crash_pump_value",
-            "--start",
-            "1700000000",
-            "--end",
+            "crash_pump_value[100000000s]",
+            "--at",
             "1800000000",
         ],
     );
@@ -108,9 +106,7 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
             &url,
             &[
                 "query",
-                r#"node_load1{host="crash-agent"}"#,
-                "--since",
-                "5m",
+                r#"node_load1{host="crash-agent"}[5m]"#,
             ],
         );
         let s = series_values(&r);

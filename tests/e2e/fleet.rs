@@ -63,14 +63,12 @@ async fn a_hundred_agents_stream_at_once_and_a_stopped_one_shows_down() {
         &url,
         &[
             "query",
-            r#"fleet_value{host="fleet-042",core="c7"}"#,
-            "--start",
-            "1700000000",
-            "--end",
+            r#"fleet_value{host="fleet-042",core="c7"}[1000s]"#,
+            "--at",
             "1700001000",
         ],
     );
-    let values: Vec<&str> = one[0]["values"]
+    let values: Vec<&str> = one["result"][0]["values"]
         .as_array()
         .unwrap()
         .iter()

@@ -67,9 +67,7 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
             &url,
             &[
                 "query",
-                r#"node_memory_MemTotal_bytes{host="e2e-host"}"#,
-                "--since",
-                "1m",
+                r#"node_memory_MemTotal_bytes{host="e2e-host"}[1m]"#,
             ],
         );
         let series = series_values(&r);
@@ -99,9 +97,7 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
         &url,
         &[
             "query",
-            r#"node_filesystem_size_bytes{mountpoint="/"}"#,
-            "--since",
-            "1m",
+            r#"node_filesystem_size_bytes{mountpoint="/"}[1m]"#,
         ],
     );
     let root = series_values(&root);
@@ -118,9 +114,7 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
             &url,
             &[
                 "query",
-                r#"node_cpu_seconds_total{cpu="0",mode="idle"}"#,
-                "--since",
-                "1m",
+                r#"node_cpu_seconds_total{cpu="0",mode="idle"}[1m]"#,
             ],
         );
         let s = series_values(&r);
@@ -130,9 +124,7 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
         &url,
         &[
             "query",
-            r#"node_cpu_seconds_total{cpu="0",mode="idle"}"#,
-            "--since",
-            "1m",
+            r#"node_cpu_seconds_total{cpu="0",mode="idle"}[1m]"#,
         ],
     );
     let values: Vec<f64> = series_values(&r)[0].1.iter().map(|p| p.1).collect();
@@ -143,9 +135,7 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
         &url,
         &[
             "query",
-            "vigil_agent_resident_memory_bytes",
-            "--since",
-            "1m",
+            "vigil_agent_resident_memory_bytes[1m]",
         ],
     );
     assert!(series_values(&own)[0].1.last().unwrap().1 > 0.0);
@@ -156,7 +146,7 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
     assert!(text.contains("e2e-host") && text.contains("up"), "{text}");
     let csv = vigil(
         &url,
-        &["query", "node_load1", "--since", "1m", "--output", "csv"],
+        &["query", "node_load1[1m]", "--output", "csv"],
     );
     let text = String::from_utf8_lossy(&csv.stdout);
     assert!(text.lines().next().unwrap().contains("value"), "{text}");

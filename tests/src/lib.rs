@@ -148,11 +148,35 @@ impl Collector {
 
     /// Starts a collector on `port`.
     pub fn start_on(port: u16, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(port, data_dir, env, &[])
+    }
+
+    /// Starts a collector that also serves the Prometheus HTTP API on a fresh port; returns
+    /// it and the API's base URL (`http://127.0.0.1:<port>`), once both accept connections.
+    pub fn start_with_http(data_dir: &Path, env: &[(&str, &str)]) -> (Self, String) {
+        let http_port = free_port();
+        let listen = format!("127.0.0.1:{http_port}");
+        let collector =
+            Self::start_with_args(free_port(), data_dir, env, &["--http-listen", &listen]);
+        wait_for(Duration::from_secs(10), "the HTTP API to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()
+        });
+        (collector, format!("http://{listen}"))
+    }
+
+    /// Starts a collector on `port` with extra command-line arguments.
+    pub fn start_with_args(
+        port: u16,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let mut cmd = Command::new(bin("vigil-collector"));
         cmd.arg("--grpc-listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(data_dir)
+            .args(args)
             .env("RUST_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);

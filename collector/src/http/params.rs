@@ -11,7 +11,7 @@ use super::error::ApiError;
 use crate::cli::time::parse_time as parse_rfc3339;
 use axum::Form;
 use axum::extract::{FromRequest, Query, Request};
-use axum::http::{Method, header};
+use axum::http::{Method, StatusCode, header};
 
 /// The parameters of one request, in order, repeated names kept (`match[]`).
 #[derive(Debug, Clone, Default)]
@@ -40,7 +40,15 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         let Form(mut pairs) = Form::<Vec<(String, String)>>::from_request(req, state)
             .await
             .map_err(|e| {
-                ApiError::bad_data(format!("cannot read the form body: {}", e.body_text()))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::bad_data(format!(
+                        "the request body is larger than {} bytes; send fewer or shorter \
+                         parameters",
+                        super::MAX_BODY_BYTES
+                    ))
+                } else {
+                    ApiError::bad_data(format!("cannot read the form body: {}", e.body_text()))
+                }
             })?;
         pairs.extend(from_url);
         Ok(Self(pairs))
