@@ -267,16 +267,18 @@ pub fn wait_for_host(url: &str, host: &str, up: bool, timeout: Duration) {
     });
 }
 
-/// The `values` of every series in a `vigil query --output json` result, as (seconds, value).
+/// The samples of every series in a `vigil query --output json` result (the Prometheus
+/// `data` object of a matrix, or of a vector: one sample each), as (seconds, value).
 pub fn series_values(result: &serde_json::Value) -> Vec<(serde_json::Value, Vec<(f64, f64)>)> {
-    result
+    result["result"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("not a vector or matrix: {result}"))
         .iter()
         .map(|s| {
+            let one = [s["value"].clone()];
             let values = s["values"]
                 .as_array()
-                .unwrap()
+                .map_or(&one[..], |v| &v[..])
                 .iter()
                 .map(|pair| {
                     (
