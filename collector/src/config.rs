@@ -373,6 +373,20 @@ mod tests {
     }
 
     #[test]
+    fn example_config_loads_with_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/collector.example.toml");
+        let c = Config::load(Some(&path), vec![]).unwrap();
+        c.validate().unwrap();
+        let d = Config::default();
+        assert_eq!(c.server.http_listen, d.server.http_listen);
+        assert_eq!(c.server.http_query_timeout, d.server.http_query_timeout);
+        assert_eq!(
+            c.server.http_max_concurrent_queries,
+            d.server.http_max_concurrent_queries
+        );
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let f = file("[server]\ngrpc_lisen = \"127.0.0.1:1\"\n");
         let e = Config::load(Some(f.path()), vec![])
