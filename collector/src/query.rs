@@ -163,8 +163,7 @@ impl Query for QueryService {
             step_ms,
         } = request.into_inner();
         let engine = self.engine.clone();
-        let value =
-            blocking(move || Ok(engine.range(&expr, start_ms, end_ms, step_ms)?)).await?;
+        let value = blocking(move || Ok(engine.range(&expr, start_ms, end_ms, step_ms)?)).await?;
         Ok(Response::new(wire_result(value)))
     }
 

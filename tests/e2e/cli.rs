@@ -44,11 +44,18 @@ fn cli_names_bad_selectors_and_durations() {
     assert!(stderr(&out).contains("--range"), "{}", stderr(&out));
     let out = vigil(&url, &["query", "node_load1", "--at", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("invalid time \"yesterday\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid time \"yesterday\""),
+        "{}",
+        stderr(&out)
+    );
     let out = vigil(&url, &["query", "rate(node_load1)"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("cannot evaluate \"rate(node_load1)\": bad_data"), "{err}");
+    assert!(
+        err.contains("cannot evaluate \"rate(node_load1)\": bad_data"),
+        "{err}"
+    );
     let out = vigil(&url, &["hosts", "--output", "yaml"]);
     assert_eq!(out.status.code(), Some(2));
     // An empty store answers with empty results, not errors.
@@ -58,11 +65,22 @@ fn cli_names_bad_selectors_and_durations() {
         String::from_utf8_lossy(&out.stdout).trim(),
         r#"{"resultType":"vector","result":[]}"#
     );
-    let out = vigil(&url, &["query", "node_load1[5m]", "--range", "1h", "-o", "json"]);
-    assert_ne!(out.status.code(), Some(0), "a range query of a range vector is refused");
+    let out = vigil(
+        &url,
+        &["query", "node_load1[5m]", "--range", "1h", "-o", "json"],
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a range query of a range vector is refused"
+    );
     let out = vigil(&url, &["host", "nowhere"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no host named \"nowhere\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no host named \"nowhere\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

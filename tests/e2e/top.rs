@@ -32,18 +32,66 @@ fn close(actual: &serde_json::Value, expected: f64) -> bool {
 
 /// The series `web-1` reports, with stream-local ids.
 const DEFS: [Def<'static>; 14] = [
-    (1, "node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")]),
-    (2, "node_cpu_seconds_total", &[("cpu", "1"), ("mode", "idle")]),
-    (3, "node_cpu_seconds_total", &[("cpu", "0"), ("mode", "user")]),
+    (
+        1,
+        "node_cpu_seconds_total",
+        &[("cpu", "0"), ("mode", "idle")],
+    ),
+    (
+        2,
+        "node_cpu_seconds_total",
+        &[("cpu", "1"), ("mode", "idle")],
+    ),
+    (
+        3,
+        "node_cpu_seconds_total",
+        &[("cpu", "0"), ("mode", "user")],
+    ),
     (4, "node_memory_MemTotal_bytes", &[]),
     (5, "node_memory_MemAvailable_bytes", &[]),
-    (6, "node_filesystem_size_bytes", &[("device", "/dev/vda1"), ("fstype", "ext4"), ("mountpoint", "/")]),
-    (7, "node_filesystem_avail_bytes", &[("device", "/dev/vda1"), ("fstype", "ext4"), ("mountpoint", "/")]),
-    (8, "node_filesystem_size_bytes", &[("device", "tmpfs"), ("fstype", "tmpfs"), ("mountpoint", "/run")]),
-    (9, "node_filesystem_avail_bytes", &[("device", "tmpfs"), ("fstype", "tmpfs"), ("mountpoint", "/run")]),
+    (
+        6,
+        "node_filesystem_size_bytes",
+        &[
+            ("device", "/dev/vda1"),
+            ("fstype", "ext4"),
+            ("mountpoint", "/"),
+        ],
+    ),
+    (
+        7,
+        "node_filesystem_avail_bytes",
+        &[
+            ("device", "/dev/vda1"),
+            ("fstype", "ext4"),
+            ("mountpoint", "/"),
+        ],
+    ),
+    (
+        8,
+        "node_filesystem_size_bytes",
+        &[
+            ("device", "tmpfs"),
+            ("fstype", "tmpfs"),
+            ("mountpoint", "/run"),
+        ],
+    ),
+    (
+        9,
+        "node_filesystem_avail_bytes",
+        &[
+            ("device", "tmpfs"),
+            ("fstype", "tmpfs"),
+            ("mountpoint", "/run"),
+        ],
+    ),
     (10, "node_disk_read_bytes_total", &[("device", "vda")]),
     (11, "node_disk_written_bytes_total", &[("device", "vda")]),
-    (12, "node_network_receive_bytes_total", &[("device", "eth0")]),
+    (
+        12,
+        "node_network_receive_bytes_total",
+        &[("device", "eth0")],
+    ),
     (13, "node_network_receive_bytes_total", &[("device", "lo")]),
     (14, "node_load1", &[]),
 ];
@@ -92,12 +140,20 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     // Instant: a vector in the Prometheus data shape, the name dropped by rate().
     let r = vigil_json(
         &url,
-        &["query", r#"rate(node_disk_read_bytes_total{device="vda"}[1m])"#, "--at", &at],
+        &[
+            "query",
+            r#"rate(node_disk_read_bytes_total{device="vda"}[1m])"#,
+            "--at",
+            &at,
+        ],
     );
     assert_eq!(r["resultType"], "vector");
     let result = r["result"].as_array().unwrap();
     assert_eq!(result.len(), 1, "{r}");
-    assert_eq!(result[0]["metric"], serde_json::json!({"device": "vda", "host": "web-1"}));
+    assert_eq!(
+        result[0]["metric"],
+        serde_json::json!({"device": "vda", "host": "web-1"})
+    );
     assert_eq!(result[0]["value"][0], serde_json::json!(t0 / 1000));
     let rate: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert!((rate - 1024.0).abs() < 1e-6, "{rate}");
@@ -105,7 +161,16 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     // A range: one point per step where the series has a sample (none 60 s back).
     let r = vigil_json(
         &url,
-        &["query", "node_load1", "--range", "1m", "--step", "10s", "--at", &at],
+        &[
+            "query",
+            "node_load1",
+            "--range",
+            "1m",
+            "--step",
+            "10s",
+            "--at",
+            &at,
+        ],
     );
     assert_eq!(r["resultType"], "matrix");
     let series = series_values(&r);
@@ -118,15 +183,41 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     assert_eq!(series[0].1, expected);
 
     // The same range as a table: one sparkline row; as CSV: one row per point.
-    let out = vigil(&url, &["query", "node_load1", "--range", "1m", "--step", "10s", "--at", &at]);
+    let out = vigil(
+        &url,
+        &[
+            "query",
+            "node_load1",
+            "--range",
+            "1m",
+            "--step",
+            "10s",
+            "--at",
+            &at,
+        ],
+    );
     let table = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
-    let row = table.lines().find(|l| l.contains("web-1")).unwrap_or_else(|| panic!("{table}"));
+    let row = table
+        .lines()
+        .find(|l| l.contains("web-1"))
+        .unwrap_or_else(|| panic!("{table}"));
     assert!(row.contains(" ▁▂▄▅▇█"), "{table}");
     assert!(row.ends_with("0.5     3      3"), "{table}");
     let out = vigil(
         &url,
-        &["query", "node_load1", "--range", "1m", "--step", "10s", "--at", &at, "-o", "csv"],
+        &[
+            "query",
+            "node_load1",
+            "--range",
+            "1m",
+            "--step",
+            "10s",
+            "--at",
+            &at,
+            "-o",
+            "csv",
+        ],
     );
     let csv = stdout(&out);
     assert_eq!(csv.lines().count(), 7, "{csv}");
@@ -136,17 +227,26 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     );
 
     // A range-vector selector at one time is the raw samples.
-    let r = vigil_json(&url, &["query", r#"node_load1{host="web-1"}[1m]"#, "--at", &at]);
+    let r = vigil_json(
+        &url,
+        &["query", r#"node_load1{host="web-1"}[1m]"#, "--at", &at],
+    );
     assert_eq!(r["resultType"], "matrix");
     assert_eq!(series_values(&r)[0].1, expected);
 
     // Scalars, and a parse error that says what to do.
     let r = vigil_json(&url, &["query", "1 + 1", "--at", &at]);
-    assert_eq!(r, serde_json::json!({"resultType": "scalar", "result": [t0 / 1000, "2"]}));
+    assert_eq!(
+        r,
+        serde_json::json!({"resultType": "scalar", "result": [t0 / 1000, "2"]})
+    );
     let out = vigil(&url, &["query", "sum(node_load1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("cannot evaluate \"sum(node_load1\": bad_data: parse error"), "{err}");
+    assert!(
+        err.contains("cannot evaluate \"sum(node_load1\": bad_data: parse error"),
+        "{err}"
+    );
     assert!(err.contains("single quotes"), "{err}");
 }
 
@@ -170,8 +270,14 @@ async fn top_and_host_show_usage_computed_by_the_engine() {
     assert!(close(&web["fullest_filesystem_percent"], 90.0), "{web}");
     assert!(close(&web["disk_read_bytes_per_second"], 1024.0), "{web}");
     assert!(close(&web["disk_write_bytes_per_second"], 2048.0), "{web}");
-    assert!(close(&web["network_receive_bytes_per_second"], 100.0), "{web}");
-    assert_eq!(web["network_transmit_bytes_per_second"], serde_json::Value::Null);
+    assert!(
+        close(&web["network_receive_bytes_per_second"], 100.0),
+        "{web}"
+    );
+    assert_eq!(
+        web["network_transmit_bytes_per_second"],
+        serde_json::Value::Null
+    );
     assert_eq!(web["load1"], 3.0);
     assert_eq!(rows[1]["host"], "idle-box");
     assert_eq!(rows[1]["up"], true);
@@ -184,7 +290,10 @@ async fn top_and_host_show_usage_computed_by_the_engine() {
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
         cells,
-        ["web-1", "up", "25.0%", "75.0%", "90.0%", "1.0", "KiB/s", "2.0", "KiB/s", "100", "B/s", "-", "3.00"],
+        [
+            "web-1", "up", "25.0%", "75.0%", "90.0%", "1.0", "KiB/s", "2.0", "KiB/s", "100", "B/s",
+            "-", "3.00"
+        ],
         "{table}"
     );
 
@@ -200,7 +309,10 @@ async fn top_and_host_show_usage_computed_by_the_engine() {
     assert!(close(&fs[0]["used_percent"], 90.0), "{host}");
     assert_eq!(fs[1]["mountpoint"], "/run");
     assert!(close(&fs[1]["used_percent"], 100.0), "{host}");
-    assert!(close(&host["disks"][0]["write_bytes_per_second"], 2048.0), "{host}");
+    assert!(
+        close(&host["disks"][0]["write_bytes_per_second"], 2048.0),
+        "{host}"
+    );
     let nics = host["interfaces"].as_array().unwrap();
     assert_eq!(nics[0]["device"], "eth0");
     assert!(close(&nics[1]["receive_bytes_per_second"], 1e5), "{host}");
@@ -209,7 +321,17 @@ async fn top_and_host_show_usage_computed_by_the_engine() {
     let text = stdout(&out);
     assert!(text.starts_with("web-1   up, last seen"), "{text}");
     assert!(text.contains("OS          TestOS"), "{text}");
-    assert!(text.lines().any(|l| l.split_whitespace().eq(["/", "ext4", "/dev/vda1", "1000", "B", "90.0%"])), "{text}");
+    assert!(
+        text.lines().any(|l| l.split_whitespace().eq([
+            "/",
+            "ext4",
+            "/dev/vda1",
+            "1000",
+            "B",
+            "90.0%"
+        ])),
+        "{text}"
+    );
 
     let out = vigil(&url, &["host", "web-2"]);
     assert_eq!(out.status.code(), Some(1));
@@ -228,17 +350,29 @@ fn top_shows_a_real_agent() {
     let _agent = Agent::start(&url, "1s", "real-1", dir.path());
     let row = wait_for(Duration::from_secs(30), "CPU figures for real-1", || {
         let rows = vigil_json(&url, &["top"]);
-        let row = rows.as_array()?.iter().find(|r| r["host"] == "real-1")?.clone();
+        let row = rows
+            .as_array()?
+            .iter()
+            .find(|r| r["host"] == "real-1")?
+            .clone();
         row["cpu_percent"].as_f64().map(|_| row)
     });
     assert_eq!(row["up"], true);
-    for key in ["cpu_percent", "memory_percent", "fullest_filesystem_percent"] {
+    for key in [
+        "cpu_percent",
+        "memory_percent",
+        "fullest_filesystem_percent",
+    ] {
         let v = row[key].as_f64().unwrap_or_else(|| panic!("{key}: {row}"));
         assert!((0.0..=100.0).contains(&v), "{key}: {row}");
     }
     assert!(row["load1"].as_f64().unwrap() >= 0.0, "{row}");
     let host = vigil_json(&url, &["host", "real-1"]);
     let fs = host["filesystems"].as_array().unwrap();
-    assert!(fs.iter().any(|f| f["mountpoint"] == "/" && f["size_bytes"].as_f64().unwrap() > 0.0), "{host}");
+    assert!(
+        fs.iter()
+            .any(|f| f["mountpoint"] == "/" && f["size_bytes"].as_f64().unwrap() > 0.0),
+        "{host}"
+    );
     assert!(host["memory_bytes"].as_u64().unwrap() > 0, "{host}");
 }

@@ -75,7 +75,9 @@ pub enum Error {
     },
 
     /// `vigil host NAME` names a host the collector has never heard from.
-    #[error("no host named {host:?} has connected to this collector; `vigil hosts` lists the known hosts")]
+    #[error(
+        "no host named {host:?} has connected to this collector; `vigil hosts` lists the known hosts"
+    )]
     UnknownHost {
         /// The name as given.
         host: String,

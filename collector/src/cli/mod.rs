@@ -29,9 +29,9 @@ mod usage;
 use clap::{Parser, Subcommand};
 
 pub use error::Error;
+pub use host::HostArgs;
 pub use import::ImportArgs;
 pub use output::Output;
-pub use host::HostArgs;
 pub use query::QueryArgs;
 pub use series::SeriesArgs;
 pub use top::TopArgs;

@@ -112,8 +112,8 @@ pub async fn run(target: &Target, args: &QueryArgs, output: Output) -> Result<()
         }
     }
     .map_err(|e| bad_query(&args.expr, e))?;
-    let no_series = matches!(query_result::type_name(&result), "vector" | "matrix")
-        && result.series.is_empty();
+    let no_series =
+        matches!(query_result::type_name(&result), "vector" | "matrix") && result.series.is_empty();
     if no_series && output == Output::Table {
         let when = match evaluation {
             Evaluation::Instant(at) => format!("at {}", time::format_utc(at)),
@@ -134,12 +134,10 @@ pub async fn run(target: &Target, args: &QueryArgs, output: Output) -> Result<()
 /// The collector's refusal of the expression, worded with it; other errors as they are.
 fn bad_query(expr: &str, err: Error) -> Error {
     match err {
-        Error::Status(status) if status.code() == tonic::Code::InvalidArgument => {
-            Error::BadQuery {
-                expr: expr.to_owned(),
-                message: status.message().to_owned(),
-            }
-        }
+        Error::Status(status) if status.code() == tonic::Code::InvalidArgument => Error::BadQuery {
+            expr: expr.to_owned(),
+            message: status.message().to_owned(),
+        },
         other => other,
     }
 }
@@ -173,8 +171,16 @@ mod tests {
 
     #[test]
     fn range_ends_at_at() {
-        let a = args(&["up", "--range", "1h", "--step", "15s", "--at", "1795240200.5"])
-            .expect("valid");
+        let a = args(&[
+            "up",
+            "--range",
+            "1h",
+            "--step",
+            "15s",
+            "--at",
+            "1795240200.5",
+        ])
+        .expect("valid");
         let expected = Steps {
             start_ms: T + 500 - 3_600_000,
             end_ms: T + 500,
@@ -233,6 +239,9 @@ mod tests {
              quotes and braces alone)"
         );
         let status = tonic::Status::internal("disk on fire");
-        assert_eq!(bad_query("up", Error::from(status)).to_string(), "disk on fire");
+        assert_eq!(
+            bad_query("up", Error::from(status)).to_string(),
+            "disk on fire"
+        );
     }
 }

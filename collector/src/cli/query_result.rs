@@ -112,10 +112,9 @@ impl<'a> Data<'a> {
         let result_type = type_name(result);
         let json = match result.result_type() {
             ResultType::Scalar => Json::Single(json_point((result.time_ms, result.scalar))),
-            ResultType::String => Json::Single((
-                output::unix_seconds(result.time_ms),
-                result.string.clone(),
-            )),
+            ResultType::String => {
+                Json::Single((output::unix_seconds(result.time_ms), result.string.clone()))
+            }
             ResultType::Vector => Json::Vector(
                 result
                     .series

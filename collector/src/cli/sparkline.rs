@@ -129,11 +129,7 @@ mod tests {
     #[test]
     fn columns_keep_the_largest_value_of_their_steps() {
         // Eight steps in four columns: (0, 9) (0, 0) (0, 0) (0, 4.5).
-        let line = sparkline(
-            &points(&[0.0, 9.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.5]),
-            STEPS,
-            4,
-        );
+        let line = sparkline(&points(&[0.0, 9.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.5]), STEPS, 4);
         assert_eq!(line, "█▁▁▅");
     }
 

@@ -26,7 +26,11 @@ fn usage(cpu: f64, mem: f64, rx: f64) -> Usage {
 /// db-1 (busy), web-1 (idle, heavy network), old-box (down, no data), imported (no
 /// registry entry).
 fn rows() -> Vec<TopRow> {
-    let hosts = [host("db-1", true), host("old-box", false), host("web-1", true)];
+    let hosts = [
+        host("db-1", true),
+        host("old-box", false),
+        host("web-1", true),
+    ];
     let mut figures = BTreeMap::new();
     figures.insert("db-1".to_owned(), usage(87.5, 40.0, 100.0));
     figures.insert("web-1".to_owned(), usage(3.0, 90.0, 5e9));
@@ -67,11 +71,26 @@ fn every_host_gets_a_row() {
 
 #[test]
 fn sorting_puts_the_busiest_first_and_missing_figures_last() {
-    assert_eq!(order(SortKey::Cpu), ["db-1", "web-1", "imported", "old-box"]);
-    assert_eq!(order(SortKey::Mem), ["web-1", "db-1", "imported", "old-box"]);
-    assert_eq!(order(SortKey::Net), ["web-1", "db-1", "imported", "old-box"]);
-    assert_eq!(order(SortKey::Load), ["imported", "db-1", "web-1", "old-box"]);
-    assert_eq!(order(SortKey::Host), ["db-1", "imported", "old-box", "web-1"]);
+    assert_eq!(
+        order(SortKey::Cpu),
+        ["db-1", "web-1", "imported", "old-box"]
+    );
+    assert_eq!(
+        order(SortKey::Mem),
+        ["web-1", "db-1", "imported", "old-box"]
+    );
+    assert_eq!(
+        order(SortKey::Net),
+        ["web-1", "db-1", "imported", "old-box"]
+    );
+    assert_eq!(
+        order(SortKey::Load),
+        ["imported", "db-1", "web-1", "old-box"]
+    );
+    assert_eq!(
+        order(SortKey::Host),
+        ["db-1", "imported", "old-box", "web-1"]
+    );
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub fn escape(s: &str) -> String {
 /// A duration as PromQL writes it (`60s`, `1500ms`).
 pub fn promql_duration(window: Duration) -> String {
     let ms = window.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -239,9 +239,11 @@ mod tests {
             "100 * (1 - max by (host) (node_memory_MemAvailable_bytes) \
              / max by (host) (node_memory_MemTotal_bytes))"
         );
-        assert!(exprs[2].starts_with(
-            "100 * max by (host) (1 - node_filesystem_avail_bytes{fstype!~\"tmpfs|"
-        ));
+        assert!(
+            exprs[2].starts_with(
+                "100 * max by (host) (1 - node_filesystem_avail_bytes{fstype!~\"tmpfs|"
+            )
+        );
         assert_eq!(
             exprs[3],
             "sum by (host) (rate(node_disk_read_bytes_total{device!~\"dm-.+|md.+\"}[60s]))"

@@ -130,13 +130,23 @@ fn write_csv(record: &Record<'_>, w: &mut dyn Write) -> io::Result<()> {
     add("fact", "", "", facts);
     add("usage", "", "", serde_json::to_value(record.usage)?);
     for fs in record.filesystems {
-        add("filesystem", &fs.mountpoint, "mountpoint", serde_json::to_value(fs)?);
+        add(
+            "filesystem",
+            &fs.mountpoint,
+            "mountpoint",
+            serde_json::to_value(fs)?,
+        );
     }
     for disk in record.disks {
         add("disk", &disk.device, "device", serde_json::to_value(disk)?);
     }
     for nic in record.interfaces {
-        add("interface", &nic.device, "device", serde_json::to_value(nic)?);
+        add(
+            "interface",
+            &nic.device,
+            "device",
+            serde_json::to_value(nic)?,
+        );
     }
     output::write_csv(w, &["section", "name", "field", "value"], rows)
 }
@@ -156,22 +166,44 @@ fn write_table(
         None => "never connected (data only)".to_owned(),
     };
     writeln!(w, "{}   {state}", record.host)?;
-    let dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
     let cpu = match (record.cpu_model.as_str(), record.logical_cores) {
         ("", 0) => "-".to_owned(),
         (model, cores) => format!("{}, {cores} cores", dash(model)),
     };
-    let labels: Vec<String> = record.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let labels: Vec<String> = record
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let facts = [
         ("OS", dash(&record.os)),
         ("KERNEL", dash(&record.kernel)),
         ("ARCH", dash(&record.arch)),
         ("CPU", cpu),
-        ("MEMORY", or_dash((record.memory_bytes > 0).then_some(record.memory_bytes as f64), units::bytes)),
+        (
+            "MEMORY",
+            or_dash(
+                (record.memory_bytes > 0).then_some(record.memory_bytes as f64),
+                units::bytes,
+            ),
+        ),
         ("AGENT", dash(&record.agent_version)),
         ("LABELS", dash(&labels.join(", "))),
         ("ADDRESS", dash(record.peer.unwrap_or_default())),
-        ("FIRST SEEN", report.host.as_ref().map_or("-".to_owned(), |h| time::format_utc(h.first_seen_ms))),
+        (
+            "FIRST SEEN",
+            report
+                .host
+                .as_ref()
+                .map_or("-".to_owned(), |h| time::format_utc(h.first_seen_ms)),
+        ),
     ];
     for (name, value) in facts {
         writeln!(w, "{name:<12}{value}")?;

@@ -176,13 +176,25 @@ fn csv() {
     let csv = rendered(Output::Csv);
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "section,name,field,value");
-    assert!(lines.contains(&"fact,,os,Debian GNU/Linux 12 (bookworm)"), "{csv}");
+    assert!(
+        lines.contains(&"fact,,os,Debian GNU/Linux 12 (bookworm)"),
+        "{csv}"
+    );
     assert!(lines.contains(&"fact,,labels,env=prod"), "{csv}");
     assert!(lines.contains(&"usage,,cpu_percent,12.5"), "{csv}");
     assert!(lines.contains(&"usage,,memory_percent,"), "{csv}");
     assert!(lines.contains(&"filesystem,/,used_percent,71.25"), "{csv}");
     assert!(lines.contains(&"filesystem,/,device,/dev/vda1"), "{csv}");
-    assert!(lines.contains(&"disk,vda,read_bytes_per_second,2048"), "{csv}");
-    assert!(lines.contains(&"interface,eth0,transmit_bytes_per_second,250"), "{csv}");
-    assert!(!lines.iter().any(|l| l.starts_with("disk,vda,device")), "{csv}");
+    assert!(
+        lines.contains(&"disk,vda,read_bytes_per_second,2048"),
+        "{csv}"
+    );
+    assert!(
+        lines.contains(&"interface,eth0,transmit_bytes_per_second,250"),
+        "{csv}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("disk,vda,device")),
+        "{csv}"
+    );
 }
