@@ -73,9 +73,10 @@ impl Rng {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// A value in [lo, hi) rounded to 1/64, so that sums stay short decimals.
+    /// A value in [lo, hi), at full precision: equal values in different series would make
+    /// `topk`/`bottomk` ties, which Prometheus breaks in an unspecified order.
     fn between(&mut self, lo: f64, hi: f64) -> f64 {
-        ((lo + (hi - lo) * self.unit()) * 64.0).round() / 64.0
+        lo + (hi - lo) * self.unit()
     }
 }
 
@@ -167,19 +168,26 @@ fn counter(times: &[i64], per_s: f64, reboot_at: Option<i64>, rng: &mut Rng) -> 
             value += per_s * (t - prev) as f64 / 1000.0 * rng.between(0.5, 1.5);
         }
         prev = t;
-        out.push((t, (value * 64.0).round() / 64.0));
+        out.push((t, value));
     }
     out
 }
 
-/// A gauge doing a bounded random walk around `mid`.
+/// A gauge doing a random walk within `spread` of `mid`.
 fn gauge(times: &[i64], mid: f64, spread: f64, rng: &mut Rng) -> Vec<(i64, f64)> {
     let mut value = mid;
     times
         .iter()
         .map(|&t| {
-            value = (value + rng.between(-spread, spread) / 8.0).clamp(mid - spread, mid + spread);
-            (t, (value * 64.0).round() / 64.0)
+            // Reflect at the bounds rather than clamp: clamped values would tie.
+            value += rng.between(-spread, spread) / 8.0;
+            let (lo, hi) = (mid - spread, mid + spread);
+            if value > hi {
+                value = 2.0 * hi - value;
+            } else if value < lo {
+                value = 2.0 * lo - value;
+            }
+            (t, value)
         })
         .collect()
 }

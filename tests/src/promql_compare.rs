@@ -248,3 +248,105 @@ fn matrix_diff(key: &str, p: &Value, v: &Value) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok(result_type: &str, result: Value) -> Answer {
+        Answer {
+            status: 200,
+            body: json!({"status": "success", "data": {"resultType": result_type, "result": result}}),
+        }
+    }
+
+    fn vector(items: &[(&str, f64, &str)]) -> Answer {
+        let result = items
+            .iter()
+            .map(|(host, t, v)| json!({"metric": {"host": host}, "value": [t, v]}))
+            .collect();
+        ok("vector", Value::Array(result))
+    }
+
+    #[test]
+    fn values_match_within_tolerance_and_nan_matches_nan() {
+        assert!(values_match(1.0, 1.0 + 1e-10));
+        assert!(!values_match(1.0, 1.0 + 1e-8));
+        assert!(values_match(0.0, 1e-17));
+        assert!(!values_match(0.0, 1e-6));
+        assert!(values_match(f64::NAN, f64::NAN));
+        assert!(!values_match(f64::NAN, 0.0));
+        assert!(values_match(f64::INFINITY, f64::INFINITY));
+        assert!(!values_match(f64::INFINITY, f64::NEG_INFINITY));
+        assert!(!values_match(f64::INFINITY, f64::MAX));
+    }
+
+    #[test]
+    fn vectors_compare_as_sets() {
+        let p = vector(&[("a", 10.0, "1"), ("b", 10.0, "NaN")]);
+        let v = vector(&[("b", 10.0, "NaN"), ("a", 10.0, "1.0000000000001")]);
+        assert_eq!(differences(&p, &v, false), Vec::<String>::new());
+    }
+
+    #[test]
+    fn differences_name_the_series_and_both_values() {
+        let p = vector(&[("a", 10.0, "1"), ("b", 10.0, "2"), ("c", 10.5, "3")]);
+        let v = vector(&[("a", 10.0, "1.5"), ("c", 10.0, "3"), ("d", 10.0, "4")]);
+        let diffs = differences(&p, &v, false);
+        assert_eq!(
+            diffs,
+            vec![
+                r#"{host="a"}: Prometheus 1 @ 10.0 / Vigil 1.5 @ 10.0"#,
+                r#"only Prometheus has {host="b"} = 2 @ 10.0"#,
+                r#"{host="c"}: Prometheus 3 @ 10.5 / Vigil 3 @ 10.0"#,
+                r#"only Vigil has {host="d"} = 4 @ 10.0"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn matrices_compare_points_and_order() {
+        let m = |a_first: bool, v: &str| {
+            let a = json!({"metric": {"host": "a"}, "values": [[1, "1"], [2, v]]});
+            let b = json!({"metric": {"host": "b"}, "values": [[1, "1"]]});
+            ok(
+                "matrix",
+                if a_first {
+                    json!([a, b])
+                } else {
+                    json!([b, a])
+                },
+            )
+        };
+        assert!(differences(&m(true, "2"), &m(true, "2"), true).is_empty());
+        assert_eq!(
+            differences(&m(true, "2"), &m(true, "3"), true),
+            vec![r#"{host="a"}: Prometheus 2 @ 2 / Vigil 3 @ 2"#]
+        );
+        assert!(differences(&m(true, "2"), &m(false, "2"), false).is_empty());
+        let order = differences(&m(true, "2"), &m(false, "2"), true);
+        assert!(
+            order[0].starts_with("same series in a different order"),
+            "{order:?}"
+        );
+    }
+
+    #[test]
+    fn errors_must_match_in_type() {
+        let err = |status, kind| Answer {
+            status,
+            body: json!({"status": "error", "errorType": kind, "error": "x"}),
+        };
+        assert!(differences(&err(400, "bad_data"), &err(400, "bad_data"), false).is_empty());
+        assert_eq!(
+            differences(&err(422, "execution"), &err(400, "bad_data"), false).len(),
+            1
+        );
+        let found = differences(&vector(&[]), &err(400, "bad_data"), false);
+        assert_eq!(
+            found,
+            vec!["Prometheus succeeded but Vigil failed: HTTP 400 bad_data: x"]
+        );
+    }
+}
