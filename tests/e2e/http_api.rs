@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use std::process::Command;
-use vigil_tests::client::batch;
+use vigil_tests::client::{Def, batch};
 use vigil_tests::{Collector, TestAgent, bin, free_port};
 
 /// One minute-aligned instant ten minutes ago: the data starts here.
@@ -25,7 +25,7 @@ async fn write_rooms(grpc: &str, t0: i64) {
     let doors = [0.0, 1.0, 1.0, 3.0];
     let mut web1 = TestAgent::connect(grpc, "web-1").await.unwrap();
     for step in 0..4 {
-        let defs: &[(u64, &str, &[(&str, &str)])] = if step == 0 {
+        let defs: &[Def<'_>] = if step == 0 {
             &[
                 (1, "room_temp", &[("room", "kitchen")]),
                 (2, "room_temp", &[("room", "hall")]),

@@ -109,7 +109,14 @@ fn write_point(out: &mut String, t_ms: i64, v: f64) {
     out.push('[');
     write_time(out, t_ms);
     out.push_str(",\"");
-    out.push_str(&format_value(v));
+    let abs = v.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        // The common case, without format_value's allocation: for these magnitudes Go's
+        // shortest 'f' format and Rust's `Display` write the same digits.
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_value(v));
+    }
     out.push_str("\"]");
 }
 
@@ -161,6 +168,30 @@ mod tests {
         write_value(&mut out, value);
         serde_json::from_str::<serde_json::Value>(&out).unwrap();
         out
+    }
+
+    #[test]
+    fn points_write_values_as_format_value_does() {
+        let mut x = 0.123_456_789_f64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-6,
+            9.99e-7,
+            1e21,
+            9.99e20,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        for _ in 0..200 {
+            x = (x * 7919.31).fract() * 10f64.powi((x * 60.0) as i32 - 30);
+            values.extend([x, -x]);
+        }
+        for v in values {
+            let mut out = String::new();
+            write_point(&mut out, 0, v);
+            assert_eq!(out, format!("[0,\"{}\"]", format_value(v)), "{v:e}");
+        }
     }
 
     #[test]
