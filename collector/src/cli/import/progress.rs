@@ -19,11 +19,11 @@ impl Progress {
             let (bar, template) = match size {
                 Some(size) => (
                     ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr()),
-                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta} left) {msg}",
+                    "{spinner} {elapsed_precise} {wide_bar} {bytes}/{total_bytes} {msg}",
                 ),
                 None => (
                     ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-                    "{spinner} [{elapsed_precise}] {bytes} read {msg}",
+                    "{spinner} {elapsed_precise} {bytes} read, {msg}",
                 ),
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
@@ -49,11 +49,8 @@ impl Progress {
     pub fn stored(&self, samples: u64) {
         if !self.bar.is_hidden() {
             let rate = per_second(samples, self.started.elapsed());
-            self.bar.set_message(format!(
-                "{} samples stored, {} samples/s",
-                group(samples),
-                group(rate)
-            ));
+            self.bar
+                .set_message(format!("{} samples, {}/s", group(samples), group(rate)));
         }
     }
 
