@@ -480,6 +480,24 @@ fn promtool_reads_vigil(base: &str, t0: i64) {
     );
     let out = run(&["query", "labels", base, "room"]);
     assert_eq!(out.trim(), "attic\nhall\nkitchen");
+    let out = run(&[
+        "query",
+        "series",
+        base,
+        "--match",
+        r#"room_temp{host="web-2"}"#,
+    ]);
+    assert_eq!(
+        out.trim(),
+        r#"{__name__="room_temp", host="web-2", room="attic"}"#
+    );
+    let out = Command::new(promtool)
+        .args(["query", "instant", base, "room_temp{"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad_data: parse error"), "{err}");
 }
 
 #[test]
