@@ -376,3 +376,37 @@ fn top_shows_a_real_agent() {
     );
     assert!(host["memory_bytes"].as_u64().unwrap() > 0, "{host}");
 }
+
+#[test]
+fn top_watch_redraws_until_interrupted() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let mut child = std::process::Command::new(vigil_tests::bin("vigil"))
+        .args([
+            "--collector",
+            &collector.url(),
+            "top",
+            "--watch",
+            "1",
+            "-o",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // One JSON document per refresh: an empty fleet twice.
+    assert_eq!(lines.next().unwrap().unwrap(), "[]");
+    assert_eq!(lines.next().unwrap().unwrap(), "[]");
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on the child we started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "Ctrl-C ends the watch cleanly: {status:?}"
+    );
+}

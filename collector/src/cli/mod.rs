@@ -1,5 +1,6 @@
-//! The `vigil` command-line client: asks a collector's `Query` service about hosts, series
-//! and samples, and prints the answer as a table, JSON or CSV.
+//! The `vigil` command-line client: asks a collector's `Query` service about hosts and
+//! series, evaluates PromQL there (`query`, `top`, `host`), and prints the answer as a
+//! table, JSON or CSV.
 //!
 //! # Layout
 //! - `client`: the gRPC connection to the collector; transport failures become messages.
@@ -47,7 +48,7 @@ const GLOBAL: &str = "Global options";
 #[command(
     name = "vigil",
     version,
-    about = "Query a Vigil collector: hosts, series and samples"
+    about = "Query a Vigil collector: hosts, their usage, series and PromQL"
 )]
 pub struct Cli {
     /// Collector to ask (gRPC URL)
