@@ -9,7 +9,7 @@ use super::QueryError;
 use super::eval::{
     Evaluator, StepVector, Val, drop_metric_names, duration_ms, relabel_to, without_name,
 };
-use super::label_functions::{label_join, label_replace};
+use super::label_functions::{LabelReplace, check_label_join, label_join};
 use super::range_functions::{self, RangeFunction};
 use crate::store::{Labels, METRIC_NAME};
 
@@ -108,11 +108,8 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
         "label_replace" => {
             let v = ev.eval_vector(arg(0)?, "the argument of label_replace()")?;
             let s: Vec<String> = (1..5).map(|i| string_arg(ev, arg(i)?, name)).collect::<Result<_, _>>()?;
-            let labels = v
-                .series
-                .iter()
-                .map(|l| label_replace(l, &s[0], &s[1], &s[2], &s[3]))
-                .collect::<Result<_, _>>()?;
+            let replace = LabelReplace::new(&s[0], &s[1], &s[2], &s[3])?;
+            let labels = v.series.iter().map(|l| replace.apply(l)).collect();
             Ok(Val::Vector(relabel_to(v, labels)?))
         }
         "label_join" => {
@@ -123,6 +120,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
                 .iter()
                 .map(|a| string_arg(ev, a, name))
                 .collect::<Result<_, _>>()?;
+            check_label_join(&dst, &sources)?;
             let labels = v
                 .series
                 .iter()
