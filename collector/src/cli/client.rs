@@ -159,6 +159,13 @@ impl Collector {
             && chain(&status).any(|e| e.downcast_ref::<io::Error>().is_some());
         if transport_failed {
             cannot_reach(&self.url, &status)
+        } else if status.code() == tonic::Code::Unimplemented && status.message().is_empty() {
+            // tonic's answer to a method the server does not have.
+            Error::from(tonic::Status::unimplemented(format!(
+                "the collector at {} does not know this request: it is older than this \
+                 vigil; upgrade vigil-collector",
+                self.url
+            )))
         } else {
             Error::from(status)
         }

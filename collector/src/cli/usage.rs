@@ -198,13 +198,14 @@ pub async fn evaluate_all(
     Ok(results)
 }
 
-/// A failed built-in query names the expression, for the bug report.
+/// A failed built-in query names the expression, so the message tells which figure failed
+/// (and makes a useful bug report when the engine refuses one of ours).
 fn in_expr(expr: &str, err: Error) -> Error {
     match err {
-        Error::Status(status) => Error::BadQuery {
-            expr: expr.to_owned(),
-            message: status.message().to_owned(),
-        },
+        Error::Status(status) => {
+            let message = format!("query {expr:?} failed: {}", status.message());
+            Error::from(tonic::Status::new(status.code(), message))
+        }
         other => other,
     }
 }
@@ -252,6 +253,18 @@ mod tests {
         for expr in &exprs {
             assert!(promql_parser::parser::parse(expr).is_ok(), "{expr}");
         }
+    }
+
+    #[test]
+    fn failed_queries_name_the_expression() {
+        let err = in_expr(
+            "max by (host) (node_load1)",
+            Error::from(tonic::Status::resource_exhausted("execution: too many samples")),
+        );
+        assert_eq!(
+            err.to_string(),
+            "query \"max by (host) (node_load1)\" failed: execution: too many samples"
+        );
     }
 
     #[test]
