@@ -259,7 +259,9 @@ mod tests {
     fn failed_queries_name_the_expression() {
         let err = in_expr(
             "max by (host) (node_load1)",
-            Error::from(tonic::Status::resource_exhausted("execution: too many samples")),
+            Error::from(tonic::Status::resource_exhausted(
+                "execution: too many samples",
+            )),
         );
         assert_eq!(
             err.to_string(),
