@@ -22,11 +22,22 @@ use std::fmt::Write;
 
 /// A success response whose `data` is written by `data`.
 pub fn success(data: impl FnOnce(&mut String)) -> Response {
+    respond(success_body(data))
+}
+
+/// The body of a success response, for writing on a blocking thread (large results take
+/// milliseconds to write) and sending later with [`respond`].
+pub fn success_body(data: impl FnOnce(&mut String)) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(r#"{"status":"success","data":"#);
     data(&mut out);
     out.push('}');
-    ([(header::CONTENT_TYPE, "application/json")], out).into_response()
+    out
+}
+
+/// A JSON response with this body.
+pub fn respond(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// A query result: `{"resultType":…,"result":…}`.

@@ -11,12 +11,13 @@ pub async fn instant(State(api): State<Api>, params: Params) -> Result<Response,
     let query = required_query(&params)?;
     let time_ms = params.time_or("time", now_ms())?;
     let timeout = api.timeout(&params)?;
-    let value = api
+    let body = api
         .run(timeout, "query", move |api| {
-            Ok(api.engine.instant(&query, time_ms)?)
+            let value = api.engine.instant(&query, time_ms)?;
+            Ok(json::success_body(|out| json::write_value(out, &value)))
         })
         .await?;
-    Ok(json::success(|out| json::write_value(out, &value)))
+    Ok(json::respond(body))
 }
 
 /// `/api/v1/query_range?query=…&start=…&end=…&step=…&timeout=…`: a matrix.
@@ -41,12 +42,13 @@ pub async fn range(State(api): State<Api>, params: Params) -> Result<Response, A
         ));
     }
     let timeout = api.timeout(&params)?;
-    let value = api
+    let body = api
         .run(timeout, "query", move |api| {
-            Ok(api.engine.range(&query, start_ms, end_ms, step_ms)?)
+            let value = api.engine.range(&query, start_ms, end_ms, step_ms)?;
+            Ok(json::success_body(|out| json::write_value(out, &value)))
         })
         .await?;
-    Ok(json::success(|out| json::write_value(out, &value)))
+    Ok(json::respond(body))
 }
 
 /// `/api/v1/query_exemplars`: Vigil stores no exemplars, so a valid request gets `[]`

@@ -17,23 +17,24 @@ pub async fn series(State(api): State<Api>, params: Params) -> Result<Response, 
     }
     let window = window(&params)?;
     let timeout = api.timeout(&params)?;
-    let found = api
+    let body = api
         .run(timeout, "series lookup", move |api| {
-            Ok(api
+            let found = api
                 .store
-                .select_any(&selectors, window, api.options.max_series)?)
+                .select_any(&selectors, window, api.options.max_series)?;
+            Ok(json::success_body(|out| {
+                out.push('[');
+                for (i, (_, labels)) in found.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json::write_labels(out, labels);
+                }
+                out.push(']');
+            }))
         })
         .await?;
-    Ok(json::success(|out| {
-        out.push('[');
-        for (i, (_, labels)) in found.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            json::write_labels(out, labels);
-        }
-        out.push(']');
-    }))
+    Ok(json::respond(body))
 }
 
 /// `/api/v1/labels[?match[]=…&start=…&end=…]`: label names, sorted.
@@ -41,14 +42,15 @@ pub async fn labels(State(api): State<Api>, params: Params) -> Result<Response, 
     let selectors = selectors(&params)?;
     let window = window(&params)?;
     let timeout = api.timeout(&params)?;
-    let names = api
+    let body = api
         .run(timeout, "label lookup", move |api| {
-            Ok(api
+            let names = api
                 .store
-                .label_names(&selectors, window, api.options.max_series)?)
+                .label_names(&selectors, window, api.options.max_series)?;
+            Ok(json::success_body(|out| json::write_strings(out, &names)))
         })
         .await?;
-    Ok(json::success(|out| json::write_strings(out, &names)))
+    Ok(json::respond(body))
 }
 
 /// `/api/v1/label/<name>/values[?match[]=…&start=…&end=…]`: values of one label, sorted.
@@ -65,14 +67,15 @@ pub async fn label_values(
     let selectors = selectors(&params)?;
     let window = window(&params)?;
     let timeout = api.timeout(&params)?;
-    let values = api
+    let body = api
         .run(timeout, "label lookup", move |api| {
-            Ok(api
-                .store
-                .label_values(&name, &selectors, window, api.options.max_series)?)
+            let values =
+                api.store
+                    .label_values(&name, &selectors, window, api.options.max_series)?;
+            Ok(json::success_body(|out| json::write_strings(out, &values)))
         })
         .await?;
-    Ok(json::success(|out| json::write_strings(out, &values)))
+    Ok(json::respond(body))
 }
 
 /// Every `match[]` parameter, parsed.
