@@ -133,11 +133,29 @@ fn write_point(out: &mut String, t_ms: i64, v: f64) {
 
 /// Unix seconds with three decimals when there is a fraction, as Prometheus writes them.
 fn write_time(out: &mut String, t_ms: i64) {
-    let sign = if t_ms < 0 { "-" } else { "" };
+    if t_ms < 0 {
+        out.push('-');
+    }
     let abs = t_ms.unsigned_abs();
-    let _ = write!(out, "{sign}{}", abs / 1000);
+    push_digits(out, abs / 1000, 1);
     if !abs.is_multiple_of(1000) {
-        let _ = write!(out, ".{:03}", abs % 1000);
+        out.push('.');
+        push_digits(out, abs % 1000, 3);
+    }
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits. Written by hand: a range
+/// query's answer has a timestamp per point, and `write!` costs several times more.
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    while n > 0 || digits.len() - at < width {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
     }
 }
 
