@@ -51,13 +51,22 @@ pub enum Error {
         input: String,
     },
 
-    /// `--start` is later than `--end`, so the range holds nothing.
-    #[error("--start {start} is after --end {end}; swap them or use --since")]
-    EmptyRange {
-        /// The start, as displayed in tables.
-        start: String,
-        /// The end, as displayed in tables.
-        end: String,
+    /// `--range` divided by `--step` is more points than the engine evaluates per series.
+    #[error(
+        "--range {range} at --step {step} is {points} points per series, more than the \
+         {max} the collector evaluates; use a --step of at least {min_step}"
+    )]
+    TooManySteps {
+        /// The range, as given.
+        range: String,
+        /// The step, as given.
+        step: String,
+        /// How many points that is.
+        points: i64,
+        /// The most the engine takes.
+        max: i64,
+        /// The smallest step that fits.
+        min_step: String,
     },
 
     /// The collector refused a PromQL expression (it does not parse, uses something Vigil
@@ -96,7 +105,7 @@ impl Error {
             Error::InvalidUrl { .. }
             | Error::InvalidDuration { .. }
             | Error::InvalidTime { .. }
-            | Error::EmptyRange { .. } => 2,
+            | Error::TooManySteps { .. } => 2,
             Error::Unreachable { .. }
             | Error::Status(_)
             | Error::BadQuery { .. }

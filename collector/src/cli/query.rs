@@ -16,6 +16,10 @@ use super::time;
 /// column, and few enough to read in JSON.
 const DEFAULT_POINTS: i64 = query_result::SPARKLINE_WIDTH as i64;
 
+/// Most points per series a range query may have: the engine's (and Prometheus's) limit
+/// on steps, checked here so the message can speak of `--step`.
+const MAX_POINTS: i64 = 11_000;
+
 /// Steps `--step` is rounded up to when it is not given, in milliseconds: the steps
 /// Grafana offers, so ranges line up with minutes and hours.
 const NICE_STEPS_MS: [i64; 17] = [
@@ -67,6 +71,19 @@ impl QueryArgs {
             Some(step) => time::duration_ms(step),
             None => default_step_ms(range_ms),
         };
+        let points = range_ms / step_ms + 1;
+        if points > MAX_POINTS {
+            let min_step_ms = range_ms / (MAX_POINTS - 1) + 1;
+            let min_step =
+                Duration::from_secs(u64::try_from((min_step_ms + 999) / 1000).unwrap_or(0));
+            return Err(Error::TooManySteps {
+                range: humantime::format_duration(range).to_string(),
+                step: humantime::format_duration(Duration::from_millis(step_ms as u64)).to_string(),
+                points,
+                max: MAX_POINTS,
+                min_step: humantime::format_duration(min_step).to_string(),
+            });
+        }
         Ok(Evaluation::Range(Steps {
             start_ms: at.saturating_sub(range_ms),
             end_ms: at,
@@ -208,6 +225,20 @@ mod tests {
     fn step_under_a_millisecond_is_refused() {
         let err = args(&["up", "--range", "1m", "--step", "0s"]).expect_err("zero step");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn too_many_points_suggest_a_step() {
+        let a = args(&["up", "--range", "7d", "--step", "1s"]).expect("valid");
+        let err = a.evaluation(T).expect_err("604801 points");
+        assert_eq!(
+            err.to_string(),
+            "--range 7days at --step 1s is 604801 points per series, more than the 11000 \
+             the collector evaluates; use a --step of at least 55s"
+        );
+        assert_eq!(err.exit_code(), 2);
+        let a = args(&["up", "--range", "7d", "--step", "55s"]).expect("valid");
+        assert!(a.evaluation(T).is_ok());
     }
 
     #[test]
