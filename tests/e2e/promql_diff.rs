@@ -18,14 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigil_tests::prom_api::{Answer, ApiClient, Eval};
 use vigil_tests::prometheus::{self, Prometheus, http_ok};
 use vigil_tests::promql_compare::{differences, error_text};
-use vigil_tests::promql_corpus::{Case, Times, UNSUPPORTED, bad_requests, cases};
+use vigil_tests::promql_corpus::{Case, EMPTY_BY_DESIGN, Times, UNSUPPORTED, bad_requests, cases};
 use vigil_tests::{Running, bin, dataset, free_port, vigil, wait_for};
 
 const REPORT: &str = "/tmp/promql_diff_report.txt";
 /// A copy of the dataset the report was made from, to reproduce a mismatch by hand.
 const DATASET_COPY: &str = "/tmp/promql_diff_dataset.om";
-/// Expressions that are empty at every evaluation by design.
-const EMPTY_BY_DESIGN: &[&str] = &["absent(node_load1)"];
 
 /// A collector with the HTTP API on, and the ports it listens on.
 struct VigilServer {
@@ -122,7 +120,12 @@ fn promql_answers_match_prometheus() {
     let mut corpus_errors = Vec::new();
     let mut report = String::new();
     let (mut evals, mut failed_evals, mut failed_exprs) = (0, 0, 0);
-    for Case { expr, evals: at } in &corpus {
+    for Case {
+        expr,
+        evals: at,
+        expect_error,
+    } in &corpus
+    {
         let mut any_data = false;
         let mut expr_failed = false;
         for eval in at {
@@ -135,9 +138,10 @@ fn promql_answers_match_prometheus() {
                 }
             };
             evals += 1;
-            if p.body["status"] != "success" {
+            if *expect_error != (p.body["status"] != "success") {
+                let want = if *expect_error { "an error" } else { "success" };
                 corpus_errors.push(format!(
-                    "{expr} [{}]: {}",
+                    "{expr} [{}]: want {want} from Prometheus, got {}",
                     eval.describe(times.end),
                     error_text(&p)
                 ));
@@ -160,7 +164,7 @@ fn promql_answers_match_prometheus() {
             }
         }
         failed_exprs += usize::from(expr_failed);
-        if !any_data && !EMPTY_BY_DESIGN.contains(&expr.as_str()) {
+        if !any_data && !expect_error && !EMPTY_BY_DESIGN.contains(&expr.as_str()) {
             corpus_errors.push(format!(
                 "{expr}: Prometheus returned no data at any evaluation"
             ));

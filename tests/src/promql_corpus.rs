@@ -78,6 +78,20 @@ impl Times {
         ]
     }
 
+    /// Where windows reach back before the first sample (rate extrapolation).
+    fn series_start(&self) -> Vec<Eval> {
+        vec![
+            Eval::Instant(self.start + 2 * M),
+            Eval::Instant(self.start + 5 * M),
+            Eval::Instant(self.start + 5 * M + 1),
+            Eval::Range {
+                start: self.start - M,
+                end: self.start + 12 * M,
+                step: 15 * S,
+            },
+        ]
+    }
+
     /// Across web-2's reboot (its counters reset).
     fn reboot(&self) -> Vec<Eval> {
         let at = self.start + REBOOT_AFTER_MS;
@@ -136,6 +150,8 @@ pub struct Case {
     pub expr: String,
     /// Its evaluations.
     pub evals: Vec<Eval>,
+    /// Whether Prometheus refuses it (then Vigil must refuse it the same way).
+    pub expect_error: bool,
 }
 
 /// Expressions evaluated at [`Times::default_evals`].
@@ -261,6 +277,107 @@ const STANDARD: &[&str] = &[
     "node_load1 and on(host) (node_load5 > 0.8)",
     "node_load1 > 0.9 or vector(0)",
     "vector(1) and on() absent(nonexistent)",
+    // More matcher edge cases.
+    r#"node_load1{host=~"(?i)WEB-1"}"#,
+    r#"node_load1{host=~"web"}"#,
+    r#"node_load1{env=~".*"}"#,
+    r#"node_load1{env!~".+"}"#,
+    r#"{job="node", __name__=~"node_memory_.*"}"#,
+    r#"sum by (__name__) ({__name__=~"node_load.*"})"#,
+    "node_load1 offset -5m",
+    "node_load1 offset 1h - node_load1",
+    // NaN and infinities.
+    "changes(app_sensor_value[10m])",
+    "stddev_over_time(app_sensor_value[10m])",
+    "quantile_over_time(0.5, app_sensor_value[30m])",
+    "min_over_time(app_sensor_value[10m])",
+    "sum(app_sensor_value)",
+    "rate(app_sensor_value[5m])",
+    "deriv(app_sensor_value[10m])",
+    r#"count_values("v", app_sensor_value)"#,
+    r#"count_values("v", node_filesystem_size_bytes * 1e10)"#,
+    // Counters across the reset, and windows with too few samples.
+    r#"delta(node_cpu_seconds_total{host="web-2",cpu="0"}[10m])"#,
+    r#"predict_linear(node_cpu_seconds_total{mode="idle"}[15m], 3600)"#,
+    "rate(node_load1[10s])",
+    "deriv(node_load1[20s])",
+    "last_over_time(node_load1[1h])",
+    "timestamp(node_load1 offset 5m)",
+    "timestamp(last_over_time(node_load1[10m]))",
+    // Aggregation parameters at their edges.
+    "quantile(1.5, node_load1)",
+    "quantile(-1, node_load1)",
+    "quantile(0, node_load1)",
+    "topk(0, node_load1)",
+    "topk(scalar(count(node_load1)) - 2, node_load1)",
+    "bottomk by (env) (1, node_load1)",
+    r#"count_values("cpu", count by (host) (node_cpu_seconds_total))"#,
+    "clamp(node_load1, 2, 1)",
+    "round(node_filesystem_avail_bytes / 1e9, 0.1)",
+    "absent(rate(nonexistent[5m]))",
+    "absent(sum(nonexistent))",
+    r#"absent(node_load1{host="db-1"})"#,
+    r#"label_join(node_load1, "x", "-")"#,
+    r#"label_replace(node_load1, "__name__", "renamed_$1", "host", "(.*)-.*")"#,
+    // Scalars.
+    "vector(1) + vector(2)",
+    "scalar(vector(1)) + 1",
+    "time() % 3600",
+    r#"scalar(node_load1{host="web-1"}) * 2 + 1"#,
+    "node_load1 == node_load1",
+    // Operators, precedence and rounding corners.
+    "node_load1 unless ignoring(env) node_load5{host=\"web-1\"}",
+    "node_load5 or on(host) node_load1",
+    "node_load1 > on(host) node_load5",
+    "node_load5 < bool on(host) node_load1",
+    "1 < bool node_load1",
+    "1 < node_load1",
+    "2 * 3 ^ 2",
+    "-2 ^ 2",
+    "2 ^ 3 ^ 2",
+    "round(vector(-2.5))",
+    "round(vector(2.5))",
+    "round(vector(-0.4))",
+    "-vector(0)",
+    "count(count by (host) (node_cpu_seconds_total))",
+    "max(app_sensor_value or node_load1)",
+    "min(app_sensor_value or node_load1)",
+    "topk(1, app_sensor_value or node_load1)",
+    "bottomk(2, app_sensor_value or node_load1)",
+    "avg(app_sensor_value or node_load1)",
+    "sum_over_time(app_sensor_value[10m])",
+    "quantile_over_time(1.2, node_load1[10m])",
+    "quantile_over_time(0, node_load1[10m])",
+    "predict_linear(node_load1[5m], -600)",
+    r#"label_replace(node_load1, "x", "$2-$1", "host", "(web)-(.*)")"#,
+    "rate(node_cpu_seconds_total[5m] offset 1h)",
+    "changes(node_load1[1m])",
+    "idelta(node_load1[20s])",
+    r#"irate(node_network_receive_bytes_total{host="edge-1"}[1m])"#,
+    "time() - timestamp(node_load1)",
+    "avg_over_time(node_load1[3h])",
+    "rate(node_network_transmit_bytes_total[1h])",
+];
+
+/// Expressions that are empty at every evaluation by design.
+pub const EMPTY_BY_DESIGN: &[&str] = &[
+    "absent(node_load1)",
+    r#"node_load1{host=~"web"}"#,
+    "topk(0, node_load1)",
+    "clamp(node_load1, 2, 1)",
+    "rate(node_load1[10s])",
+    "deriv(node_load1[20s])",
+];
+
+/// Expressions Prometheus refuses (parse, type or execution errors): Vigil must refuse them
+/// with the same HTTP status and `errorType`.
+const ERRORS: &[&str] = &[
+    "1 > 2",
+    "node_load1 + on(job) node_load5",
+    "node_load1 / on(host) group_left node_filesystem_avail_bytes",
+    r#"label_replace(label_replace(node_load1, "host", "x", "", ""), "instance", "x", "", "")"#,
+    r#"label_replace(node_load1, "x", "$1", "host", "(")"#,
+    r#"node_load1{__name__="x", __name__="y"} + "a""#,
 ];
 
 /// Expressions whose result is a range vector or a string: instant queries only.
@@ -276,11 +393,62 @@ pub fn cases(t: Times) -> Vec<Case> {
     let case = |expr: &str, evals: Vec<Eval>| Case {
         expr: expr.to_owned(),
         evals,
+        expect_error: false,
     };
     let mut all: Vec<Case> = STANDARD
         .iter()
         .map(|e| case(e, t.default_evals()))
         .collect();
+    all.extend(ERRORS.iter().map(|e| Case {
+        expect_error: true,
+        ..case(e, vec![Eval::Instant(t.end), t.default_evals()[3]])
+    }));
+    // The @ modifier pins a selector to a time, whatever the evaluation time.
+    let at = |ms: i64| crate::dataset::seconds(ms);
+    let reboot = t.start + REBOOT_AFTER_MS;
+    for e in [
+        format!("node_load1 @ {}", at(t.start + 60 * M)),
+        format!(
+            r#"rate(node_cpu_seconds_total{{host="web-2"}}[5m] @ {})"#,
+            at(reboot + M)
+        ),
+        format!("node_load1 offset 5m @ {}", at(t.end - 7_500)),
+    ] {
+        all.push(case(&e, t.default_evals()));
+    }
+    // Windows that begin before the data does.
+    for e in [
+        "rate(node_cpu_seconds_total[5m])",
+        "increase(node_network_receive_bytes_total[5m])",
+        "delta(node_load1[5m])",
+        "irate(node_cpu_seconds_total[5m])",
+        "deriv(node_load1[5m])",
+        "avg_over_time(node_load1[5m])",
+        "node_load1",
+    ] {
+        all.push(case(e, t.series_start()));
+    }
+    // Single-point and fine-step ranges.
+    for e in [
+        "sum(node_load1)",
+        r#"rate(node_cpu_seconds_total{host="edge-1"}[1m])"#,
+    ] {
+        all.push(case(
+            e,
+            vec![
+                Eval::Range {
+                    start: t.end,
+                    end: t.end,
+                    step: 60 * S,
+                },
+                Eval::Range {
+                    start: t.end - 10 * M,
+                    end: t.end,
+                    step: S,
+                },
+            ],
+        ));
+    }
     all.extend(INSTANT_ONLY.iter().map(|e| case(e, t.default_instants())));
     // Staleness: db-1 stops reporting; the lookback edge.
     for e in [
