@@ -33,14 +33,14 @@ pub enum Error {
     #[error("{}", status_message(.0))]
     Status(Box<tonic::Status>),
 
-    /// A duration on the command line (`--since`) could not be parsed.
+    /// A duration on the command line (`--range`, `--step`, `--window`) could not be parsed.
     #[error("invalid duration {input:?}: use a number and a unit, like 30s, 5m, 1h30m or 2d")]
     InvalidDuration {
         /// The text as given.
         input: String,
     },
 
-    /// A time on the command line (`--start`, `--end`) could not be parsed.
+    /// A time on the command line (`--at`) could not be parsed.
     #[error(
         "invalid time {input:?}: use RFC 3339 (like 2026-11-21T05:50:00Z, \
          2026-11-21T07:50:00+02:00 or 2026-11-21 05:50:00, which is UTC) \

@@ -16,14 +16,14 @@ use super::error::Error;
 /// milliseconds pasted by mistake.
 const MAX_MS: i64 = 253_402_300_800_000;
 
-/// Parses a duration such as `30s`, `5m`, `1h30m` or `2d` (for `--since`).
+/// Parses a duration such as `30s`, `5m`, `1h30m` or `2d` (for `--range`, `--step`, `--window`).
 pub fn parse_duration(input: &str) -> Result<Duration, Error> {
     humantime::parse_duration(input.trim()).map_err(|_| Error::InvalidDuration {
         input: input.to_owned(),
     })
 }
 
-/// Parses a time for `--start`/`--end` into milliseconds since the Unix epoch: RFC 3339
+/// Parses a time for `--at` into milliseconds since the Unix epoch: RFC 3339
 /// (an offset is optional and defaults to UTC) or Unix seconds with up to millisecond
 /// precision (further digits are dropped).
 pub fn parse_time(input: &str) -> Result<i64, Error> {
@@ -96,7 +96,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A duration as milliseconds, saturating (a `--since` of a million years is allowed and
+/// A duration as milliseconds, saturating (a `--range` of a million years is allowed and
 /// just means "everything").
 pub fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
