@@ -12,9 +12,9 @@ use super::query_result::{self, Evaluation};
 use super::sparkline::Steps;
 use super::time;
 
-/// Points a range query aims for when `--step` is not given: about one per sparkline
-/// column, and few enough to read in JSON.
-const DEFAULT_POINTS: i64 = query_result::SPARKLINE_WIDTH as i64;
+/// Points a range query aims for when `--step` is not given: one per sparkline column
+/// (see [`query_result::SPARKLINE_WIDTH`]), and few enough to read in JSON.
+const DEFAULT_POINTS: i64 = 60;
 
 /// Most points per series a range query may have: the engine's (and Prometheus's) limit
 /// on steps, checked here so the message can speak of `--step`.

@@ -24,9 +24,10 @@ use vigil_proto::v1::{QueryResult, ResultType, SeriesSamples};
 use super::output::{self, Output};
 use super::sparkline::{Steps, sparkline};
 use super::time;
+use super::units;
 
-/// Widest sparkline, in characters.
-pub const SPARKLINE_WIDTH: usize = 60;
+/// Widest sparkline, in characters: room for the default ~61 points of a range query.
+pub const SPARKLINE_WIDTH: usize = 72;
 
 /// How the query was asked, which decides how a table looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +203,8 @@ fn write_table(result: &QueryResult, evaluation: Evaluation, w: &mut dyn Write) 
     }
 }
 
-/// One row per series: its name, a sparkline over the range, and MIN, MAX, LAST.
+/// One row per series: its name, a sparkline over the range, and MIN, MAX, LAST to four
+/// significant digits (JSON and CSV have the exact values).
 fn write_sparklines(series: &[SeriesSamples], steps: Steps, w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
@@ -228,9 +230,9 @@ fn write_sparklines(series: &[SeriesSamples], steps: Steps, w: &mut dyn Write) -
         table.add_row(vec![
             output::format_series(&s.labels),
             sparkline(&points, steps, SPARKLINE_WIDTH),
-            output::format_value(min),
-            output::format_value(max),
-            output::format_value(last),
+            units::compact(min),
+            units::compact(max),
+            units::compact(last),
         ]);
     }
     output::write_table(w, &table)

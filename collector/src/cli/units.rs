@@ -49,6 +49,34 @@ pub fn decimal(value: f64) -> String {
     }
 }
 
+/// A number to about four significant digits, for summaries where the exact value would
+/// only widen the column: `21.16`, `1795`, `123456`, `2.461e10`, `1.721e-4`.
+pub fn compact(value: f64) -> String {
+    if !value.is_finite() || value == 0.0 {
+        return super::output::format_value(value);
+    }
+    let abs = value.abs();
+    if !(1e-3..1e6).contains(&abs) {
+        let exponent = format!("{value:.3e}");
+        return match exponent.split_once('e') {
+            Some((mantissa, exp)) => format!("{}e{exp}", trim_zeros(mantissa)),
+            None => exponent,
+        };
+    }
+    // Digits after the point that leave four significant ones (none from 1000 up).
+    let decimals = (3 - abs.log10().floor() as i32).max(0) as usize;
+    trim_zeros(&format!("{value:.decimals$}")).to_owned()
+}
+
+/// `5.110` → `5.11`, `2.000` → `2`; integers are left alone.
+fn trim_zeros(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    }
+}
+
 /// `format(v)`, or `-` when there is no value.
 pub fn or_dash(value: Option<f64>, format: fn(f64) -> String) -> String {
     value.map_or_else(|| "-".to_owned(), format)
@@ -69,6 +97,21 @@ mod tests {
         assert_eq!(bytes(99.96 * 1024.0), "100 KiB");
         assert_eq!(bytes(40.0 * 1024.0 * 1024.0 * 1024.0), "40.0 GiB");
         assert_eq!(bytes(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn compact_numbers() {
+        assert_eq!(compact(21.157_932_281_494_14), "21.16");
+        assert_eq!(compact(5.11), "5.11");
+        assert_eq!(compact(2.0), "2");
+        assert_eq!(compact(-0.5), "-0.5");
+        assert_eq!(compact(1795.4), "1795");
+        assert_eq!(compact(123_456.0), "123456");
+        assert_eq!(compact(24_613_744_640.0), "2.461e10");
+        assert_eq!(compact(0.000_172_108), "1.721e-4");
+        assert_eq!(compact(0.001), "0.001");
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(f64::NEG_INFINITY), "-Inf");
     }
 
     #[test]
