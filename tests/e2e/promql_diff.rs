@@ -17,8 +17,10 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigil_tests::prom_api::{Answer, ApiClient, Eval};
 use vigil_tests::prometheus::{self, Prometheus, http_ok};
-use vigil_tests::promql_compare::{differences, error_text};
-use vigil_tests::promql_corpus::{Case, EMPTY_BY_DESIGN, Times, UNSUPPORTED, bad_requests, cases};
+use vigil_tests::promql_compare::{differences, error_text, metadata_differences};
+use vigil_tests::promql_corpus::{
+    Case, EMPTY_BY_DESIGN, Times, UNSUPPORTED, bad_requests, cases, metadata_requests,
+};
 use vigil_tests::{Running, bin, dataset, free_port, vigil, wait_for};
 
 const REPORT: &str = "/tmp/promql_diff_report.txt";
@@ -79,7 +81,12 @@ fn has_data(a: &Answer) -> bool {
 /// `GET /api/v1/query?query=…&time=…`, for reproducing a mismatch by hand.
 fn request_line(path: &str, params: &[(String, String)]) -> String {
     let url = reqwest::Url::parse_with_params(&format!("http://x{path}"), params).unwrap();
-    format!("GET {}?{}", url.path(), url.query().unwrap_or(""))
+    let method = if path.ends_with("/query_range") {
+        "POST"
+    } else {
+        "GET"
+    };
+    format!("{method} {}?{}", url.path(), url.query().unwrap_or(""))
 }
 
 #[test]
@@ -213,6 +220,18 @@ fn promql_answers_match_prometheus() {
                 );
             }
         }
+        for (path, params) in metadata_requests() {
+            evals += 1;
+            let (p, v) = api.both(&prom_url, v_url, &path, &params);
+            let diffs = metadata_differences(&p, &v);
+            if !diffs.is_empty() {
+                failed_evals += 1;
+                let _ = writeln!(report, "✗ {}", request_line(&path, &params));
+                for line in diffs.iter().take(12) {
+                    let _ = writeln!(report, "    {line}");
+                }
+            }
+        }
     }
 
     assert!(
@@ -230,7 +249,7 @@ fn promql_answers_match_prometheus() {
     let header = format!(
         "PromQL differential test, Vigil vs Prometheus 2.42, {}\n\
          dataset {}..{} ({} samples); {} expressions, {evals} evaluations\n\
-         {failed_evals} evaluations of {failed_exprs} expressions differ\n\
+         {failed_evals} requests differ ({failed_exprs} expressions)\n\
          values match within 1e-9 relative or 1e-12 absolute; NaN matches NaN\n\
          the dataset is in {DATASET_COPY} (load it with promtool / vigil import)\n\n",
         utc_now(),

@@ -125,7 +125,18 @@ async fn fetch(
         Ok(url) => url,
         Err(e) => return failed(format!("bad URL {base}{path}: {e}")),
     };
-    let response = match http.get(url).send().await {
+    // Range queries go as a POST form, the way Grafana sends them; the rest as GET.
+    let request = if path.ends_with("/query_range") {
+        let form = url.query().unwrap_or("").to_owned();
+        let mut bare = url.clone();
+        bare.set_query(None);
+        http.post(bare)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+    } else {
+        http.get(url)
+    };
+    let response = match request.send().await {
         Ok(r) => r,
         Err(e) => return failed(format!("request to {base}{path} failed: {e}")),
     };

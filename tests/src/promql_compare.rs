@@ -249,6 +249,65 @@ fn matrix_diff(key: &str, p: &Value, v: &Value) -> Vec<String> {
     lines
 }
 
+/// Whether a metadata item is one of the collector's own series (`host="vigil-collector"`,
+/// `vigil_collector_*`), which Vigil stores beside imported data and Prometheus, not scraping
+/// itself, does not have.
+fn collectors_own(item: &str) -> bool {
+    item == "vigil-collector"
+        || item.starts_with("vigil_collector_")
+        || item.contains(r#"host="vigil-collector""#)
+}
+
+/// Differences between two answers of the metadata endpoints (`/api/v1/series`: a set of
+/// label maps; `/api/v1/labels` and `/api/v1/label/<name>/values`: sorted lists of names).
+/// The collector's own series are left out of Vigil's answer first.
+pub fn metadata_differences(reference: &Answer, vigil: &Answer) -> Vec<String> {
+    let ok = |a: &Answer| a.body["status"] == "success";
+    if !ok(reference) || !ok(vigil) {
+        return differences(reference, vigil, false);
+    }
+    let (p, v) = (&reference.body["data"], &vigil.body["data"]);
+    let items = |d: &Value| -> Vec<String> {
+        d.as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| match item {
+                Value::String(s) => s.clone(),
+                other => labels_text(other),
+            })
+            .collect()
+    };
+    let mut pi = items(p);
+    let mut vi: Vec<String> = items(v)
+        .into_iter()
+        .filter(|x| !collectors_own(x))
+        .collect();
+    if p.as_array()
+        .and_then(|a| a.first())
+        .is_some_and(Value::is_object)
+    {
+        // Series come in no promised order.
+        pi.sort();
+        vi.sort();
+    }
+    let mut out: Vec<String> = pi
+        .iter()
+        .filter(|x| !vi.contains(x))
+        .map(|x| format!("only Prometheus has {x}"))
+        .collect();
+    out.extend(
+        vi.iter()
+            .filter(|x| !pi.contains(x))
+            .map(|x| format!("only Vigil has {x}")),
+    );
+    if out.is_empty() && pi != vi {
+        out.push(format!(
+            "same items in a different order: Prometheus {pi:?} / Vigil {vi:?}"
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -502,6 +502,35 @@ pub fn bad_requests(t: Times) -> Vec<(&'static str, Eval)> {
     ]
 }
 
+/// Metadata requests (path, parameters) whose answers must match over the whole dataset
+/// (no start/end: Prometheus filters those by block and chunk, not by sample).
+pub fn metadata_requests() -> Vec<(String, Vec<(String, String)>)> {
+    let m = |v: &str| ("match[]".to_owned(), v.to_owned());
+    vec![
+        ("/api/v1/series".into(), vec![m("node_load1")]),
+        (
+            "/api/v1/series".into(),
+            vec![
+                m(r#"{host="db-1",__name__=~"node_load.*"}"#),
+                m("node_uname_info"),
+            ],
+        ),
+        (
+            "/api/v1/series".into(),
+            vec![m(r#"node_filesystem_size_bytes{mountpoint!~"/.*"}"#)],
+        ),
+        ("/api/v1/labels".into(), vec![]),
+        (
+            "/api/v1/labels".into(),
+            vec![m("node_filesystem_avail_bytes")],
+        ),
+        ("/api/v1/label/host/values".into(), vec![]),
+        ("/api/v1/label/mountpoint/values".into(), vec![]),
+        ("/api/v1/label/__name__/values".into(), vec![]),
+        ("/api/v1/label/env/values".into(), vec![m("node_load1")]),
+    ]
+}
+
 /// Queries Prometheus answers but Vigil does not support: Vigil must refuse them with 400
 /// `bad_data` and an error naming the construct (the second item).
 pub const UNSUPPORTED: &[(&str, &str)] = &[
