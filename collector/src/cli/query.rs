@@ -46,11 +46,12 @@ pub struct QueryArgs {
     pub expr: String,
 
     /// Evaluate at this time; with --range, the end of the range [default: now]
-    #[arg(long, value_name = "TIME", value_parser = time::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
     pub at: Option<i64>,
 
-    /// Evaluate over this much time before --at, e.g. 30m, 6h, 7d (a range query)
-    #[arg(long, value_name = "DURATION", value_parser = time::parse_duration)]
+    /// Evaluate over this much time before --at, e.g. 30m, 6h, 7d, or 900 (seconds): a
+    /// range query
+    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
     pub range: Option<Duration>,
 
     /// Time between evaluations of a range query [default: about range/60, rounded to
@@ -94,13 +95,33 @@ impl QueryArgs {
 
 /// A `--step`: a duration of at least a millisecond.
 fn parse_step(input: &str) -> Result<Duration, Error> {
-    let step = time::parse_duration(input)?;
+    let step = parse_span(input)?;
     if step < Duration::from_millis(1) {
         return Err(Error::InvalidDuration {
             input: input.to_owned(),
         });
     }
     Ok(step)
+}
+
+/// A `--range` or `--step`: `30s`, `5m`, `1h30m`, or a bare number of seconds (`15`,
+/// `0.5`), as Prometheus's API takes a step.
+fn parse_span(input: &str) -> Result<Duration, Error> {
+    match input.trim().parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).map_err(|_| Error::InvalidDuration {
+            input: input.to_owned(),
+        }),
+        Err(_) => time::parse_duration(input),
+    }
+}
+
+/// An `--at`: a time as [`time::parse_time`] reads it, or `now`.
+fn parse_at(input: &str) -> Result<i64, Error> {
+    if input.trim().eq_ignore_ascii_case("now") {
+        Ok(time::now_ms())
+    } else {
+        time::parse_time(input)
+    }
 }
 
 /// About `range / DEFAULT_POINTS`, rounded up to a nice step; whole days past 12 h.
@@ -239,6 +260,26 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let a = args(&["up", "--range", "7d", "--step", "55s"]).expect("valid");
         assert!(a.evaluation(T).is_ok());
+    }
+
+    #[test]
+    fn bare_numbers_are_seconds_and_now_is_a_time() {
+        let a =
+            args(&["up", "--range", "90", "--step", "1.5", "--at", "1795240200"]).expect("valid");
+        let expected = Steps {
+            start_ms: T - 90_000,
+            end_ms: T,
+            step_ms: 1_500,
+        };
+        assert_eq!(a.evaluation(0).ok(), Some(Evaluation::Range(expected)));
+        let before = time::now_ms();
+        let a = args(&["up", "--at", "now"]).expect("valid");
+        let Some(at) = a.at else {
+            panic!("--at now is a time");
+        };
+        assert!((before..before + 60_000).contains(&at), "{at}");
+        assert!(args(&["up", "--range", "-5"]).is_err());
+        assert!(args(&["up", "--range", "NaN"]).is_err());
     }
 
     #[test]
