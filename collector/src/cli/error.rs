@@ -71,11 +71,7 @@ pub enum Error {
 
     /// The collector refused a PromQL expression (it does not parse, uses something Vigil
     /// does not evaluate, or has a bad argument); `message` is the engine's, kind first.
-    #[error(
-        "cannot evaluate {expr:?}: {message}\n\
-         (check the PromQL; put the expression in single quotes so the shell leaves its \
-         quotes and braces alone)"
-    )]
+    #[error("cannot evaluate {expr:?}: {message}{}", advice(.message))]
     BadQuery {
         /// The expression as given.
         expr: String,
@@ -124,6 +120,19 @@ impl Error {
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         Error::Status(Box::new(status))
+    }
+}
+
+/// What to do about a refused expression, on a line of its own; nothing when the engine's
+/// message says it all.
+fn advice(message: &str) -> &'static str {
+    if message.contains("parse error") {
+        "\n(check the PromQL; put the expression in single quotes so the shell leaves its \
+         quotes and braces alone)"
+    } else if message.contains("unsupported") {
+        "\n(Vigil evaluates a subset of PromQL; write the query without that construct)"
+    } else {
+        ""
     }
 }
 

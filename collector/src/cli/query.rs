@@ -310,6 +310,26 @@ mod tests {
              (check the PromQL; put the expression in single quotes so the shell leaves its \
              quotes and braces alone)"
         );
+        let status = tonic::Status::invalid_argument(
+            "bad_data: unsupported: function histogram_quantile() is not supported by Vigil",
+        );
+        assert_eq!(
+            bad_query("histogram_quantile(0.9, x)", Error::from(status)).to_string(),
+            "cannot evaluate \"histogram_quantile(0.9, x)\": bad_data: unsupported: function \
+             histogram_quantile() is not supported by Vigil\n(Vigil evaluates a subset of \
+             PromQL; write the query without that construct)"
+        );
+        let status = tonic::Status::invalid_argument("bad_data: 1:1: parse error: bad step");
+        assert!(
+            bad_query("x", Error::from(status))
+                .to_string()
+                .contains("single quotes")
+        );
+        let status = tonic::Status::invalid_argument("bad_data: invalid regular expression");
+        assert_eq!(
+            bad_query("x", Error::from(status)).to_string(),
+            "cannot evaluate \"x\": bad_data: invalid regular expression"
+        );
         let status = tonic::Status::internal("disk on fire");
         assert_eq!(
             bad_query("up", Error::from(status)).to_string(),
