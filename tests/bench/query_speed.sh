@@ -13,6 +13,7 @@
 #
 #   tests/bench/query_speed.sh              # 1000 hosts, 10 runs
 #   HOSTS=200 RUNS=5 tests/bench/query_speed.sh
+#   PROFILE=dev HOSTS=20 RUNS=2 tests/bench/query_speed.sh   # check the script, not speed
 #
 # Installs Debian's prometheus and curl when missing.
 set -euo pipefail
@@ -20,6 +21,7 @@ cd "$(dirname "$0")/../.."
 source scripts/setup.sh
 HOSTS=${HOSTS:-1000}
 RUNS=${RUNS:-10}
+PROFILE=${PROFILE:-release} # PROFILE=dev for a quick check of the script itself
 work=$(mktemp -d "${TMPDIR:-/tmp}/query_speed.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -33,9 +35,9 @@ if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-echo "building vigil-collector and vigil (release)" >&2
-cargo build --quiet --release -p vigil-collector --bins
-bin="$CARGO_TARGET_DIR/release"
+echo "building vigil-collector and vigil (profile $PROFILE)" >&2
+cargo build --quiet --profile "$PROFILE" -p vigil-collector --bins
+bin="$CARGO_TARGET_DIR/$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
@@ -141,7 +143,7 @@ PY
     failed=1; shape="MISMATCH"
   fi
   rows+=("$(awk -v n="$name" -v s="$shape" -v p="$p" -v v="$v" \
-    'BEGIN{ printf "| %-46s | %-26s | %9.0f ms | %9.0f ms | %6.2f |", n, s, p*1000, v*1000, v/p }')")
+    'BEGIN{ printf "| %-56s | %-24s | %8.0f ms | %8.0f ms | %10.2f |", n, s, p*1000, v*1000, v/p }')")
 }
 
 hour=3600; week=$((7 * 86400))
@@ -157,8 +159,9 @@ prom_disk=$(du -sm "$work/prom" | cut -f1); vigil_disk=$(du -sm "$work/vigil" | 
 echo
 echo "Query speed on $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo): $HOSTS hosts, $samples samples ($size MB OpenMetrics), median of $RUNS runs after a warm-up ($(date -u +%F))"
 echo
-echo "| query (range / step)                           | result                     | Prometheus   | Vigil        | Vigil/Prom |"
-echo "| ---------------------------------------------- | -------------------------- | ------------ | ------------ | ------ |"
+printf '| %-56s | %-24s | %11s | %11s | %10s |\n' "query, range / step" result Prometheus Vigil "Vigil/Prom"
+printf '| %s | %s | %s | %s | %s |\n' "$(printf -- '-%.0s' {1..56})" "$(printf -- '-%.0s' {1..24})" \
+  "$(printf -- '-%.0s' {1..11})" "$(printf -- '-%.0s' {1..11})" "$(printf -- '-%.0s' {1..10})"
 printf '%s\n' "${rows[@]}"
 echo
 echo "Load: Prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}'): promtool backfill ${prom_backfill} s + start ${prom_start} s, ${prom_disk} MB on disk;" \
