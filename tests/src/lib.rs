@@ -22,6 +22,7 @@ pub mod prom_api;
 pub mod prometheus;
 pub mod promql_compare;
 pub mod promql_corpus;
+pub mod promql_requests;
 pub use client::TestAgent;
 
 /// Path of a workspace binary, built next to this test executable.

@@ -357,6 +357,20 @@ const STANDARD: &[&str] = &[
     "time() - timestamp(node_load1)",
     "avg_over_time(node_load1[3h])",
     "rate(node_network_transmit_bytes_total[1h])",
+    // Lexical corners: comments, number and string literals, compound durations.
+    "node_load1 # the load\n",
+    "sum(node_load1)by(env)",
+    "node_load1 * 0x10",
+    "node_load1 * 1e-3",
+    "vector(Inf)",
+    "vector(-Inf)",
+    "vector(NaN)",
+    "node_load1 < Inf",
+    r#"node_filesystem_avail_bytes{mountpoint="/mnt/two\nlines"}"#,
+    r#"node_filesystem_avail_bytes{mountpoint='/var/lib/data dir'}"#,
+    r#"node_filesystem_avail_bytes{mountpoint=~`.*\\.*`}"#,
+    "avg_over_time(node_load1[1h30m])",
+    "node_load1 offset 1h30m",
 ];
 
 /// Expressions that are empty at every evaluation by design.
@@ -486,57 +500,3 @@ pub fn cases(t: Times) -> Vec<Case> {
     }
     all
 }
-
-/// Requests both Prometheus and Vigil must refuse with 400 `bad_data`: the expression, and
-/// the range parameters to use instead of an instant query (start, end, step in ms).
-pub fn bad_requests(t: Times) -> Vec<(&'static str, Eval)> {
-    let range = |start, end, step| Eval::Range { start, end, step };
-    vec![
-        ("sum(", Eval::Instant(t.end)),
-        ("rate(node_load1)", Eval::Instant(t.end)),
-        ("node_load1{", Eval::Instant(t.end)),
-        ("node_load1[5m]", range(t.start, t.end, 60 * S)),
-        (r#"label_values(node_load1, host)"#, Eval::Instant(t.end)),
-        ("node_load1", range(t.end, t.start, 60 * S)),
-        ("node_load1", range(t.start, t.end, 0)),
-    ]
-}
-
-/// Metadata requests (path, parameters) whose answers must match over the whole dataset
-/// (no start/end: Prometheus filters those by block and chunk, not by sample).
-pub fn metadata_requests() -> Vec<(String, Vec<(String, String)>)> {
-    let m = |v: &str| ("match[]".to_owned(), v.to_owned());
-    vec![
-        ("/api/v1/series".into(), vec![m("node_load1")]),
-        (
-            "/api/v1/series".into(),
-            vec![
-                m(r#"{host="db-1",__name__=~"node_load.*"}"#),
-                m("node_uname_info"),
-            ],
-        ),
-        (
-            "/api/v1/series".into(),
-            vec![m(r#"node_filesystem_size_bytes{mountpoint!~"/.*"}"#)],
-        ),
-        ("/api/v1/labels".into(), vec![]),
-        (
-            "/api/v1/labels".into(),
-            vec![m("node_filesystem_avail_bytes")],
-        ),
-        ("/api/v1/label/host/values".into(), vec![]),
-        ("/api/v1/label/mountpoint/values".into(), vec![]),
-        ("/api/v1/label/__name__/values".into(), vec![]),
-        ("/api/v1/label/env/values".into(), vec![m("node_load1")]),
-    ]
-}
-
-/// Queries Prometheus answers but Vigil does not support: Vigil must refuse them with 400
-/// `bad_data` and an error naming the construct (the second item).
-pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("holt_winters(node_load1[10m], 0.5, 0.5)", "holt_winters"),
-    (
-        "max_over_time(rate(node_cpu_seconds_total[5m])[30m:1m])",
-        "subquer",
-    ),
-];
