@@ -90,6 +90,155 @@ fn request_line(path: &str, params: &[(String, String)]) -> String {
     format!("{method} {}?{}", url.path(), url.query().unwrap_or(""))
 }
 
+/// The two servers, and what the checks found so far.
+struct Run {
+    api: ApiClient,
+    prom: String,
+    /// None when checking the corpus against Prometheus alone.
+    vigil: Option<String>,
+    times: Times,
+    requests: usize,
+    failed_requests: usize,
+    failed_exprs: usize,
+    /// Readable mismatches, for the report.
+    report: String,
+    /// Cases Prometheus itself does not answer as the corpus expects.
+    corpus_errors: Vec<String>,
+}
+
+impl Run {
+    /// Prometheus's and Vigil's answers (Prometheus's twice without Vigil).
+    fn both(&self, path: &str, params: &[(String, String)]) -> (Answer, Answer) {
+        match &self.vigil {
+            Some(v) => self.api.both(&self.prom, v, path, params),
+            None => {
+                let p = self.api.get(&self.prom, path, params);
+                (p.clone(), p)
+            }
+        }
+    }
+
+    /// Records one failed request: a title line and at most 12 difference lines.
+    fn fail(&mut self, title: &str, diffs: &[String]) {
+        self.failed_requests += 1;
+        let _ = writeln!(self.report, "✗ {title}");
+        for line in diffs.iter().take(12) {
+            let _ = writeln!(self.report, "    {line}");
+        }
+        if diffs.len() > 12 {
+            let _ = writeln!(
+                self.report,
+                "    … and {} more differences",
+                diffs.len() - 12
+            );
+        }
+    }
+
+    /// Every evaluation of one corpus expression.
+    fn case(&mut self, case: &Case) {
+        let (mut any_data, mut failed) = (false, false);
+        for eval in &case.evals {
+            let (path, params) = eval.request(&case.expr);
+            let (p, v) = self.both(path, &params);
+            self.requests += 1;
+            let where_ = eval.describe(self.times.end);
+            if case.expect_error != (p.body["status"] != "success") {
+                let want = if case.expect_error {
+                    "an error"
+                } else {
+                    "success"
+                };
+                self.corpus_errors.push(format!(
+                    "{} [{where_}]: want {want} from Prometheus, got {}",
+                    case.expr,
+                    error_text(&p)
+                ));
+                continue;
+            }
+            any_data |= has_data(&p);
+            let mut diffs = differences(&p, &v, matches!(eval, Eval::Range { .. }));
+            if !diffs.is_empty() {
+                failed = true;
+                diffs.insert(0, request_line(path, &params));
+                self.fail(&format!("{}   [{where_}]", case.expr), &diffs);
+            }
+        }
+        self.failed_exprs += usize::from(failed);
+        if !any_data && !case.expect_error && !EMPTY_BY_DESIGN.contains(&case.expr.as_str()) {
+            self.corpus_errors.push(format!(
+                "{}: Prometheus returned no data at any evaluation",
+                case.expr
+            ));
+        }
+    }
+
+    /// Requests both must refuse with 400 bad_data.
+    fn bad_requests(&mut self) {
+        for (expr, eval) in bad_requests(self.times) {
+            let (path, params) = eval.request(expr);
+            let (p, v) = self.both(path, &params);
+            let where_ = eval.describe(self.times.end);
+            if p.status != 400 || p.body["errorType"] != "bad_data" {
+                self.corpus_errors.push(format!(
+                    "bad request {expr} [{where_}]: Prometheus answered {}",
+                    error_text(&p)
+                ));
+            }
+            self.requests += 1;
+            if v.status != 400 || v.body["errorType"] != "bad_data" {
+                let want = format!(
+                    "want HTTP 400 bad_data like Prometheus ({})",
+                    error_text(&p)
+                );
+                self.fail(
+                    &format!("{expr}   [{where_}]"),
+                    &[want, format!("got {}", error_text(&v))],
+                );
+            }
+        }
+    }
+
+    /// Constructs only Vigil refuses: 400 bad_data naming the construct.
+    fn unsupported(&mut self, vigil: &str) {
+        for (expr, construct) in UNSUPPORTED {
+            self.requests += 1;
+            let (path, params) = Eval::Instant(self.times.end).request(expr);
+            let v = self.api.get(vigil, path, &params);
+            let message = v.body["error"].as_str().unwrap_or("");
+            if v.status != 400 || v.body["errorType"] != "bad_data" || !message.contains(construct)
+            {
+                let want = format!("unsupported: want HTTP 400 bad_data naming {construct:?}");
+                self.fail(expr, &[want, format!("got {}", error_text(&v))]);
+            }
+        }
+    }
+
+    /// Times and steps in their other spellings, and the metadata endpoints.
+    fn other_requests(&mut self) {
+        for (path, params) in spelled_requests(self.times) {
+            self.requests += 1;
+            let (p, v) = self.both(path, &params);
+            if p.body["status"] != "success" || !has_data(&p) {
+                let line = request_line(path, &params);
+                self.corpus_errors
+                    .push(format!("{line}: Prometheus gave no data"));
+            }
+            let diffs = differences(&p, &v, path.ends_with("_range"));
+            if !diffs.is_empty() {
+                self.fail(&request_line(path, &params), &diffs);
+            }
+        }
+        for (path, params) in metadata_requests() {
+            self.requests += 1;
+            let (p, v) = self.both(&path, &params);
+            let diffs = metadata_differences(&p, &v);
+            if !diffs.is_empty() {
+                self.fail(&request_line(&path, &params), &diffs);
+            }
+        }
+    }
+}
+
 #[test]
 fn promql_answers_match_prometheus() {
     prometheus::ensure_installed();
@@ -118,145 +267,34 @@ fn promql_answers_match_prometheus() {
         );
         server
     });
-    let vigil_url = vigil_server
-        .as_ref()
-        .map(|s| format!("http://127.0.0.1:{}", s.http));
-    let prom_url = prom.url();
-    let api = ApiClient::new();
 
+    let mut run = Run {
+        api: ApiClient::new(),
+        prom: prom.url(),
+        vigil: vigil_server
+            .as_ref()
+            .map(|s| format!("http://127.0.0.1:{}", s.http)),
+        times,
+        requests: 0,
+        failed_requests: 0,
+        failed_exprs: 0,
+        report: String::new(),
+        corpus_errors: Vec::new(),
+    };
     let corpus = cases(times);
-    let mut corpus_errors = Vec::new();
-    let mut report = String::new();
-    let (mut evals, mut failed_evals, mut failed_exprs) = (0, 0, 0);
-    for Case {
-        expr,
-        evals: at,
-        expect_error,
-    } in &corpus
-    {
-        let mut any_data = false;
-        let mut expr_failed = false;
-        for eval in at {
-            let (path, params) = eval.request(expr);
-            let (p, v) = match &vigil_url {
-                Some(v) => api.both(&prom_url, v, path, &params),
-                None => {
-                    let p = api.get(&prom_url, path, &params);
-                    (p.clone(), p)
-                }
-            };
-            evals += 1;
-            if *expect_error != (p.body["status"] != "success") {
-                let want = if *expect_error { "an error" } else { "success" };
-                corpus_errors.push(format!(
-                    "{expr} [{}]: want {want} from Prometheus, got {}",
-                    eval.describe(times.end),
-                    error_text(&p)
-                ));
-                continue;
-            }
-            any_data |= has_data(&p);
-            let diffs = differences(&p, &v, matches!(eval, Eval::Range { .. }));
-            if diffs.is_empty() {
-                continue;
-            }
-            failed_evals += 1;
-            expr_failed = true;
-            let _ = writeln!(report, "✗ {expr}   [{}]", eval.describe(times.end));
-            let _ = writeln!(report, "    {}", request_line(path, &params));
-            for line in diffs.iter().take(12) {
-                let _ = writeln!(report, "    {line}");
-            }
-            if diffs.len() > 12 {
-                let _ = writeln!(report, "    … and {} more differences", diffs.len() - 12);
-            }
-        }
-        failed_exprs += usize::from(expr_failed);
-        if !any_data && !expect_error && !EMPTY_BY_DESIGN.contains(&expr.as_str()) {
-            corpus_errors.push(format!(
-                "{expr}: Prometheus returned no data at any evaluation"
-            ));
-        }
+    for case in &corpus {
+        run.case(case);
     }
-
-    // Requests both must refuse, and constructs only Vigil refuses.
-    for (expr, eval) in bad_requests(times) {
-        let (path, params) = eval.request(expr);
-        let p = api.get(&prom_url, path, &params);
-        if p.status != 400 || p.body["errorType"] != "bad_data" {
-            corpus_errors.push(format!(
-                "bad request {expr} [{}]: Prometheus answered {}",
-                eval.describe(times.end),
-                error_text(&p)
-            ));
-        }
-        if let Some(v_url) = &vigil_url {
-            evals += 1;
-            let v = api.get(v_url, path, &params);
-            if v.status != 400 || v.body["errorType"] != "bad_data" {
-                failed_evals += 1;
-                let _ = writeln!(
-                    report,
-                    "✗ {expr}   [{}]: want HTTP 400 bad_data like Prometheus ({}), got {}",
-                    eval.describe(times.end),
-                    error_text(&p),
-                    error_text(&v)
-                );
-            }
-        }
-    }
-    if let Some(v_url) = &vigil_url {
-        for (expr, construct) in UNSUPPORTED {
-            evals += 1;
-            let (path, params) = Eval::Instant(times.end).request(expr);
-            let v = api.get(v_url, path, &params);
-            let message = v.body["error"].as_str().unwrap_or("");
-            if v.status != 400 || v.body["errorType"] != "bad_data" || !message.contains(construct)
-            {
-                failed_evals += 1;
-                let _ = writeln!(
-                    report,
-                    "✗ {expr}: unsupported, want HTTP 400 bad_data naming {construct:?}, got {}",
-                    error_text(&v)
-                );
-            }
-        }
-        for (path, params) in spelled_requests(times) {
-            evals += 1;
-            let (p, v) = api.both(&prom_url, v_url, path, &params);
-            let diffs = differences(&p, &v, path.ends_with("_range"));
-            if p.body["status"] != "success" || !has_data(&p) {
-                corpus_errors.push(format!(
-                    "{}: Prometheus gave no data",
-                    request_line(path, &params)
-                ));
-            }
-            if !diffs.is_empty() {
-                failed_evals += 1;
-                let _ = writeln!(report, "✗ {}", request_line(path, &params));
-                for line in diffs.iter().take(12) {
-                    let _ = writeln!(report, "    {line}");
-                }
-            }
-        }
-        for (path, params) in metadata_requests() {
-            evals += 1;
-            let (p, v) = api.both(&prom_url, v_url, &path, &params);
-            let diffs = metadata_differences(&p, &v);
-            if !diffs.is_empty() {
-                failed_evals += 1;
-                let _ = writeln!(report, "✗ {}", request_line(&path, &params));
-                for line in diffs.iter().take(12) {
-                    let _ = writeln!(report, "    {line}");
-                }
-            }
-        }
+    if let Some(vigil) = run.vigil.clone() {
+        run.bad_requests();
+        run.unsupported(&vigil);
+        run.other_requests();
     }
 
     let header = format!(
         "PromQL differential test, Vigil vs Prometheus 2.42, {}\n\
-         dataset {}..{} ({} samples); {} expressions, {evals} evaluations\n\
-         {failed_evals} requests differ ({failed_exprs} expressions)\n\
+         dataset {}..{} ({} samples); {} expressions, {} requests\n\
+         {} requests differ ({} expressions)\n\
          values match within 1e-9 relative or 1e-12 absolute; NaN matches NaN\n\
          the dataset is in {DATASET_COPY} (load it with promtool / vigil import)\n\n",
         utc_now(),
@@ -264,26 +302,30 @@ fn promql_answers_match_prometheus() {
         dataset::seconds(times.end),
         data.samples,
         corpus.len(),
+        run.requests,
+        run.failed_requests,
+        run.failed_exprs,
     );
-    let full = format!("{header}{report}");
-    if vigil_url.is_some() {
+    let full = format!("{header}{}", run.report);
+    if run.vigil.is_some() {
         let _ = std::fs::copy(&file, DATASET_COPY);
         let _ = std::fs::write(REPORT, &full);
     }
     assert!(
-        corpus_errors.is_empty(),
+        run.corpus_errors.is_empty(),
         "the corpus itself is wrong (Prometheus disagrees with it):\n{}",
-        corpus_errors.join("\n")
+        run.corpus_errors.join("\n")
     );
-    if vigil_url.is_none() {
+    if run.vigil.is_none() {
         eprintln!(
-            "corpus checked against Prometheus alone: {} expressions, {evals} evaluations",
-            corpus.len()
+            "corpus checked against Prometheus alone: {} expressions, {} requests",
+            corpus.len(),
+            run.requests
         );
         return;
     }
     assert_eq!(
-        failed_evals, 0,
+        run.failed_requests, 0,
         "Vigil disagrees with Prometheus (also in {REPORT}):\n{full}"
     );
 }
