@@ -3,14 +3,16 @@
 //! the store's per-host series limit), store everything before the first refused sample,
 //! and say how much was stored and why it stopped.
 //!
-//! The cut is a position `(series index, sample index)` in the request. Three things can
-//! set it, and the earliest wins:
+//! The cut is a sample index in the request. Three things can set it, and the earliest
+//! wins:
 //! 1. a series whose labels are refused (cut at its first sample);
 //! 2. a sample stamped too far in the future (cut at that sample);
 //! 3. a new series over its host's series limit (cut at its first sample).
 //!
-//! Only series before the cut are created (except when a host's series limit is hit:
-//! then other hosts' valid series of the request may be created without samples).
+//! The request lists its series in the order of their first sample, so the series used
+//! before the cut are a prefix of that list, and only they are created (except when a
+//! host's series limit is hit: then other hosts' valid series of the request may be
+//! created without samples).
 
 use crate::ingest::session::{Credentials, check_hello};
 use crate::limits::{self, Limits, Violation};
@@ -50,9 +52,8 @@ struct Checked {
     labels: Labels,
 }
 
-/// Where a request stops: series index, sample index within it, and why.
+/// Where a request stops: the index of the first sample not stored, and why.
 struct Cut {
-    series: usize,
     sample: usize,
     violation: Violation,
 }
@@ -82,51 +83,58 @@ impl Backfill {
     ) -> Result<ImportResponse, BackfillError> {
         self.authorize(&request, credentials)
             .map_err(BackfillError::Refused)?;
-        let series = request.series;
-        let mut checked = Vec::with_capacity(series.len());
+        let first = first_samples(&request).map_err(BackfillError::Refused)?;
+        let total = request.values.len();
         let mut cut: Option<Cut> = None;
-        for (i, s) in series.iter().enumerate() {
+        let mut checked = Vec::with_capacity(request.series.len());
+        for (k, s) in request.series.iter().enumerate() {
             match self.check_series(s, credentials) {
                 Ok(c) => checked.push(c),
                 Err(violation) => {
                     cut = Some(Cut {
-                        series: i,
-                        sample: 0,
+                        sample: first[k],
                         violation,
                     });
                     break;
                 }
             }
         }
-        if let Some(c) = self.future_sample(&series[..checked.len()], now_ms) {
-            checked.truncate(c.series + usize::from(c.sample > 0));
+        let end = cut.as_ref().map_or(total, |c| c.sample);
+        if let Some(c) = self.future_sample(&request.timestamps_ms[..end], now_ms) {
             cut = Some(c);
         }
+        let end = cut.as_ref().map_or(total, |c| c.sample);
+        checked.truncate(first.partition_point(|&f| f < end));
         let (ids, refused) = self.resolve(&checked)?;
-        if let Some((i, violation)) = refused {
+        if let Some((k, violation)) = refused {
             cut = Some(Cut {
-                series: i,
-                sample: 0,
+                sample: first[k],
                 violation,
             });
         }
-        let mut appends = Vec::with_capacity(ids.len());
-        for (i, &id) in ids.iter().enumerate() {
-            let s = &series[i];
-            let n = match &cut {
-                Some(c) if c.series == i => c.sample,
-                _ => s.timestamps_ms.len(),
-            };
-            appends.push(samples_of(id, s, n));
+        let end = cut.as_ref().map_or(total, |c| c.sample);
+        let mut appends: Vec<SeriesSamples> = ids
+            .iter()
+            .map(|&id| SeriesSamples {
+                id,
+                samples: Vec::new(),
+            })
+            .collect();
+        for i in 0..end {
+            let k = request.series_index[i] as usize;
+            appends[k]
+                .samples
+                .push((request.timestamps_ms[i], request.values[i]));
         }
-        let accepted: u64 = appends.iter().map(|a| a.samples.len() as u64).sum();
-        if accepted > 0 {
+        if end > 0 {
             self.store.append(&appends)?;
         }
         Ok(ImportResponse {
-            accepted_samples: accepted,
+            accepted_samples: end as u64,
             rejection: cut.map(|c| ImportRejection {
-                line: series[c.series].line + c.sample as u64,
+                line: request.line_deltas[..=c.sample]
+                    .iter()
+                    .fold(0u64, |line, d| line.saturating_add(*d)),
                 code: c.violation.code as i32,
                 reason: c.violation.reason.to_owned(),
                 message: c.violation.message,
@@ -181,17 +189,6 @@ impl Backfill {
                 )
             })?;
         limits::check_metric_name(name, limits)?;
-        if s.timestamps_ms.len() != s.values.len() {
-            return Err(Violation::invalid(
-                "malformed_series",
-                format!(
-                    "series {:?} has {} timestamps but {} values",
-                    limits::shorten(name),
-                    s.timestamps_ms.len(),
-                    s.values.len()
-                ),
-            ));
-        }
         if s.labels.len() > limits.max_labels_per_series {
             return Err(Violation::invalid(
                 "too_many_labels",
@@ -298,19 +295,15 @@ impl Backfill {
     }
 
     /// The first sample stamped further ahead of `now_ms` than `limits.max_future`.
-    fn future_sample(&self, series: &[ImportSeries], now_ms: i64) -> Option<Cut> {
-        for (i, s) in series.iter().enumerate() {
-            for (j, &ts) in s.timestamps_ms.iter().enumerate() {
-                if let Err(violation) = limits::check_timestamp(ts, now_ms, &self.limits) {
-                    return Some(Cut {
-                        series: i,
-                        sample: j,
-                        violation,
-                    });
-                }
-            }
-        }
-        None
+    fn future_sample(&self, timestamps_ms: &[i64], now_ms: i64) -> Option<Cut> {
+        timestamps_ms.iter().enumerate().find_map(|(i, &ts)| {
+            limits::check_timestamp(ts, now_ms, &self.limits)
+                .err()
+                .map(|violation| Cut {
+                    sample: i,
+                    violation,
+                })
+        })
     }
 
     /// Series ids for `checked`, creating new series under each host's limit. When a limit
@@ -366,18 +359,46 @@ impl Backfill {
     }
 }
 
-/// The first `n` samples of `s` as an append for series `id`.
-fn samples_of(id: SeriesId, s: &ImportSeries, n: usize) -> SeriesSamples {
-    SeriesSamples {
-        id,
-        samples: s
-            .timestamps_ms
-            .iter()
-            .copied()
-            .zip(s.values.iter().copied())
-            .take(n)
-            .collect(),
+/// The index of each series' first sample, checking that the columns line up and that
+/// series are listed in the order of their first sample (which `vigil import` does, and
+/// which makes "the series used before sample i" a prefix of the list).
+fn first_samples(request: &ImportRequest) -> Result<Vec<usize>, Violation> {
+    let n = request.values.len();
+    let malformed = |message: String| Violation::invalid("malformed_request", message);
+    if request.series_index.len() != n
+        || request.timestamps_ms.len() != n
+        || request.line_deltas.len() != n
+    {
+        return Err(malformed(format!(
+            "the sample columns differ in length: {} series indexes, {} timestamps, {} values, {} line deltas",
+            request.series_index.len(),
+            request.timestamps_ms.len(),
+            n,
+            request.line_deltas.len()
+        )));
     }
+    let mut first = Vec::with_capacity(request.series.len());
+    for (i, &k) in request.series_index.iter().enumerate() {
+        match (k as usize).cmp(&first.len()) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => first.push(i),
+            std::cmp::Ordering::Greater => {
+                return Err(malformed(format!(
+                    "sample {i} refers to series {k} before series {} had a sample; list series \
+                     in the order of their first sample",
+                    first.len()
+                )));
+            }
+        }
+    }
+    if first.len() != request.series.len() {
+        return Err(malformed(format!(
+            "the request lists {} series but its samples use {}",
+            request.series.len(),
+            first.len()
+        )));
+    }
+    Ok(first)
 }
 
 #[cfg(test)]

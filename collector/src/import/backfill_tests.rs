@@ -14,8 +14,15 @@ fn backfill(limits: Limits, tokens: &[&str]) -> (tempfile::TempDir, Arc<dyn Stor
     (dir, store, b)
 }
 
-fn series(labels: &[(&str, &str)], line: u64, samples: &[(i64, f64)]) -> ImportSeries {
-    ImportSeries {
+/// Samples of one series on consecutive lines from `line`, for [`request`].
+struct Run {
+    labels: Vec<Label>,
+    line: u64,
+    samples: Vec<(i64, f64)>,
+}
+
+fn series(labels: &[(&str, &str)], line: u64, samples: &[(i64, f64)]) -> Run {
+    Run {
         labels: labels
             .iter()
             .map(|(n, v)| Label {
@@ -23,17 +30,33 @@ fn series(labels: &[(&str, &str)], line: u64, samples: &[(i64, f64)]) -> ImportS
                 value: v.to_string(),
             })
             .collect(),
-        timestamps_ms: samples.iter().map(|s| s.0).collect(),
-        values: samples.iter().map(|s| s.1).collect(),
         line,
+        samples: samples.to_vec(),
     }
 }
 
-fn request(series: Vec<ImportSeries>) -> ImportRequest {
-    ImportRequest {
-        series,
-        token: String::new(),
+/// The columnar request `vigil import` would send for these runs, in this order.
+fn request(runs: Vec<Run>) -> ImportRequest {
+    let mut r = ImportRequest::default();
+    let mut last_line = 0;
+    for run in runs {
+        let k = match r.series.iter().position(|s| s.labels == run.labels) {
+            Some(k) => k,
+            None => {
+                r.series.push(ImportSeries { labels: run.labels });
+                r.series.len() - 1
+            }
+        };
+        for (j, (ts, v)) in run.samples.into_iter().enumerate() {
+            let line = run.line + j as u64;
+            r.series_index.push(k as u32);
+            r.timestamps_ms.push(ts);
+            r.values.push(v);
+            r.line_deltas.push(line - last_line);
+            last_line = line;
+        }
     }
+    r
 }
 
 /// Every stored (labels, samples) matching `selector`, as text for easy comparison.
@@ -237,6 +260,55 @@ fn the_series_limit_is_per_host_and_cuts_at_the_first_series_over_it() {
             "__name__=c,host=h1"
         ]
     );
+}
+
+#[test]
+fn samples_interleaved_across_series_stop_exactly_at_the_bad_one() {
+    let (_dir, store, b) = backfill(Limits::default(), &[]);
+    let future = NOW + 3_600_000;
+    let r = b
+        .write(
+            request(vec![
+                series(&[("__name__", "a")], 1, &[(1, 1.0)]),
+                series(&[("__name__", "b")], 2, &[(1, 2.0)]),
+                series(&[("__name__", "a")], 3, &[(2, 3.0)]),
+                series(&[("__name__", "b")], 5, &[(future, 4.0)]),
+                series(&[("__name__", "a")], 6, &[(3, 5.0)]),
+            ]),
+            &Credentials::default(),
+            NOW,
+        )
+        .expect("write");
+    assert_eq!(r.accepted_samples, 3);
+    assert_eq!(r.rejection.expect("rejected").line, 5);
+    assert_eq!(stored(&store, "a")[0].1, vec![(1, 1.0), (2, 3.0)]);
+    assert_eq!(stored(&store, "b")[0].1, vec![(1, 2.0)]);
+}
+
+#[test]
+fn malformed_requests_are_refused_whole() {
+    let (_dir, _store, b) = backfill(Limits::default(), &[]);
+    let mut r = request(vec![
+        series(&[("__name__", "a")], 1, &[(1, 1.0)]),
+        series(&[("__name__", "b")], 2, &[(1, 2.0)]),
+    ]);
+    r.series_index = vec![1, 0];
+    match b.write(r, &Credentials::default(), NOW) {
+        Err(BackfillError::Refused(v)) => assert!(
+            v.message.contains("order of their first sample"),
+            "{}",
+            v.message
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let mut r = request(vec![series(&[("__name__", "a")], 1, &[(1, 1.0)])]);
+    r.values.push(2.0);
+    match b.write(r, &Credentials::default(), NOW) {
+        Err(BackfillError::Refused(v)) => {
+            assert!(v.message.contains("differ in length"), "{}", v.message)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! From a stream of bytes to bounded `ImportRequest`s, in file order.
 //!
 //! Reading is line by line with a cap on the line length, so a file of any size (or a
-//! hostile one without line breaks) is read in bounded memory. Consecutive lines of one
-//! series become one `ImportSeries` run (the collector names a refused sample's line as
-//! `run.line + index`, so a run only ever covers consecutive lines). A request is cut when
-//! it holds `max_samples` samples or about `max_bytes` encoded bytes, whichever comes first.
+//! hostile one without line breaks) is read in bounded memory. A request holds samples in
+//! file order in columns and names each of its series once (see `import.proto`), so a file
+//! ordered by time costs no more than one ordered by series. A request is cut when it holds
+//! `max_samples` samples or about `max_bytes` encoded bytes, whichever comes first.
 
 use super::parse::{self, Format, Line};
+use std::collections::HashMap;
 use std::io::BufRead;
 use vigil_proto::v1::{ImportRequest, ImportSeries, Label};
 
@@ -17,8 +18,9 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// `limits.max_message_bytes` (16 MiB), so requests fit with room to spare.
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 
-/// Bytes a sample adds to a request: an 8-byte double and a varint timestamp.
-const SAMPLE_BYTES: usize = 16;
+/// Bytes a sample adds to a request, about: an 8-byte double, a varint timestamp, series
+/// index and line delta.
+const SAMPLE_BYTES: usize = 20;
 
 /// What the reader hands to the sender.
 #[derive(Debug)]
@@ -48,17 +50,21 @@ pub struct Piece {
     pub first_line: u64,
 }
 
-/// Groups samples into runs and runs into bounded requests.
+/// Builds bounded requests from samples, naming each series once per request.
 pub struct Batcher {
     max_samples: usize,
     max_bytes: usize,
-    runs: Vec<ImportSeries>,
-    samples: usize,
+    request: ImportRequest,
     bytes: usize,
-    /// Text and labels of the series of the latest sample, to reuse for the next line when
-    /// it is the same series (the common case: files are grouped by series).
+    /// Index in `request.series` of each series' text.
+    index: HashMap<String, u32>,
+    /// Text and index of the latest sample's series: the next line is most often the same
+    /// series (files are usually grouped by series), and then needs no lookup at all.
     last_series: String,
-    last_labels: Vec<Label>,
+    last_index: u32,
+    /// Line of the latest sample in the request (0 before the first).
+    last_line: u64,
+    first_line: u64,
 }
 
 impl Batcher {
@@ -67,11 +73,13 @@ impl Batcher {
         Self {
             max_samples: max_samples.max(1),
             max_bytes,
-            runs: Vec::new(),
-            samples: 0,
+            request: ImportRequest::default(),
             bytes: 0,
+            index: HashMap::new(),
             last_series: String::new(),
-            last_labels: Vec::new(),
+            last_index: 0,
+            last_line: 0,
+            first_line: 0,
         }
     }
 
@@ -83,41 +91,43 @@ impl Batcher {
         value: f64,
         timestamp_ms: i64,
     ) -> Result<Option<Piece>, String> {
-        let same_series = series == self.last_series;
-        let continues = same_series
-            && self
-                .runs
-                .last()
-                .is_some_and(|r| r.line + r.timestamps_ms.len() as u64 == line);
-        if !continues {
-            if !same_series {
-                let (name, pairs) = parse::parse_series(series)?;
-                self.last_labels = std::iter::once(("__name__".to_owned(), name))
-                    .chain(pairs)
-                    .map(|(name, value)| Label { name, value })
-                    .collect();
-                self.last_series.clear();
-                self.last_series.push_str(series);
-            }
-            self.bytes += 8 + self
-                .last_labels
-                .iter()
-                .map(|l| l.name.len() + l.value.len() + 6)
-                .sum::<usize>();
-            self.runs.push(ImportSeries {
-                labels: self.last_labels.clone(),
-                timestamps_ms: Vec::new(),
-                values: Vec::new(),
-                line,
-            });
+        let r = &mut self.request;
+        let k = if !r.values.is_empty() && series == self.last_series {
+            self.last_index
+        } else {
+            let k = match self.index.get(series) {
+                Some(&k) => k,
+                None => {
+                    let (name, pairs) = parse::parse_series(series)?;
+                    let labels: Vec<Label> = std::iter::once(("__name__".to_owned(), name))
+                        .chain(pairs)
+                        .map(|(name, value)| Label { name, value })
+                        .collect();
+                    self.bytes += 4 + labels
+                        .iter()
+                        .map(|l| l.name.len() + l.value.len() + 6)
+                        .sum::<usize>();
+                    r.series.push(ImportSeries { labels });
+                    let k = (r.series.len() - 1) as u32;
+                    self.index.insert(series.to_owned(), k);
+                    k
+                }
+            };
+            self.last_series.clear();
+            self.last_series.push_str(series);
+            self.last_index = k;
+            k
+        };
+        if r.values.is_empty() {
+            self.first_line = line;
         }
-        if let Some(run) = self.runs.last_mut() {
-            run.timestamps_ms.push(timestamp_ms);
-            run.values.push(value);
-        }
-        self.samples += 1;
+        r.series_index.push(k);
+        r.timestamps_ms.push(timestamp_ms);
+        r.values.push(value);
+        r.line_deltas.push(line - self.last_line);
+        self.last_line = line;
         self.bytes += SAMPLE_BYTES;
-        if self.samples >= self.max_samples || self.bytes >= self.max_bytes {
+        if r.values.len() >= self.max_samples || self.bytes >= self.max_bytes {
             return Ok(self.take());
         }
         Ok(None)
@@ -125,17 +135,16 @@ impl Batcher {
 
     /// The request built so far, if it holds anything.
     pub fn take(&mut self) -> Option<Piece> {
-        let first_line = self.runs.first()?.line;
-        let piece = Piece {
-            request: ImportRequest {
-                series: std::mem::take(&mut self.runs),
-                token: String::new(),
-            },
-            first_line,
-        };
-        self.samples = 0;
+        if self.request.values.is_empty() {
+            return None;
+        }
+        self.index.clear();
         self.bytes = 0;
-        Some(piece)
+        self.last_line = 0;
+        Some(Piece {
+            request: std::mem::take(&mut self.request),
+            first_line: self.first_line,
+        })
     }
 }
 
@@ -265,52 +274,73 @@ mod tests {
     }
 
     fn samples(piece: &Piece) -> u64 {
+        piece.request.values.len() as u64
+    }
+
+    /// Absolute line of every sample of a request.
+    fn lines(piece: &Piece) -> Vec<u64> {
+        let mut line = 0;
         piece
             .request
-            .series
+            .line_deltas
             .iter()
-            .map(|r| r.values.len() as u64)
-            .sum()
+            .map(|d| {
+                line += d;
+                line
+            })
+            .collect()
     }
 
     #[test]
-    fn consecutive_lines_of_a_series_form_one_run() {
-        let text = "# TYPE a gauge\na{x=\"1\"} 1 10\na{x=\"1\"} 2 20\na{x=\"2\"} 3 10\n\
+    fn each_series_is_named_once_per_request() {
+        let text = "# TYPE a gauge\na{x=\"1\"} 1 10\na{x=\"2\"} 3 10\na{x=\"1\"} 2 20\n\
                     # TYPE b counter\nb_total 4 10\nb_total 5 20\n# EOF\n";
         let all = items(text, Format::OpenMetrics, 100);
         let reqs = requests(&all);
         assert_eq!(reqs.len(), 1);
-        let runs = &reqs[0].request.series;
-        assert_eq!(runs.len(), 3);
-        assert_eq!(runs[0].line, 2);
-        assert_eq!(runs[0].timestamps_ms, vec![10_000, 20_000]);
-        assert_eq!(runs[0].values, vec![1.0, 2.0]);
-        assert_eq!(runs[0].labels[0].value, "a");
+        let r = &reqs[0].request;
+        let names: Vec<Vec<(&str, &str)>> = r
+            .series
+            .iter()
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str()))
+                    .collect()
+            })
+            .collect();
         assert_eq!(
-            (
-                runs[0].labels[1].name.as_str(),
-                runs[0].labels[1].value.as_str()
-            ),
-            ("x", "1")
+            names,
+            vec![
+                vec![("__name__", "a"), ("x", "1")],
+                vec![("__name__", "a"), ("x", "2")],
+                vec![("__name__", "b_total")],
+            ]
         );
-        assert_eq!((runs[1].line, runs[2].line), (4, 6));
-        assert_eq!(runs[2].values, vec![4.0, 5.0]);
+        assert_eq!(r.series_index, vec![0, 1, 0, 2, 2]);
+        assert_eq!(
+            r.timestamps_ms,
+            vec![10_000, 10_000, 20_000, 10_000, 20_000]
+        );
+        assert_eq!(r.values, vec![1.0, 3.0, 2.0, 4.0, 5.0]);
+        assert_eq!(lines(reqs[0]), vec![2, 3, 4, 6, 7]);
+        assert_eq!(r.line_deltas, vec![2, 1, 1, 2, 1]);
         assert!(matches!(all.last(), Some(Item::Done { lines: 8 })));
     }
 
     #[test]
-    fn a_run_never_spans_a_gap_in_lines_or_a_request_boundary() {
-        let text = "a 1 1\n\na 2 2\na 3 3\na 4 4\n";
+    fn requests_are_cut_at_max_samples_and_start_afresh() {
+        let text = "a 1 1\n\na 2 2\nb 3 3\na 4 4\n";
         let all = items(text, Format::Prometheus, 2);
         let reqs = requests(&all);
         assert_eq!(reqs.len(), 2);
-        let lines: Vec<Vec<u64>> = reqs
-            .iter()
-            .map(|p| p.request.series.iter().map(|r| r.line).collect())
-            .collect();
-        assert_eq!(lines, vec![vec![1, 3], vec![4]]);
         assert_eq!((reqs[0].first_line, samples(reqs[0])), (1, 2));
+        assert_eq!(lines(reqs[0]), vec![1, 3]);
         assert_eq!((reqs[1].first_line, samples(reqs[1])), (4, 2));
+        assert_eq!(lines(reqs[1]), vec![4, 5]);
+        // The second request names its own series, from index 0.
+        assert_eq!(reqs[1].request.series.len(), 2);
+        assert_eq!(reqs[1].request.series_index, vec![0, 1]);
     }
 
     #[test]
