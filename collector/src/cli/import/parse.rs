@@ -276,21 +276,31 @@ fn parse_value(text: &str) -> Result<f64, String> {
 
 /// A timestamp in the format's unit, as milliseconds.
 fn parse_timestamp(text: &str, format: Format) -> Result<i64, String> {
-    let shown = crate::limits::shorten(text);
+    // Only on the error paths: this runs once per line.
+    let shown = || crate::limits::shorten(text);
     match format {
         Format::Prometheus => text.parse::<i64>().map_err(|_| {
-            format!("timestamp {shown:?} is not an integer number of milliseconds (Prometheus text format)")
+            format!(
+                "timestamp {:?} is not an integer number of milliseconds (Prometheus text format)",
+                shown()
+            )
         }),
         Format::OpenMetrics => {
             let seconds = text
                 .parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite())
-                .ok_or_else(|| format!("timestamp {shown:?} is not a number of seconds (OpenMetrics)"))?;
+                .ok_or_else(|| {
+                    format!(
+                        "timestamp {:?} is not a number of seconds (OpenMetrics)",
+                        shown()
+                    )
+                })?;
             if seconds.abs() > LATEST_PLAUSIBLE_SECONDS {
                 return Err(format!(
-                    "timestamp {shown} is not plausible as seconds (OpenMetrics timestamps are \
-                     seconds); if the file has milliseconds it is Prometheus text: use --format prometheus"
+                    "timestamp {} is not plausible as seconds (OpenMetrics timestamps are \
+                     seconds); if the file has milliseconds it is Prometheus text: use --format prometheus",
+                    shown()
                 ));
             }
             // As Prometheus does: int64(ts * 1000), truncated toward zero.
