@@ -1,5 +1,9 @@
 //! `/api/v1/series`, `/api/v1/labels` and `/api/v1/label/<name>/values`: what is stored,
 //! straight from the store (no engine).
+//!
+//! `start`/`end` keep only series with a sample in that window. Label names and values
+//! asked for without `match[]` come from the postings, which have no time index, so there
+//! the window is not applied (Prometheus too answers from whole blocks there).
 
 use super::params::Params;
 use super::{Api, ApiError, json};
