@@ -303,3 +303,25 @@ fn a_bad_line_stops_the_import_after_storing_every_line_before_it() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_collector_that_wants_agent_tokens_wants_one_to_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(
+        &dir.path().join("data"),
+        &[("VIGIL_COLLECTOR__SERVER__AGENT_TOKENS", "[\"s3cret\"]")],
+    );
+    let url = collector.url();
+    let text = format!("imp_tok{{host=\"web-1\"}} 1 {}\n# EOF\n", seconds_ago(60));
+    let out = import(&url, dir.path(), "tok.om", &text, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("requires a token to import; pass --token"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sample_count(&url, "imp_tok[1h]"), 0);
+    let out = import(&url, dir.path(), "tok.om", &text, &["--token", "s3cret"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sample_count(&url, "imp_tok[1h]"), 1);
+}

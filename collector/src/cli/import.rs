@@ -134,11 +134,11 @@ fn open(path: &PathBuf) -> Result<(Box<dyn BufRead + Send>, Option<u64>, String)
         reason,
     };
     let file = std::fs::File::open(path).map_err(failed)?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
+    let metadata = file.metadata().map_err(failed)?;
+    if metadata.is_dir() {
+        return Err(failed(std::io::Error::other("it is a directory")));
+    }
+    let size = metadata.is_file().then_some(metadata.len());
     Ok((
         Box::new(BufReader::with_capacity(1 << 20, file)),
         size,

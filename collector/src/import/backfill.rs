@@ -52,6 +52,10 @@ struct Checked {
     labels: Labels,
 }
 
+/// Series ids for a prefix of the checked series, and when a series limit cut it short,
+/// the index of the series refused and why.
+type Resolved = (Vec<SeriesId>, Option<(usize, Violation)>);
+
 /// Where a request stops: the index of the first sample not stored, and why.
 struct Cut {
     sample: usize,
@@ -309,10 +313,7 @@ impl Backfill {
     /// Series ids for `checked`, creating new series under each host's limit. When a limit
     /// is reached, resolves one by one in order and stops at the first series refused:
     /// the ids returned are for the series before it, and the index and why come with them.
-    fn resolve(
-        &self,
-        checked: &[Checked],
-    ) -> Result<(Vec<SeriesId>, Option<(usize, Violation)>), StoreError> {
+    fn resolve(&self, checked: &[Checked]) -> Result<Resolved, StoreError> {
         let max = self.limits.max_series_per_host;
         let mut by_host: HashMap<&str, (Vec<usize>, Vec<Labels>)> = HashMap::new();
         for (i, c) in checked.iter().enumerate() {
