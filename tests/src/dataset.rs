@@ -5,13 +5,20 @@
 //! What it exercises, host by host (`host`, `instance` and `job` labels on every series):
 //!
 //! ```text
-//! web-1    every 15 s; env="prod"; a filesystem whose mountpoint has odd characters
+//! web-1    every 15 s; env="prod"; mountpoints with a quote, a backslash, `,}=`, `ü`
+//!          and a newline in them
 //! web-2    every 15 s; env="prod"; reboots at start+95m: counters reset, boot time moves
 //! db-1     every 15 s; stops for good at end-40m (staleness, lookback edge)
 //! cache-1  every 15 s with a 12-minute gap (longer than the lookback) and a 2-minute one
 //! edge-1   irregular intervals (10–20 s, quarter seconds); network counters every 60 s;
 //!          app_sensor_value with NaN, +Inf and -Inf among its values
 //! ```
+//!
+//! Every host has node_cpu_seconds_total{cpu,mode} (2 × 8), node_memory_{MemTotal,
+//! MemAvailable}_bytes, node_load1/5, node_boot_time_seconds, node_uname_info{release}
+//! (db-1 runs another kernel, for joins), node_filesystem_{size,avail,free}_bytes and
+//! node_network_{receive,transmit}_bytes_total{device}. Values are unrounded random walks,
+//! so no two series tie (`topk` breaks ties in an unspecified order).
 //!
 //! Output format: OpenMetrics text, one family after another, each series' samples in time
 //! order, timestamps in seconds (quarter seconds at most, so that seconds × 1000 is exact in
@@ -27,9 +34,9 @@ pub const SPAN_MS: i64 = 3 * 3600 * 1000;
 pub const REBOOT_AFTER_MS: i64 = 95 * 60 * 1000;
 /// When db-1 stops, before the end.
 pub const DB_STOPS_BEFORE_END_MS: i64 = 40 * 60 * 1000;
-/// cache-1's long gap (start offset, length) and short gap.
+/// cache-1's long gap (offset from the start, length).
 pub const LONG_GAP_MS: (i64, i64) = (60 * 60 * 1000, 12 * 60 * 1000);
-/// cache-1's short gap (start offset, length).
+/// cache-1's short gap (offset from the start, length).
 pub const SHORT_GAP_MS: (i64, i64) = (150 * 60 * 1000, 2 * 60 * 1000);
 
 /// CPU modes, as node_exporter names them.
@@ -49,7 +56,7 @@ pub struct Dataset {
     pub samples: usize,
 }
 
-/// One series: name, labels, kind, samples.
+/// One series: name, labels (without the name), samples in time order.
 struct Series {
     name: String,
     labels: Vec<(String, String)>,
