@@ -193,3 +193,28 @@ fn report(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> ImportArgs {
+        match Cli::try_parse_from(argv).expect("valid").command {
+            Command::Import(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_interface_the_acceptance_check_uses() {
+        let a = args(&["vigil", "--collector", "http://c:7070", "import", "h.om"]);
+        assert_eq!(a.file, PathBuf::from("h.om"));
+        assert_eq!(a.format, Format::OpenMetrics);
+        assert_eq!(a.batch_samples, 50_000);
+        let a = args(&["vigil", "import", "--format", "prometheus", "-"]);
+        assert_eq!((a.file, a.format), (PathBuf::from("-"), Format::Prometheus));
+        assert!(Cli::try_parse_from(["vigil", "import", "h.om", "--format", "csv"]).is_err());
+    }
+}
