@@ -56,10 +56,11 @@ const LATEST_PLAUSIBLE_SECONDS: f64 = 1e11;
 /// Parses one line (without its line break).
 pub fn parse_line(line: &str, format: Format) -> Result<Line<'_>, String> {
     let line = line.strip_suffix('\r').unwrap_or(line);
+    let line = line.trim_start_matches([' ', '\t']);
     if let Some(comment) = line.strip_prefix('#') {
         return parse_comment(comment, format);
     }
-    if line.trim().is_empty() {
+    if line.is_empty() {
         return Ok(Line::Skip);
     }
     let end = series_end(line)?;

@@ -162,6 +162,7 @@ fn tabs_and_repeated_spaces_separate_tokens() {
         sample("m{a=\"b\"}\t 3  4", Format::Prometheus),
         ("m{a=\"b\"}".into(), 3.0, 4)
     );
+    assert_eq!(sample("  m 3 4 ", Format::Prometheus), ("m".into(), 3.0, 4));
     let e = error("m 1 2 3", Format::Prometheus);
     assert!(e.contains("unexpected \"3\""), "{e}");
 }
