@@ -91,9 +91,10 @@ fn string_param(ev: &mut Evaluator<'_>, p: &Expr) -> Result<String, QueryError> 
             "count_values needs a string parameter: the label to put the value in".into(),
         ));
     };
-    let valid = label.chars().enumerate().all(|(i, c)| {
-        c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
-    });
+    let valid = label
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
     if !valid || label.is_empty() {
         return Err(QueryError::BadArgument(format!(
             "invalid label name {label:?} in count_values"
@@ -252,7 +253,11 @@ fn top(
             steps.push(Vec::new());
             continue;
         }
-        let k = if k >= usize::MAX as f64 { usize::MAX } else { k as usize };
+        let k = if k >= usize::MAX as f64 {
+            usize::MAX
+        } else {
+            k as usize
+        };
         // Heap order: the root is the sample that leaves first.
         let less = |a: f64, b: f64| a.is_nan() || if largest { a < b } else { a > b };
         touched.clear();

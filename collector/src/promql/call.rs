@@ -54,7 +54,13 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
                 steps: v
                     .steps
                     .iter()
-                    .map(|s| if s.is_empty() { vec![(0, 1.0)] } else { Vec::new() })
+                    .map(|s| {
+                        if s.is_empty() {
+                            vec![(0, 1.0)]
+                        } else {
+                            Vec::new()
+                        }
+                    })
                     .collect(),
             }))
         }
@@ -107,7 +113,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
         }
         "label_replace" => {
             let v = ev.eval_vector(arg(0)?, "the argument of label_replace()")?;
-            let s: Vec<String> = (1..5).map(|i| string_arg(ev, arg(i)?, name)).collect::<Result<_, _>>()?;
+            let s: Vec<String> = (1..5)
+                .map(|i| string_arg(ev, arg(i)?, name))
+                .collect::<Result<_, _>>()?;
             let replace = LabelReplace::new(&s[0], &s[1], &s[2], &s[3])?;
             let labels = v.series.iter().map(|l| replace.apply(l)).collect();
             Ok(Val::Vector(relabel_to(v, labels)?))
@@ -190,9 +198,14 @@ fn range_call(
                 return;
             }
             let arg = scalar.as_ref().map_or(f64::NAN, |s| s[step]);
-            if let Some(v) =
-                range_functions::apply(f, window, reference - range, reference, steps.time(step), arg)
-            {
+            if let Some(v) = range_functions::apply(
+                f,
+                window,
+                reference - range,
+                reference,
+                steps.time(step),
+                arg,
+            ) {
                 out.steps[step].push((index, v));
                 any = true;
             }
@@ -233,10 +246,7 @@ fn timestamp(ev: &mut Evaluator<'_>, arg: &Expr) -> Result<Val, QueryError> {
 }
 
 /// Applies `f(step, value)` to every sample (`None` drops it) and drops the metric name.
-fn map_values(
-    mut v: StepVector,
-    f: impl Fn(usize, f64) -> Option<f64>,
-) -> Result<Val, QueryError> {
+fn map_values(mut v: StepVector, f: impl Fn(usize, f64) -> Option<f64>) -> Result<Val, QueryError> {
     for (i, step) in v.steps.iter_mut().enumerate() {
         step.retain_mut(|(_, x)| match f(i, *x) {
             Some(y) => {

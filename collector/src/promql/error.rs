@@ -21,7 +21,9 @@ pub enum QueryError {
     #[error("{0}")]
     TooLarge(String),
     /// The query ran longer than its time limit.
-    #[error("query timed out after {0:?}; shorten the time range, raise the step or narrow the selectors")]
+    #[error(
+        "query timed out after {0:?}; shorten the time range, raise the step or narrow the selectors"
+    )]
     Timeout(std::time::Duration),
     /// The store failed.
     #[error(transparent)]

@@ -348,7 +348,10 @@ pub(super) fn relabel(
 
 /// Gives series `i` the labels `labels[i]`, merging series whose new labels are equal; two
 /// merged series present at the same step is an error.
-pub(super) fn relabel_to(vector: StepVector, labels: Vec<Labels>) -> Result<StepVector, QueryError> {
+pub(super) fn relabel_to(
+    vector: StepVector,
+    labels: Vec<Labels>,
+) -> Result<StepVector, QueryError> {
     let mut index: HashMap<Labels, u32> = HashMap::with_capacity(labels.len());
     let mut series = Vec::with_capacity(labels.len());
     let remap: Vec<u32> = labels

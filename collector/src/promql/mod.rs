@@ -15,10 +15,10 @@
 //! - `range_functions`: functions over a window of samples (`rate`, `*_over_time`, …).
 //! - `label_functions`: `label_replace` and `label_join`.
 
-pub mod error;
 mod aggregate;
 mod binary;
 mod call;
+pub mod error;
 mod eval;
 pub mod label_functions;
 pub mod range_functions;

@@ -9,7 +9,7 @@ use promql_parser::parser::VectorSelector;
 use super::QueryError;
 use super::eval::{Evaluator, StepVector};
 use crate::selector::Selector;
-use crate::store::Labels;
+use crate::store::{Labels, SeriesId, Store};
 
 /// Prometheus's staleness marker: a NaN with this bit pattern means "the series ended".
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -44,13 +44,13 @@ impl Evaluator<'_> {
                 self.options.max_series
             )));
         }
+        let parts =
+            read_parallel(self.store, &series, from, to, self.deadline).map_err(|e| match e {
+                QueryError::Timeout(_) => QueryError::Timeout(self.options.timeout),
+                e => e,
+            })?;
         let mut loaded = Vec::with_capacity(series.len());
-        for (n, (id, labels)) in series.into_iter().enumerate() {
-            if n % 256 == 0 {
-                self.check_deadline()?;
-            }
-            let mut samples = Vec::new();
-            self.store.samples(id, from, to, &mut samples)?;
+        for ((_, labels), mut samples) in series.into_iter().zip(parts) {
             if drop_stale {
                 samples.retain(|(_, v)| !is_stale(*v));
             }
@@ -153,4 +153,86 @@ impl Evaluator<'_> {
             f(step, reference, &samples[lo..hi]);
         }
     }
+}
+
+/// Time spans longer than this are read in pieces, so that one long series is read by all
+/// threads rather than one.
+const SPLIT_SPAN_MS: i64 = 6 * 3600 * 1000;
+
+/// Reads the samples of every series in `[from, to]`, on as many threads as there are
+/// cores: the store's reads are CPU-bound (seek, decompress, decode), and a query over many
+/// series or a long span would otherwise use one core. Returns one vector per series, in
+/// order.
+fn read_parallel(
+    store: &dyn Store,
+    series: &[(SeriesId, Labels)],
+    from: i64,
+    to: i64,
+    deadline: std::time::Instant,
+) -> Result<Vec<Vec<(i64, f64)>>, QueryError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Work items: (series index, start, end). Few series over a long span are cut in time.
+    let pieces = if series.len() < threads && to - from > SPLIT_SPAN_MS {
+        threads as i64
+    } else {
+        1
+    };
+    let width = (to - from) / pieces + 1;
+    let items: Vec<(usize, i64, i64)> = (0..series.len())
+        .flat_map(|i| {
+            (0..pieces).map(move |p| {
+                let start = from + p * width;
+                (i, start, (start + width - 1).min(to))
+            })
+        })
+        .collect();
+    let read = |chunk: &[(usize, i64, i64)]| -> Result<Vec<Vec<(i64, f64)>>, QueryError> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for (n, &(i, start, end)) in chunk.iter().enumerate() {
+            if n % 256 == 0 && std::time::Instant::now() > deadline {
+                return Err(QueryError::Timeout(std::time::Duration::ZERO));
+            }
+            let mut samples = Vec::new();
+            store.samples(series[i].0, start, end, &mut samples)?;
+            out.push(samples);
+        }
+        Ok(out)
+    };
+    // Threads are not worth starting for a few short series.
+    let per_thread = if pieces > 1 {
+        items.len().div_ceil(threads)
+    } else {
+        items.len().div_ceil(threads).max(64)
+    };
+    let results: Vec<Result<Vec<Vec<(i64, f64)>>, QueryError>> = if items.len() <= per_thread {
+        vec![read(&items)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = items
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || read(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(QueryError::Execution("a store read panicked".into()))
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut out: Vec<Vec<(i64, f64)>> = Vec::with_capacity(series.len());
+    let mut piece = 0;
+    for part in results {
+        for samples in part? {
+            if piece % pieces == 0 {
+                out.push(samples);
+            } else if let Some(last) = out.last_mut() {
+                last.extend(samples);
+            }
+            piece += 1;
+        }
+    }
+    Ok(out)
 }

@@ -38,7 +38,10 @@ impl Fixture {
             .expect("resolve");
         let samples = samples.iter().map(|(m, v)| (m * MIN, *v)).collect();
         self.store
-            .append(&[SeriesSamples { id: ids[0], samples }])
+            .append(&[SeriesSamples {
+                id: ids[0],
+                samples,
+            }])
             .expect("append");
     }
 
@@ -79,15 +82,20 @@ fn cpu_fixture() -> Fixture {
     let f = Fixture::new();
     for (host, scale) in [("a", 1.0), ("b", 2.0)] {
         for (mode, share) in [("idle", 0.5), ("user", 0.3), ("system", 0.2)] {
-            let samples: Vec<(i64, f64)> =
-                (0..=20).map(|m| (m, m as f64 * 60.0 * share * scale)).collect();
+            let samples: Vec<(i64, f64)> = (0..=20)
+                .map(|m| (m, m as f64 * 60.0 * share * scale))
+                .collect();
             f.add(
                 "node_cpu_seconds_total",
                 &[("host", host), ("cpu", "0"), ("mode", mode)],
                 &samples,
             );
         }
-        f.add("node_load1", &[("host", host)], &[(0, scale), (10, scale * 3.0)]);
+        f.add(
+            "node_load1",
+            &[("host", host)],
+            &[(0, scale), (10, scale * 3.0)],
+        );
     }
     f
 }
@@ -97,11 +105,24 @@ fn instant_selector_uses_the_latest_sample_within_five_minutes() {
     let f = cpu_fixture();
     assert_eq!(one(&f, r#"node_load1{host="a"}"#, 4), 1.0);
     assert_eq!(one(&f, r#"node_load1{host="a"}"#, 5), 1.0);
-    assert!(f.instant(r#"node_load1{host="a"}"#, 6).is_empty(), "older than 5m");
+    assert!(
+        f.instant(r#"node_load1{host="a"}"#, 6).is_empty(),
+        "older than 5m"
+    );
     assert_eq!(one(&f, r#"node_load1{host="a"}"#, 10), 3.0);
-    assert_eq!(one(&f, r#"node_load1{host="a"}"#, 15), 3.0, "lookback edge is inclusive");
-    assert!(f.instant(r#"node_load1{host="a"}"#, 16).is_empty(), "stale after 5m");
-    assert!(f.instant("node_load1", -1).is_empty(), "nothing before the first sample");
+    assert_eq!(
+        one(&f, r#"node_load1{host="a"}"#, 15),
+        3.0,
+        "lookback edge is inclusive"
+    );
+    assert!(
+        f.instant(r#"node_load1{host="a"}"#, 16).is_empty(),
+        "stale after 5m"
+    );
+    assert!(
+        f.instant("node_load1", -1).is_empty(),
+        "nothing before the first sample"
+    );
     assert_eq!(one(&f, r#"node_load1{host="a"} offset 5m"#, 9), 1.0);
     assert_eq!(one(&f, r#"node_load1{host="a"} @ 300"#, 20), 1.0);
 }
@@ -125,13 +146,19 @@ fn arithmetic_and_comparison() {
     assert_eq!(one(&f, r#"node_load1{host="b"} * 2 + 1"#, 10), 13.0);
     assert_eq!(one(&f, "2 ^ 3 % 5", 0), 3.0);
     let r = f.instant("node_load1 > 3", 10);
-    assert_eq!(r, vec![(r#"{__name__="node_load1", host="b"}"#.into(), 6.0)]);
+    assert_eq!(
+        r,
+        vec![(r#"{__name__="node_load1", host="b"}"#.into(), 6.0)]
+    );
     let r = f.instant("node_load1 > bool 3", 10);
-    assert_eq!(r, vec![(r#"{host="a"}"#.into(), 0.0), (r#"{host="b"}"#.into(), 1.0)]);
-    assert_eq!(f.instant("1 < node_load1", 0), vec![(
-        r#"{__name__="node_load1", host="b"}"#.into(),
-        2.0
-    )]);
+    assert_eq!(
+        r,
+        vec![(r#"{host="a"}"#.into(), 0.0), (r#"{host="b"}"#.into(), 1.0)]
+    );
+    assert_eq!(
+        f.instant("1 < node_load1", 0),
+        vec![(r#"{__name__="node_load1", host="b"}"#.into(), 2.0)]
+    );
 }
 
 #[test]
@@ -144,8 +171,14 @@ fn vector_matching() {
     assert_eq!(r.len(), 2);
     assert!((r[0].1 - 0.6).abs() < 1e-12);
     assert!(r[0].0.contains(r#"mode="user""#), "{r:?}");
-    let r = f.instant(r#"node_load1 - on(host) node_cpu_seconds_total{mode="idle"}"#, 0);
-    assert_eq!(r, vec![(r#"{host="a"}"#.into(), 1.0), (r#"{host="b"}"#.into(), 2.0)]);
+    let r = f.instant(
+        r#"node_load1 - on(host) node_cpu_seconds_total{mode="idle"}"#,
+        0,
+    );
+    assert_eq!(
+        r,
+        vec![(r#"{host="a"}"#.into(), 1.0), (r#"{host="b"}"#.into(), 2.0)]
+    );
     let err = f.error(r#"node_load1 + on(host) node_cpu_seconds_total"#);
     assert!(err.to_string().contains("many-to-many"), "{err}");
     assert_eq!(err.kind(), "execution");
@@ -154,8 +187,16 @@ fn vector_matching() {
 #[test]
 fn set_operators() {
     let f = cpu_fixture();
-    assert_eq!(f.instant(r#"node_load1 and node_load1{host="a"}"#, 10).len(), 1);
-    assert_eq!(f.instant(r#"node_load1 unless node_load1{host="a"}"#, 10).len(), 1);
+    assert_eq!(
+        f.instant(r#"node_load1 and node_load1{host="a"}"#, 10)
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.instant(r#"node_load1 unless node_load1{host="a"}"#, 10)
+            .len(),
+        1
+    );
     let r = f.instant(r#"node_load1{host="a"} or vector(7)"#, 10);
     assert_eq!(r.len(), 2);
     let r = f.instant(r#"node_load1 or on(host) node_cpu_seconds_total"#, 10);
@@ -171,11 +212,20 @@ fn aggregations() {
     assert_eq!(one(&f, "stddev(node_load1)", 10), 1.5);
     assert_eq!(one(&f, "quantile(0.5, node_load1)", 10), 4.5);
     let r = f.instant("topk(1, node_load1)", 10);
-    assert_eq!(r, vec![(r#"{__name__="node_load1", host="b"}"#.into(), 6.0)]);
-    let r = f.instant("count without (cpu, mode, host) (node_cpu_seconds_total)", 10);
+    assert_eq!(
+        r,
+        vec![(r#"{__name__="node_load1", host="b"}"#.into(), 6.0)]
+    );
+    let r = f.instant(
+        "count without (cpu, mode, host) (node_cpu_seconds_total)",
+        10,
+    );
     assert_eq!(r, vec![("{}".into(), 6.0)]);
     let r = f.instant(r#"count_values("v", node_load1)"#, 0);
-    assert_eq!(r, vec![(r#"{v="1"}"#.into(), 1.0), (r#"{v="2"}"#.into(), 1.0)]);
+    assert_eq!(
+        r,
+        vec![(r#"{v="1"}"#.into(), 1.0), (r#"{v="2"}"#.into(), 1.0)]
+    );
 }
 
 #[test]
