@@ -143,12 +143,15 @@ PY
     failed=1; shape="MISMATCH"
   fi
   rows+=("$(awk -v n="$name" -v s="$shape" -v p="$p" -v v="$v" \
-    'BEGIN{ printf "| %-56s | %-24s | %8.0f ms | %8.0f ms | %10.2f |", n, s, p*1000, v*1000, v/p }')")
+    'BEGIN{ printf "| %-56s | %-26s | %8.0f ms | %8.0f ms | %10.2f |", n, s, p*1000, v*1000, v/p }')")
 }
 
 hour=3600; week=$((7 * 86400))
 bench 'sum by (host) (rate(cpu{mode!="idle"}[5m])), 1 h / 15 s' \
   'sum by (host) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))' $((end - hour)) "$end" 15
+# The same selection without rate or sum, to show where the time goes.
+bench '  selection alone: count(cpu{mode!="idle"}), 1 h / 15 s' \
+  'count(node_cpu_seconds_total{mode!="idle"})' $((end - hour)) "$end" 15
 bench 'node_load1{host="solo"}, 7 d / 5 m' \
   'node_load1{host="solo"}' $((end - week)) "$end" 300
 bench 'rate(receive_bytes{host="solo"}[5m]), 7 d / 5 m' \
@@ -159,8 +162,8 @@ prom_disk=$(du -sm "$work/prom" | cut -f1); vigil_disk=$(du -sm "$work/vigil" | 
 echo
 echo "Query speed on $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo): $HOSTS hosts, $samples samples ($size MB OpenMetrics), median of $RUNS runs after a warm-up ($(date -u +%F))"
 echo
-printf '| %-56s | %-24s | %11s | %11s | %10s |\n' "query, range / step" result Prometheus Vigil "Vigil/Prom"
-printf '| %s | %s | %s | %s | %s |\n' "$(printf -- '-%.0s' {1..56})" "$(printf -- '-%.0s' {1..24})" \
+printf '| %-56s | %-26s | %11s | %11s | %10s |\n' "query, range / step" result Prometheus Vigil "Vigil/Prom"
+printf '| %s | %s | %s | %s | %s |\n' "$(printf -- '-%.0s' {1..56})" "$(printf -- '-%.0s' {1..26})" \
   "$(printf -- '-%.0s' {1..11})" "$(printf -- '-%.0s' {1..11})" "$(printf -- '-%.0s' {1..10})"
 printf '%s\n' "${rows[@]}"
 echo
