@@ -17,7 +17,9 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigil_tests::prom_api::{Answer, ApiClient, Eval};
 use vigil_tests::prometheus::{self, Prometheus, http_ok};
-use vigil_tests::promql_compare::{differences, error_text, metadata_differences};
+use vigil_tests::promql_compare::{
+    Closeness, closeness, differences, error_text, metadata_differences,
+};
 use vigil_tests::promql_corpus::{Case, EMPTY_BY_DESIGN, Times, cases};
 use vigil_tests::promql_requests::{
     UNSUPPORTED, bad_requests, metadata_requests, spelled_requests,
@@ -104,6 +106,13 @@ struct Run {
     report: String,
     /// Cases Prometheus itself does not answer as the corpus expects.
     corpus_errors: Vec<String>,
+    /// Sample values compared in agreeing answers, and how many were not bit-identical.
+    values: usize,
+    inexact: usize,
+    /// The largest relative difference accepted, and where.
+    loosest: (f64, String),
+    /// Expressions with values equal only within tolerance, and how many.
+    inexact_by_expr: std::collections::BTreeMap<String, usize>,
 }
 
 impl Run {
@@ -134,6 +143,18 @@ impl Run {
         }
     }
 
+    /// Adds up how many values matched bit for bit, and remembers the loosest match.
+    fn note_closeness(&mut self, expr: &str, where_: &str, c: Closeness) {
+        self.values += c.values;
+        self.inexact += c.inexact;
+        if c.inexact > 0 {
+            *self.inexact_by_expr.entry(expr.to_owned()).or_default() += c.inexact;
+        }
+        if c.max_rel > self.loosest.0 {
+            self.loosest = (c.max_rel, format!("{expr}   [{where_}]"));
+        }
+    }
+
     /// Every evaluation of one corpus expression.
     fn case(&mut self, case: &Case) {
         let (mut any_data, mut failed) = (false, false);
@@ -157,6 +178,9 @@ impl Run {
             }
             any_data |= has_data(&p);
             let mut diffs = differences(&p, &v, matches!(eval, Eval::Range { .. }));
+            if diffs.is_empty() {
+                self.note_closeness(&case.expr, &where_, closeness(&p, &v));
+            }
             if !diffs.is_empty() {
                 failed = true;
                 diffs.insert(0, request_line(path, &params));
@@ -280,6 +304,10 @@ fn promql_answers_match_prometheus() {
         failed_exprs: 0,
         report: String::new(),
         corpus_errors: Vec::new(),
+        values: 0,
+        inexact: 0,
+        loosest: (0.0, String::new()),
+        inexact_by_expr: Default::default(),
     };
     let corpus = cases(times);
     for case in &corpus {
@@ -296,6 +324,8 @@ fn promql_answers_match_prometheus() {
          dataset {}..{} ({} samples); {} expressions, {} requests\n\
          {} requests differ ({} expressions)\n\
          values match within 1e-9 relative or 1e-12 absolute; NaN matches NaN\n\
+         of {} values in agreeing answers, {} are not bit-identical (largest relative \
+         difference {:e}{})\n\
          the dataset is in {DATASET_COPY} (load it with promtool / vigil import)\n\n",
         utc_now(),
         dataset::seconds(times.start),
@@ -305,8 +335,25 @@ fn promql_answers_match_prometheus() {
         run.requests,
         run.failed_requests,
         run.failed_exprs,
+        run.values,
+        run.inexact,
+        run.loosest.0,
+        if run.loosest.1.is_empty() {
+            String::new()
+        } else {
+            format!(", in {}", run.loosest.1)
+        },
     );
-    let full = format!("{header}{}", run.report);
+    let inexact: Vec<String> = run
+        .inexact_by_expr
+        .iter()
+        .map(|(expr, n)| format!("  {n:>5}  {expr}"))
+        .collect();
+    let full = format!(
+        "{header}{}\nvalues equal within tolerance but not bit-identical, by expression:\n{}\n",
+        run.report,
+        inexact.join("\n")
+    );
     if run.vigil.is_some() {
         let _ = std::fs::copy(&file, DATASET_COPY);
         let _ = std::fs::write(REPORT, &full);

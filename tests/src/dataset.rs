@@ -11,7 +11,8 @@
 //! db-1     every 15 s; stops for good at end-40m (staleness, lookback edge)
 //! cache-1  every 15 s with a 12-minute gap (longer than the lookback) and a 2-minute one
 //! edge-1   irregular intervals (10–20 s, quarter seconds); network counters every 60 s;
-//!          app_sensor_value with NaN, +Inf and -Inf among its values
+//!          app_sensor_value with NaN, +Inf and -Inf among its values; app_bytes_total
+//!          near 4.5e15, with a dip of 0.5 and a reset to 0
 //! ```
 //!
 //! Every host has node_cpu_seconds_total{cpu,mode} (2 × 8), node_memory_{MemTotal,
@@ -104,6 +105,7 @@ pub fn generate(now_ms: i64) -> Dataset {
         all.extend(host_series(host, &times, start_ms, end_ms, &mut rng));
     }
     all.push(sensor(start_ms, end_ms, &mut rng));
+    all.push(huge_counter(start_ms, end_ms, &mut rng));
     let (text, samples) = render(&mut all);
     Dataset {
         start_ms,
@@ -350,6 +352,30 @@ fn sensor(start: i64, end: i64, rng: &mut Rng) -> Series {
     Series {
         name: "app_sensor_value".to_owned(),
         labels: with(&target_labels("edge-1"), &[("sensor", "temp")]),
+        samples,
+    }
+}
+
+/// A counter near 4.5e15 on edge-1 every 15 s (floating-point cancellation in rate and
+/// regression), which dips by 0.5 at start+45m (a decrease, so a reset to Prometheus) and
+/// drops to exactly 0 at start+130m.
+fn huge_counter(start: i64, end: i64, rng: &mut Rng) -> Series {
+    let mut value = 4.5e15;
+    let samples = (0..)
+        .map(|k| start + k * STEP_MS)
+        .take_while(|&t| t <= end)
+        .map(|t| {
+            value = match t - start {
+                off if off == 45 * 60_000 => value - 0.5,
+                off if off == 130 * 60_000 => 0.0,
+                _ => value + 15_000.0 * rng.between(0.5, 1.5),
+            };
+            (t, value)
+        })
+        .collect();
+    Series {
+        name: "app_bytes_total".to_owned(),
+        labels: target_labels("edge-1"),
         samples,
     }
 }

@@ -249,6 +249,55 @@ fn matrix_diff(key: &str, p: &Value, v: &Value) -> Vec<String> {
     lines
 }
 
+/// How closely two agreeing answers agree: values compared, values not spelled identically,
+/// and the largest relative difference among those.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Closeness {
+    /// Sample values present in both answers.
+    pub values: usize,
+    /// Of those, values whose text differs (equal within tolerance, not bit for bit).
+    pub inexact: usize,
+    /// Largest relative difference among the inexact ones.
+    pub max_rel: f64,
+}
+
+/// The [`Closeness`] of two successful vector or matrix answers (zero for anything else).
+pub fn closeness(reference: &Answer, vigil: &Answer) -> Closeness {
+    let points = |a: &Answer| -> BTreeMap<(String, i64), String> {
+        let mut out = BTreeMap::new();
+        for item in a.body["data"]["result"].as_array().into_iter().flatten() {
+            let key = labels_text(&item["metric"]);
+            let single = [item["value"].clone()];
+            let values = item["values"].as_array().map_or(&single[..], |v| &v[..]);
+            for pt in values {
+                if let (Some(t), Some(v)) = (millis(&pt[0]), pt[1].as_str()) {
+                    out.insert((key.clone(), t), v.to_owned());
+                }
+            }
+        }
+        out
+    };
+    let (p, v) = (points(reference), points(vigil));
+    let mut c = Closeness::default();
+    for (key, pv) in &p {
+        let Some(vv) = v.get(key) else { continue };
+        c.values += 1;
+        if pv != vv {
+            c.inexact += 1;
+            if let (Some(a), Some(b)) = (
+                parse_value(&Value::from(pv.as_str())),
+                parse_value(&Value::from(vv.as_str())),
+            ) {
+                let rel = (a - b).abs() / a.abs().max(b.abs());
+                if rel.is_finite() {
+                    c.max_rel = c.max_rel.max(rel);
+                }
+            }
+        }
+    }
+    c
+}
+
 /// Whether a metadata item is one of the collector's own series (`host="vigil-collector"`,
 /// `vigil_collector_*`), which Vigil stores beside imported data and Prometheus, not scraping
 /// itself, does not have.
@@ -389,6 +438,19 @@ mod tests {
             order[0].starts_with("same series in a different order"),
             "{order:?}"
         );
+    }
+
+    #[test]
+    fn closeness_counts_values_not_spelled_alike() {
+        let p = vector(&[("a", 10.0, "1"), ("b", 10.0, "2"), ("c", 10.0, "3")]);
+        let v = vector(&[
+            ("a", 10.0, "1"),
+            ("b", 10.0, "2.0000000000002"),
+            ("c", 10.0, "3"),
+        ]);
+        let c = closeness(&p, &v);
+        assert_eq!((c.values, c.inexact), (3, 1));
+        assert!((c.max_rel - 1e-13).abs() < 1e-15, "{}", c.max_rel);
     }
 
     #[test]

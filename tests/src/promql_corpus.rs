@@ -357,6 +357,15 @@ const STANDARD: &[&str] = &[
     "time() - timestamp(node_load1)",
     "avg_over_time(node_load1[3h])",
     "rate(node_network_transmit_bytes_total[1h])",
+    // A counter near 4.5e15: cancellation, a tiny dip that counts as a reset.
+    "rate(app_bytes_total[5m])",
+    "increase(app_bytes_total[15m])",
+    "resets(app_bytes_total[1h])",
+    "irate(app_bytes_total[1m])",
+    "deriv(app_bytes_total[10m])",
+    "predict_linear(app_bytes_total[10m], 3600)",
+    "delta(app_bytes_total[5m])",
+    "stddev_over_time(app_bytes_total[5m])",
     // Lexical corners: comments, number and string literals, compound durations.
     "node_load1 # the load\n",
     "sum(node_load1)by(env)",
