@@ -12,11 +12,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_tests::prom_api::{Answer, ApiClient, Eval};
-use vigil_tests::prometheus::{self, Prometheus, http_ok};
+use vigil_tests::prometheus::{self, Prometheus};
 use vigil_tests::promql_compare::{
     Closeness, closeness, differences, error_text, metadata_differences,
 };
@@ -24,40 +23,11 @@ use vigil_tests::promql_corpus::{Case, EMPTY_BY_DESIGN, Times, cases};
 use vigil_tests::promql_requests::{
     UNSUPPORTED, bad_requests, metadata_requests, spelled_requests,
 };
-use vigil_tests::{Running, bin, dataset, free_port, vigil, wait_for};
+use vigil_tests::{Collector, dataset, vigil};
 
 const REPORT: &str = "/tmp/promql_diff_report.txt";
 /// A copy of the dataset the report was made from, to reproduce a mismatch by hand.
 const DATASET_COPY: &str = "/tmp/promql_diff_dataset.om";
-
-/// A collector with the HTTP API on, and the ports it listens on.
-struct VigilServer {
-    _process: Running,
-    grpc: u16,
-    http: u16,
-}
-
-fn start_vigil(dir: &Path) -> VigilServer {
-    let (grpc, http) = (free_port(), free_port());
-    let mut cmd = Command::new(bin("vigil-collector"));
-    cmd.arg("--grpc-listen")
-        .arg(format!("127.0.0.1:{grpc}"))
-        .arg("--http-listen")
-        .arg(format!("127.0.0.1:{http}"))
-        .arg("--data-dir")
-        .arg(dir.join("vigil"))
-        .env("RUST_LOG", "warn");
-    let mut process = Running::spawn(cmd, dir.join("vigil-collector.log"));
-    wait_for(Duration::from_secs(30), "the collector's HTTP API", || {
-        assert!(process.alive(), "collector exited:\n{}", process.log());
-        http_ok(http, "/api/v1/status/buildinfo").then_some(())
-    });
-    VigilServer {
-        _process: process,
-        grpc,
-        http,
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -280,24 +250,21 @@ fn promql_answers_match_prometheus() {
     prometheus::backfill(&file, &blocks);
     let prom = Prometheus::start(&blocks);
     let vigil_server = (!only_prometheus).then(|| {
-        let server = start_vigil(dir.path());
-        let url = format!("http://127.0.0.1:{}", server.grpc);
-        let out = vigil(&url, &["import", file.to_str().unwrap()]);
+        let (collector, http_url) = Collector::start_with_http(&dir.path().join("vigil"), &[]);
+        let out = vigil(&collector.url(), &["import", file.to_str().unwrap()]);
         assert!(
             out.status.success(),
             "vigil import failed:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        server
+        (collector, http_url)
     });
 
     let mut run = Run {
         api: ApiClient::new(),
         prom: prom.url(),
-        vigil: vigil_server
-            .as_ref()
-            .map(|s| format!("http://127.0.0.1:{}", s.http)),
+        vigil: vigil_server.as_ref().map(|(_, url)| url.clone()),
         times,
         requests: 0,
         failed_requests: 0,
