@@ -25,7 +25,6 @@ pub use error::ApiError;
 use crate::promql::Engine;
 use crate::store::Store;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +34,10 @@ use tokio::sync::Semaphore;
 
 /// Largest request body accepted: a form with a query and its `match[]` selectors.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// How much of a refused, oversized body is still read (and dropped) so that the client
+/// gets the answer rather than a reset connection; past it the connection is cut.
+pub const DRAIN_BYTES: usize = 16 << 20;
 
 /// What the API may spend on one request.
 #[derive(Debug, Clone)]
@@ -140,7 +143,6 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/metadata", get(status::metadata))
         .route("/-/ready", get(status::ready))
         .route("/-/healthy", get(status::healthy))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
 }
 

@@ -8,10 +8,13 @@
 //! ```
 
 use super::error::ApiError;
+use super::{DRAIN_BYTES, MAX_BODY_BYTES};
 use crate::cli::time::parse_time as parse_rfc3339;
 use axum::Form;
+use axum::body::Body;
 use axum::extract::{FromRequest, Query, Request};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
+use tokio_stream::StreamExt;
 
 /// The parameters of one request, in order, repeated names kept (`match[]`).
 #[derive(Debug, Clone, Default)]
@@ -37,22 +40,47 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         if req.method() != Method::POST || !is_form {
             return Ok(Self(from_url));
         }
-        let Form(mut pairs) = Form::<Vec<(String, String)>>::from_request(req, state)
+        let body = read_body(req.into_body()).await?;
+        let form = Request::builder()
+            .method(Method::POST)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .map_err(|e| ApiError::internal(format!("re-reading the form body: {e}")))?;
+        let Form(mut pairs) = Form::<Vec<(String, String)>>::from_request(form, state)
             .await
             .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::bad_data(format!(
-                        "the request body is larger than {} bytes; send fewer or shorter \
-                         parameters",
-                        super::MAX_BODY_BYTES
-                    ))
-                } else {
-                    ApiError::bad_data(format!("cannot read the form body: {}", e.body_text()))
-                }
+                ApiError::bad_data(format!("cannot read the form body: {}", e.body_text()))
             })?;
         pairs.extend(from_url);
         Ok(Self(pairs))
     }
+}
+
+/// Reads a request body of at most [`MAX_BODY_BYTES`]. A larger one is refused, but read
+/// on (and dropped) up to [`DRAIN_BYTES`] first: a server that answers before the client has
+/// finished sending closes a socket with unread data, which resets the connection, and the
+/// client then sees a broken connection instead of the answer saying what was wrong.
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_data(format!("cannot read the request body: {e}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if seen > DRAIN_BYTES {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::bad_data(format!(
+            "the request body is larger than {MAX_BODY_BYTES} bytes; send fewer or shorter \
+             parameters"
+        )));
+    }
+    Ok(kept)
 }
 
 impl Params {

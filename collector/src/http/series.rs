@@ -27,14 +27,14 @@ pub async fn series(State(api): State<Api>, params: Params) -> Result<Response, 
                 .store
                 .select_any(&selectors, window, api.options.max_series)?;
             Ok(json::success_body(|out| {
-                out.push('[');
+                out.push(b'[');
                 for (i, (_, labels)) in found.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     json::write_labels(out, labels);
                 }
-                out.push(']');
+                out.push(b']');
             }))
         })
         .await?;

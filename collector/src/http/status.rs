@@ -7,16 +7,16 @@ use axum::response::Response;
 /// and `application` says which server this is.
 pub async fn buildinfo() -> Response {
     json::success(|out| {
-        out.push_str(r#"{"application":"vigil","version":"#);
+        out.extend_from_slice(br#"{"application":"vigil","version":"#);
         json::write_str(out, env!("CARGO_PKG_VERSION"));
-        out.push_str(r#","revision":"unknown","branch":"unknown","buildUser":"unknown","buildDate":"unknown","goVersion":"none (Rust)"}"#);
+        out.extend_from_slice(br#","revision":"unknown","branch":"unknown","buildUser":"unknown","buildDate":"unknown","goVersion":"none (Rust)"}"#);
     })
 }
 
 /// `/api/v1/metadata`: Vigil keeps no metric types or help texts yet, so the map is empty
 /// (Grafana then shows metrics without help text).
 pub async fn metadata() -> Response {
-    json::success(|out| out.push_str("{}"))
+    json::success(|out| out.extend_from_slice(b"{}"))
 }
 
 /// `/-/ready`: serving queries.
