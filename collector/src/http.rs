@@ -11,9 +11,11 @@
 //! - [`series`]: `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
 //! - [`status`]: build info, metadata, and the `/-/ready` and `/-/healthy` probes.
 //! - [`json`]: the success envelope and the result shapes.
+//! - [`go_float`]: numbers in the exact text Prometheus (Go) writes.
 //! - [`error`]: the error envelope and the HTTP status of each error type.
 
 pub mod error;
+pub mod go_float;
 pub mod json;
 pub mod params;
 pub mod query;
