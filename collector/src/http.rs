@@ -41,6 +41,9 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// gets the answer rather than a reset connection; past it the connection is cut.
 pub const DRAIN_BYTES: usize = 16 << 20;
 
+/// How long in-flight requests may finish after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// What the API may spend on one request.
 #[derive(Debug, Clone)]
 pub struct ApiOptions {
@@ -195,14 +198,27 @@ pub async fn start(
             max_series: usize::try_from(config.limits.max_query_series).unwrap_or(usize::MAX),
         },
     );
-    let (stop, mut stopped) = tokio::sync::watch::channel(());
+    let (stop, stopped) = tokio::sync::watch::channel(());
     let task = tokio::spawn(async move {
-        let stopping = async move {
-            // Resolves on the signal and when the sender is dropped alike.
-            let _ = stopped.changed().await;
+        // Each resolves on the signal and when the sender is dropped alike.
+        let mut graceful = stopped.clone();
+        let mut deadline = stopped;
+        let serving = serve(listener, api, async move {
+            let _ = graceful.changed().await;
+        });
+        let given_up = async move {
+            let _ = deadline.changed().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
-        if let Err(e) = serve(listener, api, stopping).await {
-            tracing::error!(http = %local, error = %e, "HTTP API stopped");
+        tokio::select! {
+            result = serving => {
+                if let Err(e) = result {
+                    tracing::error!(http = %local, error = %e, "HTTP API stopped");
+                }
+            }
+            () = given_up => {
+                tracing::warn!(http = %local, grace = ?SHUTDOWN_GRACE, "HTTP API: requests still running at shutdown were cut off");
+            }
         }
     });
     tracing::info!(http = %local, "HTTP API listening");
