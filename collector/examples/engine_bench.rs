@@ -54,6 +54,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         samples += batch.iter().map(|s| s.samples.len()).sum::<usize>();
         store.append(&batch)?;
     }
+    let solo = store.resolve_series(
+        "solo",
+        &[Labels::new(vec![
+            ("__name__".into(), "node_load1".into()),
+            ("host".into(), "solo".into()),
+        ])],
+        u64::MAX,
+    )?;
+    let week_start = end - 7 * 86_400_000 - 600_000;
+    let week: Vec<(i64, f64)> = (0..)
+        .map(|k| week_start + k * 15_000)
+        .take_while(|t| *t <= end)
+        .map(|t| (t, (t % 86_400_000) as f64 / 1e6))
+        .collect();
+    samples += week.len();
+    store.append(&[SeriesSamples { id: solo[0], samples: week }])?;
     println!("loaded {samples} samples in {:?}", load.elapsed());
     for run in 0..2 {
         let t = Instant::now();
@@ -86,6 +102,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Value::Matrix(m) = v else { unreachable!() };
         println!(
             "run {run}: {} series x {} points in {:?}",
+            m.len(),
+            m.first().map_or(0, |s| s.points.len()),
+            t.elapsed()
+        );
+    }
+    for run in 0..3 {
+        let t = Instant::now();
+        let v = engine.range(r#"node_load1{host="solo"}"#, end - 7 * 86_400_000, end, 300_000)?;
+        let Value::Matrix(m) = v else { unreachable!() };
+        println!(
+            "solo {run}: {} series x {} points in {:?}",
             m.len(),
             m.first().map_or(0, |s| s.points.len()),
             t.elapsed()

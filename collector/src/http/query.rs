@@ -13,7 +13,7 @@ pub async fn instant(State(api): State<Api>, params: Params) -> Result<Response,
     let timeout = api.timeout(&params)?;
     let body = api
         .run(timeout, "query", move |api| {
-            let value = api.engine.instant(&query, time_ms)?;
+            let value = api.engine.with_timeout(timeout).instant(&query, time_ms)?;
             Ok(json::success_body(|out| json::write_value(out, &value)))
         })
         .await?;
@@ -44,7 +44,10 @@ pub async fn range(State(api): State<Api>, params: Params) -> Result<Response, A
     let timeout = api.timeout(&params)?;
     let body = api
         .run(timeout, "query", move |api| {
-            let value = api.engine.range(&query, start_ms, end_ms, step_ms)?;
+            let value = api
+                .engine
+                .with_timeout(timeout)
+                .range(&query, start_ms, end_ms, step_ms)?;
             Ok(json::success_body(|out| json::write_value(out, &value)))
         })
         .await?;

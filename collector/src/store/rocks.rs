@@ -208,15 +208,23 @@ impl RocksStore {
         }
     }
 
-    fn labels_of(&self, id: SeriesId) -> StoreResult<Option<Labels>> {
-        match self
-            .db
-            .get_cf(self.cf(CF_SERIES_BY_ID), id.to_be_bytes())
-            .map_err(engine)?
-        {
-            Some(bytes) => decode_labelset(&bytes).map(Some),
-            None => Ok(None),
+    /// Ids of the series with `name="value"`: one seek, then only their keys.
+    fn postings_equal(&self, name: &str, value: &str) -> StoreResult<BTreeSet<u64>> {
+        let mut prefix = Vec::new();
+        put_lp(&mut prefix, name.as_bytes());
+        put_lp(&mut prefix, value.as_bytes());
+        let mut ids = BTreeSet::new();
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));
+        iter.seek(&prefix);
+        while let Some(key) = iter.key() {
+            let Some(id) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            ids.insert(decode_u64(id, "postings id")?);
+            iter.next();
         }
+        iter.status().map_err(engine)?;
+        Ok(ids)
     }
 
     /// Ids whose label `name` has a value accepted by `accept`.
@@ -343,7 +351,7 @@ impl Store for RocksStore {
             let mut candidates: Option<BTreeSet<u64>> = None;
             for m in alternative.iter().filter(|m| !m.is_match("")) {
                 let ids = match &m.op {
-                    MatchOp::Equal => self.postings(&m.name, |v| v == m.value)?,
+                    MatchOp::Equal => self.postings_equal(&m.name, &m.value)?,
                     _ => self.postings(&m.name, |v| m.is_match(v))?,
                 };
                 candidates = Some(match candidates {
@@ -357,11 +365,17 @@ impl Store for RocksStore {
             found.extend(candidates);
         }
         let mut out = Vec::new();
-        for id in found {
-            if let Some(labels) = self.labels_of(id)?
-                && selector.matches(&labels)
-            {
-                out.push((id, labels));
+        let ids: Vec<u64> = found.into_iter().collect();
+        let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_be_bytes()).collect();
+        let values = self
+            .db
+            .batched_multi_get_cf(self.cf(CF_SERIES_BY_ID), &keys, true);
+        for (id, value) in ids.into_iter().zip(values) {
+            if let Some(bytes) = value.map_err(engine)? {
+                let labels = decode_labelset(&bytes)?;
+                if selector.matches(&labels) {
+                    out.push((id, labels));
+                }
             }
         }
         out.sort_by(|a, b| a.1.cmp(&b.1));
