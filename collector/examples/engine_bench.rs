@@ -12,6 +12,29 @@ use vigil_collector::store::rocks::{RocksOptions, RocksStore};
 use vigil_collector::store::{Labels, SeriesSamples, Store};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `engine_bench DIR QUERY START END STEP`: time one range query over an existing data
+    // directory (a copy: a running collector holds the lock).
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 6 {
+        let store: Arc<dyn Store> = Arc::new(RocksStore::open(
+            std::path::Path::new(&args[1]),
+            RocksOptions { sync: false },
+        )?);
+        let engine = Engine::new(store, EngineOptions::default());
+        let (start, end, step): (i64, i64, i64) = (args[3].parse()?, args[4].parse()?, args[5].parse()?);
+        for run in 0..5 {
+            let t = Instant::now();
+            let v = engine.range(&args[2], start * 1000, end * 1000, step * 1000)?;
+            let Value::Matrix(m) = v else { unreachable!() };
+            println!(
+                "run {run}: {} series, {} points in {:?}",
+                m.len(),
+                m.iter().map(|s| s.points.len()).sum::<usize>(),
+                t.elapsed()
+            );
+        }
+        return Ok(());
+    }
     let hosts: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
