@@ -48,6 +48,7 @@ impl From<Error> for Status {
                     // Many-to-many matching and the like: the query is valid, the data
                     // does not allow it.
                     QueryError::Execution(_) => Status::failed_precondition(message),
+                    QueryError::Timeout(_) => Status::deadline_exceeded(message),
                     _ => Status::internal(message),
                 }
             }

@@ -29,12 +29,9 @@ pub struct QueryService {
 }
 
 impl QueryService {
-    /// A service reading `store`; PromQL queries may load at most the limits' samples.
+    /// A service reading `store`; PromQL queries are bounded by `limits`.
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, limits: Arc<Limits>) -> Self {
-        let options = EngineOptions {
-            max_samples: usize::try_from(limits.max_query_samples).unwrap_or(usize::MAX),
-            ..EngineOptions::default()
-        };
+        let options = EngineOptions::from_limits(&limits);
         Self {
             engine: Engine::new(store.clone(), options),
             store,

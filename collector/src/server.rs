@@ -81,13 +81,7 @@ async fn serve(
     );
     let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
     let housekeeping = tokio::spawn(housekeeping(store.clone(), registry.clone(), counters));
-    let engine = Engine::new(
-        store.clone(),
-        EngineOptions {
-            max_samples: usize::try_from(limits.max_query_samples).unwrap_or(usize::MAX),
-            ..EngineOptions::default()
-        },
-    );
+    let engine = Engine::new(store.clone(), EngineOptions::from_limits(&limits));
     let (shutdown, http) = crate::http::start(&config, engine, store.clone(), shutdown).await?;
 
     info!(
