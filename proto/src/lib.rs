@@ -5,7 +5,9 @@
 //! # Layout
 //! - `vigil/v1/ingest.proto`: the `Ingest` service, one bidirectional stream per agent
 //!   (hello, batches of series definitions and samples, acknowledgements, settings).
-//! - `vigil/v1/query.proto`: the `Query` service the `vigil` CLI uses (hosts, series, samples).
+//! - `vigil/v1/query.proto`: the `Query` service the `vigil` CLI uses (hosts, series, samples,
+//!   and PromQL instant and range queries).
+//! - `vigil/v1/import.proto`: the `Import` service behind `vigil import` (backfilled history).
 //!
 //! Generated code lives in [`v1`]; nothing else belongs in this crate.
 
