@@ -13,6 +13,8 @@
 //! - [`promql`]: the PromQL engine shared by the CLI, the rules and the HTTP API.
 //! - [`query`]: the Query gRPC service the CLI reads through.
 //! - [`http`]: the Prometheus-compatible HTTP API.
+//! - [`rules`]: alerting and recording rules evaluated on the engine.
+//! - [`forecast`]: models that predict when a series crosses a threshold.
 //! - [`import`]: the Import gRPC service behind `vigil import`.
 //! - [`tls`]: TLS for the listener; agent identity from client certificates.
 //! - [`server`]: wires it together; `run(config, shutdown)`.
@@ -22,6 +24,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod forecast;
 pub mod http;
 pub mod import;
 pub mod ingest;
@@ -29,6 +32,7 @@ pub mod limits;
 pub mod promql;
 pub mod query;
 pub mod registry;
+pub mod rules;
 pub mod selector;
 pub mod server;
 pub mod store;

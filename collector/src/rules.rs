@@ -1,0 +1,15 @@
+//! Rules: alerting rules (thresholds with hysteresis, forecasts, host-down) evaluated in
+//! the collector on the PromQL engine.
+//!
+//! # Layout
+//! - [`spec`]: what a rule file says, as parsed and validated types.
+//! - [`file`]: reading rule files (Prometheus's format plus Vigil's `clear:` and
+//!   `forecast:`), with file and line in every error; `vigil rules check`.
+//! - [`template`]: `{{ $labels.x }}`, `{{ $value }}` and the `humanize*` helpers.
+//! - [`status`]: what the running rules look like from outside (`vigil rules`,
+//!   `vigil alerts`, `/api/v1/rules`, `/api/v1/alerts`), and reloading them.
+
+pub mod file;
+pub mod spec;
+pub mod status;
+pub mod template;
