@@ -6,11 +6,13 @@
 //!
 //! Every implementation must pass the conformance cases in [`conformance`].
 
+pub mod alert_state;
 #[cfg(test)]
 pub mod conformance;
 pub mod rocks;
 
 use crate::selector::Selector;
+pub use alert_state::{AlertKey, StoredAlert};
 use vigil_proto::v1::Host;
 
 /// Collector-wide identity of one series (one metric name plus one label set).
@@ -161,6 +163,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of series `host` has.
     fn series_count(&self, host: &str) -> StoreResult<u64>;
+
+    /// Stores the state of alert instances: writes every record of `put` (replacing one
+    /// with the same key) and removes the records of `remove`, all in one atomic write,
+    /// durable when this returns.
+    fn write_alerts(&self, put: &[StoredAlert], remove: &[AlertKey]) -> StoreResult<()>;
+
+    /// Every stored alert instance, sorted by key (file, group, rule, labels).
+    fn alerts(&self) -> StoreResult<Vec<StoredAlert>>;
 
     /// Label names in use (`__name__` included), sorted and distinct. With `selectors`,
     /// only the names on series matching at least one of them (and, with `window`, having

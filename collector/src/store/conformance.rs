@@ -1,6 +1,6 @@
 //! Cases every [`Store`] implementation must pass; each engine's tests call [`run_all`].
 
-use super::{Labels, SeriesSamples, Store, StoreError};
+use super::{AlertKey, Labels, SeriesSamples, Store, StoreError, StoredAlert};
 use crate::selector::Selector;
 use vigil_proto::v1::{Hello, Host};
 
@@ -21,6 +21,7 @@ pub fn run_all(store: &dyn Store) {
     select_honours_every_matcher_kind(store);
     hosts_round_trip(store);
     label_names_and_values(store);
+    alert_state_round_trips(store);
 }
 
 fn resolve_is_stable_and_limited(store: &dyn Store) {
@@ -278,4 +279,54 @@ fn label_names_and_values(store: &dyn Store) {
     assert!(store.has_samples(ids[0], 5_000, 5_000).unwrap());
     assert!(!store.has_samples(ids[0], 5_001, i64::MAX).unwrap());
     assert!(!store.has_samples(ids[1], i64::MIN, i64::MAX).unwrap());
+}
+
+fn alert_state_round_trips(store: &dyn Store) {
+    assert!(store.alerts().unwrap().is_empty(), "a new store has no alerts");
+    let key = |file: &str, rule: &str, host: &str| AlertKey {
+        file: file.into(),
+        group: "g".into(),
+        rule: rule.into(),
+        labels: labels(&[("alertname", rule), ("host", host)]),
+    };
+    let firing = StoredAlert {
+        key: key("b.yml", "HighCpu", "web-1"),
+        firing: true,
+        active_since_ms: -5,
+        firing_since_ms: Some(60_000),
+        last_active_ms: 90_000,
+        last_notified_ms: Some(61_000),
+        value: f64::INFINITY,
+    };
+    let pending = StoredAlert {
+        key: key("a.yml", "HighCpu", "web\0-2"),
+        firing: false,
+        active_since_ms: 1_000,
+        firing_since_ms: None,
+        last_active_ms: 1_000,
+        last_notified_ms: None,
+        value: 0.5,
+    };
+    store
+        .write_alerts(&[firing.clone(), pending.clone()], &[])
+        .unwrap();
+    assert_eq!(
+        store.alerts().unwrap(),
+        vec![pending.clone(), firing.clone()],
+        "sorted by file first"
+    );
+    let mut later = firing.clone();
+    later.last_active_ms = 120_000;
+    later.value = f64::NAN;
+    store
+        .write_alerts(std::slice::from_ref(&later), &[pending.key.clone()])
+        .unwrap();
+    let stored = store.alerts().unwrap();
+    assert_eq!(stored.len(), 1, "the pending one is removed, the firing one replaced");
+    assert_eq!(stored[0].key, firing.key);
+    assert_eq!(stored[0].last_active_ms, 120_000);
+    assert_eq!(stored[0].firing_since_ms, Some(60_000));
+    assert!(stored[0].value.is_nan());
+    store.write_alerts(&[], &[firing.key.clone()]).unwrap();
+    assert!(store.alerts().unwrap().is_empty());
 }

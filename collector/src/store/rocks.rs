@@ -15,6 +15,8 @@
 //!   postings      lp(name) lp(value) id    → (empty)      ids having name=value
 //!   samples       id ts                    → f64 bits     one sample
 //!   hosts         host name                → vigil.v1.Host (protobuf)
+//!   alerts        lp(file) lp(group) lp(rule) labelset
+//!                                          → alert state (42 bytes, see `alerts.rs`)
 //!   meta          "series_count/" host     → u64          series per host
 //!                 "format"                 → u32          on-disk format version
 //! ```
@@ -24,6 +26,7 @@
 //! created under a mutex (ids are allocated once, counts stay exact) and synced before any
 //! sample refers to them. Compressed per-series blocks replace sample keys in a later format.
 
+mod alerts;
 mod labels;
 
 use super::{Labels, SeriesId, SeriesSamples, Store, StoreError, StoreResult};
@@ -46,13 +49,16 @@ const CF_POSTINGS: &str = "postings";
 const CF_SAMPLES: &str = "samples";
 const CF_HOSTS: &str = "hosts";
 const CF_META: &str = "meta";
-const FAMILIES: [&str; 6] = [
+/// Alert instances' state; added after format 1 shipped, created on open when missing.
+const CF_ALERTS: &str = "alerts";
+const FAMILIES: [&str; 7] = [
     CF_SERIES,
     CF_SERIES_BY_ID,
     CF_POSTINGS,
     CF_SAMPLES,
     CF_HOSTS,
     CF_META,
+    CF_ALERTS,
 ];
 
 /// On-disk format written by this version.
@@ -514,6 +520,18 @@ impl Store for RocksStore {
 
     fn has_samples(&self, id: SeriesId, start_ms: i64, end_ms: i64) -> StoreResult<bool> {
         self.seek_sample(id, start_ms, end_ms)
+    }
+
+    fn write_alerts(
+        &self,
+        put: &[super::StoredAlert],
+        remove: &[super::AlertKey],
+    ) -> StoreResult<()> {
+        self.write_alert_records(put, remove)
+    }
+
+    fn alerts(&self) -> StoreResult<Vec<super::StoredAlert>> {
+        self.read_alert_records()
     }
 }
 
