@@ -160,7 +160,11 @@ impl Lifecycle {
                     let firing = self.timing.for_ms <= 0;
                     let inst = Instance {
                         labels: obs.labels.clone(),
-                        state: if firing { AlertState::Firing } else { AlertState::Pending },
+                        state: if firing {
+                            AlertState::Firing
+                        } else {
+                            AlertState::Pending
+                        },
                         active_since_ms: now_ms,
                         firing_since_ms: firing.then_some(now_ms),
                         last_active_ms: now_ms,
@@ -169,7 +173,11 @@ impl Lifecycle {
                         annotations: obs.annotations,
                         eta_ms: obs.eta_ms,
                     };
-                    let change = if firing { Change::Firing } else { Change::Pending };
+                    let change = if firing {
+                        Change::Firing
+                    } else {
+                        Change::Pending
+                    };
                     changes.push(transition(&inst.labels, change));
                     self.instances.insert(obs.labels, inst);
                 }

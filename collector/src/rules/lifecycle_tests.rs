@@ -40,7 +40,10 @@ fn pending_then_firing_after_for() {
     let t = l.evaluate(0, vec![obs("a", 95.0)], &[]);
     assert_eq!(t, vec![transition(&labels("a"), Change::Pending)]);
     for minute in 1..5 {
-        assert!(l.evaluate(minute * MIN, vec![obs("a", 95.0)], &[]).is_empty());
+        assert!(
+            l.evaluate(minute * MIN, vec![obs("a", 95.0)], &[])
+                .is_empty()
+        );
         assert_eq!(state(&l, "a"), Some((AlertState::Pending, 0, None)));
     }
     let t = l.evaluate(5 * MIN, vec![obs("a", 97.0)], &[]);
@@ -65,7 +68,11 @@ fn for_zero_fires_at_once_and_label_sets_are_separate() {
         ]
     );
     assert_eq!(state(&l, "a"), Some((AlertState::Firing, 10, Some(10))));
-    assert_eq!(l.instances().next().unwrap().value, 1.0, "the first of duplicates");
+    assert_eq!(
+        l.instances().next().unwrap().value,
+        1.0,
+        "the first of duplicates"
+    );
     let t = l.evaluate(20, vec![obs("b", 2.0)], &[]);
     assert_eq!(t, vec![transition(&labels("a"), Change::Resolved)]);
     assert_eq!(state(&l, "b"), Some((AlertState::Firing, 10, Some(10))));
@@ -178,5 +185,8 @@ fn restored_instance_keeps_its_timers() {
     let t = l.evaluate(10 * MIN, vec![obs("a", 95.0)], &[]);
     assert_eq!(t, vec![transition(&labels("a"), Change::Firing)]);
     assert!(l.mark_notified(&labels("a"), 10 * MIN + 5));
-    assert_eq!(l.instances().next().unwrap().last_notified_ms, Some(10 * MIN + 5));
+    assert_eq!(
+        l.instances().next().unwrap().last_notified_ms,
+        Some(10 * MIN + 5)
+    );
 }
