@@ -18,7 +18,6 @@ use super::client::{Collector, Target};
 use super::error::Error;
 use super::output::{self, Output};
 use super::time;
-use super::units::{self, or_dash};
 use super::usage::{self, Scope, Usage};
 
 /// Arguments of `vigil top`.
@@ -222,29 +221,18 @@ pub fn render(rows: &[TopRow], output: Output, w: &mut dyn Write) -> io::Result<
             output::write_csv(w, &CSV_HEADER, csv_rows)
         }
         Output::Table => {
-            let header = [
-                "HOST", "UP", "CPU", "MEM", "DISK", "READ", "WRITE", "RX", "TX", "LOAD1",
-            ];
+            let mut header = vec!["HOST", "UP"];
+            header.extend(Usage::HEADINGS);
             let mut table = output::table(&header, &[2, 3, 4, 5, 6, 7, 8, 9]);
             for r in rows {
-                let u = &r.usage;
-                table.add_row(vec![
-                    r.host.clone(),
-                    match r.up {
-                        Some(true) => "up",
-                        Some(false) => "down",
-                        None => "-",
-                    }
-                    .to_owned(),
-                    or_dash(u.cpu_percent, units::percent),
-                    or_dash(u.memory_percent, units::percent),
-                    or_dash(u.fullest_filesystem_percent, units::percent),
-                    or_dash(u.disk_read_bytes_per_second, units::bytes_per_second),
-                    or_dash(u.disk_write_bytes_per_second, units::bytes_per_second),
-                    or_dash(u.network_receive_bytes_per_second, units::bytes_per_second),
-                    or_dash(u.network_transmit_bytes_per_second, units::bytes_per_second),
-                    or_dash(u.load1, units::decimal),
-                ]);
+                let up = match r.up {
+                    Some(true) => "up",
+                    Some(false) => "down",
+                    None => "-",
+                };
+                let mut row = vec![r.host.clone(), up.to_owned()];
+                row.extend(r.usage.cells());
+                table.add_row(row);
             }
             output::write_table(w, &table)
         }

@@ -95,6 +95,25 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Column headings of [`Usage::cells`].
+    pub const HEADINGS: [&'static str; 8] =
+        ["CPU", "MEM", "DISK", "READ", "WRITE", "RX", "TX", "LOAD1"];
+
+    /// The figures as table cells in human units (`-` when a host has no data).
+    pub fn cells(&self) -> [String; 8] {
+        use super::units::{self, or_dash};
+        [
+            or_dash(self.cpu_percent, units::percent),
+            or_dash(self.memory_percent, units::percent),
+            or_dash(self.fullest_filesystem_percent, units::percent),
+            or_dash(self.disk_read_bytes_per_second, units::bytes_per_second),
+            or_dash(self.disk_write_bytes_per_second, units::bytes_per_second),
+            or_dash(self.network_receive_bytes_per_second, units::bytes_per_second),
+            or_dash(self.network_transmit_bytes_per_second, units::bytes_per_second),
+            or_dash(self.load1, units::decimal),
+        ]
+    }
+
     /// Mutable references to the fields, in the order of [`summary_exprs`].
     fn fields(&mut self) -> [&mut Option<f64>; 8] {
         [

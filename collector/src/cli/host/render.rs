@@ -209,21 +209,8 @@ fn write_table(
         writeln!(w, "{name:<12}{value}")?;
     }
 
-    let u = &report.usage;
-    let mut table = output::table(
-        &["CPU", "MEM", "DISK", "READ", "WRITE", "RX", "TX", "LOAD1"],
-        &[0, 1, 2, 3, 4, 5, 6, 7],
-    );
-    table.add_row(vec![
-        or_dash(u.cpu_percent, units::percent),
-        or_dash(u.memory_percent, units::percent),
-        or_dash(u.fullest_filesystem_percent, units::percent),
-        or_dash(u.disk_read_bytes_per_second, units::bytes_per_second),
-        or_dash(u.disk_write_bytes_per_second, units::bytes_per_second),
-        or_dash(u.network_receive_bytes_per_second, units::bytes_per_second),
-        or_dash(u.network_transmit_bytes_per_second, units::bytes_per_second),
-        or_dash(u.load1, units::decimal),
-    ]);
+    let mut table = output::table(&Usage::HEADINGS, &[0, 1, 2, 3, 4, 5, 6, 7]);
+    table.add_row(report.usage.cells());
     writeln!(w)?;
     output::write_table(w, &table)?;
 
