@@ -1,5 +1,33 @@
 //! Alert templates: `{{ $labels.x }}`, `{{ $value }}`, `{{ $eta }}` and the `humanize*`
-//! helpers, as Prometheus's Go templates write them. Placeholder: being written.
+//! helpers, as Prometheus's Go templates write them.
+//!
+//! The subset alert rules use, with Go's and Prometheus's output formats:
+//! - variables `$labels` (`$labels.host`; `{{ $labels }}` prints `map[a:b c:d]`), `$value`,
+//!   `$externalLabels` (empty in Vigil), `$externalURL` (empty), the same through the dot
+//!   (`.Labels.host`, `.Value`), and Vigil's `$eta`, `$eta_lower`, `$eta_upper`, `$model`
+//!   (from [`TemplateData::vars`]; strings, so `{{ $eta | humanizeTimestamp }}` works when
+//!   the rule engine puts unix seconds there). A missing label prints `<no value>`.
+//! - pipes `{{ $value | humanize }}`, parentheses, `{{ if … }}{{ else }}{{ end }}`,
+//!   trimming `{{-`/`-}}`, comments `{{/* … */}}`.
+//! - functions `humanize`, `humanize1024`, `humanizeDuration`, `humanizePercentage`,
+//!   `humanizeTimestamp`, `printf` (Go's verbs), `print`, `println`, `toUpper`, `toLower`,
+//!   `title`, `reReplaceAll`, `match`, `stripPort`, `index`, `len`, `eq`/`ne`/`lt`/`le`/
+//!   `gt`/`ge`, `and`/`or`/`not`.
+//!
+//! Not supported (refused by [`check`], so a rule file using them does not load): `range`,
+//! `with`, variable assignment, and Prometheus's functions that query the database or
+//! link to its web UI (`query`, `first`, `value`, `graphLink`, …).
+//!
+//! # Layout
+//! - `parse`: template text to nodes; `exec`: checking and running them.
+//! - `go_fmt`: Go's number formatting and `printf`; `humanize`: the `humanize*` helpers.
+
+mod exec;
+mod go_fmt;
+mod humanize;
+mod parse;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
@@ -14,14 +42,17 @@ pub struct TemplateData<'a> {
     pub vars: BTreeMap<String, String>,
 }
 
-/// Checks that `template` parses (used when loading rule files).
+/// Checks that `template` parses and uses only known variables and functions (used when
+/// loading rule files); the error names what is wrong.
 pub fn check(template: &str) -> Result<(), String> {
-    let _ = template;
-    Ok(())
+    exec::check(&parse::parse(template)?)
 }
 
 /// Expands `template`.
 pub fn expand(template: &str, data: &TemplateData<'_>) -> Result<String, String> {
-    let _ = data;
-    Ok(template.to_owned())
+    let nodes = parse::parse(template)?;
+    exec::check(&nodes)?;
+    let mut out = String::new();
+    exec::run(&nodes, data, &mut out)?;
+    Ok(out)
 }
