@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vigil/v1/ingest.proto",
         "vigil/v1/query.proto",
         "vigil/v1/import.proto",
+        "vigil/v1/forecast.proto",
         "vigil/v1/rules.proto",
     ];
     for file in files {

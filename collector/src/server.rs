@@ -115,6 +115,10 @@ async fn serve(
                 .send_compressed(CompressionEncoding::Gzip),
         )
         .add_service(crate::import::server(store.clone(), &config))
+        .add_service(crate::forecast::service::server(Engine::new(
+            store.clone(),
+            EngineOptions::from_limits(&limits),
+        )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     housekeeping.abort();

@@ -8,6 +8,8 @@
 //! - `vigil/v1/query.proto`: the `Query` service the `vigil` CLI uses (hosts, series, samples,
 //!   and PromQL instant and range queries).
 //! - `vigil/v1/import.proto`: the `Import` service behind `vigil import` (backfilled history).
+//! - `vigil/v1/forecast.proto`: the `Forecast` service behind `vigil forecast` (threshold
+//!   crossing times per series).
 //! - `vigil/v1/rules.proto`: the `Rules` service behind `vigil rules` and `vigil alerts`
 //!   (groups, rule health, active alerts, reloading the rule files).
 //!

@@ -1,0 +1,241 @@
+//! Holt's linear trend with damping (Gardner & McKenzie 1985), as in Hyndman &
+//! Athanasopoulos, *Forecasting: Principles and Practice*, §8.2:
+//!
+//! ```text
+//!   ŷ(t+1)  = ℓ(t) + φ·b(t)
+//!   ℓ(t)    = α·y(t) + (1 − α)·(ℓ(t−1) + φ·b(t−1))
+//!   b(t)    = β·(ℓ(t) − ℓ(t−1)) + (1 − β)·φ·b(t−1)
+//!   ŷ(t+h)  = ℓ(t) + (φ + φ² + … + φʰ)·b(t)
+//! ```
+//!
+//! The initial level and trend are the least-squares line through the whole window (so a
+//! short or noisy start does not set the trend). α, β and φ are the point of a small grid
+//! with the least one-step-ahead squared error; φ = 1 (no damping) is on the grid because
+//! disks keep filling. Band: ETS(A,Ad,N)'s h-step variance (Hyndman et al. 2008, table
+//! 6.1), `σ²·(1 + Σ_{j<h} (α(1 + β·φ_j))²)` with `φ_j = φ + … + φʲ` and σ² the mean
+//! one-step squared error.
+
+use super::grid::Grid;
+use super::stats::{Z_975, least_squares};
+use super::{ForecastError, Prediction};
+
+/// Level smoothing weights tried.
+const ALPHAS: [f64; 8] = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 0.95];
+/// Trend smoothing weights tried.
+const BETAS: [f64; 6] = [0.005, 0.02, 0.05, 0.1, 0.2, 0.4];
+/// Damping factors (per grid step) tried.
+const PHIS: [f64; 4] = [0.95, 0.99, 0.998, 1.0];
+
+/// Smoothing parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Params {
+    pub alpha: f64,
+    pub beta: f64,
+    pub phi: f64,
+}
+
+/// A fitted damped-trend model.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Holt {
+    start_ms: i64,
+    step_ms: i64,
+    /// Position of the last point the state describes.
+    last: f64,
+    level: f64,
+    trend: f64,
+    params: Params,
+    sigma: f64,
+    /// `variance[h]` = h-step variance / σ², for whole h from 0 up to the horizon.
+    variance: Vec<f64>,
+}
+
+impl Holt {
+    /// Fits on `grid`, ready to predict up to `until_ms`; needs 4 points.
+    pub fn fit(grid: &Grid, until_ms: i64) -> Result<Self, ForecastError> {
+        let y = &grid.values;
+        if y.len() < 4 {
+            return Err(ForecastError::NotEnoughData(format!(
+                "Holt needs 4 points, have {}",
+                y.len()
+            )));
+        }
+        let (a, b) = least_squares(y);
+        let start = (a - b, b);
+        let mut best: Option<(f64, Params, (f64, f64))> = None;
+        for &alpha in &ALPHAS {
+            for &beta in &BETAS {
+                for &phi in &PHIS {
+                    let params = Params { alpha, beta, phi };
+                    let (state, sse) = smooth(y, start, params);
+                    if best.as_ref().is_none_or(|(b, ..)| sse < *b) {
+                        best = Some((sse, params, state));
+                    }
+                }
+            }
+        }
+        let Some((sse, params, (level, trend))) = best else {
+            return Err(ForecastError::NotEnoughData("no parameters fitted".into()));
+        };
+        let last = (y.len() - 1) as f64;
+        let steps = grid.position(until_ms) - last;
+        Ok(Holt {
+            start_ms: grid.start_ms,
+            step_ms: grid.step_ms,
+            last,
+            level,
+            trend,
+            params,
+            sigma: (sse / y.len() as f64).sqrt(),
+            variance: variance_factors(params, steps.ceil().max(1.0) as usize + 1),
+        })
+    }
+
+    /// The prediction and band at `t_ms`.
+    pub fn predict(&self, t_ms: i64) -> Prediction {
+        let h = ((t_ms - self.start_ms) as f64 / self.step_ms as f64 - self.last).max(0.0);
+        let mean = self.level + damped_sum(self.params.phi, h) * self.trend;
+        let width = Z_975 * self.sigma * interpolate(&self.variance, h).sqrt();
+        Prediction {
+            mean,
+            lower: mean - width,
+            upper: mean + width,
+        }
+    }
+}
+
+/// Runs the recursions over `y` from the state `(level, trend)` before `y[0]`: the final
+/// state and the sum of squared one-step errors.
+pub(crate) fn smooth(
+    y: &[f64],
+    (mut level, mut trend): (f64, f64),
+    p: Params,
+) -> ((f64, f64), f64) {
+    let mut sse = 0.0;
+    for &v in y {
+        let forecast = level + p.phi * trend;
+        let error = v - forecast;
+        sse += error * error;
+        let new_level = forecast + p.alpha * error;
+        trend = p.beta * (new_level - level) + (1.0 - p.beta) * p.phi * trend;
+        level = new_level;
+    }
+    ((level, trend), sse)
+}
+
+/// `φ + φ² + … + φʰ`, for fractional h too.
+pub(crate) fn damped_sum(phi: f64, h: f64) -> f64 {
+    if phi >= 1.0 {
+        h
+    } else {
+        phi * (1.0 - phi.powf(h)) / (1.0 - phi)
+    }
+}
+
+/// h-step variances over σ², h = 0..len: 1 for h ≤ 1, then `1 + Σ_{j<h} c_j²`.
+fn variance_factors(p: Params, len: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(len + 1);
+    out.push(1.0);
+    let mut total = 1.0;
+    let mut phi_j = 0.0;
+    let mut phi_power = 1.0;
+    for _ in 1..=len {
+        out.push(total);
+        phi_power *= p.phi;
+        phi_j += phi_power;
+        let c = p.alpha * (1.0 + p.beta * phi_j);
+        total += c * c;
+    }
+    out
+}
+
+/// `table` read at fractional `h`, linearly; the last entry past the end.
+pub(crate) fn interpolate(table: &[f64], h: f64) -> f64 {
+    let lo = (h.floor() as usize).min(table.len().saturating_sub(1));
+    let hi = (lo + 1).min(table.len().saturating_sub(1));
+    let frac = (h - lo as f64).clamp(0.0, 1.0);
+    table.get(lo).map_or(1.0, |&a| a + frac * (table[hi] - a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recursions_match_values_worked_by_hand() {
+        // ℓ₀ = 10, b₀ = 2, α = β = 0.5, φ = 1, y = 12, 13, 15:
+        //   ŷ = 12, e = 0,     ℓ = 12,     b = 2
+        //   ŷ = 14, e = −1,    ℓ = 13.5,   b = 1.75
+        //   ŷ = 15.25, e = −.25, ℓ = 15.125, b = 1.6875
+        let p = Params {
+            alpha: 0.5,
+            beta: 0.5,
+            phi: 1.0,
+        };
+        let ((level, trend), sse) = smooth(&[12.0, 13.0, 15.0], (10.0, 2.0), p);
+        assert_eq!((level, trend, sse), (15.125, 1.6875, 1.0625));
+        // Damped, φ = 0.5, from ℓ₀ = 10, b₀ = 4, α = 1 (level = y), β = 1 (b = Δℓ):
+        //   ŷ = 12, y = 12: ℓ = 12, b = 2;   ŷ = 13, y = 13: ℓ = 13, b = 1.
+        let p = Params {
+            alpha: 1.0,
+            beta: 1.0,
+            phi: 0.5,
+        };
+        let ((level, trend), sse) = smooth(&[12.0, 13.0], (10.0, 4.0), p);
+        assert_eq!((level, trend, sse), (13.0, 1.0, 0.0));
+        // h-step forecast with φ = 0.5: ℓ + (0.5 + 0.25)·b.
+        assert_eq!(damped_sum(0.5, 2.0), 0.75);
+        assert_eq!(damped_sum(1.0, 2.5), 2.5);
+    }
+
+    #[test]
+    fn variance_grows_with_the_horizon_as_ets_says() {
+        // α = 0.5, β = 0.5, φ = 1: c_j = 0.5·(1 + 0.5j): c₁ = 0.75, c₂ = 1.
+        let v = variance_factors(
+            Params {
+                alpha: 0.5,
+                beta: 0.5,
+                phi: 1.0,
+            },
+            3,
+        );
+        assert_eq!(v, vec![1.0, 1.0, 1.5625, 2.5625]);
+    }
+
+    #[test]
+    fn a_clean_line_is_continued() {
+        let grid = Grid {
+            start_ms: 0,
+            step_ms: 60_000,
+            values: (0..200).map(|k| 100.0 + 0.25 * k as f64).collect(),
+        };
+        let holt = Holt::fit(&grid, 400 * 60_000).expect("fit");
+        let p = holt.predict(399 * 60_000);
+        assert!((p.mean - (100.0 + 0.25 * 399.0)).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn follows_a_change_of_slope() {
+        // Slope 1 for 150 steps, then 3: Holt's trend ends near 3 (least squares: ~1.7).
+        let values: Vec<f64> = (0..200)
+            .map(|k| {
+                if k < 150 {
+                    k as f64
+                } else {
+                    150.0 + 3.0 * (k - 150) as f64
+                }
+            })
+            .collect();
+        let grid = Grid {
+            start_ms: 0,
+            step_ms: 1_000,
+            values,
+        };
+        let holt = Holt::fit(&grid, 300_000).expect("fit");
+        assert!((holt.trend - 3.0).abs() < 0.2, "{}", holt.trend);
+        assert!(
+            holt.predict(299_000).mean > 290.0 + 250.0,
+            "{:?}",
+            holt.predict(299_000)
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! `forecast()` end to end: every model on series whose crossing is known.
+
+use super::*;
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+/// The forecast time: a midnight, so daily phases are easy to reason about.
+const NOW: i64 = 20_000 * DAY;
+
+/// Samples every `every` ms over `span` ms ending at `NOW`, valued `f(days before NOW)`
+/// (negative: in the past).
+fn series(span: i64, every: i64, mut f: impl FnMut(f64) -> f64) -> Vec<(i64, f64)> {
+    (0..=span / every)
+        .rev()
+        .map(|i| {
+            let t = NOW - i * every;
+            (t, f((t - NOW) as f64 / DAY as f64))
+        })
+        .collect()
+}
+
+/// Gaussian noise from a seeded xorshift (Box–Muller).
+fn noise(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed.max(1);
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    move || {
+        let (u, v) = (uniform(), uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+fn request(samples: &[(i64, f64)], model: ModelChoice, threshold: f64) -> ForecastRequest<'_> {
+    ForecastRequest {
+        samples,
+        now_ms: NOW,
+        horizon_ms: 14 * DAY,
+        threshold,
+        direction: Direction::Above,
+        model,
+        season: None,
+    }
+}
+
+const ALL: [ModelChoice; 5] = [
+    ModelChoice::Linear,
+    ModelChoice::TheilSen,
+    ModelChoice::Holt,
+    ModelChoice::HoltWinters,
+    ModelChoice::Auto,
+];
+
+#[test]
+fn an_exact_line_crosses_where_it_should_for_every_model() {
+    // 50 % now, +2 % a day: 80 % in 15 days is past the 14-day horizon, 70 % in 10 days.
+    let samples = series(7 * DAY, 10 * MINUTE, |d| 0.5 + 0.02 * d);
+    for model in ALL {
+        let f = forecast(&request(&samples, model, 0.7)).expect("forecast");
+        let eta = f.eta_ms.expect("crosses");
+        assert!(
+            (eta - (NOW + 10 * DAY)).abs() < 10 * MINUTE,
+            "{model:?}: {eta}"
+        );
+        assert!((f.value_at_horizon - 0.78).abs() < 1e-3, "{model:?}: {f:?}");
+        assert_ne!(f.model, ModelChoice::Auto);
+        let none = forecast(&request(&samples, model, 0.8)).expect("forecast");
+        assert_eq!(none.eta_ms, None, "{model:?}");
+        assert!(f.path.len() <= 100 && f.path[0].0 == NOW, "{model:?}");
+    }
+}
+
+#[test]
+fn noisy_growth_is_found_within_hours_with_a_band_around_it() {
+    // 40 % + 3 %/day with 1 % noise, hourly for 10 days: 85 % in 15 days, 70 % in 10.
+    let mut noise = noise(7);
+    let samples = series(10 * DAY, HOUR, |d| 0.4 + 0.03 * d + 0.01 * noise());
+    for model in ALL {
+        let f = forecast(&request(&samples, model, 0.7)).expect("forecast");
+        let eta = f.eta_ms.expect("crosses");
+        let truth = NOW + 10 * DAY;
+        let tolerance = if model == ModelChoice::HoltWinters {
+            DAY
+        } else {
+            12 * HOUR
+        };
+        assert!(
+            (eta - truth).abs() < tolerance,
+            "{model:?}: {} h off",
+            (eta - truth) / HOUR
+        );
+        let (lower, upper) = (
+            f.eta_lower_ms.expect("lower"),
+            f.eta_upper_ms.unwrap_or(i64::MAX),
+        );
+        assert!(lower <= eta && eta <= upper, "{model:?}: {f:?}");
+        assert!(
+            lower < truth && truth < upper,
+            "{model:?}: band misses the truth"
+        );
+    }
+}
+
+#[test]
+fn a_daily_sawtooth_crosses_at_its_peaks_with_holt_winters() {
+    // Logs grow 10 % through each day and are rotated at midnight, over a base growing
+    // 1 %/day from 60 %. On day k after now the value is 0.6 + 0.01k + 0.11x at fraction x
+    // of the day, which first reaches 74.5 % on day 4 at x = 0.105/0.11: 4.9545 days.
+    let samples = series(8 * DAY, 15 * MINUTE, |d| {
+        0.6 + 0.01 * d + 0.10 * (d - d.floor())
+    });
+    let mut r = request(&samples, ModelChoice::HoltWinters, 0.745);
+    r.season = Some(Season::Daily);
+    let truth = NOW + (4.9545 * DAY as f64) as i64;
+    let f = forecast(&r).expect("forecast");
+    let eta = f.eta_ms.expect("crosses");
+    assert!(
+        (eta - truth).abs() < 2 * HOUR,
+        "{} h off",
+        (eta - truth) as f64 / HOUR as f64
+    );
+    // A straight line through the sawtooth crosses days later, with its mean.
+    let line = forecast(&request(&samples, ModelChoice::Linear, 0.745)).expect("forecast");
+    assert!(
+        line.eta_ms.expect("crosses") > truth + 2 * DAY,
+        "{:?}",
+        line.eta_ms
+    );
+    let auto = forecast(&request(&samples, ModelChoice::Auto, 0.745)).expect("forecast");
+    assert_eq!(auto.model, ModelChoice::HoltWinters);
+}
+
+#[test]
+fn already_past_is_now_and_below_counts_downwards() {
+    let samples = series(DAY, HOUR, |d| 100.0 + 10.0 * d);
+    let f = forecast(&request(&samples, ModelChoice::Linear, 95.0)).expect("forecast");
+    assert_eq!(
+        (f.eta_ms, f.eta_lower_ms, f.eta_upper_ms),
+        (Some(NOW), Some(NOW), Some(NOW))
+    );
+    // Free space falling 10 a day from 100: below 40 in 6 days.
+    let mut r = request(&samples, ModelChoice::Linear, 40.0);
+    let falling = series(DAY, HOUR, |d| 100.0 - 10.0 * d);
+    r.samples = &falling;
+    r.direction = Direction::Below;
+    let f = forecast(&r).expect("forecast");
+    assert!(
+        (f.eta_ms.expect("crosses") - (NOW + 6 * DAY)).abs() < MINUTE,
+        "{f:?}"
+    );
+}
+
+#[test]
+fn flat_and_shrinking_series_raise_no_alarm() {
+    let mut noise = noise(11);
+    let flat = series(7 * DAY, 10 * MINUTE, |_| 0.5 + 0.02 * noise());
+    let shrinking = series(7 * DAY, 10 * MINUTE, |d| 0.5 - 0.01 * d + 0.02 * noise());
+    for samples in [&flat, &shrinking] {
+        for model in ALL {
+            let f = forecast(&request(samples, model, 0.9)).expect("forecast");
+            assert_eq!(f.eta_ms, None, "{model:?}");
+        }
+    }
+}
+
+#[test]
+fn samples_after_now_are_not_used() {
+    let mut samples = series(3 * DAY, HOUR, |d| 10.0 + d);
+    samples.push((NOW + HOUR, 1_000.0));
+    let f = forecast(&request(&samples, ModelChoice::Linear, 12.0)).expect("forecast");
+    assert!(
+        (f.eta_ms.expect("crosses") - (NOW + 2 * DAY)).abs() < MINUTE,
+        "{f:?}"
+    );
+}
+
+#[test]
+fn bad_requests_and_short_histories_say_what_is_wrong() {
+    let samples = series(DAY, HOUR, |d| d);
+    let mut r = request(&samples, ModelChoice::Linear, 1.0);
+    r.horizon_ms = 0;
+    assert_eq!(
+        forecast(&r),
+        Err(ForecastError::BadRequest(
+            "horizon must be positive, not 0 ms".into()
+        ))
+    );
+    let r = request(&samples, ModelChoice::Linear, f64::NAN);
+    assert!(matches!(forecast(&r), Err(ForecastError::BadRequest(_))));
+    let r = request(&samples[..2], ModelChoice::Linear, 1.0);
+    assert!(matches!(forecast(&r), Err(ForecastError::NotEnoughData(_))));
+    let mut r = request(&samples, ModelChoice::HoltWinters, 1.0);
+    r.season = Some(Season::Weekly);
+    let err = forecast(&r).expect_err("one day of a weekly season");
+    assert!(err.to_string().contains("weekly"), "{err}");
+}
