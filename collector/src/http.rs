@@ -9,6 +9,7 @@
 //! - [`params`]: parameters from the URL and the form body; times and durations.
 //! - [`query`]: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars`.
 //! - [`series`]: `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
+//! - [`rules`]: `/api/v1/alerts` and `/api/v1/rules`, from the running rules.
 //! - [`status`]: build info, metadata, and the `/-/ready` and `/-/healthy` probes.
 //! - [`json`]: the success envelope and the result shapes.
 //! - [`go_float`]: numbers in the exact text Prometheus (Go) writes.
@@ -19,12 +20,14 @@ pub mod go_float;
 pub mod json;
 pub mod params;
 pub mod query;
+pub mod rules;
 pub mod series;
 pub mod status;
 
 pub use error::ApiError;
 
 use crate::promql::Engine;
+use crate::rules::status::RulesView;
 use crate::store::Store;
 use axum::Router;
 use axum::routing::get;
@@ -74,6 +77,9 @@ pub struct Api {
     /// One permit per running query; held by the blocking task itself, so a query that
     /// timed out for its client keeps its slot until it really stops.
     slots: Arc<Semaphore>,
+    /// The running rules, for `/api/v1/alerts` and `/api/v1/rules`; `None` when the
+    /// collector runs none (both then answer with empty lists).
+    rules: Option<Arc<dyn RulesView>>,
 }
 
 impl Api {
@@ -85,7 +91,14 @@ impl Api {
             store,
             options: Arc::new(options),
             slots,
+            rules: None,
         }
+    }
+
+    /// The same API, showing `rules` at `/api/v1/alerts` and `/api/v1/rules`.
+    pub fn with_rules(mut self, rules: Option<Arc<dyn RulesView>>) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Runs `work` on a blocking thread within `timeout` (waiting for a slot included).
@@ -146,6 +159,8 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/label/{name}/values", get(series::label_values))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/metadata", get(status::metadata))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/api/v1/rules", get(rules::rules))
         .route("/-/ready", get(status::ready))
         .route("/-/healthy", get(status::healthy))
         .with_state(api)
@@ -172,6 +187,7 @@ pub async fn start(
     config: &crate::config::Config,
     engine: Engine,
     store: Arc<dyn Store>,
+    rules: Option<Arc<dyn RulesView>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<
     (
@@ -197,7 +213,8 @@ pub async fn start(
             max_concurrent_queries: config.server.http_max_concurrent_queries,
             max_series: usize::try_from(config.limits.max_query_series).unwrap_or(usize::MAX),
         },
-    );
+    )
+    .with_rules(rules);
     let (stop, stopped) = tokio::sync::watch::channel(());
     let task = tokio::spawn(async move {
         // Each resolves on the signal and when the sender is dropped alike.

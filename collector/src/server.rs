@@ -82,7 +82,10 @@ async fn serve(
     let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
     let housekeeping = tokio::spawn(housekeeping(store.clone(), registry.clone(), counters));
     let engine = Engine::new(store.clone(), EngineOptions::from_limits(&limits));
-    let (shutdown, http) = crate::http::start(&config, engine, store.clone(), shutdown).await?;
+    // The running rules, for the Rules service and /api/v1/{alerts,rules}; none yet.
+    let rules: Option<Arc<dyn crate::rules::status::RulesView>> = None;
+    let (shutdown, http) =
+        crate::http::start(&config, engine, store.clone(), rules.clone(), shutdown).await?;
 
     info!(
         grpc = %addr,
@@ -115,6 +118,7 @@ async fn serve(
                 .send_compressed(CompressionEncoding::Gzip),
         )
         .add_service(crate::import::server(store.clone(), &config))
+        .add_service(crate::rules::service::server(rules))
         .add_service(crate::forecast::service::server(Engine::new(
             store.clone(),
             EngineOptions::from_limits(&limits),

@@ -6,12 +6,15 @@
 //! - `client`: the gRPC connection to the collector; transport failures become messages.
 //! - `hosts`, `series`, `query`: one command each: fetch, then render.
 //! - `import`: backfill from a text file through the Import service.
+//! - `alerts`, `rules`: active alerts and rule health from the Rules service; `rules check`
+//!   validates rule files offline, `rules reload` has the collector re-read them.
 //! - `top`, `host`: fleet and host usage; `usage` holds their PromQL.
 //! - `query_result`, `sparkline`, `units`: PromQL results and usage figures for people.
 //! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
 //! - `time`: durations and times on the command line, timestamps on the screen.
 //! - `error`: what can go wrong, and the exit code for each.
 
+mod alerts;
 mod client;
 mod error;
 mod host;
@@ -20,6 +23,7 @@ mod import;
 pub(crate) mod output;
 mod query;
 mod query_result;
+mod rules;
 mod series;
 mod sparkline;
 pub(crate) mod time;
@@ -34,6 +38,7 @@ pub use host::HostArgs;
 pub use import::ImportArgs;
 pub use output::Output;
 pub use query::QueryArgs;
+pub use rules::{RulesAction, RulesArgs, RulesFailure};
 pub use series::SeriesArgs;
 pub use top::TopArgs;
 
@@ -106,6 +111,10 @@ pub enum Command {
     Host(HostArgs),
     /// Backfill history from an OpenMetrics or Prometheus text file with timestamps
     Import(ImportArgs),
+    /// List the firing and pending alerts: labels, value, since when, ETA for forecasts
+    Alerts,
+    /// List rule groups and rules with their health; check rule files; reload them
+    Rules(RulesArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -123,6 +132,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Top(args) => top::run(&target, args, cli.output).await?,
         Command::Host(args) => host::run(&target, args, cli.output).await?,
         Command::Import(args) => import::run(&target, args, cli.output).await?,
+        Command::Alerts => alerts::run(&target, cli.output).await?,
+        Command::Rules(args) => rules::run(&target, args, cli.output).await?,
     }
     Ok(())
 }
