@@ -90,7 +90,11 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<RuleFile>, Vec<Diagnostic>> {
             Err(mut d) => problems.append(&mut d),
         }
     }
-    if problems.is_empty() { Ok(files) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems)
+    }
 }
 
 /// What `vigil rules check FILE...` found.
@@ -115,7 +119,11 @@ impl CheckReport {
 /// Checks every file (paths may be globs; unlike [`load_files`], a pattern that matches
 /// nothing is a problem here, since the user asked for those files).
 pub fn check_report(paths: &[PathBuf]) -> CheckReport {
-    let mut report = CheckReport { files: Vec::new(), problems: Vec::new(), text: String::new() };
+    let mut report = CheckReport {
+        files: Vec::new(),
+        problems: Vec::new(),
+        text: String::new(),
+    };
     for pattern in paths {
         let expanded = glob::expand(pattern);
         if expanded.is_empty() {

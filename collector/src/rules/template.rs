@@ -6,7 +6,7 @@
 //!   `$externalLabels` (empty in Vigil), `$externalURL` (empty), the same through the dot
 //!   (`.Labels.host`, `.Value`), and Vigil's `$eta`, `$eta_lower`, `$eta_upper`, `$model`
 //!   (from [`TemplateData::vars`]; strings, so `{{ $eta | humanizeTimestamp }}` works when
-//!   the rule engine puts unix seconds there). A missing label prints `<no value>`.
+//!   the rule engine puts unix seconds there). A missing label or variable prints nothing.
 //! - pipes `{{ $value | humanize }}`, parentheses, `{{ if … }}{{ else }}{{ end }}`,
 //!   trimming `{{-`/`-}}`, comments `{{/* … */}}`.
 //! - functions `humanize`, `humanize1024`, `humanizeDuration`, `humanizePercentage`,

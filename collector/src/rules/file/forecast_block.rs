@@ -18,37 +18,68 @@ use super::parse::{Reader, RuleAt, scalar};
 use crate::forecast::{Direction, ModelChoice, Season};
 use crate::rules::spec::ForecastSpec;
 
-const FIELDS: [&str; 7] = ["expr", "threshold", "direction", "lookback", "horizon", "model", "season"];
+const FIELDS: [&str; 7] = [
+    "expr",
+    "threshold",
+    "direction",
+    "lookback",
+    "horizon",
+    "model",
+    "season",
+];
 
 /// Reads the block, recording its problems in `reader`.
-pub(super) fn read(reader: &mut Reader<'_>, block: &Value, at: &RuleAt<'_>) -> Option<ForecastSpec> {
+pub(super) fn read(
+    reader: &mut Reader<'_>,
+    block: &Value,
+    at: &RuleAt<'_>,
+) -> Option<ForecastSpec> {
     let here = at.field(&[Step::Key("forecast")]);
     let p = format!("{}forecast: ", at.prefix);
     let Some(map) = block.as_mapping() else {
-        reader.problem(&here, format!("{p}must be a mapping with expr, threshold, lookback and horizon"));
+        reader.problem(
+            &here,
+            format!("{p}must be a mapping with expr, threshold, lookback and horizon"),
+        );
         return None;
     };
     reader.unknown_fields(map, &FIELDS, &here, &p, "`forecast:`");
-    let inner = RuleAt { path: here.clone(), prefix: p.clone() };
+    let inner = RuleAt {
+        path: here.clone(),
+        prefix: p.clone(),
+    };
     let expr = reader.expr(map, "expr", &inner);
     let field = |key: &'static str| inner.field(&[Step::Key(key)]);
 
     let threshold = match map.get("threshold").filter(|v| !v.is_null()) {
         None => {
-            reader.problem(&here, format!("{p}`threshold:` must be set (the level not to cross)"));
+            reader.problem(
+                &here,
+                format!("{p}`threshold:` must be set (the level not to cross)"),
+            );
             None
         }
         Some(v) => match v.as_f64().filter(|t| t.is_finite()) {
             Some(t) => Some(t),
             None => {
                 let shown = scalar(v).unwrap_or_else(|| "a list or mapping".into());
-                reader.problem(&field("threshold"), format!("{p}threshold {shown:?} is not a number; write one such as 0.9 or 1e9"));
+                reader.problem(
+                    &field("threshold"),
+                    format!("{p}threshold {shown:?} is not a number; write one such as 0.9 or 1e9"),
+                );
                 None
             }
         },
     };
 
-    let direction = match choice(reader, map, "direction", &field("direction"), &p, &["above", "below"]) {
+    let direction = match choice(
+        reader,
+        map,
+        "direction",
+        &field("direction"),
+        &p,
+        &["above", "below"],
+    ) {
         Ok(Some("below")) => Some(Direction::Below),
         Ok(_) => Some(Direction::Above),
         Err(()) => None,
@@ -62,7 +93,14 @@ pub(super) fn read(reader: &mut Reader<'_>, block: &Value, at: &RuleAt<'_>) -> O
         Ok(_) => Some(ModelChoice::Auto),
         Err(()) => None,
     };
-    let season = match choice(reader, map, "season", &field("season"), &p, &["daily", "weekly"]) {
+    let season = match choice(
+        reader,
+        map,
+        "season",
+        &field("season"),
+        &p,
+        &["daily", "weekly"],
+    ) {
         Ok(Some("daily")) => Ok(Some(Season::Daily)),
         Ok(Some(_)) => Ok(Some(Season::Weekly)),
         Ok(None) => Ok(None),
@@ -73,24 +111,31 @@ pub(super) fn read(reader: &mut Reader<'_>, block: &Value, at: &RuleAt<'_>) -> O
             &field("model"),
             format!("{p}model holt_winters needs `season: daily` or `season: weekly`"),
         ),
-        (Some(m @ (ModelChoice::Linear | ModelChoice::TheilSen | ModelChoice::Holt)), Ok(Some(_))) => {
-            reader.problem(
-                &field("season"),
-                format!("{p}`season:` only applies to holt_winters and auto, not to {m:?}; remove it"),
-            )
-        }
+        (
+            Some(m @ (ModelChoice::Linear | ModelChoice::TheilSen | ModelChoice::Holt)),
+            Ok(Some(_)),
+        ) => reader.problem(
+            &field("season"),
+            format!("{p}`season:` only applies to holt_winters and auto, not to {m:?}; remove it"),
+        ),
         _ => {}
     }
 
     let mut positive = |key: &'static str| match reader.duration(map, key, &here, &p) {
         Some(d) if !d.is_zero() => Some(d),
         Some(_) => {
-            reader.problem(&field(key), format!("{p}{key} must be longer than 0, such as 1d"));
+            reader.problem(
+                &field(key),
+                format!("{p}{key} must be longer than 0, such as 1d"),
+            );
             None
         }
         None => {
             if !map.contains_key(key) {
-                reader.problem(&here, format!("{p}`{key}:` must be set (a duration such as 1d)"));
+                reader.problem(
+                    &here,
+                    format!("{p}`{key}:` must be set (a duration such as 1d)"),
+                );
             }
             None
         }
@@ -125,7 +170,13 @@ fn choice<'a>(
     match allowed.iter().find(|a| **a == text) {
         Some(a) => Ok(Some(a)),
         None => {
-            reader.problem(path, format!("{prefix}unknown {key} {text:?}; use one of {}", allowed.join(", ")));
+            reader.problem(
+                path,
+                format!(
+                    "{prefix}unknown {key} {text:?}; use one of {}",
+                    allowed.join(", ")
+                ),
+            );
             Err(())
         }
     }

@@ -23,8 +23,14 @@ pub(super) fn expand(pattern: &Path) -> Vec<PathBuf> {
         }
         let mut next = Vec::new();
         for dir in &found {
-            let listing = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
-            let Ok(entries) = std::fs::read_dir(listing) else { continue };
+            let listing = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir.as_path()
+            };
+            let Ok(entries) = std::fs::read_dir(listing) else {
+                continue;
+            };
             let mut names: Vec<String> = entries
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -52,7 +58,9 @@ fn matches(pattern: &[u8], name: &[u8]) -> bool {
         Some((b'*', rest)) => (0..=name.len()).any(|skip| matches(rest, &name[skip..])),
         Some((b'?', rest)) => !name.is_empty() && matches(rest, &name[1..]),
         Some((b'[', rest)) => {
-            let Some((&c, name_rest)) = name.split_first() else { return false };
+            let Some((&c, name_rest)) = name.split_first() else {
+                return false;
+            };
             match class(rest, c) {
                 Some((true, after)) => matches(after, name_rest),
                 Some((false, _)) => false,

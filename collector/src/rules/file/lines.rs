@@ -54,7 +54,12 @@ enum Token {
     /// `- ` at this column.
     Dash { line: usize, col: usize },
     /// `key:` at this column; `inline` when a value follows on the same line.
-    Key { line: usize, col: usize, name: String, inline: bool },
+    Key {
+        line: usize,
+        col: usize,
+        name: String,
+        inline: bool,
+    },
     /// Anything else (a scalar on its own line).
     Other { col: usize },
 }
@@ -115,7 +120,12 @@ fn tokenize(text: &str) -> Vec<Token> {
                 if inline {
                     skip_deeper_than = Some(col);
                 }
-                tokens.push(Token::Key { line, col, name, inline });
+                tokens.push(Token::Key {
+                    line,
+                    col,
+                    name,
+                    inline,
+                });
             }
             None => {
                 tokens.push(Token::Other { col });
@@ -133,7 +143,9 @@ fn split_key(s: &str) -> Option<(String, &str)> {
         let end = s[1..].find(quote)? + 1;
         (s[1..end].to_owned(), &s[end + 1..])
     } else {
-        let colon = s.find(": ").or_else(|| s.strip_suffix(':').map(|k| k.len()))?;
+        let colon = s
+            .find(": ")
+            .or_else(|| s.strip_suffix(':').map(|k| k.len()))?;
         let name = &s[..colon];
         if name.starts_with(['{', '[', '"', '\'', '|', '>']) {
             return None;
@@ -174,7 +186,13 @@ fn parse_node(tokens: &[Token], pos: &mut usize, col: usize) -> Node {
         Some(Token::Key { line, col: c, .. }) if *c >= col => {
             let c = *c;
             node.line = *line;
-            while let Some(Token::Key { line, col: kc, name, inline }) = tokens.get(*pos) {
+            while let Some(Token::Key {
+                line,
+                col: kc,
+                name,
+                inline,
+            }) = tokens.get(*pos)
+            {
                 if *kc != c {
                     break;
                 }
@@ -246,16 +264,31 @@ groups:
         assert_eq!(at(&[Key("groups")]), Some(2));
         assert_eq!(at(&[Key("groups"), Index(0)]), Some(3));
         assert_eq!(at(&[Key("groups"), Index(0), Key("interval")]), Some(4));
-        assert_eq!(at(&[Key("groups"), Index(0), Key("rules"), Index(0)]), Some(6));
+        assert_eq!(
+            at(&[Key("groups"), Index(0), Key("rules"), Index(0)]),
+            Some(6)
+        );
         let r0 = [Key("groups"), Index(0), Key("rules"), Index(0)];
-        assert_eq!(at(&[&r0[..], &[Key("labels"), Key("severity")]].concat()), Some(11));
-        assert_eq!(at(&[Key("groups"), Index(0), Key("rules"), Index(1), Key("expr")]), Some(13));
+        assert_eq!(
+            at(&[&r0[..], &[Key("labels"), Key("severity")]].concat()),
+            Some(11)
+        );
+        assert_eq!(
+            at(&[Key("groups"), Index(0), Key("rules"), Index(1), Key("expr")]),
+            Some(13)
+        );
         assert_eq!(at(&[Key("groups"), Index(1), Key("name")]), Some(15));
-        assert_eq!(at(&[Key("groups"), Index(1), Key("rules"), Index(0)]), Some(17));
+        assert_eq!(
+            at(&[Key("groups"), Index(1), Key("rules"), Index(0)]),
+            Some(17)
+        );
         let r = [Key("groups"), Index(1), Key("rules"), Index(0)];
         assert_eq!(at(&[&r[..], &[Key("forecast")]].concat()), Some(20));
         // Flow style: falls back to the enclosing key.
-        assert_eq!(at(&[&r[..], &[Key("forecast"), Key("expr")]].concat()), Some(20));
+        assert_eq!(
+            at(&[&r[..], &[Key("forecast"), Key("expr")]].concat()),
+            Some(20)
+        );
         assert_eq!(at(&[Key("groups"), Index(5)]), Some(2));
     }
 }

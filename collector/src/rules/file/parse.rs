@@ -46,10 +46,17 @@ pub(super) fn read(path: &Path, text: &str) -> Result<RuleFile, Vec<Diagnostic>>
             }]);
         }
     };
-    let mut reader = Reader { file: path, lines: lines::locate(text), problems: Vec::new() };
+    let mut reader = Reader {
+        file: path,
+        lines: lines::locate(text),
+        problems: Vec::new(),
+    };
     let groups = reader.file(&root);
     if reader.problems.is_empty() {
-        Ok(RuleFile { path: path.to_owned(), groups })
+        Ok(RuleFile {
+            path: path.to_owned(),
+            groups,
+        })
     } else {
         Err(reader.problems)
     }
@@ -74,7 +81,7 @@ impl<'p> RuleAt<'p> {
     where
         'p: 'x,
     {
-        let mut path: Vec<Step<'x>> = self.path.iter().copied().collect();
+        let mut path: Vec<Step<'x>> = self.path.to_vec();
         path.extend_from_slice(steps);
         path
     }
@@ -145,7 +152,10 @@ impl Reader<'_> {
             return Vec::new();
         }
         let Some(map) = root.as_mapping() else {
-            self.problem(&[], "a rule file must be a mapping with a `groups:` list".into());
+            self.problem(
+                &[],
+                "a rule file must be a mapping with a `groups:` list".into(),
+            );
             return Vec::new();
         };
         self.unknown_fields(map, &["groups"], &[], "", "the file");
@@ -153,7 +163,10 @@ impl Reader<'_> {
             None | Some(Value::Null) => return Vec::new(),
             Some(Value::Sequence(s)) => s,
             Some(_) => {
-                self.problem(&[Step::Key("groups")], "`groups:` must be a list of groups".into());
+                self.problem(
+                    &[Step::Key("groups")],
+                    "`groups:` must be a list of groups".into(),
+                );
                 return Vec::new();
             }
         };
@@ -176,7 +189,10 @@ impl Reader<'_> {
     ) -> Option<Group> {
         let line = self.lines.line(path).unwrap_or(0);
         let Some(map) = value.as_mapping() else {
-            self.problem(path, "a group must be a mapping with `name:` and `rules:`".into());
+            self.problem(
+                path,
+                "a group must be a mapping with `name:` and `rules:`".into(),
+            );
             return None;
         };
         let name = map.get("name").and_then(scalar).unwrap_or_default();
@@ -184,20 +200,29 @@ impl Reader<'_> {
         self.unknown_fields(map, &GROUP_FIELDS, path, &prefix, "a group");
         let at = |key: &'static str| [path, &[Step::Key(key)]].concat();
         if name.is_empty() {
-            self.problem(path, "a group needs a `name:`; give it one, unique in the file".into());
+            self.problem(
+                path,
+                "a group needs a `name:`; give it one, unique in the file".into(),
+            );
         } else if !names.insert(name.clone()) {
             self.problem(
                 &at("name"),
                 format!("group name {name:?} is repeated in the same file; rename one of them"),
             );
         }
-        let interval = self.duration(map, "interval", path, &prefix).filter(|d| !d.is_zero());
+        let interval = self
+            .duration(map, "interval", path, &prefix)
+            .filter(|d| !d.is_zero());
         // Prometheus's `limit` caps the alerts or series one rule may produce; Vigil reads
         // it so Prometheus files load, but does not apply it.
-        if let Some(limit) = map.get("limit").filter(|v| !v.is_null()) {
-            if limit.as_u64().is_none() {
-                self.problem(&at("limit"), format!("{prefix}limit must be a whole number ≥ 0"));
-            }
+        if map
+            .get("limit")
+            .is_some_and(|v| !v.is_null() && v.as_u64().is_none())
+        {
+            self.problem(
+                &at("limit"),
+                format!("{prefix}limit must be a whole number ≥ 0"),
+            );
         }
         let mut rules = Vec::new();
         match map.get("rules").map(untag) {
@@ -213,18 +238,39 @@ impl Reader<'_> {
             }
             Some(_) => self.problem(&at("rules"), format!("{prefix}`rules:` must be a list")),
         }
-        Some(Group { name, interval, rules, line })
+        Some(Group {
+            name,
+            interval,
+            rules,
+            line,
+        })
     }
 
-    fn rule(&mut self, value: &Value, group: &str, index: usize, path: Vec<Step<'_>>) -> Option<Rule> {
+    fn rule(
+        &mut self,
+        value: &Value,
+        group: &str,
+        index: usize,
+        path: Vec<Step<'_>>,
+    ) -> Option<Rule> {
         let line = self.lines.line(&path).unwrap_or(0);
         let Some(map) = value.as_mapping() else {
-            self.problem(&path, format!("group {group:?}, rule {}: a rule must be a mapping", index + 1));
+            self.problem(
+                &path,
+                format!(
+                    "group {group:?}, rule {}: a rule must be a mapping",
+                    index + 1
+                ),
+            );
             return None;
         };
         let alert = map.get("alert").and_then(scalar).unwrap_or_default();
         let record = map.get("record").and_then(scalar).unwrap_or_default();
-        let name = if alert.is_empty() { record.clone() } else { alert.clone() };
+        let name = if alert.is_empty() {
+            record.clone()
+        } else {
+            alert.clone()
+        };
         let at = RuleAt {
             prefix: format!("group {group:?}, rule {}, {name:?}: ", index + 1),
             path,
@@ -235,7 +281,9 @@ impl Reader<'_> {
         match (alert.is_empty(), record.is_empty()) {
             (false, false) => self.problem(
                 &at.path,
-                format!("{p}only one of `alert:` and `record:` may be set; split it into two rules"),
+                format!(
+                    "{p}only one of `alert:` and `record:` may be set; split it into two rules"
+                ),
             ),
             (true, true) => self.problem(
                 &at.path,
@@ -244,7 +292,9 @@ impl Reader<'_> {
             _ => {}
         }
         let for_ = self.duration(map, "for", &at.path, p).unwrap_or_default();
-        let keep_firing_for = self.duration(map, "keep_firing_for", &at.path, p).unwrap_or_default();
+        let keep_firing_for = self
+            .duration(map, "keep_firing_for", &at.path, p)
+            .unwrap_or_default();
         let labels = self.string_map(map, "labels", &at);
         let annotations = self.string_map(map, "annotations", &at);
         let kind = if record.is_empty() {
@@ -253,10 +303,17 @@ impl Reader<'_> {
             self.record_kind(map, &at, &record, for_, keep_firing_for)
         };
         for (key, value) in &labels {
-            if !is_label_name(key) || key == "__name__" {
+            let why = if key == "__name__" {
+                Some("a rule cannot set the metric name")
+            } else if !is_label_name(key) {
+                Some("use letters, digits and _, not starting with a digit")
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 self.problem(
                     &at.field(&[Step::Key("labels"), Step::Key(key)]),
-                    format!("{p}invalid label name: {key} (use letters, digits and _, not starting with a digit)"),
+                    format!("{p}invalid label name: {key} ({why})"),
                 );
             }
             if !alert.is_empty() {
@@ -309,7 +366,10 @@ impl Reader<'_> {
             );
         }
         for (field, set) in [
-            ("annotations", map.get("annotations").is_some_and(|v| !v.is_null())),
+            (
+                "annotations",
+                map.get("annotations").is_some_and(|v| !v.is_null()),
+            ),
             ("for", !for_.is_zero()),
             ("keep_firing_for", !keep_firing_for.is_zero()),
             ("clear", map.contains_key("clear")),
@@ -318,7 +378,9 @@ impl Reader<'_> {
             if set {
                 self.problem(
                     &at.field(&[Step::Key(field)]),
-                    format!("{p}invalid field {field:?} in recording rule; it belongs to alerting rules"),
+                    format!(
+                        "{p}invalid field {field:?} in recording rule; it belongs to alerting rules"
+                    ),
                 );
             }
         }
@@ -341,7 +403,9 @@ impl Reader<'_> {
                 if map.contains_key("clear") {
                     self.problem(
                         &at.field(&[Step::Key("clear")]),
-                        format!("{p}`clear:` only goes with `expr:`, not with `forecast:`; remove it"),
+                        format!(
+                            "{p}`clear:` only goes with `expr:`, not with `forecast:`; remove it"
+                        ),
                     );
                 }
                 forecast_block::read(self, untag(block), at).map(RuleKind::Forecast)
@@ -362,7 +426,13 @@ impl Reader<'_> {
         let path = at.field(&[Step::Key(key)]);
         let text = map.get(key).and_then(scalar).unwrap_or_default();
         if text.trim().is_empty() {
-            self.problem(&path, format!("{}field {key:?} must be set in rule (a PromQL expression)", at.prefix));
+            self.problem(
+                &path,
+                format!(
+                    "{}field {key:?} must be set in rule (a PromQL expression)",
+                    at.prefix
+                ),
+            );
             return None;
         }
         match promql_check::check(&text) {
@@ -374,7 +444,12 @@ impl Reader<'_> {
         }
     }
 
-    fn string_map(&mut self, map: &Mapping, key: &str, at: &RuleAt<'_>) -> BTreeMap<String, String> {
+    fn string_map(
+        &mut self,
+        map: &Mapping,
+        key: &str,
+        at: &RuleAt<'_>,
+    ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         match map.get(key).map(untag) {
             None | Some(Value::Null) => {}
@@ -391,7 +466,10 @@ impl Reader<'_> {
                             }
                             None => self.problem(
                                 &at.field(&[Step::Key(key), Step::Key(&name)]),
-                                format!("{}{key}: the value of {name:?} must be a string", at.prefix),
+                                format!(
+                                    "{}{key}: the value of {name:?} must be a string",
+                                    at.prefix
+                                ),
                             ),
                         },
                     }
@@ -399,7 +477,10 @@ impl Reader<'_> {
             }
             Some(_) => self.problem(
                 &at.field(&[Step::Key(key)]),
-                format!("{}`{key}:` must be a mapping of names to strings", at.prefix),
+                format!(
+                    "{}`{key}:` must be a mapping of names to strings",
+                    at.prefix
+                ),
             ),
         }
         out
@@ -428,13 +509,17 @@ pub(super) fn untag(value: &Value) -> &Value {
 /// Prometheus's label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
 fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Prometheus's metric names: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 fn is_metric_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }

@@ -55,8 +55,7 @@ const AGGREGATIONS: [&str; 12] = [
 
 /// Binary operators the engine evaluates (see `promql/binary.rs`).
 const OPERATORS: [&str; 16] = [
-    "+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<=", "and", "or",
-    "unless",
+    "+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless",
 ];
 
 /// Parses `expr` and checks it is something a rule can evaluate: an instant vector or a
@@ -81,9 +80,9 @@ pub(super) fn check(expr: &str) -> Result<(), String> {
              wrap it in a function such as rate() or avg_over_time()"
                 .into(),
         ),
-        ValueType::String => Err(
-            "expression gives a string, but a rule needs an instant vector or a scalar".into(),
-        ),
+        ValueType::String => {
+            Err("expression gives a string, but a rule needs an instant vector or a scalar".into())
+        }
     }
 }
 
@@ -118,8 +117,8 @@ fn walk(expr: &Expr, unsupported: &mut Vec<String>) {
         }
         Expr::Call(c) => {
             let name = c.func.name;
-            let known = RangeFunction::from_name(name).is_some()
-                || INSTANT_FUNCTIONS.contains(&name);
+            let known =
+                RangeFunction::from_name(name).is_some() || INSTANT_FUNCTIONS.contains(&name);
             if !known {
                 unsupported.push(format!("the function {name}()"));
             }
@@ -172,6 +171,10 @@ mod tests {
     fn refuses_wrong_types_and_syntax() {
         assert!(check("x[5m]").unwrap_err().contains("range vector"));
         assert!(check("\"text\"").unwrap_err().contains("string"));
-        assert!(check("sum(x").unwrap_err().starts_with("could not parse expression"));
+        assert!(
+            check("sum(x")
+                .unwrap_err()
+                .starts_with("could not parse expression")
+        );
     }
 }

@@ -2,27 +2,69 @@
 
 use std::collections::BTreeMap;
 
+use super::TemplateData;
 use super::go_fmt::{format_g, sprintf};
 use super::humanize;
 use super::parse::{Arg, Command, Node, Pipeline};
-use super::TemplateData;
 
 /// Variables every alert template has (Prometheus's), plus Vigil's forecast ones.
-const VARIABLES: [&str; 8] =
-    ["labels", "value", "externalLabels", "externalURL", "eta", "eta_lower", "eta_upper", "model"];
+const VARIABLES: [&str; 8] = [
+    "labels",
+    "value",
+    "externalLabels",
+    "externalURL",
+    "eta",
+    "eta_lower",
+    "eta_upper",
+    "model",
+];
 /// The fields of `.` (Prometheus's template data).
 const DOT_FIELDS: [&str; 4] = ["Labels", "Value", "ExternalLabels", "ExternalURL"];
 /// Functions this module runs.
 const FUNCTIONS: [&str; 25] = [
-    "humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp",
-    "printf", "print", "println", "toUpper", "toLower", "title", "reReplaceAll", "match",
-    "stripPort", "index", "len", "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "printf",
+    "print",
+    "println",
+    "toUpper",
+    "toLower",
+    "title",
+    "reReplaceAll",
+    "match",
+    "stripPort",
+    "index",
+    "len",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "and",
+    "or",
+    "not",
 ];
 /// Prometheus functions that need the query engine or the web UI, which Vigil's templates
 /// do not have.
 const PROMETHEUS_ONLY: [&str; 14] = [
-    "query", "first", "label", "value", "strvalue", "sortByLabel", "args", "tmpl", "safeHtml",
-    "graphLink", "tableLink", "pathPrefix", "externalURL", "parseDuration",
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "sortByLabel",
+    "args",
+    "tmpl",
+    "safeHtml",
+    "graphLink",
+    "tableLink",
+    "pathPrefix",
+    "externalURL",
+    "parseDuration",
 ];
 
 /// A value inside a template.
@@ -38,7 +80,8 @@ pub(crate) enum Val<'a> {
     Bool(bool),
     /// `$labels`.
     Labels(&'a BTreeMap<String, String>),
-    /// A label that is not there: written as `<no value>`, as Go does.
+    /// A label that is not there: written as nothing, as Prometheus's templates do (Go's
+    /// `missingkey=zero`).
     Missing,
     /// Go's nil.
     Nil,
@@ -56,7 +99,7 @@ impl Val<'_> {
                 let pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
                 format!("map[{}]", pairs.join(" "))
             }
-            Val::Missing => "<no value>".into(),
+            Val::Missing => String::new(),
             Val::Nil => "<nil>".into(),
         }
     }
@@ -89,9 +132,15 @@ impl Val<'_> {
         match self {
             Val::Num(v) => Ok(*v),
             Val::Int(i) => Ok(*i as f64),
-            Val::Str(s) => parse_go_float(s)
-                .ok_or_else(|| format!("error calling {function}: strconv.ParseFloat: parsing {s:?}: invalid syntax")),
-            other => Err(format!("error calling {function}: can't convert {} to float", other.go_type())),
+            Val::Str(s) => parse_go_float(s).ok_or_else(|| {
+                format!(
+                    "error calling {function}: strconv.ParseFloat: parsing {s:?}: invalid syntax"
+                )
+            }),
+            other => Err(format!(
+                "error calling {function}: can't convert {} to float",
+                other.go_type()
+            )),
         }
     }
 
@@ -106,7 +155,11 @@ impl Val<'_> {
 /// Go's `strconv.ParseFloat` for the forms people write (`1.5`, `1e3`, `+Inf`, `NaN`).
 fn parse_go_float(s: &str) -> Option<f64> {
     match s.to_ascii_lowercase().trim_start_matches('+') {
-        "inf" | "infinity" => Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }),
+        "inf" | "infinity" => Some(if s.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }),
         "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
         "nan" => Some(f64::NAN),
         _ => s.parse().ok(),
@@ -119,7 +172,11 @@ pub(super) fn check(nodes: &[Node]) -> Result<(), String> {
         match node {
             Node::Text(_) => {}
             Node::Action(p) => check_pipeline(p)?,
-            Node::If { condition, then, otherwise } => {
+            Node::If {
+                condition,
+                then,
+                otherwise,
+            } => {
                 check_pipeline(condition)?;
                 check(then)?;
                 check(otherwise)?;
@@ -147,19 +204,26 @@ fn check_pipeline(pipeline: &Pipeline) -> Result<(), String> {
                 Arg::Field(fields) => match fields.first() {
                     None => return Err("{{ . }} is not supported; use $labels or $value".into()),
                     Some(f) if !DOT_FIELDS.contains(&f.as_str()) => {
-                        return Err(format!("can't evaluate field {f}; the fields are .{}", DOT_FIELDS.join(", .")));
+                        return Err(format!(
+                            "can't evaluate field {f}; the fields are .{}",
+                            DOT_FIELDS.join(", .")
+                        ));
                     }
                     Some(_) => {}
                 },
                 Arg::Func(name) => {
                     if PROMETHEUS_ONLY.contains(&name.as_str()) {
-                        return Err(format!("function {name:?} is not supported by Vigil's templates"));
+                        return Err(format!(
+                            "function {name:?} is not supported by Vigil's templates"
+                        ));
                     }
                     if !FUNCTIONS.contains(&name.as_str()) {
                         return Err(format!("function {name:?} not defined"));
                     }
                     if j != 0 {
-                        return Err(format!("function {name:?} used as an argument; wrap it in ( )"));
+                        return Err(format!(
+                            "function {name:?} used as an argument; wrap it in ( )"
+                        ));
                     }
                 }
                 Arg::Sub(p) => check_pipeline(p)?,
@@ -182,8 +246,16 @@ pub(super) fn run(nodes: &[Node], data: &TemplateData<'_>, out: &mut String) -> 
         match node {
             Node::Text(t) => out.push_str(t),
             Node::Action(p) => out.push_str(&pipeline(p, data)?.print()),
-            Node::If { condition, then, otherwise } => {
-                let branch = if pipeline(condition, data)?.truthy() { then } else { otherwise };
+            Node::If {
+                condition,
+                then,
+                otherwise,
+            } => {
+                let branch = if pipeline(condition, data)?.truthy() {
+                    then
+                } else {
+                    otherwise
+                };
                 run(branch, data, out)?;
             }
         }
@@ -199,12 +271,19 @@ fn pipeline<'a>(pipeline: &Pipeline, data: &'a TemplateData<'a>) -> Result<Val<'
     Ok(piped.unwrap_or(Val::Nil))
 }
 
-fn command<'a>(command: &Command, data: &'a TemplateData<'a>, piped: Option<Val<'a>>) -> Result<Val<'a>, String> {
+fn command<'a>(
+    command: &Command,
+    data: &'a TemplateData<'a>,
+    piped: Option<Val<'a>>,
+) -> Result<Val<'a>, String> {
     let Some(Arg::Func(name)) = command.args.first() else {
         let first = command.args.first().ok_or("empty command")?;
         return operand(first, data);
     };
-    let mut args = command.args[1..].iter().map(|a| operand(a, data)).collect::<Result<Vec<_>, _>>()?;
+    let mut args = command.args[1..]
+        .iter()
+        .map(|a| operand(a, data))
+        .collect::<Result<Vec<_>, _>>()?;
     args.extend(piped);
     call(name, &args)
 }
@@ -219,7 +298,10 @@ fn operand<'a>(arg: &Arg, data: &'a TemplateData<'a>) -> Result<Val<'a>, String>
                 "value" => Val::Num(data.value),
                 "externalLabels" => Val::Labels(&EMPTY),
                 "externalURL" => Val::Str(String::new()),
-                other => data.vars.get(other).map_or(Val::Missing, |v| Val::Str(v.clone())),
+                other => data
+                    .vars
+                    .get(other)
+                    .map_or(Val::Missing, |v| Val::Str(v.clone())),
             };
             (root, fields.as_slice())
         }
@@ -244,7 +326,12 @@ fn operand<'a>(arg: &Arg, data: &'a TemplateData<'a>) -> Result<Val<'a>, String>
     for field in fields {
         value = match value {
             Val::Labels(m) => m.get(field).map_or(Val::Missing, |v| Val::Str(v.clone())),
-            other => return Err(format!("can't evaluate field {field} in type {}", other.go_type())),
+            other => {
+                return Err(format!(
+                    "can't evaluate field {field} in type {}",
+                    other.go_type()
+                ));
+            }
         };
     }
     Ok(value)
@@ -255,7 +342,10 @@ fn call<'a>(name: &str, args: &[Val<'a>]) -> Result<Val<'a>, String> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
+            Err(format!(
+                "wrong number of args for {name}: want {n} got {}",
+                args.len()
+            ))
         }
     };
     let number = || -> Result<f64, String> {
@@ -274,25 +364,47 @@ fn call<'a>(name: &str, args: &[Val<'a>]) -> Result<Val<'a>, String> {
         },
         "print" => Val::Str(go_print(args)),
         "println" => Val::Str(args.iter().map(Val::text).collect::<Vec<_>>().join(" ") + "\n"),
-        "toUpper" => { want(1)?; Val::Str(args[0].text().to_uppercase()) }
-        "toLower" => { want(1)?; Val::Str(args[0].text().to_lowercase()) }
-        "title" => { want(1)?; Val::Str(title(&args[0].text())) }
-        "stripPort" => { want(1)?; Val::Str(strip_port(&args[0].text())) }
+        "toUpper" => {
+            want(1)?;
+            Val::Str(args[0].text().to_uppercase())
+        }
+        "toLower" => {
+            want(1)?;
+            Val::Str(args[0].text().to_lowercase())
+        }
+        "title" => {
+            want(1)?;
+            Val::Str(title(&args[0].text()))
+        }
+        "stripPort" => {
+            want(1)?;
+            Val::Str(strip_port(&args[0].text()))
+        }
         "reReplaceAll" => {
             want(3)?;
-            let re = regex::Regex::new(&args[0].text()).map_err(|e| format!("error calling reReplaceAll: {e}"))?;
-            Val::Str(re.replace_all(&args[2].text(), args[1].text().as_str()).into_owned())
+            let re = regex::Regex::new(&args[0].text())
+                .map_err(|e| format!("error calling reReplaceAll: {e}"))?;
+            Val::Str(
+                re.replace_all(&args[2].text(), args[1].text().as_str())
+                    .into_owned(),
+            )
         }
         "match" => {
             want(2)?;
-            let re = regex::Regex::new(&args[0].text()).map_err(|e| format!("error calling match: {e}"))?;
+            let re = regex::Regex::new(&args[0].text())
+                .map_err(|e| format!("error calling match: {e}"))?;
             Val::Bool(re.is_match(&args[1].text()))
         }
         "index" => {
             want(2)?;
             match &args[0] {
                 Val::Labels(m) => Val::Str(m.get(&args[1].text()).cloned().unwrap_or_default()),
-                other => return Err(format!("error calling index: can't index item of type {}", other.go_type())),
+                other => {
+                    return Err(format!(
+                        "error calling index: can't index item of type {}",
+                        other.go_type()
+                    ));
+                }
             }
         }
         "len" => {
@@ -300,12 +412,30 @@ fn call<'a>(name: &str, args: &[Val<'a>]) -> Result<Val<'a>, String> {
             match &args[0] {
                 Val::Labels(m) => Val::Int(m.len() as i64),
                 Val::Str(s) => Val::Int(s.len() as i64),
-                other => return Err(format!("error calling len: len of type {}", other.go_type())),
+                other => {
+                    return Err(format!(
+                        "error calling len: len of type {}",
+                        other.go_type()
+                    ));
+                }
             }
         }
-        "not" => { want(1)?; Val::Bool(!args[0].truthy()) }
-        "and" => args.iter().find(|a| !a.truthy()).or(args.last()).cloned().unwrap_or(Val::Nil),
-        "or" => args.iter().find(|a| a.truthy()).or(args.last()).cloned().unwrap_or(Val::Nil),
+        "not" => {
+            want(1)?;
+            Val::Bool(!args[0].truthy())
+        }
+        "and" => args
+            .iter()
+            .find(|a| !a.truthy())
+            .or(args.last())
+            .cloned()
+            .unwrap_or(Val::Nil),
+        "or" => args
+            .iter()
+            .find(|a| a.truthy())
+            .or(args.last())
+            .cloned()
+            .unwrap_or(Val::Nil),
         "eq" | "ne" | "lt" | "le" | "gt" | "ge" => {
             want(2)?;
             let order = compare(&args[0], &args[1]).ok_or_else(|| {
@@ -344,7 +474,15 @@ fn compare(a: &Val<'_>, b: &Val<'_>) -> Option<std::cmp::Ordering> {
         (Val::Bool(x), Val::Bool(y)) => Some(x.cmp(y)),
         (Val::Int(x), Val::Int(y)) => Some(x.cmp(y)),
         (Val::Num(_) | Val::Int(_), Val::Num(_) | Val::Int(_)) => {
-            let f = |v: &Val<'_>| if let Val::Int(i) = v { *i as f64 } else if let Val::Num(n) = v { *n } else { f64::NAN };
+            let f = |v: &Val<'_>| {
+                if let Val::Int(i) = v {
+                    *i as f64
+                } else if let Val::Num(n) = v {
+                    *n
+                } else {
+                    f64::NAN
+                }
+            };
             f(a).partial_cmp(&f(b))
         }
         _ => None,
@@ -368,10 +506,8 @@ fn title(s: &str) -> String {
 
 /// Prometheus's `stripPort`: `host:9100` → `host`, `[::1]:80` → `::1`.
 fn strip_port(s: &str) -> String {
-    if let Some(rest) = s.strip_prefix('[') {
-        if let Some((host, _)) = rest.split_once("]:") {
-            return host.to_owned();
-        }
+    if let Some((host, _)) = s.strip_prefix('[').and_then(|rest| rest.split_once("]:")) {
+        return host.to_owned();
     }
     match s.rsplit_once(':') {
         Some((host, _)) if !host.contains(':') => host.to_owned(),

@@ -163,7 +163,9 @@ pub(super) fn sprintf(format: &str, args: &[Val]) -> String {
             None => out += &format!("%!{verb}(MISSING)"),
         }
     }
-    let extra: Vec<String> = args.map(|a| format!("{}={}", a.go_type(), a.print())).collect();
+    let extra: Vec<String> = args
+        .map(|a| format!("{}={}", a.go_type(), a.print()))
+        .collect();
     if !extra.is_empty() {
         out += &format!("%!(EXTRA {})", extra.join(", "));
     }
@@ -186,9 +188,10 @@ fn one(spec: &Spec, verb: char, arg: &Val) -> String {
             plus(if verb == 'G' { s.to_uppercase() } else { s }, *v < 0.0)
         }
         (Val::Num(v), 'f' | 'F') => plus(format_f(*v, spec.precision.unwrap_or(6)), *v < 0.0),
-        (Val::Num(v), 'e' | 'E') => {
-            plus(format_e(*v, spec.precision.unwrap_or(6), verb == 'E'), *v < 0.0)
-        }
+        (Val::Num(v), 'e' | 'E') => plus(
+            format_e(*v, spec.precision.unwrap_or(6), verb == 'E'),
+            *v < 0.0,
+        ),
         (Val::Int(i), 'v' | 'd') => plus(i.to_string(), *i < 0),
         (Val::Int(i), 'x') => format!("{i:x}"),
         (Val::Int(i), 'X') => format!("{i:X}"),
@@ -215,7 +218,10 @@ fn pad(spec: &Spec, verb: char, s: String) -> String {
     if spec.minus {
         return s + &" ".repeat(fill);
     }
-    let numeric = matches!(verb, 'd' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G' | 'x' | 'X' | 'v');
+    let numeric = matches!(
+        verb,
+        'd' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G' | 'x' | 'X' | 'v'
+    );
     if spec.zero && numeric && !s.ends_with("Inf") && s != "NaN" {
         let (sign, digits) = match s.strip_prefix(['-', '+']) {
             Some(rest) => (&s[..1], rest),
@@ -258,16 +264,25 @@ mod tests {
     #[test]
     fn printf_like_go() {
         let n = Val::Num;
-        assert_eq!(sprintf("%.2f", &[n(3.14159)]), "3.14");
+        assert_eq!(sprintf("%.2f", &[n(5.678)]), "5.68");
         assert_eq!(sprintf("%.0f", &[n(2.5)]), "2");
         assert_eq!(sprintf("%f", &[n(1.0)]), "1.000000");
-        assert_eq!(sprintf("%5.1f|%-5.1f|%05.1f", &[n(1.25), n(1.25), n(-1.25)]), "  1.2|1.2  |-01.2");
+        assert_eq!(
+            sprintf("%5.1f|%-5.1f|%05.1f", &[n(1.25), n(1.25), n(-1.25)]),
+            "  1.2|1.2  |-01.2"
+        );
         assert_eq!(sprintf("%e", &[n(1234.5678)]), "1.234568e+03");
         assert_eq!(sprintf("%g %v", &[n(1e21), n(0.5)]), "1e+21 0.5");
-        assert_eq!(sprintf("%s is %d", &[Val::Str("x".into()), Val::Int(3)]), "x is 3");
+        assert_eq!(
+            sprintf("%s is %d", &[Val::Str("x".into()), Val::Int(3)]),
+            "x is 3"
+        );
         assert_eq!(sprintf("%d", &[n(1.5)]), "%!d(float64=1.5)");
         assert_eq!(sprintf("%d %d", &[Val::Int(1)]), "1 %!d(MISSING)");
-        assert_eq!(sprintf("%d", &[Val::Int(1), Val::Int(2)]), "1%!(EXTRA int=2)");
+        assert_eq!(
+            sprintf("%d", &[Val::Int(1), Val::Int(2)]),
+            "1%!(EXTRA int=2)"
+        );
         assert_eq!(sprintf("100%%", &[]), "100%");
         assert_eq!(sprintf("%+.1f", &[n(2.0)]), "+2.0");
         assert_eq!(sprintf("%.2f", &[n(f64::INFINITY)]), "+Inf");

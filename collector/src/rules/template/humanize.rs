@@ -65,8 +65,12 @@ pub(super) fn humanize_duration(mut v: f64) -> String {
         let sign = if v < 0.0 { "-" } else { "" };
         v = v.abs();
         let whole = v as i64;
-        let (days, hours, minutes, seconds) =
-            (whole / 86_400, whole / 3_600 % 24, whole / 60 % 60, whole % 60);
+        let (days, hours, minutes, seconds) = (
+            whole / 86_400,
+            whole / 3_600 % 24,
+            whole / 60 % 60,
+            whole % 60,
+        );
         return if days != 0 {
             format!("{sign}{days}d {hours}h {minutes}m {seconds}s")
         } else if hours != 0 {
@@ -102,7 +106,8 @@ pub(super) fn humanize_timestamp(v: f64) -> Result<String, String> {
     let nanos = v * 1e9;
     if nanos >= i64::MAX as f64 || nanos <= i64::MIN as f64 {
         return Err(format!(
-            "{v} cannot be represented as a nanoseconds timestamp since it overflows int64"
+            "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
+            format_g(v, None)
         ));
     }
     // Prometheus converts to milliseconds (truncating toward zero) before printing.
@@ -189,9 +194,18 @@ mod tests {
         assert_eq!(humanize_percentage(0.1234567), "12.35%");
         assert_eq!(humanize_percentage(1.0), "100%");
         assert_eq!(humanize_percentage(0.0), "0%");
-        assert_eq!(humanize_timestamp(0.0).unwrap(), "1970-01-01 00:00:00 +0000 UTC");
-        assert_eq!(humanize_timestamp(1435065584.128).unwrap(), "2015-06-23 13:19:44.128 +0000 UTC");
-        assert_eq!(humanize_timestamp(1700000000.5).unwrap(), "2023-11-14 22:13:20.5 +0000 UTC");
+        assert_eq!(
+            humanize_timestamp(0.0).unwrap(),
+            "1970-01-01 00:00:00 +0000 UTC"
+        );
+        assert_eq!(
+            humanize_timestamp(1435065584.128).unwrap(),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
+        assert_eq!(
+            humanize_timestamp(1700000000.5).unwrap(),
+            "2023-11-14 22:13:20.5 +0000 UTC"
+        );
         assert_eq!(humanize_timestamp(f64::INFINITY).unwrap(), "+Inf");
     }
 }

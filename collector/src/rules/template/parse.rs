@@ -13,7 +13,11 @@ pub(super) enum Node {
     /// `{{ pipeline }}`: its value is written.
     Action(Pipeline),
     /// `{{ if p }} then {{ else }} otherwise {{ end }}` (`else if` nests).
-    If { condition: Pipeline, then: Nodes, otherwise: Nodes },
+    If {
+        condition: Pipeline,
+        then: Nodes,
+        otherwise: Nodes,
+    },
 }
 
 /// `command | command | …`: each command's value is the last argument of the next.
@@ -53,7 +57,9 @@ pub(super) fn parse(template: &str) -> Result<Nodes, String> {
     let (nodes, end) = block(&pieces, &mut pos)?;
     match end {
         None => Ok(nodes),
-        Some(word) => Err(format!("unexpected {{{{{word}}}}}: it has no {{{{if}}}} to close")),
+        Some(word) => Err(format!(
+            "unexpected {{{{{word}}}}}: it has no {{{{if}}}} to close"
+        )),
     }
 }
 
@@ -73,7 +79,8 @@ fn split(template: &str) -> Result<Vec<Piece>, String> {
             text = text.trim_start();
         }
         let mut inner = &rest[start + 2..];
-        let trim_before = inner.starts_with("- ") || inner.starts_with("-\t") || inner.starts_with("-\n");
+        let trim_before =
+            inner.starts_with("- ") || inner.starts_with("-\t") || inner.starts_with("-\n");
         if trim_before {
             text = text.trim_end();
             inner = &inner[1..];
@@ -144,7 +151,9 @@ fn block(pieces: &[Piece], pos: &mut usize) -> Result<(Nodes, Option<String>), S
             "end" | "else" => return Ok((nodes, Some(body.to_owned()))),
             "if" => nodes.push(if_node(pieces, pos, &body[2..])?),
             "range" | "with" | "define" | "template" | "block" | "break" | "continue" => {
-                return Err(format!("{{{{{word}}}}} is not supported in Vigil's templates"));
+                return Err(format!(
+                    "{{{{{word}}}}} is not supported in Vigil's templates"
+                ));
             }
             "" => return Err("empty action {{ }}".into()),
             _ => nodes.push(Node::Action(pipeline(body)?)),
@@ -168,7 +177,11 @@ fn if_node(pieces: &[Piece], pos: &mut usize, condition: &str) -> Result<Node, S
         Some(other) => return Err(format!("unexpected {{{{{other}}}}}")),
         None => return Err("{{if}} without its {{end}}".into()),
     };
-    Ok(Node::If { condition, then, otherwise })
+    Ok(Node::If {
+        condition,
+        then,
+        otherwise,
+    })
 }
 
 /// A lexical token inside an action.
@@ -201,7 +214,9 @@ fn pipeline_tokens(tokens: &[Token], pos: &mut usize) -> Result<Pipeline, String
                 if args.is_empty() {
                     return Err("missing command before |".into());
                 }
-                commands.push(Command { args: std::mem::take(&mut args) });
+                commands.push(Command {
+                    args: std::mem::take(&mut args),
+                });
             }
             Token::Open => {
                 *pos += 1;
@@ -231,7 +246,8 @@ fn lex(body: &str) -> Result<Vec<Token>, String> {
     let mut i = 0;
     let word = |start: usize| {
         let mut j = start;
-        while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_' || chars[j] == '.') {
+        while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_' || chars[j] == '.')
+        {
             j += 1;
         }
         (chars[start..j].iter().collect::<String>(), j)
@@ -252,7 +268,9 @@ fn lex(body: &str) -> Result<Vec<Token>, String> {
                 tokens.push(Token::Close);
                 i += 1;
             }
-            ':' | '=' => return Err("variable assignments are not supported in Vigil's templates".into()),
+            ':' | '=' => {
+                return Err("variable assignments are not supported in Vigil's templates".into());
+            }
             '"' => {
                 let mut s = String::new();
                 i += 1;
@@ -267,7 +285,12 @@ fn lex(body: &str) -> Result<Vec<Token>, String> {
                                 Some('t') => '\t',
                                 Some('r') => '\r',
                                 Some(&c @ ('"' | '\\')) => c,
-                                other => return Err(format!("unknown escape \\{}", other.copied().unwrap_or(' '))),
+                                other => {
+                                    return Err(format!(
+                                        "unknown escape \\{}",
+                                        other.copied().unwrap_or(' ')
+                                    ));
+                                }
                             });
                         }
                         Some(&c) => s.push(c),
@@ -278,8 +301,13 @@ fn lex(body: &str) -> Result<Vec<Token>, String> {
                 tokens.push(Token::Arg(Arg::Str(s)));
             }
             '`' => {
-                let end = chars[i + 1..].iter().position(|c| *c == '`').ok_or("unterminated raw string")?;
-                tokens.push(Token::Arg(Arg::Str(chars[i + 1..i + 1 + end].iter().collect())));
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|c| *c == '`')
+                    .ok_or("unterminated raw string")?;
+                tokens.push(Token::Arg(Arg::Str(
+                    chars[i + 1..i + 1 + end].iter().collect(),
+                )));
                 i += end + 2;
             }
             '$' => {
@@ -291,21 +319,34 @@ fn lex(body: &str) -> Result<Vec<Token>, String> {
             }
             '.' => {
                 let (w, j) = word(i + 1);
-                let fields = w.split('.').filter(|f| !f.is_empty()).map(str::to_owned).collect();
+                let fields = w
+                    .split('.')
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect();
                 tokens.push(Token::Arg(Arg::Field(fields)));
                 i = j;
             }
-            c if c.is_ascii_digit() || ((c == '-' || c == '+') && chars.get(i + 1).is_some_and(char::is_ascii_digit)) => {
+            c if c.is_ascii_digit()
+                || ((c == '-' || c == '+')
+                    && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
+            {
                 let mut j = i + 1;
-                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || matches!(chars[j], '.' | '_')
-                    || ((chars[j] == '-' || chars[j] == '+') && matches!(chars[j - 1], 'e' | 'E')))
+                while j < chars.len()
+                    && (chars[j].is_ascii_alphanumeric()
+                        || matches!(chars[j], '.' | '_')
+                        || ((chars[j] == '-' || chars[j] == '+')
+                            && matches!(chars[j - 1], 'e' | 'E')))
                 {
                     j += 1;
                 }
                 let text: String = chars[i..j].iter().collect();
                 let arg = match text.parse::<i64>() {
                     Ok(n) => Arg::Int(n),
-                    Err(_) => Arg::Num(text.parse().map_err(|_| format!("bad number syntax: {text}"))?),
+                    Err(_) => Arg::Num(
+                        text.parse()
+                            .map_err(|_| format!("bad number syntax: {text}"))?,
+                    ),
                 };
                 tokens.push(Token::Arg(arg));
                 i = j;
@@ -336,11 +377,17 @@ mod tests {
             nodes,
             vec![
                 Node::Text("a".into()),
-                Node::Action(vec![Command { args: vec![Arg::Var("labels".into(), vec!["host".into()])] }]),
+                Node::Action(vec![Command {
+                    args: vec![Arg::Var("labels".into(), vec!["host".into()])]
+                }]),
                 Node::Text("  ".into()),
                 Node::Action(vec![
-                    Command { args: vec![Arg::Var("value".into(), vec![])] },
-                    Command { args: vec![Arg::Func("printf".into()), Arg::Str("%.2f".into())] },
+                    Command {
+                        args: vec![Arg::Var("value".into(), vec![])]
+                    },
+                    Command {
+                        args: vec![Arg::Func("printf".into()), Arg::Str("%.2f".into())]
+                    },
                 ]),
                 Node::Text("b".into()),
             ]
@@ -350,10 +397,21 @@ mod tests {
     #[test]
     fn reports_syntax_errors() {
         assert!(parse("{{ $value ").unwrap_err().contains("unclosed action"));
-        assert!(parse("{{ if $value }}x").unwrap_err().contains("without its {{end}}"));
+        assert!(
+            parse("{{ if $value }}x")
+                .unwrap_err()
+                .contains("without its {{end}}")
+        );
         assert!(parse("{{ end }}").is_err());
         assert!(parse("{{ $x := 1 }}").unwrap_err().contains("assignments"));
-        assert!(parse("{{ (humanize $value }}").unwrap_err().contains("unclosed left parenthesis"));
-        assert_eq!(parse("{{/* note */}}x").unwrap(), vec![Node::Text("x".into())]);
+        assert!(
+            parse("{{ (humanize $value }}")
+                .unwrap_err()
+                .contains("unclosed left parenthesis")
+        );
+        assert_eq!(
+            parse("{{/* note */}}x").unwrap(),
+            vec![Node::Text("x".into())]
+        );
     }
 }
