@@ -1,25 +1,28 @@
 //! `vigil rules check FILE...`: validates rule files on this machine, no collector needed,
-//! and words the answer like `promtool check rules`:
+//! with the rule-file reader's report ([`check_report`]), worded like `promtool check
+//! rules`:
 //!
 //! ```text
-//!   stdout  Checking rules/node.yml
-//!             SUCCESS: 12 rules found
+//!   Checking rules/node.yml
+//!     SUCCESS: 12 rules found
 //!
-//!   stderr    FAILED:
-//!           rules/bad.yml:14: group "node", rule "HighCpu": …
+//!   Checking rules/bad.yml
+//!     FAILED:
+//!   rules/bad.yml:14: group "node", rule "HighCpu": …
 //! ```
 //!
 //! Any problem in any file makes the exit code 1. `--output json` writes one array instead,
-//! an object per file: `{"file":…,"rules":12,"problems":[{"line":14,"message":…}]}`
-//! (`rules` 0 and `line` null when unknown).
+//! an object per file, in file name order: `{"file":…,"rules":12,"problems":[{"line":14,
+//! "message":…}]}` (`rules` 0 for a file with problems, `line` null when unknown).
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::super::output::{self, Output};
-use crate::rules::file::{Diagnostic, load_files};
+use crate::rules::file::{CheckReport, check_report};
 
 /// Why `vigil rules check` or `vigil rules reload` failed; the details are already printed.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +30,7 @@ pub enum RulesFailure {
     /// Some files did not pass.
     #[error("{bad} of {total} rule files have problems; fix them and check again")]
     Check {
-        /// Files with problems.
+        /// Files (or patterns) with problems.
         bad: usize,
         /// Files checked.
         total: usize,
@@ -40,9 +43,29 @@ pub enum RulesFailure {
     Reload(usize),
 }
 
-/// What one file came to.
-#[derive(Debug, Serialize)]
-struct FileReport {
+/// Checks every file and prints the outcome; fails when any file has a problem.
+pub fn run(files: &[PathBuf], output: Output) -> anyhow::Result<()> {
+    let report = check_report(files);
+    let mut out = output::stdout();
+    write_report(&report, output, &mut out)?;
+    out.flush()?;
+    if !report.ok() {
+        let bad = by_file(&report)
+            .values()
+            .filter(|f| !f.problems.is_empty())
+            .count();
+        return Err(RulesFailure::Check {
+            bad,
+            total: report.files.len() + bad,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// What one file came to, as `--output json` writes it.
+#[derive(Debug, Default, Serialize)]
+struct FileRecord {
     file: String,
     rules: usize,
     problems: Vec<Problem>,
@@ -55,174 +78,130 @@ struct Problem {
     message: String,
 }
 
-/// Checks every file and prints the outcome; fails when any file has a problem.
-pub fn run(files: &[PathBuf], output: Output) -> anyhow::Result<()> {
-    let reports: Vec<FileReport> = files.iter().map(|f| check_file(f)).collect();
-    let mut out = output::stdout();
-    write_reports(&reports, output, &mut out, &mut io::stderr().lock())?;
-    out.flush()?;
-    let bad = reports.iter().filter(|r| !r.problems.is_empty()).count();
-    if bad > 0 {
-        return Err(RulesFailure::Check {
-            bad,
-            total: reports.len(),
+/// The report file by file, in file name order.
+fn by_file(report: &CheckReport) -> BTreeMap<String, FileRecord> {
+    let mut files: BTreeMap<String, FileRecord> = BTreeMap::new();
+    for file in &report.files {
+        let name = file.path.display().to_string();
+        let record = files.entry(name.clone()).or_default();
+        record.file = name;
+        record.rules = file.groups.iter().map(|g| g.rules.len()).sum();
+    }
+    for problem in &report.problems {
+        let name = problem.file.display().to_string();
+        let record = files.entry(name.clone()).or_default();
+        record.file = name;
+        record.problems.push(Problem {
+            line: problem.line,
+            message: problem.message.clone(),
+        });
+    }
+    files
+}
+
+/// promtool's wording, or one JSON array.
+fn write_report(report: &CheckReport, output: Output, out: &mut dyn Write) -> io::Result<()> {
+    match output {
+        Output::Json => {
+            let files: Vec<FileRecord> = by_file(report).into_values().collect();
+            output::write_json(out, &files)
         }
-        .into());
+        Output::Table | Output::Csv => out.write_all(report.text.as_bytes()),
     }
-    Ok(())
-}
-
-/// Loads one file (a glob is expanded by the loader) and counts its rules.
-fn check_file(file: &Path) -> FileReport {
-    let (rules, diagnostics) = match load_files(&[file.to_owned()]) {
-        Ok(loaded) => (
-            loaded
-                .iter()
-                .flat_map(|f| &f.groups)
-                .map(|g| g.rules.len())
-                .sum(),
-            Vec::new(),
-        ),
-        Err(diagnostics) => (0, diagnostics),
-    };
-    FileReport {
-        file: file.display().to_string(),
-        rules,
-        problems: diagnostics.iter().map(problem).collect(),
-    }
-}
-
-fn problem(diagnostic: &Diagnostic) -> Problem {
-    // The file is named in the report already; a diagnostic of another file (an included
-    // glob match) keeps its name in the message.
-    Problem {
-        line: diagnostic.line,
-        message: diagnostic.to_string(),
-    }
-}
-
-/// promtool's wording on `out` and `err`, or one JSON array on `out`.
-fn write_reports(
-    reports: &[FileReport],
-    output: Output,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> io::Result<()> {
-    if output == Output::Json {
-        let json: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "file": r.file,
-                    "rules": r.rules,
-                    "problems": r.problems.iter().map(|p| {
-                        // The message without the `FILE:LINE: ` the fields already hold.
-                        let prefix = match p.line {
-                            Some(line) => format!("{}:{line}: ", r.file),
-                            None => format!("{}: ", r.file),
-                        };
-                        let message = p.message.strip_prefix(&prefix).unwrap_or(&p.message);
-                        serde_json::json!({"line": p.line, "message": message})
-                    }).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        return output::write_json(out, &json);
-    }
-    for report in reports {
-        writeln!(out, "Checking {}", report.file)?;
-        if report.problems.is_empty() {
-            writeln!(out, "  SUCCESS: {} rules found", report.rules)?;
-            writeln!(out)?;
-        } else {
-            out.flush()?;
-            writeln!(err, "  FAILED:")?;
-            for problem in &report.problems {
-                writeln!(err, "{}", problem.message)?;
-            }
-            writeln!(err)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reports() -> Vec<FileReport> {
-        vec![
-            FileReport {
-                file: "rules/node.yml".into(),
-                rules: 12,
-                problems: vec![],
-            },
-            FileReport {
-                file: "rules/bad.yml".into(),
-                rules: 0,
-                problems: vec![
-                    problem(&Diagnostic {
-                        file: "rules/bad.yml".into(),
-                        line: Some(14),
-                        message: "group \"node\", rule \"HighCpu\": `for` is not a duration".into(),
-                    }),
-                    problem(&Diagnostic {
-                        file: "rules/bad.yml".into(),
-                        line: None,
-                        message: "no groups".into(),
-                    }),
-                ],
-            },
-        ]
+    const GOOD: &str = "groups:
+  - name: node
+    rules:
+      - alert: HighLoad
+        expr: node_load1 > 4
+        for: 5m
+      - record: host:load1:max
+        expr: max by (host) (node_load1)
+";
+
+    const BAD: &str = "groups:
+  - name: node
+    rules:
+      - alert: HighLoad
+        expr: node_load1 > 4
+        for: soon
+";
+
+    fn files() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.yml");
+        let bad = dir.path().join("bad.yml");
+        std::fs::write(&good, GOOD).unwrap();
+        std::fs::write(&bad, BAD).unwrap();
+        (dir, good, bad)
     }
 
-    fn written(output: Output) -> (String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        write_reports(&reports(), output, &mut out, &mut err).unwrap();
-        (
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        )
+    fn written(paths: &[PathBuf], output: Output) -> String {
+        let mut out = Vec::new();
+        write_report(&check_report(paths), output, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn worded_like_promtool_with_file_and_line() {
-        let (out, err) = written(Output::Table);
+    fn good_file_counts_its_rules() {
+        let (_dir, good, _) = files();
         assert_eq!(
-            out,
-            "Checking rules/node.yml\n  SUCCESS: 12 rules found\n\nChecking rules/bad.yml\n"
+            written(std::slice::from_ref(&good), Output::Table),
+            format!("Checking {}\n  SUCCESS: 2 rules found\n\n", good.display())
         );
+        run(&[good], Output::Table).unwrap();
+    }
+
+    #[test]
+    fn bad_file_names_file_and_line_and_exits_1() {
+        let (_dir, good, bad) = files();
+        let text = written(&[good.clone(), bad.clone()], Output::Table);
+        let prefix = format!("{}:6: ", bad.display());
+        assert!(
+            text.contains(&format!("Checking {}\n  FAILED:\n{prefix}", bad.display())),
+            "{text}"
+        );
+        let err = run(&[good, bad], Output::Table).unwrap_err();
+        let failure = err.downcast_ref::<RulesFailure>().expect("a RulesFailure");
+        assert!(matches!(failure, RulesFailure::Check { bad: 1, total: 2 }));
         assert_eq!(
-            err,
-            "  FAILED:\nrules/bad.yml:14: group \"node\", rule \"HighCpu\": `for` is not a duration\n\
-             rules/bad.yml: no groups\n\n"
+            err.to_string(),
+            "1 of 2 rule files have problems; fix them and check again"
         );
     }
 
     #[test]
     fn json_has_one_object_per_file() {
-        let (out, err) = written(Output::Json);
-        assert_eq!(err, "");
-        assert_eq!(
-            out,
-            concat!(
-                r#"[{"file":"rules/node.yml","problems":[],"rules":12},"#,
-                r#"{"file":"rules/bad.yml","problems":[{"line":14,"message":"#,
-                r#""group \"node\", rule \"HighCpu\": `for` is not a duration"},"#,
-                r#"{"line":null,"message":"no groups"}],"rules":0}]"#,
-                "\n"
-            )
+        let (_dir, good, bad) = files();
+        let text = written(&[good.clone(), bad.clone()], Output::Json);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // bad.yml sorts before good.yml.
+        assert_eq!(v[0]["file"], bad.display().to_string());
+        assert_eq!(v[0]["rules"], 0);
+        assert_eq!(v[0]["problems"][0]["line"], 6);
+        assert!(
+            v[0]["problems"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("soon"),
+            "{text}"
         );
+        assert_eq!(v[1]["file"], good.display().to_string());
+        assert_eq!(v[1]["rules"], 2);
+        assert_eq!(v[1]["problems"], serde_json::json!([]));
     }
 
     #[test]
-    fn a_missing_file_fails_with_exit_code_1() {
+    fn a_missing_file_fails() {
         let err = run(&["/nonexistent/rules.yml".into()], Output::Json).unwrap_err();
-        let failure = err.downcast_ref::<RulesFailure>().expect("a RulesFailure");
-        assert!(matches!(failure, RulesFailure::Check { bad: 1, total: 1 }));
-        assert_eq!(
-            err.to_string(),
-            "1 of 1 rule files have problems; fix them and check again"
-        );
+        assert!(matches!(
+            err.downcast_ref::<RulesFailure>(),
+            Some(RulesFailure::Check { bad: 1, total: 1 })
+        ));
     }
 }
