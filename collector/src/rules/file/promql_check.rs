@@ -12,7 +12,7 @@ use crate::promql::range_functions::RangeFunction;
 
 /// Functions over instant vectors and scalars that the engine evaluates (see
 /// `promql/call.rs`); the functions over range vectors are [`RangeFunction`]'s.
-const INSTANT_FUNCTIONS: [&str; 22] = [
+pub(super) const INSTANT_FUNCTIONS: [&str; 22] = [
     "time",
     "vector",
     "scalar",
@@ -38,7 +38,7 @@ const INSTANT_FUNCTIONS: [&str; 22] = [
 ];
 
 /// Aggregations the engine evaluates (see `promql/aggregate.rs`).
-const AGGREGATIONS: [&str; 12] = [
+pub(super) const AGGREGATIONS: [&str; 12] = [
     "sum",
     "avg",
     "min",
