@@ -101,14 +101,7 @@ pub fn render(alerts: &[Alert], output: Output, now_ms: i64, w: &mut dyn Write) 
                     ),
                     alert.eta.map_or_else(
                         || "-".to_owned(),
-                        |eta| {
-                            format!(
-                                "{} ({}..{})",
-                                format_in(eta.eta_ms, now_ms),
-                                format_span(eta.lower_ms - now_ms),
-                                format_span(eta.upper_ms - now_ms)
-                            )
-                        },
+                        |eta| format_eta(eta.eta_ms, eta.lower_ms, eta.upper_ms, now_ms),
                     ),
                 ]);
             }
@@ -136,6 +129,20 @@ fn compact_labels(labels: &[Label]) -> String {
         "-".to_owned()
     } else {
         pairs.join(",")
+    }
+}
+
+/// A predicted crossing and its band: "in 2d (1d..2d 23h)"; the band is left out when
+/// it is no wider than the display's precision.
+fn format_eta(eta_ms: i64, lower_ms: i64, upper_ms: i64, now_ms: i64) -> String {
+    let (lower, upper) = (
+        format_span(lower_ms - now_ms),
+        format_span(upper_ms - now_ms),
+    );
+    if lower == upper {
+        format_in(eta_ms, now_ms)
+    } else {
+        format!("{} ({lower}..{upper})", format_in(eta_ms, now_ms))
     }
 }
 
@@ -321,5 +328,13 @@ mod tests {
         assert_eq!(format_span(187_200_000), "2d 4h");
         assert_eq!(format_in(T - 1, T), "now");
         assert_eq!(format_in(T + 90_000, T), "in 1m 30s");
+        assert_eq!(
+            format_eta(T + 90_000, T + 90_000, T + 90_500, T),
+            "in 1m 30s"
+        );
+        assert_eq!(
+            format_eta(T + 90_000, T + 60_000, T + 99_000, T),
+            "in 1m 30s (1m..1m 39s)"
+        );
     }
 }

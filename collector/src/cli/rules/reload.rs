@@ -59,10 +59,14 @@ fn write(
         );
     }
     if response.ok {
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         writeln!(
             out,
-            "reloaded: {} rules from {} files ({} unchanged, their alerts kept)",
-            response.rules, response.files, response.unchanged
+            "reloaded: {} from {} ({} unchanged, their alerts kept)",
+            plural(response.rules, "rule", "rules"),
+            plural(response.files, "file", "files"),
+            response.unchanged
         )
     } else {
         for line in &response.diagnostics {
