@@ -6,6 +6,7 @@
 //! - `client`: the gRPC connection to the collector; transport failures become messages.
 //! - `hosts`, `series`, `query`: one command each: fetch, then render.
 //! - `import`: backfill from a text file through the Import service.
+//! - `forecast`: when each series will cross a threshold, from the Forecast service.
 //! - `alerts`, `rules`: active alerts and rule health from the Rules service; `rules check`
 //!   validates rule files offline, `rules reload` has the collector re-read them.
 //! - `top`, `host`: fleet and host usage; `usage` holds their PromQL.
@@ -17,6 +18,7 @@
 mod alerts;
 mod client;
 mod error;
+mod forecast;
 mod host;
 mod hosts;
 mod import;
@@ -34,6 +36,7 @@ mod usage;
 use clap::{Parser, Subcommand};
 
 pub use error::Error;
+pub use forecast::ForecastArgs;
 pub use host::HostArgs;
 pub use import::ImportArgs;
 pub use output::Output;
@@ -111,6 +114,8 @@ pub enum Command {
     Host(HostArgs),
     /// Backfill history from an OpenMetrics or Prometheus text file with timestamps
     Import(ImportArgs),
+    /// Predict when each series of an expression crosses a threshold, with a chart
+    Forecast(ForecastArgs),
     /// List the firing and pending alerts: labels, value, since when, ETA for forecasts
     Alerts,
     /// List rule groups and rules with their health; check rule files; reload them
@@ -132,6 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Top(args) => top::run(&target, args, cli.output).await?,
         Command::Host(args) => host::run(&target, args, cli.output).await?,
         Command::Import(args) => import::run(&target, args, cli.output).await?,
+        Command::Forecast(args) => forecast::run(&target, args, cli.output).await?,
         Command::Alerts => alerts::run(&target, cli.output).await?,
         Command::Rules(args) => rules::run(&target, args, cli.output).await?,
     }

@@ -88,3 +88,30 @@ fn evaluation_times_for_people() {
     assert_eq!(alerts_cell(1, 2), "1 firing, 2 pending");
     assert_eq!(alerts_cell(0, 0), "-");
 }
+
+#[test]
+fn command_line_forms() {
+    use super::super::Cli;
+    use clap::Parser;
+    let action = |args: &[&str]| match Cli::try_parse_from(args).expect("valid").command {
+        super::super::Command::Rules(args) => args.action,
+        other => panic!("not rules: {other:?}"),
+    };
+    assert!(action(&["vigil", "rules"]).is_none());
+    assert!(matches!(
+        action(&["vigil", "rules", "list"]),
+        Some(RulesAction::List)
+    ));
+    assert!(matches!(
+        action(&["vigil", "rules", "reload"]),
+        Some(RulesAction::Reload)
+    ));
+    match action(&["vigil", "rules", "check", "a.yml", "b.yml", "-o", "json"]) {
+        Some(RulesAction::Check { files }) => {
+            assert_eq!(files, [PathBuf::from("a.yml"), PathBuf::from("b.yml")])
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = Cli::try_parse_from(["vigil", "rules", "check"]).expect_err("no file");
+    assert_eq!(err.exit_code(), 2);
+}

@@ -1,0 +1,242 @@
+//! `vigil forecast`: a disk-usage history with a known crossing goes in through `vigil
+//! import`; the acceptance command line finds the crossing from `--at`, and what happened
+//! after `--at` (the disk filled up, another started growing) does not leak into it.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use std::fmt::Write as _;
+use vigil_tests::{Collector, vigil, vigil_json};
+
+const DAY: i64 = 86_400;
+
+/// Whole seconds since the Unix epoch, rounded down to ten minutes.
+fn now_s() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    now / 600 * 600
+}
+
+/// A small deterministic wobble in [−0.003, 0.003].
+fn wobble(i: i64) -> f64 {
+    ((i * 7919) % 601 - 300) as f64 / 100_000.0
+}
+
+/// History every 10 minutes from `at − 7d` to `now`: the root filesystem grows 2 % a
+/// day and reaches 80 % six days after `at`, but fills to 95 % right after `at`; /data is
+/// flat at 50 % before `at` and climbs 10 % a day after it.
+fn history(at: i64, now: i64) -> String {
+    let mut text = String::from("# TYPE disk_used_ratio gauge\n");
+    let times: Vec<i64> = (at - 7 * DAY..now).step_by(600).collect();
+    for (i, &t) in times.iter().enumerate() {
+        let d = (t - at) as f64 / DAY as f64;
+        let root = if t <= at {
+            0.68 + 0.02 * d + wobble(i as i64)
+        } else {
+            0.95
+        };
+        writeln!(
+            text,
+            "disk_used_ratio{{host=\"db-1\",mountpoint=\"/\"}} {root} {t}"
+        )
+        .unwrap();
+    }
+    for (i, &t) in times.iter().enumerate() {
+        let d = (t - at) as f64 / DAY as f64;
+        let data = if t <= at {
+            0.5 + wobble(i as i64 + 17)
+        } else {
+            0.5 + 0.1 * d
+        };
+        writeln!(
+            text,
+            "disk_used_ratio{{host=\"db-1\",mountpoint=\"/data\"}} {data} {t}"
+        )
+        .unwrap();
+    }
+    text.push_str("# EOF\n");
+    text
+}
+
+#[test]
+fn forecast_finds_the_crossing_as_of_at_and_ignores_later_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let url = collector.url();
+    let now = now_s();
+    let at = now - 6 * DAY;
+    let file = dir.path().join("disk.om");
+    std::fs::write(&file, history(at, now)).unwrap();
+    let out = vigil(&url, &["import", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The acceptance command line (vigil_json adds --output json).
+    let at_arg = at.to_string();
+    let args = [
+        "forecast",
+        "disk_used_ratio",
+        "--threshold",
+        "0.8",
+        "--lookback",
+        "7d",
+        "--horizon",
+        "10d",
+        "--at",
+        &at_arg,
+        "--model",
+        "auto",
+    ];
+    let rows = vigil_json(&url, &args);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (root, data) = (&rows[0], &rows[1]);
+    assert_eq!(root["metric"]["mountpoint"], "/", "{rows:?}");
+    assert_eq!(root["metric"]["host"], "db-1");
+    assert_eq!(root["metric"]["__name__"], "disk_used_ratio");
+    assert!(
+        root["model"].is_string() && root["model"] != "auto",
+        "{root}"
+    );
+
+    // 0.68 + 0.02·d reaches 0.8 at d = 6; the 95 % filled-up disk after --at is not seen
+    // (it would make the ETA --at itself).
+    let eta = root["eta"].as_f64().unwrap();
+    let truth = (at + 6 * DAY) as f64;
+    assert!(
+        (eta - truth).abs() < 0.25 * DAY as f64,
+        "eta {} h off: {root}",
+        (eta - truth) / 3600.0
+    );
+    let (lower, upper) = (
+        root["eta_lower"].as_f64().unwrap(),
+        root["eta_upper"].as_f64().unwrap(),
+    );
+    assert!(lower <= eta && eta <= upper && lower > at as f64, "{root}");
+    let at_horizon = root["value_at_horizon"].as_f64().unwrap();
+    assert!((at_horizon - 0.88).abs() < 0.01, "{root}");
+    assert!(
+        (root["value_now"].as_f64().unwrap() - 0.68).abs() < 0.005,
+        "{root}"
+    );
+
+    // /data was flat before --at: no crossing, though it climbs past 0.8 after.
+    assert_eq!(data["eta"], Value::Null, "{data}");
+    assert!(
+        (data["value_at_horizon"].as_f64().unwrap() - 0.5).abs() < 0.02,
+        "{data}"
+    );
+
+    // Each model on its own finds the line too.
+    for model in ["linear", "theil_sen", "holt"] {
+        let mut a = args.to_vec();
+        let last = a.len() - 1;
+        a[last] = model;
+        let rows = vigil_json(&url, &a);
+        assert_eq!(rows[0]["model"], model);
+        let eta = rows[0]["eta"].as_f64().unwrap();
+        assert!(
+            (eta - truth).abs() < 0.5 * DAY as f64,
+            "{model}: {} h off",
+            (eta - truth) / 3600.0
+        );
+    }
+}
+
+#[test]
+fn table_and_csv_show_the_eta_and_a_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let url = collector.url();
+    let now = now_s();
+    let at = now - 6 * DAY;
+    let file = dir.path().join("disk.om");
+    std::fs::write(&file, history(at, now)).unwrap();
+    assert!(
+        vigil(&url, &["import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let at_arg = at.to_string();
+    let args = [
+        "forecast",
+        "disk_used_ratio{mountpoint=\"/\"}",
+        "--threshold",
+        "0.8",
+        "--lookback",
+        "7d",
+        "--horizon",
+        "10d",
+        "--at",
+        &at_arg,
+        "--model",
+        "linear",
+    ];
+    let out = vigil(&url, &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "disk_used_ratio{host=\"db-1\", mountpoint=\"/\"}",
+        "{text}"
+    );
+    assert!(lines[1].starts_with("  model linear   now 0.68"), "{text}");
+    assert!(text.contains("thr 0.8 ┤"), "{text}");
+    assert!(
+        text.contains("  ETA ") && text.contains("(in 6d "),
+        "{text}"
+    );
+
+    let mut csv_args = args.to_vec();
+    csv_args.extend(["--output", "csv"]);
+    let out = vigil(&url, &csv_args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("series,model,eta,eta_lower,eta_upper,value_now,value_at_horizon,error")
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(row[row.len() - 7], "linear", "{text}");
+
+    // A selector with no data in the lookback: an empty array, and a word on stderr.
+    let empty = vigil_json(
+        &url,
+        &[
+            "forecast",
+            "nothing_here",
+            "--threshold",
+            "1",
+            "--lookback",
+            "1d",
+            "--horizon",
+            "1d",
+        ],
+    );
+    assert_eq!(empty, Value::Array(vec![]));
+    let out = vigil(
+        &url,
+        &[
+            "forecast",
+            "sum(",
+            "--threshold",
+            "1",
+            "--lookback",
+            "1d",
+            "--horizon",
+            "1d",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot evaluate \"sum(\""));
+}
