@@ -29,17 +29,21 @@
 //! problem of a file is reported, each with the line of its rule or field.
 //!
 //! # Layout
-//! - `parse`: the walk over the YAML tree; `forecast_block`: the `forecast:` block.
+//! - `parse`: the walk over the YAML tree (file, groups); `rule`: one rule;
+//!   `forecast_block`: the `forecast:` block.
 //! - `lines`: line numbers from the text's block structure.
 //! - `promql_check`, `duration`: expressions and durations.
 //! - `glob`: `*.yml` in rule-file paths.
 
 mod duration;
+#[cfg(test)]
+mod fixture_tests;
 mod forecast_block;
 mod glob;
 mod lines;
 mod parse;
 mod promql_check;
+mod rule;
 #[cfg(test)]
 mod tests;
 
