@@ -19,15 +19,18 @@
 //! link to its web UI (`query`, `first`, `value`, `graphLink`, …).
 //!
 //! # Layout
-//! - `parse`: template text to nodes; `exec`: checking and running them.
+//! - `parse`: template text to nodes; `exec`: checking and running them; `value`: what
+//!   they compute with; `functions`: what they can call.
 //! - `go_fmt`: Go's number formatting and `printf`; `humanize`: the `humanize*` helpers.
 
 mod exec;
+mod functions;
 mod go_fmt;
 mod humanize;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod value;
 
 use std::collections::BTreeMap;
 

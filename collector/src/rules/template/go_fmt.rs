@@ -7,7 +7,7 @@
 //!   below -4 or at N and above. Exponents have a sign and at least two digits.
 //! - Infinities are `+Inf`/`-Inf`, NaN is `NaN`.
 
-use super::exec::Val;
+use super::value::Val;
 
 /// Decimal digits (no trailing zeros, at least one) and the position of the decimal point
 /// (`dp`: the value is `0.DIGITS × 10^dp`), rounded to `significant` digits or, for `None`,
