@@ -425,3 +425,4 @@ fn globs_and_reports() {
     );
     let _: &Diagnostic = &missing[0];
 }
+
