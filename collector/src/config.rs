@@ -31,6 +31,34 @@ pub struct Config {
     pub log: LogConfig,
     /// `[tls]`: TLS for the gRPC listener, and client certificates for agents (mTLS).
     pub tls: TlsConfig,
+    /// `[rules]`: rule files and how often they are evaluated.
+    pub rules: RulesConfig,
+}
+
+/// `[rules]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Rule files (Prometheus's format plus Vigil's extensions); globs such as
+    /// `/etc/vigil/rules/*.yml` are allowed. Relative paths are relative to the working
+    /// directory. Re-read on SIGHUP and `vigil rules reload`.
+    pub files: Vec<PathBuf>,
+    /// How often a group is evaluated when it does not set its own `interval`.
+    #[serde(with = "duration")]
+    pub evaluation_interval: Duration,
+    /// The built-in `HostDown` alert fires for a host silent this long ("0s" turns it off).
+    #[serde(with = "duration")]
+    pub host_down_after: Duration,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            evaluation_interval: Duration::from_secs(60),
+            host_down_after: Duration::from_secs(120),
+        }
+    }
 }
 
 /// `[tls]`. TLS is on when `cert_file` is set.
@@ -258,6 +286,18 @@ impl Config {
                 "must be at least 2 (name and host)".into(),
             );
         }
+        if self.rules.evaluation_interval < Duration::from_secs(1) {
+            return bad(
+                "rules.evaluation_interval",
+                "must be at least 1s, like 1m".into(),
+            );
+        }
+        if self.rules.files.iter().any(|f| f.as_os_str().is_empty()) {
+            return bad(
+                "rules.files",
+                "an entry is empty; give a path or a glob".into(),
+            );
+        }
         if self.storage.data_dir.as_os_str().is_empty() {
             return bad("storage.data_dir", "must not be empty".into());
         }
@@ -353,7 +393,38 @@ mod tests {
         assert_eq!(c.hosts.down_after, Duration::from_secs(120));
         assert_eq!(c.server.grpc_listen.port(), 7070);
         assert_eq!(c.server.http_listen, None);
+        assert_eq!(c.rules.evaluation_interval, Duration::from_secs(60));
+        assert_eq!(c.rules.host_down_after, Duration::from_secs(120));
         c.validate().unwrap();
+        let env = vec![
+            (
+                "VIGIL_COLLECTOR__RULES__FILES".to_owned(),
+                r#"["/etc/vigil/rules/*.yml", "extra.yml"]"#.to_owned(),
+            ),
+            (
+                "VIGIL_COLLECTOR__RULES__EVALUATION_INTERVAL".to_owned(),
+                "15s".to_owned(),
+            ),
+            (
+                "VIGIL_COLLECTOR__RULES__HOST_DOWN_AFTER".to_owned(),
+                "0s".to_owned(),
+            ),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(
+            c.rules.files,
+            vec![
+                PathBuf::from("/etc/vigil/rules/*.yml"),
+                PathBuf::from("extra.yml")
+            ]
+        );
+        assert_eq!(c.rules.evaluation_interval, Duration::from_secs(15));
+        assert_eq!(c.rules.host_down_after, Duration::ZERO);
+        c.validate().unwrap();
+        let mut bad = c.clone();
+        bad.rules.evaluation_interval = Duration::from_millis(10);
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.starts_with("rules.evaluation_interval"), "{e}");
         let env = vec![
             (
                 "VIGIL_COLLECTOR__SERVER__HTTP_LISTEN".to_owned(),
@@ -384,6 +455,9 @@ mod tests {
             c.server.http_max_concurrent_queries,
             d.server.http_max_concurrent_queries
         );
+        assert_eq!(c.rules.files, d.rules.files);
+        assert_eq!(c.rules.evaluation_interval, d.rules.evaluation_interval);
+        assert_eq!(c.rules.host_down_after, d.rules.host_down_after);
     }
 
     #[test]

@@ -82,8 +82,13 @@ async fn serve(
     let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
     let housekeeping = tokio::spawn(housekeeping(store.clone(), registry.clone(), counters));
     let engine = Engine::new(store.clone(), EngineOptions::from_limits(&limits));
-    // The running rules, for the Rules service and /api/v1/{alerts,rules}; none yet.
-    let rules: Option<Arc<dyn crate::rules::status::RulesView>> = None;
+    let rules_runtime = start_rules(&config, &engine, &store, &registry).await?;
+    // The running rules, for the Rules service and /api/v1/{alerts,rules}.
+    let rules: Option<Arc<dyn crate::rules::status::RulesView>> =
+        Some(Arc::new(rules_runtime.clone()));
+    let hangups = tokio::spawn(crate::rules::runtime::reload_on_hangup(Arc::new(
+        rules_runtime.clone(),
+    )));
     let (shutdown, http) =
         crate::http::start(&config, engine, store.clone(), rules.clone(), shutdown).await?;
 
@@ -126,12 +131,31 @@ async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     housekeeping.abort();
+    hangups.abort();
+    let _ = tokio::task::spawn_blocking(move || rules_runtime.stop()).await;
     if let Some(http) = http {
         let _ = http.await;
     }
     let _ = tokio::task::spawn_blocking(move || registry.flush()).await;
     info!("vigil-collector stopped");
     result.map_err(|e| Error::Serve(format!("serving gRPC on {addr}: {e}")))
+}
+
+/// Starts the rules engine (saved alert state, rule files, one task per group).
+async fn start_rules(
+    config: &Config,
+    engine: &Engine,
+    store: &Arc<dyn Store>,
+    registry: &Arc<Registry>,
+) -> Result<crate::rules::runtime::RulesRuntime, Error> {
+    let settings = crate::rules::runtime::RulesSettings::from_config(&config.rules);
+    let (engine, store, registry) = (engine.clone(), store.clone(), registry.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::rules::runtime::RulesRuntime::start(settings, engine, store, registry)
+    })
+    .await
+    .map_err(|e| Error::Serve(format!("starting rules: {e}")))?
+    .map_err(|e| Error::Serve(format!("loading saved alert state: {e}")))
 }
 
 /// Periodically saves host last-seen times and writes the collector's counters as series.

@@ -282,7 +282,10 @@ fn label_names_and_values(store: &dyn Store) {
 }
 
 fn alert_state_round_trips(store: &dyn Store) {
-    assert!(store.alerts().unwrap().is_empty(), "a new store has no alerts");
+    assert!(
+        store.alerts().unwrap().is_empty(),
+        "a new store has no alerts"
+    );
     let key = |file: &str, rule: &str, host: &str| AlertKey {
         file: file.into(),
         group: "g".into(),
@@ -319,14 +322,23 @@ fn alert_state_round_trips(store: &dyn Store) {
     later.last_active_ms = 120_000;
     later.value = f64::NAN;
     store
-        .write_alerts(std::slice::from_ref(&later), &[pending.key.clone()])
+        .write_alerts(
+            std::slice::from_ref(&later),
+            std::slice::from_ref(&pending.key),
+        )
         .unwrap();
     let stored = store.alerts().unwrap();
-    assert_eq!(stored.len(), 1, "the pending one is removed, the firing one replaced");
+    assert_eq!(
+        stored.len(),
+        1,
+        "the pending one is removed, the firing one replaced"
+    );
     assert_eq!(stored[0].key, firing.key);
     assert_eq!(stored[0].last_active_ms, 120_000);
     assert_eq!(stored[0].firing_since_ms, Some(60_000));
     assert!(stored[0].value.is_nan());
-    store.write_alerts(&[], &[firing.key.clone()]).unwrap();
+    store
+        .write_alerts(&[], std::slice::from_ref(&firing.key))
+        .unwrap();
     assert!(store.alerts().unwrap().is_empty());
 }
