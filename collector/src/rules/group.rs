@@ -348,3 +348,7 @@ fn log_transition(group: &str, rule: &str, labels: &Labels, change: Change) {
         Change::Resolved => info!(group, rule, labels, "alert resolved"),
     }
 }
+
+#[cfg(test)]
+#[path = "group_tests.rs"]
+mod tests;
