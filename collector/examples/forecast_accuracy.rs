@@ -267,7 +267,7 @@ fn main() {
     let horizon_h = horizon as f64 / HOUR as f64;
     let mut tallies: BTreeMap<(usize, usize), Tally> = BTreeMap::new();
     let mut picks: BTreeMap<(usize, String), usize> = BTreeMap::new();
-    let mut auto_time = (0.0, 0usize);
+    let mut times: BTreeMap<usize, (f64, usize)> = BTreeMap::new();
     for (k, kind) in KINDS.iter().enumerate() {
         for seed in 0..seeds {
             let mut rng = Rng::new(k, seed);
@@ -302,10 +302,9 @@ fn main() {
                     };
                     let started = Instant::now();
                     let result = forecast(&request);
-                    if model == ModelChoice::Auto {
-                        auto_time.0 += started.elapsed().as_secs_f64() * 1e3;
-                        auto_time.1 += 1;
-                    }
+                    let spent = times.entry(m).or_insert((0.0, 0));
+                    spent.0 += started.elapsed().as_secs_f64() * 1e3;
+                    spent.1 += 1;
                     match result {
                         Ok(f) => {
                             if model == ModelChoice::Auto {
@@ -319,6 +318,9 @@ fn main() {
                         }
                     }
                 };
+                if std::env::var("DEBUG").is_ok_and(|d| d == *kind) {
+                    eprintln!("{kind} {seed} {method}: truth {truth:?} predicted {predicted:?}");
+                }
                 let tally = tallies.entry((k, m)).or_default();
                 let (p, t) = (predicted.unwrap_or(horizon_h), truth.unwrap_or(horizon_h));
                 tally.errors.push((p.min(horizon_h) - t).abs());
@@ -328,11 +330,14 @@ fn main() {
         }
     }
     print_tables(&tallies, &picks, seeds, lookback, horizon);
+    let per_model: Vec<String> = times
+        .iter()
+        .map(|(m, (ms, n))| format!("{} {:.2}", METHODS[*m], ms / *n as f64))
+        .collect();
     println!(
-        "auto: {:.2} ms per forecast on {} samples (mean of {})",
-        auto_time.0 / auto_time.1.max(1) as f64,
+        "milliseconds per forecast of {} samples: {}",
         lookback / SAMPLE_EVERY,
-        auto_time.1
+        per_model.join(", ")
     );
 }
 

@@ -18,7 +18,8 @@
 //! and a 95 % band from `now` to `now + horizon`; `eta` is the first time the mean path
 //! reaches the threshold in `direction`, `eta_lower` the first time the near edge of the
 //! band does (the upper edge for `above`), and `eta_upper` the first time the far edge
-//! does. When the latest sample is already past the threshold, all three are `now`.
+//! does. When the series is already past the threshold — the model's value at `now` is, or
+//! the last three samples all are (one noisy sample is not enough) — all three are `now`.
 //! The whole thing takes about a millisecond per series with `auto` on 2,000 samples.
 
 mod auto;
@@ -120,7 +121,7 @@ pub enum ForecastError {
 pub fn forecast(request: &ForecastRequest<'_>) -> Result<Forecast, ForecastError> {
     check(request)?;
     let history = grid::History::new(request.samples, request.now_ms);
-    let Some(last) = history.last_value() else {
+    if history.last_value().is_none() {
         return Err(ForecastError::NotEnoughData(
             "no finite samples before the forecast time".into(),
         ));
@@ -128,10 +129,10 @@ pub fn forecast(request: &ForecastRequest<'_>) -> Result<Forecast, ForecastError
     let grid = history.grid()?;
     let until_ms = request.now_ms.saturating_add(request.horizon_ms);
     let fit = match request.model {
-        ModelChoice::Auto => auto::choose(&grid, request.horizon_ms, until_ms, request.season)?,
+        ModelChoice::Auto => auto::choose(&grid, request, until_ms)?,
         choice => Fit::new(choice, &grid, until_ms, request.season)?,
     };
-    Ok(crossing::forecast(&fit, request, last))
+    Ok(crossing::forecast(&fit, request, history.recent_values()))
 }
 
 /// The request's own mistakes, before any data is looked at.
@@ -193,7 +194,11 @@ impl Fit {
                 season.unwrap_or(Season::Daily),
                 until_ms,
             )?),
-            ModelChoice::Auto => auto::choose(grid, until_ms - grid.end_ms(), until_ms, season)?,
+            ModelChoice::Auto => {
+                return Err(ForecastError::BadRequest(
+                    "auto is not a model; auto::choose picks one".into(),
+                ));
+            }
         })
     }
 

@@ -16,9 +16,9 @@ const EVALUATIONS: i64 = 2_000;
 /// Points of [`Forecast::path`].
 const PATH_POINTS: i64 = 100;
 
-/// The forecast of `fit` for `request`; `last_value` is the latest sample, which decides
-/// whether the threshold is already crossed.
-pub(crate) fn forecast(fit: &Fit, request: &ForecastRequest<'_>, last_value: f64) -> Forecast {
+/// The forecast of `fit` for `request`; `recent` are the latest samples' values, which
+/// with the model's value at `now` decide whether the threshold is already crossed.
+pub(crate) fn forecast(fit: &Fit, request: &ForecastRequest<'_>, recent: Vec<f64>) -> Forecast {
     let (now, horizon) = (request.now_ms, request.horizon_ms);
     let at = |i: i64, of: i64| now + (horizon as i128 * i as i128 / of as i128) as i64;
     let path = (0..PATH_POINTS)
@@ -33,7 +33,7 @@ pub(crate) fn forecast(fit: &Fit, request: &ForecastRequest<'_>, last_value: f64
         Direction::Above => v >= request.threshold,
         Direction::Below => v <= request.threshold,
     };
-    if past(last_value) {
+    if past(fit.predict(now).mean) || (!recent.is_empty() && recent.iter().all(|&v| past(v))) {
         return Forecast {
             model: fit.choice(),
             eta_ms: Some(now),

@@ -16,8 +16,8 @@
 
 use super::ForecastError;
 
-/// Most grid points: enough to show a daily season at half-hour resolution over two
-/// weeks, few enough that fitting every model several times stays within milliseconds.
+/// Most grid points: enough to show a daily season at 20-minute resolution over a week,
+/// few enough that `auto` fitting every model at several origins takes milliseconds.
 pub(crate) const MAX_POINTS: i64 = 720;
 
 /// One day in milliseconds.
@@ -50,6 +50,12 @@ impl History {
     /// The latest value, if any.
     pub fn last_value(&self) -> Option<f64> {
         self.samples.last().map(|&(_, v)| v)
+    }
+
+    /// The values of the last (up to) three samples, oldest first.
+    pub fn recent_values(&self) -> Vec<f64> {
+        let from = self.samples.len().saturating_sub(3);
+        self.samples[from..].iter().map(|&(_, v)| v).collect()
     }
 
     /// The samples averaged onto the grid described in the module docs.
@@ -170,6 +176,7 @@ impl Grid {
     }
 
     /// Time of the last point.
+    #[cfg(test)]
     pub fn end_ms(&self) -> i64 {
         self.time(self.values.len().saturating_sub(1))
     }

@@ -10,8 +10,8 @@
 //!
 //! The initial level and trend are the least-squares line through the whole window (so a
 //! short or noisy start does not set the trend). α, β and φ are the point of a small grid
-//! with the least one-step-ahead squared error; φ = 1 (no damping) is on the grid because
-//! disks keep filling. Band: ETS(A,Ad,N)'s h-step variance (Hyndman et al. 2008, table
+//! with the least one-step-ahead squared error; φ comes from a trend half-life of 2, 7 or
+//! 30 days or none (φ = 1), because disks keep filling. Band: ETS(A,Ad,N)'s h-step variance (Hyndman et al. 2008, table
 //! 6.1), `σ²·(1 + Σ_{j<h} (α(1 + β·φ_j))²)` with `φ_j = φ + … + φʲ` and σ² the mean
 //! one-step squared error.
 
@@ -23,8 +23,15 @@ use super::{ForecastError, Prediction};
 const ALPHAS: [f64; 8] = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 0.95];
 /// Trend smoothing weights tried.
 const BETAS: [f64; 6] = [0.005, 0.02, 0.05, 0.1, 0.2, 0.4];
-/// Damping factors (per grid step) tried.
-const PHIS: [f64; 4] = [0.95, 0.99, 0.998, 1.0];
+/// Half-lives of the trend tried, in days (infinite: no damping). Damping is per grid
+/// step, so it is set from a half-life in time: the same series on a finer grid gets the
+/// same forecast.
+const HALF_LIVES_DAYS: [f64; 4] = [2.0, 7.0, 30.0, f64::INFINITY];
+
+/// The per-step damping factor of a trend half-life, for a grid step.
+pub(crate) fn damping(half_life_days: f64, step_ms: i64) -> f64 {
+    0.5_f64.powf(step_ms as f64 / (half_life_days * 86_400_000.0))
+}
 
 /// Smoothing parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,21 +68,28 @@ impl Holt {
         }
         let (a, b) = least_squares(y);
         let start = (a - b, b);
-        let mut best: Option<(f64, Params, (f64, f64))> = None;
+        let mut grid_points = Vec::with_capacity(ALPHAS.len() * BETAS.len() * 4);
         for &alpha in &ALPHAS {
             for &beta in &BETAS {
-                for &phi in &PHIS {
-                    let params = Params { alpha, beta, phi };
-                    let (state, sse) = smooth(y, start, params);
-                    if best.as_ref().is_none_or(|(b, ..)| sse < *b) {
-                        best = Some((sse, params, state));
-                    }
+                for &half_life in &HALF_LIVES_DAYS {
+                    let phi = damping(half_life, grid.step_ms);
+                    grid_points.push(Params { alpha, beta, phi });
                 }
             }
         }
-        let Some((sse, params, (level, trend))) = best else {
+        let mut best: Option<(f64, Params)> = None;
+        for lanes in grid_points.chunks(LANES) {
+            let sse = sse_of_lanes(y, start, lanes);
+            for (&params, &sse) in lanes.iter().zip(&sse) {
+                if best.is_none_or(|(b, _)| sse < b) {
+                    best = Some((sse, params));
+                }
+            }
+        }
+        let Some((_, params)) = best else {
             return Err(ForecastError::NotEnoughData("no parameters fitted".into()));
         };
+        let ((level, trend), sse) = smooth(y, start, params);
         let last = (y.len() - 1) as f64;
         let steps = grid.position(until_ms) - last;
         Ok(Holt {
@@ -101,6 +115,31 @@ impl Holt {
             upper: mean + width,
         }
     }
+}
+
+/// Parameter sets smoothed side by side in one pass: each recursion is a chain of
+/// dependent multiplications, so running several at once keeps the CPU busy.
+const LANES: usize = 4;
+
+/// The one-step squared errors of up to [`LANES`] parameter sets, as [`smooth`] computes
+/// them.
+fn sse_of_lanes(y: &[f64], start: (f64, f64), lanes: &[Params]) -> [f64; LANES] {
+    let mut p = [lanes[0]; LANES];
+    p[..lanes.len()].copy_from_slice(lanes);
+    let mut level = [start.0; LANES];
+    let mut trend = [start.1; LANES];
+    let mut sse = [0.0; LANES];
+    for &v in y {
+        for i in 0..LANES {
+            let forecast = level[i] + p[i].phi * trend[i];
+            let error = v - forecast;
+            sse[i] += error * error;
+            let new_level = forecast + p[i].alpha * error;
+            trend[i] = p[i].beta * (new_level - level[i]) + (1.0 - p[i].beta) * p[i].phi * trend[i];
+            level[i] = new_level;
+        }
+    }
+    sse
 }
 
 /// Runs the recursions over `y` from the state `(level, trend)` before `y[0]`: the final

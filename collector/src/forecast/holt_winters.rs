@@ -26,8 +26,8 @@ const ALPHAS: [f64; 5] = [0.05, 0.1, 0.2, 0.4, 0.7];
 const BETAS: [f64; 3] = [0.005, 0.03, 0.15];
 /// Season weights tried.
 const GAMMAS: [f64; 4] = [0.05, 0.15, 0.3, 0.6];
-/// Damping per step tried.
-const PHIS: [f64; 2] = [0.995, 1.0];
+/// Trend half-lives tried, in days (see `holt`).
+const HALF_LIVES_DAYS: [f64; 2] = [7.0, f64::INFINITY];
 
 /// Smoothing parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,28 +83,35 @@ impl HoltWinters {
             )));
         }
         let start = initial_state(y, m);
-        let mut best: Option<(f64, Params, State)> = None;
+        let mut grid_points = Vec::new();
         for &alpha in &ALPHAS {
             for &beta in &BETAS {
                 for &gamma in &GAMMAS {
-                    for &phi in &PHIS {
-                        let params = Params {
+                    for &half_life in &HALF_LIVES_DAYS {
+                        let phi = super::holt::damping(half_life, grid.step_ms);
+                        grid_points.push(Params {
                             alpha,
                             beta,
                             gamma,
                             phi,
-                        };
-                        let (state, sse) = smooth(y, start.clone(), params);
-                        if best.as_ref().is_none_or(|(b, ..)| sse < *b) {
-                            best = Some((sse, params, state));
-                        }
+                        });
                     }
                 }
             }
         }
-        let Some((sse, params, state)) = best else {
+        let mut best: Option<(f64, Params)> = None;
+        for lanes in grid_points.chunks(LANES) {
+            let sse = sse_of_lanes(y, &start, lanes);
+            for (&params, &sse) in lanes.iter().zip(&sse) {
+                if best.is_none_or(|(b, _)| sse < b) {
+                    best = Some((sse, params));
+                }
+            }
+        }
+        let Some((_, params)) = best else {
             return Err(ForecastError::NotEnoughData("no parameters fitted".into()));
         };
+        let (state, sse) = smooth(y, start, params);
         let last = (y.len() - 1) as f64;
         let steps = (grid.position(until_ms) - last).ceil().max(1.0) as usize + 1;
         Ok(HoltWinters {
@@ -166,6 +173,36 @@ pub(crate) fn initial_state(y: &[f64], m: usize) -> State {
         trend,
         season,
     }
+}
+
+/// Parameter sets smoothed side by side in one pass (see `holt`).
+const LANES: usize = 4;
+
+/// The one-step squared errors of up to [`LANES`] parameter sets, as [`smooth`] computes
+/// them.
+fn sse_of_lanes(y: &[f64], start: &State, lanes: &[Params]) -> [f64; LANES] {
+    let m = start.season.len();
+    let mut p = [lanes[0]; LANES];
+    p[..lanes.len()].copy_from_slice(lanes);
+    let mut level = [start.level; LANES];
+    let mut trend = [start.trend; LANES];
+    // Seasonal indices, lane-interleaved: phase j of lane i at j·LANES + i.
+    let mut season: Vec<f64> = start.season.iter().flat_map(|&s| [s; LANES]).collect();
+    let mut sse = [0.0; LANES];
+    for (k, &v) in y.iter().enumerate() {
+        let at = (k % m) * LANES;
+        let seasonal = &mut season[at..at + LANES];
+        for i in 0..LANES {
+            let base = level[i] + p[i].phi * trend[i];
+            let error = v - (base + seasonal[i]);
+            sse[i] += error * error;
+            let new_level = p[i].alpha * (v - seasonal[i]) + (1.0 - p[i].alpha) * base;
+            trend[i] = p[i].beta * (new_level - level[i]) + (1.0 - p[i].beta) * p[i].phi * trend[i];
+            seasonal[i] = p[i].gamma * (v - base) + (1.0 - p[i].gamma) * seasonal[i];
+            level[i] = new_level;
+        }
+    }
+    sse
 }
 
 /// Runs the recursions over `y` from `state` (before `y[0]`): the final state and the sum
