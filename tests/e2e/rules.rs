@@ -182,9 +182,31 @@ fn host_down_fires_when_an_agent_stops_and_resolves_when_it_is_back() {
     let down = wait_count(&c.url(), &selector, 1, 20);
     assert_eq!(down[0].0["alertstate"], "firing");
     assert_eq!(down[0].0["severity"], "critical");
+    let since = query(&c.url(), &selector.replace("ALERTS", "ALERTS_FOR_STATE"))[0].1;
+
+    // A restart while the host is down: the alert goes on, since the same time, without
+    // being announced again (the grace after a start is for hosts not yet alerting).
+    let mut c = c;
+    c.process.terminate();
+    let c = collector(
+        dir.path(),
+        "data",
+        &rules,
+        &[("VIGIL_COLLECTOR__RULES__HOST_DOWN_AFTER", "3s")],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let after = query(&c.url(), &selector.replace("ALERTS", "ALERTS_FOR_STATE"));
+    assert_eq!(after.len(), 1, "HostDown resolved by the restart");
+    assert_eq!(after[0].1, since);
+    assert!(
+        !c.process.log().contains("alert firing"),
+        "{}",
+        c.process.log()
+    );
 
     let _agent = Agent::start(&c.url(), "1s", host, dir.path());
     wait_count(&c.url(), &selector, 0, 20);
+    assert!(c.process.log().contains("alert resolved"));
 }
 
 /// The log without terminal colours.
@@ -273,4 +295,14 @@ fn reload_with_a_bad_file_keeps_the_old_rules_running() {
         log.contains("rules reloaded files=1 rules=2 unchanged=1"),
         "{log}"
     );
+
+    // A removed rule's alert leaves ALERTS at once (a staleness marker), not 5 minutes later.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: r\n    rules:\n      - alert: Second\n        expr: vector(2) > 1\n",
+    )
+    .unwrap();
+    hangup(&c);
+    wait_count(&c.url(), r#"ALERTS{alertname="Always"}"#, 0, 10);
+    assert_eq!(query(&c.url(), r#"ALERTS{alertname="Second"}"#).len(), 1);
 }

@@ -29,10 +29,8 @@ pub(super) enum Source {
     HostDown {
         /// The host registry.
         registry: Arc<Registry>,
-        /// `rules.host_down_after`.
-        down_after: Duration,
-        /// When the collector started (unix milliseconds).
-        started_ms: i64,
+        /// When a host counts as down.
+        down: host_down::Downtime,
     },
 }
 
@@ -162,6 +160,15 @@ impl GroupRun {
         }
     }
 
+    /// Ends the series the rules wrote (a removed rule's alerts vanish from `ALERTS` at once).
+    pub fn end_series(rules: &mut [RuleState], store: &dyn Store, now_ms: i64) {
+        for rs in rules {
+            if let Err(e) = rs.writer.write(store, now_ms, &[]) {
+                warn!(rule = %rs.rule.name, error = %e, "ending a removed rule's series failed");
+            }
+        }
+    }
+
     /// Stops the group (waiting for an evaluation in progress) and hands over its rules.
     pub fn stop(&self) -> Vec<RuleState> {
         let mut running = lock(&self.running);
@@ -184,22 +191,28 @@ impl GroupRun {
         if !*running {
             return false;
         }
-        let rules: Vec<Rule> = lock(&self.state)
+        // Each rule, and the hosts its alerts name (which the host-down rule needs).
+        let rules: Vec<(Rule, HashSet<String>)> = lock(&self.state)
             .rules
             .iter()
-            .map(|r| r.rule.clone())
+            .map(|r| {
+                let hosts = r
+                    .lifecycle
+                    .instances()
+                    .map(|i| i.labels.get("host").to_owned())
+                    .collect();
+                (r.rule.clone(), hosts)
+            })
             .collect();
         let outcomes: Vec<(Outcome, f64)> = rules
             .iter()
-            .map(|rule| {
+            .map(|(rule, alerting)| {
                 let started = Instant::now();
                 let outcome = match &self.source {
                     Source::Files => evaluate::evaluate(engine, rule, now_ms),
-                    Source::HostDown {
-                        registry,
-                        down_after,
-                        started_ms,
-                    } => host_down::evaluate(registry, rule, *down_after, *started_ms, now_ms),
+                    Source::HostDown { registry, down } => {
+                        host_down::evaluate(registry, rule, down, alerting, now_ms)
+                    }
                 };
                 (outcome, started.elapsed().as_secs_f64())
             })

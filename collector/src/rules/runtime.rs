@@ -96,8 +96,10 @@ impl RulesRuntime {
                 settings.evaluation_interval,
                 Source::HostDown {
                     registry,
-                    down_after,
-                    started_ms: now_ms(),
+                    down: host_down::Downtime {
+                        after: down_after,
+                        started_ms: now_ms(),
+                    },
                 },
                 vec![state],
             ))
@@ -186,6 +188,10 @@ impl RulesRuntime {
             .collect();
         let mut restored = lock(&self.inner.restored).take().unwrap_or_default();
         let (groups, report) = self.build(&files, &mut old_rules, &mut restored);
+        let now = now_ms();
+        for (_, _, removed) in &mut old_rules {
+            GroupRun::end_series(removed, self.inner.store.as_ref(), now);
+        }
         let mut ended: Vec<AlertKey> = old_rules
             .into_iter()
             .flat_map(|(_, _, rules)| rules.into_iter().flat_map(|r| r.persisted))
