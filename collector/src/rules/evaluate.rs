@@ -176,3 +176,67 @@ pub(super) fn observation(
 fn expand_or_say(template: &str, data: &TemplateData<'_>) -> String {
     expand(template, data).unwrap_or_else(|e| format!("<error expanding template: {e}>"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn rule(labels: &[(&str, &str)]) -> Rule {
+        Rule {
+            name: "HighCpu".into(),
+            kind: RuleKind::Threshold {
+                expr: "cpu > 90".into(),
+                clear: None,
+            },
+            for_: Duration::ZERO,
+            keep_firing_for: Duration::ZERO,
+            labels: labels
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            annotations: BTreeMap::from([(
+                "summary".to_owned(),
+                "{{ $labels.host }} at {{ $value }}".to_owned(),
+            )]),
+            line: 3,
+        }
+    }
+
+    fn series(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn alert_labels_are_series_then_rule_labels_then_alertname() {
+        let rule = rule(&[
+            ("severity", "page"),
+            ("team", "{{ $labels.host }}-ops"),
+            ("job", ""),
+        ]);
+        let obs = observation(
+            &rule,
+            &series(&[("__name__", "cpu"), ("host", "web-1"), ("job", "node")]),
+            93.5,
+            BTreeMap::new(),
+            None,
+        );
+        assert_eq!(
+            obs.labels,
+            series(&[
+                ("alertname", "HighCpu"),
+                ("host", "web-1"),
+                ("severity", "page"),
+                ("team", "web-1-ops"),
+            ]),
+            "__name__ dropped, an empty rule label removes the series' label"
+        );
+        assert_eq!(obs.annotations["summary"], "web-1 at 93.5");
+        assert_eq!(obs.value, 93.5);
+    }
+}
