@@ -14,8 +14,8 @@
 //! least-squares line through the lookback's samples with its intercept at the forecast
 //! time (Prometheus's formula); its crossing is where that line reaches the threshold.
 //!
-//!   cargo run --release -p vigil-collector --example forecast_accuracy
-//!   LOOKBACK_DAYS=14 HORIZON_DAYS=7 SEEDS=40 cargo run --release ... (see tests/bench)
+//!   cargo run --release -p vigil-collector --example forecast_accuracy   # 28d, 7d, 40 seeds
+//!   LOOKBACK_DAYS=7 HORIZON_DAYS=7 SEEDS=20 cargo run --release ... (see tests/bench)
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -261,9 +261,9 @@ fn env(name: &str, default: i64) -> i64 {
 }
 
 fn main() {
-    let lookback = env("LOOKBACK_DAYS", 7) * DAY;
+    let lookback = env("LOOKBACK_DAYS", 28) * DAY;
     let horizon = env("HORIZON_DAYS", 7) * DAY;
-    let seeds = env("SEEDS", 20) as u64;
+    let seeds = env("SEEDS", 40) as u64;
     let horizon_h = horizon as f64 / HOUR as f64;
     let mut tallies: BTreeMap<(usize, usize), Tally> = BTreeMap::new();
     let mut picks: BTreeMap<(usize, String), usize> = BTreeMap::new();

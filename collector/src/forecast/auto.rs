@@ -127,7 +127,9 @@ fn origin_errors(
     (choice, season): Candidate,
     direction: Direction,
 ) -> Option<Errors> {
-    let held_out = &grid.values[origin..grid.len().min(origin + horizon_steps)];
+    let raw = &grid.values[origin..grid.len().min(origin + horizon_steps)];
+    let smoothed = smooth(raw);
+    let held_out = smoothed.as_slice();
     let len = held_out.len();
     let limit = (2 * len).min(horizon_steps.max(len));
     let fit = Fit::new(
@@ -145,7 +147,10 @@ fn origin_errors(
         Direction::Below => v <= level,
     };
     let mut errors = Errors::default();
-    let start = grid.values[origin - 1];
+    let start = smooth(&grid.values[origin.saturating_sub(SMOOTHING)..origin])
+        .last()
+        .copied()
+        .unwrap_or(grid.values[origin - 1]);
     for quarter in 1..=4 {
         let last = (len * quarter).div_ceil(4).max(1) - 1;
         let part = &held_out[..=last];
@@ -173,13 +178,29 @@ fn origin_errors(
         errors.levels += 1;
     }
     let (mut sum, mut weights) = (0.0, 0.0);
-    for (j, (&actual, &guess)) in held_out.iter().zip(&predicted).enumerate() {
+    for (j, (&actual, &guess)) in raw.iter().zip(&predicted).enumerate() {
         let weight = (j + 1) as f64;
         sum += weight * (guess - actual).abs();
         weights += weight;
     }
     errors.values = sum / weights;
     Some(errors)
+}
+
+/// Points either side in the moving average the held-out levels are read from.
+const SMOOTHING: usize = 2;
+
+/// A centred moving average over 2·[`SMOOTHING`] + 1 points (fewer at the ends), so the
+/// levels are where the series got to, not where one noisy point did: a model would
+/// otherwise be rewarded for wiggling as much as the noise.
+fn smooth(values: &[f64]) -> Vec<f64> {
+    (0..values.len())
+        .map(|k| {
+            let window =
+                &values[k.saturating_sub(SMOOTHING)..(k + SMOOTHING + 1).min(values.len())];
+            window.iter().sum::<f64>() / window.len() as f64
+        })
+        .collect()
 }
 
 /// The simplest candidate within [`SIMPLER_WITHIN`] of the best score.
