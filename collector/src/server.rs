@@ -132,7 +132,9 @@ async fn serve(
         .await;
     housekeeping.abort();
     hangups.abort();
-    let _ = tokio::task::spawn_blocking(move || rules_runtime.stop()).await;
+    // Waits for evaluations in progress, but not for long: saved state is current anyway.
+    let stopping = tokio::task::spawn_blocking(move || rules_runtime.stop());
+    let _ = tokio::time::timeout(Duration::from_secs(5), stopping).await;
     if let Some(http) = http {
         let _ = http.await;
     }

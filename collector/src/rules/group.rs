@@ -133,6 +133,8 @@ pub(super) struct GroupRun {
     /// False once stopped; held for the whole of an evaluation, so stopping waits for one
     /// in progress and no evaluation applies results after its rules were handed over.
     running: Mutex<bool>,
+    /// The task that evaluates it, aborted on stop so it lets go of the store at once.
+    task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -157,6 +159,7 @@ impl GroupRun {
                 last_evaluation_ms: None,
             }),
             running: Mutex::new(true),
+            task: Mutex::new(None),
         }
     }
 
@@ -173,7 +176,15 @@ impl GroupRun {
     pub fn stop(&self) -> Vec<RuleState> {
         let mut running = lock(&self.running);
         *running = false;
+        if let Some(task) = lock(&self.task).take() {
+            task.abort();
+        }
         std::mem::take(&mut lock(&self.state).rules)
+    }
+
+    /// Remembers the task evaluating the group.
+    pub fn set_task(&self, task: tokio::task::AbortHandle) {
+        *lock(&self.task) = Some(task);
     }
 
     /// Records that a notification about an alert of `rule` was sent.

@@ -155,7 +155,9 @@ impl RulesRuntime {
 
     fn spawn(&self, group: Arc<GroupRun>) {
         let (engine, store) = (self.inner.engine.clone(), self.inner.store.clone());
-        self.inner.runtime.spawn(async move {
+        let evaluated = group.clone();
+        let task = self.inner.runtime.spawn(async move {
+            let group = evaluated;
             let mut tick = tokio::time::interval(group.interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
@@ -170,6 +172,7 @@ impl RulesRuntime {
                 }
             }
         });
+        group.set_task(task.abort_handle());
     }
 
     fn reload_files(&self) -> Result<ReloadReport, String> {
