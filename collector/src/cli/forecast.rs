@@ -353,7 +353,7 @@ fn write_block(
         None => writeln!(
             out,
             "  no crossing within {}{}",
-            humantime::format_duration(args.horizon),
+            span(time::duration_ms(args.horizon)),
             s.eta_lower_ms.map_or_else(String::new, |t| format!(
                 " (the 95 % band reaches it at {})",
                 short_time(t)
@@ -374,13 +374,15 @@ fn short_time(ms: i64) -> String {
     full.get(..16).map_or(full.clone(), str::to_owned)
 }
 
-/// `6d 4h`, `3h 20m`, `12m`: the two largest units.
+/// `6d 4h`, `14d`, `3h 20m`, `2h`, `12m`: the two largest units, a zero second one left off.
 fn span(ms: i64) -> String {
     let minutes = ms.max(0) / 60_000;
     let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    match (d, h) {
-        (0, 0) => format!("{m}m"),
-        (0, _) => format!("{h}h {m}m"),
+    match (d, h, m) {
+        (0, 0, _) => format!("{m}m"),
+        (0, _, 0) => format!("{h}h"),
+        (0, _, _) => format!("{h}h {m}m"),
+        (_, 0, _) => format!("{d}d"),
         _ => format!("{d}d {h}h"),
     }
 }

@@ -133,4 +133,6 @@ fn spans_for_people() {
     assert_eq!(span(5 * 60_000), "5m");
     assert_eq!(span(200 * 60_000), "3h 20m");
     assert_eq!(span(6 * 86_400_000 + 4 * 3_600_000 + 59_000), "6d 4h");
+    assert_eq!(span(14 * 86_400_000), "14d");
+    assert_eq!(span(2 * 3_600_000), "2h");
 }
