@@ -20,7 +20,8 @@
 //! band does (the upper edge for `above`), and `eta_upper` the first time the far edge
 //! does. When the series is already past the threshold — the model's value at `now` is, or
 //! the last three samples all are (one noisy sample is not enough) — all three are `now`.
-//! The whole thing takes about a millisecond per series with `auto` on 2,000 samples.
+//! A forecast takes well under a millisecond per series with one model, a few with
+//! `auto` (every candidate fitted at six origins), on 2,000 samples.
 
 mod auto;
 mod crossing;

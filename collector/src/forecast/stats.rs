@@ -35,6 +35,23 @@ pub(crate) fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
+/// The `p` quantile as [`quantile_sorted`] computes it, by selection rather than a full
+/// sort (linear time); reorders `values`.
+pub(crate) fn quantile_select(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let h = (values.len() - 1) as f64 * p.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let (_, &mut at, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    let next = above.iter().copied().fold(f64::INFINITY, f64::min);
+    if next.is_finite() {
+        at + (h - lo as f64) * (next - at)
+    } else {
+        at
+    }
+}
+
 /// The median (mean of the middle two for an even count); reorders `values`.
 pub(crate) fn median(values: &mut [f64]) -> f64 {
     let n = values.len();
@@ -121,5 +138,13 @@ mod tests {
         assert_eq!(quantile_sorted(&sorted, 0.5), 3.0);
         assert_eq!(quantile_sorted(&sorted, 0.125), 1.5);
         assert_eq!(quantile_sorted(&sorted, 1.0), 5.0);
+        for p in [0.0, 0.125, 0.3, 0.5, 0.975, 1.0] {
+            let mut shuffled = [4.0, 1.0, 5.0, 3.0, 2.0];
+            assert_eq!(
+                quantile_select(&mut shuffled, p),
+                quantile_sorted(&sorted, p),
+                "{p}"
+            );
+        }
     }
 }

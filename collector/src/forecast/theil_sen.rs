@@ -11,7 +11,7 @@
 //! residuals for the scatter of a single observation.
 
 use super::grid::Grid;
-use super::stats::{Z_975, median, quantile_sorted};
+use super::stats::{Z_975, median, quantile_select, quantile_sorted};
 use super::{ForecastError, Prediction};
 
 /// Most pairwise slopes computed; enough for the median to three significant digits.
@@ -46,13 +46,12 @@ impl RobustLine {
             )));
         }
         let mut slopes = pairwise_slopes(y);
-        slopes.sort_unstable_by(f64::total_cmp);
-        let slope = quantile_sorted(&slopes, 0.5);
+        let slope = quantile_select(&mut slopes, 0.5);
         let nf = n as f64;
         let pairs = nf * (nf - 1.0) / 2.0;
         let c = Z_975 * (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
-        let slope_low = quantile_sorted(&slopes, ((pairs - c) / 2.0 / pairs).max(0.0));
-        let slope_high = quantile_sorted(&slopes, ((pairs + c) / 2.0 / pairs).min(1.0));
+        let slope_low = quantile_select(&mut slopes, ((pairs - c) / 2.0 / pairs).max(0.0));
+        let slope_high = quantile_select(&mut slopes, ((pairs + c) / 2.0 / pairs).min(1.0));
         let mut intercepts: Vec<f64> = y
             .iter()
             .enumerate()
