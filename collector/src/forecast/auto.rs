@@ -1,17 +1,20 @@
 //! `auto`: picks a model per series by rolling-origin backtest on the lookback window.
 //!
-//! Each candidate is fitted on the first 50 %, 62.5 %, 75 % and 87.5 % of the grid and
-//! forecasts what follows. What it is scored on is what a forecast is for: *when* a level
-//! is reached. The levels are the new highs the held-out data made (new lows for
-//! `below`): the running maximum at a quarter, half, three quarters and all of the
-//! held-out part, each where it is first reached after the origin. For each, the error is
-//! how far (in grid steps) the forecast's first reaching of that level is from the truth,
-//! searching up to twice the held-out length (or the horizon) and counting "never" as that
-//! limit; the score is the mean error over levels and origins. A series that made no new
-//! high after any origin (flat, shrinking) is scored on the lead-weighted mean absolute
-//! error of the values instead. The simplest candidate within 5 % of the best score wins —
-//! linear, then Theil–Sen, Holt, Holt–Winters daily, Holt–Winters weekly — so that a model
-//! with more parameters must earn its place.
+//! Each candidate is fitted on the first 50 %, 62.5 %, 75 %, 87.5 %, 95 % and 98 % of the
+//! grid and forecasts what follows. What it is scored on is what a forecast is for: *when*
+//! a level is reached. The levels are the new highs the held-out data made (new lows for
+//! `below`), read from a five-point moving average so that one noisy point is not a level:
+//! the running maximum at a quarter, half, three quarters and all of the held-out part,
+//! each where it is first reached after the origin. For each, the error is how far (in
+//! grid steps) the forecast's first reaching of that level is from the truth, searching up
+//! to twice the held-out length (or the horizon) and counting "never" as that limit. The
+//! score is the mean error over levels and origins, the i-th origin weighing i times the
+//! first (later origins show the series as it is now: a recent change of slope is only
+//! visible from them). A series that made no new high after any origin (flat, shrinking)
+//! is scored on the lead-weighted mean absolute error of the values instead. The simplest
+//! candidate within 5 % of the best score wins — linear, then Theil–Sen, Holt,
+//! Holt–Winters daily, Holt–Winters weekly — so that a model with more parameters must
+//! earn its place.
 //!
 //! A candidate that cannot be fitted at every origin (Holt–Winters needs two seasons in
 //! the shortest training part, that is four seasons of lookback) is left out. With too
