@@ -12,7 +12,9 @@
 //! - With Vigil's `clear:` (hysteresis), a firing instance resolves only once the clear
 //!   expression returns a series for it as well: a series whose labels (`__name__` aside) all
 //!   appear, with the same values, among the alert's labels. A value hovering around the
-//!   threshold keeps one firing episode instead of flapping.
+//!   threshold keeps one firing episode instead of flapping. A series that vanishes
+//!   altogether (neither expression returns it) leaves its alert firing: nothing said it
+//!   cleared. Both `clear` and `keep_firing_for` must allow a resolution.
 
 use std::collections::{BTreeMap, HashSet};
 
