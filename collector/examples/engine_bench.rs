@@ -21,7 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             RocksOptions { sync: false },
         )?);
         let engine = Engine::new(store, EngineOptions::default());
-        let (start, end, step): (i64, i64, i64) = (args[3].parse()?, args[4].parse()?, args[5].parse()?);
+        let (start, end, step): (i64, i64, i64) =
+            (args[3].parse()?, args[4].parse()?, args[5].parse()?);
         for run in 0..5 {
             let t = Instant::now();
             let v = engine.range(&args[2], start * 1000, end * 1000, step * 1000)?;
@@ -92,7 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|t| (t, (t % 86_400_000) as f64 / 1e6))
         .collect();
     samples += week.len();
-    store.append(&[SeriesSamples { id: solo[0], samples: week }])?;
+    store.append(&[SeriesSamples {
+        id: solo[0],
+        samples: week,
+    }])?;
     println!("loaded {samples} samples in {:?}", load.elapsed());
     for run in 0..2 {
         let t = Instant::now();
@@ -132,7 +136,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for run in 0..3 {
         let t = Instant::now();
-        let v = engine.range(r#"node_load1{host="solo"}"#, end - 7 * 86_400_000, end, 300_000)?;
+        let v = engine.range(
+            r#"node_load1{host="solo"}"#,
+            end - 7 * 86_400_000,
+            end,
+            300_000,
+        )?;
         let Value::Matrix(m) = v else { unreachable!() };
         println!(
             "solo {run}: {} series x {} points in {:?}",

@@ -226,10 +226,7 @@ async fn bad_input_gets_a_clear_error_and_costs_nothing_else() {
         Duration::from_secs(10),
         "fresh samples from the steady agent",
         || {
-            let r = vigil_json(
-                &url,
-                &["query", r#"node_load1{host="steady"}[1m]"#],
-            );
+            let r = vigil_json(&url, &["query", r#"node_load1{host="steady"}[1m]"#]);
             let s = series_values(&r);
             let times: Vec<f64> = s.first()?.1.iter().map(|p| p.0).collect();
             (now_ms() as f64 / 1000.0 - times.last()? < 2.0 && times.len() >= 3).then_some(times)

@@ -102,13 +102,7 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
     let outage = killed_at.elapsed() - restarted.elapsed();
     assert!(outage >= Duration::from_secs(3));
     let values = wait_for(Duration::from_secs(30), "samples after the restart", || {
-        let r = vigil_json(
-            &url,
-            &[
-                "query",
-                r#"node_load1{host="crash-agent"}[5m]"#,
-            ],
-        );
+        let r = vigil_json(&url, &["query", r#"node_load1{host="crash-agent"}[5m]"#]);
         let s = series_values(&r);
         let times: Vec<f64> = s.first()?.1.iter().map(|p| p.0).collect();
         let now = std::time::SystemTime::now()

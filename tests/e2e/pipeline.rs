@@ -95,10 +95,7 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
     // The size of `/`.
     let root = vigil_json(
         &url,
-        &[
-            "query",
-            r#"node_filesystem_size_bytes{mountpoint="/"}[1m]"#,
-        ],
+        &["query", r#"node_filesystem_size_bytes{mountpoint="/"}[1m]"#],
     );
     let root = series_values(&root);
     assert_eq!(root.len(), 1, "{root:?}");
@@ -131,23 +128,14 @@ fn host_metrics_read_back_through_the_cli_equal_the_kernels() {
     assert!(values.windows(2).all(|w| w[1] >= w[0]), "{values:?}");
 
     // The agent reports its own cost.
-    let own = vigil_json(
-        &url,
-        &[
-            "query",
-            "vigil_agent_resident_memory_bytes[1m]",
-        ],
-    );
+    let own = vigil_json(&url, &["query", "vigil_agent_resident_memory_bytes[1m]"]);
     assert!(series_values(&own)[0].1.last().unwrap().1 > 0.0);
 
     // Table and CSV outputs are there for people and scripts.
     let table = vigil(&url, &["hosts"]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("e2e-host") && text.contains("up"), "{text}");
-    let csv = vigil(
-        &url,
-        &["query", "node_load1[1m]", "--output", "csv"],
-    );
+    let csv = vigil(&url, &["query", "node_load1[1m]", "--output", "csv"]);
     let text = String::from_utf8_lossy(&csv.stdout);
     assert!(text.lines().next().unwrap().contains("value"), "{text}");
     assert!(text.lines().count() >= 2, "{text}");

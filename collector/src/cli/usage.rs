@@ -108,8 +108,14 @@ impl Usage {
             or_dash(self.fullest_filesystem_percent, units::percent),
             or_dash(self.disk_read_bytes_per_second, units::bytes_per_second),
             or_dash(self.disk_write_bytes_per_second, units::bytes_per_second),
-            or_dash(self.network_receive_bytes_per_second, units::bytes_per_second),
-            or_dash(self.network_transmit_bytes_per_second, units::bytes_per_second),
+            or_dash(
+                self.network_receive_bytes_per_second,
+                units::bytes_per_second,
+            ),
+            or_dash(
+                self.network_transmit_bytes_per_second,
+                units::bytes_per_second,
+            ),
             or_dash(self.load1, units::decimal),
         ]
     }

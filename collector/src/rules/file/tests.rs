@@ -425,4 +425,3 @@ fn globs_and_reports() {
     );
     let _: &Diagnostic = &missing[0];
 }
-
