@@ -63,12 +63,7 @@ impl Import for ImportService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let credentials = Credentials {
-            certificate_host: request
-                .peer_certs()
-                .and_then(|certs| certs.first().and_then(|c| crate::tls::certificate_host(c))),
-            certificate_required: self.certificate_required,
-        };
+        let credentials = Credentials::of(&request, self.certificate_required);
         let request = request.into_inner();
         let backfill = self.backfill.clone();
         let written =

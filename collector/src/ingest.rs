@@ -126,12 +126,7 @@ impl Ingest for IngestService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let credentials = Credentials {
-            certificate_host: request
-                .peer_certs()
-                .and_then(|certs| certs.first().and_then(|c| crate::tls::certificate_host(c))),
-            certificate_required: self.certificate_required,
-        };
+        let credentials = Credentials::of(&request, self.certificate_required);
         let mut inbound = request.into_inner();
         let hello = match inbound.next().await {
             Some(Ok(AgentMessage {

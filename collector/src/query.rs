@@ -233,12 +233,7 @@ mod tests {
     use crate::promql::{InstantSample, Series};
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        Labels::new(
-            pairs
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
+        Labels::from_pairs(pairs)
     }
 
     #[test]

@@ -40,6 +40,16 @@ impl Labels {
         Self(pairs)
     }
 
+    /// Builds a label set from borrowed pairs, as tests and literals write them.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self::new(
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
     /// The value of label `name`, or `""` when absent (Prometheus semantics).
     pub fn get(&self, name: &str) -> &str {
         self.0

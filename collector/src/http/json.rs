@@ -183,12 +183,7 @@ mod tests {
     use crate::promql::{InstantSample, Series};
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        Labels::new(
-            pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        )
+        Labels::from_pairs(pairs)
     }
 
     fn render(value: &Value) -> String {

@@ -39,6 +39,19 @@ pub struct Credentials {
     pub certificate_required: bool,
 }
 
+impl Credentials {
+    /// The credentials a gRPC request carries: the host of its verified client
+    /// certificate, if any.
+    pub fn of<T>(request: &tonic::Request<T>, certificate_required: bool) -> Self {
+        Self {
+            certificate_host: request
+                .peer_certs()
+                .and_then(|certs| certs.first().and_then(|c| crate::tls::certificate_host(c))),
+            certificate_required,
+        }
+    }
+}
+
 /// Checks a Hello against the agent's credentials; returns the host name it may write as.
 pub fn check_hello(
     hello: &Hello,

@@ -103,12 +103,7 @@ mod tests {
     use crate::store::rocks::{RocksOptions, RocksStore};
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        Labels::new(
-            pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        )
+        Labels::from_pairs(pairs)
     }
 
     #[test]

@@ -5,12 +5,7 @@ use crate::selector::Selector;
 use vigil_proto::v1::{Hello, Host};
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    Labels::new(
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
-    )
+    Labels::from_pairs(pairs)
 }
 
 /// Runs every case against `store`, which must be empty.
