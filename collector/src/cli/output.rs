@@ -29,26 +29,9 @@ pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
 /// shortest round-trip digits): plain decimals, except exponent form below 1e-6 and from
 /// 1e21 up (`1e+21`, `1.5e-07`), and `NaN`, `+Inf`, `-Inf`.
 pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Rust writes `1.5e-7`; Go writes a signed exponent of at least two digits.
-        let rust = format!("{v:e}");
-        if let Some((mantissa, exponent)) = rust.split_once('e') {
-            let (sign, digits) = match exponent.strip_prefix('-') {
-                Some(digits) => ('-', digits),
-                None => ('+', exponent),
-            };
-            return format!("{mantissa}e{sign}{digits:0>2}");
-        }
-    }
-    // Rust's shortest round-trip `Display` is Go's 'f' format with precision -1.
-    format!("{v}")
+    let mut out = Vec::with_capacity(24);
+    crate::http::go_float::write_sample_value(&mut out, v);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A series as Prometheus prints it: `name{a="b", c="d"}`; just `name` with no other
@@ -165,6 +148,8 @@ mod tests {
         assert_eq!(format_value(0.1 + 0.2), "0.30000000000000004");
         assert_eq!(format_value(1_700_000_000.123), "1700000000.123");
         assert_eq!(format_value(1e20), "100000000000000000000");
+        // A tie in the shortest digits goes to the even one, as in Go.
+        assert_eq!(format_value(93015433358559.625), "93015433358559.62");
         assert_eq!(format_value(1e21), "1e+21");
         assert_eq!(format_value(-1.5e300), "-1.5e+300");
         assert_eq!(format_value(1e-6), "0.000001");

@@ -371,11 +371,7 @@ fn count_values(
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an
 /// exponent, which is how `count_values` writes values into labels.
 fn format_go_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v}")
-    }
+    let mut out = Vec::with_capacity(24);
+    crate::http::go_float::write_plain(&mut out, v);
+    String::from_utf8(out).unwrap_or_default()
 }
