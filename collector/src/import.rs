@@ -10,8 +10,8 @@ pub mod backfill;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::ingest::now_ms;
 use crate::ingest::session::Credentials;
+use crate::ingest::{Counters, now_ms};
 use crate::store::Store;
 use backfill::{Backfill, BackfillError};
 use std::sync::Arc;
@@ -22,8 +22,13 @@ use vigil_proto::v1::import_server::{Import, ImportServer};
 use vigil_proto::v1::{ImportRequest, ImportResponse};
 
 /// The service as the server mounts it, writing to `store` under `config`'s limits, agent
-/// tokens and client-certificate rule; requests up to `limits.max_message_bytes`.
-pub fn server(store: Arc<dyn Store>, config: &Config) -> ImportServer<ImportService> {
+/// tokens and client-certificate rule; requests up to `limits.max_message_bytes`. What it
+/// stores and refuses is counted in `counters`, with the agents' samples.
+pub fn server(
+    store: Arc<dyn Store>,
+    config: &Config,
+    counters: Arc<Counters>,
+) -> ImportServer<ImportService> {
     let certificate_required = config.tls.client_ca_file.is_some();
     let backfill = Backfill::new(
         store,
@@ -31,7 +36,7 @@ pub fn server(store: Arc<dyn Store>, config: &Config) -> ImportServer<ImportServ
         config.server.agent_tokens.clone(),
         certificate_required,
     );
-    ImportServer::new(ImportService::new(backfill, certificate_required))
+    ImportServer::new(ImportService::new(backfill, certificate_required, counters))
         .max_decoding_message_size(config.limits.max_message_bytes)
         .accept_compressed(CompressionEncoding::Gzip)
 }
@@ -40,15 +45,18 @@ pub fn server(store: Arc<dyn Store>, config: &Config) -> ImportServer<ImportServ
 pub struct ImportService {
     backfill: Arc<Backfill>,
     certificate_required: bool,
+    counters: Arc<Counters>,
 }
 
 impl ImportService {
     /// A service storing through `backfill`; `certificate_required` when the collector has
-    /// a client CA (then the client's certificate names the only host it may import).
-    pub fn new(backfill: Backfill, certificate_required: bool) -> Self {
+    /// a client CA (then the client's certificate names the only host it may import);
+    /// stored and refused samples are counted in `counters`.
+    pub fn new(backfill: Backfill, certificate_required: bool, counters: Arc<Counters>) -> Self {
         Self {
             backfill: Arc::new(backfill),
             certificate_required,
+            counters,
         }
     }
 }
@@ -72,12 +80,15 @@ impl Import for ImportService {
                 .map_err(|e| Status::internal(format!("import task failed: {e}")))?;
         match written {
             Ok(response) => {
+                self.counters.accepted(response.accepted_samples);
                 if let Some(r) = &response.rejection {
+                    self.counters.rejected("import_refused", 1);
                     info!(peer = %peer, line = r.line, reason = %r.reason, accepted = response.accepted_samples, "import stopped at a refused sample");
                 }
                 Ok(Response::new(response))
             }
             Err(BackfillError::Refused(v)) => {
+                self.counters.rejected(v.reason, 1);
                 warn!(peer = %peer, reason = v.reason, "import refused");
                 Err(Status::new(v.code, v.message))
             }

@@ -80,7 +80,11 @@ async fn serve(
         counters.clone(),
     );
     let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
-    let housekeeping = tokio::spawn(housekeeping(store.clone(), registry.clone(), counters));
+    let housekeeping = tokio::spawn(housekeeping(
+        store.clone(),
+        registry.clone(),
+        counters.clone(),
+    ));
     let engine = Engine::new(store.clone(), EngineOptions::from_limits(&limits));
     let rules_runtime = start_rules(&config, &engine, &store, &registry).await?;
     // The running rules, for the Rules service and /api/v1/{alerts,rules}.
@@ -122,7 +126,11 @@ async fn serve(
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip),
         )
-        .add_service(crate::import::server(store.clone(), &config))
+        .add_service(crate::import::server(
+            store.clone(),
+            &config,
+            counters.clone(),
+        ))
         .add_service(crate::rules::service::server(rules))
         .add_service(crate::forecast::service::server(Engine::new(
             store.clone(),
