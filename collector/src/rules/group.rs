@@ -78,6 +78,7 @@ impl RuleState {
                 active_since_ms: stored.active_since_ms,
                 firing_since_ms: stored.firing_since_ms,
                 last_active_ms: stored.last_active_ms,
+                keep_firing_since_ms: None,
                 last_notified_ms: stored.last_notified_ms,
                 value: stored.value,
                 annotations: BTreeMap::new(),

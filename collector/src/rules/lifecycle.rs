@@ -8,7 +8,8 @@
 //!   the first evaluation at least `for` later (at once with `for: 0`).
 //! - A pending instance whose condition stops goes back to inactive at once.
 //! - A firing instance whose condition stops stays firing while `keep_firing_for` has not
-//!   passed since the condition last held.
+//!   passed since the first evaluation that missed it (as Prometheus counts; after a
+//!   restart the window starts again at the first evaluation that misses it).
 //! - With Vigil's `clear:` (hysteresis), a firing instance resolves only once the clear
 //!   expression returns a series for it as well: a series whose labels (`__name__` aside) all
 //!   appear, with the same values, among the alert's labels. A value hovering around the
@@ -57,8 +58,11 @@ pub struct Instance {
     pub active_since_ms: i64,
     /// Since when it has been firing.
     pub firing_since_ms: Option<i64>,
-    /// When the condition last held (`keep_firing_for` counts from here).
+    /// When the condition last held.
     pub last_active_ms: i64,
+    /// The first evaluation since then at which the condition did not hold:
+    /// `keep_firing_for` counts from here. Not saved across restarts.
+    pub keep_firing_since_ms: Option<i64>,
     /// When a notification was last sent about it (the notifier sets it; kept across restarts).
     pub last_notified_ms: Option<i64>,
     /// The value at the last evaluation where the condition held.
@@ -150,6 +154,7 @@ impl Lifecycle {
                     inst.annotations = obs.annotations;
                     inst.eta_ms = obs.eta_ms;
                     inst.last_active_ms = now_ms;
+                    inst.keep_firing_since_ms = None;
                     if inst.state == AlertState::Pending
                         && now_ms - inst.active_since_ms >= self.timing.for_ms
                     {
@@ -170,6 +175,7 @@ impl Lifecycle {
                         active_since_ms: now_ms,
                         firing_since_ms: firing.then_some(now_ms),
                         last_active_ms: now_ms,
+                        keep_firing_since_ms: None,
                         last_notified_ms: None,
                         value: obs.value,
                         annotations: obs.annotations,
@@ -194,7 +200,8 @@ impl Lifecycle {
                 changes.push(transition(labels, Change::Inactive));
                 return false;
             }
-            let kept = now_ms - inst.last_active_ms < timing.keep_firing_for_ms;
+            let since = *inst.keep_firing_since_ms.get_or_insert(now_ms);
+            let kept = now_ms - since < timing.keep_firing_for_ms;
             let clear = !timing.hysteresis || cleared.iter().any(|c| clears(c, labels));
             if kept || !clear {
                 return true;

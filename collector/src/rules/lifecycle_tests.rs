@@ -152,10 +152,12 @@ fn keep_firing_for_holds_a_firing_alert() {
         assert!(l.evaluate(minute * MIN, vec![], &[]).is_empty());
         assert_eq!(state(&l, "a"), Some((AlertState::Firing, 0, Some(0))));
     }
-    // Back within the window: the same episode, and the window starts over.
+    // Back within the window: the same episode, and the window starts over, counted
+    // (as Prometheus does) from the first evaluation that misses the condition: 5 min.
     assert!(l.evaluate(3 * MIN, vec![obs("a", 96.0)], &[]).is_empty());
     assert!(l.evaluate(5 * MIN, vec![], &[]).is_empty());
-    let t = l.evaluate(6 * MIN, vec![], &[]);
+    assert!(l.evaluate(7 * MIN, vec![], &[]).is_empty());
+    let t = l.evaluate(8 * MIN, vec![], &[]);
     assert_eq!(t, vec![transition(&labels("a"), Change::Resolved)]);
 }
 
@@ -176,6 +178,7 @@ fn restored_instance_keeps_its_timers() {
         active_since_ms: 0,
         firing_since_ms: None,
         last_active_ms: 4 * MIN,
+        keep_firing_since_ms: None,
         last_notified_ms: None,
         value: 95.0,
         annotations: BTreeMap::new(),
