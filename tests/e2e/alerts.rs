@@ -5,45 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::Value;
-use std::path::Path;
 use std::time::Duration;
 use vigil_tests::prom_api::ApiClient;
-use vigil_tests::{Collector, vigil, vigil_json, wait_for};
-
-fn now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// Settings for a collector evaluating `rules` every second.
-fn rules_env(rules: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "VIGIL_COLLECTOR__RULES__FILES",
-            format!("[{:?}]", rules.display().to_string()),
-        ),
-        ("VIGIL_COLLECTOR__RULES__EVALUATION_INTERVAL", "1s".into()),
-        ("VIGIL_COLLECTOR__STORAGE__SYNC", "false".into()),
-    ]
-}
+use vigil_tests::{Collector, import_now, now_s, rules_settings, vigil, vigil_json, wait_for};
 
 fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// Imports `name{host} value` stamped now.
-fn import(url: &str, dir: &Path, name: &str, host: &str, value: f64) {
-    let file = dir.join("import.om");
-    let text = format!("{name}{{host=\"{host}\"}} {value} {:.3}\n# EOF\n", now_s());
-    std::fs::write(&file, text).unwrap();
-    let out = vigil(url, &["import", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -71,10 +38,10 @@ fn firing_and_pending_alerts_show_in_the_cli_and_the_http_api() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.yml");
     std::fs::write(&rules, RULES).unwrap();
-    let env = rules_env(&rules);
+    let env = rules_settings(&rules);
     let (c, http) = Collector::start_with_http(&dir.path().join("data"), &env_refs(&env));
     let before = now_s();
-    import(&c.url(), dir.path(), "alerts_e2e_value", "web-1", 75.0);
+    import_now(&c.url(), dir.path(), "alerts_e2e_value", "web-1", 75.0);
 
     // vigil alerts: firing first, then pending.
     let alerts = wait_for(Duration::from_secs(20), "two active alerts", || {
@@ -269,7 +236,7 @@ fn reload_with_a_bad_file_keeps_the_old_rules_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.yml");
     std::fs::write(&rules, RULES).unwrap();
-    let env = rules_env(&rules);
+    let env = rules_settings(&rules);
     let c = Collector::start(&dir.path().join("data"), &env_refs(&env));
     let rule_names = || -> Vec<String> {
         let groups = vigil_json(&c.url(), &["rules"]);

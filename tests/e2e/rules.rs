@@ -8,38 +8,16 @@
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use vigil_tests::{Agent, Collector, vigil, vigil_json, wait_for, wait_for_host};
-
-fn now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+use vigil_tests::{
+    Agent, Collector, import_now, now_s, rules_settings, vigil_json, wait_for, wait_for_host,
+};
 
 /// A collector evaluating `rules` every second, with the given extra settings.
 fn collector(dir: &Path, name: &str, rules: &Path, extra: &[(&str, &str)]) -> Collector {
-    let files = format!("[{:?}]", rules.display().to_string());
-    let mut env = vec![
-        ("VIGIL_COLLECTOR__RULES__FILES", files.as_str()),
-        ("VIGIL_COLLECTOR__RULES__EVALUATION_INTERVAL", "1s"),
-        ("VIGIL_COLLECTOR__STORAGE__SYNC", "false"),
-    ];
+    let settings = rules_settings(rules);
+    let mut env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     env.extend_from_slice(extra);
     Collector::start(&dir.join(name), &env)
-}
-
-/// Imports `name{host} value` stamped now.
-fn import(url: &str, dir: &Path, name: &str, host: &str, value: f64) {
-    let file = dir.join("import.om");
-    let text = format!("{name}{{host=\"{host}\"}} {value} {:.3}\n# EOF\n", now_s());
-    std::fs::write(&file, text).unwrap();
-    let out = vigil(url, &["import", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The series an instant query returns, as (labels, value).
@@ -90,7 +68,7 @@ fn alerts_go_pending_firing_resolved_and_keep_their_state_across_restarts() {
     let rules = dir.path().join("rules.yml");
     std::fs::write(&rules, RULES).unwrap();
     let mut c = collector(dir.path(), "data", &rules, &[]);
-    import(&c.url(), dir.path(), "rules_e2e_value", "web-1", 90.0);
+    import_now(&c.url(), dir.path(), "rules_e2e_value", "web-1", 90.0);
 
     let pending = wait_count(&c.url(), r#"ALERTS{alertname="HighValue"}"#, 1, 15);
     let pending_seen = now_s();
@@ -143,7 +121,7 @@ fn alerts_go_pending_firing_resolved_and_keep_their_state_across_restarts() {
     }
 
     // Between the thresholds: HighValue resolves, StickyValue (hysteresis) keeps firing.
-    import(&c.url(), dir.path(), "rules_e2e_value", "web-1", 40.0);
+    import_now(&c.url(), dir.path(), "rules_e2e_value", "web-1", 40.0);
     wait_count(&c.url(), r#"ALERTS{alertname="HighValue"}"#, 0, 10);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -155,7 +133,7 @@ fn alerts_go_pending_firing_resolved_and_keep_their_state_across_restarts() {
         1
     );
     // Below the clear level: it resolves too.
-    import(&c.url(), dir.path(), "rules_e2e_value", "web-1", 10.0);
+    import_now(&c.url(), dir.path(), "rules_e2e_value", "web-1", 10.0);
     wait_count(&c.url(), r#"ALERTS{alertname="StickyValue"}"#, 0, 10);
     assert!(c.process.log().contains("alert resolved"));
 }

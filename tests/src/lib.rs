@@ -292,3 +292,37 @@ pub fn series_values(result: &serde_json::Value) -> Vec<(serde_json::Value, Vec<
         })
         .collect()
 }
+
+/// The current time in Unix seconds.
+pub fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Imports one sample `name{host="…"} value`, stamped now, through `vigil import`
+/// (the file goes in `dir`); panics with the CLI's stderr if it is refused.
+pub fn import_now(url: &str, dir: &Path, name: &str, host: &str, value: f64) {
+    let file = dir.join("import.om");
+    let text = format!("{name}{{host=\"{host}\"}} {value} {:.3}\n# EOF\n", now_s());
+    std::fs::write(&file, text).unwrap();
+    let out = vigil(url, &["import", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Collector settings that evaluate the rule file `rules` every second (no fsync).
+pub fn rules_settings(rules: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "VIGIL_COLLECTOR__RULES__FILES",
+            format!("[{:?}]", rules.display().to_string()),
+        ),
+        ("VIGIL_COLLECTOR__RULES__EVALUATION_INTERVAL", "1s".into()),
+        ("VIGIL_COLLECTOR__STORAGE__SYNC", "false".into()),
+    ]
+}
