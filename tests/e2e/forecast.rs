@@ -239,4 +239,23 @@ fn table_and_csv_show_the_eta_and_a_chart() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot evaluate \"sum(\""));
+    // Bad arguments are usage errors (exit 2) naming the flag, before anything is asked.
+    for (flag, value) in [("--threshold", "abc"), ("--horizon", "0s")] {
+        let mut args = vec![
+            "forecast",
+            "disk_used",
+            "--threshold",
+            "1",
+            "--lookback",
+            "1d",
+            "--horizon",
+            "1d",
+        ];
+        let at = args.iter().position(|a| *a == flag).unwrap();
+        args[at + 1] = value;
+        let out = vigil(&url, &args);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag) && stderr.contains(value), "{stderr}");
+    }
 }
