@@ -33,6 +33,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// `[rules]`: rule files and how often they are evaluated.
     pub rules: RulesConfig,
+    /// `[notify]`: receivers, routing, inhibition and delivery of notifications.
+    pub notify: crate::notify::config::NotifyConfig,
 }
 
 /// `[rules]`.
@@ -307,6 +309,7 @@ impl Config {
                 format!("{:?} is not a valid filter: {e}", self.log.level),
             );
         }
+        self.notify.validate().map_err(ConfigError)?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! - [`rules`]: alerting and recording rules evaluated on the engine.
 //! - [`forecast`]: models that predict when a series crosses a threshold.
 //! - [`import`]: the Import gRPC service behind `vigil import`.
+//! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
 //! - [`tls`]: TLS for the listener; agent identity from client certificates.
 //! - [`server`]: wires it together; `run(config, shutdown)`.
 //! - [`cli`]: the `vigil` command-line client (one command per file).
@@ -29,6 +30,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod limits;
+pub mod notify;
 pub mod promql;
 pub mod query;
 pub mod registry;

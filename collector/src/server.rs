@@ -3,6 +3,8 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::ingest::{Counters, IngestService, now_ms};
+use crate::notify::metrics::NotifyMetrics;
+use crate::notify::notifier::Notifier;
 use crate::promql::{Engine, EngineOptions};
 use crate::query::QueryService;
 use crate::registry::Registry;
@@ -80,13 +82,15 @@ async fn serve(
         counters.clone(),
     );
     let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
+    let notifier = start_notifier(&config, &store).await?;
     let housekeeping = tokio::spawn(housekeeping(
         store.clone(),
         registry.clone(),
         counters.clone(),
+        notifier.metrics.clone(),
     ));
     let engine = Engine::new(store.clone(), EngineOptions::from_limits(&limits));
-    let rules_runtime = start_rules(&config, &engine, &store, &registry).await?;
+    let rules_runtime = start_rules(&config, &engine, &store, &registry, &notifier).await?;
     // The running rules, for the Rules service and /api/v1/{alerts,rules}.
     let rules: Option<Arc<dyn crate::rules::status::RulesView>> =
         Some(Arc::new(rules_runtime.clone()));
@@ -151,17 +155,34 @@ async fn serve(
     result.map_err(|e| Error::Serve(format!("serving gRPC on {addr}: {e}")))
 }
 
+/// Starts the notifier (receivers, silences, outbox delivery, grouping).
+async fn start_notifier(config: &Config, store: &Arc<dyn Store>) -> Result<Notifier, Error> {
+    let (notify, store) = (config.notify.clone(), store.clone());
+    tokio::task::spawn_blocking(move || Notifier::start(&notify, store))
+        .await
+        .map_err(|e| Error::Serve(format!("starting the notifier: {e}")))?
+        .map_err(|e| Error::Serve(format!("notify: {e}")))
+}
+
 /// Starts the rules engine (saved alert state, rule files, one task per group).
 async fn start_rules(
     config: &Config,
     engine: &Engine,
     store: &Arc<dyn Store>,
     registry: &Arc<Registry>,
+    notifier: &Notifier,
 ) -> Result<crate::rules::runtime::RulesRuntime, Error> {
     let settings = crate::rules::runtime::RulesSettings::from_config(&config.rules);
     let (engine, store, registry) = (engine.clone(), store.clone(), registry.clone());
+    let notifier = notifier.clone();
     tokio::task::spawn_blocking(move || {
-        crate::rules::runtime::RulesRuntime::start(settings, engine, store, registry)
+        crate::rules::runtime::RulesRuntime::start(
+            settings,
+            engine,
+            store,
+            registry,
+            Some(notifier),
+        )
     })
     .await
     .map_err(|e| Error::Serve(format!("starting rules: {e}")))?
@@ -169,14 +190,20 @@ async fn start_rules(
 }
 
 /// Periodically saves host last-seen times and writes the collector's counters as series.
-async fn housekeeping(store: Arc<dyn Store>, registry: Arc<Registry>, counters: Arc<Counters>) {
+async fn housekeeping(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    counters: Arc<Counters>,
+    notify: Arc<NotifyMetrics>,
+) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         tick.tick().await;
         let (store, registry, counters) = (store.clone(), registry.clone(), counters.clone());
+        let notify = notify.clone();
         let done = tokio::task::spawn_blocking(move || {
             registry.flush()?;
-            write_own_metrics(store.as_ref(), &counters)
+            write_own_metrics(store.as_ref(), &counters, &notify)
         })
         .await;
         if let Ok(Err(e)) = done {
@@ -188,6 +215,7 @@ async fn housekeeping(store: Arc<dyn Store>, registry: Arc<Registry>, counters: 
 fn write_own_metrics(
     store: &dyn Store,
     counters: &Counters,
+    notify: &NotifyMetrics,
 ) -> Result<(), crate::store::StoreError> {
     let mut series: Vec<(Labels, f64)> = Vec::new();
     let labels = |name: &str, extra: &[(&str, &str)]| {
@@ -230,6 +258,13 @@ fn write_own_metrics(
             ),
             *n as f64,
         ));
+    }
+    for (name, extra, value) in notify.series() {
+        let extra: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        series.push((labels(name, &extra), value));
     }
     let (labelsets, values): (Vec<Labels>, Vec<f64>) = series.into_iter().unzip();
     let ids = store.resolve_series("vigil-collector", &labelsets, u64::MAX)?;

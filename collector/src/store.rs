@@ -128,6 +128,64 @@ pub enum StoreError {
 /// Result of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Which kind of small record a [`KvOp`] touches. Each space is its own sorted key space;
+/// the notifier owns the encoding of keys and values in its spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Space {
+    /// Notifications waiting to be delivered (the durable outbox).
+    Outbox,
+    /// Silences.
+    Silences,
+    /// What was last sent to each receiver for each alert group (the notification log).
+    NotifyLog,
+    /// The alerts the notifier is grouping (so a restart does not lose a resolved alert
+    /// that was not announced yet).
+    NotifyAlerts,
+}
+
+impl Space {
+    /// The byte that prefixes this space's keys on disk. Never reuse or renumber one.
+    pub fn tag(self) -> u8 {
+        match self {
+            Space::Outbox => 1,
+            Space::Silences => 2,
+            Space::NotifyLog => 3,
+            Space::NotifyAlerts => 4,
+        }
+    }
+}
+
+/// One write of a small durable record: `value: None` deletes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvOp {
+    /// Which space.
+    pub space: Space,
+    /// The key within the space.
+    pub key: Vec<u8>,
+    /// The new value, or `None` to delete.
+    pub value: Option<Vec<u8>>,
+}
+
+impl KvOp {
+    /// Writes `value` at `key`.
+    pub fn put(space: Space, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            space,
+            key: key.into(),
+            value: Some(value.into()),
+        }
+    }
+
+    /// Deletes `key`.
+    pub fn delete(space: Space, key: impl Into<Vec<u8>>) -> Self {
+        Self {
+            space,
+            key: key.into(),
+            value: None,
+        }
+    }
+}
+
 /// What the collector keeps: series, samples and the host registry.
 pub trait Store: Send + Sync + 'static {
     /// Returns the id of each label set, creating series that do not exist yet. New series
@@ -181,6 +239,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every stored alert instance, sorted by key (file, group, rule, labels).
     fn alerts(&self) -> StoreResult<Vec<StoredAlert>>;
+
+    /// Applies every op (puts and deletes, across spaces) in one atomic write, durable
+    /// when this returns (the same guarantee as [`Store::append`]).
+    fn kv_write(&self, ops: &[KvOp]) -> StoreResult<()>;
+
+    /// Every record of `space`, sorted by key.
+    fn kv_scan(&self, space: Space) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>>;
 
     /// Label names in use (`__name__` included), sorted and distinct. With `selectors`,
     /// only the names on series matching at least one of them (and, with `window`, having

@@ -19,6 +19,7 @@ use super::host_down;
 use super::spec::RuleFile;
 use super::status::{ReloadReport, RulesSnapshot, RulesView};
 use crate::ingest::now_ms;
+use crate::notify::notifier::Notifier;
 use crate::promql::Engine;
 use crate::registry::Registry;
 use crate::store::{AlertKey, Labels, Store, StoredAlert};
@@ -49,6 +50,8 @@ struct Inner {
     settings: RulesSettings,
     engine: Engine,
     store: Arc<dyn Store>,
+    /// Where alerts go to be notified (none in tests that only evaluate).
+    notifier: Option<Notifier>,
     runtime: tokio::runtime::Handle,
     groups: Mutex<Vec<Arc<GroupRun>>>,
     host_down: Option<Arc<GroupRun>>,
@@ -79,6 +82,7 @@ impl RulesRuntime {
         engine: Engine,
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
+        notifier: Option<Notifier>,
     ) -> Result<Self, crate::store::StoreError> {
         let restored = store.alerts()?;
         let mut restored_for_host_down: Vec<StoredAlert> = restored.clone();
@@ -113,6 +117,7 @@ impl RulesRuntime {
                 settings,
                 engine,
                 store,
+                notifier,
                 runtime: tokio::runtime::Handle::current(),
                 groups: Mutex::new(Vec::new()),
                 host_down,

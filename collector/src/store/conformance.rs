@@ -17,6 +17,7 @@ pub fn run_all(store: &dyn Store) {
     hosts_round_trip(store);
     label_names_and_values(store);
     alert_state_round_trips(store);
+    small_records_are_kept_per_space(store);
 }
 
 fn resolve_is_stable_and_limited(store: &dyn Store) {
@@ -336,4 +337,42 @@ fn alert_state_round_trips(store: &dyn Store) {
         .write_alerts(&[], std::slice::from_ref(&firing.key))
         .unwrap();
     assert!(store.alerts().unwrap().is_empty());
+}
+
+fn small_records_are_kept_per_space(store: &dyn Store) {
+    use crate::store::{KvOp, Space};
+    assert!(store.kv_scan(Space::Outbox).unwrap().is_empty());
+    store
+        .kv_write(&[
+            KvOp::put(Space::Outbox, b"b".to_vec(), b"2".to_vec()),
+            KvOp::put(Space::Outbox, b"a".to_vec(), b"1".to_vec()),
+            KvOp::put(Space::Silences, b"a".to_vec(), b"s".to_vec()),
+            KvOp::put(Space::NotifyLog, Vec::new(), b"empty key".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.kv_scan(Space::Outbox).unwrap(),
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"b".to_vec(), b"2".to_vec())
+        ],
+        "sorted by key, only this space"
+    );
+    assert_eq!(
+        store.kv_scan(Space::NotifyLog).unwrap(),
+        vec![(Vec::new(), b"empty key".to_vec())]
+    );
+    store
+        .kv_write(&[
+            KvOp::delete(Space::Outbox, b"a".to_vec()),
+            KvOp::put(Space::Outbox, b"b".to_vec(), b"3".to_vec()),
+            KvOp::delete(Space::NotifyAlerts, b"never written".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.kv_scan(Space::Outbox).unwrap(),
+        vec![(b"b".to_vec(), b"3".to_vec())]
+    );
+    assert_eq!(store.kv_scan(Space::Silences).unwrap().len(), 1);
+    assert!(store.kv_scan(Space::NotifyAlerts).unwrap().is_empty());
 }

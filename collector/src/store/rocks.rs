@@ -17,6 +17,8 @@
 //!   hosts         host name                → vigil.v1.Host (protobuf)
 //!   alerts        lp(file) lp(group) lp(rule) labelset
 //!                                          → alert state (42 bytes, see `alerts.rs`)
+//!   state         space tag (u8) key       → value        small records of other parts
+//!                                                         (outbox, silences; `Space::tag`)
 //!   meta          "series_count/" host     → u64          series per host
 //!                 "format"                 → u32          on-disk format version
 //! ```
@@ -28,6 +30,7 @@
 
 mod alerts;
 mod labels;
+mod state;
 
 use super::{Labels, SeriesId, SeriesSamples, Store, StoreError, StoreResult};
 use crate::selector::Selector;
@@ -51,7 +54,9 @@ const CF_HOSTS: &str = "hosts";
 const CF_META: &str = "meta";
 /// Alert instances' state; added after format 1 shipped, created on open when missing.
 const CF_ALERTS: &str = "alerts";
-const FAMILIES: [&str; 7] = [
+/// Small records of the notifier (outbox, silences, …); created on open when missing.
+const CF_STATE: &str = "state";
+const FAMILIES: [&str; 8] = [
     CF_SERIES,
     CF_SERIES_BY_ID,
     CF_POSTINGS,
@@ -59,6 +64,7 @@ const FAMILIES: [&str; 7] = [
     CF_HOSTS,
     CF_META,
     CF_ALERTS,
+    CF_STATE,
 ];
 
 /// On-disk format written by this version.
@@ -532,6 +538,14 @@ impl Store for RocksStore {
 
     fn alerts(&self) -> StoreResult<Vec<super::StoredAlert>> {
         self.read_alert_records()
+    }
+
+    fn kv_write(&self, ops: &[super::KvOp]) -> StoreResult<()> {
+        self.write_state(ops)
+    }
+
+    fn kv_scan(&self, space: super::Space) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan_state(space)
     }
 }
 
