@@ -27,6 +27,7 @@
 //! - [`outbox`]: the durable outbox and delivery with backoff.
 //! - [`receivers`]: email, webhook and alertmanager integrations.
 //! - [`metrics`]: `vigil_notifications_total` and the outbox depth.
+//! - [`service`]: the Notify gRPC service (`vigil silence`, `vigil notify`).
 
 pub mod config;
 pub mod dispatch;
@@ -37,4 +38,5 @@ pub mod notifier;
 pub mod outbox;
 pub mod receivers;
 pub mod secret;
+pub mod service;
 pub mod silences;

@@ -136,6 +136,7 @@ async fn serve(
             counters.clone(),
         ))
         .add_service(crate::rules::service::server(rules))
+        .add_service(crate::notify::service::server(notifier.clone()))
         .add_service(crate::forecast::service::server(Engine::new(
             store.clone(),
             EngineOptions::from_limits(&limits),

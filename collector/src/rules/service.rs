@@ -216,6 +216,9 @@ pub fn wire_alert(alert: &ActiveAlert) -> Alert {
                 lower_ms,
                 upper_ms,
             }),
+        // Filled by the service from the notifier's silences and inhibitions.
+        silenced_by: Vec::new(),
+        inhibited_by: Vec::new(),
     }
 }
 
