@@ -75,6 +75,15 @@ pub struct Notification {
     /// Sent by `vigil notify test`, not by an alert.
     #[serde(default)]
     pub test: bool,
+    /// A refresh of alerts already notified: nothing changed, so only integrations that
+    /// need the full state regularly (alertmanager, which ends alerts it does not hear
+    /// about again) take it; see `Integration::takes_refresh`.
+    #[serde(default)]
+    pub refresh: bool,
+    /// The group's `group_interval` (milliseconds): how often the group is flushed, so an
+    /// alertmanager integration can set `endsAt` far enough ahead (4 intervals).
+    #[serde(default)]
+    pub group_interval_ms: i64,
 }
 
 impl Notification {
@@ -182,6 +191,8 @@ mod tests {
             external_url: String::new(),
             created_ms: 0,
             test: false,
+            refresh: false,
+            group_interval_ms: 300_000,
         };
         assert_eq!(n.common_labels(), labels(&[("alertname", "HighCpu")]));
         assert_eq!(n.common_annotations(), labels(&[("summary", "cpu")]));
