@@ -76,10 +76,23 @@ impl Receivers {
     }
 }
 
+impl Receiver {
+    /// Whether any of its integrations takes refresh notifications.
+    pub fn needs_refresh(&self) -> bool {
+        self.integrations.iter().any(Integration::takes_refresh)
+    }
+}
+
 impl Integration {
     /// `"email"`, `"webhook"` or `"alertmanager"`.
     pub fn kind(&self) -> &'static str {
         self.kind
+    }
+
+    /// Whether it takes refresh notifications (`Notification::refresh`: nothing changed):
+    /// only alertmanager, which ends alerts it does not hear about again.
+    pub fn takes_refresh(&self) -> bool {
+        self.kind == "alertmanager"
     }
 
     /// Where it delivers, for logs and `vigil notify test` (never a secret).
