@@ -464,6 +464,27 @@ mod tests {
     }
 
     #[test]
+    fn example_notify_block_is_valid_once_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/collector.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text.find("# --- notify example ---").unwrap();
+        let end = text.find("# --- end of notify example ---").unwrap();
+        let block: String = text[start..end]
+            .lines()
+            .skip(1)
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // Secrets are only named here (files and variables need not exist): the notifier
+        // reads them at start.
+        let f = file(&block);
+        let c = Config::load(Some(f.path()), vec![]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.notify.receivers.len(), 3);
+        assert_eq!(c.notify.inhibit_rules.len(), 1);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let f = file("[server]\ngrpc_lisen = \"127.0.0.1:1\"\n");
         let e = Config::load(Some(f.path()), vec![])
