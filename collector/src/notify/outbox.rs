@@ -1,13 +1,44 @@
 //! The durable outbox: a notification is written to the store before its first attempt and
 //! removed only once its receiver accepted it (or it was rejected or expired, logged and
 //! counted). Delivery workers retry with exponential backoff and full jitter.
+//!
+//! # Design
+//! - One entry per (notification, integration of its receiver), so an email that went out
+//!   is not sent again because the receiver's webhook is down. A `refresh` notification
+//!   only becomes entries for integrations that take refreshes.
+//! - Every entry lives in the store (`Space::Outbox`, format in [`entry`]) and in memory;
+//!   memory is the copy the workers plan from, the store the one a restart reads.
+//! - A *lane* is one integration of one receiver. It has at most `max_in_flight` attempts
+//!   at once. After a failed attempt the lane is *failing*: one probe at a time, no sooner
+//!   than the backoff of its consecutive failures; the first success makes everything
+//!   waiting in the lane due at once, drained `max_in_flight` at a time. So a receiver
+//!   that comes back after an outage gets a steady stream, not a storm.
+//! - Results are counted in `vigil_notifications_total{receiver,result}`: `sent`,
+//!   `retried` (one per failed attempt), `rejected` (4xx, SMTP 5xx), `expired` (not
+//!   accepted within `give_up_after`) and `dropped` (the outbox was full, or the receiver
+//!   is no longer configured). Only `sent` is quiet; every other result is logged.
+
+pub mod backoff;
+pub mod entry;
 
 use super::config::DeliveryConfig;
 use super::metrics::NotifyMetrics;
-use super::model::Notification;
+use super::model::{Notification, Outcome};
 use super::receivers::Receivers;
-use crate::store::{KvOp, Store, StoreResult};
-use std::sync::Arc;
+use crate::store::{KvOp, Space, Store, StoreResult};
+use backoff::XorShift;
+use entry::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::{debug, error, info, warn};
+
+/// Outer bound on one attempt, beside the integration's own timeout (which is what
+/// normally ends a hung attempt): a bug there must not hold a lane forever.
+const ATTEMPT_GUARD: Duration = Duration::from_secs(300);
+
+/// Longest the planner sleeps without a reason to wake, so a clock jump is noticed.
+const MAX_IDLE: Duration = Duration::from_secs(30);
 
 /// The outbox and its delivery workers.
 pub struct Outbox {
@@ -15,6 +46,43 @@ pub struct Outbox {
     receivers: Arc<Receivers>,
     settings: DeliveryConfig,
     metrics: Arc<NotifyMetrics>,
+    state: Mutex<State>,
+    /// Wakes the planner: a new entry, or an attempt that finished.
+    wake: tokio::sync::Notify,
+}
+
+/// One entry as `vigil notify outbox` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// The entry's id.
+    pub id: u64,
+    /// The entry, with its next attempt as the workers plan it.
+    pub entry: Entry,
+}
+
+/// What the workers know, behind one lock.
+struct State {
+    /// Every entry, by id (oldest first).
+    entries: BTreeMap<u64, Entry>,
+    /// The id the next entry gets.
+    next_id: u64,
+    /// Entries with an attempt under way (or being expired).
+    busy: HashSet<u64>,
+    /// (receiver, integration index) → its lane.
+    lanes: HashMap<(String, usize), Lane>,
+    /// receiver → entries waiting.
+    depth: BTreeMap<String, u64>,
+    rng: XorShift,
+}
+
+/// One integration of one receiver.
+#[derive(Debug, Default)]
+struct Lane {
+    in_flight: usize,
+    /// Consecutive failed attempts; > 0 means failing: one probe at a time.
+    failures: u32,
+    /// A failing lane's next probe is not before this.
+    not_before_ms: i64,
 }
 
 impl Outbox {
@@ -25,26 +93,508 @@ impl Outbox {
         settings: DeliveryConfig,
         metrics: Arc<NotifyMetrics>,
     ) -> StoreResult<Self> {
+        let now = now_ms();
+        let mut state = State {
+            entries: BTreeMap::new(),
+            next_id: 1,
+            busy: HashSet::new(),
+            lanes: HashMap::new(),
+            depth: receivers.iter().map(|r| (r.name.clone(), 0)).collect(),
+            rng: XorShift::seeded(0x0b0c),
+        };
+        let mut gone = Vec::new();
+        for (key, value) in store.kv_scan(Space::Outbox)? {
+            let Some(id) = entry::id_of(&key) else {
+                error!(key = ?key, "outbox: skipping a record with a malformed key");
+                continue;
+            };
+            state.next_id = state.next_id.max(id + 1);
+            let mut entry = match Entry::decode(&value) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    error!(id, error = %e, "outbox: skipping an entry this collector cannot read");
+                    continue;
+                }
+            };
+            let integration = receivers
+                .get(&entry.receiver)
+                .and_then(|r| r.integrations.get(entry.integration));
+            if integration.is_none_or(|i| i.kind() != entry.kind) {
+                error!(
+                    receiver = %entry.receiver,
+                    kind = %entry.kind,
+                    id,
+                    created_ms = entry.created_ms,
+                    "outbox: dropping a notification whose receiver or integration is no \
+                     longer configured"
+                );
+                metrics.count(&entry.receiver, "dropped");
+                gone.push(KvOp::delete(Space::Outbox, key));
+                continue;
+            }
+            if entry.attempts > 0 {
+                // It failed before the restart: probe the lane once before draining it.
+                state
+                    .lanes
+                    .entry((entry.receiver.clone(), entry.integration))
+                    .or_default()
+                    .failures = 1;
+            }
+            entry.next_attempt_ms = entry.next_attempt_ms.min(now);
+            *state.depth.entry(entry.receiver.clone()).or_default() += 1;
+            state.entries.insert(id, entry);
+        }
+        if !gone.is_empty() {
+            store.kv_write(&gone)?;
+        }
+        if !state.entries.is_empty() {
+            info!(
+                entries = state.entries.len(),
+                "outbox: delivering notifications left by the previous run"
+            );
+        }
+        for (receiver, depth) in &state.depth {
+            metrics.set_depth(receiver, *depth);
+        }
         Ok(Self {
             store,
             receivers,
             settings,
             metrics,
+            state: Mutex::new(state),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
     /// Writes one entry per integration of each notification's receiver, together with
     /// `also` (the dispatcher's log), in one atomic durable write, then wakes the workers.
+    /// When the outbox would hold more than `max_outbox` entries, the oldest entries of the
+    /// fullest receiver are dropped in the same write (logged and counted).
     pub fn enqueue(&self, notifications: &[Notification], also: Vec<KvOp>) -> StoreResult<()> {
-        let _ = (
-            notifications,
-            &self.receivers,
-            &self.settings,
-            &self.metrics,
-        );
-        self.store.kv_write(&also)
+        let now = now_ms();
+        let mut state = self.lock();
+        let mut fresh: Vec<(u64, Entry)> = Vec::new();
+        let mut unknown = Vec::new();
+        for n in notifications {
+            let Some(receiver) = self.receivers.get(&n.receiver) else {
+                unknown.push(n.receiver.clone());
+                continue;
+            };
+            for (index, integration) in receiver.integrations.iter().enumerate() {
+                if n.refresh && !integration.takes_refresh() {
+                    continue;
+                }
+                let id = state.next_id;
+                state.next_id += 1;
+                fresh.push((
+                    id,
+                    Entry {
+                        v: entry::FORMAT_VERSION,
+                        receiver: receiver.name.clone(),
+                        integration: index,
+                        kind: integration.kind().to_owned(),
+                        notification: n.clone(),
+                        created_ms: now,
+                        attempts: 0,
+                        next_attempt_ms: now,
+                        last_error: String::new(),
+                    },
+                ));
+            }
+        }
+        let (drop_old, drop_new) = state.victims(&fresh, self.settings.max_outbox);
+        let mut ops = also;
+        for (id, e) in &fresh {
+            if !drop_new.contains(id) {
+                ops.push(KvOp::put(Space::Outbox, entry::key(*id), e.encode()));
+            }
+        }
+        for id in &drop_old {
+            ops.push(KvOp::delete(Space::Outbox, entry::key(*id)));
+        }
+        self.store.kv_write(&ops)?;
+
+        for receiver in unknown {
+            error!(
+                receiver = %receiver,
+                "outbox: dropping a notification for a receiver that is not configured"
+            );
+            self.metrics.count(&receiver, "dropped");
+        }
+        for id in drop_old {
+            if let Some(e) = state.remove(id) {
+                self.log_dropped(id, &e);
+            }
+        }
+        for (id, e) in fresh {
+            if drop_new.contains(&id) {
+                self.log_dropped(id, &e);
+            } else {
+                state.insert(id, e);
+            }
+        }
+        self.publish_depth(&state);
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The entries waiting, oldest first.
+    pub fn waiting(&self) -> Vec<Waiting> {
+        self.lock()
+            .entries
+            .iter()
+            .map(|(id, entry)| Waiting {
+                id: *id,
+                entry: entry.clone(),
+            })
+            .collect()
     }
 
     /// Starts the delivery workers on the current tokio runtime.
-    pub fn start(self: &Arc<Self>) {}
+    pub fn start(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move { this.run().await });
+    }
+
+    /// The planner: starts the attempts that are due and allowed, expires what is too old,
+    /// then sleeps until the next entry is due or something changes.
+    async fn run(self: Arc<Self>) {
+        loop {
+            let now = now_ms();
+            let (due, expired, wake_at) = self.plan(now);
+            if !expired.is_empty() {
+                let this = self.clone();
+                let _ = tokio::task::spawn_blocking(move || this.expire(expired)).await;
+            }
+            for (id, entry) in due {
+                let this = self.clone();
+                tokio::spawn(async move { this.attempt(id, entry).await });
+            }
+            let idle = Duration::from_millis(wake_at.saturating_sub(now).max(0) as u64);
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(idle.min(MAX_IDLE)) => {}
+            }
+        }
+    }
+
+    /// Picks, oldest first, the entries to attempt now, and those to expire; marks them
+    /// busy. Also returns when the next entry will be due.
+    fn plan(&self, now: i64) -> (Vec<(u64, Entry)>, Vec<u64>, i64) {
+        let give_up_ms = self.settings.give_up_after.as_millis() as i64;
+        let max_in_flight = self.settings.max_in_flight.max(1);
+        let mut state = self.lock();
+        let state = &mut *state;
+        let (mut due, mut expired, mut wake_at) = (Vec::new(), Vec::new(), i64::MAX);
+        for (id, e) in &state.entries {
+            if state.busy.contains(id) {
+                continue;
+            }
+            let deadline = e.created_ms.saturating_add(give_up_ms);
+            if deadline <= now {
+                expired.push(*id);
+                continue;
+            }
+            wake_at = wake_at.min(deadline);
+            let lane = state
+                .lanes
+                .entry((e.receiver.clone(), e.integration))
+                .or_default();
+            let (limit, not_before) = if lane.failures > 0 {
+                (1, lane.not_before_ms.max(e.next_attempt_ms))
+            } else {
+                (max_in_flight, e.next_attempt_ms)
+            };
+            if not_before > now {
+                wake_at = wake_at.min(not_before);
+            } else if lane.in_flight < limit {
+                lane.in_flight += 1;
+                due.push((*id, e.clone()));
+            }
+            // Otherwise the lane is full: a finishing attempt wakes the planner.
+        }
+        for (id, _) in &due {
+            state.busy.insert(*id);
+        }
+        state.busy.extend(expired.iter().copied());
+        (due, expired, wake_at)
+    }
+
+    /// One attempt, then its result settled on a blocking thread (it writes the store).
+    async fn attempt(self: Arc<Self>, id: u64, entry: Entry) {
+        let integration = self
+            .receivers
+            .get(&entry.receiver)
+            .and_then(|r| r.integrations.get(entry.integration))
+            .filter(|i| i.kind() == entry.kind);
+        let outcome = match integration {
+            None => Outcome::Rejected {
+                error: "the receiver or this integration is no longer configured".into(),
+            },
+            Some(integration) => {
+                match tokio::time::timeout(ATTEMPT_GUARD, integration.send(&entry.notification))
+                    .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome::Retry {
+                        error: format!("no answer within {}s", ATTEMPT_GUARD.as_secs()),
+                    },
+                }
+            }
+        };
+        let this = self.clone();
+        let settled = tokio::task::spawn_blocking(move || this.settle(id, entry, outcome)).await;
+        if let Err(e) = settled {
+            error!(id, error = %e, "outbox: settling a delivery attempt failed");
+        }
+        self.wake.notify_one();
+    }
+
+    /// Records an attempt's outcome: removes the entry once accepted or rejected, or
+    /// writes its next attempt.
+    fn settle(&self, id: u64, mut entry: Entry, outcome: Outcome) {
+        let now = now_ms();
+        let mut state = self.lock();
+        state.busy.remove(&id);
+        let lane_key = (entry.receiver.clone(), entry.integration);
+        let was_failing = {
+            let lane = state.lanes.entry(lane_key.clone()).or_default();
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+            lane.failures > 0
+        };
+        let (receiver, kind, attempt) = (&entry.receiver, &entry.kind, entry.attempts + 1);
+        match outcome {
+            Outcome::Accepted { answer } => {
+                if !self.forget(&mut state, id) {
+                    return;
+                }
+                debug!(receiver = %receiver, kind = %kind, attempt, answer = %answer, "notification sent");
+                self.metrics.count(receiver, "sent");
+                if was_failing {
+                    info!(receiver = %receiver, kind = %kind, "receiver accepts notifications again; delivering what waited");
+                    state.recovered(&lane_key, now);
+                }
+            }
+            Outcome::Rejected { error } => {
+                if !self.forget(&mut state, id) {
+                    return;
+                }
+                error!(
+                    receiver = %receiver,
+                    kind = %kind,
+                    attempt,
+                    group_key = %entry.notification.group_key,
+                    answer = %error,
+                    "notification rejected by the receiver; not retried"
+                );
+                self.metrics.count(receiver, "rejected");
+                // The receiver answered: it is up, so the lane is not failing.
+                if was_failing {
+                    state.recovered(&lane_key, now);
+                }
+            }
+            Outcome::Retry { error } => {
+                let give_up_ms = self.settings.give_up_after.as_millis() as i64;
+                let failures = {
+                    let lane = state.lanes.entry(lane_key.clone()).or_default();
+                    lane.failures = lane.failures.saturating_add(1);
+                    lane.failures
+                };
+                let delay = backoff::delay(
+                    &mut state.rng,
+                    self.settings.backoff_initial,
+                    self.settings.backoff_max,
+                    failures.max(attempt),
+                );
+                let next = now.saturating_add(delay.as_millis() as i64);
+                if entry.created_ms.saturating_add(give_up_ms) <= next {
+                    if !self.forget(&mut state, id) {
+                        return;
+                    }
+                    error!(
+                        receiver = %receiver,
+                        kind = %kind,
+                        attempts = attempt,
+                        group_key = %entry.notification.group_key,
+                        error = %error,
+                        "notification expired: not accepted within notify.delivery.give_up_after"
+                    );
+                    self.metrics.count(receiver, "expired");
+                } else {
+                    entry.attempts = attempt;
+                    entry.next_attempt_ms = next;
+                    entry.last_error = error.clone();
+                    if let Some(lane) = state.lanes.get_mut(&lane_key) {
+                        lane.not_before_ms = next;
+                    }
+                    if !state.entries.contains_key(&id) {
+                        return;
+                    }
+                    let put = KvOp::put(Space::Outbox, entry::key(id), entry.encode());
+                    if let Err(e) = self.store.kv_write(&[put]) {
+                        error!(id, error = %e, "outbox: cannot store a retry (kept in memory)");
+                    }
+                    warn!(
+                        receiver = %entry.receiver,
+                        kind = %entry.kind,
+                        attempt,
+                        next_try_in_s = delay.as_secs_f64(),
+                        error = %error,
+                        "notification not delivered; will retry"
+                    );
+                    self.metrics.count(&entry.receiver, "retried");
+                    state.entries.insert(id, entry);
+                }
+            }
+        }
+        self.publish_depth(&state);
+    }
+
+    /// Removes entry `id` from the store and memory; false when it was already gone or the
+    /// store refused (then it stays, to be sent again rather than lost).
+    fn forget(&self, state: &mut State, id: u64) -> bool {
+        if !state.entries.contains_key(&id) {
+            return false;
+        }
+        if let Err(e) = self
+            .store
+            .kv_write(&[KvOp::delete(Space::Outbox, entry::key(id))])
+        {
+            error!(id, error = %e, "outbox: cannot remove a finished entry; it will be sent again");
+            return false;
+        }
+        state.remove(id);
+        true
+    }
+
+    /// Removes entries older than `give_up_after` that were marked for it by the planner.
+    fn expire(&self, ids: Vec<u64>) {
+        let mut state = self.lock();
+        for id in ids {
+            state.busy.remove(&id);
+            let Some(e) = state.entries.get(&id).cloned() else {
+                continue;
+            };
+            if !self.forget(&mut state, id) {
+                continue;
+            }
+            error!(
+                receiver = %e.receiver,
+                kind = %e.kind,
+                attempts = e.attempts,
+                group_key = %e.notification.group_key,
+                error = %e.last_error,
+                "notification expired: not accepted within notify.delivery.give_up_after"
+            );
+            self.metrics.count(&e.receiver, "expired");
+        }
+        self.publish_depth(&state);
+    }
+
+    fn log_dropped(&self, id: u64, e: &Entry) {
+        error!(
+            receiver = %e.receiver,
+            kind = %e.kind,
+            id,
+            group_key = %e.notification.group_key,
+            max_outbox = self.settings.max_outbox,
+            "outbox full: dropped the oldest notification of the receiver with the most waiting"
+        );
+        self.metrics.count(&e.receiver, "dropped");
+    }
+
+    fn publish_depth(&self, state: &State) {
+        for (receiver, depth) in &state.depth {
+            self.metrics.set_depth(receiver, *depth);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
+
+impl State {
+    fn insert(&mut self, id: u64, e: Entry) {
+        *self.depth.entry(e.receiver.clone()).or_default() += 1;
+        self.entries.insert(id, e);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let e = self.entries.remove(&id)?;
+        if let Some(d) = self.depth.get_mut(&e.receiver) {
+            *d = d.saturating_sub(1);
+        }
+        Some(e)
+    }
+
+    /// A failing lane succeeded: everything waiting in it is due now.
+    fn recovered(&mut self, lane_key: &(String, usize), now: i64) {
+        if let Some(lane) = self.lanes.get_mut(lane_key) {
+            lane.failures = 0;
+            lane.not_before_ms = 0;
+        }
+        for e in self.entries.values_mut() {
+            if e.receiver == lane_key.0 && e.integration == lane_key.1 {
+                e.next_attempt_ms = e.next_attempt_ms.min(now);
+            }
+        }
+    }
+
+    /// Which entries to drop so that at most `max` remain once `fresh` is added: the oldest
+    /// of the receiver with the most, one at a time. Entries with an attempt under way are
+    /// left alone. Returns (stored ids, fresh ids).
+    fn victims(&self, fresh: &[(u64, Entry)], max: usize) -> (Vec<u64>, HashSet<u64>) {
+        let mut old = Vec::new();
+        let mut new = HashSet::new();
+        let mut total = self.entries.len() + fresh.len();
+        if total <= max {
+            return (old, new);
+        }
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in self.entries.values().chain(fresh.iter().map(|(_, e)| e)) {
+            *counts.entry(e.receiver.as_str()).or_default() += 1;
+        }
+        let mut dropped_old = HashSet::new();
+        while total > max {
+            let Some(fullest) = counts
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(r, _)| (*r).to_owned())
+            else {
+                break;
+            };
+            let stored = self.entries.iter().find(|(id, e)| {
+                e.receiver == fullest && !self.busy.contains(id) && !dropped_old.contains(*id)
+            });
+            if let Some((id, _)) = stored {
+                dropped_old.insert(*id);
+                old.push(*id);
+            } else if let Some((id, _)) = fresh
+                .iter()
+                .find(|(id, e)| e.receiver == fullest && !new.contains(id))
+            {
+                new.insert(*id);
+            } else {
+                // Everything of that receiver is in flight; leave the rest be.
+                break;
+            }
+            if let Some(n) = counts.get_mut(fullest.as_str()) {
+                *n -= 1;
+            }
+            total -= 1;
+        }
+        (old, new)
+    }
+}
+
+/// Now, in unix milliseconds.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests;

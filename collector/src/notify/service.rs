@@ -3,12 +3,13 @@
 //! `proto/vigil/v1/notify.proto`.
 
 use super::notifier::Notifier;
+use super::silences::{NewSilence, Silence, SilenceError};
 use tonic::{Request, Response, Status};
 use vigil_proto::v1::notify_server::{Notify, NotifyServer};
 use vigil_proto::v1::{
     AddSilenceRequest, ExpireSilenceRequest, ListOutboxRequest, ListOutboxResponse,
-    ListSilencesRequest, ListSilencesResponse, SilenceResponse, TestReceiverRequest,
-    TestReceiverResponse,
+    ListSilencesRequest, ListSilencesResponse, OutboxEntry, Silence as WireSilence,
+    SilenceResponse, TestReceiverRequest, TestReceiverResponse,
 };
 
 /// The service as the server mounts it.
@@ -27,24 +28,47 @@ impl Notify for NotifyService {
         &self,
         request: Request<AddSilenceRequest>,
     ) -> Result<Response<SilenceResponse>, Status> {
-        let _ = (request, &self.notifier);
-        Err(Status::unimplemented("silences are not built yet"))
+        let r = request.into_inner();
+        let new = NewSilence {
+            matchers: r.matchers,
+            starts_at_ms: r.starts_at_ms,
+            ends_at_ms: r.ends_at_ms,
+            created_by: r.created_by,
+            comment: r.comment,
+        };
+        let silences = self.notifier.silences.clone();
+        let silence = blocking(move || silences.add(new, now_ms())).await?;
+        Ok(Response::new(SilenceResponse {
+            silence: Some(wire_silence(&silence, now_ms())),
+        }))
     }
 
     async fn list_silences(
         &self,
         request: Request<ListSilencesRequest>,
     ) -> Result<Response<ListSilencesResponse>, Status> {
-        let _ = request;
-        Err(Status::unimplemented("silences are not built yet"))
+        let include_expired = request.into_inner().include_expired;
+        let now = now_ms();
+        let silences = self
+            .notifier
+            .silences
+            .list(include_expired, now)
+            .iter()
+            .map(|s| wire_silence(s, now))
+            .collect();
+        Ok(Response::new(ListSilencesResponse { silences }))
     }
 
     async fn expire_silence(
         &self,
         request: Request<ExpireSilenceRequest>,
     ) -> Result<Response<SilenceResponse>, Status> {
-        let _ = request;
-        Err(Status::unimplemented("silences are not built yet"))
+        let id = request.into_inner().id;
+        let silences = self.notifier.silences.clone();
+        let silence = blocking(move || silences.expire(&id, now_ms())).await?;
+        Ok(Response::new(SilenceResponse {
+            silence: Some(wire_silence(&silence, now_ms())),
+        }))
     }
 
     async fn test_receiver(
@@ -62,6 +86,59 @@ impl Notify for NotifyService {
         request: Request<ListOutboxRequest>,
     ) -> Result<Response<ListOutboxResponse>, Status> {
         let _ = request;
-        Err(Status::unimplemented("the outbox listing is not built yet"))
+        let entries = self
+            .notifier
+            .outbox
+            .waiting()
+            .into_iter()
+            .map(|w| OutboxEntry {
+                id: w.id.to_string(),
+                receiver: w.entry.receiver,
+                kind: w.entry.kind,
+                status: w.entry.notification.status().to_owned(),
+                alerts: w.entry.notification.alerts.len() as u32,
+                group_key: w.entry.notification.group_key,
+                created_ms: w.entry.created_ms,
+                attempts: w.entry.attempts,
+                next_attempt_ms: w.entry.next_attempt_ms,
+                last_error: w.entry.last_error,
+            })
+            .collect();
+        Ok(Response::new(ListOutboxResponse { entries }))
     }
+}
+
+/// Runs a silence change (it writes the store) on a blocking thread; its error becomes the
+/// matching status.
+async fn blocking(
+    change: impl FnOnce() -> Result<Silence, SilenceError> + Send + 'static,
+) -> Result<Silence, Status> {
+    tokio::task::spawn_blocking(change)
+        .await
+        .map_err(|e| Status::internal(format!("changing silences failed: {e}")))?
+        .map_err(|e| match e {
+            SilenceError::Invalid(_) => Status::invalid_argument(e.to_string()),
+            SilenceError::NotFound(_) => Status::not_found(e.to_string()),
+            SilenceError::AlreadyExpired(_) => Status::failed_precondition(e.to_string()),
+            SilenceError::Store(_) => Status::unavailable(e.to_string()),
+        })
+}
+
+/// A silence in its wire form, with its state at `now_ms`.
+fn wire_silence(s: &Silence, now_ms: i64) -> WireSilence {
+    WireSilence {
+        id: s.id.clone(),
+        matchers: s.matchers.clone(),
+        starts_at_ms: s.starts_at_ms,
+        ends_at_ms: s.ends_at_ms,
+        created_by: s.created_by.clone(),
+        comment: s.comment.clone(),
+        state: s.state(now_ms).as_str().to_owned(),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
