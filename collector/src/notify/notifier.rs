@@ -47,8 +47,14 @@ impl Notifier {
             .map_err(|e| format!("opening the notification outbox: {e}"))?,
         );
         let dispatcher = Arc::new(
-            Dispatcher::open(config, store, silences.clone(), outbox.clone())
-                .map_err(|e| format!("loading notification state: {e}"))?,
+            Dispatcher::open(
+                config,
+                store,
+                silences.clone(),
+                outbox.clone(),
+                receivers.clone(),
+            )
+            .map_err(|e| format!("loading notification state: {e}"))?,
         );
         outbox.start();
         dispatcher.start();
