@@ -135,7 +135,7 @@ async fn serve(
             &config,
             counters.clone(),
         ))
-        .add_service(crate::rules::service::server(rules))
+        .add_service(crate::rules::service::server(rules, Some(notifier.clone())))
         .add_service(crate::notify::service::server(notifier.clone()))
         .add_service(crate::forecast::service::server(Engine::new(
             store.clone(),

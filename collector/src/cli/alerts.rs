@@ -13,10 +13,16 @@
 //!    "firing_since":null,                Unix seconds it has fired since; null while pending
 //!    "eta":1795413000,                   forecasts: predicted crossing time and its band,
 //!    "eta_lower":1795326600,             Unix seconds; null for other alerts
-//!    "eta_upper":1795499399.999}
+//!    "eta_upper":1795499399.999,
+//!    "silenced_by":["3f9a0c2e71d4b8a6"],  ids of the silences muting it now; [] if none
+//!    "inhibited_by":[]}                   alerts that inhibit it ("alertname{labels}")
 //! ```
 //!
-//! `--output csv` has the same columns, labels and annotations as `k=v;k=v`.
+//! A silenced or inhibited alert still fires, but is not sent; the table says so in its
+//! STATE column: `firing (silenced by 3f9a0c2e71d4b8a6)`.
+//!
+//! `--output csv` has the same columns, labels and annotations as `k=v;k=v`, ids joined
+//! with `;`.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -91,7 +97,7 @@ pub fn render(alerts: &[Alert], output: Output, now_ms: i64, w: &mut dyn Write) 
                 };
                 table.add_row(vec![
                     alert.rule.clone(),
-                    state_name(alert).to_owned(),
+                    state_cell(alert),
                     compact_labels(&alert.labels),
                     output::format_value(alert.value),
                     format!(
@@ -115,6 +121,22 @@ fn state_name(alert: &Alert) -> &'static str {
         AlertState::Firing => "firing",
         AlertState::Pending => "pending",
         AlertState::Unspecified => "unknown",
+    }
+}
+
+/// The state, and why a firing alert is not sent: `firing (silenced by 3f9a…)`.
+fn state_cell(alert: &Alert) -> String {
+    let mut why = Vec::new();
+    if !alert.silenced_by.is_empty() {
+        why.push(format!("silenced by {}", alert.silenced_by.join(", ")));
+    }
+    if !alert.inhibited_by.is_empty() {
+        why.push(format!("inhibited by {}", alert.inhibited_by.join(", ")));
+    }
+    if why.is_empty() {
+        state_name(alert).to_owned()
+    } else {
+        format!("{} ({})", state_name(alert), why.join("; "))
     }
 }
 
@@ -178,7 +200,7 @@ pub(super) fn format_span(ms: i64) -> String {
 }
 
 /// Column names of `--output csv`: the keys of the JSON objects, in the same order.
-const CSV_HEADER: [&str; 10] = [
+const CSV_HEADER: [&str; 12] = [
     "name",
     "state",
     "labels",
@@ -189,6 +211,8 @@ const CSV_HEADER: [&str; 10] = [
     "eta",
     "eta_lower",
     "eta_upper",
+    "silenced_by",
+    "inhibited_by",
 ];
 
 /// One alert as `--output json` writes it (fields in this order).
@@ -204,6 +228,8 @@ struct AlertRecord<'a> {
     eta: Option<serde_json::Number>,
     eta_lower: Option<serde_json::Number>,
     eta_upper: Option<serde_json::Number>,
+    silenced_by: &'a [String],
+    inhibited_by: &'a [String],
 }
 
 impl<'a> AlertRecord<'a> {
@@ -223,6 +249,8 @@ impl<'a> AlertRecord<'a> {
             eta: eta(|e| e.eta_ms),
             eta_lower: eta(|e| e.lower_ms),
             eta_upper: eta(|e| e.upper_ms),
+            silenced_by: &alert.silenced_by,
+            inhibited_by: &alert.inhibited_by,
         }
     }
 
@@ -245,6 +273,8 @@ impl<'a> AlertRecord<'a> {
             number(&self.eta),
             number(&self.eta_lower),
             number(&self.eta_upper),
+            self.silenced_by.join(";"),
+            self.inhibited_by.join(";"),
         ]
     }
 }
@@ -295,11 +325,11 @@ mod tests {
                 r#"[{"name":"HighCpu","state":"firing","labels":{"alertname":"HighCpu","#,
                 r#""host":"web-1","severity":"page"},"annotations":{"summary":"CPU at 97.5% on web-1"},"#,
                 r#""value":"97.5","active_since":1795239300,"firing_since":1795239600,"#,
-                r#""eta":null,"eta_lower":null,"eta_upper":null},"#,
+                r#""eta":null,"eta_lower":null,"eta_upper":null,"silenced_by":[],"inhibited_by":[]},"#,
                 r#"{"name":"DiskFull","state":"pending","labels":{"alertname":"DiskFull","#,
                 r#""host":"db-1","mount":"/var"},"annotations":{},"value":"0.93","#,
                 r#""active_since":1795240079.5,"firing_since":null,"eta":1795413000,"#,
-                r#""eta_lower":1795326600,"eta_upper":1795499399.999}]"#,
+                r#""eta_lower":1795326600,"eta_upper":1795499399.999,"silenced_by":[],"inhibited_by":[]}]"#,
                 "\n"
             )
         );
@@ -309,12 +339,37 @@ mod tests {
     fn csv() {
         assert_eq!(
             rendered(Output::Csv),
-            "name,state,labels,annotations,value,active_since,firing_since,eta,eta_lower,eta_upper\n\
+            "name,state,labels,annotations,value,active_since,firing_since,eta,eta_lower,eta_upper,\
+             silenced_by,inhibited_by\n\
              HighCpu,firing,alertname=HighCpu;host=web-1;severity=page,summary=CPU at 97.5% on web-1,\
-             97.5,1795239300,1795239600,,,\n\
+             97.5,1795239300,1795239600,,,,,\n\
              DiskFull,pending,alertname=DiskFull;host=db-1;mount=/var,,0.93,1795240079.5,,\
-             1795413000,1795326600,1795499399.999\n"
+             1795413000,1795326600,1795499399.999,,\n"
         );
+    }
+
+    #[test]
+    fn silenced_and_inhibited_alerts_say_so() {
+        let mut alerts = alerts();
+        alerts[0].silenced_by = vec!["3f9a0c2e71d4b8a6".into()];
+        alerts[1].inhibited_by = vec![r#"HostDown{host="db-1"}"#.into()];
+        let mut out = Vec::new();
+        render(&alerts, Output::Table, T, &mut out).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        assert!(
+            table.contains("HighCpu    firing (silenced by 3f9a0c2e71d4b8a6)   "),
+            "{table}"
+        );
+        assert!(
+            table.contains(r#"pending (inhibited by HostDown{host="db-1"})"#),
+            "{table}"
+        );
+        let mut out = Vec::new();
+        render(&alerts, Output::Json, T, &mut out).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json[0]["state"], "firing");
+        assert_eq!(json[0]["silenced_by"][0], "3f9a0c2e71d4b8a6");
+        assert_eq!(json[1]["inhibited_by"][0], r#"HostDown{host="db-1"}"#);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - `top`, `host`: fleet and host usage; `usage` holds their PromQL.
 //! - `query_result`, `sparkline`, `units`: PromQL results and usage figures for people.
 //! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
+//! - `silence`: add, list and expire silences on the Notify service.
 //! - `time`: durations and times on the command line, timestamps on the screen.
 //! - `error`: what can go wrong, and the exit code for each.
 
@@ -27,6 +28,7 @@ mod query;
 mod query_result;
 mod rules;
 mod series;
+mod silence;
 mod sparkline;
 pub(crate) mod time;
 mod top;
@@ -43,6 +45,7 @@ pub use output::Output;
 pub use query::QueryArgs;
 pub use rules::{RulesAction, RulesArgs, RulesFailure};
 pub use series::SeriesArgs;
+pub use silence::{SilenceAction, SilenceArgs};
 pub use top::TopArgs;
 
 /// Where the collector listens unless `--collector` or `VIGIL_COLLECTOR` says otherwise.
@@ -120,6 +123,8 @@ pub enum Command {
     Alerts,
     /// List rule groups and rules with their health; check rule files; reload them
     Rules(RulesArgs),
+    /// Silence alerts for a while (add), list silences, end one early (expire)
+    Silence(SilenceArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -140,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forecast(args) => forecast::run(&target, args, cli.output).await?,
         Command::Alerts => alerts::run(&target, cli.output).await?,
         Command::Rules(args) => rules::run(&target, args, cli.output).await?,
+        Command::Silence(args) => silence::run(&target, args, cli.output).await?,
     }
     Ok(())
 }

@@ -21,16 +21,22 @@ use super::status::{
     ActiveAlert, AlertState, GroupStatus, Health, RuleStatus, RulesSnapshot, RulesView,
 };
 use crate::forecast::{Direction, ModelChoice, Season};
+use crate::notify::notifier::Notifier;
 
 /// The service as the server mounts it.
-pub fn server(view: Option<Arc<dyn RulesView>>) -> RulesServer<RulesService> {
-    RulesServer::new(RulesService { view })
+pub fn server(
+    view: Option<Arc<dyn RulesView>>,
+    notifier: Option<Notifier>,
+) -> RulesServer<RulesService> {
+    RulesServer::new(RulesService { view, notifier })
 }
 
 /// The Rules service.
 pub struct RulesService {
     /// The running rules; `None` when the collector runs none.
     view: Option<Arc<dyn RulesView>>,
+    /// The notifier, to say which alerts are silenced; `None` without one (tests).
+    notifier: Option<Notifier>,
 }
 
 /// The view's snapshot, taken on a blocking thread (it may wait for a lock held by an
@@ -65,12 +71,21 @@ impl Rules for RulesService {
         let snapshot = snapshot(self.view.as_ref())
             .await
             .map_err(Status::internal)?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         let alerts = snapshot
             .groups
             .iter()
             .flat_map(|g| &g.rules)
             .flat_map(|r| &r.alerts)
-            .map(wire_alert)
+            .map(|a| {
+                let mut wire = wire_alert(a);
+                if let Some(notifier) = &self.notifier {
+                    wire.silenced_by = notifier.silences.silenced_by(&a.labels, now_ms);
+                }
+                wire
+            })
             .collect();
         Ok(Response::new(ListAlertsResponse { alerts }))
     }
@@ -419,6 +434,7 @@ mod tests {
             view: Some(Arc::new(FakeView {
                 reload: Mutex::new(reload),
             })),
+            notifier: None,
         }
     }
 
@@ -512,7 +528,10 @@ mod tests {
 
     #[tokio::test]
     async fn without_rules_nothing_to_show_or_reload() {
-        let none = RulesService { view: None };
+        let none = RulesService {
+            view: None,
+            notifier: None,
+        };
         let groups = none
             .list_rules(Request::new(ListRulesRequest {}))
             .await
