@@ -22,6 +22,7 @@ pub mod evaluate;
 pub mod file;
 pub mod forecast_rule;
 mod group;
+mod handover;
 pub mod host_down;
 pub mod lifecycle;
 pub mod output;

@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::evaluate::{self, Outcome};
+use super::handover;
 use super::host_down;
 use super::lifecycle::{Change, Instance, Lifecycle, Timing};
 use super::output::{SeriesWriter, alert_series};
 use super::spec::{Rule, RuleKind};
 use super::status::{ActiveAlert, AlertState, GroupStatus, Health, RuleStatus};
+use crate::notify::notifier::Notifier;
 use crate::promql::Engine;
 use crate::registry::Registry;
 use crate::store::{AlertKey, Labels, Store, StoredAlert};
@@ -136,6 +138,8 @@ pub(super) struct GroupRun {
     running: Mutex<bool>,
     /// The task that evaluates it, aborted on stop so it lets go of the store at once.
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Gets the firing and just resolved alerts after each evaluation.
+    notifier: Option<Notifier>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -161,7 +165,21 @@ impl GroupRun {
             }),
             running: Mutex::new(true),
             task: Mutex::new(None),
+            notifier: None,
         }
+    }
+
+    /// Hands the group's alerts to `notifier` after each evaluation.
+    pub fn notify_to(mut self, notifier: Option<Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    fn generator_url(&self, rule: &Rule) -> String {
+        self.notifier
+            .as_ref()
+            .map(|n| handover::generator_url(&n.external_url, rule))
+            .unwrap_or_default()
     }
 
     /// Ends the series the rules wrote (a removed rule's alerts vanish from `ALERTS` at once).
@@ -233,6 +251,7 @@ impl GroupRun {
         let mut put = Vec::new();
         let mut remove = Vec::new();
         let mut now_persisted = Vec::new();
+        let mut handed = Vec::new();
         for (rs, (outcome, seconds)) in state.rules.iter_mut().zip(outcomes) {
             rs.last_evaluation_ms = Some(now_ms);
             rs.evaluation_seconds = seconds;
@@ -242,8 +261,18 @@ impl GroupRun {
                     cleared,
                     error,
                 } => {
-                    for t in rs.lifecycle.evaluate(now_ms, observed, &cleared) {
+                    let url = self.generator_url(&rs.rule);
+                    let before = match self.notifier {
+                        Some(_) => handover::before(rs.lifecycle.instances(), &url),
+                        None => handover::Firing::new(),
+                    };
+                    let transitions = rs.lifecycle.evaluate(now_ms, observed, &cleared);
+                    for t in &transitions {
                         log_transition(&self.name, &rs.rule.name, &t.labels, t.change);
+                    }
+                    if self.notifier.is_some() {
+                        handed.extend(handover::firing(rs.lifecycle.instances(), &url));
+                        handed.extend(handover::resolved(&transitions, &before, now_ms));
                     }
                     rs.health = if error.is_some() {
                         Health::Err
@@ -276,6 +305,11 @@ impl GroupRun {
                     rs.health = Health::Err;
                     rs.last_error = Some(message);
                     now_persisted.push(rs.persisted.clone());
+                    // Its alerts keep their state: the notifier hears they still fire.
+                    if self.notifier.is_some() {
+                        let url = self.generator_url(&rs.rule);
+                        handed.extend(handover::firing(rs.lifecycle.instances(), &url));
+                    }
                     continue;
                 }
             };
@@ -286,6 +320,11 @@ impl GroupRun {
             }
         }
         state.last_evaluation_ms = Some(now_ms);
+        if let Some(notifier) = &self.notifier
+            && !handed.is_empty()
+        {
+            notifier.observe(handed);
+        }
         match store.write_alerts(&put, &remove) {
             Ok(()) => {
                 for (rs, keys) in state.rules.iter_mut().zip(now_persisted) {

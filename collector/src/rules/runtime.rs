@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use super::file::load_files;
 use super::group::{GroupRun, RuleState, Source, same_definition};
+use super::handover;
 use super::host_down;
 use super::spec::RuleFile;
 use super::status::{ReloadReport, RulesSnapshot, RulesView};
@@ -94,19 +95,22 @@ impl RulesRuntime {
                 host_down::GROUP,
                 &mut restored_for_host_down,
             );
-            Arc::new(GroupRun::new(
-                host_down::FILE.to_owned(),
-                host_down::GROUP.to_owned(),
-                settings.evaluation_interval,
-                Source::HostDown {
-                    registry,
-                    down: host_down::Downtime {
-                        after: down_after,
-                        started_ms: now_ms(),
+            Arc::new(
+                GroupRun::new(
+                    host_down::FILE.to_owned(),
+                    host_down::GROUP.to_owned(),
+                    settings.evaluation_interval,
+                    Source::HostDown {
+                        registry,
+                        down: host_down::Downtime {
+                            after: down_after,
+                            started_ms: now_ms(),
+                        },
                     },
-                },
-                vec![state],
-            ))
+                    vec![state],
+                )
+                .notify_to(notifier.clone()),
+            )
         });
         let restored: Vec<StoredAlert> = restored
             .into_iter()
@@ -197,6 +201,7 @@ impl RulesRuntime {
         let mut restored = lock(&self.inner.restored).take().unwrap_or_default();
         let (groups, report) = self.build(&files, &mut old_rules, &mut restored);
         let now = now_ms();
+        self.resolve_ended(&old_rules, &restored, now);
         for (_, _, removed) in &mut old_rules {
             GroupRun::end_series(removed, self.inner.store.as_ref(), now);
         }
@@ -213,6 +218,31 @@ impl RulesRuntime {
         }
         *lock(&self.inner.groups) = groups;
         Ok(report)
+    }
+
+    /// Tells the notifier that the firing alerts of removed rules, and saved alerts no rule
+    /// claimed, resolved at `now_ms`.
+    fn resolve_ended(
+        &self,
+        removed: &[(String, String, Vec<RuleState>)],
+        unclaimed: &[StoredAlert],
+        now_ms: i64,
+    ) {
+        let Some(notifier) = &self.inner.notifier else {
+            return;
+        };
+        let mut ended: Vec<crate::notify::model::Alert> = removed
+            .iter()
+            .flat_map(|(_, _, rules)| rules.iter())
+            .flat_map(|r| handover::ended(r.lifecycle.instances(), now_ms))
+            .collect();
+        ended.extend(unclaimed.iter().filter(|a| a.firing).map(|a| {
+            let since = a.firing_since_ms.unwrap_or(a.active_since_ms);
+            handover::ended_saved(&a.key.labels, since, now_ms)
+        }));
+        if !ended.is_empty() {
+            notifier.observe(ended);
+        }
     }
 
     /// New groups for `files`, taking the state of unchanged rules out of `old` and saved
@@ -254,13 +284,16 @@ impl RulesRuntime {
                 let interval = group
                     .interval
                     .unwrap_or(self.inner.settings.evaluation_interval);
-                groups.push(Arc::new(GroupRun::new(
-                    path.clone(),
-                    group.name.clone(),
-                    interval,
-                    Source::Files,
-                    states,
-                )));
+                groups.push(Arc::new(
+                    GroupRun::new(
+                        path.clone(),
+                        group.name.clone(),
+                        interval,
+                        Source::Files,
+                        states,
+                    )
+                    .notify_to(self.inner.notifier.clone()),
+                ));
             }
         }
         (groups, report)
