@@ -83,6 +83,7 @@ impl Rules for RulesService {
                 let mut wire = wire_alert(a);
                 if let Some(notifier) = &self.notifier {
                     wire.silenced_by = notifier.silences.silenced_by(&a.labels, now_ms);
+                    wire.inhibited_by = notifier.dispatcher.inhibited_by(&a.labels, now_ms);
                 }
                 wire
             })
