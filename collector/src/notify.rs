@@ -26,17 +26,26 @@
 //! - [`silences`]: durable silences.
 //! - [`outbox`]: the durable outbox and delivery with backoff.
 //! - [`receivers`]: email, webhook and alertmanager integrations.
+//! - [`email`], [`webhook`], [`alertmanager`]: one integration each; [`http_client`]: the
+//!   HTTP client and answer classes they share; [`render`]: subjects, bodies, webhook JSON.
+//! - [`test_send`]: `vigil notify test`.
 //! - [`metrics`]: `vigil_notifications_total` and the outbox depth.
 //! - [`service`]: the Notify gRPC service (`vigil silence`, `vigil notify`).
 
+pub mod alertmanager;
 pub mod config;
 pub mod dispatch;
+pub mod email;
+pub mod http_client;
 pub mod matchers;
 pub mod metrics;
 pub mod model;
 pub mod notifier;
 pub mod outbox;
 pub mod receivers;
+pub mod render;
 pub mod secret;
 pub mod service;
 pub mod silences;
+pub mod test_send;
+pub mod webhook;

@@ -1,9 +1,16 @@
 //! The receivers of `[[notify.receivers]]`, built once from the configuration (secrets
-//! read then), and the integrations that deliver: email, webhook, alertmanager.
+//! read then), and the integrations that deliver: [`email`](super::email),
+//! [`webhook`](super::webhook) and [`alertmanager`](super::alertmanager), one file each.
+//! This module only dispatches to them and bounds each attempt by its timeout.
 
+use super::alertmanager::AlertmanagerTarget;
 use super::config::NotifyConfig;
+use super::email::Email;
 use super::model::{Notification, Outcome};
+use super::webhook::Webhook;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
 
 /// Every configured receiver by name.
 #[derive(Debug, Default)]
@@ -23,34 +30,46 @@ pub struct Receiver {
 }
 
 /// One way of delivering: an email, webhook or alertmanager integration.
-#[derive(Debug)]
 pub struct Integration {
-    kind: &'static str,
-    describe: String,
+    delivery: Delivery,
+    timeout: Duration,
+}
+
+enum Delivery {
+    Email(Box<Email>),
+    Webhook(Webhook),
+    Alertmanager(AlertmanagerTarget),
 }
 
 impl Receivers {
     /// Builds every receiver, reading secrets; the error names the receiver and what failed.
     pub fn from_config(config: &NotifyConfig) -> Result<Self, String> {
         let mut by_name = BTreeMap::new();
-        for r in &config.receivers {
+        for (i, r) in config.receivers.iter().enumerate() {
+            let at =
+                |kind: &str, j: usize| format!("notify.receivers[{i}] ({:?}).{kind}[{j}]", r.name);
             let mut integrations = Vec::new();
-            for e in &r.email {
+            for (j, e) in r.email.iter().enumerate() {
+                let email = Email::new(e).map_err(|err| format!("{}.{err}", at("email", j)))?;
                 integrations.push(Integration {
-                    kind: "email",
-                    describe: format!("email to {} via {}:{}", e.to.join(", "), e.host, e.port),
+                    delivery: Delivery::Email(Box::new(email)),
+                    timeout: e.timeout,
                 });
             }
-            for _ in &r.webhook {
+            for (j, w) in r.webhook.iter().enumerate() {
+                let webhook =
+                    Webhook::new(w).map_err(|err| format!("{}.{err}", at("webhook", j)))?;
                 integrations.push(Integration {
-                    kind: "webhook",
-                    describe: "webhook".into(),
+                    delivery: Delivery::Webhook(webhook),
+                    timeout: w.timeout,
                 });
             }
-            for a in &r.alertmanager {
+            for (j, a) in r.alertmanager.iter().enumerate() {
+                let target = AlertmanagerTarget::new(a)
+                    .map_err(|err| format!("{}.{err}", at("alertmanager", j)))?;
                 integrations.push(Integration {
-                    kind: "alertmanager",
-                    describe: format!("alertmanager at {}", a.url),
+                    delivery: Delivery::Alertmanager(target),
+                    timeout: a.timeout,
                 });
             }
             by_name.insert(
@@ -86,25 +105,132 @@ impl Receiver {
 impl Integration {
     /// `"email"`, `"webhook"` or `"alertmanager"`.
     pub fn kind(&self) -> &'static str {
-        self.kind
+        match self.delivery {
+            Delivery::Email(_) => "email",
+            Delivery::Webhook(_) => "webhook",
+            Delivery::Alertmanager(_) => "alertmanager",
+        }
     }
 
     /// Whether it takes refresh notifications (`Notification::refresh`: nothing changed):
     /// only alertmanager, which ends alerts it does not hear about again.
     pub fn takes_refresh(&self) -> bool {
-        self.kind == "alertmanager"
+        matches!(self.delivery, Delivery::Alertmanager(_))
     }
 
     /// Where it delivers, for logs and `vigil notify test` (never a secret).
     pub fn describe(&self) -> String {
-        self.describe.clone()
+        match &self.delivery {
+            Delivery::Email(e) => e.describe(),
+            Delivery::Webhook(w) => w.describe(),
+            Delivery::Alertmanager(a) => a.describe(),
+        }
     }
 
     /// Makes one delivery attempt, bounded by the integration's timeout.
     pub async fn send(&self, notification: &Notification) -> Outcome {
-        let _ = notification;
-        Outcome::Retry {
-            error: format!("{} delivery is not built yet", self.kind),
+        let attempt = async {
+            match &self.delivery {
+                Delivery::Email(e) => e.send(notification).await,
+                Delivery::Webhook(w) => w.send(notification).await,
+                Delivery::Alertmanager(a) => a.send(notification).await,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Retry {
+                error: format!(
+                    "no answer within {} (the integration's timeout)",
+                    humantime::format_duration(self.timeout)
+                ),
+            },
         }
+    }
+}
+
+impl fmt::Debug for Integration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Integration")
+            .field("kind", &self.kind())
+            .field("target", &self.describe())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receivers(text: &str) -> Result<Receivers, String> {
+        let config: NotifyConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        Receivers::from_config(&config)
+    }
+
+    #[test]
+    fn builds_every_integration_in_order() {
+        let r = receivers(
+            r#"
+            [[receivers]]
+            name = "ops"
+            [[receivers.email]]
+            to = ["ops@example.com"]
+            from = "vigil@example.com"
+            host = "127.0.0.1"
+            tls = "none"
+            [[receivers.webhook]]
+            url = "http://127.0.0.1:9/hook?token=t0ps3cret"
+            [[receivers.alertmanager]]
+            url = "http://127.0.0.1:9093/"
+            "#,
+        )
+        .unwrap();
+        let ops = r.get("ops").unwrap();
+        let kinds: Vec<&str> = ops.integrations.iter().map(Integration::kind).collect();
+        assert_eq!(kinds, ["email", "webhook", "alertmanager"]);
+        assert!(ops.needs_refresh());
+        assert!(!ops.integrations[1].takes_refresh());
+        assert_eq!(
+            ops.integrations[1].describe(),
+            "webhook to http://127.0.0.1:9/…"
+        );
+        assert_eq!(
+            ops.integrations[2].describe(),
+            "alertmanager at http://127.0.0.1:9093"
+        );
+        assert!(!format!("{r:?}").contains("t0ps3cret"));
+    }
+
+    #[test]
+    fn errors_name_the_receiver_and_key_but_no_secret() {
+        let err = receivers(
+            r#"
+            [[receivers]]
+            name = "pager"
+            [[receivers.webhook]]
+            url = "http://127.0.0.1:9/hook"
+            headers = { Authorization = { env = "VIGIL_TEST_UNSET_TOKEN_VAR" } }
+            "#,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("notify.receivers[0] (\"pager\").webhook[0].headers.Authorization"),
+            "{err}"
+        );
+        assert!(err.contains("VIGIL_TEST_UNSET_TOKEN_VAR"), "{err}");
+        let err = receivers(
+            r#"
+            [[receivers]]
+            name = "mail"
+            [[receivers.email]]
+            to = ["ops@example.com"]
+            from = "vigil@example.com"
+            host = "127.0.0.1"
+            tls = "none"
+            subject = "{{ .Alertz }}"
+            "#,
+        )
+        .unwrap_err();
+        assert!(err.contains("(\"mail\").email[0].subject"), "{err}");
+        assert!(err.contains("Alertz"), "{err}");
     }
 }

@@ -14,25 +14,33 @@
 //!   `title`, `reReplaceAll`, `match`, `stripPort`, `index`, `len`, `eq`/`ne`/`lt`/`le`/
 //!   `gt`/`ge`, `and`/`or`/`not`.
 //!
-//! Not supported (refused by [`check`], so a rule file using them does not load): `range`,
-//! `with`, variable assignment, and Prometheus's functions that query the database or
+//! Not supported in rule templates (refused by [`check`], so a rule file using them does
+//! not load): `range`, `with`, variable assignment, and Prometheus's functions that query the database or
 //! link to its web UI (`query`, `first`, `value`, `graphLink`, …).
+//!
+//! Notification templates (email subjects and bodies) use the same syntax over
+//! Alertmanager's notification data, with `range`: see [`NotificationData`],
+//! [`check_notification`] and [`expand_notification`].
 //!
 //! # Layout
 //! - `parse`: template text to nodes; `exec`: checking and running them; `value`: what
 //!   they compute with; `functions`: what they can call.
+//! - `notification`: running templates over a notification (`.Alerts`, `range`).
 //! - `go_fmt`: Go's number formatting and `printf`; `humanize`: the `humanize*` helpers.
 
 mod exec;
 mod functions;
 mod go_fmt;
 mod humanize;
+mod notification;
 mod parse;
 #[cfg(test)]
 mod tests;
 mod value;
 
 use std::collections::BTreeMap;
+
+pub use notification::{AlertData, NotificationData};
 
 /// What a template can refer to.
 #[derive(Debug, Clone, Default)]
@@ -58,4 +66,20 @@ pub fn expand(template: &str, data: &TemplateData<'_>) -> Result<String, String>
     let mut out = String::new();
     exec::run(&nodes, data, &mut out)?;
     Ok(out)
+}
+
+/// Checks a notification template's syntax, functions and variables; the error names
+/// what is wrong. Fields are checked when it runs.
+pub fn check_notification(template: &str) -> Result<(), String> {
+    notification::check(template)
+}
+
+/// Expands a notification template; with `html`, what actions write is HTML-escaped
+/// (unless piped to `safeHtml`).
+pub fn expand_notification(
+    template: &str,
+    data: &NotificationData,
+    html: bool,
+) -> Result<String, String> {
+    notification::expand(template, data, html)
 }

@@ -21,7 +21,7 @@ const VARIABLES: [&str; 8] = [
 /// The fields of `.` (Prometheus's template data).
 const DOT_FIELDS: [&str; 4] = ["Labels", "Value", "ExternalLabels", "ExternalURL"];
 /// Functions this module runs.
-const FUNCTIONS: [&str; 25] = [
+pub(super) const FUNCTIONS: [&str; 25] = [
     "humanize",
     "humanize1024",
     "humanizeDuration",
@@ -81,6 +81,9 @@ pub(super) fn check(nodes: &[Node]) -> Result<(), String> {
                 check_pipeline(condition)?;
                 check(then)?;
                 check(otherwise)?;
+            }
+            Node::Range { .. } => {
+                return Err("{{range}} is not supported in Vigil's templates".into());
             }
         }
     }
@@ -158,6 +161,9 @@ pub(super) fn run(nodes: &[Node], data: &TemplateData<'_>, out: &mut String) -> 
                     otherwise
                 };
                 run(branch, data, out)?;
+            }
+            Node::Range { .. } => {
+                return Err("{{range}} is not supported in Vigil's templates".into());
             }
         }
     }

@@ -1,5 +1,7 @@
-//! Parsing a template: text, `{{ actions }}` (pipelines of commands joined by `|`), and
-//! `{{ if }} … {{ else }} … {{ end }}`. Trim markers `{{- ` and ` -}}` remove the
+//! Parsing a template: text, `{{ actions }}` (pipelines of commands joined by `|`),
+//! `{{ if }} … {{ else }} … {{ end }}` and `{{ range [$k, $v :=] p }} … {{ else }} …
+//! {{ end }}` (rule templates refuse `range` when checked; notification templates run it).
+//! Trim markers `{{- ` and ` -}}` remove the
 //! whitespace before or after an action; `{{/* comments */}}` are dropped.
 
 /// A parsed template.
@@ -16,6 +18,14 @@ pub(super) enum Node {
     If {
         condition: Pipeline,
         then: Nodes,
+        otherwise: Nodes,
+    },
+    /// `{{ range $k, $v := p }} body {{ else }} otherwise {{ end }}`: `vars` holds the
+    /// declared names without `$` (none, the value's, or the key's and the value's).
+    Range {
+        vars: Vec<String>,
+        over: Pipeline,
+        body: Nodes,
         otherwise: Nodes,
     },
 }
@@ -150,7 +160,8 @@ fn block(pieces: &[Piece], pos: &mut usize) -> Result<(Nodes, Option<String>), S
         match word {
             "end" | "else" => return Ok((nodes, Some(body.to_owned()))),
             "if" => nodes.push(if_node(pieces, pos, &body[2..])?),
-            "range" | "with" | "define" | "template" | "block" | "break" | "continue" => {
+            "range" => nodes.push(range_node(pieces, pos, &body[5..])?),
+            "with" | "define" | "template" | "block" | "break" | "continue" => {
                 return Err(format!(
                     "{{{{{word}}}}} is not supported in Vigil's templates"
                 ));
@@ -180,6 +191,51 @@ fn if_node(pieces: &[Piece], pos: &mut usize, condition: &str) -> Result<Node, S
     Ok(Node::If {
         condition,
         then,
+        otherwise,
+    })
+}
+
+fn range_node(pieces: &[Piece], pos: &mut usize, header: &str) -> Result<Node, String> {
+    // `$k, $v := pipeline` or `$v := pipeline`: the only assignments Vigil reads.
+    let (vars, over) = match header.split_once(":=") {
+        Some((names, rest)) => {
+            let vars = names
+                .split(',')
+                .map(|n| {
+                    let n = n.trim();
+                    match n.strip_prefix('$') {
+                        Some(name)
+                            if !name.is_empty()
+                                && name.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+                        {
+                            Ok(name.to_owned())
+                        }
+                        _ => Err(format!("bad variable {n:?} in {{{{range}}}}")),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if vars.len() > 2 {
+                return Err("{{range}} declares at most two variables".into());
+            }
+            (vars, rest)
+        }
+        None => (Vec::new(), header),
+    };
+    let over = pipeline(over)?;
+    let (body, end) = block(pieces, pos)?;
+    let otherwise = match end.as_deref() {
+        Some("end") => Vec::new(),
+        Some("else") => match block(pieces, pos)? {
+            (nodes, Some(e)) if e == "end" => nodes,
+            _ => return Err("{{else}} without its {{end}}".into()),
+        },
+        Some(other) => return Err(format!("unexpected {{{{{other}}}}} in {{{{range}}}}")),
+        None => return Err("{{range}} without its {{end}}".into()),
+    };
+    Ok(Node::Range {
+        vars,
+        over,
+        body,
         otherwise,
     })
 }
