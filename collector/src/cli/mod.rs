@@ -13,6 +13,7 @@
 //! - `query_result`, `sparkline`, `units`: PromQL results and usage figures for people.
 //! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
 //! - `silence`: add, list and expire silences on the Notify service.
+//! - `notify`: send a test notification to a receiver; list the outbox.
 //! - `time`: durations and times on the command line, timestamps on the screen.
 //! - `error`: what can go wrong, and the exit code for each.
 
@@ -23,6 +24,7 @@ mod forecast;
 mod host;
 mod hosts;
 mod import;
+mod notify;
 pub(crate) mod output;
 mod query;
 mod query_result;
@@ -41,6 +43,7 @@ pub use error::Error;
 pub use forecast::ForecastArgs;
 pub use host::HostArgs;
 pub use import::ImportArgs;
+pub use notify::{NotifyAction, NotifyArgs, NotifyFailure};
 pub use output::Output;
 pub use query::QueryArgs;
 pub use rules::{RulesAction, RulesArgs, RulesFailure};
@@ -125,6 +128,8 @@ pub enum Command {
     Rules(RulesArgs),
     /// Silence alerts for a while (add), list silences, end one early (expire)
     Silence(SilenceArgs),
+    /// Send a test notification to a receiver (test); list undelivered notifications (outbox)
+    Notify(NotifyArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -146,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts => alerts::run(&target, cli.output).await?,
         Command::Rules(args) => rules::run(&target, args, cli.output).await?,
         Command::Silence(args) => silence::run(&target, args, cli.output).await?,
+        Command::Notify(args) => notify::run(&target, args, cli.output).await?,
     }
     Ok(())
 }

@@ -75,10 +75,26 @@ impl Notify for NotifyService {
         &self,
         request: Request<TestReceiverRequest>,
     ) -> Result<Response<TestReceiverResponse>, Status> {
-        let _ = request;
-        Err(Status::unimplemented(
-            "test notifications are not built yet",
-        ))
+        let receiver = request.into_inner().receiver;
+        let answers = super::test_send::test_receiver(
+            self.notifier.receivers.clone(),
+            &receiver,
+            &self.notifier.external_url,
+        )
+        .await
+        .map_err(Status::not_found)?;
+        Ok(Response::new(TestReceiverResponse {
+            answers: answers
+                .into_iter()
+                .map(|a| vigil_proto::v1::IntegrationAnswer {
+                    kind: a.kind.to_owned(),
+                    target: a.target,
+                    result: a.result.to_owned(),
+                    answer: a.answer,
+                    seconds: a.seconds,
+                })
+                .collect(),
+        }))
     }
 
     async fn list_outbox(
