@@ -34,7 +34,7 @@ use super::config::WebhookConfig;
 use super::http_client;
 use super::model::{Notification, Outcome};
 use super::render;
-use super::secret::Secret;
+use super::secret::{Secret, SecretSource};
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,6 +46,9 @@ pub const SIGNATURE_HEADER: &str = "X-Vigil-Signature";
 /// One configured webhook, secrets loaded.
 pub struct Webhook {
     url: Secret,
+    /// Parts of the URL that may be tokens on their own (query values, the password,
+    /// long path segments), redacted too: a server may echo one without the rest.
+    url_parts: Vec<Secret>,
     key: Option<Secret>,
     headers: Vec<(HeaderName, Secret)>,
     max_alerts: usize,
@@ -86,6 +89,7 @@ impl Webhook {
         let client = http_client::client(config.ca_file.as_deref(), config.timeout)?;
         let target = format!("webhook to {}", public_part(&parsed));
         Ok(Self {
+            url_parts: token_like_parts(&parsed),
             url,
             key,
             headers,
@@ -130,6 +134,7 @@ impl Webhook {
             );
         }
         let mut secrets: Vec<&Secret> = vec![&self.url];
+        secrets.extend(self.url_parts.iter());
         secrets.extend(self.key.iter());
         secrets.extend(self.headers.iter().map(|(_, v)| v));
         http_client::send(request.body(body), &secrets).await
@@ -150,6 +155,23 @@ pub fn signature(key: &[u8], timestamp: u64, body: &[u8]) -> String {
         hex.push_str(&format!("{byte:02x}"));
     }
     hex
+}
+
+/// Query values, the password and path segments of 16 characters or more.
+fn token_like_parts(url: &reqwest::Url) -> Vec<Secret> {
+    let mut parts: Vec<String> = url.query_pairs().map(|(_, v)| v.into_owned()).collect();
+    parts.extend(url.password().map(str::to_owned));
+    parts.extend(
+        url.path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| s.len() >= 16)
+            .map(str::to_owned),
+    );
+    parts
+        .into_iter()
+        .filter_map(|p| SecretSource::Inline(p).load().ok())
+        .collect()
 }
 
 /// Scheme, host and port of a URL, with `/…` when it has a path or query.
@@ -184,5 +206,14 @@ mod tests {
         assert_eq!(public_part(&url), "https://hooks.example.com:8443/…");
         let url = reqwest::Url::parse("http://127.0.0.1:9000").unwrap();
         assert_eq!(public_part(&url), "http://127.0.0.1:9000");
+        let url = reqwest::Url::parse(
+            "https://u:pw-1234@h/services/T0/B0/0123456789abcdefXYZ?key=k3y-value",
+        )
+        .unwrap();
+        let text = "k3y-value pw-1234 0123456789abcdefXYZ services";
+        let redacted = token_like_parts(&url)
+            .iter()
+            .fold(text.to_owned(), |t, s| s.redact(&t));
+        assert_eq!(redacted, "<secret> <secret> <secret> services");
     }
 }
