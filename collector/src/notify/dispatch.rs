@@ -190,3 +190,7 @@ impl Dispatcher {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch/tests.rs"]
+mod tests;

@@ -48,17 +48,20 @@ struct Source {
     two_sided: bool,
 }
 
+/// A rule's firing sources by the values of its `equal` labels.
+type SourcesByEqual = HashMap<Vec<String>, Vec<Source>>;
+
 /// The rules with their firing sources indexed by the values of the `equal` labels,
 /// built once from the firing alerts and then asked about each alert.
 #[derive(Debug, Default)]
 pub struct Inhibitor {
-    rules: Vec<(InhibitRule, HashMap<Vec<String>, Vec<Source>>)>,
+    rules: Vec<(InhibitRule, SourcesByEqual)>,
 }
 
 impl Inhibitor {
     /// Indexes `firing` (the labels of every firing alert) for `rules`.
     pub fn new<'a>(rules: &[InhibitRule], firing: impl Iterator<Item = &'a LabelMap>) -> Self {
-        let mut indexed: Vec<(InhibitRule, HashMap<Vec<String>, Vec<Source>>)> =
+        let mut indexed: Vec<(InhibitRule, SourcesByEqual)> =
             rules.iter().map(|r| (r.clone(), HashMap::new())).collect();
         if indexed.is_empty() {
             return Self { rules: indexed };

@@ -11,9 +11,11 @@
 //! - At a flush, silenced and inhibited alerts are left out, the log decides
 //!   ([`log::decide`]), and resolved alerts leave the group. An alert in no group any more
 //!   is forgotten; so is a group with no alerts, and its log entry.
-//! - A firing alert the rules stop reporting without resolving it (its rule vanished while
-//!   the collector was down, say) is resolved once it has not been seen for 15 minutes or
-//!   four times the usual gap between two reports, whichever is longer.
+//! - A firing alert the rules stop reporting without resolving it (a crash between the
+//!   rules' write and ours lost its resolution, say) is resolved once it has not been
+//!   reported for an hour or four times the longest gap seen between two reports,
+//!   whichever is longer (Alertmanager's `resolve_timeout`, sized for rule groups
+//!   evaluated as rarely as every 15 minutes). The clock starts again at a restart.
 
 use super::inhibit::{InhibitRule, Inhibitor};
 use super::log::{self, Decision, LogEntry};
@@ -24,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tracing::{error, warn};
 
 /// A firing alert not reported for this long (at least) is resolved.
-const STALE_MIN_MS: i64 = 15 * 60 * 1000;
+const STALE_MIN_MS: i64 = 3600 * 1000;
 /// Between two "too many alerts" errors.
 const OVER_CAP_LOG_EVERY_MS: i64 = 60_000;
 
@@ -47,7 +49,7 @@ struct Held {
     groups: BTreeSet<GroupId>,
     /// When the rules last reported it (or when it was loaded).
     last_seen_ms: i64,
-    /// The last gap between two reports.
+    /// The longest gap seen between two reports.
     gap_ms: i64,
 }
 
@@ -189,7 +191,7 @@ impl State {
             let resolved = alert.resolved();
             match self.alerts.get_mut(&fp) {
                 Some(held) if !held.alert.resolved() => {
-                    held.gap_ms = now_ms.saturating_sub(held.last_seen_ms);
+                    held.gap_ms = held.gap_ms.max(now_ms.saturating_sub(held.last_seen_ms));
                     held.last_seen_ms = now_ms;
                     let saved_changes = resolved
                         || held.alert.starts_at_ms != alert.starts_at_ms
@@ -378,8 +380,9 @@ impl State {
             }
         }
         for flush in &mut plan.groups {
+            let leaving: BTreeSet<&u64> = flush.leaving.iter().collect();
             if let Some(group) = self.groups.get(&flush.id)
-                && group.alerts.iter().all(|fp| flush.leaving.contains(fp))
+                && group.alerts.iter().all(|fp| leaving.contains(fp))
             {
                 flush.entry = Some(None);
             }
@@ -475,7 +478,9 @@ impl State {
                 if !alerts.is_empty() {
                     plan.notifications.push(notification(alerts, false));
                 }
-                flush.entry = Some((!firing_set.is_empty()).then(|| LogEntry {
+                // Nothing firing any more: the group is done with this receiver.
+                let done = firing_set.is_empty();
+                flush.entry = Some((!done).then_some(LogEntry {
                     firing: firing_set,
                     resolved: announced,
                     sent_ms: now_ms,

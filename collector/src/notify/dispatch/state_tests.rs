@@ -468,12 +468,19 @@ fn alerts_the_rules_stop_reporting_resolve_after_a_while() {
     s.observe(vec![a.clone()], 0);
     s.observe(vec![a.clone()], 60 * S);
     assert_eq!(flush(&mut s, 70 * S).len(), 1);
-    // Reported every minute: 15 minutes without a report is too long.
-    assert!(s.expire_stale(60 * S + 14 * 60 * S).is_empty());
-    let ops = s.expire_stale(60 * S + 15 * 60 * S);
+    // Reported every minute: an hour without a report is too long.
+    assert!(s.expire_stale(60 * S + 59 * 60 * S).is_empty());
+    let ops = s.expire_stale(60 * S + 60 * 60 * S);
     assert_eq!(ops.len(), 1);
-    let sent = flush(&mut s, 60 * S + 15 * 60 * S);
+    let sent = flush(&mut s, 60 * S + 60 * 60 * S);
     assert_eq!(hosts(&sent[0]), [("a".into(), "resolved")]);
+    // Reported every 30 minutes: two hours of silence are tolerated.
+    let b = firing("CpuHigh", "b", 0);
+    let t0 = 10_000 * S;
+    s.observe(vec![b.clone()], t0);
+    s.observe(vec![b.clone()], t0 + 1800 * S);
+    assert!(s.expire_stale(t0 + 1800 * S + 7199 * S).is_empty());
+    assert_eq!(s.expire_stale(t0 + 1800 * S + 7200 * S).len(), 1);
 }
 
 #[test]
