@@ -98,10 +98,27 @@ host = "127.0.0.1"
 port = {}
 tls = "none"
 headers = {{ X-Vigil-Team = "infra" }}
+[[notify.receivers]]
+name = "custom"
+[[notify.receivers.email]]
+to = ["custom@example.com"]
+from = "vigil@example.com"
+host = "127.0.0.1"
+port = {}
+tls = "none"
+subject = '{{{{ .Status | toUpper }}}}: {{{{ range .Alerts }}}}{{{{ .Labels.alertname }}}} {{{{ end }}}}for {{{{ .Receiver }}}}'
+text = """
+{{{{ len .Alerts.Firing }}}} firing at {{{{ .ExternalURL }}}}
+{{{{ range .Alerts -}}}}
+- {{{{ .Annotations.summary }}}} since {{{{ .StartsAt }}}}
+{{{{ range $name, $value := .Labels }}}}  {{{{ $name }}}}: {{{{ $value }}}}
+{{{{ end }}}}{{{{ end -}}}}
+"""
+html = ""
 [notify.route]
 receiver = "mail"
 "#,
-        smtp.port
+        smtp.port, smtp.port
     );
     let c = collector(dir.path(), &notify, &[]);
     let (out, answers) = notify_test(&c, "mail");
@@ -155,6 +172,23 @@ receiver = "mail"
         "{table}"
     );
     smtp.wait_for(2, WAIT);
+
+    // The operator's templates, over Alertmanager's notification data; no HTML part.
+    let (out, answers) = notify_test(&c, "custom");
+    assert!(out.status.success(), "{answers:?}");
+    let mail = smtp.wait_for(3, WAIT).remove(2);
+    assert_eq!(mail.rcpt_tos, ["custom@example.com"]);
+    assert_eq!(mail.subject, "FIRING: VigilTest for custom");
+    let body = mail.text.unwrap();
+    assert!(
+        body.starts_with("1 firing at https://vigil.example.com\n- Test notification from Vigil to receiver custom since 20"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\n  alertname: VigilTest\n  receiver: custom\n"),
+        "{body}"
+    );
+    assert_eq!(mail.html, None, "{}", mail.data);
 }
 
 #[test]
@@ -484,4 +518,70 @@ receiver = "hook"
         stderr.contains("no receiver is named \"nosuch\"; the receivers are: hook, pager"),
         "{stderr}"
     );
+}
+
+#[test]
+fn email_over_implicit_tls_checks_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let smtp = SmtpServer::start(SmtpOptions {
+        implicit_tls: Some((dir.path().join("smtp.pem"), dir.path().join("smtp.key"))),
+        ..SmtpOptions::default()
+    });
+    let email = |name: &str, ca: &str| {
+        format!(
+            "[[notify.receivers]]\nname = \"{name}\"\n[[notify.receivers.email]]\n\
+             to = [\"{name}@example.com\"]\nfrom = \"vigil@example.com\"\n\
+             host = \"127.0.0.1\"\nport = {}\ntls = \"tls\"\n{ca}\n",
+            smtp.port
+        )
+    };
+    let ca = format!(
+        "ca_file = {:?}",
+        dir.path().join("ca.pem").display().to_string()
+    );
+    let notify = [
+        email("trusted", &ca),
+        // Without the test CA the certificate is not trusted: a TLS error, retried.
+        email("untrusted", ""),
+        "[notify.route]\nreceiver = \"trusted\"\n".to_owned(),
+    ]
+    .concat();
+    let c = collector(dir.path(), &notify, &[]);
+    let (out, answers) = notify_test(&c, "trusted");
+    assert!(out.status.success(), "{answers:?}");
+    assert!(answers[0]["target"].as_str().unwrap().ends_with("(tls)"));
+    let mail = smtp.wait_for(1, WAIT).remove(0);
+    assert!(mail.tls);
+    assert_eq!(mail.rcpt_tos, ["trusted@example.com"]);
+
+    let (out, answers) = notify_test(&c, "untrusted");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(answers[0]["result"], "retry", "{answers:?}");
+    let error = answers[0]["answer"].as_str().unwrap().to_lowercase();
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[test]
+fn a_webhook_that_answers_too_late_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = HttpReceiver::start();
+    let notify = format!(
+        "[[notify.receivers]]\nname = \"slow\"\n[[notify.receivers.webhook]]\n\
+         url = \"{}/slow\"\ntimeout = \"1s\"\n[notify.route]\nreceiver = \"slow\"\n",
+        receiver.url()
+    );
+    let c = collector(dir.path(), &notify, &[]);
+    receiver.set_delay(Duration::from_secs(5));
+    let (out, answers) = notify_test(&c, "slow");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(answers[0]["result"], "retry", "{answers:?}");
+    let error = answers[0]["answer"].as_str().unwrap();
+    assert!(
+        error.contains("timed out") || error.contains("no answer within 1s"),
+        "{error}"
+    );
+    // Bounded by the timeout, not by the receiver's 5 s.
+    assert!(answers[0]["seconds"].as_f64().unwrap() < 4.0, "{answers:?}");
 }

@@ -31,9 +31,9 @@ pub struct ReceivedMail {
     pub subject: String,
     /// Every header as (name, decoded value), in order.
     pub headers: Vec<(String, String)>,
-    /// The decoded text/plain part, if any.
+    /// The decoded text/plain part, if any, with "\n" line ends.
     pub text: Option<String>,
-    /// The decoded text/html part, if any.
+    /// The decoded text/html part, if any, with "\n" line ends.
     pub html: Option<String>,
     /// Whether the session was encrypted (STARTTLS or implicit TLS).
     pub tls: bool,
@@ -75,7 +75,8 @@ class Recorder:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         def part(kind):
             body = msg.get_body(preferencelist=(kind,))
-            return body.get_content() if body is not None else None
+            # Line ends as in the message (CRLF) become "\n", as tests write them.
+            return body.get_content().replace("\r\n", "\n") if body is not None else None
         auth = getattr(session, "auth_data", None)
         record = {
             "mail_from": envelope.mail_from,
@@ -85,7 +86,8 @@ class Recorder:
             "headers": [[k, str(v)] for k, v in msg.items()],
             "text": part("plain"),
             "html": part("html"),
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None
+                or server.transport.get_extra_info("ssl_object") is not None,
             "auth_login": auth.login.decode("utf-8", "replace")
                 if isinstance(auth, LoginPassword) else None,
         }
