@@ -370,3 +370,39 @@ fn a_restart_does_not_announce_a_firing_alert_again() {
         "web-1 is the same alert, not a new one"
     );
 }
+
+#[test]
+fn removing_a_rule_resolves_its_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = HttpReceiver::start();
+    let notify = format!(
+        "{}\
+         [notify.route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\n\
+         group_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n",
+        webhook_receiver("ops", &hook.url(), true),
+    );
+    let config = write_config(dir.path(), VALUE_RULES, &notify);
+    let c = start(dir.path(), &config, free_port());
+    import(&c.url(), dir.path(), &[("resolved_value", "web-1", 75.0)]);
+    wait_body(&hook, "firing", |b| b["status"] == "firing");
+
+    // The rule goes away while its condition still holds.
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: values\n    rules: []\n",
+    )
+    .unwrap();
+    let out = vigil(&c.url(), &["rules", "reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = wait_body(&hook, "resolved", |b| b["status"] == "resolved");
+    let statuses: Vec<&str> = all.iter().map(|b| b["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["firing", "resolved"]);
+    assert_eq!(
+        hosts(all.last().unwrap()),
+        [("web-1".to_owned(), "resolved".to_owned())]
+    );
+}

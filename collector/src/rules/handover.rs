@@ -21,22 +21,26 @@ pub fn firing<'a>(
 ) -> Vec<Alert> {
     instances
         .filter(|i| i.state == AlertState::Firing)
-        .map(|i| Alert {
-            labels: label_map(&i.labels),
-            annotations: i.annotations.clone(),
-            starts_at_ms: i.firing_since_ms.unwrap_or(i.active_since_ms),
-            ends_at_ms: None,
-            generator_url: generator_url.to_owned(),
-        })
+        .map(|i| alert(i, generator_url))
         .collect()
 }
 
 /// The firing instances before an evaluation, by labels.
 pub fn before<'a>(instances: impl Iterator<Item = &'a Instance>, generator_url: &str) -> Firing {
-    firing(instances, generator_url)
-        .into_iter()
-        .map(|a| (Labels::new(a.labels.clone().into_iter().collect()), a))
+    instances
+        .filter(|i| i.state == AlertState::Firing)
+        .map(|i| (i.labels.clone(), alert(i, generator_url)))
         .collect()
+}
+
+fn alert(i: &Instance, generator_url: &str) -> Alert {
+    Alert {
+        labels: label_map(&i.labels),
+        annotations: i.annotations.clone(),
+        starts_at_ms: i.firing_since_ms.unwrap_or(i.active_since_ms),
+        ends_at_ms: None,
+        generator_url: generator_url.to_owned(),
+    }
 }
 
 /// The alerts that resolved in `transitions`, ended at `now_ms`.
