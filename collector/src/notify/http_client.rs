@@ -139,28 +139,31 @@ async fn excerpt(mut response: reqwest::Response) -> String {
     text
 }
 
-/// An error and its causes, without the URL (which may hold a secret): "connection
-/// refused" is in the innermost cause, not in reqwest's own message.
+/// An error's causes, without the URL (which may hold a secret) and without hyper's
+/// wrappers: "tcp connect error: Connection refused (os error 111)".
 fn chain(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "operation timed out"
-    } else if e.is_connect() {
-        "error connecting"
-    } else if e.is_builder() {
-        "bad request"
-    } else if e.is_body() || e.is_decode() {
-        "error reading the body"
-    } else {
-        "error sending the request"
-    };
-    let mut parts = vec![kind.to_owned()];
+    let mut parts: Vec<String> = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let text = s.to_string();
-        if !parts.contains(&text) {
+        if !text.starts_with("client error (") && !parts.contains(&text) {
             parts.push(text);
         }
         source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(
+            if e.is_timeout() {
+                "operation timed out"
+            } else if e.is_builder() {
+                "bad request"
+            } else if e.is_body() || e.is_decode() {
+                "error reading the body"
+            } else {
+                "error sending the request"
+            }
+            .to_owned(),
+        );
     }
     parts.join(": ")
 }
@@ -183,6 +186,7 @@ mod tests {
             Outcome::Retry { error } => {
                 assert!(error.contains("cannot connect"), "{error}");
                 assert!(error.to_lowercase().contains("refused"), "{error}");
+                assert!(!error.contains("client error"), "{error}");
                 assert!(!error.contains("abcdef123"), "{error}");
             }
             other => panic!("{other:?}"),
