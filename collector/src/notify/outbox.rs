@@ -13,6 +13,8 @@
 //!   than the backoff of its consecutive failures; the first success makes everything
 //!   waiting in the lane due at once, drained `max_in_flight` at a time. So a receiver
 //!   that comes back after an outage gets a steady stream, not a storm.
+//! - Within a lane, the notifications of one group go out one at a time, oldest first, so
+//!   a resolution never overtakes the firing notification it follows.
 //! - Results are counted in `vigil_notifications_total{receiver,result}`: `sent`,
 //!   `retried` (one per failed attempt), `rejected` (4xx, SMTP 5xx), `expired` (not
 //!   accepted within `give_up_after`) and `dropped` (the outbox was full, or the receiver
@@ -287,8 +289,17 @@ impl Outbox {
         let mut state = self.lock();
         let state = &mut *state;
         let (mut due, mut expired, mut wake_at) = (Vec::new(), Vec::new(), i64::MAX);
+        // Groups (per lane) with an older entry still waiting: a group's notifications go
+        // out in order, one at a time, so a resolution never overtakes its firing.
+        let mut queued: HashSet<(&str, usize, &str)> = HashSet::new();
         for (id, e) in &state.entries {
+            let group = (
+                e.receiver.as_str(),
+                e.integration,
+                e.notification.group_key.as_str(),
+            );
             if state.busy.contains(id) {
+                queued.insert(group);
                 continue;
             }
             let deadline = e.created_ms.saturating_add(give_up_ms);
@@ -297,6 +308,9 @@ impl Outbox {
                 continue;
             }
             wake_at = wake_at.min(deadline);
+            if !queued.insert(group) {
+                continue;
+            }
             let lane = state
                 .lanes
                 .entry((e.receiver.clone(), e.integration))

@@ -361,3 +361,43 @@ async fn a_notification_not_accepted_in_time_expires() {
     assert!(store.kv_scan(Space::Outbox).unwrap().is_empty());
     assert_eq!(count(&metrics, "ops", "sent"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_notifications_go_out_in_order_one_at_a_time() {
+    let (hook, url) = Hook::start(200).await;
+    let (_dir, store) = store();
+    let outbox = Arc::new(
+        Outbox::open(
+            store.clone(),
+            webhook_receivers(&url),
+            fast(),
+            Arc::default(),
+        )
+        .unwrap(),
+    );
+    let firing = notification("ops", "a");
+    let mut resolved = notification("ops", "a");
+    resolved.alerts[0].ends_at_ms = Some(1_700_000_060_000);
+    let mut batch = Vec::new();
+    for _ in 0..3 {
+        batch.push(firing.clone());
+        batch.push(resolved.clone());
+    }
+    outbox.enqueue(&batch, Vec::new()).unwrap();
+    outbox.start();
+    wait_until("delivery", || outbox.waiting().is_empty()).await;
+    let statuses: Vec<String> = hook
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["status"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "firing", "resolved", "firing", "resolved", "firing", "resolved"
+        ]
+    );
+    assert_eq!(hook.max_in_flight.load(Ordering::SeqCst), 1);
+}
