@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 use vigil_tests::notify_servers::{Alertmanager, HttpReceiver, SmtpOptions, SmtpServer};
-use vigil_tests::{Collector, free_port, now_s, vigil};
+use vigil_tests::{Collector, free_port, import_now, now_s, vigil, vigil_json, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -584,4 +584,67 @@ fn a_webhook_that_answers_too_late_is_retried() {
     );
     // Bounded by the timeout, not by the receiver's 5 s.
     assert!(answers[0]["seconds"].as_f64().unwrap() < 4.0, "{answers:?}");
+}
+
+#[test]
+fn vigil_notify_outbox_lists_what_waits_until_the_receiver_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = HttpReceiver::start();
+    receiver.down();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: outbox\n    rules:\n      - alert: OutboxHigh\n        \
+         expr: outbox_e2e_value > 50\n",
+    )
+    .unwrap();
+    let notify = format!(
+        "[rules]\nfiles = [{:?}]\nevaluation_interval = \"1s\"\n[storage]\nsync = false\n\
+         [[notify.receivers]]\nname = \"hook\"\n[[notify.receivers.webhook]]\n\
+         url = \"{}/hook\"\n[notify.route]\nreceiver = \"hook\"\ngroup_wait = \"0s\"\n\
+         [notify.delivery]\nbackoff_initial = \"1s\"\nbackoff_max = \"2s\"\n",
+        rules.display().to_string(),
+        receiver.url()
+    );
+    let c = collector(dir.path(), &notify, &[]);
+    import_now(&c.url(), dir.path(), "outbox_e2e_value", "db-1", 75.0);
+
+    let entry = wait_for(WAIT, "a failed attempt in the outbox", || {
+        let entries = vigil_json(&c.url(), &["notify", "outbox"]);
+        let entry = entries.as_array()?.first()?.clone();
+        (entry["attempts"].as_u64()? >= 1).then_some(entry)
+    });
+    assert_eq!(entry["receiver"], "hook", "{entry}");
+    assert_eq!(entry["kind"], "webhook");
+    assert_eq!(entry["status"], "firing");
+    assert_eq!(entry["alerts"], 1);
+    assert!(!entry["group_key"].as_str().unwrap().is_empty(), "{entry}");
+    assert!(entry["created_at"].as_f64().unwrap() <= now_s());
+    let error = entry["last_error"].as_str().unwrap();
+    assert!(error.contains("cannot connect"), "{entry}");
+
+    let table = vigil(&c.url(), &["notify", "outbox"]);
+    assert!(table.status.success());
+    let table = text(&table.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("LAST ERROR"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains("hook") && lines[1].contains("webhook"),
+        "{table}"
+    );
+    assert!(lines[1].contains("cannot connect"), "{table}");
+
+    receiver.up();
+    let got = receiver.wait_for(1, WAIT);
+    assert_eq!(
+        got[0].json()["alerts"][0]["labels"]["alertname"],
+        "OutboxHigh"
+    );
+    wait_for(WAIT, "an empty outbox", || {
+        let out = vigil(&c.url(), &["notify", "outbox"]);
+        (out.status.success() && text(&out.stderr).contains("the outbox is empty")).then_some(())
+    });
 }
