@@ -14,8 +14,9 @@
 //! ```
 //!
 //! The parts: [`route`] (the tree), [`inhibit`], [`log`] (the notification log and the
-//! record formats), [`state`] (alerts, groups and flush planning, with the clock passed
-//! in). This module adds the store, the clock and the timer task.
+//! record formats), [`state`] (alerts and groups, with the clock passed in) and its
+//! `flush` (planning a flush of the due groups). This module adds the store, the clock
+//! and the timer task.
 
 pub mod inhibit;
 pub mod log;

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::notify::config::{InhibitRuleConfig, RouteConfig};
+use crate::notify::model::Notification;
 use crate::store::Space;
 
 const S: i64 = 1000;
