@@ -648,3 +648,43 @@ fn vigil_notify_outbox_lists_what_waits_until_the_receiver_is_back() {
         (out.status.success() && text(&out.stderr).contains("the outbox is empty")).then_some(())
     });
 }
+
+#[test]
+fn email_auth_in_clear_text_works_on_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(SmtpOptions {
+        auth: Some(("vigil".into(), "L00pback-pass".into())),
+        ..SmtpOptions::default()
+    });
+    let notify = format!(
+        "[[notify.receivers]]\nname = \"local\"\n[[notify.receivers.email]]\n\
+         to = [\"local@example.com\"]\nfrom = \"vigil@example.com\"\nhost = \"127.0.0.1\"\n\
+         port = {}\ntls = \"none\"\nusername = \"vigil\"\npassword = \"L00pback-pass\"\n\
+         [notify.route]\nreceiver = \"local\"\n",
+        smtp.port
+    );
+    let c = collector(dir.path(), &notify, &[]);
+    let (out, answers) = notify_test(&c, "local");
+    assert!(out.status.success(), "{answers:?}");
+    let mail = smtp.wait_for(1, WAIT).remove(0);
+    assert_eq!(mail.auth_login.as_deref(), Some("vigil"));
+    assert!(!mail.tls);
+    assert_no_secret(&c, &[&out], &["L00pback-pass"]);
+
+    // The same to a host that is not loopback does not even start.
+    let config = dir.path().join("remote.toml");
+    std::fs::write(&config, notify.replace("127.0.0.1", "smtp.example.com")).unwrap();
+    let out = std::process::Command::new(vigil_tests::bin("vigil-collector"))
+        .args(["--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(dir.path().join("remote-data"))
+        .args(["--grpc-listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr) + &text(&out.stdout);
+    assert!(
+        stderr.contains("only allowed to a loopback host"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("L00pback-pass"), "{stderr}");
+}
