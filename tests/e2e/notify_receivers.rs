@@ -189,6 +189,34 @@ receiver = "mail"
         "{body}"
     );
     assert_eq!(mail.html, None, "{}", mail.data);
+
+    // SMTP 4xx is worth a retry, 5xx is final; both show the server's reply.
+    smtp.set_reply(Some("451 4.3.0 mailbox busy, try later"));
+    let (out, answers) = notify_test(&c, "mail");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(answers[0]["result"], "retry", "{answers:?}");
+    assert!(
+        answers[0]["answer"].as_str().unwrap().contains("451"),
+        "{answers:?}"
+    );
+    assert!(
+        answers[0]["answer"]
+            .as_str()
+            .unwrap()
+            .contains("mailbox busy"),
+        "{answers:?}"
+    );
+    smtp.set_reply(Some("550 5.7.1 relaying denied"));
+    let (_, answers) = notify_test(&c, "mail");
+    assert_eq!(answers[0]["result"], "rejected", "{answers:?}");
+    assert!(
+        answers[0]["answer"]
+            .as_str()
+            .unwrap()
+            .contains("relaying denied"),
+        "{answers:?}"
+    );
+    assert_eq!(smtp.messages().len(), 3);
 }
 
 #[test]
