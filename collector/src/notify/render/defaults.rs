@@ -34,6 +34,7 @@ pub fn default_subject(n: &Notification) -> String {
 
 /// The default plain-text body: every alert with labels, annotations, start and end.
 pub fn default_text(n: &Notification) -> String {
+    let common = n.common_labels();
     let mut out = String::new();
     let _ = writeln!(out, "{}", default_subject(n));
     let _ = writeln!(out);
@@ -56,7 +57,7 @@ pub fn default_text(n: &Notification) -> String {
         }
         let _ = writeln!(out, "\n{title}\n{}", "=".repeat(title.len()));
         for a in alerts {
-            let _ = writeln!(out, "\n{}", alert_name(a));
+            let _ = writeln!(out, "\n{}", heading(a, &common));
             let _ = writeln!(out, "  Labels:");
             for (k, v) in &a.labels {
                 let _ = writeln!(out, "    {k} = {v}");
@@ -81,6 +82,7 @@ pub fn default_text(n: &Notification) -> String {
 
 /// The default HTML body: the same content as [`default_text`], escaped.
 pub fn default_html(n: &Notification) -> String {
+    let common = n.common_labels();
     let mut out = String::new();
     out.push_str("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
     out.push_str(&escape_html(&default_subject(n)));
@@ -110,7 +112,7 @@ pub fn default_html(n: &Notification) -> String {
             let _ = writeln!(
                 out,
                 "<tr><th colspan=\"2\" style=\"text-align: left\">{}</th></tr>",
-                escape_html(alert_name(a))
+                escape_html(&heading(a, &common))
             );
             let row = |out: &mut String, k: &str, v: &str| {
                 let _ = writeln!(
@@ -166,10 +168,24 @@ fn counts(n: &Notification) -> String {
     format!("{} (receiver {})", parts.join(", "), n.receiver)
 }
 
-fn alert_name(a: &Alert) -> &str {
-    a.labels
+/// The alert's name and the labels that set it apart from the others of the group:
+/// `HighCpu (instance=a:1)`.
+fn heading(a: &Alert, common: &LabelMap) -> String {
+    let name = a
+        .labels
         .get("alertname")
-        .map_or("(no alertname)", String::as_str)
+        .map_or("(no alertname)", String::as_str);
+    let own: Vec<String> = a
+        .labels
+        .iter()
+        .filter(|(k, v)| *k != "alertname" && common.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if own.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name} ({})", own.join(" "))
+    }
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -219,6 +235,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("    instance = a:1"), "{text}");
+        assert!(
+            text.contains("\nHighCpu (instance=a:1)\n  Labels:\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nHighCpu (instance=a:2)\n"), "{text}");
         assert!(text.contains("    instance = a:2"), "{text}");
         assert!(text.contains("    summary = CPU <busy> on a"), "{text}");
         assert!(text.contains("  Started: 2023-11-14T22:13:20Z"), "{text}");
