@@ -30,7 +30,7 @@ use super::receivers::Receivers;
 use crate::store::{KvOp, Space, Store, StoreResult};
 use backoff::XorShift;
 use entry::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, error, info, warn};
@@ -80,6 +80,8 @@ struct State {
 /// One integration of one receiver.
 #[derive(Debug, Default)]
 struct Lane {
+    /// Its entries, oldest first.
+    ids: BTreeSet<u64>,
     in_flight: usize,
     /// Consecutive failed attempts; > 0 means failing: one probe at a time.
     failures: u32,
@@ -143,8 +145,7 @@ impl Outbox {
                     .failures = 1;
             }
             entry.next_attempt_ms = entry.next_attempt_ms.min(now);
-            *state.depth.entry(entry.receiver.clone()).or_default() += 1;
-            state.entries.insert(id, entry);
+            state.insert(id, entry);
         }
         if !gone.is_empty() {
             store.kv_write(&gone)?;
@@ -282,57 +283,64 @@ impl Outbox {
     }
 
     /// Picks, oldest first, the entries to attempt now, and those to expire; marks them
-    /// busy. Also returns when the next entry will be due.
+    /// busy. Also returns when the next entry will be due. Costs the expired entries plus,
+    /// per lane, the entries looked at until the lane is full, not the whole outbox.
     fn plan(&self, now: i64) -> (Vec<(u64, Entry)>, Vec<u64>, i64) {
         let give_up_ms = self.settings.give_up_after.as_millis() as i64;
         let max_in_flight = self.settings.max_in_flight.max(1);
         let mut state = self.lock();
         let state = &mut *state;
-        let (mut due, mut expired, mut wake_at) = (Vec::new(), Vec::new(), i64::MAX);
-        // Groups (per lane) with an older entry still waiting: a group's notifications go
-        // out in order, one at a time, so a resolution never overtakes its firing.
-        let mut queued: HashSet<(&str, usize, &str)> = HashSet::new();
+        let (mut due, mut expired, mut wake_at) = (Vec::new(), HashSet::new(), i64::MAX);
+        // Ids grow with creation time, so the entries to expire come first.
         for (id, e) in &state.entries {
-            let group = (
-                e.receiver.as_str(),
-                e.integration,
-                e.notification.group_key.as_str(),
-            );
-            if state.busy.contains(id) {
-                queued.insert(group);
-                continue;
-            }
             let deadline = e.created_ms.saturating_add(give_up_ms);
-            if deadline <= now {
-                expired.push(*id);
+            if deadline > now {
+                wake_at = wake_at.min(deadline);
+                break;
+            }
+            if !state.busy.contains(id) {
+                expired.insert(*id);
+            }
+        }
+        for lane in state.lanes.values_mut() {
+            let limit = if lane.failures > 0 { 1 } else { max_in_flight };
+            if lane.in_flight >= limit {
+                continue; // a finishing attempt wakes the planner
+            }
+            if lane.failures > 0 && lane.not_before_ms > now {
+                wake_at = wake_at.min(lane.not_before_ms);
                 continue;
             }
-            wake_at = wake_at.min(deadline);
-            if !queued.insert(group) {
-                continue;
-            }
-            let lane = state
-                .lanes
-                .entry((e.receiver.clone(), e.integration))
-                .or_default();
-            let (limit, not_before) = if lane.failures > 0 {
-                (1, lane.not_before_ms.max(e.next_attempt_ms))
-            } else {
-                (max_in_flight, e.next_attempt_ms)
-            };
-            if not_before > now {
-                wake_at = wake_at.min(not_before);
-            } else if lane.in_flight < limit {
+            // Groups with an older entry still waiting: a group's notifications go out in
+            // order, one at a time, so a resolution never overtakes its firing.
+            let mut queued: HashSet<&str> = HashSet::new();
+            for id in &lane.ids {
+                if lane.in_flight >= limit {
+                    break;
+                }
+                let Some(e) = state.entries.get(id) else {
+                    continue;
+                };
+                if expired.contains(id) {
+                    continue;
+                }
+                let first_of_group = queued.insert(e.notification.group_key.as_str());
+                if !first_of_group || state.busy.contains(id) {
+                    continue;
+                }
+                if e.next_attempt_ms > now {
+                    wake_at = wake_at.min(e.next_attempt_ms);
+                    continue;
+                }
                 lane.in_flight += 1;
                 due.push((*id, e.clone()));
             }
-            // Otherwise the lane is full: a finishing attempt wakes the planner.
         }
         for (id, _) in &due {
             state.busy.insert(*id);
         }
         state.busy.extend(expired.iter().copied());
-        (due, expired, wake_at)
+        (due, expired.into_iter().collect(), wake_at)
     }
 
     /// One attempt, then its result settled on a blocking thread (it writes the store).
@@ -532,6 +540,11 @@ impl Outbox {
 impl State {
     fn insert(&mut self, id: u64, e: Entry) {
         *self.depth.entry(e.receiver.clone()).or_default() += 1;
+        self.lanes
+            .entry((e.receiver.clone(), e.integration))
+            .or_default()
+            .ids
+            .insert(id);
         self.entries.insert(id, e);
     }
 
@@ -540,17 +553,21 @@ impl State {
         if let Some(d) = self.depth.get_mut(&e.receiver) {
             *d = d.saturating_sub(1);
         }
+        if let Some(lane) = self.lanes.get_mut(&(e.receiver.clone(), e.integration)) {
+            lane.ids.remove(&id);
+        }
         Some(e)
     }
 
     /// A failing lane succeeded: everything waiting in it is due now.
     fn recovered(&mut self, lane_key: &(String, usize), now: i64) {
-        if let Some(lane) = self.lanes.get_mut(lane_key) {
-            lane.failures = 0;
-            lane.not_before_ms = 0;
-        }
-        for e in self.entries.values_mut() {
-            if e.receiver == lane_key.0 && e.integration == lane_key.1 {
+        let Some(lane) = self.lanes.get_mut(lane_key) else {
+            return;
+        };
+        lane.failures = 0;
+        lane.not_before_ms = 0;
+        for id in &lane.ids {
+            if let Some(e) = self.entries.get_mut(id) {
                 e.next_attempt_ms = e.next_attempt_ms.min(now);
             }
         }
