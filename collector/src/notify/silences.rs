@@ -240,12 +240,15 @@ impl Silences {
         Ok(silence)
     }
 
-    /// Silences newest first (by start, then id); expired ones only with `include_expired`.
+    /// Silences newest first (by start, then id); expired ones (within [`RETENTION`]) only
+    /// with `include_expired`.
     pub fn list(&self, include_expired: bool, now_ms: i64) -> Vec<Silence> {
+        let cutoff = now_ms - RETENTION.as_millis() as i64;
         let mut out: Vec<Silence> = self
             .read()
             .iter()
             .map(|(s, _)| s)
+            .filter(|s| s.ends_at_ms >= cutoff)
             .filter(|s| include_expired || s.state(now_ms) != SilenceState::Expired)
             .cloned()
             .collect();
@@ -442,6 +445,7 @@ mod tests {
         let old = silences.add(new(&["host=a"]), NOW).unwrap();
         silences.expire(&old.id, NOW + 1).unwrap();
         let later = NOW + RETENTION.as_millis() as i64 + 10;
+        assert!(silences.list(true, later).is_empty());
         silences
             .add(
                 NewSilence {
