@@ -132,7 +132,7 @@ async fn http_api_speaks_prometheus() {
     write_rooms(&collector.url(), t0).await;
     let api = Api {
         base: base.clone(),
-        http: reqwest::Client::new(),
+        http: vigil_tests::http_client().build().unwrap(),
     };
 
     // Instant queries, GET and POST alike, in Prometheus's shapes.

@@ -13,7 +13,7 @@ async fn numbers_and_times_are_written_as_prometheus_writes_them() {
     let dir = tempfile::tempdir().unwrap();
     let prometheus = vigil_tests::prometheus::Prometheus::start(&dir.path().join("prom"));
     let (_collector, vigil) = Collector::start_with_http(&dir.path().join("vigil"), &[]);
-    let http = reqwest::Client::new();
+    let http = vigil_tests::http_client().build().unwrap();
     let mut expressions: Vec<String> = [
         "93015433358559.625", // a tie: Go keeps the even digit
         "1e21",

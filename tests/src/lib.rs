@@ -327,3 +327,15 @@ pub fn rules_settings(rules: &Path) -> Vec<(&'static str, String)> {
         ("VIGIL_COLLECTOR__STORAGE__SYNC", "false".into()),
     ]
 }
+
+/// A builder for HTTP clients in tests. In a workspace build, reqwest's rustls support is
+/// switched on without a built-in crypto provider (the collector brings its own for
+/// webhooks), and a client then needs a process-wide provider: ring is installed first.
+pub fn http_client() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Err only when another provider is already installed, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}

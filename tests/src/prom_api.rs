@@ -86,7 +86,7 @@ impl ApiClient {
             .enable_all()
             .build()
             .unwrap();
-        let http = reqwest::Client::builder()
+        let http = crate::http_client()
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();

@@ -300,7 +300,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let client = reqwest::Client::new();
+        let client = crate::http_client().build().expect("http client");
         runtime.block_on(client.post(url).body(body.to_owned()).send())
     }
 
