@@ -58,7 +58,7 @@ pub enum SilenceAction {
         /// Why the alerts are silenced
         #[arg(long, value_name = "TEXT")]
         comment: String,
-        /// Who silences them (default: $USER)
+        /// Who silences them (default: $USER, else the login name of this process's user)
         #[arg(long, env = "USER", value_name = "NAME", hide_env_values = true)]
         author: Option<String>,
         /// When the silence starts, RFC 3339 or Unix seconds (default: now)
@@ -77,6 +77,37 @@ pub enum SilenceAction {
         #[arg(value_name = "ID")]
         id: String,
     },
+}
+
+/// The name of the user running `vigil` when `$USER` is not set (as under cron, systemd or
+/// a container): `$LOGNAME`, else the `/etc/passwd` entry of the process's uid; empty
+/// (the collector then asks for `--author`) when none is found.
+fn login_name() -> String {
+    if let Ok(name) = std::env::var("LOGNAME")
+        && !name.trim().is_empty()
+    {
+        return name;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+        });
+    let Some(uid) = uid else {
+        return String::new();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let fields: Vec<&str> = line.split(':').collect();
+                (fields.len() > 2 && fields[2] == uid).then(|| fields[0].to_owned())
+            })
+        })
+        .unwrap_or_default()
 }
 
 /// Runs one `vigil silence` action.
@@ -98,7 +129,7 @@ pub async fn run(target: &Target, args: &SilenceArgs, output: Output) -> Result<
                 matchers: matchers.clone(),
                 starts_at_ms,
                 ends_at_ms: starts_at_ms.saturating_add(time::duration_ms(*duration)),
-                created_by: author.clone().unwrap_or_default(),
+                created_by: author.clone().unwrap_or_else(login_name),
                 comment: comment.clone(),
             };
             let silence = client
