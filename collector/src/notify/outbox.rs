@@ -37,9 +37,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{debug, error, info, warn};
 
-/// Outer bound on one attempt, beside the integration's own timeout (which is what
-/// normally ends a hung attempt): a bug there must not hold a lane forever.
-const ATTEMPT_GUARD: Duration = Duration::from_secs(300);
+/// Slack over the integration's own timeout (which is what normally ends a hung attempt)
+/// before the outbox gives up on an attempt itself: a bug there must not hold a lane.
+const ATTEMPT_GUARD_SLACK: Duration = Duration::from_secs(5);
 
 /// Longest the planner sleeps without a reason to wake, so a clock jump is noticed.
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -330,12 +330,11 @@ impl Outbox {
                 error: "the receiver or this integration is no longer configured".into(),
             },
             Some(integration) => {
-                match tokio::time::timeout(ATTEMPT_GUARD, integration.send(&entry.notification))
-                    .await
-                {
+                let guard = integration.timeout() + ATTEMPT_GUARD_SLACK;
+                match tokio::time::timeout(guard, integration.send(&entry.notification)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Outcome::Retry {
-                        error: format!("no answer within {}s", ATTEMPT_GUARD.as_secs()),
+                        error: format!("no answer within {}s", guard.as_secs()),
                     },
                 }
             }

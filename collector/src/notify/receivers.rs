@@ -118,6 +118,11 @@ impl Integration {
         matches!(self.delivery, Delivery::Alertmanager(_))
     }
 
+    /// The bound on one attempt (`timeout` in its configuration).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Where it delivers, for logs and `vigil notify test` (never a secret).
     pub fn describe(&self) -> String {
         match &self.delivery {
