@@ -28,7 +28,9 @@
 //! created under a mutex (ids are allocated once, counts stay exact) and synced before any
 //! sample refers to them. Compressed per-series blocks replace sample keys in a later format.
 
+mod admin;
 mod alerts;
+pub mod codec;
 mod labels;
 mod state;
 
@@ -546,6 +548,14 @@ impl Store for RocksStore {
 
     fn kv_scan(&self, space: super::Space) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
         self.scan_state(space)
+    }
+
+    fn checkpoint(&self, dir: &Path) -> StoreResult<super::CheckpointInfo> {
+        self.create_checkpoint(dir)
+    }
+
+    fn stats(&self) -> StoreResult<super::StoreStats> {
+        self.usage()
     }
 }
 
