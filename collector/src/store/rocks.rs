@@ -30,7 +30,6 @@
 
 mod admin;
 mod alerts;
-pub mod codec;
 mod labels;
 mod state;
 
