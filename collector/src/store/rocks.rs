@@ -9,29 +9,68 @@
 //!                 `__name__` included
 //!   id          = SeriesId, u64
 //!   ts          = unix milliseconds, i64 with the sign bit flipped (negatives sort first)
+//!   window      = ts.div_euclid(block_ms), i64 with the sign bit flipped; block_ms is fixed
+//!                 when the data directory is created (meta "block_ms")
 //!
 //!   series        labelset                 → id           which id a label set has
 //!   series_by_id  id                       → labelset     labels of an id
 //!   postings      lp(name) lp(value) id    → (empty)      ids having name=value
-//!   samples       id ts                    → f64 bits     one sample
+//!   recent        window id ts             → f64 bits     one sample not yet in a block
+//!   blocks        id window                → block        the compressed samples of one
+//!                                                         series in one window (format in
+//!                                                         `codec.rs`)
 //!   hosts         host name                → vigil.v1.Host (protobuf)
 //!   alerts        lp(file) lp(group) lp(rule) labelset
 //!                                          → alert state (42 bytes, see `alerts.rs`)
 //!   state         space tag (u8) key       → value        small records of other parts
 //!                                                         (outbox, silences; `Space::tag`)
 //!   meta          "series_count/" host     → u64          series per host
-//!                 "format"                 → u32          on-disk format version
+//!                 "format"                 → u32          on-disk format version (2)
+//!                 "block_ms"               → i64          window length
+//!   samples       id ts                    → f64 bits     format 1 only: moved to `recent`
+//!                                                         on open, then the family is dropped
 //! ```
 //!
-//! A sample is one key, written with the WAL on, so an acknowledged batch survives
-//! `kill -9` (and with `sync`, power loss); a replayed sample overwrites itself. Series are
-//! created under a mutex (ids are allocated once, counts stay exact) and synced before any
-//! sample refers to them. Compressed per-series blocks replace sample keys in a later format.
+//! # Life of a sample
+//!
+//! `append` writes one `recent` key per sample with the WAL on, so a sample is readable
+//! when the call returns and survives `kill -9` (and, with `sync`, power loss). Every
+//! `compaction_interval` a background thread compacts each window that ended more than
+//! `grace` ago (a quarter of the window, at most 5 minutes): per series, it merges the
+//! window's recent samples into the window's block (decoding the block if one exists),
+//! and writes the new block and one range delete of those recent keys in ONE `WriteBatch`,
+//! so a crash leaves either the samples or the block, never neither and never a mix that
+//! reads wrong. `recent` is window-major so a compacted window is one contiguous key range:
+//! a few range tombstones per window for the whole fleet, never one per sample. A read of
+//! series `id` over `[start, end]` decodes the blocks of the windows it covers and merges
+//! in the recent samples of those windows (from one RocksDB snapshot).
+//!
+//! # Out-of-order and duplicate samples: the last write wins
+//!
+//! A sample is identified by (series, timestamp). Appending a timestamp the series already
+//! has replaces the stored value, whether the old one is still recent or already inside a
+//! block: the new value waits in `recent` (where reads prefer it over the block) until the
+//! compactor rewrites that window's block with it. Samples may arrive in any order; a
+//! replayed batch writes the same values again and changes nothing.
+//!
+//! # Format versions
+//!
+//! Format 1 kept every sample as one key in `samples`. Opening a format-1 directory moves
+//! those samples into `recent` (logging progress, resumable after a crash; see
+//! `migrate.rs`), records format 2 and drops `samples`; the compactor then builds blocks.
 
 mod admin;
 mod alerts;
+pub mod codec;
+mod compactor;
+#[cfg(test)]
+mod format_tests;
 mod labels;
+mod migrate;
 mod state;
+mod windows;
+
+pub use windows::CompactionReport;
 
 use super::{Labels, SeriesId, SeriesSamples, Store, StoreError, StoreResult};
 use crate::selector::Selector;
@@ -39,38 +78,46 @@ use promql_parser::label::MatchOp;
 use prost::Message;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
-    Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+    Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tracing::{info, warn};
 use vigil_proto::v1::Host;
 
 const CF_SERIES: &str = "series";
 const CF_SERIES_BY_ID: &str = "series_by_id";
 const CF_POSTINGS: &str = "postings";
-const CF_SAMPLES: &str = "samples";
+/// Format 1's one key per sample; only opened (then emptied and dropped) to migrate.
+const CF_SAMPLES_V1: &str = "samples";
+/// Samples not yet compacted into a block, window-major.
+const CF_RECENT: &str = "recent";
+/// Compressed per-series blocks, one per series and window.
+const CF_BLOCKS: &str = "blocks";
 const CF_HOSTS: &str = "hosts";
 const CF_META: &str = "meta";
 /// Alert instances' state; added after format 1 shipped, created on open when missing.
 const CF_ALERTS: &str = "alerts";
 /// Small records of the notifier (outbox, silences, …); created on open when missing.
 const CF_STATE: &str = "state";
-const FAMILIES: [&str; 8] = [
+const FAMILIES: [&str; 9] = [
     CF_SERIES,
     CF_SERIES_BY_ID,
     CF_POSTINGS,
-    CF_SAMPLES,
+    CF_RECENT,
+    CF_BLOCKS,
     CF_HOSTS,
     CF_META,
     CF_ALERTS,
     CF_STATE,
 ];
 
-/// On-disk format written by this version.
-const FORMAT_VERSION: u32 = 1;
+/// On-disk format written by this version (format 1 is migrated on open).
+const FORMAT_VERSION: u32 = 2;
 const FORMAT_KEY: &[u8] = b"format";
+const BLOCK_MS_KEY: &[u8] = b"block_ms";
 
 /// Size of the block cache shared by all column families (decompressed blocks).
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
@@ -88,14 +135,38 @@ impl Default for RocksOptions {
     }
 }
 
+/// How samples are grouped into compressed blocks (`[storage]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// Length of the time window of one block. Used when a data directory is created; an
+    /// existing directory keeps the length it was created with.
+    pub block_duration: std::time::Duration,
+    /// How often the background compactor looks for closed windows.
+    pub compaction_interval: std::time::Duration,
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        Self {
+            block_duration: std::time::Duration::from_secs(2 * 3600),
+            compaction_interval: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// A [`Store`] on an embedded RocksDB database.
 pub struct RocksStore {
-    db: DB,
+    /// Shared with the compactor thread.
+    db: Arc<DB>,
     path: PathBuf,
     sync: bool,
     next_id: AtomicU64,
     /// Held while creating series; caches per-host series counts.
     creating: Mutex<HashMap<String, u64>>,
+    /// Which windows hold recent samples; the gate between appends and compaction.
+    windows: Arc<windows::Windows>,
+    /// Stops and joins the compactor thread when the store drops.
+    _compactor: compactor::Compactor,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -111,8 +182,18 @@ fn engine(e: rocksdb::Error) -> StoreError {
 }
 
 impl RocksStore {
-    /// Opens (creating if needed) the database in `dir`.
+    /// Opens (creating if needed) the database in `dir`, with the default block settings.
     pub fn open(dir: &Path, options: RocksOptions) -> StoreResult<Self> {
+        Self::open_with_blocks(dir, options, BlockOptions::default())
+    }
+
+    /// Opens (creating if needed) the database in `dir`; a directory of format 1 is
+    /// migrated first. Starts the background compactor.
+    pub fn open_with_blocks(
+        dir: &Path,
+        options: RocksOptions,
+        blocks: BlockOptions,
+    ) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Engine(format!(
                 "cannot create data directory {}: {e}",
@@ -124,24 +205,32 @@ impl RocksStore {
         db_opts.create_missing_column_families(true);
         db_opts.set_keep_log_file_num(5);
         db_opts.increase_parallelism(2);
+        // A format-1 directory still has its `samples` family, which must be opened too.
+        let legacy = DB::list_cf(&Options::default(), dir)
+            .map(|names| names.iter().any(|n| n == CF_SAMPLES_V1))
+            .unwrap_or(false);
         // One block cache for every family: queries re-read recent samples again and
         // again (dashboards, rules), and a cached block is already decompressed.
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-        let families = FAMILIES.iter().map(|name| {
+        let names = FAMILIES
+            .iter()
+            .copied()
+            .chain(legacy.then_some(CF_SAMPLES_V1));
+        let families = names.map(|name| {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
-            if *name == CF_SAMPLES {
+            if name == CF_BLOCKS || name == CF_SAMPLES_V1 {
                 // Samples are read in long runs of one series: bigger blocks mean fewer
                 // index lookups and decompressions per sample.
-                table.set_block_size(32 << 10);
+                table.set_block_size(16 << 10);
             }
             let mut cf = Options::default();
             cf.set_block_based_table_factory(&table);
             cf.set_compression_type(DBCompressionType::Lz4);
             cf.set_bottommost_compression_type(DBCompressionType::Zstd);
-            ColumnFamilyDescriptor::new(*name, cf)
+            ColumnFamilyDescriptor::new(name, cf)
         });
-        let db = DB::open_cf_descriptors(&db_opts, dir, families).map_err(|e| {
+        let mut db = DB::open_cf_descriptors(&db_opts, dir, families).map_err(|e| {
             let text = e.into_string();
             if text.contains("lock") || text.contains("Resource temporarily unavailable") {
                 StoreError::Engine(format!(
@@ -153,14 +242,31 @@ impl RocksStore {
                 StoreError::Engine(format!("cannot open {}: {text}", dir.display()))
             }
         })?;
+        let block_ms = prepare_format(&db, dir, &blocks)?;
+        if legacy {
+            db.drop_cf(CF_SAMPLES_V1).map_err(engine)?;
+            info!("dropped the emptied format-1 samples family");
+        }
+        let db = Arc::new(db);
+        let windows = Arc::new(windows::Windows::new(
+            block_ms,
+            windows::scan_recent_windows(&db)?,
+        ));
+        let compactor = compactor::Compactor::start(
+            Arc::clone(&db),
+            Arc::clone(&windows),
+            blocks.compaction_interval,
+        )
+        .map_err(|e| StoreError::Engine(format!("cannot start the block compactor: {e}")))?;
         let store = Self {
             db,
             path: dir.to_owned(),
             sync: options.sync,
             next_id: AtomicU64::new(1),
             creating: Mutex::new(HashMap::new()),
+            windows,
+            _compactor: compactor,
         };
-        store.check_format()?;
         let last = store
             .db
             .iterator_cf(store.cf(CF_SERIES_BY_ID), IteratorMode::End)
@@ -174,22 +280,11 @@ impl RocksStore {
         Ok(store)
     }
 
-    fn check_format(&self) -> StoreResult<()> {
-        let meta = self.cf(CF_META);
-        match self.db.get_cf(meta, FORMAT_KEY).map_err(engine)? {
-            None => self
-                .db
-                .put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
-                .map_err(engine),
-            Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => Ok(()),
-            Some(v) => Err(StoreError::Corrupt {
-                what: format!(
-                    "on-disk format {v:?} in {} is not format {FORMAT_VERSION}, which this \
-                     version reads",
-                    self.path.display()
-                ),
-            }),
-        }
+    /// Compacts, now, every window that ended before `now_ms` (less the grace period):
+    /// what the background compactor does every `compaction_interval`. For tests and
+    /// benchmarks; `i64::MAX` compacts everything.
+    pub fn compact_windows(&self, now_ms: i64) -> StoreResult<CompactionReport> {
+        windows::compact(&self.db, &self.windows, now_ms, &|| true)
     }
 
     fn cf(&self, name: &str) -> &ColumnFamily {
@@ -342,16 +437,12 @@ impl Store for RocksStore {
     }
 
     fn append(&self, samples: &[SeriesSamples]) -> StoreResult<()> {
-        let cf = self.cf(CF_SAMPLES);
-        let mut batch = WriteBatch::default();
-        for series in samples {
-            for &(ts, value) in &series.samples {
-                batch.put_cf(cf, sample_key(series.id, ts), value.to_bits().to_be_bytes());
-            }
-        }
-        self.db
-            .write_opt(batch, &self.write_options(self.sync))
-            .map_err(engine)
+        windows::append(
+            &self.db,
+            &self.windows,
+            samples,
+            &self.write_options(self.sync),
+        )
     }
 
     fn select(
@@ -404,38 +495,7 @@ impl Store for RocksStore {
         end_ms: i64,
         out: &mut Vec<(i64, f64)>,
     ) -> StoreResult<()> {
-        if end_ms < start_ms {
-            return Ok(());
-        }
-        let mut ro = ReadOptions::default();
-        match end_ms.checked_add(1) {
-            Some(after) => ro.set_iterate_upper_bound(sample_key(id, after)),
-            None => ro.set_iterate_upper_bound((id + 1).to_be_bytes().to_vec()),
-        }
-        let start = sample_key(id, start_ms);
-        // The raw iterator lends keys and values instead of allocating a copy of each:
-        // reading a series is a tight loop over millions of tiny entries.
-        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_SAMPLES), ro);
-        iter.seek(&start);
-        while iter.valid() {
-            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
-                break;
-            };
-            let (Ok(ts), Ok(bits)) = (
-                <[u8; 8]>::try_from(key.get(8..16).unwrap_or_default()),
-                <[u8; 8]>::try_from(value),
-            ) else {
-                return Err(corrupt("sample"));
-            };
-            if key.len() != 16 {
-                return Err(corrupt("sample"));
-            }
-            let ts = (u64::from_be_bytes(ts) ^ (1 << 63)) as i64;
-            out.push((ts, f64::from_bits(u64::from_be_bytes(bits))));
-            iter.next();
-        }
-        iter.status().map_err(engine)?;
-        Ok(())
+        windows::read(&self.db, &self.windows, id, start_ms, end_ms, out)
     }
 
     fn put_host(&self, host: &Host) -> StoreResult<()> {
@@ -526,7 +586,7 @@ impl Store for RocksStore {
     }
 
     fn has_samples(&self, id: SeriesId, start_ms: i64, end_ms: i64) -> StoreResult<bool> {
-        self.seek_sample(id, start_ms, end_ms)
+        windows::any(&self.db, &self.windows, id, start_ms, end_ms)
     }
 
     fn write_alerts(
@@ -558,6 +618,53 @@ impl Store for RocksStore {
     }
 }
 
+/// Checks (or, for a new directory, records) the on-disk format, migrating format 1, and
+/// returns the window length the directory uses.
+fn prepare_format(db: &DB, dir: &Path, blocks: &BlockOptions) -> StoreResult<i64> {
+    let meta = windows::family(db, CF_META)?;
+    let wanted_ms = i64::try_from(blocks.block_duration.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let block_ms = match db.get_cf(meta, BLOCK_MS_KEY).map_err(engine)? {
+        Some(v) => {
+            let stored = decode_u64(&v, "block length")? as i64;
+            if stored != wanted_ms {
+                warn!(
+                    stored_ms = stored,
+                    configured_ms = wanted_ms,
+                    "storage.block_duration differs from the one this data directory was \
+                     created with; keeping the directory's"
+                );
+            }
+            stored.max(1)
+        }
+        None => {
+            db.put_cf(meta, BLOCK_MS_KEY, (wanted_ms as u64).to_be_bytes())
+                .map_err(engine)?;
+            wanted_ms
+        }
+    };
+    match db.get_cf(meta, FORMAT_KEY).map_err(engine)? {
+        None => db
+            .put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
+            .map_err(engine)?,
+        Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
+        Some(v) if v.as_slice() == 1u32.to_be_bytes() => {
+            migrate::from_format_1(db, block_ms, FORMAT_VERSION)?;
+        }
+        Some(v) => {
+            return Err(StoreError::Corrupt {
+                what: format!(
+                    "on-disk format {v:?} in {} is not format 1 or {FORMAT_VERSION}, which this \
+                     version reads; was it written by a newer Vigil?",
+                    dir.display()
+                ),
+            });
+        }
+    }
+    Ok(block_ms)
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt {
         what: format!("undecodable {what}"),
@@ -569,13 +676,6 @@ fn decode_u64(bytes: &[u8], what: &str) -> StoreResult<u64> {
         .try_into()
         .map(u64::from_be_bytes)
         .map_err(|_| corrupt(what))
-}
-
-fn sample_key(id: SeriesId, ts: i64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(16);
-    key.extend_from_slice(&id.to_be_bytes());
-    key.extend_from_slice(&((ts as u64) ^ (1 << 63)).to_be_bytes());
-    key
 }
 
 fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -630,9 +730,13 @@ mod tests {
 
     #[test]
     fn sample_keys_sort_by_time_including_negative() {
-        assert!(sample_key(1, -5) < sample_key(1, 0));
-        assert!(sample_key(1, 0) < sample_key(1, i64::MAX));
-        assert!(sample_key(1, i64::MAX) < sample_key(2, i64::MIN));
+        use windows::{block_key, recent_key};
+        assert!(recent_key(-1, 1, -5) < recent_key(-1, 1, 0));
+        assert!(recent_key(0, 1, 0) < recent_key(0, 1, i64::MAX));
+        assert!(recent_key(0, 1, i64::MAX) < recent_key(0, 2, i64::MIN));
+        assert!(recent_key(0, u64::MAX, i64::MAX) < recent_key(1, 0, i64::MIN));
+        assert!(block_key(1, -1) < block_key(1, 0));
+        assert!(block_key(1, i64::MAX) < block_key(2, i64::MIN));
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl RocksStore {
                 dir.display()
             ))
         };
-        let checkpoint = Checkpoint::new(&self.db).map_err(|e| fail(e.into_string()))?;
+        let checkpoint = Checkpoint::new(&*self.db).map_err(|e| fail(e.into_string()))?;
         checkpoint
             .create_checkpoint(dir)
             .map_err(|e| fail(e.into_string()))?;

@@ -1,0 +1,247 @@
+//! The compressed block of one series over one time window.
+//!
+//! ```text
+//!   u8      codec version (1)
+//!   varint  n, the number of samples (≥ 1), timestamps strictly increasing
+//!   zigzag varint  first timestamp (unix ms)      varint  last - first
+//!   ints    the n timestamps                                   (see `ints.rs`)
+//!   u8      value kind
+//!             0 decimal: u8 e, then ints of the n mantissas m; value = m / 10^e
+//!             1 xor:     Gorilla's XOR stream of the n values to the end (see `gorilla.rs`)
+//! ```
+//!
+//! Host metrics are mostly short decimals (CPU seconds in hundredths, bytes, load with two
+//! places), so a block whose every value is exactly `m / 10^e` with |m| < 2^53 stores the
+//! integers m; anything else (NaN, ±Inf, -0.0, arbitrary floats) takes the XOR stream.
+//! Both ways are bit-exact. Integers go through the best of four transforms (raw, delta,
+//! delta of delta, distance from a straight line) and frame-of-reference bit packing in
+//! groups of 64, so a 10 s series with millisecond jitter pays about 4 bits per timestamp
+//! and a steady counter a few bits per value.
+//!
+//! # Why this and not Gorilla or pco
+//!
+//! Measured with `cargo run --release -p vigil-collector --example codec_bench` (2-hour
+//! blocks of node_exporter-like series at 10 s: CPU-mode counters in hundredths with
+//! resets, byte and packet counters, slowly wandering memory and filesystem gauges, load
+//! averages, constants; timestamps with ±5 ms jitter), see the figures in that example's
+//! output and in the store's report:
+//!
+//! ```text
+//!   codec                       bytes/sample   decode ns/sample
+//!   Gorilla (dod + XOR)         (see CODEC_FIGURES in rocks.rs)
+//!   this codec                  (see CODEC_FIGURES in rocks.rs)
+//! ```
+//! `pco` was not measured: it is not among the workspace's dependencies and this codec
+//! already stays within the per-block budget (see the module doc of `rocks.rs`).
+
+pub mod bits;
+pub mod gorilla;
+pub mod ints;
+
+use bits::{get_varint, put_varint, unzigzag, zigzag};
+
+const VERSION: u8 = 1;
+const DECIMAL: u8 = 0;
+const XOR: u8 = 1;
+/// Largest decimal exponent tried: 10^15 is exact in f64 and leaves room in 2^53.
+const MAX_EXP: usize = 15;
+const POW10: [f64; MAX_EXP + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+const MANTISSA_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// Appends the block of `samples` (sorted by timestamp, no duplicates, at least one).
+pub fn encode(samples: &[(i64, f64)], out: &mut Vec<u8>) {
+    let n = samples.len();
+    let (first, last) = match (samples.first(), samples.last()) {
+        (Some(f), Some(l)) => (f.0, l.0),
+        _ => (0, 0),
+    };
+    out.push(VERSION);
+    put_varint(out, n as u64);
+    put_varint(out, zigzag(first));
+    put_varint(out, last.wrapping_sub(first) as u64);
+    let timestamps: Vec<i64> = samples.iter().map(|s| s.0).collect();
+    ints::encode(&timestamps, out);
+    match decimal(samples) {
+        Some((e, mantissas)) => {
+            out.push(DECIMAL);
+            out.push(e as u8);
+            ints::encode(&mantissas, out);
+        }
+        None => {
+            out.push(XOR);
+            gorilla::encode_values(samples.iter().map(|s| s.1), out);
+        }
+    }
+}
+
+/// Number of samples, first and last timestamp of a block, from its header alone.
+pub fn bounds(block: &[u8]) -> Option<(usize, i64, i64)> {
+    let mut at = 0;
+    header(block, &mut at)
+}
+
+/// Appends the samples of `block` with `start <= t <= end` to `out`; `None` if the block
+/// is damaged (then `out` may hold part of it).
+pub fn decode(block: &[u8], start: i64, end: i64, out: &mut Vec<(i64, f64)>) -> Option<()> {
+    let mut at = 0;
+    let (n, first, last) = header(block, &mut at)?;
+    if last < start || first > end {
+        return Some(());
+    }
+    let base = out.len();
+    out.reserve(n);
+    ints::decode(block, &mut at, n, |t| out.push((t, 0.0)))?;
+    let values = &mut out[base..];
+    let mut i = 0;
+    match *block.get(at)? {
+        DECIMAL => {
+            let e = usize::from(*block.get(at + 1)?);
+            let scale = *POW10.get(e)?;
+            at += 2;
+            ints::decode(block, &mut at, n, |m| {
+                if let Some(s) = values.get_mut(i) {
+                    s.1 = m as f64 / scale;
+                }
+                i += 1;
+            })?;
+        }
+        XOR => {
+            gorilla::decode_values(block.get(at + 1..)?, n, |v| {
+                if let Some(s) = values.get_mut(i) {
+                    s.1 = v;
+                }
+                i += 1;
+            })?;
+        }
+        _ => return None,
+    }
+    if start > first || end < last {
+        let values = &out[base..];
+        let lo = values.partition_point(|s| s.0 < start);
+        let hi = values.partition_point(|s| s.0 <= end);
+        out.truncate(base + hi);
+        out.drain(base..base + lo);
+    }
+    Some(())
+}
+
+fn header(block: &[u8], at: &mut usize) -> Option<(usize, i64, i64)> {
+    if *block.first()? != VERSION {
+        return None;
+    }
+    *at = 1;
+    let n = usize::try_from(get_varint(block, at)?).ok()?;
+    // A block never holds more samples than it has bytes times eight (one bit each at best)
+    // plus a constant run; refuse absurd counts before allocating for them.
+    if n == 0 || n > block.len().saturating_mul(64) + 64 {
+        return None;
+    }
+    let first = unzigzag(get_varint(block, at)?);
+    let last = first.wrapping_add(get_varint(block, at)? as i64);
+    Some((n, first, last))
+}
+
+/// The common decimal exponent and the mantissas, when every value is a short decimal.
+fn decimal(samples: &[(i64, f64)]) -> Option<(usize, Vec<i64>)> {
+    let mut e = 0;
+    for &(_, v) in samples {
+        e = e.max(exponent(v)?);
+    }
+    let scale = POW10[e];
+    let mut mantissas = Vec::with_capacity(samples.len());
+    for &(_, v) in samples {
+        let m = (v * scale).round();
+        if m.abs() >= MANTISSA_LIMIT || ((m as i64) as f64 / scale).to_bits() != v.to_bits() {
+            return None;
+        }
+        mantissas.push(m as i64);
+    }
+    Some((e, mantissas))
+}
+
+/// The smallest e with `v == m / 10^e` exactly for an integer m below 2^53.
+fn exponent(v: f64) -> Option<usize> {
+    if !v.is_finite() {
+        return None;
+    }
+    (0..=MAX_EXP).find(|&e| {
+        let m = (v * POW10[e]).round();
+        m.abs() < MANTISSA_LIMIT && ((m as i64) as f64 / POW10[e]).to_bits() == v.to_bits()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(samples: &[(i64, f64)]) -> usize {
+        let mut block = Vec::new();
+        encode(samples, &mut block);
+        let mut back = Vec::new();
+        decode(&block, i64::MIN, i64::MAX, &mut back).unwrap();
+        let bits = |s: &[(i64, f64)]| s.iter().map(|p| (p.0, p.1.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&back), bits(samples));
+        assert_eq!(
+            bounds(&block),
+            Some((samples.len(), samples[0].0, samples[samples.len() - 1].0))
+        );
+        block.len()
+    }
+
+    #[test]
+    fn blocks_round_trip_bit_exactly() {
+        round_trip(&[(5, 1.0)]);
+        round_trip(&[
+            (-5, -0.0),
+            (0, f64::NAN),
+            (1, f64::INFINITY),
+            (2, 0.1 + 0.2),
+        ]);
+        round_trip(&[(i64::MIN, 1e300), (i64::MAX, -1e-300)]);
+        let cpu: Vec<(i64, f64)> = (0..720)
+            .map(|i| {
+                (
+                    1_700_000_000_000 + i * 10_000 + i % 7,
+                    (i * 983) as f64 / 100.0,
+                )
+            })
+            .collect();
+        let size = round_trip(&cpu);
+        assert!(
+            size < 720,
+            "a CPU counter in hundredths fits in a byte a sample: {size}"
+        );
+        let constant: Vec<(i64, f64)> = (0..720).map(|i| (i * 10_000, 8.0e9)).collect();
+        assert!(round_trip(&constant) < 64);
+    }
+
+    #[test]
+    fn ranges_cut_the_block() {
+        let samples: Vec<(i64, f64)> = (0..100).map(|i| (i * 10, i as f64)).collect();
+        let mut block = Vec::new();
+        encode(&samples, &mut block);
+        let mut out = vec![(-1, -1.0)];
+        decode(&block, 15, 40, &mut out).unwrap();
+        assert_eq!(out, vec![(-1, -1.0), (20, 2.0), (30, 3.0), (40, 4.0)]);
+        out.clear();
+        decode(&block, 991, 2000, &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn damaged_blocks_are_refused() {
+        let samples: Vec<(i64, f64)> = (0..300).map(|i| (i * 10, i as f64 * 0.5)).collect();
+        let mut block = Vec::new();
+        encode(&samples, &mut block);
+        for cut in 0..block.len() {
+            let mut out = Vec::new();
+            assert!(
+                decode(&block[..cut], i64::MIN, i64::MAX, &mut out).is_none(),
+                "cut at {cut}"
+            );
+        }
+        assert!(decode(&[2, 1, 0, 0], 0, 1, &mut Vec::new()).is_none());
+    }
+}

@@ -1,0 +1,78 @@
+//! Opening a data directory of format 1 (one key per sample in the `samples` family): its
+//! samples move into `recent` in batches, each batch's puts and the range delete of what it
+//! moved in one atomic write, so a crash mid-way resumes where it stopped. The compactor
+//! then turns closed windows into blocks as it does for fresh samples.
+
+use super::windows::{family, recent_key, unflip};
+use super::{CF_META, CF_RECENT, CF_SAMPLES_V1, FORMAT_KEY, corrupt, engine};
+use crate::store::StoreResult;
+use rocksdb::{DB, WriteBatch, WriteOptions};
+use std::time::Instant;
+use tracing::info;
+
+/// Samples moved per atomic write.
+const BATCH: usize = 100_000;
+
+/// Moves every format-1 sample into `recent` (windows of `block_ms`), then records format
+/// `to`. The caller drops the emptied family afterwards.
+pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64> {
+    let legacy = family(db, CF_SAMPLES_V1)?;
+    let recent = family(db, CF_RECENT)?;
+    let started = Instant::now();
+    let mut moved = 0u64;
+    info!("data directory is in format 1 (a key per sample); moving samples to format {to}");
+    loop {
+        let mut iter = db.raw_iterator_cf(legacy);
+        iter.seek_to_first();
+        let mut batch = WriteBatch::default();
+        let mut first: Option<Vec<u8>> = None;
+        let mut last: Option<Vec<u8>> = None;
+        let mut n = 0;
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let (id, ts) = match (key.get(..8), key.get(8..).and_then(unflip)) {
+                (Some(id), Some(ts)) if key.len() == 16 => (id, ts),
+                _ => return Err(corrupt("format-1 sample key")),
+            };
+            let id = u64::from_be_bytes(id.try_into().map_err(|_| corrupt("sample id"))?);
+            if value.len() != 8 {
+                return Err(corrupt("format-1 sample value"));
+            }
+            batch.put_cf(recent, recent_key(ts.div_euclid(block_ms), id, ts), value);
+            if first.is_none() {
+                first = Some(key.to_vec());
+            }
+            last = Some(key.to_vec());
+            n += 1;
+            if n >= BATCH {
+                break;
+            }
+            iter.next();
+        }
+        iter.status().map_err(engine)?;
+        drop(iter);
+        let (Some(first), Some(mut last)) = (first, last) else {
+            break;
+        };
+        last.push(0);
+        batch.delete_range_cf(legacy, first, last);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        db.write_opt(batch, &wo).map_err(engine)?;
+        moved += n as u64;
+        info!(
+            moved,
+            elapsed_s = started.elapsed().as_secs(),
+            "format migration in progress"
+        );
+    }
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    db.put_cf_opt(family(db, CF_META)?, FORMAT_KEY, to.to_be_bytes(), &wo)
+        .map_err(engine)?;
+    info!(
+        moved,
+        elapsed_s = started.elapsed().as_secs(),
+        "format migration done; closed windows are compacted into blocks in the background"
+    );
+    Ok(moved)
+}
