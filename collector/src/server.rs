@@ -143,6 +143,13 @@ async fn serve(
         ))
         .add_service(crate::rules::service::server(rules))
         .add_service(crate::notify::service::server(notifier.clone()))
+        .add_service(crate::admin::server(
+            store.clone(),
+            registry.clone(),
+            counters.clone(),
+            notifier.metrics.clone(),
+            &config,
+        ))
         .add_service(crate::forecast::service::server(Engine::new(
             store.clone(),
             EngineOptions::from_limits(&limits),

@@ -11,11 +11,14 @@
 //!   validates rule files offline, `rules reload` has the collector re-read them.
 //! - `top`, `host`: fleet and host usage; `usage` holds their PromQL.
 //! - `query_result`, `sparkline`, `units`: PromQL results and usage figures for people.
+//! - `backup`, `status`: a checkpoint of the collector's store; its version, disk usage and
+//!   series, from the Admin service.
 //! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
 //! - `time`: durations and times on the command line, timestamps on the screen.
 //! - `error`: what can go wrong, and the exit code for each.
 
 mod alerts;
+mod backup;
 mod client;
 mod error;
 mod forecast;
@@ -28,6 +31,7 @@ mod query_result;
 mod rules;
 mod series;
 mod sparkline;
+mod status;
 pub(crate) mod time;
 mod top;
 mod units;
@@ -35,6 +39,7 @@ mod usage;
 
 use clap::{Parser, Subcommand};
 
+pub use backup::BackupArgs;
 pub use error::Error;
 pub use forecast::ForecastArgs;
 pub use host::HostArgs;
@@ -120,6 +125,10 @@ pub enum Command {
     Alerts,
     /// List rule groups and rules with their health; check rule files; reload them
     Rules(RulesArgs),
+    /// Have the collector write a consistent copy of its store into a new directory
+    Backup(BackupArgs),
+    /// The collector's version, uptime, disk usage per part, series per host, ingest
+    Status,
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -140,6 +149,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forecast(args) => forecast::run(&target, args, cli.output).await?,
         Command::Alerts => alerts::run(&target, cli.output).await?,
         Command::Rules(args) => rules::run(&target, args, cli.output).await?,
+        Command::Backup(args) => backup::run(&target, args, cli.output).await?,
+        Command::Status => status::run(&target, cli.output).await?,
     }
     Ok(())
 }

@@ -19,14 +19,14 @@ pub struct CheckpointInfo {
     /// Files shared with the live data directory through hard links (0 when the copy is
     /// on another filesystem and every file was copied).
     pub linked_files: u64,
-    /// The engine and its on-disk format, for the backup's manifest (`"rocksdb format 1"`).
+    /// The engine and its on-disk format, for the backup's manifest (`"RocksDB format 1"`).
     pub format: String,
 }
 
 /// Disk usage and contents of a store, from the engine's cheap counters (no data scan).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreStats {
-    /// The engine (`"rocksdb"`, `"memory"`).
+    /// The engine (`"RocksDB"`, `"memory"`).
     pub engine: String,
     /// The data directory, when the store has one.
     pub data_dir: Option<PathBuf>,

@@ -38,7 +38,7 @@ impl RocksStore {
             bytes,
             files,
             linked_files,
-            format: format!("rocksdb format {FORMAT_VERSION}"),
+            format: format!("RocksDB format {FORMAT_VERSION}"),
         })
     }
 
@@ -58,13 +58,18 @@ impl RocksStore {
                     .map_err(engine)?
                     .unwrap_or(0))
             };
-            parts.push(PartStats {
+            let part = PartStats {
                 disk_bytes: property(SST_BYTES)?,
                 live_bytes: property(LIVE_BYTES)?,
                 memory_bytes: property(MEMTABLE_BYTES)?,
                 keys: property(KEYS)?,
                 name,
-            });
+            };
+            // RocksDB always has a `default` family; Vigil keeps nothing in it.
+            let unused = part.name == "default" && part.keys == 0 && part.disk_bytes == 0;
+            if !unused {
+                parts.push(part);
+            }
         }
         let unreadable = |e: std::io::Error| {
             StoreError::Engine(format!("cannot measure {}: {e}", dir.display()))
@@ -80,7 +85,7 @@ impl RocksStore {
         }
         let series_by_host = series_by_host(self)?;
         Ok(StoreStats {
-            engine: "rocksdb".to_owned(),
+            engine: "RocksDB".to_owned(),
             data_dir: Some(dir),
             disk_bytes,
             wal_bytes,
@@ -116,7 +121,7 @@ mod tests {
         let info = store.checkpoint(&copy).unwrap();
         assert_eq!(info.dir, copy);
         assert!(info.files >= 3 && info.bytes > 0, "{info:?}");
-        assert_eq!(info.format, format!("rocksdb format {FORMAT_VERSION}"));
+        assert_eq!(info.format, format!("RocksDB format {FORMAT_VERSION}"));
         // Writes after the checkpoint stay out of it.
         store
             .append(&[SeriesSamples {
@@ -147,7 +152,7 @@ mod tests {
         let live = tempfile::tempdir().unwrap();
         let (store, _) = filled(live.path());
         let stats = store.stats().unwrap();
-        assert_eq!(stats.engine, "rocksdb");
+        assert_eq!(stats.engine, "RocksDB");
         assert_eq!(stats.data_dir.as_deref(), Some(live.path()));
         assert_eq!(stats.series, 1);
         assert_eq!(stats.series_by_host, vec![("web-1".to_owned(), 1)]);
