@@ -63,11 +63,38 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Waits (off the async workers) until `check` holds.
+async fn wait_until(what: &'static str, check: impl Fn() -> bool + Send + 'static) {
+    tokio::task::spawn_blocking(move || {
+        wait_for(Duration::from_secs(60), what, || check().then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
+/// Keys of the store part `name` in `vigil status --output json` (0 when absent).
+fn part_keys(status: &serde_json::Value, name: &str) -> u64 {
+    status["parts"]
+        .as_array()
+        .and_then(|parts| parts.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["keys"].as_u64())
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
-    let collector = Collector::start(&live, &[("VIGIL_COLLECTOR__STORAGE__SYNC", "false")]);
+    // One-minute blocks, compacted every second: the samples are two hours old, so their
+    // windows are closed and the compactor turns them into blocks while the pump goes on.
+    let collector = Collector::start(
+        &live,
+        &[
+            ("VIGIL_COLLECTOR__STORAGE__SYNC", "false"),
+            ("VIGIL_COLLECTOR__STORAGE__BLOCK_DURATION", "1m"),
+            ("VIGIL_COLLECTOR__STORAGE__COMPACTION_INTERVAL", "1s"),
+        ],
+    );
     let url = collector.url();
 
     // Sample times start two hours ago on a whole second.
@@ -77,21 +104,13 @@ async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
     let stop = Arc::new(AtomicBool::new(false));
     let pumping = tokio::spawn(pump(url.clone(), base_ms, acked.clone(), stop.clone()));
     let count = |acked: &Acked| acked.lock().unwrap().len();
-    {
-        let acked = acked.clone();
-        tokio::task::spawn_blocking(move || {
-            wait_for(Duration::from_secs(30), "50 acknowledged batches", || {
-                (count(&acked) >= 50).then_some(())
-            })
-        })
-        .await
-        .unwrap();
-    }
+    let a = acked.clone();
+    wait_until("50 acknowledged batches", move || count(&a) >= 50).await;
 
-    // The backup, while the pump goes on.
-    let copy = dir.path().join("backups").join("copy-1");
-    let before: BTreeMap<i64, u64> = acked.lock().unwrap().clone();
-    let out = vigil_off_thread(&url, &["backup", copy.to_str().unwrap()]).await;
+    // The first backup, while the pump goes on.
+    let copy1 = dir.path().join("backups").join("copy-1");
+    let before1: BTreeMap<i64, u64> = acked.lock().unwrap().clone();
+    let out = vigil_off_thread(&url, &["backup", copy1.to_str().unwrap()]).await;
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
@@ -99,33 +118,31 @@ async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
         text(&out.stderr)
     );
     assert!(
-        stdout.starts_with(&format!("Backup written to {}", copy.display())),
+        stdout.starts_with(&format!("Backup written to {}", copy1.display())),
         "{stdout}"
     );
     assert!(stdout.contains("To restore"), "{stdout}");
-    assert!(stdout.contains(&format!("data_dir = {:?}", copy.display().to_string())));
+    assert!(stdout.contains(&format!("data_dir = {:?}", copy1.display().to_string())));
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(copy.join("VIGIL_BACKUP.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(copy1.join("VIGIL_BACKUP.json")).unwrap()).unwrap();
     assert_eq!(manifest["source_data_dir"], live.display().to_string());
     assert!(manifest["format"].as_str().unwrap().contains("format"));
 
-    // Ingest kept going: more batches are acknowledged after the backup.
-    let after_backup = count(&acked);
-    {
-        let acked = acked.clone();
-        tokio::task::spawn_blocking(move || {
-            wait_for(
-                Duration::from_secs(30),
-                "more batches after the backup",
-                || (count(&acked) >= after_backup + 20).then_some(()),
-            )
-        })
-        .await
-        .unwrap();
-    }
+    // Ingest goes on, and the compactor has written blocks.
+    let (a, after_backup) = (acked.clone(), count(&acked));
+    wait_until("more batches after the backup", move || {
+        count(&a) >= after_backup + 20
+    })
+    .await;
+    let u = url.clone();
+    wait_until("compacted blocks", move || {
+        part_keys(&vigil_json(&u, &["status"]), "blocks") > 0
+    })
+    .await;
 
-    // A second backup in JSON, with figures that fit the copy on disk.
+    // A second backup in JSON, amid ingest and compaction, with figures that fit the copy.
     let copy2 = dir.path().join("backups").join("copy-2");
+    let before2: BTreeMap<i64, u64> = acked.lock().unwrap().clone();
     let out = vigil_off_thread(
         &url,
         &["backup", copy2.to_str().unwrap(), "--output", "json"],
@@ -138,6 +155,11 @@ async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
     assert_eq!(summary["files"].as_u64(), Some(files), "{summary}");
     assert!(summary["bytes"].as_u64().unwrap() > 0, "{summary}");
 
+    let (a, after_backup) = (acked.clone(), count(&acked));
+    wait_until("more batches after the second backup", move || {
+        count(&a) >= after_backup + 20
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     pumping.await.unwrap();
     let all_acked = acked.lock().unwrap().clone();
@@ -169,18 +191,24 @@ async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
         "{csv}"
     );
 
-    // A second collector on the copy, on another port, while the first still runs.
-    let restored = Collector::start(&copy, &[]);
-    check_restored(&restored, base_ms, &before, &all_acked);
-    let log = restored.process.log();
+    // A collector on each copy, on other ports, while the first still runs.
+    for (copy, before) in [(&copy1, &before1), (&copy2, &before2)] {
+        let restored = Collector::start(copy, &[]);
+        check_restored(&restored, base_ms, before, &all_acked);
+        let log = restored.process.log();
+        assert!(
+            !log.contains("ERROR"),
+            "the copy {} did not open cleanly:\n{log}",
+            copy.display()
+        );
+        let status = vigil_json(&restored.url(), &["status"]);
+        assert_eq!(status["data_dir"], copy.display().to_string());
+        assert_eq!(status["series_by_host"][HOST], SERIES);
+    }
     assert!(
-        !log.contains("ERROR"),
-        "the copy did not open cleanly:\n{log}"
+        before2.len() > before1.len() + 20,
+        "the second backup came later"
     );
-    let status = vigil_json(&restored.url(), &["status"]);
-    assert_eq!(status["data_dir"], copy.display().to_string());
-    assert_eq!(status["series_by_host"][HOST], SERIES);
-    drop(restored);
     drop(collector);
 }
 
