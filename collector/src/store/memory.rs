@@ -4,7 +4,7 @@
 //!
 //! One `RwLock` guards all of it: tests want obvious correctness, not concurrency.
 
-use super::stats::{PartStats, StoreStats, labels_bytes, series_by_host};
+use super::stats::{PartStats, StoreStats, labels_bytes};
 use super::{
     AlertKey, CheckpointInfo, KvOp, Labels, SeriesId, SeriesSamples, Space, Store, StoreError,
     StoreResult, StoredAlert,
@@ -231,8 +231,13 @@ impl Store for MemoryStore {
     }
 
     fn stats(&self) -> StoreResult<StoreStats> {
-        let by_host = series_by_host(self)?;
         let inner = self.read();
+        let by_host: BTreeMap<String, u64> = inner
+            .counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(h, n)| (h.clone(), *n))
+            .collect();
         let sample_count: u64 = inner.samples.values().map(|s| s.len() as u64).sum();
         let part = |name: &str, memory_bytes: u64, keys: u64| PartStats {
             name: name.to_owned(),
@@ -259,7 +264,7 @@ impl Store for MemoryStore {
                 part("state", records_bytes, inner.records.len() as u64),
             ],
             series: by_host.iter().map(|(_, n)| n).sum(),
-            series_by_host: by_host,
+            series_by_host: by_host.into_iter().collect(),
             samples: Some(sample_count),
         })
     }

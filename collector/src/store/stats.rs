@@ -1,8 +1,7 @@
 //! What a store can say about itself for `vigil status` and `vigil backup`: disk usage per
 //! part, series per host, and where a checkpoint went.
 
-use super::{Labels, Store, StoreResult};
-use std::collections::BTreeMap;
+use super::Labels;
 use std::path::{Path, PathBuf};
 
 /// A consistent copy of the store made by [`Store::checkpoint`].
@@ -60,22 +59,6 @@ pub struct PartStats {
     pub memory_bytes: u64,
     /// The engine's estimate of the number of keys in it.
     pub keys: u64,
-}
-
-/// Series per host, through the trait only: every host named by a `host` label or in the
-/// host registry, with [`Store::series_count`]. Hosts with no series are left out.
-pub fn series_by_host(store: &(impl Store + ?Sized)) -> StoreResult<Vec<(String, u64)>> {
-    let mut names: Vec<String> = store.label_values("host", &[], None, usize::MAX)?;
-    names.extend(store.hosts()?.into_iter().map(|h| h.host));
-    let mut counts = BTreeMap::new();
-    for name in names {
-        if counts.contains_key(&name) {
-            continue;
-        }
-        let n = store.series_count(&name)?;
-        counts.insert(name, n);
-    }
-    Ok(counts.into_iter().filter(|(_, n)| *n > 0).collect())
 }
 
 /// Bytes and files under `dir` (recursively), and how many files have other hard links.

@@ -1,14 +1,15 @@
 //! Looking after the RocksDB engine: checkpoints (for `vigil backup`) and usage figures
 //! (for `vigil status`), from the engine's own properties rather than a scan of the data.
 //!
-//! Only `self.db` is used here, and the column families are listed from the database
-//! itself, so a change of key layout or family set in [`super`] needs no change here.
+//! The column families are listed from the database itself, so a new family shows up
+//! without a change here; series per host come from the `meta` family's
+//! `series_count/<host>` records (layout in [`super`]).
 
-use super::{FORMAT_VERSION, RocksStore, engine};
-use crate::store::stats::{PartStats, StoreStats, dir_usage, series_by_host};
+use super::{CF_META, FORMAT_VERSION, RocksStore, decode_u64, engine};
+use crate::store::stats::{PartStats, StoreStats, dir_usage};
 use crate::store::{CheckpointInfo, StoreError, StoreResult};
 use rocksdb::checkpoint::Checkpoint;
-use rocksdb::{DB, Options};
+use rocksdb::{DB, Direction, IteratorMode, Options};
 use std::path::Path;
 
 /// Per-family properties read for [`PartStats`].
@@ -83,7 +84,7 @@ impl RocksStore {
                 wal_bytes += entry.metadata().map_err(unreadable)?.len();
             }
         }
-        let series_by_host = series_by_host(self)?;
+        let series_by_host = self.series_per_host()?;
         Ok(StoreStats {
             engine: "RocksDB".to_owned(),
             data_dir: Some(dir),
@@ -94,6 +95,29 @@ impl RocksStore {
             series_by_host,
             samples: None,
         })
+    }
+
+    /// Every host that created a series, with its count, sorted by host name: one short
+    /// scan of the per-host counters, exact whatever labels the series carry.
+    fn series_per_host(&self) -> StoreResult<Vec<(String, u64)>> {
+        let prefix = Self::count_key("");
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_META),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(engine)?;
+            let Some(host) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let host = String::from_utf8_lossy(host).into_owned();
+            let count = decode_u64(&value, "series count")?;
+            if count > 0 {
+                out.push((host, count));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -151,11 +175,17 @@ mod tests {
     fn stats_show_families_wal_and_series() {
         let live = tempfile::tempdir().unwrap();
         let (store, _) = filled(live.path());
+        // Imported series without a host label count against "(import)".
+        let unlabelled = Labels::from_pairs(&[("__name__", "imported")]);
+        store.resolve_series("(import)", &[unlabelled], 10).unwrap();
         let stats = store.stats().unwrap();
         assert_eq!(stats.engine, "RocksDB");
         assert_eq!(stats.data_dir.as_deref(), Some(live.path()));
-        assert_eq!(stats.series, 1);
-        assert_eq!(stats.series_by_host, vec![("web-1".to_owned(), 1)]);
+        assert_eq!(stats.series, 2);
+        assert_eq!(
+            stats.series_by_host,
+            vec![("(import)".to_owned(), 1), ("web-1".to_owned(), 1)]
+        );
         assert!(
             stats.parts.len() >= 2,
             "one part per column family: {stats:?}"
