@@ -20,6 +20,7 @@ pub fn run_all(store: &dyn Store) {
     small_records_are_kept_per_space(store);
     the_last_write_at_a_timestamp_wins(store);
     series_do_not_see_each_others_samples(store);
+    stats_count_series_per_host(store);
 }
 
 fn resolve_is_stable_and_limited(store: &dyn Store) {
@@ -476,4 +477,37 @@ fn series_do_not_see_each_others_samples(store: &dyn Store) {
     assert_eq!(read(ids[0]), vec![(1_000, 1.0), (i64::MAX, 1.5)]);
     assert!(read(ids[1]).is_empty());
     assert_eq!(read(ids[2]), vec![(i64::MIN, 3.0), (1_000, 3.5)]);
+}
+
+fn stats_count_series_per_host(store: &dyn Store) {
+    let series: Vec<Labels> = ["a", "b", "c"]
+        .iter()
+        .map(|n| labels(&[("__name__", n), ("host", "stats-host")]))
+        .collect();
+    store.resolve_series("stats-host", &series, 3).unwrap();
+    let extra = labels(&[("__name__", "d"), ("host", "stats-host")]);
+    assert!(store.resolve_series("stats-host", &[extra], 3).is_err());
+    let stats = store.stats().unwrap();
+    assert!(
+        stats.series_by_host.contains(&("stats-host".to_owned(), 3)),
+        "{:?}",
+        stats.series_by_host
+    );
+    let hosts: Vec<&str> = stats
+        .series_by_host
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .collect();
+    assert!(
+        hosts.windows(2).all(|w| w[0] < w[1]),
+        "sorted by host, each once: {hosts:?}"
+    );
+    assert_eq!(
+        stats.series,
+        stats.series_by_host.iter().map(|(_, n)| n).sum::<u64>()
+    );
+    assert!(
+        !stats.engine.is_empty() && !stats.parts.is_empty(),
+        "{stats:?}"
+    );
 }
