@@ -314,6 +314,12 @@ fn directories_that_cannot_take_a_backup_are_refused_by_name() {
     refused(&file.join("backup"), "cannot create backup directory");
     refused(&file, "is not a directory");
 
+    // Nobody, root included, can make a directory in /proc.
+    refused(
+        Path::new("/proc/vigil-backup-test/b"),
+        "cannot create backup directory",
+    );
+
     // As root every directory is writable; elsewhere a read-only parent refuses.
     #[allow(unsafe_code)]
     // SAFETY: geteuid(2) reads the process's user id.
