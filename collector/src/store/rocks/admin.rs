@@ -1,15 +1,14 @@
 //! Looking after the RocksDB engine: checkpoints (for `vigil backup`) and usage figures
 //! (for `vigil status`), from the engine's own properties rather than a scan of the data.
 //!
-//! The column families are listed from the database itself, so a new family shows up
-//! without a change here; series per host come from the `meta` family's
-//! `series_count/<host>` records (layout in [`super`]).
+//! Every family of [`super::FAMILIES`] is a part; series per host come from the `meta`
+//! family's `series_count/<host>` records (layout in [`super`]).
 
-use super::{CF_META, FORMAT_VERSION, RocksStore, decode_u64, engine};
+use super::{CF_META, FAMILIES, FORMAT_VERSION, RocksStore, decode_u64, engine};
 use crate::store::stats::{PartStats, StoreStats, dir_usage};
 use crate::store::{CheckpointInfo, StoreError, StoreResult};
 use rocksdb::checkpoint::Checkpoint;
-use rocksdb::{DB, Direction, IteratorMode, Options};
+use rocksdb::{DEFAULT_COLUMN_FAMILY_NAME, Direction, IteratorMode};
 use std::path::Path;
 
 /// Per-family properties read for [`PartStats`].
@@ -46,10 +45,9 @@ impl RocksStore {
     /// Disk usage of the data directory and of each column family, and series counts.
     pub(super) fn usage(&self) -> StoreResult<StoreStats> {
         let dir = self.db.path().to_owned();
-        let names = DB::list_cf(&Options::default(), &dir).map_err(engine)?;
-        let mut parts = Vec::with_capacity(names.len());
-        for name in names {
-            let Some(cf) = self.db.cf_handle(&name) else {
+        let mut parts = Vec::with_capacity(FAMILIES.len() + 1);
+        for name in [DEFAULT_COLUMN_FAMILY_NAME].into_iter().chain(FAMILIES) {
+            let Some(cf) = self.db.cf_handle(name) else {
                 continue;
             };
             let property = |property: &str| -> StoreResult<u64> {
@@ -64,7 +62,7 @@ impl RocksStore {
                 live_bytes: property(LIVE_BYTES)?,
                 memory_bytes: property(MEMTABLE_BYTES)?,
                 keys: property(KEYS)?,
-                name,
+                name: name.to_owned(),
             };
             // RocksDB always has a `default` family; Vigil keeps nothing in it.
             let unused = part.name == "default" && part.keys == 0 && part.disk_bytes == 0;
