@@ -311,6 +311,13 @@ pub(super) fn compact(
         .filter(|&w| windows.closed(w, now_ms))
         .collect();
     let mut report = CompactionReport::default();
+    if closed.is_empty() {
+        return Ok(report);
+    }
+    info!(
+        windows = closed.len(),
+        "compacting closed windows into blocks"
+    );
     for w in closed {
         compact_window(db, windows, w, &mut report, keep_going)?;
     }

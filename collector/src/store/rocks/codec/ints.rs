@@ -7,6 +7,9 @@
 //!     1 delta    x0;        residuals  x[i] - x[i-1]                 i in 1..n
 //!     2 dod      x0, d0;    residuals  (x[i]-x[i-1]) - (x[i-1]-x[i-2])  i in 2..n
 //!     3 line     x0, step;  residuals  x[i] - (x0 + i*step)          i in 1..n
+//!   mode | SCALED (0x10): two more parameters, base and g (g > 1), and each residual r is
+//!     stored as q with r = base + q*g (memory in KiB reported in bytes moves in steps of
+//!     1024, disk sectors in steps of 512: dividing saves 9–12 bits a value)
 //!   residuals, GROUP at a time (the last group may be shorter):
 //!     u8 width  zigzag-varint min  then each (r - min) in `width` bits, padded to a byte
 //!     (width REPEAT instead: the previous group's width and min, no varint follows)
@@ -25,6 +28,7 @@ const RAW: u8 = 0;
 const DELTA: u8 = 1;
 const DOD: u8 = 2;
 const LINE: u8 = 3;
+const SCALED: u8 = 0x10;
 /// Group header byte meaning "same width and min as the previous group": regular series
 /// (constants, steady ramps) then cost one byte per group.
 const REPEAT: u8 = 0x80;
@@ -40,10 +44,18 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
         let Some((params, residuals)) = transform(xs, mode) else {
             continue;
         };
-        let size =
-            params.iter().map(|&p| varint_len(zigzag(p))).sum::<usize>() + packed_len(&residuals);
-        if best.as_ref().is_none_or(|b| size < b.0) {
-            best = Some((size, mode, params, residuals));
+        let mut candidates = vec![(mode, params.clone(), residuals.clone())];
+        if let Some((base, g, quotients)) = scale(&residuals) {
+            let mut params = params;
+            params.extend([base, g]);
+            candidates.push((mode | SCALED, params, quotients));
+        }
+        for (mode, params, residuals) in candidates {
+            let size = params.iter().map(|&p| varint_len(zigzag(p))).sum::<usize>()
+                + packed_len(&residuals);
+            if best.as_ref().is_none_or(|b| size < b.0) {
+                best = Some((size, mode, params, residuals));
+            }
         }
         if n < 2 {
             break;
@@ -79,8 +91,9 @@ pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) 
     if n == 0 {
         return Some(());
     }
-    let mode = *data.get(*at)?;
+    let head = *data.get(*at)?;
     *at += 1;
+    let mode = head & !SCALED;
     let mut param = || get_varint(data, at).map(unzigzag);
     let (order, x0, p1) = match mode {
         RAW => (0, 0, 0),
@@ -91,6 +104,11 @@ pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) 
         }
         LINE => (1, param()?, param()?),
         _ => return None,
+    };
+    let (base, g) = if head & SCALED != 0 {
+        (param()?, param()?)
+    } else {
+        (0, 1)
     };
     let order = order.min(n);
     // State of the reconstruction: the previous value and the previous difference.
@@ -119,7 +137,8 @@ pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) 
         *at += bytes;
         let mut r = BitReader::new(packed);
         for k in 0..len {
-            let residual = min.wrapping_add(r.read(width)? as i64);
+            let q = min.wrapping_add(r.read(width)? as i64);
+            let residual = base.wrapping_add(q.wrapping_mul(g));
             let x = match mode {
                 RAW => residual,
                 DELTA => prev.wrapping_add(residual),
@@ -166,6 +185,34 @@ fn transform(xs: &[i64], mode: u8) -> Option<(Vec<i64>, Vec<i64>)> {
         }
         _ => None,
     }
+}
+
+/// `residuals` as `base + q*g` for the largest common step g > 1, if there is one.
+fn scale(residuals: &[i64]) -> Option<(i64, i64, Vec<i64>)> {
+    let base = *residuals.first()?;
+    let mut g = 0u64;
+    for &r in residuals {
+        g = gcd(g, r.wrapping_sub(base).unsigned_abs());
+        if g == 1 {
+            return None;
+        }
+    }
+    if g < 2 || g > 1 << 62 {
+        return None;
+    }
+    let g = g as i64;
+    let quotients = residuals
+        .iter()
+        .map(|&r| r.wrapping_sub(base) / g)
+        .collect();
+    Some((base, g, quotients))
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// The smallest value of a group and the bits each value needs above it.
