@@ -247,6 +247,8 @@ fn codec_bench(jitter_ms: i64) {
     );
     let mut gorilla_blocks = Vec::new();
     let mut vigil_blocks = Vec::new();
+    let mut shared_blocks = Vec::new();
+    let mut columns: std::collections::HashMap<codec::ColumnId, Vec<u8>> = Default::default();
     for series in &data {
         for chunk in series.chunks(block) {
             let mut out = Vec::new();
@@ -258,6 +260,13 @@ fn codec_bench(jitter_ms: i64) {
             let mut out = Vec::new();
             codec::encode(chunk, &mut out);
             vigil_blocks.push(out);
+            let mut out = Vec::new();
+            let mut column = Vec::new();
+            let id = codec::encode_sharing(chunk, &mut out, &mut column);
+            if let Some(id) = id {
+                columns.entry(id).or_insert(column);
+            }
+            shared_blocks.push((id, out));
         }
     }
     let mut sink = Vec::with_capacity(block);
@@ -276,9 +285,18 @@ fn codec_bench(jitter_ms: i64) {
     let t = Instant::now();
     for bytes in &vigil_blocks {
         sink.clear();
-        codec::decode(bytes, i64::MIN, i64::MAX, &mut sink).unwrap();
+        codec::decode(bytes, None, i64::MIN, i64::MAX, &mut sink).unwrap();
     }
     let vigil_ns = t.elapsed().as_nanos() as f64 / samples as f64;
+    let t = Instant::now();
+    for (id, bytes) in &shared_blocks {
+        sink.clear();
+        let column = id.and_then(|id| columns.get(&id)).map(Vec::as_slice);
+        codec::decode(bytes, column, i64::MIN, i64::MAX, &mut sink).unwrap();
+    }
+    let shared_ns = t.elapsed().as_nanos() as f64 / samples as f64;
+    let shared_bytes: usize = shared_blocks.iter().map(|b| b.1.len()).sum::<usize>()
+        + columns.values().map(Vec::len).sum::<usize>();
     let gorilla_bytes: usize = gorilla_blocks.iter().map(|b| b.2.len()).sum();
     let vigil_bytes: usize = vigil_blocks.iter().map(Vec::len).sum();
     println!(
@@ -289,11 +307,17 @@ fn codec_bench(jitter_ms: i64) {
     );
     println!(
         "{:<22} {:>13.3} {:>17.1}",
-        "vigil block codec",
+        "vigil, inline times",
         vigil_bytes as f64 / samples as f64,
         vigil_ns
     );
-    // Where the bytes go, by kind of series.
+    println!(
+        "{:<22} {:>13.3} {:>17.1}",
+        "vigil, shared times",
+        shared_bytes as f64 / samples as f64,
+        shared_ns
+    );
+    // Where the bytes go, by kind of series (blocks only, shared columns not counted).
     let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let names: Vec<String> = Host::new(0, 0, 1)
         .slots
@@ -309,8 +333,9 @@ fn codec_bench(jitter_ms: i64) {
             .trim_end_matches(char::is_numeric)
             .to_owned();
         let mut out = Vec::new();
+        let mut column = Vec::new();
         for chunk in series.chunks(block) {
-            codec::encode(chunk, &mut out);
+            codec::encode_sharing(chunk, &mut out, &mut column);
         }
         let e = by_kind.entry(kind).or_default();
         e.0 += out.len();
@@ -333,6 +358,7 @@ fn open(dir: &std::path::Path) -> RocksStore {
         block_duration: std::time::Duration::from_secs(7200),
         // Compaction is run by hand below, to time it apart from appends.
         compaction_interval: std::time::Duration::from_secs(86_400),
+        retention: std::time::Duration::ZERO,
     };
     RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
 }

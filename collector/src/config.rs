@@ -133,6 +133,9 @@ pub struct StorageConfig {
     /// How often closed windows are looked for and compacted into blocks.
     #[serde(with = "duration")]
     pub compaction_interval: Duration,
+    /// How long samples are kept ("0s": forever).
+    #[serde(with = "duration")]
+    pub retention: Duration,
 }
 
 impl Default for StorageConfig {
@@ -142,6 +145,7 @@ impl Default for StorageConfig {
             sync: true,
             block_duration: Duration::from_secs(2 * 3600),
             compaction_interval: Duration::from_secs(60),
+            retention: Duration::ZERO,
         }
     }
 }
@@ -324,6 +328,14 @@ impl Config {
             return bad(
                 "storage.compaction_interval",
                 "must be at least 100ms, like 1m".into(),
+            );
+        }
+        if !self.storage.retention.is_zero()
+            && self.storage.retention < self.storage.block_duration
+        {
+            return bad(
+                "storage.retention",
+                "must be 0s (keep forever) or at least storage.block_duration, like 90d".into(),
             );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {

@@ -37,6 +37,7 @@ pub async fn run(
         let blocks = BlockOptions {
             block_duration: config.storage.block_duration,
             compaction_interval: config.storage.compaction_interval,
+            retention: config.storage.retention,
         };
         tokio::task::spawn_blocking(move || {
             RocksStore::open_with_blocks(&dir, RocksOptions { sync }, blocks)

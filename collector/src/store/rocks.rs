@@ -19,6 +19,10 @@
 //!   blocks        id window                → block        the compressed samples of one
 //!                                                         series in one window (format in
 //!                                                         `codec.rs`)
+//!   timestamps    window column-id (16)    → ints         a timestamp column shared by the
+//!                                                         blocks of that window that name it
+//!                                                         (`codec.rs`); written in the same
+//!                                                         batch as the first block naming it
 //!   hosts         host name                → vigil.v1.Host (protobuf)
 //!   alerts        lp(file) lp(group) lp(rule) labelset
 //!                                          → alert state (42 bytes, see `alerts.rs`)
@@ -52,6 +56,15 @@
 //! block: the new value waits in `recent` (where reads prefer it over the block) until the
 //! compactor rewrites that window's block with it. Samples may arrive in any order; a
 //! replayed batch writes the same values again and changes nothing.
+//!
+//! # Retention
+//!
+//! With `[storage] retention`, every compaction pass moves a cutoff to the window holding
+//! `now - retention`; windows before it are past retention as a whole. Reads skip them at
+//! once. Their recent samples and timestamp columns go by one range delete per family
+//! (both families are window-major); their blocks (id-major) are dropped by the blocks
+//! family's compaction filter when RocksDB rewrites their files, at least daily. Nothing
+//! writes a tombstone per sample or per block.
 //!
 //! # Format versions
 //!
@@ -96,18 +109,21 @@ const CF_SAMPLES_V1: &str = "samples";
 const CF_RECENT: &str = "recent";
 /// Compressed per-series blocks, one per series and window.
 const CF_BLOCKS: &str = "blocks";
+/// Timestamp columns shared by the blocks of one window (one per host, typically).
+const CF_TIMESTAMPS: &str = "timestamps";
 const CF_HOSTS: &str = "hosts";
 const CF_META: &str = "meta";
 /// Alert instances' state; added after format 1 shipped, created on open when missing.
 const CF_ALERTS: &str = "alerts";
 /// Small records of the notifier (outbox, silences, …); created on open when missing.
 const CF_STATE: &str = "state";
-const FAMILIES: [&str; 9] = [
+const FAMILIES: [&str; 10] = [
     CF_SERIES,
     CF_SERIES_BY_ID,
     CF_POSTINGS,
     CF_RECENT,
     CF_BLOCKS,
+    CF_TIMESTAMPS,
     CF_HOSTS,
     CF_META,
     CF_ALERTS,
@@ -143,6 +159,10 @@ pub struct BlockOptions {
     pub block_duration: std::time::Duration,
     /// How often the background compactor looks for closed windows.
     pub compaction_interval: std::time::Duration,
+    /// How long samples are kept (zero: forever). Whole windows leave at once: their
+    /// blocks through a compaction filter, their recent samples and timestamp columns by
+    /// range deletes; reads stop returning them as soon as the window is past retention.
+    pub retention: std::time::Duration,
 }
 
 impl Default for BlockOptions {
@@ -150,6 +170,7 @@ impl Default for BlockOptions {
         Self {
             block_duration: std::time::Duration::from_secs(2 * 3600),
             compaction_interval: std::time::Duration::from_secs(60),
+            retention: std::time::Duration::ZERO,
         }
     }
 }
@@ -212,6 +233,7 @@ impl RocksStore {
         // One block cache for every family: queries re-read recent samples again and
         // again (dashboards, rules), and a cached block is already decompressed.
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let expired_before = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
         let names = FAMILIES
             .iter()
             .copied()
@@ -228,6 +250,19 @@ impl RocksStore {
             cf.set_block_based_table_factory(&table);
             cf.set_compression_type(DBCompressionType::Lz4);
             cf.set_bottommost_compression_type(DBCompressionType::Zstd);
+            if name == CF_BLOCKS {
+                // Retention: blocks of expired windows are dropped whenever RocksDB rewrites
+                // their files, and every file is rewritten at least daily.
+                let expired_before = Arc::clone(&expired_before);
+                cf.set_compaction_filter("vigil-retention", move |_, key: &[u8], _: &[u8]| {
+                    if windows::block_expired(key, &expired_before) {
+                        rocksdb::compaction_filter::Decision::Remove
+                    } else {
+                        rocksdb::compaction_filter::Decision::Keep
+                    }
+                });
+                cf.set_periodic_compaction_seconds(86_400);
+            }
             ColumnFamilyDescriptor::new(name, cf)
         });
         let mut db = DB::open_cf_descriptors(&db_opts, dir, families).map_err(|e| {
@@ -248,9 +283,13 @@ impl RocksStore {
             info!("dropped the emptied format-1 samples family");
         }
         let db = Arc::new(db);
+        let retention_ms = i64::try_from(blocks.retention.as_millis()).unwrap_or(i64::MAX);
         let windows = Arc::new(windows::Windows::new(
             block_ms,
             windows::scan_recent_windows(&db)?,
+            retention_ms,
+            expired_before,
+            compactor::now_ms(),
         ));
         let compactor = compactor::Compactor::start(
             Arc::clone(&db),
@@ -280,9 +319,10 @@ impl RocksStore {
         Ok(store)
     }
 
-    /// Compacts, now, every window that ended before `now_ms` (less the grace period):
-    /// what the background compactor does every `compaction_interval`. For tests and
-    /// benchmarks; `i64::MAX` compacts everything.
+    /// Applies retention as of `now_ms` and compacts every window that ended before it
+    /// (less the grace period): what the background compactor does every
+    /// `compaction_interval`. For tests and benchmarks; `i64::MAX` compacts everything
+    /// (and, with a retention, expires everything).
     pub fn compact_windows(&self, now_ms: i64) -> StoreResult<CompactionReport> {
         windows::compact(&self.db, &self.windows, now_ms, &|| true)
     }

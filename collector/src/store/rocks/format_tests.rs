@@ -12,6 +12,7 @@ fn open(dir: &Path) -> RocksStore {
     let blocks = BlockOptions {
         block_duration: Duration::from_secs(2 * 3600),
         compaction_interval: Duration::from_secs(3600),
+        retention: Duration::ZERO,
     };
     RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
 }
@@ -253,4 +254,62 @@ fn a_format_1_directory_is_migrated_on_open() {
     store.compact_windows(i64::MAX).unwrap();
     assert_eq!(read(&store, 7, i64::MIN, i64::MAX), got);
     assert_eq!(store.next_id.load(Ordering::SeqCst), 8);
+}
+
+#[test]
+fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = BlockOptions {
+        block_duration: Duration::from_secs(2 * 3600),
+        compaction_interval: Duration::from_secs(3600),
+        retention: Duration::from_secs(86_400),
+    };
+    let store =
+        RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks).unwrap();
+    let ids = series(&store, 2);
+    let now = compactor::now_ms();
+    let cutoff = (now - 24 * HOUR).div_euclid(2 * HOUR) * 2 * HOUR;
+    // Three days up to now (jittered, so blocks name shared timestamp columns).
+    let mut want = Vec::new();
+    for &id in &ids {
+        let s = samples(id, now - 72 * HOUR, 72 * HOUR / 10_000);
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: s.clone(),
+            }])
+            .unwrap();
+        want.push(s.into_iter().filter(|s| s.0 >= cutoff).collect::<Vec<_>>());
+    }
+    // Past retention is invisible at once, before and after compaction.
+    assert_eq!(read(&store, ids[0], i64::MIN, i64::MAX), want[0]);
+    let report = store.compact_windows(now).unwrap();
+    assert!(report.blocks >= 2 * 12, "{report:?}");
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
+        assert!(!store.has_samples(id, i64::MIN, cutoff - 1).unwrap());
+        assert!(store.has_samples(id, cutoff, i64::MAX).unwrap());
+    }
+    // Once RocksDB rewrites the files, expired blocks and columns are gone from disk too.
+    for family in [CF_BLOCKS, CF_TIMESTAMPS, CF_RECENT] {
+        store
+            .db
+            .compact_range_cf(store.cf(family), None::<&[u8]>, None::<&[u8]>);
+    }
+    let first_kept = cutoff.div_euclid(2 * HOUR);
+    let windows_of = |family: &str, at: std::ops::Range<usize>| -> Vec<i64> {
+        store
+            .db
+            .iterator_cf(store.cf(family), IteratorMode::Start)
+            .map(|item| windows::unflip(&item.unwrap().0[at.clone()]).unwrap())
+            .collect()
+    };
+    let blocks = windows_of(CF_BLOCKS, 8..16);
+    assert!(
+        !blocks.is_empty() && blocks.iter().all(|&w| w >= first_kept),
+        "{blocks:?}"
+    );
+    let columns = windows_of(CF_TIMESTAMPS, 0..8);
+    assert!(!columns.is_empty() && columns.iter().all(|&w| w >= first_kept));
+    assert!(windows_of(CF_RECENT, 0..8).iter().all(|&w| w >= first_kept));
 }

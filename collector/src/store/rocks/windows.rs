@@ -10,12 +10,12 @@
 //! from one RocksDB snapshot, so a concurrent compaction is seen entirely or not at all.
 
 use super::codec;
-use super::{CF_BLOCKS, CF_RECENT, corrupt, engine};
+use super::{CF_BLOCKS, CF_RECENT, CF_TIMESTAMPS, corrupt, engine};
 use crate::store::{SeriesId, SeriesSamples, StoreError, StoreResult};
 use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tracing::{debug, info};
 
 /// Recent samples read into one compaction chunk (then the chunk's series are finished).
@@ -35,6 +35,12 @@ pub(super) struct Windows {
     last_registered: AtomicI64,
     /// Shared by appends, exclusive for a compaction chunk.
     gate: RwLock<()>,
+    /// How long samples are kept, in milliseconds (0: forever).
+    retention_ms: i64,
+    /// Windows before this one are past retention: reads skip them, the blocks family's
+    /// compaction filter drops their blocks, and each pass range-deletes their recent
+    /// samples and timestamp columns. Shared with the compaction filter.
+    expired_before: Arc<AtomicI64>,
 }
 
 /// What one compaction pass did.
@@ -46,18 +52,46 @@ pub struct CompactionReport {
     pub blocks: u64,
     /// Recent samples moved into blocks.
     pub samples: u64,
+    /// Windows of recent samples dropped as past retention.
+    pub expired_windows: u64,
 }
 
 impl Windows {
-    /// State for a store whose `recent` family holds samples in `windows`.
-    pub fn new(block_ms: i64, windows: BTreeSet<i64>) -> Self {
-        Self {
+    /// State for a store whose `recent` family holds samples in `windows`, keeping samples
+    /// `retention_ms` (0: forever); `expired_before` is shared with the compaction filter.
+    pub fn new(
+        block_ms: i64,
+        windows: BTreeSet<i64>,
+        retention_ms: i64,
+        expired_before: Arc<AtomicI64>,
+        now_ms: i64,
+    ) -> Self {
+        let state = Self {
+            retention_ms,
+            expired_before,
             block_ms,
             grace_ms: (block_ms / 4).min(5 * 60 * 1000),
             recent: Mutex::new(windows),
             last_registered: AtomicI64::new(i64::MIN),
             gate: RwLock::new(()),
+        };
+        state.advance_retention(now_ms);
+        state
+    }
+
+    /// Moves the retention cutoff to `now_ms`; returns the first window still kept.
+    fn advance_retention(&self, now_ms: i64) -> i64 {
+        if self.retention_ms <= 0 {
+            return i64::MIN;
         }
+        let kept = self.window(now_ms.saturating_sub(self.retention_ms));
+        self.expired_before.fetch_max(kept, Ordering::AcqRel);
+        self.expired_before.load(Ordering::Acquire)
+    }
+
+    /// The first window not past retention.
+    fn first_kept(&self) -> i64 {
+        self.expired_before.load(Ordering::Acquire)
     }
 
     /// The window (index) holding timestamp `ts`.
@@ -111,6 +145,44 @@ pub(super) fn block_key(id: SeriesId, window: i64) -> [u8; 16] {
     key[..8].copy_from_slice(&id.to_be_bytes());
     key[8..].copy_from_slice(&flip(window));
     key
+}
+
+/// Key of a shared timestamp column: window, column id.
+pub(super) fn column_key(window: i64, column: &codec::ColumnId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&flip(window));
+    key[8..].copy_from_slice(column);
+    key
+}
+
+/// Decodes one block of window `w` (fetching its shared timestamp column, if it names one)
+/// into `out`, keeping `start..=end`.
+fn decode_block(
+    db: &DB,
+    options: &dyn Fn() -> ReadOptions,
+    w: i64,
+    block: &[u8],
+    start: i64,
+    end: i64,
+    out: &mut Vec<(i64, f64)>,
+) -> StoreResult<()> {
+    let damaged = || corrupt("sample block");
+    let column = match codec::column_of(block).ok_or_else(damaged)? {
+        Some(id) => Some(
+            db.get_pinned_cf_opt(family(db, CF_TIMESTAMPS)?, column_key(w, &id), &options())
+                .map_err(engine)?
+                .ok_or_else(|| corrupt("sample block (its timestamp column is missing)"))?,
+        ),
+        None => None,
+    };
+    codec::decode(block, column.as_deref(), start, end, out).ok_or_else(damaged)
+}
+
+/// The window of a block from its key.
+fn block_window(key: &[u8]) -> StoreResult<i64> {
+    key.get(8..16)
+        .and_then(unflip)
+        .ok_or_else(|| corrupt("block key"))
 }
 
 /// An i64 as big-endian bytes with the sign bit flipped, so negatives sort first.
@@ -176,7 +248,11 @@ pub(super) fn read(
     if end < start {
         return Ok(());
     }
-    let (w0, w1) = (windows.window(start), windows.window(end));
+    let w0 = windows.window(start).max(windows.first_kept());
+    let w1 = windows.window(end);
+    if w1 < w0 {
+        return Ok(());
+    }
     let recent = windows.recent_in(w0, w1);
     let snapshot = (!recent.is_empty()).then(|| db.snapshot());
     let options = || {
@@ -191,8 +267,8 @@ pub(super) fn read(
     ro.set_iterate_upper_bound(after(&block_key(id, w1)));
     let mut iter = db.raw_iterator_cf_opt(family(db, CF_BLOCKS)?, ro);
     iter.seek(block_key(id, w0));
-    while let Some(block) = iter.value() {
-        codec::decode(block, start, end, out).ok_or_else(|| corrupt("sample block"))?;
+    while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
+        decode_block(db, &options, block_window(key)?, block, start, end, out)?;
         iter.next();
     }
     iter.status().map_err(engine)?;
@@ -230,7 +306,11 @@ pub(super) fn any(
     if end < start {
         return Ok(false);
     }
-    let (w0, w1) = (windows.window(start), windows.window(end));
+    let w0 = windows.window(start).max(windows.first_kept());
+    let w1 = windows.window(end);
+    if w1 < w0 {
+        return Ok(false);
+    }
     let cf = family(db, CF_RECENT)?;
     for w in windows.recent_in(w0, w1) {
         let mut ro = ReadOptions::default();
@@ -248,15 +328,23 @@ pub(super) fn any(
     let mut iter = db.raw_iterator_cf_opt(family(db, CF_BLOCKS)?, ro);
     iter.seek(block_key(id, w0));
     let mut scratch = Vec::new();
-    while let Some(block) = iter.value() {
+    while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
         let (_, first, last) = codec::bounds(block).ok_or_else(|| corrupt("sample block"))?;
         if first <= end && last >= start {
             if first >= start || last <= end {
                 return Ok(true);
             }
             scratch.clear();
-            codec::decode(block, start, end, &mut scratch)
-                .ok_or_else(|| corrupt("sample block"))?;
+            let w = block_window(key)?;
+            decode_block(
+                db,
+                &ReadOptions::default,
+                w,
+                block,
+                start,
+                end,
+                &mut scratch,
+            )?;
             if !scratch.is_empty() {
                 return Ok(true);
             }
@@ -305,12 +393,13 @@ pub(super) fn compact(
     now_ms: i64,
     keep_going: &dyn Fn() -> bool,
 ) -> StoreResult<CompactionReport> {
+    let mut report = CompactionReport::default();
+    expire(db, windows, now_ms, &mut report)?;
     let closed: Vec<i64> = windows
         .recent_windows()
         .into_iter()
         .filter(|&w| windows.closed(w, now_ms))
         .collect();
-    let mut report = CompactionReport::default();
     if closed.is_empty() {
         return Ok(report);
     }
@@ -332,6 +421,48 @@ pub(super) fn compact(
     Ok(report)
 }
 
+/// Applies retention: windows before the cutoff lose their recent samples and timestamp
+/// columns by one range delete each (their blocks go through the compaction filter).
+fn expire(
+    db: &DB,
+    windows: &Windows,
+    now_ms: i64,
+    report: &mut CompactionReport,
+) -> StoreResult<()> {
+    let before = windows.first_kept();
+    let kept = windows.advance_retention(now_ms);
+    let had_expired_recent = windows.recent_windows().first().is_some_and(|&w| w < kept);
+    if kept == before && !had_expired_recent {
+        return Ok(());
+    }
+    let _exclusive = windows.gate.write().unwrap_or_else(|p| p.into_inner());
+    let mut batch = WriteBatch::default();
+    let (from, to) = (flip(i64::MIN).to_vec(), flip(kept).to_vec());
+    batch.delete_range_cf(family(db, CF_RECENT)?, &from, &to);
+    batch.delete_range_cf(family(db, CF_TIMESTAMPS)?, &from, &to);
+    db.write(batch).map_err(engine)?;
+    let mut set = windows.recent.lock().unwrap_or_else(|p| p.into_inner());
+    let expired: Vec<i64> = set.range(..kept).copied().collect();
+    for w in &expired {
+        set.remove(w);
+    }
+    windows.last_registered.store(i64::MIN, Ordering::Release);
+    report.expired_windows += expired.len() as u64;
+    info!(
+        first_kept_ms = kept.saturating_mul(windows.block_ms),
+        "dropped samples past retention"
+    );
+    Ok(())
+}
+
+/// Whether a block (by its key in the blocks family) is past retention: the compaction
+/// filter's test.
+pub(super) fn block_expired(key: &[u8], expired_before: &AtomicI64) -> bool {
+    key.get(8..16)
+        .and_then(unflip)
+        .is_some_and(|w| w < expired_before.load(Ordering::Relaxed))
+}
+
 fn compact_window(
     db: &DB,
     windows: &Windows,
@@ -340,6 +471,10 @@ fn compact_window(
     keep_going: &dyn Fn() -> bool,
 ) -> StoreResult<()> {
     let (recent_cf, blocks_cf) = (family(db, CF_RECENT)?, family(db, CF_BLOCKS)?);
+    let columns_cf = family(db, CF_TIMESTAMPS)?;
+    // Columns already written for this window (most series of a host share one).
+    let mut written: HashSet<codec::ColumnId> = HashSet::new();
+    let mut column = Vec::new();
     let window_end = after(&recent_key(w, u64::MAX, i64::MAX));
     let mut from = 0u64;
     let mut no_sync = WriteOptions::default();
@@ -365,13 +500,18 @@ fn compact_window(
             let key = block_key(*id, w);
             old.clear();
             if let Some(bytes) = db.get_pinned_cf(blocks_cf, key).map_err(engine)? {
-                codec::decode(&bytes, i64::MIN, i64::MAX, &mut old)
-                    .ok_or_else(|| corrupt("sample block"))?;
+                let all = (i64::MIN, i64::MAX);
+                decode_block(db, &ReadOptions::default, w, &bytes, all.0, all.1, &mut old)?;
             }
             merged.clear();
             merge(&old, fresh, &mut merged);
             block.clear();
-            codec::encode(&merged, &mut block);
+            if let Some(id) = codec::encode_sharing(&merged, &mut block, &mut column) {
+                // In the same batch as the block, so no block ever names a missing column.
+                if written.insert(id) {
+                    batch.put_cf(columns_cf, column_key(w, &id), &column);
+                }
+            }
             batch.put_cf(blocks_cf, key, &block);
             report.blocks += 1;
             report.samples += fresh.len() as u64;
