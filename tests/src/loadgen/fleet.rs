@@ -404,14 +404,13 @@ mod tests {
                 boot_time = Some(values[boot]);
                 for (slot, (&id, &v)) in ids.iter().zip(values).enumerate() {
                     series_seen.insert((h, id));
-                    if let (true, Some(&before)) = (counters[slot], last.get(&id)) {
-                        if v < before {
-                            assert!(
-                                rebooted,
-                                "counter {id} of host {h} went down without a reboot"
-                            );
-                            resets += 1;
-                        }
+                    let before = last.get(&id).copied().unwrap_or(f64::MIN);
+                    if counters[slot] && v < before {
+                        assert!(
+                            rebooted,
+                            "counter {id} of host {h} went down without a reboot"
+                        );
+                        resets += 1;
                     }
                     last.insert(id, v);
                 }
