@@ -135,6 +135,9 @@ const FORMAT_VERSION: u32 = 2;
 const FORMAT_KEY: &[u8] = b"format";
 const BLOCK_MS_KEY: &[u8] = b"block_ms";
 
+/// Write-ahead log size past which RocksDB flushes the families holding the oldest log.
+const WAL_LIMIT_BYTES: u64 = 256 << 20;
+
 /// Size of the block cache shared by all column families (decompressed blocks).
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
 
@@ -226,6 +229,10 @@ impl RocksStore {
         db_opts.create_missing_column_families(true);
         db_opts.set_keep_log_file_num(5);
         db_opts.increase_parallelism(2);
+        // A write-ahead log file lives until every family with data in it has flushed; a
+        // family written rarely (hosts, meta) would otherwise keep gigabytes of sample
+        // logs on disk long after their samples were compacted into blocks.
+        db_opts.set_max_total_wal_size(WAL_LIMIT_BYTES);
         // A format-1 directory still has its `samples` family, which must be opened too.
         let legacy = DB::list_cf(&Options::default(), dir)
             .map(|names| names.iter().any(|n| n == CF_SAMPLES_V1))
