@@ -97,7 +97,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tracing::{info, warn};
+use tracing::info;
 use vigil_proto::v1::Host;
 
 const CF_SERIES: &str = "series";
@@ -284,7 +284,7 @@ impl RocksStore {
                 StoreError::Engine(format!("cannot open {}: {text}", dir.display()))
             }
         })?;
-        let block_ms = prepare_format(&db, dir, &blocks)?;
+        let block_ms = migrate::prepare_format(&db, dir, &blocks)?;
         if legacy {
             db.drop_cf(CF_SAMPLES_V1).map_err(engine)?;
             info!("dropped the emptied format-1 samples family");
@@ -663,53 +663,6 @@ impl Store for RocksStore {
     fn stats(&self) -> StoreResult<super::StoreStats> {
         self.usage()
     }
-}
-
-/// Checks (or, for a new directory, records) the on-disk format, migrating format 1, and
-/// returns the window length the directory uses.
-fn prepare_format(db: &DB, dir: &Path, blocks: &BlockOptions) -> StoreResult<i64> {
-    let meta = windows::family(db, CF_META)?;
-    let wanted_ms = i64::try_from(blocks.block_duration.as_millis())
-        .unwrap_or(i64::MAX)
-        .max(1);
-    let block_ms = match db.get_cf(meta, BLOCK_MS_KEY).map_err(engine)? {
-        Some(v) => {
-            let stored = decode_u64(&v, "block length")? as i64;
-            if stored != wanted_ms {
-                warn!(
-                    stored_ms = stored,
-                    configured_ms = wanted_ms,
-                    "storage.block_duration differs from the one this data directory was \
-                     created with; keeping the directory's"
-                );
-            }
-            stored.max(1)
-        }
-        None => {
-            db.put_cf(meta, BLOCK_MS_KEY, (wanted_ms as u64).to_be_bytes())
-                .map_err(engine)?;
-            wanted_ms
-        }
-    };
-    match db.get_cf(meta, FORMAT_KEY).map_err(engine)? {
-        None => db
-            .put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
-            .map_err(engine)?,
-        Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
-        Some(v) if v.as_slice() == 1u32.to_be_bytes() => {
-            migrate::from_format_1(db, block_ms, FORMAT_VERSION)?;
-        }
-        Some(v) => {
-            return Err(StoreError::Corrupt {
-                what: format!(
-                    "on-disk format {v:?} in {} is not format 1 or {FORMAT_VERSION}, which this \
-                     version reads; was it written by a newer Vigil?",
-                    dir.display()
-                ),
-            });
-        }
-    }
-    Ok(block_ms)
 }
 
 fn corrupt(what: &str) -> StoreError {

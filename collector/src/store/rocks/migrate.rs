@@ -1,14 +1,21 @@
+//! The on-disk format version, checked (or recorded) on open, and the migration from
+//! format 1.
+//!
 //! Opening a data directory of format 1 (one key per sample in the `samples` family): its
 //! samples move into `recent` in batches, each batch's puts and the range delete of what it
 //! moved in one atomic write, so a crash mid-way resumes where it stopped. The compactor
 //! then turns closed windows into blocks as it does for fresh samples.
 
 use super::windows::{family, recent_key, unflip};
-use super::{CF_META, CF_RECENT, CF_SAMPLES_V1, FORMAT_KEY, corrupt, engine};
-use crate::store::StoreResult;
+use super::{
+    BLOCK_MS_KEY, BlockOptions, CF_META, CF_RECENT, CF_SAMPLES_V1, FORMAT_KEY, FORMAT_VERSION,
+    corrupt, decode_u64, engine,
+};
+use crate::store::{StoreError, StoreResult};
 use rocksdb::{DB, WriteBatch, WriteOptions};
+use std::path::Path;
 use std::time::Instant;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Samples moved per atomic write.
 const BATCH: usize = 100_000;
@@ -75,4 +82,51 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
         "format migration done; closed windows are compacted into blocks in the background"
     );
     Ok(moved)
+}
+
+/// Checks (or, for a new directory, records) the on-disk format, migrating format 1, and
+/// returns the window length the directory uses.
+pub(super) fn prepare_format(db: &DB, dir: &Path, blocks: &BlockOptions) -> StoreResult<i64> {
+    let meta = family(db, CF_META)?;
+    let wanted_ms = i64::try_from(blocks.block_duration.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let block_ms = match db.get_cf(meta, BLOCK_MS_KEY).map_err(engine)? {
+        Some(v) => {
+            let stored = decode_u64(&v, "block length")? as i64;
+            if stored != wanted_ms {
+                warn!(
+                    stored_ms = stored,
+                    configured_ms = wanted_ms,
+                    "storage.block_duration differs from the one this data directory was \
+                     created with; keeping the directory's"
+                );
+            }
+            stored.max(1)
+        }
+        None => {
+            db.put_cf(meta, BLOCK_MS_KEY, (wanted_ms as u64).to_be_bytes())
+                .map_err(engine)?;
+            wanted_ms
+        }
+    };
+    match db.get_cf(meta, FORMAT_KEY).map_err(engine)? {
+        None => db
+            .put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
+            .map_err(engine)?,
+        Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
+        Some(v) if v.as_slice() == 1u32.to_be_bytes() => {
+            from_format_1(db, block_ms, FORMAT_VERSION)?;
+        }
+        Some(v) => {
+            return Err(StoreError::Corrupt {
+                what: format!(
+                    "on-disk format {v:?} in {} is not format 1 or {FORMAT_VERSION}, which this \
+                     version reads; was it written by a newer Vigil?",
+                    dir.display()
+                ),
+            });
+        }
+    }
+    Ok(block_ms)
 }
