@@ -313,3 +313,43 @@ fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
     assert!(!columns.is_empty() && columns.iter().all(|&w| w >= first_kept));
     assert!(windows_of(CF_RECENT, 0..8).iter().all(|&w| w >= first_kept));
 }
+
+#[test]
+fn reads_during_compaction_see_every_sample_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let ids = series(&store, 300);
+    let mut want = Vec::new();
+    for &id in &ids {
+        let s = samples(id, 0, 2000);
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: s.clone(),
+            }])
+            .unwrap();
+        want.push(s);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, stop, ids) = (Arc::clone(&store), Arc::clone(&stop), ids.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) || reads == 0 {
+                for (i, &id) in ids.iter().enumerate().step_by(37) {
+                    let got = read(&store, id, i64::MIN, i64::MAX);
+                    assert_eq!(got, samples(id, 0, 2000), "series {i} during compaction");
+                    assert!(store.has_samples(id, 0, 20_000).unwrap());
+                }
+                reads += 1;
+            }
+            reads
+        })
+    };
+    store.compact_windows(i64::MAX).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
+    }
+}
