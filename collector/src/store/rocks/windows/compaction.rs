@@ -52,8 +52,15 @@ pub(in crate::store::rocks) fn compact(
         windows = closed.len(),
         "compacting closed windows into blocks"
     );
-    for w in closed {
+    for &w in &closed {
         compact_window(db, windows, w, &mut report, keep_going)?;
+    }
+    // Drop the range tombstones and the samples they cover from disk now rather than
+    // whenever RocksDB next compacts that part of the key space: once per pass, over every
+    // window it compacted (one window in steady state; a backfill closes many at once).
+    if let (Some(&first), Some(&last)) = (closed.first(), closed.last()) {
+        let end = after(&recent_key(last, u64::MAX, i64::MAX));
+        db.compact_range_cf(family(db, CF_RECENT)?, Some(flip(first)), Some(end));
     }
     if report.blocks > 0 {
         info!(
@@ -173,9 +180,6 @@ fn compact_window(
             None => break,
         }
     }
-    // Drop the range tombstones and the samples they cover from disk now rather than
-    // whenever RocksDB next compacts that part of the key space.
-    db.compact_range_cf(recent_cf, Some(flip(w)), Some(window_end));
     Ok(())
 }
 
