@@ -66,6 +66,16 @@
 //! family's compaction filter when RocksDB rewrites their files, at least daily. Nothing
 //! writes a tombstone per sample or per block.
 //!
+//! # Measured
+//!
+//! `cargo run --release -p vigil-collector --example codec_bench -- store 100 6 20` and
+//! `-- read` on this 2-core machine (one thread, sync off, other work running): 64.8 M
+//! samples (100 hosts × 300 node_exporter-like series × 6 h at 10 s, 0..=20 ms jitter)
+//! append at 0.75–1.2 M samples/s (a RocksDB key per sample); they take 8.4 bytes/sample
+//! on disk as recent keys and 0.80 after compaction into blocks (1.7 M samples/s, one
+//! thread). One series over 24 h (8,641 samples) reads in 0.17 ms (median) from blocks
+//! against 1.1 ms as recent keys; over 7 days in 1.1 ms against 6.7–8.2 ms.
+//!
 //! # Format versions
 //!
 //! Format 1 kept every sample as one key in `samples`. Opening a format-1 directory moves
