@@ -224,7 +224,9 @@ fn dataset(hosts: u32, steps: i64, jitter_ms: i64) -> Vec<Vec<(i64, f64)>> {
     let mut values = Vec::new();
     for h in 0..hosts {
         let mut host = Host::new(h, jitter_ms, steps);
-        let mut series = vec![Vec::with_capacity(steps as usize); SERIES_PER_HOST];
+        let mut series: Vec<Vec<(i64, f64)>> = (0..SERIES_PER_HOST)
+            .map(|_| Vec::with_capacity(steps as usize))
+            .collect();
         for k in 0..steps {
             let ts = host.scrape(k, &mut values);
             for (s, &v) in series.iter_mut().zip(&values) {

@@ -197,7 +197,7 @@ fn scale(residuals: &[i64]) -> Option<(i64, i64, Vec<i64>)> {
             return None;
         }
     }
-    if g < 2 || g > 1 << 62 {
+    if !(2..=1 << 62).contains(&g) {
         return None;
     }
     let g = g as i64;

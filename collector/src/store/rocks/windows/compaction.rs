@@ -17,6 +17,9 @@ use tracing::{debug, info};
 /// Recent samples read into one compaction chunk (then the chunk's series are finished).
 const CHUNK_SAMPLES: usize = 50_000;
 
+/// The recent samples of one series in one window, oldest first.
+type SeriesRun = (SeriesId, Vec<(i64, f64)>);
+
 /// What one compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionReport {
@@ -191,12 +194,12 @@ fn read_chunk(
     w: i64,
     from: SeriesId,
     window_end: &[u8],
-) -> StoreResult<Vec<(SeriesId, Vec<(i64, f64)>)>> {
+) -> StoreResult<Vec<SeriesRun>> {
     let mut ro = ReadOptions::default();
     ro.set_iterate_upper_bound(window_end.to_vec());
     let mut iter = db.raw_iterator_cf_opt(cf, ro);
     iter.seek(recent_key(w, from, i64::MIN));
-    let mut chunk: Vec<(SeriesId, Vec<(i64, f64)>)> = Vec::new();
+    let mut chunk: Vec<SeriesRun> = Vec::new();
     let mut total = 0;
     while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
         let id = key
