@@ -15,7 +15,12 @@
 //!   series        labelset                 → id           which id a label set has
 //!   series_by_id  id                       → labelset     labels of an id
 //!   postings      lp(name) lp(value) id    → (empty)      ids having name=value
-//!   recent        window id ts             → f64 bits     one sample not yet in a block
+//!   recent        window id seq            → run          samples of one series in one
+//!                                                         window from one append, not yet
+//!                                                         in a block: n × (i64 ts, f64
+//!                                                         bits); seq (u64) grows with every
+//!                                                         run written (meta "recent_seq"
+//!                                                         reserves ranges of it durably)
 //!   blocks        id window                → block        the compressed samples of one
 //!                                                         series in one window (format in
 //!                                                         `codec.rs`)
@@ -31,14 +36,18 @@
 //!   meta          "series_count/" host     → u64          series per host
 //!                 "format"                 → u32          on-disk format version (2)
 //!                 "block_ms"               → i64          window length
+//!                 "recent_seq"             → u64          run sequence numbers below it may
+//!                                                         be in use
 //!   samples       id ts                    → f64 bits     format 1 only: moved to `recent`
 //!                                                         on open, then the family is dropped
 //! ```
 //!
 //! # Life of a sample
 //!
-//! `append` writes one `recent` key per sample with the WAL on, so a sample is readable
-//! when the call returns and survives `kill -9` (and, with `sync`, power loss). Every
+//! `append` writes one `recent` key per series and window of the call (a run: a backfill
+//! batch of 10,000 samples is a few hundred keys, a live scrape one key per series) with
+//! the WAL on, so a sample is readable when the call returns and survives `kill -9` (and,
+//! with `sync`, power loss). Every
 //! `compaction_interval` a background thread compacts each window that ended more than
 //! `grace` ago (a quarter of the window, at most 5 minutes): per series, it merges the
 //! window's recent samples into the window's block (decoding the block if one exists),
@@ -53,8 +62,9 @@
 //!
 //! A sample is identified by (series, timestamp). Appending a timestamp the series already
 //! has replaces the stored value, whether the old one is still recent or already inside a
-//! block: the new value waits in `recent` (where reads prefer it over the block) until the
-//! compactor rewrites that window's block with it. Samples may arrive in any order; a
+//! block: the new value waits in `recent` (where reads prefer it over the block, and the
+//! run with the higher sequence number over an older run; within one call, the later
+//! sample) until the compactor rewrites that window's block with it. Samples may arrive in any order; a
 //! replayed batch writes the same values again and changes nothing.
 //!
 //! # Retention
@@ -70,11 +80,13 @@
 //!
 //! `cargo run --release -p vigil-collector --example codec_bench -- store 100 6 20` and
 //! `-- read` on this 2-core machine (one thread, sync off, other work running): 64.8 M
-//! samples (100 hosts × 300 node_exporter-like series × 6 h at 10 s, 0..=20 ms jitter)
-//! append at 0.75–1.2 M samples/s (a RocksDB key per sample); they take 8.4 bytes/sample
-//! on disk as recent keys and 0.80 after compaction into blocks (1.7 M samples/s, one
-//! thread). One series over 24 h (8,641 samples) reads in 0.17 ms (median) from blocks
-//! against 1.1 ms as recent keys; over 7 days in 1.1 ms against 6.7–8.2 ms.
+//! samples (100 hosts × 300 node_exporter-like series × 6 h at 10 s, 0..=20 ms jitter,
+//! appended like a backfill: calls of about 10,000 samples, 33 scrapes of a host) append
+//! at 7.8 M samples/s, take 7.9 bytes/sample on disk as recent runs and 0.80 after
+//! compaction into blocks (3.2 M samples/s, one thread). One sample per series per call
+//! (live scrapes) makes a key per sample: about 1 M samples/s. One series over 24 h
+//! (8,641 samples) reads in 0.17–0.22 ms (median) from blocks, over 7 days in 1.1 ms; as
+//! recent keys of one sample each (the layout of format 1) it took 1.1 ms and 6.7–8.2 ms.
 //!
 //! # Format versions
 //!
@@ -144,6 +156,7 @@ const FAMILIES: [&str; 10] = [
 const FORMAT_VERSION: u32 = 2;
 const FORMAT_KEY: &[u8] = b"format";
 const BLOCK_MS_KEY: &[u8] = b"block_ms";
+const SEQ_KEY: &[u8] = b"recent_seq";
 
 /// Write-ahead log size past which RocksDB flushes the families holding the oldest log.
 const WAL_LIMIT_BYTES: u64 = 256 << 20;
@@ -307,6 +320,7 @@ impl RocksStore {
             retention_ms,
             expired_before,
             compactor::now_ms(),
+            reserved_seq(&db)?,
         ));
         let compactor = compactor::Compactor::start(
             Arc::clone(&db),
@@ -675,6 +689,17 @@ impl Store for RocksStore {
     }
 }
 
+/// Sequence numbers of recent runs below this one may be in use (meta "recent_seq").
+fn reserved_seq(db: &DB) -> StoreResult<u64> {
+    match db
+        .get_cf(windows::family(db, CF_META)?, SEQ_KEY)
+        .map_err(engine)?
+    {
+        Some(v) => decode_u64(&v, "recent sequence"),
+        None => Ok(0),
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt {
         what: format!("undecodable {what}"),
@@ -741,10 +766,10 @@ mod tests {
     #[test]
     fn sample_keys_sort_by_time_including_negative() {
         use windows::{block_key, recent_key};
-        assert!(recent_key(-1, 1, -5) < recent_key(-1, 1, 0));
-        assert!(recent_key(0, 1, 0) < recent_key(0, 1, i64::MAX));
-        assert!(recent_key(0, 1, i64::MAX) < recent_key(0, 2, i64::MIN));
-        assert!(recent_key(0, u64::MAX, i64::MAX) < recent_key(1, 0, i64::MIN));
+        assert!(recent_key(-1, 1, 5) < recent_key(0, 1, 0));
+        assert!(recent_key(0, 1, 0) < recent_key(0, 1, u64::MAX));
+        assert!(recent_key(0, 1, u64::MAX) < recent_key(0, 2, 0));
+        assert!(recent_key(0, u64::MAX, u64::MAX) < recent_key(1, 0, 0));
         assert!(block_key(1, -1) < block_key(1, 0));
         assert!(block_key(1, i64::MAX) < block_key(2, i64::MIN));
     }

@@ -353,3 +353,40 @@ fn reads_during_compaction_see_every_sample_exactly_once() {
         assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
     }
 }
+
+#[test]
+fn the_last_write_wins_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = open(dir.path());
+        let id = series(&store, 1)[0];
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: vec![(1_000, 1.0), (2_000, 2.0)],
+            }])
+            .unwrap();
+        id
+    };
+    for round in 0..3 {
+        let store = open(dir.path());
+        let v = 10.0 + f64::from(round);
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: vec![(1_000, v)],
+            }])
+            .unwrap();
+        assert_eq!(read(&store, id, 0, 5_000), vec![(1_000, v), (2_000, 2.0)]);
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        read(&store, id, 0, 5_000),
+        vec![(1_000, 12.0), (2_000, 2.0)]
+    );
+    store.compact_windows(i64::MAX).unwrap();
+    assert_eq!(
+        read(&store, id, 0, 5_000),
+        vec![(1_000, 12.0), (2_000, 2.0)]
+    );
+}

@@ -6,16 +6,19 @@
 //! moved in one atomic write, so a crash mid-way resumes where it stopped. The compactor
 //! then turns closed windows into blocks as it does for fresh samples.
 
-use super::windows::{family, recent_key, unflip};
+use super::windows::{family, put_run, recent_key, unflip};
 use super::{
     BLOCK_MS_KEY, BlockOptions, CF_META, CF_RECENT, CF_SAMPLES_V1, FORMAT_KEY, FORMAT_VERSION,
-    corrupt, decode_u64, engine,
+    SEQ_KEY, corrupt, decode_u64, engine, reserved_seq,
 };
 use crate::store::{StoreError, StoreResult};
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use std::path::Path;
 use std::time::Instant;
 use tracing::{info, warn};
+
+/// Samples of one series in one window, gathered into one run: id, window, samples.
+type Run = (u64, i64, Vec<(i64, f64)>);
 
 /// Samples moved per atomic write.
 const BATCH: usize = 100_000;
@@ -27,6 +30,10 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
     let recent = family(db, CF_RECENT)?;
     let started = Instant::now();
     let mut moved = 0u64;
+    let meta = family(db, CF_META)?;
+    // Runs get sequence numbers from the durable counter, advanced in each batch, so a
+    // migration resumed after a crash never reuses a key.
+    let mut seq = reserved_seq(db)?;
     info!("data directory is in format 1 (a key per sample); moving samples to format {to}");
     loop {
         let mut iter = db.raw_iterator_cf(legacy);
@@ -35,16 +42,34 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
         let mut first: Option<Vec<u8>> = None;
         let mut last: Option<Vec<u8>> = None;
         let mut n = 0;
+        let mut run: Option<Run> = None;
+        let mut value_buf = Vec::new();
+        let mut flush = |run: Run, batch: &mut WriteBatch| {
+            value_buf.clear();
+            put_run(&mut value_buf, &run.2);
+            batch.put_cf(recent, recent_key(run.1, run.0, seq), &value_buf);
+            seq += 1;
+        };
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
             let (id, ts) = match (key.get(..8), key.get(8..).and_then(unflip)) {
                 (Some(id), Some(ts)) if key.len() == 16 => (id, ts),
                 _ => return Err(corrupt("format-1 sample key")),
             };
             let id = u64::from_be_bytes(id.try_into().map_err(|_| corrupt("sample id"))?);
-            if value.len() != 8 {
-                return Err(corrupt("format-1 sample value"));
+            let bits: [u8; 8] = value
+                .try_into()
+                .map_err(|_| corrupt("format-1 sample value"))?;
+            let sample = (ts, f64::from_bits(u64::from_be_bytes(bits)));
+            let w = ts.div_euclid(block_ms);
+            match &mut run {
+                Some((rid, rw, samples)) if *rid == id && *rw == w => samples.push(sample),
+                _ => {
+                    if let Some(done) = run.take() {
+                        flush(done, &mut batch);
+                    }
+                    run = Some((id, w, vec![sample]));
+                }
             }
-            batch.put_cf(recent, recent_key(ts.div_euclid(block_ms), id, ts), value);
             if first.is_none() {
                 first = Some(key.to_vec());
             }
@@ -57,9 +82,13 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
         }
         iter.status().map_err(engine)?;
         drop(iter);
+        if let Some(done) = run.take() {
+            flush(done, &mut batch);
+        }
         let (Some(first), Some(mut last)) = (first, last) else {
             break;
         };
+        batch.put_cf(meta, SEQ_KEY, seq.to_be_bytes());
         last.push(0);
         batch.delete_range_cf(legacy, first, last);
         let mut wo = WriteOptions::default();
@@ -74,7 +103,7 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
     }
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
-    db.put_cf_opt(family(db, CF_META)?, FORMAT_KEY, to.to_be_bytes(), &wo)
+    db.put_cf_opt(meta, FORMAT_KEY, to.to_be_bytes(), &wo)
         .map_err(engine)?;
     info!(
         moved,

@@ -10,16 +10,19 @@
 //! from one RocksDB snapshot, so a concurrent compaction is seen entirely or not at all.
 
 use super::codec;
-use super::{CF_BLOCKS, CF_RECENT, CF_TIMESTAMPS, corrupt, engine};
+use super::{CF_BLOCKS, CF_META, CF_RECENT, CF_TIMESTAMPS, SEQ_KEY, corrupt, engine};
 use crate::store::{SeriesId, SeriesSamples, StoreError, StoreResult};
 use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 mod compaction;
 pub use compaction::CompactionReport;
 pub(super) use compaction::{block_expired, compact};
+
+/// Sequence numbers reserved per durable write of the reservation.
+const SEQ_RESERVATION: u64 = 1 << 20;
 
 /// Which windows may still hold recent samples, and the gate between appends and compaction.
 pub(super) struct Windows {
@@ -35,6 +38,11 @@ pub(super) struct Windows {
     last_registered: AtomicI64,
     /// Shared by appends, exclusive for a compaction chunk.
     gate: RwLock<()>,
+    /// The next write sequence number for a run of recent samples.
+    next_seq: AtomicU64,
+    /// Sequence numbers below this are reserved durably (meta "recent_seq"): a restart
+    /// continues above every number used before it.
+    reserved_seq: Mutex<u64>,
     /// How long samples are kept, in milliseconds (0: forever).
     retention_ms: i64,
     /// Windows before this one are past retention: reads skip them, the blocks family's
@@ -52,8 +60,11 @@ impl Windows {
         retention_ms: i64,
         expired_before: Arc<AtomicI64>,
         now_ms: i64,
+        reserved_seq: u64,
     ) -> Self {
         let state = Self {
+            next_seq: AtomicU64::new(reserved_seq),
+            reserved_seq: Mutex::new(reserved_seq),
             retention_ms,
             expired_before,
             block_ms,
@@ -64,6 +75,21 @@ impl Windows {
         };
         state.advance_retention(now_ms);
         state
+    }
+
+    /// A fresh write sequence number, above every one used before (also before a restart).
+    fn take_seq(&self, db: &DB) -> StoreResult<u64> {
+        let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
+        let mut reserved = self.reserved_seq.lock().unwrap_or_else(|p| p.into_inner());
+        if seq >= *reserved {
+            let upto = seq + SEQ_RESERVATION;
+            let mut wo = WriteOptions::default();
+            wo.set_sync(true);
+            db.put_cf_opt(family(db, CF_META)?, SEQ_KEY, upto.to_be_bytes(), &wo)
+                .map_err(engine)?;
+            *reserved = upto;
+        }
+        Ok(seq)
     }
 
     /// Moves the retention cutoff to `now_ms`; returns the first window still kept.
@@ -117,13 +143,59 @@ impl Windows {
     }
 }
 
-/// Key of a recent sample: window, series, timestamp (signs flipped, big-endian).
-pub(super) fn recent_key(window: i64, id: SeriesId, ts: i64) -> [u8; 24] {
+/// Key of a run of recent samples: window, series, write sequence (big-endian).
+pub(super) fn recent_key(window: i64, id: SeriesId, seq: u64) -> [u8; 24] {
     let mut key = [0u8; 24];
     key[..8].copy_from_slice(&flip(window));
     key[8..16].copy_from_slice(&id.to_be_bytes());
-    key[16..].copy_from_slice(&flip(ts));
+    key[16..].copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// Appends a run's value: each sample as i64 timestamp and f64 bits, big-endian.
+pub(super) fn put_run(out: &mut Vec<u8>, samples: &[(i64, f64)]) {
+    out.reserve(samples.len() * 16);
+    for &(ts, value) in samples {
+        out.extend_from_slice(&ts.to_be_bytes());
+        out.extend_from_slice(&value.to_bits().to_be_bytes());
+    }
+}
+
+/// Appends the samples of a run with `start <= t <= end` to `out`, in the run's order.
+pub(super) fn get_run(
+    value: &[u8],
+    start: i64,
+    end: i64,
+    out: &mut Vec<(i64, f64)>,
+) -> StoreResult<()> {
+    if !value.len().is_multiple_of(16) {
+        return Err(corrupt("run of recent samples"));
+    }
+    for sample in value.chunks_exact(16) {
+        let (ts, bits) = sample.split_at(8);
+        let ts = i64::from_be_bytes(ts.try_into().map_err(|_| corrupt("recent sample"))?);
+        if ts >= start && ts <= end {
+            let bits = u64::from_be_bytes(bits.try_into().map_err(|_| corrupt("recent sample"))?);
+            out.push((ts, f64::from_bits(bits)));
+        }
+    }
+    Ok(())
+}
+
+/// Orders samples gathered from runs (in write order) by time, keeping the last written
+/// of each timestamp: the sort is stable, so that is the last of each equal run.
+pub(super) fn settle(samples: &mut Vec<(i64, f64)>) {
+    samples.sort_by_key(|s| s.0);
+    let mut kept = 0;
+    for i in 0..samples.len() {
+        if kept > 0 && samples[kept - 1].0 == samples[i].0 {
+            samples[kept - 1] = samples[i];
+        } else {
+            samples[kept] = samples[i];
+            kept += 1;
+        }
+    }
+    samples.truncate(kept);
 }
 
 /// Key of a block: series, window.
@@ -194,7 +266,8 @@ pub(super) fn family<'a>(db: &'a DB, name: &str) -> StoreResult<&'a ColumnFamily
         .ok_or_else(|| StoreError::Engine(format!("column family {name} is missing")))
 }
 
-/// Writes `samples` to `recent`: one key per sample, so a replayed sample overwrites itself.
+/// Writes `samples` to `recent`: one key per series and window touched (a run, in the
+/// order given), each with a fresh sequence number, so later writes win on reads.
 pub(super) fn append(
     db: &DB,
     windows: &Windows,
@@ -205,18 +278,23 @@ pub(super) fn append(
     let _shared = windows.gate.read().unwrap_or_else(|p| p.into_inner());
     let mut batch = WriteBatch::default();
     let mut last = None;
+    let mut value = Vec::new();
     for series in samples {
-        for &(ts, value) in &series.samples {
+        let mut rest = series.samples.as_slice();
+        while let Some(&(ts, _)) = rest.first() {
             let w = windows.window(ts);
             if last != Some(w) {
                 windows.register(w);
                 last = Some(w);
             }
-            batch.put_cf(
-                cf,
-                recent_key(w, series.id, ts),
-                value.to_bits().to_be_bytes(),
-            );
+            let len = rest
+                .iter()
+                .position(|s| windows.window(s.0) != w)
+                .unwrap_or(rest.len());
+            value.clear();
+            put_run(&mut value, &rest[..len]);
+            batch.put_cf(cf, recent_key(w, series.id, windows.take_seq(db)?), &value);
+            rest = &rest[len..];
         }
     }
     db.write_opt(batch, options).map_err(engine)
@@ -266,15 +344,16 @@ pub(super) fn read(
     let cf = family(db, CF_RECENT)?;
     for w in recent {
         let mut ro = options();
-        ro.set_iterate_upper_bound(after(&recent_key(w, id, end)));
+        ro.set_iterate_upper_bound(after(&recent_key(w, id, u64::MAX)));
         let mut iter = db.raw_iterator_cf_opt(cf, ro);
-        iter.seek(recent_key(w, id, start));
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            fresh.push(decode_recent(key, value)?);
+        iter.seek(recent_key(w, id, 0));
+        while let Some(value) = iter.value() {
+            get_run(value, start, end, &mut fresh)?;
             iter.next();
         }
         iter.status().map_err(engine)?;
     }
+    settle(&mut fresh);
     if !fresh.is_empty() {
         let blocks = out.split_off(base);
         merge(&blocks, &fresh, out);
@@ -299,16 +378,20 @@ pub(super) fn any(
         return Ok(false);
     }
     let cf = family(db, CF_RECENT)?;
+    let mut fresh = Vec::new();
     for w in windows.recent_in(w0, w1) {
         let mut ro = ReadOptions::default();
-        ro.set_iterate_upper_bound(after(&recent_key(w, id, end)));
+        ro.set_iterate_upper_bound(after(&recent_key(w, id, u64::MAX)));
         let mut iter = db.raw_iterator_cf_opt(cf, ro);
-        iter.seek(recent_key(w, id, start));
-        let found = iter.valid();
-        iter.status().map_err(engine)?;
-        if found {
-            return Ok(true);
+        iter.seek(recent_key(w, id, 0));
+        while let Some(value) = iter.value() {
+            get_run(value, start, end, &mut fresh)?;
+            if !fresh.is_empty() {
+                return Ok(true);
+            }
+            iter.next();
         }
+        iter.status().map_err(engine)?;
     }
     let mut ro = ReadOptions::default();
     ro.set_iterate_upper_bound(after(&block_key(id, w1)));
@@ -340,15 +423,6 @@ pub(super) fn any(
     }
     iter.status().map_err(engine)?;
     Ok(false)
-}
-
-fn decode_recent(key: &[u8], value: &[u8]) -> StoreResult<(i64, f64)> {
-    let ts = key.get(16..).and_then(unflip);
-    let bits = <[u8; 8]>::try_from(value).ok().map(u64::from_be_bytes);
-    match (ts, bits, key.len()) {
-        (Some(ts), Some(bits), 24) => Ok((ts, f64::from_bits(bits))),
-        _ => Err(corrupt("recent sample")),
-    }
 }
 
 /// Merges two time-ordered runs into `out`; at equal timestamps `newer` wins.

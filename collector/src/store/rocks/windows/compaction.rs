@@ -3,8 +3,8 @@
 //! chunk of series at a time.
 
 use super::{
-    Windows, after, block_key, column_key, decode_block, decode_recent, family, flip, merge,
-    recent_key, unflip,
+    Windows, after, block_key, column_key, decode_block, family, flip, get_run, merge, recent_key,
+    settle, unflip,
 };
 use crate::store::rocks::codec;
 use crate::store::rocks::{CF_BLOCKS, CF_RECENT, CF_TIMESTAMPS, corrupt, engine};
@@ -62,7 +62,7 @@ pub(in crate::store::rocks) fn compact(
     // whenever RocksDB next compacts that part of the key space: once per pass, over every
     // window it compacted (one window in steady state; a backfill closes many at once).
     if let (Some(&first), Some(&last)) = (closed.first(), closed.last()) {
-        let end = after(&recent_key(last, u64::MAX, i64::MAX));
+        let end = after(&recent_key(last, u64::MAX, u64::MAX));
         db.compact_range_cf(family(db, CF_RECENT)?, Some(flip(first)), Some(end));
     }
     if report.blocks > 0 {
@@ -130,7 +130,7 @@ fn compact_window(
     // Columns already written for this window (most series of a host share one).
     let mut written: HashSet<codec::ColumnId> = HashSet::new();
     let mut column = Vec::new();
-    let window_end = after(&recent_key(w, u64::MAX, i64::MAX));
+    let window_end = after(&recent_key(w, u64::MAX, u64::MAX));
     let mut from = 0u64;
     let mut no_sync = WriteOptions::default();
     no_sync.set_sync(false);
@@ -173,8 +173,8 @@ fn compact_window(
         }
         batch.delete_range_cf(
             recent_cf,
-            recent_key(w, first_id, i64::MIN).to_vec(),
-            after(&recent_key(w, last_id, i64::MAX)),
+            recent_key(w, first_id, 0).to_vec(),
+            after(&recent_key(w, last_id, u64::MAX)),
         );
         db.write_opt(batch, &no_sync).map_err(engine)?;
         debug!(window = w, first_id, last_id, "compacted a chunk");
@@ -198,7 +198,7 @@ fn read_chunk(
     let mut ro = ReadOptions::default();
     ro.set_iterate_upper_bound(window_end.to_vec());
     let mut iter = db.raw_iterator_cf_opt(cf, ro);
-    iter.seek(recent_key(w, from, i64::MIN));
+    iter.seek(recent_key(w, from, 0));
     let mut chunk: Vec<SeriesRun> = Vec::new();
     let mut total = 0;
     while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
@@ -207,20 +207,23 @@ fn read_chunk(
             .and_then(|b| b.try_into().ok())
             .map(u64::from_be_bytes)
             .ok_or_else(|| corrupt("recent sample key"))?;
-        let sample = decode_recent(key, value)?;
-        match chunk.last_mut() {
-            Some((last, samples)) if *last == id => samples.push(sample),
-            _ => {
-                if total >= CHUNK_SAMPLES {
-                    break;
-                }
-                chunk.push((id, vec![sample]));
+        if chunk.last().is_none_or(|(last, _)| *last != id) {
+            if total >= CHUNK_SAMPLES {
+                break;
             }
+            chunk.push((id, Vec::new()));
         }
-        total += 1;
+        if let Some((_, samples)) = chunk.last_mut() {
+            let before = samples.len();
+            get_run(value, i64::MIN, i64::MAX, samples)?;
+            total += samples.len() - before;
+        }
         iter.next();
     }
     iter.status().map_err(engine)?;
+    for (_, samples) in &mut chunk {
+        settle(samples);
+    }
     Ok(chunk)
 }
 
