@@ -41,8 +41,10 @@ pub(super) struct Windows {
     /// The next write sequence number for a run of recent samples.
     next_seq: AtomicU64,
     /// Sequence numbers below this are reserved durably (meta "recent_seq"): a restart
-    /// continues above every number used before it.
+    /// continues above every number used before it. Held while reserving more.
     reserved_seq: Mutex<u64>,
+    /// The same bound, read without the lock; raised only once the reservation is durable.
+    reserved_fast: AtomicU64,
     /// How long samples are kept, in milliseconds (0: forever).
     retention_ms: i64,
     /// Windows before this one are past retention: reads skip them, the blocks family's
@@ -65,6 +67,7 @@ impl Windows {
         let state = Self {
             next_seq: AtomicU64::new(reserved_seq),
             reserved_seq: Mutex::new(reserved_seq),
+            reserved_fast: AtomicU64::new(reserved_seq),
             retention_ms,
             expired_before,
             block_ms,
@@ -80,6 +83,9 @@ impl Windows {
     /// A fresh write sequence number, above every one used before (also before a restart).
     fn take_seq(&self, db: &DB) -> StoreResult<u64> {
         let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
+        if seq < self.reserved_fast.load(Ordering::Acquire) {
+            return Ok(seq);
+        }
         let mut reserved = self.reserved_seq.lock().unwrap_or_else(|p| p.into_inner());
         if seq >= *reserved {
             let upto = seq + SEQ_RESERVATION;
@@ -88,6 +94,7 @@ impl Windows {
             db.put_cf_opt(family(db, CF_META)?, SEQ_KEY, upto.to_be_bytes(), &wo)
                 .map_err(engine)?;
             *reserved = upto;
+            self.reserved_fast.store(upto, Ordering::Release);
         }
         Ok(seq)
     }
