@@ -126,6 +126,16 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// fsync before acknowledging; off survives `kill -9` of the collector but not power loss.
     pub sync: bool,
+    /// Time window of one compressed block per series. Fixed when a data directory is
+    /// created (a later change is logged and ignored for that directory).
+    #[serde(with = "duration")]
+    pub block_duration: Duration,
+    /// How often closed windows are looked for and compacted into blocks.
+    #[serde(with = "duration")]
+    pub compaction_interval: Duration,
+    /// How long samples are kept ("0s": forever).
+    #[serde(with = "duration")]
+    pub retention: Duration,
 }
 
 impl Default for StorageConfig {
@@ -133,6 +143,9 @@ impl Default for StorageConfig {
         Self {
             data_dir: PathBuf::from("./vigil-data"),
             sync: true,
+            block_duration: Duration::from_secs(2 * 3600),
+            compaction_interval: Duration::from_secs(60),
+            retention: Duration::ZERO,
         }
     }
 }
@@ -302,6 +315,28 @@ impl Config {
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return bad("storage.data_dir", "must not be empty".into());
+        }
+        if self.storage.block_duration < Duration::from_secs(1)
+            || self.storage.block_duration > Duration::from_secs(7 * 86_400)
+        {
+            return bad(
+                "storage.block_duration",
+                "must be between 1s and 7d, like 2h".into(),
+            );
+        }
+        if self.storage.compaction_interval < Duration::from_millis(100) {
+            return bad(
+                "storage.compaction_interval",
+                "must be at least 100ms, like 1m".into(),
+            );
+        }
+        if !self.storage.retention.is_zero()
+            && self.storage.retention < self.storage.block_duration
+        {
+            return bad(
+                "storage.retention",
+                "must be 0s (keep forever) or at least storage.block_duration, like 90d".into(),
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(

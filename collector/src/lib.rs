@@ -17,11 +17,13 @@
 //! - [`forecast`]: models that predict when a series crosses a threshold.
 //! - [`import`]: the Import gRPC service behind `vigil import`.
 //! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
+//! - [`admin`]: the Admin gRPC service behind `vigil backup` and `vigil status`.
 //! - [`tls`]: TLS for the listener; agent identity from client certificates.
 //! - [`server`]: wires it together; `run(config, shutdown)`.
 //! - [`cli`]: the `vigil` command-line client (one command per file).
 //! - [`error`]: the domain error and its one mapping to a gRPC status.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;

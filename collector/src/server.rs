@@ -8,7 +8,7 @@ use crate::notify::notifier::Notifier;
 use crate::promql::{Engine, EngineOptions};
 use crate::query::QueryService;
 use crate::registry::Registry;
-use crate::store::rocks::{RocksOptions, RocksStore};
+use crate::store::rocks::{BlockOptions, RocksOptions, RocksStore};
 use crate::store::{Labels, SeriesSamples, Store};
 use std::future::Future;
 use std::sync::Arc;
@@ -34,10 +34,17 @@ pub async fn run(
     let store: Arc<dyn Store> = {
         let dir = config.storage.data_dir.clone();
         let sync = config.storage.sync;
-        tokio::task::spawn_blocking(move || RocksStore::open(&dir, RocksOptions { sync }))
-            .await
-            .map_err(|e| Error::Serve(format!("opening store: {e}")))??
-            .into_arc()
+        let blocks = BlockOptions {
+            block_duration: config.storage.block_duration,
+            compaction_interval: config.storage.compaction_interval,
+            retention: config.storage.retention,
+        };
+        tokio::task::spawn_blocking(move || {
+            RocksStore::open_with_blocks(&dir, RocksOptions { sync }, blocks)
+        })
+        .await
+        .map_err(|e| Error::Serve(format!("opening store: {e}")))??
+        .into_arc()
     };
     let listener = TcpListener::bind(config.server.grpc_listen)
         .await
@@ -137,6 +144,13 @@ async fn serve(
         ))
         .add_service(crate::rules::service::server(rules, Some(notifier.clone())))
         .add_service(crate::notify::service::server(notifier.clone()))
+        .add_service(crate::admin::server(
+            store.clone(),
+            registry.clone(),
+            counters.clone(),
+            notifier.metrics.clone(),
+            &config,
+        ))
         .add_service(crate::forecast::service::server(Engine::new(
             store.clone(),
             EngineOptions::from_limits(&limits),

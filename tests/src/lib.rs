@@ -8,6 +8,7 @@
 //! - [`Collector`], [`Agent`]: running binaries, killed on drop.
 //! - [`vigil`]: runs the CLI and returns its output.
 //! - [`TestAgent`]: a hand-driven Ingest client, for exact and hostile traffic.
+//! - [`loadgen`]: the `vigil-loadgen` load generator (simulated fleets, peer datasets).
 //! - `e2e/`: the tests (pipeline, crash, bad input, CLI).
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 pub mod client;
 pub mod dataset;
 pub mod notify_servers;
+pub mod loadgen;
 pub mod prom_api;
 pub mod prometheus;
 pub mod promql_compare;

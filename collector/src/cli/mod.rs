@@ -11,6 +11,8 @@
 //!   validates rule files offline, `rules reload` has the collector re-read them.
 //! - `top`, `host`: fleet and host usage; `usage` holds their PromQL.
 //! - `query_result`, `sparkline`, `units`: PromQL results and usage figures for people.
+//! - `backup`, `status`: a checkpoint of the collector's store; its version, disk usage and
+//!   series, from the Admin service.
 //! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
 //! - `silence`: add, list and expire silences on the Notify service.
 //! - `notify`: send a test notification to a receiver; list the outbox.
@@ -18,6 +20,7 @@
 //! - `error`: what can go wrong, and the exit code for each.
 
 mod alerts;
+mod backup;
 mod client;
 mod error;
 mod forecast;
@@ -32,6 +35,7 @@ mod rules;
 mod series;
 mod silence;
 mod sparkline;
+mod status;
 pub(crate) mod time;
 mod top;
 mod units;
@@ -39,6 +43,7 @@ mod usage;
 
 use clap::{Parser, Subcommand};
 
+pub use backup::BackupArgs;
 pub use error::Error;
 pub use forecast::ForecastArgs;
 pub use host::HostArgs;
@@ -130,6 +135,10 @@ pub enum Command {
     Silence(SilenceArgs),
     /// Send a test notification to a receiver (test); list undelivered notifications (outbox)
     Notify(NotifyArgs),
+    /// Have the collector write a consistent copy of its store into a new directory
+    Backup(BackupArgs),
+    /// The collector's version, uptime, disk usage per part, series per host, ingest
+    Status,
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -152,6 +161,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules(args) => rules::run(&target, args, cli.output).await?,
         Command::Silence(args) => silence::run(&target, args, cli.output).await?,
         Command::Notify(args) => notify::run(&target, args, cli.output).await?,
+        Command::Backup(args) => backup::run(&target, args, cli.output).await?,
+        Command::Status => status::run(&target, cli.output).await?,
     }
     Ok(())
 }

@@ -18,6 +18,9 @@ pub fn run_all(store: &dyn Store) {
     label_names_and_values(store);
     alert_state_round_trips(store);
     small_records_are_kept_per_space(store);
+    the_last_write_at_a_timestamp_wins(store);
+    series_do_not_see_each_others_samples(store);
+    stats_count_series_per_host(store);
 }
 
 fn resolve_is_stable_and_limited(store: &dyn Store) {
@@ -375,4 +378,136 @@ fn small_records_are_kept_per_space(store: &dyn Store) {
     );
     assert_eq!(store.kv_scan(Space::Silences).unwrap().len(), 1);
     assert!(store.kv_scan(Space::NotifyAlerts).unwrap().is_empty());
+}
+
+/// The out-of-order and duplicate policy: samples may come in any order, and a sample at a
+/// timestamp the series already has replaces the stored one (last write wins).
+fn the_last_write_at_a_timestamp_wins(store: &dyn Store) {
+    let s = labels(&[("__name__", "lww"), ("host", "h1")]);
+    let id = store.resolve_series("h1", &[s], 100).unwrap()[0];
+    let day = 86_400_000i64;
+    let at = |i: i64| 1_700_000_000_000 + i * 10_000;
+    // Two days at 10 s, written newest first in three batches, then again in one.
+    let all: Vec<(i64, f64)> = (0..2 * day / 10_000).map(|i| (at(i), i as f64)).collect();
+    for part in all.rchunks(6_000) {
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: part.iter().rev().copied().collect(),
+            }])
+            .unwrap();
+    }
+    store
+        .append(&[SeriesSamples {
+            id,
+            samples: all.clone(),
+        }])
+        .unwrap();
+    let read = |start: i64, end: i64| {
+        let mut out = Vec::new();
+        store.samples(id, start, end, &mut out).unwrap();
+        out
+    };
+    assert_eq!(
+        read(i64::MIN, i64::MAX),
+        all,
+        "in order, each timestamp once"
+    );
+    // Rewrite an old sample, a recent one and a fresh one, duplicates inside one batch too.
+    store
+        .append(&[SeriesSamples {
+            id,
+            samples: vec![(at(5), -5.0), (at(17_000), 0.25), (at(5), 55.0)],
+        }])
+        .unwrap();
+    store
+        .append(&[SeriesSamples {
+            id,
+            samples: vec![(at(17_280), 1e300), (at(3), f64::NAN)],
+        }])
+        .unwrap();
+    let got = read(at(0), at(17_280));
+    assert_eq!(got.len(), all.len() + 1);
+    assert_eq!(
+        got[5],
+        (at(5), 55.0),
+        "the later of two writes in one batch wins"
+    );
+    assert!(got[3].1.is_nan());
+    assert_eq!(got[17_000], (at(17_000), 0.25));
+    assert_eq!(got[17_280], (at(17_280), 1e300));
+    assert_eq!(
+        read(at(4), at(6)),
+        vec![(at(4), 4.0), (at(5), 55.0), (at(6), 6.0)]
+    );
+    assert!(store.has_samples(id, at(17_280), i64::MAX).unwrap());
+    assert!(!store.has_samples(id, at(17_280) + 1, i64::MAX).unwrap());
+    assert!(!store.has_samples(id, at(4) + 1, at(5) - 1).unwrap());
+}
+
+fn series_do_not_see_each_others_samples(store: &dyn Store) {
+    let ids = store
+        .resolve_series(
+            "h1",
+            &[
+                labels(&[("__name__", "iso"), ("n", "1")]),
+                labels(&[("__name__", "iso"), ("n", "2")]),
+                labels(&[("__name__", "iso"), ("n", "3")]),
+            ],
+            100,
+        )
+        .unwrap();
+    store
+        .append(&[
+            SeriesSamples {
+                id: ids[0],
+                samples: vec![(1_000, 1.0), (i64::MAX, 1.5)],
+            },
+            SeriesSamples {
+                id: ids[2],
+                samples: vec![(i64::MIN, 3.0), (1_000, 3.5)],
+            },
+        ])
+        .unwrap();
+    let read = |id| {
+        let mut out = Vec::new();
+        store.samples(id, i64::MIN, i64::MAX, &mut out).unwrap();
+        out
+    };
+    assert_eq!(read(ids[0]), vec![(1_000, 1.0), (i64::MAX, 1.5)]);
+    assert!(read(ids[1]).is_empty());
+    assert_eq!(read(ids[2]), vec![(i64::MIN, 3.0), (1_000, 3.5)]);
+}
+
+fn stats_count_series_per_host(store: &dyn Store) {
+    let series: Vec<Labels> = ["a", "b", "c"]
+        .iter()
+        .map(|n| labels(&[("__name__", n), ("host", "stats-host")]))
+        .collect();
+    store.resolve_series("stats-host", &series, 3).unwrap();
+    let extra = labels(&[("__name__", "d"), ("host", "stats-host")]);
+    assert!(store.resolve_series("stats-host", &[extra], 3).is_err());
+    let stats = store.stats().unwrap();
+    assert!(
+        stats.series_by_host.contains(&("stats-host".to_owned(), 3)),
+        "{:?}",
+        stats.series_by_host
+    );
+    let hosts: Vec<&str> = stats
+        .series_by_host
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .collect();
+    assert!(
+        hosts.windows(2).all(|w| w[0] < w[1]),
+        "sorted by host, each once: {hosts:?}"
+    );
+    assert_eq!(
+        stats.series,
+        stats.series_by_host.iter().map(|(_, n)| n).sum::<u64>()
+    );
+    assert!(
+        !stats.engine.is_empty() && !stats.parts.is_empty(),
+        "{stats:?}"
+    );
 }

@@ -12,9 +12,8 @@
 //!   past every key of a name=value:  lp(name) lp(value) ++ [0xFF; 9]   (ids are 8 bytes)
 //! ```
 
-use super::{CF_POSTINGS, CF_SAMPLES, RocksStore, corrupt, engine, get_lp, put_lp, sample_key};
-use crate::store::{SeriesId, StoreResult};
-use rocksdb::ReadOptions;
+use super::{CF_POSTINGS, RocksStore, corrupt, engine, get_lp, put_lp};
+use crate::store::StoreResult;
 
 impl RocksStore {
     /// Every label name in the postings, sorted by key (length, then bytes).
@@ -54,28 +53,6 @@ impl RocksStore {
         }
         iter.status().map_err(engine)?;
         Ok(values)
-    }
-
-    /// Whether series `id` has a sample in `[start_ms, end_ms]`: one seek.
-    pub(super) fn seek_sample(
-        &self,
-        id: SeriesId,
-        start_ms: i64,
-        end_ms: i64,
-    ) -> StoreResult<bool> {
-        if end_ms < start_ms {
-            return Ok(false);
-        }
-        let mut ro = ReadOptions::default();
-        match end_ms.checked_add(1) {
-            Some(after) => ro.set_iterate_upper_bound(sample_key(id, after)),
-            None => ro.set_iterate_upper_bound((id + 1).to_be_bytes().to_vec()),
-        }
-        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_SAMPLES), ro);
-        iter.seek(sample_key(id, start_ms));
-        let found = iter.valid();
-        iter.status().map_err(engine)?;
-        Ok(found)
     }
 }
 

@@ -1,0 +1,459 @@
+//! `vigil status`: what the collector is and holds: version, uptime, data directory, disk
+//! usage in total and per part of the store, series in total and per host, and what was
+//! ingested since it started.
+//!
+//! `--output json` writes one object:
+//!
+//! ```text
+//!   {"version":"0.1.0","started":1795240200,"uptime_seconds":11520,
+//!    "data_dir":"/var/lib/vigil","engine":"RocksDB",
+//!    "disk_bytes":…,"wal_bytes":…,
+//!    "parts":[{"name":"samples","disk_bytes":…,"live_bytes":…,"memory_bytes":…,"keys":…}],
+//!    "series":…,"series_by_host":{"web-1":312,…},
+//!    "hosts":…,"hosts_up":…,
+//!    "samples_ingested":…,"batches_acked":…,"samples_rejected":…,   since the start
+//!    "samples_stored":null,                    when the engine knows without a scan
+//!    "outbox_waiting":0,"outbox":{"ops-mail":0}}
+//! ```
+//!
+//! `--output csv` writes `key,value` rows with the same names (`parts.<name>.<field>`,
+//! `series_by_host.<host>`, `outbox.<receiver>`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde::Serialize;
+use vigil_proto::v1::admin_client::AdminClient;
+use vigil_proto::v1::{StatusRequest, StatusResponse};
+
+use super::backup::refused;
+use super::client::{Collector, Target};
+use super::error::Error;
+use super::output::{self, Output};
+use super::{time, units};
+
+/// Hosts listed in the table (the ones with the most series); JSON and CSV list all.
+const TABLE_HOSTS: usize = 15;
+
+/// Fetches the collector's status and prints it.
+pub async fn run(target: &Target, output: Output) -> Result<(), Error> {
+    let collector = Collector::connect(target).await?;
+    let mut client = AdminClient::new(collector.channel());
+    let status = client
+        .status(StatusRequest {})
+        .await
+        .map_err(|s| refused(target, s))?
+        .into_inner();
+    let mut out = output::stdout();
+    render(&status, output, &mut out)?;
+    Ok(out.flush()?)
+}
+
+/// The status as `--output json` writes it (fields in this order).
+#[derive(Serialize)]
+struct StatusRecord<'a> {
+    version: &'a str,
+    started: serde_json::Number,
+    uptime_seconds: i64,
+    data_dir: &'a str,
+    engine: &'a str,
+    disk_bytes: u64,
+    wal_bytes: u64,
+    parts: Vec<PartRecord<'a>>,
+    series: u64,
+    series_by_host: BTreeMap<&'a str, u64>,
+    hosts: u64,
+    hosts_up: u64,
+    samples_ingested: u64,
+    batches_acked: u64,
+    samples_rejected: u64,
+    samples_stored: Option<u64>,
+    outbox_waiting: u64,
+    outbox: BTreeMap<&'a str, u64>,
+}
+
+/// One part of the store.
+#[derive(Serialize)]
+struct PartRecord<'a> {
+    name: &'a str,
+    disk_bytes: u64,
+    live_bytes: u64,
+    memory_bytes: u64,
+    keys: u64,
+}
+
+impl<'a> StatusRecord<'a> {
+    fn new(s: &'a StatusResponse) -> Self {
+        StatusRecord {
+            version: &s.version,
+            started: output::unix_seconds(s.started_ms),
+            uptime_seconds: (s.now_ms - s.started_ms).max(0) / 1000,
+            data_dir: &s.data_dir,
+            engine: &s.engine,
+            disk_bytes: s.disk_bytes,
+            wal_bytes: s.wal_bytes,
+            parts: s
+                .parts
+                .iter()
+                .map(|p| PartRecord {
+                    name: &p.name,
+                    disk_bytes: p.disk_bytes,
+                    live_bytes: p.live_bytes,
+                    memory_bytes: p.memory_bytes,
+                    keys: p.keys,
+                })
+                .collect(),
+            series: s.series,
+            series_by_host: s
+                .series_by_host
+                .iter()
+                .map(|h| (h.host.as_str(), h.series))
+                .collect(),
+            hosts: s.hosts,
+            hosts_up: s.hosts_up,
+            samples_ingested: s.samples_ingested,
+            batches_acked: s.batches_acked,
+            samples_rejected: s.samples_rejected,
+            samples_stored: s.samples_stored,
+            outbox_waiting: s.outbox.iter().map(|o| o.waiting).sum(),
+            outbox: s
+                .outbox
+                .iter()
+                .map(|o| (o.receiver.as_str(), o.waiting))
+                .collect(),
+        }
+    }
+
+    /// `key,value` rows for `--output csv`.
+    fn csv_rows(&self) -> Vec<Vec<String>> {
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut row = |k: &str, v: String| rows.push(vec![k.to_owned(), v]);
+        row("version", self.version.to_owned());
+        row("started", self.started.to_string());
+        row("uptime_seconds", self.uptime_seconds.to_string());
+        row("data_dir", self.data_dir.to_owned());
+        row("engine", self.engine.to_owned());
+        row("disk_bytes", self.disk_bytes.to_string());
+        row("wal_bytes", self.wal_bytes.to_string());
+        for p in &self.parts {
+            let name = p.name;
+            row(
+                &format!("parts.{name}.disk_bytes"),
+                p.disk_bytes.to_string(),
+            );
+            row(
+                &format!("parts.{name}.live_bytes"),
+                p.live_bytes.to_string(),
+            );
+            let memory = p.memory_bytes.to_string();
+            row(&format!("parts.{name}.memory_bytes"), memory);
+            row(&format!("parts.{name}.keys"), p.keys.to_string());
+        }
+        row("series", self.series.to_string());
+        for (host, n) in &self.series_by_host {
+            row(&format!("series_by_host.{host}"), n.to_string());
+        }
+        row("hosts", self.hosts.to_string());
+        row("hosts_up", self.hosts_up.to_string());
+        row("samples_ingested", self.samples_ingested.to_string());
+        row("batches_acked", self.batches_acked.to_string());
+        row("samples_rejected", self.samples_rejected.to_string());
+        let stored = self.samples_stored.map(|n| n.to_string());
+        row("samples_stored", stored.unwrap_or_default());
+        row("outbox_waiting", self.outbox_waiting.to_string());
+        for (receiver, n) in &self.outbox {
+            row(&format!("outbox.{receiver}"), n.to_string());
+        }
+        rows
+    }
+}
+
+/// Writes the status in the chosen format.
+pub fn render(s: &StatusResponse, output: Output, w: &mut dyn Write) -> std::io::Result<()> {
+    let record = StatusRecord::new(s);
+    match output {
+        Output::Json => output::write_json(w, &record),
+        Output::Csv => output::write_csv(w, &["key", "value"], record.csv_rows()),
+        Output::Table => table(s, &record, w),
+    }
+}
+
+/// The summary, then the parts of the store, then the hosts with the most series.
+fn table(s: &StatusResponse, r: &StatusRecord<'_>, w: &mut dyn Write) -> std::io::Result<()> {
+    let line = |w: &mut dyn Write, key: &str, value: String| writeln!(w, "{key:<12} {value}");
+    line(w, "VERSION", r.version.to_owned())?;
+    line(
+        w,
+        "UPTIME",
+        format!(
+            "{} (since {} UTC)",
+            uptime(r.uptime_seconds),
+            time::format_utc(s.started_ms - s.started_ms % 1000).trim_end_matches(".000")
+        ),
+    )?;
+    line(w, "DATA DIR", r.data_dir.to_owned())?;
+    line(w, "ENGINE", r.engine.to_owned())?;
+    line(
+        w,
+        "DISK",
+        format!(
+            "{} (write-ahead log {})",
+            units::bytes(r.disk_bytes as f64),
+            units::bytes(r.wal_bytes as f64)
+        ),
+    )?;
+    line(
+        w,
+        "SERIES",
+        format!(
+            "{} from {}; {} known, {} up",
+            group(r.series),
+            plural(r.series_by_host.len() as u64, "host"),
+            plural(r.hosts, "host"),
+            group(r.hosts_up)
+        ),
+    )?;
+    if let Some(stored) = r.samples_stored {
+        line(w, "STORED", format!("{} samples", group(stored)))?;
+    }
+    line(
+        w,
+        "INGESTED",
+        format!(
+            "{} samples in {} batches since the start; {} refused",
+            group(r.samples_ingested),
+            group(r.batches_acked),
+            group(r.samples_rejected)
+        ),
+    )?;
+    if !r.outbox.is_empty() {
+        line(
+            w,
+            "OUTBOX",
+            format!("{} notifications waiting", group(r.outbox_waiting)),
+        )?;
+    }
+
+    writeln!(w)?;
+    let mut parts = output::table(
+        &[
+            "PART",
+            "ON DISK",
+            "LIVE DATA (EST.)",
+            "IN MEMORY",
+            "KEYS (EST.)",
+        ],
+        &[1, 2, 3, 4],
+    );
+    for p in &r.parts {
+        parts.add_row(vec![
+            p.name.to_owned(),
+            units::bytes(p.disk_bytes as f64),
+            units::bytes(p.live_bytes as f64),
+            units::bytes(p.memory_bytes as f64),
+            group(p.keys),
+        ]);
+    }
+    output::write_table(w, &parts)?;
+
+    if r.series_by_host.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    let mut hosts: Vec<(&str, u64)> = r.series_by_host.iter().map(|(h, n)| (*h, *n)).collect();
+    hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut table = output::table(&["HOST", "SERIES"], &[1]);
+    for (host, n) in hosts.iter().take(TABLE_HOSTS) {
+        table.add_row(vec![(*host).to_owned(), group(*n)]);
+    }
+    output::write_table(w, &table)?;
+    if hosts.len() > TABLE_HOSTS {
+        writeln!(
+            w,
+            "... and {} more hosts (--output json lists every one)",
+            hosts.len() - TABLE_HOSTS
+        )?;
+    }
+    Ok(())
+}
+
+/// `3d 4h`, `5h 12m`, `12m 5s`, `42s`: the two largest units.
+fn uptime(seconds: i64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// `1 host`, `2 hosts`, `1,000 hosts`.
+fn plural(n: u64, what: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {what}{s}", group(n))
+}
+
+/// `1234567` as `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_proto::v1::{HostSeries, ReceiverOutbox, StoragePart};
+
+    /// 2026-11-21T05:50:00Z in milliseconds.
+    const T: i64 = 1_795_240_200_000;
+
+    fn status() -> StatusResponse {
+        StatusResponse {
+            version: "0.1.0".into(),
+            started_ms: T,
+            now_ms: T + 3 * 3_600_000 + 12 * 60_000 + 5_500,
+            data_dir: "/var/lib/vigil".into(),
+            engine: "RocksDB".into(),
+            disk_bytes: 1536 * 1024 * 1024,
+            wal_bytes: 12 * 1024 * 1024,
+            parts: vec![
+                StoragePart {
+                    name: "samples".into(),
+                    disk_bytes: 1400 * 1024 * 1024,
+                    live_bytes: 1300 * 1024 * 1024,
+                    memory_bytes: 40 * 1024 * 1024,
+                    keys: 123_456_789,
+                },
+                StoragePart {
+                    name: "series".into(),
+                    disk_bytes: 3 * 1024 * 1024,
+                    live_bytes: 3 * 1024 * 1024,
+                    memory_bytes: 0,
+                    keys: 601,
+                },
+            ],
+            series: 601,
+            series_by_host: vec![
+                HostSeries {
+                    host: "db-1".into(),
+                    series: 1,
+                },
+                HostSeries {
+                    host: "web-1".into(),
+                    series: 600,
+                },
+            ],
+            hosts: 3,
+            hosts_up: 2,
+            samples_ingested: 1_234_567,
+            batches_acked: 4_115,
+            samples_rejected: 0,
+            samples_stored: None,
+            outbox: vec![ReceiverOutbox {
+                receiver: "ops-mail".into(),
+                waiting: 2,
+            }],
+        }
+    }
+
+    fn rendered(output: Output) -> String {
+        let mut out = Vec::new();
+        render(&status(), output, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn table() {
+        assert_eq!(
+            rendered(Output::Table),
+            "VERSION      0.1.0\n\
+             UPTIME       3h 12m (since 2026-11-21 05:50:00 UTC)\n\
+             DATA DIR     /var/lib/vigil\n\
+             ENGINE       RocksDB\n\
+             DISK         1.5 GiB (write-ahead log 12.0 MiB)\n\
+             SERIES       601 from 2 hosts; 3 hosts known, 2 up\n\
+             INGESTED     1,234,567 samples in 4,115 batches since the start; 0 refused\n\
+             OUTBOX       2 notifications waiting\n\
+             \n\
+             PART      ON DISK   LIVE DATA (EST.)   IN MEMORY   KEYS (EST.)\n\
+             samples   1.4 GiB            1.3 GiB    40.0 MiB   123,456,789\n\
+             series    3.0 MiB            3.0 MiB         0 B           601\n\
+             \n\
+             HOST    SERIES\n\
+             web-1      600\n\
+             db-1         1\n"
+        );
+    }
+
+    #[test]
+    fn json() {
+        assert_eq!(
+            rendered(Output::Json),
+            concat!(
+                r#"{"version":"0.1.0","started":1795240200,"uptime_seconds":11525,"#,
+                r#""data_dir":"/var/lib/vigil","engine":"RocksDB","disk_bytes":1610612736,"#,
+                r#""wal_bytes":12582912,"parts":[{"name":"samples","disk_bytes":1468006400,"#,
+                r#""live_bytes":1363148800,"memory_bytes":41943040,"keys":123456789},"#,
+                r#"{"name":"series","disk_bytes":3145728,"live_bytes":3145728,"#,
+                r#""memory_bytes":0,"keys":601}],"series":601,"#,
+                r#""series_by_host":{"db-1":1,"web-1":600},"hosts":3,"hosts_up":2,"#,
+                r#""samples_ingested":1234567,"batches_acked":4115,"samples_rejected":0,"#,
+                r#""samples_stored":null,"outbox_waiting":2,"outbox":{"ops-mail":2}}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn csv_is_key_value_rows() {
+        let csv = rendered(Output::Csv);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "key,value");
+        assert!(lines.contains(&"parts.samples.disk_bytes,1468006400"));
+        assert!(lines.contains(&"series_by_host.web-1,600"));
+        assert!(lines.contains(&"samples_stored,"));
+        assert!(lines.contains(&"outbox.ops-mail,2"));
+        assert_eq!(lines.len(), 1 + 7 + 8 + 1 + 2 + 6 + 1 + 1);
+    }
+
+    #[test]
+    fn long_host_lists_are_cut_in_the_table() {
+        let mut s = status();
+        s.series_by_host = (0..20)
+            .map(|i| HostSeries {
+                host: format!("h{i:02}"),
+                series: 100 + i,
+            })
+            .collect();
+        let mut out = Vec::new();
+        render(&s, Output::Table, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("h19       119\n"), "{text}");
+        assert!(!text.contains("h04"), "{text}");
+        assert!(
+            text.ends_with("... and 5 more hosts (--output json lists every one)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn uptimes() {
+        assert_eq!(uptime(42), "42s");
+        assert_eq!(uptime(725), "12m 5s");
+        assert_eq!(uptime(18_720), "5h 12m");
+        assert_eq!(uptime(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
+    }
+}

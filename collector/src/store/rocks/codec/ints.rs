@@ -1,0 +1,296 @@
+//! Integer sequences (timestamps, decimal mantissas): a transform that makes the numbers
+//! small, then frame-of-reference bit packing in groups of [`GROUP`].
+//!
+//! ```text
+//!   u8 mode, then its parameters (zigzag varints), then the residuals:
+//!     0 raw      residuals  x[0..n]
+//!     1 delta    x0;        residuals  x[i] - x[i-1]                 i in 1..n
+//!     2 dod      x0, d0;    residuals  (x[i]-x[i-1]) - (x[i-1]-x[i-2])  i in 2..n
+//!     3 line     x0, step;  residuals  x[i] - (x0 + i*step)          i in 1..n
+//!   mode | SCALED (0x10): two more parameters, base and g (g > 1), and each residual r is
+//!     stored as q with r = base + q*g (memory in KiB reported in bytes moves in steps of
+//!     1024, disk sectors in steps of 512: dividing saves 9–12 bits a value)
+//!   residuals, GROUP at a time (the last group may be shorter):
+//!     u8 width  zigzag-varint min  then each (r - min) in `width` bits, padded to a byte
+//!     (width REPEAT instead: the previous group's width and min, no varint follows)
+//! ```
+//! All arithmetic wraps, so any i64 sequence round-trips. The encoder tries every mode and
+//! keeps the smallest: `line` suits jittered timestamps (residuals are the jitter alone),
+//! `delta` counters, `raw` gauges that wander around a level, `dod` steady ramps.
+
+use super::bits::{BitReader, BitWriter, get_varint, put_varint, unzigzag, varint_len, zigzag};
+
+/// Residuals per bit-packed group: small enough that a counter reset or a spike widens
+/// few values, large enough that the group header (2–3 bytes) costs little per value.
+pub const GROUP: usize = 64;
+
+const RAW: u8 = 0;
+const DELTA: u8 = 1;
+const DOD: u8 = 2;
+const LINE: u8 = 3;
+const SCALED: u8 = 0x10;
+/// Group header byte meaning "same width and min as the previous group": regular series
+/// (constants, steady ramps) then cost one byte per group.
+const REPEAT: u8 = 0x80;
+
+/// Appends the encoding of `xs` (any length, including 0) to `out`.
+pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
+    let n = xs.len();
+    if n == 0 {
+        return;
+    }
+    let mut best: Option<(usize, u8, Vec<i64>, Vec<i64>)> = None;
+    for mode in [RAW, DELTA, DOD, LINE] {
+        let Some((params, residuals)) = transform(xs, mode) else {
+            continue;
+        };
+        let mut candidates = vec![(mode, params.clone(), residuals.clone())];
+        if let Some((base, g, quotients)) = scale(&residuals) {
+            let mut params = params;
+            params.extend([base, g]);
+            candidates.push((mode | SCALED, params, quotients));
+        }
+        for (mode, params, residuals) in candidates {
+            let size = params.iter().map(|&p| varint_len(zigzag(p))).sum::<usize>()
+                + packed_len(&residuals);
+            if best.as_ref().is_none_or(|b| size < b.0) {
+                best = Some((size, mode, params, residuals));
+            }
+        }
+        if n < 2 {
+            break;
+        }
+    }
+    let Some((_, mode, params, residuals)) = best else {
+        return;
+    };
+    out.push(mode);
+    for p in params {
+        put_varint(out, zigzag(p));
+    }
+    let mut previous = None;
+    for group in residuals.chunks(GROUP) {
+        let (min, width) = frame(group);
+        if previous == Some((min, width)) {
+            out.push(REPEAT);
+        } else {
+            out.push(width as u8);
+            put_varint(out, zigzag(min));
+        }
+        previous = Some((min, width));
+        let mut w = BitWriter::new(out);
+        for &r in group {
+            w.write(r.wrapping_sub(min) as u64, width);
+        }
+        w.finish();
+    }
+}
+
+/// Decodes `n` integers starting at `*at` (advanced past them), calling `emit` on each.
+pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) -> Option<()> {
+    if n == 0 {
+        return Some(());
+    }
+    let head = *data.get(*at)?;
+    *at += 1;
+    let mode = head & !SCALED;
+    let mut param = || get_varint(data, at).map(unzigzag);
+    let (order, x0, p1) = match mode {
+        RAW => (0, 0, 0),
+        DELTA => (1, param()?, 0),
+        DOD => {
+            let x0 = param()?;
+            (2.min(n), x0, param()?)
+        }
+        LINE => (1, param()?, param()?),
+        _ => return None,
+    };
+    let (base, g) = if head & SCALED != 0 {
+        (param()?, param()?)
+    } else {
+        (0, 1)
+    };
+    let order = order.min(n);
+    // State of the reconstruction: the previous value and the previous difference.
+    let (mut prev, mut diff) = (x0, p1);
+    if order >= 1 {
+        emit(x0);
+    }
+    if order == 2 {
+        prev = x0.wrapping_add(p1);
+        emit(prev);
+    }
+    let mut i = order;
+    let mut frame: Option<(i64, u32)> = None;
+    while i < n {
+        let len = GROUP.min(n - i);
+        let head = *data.get(*at)?;
+        *at += 1;
+        let (min, width) = match (head, frame) {
+            (REPEAT, Some(f)) => f,
+            (0..=64, _) => (unzigzag(get_varint(data, at)?), u32::from(head)),
+            _ => return None,
+        };
+        frame = Some((min, width));
+        let bytes = (len * width as usize).div_ceil(8);
+        let packed = data.get(*at..*at + bytes)?;
+        *at += bytes;
+        let mut r = BitReader::new(packed);
+        for k in 0..len {
+            let q = min.wrapping_add(r.read(width)? as i64);
+            let residual = base.wrapping_add(q.wrapping_mul(g));
+            let x = match mode {
+                RAW => residual,
+                DELTA => prev.wrapping_add(residual),
+                DOD => {
+                    diff = diff.wrapping_add(residual);
+                    prev.wrapping_add(diff)
+                }
+                _ => x0.wrapping_add(((i + k) as i64).wrapping_mul(p1).wrapping_add(residual)),
+            };
+            prev = x;
+            emit(x);
+        }
+        i += len;
+    }
+    Some(())
+}
+
+/// The parameters and residuals of `xs` under `mode`; `None` when the mode needs more values.
+fn transform(xs: &[i64], mode: u8) -> Option<(Vec<i64>, Vec<i64>)> {
+    let n = xs.len();
+    match mode {
+        RAW => Some((Vec::new(), xs.to_vec())),
+        DELTA if n >= 1 => Some((
+            vec![xs[0]],
+            xs.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect(),
+        )),
+        DOD if n >= 2 => {
+            let d0 = xs[1].wrapping_sub(xs[0]);
+            let residuals = xs
+                .windows(3)
+                .map(|w| {
+                    w[2].wrapping_sub(w[1])
+                        .wrapping_sub(w[1].wrapping_sub(w[0]))
+                })
+                .collect();
+            Some((vec![xs[0], d0], residuals))
+        }
+        LINE if n >= 2 => {
+            let step = xs[n - 1].wrapping_sub(xs[0]) / (n as i64 - 1);
+            let residuals = (1..n)
+                .map(|i| xs[i].wrapping_sub(xs[0].wrapping_add((i as i64).wrapping_mul(step))))
+                .collect();
+            Some((vec![xs[0], step], residuals))
+        }
+        _ => None,
+    }
+}
+
+/// `residuals` as `base + q*g` for the largest common step g > 1, if there is one.
+fn scale(residuals: &[i64]) -> Option<(i64, i64, Vec<i64>)> {
+    let base = *residuals.first()?;
+    let mut g = 0u64;
+    for &r in residuals {
+        g = gcd(g, r.wrapping_sub(base).unsigned_abs());
+        if g == 1 {
+            return None;
+        }
+    }
+    if !(2..=1 << 62).contains(&g) {
+        return None;
+    }
+    let g = g as i64;
+    let quotients = residuals
+        .iter()
+        .map(|&r| r.wrapping_sub(base) / g)
+        .collect();
+    Some((base, g, quotients))
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The smallest value of a group and the bits each value needs above it.
+fn frame(group: &[i64]) -> (i64, u32) {
+    let min = group.iter().copied().min().unwrap_or(0);
+    let span = group
+        .iter()
+        .map(|&r| r.wrapping_sub(min) as u64)
+        .max()
+        .unwrap_or(0);
+    (min, 64 - span.leading_zeros())
+}
+
+/// Bytes the residuals take once packed.
+fn packed_len(residuals: &[i64]) -> usize {
+    let mut previous = None;
+    let mut size = 1;
+    for g in residuals.chunks(GROUP) {
+        let (min, width) = frame(g);
+        if previous != Some((min, width)) {
+            size += varint_len(zigzag(min));
+        }
+        previous = Some((min, width));
+        size += 1 + (g.len() * width as usize).div_ceil(8);
+    }
+    size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(xs: &[i64]) -> usize {
+        let mut out = vec![0xAA];
+        encode(xs, &mut out);
+        let mut at = 1;
+        let mut back = Vec::new();
+        decode(&out, &mut at, xs.len(), |x| back.push(x)).unwrap();
+        assert_eq!(back, xs);
+        assert_eq!(at, out.len(), "decode consumes exactly what encode wrote");
+        out.len() - 1
+    }
+
+    #[test]
+    fn sequences_round_trip() {
+        round_trip(&[]);
+        round_trip(&[7]);
+        round_trip(&[i64::MIN, i64::MAX]);
+        round_trip(&[i64::MAX, i64::MIN, 0, -1, i64::MAX]);
+        let ramp: Vec<i64> = (0..1000).map(|i| 1_700_000_000_000 + i * 10_000).collect();
+        assert!(
+            round_trip(&ramp) < 40,
+            "a regular ramp costs almost nothing"
+        );
+        let jitter: Vec<i64> = (0..1000)
+            .map(|i| 1_700_000_000_000 + i * 10_000 + (i * 7919 % 11) - 5)
+            .collect();
+        let size = round_trip(&jitter);
+        assert!(
+            size < 1000 * 4 / 8 + 100,
+            "±5 ms of jitter costs 4 bits: {size}"
+        );
+        let counter: Vec<i64> = (0..700)
+            .map(|i| if i < 300 { i * 37 } else { i * 3 })
+            .collect();
+        round_trip(&counter);
+    }
+
+    #[test]
+    fn damaged_input_is_refused_not_panicked_on() {
+        let xs: Vec<i64> = (0..200).map(|i| i * i).collect();
+        let mut out = Vec::new();
+        encode(&xs, &mut out);
+        for cut in 0..out.len() {
+            let mut at = 0;
+            let _ = decode(&out[..cut], &mut at, xs.len(), |_| {});
+        }
+        let mut at = 0;
+        assert!(decode(&[9, 0, 0], &mut at, 3, |_| {}).is_none());
+    }
+}

@@ -1,0 +1,103 @@
+//! What a store can say about itself for `vigil status` and `vigil backup`: disk usage per
+//! part, series per host, and where a checkpoint went.
+
+use super::Labels;
+use std::path::{Path, PathBuf};
+
+/// A consistent copy of the store made by [`Store::checkpoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The directory holding the copy; a collector started with this as its data
+    /// directory serves it.
+    pub dir: PathBuf,
+    /// Bytes of every file in the copy. Files hard-linked to the live data directory count
+    /// in full, though they take no extra disk until the live copy drops them.
+    pub bytes: u64,
+    /// Files in the copy.
+    pub files: u64,
+    /// Files shared with the live data directory through hard links (0 when the copy is
+    /// on another filesystem and every file was copied).
+    pub linked_files: u64,
+    /// The engine and its on-disk format, for the backup's manifest (`"RocksDB format 1"`).
+    pub format: String,
+}
+
+/// Disk usage and contents of a store, from the engine's cheap counters (no data scan).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    /// The engine (`"RocksDB"`, `"memory"`).
+    pub engine: String,
+    /// The data directory, when the store has one.
+    pub data_dir: Option<PathBuf>,
+    /// Bytes of every file under the data directory: tables, write-ahead log, manifests.
+    pub disk_bytes: u64,
+    /// Bytes of the write-ahead log: acknowledged writes not yet flushed into tables.
+    pub wal_bytes: u64,
+    /// Usage per part of the store (a RocksDB column family; a map for the memory store).
+    pub parts: Vec<PartStats>,
+    /// Series in the store (the sum of `series_by_host`).
+    pub series: u64,
+    /// Series per host that ever created one, sorted by host name.
+    pub series_by_host: Vec<(String, u64)>,
+    /// Samples stored, when the engine knows without reading them (the memory store);
+    /// `None` when it would take a scan.
+    pub samples: Option<u64>,
+}
+
+/// Usage of one part of a store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartStats {
+    /// The part's name (`"series"`, `"samples"`, `"postings"`, …).
+    pub name: String,
+    /// Bytes of its table files on disk (live and not yet deleted).
+    pub disk_bytes: u64,
+    /// The engine's estimate of the bytes of live data in it, after compaction would drop
+    /// overwritten and deleted entries.
+    pub live_bytes: u64,
+    /// Bytes held in memory waiting to be flushed to tables (already in the write-ahead
+    /// log, so durable).
+    pub memory_bytes: u64,
+    /// The engine's estimate of the number of keys in it.
+    pub keys: u64,
+}
+
+/// Bytes and files under `dir` (recursively), and how many files have other hard links.
+pub fn dir_usage(dir: &Path) -> std::io::Result<(u64, u64, u64)> {
+    let (mut bytes, mut files, mut linked) = (0, 0, 0);
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() {
+                bytes += meta.len();
+                files += 1;
+                if hard_links(&meta) > 1 {
+                    linked += 1;
+                }
+            }
+        }
+    }
+    Ok((bytes, files, linked))
+}
+
+#[cfg(unix)]
+fn hard_links(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::nlink(meta)
+}
+
+#[cfg(not(unix))]
+fn hard_links(_: &std::fs::Metadata) -> u64 {
+    1
+}
+
+/// Rough heap bytes of a label set, for the memory store's usage figures.
+pub(super) fn labels_bytes(labels: &Labels) -> u64 {
+    labels
+        .pairs()
+        .iter()
+        .map(|(n, v)| (n.len() + v.len() + 48) as u64)
+        .sum()
+}

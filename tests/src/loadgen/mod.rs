@@ -1,0 +1,279 @@
+//! `vigil-loadgen`: simulates a fleet of agents against a collector over the real gRPC
+//! Ingest protocol, or writes the same samples to a file for other systems to load.
+//!
+//! # Layout
+//! - [`catalogue`]: the ~300 node_exporter-like series slots of a host, with kinds and units.
+//! - [`fleet`]: every host's samples step by step, deterministic from the seed.
+//! - [`send`]: one gRPC stream per host: Hello, backfill as fast as acknowledged, then live.
+//! - [`emit`]: the same samples as OpenMetrics text or VictoriaMetrics import JSON lines.
+//! - [`report`]: counts, samples/s and latency to acknowledgement, as text or JSON.
+//!
+//! The dataset is fixed by `--hosts`, `--series-per-host`, `--interval`, `--jitter-ms`,
+//! `--seed` and its time range: steps from `end − backfill` up to `end + duration`, where
+//! `--end` defaults to now rounded down to the interval. Pass the same flags (and `--end`)
+//! to a sending run and an `--emit` run and they hold exactly the same samples.
+
+pub mod catalogue;
+pub mod emit;
+pub mod fleet;
+pub mod report;
+pub mod send;
+
+use clap::Parser;
+use fleet::{Fleet, FleetSpec};
+use report::{Phase, Stats};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+/// Simulates N Vigil agents over the real gRPC Ingest protocol, or writes the same samples
+/// as a file (`--emit`) for other time-series stores.
+#[derive(Debug, Parser)]
+#[command(name = "vigil-loadgen", version)]
+pub struct Args {
+    /// Collector gRPC URL (https:// for TLS).
+    #[arg(long, default_value = "http://127.0.0.1:7070")]
+    pub collector: String,
+    /// Simulated hosts (one agent stream each).
+    #[arg(long, default_value_t = 10)]
+    pub hosts: u32,
+    /// Series per host at any time (1 % of them churn into new series every 6 h).
+    #[arg(long, default_value_t = 300)]
+    pub series_per_host: usize,
+    /// Time between scrapes.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Live data to send in real time after the backfill [default: 5m without
+    /// --backfill, 0s with it].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Past data to send first, as fast as the collector acknowledges it.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub backfill: Duration,
+    /// End of the backfill (start of live data), Unix seconds [default: now, rounded down
+    /// to the interval]. Give the same value to a sending and an --emit run.
+    #[arg(long)]
+    pub end: Option<i64>,
+    /// Hosts backfilling at the same time (the others wait with their stream open).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Batches sent ahead of their acknowledgement, per stream.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
+    /// Samples per backfill batch (whole scrapes; live batches hold one scrape).
+    #[arg(long, default_value_t = 10_000)]
+    pub batch_samples: usize,
+    /// Random jitter added to each scrape's timestamp, 0..=N milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u32,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Agent token, when the collector requires one.
+    #[arg(
+        long,
+        env = "VIGIL_LOADGEN_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub token: String,
+    /// Compress messages with gzip (the agent's default); off keeps the generator's CPU
+    /// out of the collector's way on a shared machine.
+    #[arg(long)]
+    pub gzip: bool,
+    /// PEM CA that signs the collector's certificate (with an https:// URL).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Name to expect in the collector's certificate, when not the URL's host (with
+    /// --tls-ca).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+    /// Report format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
+    /// Write the samples to FILE instead of sending them: FORMAT is openmetrics or
+    /// vm-import; FILE `-` is stdout, a name ending in .gz is gzip-compressed.
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub emit: Option<Vec<String>>,
+}
+
+/// Runs what `args` ask for; Err carries a message for the user. Returns whether every
+/// sample was acknowledged (or written).
+pub fn run(args: Args) -> Result<bool, String> {
+    if args.hosts == 0 || args.series_per_host == 0 {
+        return Err("--hosts and --series-per-host must be at least 1".into());
+    }
+    let interval_ms = args.interval.as_millis() as i64;
+    if interval_ms == 0 {
+        return Err("--interval must be at least 1ms".into());
+    }
+    if args.batch_samples == 0 || args.in_flight == 0 || args.concurrency == 0 {
+        return Err("--batch-samples, --in-flight and --concurrency must be at least 1".into());
+    }
+    let backfill_steps = args.backfill.as_millis() as i64 / interval_ms;
+    let duration = args.duration.unwrap_or(if backfill_steps > 0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(300)
+    });
+    let live_steps = duration.as_millis() as i64 / interval_ms;
+    let end_ms = match args.end {
+        Some(s) => s * 1000,
+        None => now_ms() / interval_ms * interval_ms,
+    };
+    let spec = FleetSpec {
+        hosts: args.hosts,
+        series_per_host: args.series_per_host,
+        interval_ms,
+        jitter_ms: args.jitter_ms,
+        seed: args.seed,
+        start_ms: end_ms - backfill_steps * interval_ms,
+    };
+    let steps = backfill_steps + live_steps;
+    let context = serde_json::json!({
+        "hosts": spec.hosts,
+        "series_per_host": spec.series_per_host,
+        "interval_ms": interval_ms,
+        "jitter_ms": spec.jitter_ms,
+        "seed": spec.seed,
+        "start_ms": spec.start_ms,
+        "end_ms": spec.start_ms + steps * interval_ms,
+        "backfill_steps": backfill_steps,
+        "live_steps": live_steps,
+        "expected_samples": u64::from(spec.hosts) * spec.series_per_host as u64 * steps as u64,
+    });
+    let fleet = Fleet::new(spec);
+    match &args.emit {
+        Some(emit) => write_file(&fleet, steps, &emit[0], &emit[1], &args.output, context),
+        None => send_all(&args, fleet, backfill_steps, live_steps, context),
+    }
+}
+
+fn write_file(
+    fleet: &Fleet,
+    steps: i64,
+    format: &str,
+    file: &str,
+    output: &str,
+    mut context: serde_json::Value,
+) -> Result<bool, String> {
+    let format: emit::Format = format.parse()?;
+    let started = Instant::now();
+    let sink: Box<dyn Write> = if file == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        let f = std::fs::File::create(file).map_err(|e| format!("cannot create {file}: {e}"))?;
+        Box::new(f)
+    };
+    let failed = |e: std::io::Error| format!("writing {file}: {e}");
+    let written = if file.ends_with(".gz") {
+        let mut gz = flate2::write::GzEncoder::new(sink, flate2::Compression::fast());
+        let written = emit::write(
+            fleet,
+            steps,
+            format,
+            &mut std::io::BufWriter::with_capacity(1 << 20, &mut gz),
+        )
+        .map_err(failed)?;
+        gz.finish().and_then(|mut f| f.flush()).map_err(failed)?;
+        written
+    } else {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+        emit::write(fleet, steps, format, &mut out).map_err(failed)?
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    context["file"] = file.into();
+    context["samples"] = written.samples.into();
+    context["series"] = written.series.into();
+    context["seconds"] = seconds.into();
+    if output == "json" && file != "-" {
+        println!("{context}");
+    } else {
+        eprintln!(
+            "wrote {} samples of {} series to {file} in {seconds:.1} s",
+            written.samples, written.series
+        );
+    }
+    Ok(true)
+}
+
+fn send_all(
+    args: &Args,
+    fleet: Fleet,
+    backfill_steps: i64,
+    live_steps: i64,
+    mut context: serde_json::Value,
+) -> Result<bool, String> {
+    let mut endpoint = Endpoint::from_shared(args.collector.clone())
+        .map_err(|e| format!("--collector {:?} is not a URL: {e}", args.collector))?
+        .tcp_nodelay(true);
+    if let Some(ca) = &args.tls_ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| format!("--tls-ca: cannot read {}: {e}", ca.display()))?;
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+        if let Some(name) = &args.tls_server_name {
+            tls = tls.domain_name(name.clone());
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("TLS settings: {e}"))?;
+    }
+    let plan = Arc::new(send::Plan {
+        endpoint,
+        fleet,
+        backfill_steps,
+        live_steps,
+        concurrency: args.concurrency,
+        in_flight: args.in_flight,
+        batch_samples: args.batch_samples,
+        token: args.token.clone(),
+        gzip: args.gzip,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let stats = Arc::new(Stats::default());
+    let errors = runtime.block_on(async {
+        let progress = tokio::spawn(progress(stats.clone()));
+        let errors = send::run(plan, stats.clone()).await;
+        progress.abort();
+        errors
+    });
+    let report = stats.report(errors);
+    context["collector"] = args.collector.clone().into();
+    let complete = report.errors.is_empty() && report.rejected == 0;
+    if args.output == "json" {
+        println!("{}", report.json(context));
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(complete)
+}
+
+/// Prints acknowledged samples and the rate so far every 10 s, to stderr.
+async fn progress(stats: Arc<Stats>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for (name, phase) in [("backfill", Phase::Backfill), ("live", Phase::Live)] {
+            let (acked, seconds) = stats.progress(phase);
+            if seconds > 0.0 {
+                eprintln!(
+                    "{name}: {acked} samples acknowledged in {seconds:.0} s ({:.0} samples/s)",
+                    acked as f64 / seconds
+                );
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,242 @@
+//! Counting what was sent and acknowledged, and the summary the load generator prints.
+//!
+//! Samples per second of a phase are its acknowledged samples divided by the time from its
+//! first batch sent to its last Ack, so connecting and waiting for the first live scrape do
+//! not count. Latency is per batch, from sending it to reading its Ack.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Which part of a run a batch belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Past data sent as fast as acknowledged.
+    Backfill = 0,
+    /// Scrapes sent when their time comes.
+    Live = 1,
+}
+
+/// One phase's counts.
+#[derive(Debug, Default)]
+struct PhaseStats {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    batches: AtomicU64,
+    /// Per batch, microseconds.
+    latencies_us: Mutex<Vec<u64>>,
+    first_send: Mutex<Option<Instant>>,
+    last_ack: Mutex<Option<Instant>>,
+}
+
+/// Counts shared by every host's stream.
+#[derive(Debug, Default)]
+pub struct Stats {
+    phases: [PhaseStats; 2],
+    rejected: AtomicU64,
+    first_rejection: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Stats {
+    /// A batch of `samples` samples was sent.
+    pub fn sent(&self, phase: Phase, samples: u64) {
+        let p = &self.phases[phase as usize];
+        p.sent.fetch_add(samples, Ordering::Relaxed);
+        lock(&p.first_send).get_or_insert_with(Instant::now);
+    }
+
+    /// A batch was acknowledged after `latency`.
+    pub fn acked(
+        &self,
+        phase: Phase,
+        latency: Duration,
+        accepted: u64,
+        rejected: u64,
+        why: Option<String>,
+    ) {
+        let p = &self.phases[phase as usize];
+        p.acked.fetch_add(accepted, Ordering::Relaxed);
+        p.batches.fetch_add(1, Ordering::Relaxed);
+        lock(&p.latencies_us).push(latency.as_micros() as u64);
+        *lock(&p.last_ack) = Some(Instant::now());
+        if rejected > 0 {
+            self.rejected.fetch_add(rejected, Ordering::Relaxed);
+            let mut first = lock(&self.first_rejection);
+            if first.is_none() {
+                *first = why;
+            }
+        }
+    }
+
+    /// Samples acknowledged so far in `phase`, and seconds since its first batch.
+    pub fn progress(&self, phase: Phase) -> (u64, f64) {
+        let p = &self.phases[phase as usize];
+        let since = lock(&p.first_send).map_or(0.0, |t| t.elapsed().as_secs_f64());
+        (p.acked.load(Ordering::Relaxed), since)
+    }
+
+    /// The summary of one phase.
+    fn phase(&self, phase: Phase) -> PhaseReport {
+        let p = &self.phases[phase as usize];
+        let mut latencies = lock(&p.latencies_us).clone();
+        latencies.sort_unstable();
+        let seconds = match (*lock(&p.first_send), *lock(&p.last_ack)) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        };
+        let acked = p.acked.load(Ordering::Relaxed);
+        PhaseReport {
+            sent: p.sent.load(Ordering::Relaxed),
+            acked,
+            batches: p.batches.load(Ordering::Relaxed),
+            seconds,
+            samples_per_s: if seconds > 0.0 {
+                acked as f64 / seconds
+            } else {
+                0.0
+            },
+            p50_ms: percentile(&latencies, 0.50),
+            p99_ms: percentile(&latencies, 0.99),
+            max_ms: latencies.last().map_or(0.0, |&us| us as f64 / 1000.0),
+        }
+    }
+
+    /// The run's summary.
+    pub fn report(&self, errors: Vec<String>) -> Report {
+        Report {
+            backfill: self.phase(Phase::Backfill),
+            live: self.phase(Phase::Live),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            first_rejection: lock(&self.first_rejection).clone(),
+            errors,
+        }
+    }
+}
+
+/// The `q` quantile of sorted microseconds, in milliseconds (nearest rank).
+pub fn percentile(sorted_us: &[u64], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
+    sorted_us[rank - 1] as f64 / 1000.0
+}
+
+/// One phase of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseReport {
+    /// Samples sent.
+    pub sent: u64,
+    /// Samples the collector acknowledged as stored.
+    pub acked: u64,
+    /// Batches acknowledged.
+    pub batches: u64,
+    /// From the first batch sent to the last Ack.
+    pub seconds: f64,
+    /// `acked / seconds`.
+    pub samples_per_s: f64,
+    /// Median latency to acknowledgement, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile latency to acknowledgement, milliseconds.
+    pub p99_ms: f64,
+    /// Slowest acknowledgement, milliseconds.
+    pub max_ms: f64,
+}
+
+impl PhaseReport {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "sent_samples": self.sent,
+            "acked_samples": self.acked,
+            "batches": self.batches,
+            "seconds": self.seconds,
+            "samples_per_s": self.samples_per_s,
+            "ack_latency_ms": {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms},
+        })
+    }
+
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<8}  {:>13} samples acked of {:>13} sent in {:>8.1} s = {:>12.0} samples/s;  ack latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} batches)",
+            self.acked,
+            self.sent,
+            self.seconds,
+            self.samples_per_s,
+            self.p50_ms,
+            self.p99_ms,
+            self.max_ms,
+            self.batches
+        )
+    }
+}
+
+/// What a run achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The backfill phase.
+    pub backfill: PhaseReport,
+    /// The live phase.
+    pub live: PhaseReport,
+    /// Samples the collector refused.
+    pub rejected: u64,
+    /// The first refusal's code and message.
+    pub first_rejection: Option<String>,
+    /// Hosts whose stream failed, with why.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// The report as JSON, with `context` (the run's settings) merged in.
+    pub fn json(&self, context: serde_json::Value) -> serde_json::Value {
+        let mut out = context;
+        out["backfill"] = self.backfill.json();
+        out["live"] = self.live.json();
+        out["acked_samples"] = (self.backfill.acked + self.live.acked).into();
+        out["rejected_samples"] = self.rejected.into();
+        out["first_rejection"] = self.first_rejection.clone().into();
+        out["errors"] = self.errors.clone().into();
+        out
+    }
+
+    /// The report as lines of text.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for (name, phase) in [("backfill", &self.backfill), ("live", &self.live)] {
+            if phase.sent > 0 {
+                out.push_str(&phase.line(name));
+                out.push('\n');
+            }
+        }
+        out.push_str(&format!(
+            "acknowledged {} samples, rejected {}\n",
+            self.backfill.acked + self.live.acked,
+            self.rejected
+        ));
+        if let Some(why) = &self.first_rejection {
+            out.push_str(&format!("first rejection: {why}\n"));
+        }
+        for e in &self.errors {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let us: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile(&us, 0.5), 50.0);
+        assert_eq!(percentile(&us, 0.99), 99.0);
+        assert_eq!(percentile(&[7000], 0.99), 7.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
