@@ -330,8 +330,7 @@ impl Config {
                 "must be at least 100ms, like 1m".into(),
             );
         }
-        if !self.storage.retention.is_zero()
-            && self.storage.retention < self.storage.block_duration
+        if !self.storage.retention.is_zero() && self.storage.retention < self.storage.block_duration
         {
             return bad(
                 "storage.retention",

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 pub mod client;
 pub mod dataset;
-pub mod notify_servers;
 pub mod loadgen;
+pub mod notify_servers;
 pub mod prom_api;
 pub mod prometheus;
 pub mod promql_compare;
