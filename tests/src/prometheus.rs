@@ -10,43 +10,10 @@ use std::time::Duration;
 
 /// Installs Debian's `prometheus` package (server and `promtool`) when either is missing.
 pub fn ensure_installed() {
-    let present = |bin: &str| Path::new("/usr/bin").join(bin).exists();
-    if present("prometheus") && present("promtool") {
-        return;
+    if !Path::new("/usr/bin/prometheus").exists() {
+        crate::notify_servers::ensure_package("prometheus", Path::new("/usr/bin/prometheus"));
     }
-    eprintln!("installing Debian's prometheus package (once)");
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    // Another process may hold the dpkg lock: wait for it rather than fail.
-    let lock = "DPkg::Lock::Timeout=600";
-    let installed = apt(&[
-        "-o",
-        lock,
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        "prometheus",
-    ]) || (apt(&["-o", lock, "update", "-qq"])
-        && apt(&[
-            "-o",
-            lock,
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "prometheus",
-        ]));
-    assert!(
-        installed && present("promtool"),
-        "could not install Debian's prometheus package; install it by hand with `apt-get install prometheus`"
-    );
+    crate::notify_servers::ensure_package("prometheus", Path::new("/usr/bin/promtool"));
 }
 
 /// Writes TSDB blocks for the OpenMetrics file `input` into `dir`.
