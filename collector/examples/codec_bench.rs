@@ -361,6 +361,7 @@ fn open(dir: &std::path::Path) -> RocksStore {
         // Compaction is run by hand below, to time it apart from appends.
         compaction_interval: std::time::Duration::from_secs(86_400),
         retention: std::time::Duration::ZERO,
+        ..BlockOptions::default()
     };
     RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
 }
@@ -435,8 +436,20 @@ fn store_bench(hosts: u32, hours: i64, jitter_ms: i64) {
     drop(store);
     // Reopen twice so RocksDB flushes and settles its files, then measure.
     let store = open(dir.path());
+    let parts = store.stats().unwrap().parts;
     drop(store);
     let after = dir_bytes(dir.path());
+    // Downsampled tiers: every series has 12 five-minute and one one-hour bucket an hour.
+    let rollup: u64 = parts
+        .iter()
+        .filter(|p| p.name == "rollup")
+        .map(|p| p.disk_bytes)
+        .sum();
+    let buckets = u64::from(hosts) * SERIES_PER_HOST as u64 * hours as u64 * 13;
+    println!(
+        "downsampled tiers: {rollup} bytes in the rollup family, {:.2} bytes per bucket (5 m and 1 h)",
+        rollup as f64 / buckets as f64
+    );
     println!(
         "on disk after compaction: {:.3} bytes/sample ({} bytes, whole data directory)",
         after as f64 / total as f64,
