@@ -137,7 +137,8 @@ pub struct StorageConfig {
     #[serde(with = "duration")]
     pub retention: Duration,
     /// How long the 5-minute downsampled tier is kept ("0s": forever); at least as long
-    /// as `retention`. Queries read it where raw samples have expired.
+    /// as `retention`. Queries read it where raw samples have expired; tiers are built
+    /// only when `retention` is set.
     #[serde(with = "duration")]
     pub retention_5m: Duration,
     /// How long the 1-hour downsampled tier is kept ("0s": forever); at least as long as

@@ -94,7 +94,10 @@
 //! family's compaction filter drops their keys. `Store::samples_for_step` reads raw
 //! samples wherever raw retention keeps them (exactly `samples`), and only before the raw
 //! cutoff the finest tier kept there, one sample per bucket: its last value at its last
-//! sample's time. Windows compacted before tiers existed have none.
+//! sample's time. Tiers are built only when `retention` is set: with raw samples kept
+//! forever no read would use them (and they would cost about 0.3 bytes per raw sample of
+//! disk at 10 s scrapes). Windows compacted before tiers existed, or before a retention was
+//! set, have none.
 //!
 //! # Measured
 //!
@@ -107,6 +110,12 @@
 //! (live scrapes) makes a key per sample: about 1 M samples/s. One series over 24 h
 //! (8,641 samples) reads in 0.17–0.22 ms (median) from blocks, over 7 days in 1.1 ms; as
 //! recent keys of one sample each (the layout of format 1) it took 1.1 ms and 6.7–8.2 ms.
+//!
+//! Downsampled tiers (`-- store 20 6 20 3650`: a retention, so they are built): 8.8 bytes
+//! on disk per bucket, 5 m and 1 h together (0.32 bytes per raw sample at 10 s: 1.16
+//! bytes/sample in all instead of 0.84); before RocksDB's compression a 5 m bucket takes
+//! about 10 bytes, a 1 h bucket 49 (two per 2 h block: the five column headers dominate).
+//! Compacting 13 M samples took 2.4–2.5 s with tiers, 2.1–2.3 s without.
 //!
 //! # Format versions
 //!
@@ -296,8 +305,10 @@ impl RocksStore {
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let expired_before = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
         let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        let tiers =
-            rollup::TierRetention::new([millis(blocks.retention_5m), millis(blocks.retention_1h)]);
+        let tiers = rollup::TierRetention::new(
+            !blocks.retention.is_zero(),
+            [millis(blocks.retention_5m), millis(blocks.retention_1h)],
+        );
         let tier_cutoffs = tiers.cutoffs();
         let names = FAMILIES
             .iter()

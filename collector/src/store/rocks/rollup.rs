@@ -164,14 +164,19 @@ pub fn rollup_key(tag: u8, id: SeriesId, window: i64) -> [u8; 17] {
 /// block window it still keeps (shared with the rollup family's compaction filter).
 #[derive(Debug)]
 pub struct TierRetention {
+    /// Whether tiers are built at all: only when raw samples expire, since reads use a
+    /// tier only where raw samples are gone.
+    build: bool,
     retention_ms: [i64; 2],
     first_kept: [Arc<AtomicI64>; 2],
 }
 
 impl TierRetention {
-    /// Tiers kept `retention_ms` each (0: forever), nothing expired yet.
-    pub fn new(retention_ms: [i64; 2]) -> Self {
+    /// Tiers kept `retention_ms` each (0: forever), nothing expired yet; built only when
+    /// `build` (raw samples have a retention).
+    pub fn new(build: bool, retention_ms: [i64; 2]) -> Self {
         Self {
+            build,
             retention_ms,
             first_kept: [
                 Arc::new(AtomicI64::new(i64::MIN)),
@@ -225,7 +230,7 @@ pub fn put(
     samples: &[(i64, f64)],
     scratch: &mut Vec<u8>,
 ) {
-    if samples.is_empty() {
+    if samples.is_empty() || !tiers.build {
         return;
     }
     for (i, tier) in TIERS.iter().enumerate() {
@@ -373,7 +378,8 @@ mod tests {
         // 2 h windows hold whole buckets; 25 min windows split 1 h buckets in parts.
         for block in [Duration::from_secs(7200), Duration::from_secs(1500)] {
             let dir = tempfile::tempdir().unwrap();
-            let store = open(dir.path(), block, [0, 0, 0]);
+            // Tiers are built only when raw samples expire (ten years on).
+            let store = open(dir.path(), block, [10 * 365 * 86_400, 0, 0]);
             let id = series(&store, "c");
             let base = 1_700_000_000_000 - 1_700_000_000_000 % (2 * HOUR) + 123_456;
             let raw = counter(base, 9 * HOUR / 10_000);
@@ -385,14 +391,14 @@ mod tests {
                     samples: early.to_vec(),
                 }])
                 .unwrap();
-            store.compact_windows(i64::MAX).unwrap();
+            store.compact_windows(compactor::now_ms()).unwrap();
             store
                 .append(&[SeriesSamples {
                     id,
                     samples: late.to_vec(),
                 }])
                 .unwrap();
-            let report = store.compact_windows(i64::MAX).unwrap();
+            let report = store.compact_windows(compactor::now_ms()).unwrap();
             assert!(report.blocks > 0, "{report:?}");
             let mut stored = Vec::new();
             store.samples(id, i64::MIN, i64::MAX, &mut stored).unwrap();
@@ -432,6 +438,19 @@ mod tests {
                 assert!(same(&got, &part));
             }
         }
+    }
+
+    #[test]
+    fn without_a_raw_retention_no_tier_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), Duration::from_secs(7200), [0, 0, 0]);
+        let id = series(&store, "c");
+        let samples = counter(1_700_000_000_000, 2000);
+        store.append(&[SeriesSamples { id, samples }]).unwrap();
+        let report = store.compact_windows(i64::MAX).unwrap();
+        assert!(report.blocks > 0, "{report:?}");
+        let cf = store.cf(CF_ROLLUP);
+        assert_eq!(store.db.iterator_cf(cf, IteratorMode::Start).count(), 0);
     }
 
     #[test]
