@@ -33,9 +33,10 @@
 //!                                                         buckets, 2: 1-hour), written in
 //!                                                         the batch that writes its block:
 //!                                                         per bucket (by its last sample's
-//!                                                         time) last, min, max, sum, count,
-//!                                                         as 5 × (varint length, codec
-//!                                                         block); `rollup.rs`
+//!                                                         time) its count and last, min,
+//!                                                         max, sum values: `ints` columns
+//!                                                         and decimal or XOR value columns
+//!                                                         as in blocks (see `rollup.rs`)
 //!   hosts         host name                → vigil.v1.Host (protobuf)
 //!   alerts        lp(file) lp(group) lp(rule) labelset
 //!                                          → alert state (42 bytes, see `alerts.rs`)
@@ -111,11 +112,12 @@
 //! (8,641 samples) reads in 0.17–0.22 ms (median) from blocks, over 7 days in 1.1 ms; as
 //! recent keys of one sample each (the layout of format 1) it took 1.1 ms and 6.7–8.2 ms.
 //!
-//! Downsampled tiers (`-- store 20 6 20 3650`: a retention, so they are built): 8.8 bytes
-//! on disk per bucket, 5 m and 1 h together (0.32 bytes per raw sample at 10 s: 1.16
-//! bytes/sample in all instead of 0.84); before RocksDB's compression a 5 m bucket takes
-//! about 10 bytes, a 1 h bucket 49 (two per 2 h block: the five column headers dominate).
-//! Compacting 13 M samples took 2.4–2.5 s with tiers, 2.1–2.3 s without.
+//! Downsampled tiers (`-- store 20 6 20 3650`: a retention, so they are built): 8.0 bytes
+//! on disk per bucket, 5 m and 1 h together (0.29 bytes per raw sample at 10 s: 1.13
+//! bytes/sample in all instead of 0.84; a 1 h bucket costs several times a 5 m one, as a
+//! 2 h block has only two of them to share its key and column headers). Compacting 13 M
+//! samples took 10–40 % longer with tiers (2.4–2.5 s against 2.1–2.3 s on a quiet machine,
+//! 4.8–5.2 s against 3.4–4.7 s on a busy one).
 //!
 //! # Format versions
 //!

@@ -97,58 +97,160 @@ pub fn aggregate(samples: &[(i64, f64)], bucket_ms: i64) -> Vec<Bucket> {
     out
 }
 
-/// Appends the encoding of `buckets` (at least one): five codec blocks, each after its
-/// varint length: last (timestamped with the buckets' last sample times), then min, max,
-/// sum and count, timestamped 0, 1, 2, … (which costs a few bytes).
+/// Value column kinds: short decimals (mantissas as `ints`), the same as differences from
+/// the `last` column's mantissas at the same exponent (a counter's max is its last), or
+/// Gorilla's XOR stream.
+const DECIMAL: u8 = 0;
+const FROM_LAST: u8 = 1;
+const XOR: u8 = 2;
+
+/// Appends the encoding of `buckets` (at least one):
+///
+/// ```text
+///   varint n
+///   ints   the n last-sample timestamps          (codec/ints.rs)
+///   ints   the n counts
+///   then the columns last, min, max, sum, each:
+///     u8 0 decimal:   u8 e, ints of the n mantissas; value = m / 10^e
+///     u8 1 from last: u8 e, ints of the n differences from last's mantissas (at e)
+///     u8 2 xor:       varint length, Gorilla's XOR stream of the n values
+/// ```
 pub fn encode(buckets: &[Bucket], out: &mut Vec<u8>) {
-    let mut block = Vec::new();
-    let mut put = |column: &[(i64, f64)], out: &mut Vec<u8>| {
-        block.clear();
-        codec::encode(column, &mut block);
-        put_varint(out, block.len() as u64);
-        out.extend_from_slice(&block);
-    };
-    let timed: Vec<(i64, f64)> = buckets.iter().map(|b| (b.last_ts, b.last)).collect();
-    put(&timed, out);
-    let fields: [fn(&Bucket) -> f64; 4] = [|b| b.min, |b| b.max, |b| b.sum, |b| b.count as f64];
-    for field in fields {
-        let column: Vec<(i64, f64)> = buckets
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (i as i64, field(b)))
-            .collect();
-        put(&column, out);
+    put_varint(out, buckets.len() as u64);
+    let ints: Vec<i64> = buckets.iter().map(|b| b.last_ts).collect();
+    codec::ints::encode(&ints, out);
+    let ints: Vec<i64> = buckets.iter().map(|b| b.count as i64).collect();
+    codec::ints::encode(&ints, out);
+    let fields: [fn(&Bucket) -> f64; 4] = [|b| b.last, |b| b.min, |b| b.max, |b| b.sum];
+    let lasts: Vec<(i64, f64)> = buckets.iter().map(|b| (0, b.last)).collect();
+    let last_decimal = codec::decimal(&lasts);
+    let mut best = Vec::new();
+    let mut other = Vec::new();
+    for (k, field) in fields.iter().enumerate() {
+        let values: Vec<(i64, f64)> = buckets.iter().map(|b| (0, field(b))).collect();
+        best.clear();
+        match codec::decimal(&values) {
+            Some((e, mantissas)) => {
+                best.extend([DECIMAL, e as u8]);
+                codec::ints::encode(&mantissas, &mut best);
+                // With last's exponent (or a finer one), try the difference from last.
+                if let Some((le, lm)) = last_decimal.as_ref().filter(|_| k > 0) {
+                    let e2 = e.max(*le);
+                    let at =
+                        |m: i64, from: usize| m.checked_mul(10i64.checked_pow((e2 - from) as u32)?);
+                    let diffs: Option<Vec<i64>> = mantissas
+                        .iter()
+                        .zip(lm)
+                        .map(|(&m, &l)| at(m, e)?.checked_sub(at(l, *le)?))
+                        .collect();
+                    // Kept only if every value decodes bit for bit at the finer exponent.
+                    let exact = |diffs: &Vec<i64>| {
+                        diffs.iter().zip(lm).zip(&values).all(|((&d, &l), v)| {
+                            at(l, *le)
+                                .and_then(|l| l.checked_add(d))
+                                .and_then(|m| codec::from_decimal(m, e2))
+                                .is_some_and(|x| x.to_bits() == v.1.to_bits())
+                        })
+                    };
+                    if let Some(diffs) = diffs.filter(exact) {
+                        other.clear();
+                        other.extend([FROM_LAST, e2 as u8]);
+                        codec::ints::encode(&diffs, &mut other);
+                        if other.len() < best.len() {
+                            std::mem::swap(&mut best, &mut other);
+                        }
+                    }
+                }
+            }
+            None => {
+                other.clear();
+                codec::gorilla::encode_values(values.iter().map(|v| v.1), &mut other);
+                best.push(XOR);
+                put_varint(&mut best, other.len() as u64);
+                best.extend_from_slice(&other);
+            }
+        }
+        out.extend_from_slice(&best);
     }
 }
 
 /// Decodes what [`encode`] wrote; `None` if damaged.
-pub fn decode(mut bytes: &[u8]) -> Option<Vec<Bucket>> {
-    let mut columns: Vec<Vec<(i64, f64)>> = Vec::with_capacity(5);
-    for _ in 0..5 {
-        let mut at = 0;
-        let len = usize::try_from(get_varint(bytes, &mut at)?).ok()?;
-        let block = bytes.get(at..at.checked_add(len)?)?;
-        let mut column = Vec::new();
-        codec::decode(block, None, i64::MIN, i64::MAX, &mut column)?;
-        columns.push(column);
-        bytes = &bytes[at + len..];
-    }
-    let n = columns[0].len();
-    if !bytes.is_empty() || columns.iter().any(|c| c.len() != n) {
+pub fn decode(bytes: &[u8]) -> Option<Vec<Bucket>> {
+    let mut at = 0;
+    let n = usize::try_from(get_varint(bytes, &mut at)?).ok()?;
+    // Every bucket takes at least a bit; refuse absurd counts before allocating.
+    if n == 0 || n > bytes.len().saturating_mul(8) {
         return None;
     }
-    Some(
-        (0..n)
-            .map(|i| Bucket {
-                last_ts: columns[0][i].0,
-                last: columns[0][i].1,
-                min: columns[1][i].1,
-                max: columns[2][i].1,
-                sum: columns[3][i].1,
-                count: columns[4][i].1 as u64,
-            })
-            .collect(),
-    )
+    let mut out: Vec<Bucket> = Vec::with_capacity(n);
+    codec::ints::decode(bytes, &mut at, n, |t| {
+        out.push(Bucket {
+            last_ts: t,
+            last: 0.0,
+            min: 0.0,
+            max: 0.0,
+            sum: 0.0,
+            count: 0,
+        })
+    })?;
+    let mut i = 0;
+    codec::ints::decode(bytes, &mut at, n, |c| {
+        if let Some(b) = out.get_mut(i) {
+            b.count = c as u64;
+        }
+        i += 1;
+    })?;
+    if out.len() != n || i != n {
+        return None;
+    }
+    let mut last_mantissas: Option<(usize, Vec<i64>)> = None;
+    for k in 0..4 {
+        let mut values = Vec::with_capacity(n);
+        match *bytes.get(at)? {
+            kind @ (DECIMAL | FROM_LAST) => {
+                let e = usize::from(*bytes.get(at + 1)?);
+                at += 2;
+                let mut mantissas = Vec::with_capacity(n);
+                codec::ints::decode(bytes, &mut at, n, |m| mantissas.push(m))?;
+                if mantissas.len() != n {
+                    return None;
+                }
+                if kind == FROM_LAST {
+                    let (le, lm) = last_mantissas.as_ref().filter(|_| k > 0)?;
+                    let scale = 10i64.checked_pow(u32::try_from(e.checked_sub(*le)?).ok()?)?;
+                    for (m, l) in mantissas.iter_mut().zip(lm) {
+                        *m = m.wrapping_add(l.wrapping_mul(scale));
+                    }
+                }
+                for &m in &mantissas {
+                    values.push(codec::from_decimal(m, e)?);
+                }
+                if k == 0 {
+                    last_mantissas = Some((e, mantissas));
+                }
+            }
+            XOR => {
+                at += 1;
+                let len = usize::try_from(get_varint(bytes, &mut at)?).ok()?;
+                let stream = bytes.get(at..at.checked_add(len)?)?;
+                codec::gorilla::decode_values(stream, n, |v| values.push(v))?;
+                at += len;
+            }
+            _ => return None,
+        }
+        if values.len() != n {
+            return None;
+        }
+        for (b, v) in out.iter_mut().zip(values) {
+            match k {
+                0 => b.last = v,
+                1 => b.min = v,
+                2 => b.max = v,
+                _ => b.sum = v,
+            }
+        }
+    }
+    (at == bytes.len()).then_some(out)
 }
 
 /// Key of a series' buckets of one tier in one block window: tier tag, series, window.
@@ -530,7 +632,7 @@ mod tests {
 
     #[test]
     fn buckets_round_trip_bit_exact() {
-        let samples: Vec<(i64, f64)> = (0..2000)
+        let arbitrary: Vec<(i64, f64)> = (0..2000)
             .map(|i| {
                 (
                     i * 10_007,
@@ -542,8 +644,23 @@ mod tests {
                 )
             })
             .collect();
-        for tier in TIERS {
-            let buckets = aggregate(&samples, tier.bucket_ms);
+        // Short decimals of mixed exponents (min/max/sum differ from last's), large ones.
+        let decimals: Vec<(i64, f64)> = (0..2000)
+            .map(|i| {
+                (
+                    i * 9_973,
+                    ((i * 7919) % 1000) as f64 / 1000.0 + (i / 500) as f64,
+                )
+            })
+            .collect();
+        let large: Vec<(i64, f64)> = (0..2000)
+            .map(|i| (i * 10_000, 4.5e14 + (i % 13) as f64 * 0.5))
+            .collect();
+        for (samples, tier) in [&arbitrary, &decimals, &large]
+            .into_iter()
+            .flat_map(|s| TIERS.iter().map(move |t| (s, *t)))
+        {
+            let buckets = aggregate(samples, tier.bucket_ms);
             let mut bytes = Vec::new();
             encode(&buckets, &mut bytes);
             let back = decode(&bytes).unwrap();
