@@ -559,11 +559,11 @@ mod tests {
     fn expired_raw_spans_are_read_from_the_finest_tier_kept_then_tiers_expire() {
         let dir = tempfile::tempdir().unwrap();
         let day = 86_400;
-        let store = open(
+        let store = std::sync::Arc::new(open(
             dir.path(),
             Duration::from_secs(7200),
             [day, 2 * day, 3 * day],
-        );
+        ));
         let id = series(&store, "c");
         let now = compactor::now_ms();
         let base = (now - 8 * HOUR).div_euclid(2 * HOUR) * 2 * HOUR;
@@ -606,6 +606,25 @@ mod tests {
         let mut want = lasts(0);
         assert_eq!(want.len(), 72);
         assert_eq!(bits(&read_step(base, base + 6 * HOUR)), bits(&want));
+        // PromQL reads them too: every hour, the last 5 m bucket within the lookback.
+        let engine = crate::promql::Engine::new(store.clone(), Default::default());
+        let (from, to) = (base + HOUR, base + 5 * HOUR);
+        let Ok(crate::promql::Value::Matrix(series)) = engine.range("c", from, to, HOUR) else {
+            panic!("a range query answers with a matrix");
+        };
+        let lookback = crate::promql::EngineOptions::default().lookback_ms;
+        let expect: Vec<(i64, f64)> = (0..=4)
+            .filter_map(|k| {
+                let t = from + k * HOUR;
+                want.iter()
+                    .rev()
+                    .find(|s| s.0 <= t && s.0 > t - lookback)
+                    .map(|s| (t, s.1))
+            })
+            .collect();
+        assert_eq!(expect.len(), 5);
+        assert_eq!(series.len(), 1);
+        assert_eq!(bits(&series[0].points), bits(&expect));
         want.extend_from_slice(&fresh);
         assert_eq!(bits(&read_step(i64::MIN, i64::MAX)), bits(&want));
         // The 5 m tier expired: the 1 h tier.
