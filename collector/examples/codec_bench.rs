@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p vigil-collector --example codec_bench -- codec [JITTER_MS]
-//! cargo run --release -p vigil-collector --example codec_bench -- store HOSTS HOURS [JITTER_MS]
+//! cargo run --release -p vigil-collector --example codec_bench -- store HOSTS HOURS [JITTER_MS] [RETENTION_DAYS]
 //! cargo run --release -p vigil-collector --example codec_bench -- read
 //! ```
 //!
@@ -24,13 +24,19 @@ use vigil_collector::store::{Labels, SeriesSamples, Store};
 
 const INTERVAL_MS: i64 = 10_000;
 const SERIES_PER_HOST: usize = 300;
+/// `[storage] retention` of the stores opened, in days (0: forever, no tiers built).
+static RETENTION_DAYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 const START_MS: i64 = 1_750_000_000_000 - 1_750_000_000_000 % 7_200_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: i64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     match args.first().map(String::as_str) {
-        Some("store") => store_bench(arg(1, 100) as u32, arg(2, 6), arg(3, 0)),
+        Some("store") => {
+            // A retention (days) makes the store build its downsampled tiers too.
+            RETENTION_DAYS.store(arg(4, 0) as u64, std::sync::atomic::Ordering::Relaxed);
+            store_bench(arg(1, 100) as u32, arg(2, 6), arg(3, 0))
+        }
         Some("read") => read_bench(),
         _ => codec_bench(arg(1, 0)),
     }
@@ -360,7 +366,10 @@ fn open(dir: &std::path::Path) -> RocksStore {
         block_duration: std::time::Duration::from_secs(7200),
         // Compaction is run by hand below, to time it apart from appends.
         compaction_interval: std::time::Duration::from_secs(86_400),
-        retention: std::time::Duration::ZERO,
+        retention: std::time::Duration::from_secs(
+            RETENTION_DAYS.load(std::sync::atomic::Ordering::Relaxed) * 86_400,
+        ),
+        ..BlockOptions::default()
     };
     RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
 }
@@ -424,7 +433,13 @@ fn store_bench(hosts: u32, hours: i64, jitter_ms: i64) {
         raw as f64 / total as f64
     );
     let t = Instant::now();
-    let report = store.compact_windows(i64::MAX).unwrap();
+    // Every window of the data is long closed by now (`i64::MAX` would also expire them
+    // all when a retention is set).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let report = store.compact_windows(now).unwrap();
     println!(
         "compaction: {} blocks, {} samples in {:.1} s ({:.2} M samples/s)",
         report.blocks,
@@ -435,8 +450,20 @@ fn store_bench(hosts: u32, hours: i64, jitter_ms: i64) {
     drop(store);
     // Reopen twice so RocksDB flushes and settles its files, then measure.
     let store = open(dir.path());
+    let parts = store.stats().unwrap().parts;
     drop(store);
     let after = dir_bytes(dir.path());
+    // Downsampled tiers: every series has 12 five-minute and one one-hour bucket an hour.
+    let rollup: u64 = parts
+        .iter()
+        .filter(|p| p.name == "rollup")
+        .map(|p| p.disk_bytes)
+        .sum();
+    let buckets = u64::from(hosts) * SERIES_PER_HOST as u64 * hours as u64 * 13;
+    println!(
+        "downsampled tiers: {rollup} bytes in the rollup family, {:.2} bytes per bucket (5 m and 1 h)",
+        rollup as f64 / buckets as f64
+    );
     println!(
         "on disk after compaction: {:.3} bytes/sample ({} bytes, whole data directory)",
         after as f64 / total as f64,

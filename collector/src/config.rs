@@ -136,6 +136,15 @@ pub struct StorageConfig {
     /// How long samples are kept ("0s": forever).
     #[serde(with = "duration")]
     pub retention: Duration,
+    /// How long the 5-minute downsampled tier is kept ("0s": forever); at least as long
+    /// as `retention`. Queries read it where raw samples have expired; tiers are built
+    /// only when `retention` is set.
+    #[serde(with = "duration")]
+    pub retention_5m: Duration,
+    /// How long the 1-hour downsampled tier is kept ("0s": forever); at least as long as
+    /// `retention` and `retention_5m`.
+    #[serde(with = "duration")]
+    pub retention_1h: Duration,
 }
 
 impl Default for StorageConfig {
@@ -146,6 +155,8 @@ impl Default for StorageConfig {
             block_duration: Duration::from_secs(2 * 3600),
             compaction_interval: Duration::from_secs(60),
             retention: Duration::ZERO,
+            retention_5m: Duration::ZERO,
+            retention_1h: Duration::ZERO,
         }
     }
 }
@@ -337,6 +348,40 @@ impl Config {
                 "must be 0s (keep forever) or at least storage.block_duration, like 90d".into(),
             );
         }
+        // A coarser tier must outlive every finer one (0s: forever, the longest).
+        let kept = |d: Duration| if d.is_zero() { Duration::MAX } else { d };
+        let s = &self.storage;
+        for (key, value, finer) in [
+            (
+                "storage.retention_5m",
+                s.retention_5m,
+                vec![("storage.retention", s.retention)],
+            ),
+            (
+                "storage.retention_1h",
+                s.retention_1h,
+                vec![
+                    ("storage.retention", s.retention),
+                    ("storage.retention_5m", s.retention_5m),
+                ],
+            ),
+        ] {
+            for (finer_key, finer_value) in finer {
+                if kept(value) < kept(finer_value) {
+                    return bad(
+                        key,
+                        format!(
+                            "must be at least {finer_key} ({}), or 0s to keep it forever",
+                            if finer_value.is_zero() {
+                                "0s, forever".to_owned()
+                            } else {
+                                humantime::format_duration(finer_value).to_string()
+                            }
+                        ),
+                    );
+                }
+            }
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(
                 "log.level",
@@ -478,6 +523,24 @@ mod tests {
             Some("127.0.0.1:9090".parse().unwrap())
         );
         assert_eq!(c.server.http_query_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn coarser_tiers_must_outlive_finer_ones() {
+        let mut c = Config::default();
+        c.storage.retention = Duration::from_secs(30 * 86_400);
+        c.storage.retention_5m = Duration::from_secs(90 * 86_400);
+        c.storage.retention_1h = Duration::ZERO;
+        c.validate().unwrap();
+        c.storage.retention_1h = Duration::from_secs(60 * 86_400);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("storage.retention_1h"), "{e}");
+        assert!(e.contains("storage.retention_5m"), "{e}");
+        c.storage.retention_1h = Duration::ZERO;
+        c.storage.retention = Duration::ZERO;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("storage.retention_5m"), "{e}");
+        assert!(e.contains("forever"), "{e}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub async fn run(
             block_duration: config.storage.block_duration,
             compaction_interval: config.storage.compaction_interval,
             retention: config.storage.retention,
+            retention_5m: config.storage.retention_5m,
+            retention_1h: config.storage.retention_1h,
         };
         tokio::task::spawn_blocking(move || {
             RocksStore::open_with_blocks(&dir, RocksOptions { sync }, blocks)

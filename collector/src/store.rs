@@ -226,6 +226,24 @@ pub trait Store: Send + Sync + 'static {
         out: &mut Vec<(i64, f64)>,
     ) -> StoreResult<()>;
 
+    /// Samples of one series for a query that looks at `[start_ms, end_ms]` every
+    /// `step_ms` (a resolution hint; 0 when there is no step), oldest first, appended to
+    /// `out`. Where raw samples are kept this is exactly [`Store::samples`]; where they
+    /// have passed retention, an engine with downsampled tiers returns one sample per
+    /// bucket of the finest tier still kept there: the bucket's last value, timestamped
+    /// at its last sample. The default reads raw samples only.
+    fn samples_for_step(
+        &self,
+        id: SeriesId,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> StoreResult<()> {
+        let _ = step_ms;
+        self.samples(id, start_ms, end_ms, out)
+    }
+
     /// Creates or replaces a host registry entry.
     fn put_host(&self, host: &Host) -> StoreResult<()>;
 

@@ -270,5 +270,5 @@ if [[ -s $work/vigil-status.json ]]; then
 fi
 echo "VictoriaMetrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null): /usr/bin/victoria-metrics, /api/v1/import of a ${vm_file_mb} MB JSON-lines file in one request;" \
   "it counts $vm_rows samples stored."
-echo "Prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}'): /usr/bin/promtool on a ${om_file_mb} MB OpenMetrics file; RSS during load is promtool's."
+echo "Prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}'): /usr/bin/promtool on a ${om_file_mb} MB OpenMetrics file; RSS during load is promtool's, which maps the whole input file (its RSS counts the file's cached pages)."
 echo "Vigil / VM: ✓ where Vigil meets the target (ingest at least VictoriaMetrics', the rest at most)."

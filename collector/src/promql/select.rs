@@ -44,11 +44,18 @@ impl Evaluator<'_> {
                 self.options.max_series
             )));
         }
-        let parts =
-            read_parallel(self.store, &series, from, to, self.deadline).map_err(|e| match e {
-                QueryError::Timeout(_) => QueryError::Timeout(self.options.timeout),
-                e => e,
-            })?;
+        let parts = read_parallel(
+            self.store,
+            &series,
+            from,
+            to,
+            self.steps.step,
+            self.deadline,
+        )
+        .map_err(|e| match e {
+            QueryError::Timeout(_) => QueryError::Timeout(self.options.timeout),
+            e => e,
+        })?;
         let mut loaded = Vec::with_capacity(series.len());
         for ((_, labels), mut samples) in series.into_iter().zip(parts) {
             if drop_stale {
@@ -168,6 +175,7 @@ fn read_parallel(
     series: &[(SeriesId, Labels)],
     from: i64,
     to: i64,
+    step: i64,
     deadline: std::time::Instant,
 ) -> Result<Vec<Vec<(i64, f64)>>, QueryError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -193,7 +201,8 @@ fn read_parallel(
                 return Err(QueryError::Timeout(std::time::Duration::ZERO));
             }
             let mut samples = Vec::new();
-            store.samples(series[i].0, start, end, &mut samples)?;
+            // Raw samples where kept; downsampled tiers only where raw data has expired.
+            store.samples_for_step(series[i].0, start, end, step, &mut samples)?;
             out.push(samples);
         }
         Ok(out)

@@ -21,6 +21,47 @@ pub fn run_all(store: &dyn Store) {
     the_last_write_at_a_timestamp_wins(store);
     series_do_not_see_each_others_samples(store);
     stats_count_series_per_host(store);
+    reads_for_a_step_are_raw_while_raw_is_kept(store);
+}
+
+/// Without retention, [`Store::samples_for_step`] returns exactly what `samples` does,
+/// whatever the step.
+fn reads_for_a_step_are_raw_while_raw_is_kept(store: &dyn Store) {
+    let id = store
+        .resolve_series("step-host", &[labels(&[("__name__", "step_m")])], 10)
+        .unwrap()[0];
+    let samples: Vec<(i64, f64)> = (0..500)
+        .map(|i| {
+            (
+                i * 15_000 - 3_600_000,
+                if i == 7 { f64::NAN } else { i as f64 },
+            )
+        })
+        .collect();
+    store.append(&[SeriesSamples { id, samples }]).unwrap();
+    let bits = |v: Vec<(i64, f64)>| -> Vec<(i64, u64)> {
+        v.into_iter().map(|(t, x)| (t, x.to_bits())).collect()
+    };
+    for (start, end) in [
+        (i64::MIN, i64::MAX),
+        (-1_000_000, 2_000_000),
+        (0, 0),
+        (5, 4),
+    ] {
+        let mut raw = Vec::new();
+        store.samples(id, start, end, &mut raw).unwrap();
+        for step in [0, 15_000, 3_600_000, 86_400_000] {
+            let mut stepped = Vec::new();
+            store
+                .samples_for_step(id, start, end, step, &mut stepped)
+                .unwrap();
+            assert_eq!(
+                bits(stepped),
+                bits(raw.clone()),
+                "{start}..={end} step {step}"
+            );
+        }
+    }
 }
 
 fn resolve_is_stable_and_limited(store: &dyn Store) {

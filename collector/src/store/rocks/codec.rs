@@ -225,8 +225,14 @@ fn header(block: &[u8], at: &mut usize) -> Option<(usize, i64, i64)> {
     Some((n, first, last))
 }
 
-/// The common decimal exponent and the mantissas, when every value is a short decimal.
-fn decimal(samples: &[(i64, f64)]) -> Option<(usize, Vec<i64>)> {
+/// The value `m / 10^e` as the decimal kind decodes it; `None` when `e` is out of range.
+pub fn from_decimal(m: i64, e: usize) -> Option<f64> {
+    Some(m as f64 / *POW10.get(e)?)
+}
+
+/// The common decimal exponent and the mantissas, when every value is a short decimal
+/// (`samples`' timestamps are not looked at).
+pub fn decimal(samples: &[(i64, f64)]) -> Option<(usize, Vec<i64>)> {
     let mut e = 0;
     for &(_, v) in samples {
         e = e.max(exponent(v)?);

@@ -13,6 +13,7 @@ fn open(dir: &Path) -> RocksStore {
         block_duration: Duration::from_secs(2 * 3600),
         compaction_interval: Duration::from_secs(3600),
         retention: Duration::ZERO,
+        ..BlockOptions::default()
     };
     RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
 }
@@ -263,6 +264,7 @@ fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
         block_duration: Duration::from_secs(2 * 3600),
         compaction_interval: Duration::from_secs(3600),
         retention: Duration::from_secs(86_400),
+        ..BlockOptions::default()
     };
     let store =
         RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks).unwrap();

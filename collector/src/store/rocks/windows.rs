@@ -51,6 +51,8 @@ pub(super) struct Windows {
     /// compaction filter drops their blocks, and each pass range-deletes their recent
     /// samples and timestamp columns. Shared with the compaction filter.
     expired_before: Arc<AtomicI64>,
+    /// Retention of the downsampled tiers (see `rollup.rs`).
+    pub tiers: super::rollup::TierRetention,
 }
 
 impl Windows {
@@ -63,8 +65,10 @@ impl Windows {
         expired_before: Arc<AtomicI64>,
         now_ms: i64,
         reserved_seq: u64,
+        tiers: super::rollup::TierRetention,
     ) -> Self {
         let state = Self {
+            tiers,
             next_seq: AtomicU64::new(reserved_seq),
             reserved_seq: Mutex::new(reserved_seq),
             reserved_fast: AtomicU64::new(reserved_seq),
@@ -101,6 +105,7 @@ impl Windows {
 
     /// Moves the retention cutoff to `now_ms`; returns the first window still kept.
     fn advance_retention(&self, now_ms: i64) -> i64 {
+        self.tiers.advance(now_ms, self.block_ms);
         if self.retention_ms <= 0 {
             return i64::MIN;
         }
@@ -110,7 +115,7 @@ impl Windows {
     }
 
     /// The first window not past retention.
-    fn first_kept(&self) -> i64 {
+    pub(super) fn first_kept(&self) -> i64 {
         self.expired_before.load(Ordering::Acquire)
     }
 
@@ -262,7 +267,7 @@ pub(super) fn unflip(bytes: &[u8]) -> Option<i64> {
 }
 
 /// Just past every key that starts with `key` when keys have `key`'s length.
-fn after(key: &[u8]) -> Vec<u8> {
+pub(super) fn after(key: &[u8]) -> Vec<u8> {
     let mut bound = key.to_vec();
     bound.push(0);
     bound

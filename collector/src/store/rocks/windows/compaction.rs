@@ -7,7 +7,9 @@ use super::{
     settle, unflip,
 };
 use crate::store::rocks::codec;
-use crate::store::rocks::{CF_BLOCKS, CF_RECENT, CF_TIMESTAMPS, corrupt, engine};
+use crate::store::rocks::{
+    CF_BLOCKS, CF_RECENT, CF_ROLLUP, CF_TIMESTAMPS, corrupt, engine, rollup,
+};
 use crate::store::{SeriesId, StoreResult};
 use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
 use std::collections::HashSet;
@@ -127,6 +129,8 @@ fn compact_window(
 ) -> StoreResult<()> {
     let (recent_cf, blocks_cf) = (family(db, CF_RECENT)?, family(db, CF_BLOCKS)?);
     let columns_cf = family(db, CF_TIMESTAMPS)?;
+    let rollup_cf = family(db, CF_ROLLUP)?;
+    let mut buckets = Vec::new();
     // Columns already written for this window (most series of a host share one).
     let mut written: HashSet<codec::ColumnId> = HashSet::new();
     let mut column = Vec::new();
@@ -168,6 +172,16 @@ fn compact_window(
                 }
             }
             batch.put_cf(blocks_cf, key, &block);
+            // The downsampled tiers of the whole window, in the same batch as its block.
+            rollup::put(
+                &mut batch,
+                rollup_cf,
+                &windows.tiers,
+                *id,
+                w,
+                &merged,
+                &mut buckets,
+            );
             report.blocks += 1;
             report.samples += fresh.len() as u64;
         }
