@@ -286,7 +286,9 @@ fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
     // Past retention is invisible at once, before and after compaction.
     assert_eq!(read(&store, ids[0], i64::MIN, i64::MAX), want[0]);
     let report = store.compact_windows(now).unwrap();
-    assert!(report.blocks >= 2 * 12, "{report:?}");
+    // Twelve 2 h windows since the cutoff; in the first minutes after an even hour the
+    // window that just ended is still within its grace period, so at least eleven closed.
+    assert!(report.blocks >= 2 * 11, "{report:?}");
     for (i, &id) in ids.iter().enumerate() {
         assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
         assert!(!store.has_samples(id, i64::MIN, cutoff - 1).unwrap());
