@@ -68,6 +68,7 @@ pub(in crate::store::rocks) fn compact(
         db.compact_range_cf(family(db, CF_RECENT)?, Some(flip(first)), Some(end));
     }
     if report.blocks > 0 {
+        release_write_ahead_log(db);
         info!(
             windows = report.windows,
             blocks = report.blocks,
@@ -76,6 +77,21 @@ pub(in crate::store::rocks) fn compact(
         );
     }
     Ok(report)
+}
+
+/// Flushes every family's memtable after a pass that wrote blocks. A write-ahead log file
+/// is kept until every family with a write in it has flushed; the samples just moved into
+/// blocks are already on disk twice (blocks, and the log of their `recent` writes), and the
+/// small families (series, meta, …) would otherwise hold old log files for a long time.
+/// Measured on the peer benchmark (259 M samples): the log was 154 MB of a 342 MB store.
+fn release_write_ahead_log(db: &DB) {
+    for name in crate::store::rocks::FAMILIES {
+        if let Some(cf) = db.cf_handle(name)
+            && let Err(e) = db.flush_cf(cf)
+        {
+            debug!(family = name, error = %e, "flushing after compaction failed");
+        }
+    }
 }
 
 /// Applies retention: windows before the cutoff lose their recent samples and timestamp
