@@ -9,12 +9,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_proto::v1::notify_client::NotifyClient;
 use vigil_proto::v1::{ListOutboxRequest, OutboxEntry};
-use vigil_tests::notify_servers::{HttpReceiver, ReceivedRequest};
+use vigil_tests::notify_servers::{HttpReceiver, ReceivedRequest, alert_hosts};
 use vigil_tests::{Collector, free_port, now_s, vigil, vigil_json, wait_for};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -136,20 +135,7 @@ fn delivered(receiver: &HttpReceiver) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = receiver
         .requests()
         .iter()
-        .map(ReceivedRequest::json)
-        .flat_map(|body: Value| {
-            body["alerts"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| {
-                    (
-                        a["labels"]["host"].as_str().unwrap_or("").to_owned(),
-                        a["status"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-        })
+        .flat_map(|r| alert_hosts(&r.json()))
         .collect();
     out.sort();
     out

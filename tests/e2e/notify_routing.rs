@@ -10,7 +10,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vigil_tests::notify_servers::{HttpReceiver, ReceivedRequest};
+use vigil_tests::notify_servers::{HttpReceiver, ReceivedRequest, alert_hosts};
 use vigil_tests::{Collector, free_port, now_s, vigil, vigil_json, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -92,19 +92,7 @@ fn alert_name(body: &Value) -> &str {
 
 /// (host, status) of each alert of a body, sorted.
 fn hosts(body: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = body["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["labels"]["host"].as_str().unwrap_or("").to_owned(),
-                a["status"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
+    alert_hosts(body)
 }
 
 fn firing(hosts_: &[&str]) -> Vec<(String, String)> {

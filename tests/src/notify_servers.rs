@@ -22,7 +22,7 @@ pub mod http;
 pub mod smtp;
 
 pub use alertmanager::Alertmanager;
-pub use http::{HttpReceiver, ReceivedRequest};
+pub use http::{HttpReceiver, ReceivedRequest, alert_hosts};
 pub use smtp::{ReceivedMail, SmtpOptions, SmtpServer};
 
 use std::path::Path;

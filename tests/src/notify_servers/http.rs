@@ -19,6 +19,24 @@ pub struct ReceivedRequest {
     pub at: SystemTime,
 }
 
+/// The (host label, status) of each alert in an Alertmanager-style webhook body, sorted.
+pub fn alert_hosts(body: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = body["alerts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            (
+                a["labels"]["host"].as_str().unwrap_or("").to_owned(),
+                a["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 impl ReceivedRequest {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
