@@ -18,7 +18,7 @@ pub struct Config {
     /// Collector URL, `http://host:port` (or `https://` with TLS).
     pub collector: String,
     /// Time between collections (1s to 1h).
-    #[serde(with = "duration")]
+    #[serde(with = "vigil_config::duration")]
     pub interval: Duration,
     /// Host name to report; empty means the kernel's host name.
     pub hostname: String,
@@ -77,7 +77,7 @@ pub struct CollectConfig {
     /// Host root filesystem.
     pub rootfs_path: PathBuf,
     /// Longest a filesystem's statvfs may take before it is skipped and counted.
-    #[serde(with = "duration")]
+    #[serde(with = "vigil_config::duration")]
     pub statfs_timeout: Duration,
 }
 
@@ -102,16 +102,16 @@ pub struct DeliveryConfig {
     /// Most batches sent and not yet acknowledged.
     pub max_in_flight: usize,
     /// First reconnect delay; doubles per failure up to `backoff_max`, with jitter.
-    #[serde(with = "duration")]
+    #[serde(with = "vigil_config::duration")]
     pub backoff_initial: Duration,
     /// Longest reconnect delay.
-    #[serde(with = "duration")]
+    #[serde(with = "vigil_config::duration")]
     pub backoff_max: Duration,
     /// Longest wait for a TCP/TLS connection.
-    #[serde(with = "duration")]
+    #[serde(with = "vigil_config::duration")]
     pub connect_timeout: Duration,
     /// Longest wait for an acknowledgement before the stream is judged dead and reopened.
-    #[serde(with = "duration")]
+    #[serde(with = "vigil_config::duration")]
     pub ack_timeout: Duration,
     /// gRPC compression of batches: `gzip` (smaller on the wire) or `none` (less CPU).
     pub compression: Compression,
@@ -181,7 +181,7 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        overlay_env(&mut table, env)?;
+        vigil_config::overlay_env(&mut table, ENV_PREFIX, env).map_err(|e| ConfigError(e.0))?;
         table.try_into().map_err(|e: toml::de::Error| {
             let origin = file.map_or("configuration".to_owned(), |p| {
                 format!("config file {}", p.display())
@@ -274,54 +274,6 @@ impl Config {
             );
         }
         Ok(())
-    }
-}
-
-/// Sets keys from every `VIGIL_AGENT__[<SECTION>__]<KEY>` variable.
-fn overlay_env(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
-    for (name, value) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-        let Some((key, sections)) = path.split_last() else {
-            continue;
-        };
-        let mut at = &mut *table;
-        for section in sections {
-            let entry = at
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            at = entry
-                .as_table_mut()
-                .ok_or_else(|| ConfigError(format!("{name}: {section} is not a section")))?;
-        }
-        let parsed = format!("v = {value}")
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.clone()));
-        at.insert(key.clone(), parsed);
-    }
-    Ok(())
-}
-
-/// Serde helper for durations written like `10s`, `500ms`, `1m`.
-pub mod duration {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    /// Parses a humantime duration string.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration like 10s, 500ms or 1m ({e})"
-            ))
-        })
     }
 }
 

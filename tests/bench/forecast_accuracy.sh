@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/setup.sh
 PROFILE=${PROFILE:-release}
-cargo build --quiet --profile "$PROFILE" -p vigil-collector --example forecast_accuracy
+cargo build --quiet --profile "$PROFILE" -p vigil-forecast --example forecast_accuracy
 bin="$CARGO_TARGET_DIR/$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")/examples/forecast_accuracy"
 for days in ${LOOKBACKS:-28 7}; do
   LOOKBACK_DAYS=$days "$bin"

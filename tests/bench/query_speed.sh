@@ -36,7 +36,7 @@ if ((${#need[@]})); then
 fi
 
 echo "building vigil-collector and vigil (profile $PROFILE)" >&2
-cargo build --quiet --profile "$PROFILE" -p vigil-collector --bins
+cargo build --quiet --profile "$PROFILE" -p vigil-collector -p vigil-cli --bins
 bin="$CARGO_TARGET_DIR/$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -1,0 +1,256 @@
+//! Printing a [`HostReport`] as a table (facts, then one block per kind of figure), JSON
+//! or CSV; the shapes are described in the parent module.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+use vigil_proto::v1::Hello;
+
+use super::{Disk, Filesystem, HostReport, Interface};
+use crate::output::{self, Output};
+use crate::time;
+use crate::units::{self, or_dash};
+use crate::usage::Usage;
+
+/// Writes `report` in the chosen format; `now_ms` anchors "last seen" in tables.
+pub fn render(
+    report: &HostReport,
+    output: Output,
+    now_ms: i64,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let record = Record::new(report);
+    match output {
+        Output::Json => output::write_json(w, &record),
+        Output::Csv => write_csv(&record, w),
+        Output::Table => write_table(report, &record, now_ms, w),
+    }
+}
+
+/// The JSON object: `vigil hosts`' keys, then the figures.
+#[derive(Serialize)]
+struct Record<'a> {
+    host: &'a str,
+    last_seen: Option<serde_json::Number>,
+    up: Option<bool>,
+    os: String,
+    kernel: String,
+    arch: String,
+    cpu_model: String,
+    logical_cores: u32,
+    memory_bytes: u64,
+    agent_version: String,
+    machine_id: String,
+    first_seen: Option<serde_json::Number>,
+    series: Option<u64>,
+    labels: BTreeMap<String, String>,
+    peer: Option<&'a str>,
+    usage: Usage,
+    filesystems: &'a [Filesystem],
+    disks: &'a [Disk],
+    interfaces: &'a [Interface],
+}
+
+impl<'a> Record<'a> {
+    fn new(report: &'a HostReport) -> Self {
+        let host = report.host.as_ref();
+        let facts = host.and_then(|h| h.facts.clone()).unwrap_or_default();
+        let Hello {
+            os,
+            kernel,
+            arch,
+            cpu_model,
+            logical_cores,
+            memory_bytes,
+            agent_version,
+            machine_id,
+            labels,
+            ..
+        } = facts;
+        Record {
+            host: &report.name,
+            last_seen: host.map(|h| output::unix_seconds(h.last_seen_ms)),
+            up: host.map(|h| h.up),
+            os,
+            kernel,
+            arch,
+            cpu_model,
+            logical_cores,
+            memory_bytes,
+            agent_version,
+            machine_id,
+            first_seen: host.map(|h| output::unix_seconds(h.first_seen_ms)),
+            series: host.map(|h| h.series),
+            labels: labels.into_iter().map(|l| (l.name, l.value)).collect(),
+            peer: host.map(|h| h.peer.as_str()),
+            usage: report.usage,
+            filesystems: &report.filesystems,
+            disks: &report.disks,
+            interfaces: &report.interfaces,
+        }
+    }
+}
+
+/// `section,name,field,value` rows: every key of the JSON object, flattened.
+fn write_csv(record: &Record<'_>, w: &mut dyn Write) -> io::Result<()> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    // `name` is the key of the section's entry (mount point or device), not repeated.
+    let mut add = |section: &str, name: &str, key: &str, value: serde_json::Value| {
+        let serde_json::Value::Object(fields) = value else {
+            return;
+        };
+        for (field, value) in fields {
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => i.to_string(),
+                    None => n.as_f64().map(output::format_value).unwrap_or_default(),
+                },
+                serde_json::Value::Object(map) => map
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+                other => other.to_string(),
+            };
+            if field == key {
+                continue;
+            }
+            rows.push(vec![section.into(), name.into(), field, value]);
+        }
+    };
+    let mut facts = serde_json::to_value(record)?;
+    if let Some(map) = facts.as_object_mut() {
+        for key in ["usage", "filesystems", "disks", "interfaces"] {
+            map.remove(key);
+        }
+    }
+    add("fact", "", "", facts);
+    add("usage", "", "", serde_json::to_value(record.usage)?);
+    for fs in record.filesystems {
+        add(
+            "filesystem",
+            &fs.mountpoint,
+            "mountpoint",
+            serde_json::to_value(fs)?,
+        );
+    }
+    for disk in record.disks {
+        add("disk", &disk.device, "device", serde_json::to_value(disk)?);
+    }
+    for nic in record.interfaces {
+        add(
+            "interface",
+            &nic.device,
+            "device",
+            serde_json::to_value(nic)?,
+        );
+    }
+    output::write_csv(w, &["section", "name", "field", "value"], rows)
+}
+
+fn write_table(
+    report: &HostReport,
+    record: &Record<'_>,
+    now_ms: i64,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let state = match &report.host {
+        Some(h) => format!(
+            "{}, last seen {}",
+            if h.up { "up" } else { "down" },
+            time::format_ago(h.last_seen_ms, now_ms)
+        ),
+        None => "never connected (data only)".to_owned(),
+    };
+    writeln!(w, "{}   {state}", record.host)?;
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let cpu = match (record.cpu_model.as_str(), record.logical_cores) {
+        ("", 0) => "-".to_owned(),
+        (model, cores) => format!("{}, {cores} cores", dash(model)),
+    };
+    let labels: Vec<String> = record
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let facts = [
+        ("OS", dash(&record.os)),
+        ("KERNEL", dash(&record.kernel)),
+        ("ARCH", dash(&record.arch)),
+        ("CPU", cpu),
+        (
+            "MEMORY",
+            or_dash(
+                (record.memory_bytes > 0).then_some(record.memory_bytes as f64),
+                units::bytes,
+            ),
+        ),
+        ("AGENT", dash(&record.agent_version)),
+        ("LABELS", dash(&labels.join(", "))),
+        ("ADDRESS", dash(record.peer.unwrap_or_default())),
+        (
+            "FIRST SEEN",
+            report
+                .host
+                .as_ref()
+                .map_or("-".to_owned(), |h| time::format_utc(h.first_seen_ms)),
+        ),
+    ];
+    for (name, value) in facts {
+        writeln!(w, "{name:<12}{value}")?;
+    }
+
+    let mut table = output::table(&Usage::HEADINGS, &[0, 1, 2, 3, 4, 5, 6, 7]);
+    table.add_row(report.usage.cells());
+    writeln!(w)?;
+    output::write_table(w, &table)?;
+
+    if !report.filesystems.is_empty() {
+        let mut table = output::table(&["FILESYSTEM", "TYPE", "DEVICE", "SIZE", "USED"], &[3, 4]);
+        for fs in &report.filesystems {
+            table.add_row(vec![
+                fs.mountpoint.clone(),
+                dash(&fs.fstype),
+                dash(&fs.device),
+                or_dash(fs.size_bytes, units::bytes),
+                or_dash(fs.used_percent, units::percent),
+            ]);
+        }
+        writeln!(w)?;
+        output::write_table(w, &table)?;
+    }
+    if !report.disks.is_empty() {
+        let mut table = output::table(&["DISK", "READ", "WRITE"], &[1, 2]);
+        for d in &report.disks {
+            table.add_row(vec![
+                d.device.clone(),
+                or_dash(d.read_bytes_per_second, units::bytes_per_second),
+                or_dash(d.write_bytes_per_second, units::bytes_per_second),
+            ]);
+        }
+        writeln!(w)?;
+        output::write_table(w, &table)?;
+    }
+    if !report.interfaces.is_empty() {
+        let mut table = output::table(&["INTERFACE", "RX", "TX"], &[1, 2]);
+        for i in &report.interfaces {
+            table.add_row(vec![
+                i.device.clone(),
+                or_dash(i.receive_bytes_per_second, units::bytes_per_second),
+                or_dash(i.transmit_bytes_per_second, units::bytes_per_second),
+            ]);
+        }
+        writeln!(w)?;
+        output::write_table(w, &table)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The `vigil` command-line client: asks a collector's `Query` service about hosts and
+//! series, evaluates PromQL there (`query`, `top`, `host`), and prints the answer as a
+//! table, JSON or CSV.
+//!
+//! # Layout
+//! - `client`: the gRPC connection to the collector; transport failures become messages.
+//! - `hosts`, `series`, `query`: one command each: fetch, then render.
+//! - `import`: backfill from a text file through the Import service.
+//! - `forecast`: when each series will cross a threshold, from the Forecast service.
+//! - `alerts`, `rules`: active alerts and rule health from the Rules service; `rules check`
+//!   validates rule files offline, `rules reload` has the collector re-read them.
+//! - `top`, `host`: fleet and host usage; `usage` holds their PromQL.
+//! - `query_result`, `sparkline`, `units`: PromQL results and usage figures for people.
+//! - `backup`, `status`: a checkpoint of the collector's store; its version, disk usage and
+//!   series, from the Admin service.
+//! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
+//! - `silence`: add, list and expire silences on the Notify service.
+//! - `notify`: send a test notification to a receiver; list the outbox.
+//! - `error`: what can go wrong, and the exit code for each.
+
+mod alerts;
+mod backup;
+mod client;
+mod error;
+#[cfg(test)]
+mod fixture;
+mod forecast;
+mod host;
+mod hosts;
+mod import;
+mod notify;
+pub(crate) mod output;
+mod query;
+mod query_result;
+mod rules;
+mod series;
+mod silence;
+mod sparkline;
+mod status;
+mod top;
+mod units;
+mod usage;
+
+use clap::{Parser, Subcommand};
+/// Times and durations as people write them: shared with the collector's HTTP API.
+pub(crate) use vigil_promql::time;
+
+pub use backup::BackupArgs;
+pub use error::Error;
+pub use forecast::ForecastArgs;
+pub use host::HostArgs;
+pub use import::ImportArgs;
+pub use notify::{NotifyAction, NotifyArgs, NotifyFailure};
+pub use output::Output;
+pub use query::QueryArgs;
+pub use rules::{RulesAction, RulesArgs, RulesFailure};
+pub use series::SeriesArgs;
+pub use silence::{SilenceAction, SilenceArgs};
+pub use top::TopArgs;
+
+/// Where the collector listens unless `--collector` or `VIGIL_COLLECTOR` says otherwise.
+pub const DEFAULT_COLLECTOR: &str = "http://127.0.0.1:7070";
+
+/// Heading of the options every command takes, so they stand apart in `vigil query --help`.
+const GLOBAL: &str = "Global options";
+
+/// `vigil`: query a Vigil collector.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Query a Vigil collector: hosts, their usage, series and PromQL"
+)]
+pub struct Cli {
+    /// Collector to ask (gRPC URL)
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "VIGIL_COLLECTOR",
+        value_name = "URL",
+        default_value = DEFAULT_COLLECTOR
+    )]
+    pub collector: String,
+
+    /// How to print the result
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        help_heading = GLOBAL,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = Output::Table
+    )]
+    pub output: Output,
+
+    /// CA certificate (PEM) that signed an https:// collector's certificate
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIGIL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+
+    /// Client certificate (PEM), when the collector asks for one
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIGIL_CLIENT_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) of --cert
+    #[arg(long, global = true, help_heading = GLOBAL, env = "VIGIL_CLIENT_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+
+    /// What to ask.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands of `vigil`, one module each.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every host that ever connected, with its facts and whether it is up
+    Hosts,
+    /// List the series matching a selector
+    Series(SeriesArgs),
+    /// Evaluate a PromQL expression now, at --at, or over a --range (sparklines)
+    Query(QueryArgs),
+    /// One row per host: CPU, memory, fullest filesystem, disk and network, load; like top
+    Top(TopArgs),
+    /// One host's facts and current usage, per filesystem, disk and interface too
+    Host(HostArgs),
+    /// Backfill history from an OpenMetrics or Prometheus text file with timestamps
+    Import(ImportArgs),
+    /// Predict when each series of an expression crosses a threshold, with a chart
+    Forecast(ForecastArgs),
+    /// List the firing and pending alerts: labels, value, since when, ETA for forecasts
+    Alerts,
+    /// List rule groups and rules with their health; check rule files; reload them
+    Rules(RulesArgs),
+    /// Silence alerts for a while (add), list silences, end one early (expire)
+    Silence(SilenceArgs),
+    /// Send a test notification to a receiver (test); list undelivered notifications (outbox)
+    Notify(NotifyArgs),
+    /// Have the collector write a consistent copy of its store into a new directory
+    Backup(BackupArgs),
+    /// The collector's version, uptime, disk usage per part, series per host, ingest
+    Status,
+}
+
+/// Runs one command against the collector and prints its result on stdout. Failures are
+/// [`Error`]s, so the binary can pick the exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let target = client::Target {
+        url: cli.collector.clone(),
+        ca_cert: cli.ca_cert.clone(),
+        identity: cli.cert.clone().zip(cli.key.clone()),
+    };
+    match &cli.command {
+        Command::Hosts => hosts::run(&target, cli.output).await?,
+        Command::Series(args) => series::run(&target, args, cli.output).await?,
+        Command::Query(args) => query::run(&target, args, cli.output).await?,
+        Command::Top(args) => top::run(&target, args, cli.output).await?,
+        Command::Host(args) => host::run(&target, args, cli.output).await?,
+        Command::Import(args) => import::run(&target, args, cli.output).await?,
+        Command::Forecast(args) => forecast::run(&target, args, cli.output).await?,
+        Command::Alerts => alerts::run(&target, cli.output).await?,
+        Command::Rules(args) => rules::run(&target, args, cli.output).await?,
+        Command::Silence(args) => silence::run(&target, args, cli.output).await?,
+        Command::Notify(args) => notify::run(&target, args, cli.output).await?,
+        Command::Backup(args) => backup::run(&target, args, cli.output).await?,
+        Command::Status => status::run(&target, cli.output).await?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn output_is_accepted_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["vigil", "series", "up", "--output", "json"]).expect("valid");
+        assert_eq!(cli.output, Output::Json);
+        let cli = Cli::try_parse_from(["vigil", "-o", "csv", "hosts"]).expect("valid");
+        assert_eq!(cli.output, Output::Csv);
+    }
+
+    #[test]
+    fn collector_flag_after_the_subcommand() {
+        let cli =
+            Cli::try_parse_from(["vigil", "hosts", "--collector", "http://c:7070"]).expect("valid");
+        assert_eq!(cli.collector, "http://c:7070");
+    }
+
+    #[test]
+    fn unknown_output_is_a_usage_error() {
+        let err = Cli::try_parse_from(["vigil", "hosts", "--output", "yaml"]).expect_err("invalid");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert_eq!(err.exit_code(), 2);
+    }
+}

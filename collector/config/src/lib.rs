@@ -1,0 +1,141 @@
+//! # vigil-config
+//!
+//! How every Vigil program reads its configuration, so the agent, the collector and the
+//! CLI behave alike: defaults, then a TOML file, then `PREFIX<SECTION>__<KEY>` environment
+//! variables, then flags, then validation (each program validates its own keys).
+//!
+//! # Layout
+//! - [`overlay_env`]: environment variables onto the file's TOML table.
+//! - [`duration`]: serde for durations written like `10s`, `500ms`, `1h30m`.
+
+use std::fmt;
+
+/// An environment variable that cannot be placed in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvError(pub String);
+
+impl fmt::Display for EnvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EnvError {}
+
+/// Sets `table[section]…[key]` from every `PREFIX<SECTION>__<KEY>` variable in `env`
+/// (names are matched case-insensitively below the prefix; `__` separates levels). A value
+/// that parses as a TOML value (`30`, `true`, `["a", "b"]`) is taken as one, anything else
+/// as a string. Returns whether any variable was used.
+pub fn overlay_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<bool, EnvError> {
+    let mut used = false;
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let Some((key, sections)) = path.split_last() else {
+            continue;
+        };
+        let mut at = &mut *table;
+        for section in sections {
+            let entry = at
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            at = entry
+                .as_table_mut()
+                .ok_or_else(|| EnvError(format!("{name}: {section} is not a section")))?;
+        }
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        at.insert(key.clone(), parsed);
+        used = true;
+    }
+    Ok(used)
+}
+
+/// Serde helper for durations written like `10s`, `500ms`, `5m` or `1h30m`
+/// (`#[serde(with = "vigil_config::duration")]`).
+pub mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    /// Parses a humantime duration string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 10s, 5m or 1h30m ({e})"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn variables_land_in_sections_as_toml_values() {
+        let mut table: toml::Table = "[a]\nx = 1\n".parse().unwrap();
+        let used = overlay_env(
+            &mut table,
+            "P__",
+            env(&[
+                ("P__A__X", "2"),
+                ("P__B__DEEP__NAME", "text with spaces"),
+                ("P__FLAG", "true"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert!(used);
+        assert_eq!(table["a"]["x"].as_integer(), Some(2));
+        assert_eq!(
+            table["b"]["deep"]["name"].as_str(),
+            Some("text with spaces")
+        );
+        assert_eq!(table["flag"].as_bool(), Some(true));
+        assert!(!table.contains_key("other"));
+    }
+
+    #[test]
+    fn a_key_used_as_a_section_is_named() {
+        let mut table: toml::Table = "a = 1\n".parse().unwrap();
+        let err = overlay_env(&mut table, "P__", env(&[("P__A__X", "2")])).unwrap_err();
+        assert_eq!(err.0, "P__A__X: a is not a section");
+        assert!(!overlay_env(&mut table, "P__", env(&[])).unwrap());
+    }
+
+    #[test]
+    fn durations_name_the_bad_text() {
+        #[derive(serde::Deserialize)]
+        struct S {
+            #[serde(with = "duration")]
+            d: std::time::Duration,
+        }
+        let ok: S = toml::from_str("d = \"1h30m\"").unwrap();
+        assert_eq!(ok.d.as_secs(), 5400);
+        let err = toml::from_str::<S>("d = \"soon\"")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("\"soon\" is not a duration like 10s, 5m or 1h30m"),
+            "{err}"
+        );
+    }
+}

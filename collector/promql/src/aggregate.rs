@@ -1,0 +1,377 @@
+//! Aggregation operators with `by`/`without`, computed as Prometheus 2.42 does
+//! (incremental mean for `avg`, Welford's method for `stddev`/`stdvar`).
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+
+use super::QueryError;
+use super::eval::{Evaluator, StepVector, Val};
+use super::range_functions::quantile;
+use vigil_store::{Labels, METRIC_NAME};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Agg {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+    Quantile,
+    Topk,
+    Bottomk,
+    CountValues,
+}
+
+impl Agg {
+    fn parse(name: &str) -> Result<Self, QueryError> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "sum" => Agg::Sum,
+            "avg" => Agg::Avg,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "count" => Agg::Count,
+            "group" => Agg::Group,
+            "stddev" => Agg::Stddev,
+            "stdvar" => Agg::Stdvar,
+            "quantile" => Agg::Quantile,
+            "topk" => Agg::Topk,
+            "bottomk" => Agg::Bottomk,
+            "count_values" => Agg::CountValues,
+            other => {
+                return Err(QueryError::Unsupported(format!(
+                    "aggregation {other}() is not supported"
+                )));
+            }
+        })
+    }
+}
+
+/// Running state of one group at one step.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    step: usize,
+    count: f64,
+    value: f64,
+    mean: f64,
+}
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, expr: &AggregateExpr) -> Result<Val, QueryError> {
+    let agg = Agg::parse(&expr.op.to_string())?;
+    let param = match (agg, &expr.param) {
+        (Agg::Topk | Agg::Bottomk | Agg::Quantile, Some(p)) => {
+            Some(ev.eval_scalar(p, &format!("the parameter of {}", expr.op))?)
+        }
+        _ => None,
+    };
+    let label = match (agg, expr.param.as_deref()) {
+        (Agg::CountValues, Some(p)) => Some(string_param(ev, p)?),
+        _ => None,
+    };
+    let input = ev.eval_vector(&expr.expr, &format!("the argument of {}", expr.op))?;
+    let modifier = expr.modifier.as_ref();
+    match agg {
+        Agg::Topk | Agg::Bottomk => Ok(Val::Vector(top(
+            agg == Agg::Topk,
+            input,
+            modifier,
+            &param.unwrap_or_default(),
+        ))),
+        Agg::CountValues => count_values(input, modifier, &label.unwrap_or_default()),
+        _ => Ok(Val::Vector(fold(agg, input, modifier, param.as_deref()))),
+    }
+}
+
+fn string_param(ev: &mut Evaluator<'_>, p: &Expr) -> Result<String, QueryError> {
+    let Val::String(label) = ev.eval(p)? else {
+        return Err(QueryError::BadArgument(
+            "count_values needs a string parameter: the label to put the value in".into(),
+        ));
+    };
+    let valid = label
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if !valid || label.is_empty() {
+        return Err(QueryError::BadArgument(format!(
+            "invalid label name {label:?} in count_values"
+        )));
+    }
+    Ok(label)
+}
+
+/// The labels of a group: only the `by` labels, or all but the `without` labels and the name.
+fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
+    let pairs = labels.pairs().iter().filter(|(n, _)| match modifier {
+        None => false,
+        Some(LabelModifier::Include(by)) => by.labels.contains(n),
+        Some(LabelModifier::Exclude(without)) => n != METRIC_NAME && !without.labels.contains(n),
+    });
+    Labels::new(pairs.cloned().collect())
+}
+
+/// Group index of every input series, and the groups' labels.
+fn groups(input: &StepVector, modifier: Option<&LabelModifier>) -> (Vec<u32>, Vec<Labels>) {
+    let mut index: HashMap<Labels, u32> = HashMap::new();
+    let mut labels = Vec::new();
+    let of = input
+        .series
+        .iter()
+        .map(|l| {
+            let next = labels.len() as u32;
+            *index
+                .entry(group_labels(l, modifier))
+                .or_insert_with_key(|g| {
+                    labels.push(g.clone());
+                    next
+                })
+        })
+        .collect();
+    (of, labels)
+}
+
+fn fold(
+    agg: Agg,
+    input: StepVector,
+    modifier: Option<&LabelModifier>,
+    param: Option<&[f64]>,
+) -> StepVector {
+    let (group_of, series) = groups(&input, modifier);
+    let empty = Acc {
+        step: usize::MAX,
+        count: 0.0,
+        value: 0.0,
+        mean: 0.0,
+    };
+    let mut acc = vec![empty; series.len()];
+    let mut values: Vec<Vec<f64>> = Vec::new();
+    if agg == Agg::Quantile {
+        values = vec![Vec::new(); series.len()];
+    }
+    let mut steps = Vec::with_capacity(input.steps.len());
+    for (i, step) in input.steps.iter().enumerate() {
+        let mut present: Vec<u32> = Vec::new();
+        for &(s, v) in step {
+            let g = group_of[s as usize];
+            let a = &mut acc[g as usize];
+            if a.step != i {
+                *a = Acc {
+                    step: i,
+                    count: 1.0,
+                    value: match agg {
+                        Agg::Count | Agg::Group => 1.0,
+                        Agg::Stddev | Agg::Stdvar => 0.0,
+                        _ => v,
+                    },
+                    mean: v,
+                };
+                present.push(g);
+                if agg == Agg::Quantile {
+                    values[g as usize].clear();
+                    values[g as usize].push(v);
+                }
+                continue;
+            }
+            a.count += 1.0;
+            match agg {
+                Agg::Sum => a.value += v,
+                Agg::Count => a.value += 1.0,
+                Agg::Group => {}
+                Agg::Max => {
+                    if a.value < v || a.value.is_nan() {
+                        a.value = v;
+                    }
+                }
+                Agg::Min => {
+                    if a.value > v || a.value.is_nan() {
+                        a.value = v;
+                    }
+                }
+                Agg::Avg => {
+                    if a.mean.is_infinite() {
+                        if v.is_infinite() && (a.mean > 0.0) == (v > 0.0) {
+                            continue;
+                        }
+                        if !v.is_infinite() && !v.is_nan() {
+                            continue;
+                        }
+                    }
+                    a.mean += v / a.count - a.mean / a.count;
+                }
+                Agg::Stddev | Agg::Stdvar => {
+                    let delta = v - a.mean;
+                    a.mean += delta / a.count;
+                    a.value += delta * (v - a.mean);
+                }
+                Agg::Quantile => values[g as usize].push(v),
+                Agg::Topk | Agg::Bottomk | Agg::CountValues => {}
+            }
+        }
+        let out = present
+            .into_iter()
+            .map(|g| {
+                let a = acc[g as usize];
+                let v = match agg {
+                    Agg::Avg => a.mean,
+                    Agg::Stdvar => a.value / a.count,
+                    Agg::Stddev => (a.value / a.count).sqrt(),
+                    Agg::Quantile => {
+                        let phi = param.map_or(f64::NAN, |p| p[i]);
+                        quantile(phi, &mut values[g as usize])
+                    }
+                    _ => a.value,
+                };
+                (g, v)
+            })
+            .collect();
+        steps.push(out);
+    }
+    StepVector { series, steps }
+}
+
+/// `topk`/`bottomk`: the k largest (smallest) samples of each group, keeping their labels.
+///
+/// Which of several equal samples survive depends on the order they arrive in and on how
+/// a binary heap moves them; this replays Prometheus's heap (Go's `container/heap`, with
+/// NaN as the least element) so ties resolve to the same series.
+fn top(
+    largest: bool,
+    input: StepVector,
+    modifier: Option<&LabelModifier>,
+    k: &[f64],
+) -> StepVector {
+    let (group_of, group_labels) = groups(&input, modifier);
+    let mut steps = Vec::with_capacity(input.steps.len());
+    let mut heaps: Vec<Vec<(u32, f64)>> = vec![Vec::new(); group_labels.len()];
+    let mut touched: Vec<u32> = Vec::new();
+    for (i, step) in input.steps.iter().enumerate() {
+        let k = k.get(i).copied().unwrap_or(f64::NAN);
+        if !(k >= 1.0) {
+            steps.push(Vec::new());
+            continue;
+        }
+        let k = if k >= usize::MAX as f64 {
+            usize::MAX
+        } else {
+            k as usize
+        };
+        // Heap order: the root is the sample that leaves first.
+        let less = |a: f64, b: f64| a.is_nan() || if largest { a < b } else { a > b };
+        touched.clear();
+        for &(s, v) in step {
+            let g = group_of[s as usize] as usize;
+            let heap = &mut heaps[g];
+            if heap.is_empty() {
+                touched.push(g as u32);
+            }
+            if heap.len() < k {
+                heap.push((s, v));
+                let last = heap.len() - 1;
+                sift_up(heap, last, less);
+            } else if {
+                let root = heap[0].1;
+                (if largest { root < v } else { root > v }) || (root.is_nan() && !v.is_nan())
+            } {
+                heap[0] = (s, v);
+                if k > 1 && !sift_down(heap, 0, less) {
+                    sift_up(heap, 0, less);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for &g in &touched {
+            out.append(&mut heaps[g as usize]);
+        }
+        steps.push(out);
+    }
+    StepVector {
+        series: input.series,
+        steps,
+    }
+}
+
+/// Go's `heap.up`.
+fn sift_up(heap: &mut [(u32, f64)], mut j: usize, less: impl Fn(f64, f64) -> bool) {
+    while j > 0 {
+        let parent = (j - 1) / 2;
+        if !less(heap[j].1, heap[parent].1) {
+            break;
+        }
+        heap.swap(parent, j);
+        j = parent;
+    }
+}
+
+/// Go's `heap.down`; true when the element moved.
+fn sift_down(heap: &mut [(u32, f64)], start: usize, less: impl Fn(f64, f64) -> bool) -> bool {
+    let mut i = start;
+    loop {
+        let left = 2 * i + 1;
+        if left >= heap.len() {
+            break;
+        }
+        let mut j = left;
+        if left + 1 < heap.len() && less(heap[left + 1].1, heap[left].1) {
+            j = left + 1;
+        }
+        if !less(heap[j].1, heap[i].1) {
+            break;
+        }
+        heap.swap(i, j);
+        i = j;
+    }
+    i > start
+}
+
+/// `count_values("label", v)`: how many samples of each group have each value.
+fn count_values(
+    input: StepVector,
+    modifier: Option<&LabelModifier>,
+    label: &str,
+) -> Result<Val, QueryError> {
+    let grouped: Vec<Labels> = input
+        .series
+        .iter()
+        .map(|l| {
+            let mut pairs: Vec<(String, String)> = l.pairs().to_vec();
+            pairs.retain(|(n, _)| n != label);
+            let base = Labels::new(pairs);
+            group_labels(&base, modifier)
+        })
+        .collect();
+    let mut index: HashMap<Labels, u32> = HashMap::new();
+    let mut series: Vec<Labels> = Vec::new();
+    let mut steps = Vec::with_capacity(input.steps.len());
+    for step in &input.steps {
+        let mut counts: HashMap<u32, f64> = HashMap::new();
+        let mut order = Vec::new();
+        for &(s, v) in step {
+            let mut pairs = grouped[s as usize].pairs().to_vec();
+            pairs.push((label.to_owned(), format_go_f(v)));
+            let labels = Labels::new(pairs);
+            let next = series.len() as u32;
+            let g = *index.entry(labels).or_insert_with_key(|l| {
+                series.push(l.clone());
+                next
+            });
+            let c = counts.entry(g).or_insert_with(|| {
+                order.push(g);
+                0.0
+            });
+            *c += 1.0;
+        }
+        steps.push(order.into_iter().map(|g| (g, counts[&g])).collect());
+    }
+    Ok(Val::Vector(StepVector { series, steps }))
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an
+/// exponent, which is how `count_values` writes values into labels.
+fn format_go_f(v: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    crate::go_float::write_plain(&mut out, v);
+    String::from_utf8(out).unwrap_or_default()
+}

@@ -1,0 +1,338 @@
+//! Function calls: functions over range vectors (in `range_functions`), on instant
+//! vectors (math, `clamp*`, `round`, `timestamp`, `absent`, label functions, `sort`) and
+//! on scalars (`time`, `vector`, `scalar`).
+
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{Call, Expr};
+
+use super::QueryError;
+use super::eval::{Evaluator, StepVector, Val, drop_metric_names, duration_ms, relabel_to};
+use super::label_functions::{LabelReplace, check_label_join, label_join};
+use super::range_functions::{self, RangeFunction};
+use vigil_store::{Labels, METRIC_NAME};
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryError> {
+    let name = call.func.name;
+    let args: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
+    if let Some(f) = RangeFunction::from_name(name) {
+        return range_call(ev, f, name, &args);
+    }
+    let arg = |i: usize| {
+        args.get(i).copied().ok_or_else(|| {
+            QueryError::BadArgument(format!("{name}() is missing argument {}", i + 1))
+        })
+    };
+    let steps = ev.steps;
+    match name {
+        "time" => Ok(Val::Scalar(
+            (0..steps.count)
+                .map(|i| steps.time(i) as f64 / 1000.0)
+                .collect(),
+        )),
+        "vector" => {
+            let s = ev.eval_scalar(arg(0)?, "the argument of vector()")?;
+            Ok(Val::Vector(StepVector {
+                series: vec![Labels::default()],
+                steps: s.into_iter().map(|v| vec![(0, v)]).collect(),
+            }))
+        }
+        "scalar" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of scalar()")?;
+            Ok(Val::Scalar(
+                v.steps
+                    .iter()
+                    .map(|s| if s.len() == 1 { s[0].1 } else { f64::NAN })
+                    .collect(),
+            ))
+        }
+        "absent" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of absent()")?;
+            Ok(Val::Vector(StepVector {
+                series: vec![absent_labels(arg(0)?)],
+                steps: v
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        if s.is_empty() {
+                            vec![(0, 1.0)]
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect(),
+            }))
+        }
+        "timestamp" => timestamp(ev, arg(0)?),
+        "abs" | "ceil" | "floor" | "exp" | "sqrt" | "ln" | "log2" | "log10" | "sgn" => {
+            let f: fn(f64) -> f64 = match name {
+                "abs" => f64::abs,
+                "ceil" => f64::ceil,
+                "floor" => f64::floor,
+                "exp" => f64::exp,
+                "sqrt" => f64::sqrt,
+                "ln" => f64::ln,
+                "log2" => f64::log2,
+                "log10" => f64::log10,
+                _ => sgn,
+            };
+            let v = ev.eval_vector(arg(0)?, &format!("the argument of {name}()"))?;
+            map_values(v, |_, x| Some(f(x)))
+        }
+        "round" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of round()")?;
+            let to = match args.get(1) {
+                Some(a) => ev.eval_scalar(a, "round()'s to_nearest")?,
+                None => vec![1.0; steps.count],
+            };
+            map_values(v, |i, x| {
+                let inverse = 1.0 / to[i];
+                Some((x * inverse + 0.5).floor() / inverse)
+            })
+        }
+        "clamp" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of clamp()")?;
+            let min = ev.eval_scalar(arg(1)?, "clamp()'s min")?;
+            let max = ev.eval_scalar(arg(2)?, "clamp()'s max")?;
+            map_values(v, |i, x| {
+                (max[i] >= min[i] || max[i].is_nan() || min[i].is_nan())
+                    .then(|| go_max(min[i], go_min(max[i], x)))
+                    .filter(|_| !(max[i] < min[i]))
+            })
+        }
+        "clamp_min" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of clamp_min()")?;
+            let min = ev.eval_scalar(arg(1)?, "clamp_min()'s min")?;
+            map_values(v, |i, x| Some(go_max(min[i], x)))
+        }
+        "clamp_max" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of clamp_max()")?;
+            let max = ev.eval_scalar(arg(1)?, "clamp_max()'s max")?;
+            map_values(v, |i, x| Some(go_min(max[i], x)))
+        }
+        "label_replace" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of label_replace()")?;
+            let s: Vec<String> = (1..5)
+                .map(|i| string_arg(ev, arg(i)?, name))
+                .collect::<Result<_, _>>()?;
+            let replace = LabelReplace::new(&s[0], &s[1], &s[2], &s[3])?;
+            let labels = v.series.iter().map(|l| replace.apply(l)).collect();
+            Ok(Val::Vector(relabel_to(v, labels)?))
+        }
+        "label_join" => {
+            let v = ev.eval_vector(arg(0)?, "the argument of label_join()")?;
+            let dst = string_arg(ev, arg(1)?, name)?;
+            let sep = string_arg(ev, arg(2)?, name)?;
+            let sources: Vec<String> = args[3..]
+                .iter()
+                .map(|a| string_arg(ev, a, name))
+                .collect::<Result<_, _>>()?;
+            check_label_join(&dst, &sources)?;
+            let labels = v
+                .series
+                .iter()
+                .map(|l| label_join(l, &dst, &sep, &sources))
+                .collect::<Result<_, _>>()?;
+            Ok(Val::Vector(relabel_to(v, labels)?))
+        }
+        "sort" | "sort_desc" => {
+            let mut v = ev.eval_vector(arg(0)?, &format!("the argument of {name}()"))?;
+            let descending = name == "sort_desc";
+            for step in &mut v.steps {
+                step.sort_by(|a, b| {
+                    let order = if descending {
+                        b.1.partial_cmp(&a.1)
+                    } else {
+                        a.1.partial_cmp(&b.1)
+                    };
+                    order.unwrap_or_else(|| a.1.is_nan().cmp(&b.1.is_nan()))
+                });
+            }
+            Ok(Val::Vector(v))
+        }
+        other => Err(QueryError::Unsupported(format!(
+            "function {other}() is not supported by Vigil"
+        ))),
+    }
+}
+
+/// A function over a range vector, evaluated per series and step from one read of the store.
+fn range_call(
+    ev: &mut Evaluator<'_>,
+    f: RangeFunction,
+    name: &str,
+    args: &[&Expr],
+) -> Result<Val, QueryError> {
+    let (matrix_at, scalar_at) = match name {
+        "quantile_over_time" => (1, Some(0)),
+        "predict_linear" => (0, Some(1)),
+        _ => (0, None),
+    };
+    let scalar = match scalar_at.and_then(|i| args.get(i)) {
+        Some(a) => Some(ev.eval_scalar(a, &format!("the scalar argument of {name}()"))?),
+        None => None,
+    };
+    let ms = match args.get(matrix_at).map(|a| strip_parens(a)) {
+        Some(Expr::MatrixSelector(ms)) => ms,
+        Some(Expr::Subquery(s)) => {
+            return Err(QueryError::Unsupported(format!(
+                "subqueries ({s}) are not supported"
+            )));
+        }
+        _ => {
+            return Err(QueryError::BadArgument(format!(
+                "{name}() needs a range vector such as metric[5m]"
+            )));
+        }
+    };
+    let range = duration_ms(ms.range);
+    let loaded = ev.load(&ms.vs, range, true)?;
+    let mut out = StepVector::empty(ev.steps.count);
+    let steps = ev.steps;
+    for (labels, samples) in loaded {
+        let index = out.series.len() as u32;
+        let mut any = false;
+        ev.each_window(&ms.vs, range, &samples, |step, reference, window| {
+            if window.is_empty() {
+                return;
+            }
+            let arg = scalar.as_ref().map_or(f64::NAN, |s| s[step]);
+            if let Some(v) = range_functions::apply(
+                f,
+                window,
+                reference - range,
+                reference,
+                steps.time(step),
+                arg,
+            ) {
+                out.steps[step].push((index, v));
+                any = true;
+            }
+        });
+        if any {
+            out.series.push(labels);
+        }
+    }
+    if name == "last_over_time" {
+        Ok(Val::Vector(out))
+    } else {
+        Ok(Val::Vector(drop_metric_names(out)?))
+    }
+}
+
+/// `timestamp(v)`: the time of each sample, in seconds. For a plain selector that is when
+/// the sample was taken; for anything else it is the evaluation time.
+fn timestamp(ev: &mut Evaluator<'_>, arg: &Expr) -> Result<Val, QueryError> {
+    if let Expr::VectorSelector(vs) = strip_parens(arg) {
+        let loaded = ev.load(vs, ev.options.lookback_ms, false)?;
+        let mut out = StepVector::empty(ev.steps.count);
+        for (labels, samples) in loaded {
+            let index = out.series.len() as u32;
+            let mut any = false;
+            ev.each_instant(vs, &samples, |step, t, _| {
+                out.steps[step].push((index, t as f64 / 1000.0));
+                any = true;
+            });
+            if any {
+                out.series.push(labels);
+            }
+        }
+        return Ok(Val::Vector(drop_metric_names(out)?));
+    }
+    let steps = ev.steps;
+    let v = ev.eval_vector(arg, "the argument of timestamp()")?;
+    map_values(v, |i, _| Some(steps.time(i) as f64 / 1000.0))
+}
+
+/// Applies `f(step, value)` to every sample (`None` drops it) and drops the metric name.
+fn map_values(mut v: StepVector, f: impl Fn(usize, f64) -> Option<f64>) -> Result<Val, QueryError> {
+    for (i, step) in v.steps.iter_mut().enumerate() {
+        step.retain_mut(|(_, x)| match f(i, *x) {
+            Some(y) => {
+                *x = y;
+                true
+            }
+            None => false,
+        });
+    }
+    let labels = v.series.iter().map(Labels::without_name).collect();
+    Ok(Val::Vector(relabel_to(v, labels)?))
+}
+
+fn string_arg(ev: &mut Evaluator<'_>, expr: &Expr, function: &str) -> Result<String, QueryError> {
+    match ev.eval(expr)? {
+        Val::String(s) => Ok(s),
+        _ => Err(QueryError::BadArgument(format!(
+            "{function}() expects a string literal, got {expr}"
+        ))),
+    }
+}
+
+fn strip_parens(mut expr: &Expr) -> &Expr {
+    while let Expr::Paren(p) = expr {
+        expr = &p.expr;
+    }
+    expr
+}
+
+/// The labels `absent()` gives its sample: those fixed by the selector's equality matchers.
+fn absent_labels(arg: &Expr) -> Labels {
+    let vs = match strip_parens(arg) {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::default(),
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut dropped: Vec<&str> = Vec::new();
+    for m in &vs.matchers.matchers {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        if matches!(m.op, MatchOp::Equal) && !pairs.iter().any(|(n, _)| *n == m.name) {
+            pairs.push((m.name.clone(), m.value.clone()));
+        } else {
+            dropped.push(&m.name);
+        }
+    }
+    pairs.retain(|(n, v)| !v.is_empty() && !dropped.contains(&n.as_str()));
+    Labels::new(pairs)
+}
+
+fn sgn(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+/// Go's `math.Max`: NaN wins over numbers (but +Inf wins over NaN).
+fn go_max(a: f64, b: f64) -> f64 {
+    if a == f64::INFINITY || b == f64::INFINITY {
+        f64::INFINITY
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() { b } else { a }
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Go's `math.Min`: NaN wins over numbers (but -Inf wins over NaN).
+fn go_min(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY || b == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() { a } else { b }
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}

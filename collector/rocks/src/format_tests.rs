@@ -1,0 +1,396 @@
+//! The sample format: compaction into blocks, reads across blocks and recent samples,
+//! late writes into compacted windows, concurrent appends, and opening format 1.
+
+use super::*;
+use std::time::Duration;
+use vigil_store::Store;
+
+const HOUR: i64 = 3_600_000;
+
+fn open(dir: &Path) -> RocksStore {
+    // The background compactor stays out of the way: tests compact explicitly.
+    let blocks = BlockOptions {
+        block_duration: Duration::from_secs(2 * 3600),
+        compaction_interval: Duration::from_secs(3600),
+        retention: Duration::ZERO,
+        ..BlockOptions::default()
+    };
+    RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
+}
+
+fn series(store: &RocksStore, n: usize) -> Vec<SeriesId> {
+    let labels: Vec<Labels> = (0..n)
+        .map(|i| Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())]))
+        .collect();
+    store.resolve_series("h", &labels, 1_000_000).unwrap()
+}
+
+fn read(store: &RocksStore, id: SeriesId, start: i64, end: i64) -> Vec<(i64, f64)> {
+    let mut out = Vec::new();
+    store.samples(id, start, end, &mut out).unwrap();
+    out
+}
+
+/// Host-like values: a counter in hundredths with jittered 10 s timestamps.
+fn samples(id: SeriesId, from: i64, n: i64) -> Vec<(i64, f64)> {
+    (0..n)
+        .map(|i| {
+            let ts = from + i * 10_000 + (i * 31 + id as i64) % 9;
+            (ts, ((i * 137 + id as i64) as f64) / 100.0)
+        })
+        .collect()
+}
+
+#[test]
+fn compaction_moves_closed_windows_into_blocks_and_reads_stay_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let ids = series(&store, 3);
+    let base = 1_700_000_000_000 - 1_700_000_000_000 % (2 * HOUR);
+    let span = 26 * HOUR / 10_000;
+    let mut want = Vec::new();
+    for &id in &ids {
+        let s = samples(id, base, span);
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: s.clone(),
+            }])
+            .unwrap();
+        want.push(s);
+    }
+    // Windows up to base + 24 h are closed at this "now"; the last one stays recent.
+    let now = base + 24 * HOUR + 10 * 60_000;
+    let report = store.compact_windows(now).unwrap();
+    assert_eq!(report.windows, 12);
+    assert_eq!(report.blocks, 36);
+    assert_eq!(report.samples, 3 * 24 * HOUR as u64 / 10_000);
+    assert_eq!(store.windows.recent_windows().len(), 1);
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
+        let (a, b) = (base + 23 * HOUR + 1234, base + 25 * HOUR);
+        let part: Vec<_> = want[i]
+            .iter()
+            .copied()
+            .filter(|s| s.0 >= a && s.0 <= b)
+            .collect();
+        assert_eq!(
+            read(&store, id, a, b),
+            part,
+            "a range across a block and recent"
+        );
+        assert!(store.has_samples(id, a, a + 10_000).unwrap());
+        assert!(!store.has_samples(id, base - HOUR, base - 1).unwrap());
+    }
+    // Everything compacts; a second pass finds nothing to do; a reopen reads the same.
+    store.compact_windows(i64::MAX).unwrap();
+    assert!(store.windows.recent_windows().is_empty());
+    assert_eq!(
+        store.compact_windows(i64::MAX).unwrap(),
+        CompactionReport::default()
+    );
+    drop(store);
+    let store = open(dir.path());
+    assert!(store.windows.recent_windows().is_empty());
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
+    }
+}
+
+#[test]
+fn late_samples_replace_block_samples_before_and_after_the_block_is_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = series(&store, 1)[0];
+    let original = samples(id, 0, 1000);
+    store
+        .append(&[SeriesSamples {
+            id,
+            samples: original.clone(),
+        }])
+        .unwrap();
+    store.compact_windows(i64::MAX).unwrap();
+    let late = vec![(original[10].0, -1.0), (5, 0.5), (original[999].0 + 1, 9.0)];
+    store
+        .append(&[SeriesSamples {
+            id,
+            samples: late.clone(),
+        }])
+        .unwrap();
+    let mut want: std::collections::BTreeMap<i64, f64> = original.into_iter().collect();
+    want.extend(late.iter().copied());
+    let want: Vec<(i64, f64)> = want.into_iter().collect();
+    assert_eq!(read(&store, id, i64::MIN, i64::MAX), want);
+    let report = store.compact_windows(i64::MAX).unwrap();
+    assert_eq!(report.samples, 3);
+    assert_eq!(read(&store, id, i64::MIN, i64::MAX), want);
+    // A replay of everything changes nothing.
+    store
+        .append(&[SeriesSamples {
+            id,
+            samples: want.clone(),
+        }])
+        .unwrap();
+    store.compact_windows(i64::MAX).unwrap();
+    assert_eq!(read(&store, id, i64::MIN, i64::MAX), want);
+}
+
+#[test]
+fn conformance_holds_after_compaction_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    vigil_store::conformance::run_all(&store);
+    store.compact_windows(i64::MAX).unwrap();
+    assert_eq!(
+        store.windows.recent_windows().len(),
+        1,
+        "only the window of a sample at i64::MAX ms never closes"
+    );
+    // The cases' samples read the same from blocks.
+    let found = store
+        .select(&vigil_store::selector::Selector::metric("lww"), 10)
+        .unwrap()
+        .0;
+    let mut out = Vec::new();
+    store
+        .samples(found[0].0, i64::MIN, i64::MAX, &mut out)
+        .unwrap();
+    assert_eq!(out.len(), 17_281);
+    assert_eq!(out[5].1, 55.0);
+    assert!(out[3].1.is_nan());
+}
+
+#[test]
+fn appends_during_compaction_are_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let ids = series(&store, 200);
+    let writer = {
+        let store = Arc::clone(&store);
+        let ids = ids.clone();
+        std::thread::spawn(move || {
+            // Rounds of one sample per series, every round into an old (closed) window
+            // and the current one, while the main thread compacts.
+            for round in 0..300i64 {
+                let batch: Vec<SeriesSamples> = ids
+                    .iter()
+                    .map(|&id| SeriesSamples {
+                        id,
+                        samples: vec![(round * 1000, round as f64), (3 * HOUR + round, 1.0)],
+                    })
+                    .collect();
+                store.append(&batch).unwrap();
+            }
+        })
+    };
+    while !writer.is_finished() {
+        store.compact_windows(i64::MAX).unwrap();
+    }
+    writer.join().unwrap();
+    store.compact_windows(i64::MAX).unwrap();
+    for &id in &ids {
+        let got = read(&store, id, i64::MIN, i64::MAX);
+        assert_eq!(got.len(), 600, "series {id}");
+        assert_eq!(got[299], (299_000, 299.0));
+    }
+}
+
+#[test]
+fn a_format_1_directory_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    // Build what format 1 wrote: the same families, one `samples` key per sample.
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let names = [
+            CF_SERIES,
+            CF_SERIES_BY_ID,
+            CF_POSTINGS,
+            CF_SAMPLES_V1,
+            CF_HOSTS,
+            CF_META,
+        ];
+        let db = DB::open_cf(&opts, dir.path(), names).unwrap();
+        let labels = encode_labelset(&Labels::from_pairs(&[("__name__", "old")]));
+        db.put_cf(
+            db.cf_handle(CF_SERIES).unwrap(),
+            &labels,
+            7u64.to_be_bytes(),
+        )
+        .unwrap();
+        db.put_cf(
+            db.cf_handle(CF_SERIES_BY_ID).unwrap(),
+            7u64.to_be_bytes(),
+            &labels,
+        )
+        .unwrap();
+        let meta = db.cf_handle(CF_META).unwrap();
+        db.put_cf(meta, FORMAT_KEY, 1u32.to_be_bytes()).unwrap();
+        let samples = db.cf_handle(CF_SAMPLES_V1).unwrap();
+        for i in 0..250_000i64 {
+            let mut key = 7u64.to_be_bytes().to_vec();
+            key.extend_from_slice(&windows::flip(i * 1000 - 5000));
+            db.put_cf(samples, key, (i as f64).to_bits().to_be_bytes())
+                .unwrap();
+        }
+    }
+    let store = open(dir.path());
+    let got = read(&store, 7, i64::MIN, i64::MAX);
+    assert_eq!(got.len(), 250_000);
+    assert_eq!(got[0], (-5000, 0.0));
+    assert_eq!(got[249_999], (249_994_000, 249_999.0));
+    assert!(
+        store.db.cf_handle(CF_SAMPLES_V1).is_none(),
+        "the old family is dropped"
+    );
+    assert_eq!(
+        store
+            .db
+            .get_cf(store.cf(CF_META), FORMAT_KEY)
+            .unwrap()
+            .unwrap(),
+        FORMAT_VERSION.to_be_bytes()
+    );
+    store.compact_windows(i64::MAX).unwrap();
+    assert_eq!(read(&store, 7, i64::MIN, i64::MAX), got);
+    assert_eq!(store.next_id.load(Ordering::SeqCst), 8);
+}
+
+#[test]
+fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = BlockOptions {
+        block_duration: Duration::from_secs(2 * 3600),
+        compaction_interval: Duration::from_secs(3600),
+        retention: Duration::from_secs(86_400),
+        ..BlockOptions::default()
+    };
+    let store =
+        RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks).unwrap();
+    let ids = series(&store, 2);
+    let now = vigil_store::clock::now_ms();
+    let cutoff = (now - 24 * HOUR).div_euclid(2 * HOUR) * 2 * HOUR;
+    // Three days up to now (jittered, so blocks name shared timestamp columns).
+    let mut want = Vec::new();
+    for &id in &ids {
+        let s = samples(id, now - 72 * HOUR, 72 * HOUR / 10_000);
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: s.clone(),
+            }])
+            .unwrap();
+        want.push(s.into_iter().filter(|s| s.0 >= cutoff).collect::<Vec<_>>());
+    }
+    // Past retention is invisible at once, before and after compaction.
+    assert_eq!(read(&store, ids[0], i64::MIN, i64::MAX), want[0]);
+    let report = store.compact_windows(now).unwrap();
+    // Twelve 2 h windows since the cutoff; in the first minutes after an even hour the
+    // window that just ended is still within its grace period, so at least eleven closed.
+    assert!(report.blocks >= 2 * 11, "{report:?}");
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
+        assert!(!store.has_samples(id, i64::MIN, cutoff - 1).unwrap());
+        assert!(store.has_samples(id, cutoff, i64::MAX).unwrap());
+    }
+    // Once RocksDB rewrites the files, expired blocks and columns are gone from disk too.
+    for family in [CF_BLOCKS, CF_TIMESTAMPS, CF_RECENT] {
+        store
+            .db
+            .compact_range_cf(store.cf(family), None::<&[u8]>, None::<&[u8]>);
+    }
+    let first_kept = cutoff.div_euclid(2 * HOUR);
+    let windows_of = |family: &str, at: std::ops::Range<usize>| -> Vec<i64> {
+        store
+            .db
+            .iterator_cf(store.cf(family), IteratorMode::Start)
+            .map(|item| windows::unflip(&item.unwrap().0[at.clone()]).unwrap())
+            .collect()
+    };
+    let blocks = windows_of(CF_BLOCKS, 8..16);
+    assert!(
+        !blocks.is_empty() && blocks.iter().all(|&w| w >= first_kept),
+        "{blocks:?}"
+    );
+    let columns = windows_of(CF_TIMESTAMPS, 0..8);
+    assert!(!columns.is_empty() && columns.iter().all(|&w| w >= first_kept));
+    assert!(windows_of(CF_RECENT, 0..8).iter().all(|&w| w >= first_kept));
+}
+
+#[test]
+fn reads_during_compaction_see_every_sample_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let ids = series(&store, 300);
+    let mut want = Vec::new();
+    for &id in &ids {
+        let s = samples(id, 0, 2000);
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: s.clone(),
+            }])
+            .unwrap();
+        want.push(s);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, stop, ids) = (Arc::clone(&store), Arc::clone(&stop), ids.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) || reads == 0 {
+                for (i, &id) in ids.iter().enumerate().step_by(37) {
+                    let got = read(&store, id, i64::MIN, i64::MAX);
+                    assert_eq!(got, samples(id, 0, 2000), "series {i} during compaction");
+                    assert!(store.has_samples(id, 0, 20_000).unwrap());
+                }
+                reads += 1;
+            }
+            reads
+        })
+    };
+    store.compact_windows(i64::MAX).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[i]);
+    }
+}
+
+#[test]
+fn the_last_write_wins_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = open(dir.path());
+        let id = series(&store, 1)[0];
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: vec![(1_000, 1.0), (2_000, 2.0)],
+            }])
+            .unwrap();
+        id
+    };
+    for round in 0..3 {
+        let store = open(dir.path());
+        let v = 10.0 + f64::from(round);
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: vec![(1_000, v)],
+            }])
+            .unwrap();
+        assert_eq!(read(&store, id, 0, 5_000), vec![(1_000, v), (2_000, 2.0)]);
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        read(&store, id, 0, 5_000),
+        vec![(1_000, 12.0), (2_000, 2.0)]
+    );
+    store.compact_windows(i64::MAX).unwrap();
+    assert_eq!(
+        read(&store, id, 0, 5_000),
+        vec![(1_000, 12.0), (2_000, 2.0)]
+    );
+}

@@ -1,0 +1,61 @@
+//! Label names and values straight from the postings family, without touching series.
+//!
+//! Postings keys are `lp(name) lp(value) id` (see the layout in [`super`]). `lp` is a
+//! varint length then the bytes, and varints are prefix-free, so every key of one
+//! `name=value` pair shares the prefix `lp(name) lp(value)` and no other pair's key starts
+//! with it. Listing the distinct names (or the values of one name) is therefore one seek
+//! per distinct entry: read a key, then seek just past every key with its prefix:
+//!
+//! ```text
+//!   past every key of a name:        lp(name) ++ [0xFF; 10]   (the next byte is a varint
+//!                                     byte; ten 0xFF bytes exceed any valid varint)
+//!   past every key of a name=value:  lp(name) lp(value) ++ [0xFF; 9]   (ids are 8 bytes)
+//! ```
+
+use super::{CF_POSTINGS, RocksStore, corrupt, engine, get_lp, put_lp};
+use vigil_store::StoreResult;
+
+impl RocksStore {
+    /// Every label name in the postings, sorted by key (length, then bytes).
+    pub(super) fn scan_label_names(&self) -> StoreResult<Vec<String>> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));
+        iter.seek_to_first();
+        let mut names = Vec::new();
+        while let Some(key) = iter.key() {
+            let (name, used) = get_lp(key).ok_or_else(|| corrupt("postings key"))?;
+            names.push(text(name)?);
+            let mut past = key[..used].to_vec();
+            past.extend_from_slice(&[0xFF; 10]);
+            iter.seek(&past);
+        }
+        iter.status().map_err(engine)?;
+        Ok(names)
+    }
+
+    /// Every value label `name` takes in the postings, in key order.
+    pub(super) fn scan_label_values(&self, name: &str) -> StoreResult<Vec<String>> {
+        let mut prefix = Vec::new();
+        put_lp(&mut prefix, name.as_bytes());
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));
+        iter.seek(&prefix);
+        let mut values = Vec::new();
+        while let Some(key) = iter.key() {
+            let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let (value, used) = get_lp(rest).ok_or_else(|| corrupt("postings key"))?;
+            if !value.is_empty() {
+                values.push(text(value)?);
+            }
+            let mut past = key[..prefix.len() + used].to_vec();
+            past.extend_from_slice(&[0xFF; 9]);
+            iter.seek(&past);
+        }
+        iter.status().map_err(engine)?;
+        Ok(values)
+    }
+}
+
+fn text(bytes: &[u8]) -> StoreResult<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("postings label"))
+}

@@ -1,0 +1,313 @@
+//! The Prometheus-compatible HTTP API, so that promtool, Grafana's Prometheus data source
+//! and scripts written for Prometheus can read Vigil as they are.
+//!
+//! Every endpoint answers GET and POST (form body), in Prometheus's JSON envelope. The
+//! handlers are thin: read parameters, call the engine or the store on a blocking thread
+//! (they read RocksDB), write the data shape; every failure goes through [`ApiError`].
+//!
+//! # Layout
+//! - [`params`]: parameters from the URL and the form body; times and durations.
+//! - [`query`]: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars`.
+//! - [`series`]: `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
+//! - [`rules`]: `/api/v1/alerts` and `/api/v1/rules`, from the running rules.
+//! - [`status`]: build info, metadata, and the `/-/ready` and `/-/healthy` probes.
+//! - [`json`]: the success envelope and the result shapes.
+//! - numbers in the exact text Prometheus (Go) writes come from [`vigil_promql::go_float`].
+//! - [`error`]: the error envelope and the HTTP status of each error type.
+
+pub mod error;
+pub mod json;
+pub mod params;
+pub mod query;
+pub mod rules;
+pub mod series;
+pub mod status;
+
+pub use error::ApiError;
+
+use crate::rules::status::RulesView;
+use axum::Router;
+use axum::routing::get;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use vigil_promql::Engine;
+use vigil_store::Store;
+
+/// Largest request body accepted: a form with a query and its `match[]` selectors.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// How much of a refused, oversized body is still read (and dropped) so that the client
+/// gets the answer rather than a reset connection; past it the connection is cut.
+pub const DRAIN_BYTES: usize = 16 << 20;
+
+/// How long in-flight requests may finish after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the API may spend on one request.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Timeout of a query without a `timeout` parameter, and the most one may ask for.
+    pub query_timeout: Duration,
+    /// Queries evaluated at once; more wait for a slot (within their timeout).
+    pub max_concurrent_queries: usize,
+    /// Most series `/api/v1/series` and matcher-restricted label lookups may read.
+    pub max_series: usize,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        Self {
+            query_timeout: Duration::from_secs(120),
+            max_concurrent_queries: 20,
+            max_series: 100_000,
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    engine: Engine,
+    store: Arc<dyn Store>,
+    options: Arc<ApiOptions>,
+    /// One permit per running query; held by the blocking task itself, so a query that
+    /// timed out for its client keeps its slot until it really stops.
+    slots: Arc<Semaphore>,
+    /// The running rules, for `/api/v1/alerts` and `/api/v1/rules`; `None` when the
+    /// collector runs none (both then answer with empty lists).
+    rules: Option<Arc<dyn RulesView>>,
+}
+
+impl Api {
+    /// An API over `engine` and the `store` it reads.
+    pub fn new(engine: Engine, store: Arc<dyn Store>, options: ApiOptions) -> Self {
+        let slots = Arc::new(Semaphore::new(options.max_concurrent_queries.max(1)));
+        Self {
+            engine,
+            store,
+            options: Arc::new(options),
+            slots,
+            rules: None,
+        }
+    }
+
+    /// The same API, showing `rules` at `/api/v1/alerts` and `/api/v1/rules`.
+    pub fn with_rules(mut self, rules: Option<Arc<dyn RulesView>>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Runs `work` on a blocking thread within `timeout` (waiting for a slot included).
+    /// On timeout the client gets its answer at once; the work finishes in the background.
+    async fn run<T: Send + 'static>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        work: impl FnOnce(&Api) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let timed_out = || {
+            ApiError::timeout(format!(
+                "{what} timed out after {timeout:?}; narrow it, or raise the timeout parameter \
+                 (at most server.http_query_timeout)"
+            ))
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let slot = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| ApiError::internal(format!("query slots closed: {e}")))?;
+        let api = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work(&api)
+        });
+        match tokio::time::timeout_at(deadline, task).await {
+            Err(_) => Err(timed_out()),
+            Ok(Err(e)) => Err(ApiError::internal(format!("{what} failed: {e}"))),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// The timeout for a request: its `timeout` parameter, capped by the configured one.
+    fn timeout(&self, params: &params::Params) -> Result<Duration, ApiError> {
+        let configured = self.options.query_timeout;
+        Ok(match params.duration("timeout")? {
+            Some(ms) if ms > 0 => configured.min(Duration::from_millis(ms.unsigned_abs())),
+            Some(_) => {
+                return Err(ApiError::bad_param("timeout", "must be positive, like 30s"));
+            }
+            None => configured,
+        })
+    }
+}
+
+/// The API's routes, under `/api/v1` and `/-/`.
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query::exemplars).post(query::exemplars),
+        )
+        .route("/api/v1/series", get(series::series).post(series::series))
+        .route("/api/v1/labels", get(series::labels).post(series::labels))
+        .route("/api/v1/label/{name}/values", get(series::label_values))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/metadata", get(status::metadata))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/-/ready", get(status::ready))
+        .route("/-/healthy", get(status::healthy))
+        .with_state(api)
+}
+
+/// Serves `api` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    api: Api,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(api))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `server.http_listen`, if set, and serves the API there until `shutdown`.
+///
+/// Returns the future the caller should wait on for its own shutdown (it resolves when
+/// `shutdown` does, and stops the HTTP server too; dropping it also stops it), and the
+/// HTTP server's task to await after that. Without `http_listen`, `shutdown` comes back
+/// as it was and there is no task.
+pub async fn start(
+    config: &crate::config::Config,
+    engine: Engine,
+    store: Arc<dyn Store>,
+    rules: Option<Arc<dyn RulesView>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<
+    (
+        std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+        Option<tokio::task::JoinHandle<()>>,
+    ),
+    crate::error::Error,
+> {
+    let Some(addr) = config.server.http_listen else {
+        return Ok((Box::pin(shutdown), None));
+    };
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        crate::error::Error::Serve(format!(
+            "cannot listen on {addr} (server.http_listen / --http-listen): {e}"
+        ))
+    })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    let api = Api::new(
+        engine,
+        store,
+        ApiOptions {
+            query_timeout: config.server.http_query_timeout,
+            max_concurrent_queries: config.server.http_max_concurrent_queries,
+            max_series: usize::try_from(config.limits.max_query_series).unwrap_or(usize::MAX),
+        },
+    )
+    .with_rules(rules);
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let task = tokio::spawn(async move {
+        // Each resolves on the signal and when the sender is dropped alike.
+        let mut graceful = stopped.clone();
+        let mut deadline = stopped;
+        let serving = serve(listener, api, async move {
+            let _ = graceful.changed().await;
+        });
+        let given_up = async move {
+            let _ = deadline.changed().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = serving => {
+                if let Err(e) = result {
+                    tracing::error!(http = %local, error = %e, "HTTP API stopped");
+                }
+            }
+            () = given_up => {
+                tracing::warn!(http = %local, grace = ?SHUTDOWN_GRACE, "HTTP API: requests still running at shutdown were cut off");
+            }
+        }
+    });
+    tracing::info!(http = %local, "HTTP API listening");
+    let shutdown = Box::pin(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+    Ok((shutdown, Some(task)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_promql::EngineOptions;
+    use vigil_rocks::{RocksOptions, RocksStore};
+
+    fn api(options: ApiOptions) -> (Api, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(RocksStore::open(dir.path(), RocksOptions::default()).unwrap());
+        let engine = Engine::new(store.clone(), EngineOptions::default());
+        (Api::new(engine, store, options), dir)
+    }
+
+    #[tokio::test]
+    async fn a_slow_call_times_out_and_keeps_its_slot_until_done() {
+        let (api, _dir) = api(ApiOptions {
+            max_concurrent_queries: 1,
+            ..ApiOptions::default()
+        });
+        let slow = |_: &Api| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(1)
+        };
+        let err = api
+            .run(Duration::from_millis(50), "query", slow)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "timeout");
+        assert!(
+            err.message.contains("query timed out after 50ms"),
+            "{}",
+            err.message
+        );
+        // The abandoned call still holds the only slot, so a quick one waits for it.
+        let err = api
+            .run(Duration::from_millis(50), "query", |_| Ok(2))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "timeout");
+        let ok = api.run(Duration::from_secs(5), "query", |_| Ok(3)).await;
+        assert_eq!(ok, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn timeout_parameter_only_shortens() {
+        let (api, _dir) = api(ApiOptions {
+            query_timeout: Duration::from_secs(10),
+            ..ApiOptions::default()
+        });
+        let params = |t: &str| params::Params(vec![("timeout".into(), t.into())]);
+        assert_eq!(api.timeout(&params("2s")), Ok(Duration::from_secs(2)));
+        assert_eq!(api.timeout(&params("1h")), Ok(Duration::from_secs(10)));
+        assert_eq!(
+            api.timeout(&params::Params::default()),
+            Ok(Duration::from_secs(10))
+        );
+        assert_eq!(api.timeout(&params("0")).unwrap_err().kind, "bad_data");
+        assert!(
+            api.timeout(&params("soon"))
+                .unwrap_err()
+                .message
+                .contains("\"soon\"")
+        );
+    }
+}

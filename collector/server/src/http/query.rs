@@ -1,0 +1,76 @@
+//! `/api/v1/query`, `/api/v1/query_range` and `/api/v1/query_exemplars`.
+
+use super::params::Params;
+use super::{Api, ApiError, json};
+use axum::extract::State;
+use axum::response::Response;
+use vigil_store::clock::now_ms;
+
+/// `/api/v1/query?query=…&time=…&timeout=…`: evaluates at `time` (default now).
+pub async fn instant(State(api): State<Api>, params: Params) -> Result<Response, ApiError> {
+    let query = required_query(&params)?;
+    let time_ms = params.time_or("time", now_ms())?;
+    let timeout = api.timeout(&params)?;
+    let body = api
+        .run(timeout, "query", move |api| {
+            let value = api.engine.with_timeout(timeout).instant(&query, time_ms)?;
+            Ok(json::success_body(|out| json::write_value(out, &value)))
+        })
+        .await?;
+    Ok(json::respond(body))
+}
+
+/// `/api/v1/query_range?query=…&start=…&end=…&step=…&timeout=…`: a matrix.
+pub async fn range(State(api): State<Api>, params: Params) -> Result<Response, ApiError> {
+    let query = required_query(&params)?;
+    let start_ms = params.time("start")?;
+    let end_ms = params.time("end")?;
+    if end_ms < start_ms {
+        return Err(ApiError::bad_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step_ms = params
+        .duration("step")?
+        .ok_or_else(|| ApiError::bad_param("step", "missing; give a step like 15s or 60"))?;
+    if step_ms <= 0 {
+        return Err(ApiError::bad_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted; try a positive \
+             integer",
+        ));
+    }
+    let timeout = api.timeout(&params)?;
+    let body = api
+        .run(timeout, "query", move |api| {
+            let value = api
+                .engine
+                .with_timeout(timeout)
+                .range(&query, start_ms, end_ms, step_ms)?;
+            Ok(json::success_body(|out| json::write_value(out, &value)))
+        })
+        .await?;
+    Ok(json::respond(body))
+}
+
+/// `/api/v1/query_exemplars`: Vigil stores no exemplars, so a valid request gets `[]`
+/// (Grafana asks for them alongside range queries).
+pub async fn exemplars(params: Params) -> Result<Response, ApiError> {
+    let query = required_query(&params)?;
+    promql_parser::parser::parse(&query)
+        .map_err(|e| ApiError::bad_data(format!("parse error: {}", e.trim())))?;
+    params.time_or("start", 0)?;
+    params.time_or("end", 0)?;
+    Ok(json::success(|out| out.extend_from_slice(b"[]")))
+}
+
+fn required_query(params: &Params) -> Result<String, ApiError> {
+    match params.get("query") {
+        Some(q) if !q.trim().is_empty() => Ok(q.to_owned()),
+        _ => Err(ApiError::bad_param(
+            "query",
+            "missing or empty; give a PromQL expression such as up or rate(x[5m])",
+        )),
+    }
+}

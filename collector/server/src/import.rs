@@ -1,0 +1,102 @@
+//! Import: the `vigil.v1.Import` gRPC service behind `vigil import`, a thin adapter over
+//! [`backfill::Backfill`].
+//!
+//! Each `Write` is judged on a blocking thread (the store writes durably) with the same
+//! checks as agent ingest; its answer says how many samples are stored and, when one was
+//! refused, its line and the rule. The wire format is documented in
+//! `proto/vigil/v1/import.proto`.
+
+pub mod backfill;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::ingest::Counters;
+use crate::ingest::session::Credentials;
+use backfill::{Backfill, BackfillError};
+use std::sync::Arc;
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+use tracing::{info, warn};
+use vigil_proto::v1::import_server::{Import, ImportServer};
+use vigil_proto::v1::{ImportRequest, ImportResponse};
+use vigil_store::Store;
+use vigil_store::clock::now_ms;
+
+/// The service as the server mounts it, writing to `store` under `config`'s limits, agent
+/// tokens and client-certificate rule; requests up to `limits.max_message_bytes`. What it
+/// stores and refuses is counted in `counters`, with the agents' samples.
+pub fn server(
+    store: Arc<dyn Store>,
+    config: &Config,
+    counters: Arc<Counters>,
+) -> ImportServer<ImportService> {
+    let certificate_required = config.tls.client_ca_file.is_some();
+    let backfill = Backfill::new(
+        store,
+        Arc::new(config.limits.clone()),
+        config.server.agent_tokens.clone(),
+        certificate_required,
+    );
+    ImportServer::new(ImportService::new(backfill, certificate_required, counters))
+        .max_decoding_message_size(config.limits.max_message_bytes)
+        .accept_compressed(CompressionEncoding::Gzip)
+}
+
+/// The Import service.
+pub struct ImportService {
+    backfill: Arc<Backfill>,
+    certificate_required: bool,
+    counters: Arc<Counters>,
+}
+
+impl ImportService {
+    /// A service storing through `backfill`; `certificate_required` when the collector has
+    /// a client CA (then the client's certificate names the only host it may import);
+    /// stored and refused samples are counted in `counters`.
+    pub fn new(backfill: Backfill, certificate_required: bool, counters: Arc<Counters>) -> Self {
+        Self {
+            backfill: Arc::new(backfill),
+            certificate_required,
+            counters,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Import for ImportService {
+    async fn write(
+        &self,
+        request: Request<ImportRequest>,
+    ) -> Result<Response<ImportResponse>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let credentials = Credentials::of(&request, self.certificate_required);
+        let request = request.into_inner();
+        let backfill = self.backfill.clone();
+        let written =
+            tokio::task::spawn_blocking(move || backfill.write(request, &credentials, now_ms()))
+                .await
+                .map_err(|e| Status::internal(format!("import task failed: {e}")))?;
+        match written {
+            Ok(response) => {
+                self.counters.accepted(response.accepted_samples);
+                if let Some(r) = &response.rejection {
+                    self.counters.rejected("import_refused", 1);
+                    info!(peer = %peer, line = r.line, reason = %r.reason, accepted = response.accepted_samples, "import stopped at a refused sample");
+                }
+                Ok(Response::new(response))
+            }
+            Err(BackfillError::Refused(v)) => {
+                self.counters.rejected(v.reason, 1);
+                warn!(peer = %peer, reason = v.reason, "import refused");
+                Err(Status::from(v))
+            }
+            Err(BackfillError::Store(e)) => {
+                warn!(peer = %peer, error = %e, "import write failed");
+                Err(Status::from(Error::from(e)))
+            }
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! One import request, as domain logic: judge its series and samples in file order with
+//! the same checks agent ingest uses ([`crate::limits`], [`check_hello`] for host names,
+//! the store's per-host series limit), store everything before the first refused sample,
+//! and say how much was stored and why it stopped.
+//!
+//! The cut is a sample index in the request. Three things can set it, and the earliest
+//! wins:
+//! 1. a series whose labels are refused (cut at its first sample);
+//! 2. a sample stamped too far in the future (cut at that sample);
+//! 3. a new series over its host's series limit (cut at its first sample).
+//!
+//! The request lists its series in the order of their first sample, so the series used
+//! before the cut are a prefix of that list, and only they are created (except when a
+//! host's series limit is hit: then other hosts' valid series of the request may be
+//! created without samples).
+
+use crate::ingest::session::{Credentials, check_hello};
+use crate::limits::{self, Limits, Refusal, Violation};
+use std::collections::HashMap;
+use std::sync::Arc;
+use vigil_proto::v1::{Hello, ImportRejection, ImportRequest, ImportResponse, ImportSeries};
+use vigil_store::{Labels, METRIC_NAME, SeriesId, SeriesSamples, Store, StoreError};
+
+/// Host account that series without a `host` label count against.
+pub const UNHOSTED: &str = "(import)";
+
+/// Why a whole request failed: nothing of it is acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The client may not import at all (token or certificate missing).
+    #[error("{0}")]
+    Refused(Violation),
+    /// The store failed; the request may be sent again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Judges and stores import requests.
+pub struct Backfill {
+    store: Arc<dyn Store>,
+    limits: Arc<Limits>,
+    /// Tokens agents may present; an import must present one of them when any are set.
+    tokens: Arc<Vec<String>>,
+    /// Whether the collector requires client certificates (it has a client CA).
+    certificate_required: bool,
+}
+
+/// A series that passed the label checks: the host account it counts against and its labels.
+struct Checked {
+    account: String,
+    labels: Labels,
+}
+
+/// Series ids for a prefix of the checked series, and when a series limit cut it short,
+/// the index of the series refused and why.
+type Resolved = (Vec<SeriesId>, Option<(usize, Violation)>);
+
+/// Where a request stops: the index of the first sample not stored, and why.
+struct Cut {
+    sample: usize,
+    violation: Violation,
+}
+
+impl Backfill {
+    /// Imports into `store` under `limits`, with the ingest's token and certificate rules.
+    pub fn new(
+        store: Arc<dyn Store>,
+        limits: Arc<Limits>,
+        tokens: Vec<String>,
+        certificate_required: bool,
+    ) -> Self {
+        Self {
+            store,
+            limits,
+            tokens: Arc::new(tokens),
+            certificate_required,
+        }
+    }
+
+    /// Stores `request` up to its first refused sample; blocks on the store.
+    pub fn write(
+        &self,
+        request: ImportRequest,
+        credentials: &Credentials,
+        now_ms: i64,
+    ) -> Result<ImportResponse, BackfillError> {
+        self.authorize(&request, credentials)
+            .map_err(BackfillError::Refused)?;
+        let first = first_samples(&request).map_err(BackfillError::Refused)?;
+        let total = request.values.len();
+        let mut cut: Option<Cut> = None;
+        let mut checked = Vec::with_capacity(request.series.len());
+        for (k, s) in request.series.iter().enumerate() {
+            match self.check_series(s, credentials) {
+                Ok(c) => checked.push(c),
+                Err(violation) => {
+                    cut = Some(Cut {
+                        sample: first[k],
+                        violation,
+                    });
+                    break;
+                }
+            }
+        }
+        let end = cut.as_ref().map_or(total, |c| c.sample);
+        if let Some(c) = self.future_sample(&request.timestamps_ms[..end], now_ms) {
+            cut = Some(c);
+        }
+        let end = cut.as_ref().map_or(total, |c| c.sample);
+        checked.truncate(first.partition_point(|&f| f < end));
+        let (ids, refused) = self.resolve(&checked)?;
+        if let Some((k, violation)) = refused {
+            cut = Some(Cut {
+                sample: first[k],
+                violation,
+            });
+        }
+        let end = cut.as_ref().map_or(total, |c| c.sample);
+        let mut appends: Vec<SeriesSamples> = ids
+            .iter()
+            .map(|&id| SeriesSamples {
+                id,
+                samples: Vec::new(),
+            })
+            .collect();
+        for i in 0..end {
+            let k = request.series_index[i] as usize;
+            appends[k]
+                .samples
+                .push((request.timestamps_ms[i], request.values[i]));
+        }
+        if end > 0 {
+            self.store.append(&appends)?;
+        }
+        Ok(ImportResponse {
+            accepted_samples: end as u64,
+            rejection: cut.map(|c| ImportRejection {
+                line: request.line_deltas[..=c.sample]
+                    .iter()
+                    .fold(0u64, |line, d| line.saturating_add(*d)),
+                code: c.violation.code() as i32,
+                reason: c.violation.reason.to_owned(),
+                message: c.violation.message,
+            }),
+        })
+    }
+
+    /// The request-wide rules: a client certificate when the collector requires one, and
+    /// one of the agent tokens when any are configured.
+    fn authorize(
+        &self,
+        request: &ImportRequest,
+        credentials: &Credentials,
+    ) -> Result<(), Violation> {
+        if self.certificate_required && credentials.certificate_host.is_none() {
+            return Err(Violation {
+                kind: Refusal::Unauthenticated,
+                reason: "no_certificate",
+                message: "this collector requires a TLS client certificate to import; \
+                          pass --cert and --key (a certificate for the host whose series you import)"
+                    .into(),
+            });
+        }
+        if !self.tokens.is_empty() && !self.tokens.iter().any(|t| t == &request.token) {
+            return Err(Violation {
+                kind: Refusal::Unauthenticated,
+                reason: "bad_token",
+                message: "this collector requires a token to import; pass --token with one of \
+                          its server.agent_tokens (or set VIGIL_AGENT_TOKEN)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The labels of one series, checked as agent ingest checks a series definition.
+    fn check_series(
+        &self,
+        s: &ImportSeries,
+        credentials: &Credentials,
+    ) -> Result<Checked, Violation> {
+        let limits = &self.limits;
+        let name = s
+            .labels
+            .iter()
+            .find(|l| l.name == METRIC_NAME)
+            .map(|l| l.value.as_str())
+            .ok_or_else(|| {
+                Violation::invalid(
+                    "bad_metric_name",
+                    "the series has no metric name (__name__)".into(),
+                )
+            })?;
+        limits::check_metric_name(name, limits)?;
+        if s.labels.len() > limits.max_labels_per_series {
+            return Err(Violation::invalid(
+                "too_many_labels",
+                format!(
+                    "series {:?} has {} labels, over the limit of {}",
+                    limits::shorten(name),
+                    s.labels.len(),
+                    limits.max_labels_per_series
+                ),
+            ));
+        }
+        let mut account = None;
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(s.labels.len());
+        for label in &s.labels {
+            if pairs.iter().any(|(n, _)| n == &label.name) {
+                return Err(Violation::invalid(
+                    "duplicate_label",
+                    format!(
+                        "series {:?} has label {:?} twice",
+                        limits::shorten(name),
+                        label.name
+                    ),
+                ));
+            }
+            match label.name.as_str() {
+                METRIC_NAME => {}
+                "host" => account = Some(self.check_host(name, &label.value, credentials)?),
+                other => limits::check_label(name, other, &label.value, limits)?,
+            }
+            // Prometheus treats an empty value as an absent label; store it that way.
+            if !label.value.is_empty() {
+                pairs.push((label.name.clone(), label.value.clone()));
+            }
+        }
+        let account = match (account, &credentials.certificate_host) {
+            (Some(host), _) => host,
+            (None, None) => UNHOSTED.to_owned(),
+            (None, Some(certified)) => {
+                return Err(Violation {
+                    kind: Refusal::Forbidden,
+                    reason: "identity_mismatch",
+                    message: format!(
+                        "series {:?} has no host label; with a certificate for host {certified:?} \
+                         only series labelled host={certified:?} may be imported",
+                        limits::shorten(name)
+                    ),
+                });
+            }
+        };
+        Ok(Checked {
+            account,
+            labels: Labels::new(pairs),
+        })
+    }
+
+    /// A `host` label value, checked as an agent's host name is; a client certificate
+    /// limits the import to its own host, as it limits an agent.
+    fn check_host(
+        &self,
+        series: &str,
+        host: &str,
+        credentials: &Credentials,
+    ) -> Result<String, Violation> {
+        let hello = Hello {
+            hostname: host.to_owned(),
+            ..Hello::default()
+        };
+        let checked =
+            check_hello(&hello, &Credentials::default(), &[], &self.limits).map_err(|v| {
+                Violation::invalid(
+                    "bad_host",
+                    format!(
+                        "host label of series {:?}: {}",
+                        limits::shorten(series),
+                        v.message
+                    ),
+                )
+            })?;
+        if checked != host {
+            return Err(Violation::invalid(
+                "bad_host",
+                format!(
+                    "host label {:?} of series {:?} has spaces around it",
+                    limits::shorten(host),
+                    limits::shorten(series)
+                ),
+            ));
+        }
+        if let Some(certified) = &credentials.certificate_host
+            && certified != host
+        {
+            return Err(Violation {
+                kind: Refusal::Forbidden,
+                reason: "identity_mismatch",
+                message: format!(
+                    "series {:?} is for host {:?} but the client certificate is for host \
+                     {certified:?}; a certificate only allows importing its own host's series",
+                    limits::shorten(series),
+                    limits::shorten(host)
+                ),
+            });
+        }
+        Ok(checked)
+    }
+
+    /// The first sample stamped further ahead of `now_ms` than `limits.max_future`.
+    fn future_sample(&self, timestamps_ms: &[i64], now_ms: i64) -> Option<Cut> {
+        timestamps_ms.iter().enumerate().find_map(|(i, &ts)| {
+            limits::check_timestamp(ts, now_ms, &self.limits)
+                .err()
+                .map(|violation| Cut {
+                    sample: i,
+                    violation,
+                })
+        })
+    }
+
+    /// Series ids for `checked`, creating new series under each host's limit. When a limit
+    /// is reached, resolves one by one in order and stops at the first series refused:
+    /// the ids returned are for the series before it, and the index and why come with them.
+    fn resolve(&self, checked: &[Checked]) -> Result<Resolved, StoreError> {
+        let max = self.limits.max_series_per_host;
+        let mut by_host: HashMap<&str, (Vec<usize>, Vec<Labels>)> = HashMap::new();
+        for (i, c) in checked.iter().enumerate() {
+            let entry = by_host.entry(c.account.as_str()).or_default();
+            entry.0.push(i);
+            entry.1.push(c.labels.clone());
+        }
+        let mut ids = vec![0; checked.len()];
+        let mut over_limit = false;
+        for (host, (indices, labelsets)) in &by_host {
+            match self.store.resolve_series(host, labelsets, max) {
+                Ok(found) => indices.iter().zip(found).for_each(|(&i, id)| ids[i] = id),
+                Err(StoreError::SeriesLimit { .. }) => over_limit = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if !over_limit {
+            return Ok((ids, None));
+        }
+        // Some host is full: find, in file order, the first series that does not fit. The
+        // other hosts' series are already created, which is harmless: they are valid.
+        for (i, c) in checked.iter().enumerate() {
+            match self
+                .store
+                .resolve_series(&c.account, std::slice::from_ref(&c.labels), max)
+            {
+                Ok(found) => ids[i] = found[0],
+                Err(e @ StoreError::SeriesLimit { .. }) => {
+                    let violation = Violation {
+                        kind: Refusal::Exhausted,
+                        reason: "series_limit",
+                        message: format!(
+                            "series {:?} refused: {e}",
+                            limits::shorten(c.labels.name())
+                        ),
+                    };
+                    ids.truncate(i);
+                    return Ok((ids, Some((i, violation))));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((ids, None))
+    }
+}
+
+/// The index of each series' first sample, checking that the columns line up and that
+/// series are listed in the order of their first sample (which `vigil import` does, and
+/// which makes "the series used before sample i" a prefix of the list).
+fn first_samples(request: &ImportRequest) -> Result<Vec<usize>, Violation> {
+    let n = request.values.len();
+    let malformed = |message: String| Violation::invalid("malformed_request", message);
+    if request.series_index.len() != n
+        || request.timestamps_ms.len() != n
+        || request.line_deltas.len() != n
+    {
+        return Err(malformed(format!(
+            "the sample columns differ in length: {} series indexes, {} timestamps, {} values, {} line deltas",
+            request.series_index.len(),
+            request.timestamps_ms.len(),
+            n,
+            request.line_deltas.len()
+        )));
+    }
+    let mut first = Vec::with_capacity(request.series.len());
+    for (i, &k) in request.series_index.iter().enumerate() {
+        match (k as usize).cmp(&first.len()) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => first.push(i),
+            std::cmp::Ordering::Greater => {
+                return Err(malformed(format!(
+                    "sample {i} refers to series {k} before series {} had a sample; list series \
+                     in the order of their first sample",
+                    first.len()
+                )));
+            }
+        }
+    }
+    if first.len() != request.series.len() {
+        return Err(malformed(format!(
+            "the request lists {} series but its samples use {}",
+            request.series.len(),
+            first.len()
+        )));
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests;

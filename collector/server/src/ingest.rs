@@ -1,0 +1,267 @@
+//! Ingest: the `vigil.v1.Ingest` gRPC service, a thin adapter over [`session::Session`].
+//!
+//! Per stream: the first message must be a Hello; the host is registered and welcomed;
+//! then every Batch is handled on a blocking thread (the store writes durably) and
+//! answered with an Ack in arrival order. A stream that breaks the protocol, or whose
+//! bytes cannot be decoded or are over the size limit, is ended with a gRPC status; other
+//! streams are never affected.
+
+pub mod session;
+
+use crate::limits::{Limits, Violation};
+use crate::registry::Registry;
+use session::{Credentials, Session};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+use vigil_proto::v1::agent_message::Kind as AgentKind;
+use vigil_proto::v1::collector_message::Kind as CollectorKind;
+use vigil_proto::v1::ingest_server::Ingest;
+use vigil_proto::v1::{AgentMessage, CollectorMessage, Settings, Welcome};
+use vigil_store::Store;
+use vigil_store::clock::now_ms;
+
+/// Counts of what ingest accepted and refused, exported as `vigil_collector_*` series.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Samples stored.
+    pub samples_accepted: AtomicU64,
+    /// Batches acknowledged.
+    pub batches: AtomicU64,
+    /// Refused samples (and series definitions, counted with 0 samples) by reason.
+    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Streams ended with an error, by reason.
+    pub streams_failed: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Counters {
+    /// Counts `n` refused samples for `reason` (a refused definition counts as one event).
+    pub fn rejected(&self, reason: &'static str, n: u64) {
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += n.max(1);
+    }
+
+    /// Counts stored samples and one acknowledged batch.
+    pub fn accepted(&self, n: u64) {
+        self.samples_accepted.fetch_add(n, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a stream that ended with an error.
+    pub fn stream_failed(&self, reason: &'static str) {
+        *self
+            .streams_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+}
+
+/// The Ingest service.
+pub struct IngestService {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    limits: Arc<Limits>,
+    tokens: Arc<Vec<String>>,
+    certificate_required: bool,
+    counters: Arc<Counters>,
+}
+
+impl IngestService {
+    /// A service writing to `store` and registering hosts in `registry`. Agents must
+    /// present one of `tokens` (when any), and a client certificate when
+    /// `certificate_required`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        limits: Arc<Limits>,
+        tokens: Vec<String>,
+        certificate_required: bool,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            limits,
+            tokens: Arc::new(tokens),
+            certificate_required,
+            counters,
+        }
+    }
+}
+
+fn status(v: &Violation) -> Status {
+    Status::from(v.clone())
+}
+
+type Outbound = Pin<Box<dyn Stream<Item = Result<CollectorMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type StreamStream = Outbound;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let credentials = Credentials::of(&request, self.certificate_required);
+        let mut inbound = request.into_inner();
+        let hello = match inbound.next().await {
+            Some(Ok(AgentMessage {
+                kind: Some(AgentKind::Hello(hello)),
+            })) => hello,
+            Some(Ok(_)) => {
+                self.counters.stream_failed("no_hello");
+                warn!(peer = %peer, "stream did not start with a hello");
+                return Err(Status::invalid_argument(
+                    "the first message of a stream must be a Hello",
+                ));
+            }
+            Some(Err(e)) => {
+                self.counters.stream_failed("undecodable");
+                warn!(peer = %peer, error = %e.message(), "unreadable first message");
+                return Err(e);
+            }
+            None => return Err(Status::cancelled("stream ended before its Hello")),
+        };
+        let host = session::check_hello(&hello, &credentials, &self.tokens, &self.limits).map_err(
+            |v| {
+                self.counters.stream_failed(v.reason);
+                warn!(peer = %peer, host = %hello.hostname, error = %v, "refused hello");
+                status(&v)
+            },
+        )?;
+        let registry = self.registry.clone();
+        {
+            let (registry, host, hello, peer) =
+                (registry.clone(), host.clone(), hello.clone(), peer.clone());
+            tokio::task::spawn_blocking(move || registry.connect(&host, &hello, &peer, now_ms()))
+                .await
+                .map_err(|e| Status::internal(format!("registering host: {e}")))?
+                .map_err(|e| Status::unavailable(format!("registering host: {e}")))?;
+        }
+        info!(host = %host, peer = %peer, agent = %hello.agent_version, "agent connected");
+
+        let (tx, rx) = mpsc::channel(16);
+        let welcome = CollectorMessage {
+            kind: Some(CollectorKind::Welcome(Welcome {
+                host: host.clone(),
+                collector_version: env!("CARGO_PKG_VERSION").to_owned(),
+                settings: Some(Settings::default()),
+            })),
+        };
+        let _ = tx.send(Ok(welcome)).await;
+        let session = Session::new(
+            host,
+            &hello,
+            self.store.clone(),
+            self.limits.clone(),
+            self.counters.clone(),
+        );
+        tokio::spawn(serve_stream(
+            session,
+            inbound,
+            tx,
+            registry,
+            self.counters.clone(),
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Handles batches until the stream ends, then marks the host disconnected.
+async fn serve_stream(
+    mut session: Session,
+    mut inbound: Streaming<AgentMessage>,
+    tx: mpsc::Sender<Result<CollectorMessage, Status>>,
+    registry: Arc<Registry>,
+    counters: Arc<Counters>,
+) {
+    let host = session.host.clone();
+    let reason = loop {
+        let message = match inbound.next().await {
+            None => break "agent closed the stream".to_owned(),
+            Some(Err(e)) => {
+                let kind = if e.code() == tonic::Code::Cancelled {
+                    "cancelled"
+                } else {
+                    "undecodable"
+                };
+                counters.stream_failed(kind);
+                warn!(host = %host, code = ?e.code(), error = %e.message(), "stream failed");
+                let _ = tx.send(Err(e.clone())).await;
+                break e.message().to_owned();
+            }
+            Some(Ok(m)) => m,
+        };
+        let batch = match message.kind {
+            Some(AgentKind::Batch(batch)) => batch,
+            _ => {
+                counters.stream_failed("protocol");
+                let e = Status::invalid_argument("only Batch messages may follow the Hello");
+                warn!(host = %host, error = %e.message(), "protocol violation");
+                let _ = tx.send(Err(e)).await;
+                break "protocol violation".to_owned();
+            }
+        };
+        let seq = batch.seq;
+        let handled = tokio::task::spawn_blocking(move || {
+            let ack = session.handle(batch, now_ms());
+            (session, ack)
+        })
+        .await;
+        let ack = match handled {
+            Ok((back, ack)) => {
+                session = back;
+                ack
+            }
+            Err(e) => {
+                let _ = tx
+                    .send(Err(Status::internal(format!("batch {seq}: {e}"))))
+                    .await;
+                break format!("batch handler failed: {e}");
+            }
+        };
+        match ack {
+            Ok(ack) => {
+                if let Some(r) = &ack.rejection {
+                    warn!(host = %host, seq, rejected = ack.rejected_samples, error = %r.message, "refused samples");
+                }
+                registry.seen(&host, now_ms());
+                let msg = CollectorMessage {
+                    kind: Some(CollectorKind::Ack(ack)),
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    break "agent went away".to_owned();
+                }
+            }
+            Err(e) => {
+                // Not acknowledged: the agent keeps the batch and re-sends it.
+                warn!(host = %host, seq, error = %e, "store write failed");
+                let _ = tx
+                    .send(Err(Status::unavailable(format!(
+                        "storing batch {seq}: {e}"
+                    ))))
+                    .await;
+                break e.to_string();
+            }
+        }
+    };
+    info!(host = %host, reason = %reason, "agent disconnected");
+    let _ = tokio::task::spawn_blocking(move || registry.disconnect(&host)).await;
+}

@@ -1,0 +1,38 @@
+//! # vigil-collector
+//!
+//! The collector: receives agents' streams, stores their samples, evaluates rules on them,
+//! notifies people, and answers queries over gRPC (the `vigil` CLI) and HTTP (Grafana,
+//! promtool). Storage is [`vigil_store::Store`], RocksDB by default ([`vigil_rocks`]);
+//! queries run on [`vigil_promql`]; rule files are read by [`vigil_rules`]; forecasts come
+//! from [`vigil_forecast`].
+//!
+//! # Layout
+//! - [`config`]: defaults → file → env → flags, then validation.
+//! - [`tls`]: TLS for the listener; agent identity from client certificates.
+//! - [`limits`]: what an agent may send, and the checks that say what was wrong.
+//! - [`ingest`]: the Ingest gRPC service; [`ingest::session`] turns batches into stored samples.
+//! - [`import`]: the Import gRPC service behind `vigil import`, with ingest's checks.
+//! - [`registry`]: hosts, their facts, first/last seen, up or down.
+//! - [`rules`]: alerting, recording, forecast and host-down rules evaluated on the engine.
+//! - [`forecast`]: the Forecast gRPC service behind `vigil forecast`.
+//! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
+//! - [`query`]: the Query gRPC service the CLI reads through.
+//! - [`http`]: the Prometheus-compatible HTTP API.
+//! - [`admin`]: the Admin gRPC service behind `vigil backup` and `vigil status`.
+//! - [`error`]: the domain error and its one mapping to a gRPC status.
+//! - [`server`]: wires it together; `run(config, shutdown)`.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod forecast;
+pub mod http;
+pub mod import;
+pub mod ingest;
+pub mod limits;
+pub mod notify;
+pub mod query;
+pub mod registry;
+pub mod rules;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,27 @@
+//! Rules: alerting rules (thresholds with hysteresis, forecasts, host-down) evaluated in
+//! the collector on the PromQL engine.
+//!
+//! # Layout
+//! - Rule files, their parsed form and templates come from [`vigil_rules`].
+//! - [`lifecycle`]: inactive → pending → firing → resolved per label set, with `for`,
+//!   `keep_firing_for` and `clear:` (a pure state machine; time is passed in).
+//! - [`evaluate`]: one evaluation of one rule on the engine: alert observations or series
+//!   to record; [`forecast_rule`] for `forecast:` rules, [`host_down`] for the built-in one.
+//! - [`output`]: the series rules write (`ALERTS`, `ALERTS_FOR_STATE`, recorded series).
+//! - `group`: a running group: its rules' state, one evaluation, its status.
+//! - [`runtime`]: loads files, runs each group on a task, restores saved alert state,
+//!   reloads (also on SIGHUP); implements [`status::RulesView`].
+//! - [`status`]: what the running rules look like from outside (`vigil rules`,
+//!   `vigil alerts`, `/api/v1/rules`, `/api/v1/alerts`), and reloading them.
+//! - [`service`]: the `vigil.v1.Rules` gRPC service over [`status::RulesView`].
+
+pub mod evaluate;
+pub mod forecast_rule;
+mod group;
+mod handover;
+pub mod host_down;
+pub mod lifecycle;
+pub mod output;
+pub mod runtime;
+pub mod service;
+pub mod status;

@@ -1,0 +1,353 @@
+//! The running rules: loads the rule files, evaluates each group every `interval` on its
+//! own task, restores alert state saved before a restart, and reloads on request.
+//!
+//! A reload reads every file first; on any problem the old rules keep running and the
+//! problems are returned. Otherwise groups are swapped: a rule with the same file, group,
+//! name and definition keeps its state (pending timers, firing alerts); removed rules'
+//! alerts are resolved and their saved state deleted. The built-in host-down group is not
+//! reloaded.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::group::{GroupRun, RuleState, Source, same_definition};
+use super::handover;
+use super::host_down;
+use super::status::{ReloadReport, RulesSnapshot, RulesView};
+use crate::notify::notifier::Notifier;
+use crate::registry::Registry;
+use vigil_promql::Engine;
+use vigil_rules::file::load_files;
+use vigil_rules::spec::RuleFile;
+use vigil_store::clock::now_ms;
+use vigil_store::{AlertKey, Labels, Store, StoredAlert};
+
+/// What the rules runtime needs from the configuration (`[rules]`).
+#[derive(Debug, Clone)]
+pub struct RulesSettings {
+    /// Rule files (paths or globs).
+    pub files: Vec<PathBuf>,
+    /// Interval of groups that do not set one.
+    pub evaluation_interval: Duration,
+    /// Silence after which a host counts as down; `None` turns the built-in rule off.
+    pub host_down_after: Option<Duration>,
+}
+
+impl RulesSettings {
+    /// The settings of `[rules]`.
+    pub fn from_config(config: &crate::config::RulesConfig) -> Self {
+        Self {
+            files: config.files.clone(),
+            evaluation_interval: config.evaluation_interval,
+            host_down_after: (!config.host_down_after.is_zero()).then_some(config.host_down_after),
+        }
+    }
+}
+
+struct Inner {
+    settings: RulesSettings,
+    engine: Engine,
+    store: Arc<dyn Store>,
+    /// Where alerts go to be notified (none in tests that only evaluate).
+    notifier: Option<Notifier>,
+    runtime: tokio::runtime::Handle,
+    groups: Mutex<Vec<Arc<GroupRun>>>,
+    host_down: Option<Arc<GroupRun>>,
+    /// Alert state loaded at start and not yet claimed by a rule (kept until rule files
+    /// load successfully, so a bad file at start does not lose it).
+    restored: Mutex<Option<Vec<StoredAlert>>>,
+    /// Serializes reloads.
+    reloading: Mutex<()>,
+}
+
+/// The rules engine running inside the collector. Cheap to clone.
+#[derive(Clone)]
+pub struct RulesRuntime {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RulesRuntime {
+    /// Loads saved alert state and the rule files, and starts evaluating. Must be called
+    /// from within a tokio runtime; blocks on the store (call it before serving, or from
+    /// `spawn_blocking`). A bad rule file is logged and the collector runs without those
+    /// rules until a reload succeeds.
+    pub fn start(
+        settings: RulesSettings,
+        engine: Engine,
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        notifier: Option<Notifier>,
+    ) -> Result<Self, vigil_store::StoreError> {
+        let restored = store.alerts()?;
+        let mut restored_for_host_down: Vec<StoredAlert> = restored.clone();
+        let host_down = settings.host_down_after.map(|down_after| {
+            let rule = host_down::rule(down_after);
+            let state = RuleState::new(
+                rule,
+                host_down::FILE,
+                host_down::GROUP,
+                &mut restored_for_host_down,
+            );
+            Arc::new(
+                GroupRun::new(
+                    host_down::FILE.to_owned(),
+                    host_down::GROUP.to_owned(),
+                    settings.evaluation_interval,
+                    Source::HostDown {
+                        registry,
+                        down: host_down::Downtime {
+                            after: down_after,
+                            started_ms: now_ms(),
+                        },
+                    },
+                    vec![state],
+                )
+                .notify_to(notifier.clone()),
+            )
+        });
+        let restored: Vec<StoredAlert> = restored
+            .into_iter()
+            .filter(|a| a.key.file != host_down::FILE)
+            .collect();
+        let runtime = Self {
+            inner: Arc::new(Inner {
+                settings,
+                engine,
+                store,
+                notifier,
+                runtime: tokio::runtime::Handle::current(),
+                groups: Mutex::new(Vec::new()),
+                host_down,
+                restored: Mutex::new(Some(restored)),
+                reloading: Mutex::new(()),
+            }),
+        };
+        if let Some(group) = &runtime.inner.host_down {
+            runtime.spawn(group.clone());
+        }
+        match runtime.reload_files() {
+            Ok(report) => info!(files = report.files, rules = report.rules, "rules loaded"),
+            Err(problems) => {
+                error!(problems = %problems, "rule files not loaded; fix them and reload (SIGHUP or vigil rules reload)")
+            }
+        }
+        Ok(runtime)
+    }
+
+    /// Stops every group, waiting for evaluations in progress. Saved state stays.
+    pub fn stop(&self) {
+        for group in lock(&self.inner.groups).drain(..) {
+            group.stop();
+        }
+        if let Some(group) = &self.inner.host_down {
+            group.stop();
+        }
+    }
+
+    /// Records that a notification about an alert was sent at `at_ms`; saved with the
+    /// group's next evaluation. False when no such alert is pending or firing.
+    pub fn mark_notified(&self, group: &str, rule: &str, labels: &Labels, at_ms: i64) -> bool {
+        let groups = lock(&self.inner.groups);
+        groups
+            .iter()
+            .chain(self.inner.host_down.iter())
+            .filter(|g| g.name == group)
+            .any(|g| g.mark_notified(rule, labels, at_ms))
+    }
+
+    fn spawn(&self, group: Arc<GroupRun>) {
+        let (engine, store) = (self.inner.engine.clone(), self.inner.store.clone());
+        let evaluated = group.clone();
+        let task = self.inner.runtime.spawn(async move {
+            let group = evaluated;
+            let mut tick = tokio::time::interval(group.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let (g, e, s) = (group.clone(), engine.clone(), store.clone());
+                match tokio::task::spawn_blocking(move || g.evaluate(&e, s.as_ref(), now_ms()))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => warn!(group = %group.name, error = %e, "rule evaluation panicked"),
+                }
+            }
+        });
+        group.set_task(task.abort_handle());
+    }
+
+    fn reload_files(&self) -> Result<ReloadReport, String> {
+        let _one_at_a_time = lock(&self.inner.reloading);
+        let files = load_files(&self.inner.settings.files).map_err(|problems| {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        let old: Vec<Arc<GroupRun>> = std::mem::take(&mut *lock(&self.inner.groups));
+        let mut old_rules: Vec<(String, String, Vec<RuleState>)> = old
+            .iter()
+            .map(|g| (g.file.clone(), g.name.clone(), g.stop()))
+            .collect();
+        let mut restored = lock(&self.inner.restored).take().unwrap_or_default();
+        let (groups, report) = self.build(&files, &mut old_rules, &mut restored);
+        let now = now_ms();
+        self.resolve_ended(&old_rules, &restored, now);
+        for (_, _, removed) in &mut old_rules {
+            GroupRun::end_series(removed, self.inner.store.as_ref(), now);
+        }
+        let mut ended: Vec<AlertKey> = old_rules
+            .into_iter()
+            .flat_map(|(_, _, rules)| rules.into_iter().flat_map(|r| r.persisted))
+            .collect();
+        ended.extend(restored.into_iter().map(|a| a.key));
+        if let Err(e) = self.inner.store.write_alerts(&[], &ended) {
+            warn!(error = %e, "deleting the saved state of removed rules failed");
+        }
+        for group in &groups {
+            self.spawn(group.clone());
+        }
+        *lock(&self.inner.groups) = groups;
+        Ok(report)
+    }
+
+    /// Tells the notifier that the firing alerts of removed rules, and saved alerts no rule
+    /// claimed, resolved at `now_ms`.
+    fn resolve_ended(
+        &self,
+        removed: &[(String, String, Vec<RuleState>)],
+        unclaimed: &[StoredAlert],
+        now_ms: i64,
+    ) {
+        let Some(notifier) = &self.inner.notifier else {
+            return;
+        };
+        let mut ended: Vec<crate::notify::model::Alert> = removed
+            .iter()
+            .flat_map(|(_, _, rules)| rules.iter())
+            .flat_map(|r| handover::ended(r.lifecycle.instances(), now_ms))
+            .collect();
+        ended.extend(unclaimed.iter().filter(|a| a.firing).map(|a| {
+            let since = a.firing_since_ms.unwrap_or(a.active_since_ms);
+            handover::ended_saved(&a.key.labels, since, now_ms)
+        }));
+        if !ended.is_empty() {
+            notifier.observe(ended);
+        }
+    }
+
+    /// New groups for `files`, taking the state of unchanged rules out of `old` and saved
+    /// state out of `restored`.
+    fn build(
+        &self,
+        files: &[RuleFile],
+        old: &mut [(String, String, Vec<RuleState>)],
+        restored: &mut Vec<StoredAlert>,
+    ) -> (Vec<Arc<GroupRun>>, ReloadReport) {
+        let mut report = ReloadReport {
+            files: files.len(),
+            ..ReloadReport::default()
+        };
+        let mut groups = Vec::new();
+        for file in files {
+            let path = file.path.display().to_string();
+            for group in &file.groups {
+                let mut previous = old
+                    .iter_mut()
+                    .find(|(f, g, _)| *f == path && *g == group.name)
+                    .map(|(_, _, rules)| rules);
+                let mut states = Vec::new();
+                for rule in &group.rules {
+                    report.rules += 1;
+                    let kept = previous.as_mut().and_then(|rules| {
+                        let at = rules.iter().position(|r| same_definition(&r.rule, rule))?;
+                        Some(rules.remove(at))
+                    });
+                    states.push(match kept {
+                        Some(mut state) => {
+                            report.unchanged += 1;
+                            state.rule = rule.clone();
+                            state
+                        }
+                        None => RuleState::new(rule.clone(), &path, &group.name, restored),
+                    });
+                }
+                let interval = group
+                    .interval
+                    .unwrap_or(self.inner.settings.evaluation_interval);
+                groups.push(Arc::new(
+                    GroupRun::new(
+                        path.clone(),
+                        group.name.clone(),
+                        interval,
+                        Source::Files,
+                        states,
+                    )
+                    .notify_to(self.inner.notifier.clone()),
+                ));
+            }
+        }
+        (groups, report)
+    }
+}
+
+impl RulesView for RulesRuntime {
+    fn snapshot(&self) -> RulesSnapshot {
+        let groups = lock(&self.inner.groups).clone();
+        RulesSnapshot {
+            groups: groups
+                .iter()
+                .chain(self.inner.host_down.iter())
+                .map(|g| g.status())
+                .collect(),
+        }
+    }
+
+    fn reload(&self) -> Result<ReloadReport, String> {
+        let result = self.reload_files();
+        match &result {
+            Ok(r) => info!(
+                files = r.files,
+                rules = r.rules,
+                unchanged = r.unchanged,
+                "rules reloaded"
+            ),
+            Err(problems) => {
+                warn!(problems = %problems, "rules not reloaded; the old rules keep running")
+            }
+        }
+        result
+    }
+}
+
+/// Reloads the rules on every SIGHUP, logging the outcome; runs until the process ends.
+pub async fn reload_on_hangup(rules: Arc<dyn RulesView>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; reload rules with vigil rules reload");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            info!("SIGHUP: reloading rules");
+            let rules = rules.clone();
+            // The outcome is logged by reload itself.
+            let _ = tokio::task::spawn_blocking(move || rules.reload()).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = rules;
+}

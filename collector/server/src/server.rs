@@ -1,0 +1,299 @@
+//! Wires the collector together and serves it until `shutdown` resolves.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::ingest::{Counters, IngestService};
+use crate::notify::metrics::NotifyMetrics;
+use crate::notify::notifier::Notifier;
+use crate::query::QueryService;
+use crate::registry::Registry;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tracing::{info, warn};
+use vigil_promql::Engine;
+use vigil_proto::v1::ingest_server::IngestServer;
+use vigil_proto::v1::query_server::QueryServer;
+use vigil_rocks::{BlockOptions, RocksOptions, RocksStore};
+use vigil_store::clock::now_ms;
+use vigil_store::{Labels, SeriesSamples, Store};
+
+/// How often host last-seen times and the collector's own counters are written.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
+
+/// Opens the store and serves gRPC on `config.server.grpc_listen` until `shutdown`.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    config.validate()?;
+    let store: Arc<dyn Store> = {
+        let dir = config.storage.data_dir.clone();
+        let sync = config.storage.sync;
+        let blocks = BlockOptions {
+            block_duration: config.storage.block_duration,
+            compaction_interval: config.storage.compaction_interval,
+            retention: config.storage.retention,
+            retention_5m: config.storage.retention_5m,
+            retention_1h: config.storage.retention_1h,
+        };
+        tokio::task::spawn_blocking(move || {
+            RocksStore::open_with_blocks(&dir, RocksOptions { sync }, blocks)
+        })
+        .await
+        .map_err(|e| Error::Serve(format!("opening store: {e}")))??
+        .into_arc()
+    };
+    let listener = TcpListener::bind(config.server.grpc_listen)
+        .await
+        .map_err(|e| {
+            Error::Serve(format!(
+                "cannot listen on {} (server.grpc_listen / --grpc-listen): {e}",
+                config.server.grpc_listen
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Serve(e.to_string()))?;
+    serve(config, store, listener, shutdown, addr).await
+}
+
+trait IntoArc {
+    fn into_arc(self) -> Arc<dyn Store>;
+}
+
+impl IntoArc for RocksStore {
+    fn into_arc(self) -> Arc<dyn Store> {
+        Arc::new(self)
+    }
+}
+
+async fn serve(
+    config: Config,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    addr: std::net::SocketAddr,
+) -> Result<(), Error> {
+    let limits = Arc::new(config.limits.clone());
+    let registry = Arc::new(Registry::new(store.clone(), config.hosts.down_after));
+    let counters = Arc::new(Counters::default());
+    let ingest = IngestService::new(
+        store.clone(),
+        registry.clone(),
+        limits.clone(),
+        config.server.agent_tokens.clone(),
+        config.tls.client_ca_file.is_some(),
+        counters.clone(),
+    );
+    let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
+    let notifier = start_notifier(&config, &store).await?;
+    let housekeeping = tokio::spawn(housekeeping(
+        store.clone(),
+        registry.clone(),
+        counters.clone(),
+        notifier.metrics.clone(),
+    ));
+    let engine = Engine::new(store.clone(), limits.engine_options());
+    let rules_runtime = start_rules(&config, &engine, &store, &registry, &notifier).await?;
+    // The running rules, for the Rules service and /api/v1/{alerts,rules}.
+    let rules: Option<Arc<dyn crate::rules::status::RulesView>> =
+        Some(Arc::new(rules_runtime.clone()));
+    let hangups = tokio::spawn(crate::rules::runtime::reload_on_hangup(Arc::new(
+        rules_runtime.clone(),
+    )));
+    let (shutdown, http) =
+        crate::http::start(&config, engine, store.clone(), rules.clone(), shutdown).await?;
+
+    info!(
+        grpc = %addr,
+        tls = config.tls.enabled(),
+        mtls = config.tls.client_ca_file.is_some(),
+        data_dir = %config.storage.data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "vigil-collector listening"
+    );
+    let mut builder = Server::builder();
+    if let Some(tls) = crate::tls::server_config(&config.tls)? {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Serve(format!("tls: certificate or key unusable: {e}")))?;
+    }
+    let result = builder
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .add_service(
+            IngestServer::new(ingest)
+                .max_decoding_message_size(limits.max_message_bytes)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            QueryServer::new(query)
+                .max_encoding_message_size(256 << 20)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(crate::import::server(
+            store.clone(),
+            &config,
+            counters.clone(),
+        ))
+        .add_service(crate::rules::service::server(rules, Some(notifier.clone())))
+        .add_service(crate::notify::service::server(notifier.clone()))
+        .add_service(crate::admin::server(
+            store.clone(),
+            registry.clone(),
+            counters.clone(),
+            notifier.metrics.clone(),
+            &config,
+        ))
+        .add_service(crate::forecast::server(Engine::new(
+            store.clone(),
+            limits.engine_options(),
+        )))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    housekeeping.abort();
+    hangups.abort();
+    // Waits for evaluations in progress, but not for long: saved state is current anyway.
+    let stopping = tokio::task::spawn_blocking(move || rules_runtime.stop());
+    let _ = tokio::time::timeout(Duration::from_secs(5), stopping).await;
+    if let Some(http) = http {
+        let _ = http.await;
+    }
+    let _ = tokio::task::spawn_blocking(move || registry.flush()).await;
+    info!("vigil-collector stopped");
+    result.map_err(|e| Error::Serve(format!("serving gRPC on {addr}: {e}")))
+}
+
+/// Starts the notifier (receivers, silences, outbox delivery, grouping).
+async fn start_notifier(config: &Config, store: &Arc<dyn Store>) -> Result<Notifier, Error> {
+    let (notify, store) = (config.notify.clone(), store.clone());
+    tokio::task::spawn_blocking(move || Notifier::start(&notify, store))
+        .await
+        .map_err(|e| Error::Serve(format!("starting the notifier: {e}")))?
+        .map_err(|e| Error::Serve(format!("notify: {e}")))
+}
+
+/// Starts the rules engine (saved alert state, rule files, one task per group).
+async fn start_rules(
+    config: &Config,
+    engine: &Engine,
+    store: &Arc<dyn Store>,
+    registry: &Arc<Registry>,
+    notifier: &Notifier,
+) -> Result<crate::rules::runtime::RulesRuntime, Error> {
+    let settings = crate::rules::runtime::RulesSettings::from_config(&config.rules);
+    let (engine, store, registry) = (engine.clone(), store.clone(), registry.clone());
+    let notifier = notifier.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::rules::runtime::RulesRuntime::start(
+            settings,
+            engine,
+            store,
+            registry,
+            Some(notifier),
+        )
+    })
+    .await
+    .map_err(|e| Error::Serve(format!("starting rules: {e}")))?
+    .map_err(|e| Error::Serve(format!("loading saved alert state: {e}")))
+}
+
+/// Periodically saves host last-seen times and writes the collector's counters as series.
+async fn housekeeping(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    counters: Arc<Counters>,
+    notify: Arc<NotifyMetrics>,
+) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tick.tick().await;
+        let (store, registry, counters) = (store.clone(), registry.clone(), counters.clone());
+        let notify = notify.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            registry.flush()?;
+            write_own_metrics(store.as_ref(), &counters, &notify)
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            warn!(error = %e, "housekeeping failed");
+        }
+    }
+}
+
+fn write_own_metrics(
+    store: &dyn Store,
+    counters: &Counters,
+    notify: &NotifyMetrics,
+) -> Result<(), vigil_store::StoreError> {
+    let mut series: Vec<(Labels, f64)> = Vec::new();
+    let labels = |name: &str, extra: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("__name__".to_owned(), name.to_owned()),
+            ("host".to_owned(), "vigil-collector".to_owned()),
+        ];
+        pairs.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        Labels::new(pairs)
+    };
+    series.push((
+        labels("vigil_collector_samples_accepted_total", &[]),
+        counters.samples_accepted.load(Ordering::Relaxed) as f64,
+    ));
+    series.push((
+        labels("vigil_collector_batches_total", &[]),
+        counters.batches.load(Ordering::Relaxed) as f64,
+    ));
+    for (reason, n) in counters
+        .rejected
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        series.push((
+            labels("vigil_collector_rejected_total", &[("reason", reason)]),
+            *n as f64,
+        ));
+    }
+    for (reason, n) in counters
+        .streams_failed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        series.push((
+            labels(
+                "vigil_collector_streams_failed_total",
+                &[("reason", reason)],
+            ),
+            *n as f64,
+        ));
+    }
+    for (name, extra, value) in notify.series() {
+        let extra: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        series.push((labels(name, &extra), value));
+    }
+    let (labelsets, values): (Vec<Labels>, Vec<f64>) = series.into_iter().unzip();
+    let ids = store.resolve_series("vigil-collector", &labelsets, u64::MAX)?;
+    let now = now_ms();
+    let samples: Vec<SeriesSamples> = ids
+        .into_iter()
+        .zip(values)
+        .map(|(id, v)| SeriesSamples {
+            id,
+            samples: vec![(now, v)],
+        })
+        .collect();
+    store.append(&samples)
+}
