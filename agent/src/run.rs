@@ -1,77 +1,16 @@
 //! Wires the agent together: a collection loop that fills the spool every interval and a
 //! delivery loop that drains it, both stopping when `shutdown` resolves.
 
-use crate::collect::{Collectors, Options, Paths, Sink};
+use crate::collect::{Collectors, Options, Paths};
 use crate::config::Config;
-use crate::own::{self, Stats};
-use crate::spool::Spool;
-use crate::{encode, stream};
+use crate::shared::Shared;
+use crate::{encode, own, stream};
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tracing::{debug, warn};
-
-/// State the collection and delivery loops share.
-#[derive(Debug)]
-pub struct Shared {
-    spool: Mutex<Spool>,
-    sink: Mutex<Sink>,
-    /// Signalled when a round is spooled.
-    pub wake: Notify,
-    /// Counters reported as `vigil_agent_*`.
-    pub stats: Stats,
-}
-
-impl Shared {
-    /// A fresh state with a spool bounded to `spool_bytes`.
-    pub fn new(spool_bytes: usize) -> Self {
-        Self {
-            spool: Mutex::new(Spool::new(spool_bytes)),
-            sink: Mutex::new(Sink::new()),
-            wake: Notify::new(),
-            stats: Stats::default(),
-        }
-    }
-
-    /// The spool, locked.
-    pub fn spool(&self) -> MutexGuard<'_, Spool> {
-        self.spool.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The sink (and its series table), locked.
-    pub fn sink(&self) -> MutexGuard<'_, Sink> {
-        self.sink.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The sink if no collection round holds it now. A round can hold it for as long as a
-    /// hung filesystem's statvfs timeout; the stream must not block on it meanwhile (the
-    /// runtime would stop reading acks), so it sends again when the round is spooled.
-    pub fn sink_if_free(&self) -> Option<MutexGuard<'_, Sink>> {
-        match self.sink.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
-    }
-
-    /// Copies the spool's gauges and drop counters into the stats.
-    pub fn note_spool(&self, spool: &Spool) {
-        self.stats
-            .queue_rounds
-            .store(spool.len() as u64, Ordering::Relaxed);
-        self.stats
-            .queue_bytes
-            .store(spool.bytes() as u64, Ordering::Relaxed);
-        self.stats
-            .dropped_rounds
-            .store(spool.dropped_rounds, Ordering::Relaxed);
-        self.stats
-            .dropped_samples
-            .store(spool.dropped_samples, Ordering::Relaxed);
-    }
-}
 
 /// Collection options from the configuration.
 pub fn options(config: &Config) -> Options {
@@ -247,21 +186,4 @@ pub fn once(config: &Config) -> String {
         out.push_str(&format!(" {value}\n"));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stream_never_waits_for_a_round_in_progress() {
-        let shared = Shared::new(1 << 20);
-        let round = shared.sink();
-        assert!(
-            shared.sink_if_free().is_none(),
-            "a round holds the sink: do not block"
-        );
-        drop(round);
-        assert!(shared.sink_if_free().is_some());
-    }
 }

@@ -8,7 +8,7 @@
 
 use crate::config::{Compression, DeliveryConfig, TlsConfig};
 use crate::encode;
-use crate::run::Shared;
+use crate::shared::Shared;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -1,92 +1,25 @@
-//! Filesystem sizes: the mount table from `/proc/1/mounts`, then `statvfs` per mount.
+//! Filesystem sizes: the mount table from `/proc/1/mounts`, then `statvfs` per mount,
+//! written as the `node_filesystem_*` series.
 //!
-//! ```text
-//! device      mountpoint      fstype  options            dump pass
-//! /dev/vda    /               ext4    rw,relatime        0 0
-//! /dev/vdc    /mnt/my\040disk xfs     ro,relatime        0 0    <- octal escapes
-//! ```
+//! - `mounts`: which mounts are reported (the mount table, parsed and filtered).
+//! - `stat`: how each is sized (`statvfs`, on its own thread, under a deadline).
 //!
 //! Mounts are read from PID 1's view (the host's, when the agent runs in a container with
-//! the host's PID namespace), falling back to `/proc/self/mounts`. A mount point mounted
-//! twice is reported once, for the last (topmost) mount. Pseudo filesystems and the mount
-//! points node_exporter excludes by default are skipped — except `/` itself, whatever its
-//! type, because in a container the root is an overlay and users must still see its size.
-//!
-//! A hung mount (a dead NFS server) blocks `statvfs` indefinitely, so each call runs on
-//! its own thread and the round waits at most `Options::statfs_timeout` for all of them.
-//! A mount whose call timed out is "stuck": it is reported with `device_error` 1 and not
-//! statted again until its old thread returns, so at most one thread per mount point is
-//! ever outstanding (node_exporter's `stuckMounts`).
+//! the host's PID namespace), falling back to `/proc/self/mounts`. A mount whose `statvfs`
+//! failed, timed out, or is still stuck from an earlier round is reported with
+//! `device_error` 1 and its read-only flag from the mount options.
 
-use std::collections::{HashMap, HashSet};
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::{Duration, Instant};
+mod mounts;
+mod stat;
+
+pub use mounts::{Mount, parse_mounts};
+pub use stat::{FsStats, Statfs, statvfs};
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::{CollectError, Options, Paths, Sink, read_file};
-
-/// Filesystem types skipped by default (node_exporter's `--collector.filesystem.fs-types-exclude`).
-const EXCLUDED_TYPES: [&str; 25] = [
-    "autofs",
-    "binfmt_misc",
-    "bpf",
-    "cgroup",
-    "cgroup2",
-    "configfs",
-    "debugfs",
-    "devpts",
-    "devtmpfs",
-    "fusectl",
-    "hugetlbfs",
-    "iso9660",
-    "mqueue",
-    "nsfs",
-    "overlay",
-    "proc",
-    "procfs",
-    "pstore",
-    "rpc_pipefs",
-    "securityfs",
-    "selinuxfs",
-    "squashfs",
-    "erofs",
-    "sysfs",
-    "tracefs",
-];
-
-/// What `statvfs` says about one filesystem, in the units the metrics need.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct FsStats {
-    /// Size in bytes (`f_blocks * f_frsize`).
-    pub size_bytes: u64,
-    /// Free bytes, including those reserved for root (`f_bfree * f_frsize`).
-    pub free_bytes: u64,
-    /// Bytes available to unprivileged users (`f_bavail * f_frsize`).
-    pub avail_bytes: u64,
-    /// Inodes (`f_files`).
-    pub files: u64,
-    /// Free inodes (`f_ffree`).
-    pub files_free: u64,
-    /// Mounted read-only (`ST_RDONLY` in `f_flag`).
-    pub readonly: bool,
-}
-
-/// The call that stats one path; [`statvfs`] in production, a fake in tests.
-pub type Statfs = fn(&Path) -> io::Result<FsStats>;
-
-/// One line of the mount table that is to be reported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    /// Source device, e.g. `/dev/vda` or `server:/export`.
-    pub device: String,
-    /// Filesystem type, e.g. `ext4`.
-    pub fstype: String,
-    /// Mount point as the host sees it (rootfs prefix stripped).
-    pub mountpoint: String,
-    /// Mounted with the `ro` option; used when `statvfs` cannot say.
-    pub readonly: bool,
-}
 
 /// The filesystem source, which keeps track of stuck mounts across rounds.
 pub struct Filesystems {
@@ -172,288 +105,17 @@ impl Filesystems {
         }
         Ok(())
     }
-
-    /// Stats every mount in parallel, waiting at most `timeout` in all; `None` where the
-    /// call failed, timed out, or is still stuck from an earlier round.
-    fn stat_all(&mut self, mounts: &[Mount]) -> Vec<Option<FsStats>> {
-        let mut results = vec![None; mounts.len()];
-        let (tx, rx) = mpsc::channel();
-        let mut waiting = 0;
-        for (i, mount) in mounts.iter().enumerate() {
-            let mut in_flight = self
-                .in_flight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if !in_flight.insert(mount.mountpoint.clone()) {
-                tracing::debug!(mountpoint = %mount.mountpoint, "statvfs still hung, skipping");
-                continue;
-            }
-            drop(in_flight);
-            let (tx, in_flight) = (tx.clone(), Arc::clone(&self.in_flight));
-            let (statfs, key) = (self.statfs, mount.mountpoint.clone());
-            let path = under_root(&self.paths.rootfs, &mount.mountpoint);
-            let spawned = std::thread::Builder::new()
-                .name("vigil-statfs".into())
-                .spawn(move || {
-                    let result = statfs(&path);
-                    in_flight
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&key);
-                    let _ = tx.send((i, result)); // The round may have given up on us.
-                });
-            match spawned {
-                Ok(_) => waiting += 1,
-                Err(error) => {
-                    tracing::warn!(mountpoint = %mount.mountpoint, %error, "cannot start statvfs thread");
-                    self.in_flight
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&mount.mountpoint);
-                }
-            }
-        }
-        let deadline = Instant::now() + self.timeout;
-        while waiting > 0 {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok((i, Ok(stats))) => results[i] = Some(stats),
-                Ok((i, Err(error))) => {
-                    tracing::debug!(mountpoint = %mounts[i].mountpoint, %error, "statvfs failed");
-                }
-                Err(_) => {
-                    tracing::warn!(hung = waiting, timeout = ?self.timeout, "statvfs timed out");
-                    self.timeouts += waiting;
-                    break;
-                }
-            }
-            waiting -= 1;
-        }
-        results
-    }
-}
-
-/// The mounts of one mount-table text that are to be reported, in table order.
-pub fn parse_mounts(text: &str, rootfs: &Path) -> Vec<Mount> {
-    let mut mounts = Vec::new();
-    for line in text.lines() {
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(device), Some(mountpoint), Some(fstype), options) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        mounts.push(Mount {
-            device: unescape(device),
-            fstype: unescape(fstype),
-            mountpoint: strip_rootfs(rootfs, &unescape(mountpoint)),
-            readonly: options.is_some_and(|o| o.split(',').any(|o| o == "ro")),
-        });
-    }
-    // A later mount on the same point hides the earlier ones; only the last is statted.
-    let last: HashMap<String, usize> = mounts
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.mountpoint.clone(), i))
-        .collect();
-    let reported = |m: &Mount| {
-        m.mountpoint == "/" || !(excluded_type(&m.fstype) || excluded_mountpoint(&m.mountpoint))
-    };
-    let on_top = |i: usize, m: &Mount| last.get(&m.mountpoint) == Some(&i);
-    mounts
-        .into_iter()
-        .enumerate()
-        .filter(|(i, m)| on_top(*i, m) && reported(m))
-        .map(|(_, m)| m)
-        .collect()
-}
-
-fn excluded_type(fstype: &str) -> bool {
-    EXCLUDED_TYPES.contains(&fstype)
-}
-
-/// Whether `mountpoint` matches
-/// `^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`.
-fn excluded_mountpoint(mountpoint: &str) -> bool {
-    let Some(rest) = mountpoint.strip_prefix('/') else {
-        return false;
-    };
-    let whole = ["dev", "proc", "sys"].iter().any(|p| {
-        rest.strip_prefix(p)
-            .is_some_and(|r| r.is_empty() || r.starts_with('/'))
-    });
-    let below = [
-        "run/credentials/",
-        "var/lib/docker/",
-        "var/lib/containers/storage/",
-    ]
-    .iter()
-    .any(|p| rest.strip_prefix(p).is_some_and(|r| !r.is_empty()));
-    whole || below
-}
-
-/// Decodes the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` `\`).
-fn unescape(field: &str) -> String {
-    if !field.contains('\\') {
-        return field.to_owned();
-    }
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push(d.iter().fold(0u32, |n, b| n * 8 + u32::from(b - b'0')) as u8);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The host's view of a mount point: `rootfs` stripped when it is a prefix (node_exporter's
-/// `rootfsStripPrefix`).
-fn strip_rootfs(rootfs: &Path, mountpoint: &str) -> String {
-    let root = rootfs.to_string_lossy();
-    let root = root.trim_end_matches('/');
-    match mountpoint.strip_prefix(root) {
-        Some("") => "/".to_owned(),
-        Some(rest) if !root.is_empty() && rest.starts_with('/') => rest.to_owned(),
-        _ => mountpoint.to_owned(),
-    }
-}
-
-/// Where the agent finds a host mount point: below `rootfs`.
-fn under_root(rootfs: &Path, mountpoint: &str) -> PathBuf {
-    rootfs.join(mountpoint.trim_start_matches('/'))
-}
-
-/// Calls `statvfs(2)` on `path`.
-pub fn statvfs(path: &Path) -> io::Result<FsStats> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-    let s = raw_statvfs(&c_path)?;
-    // The field types differ between targets (u32 on some 32-bit ones), hence the casts.
-    #[allow(clippy::unnecessary_cast)]
-    let (frsize, blocks, bfree, bavail) = (
-        s.f_frsize as u64,
-        s.f_blocks as u64,
-        s.f_bfree as u64,
-        s.f_bavail as u64,
-    );
-    #[allow(clippy::unnecessary_cast)]
-    let (files, ffree) = (s.f_files as u64, s.f_ffree as u64);
-    Ok(FsStats {
-        size_bytes: blocks.saturating_mul(frsize),
-        free_bytes: bfree.saturating_mul(frsize),
-        avail_bytes: bavail.saturating_mul(frsize),
-        files,
-        files_free: ffree,
-        readonly: s.f_flag & libc::ST_RDONLY != 0,
-    })
-}
-
-#[allow(unsafe_code)]
-fn raw_statvfs(path: &std::ffi::CStr) -> io::Result<libc::statvfs> {
-    let mut buf = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `path` is a valid NUL-terminated string and `buf` is writable memory of the
-    // size `statvfs` expects; both outlive the call.
-    if unsafe { libc::statvfs(path.as_ptr(), buf.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: statvfs returned 0, so it filled in the whole struct.
-    Ok(unsafe { buf.assume_init() })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::mounts::under_root;
     use super::*;
     use crate::collect::testdata_paths;
+    use std::io;
+    use std::path::Path;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn mount(device: &str, fstype: &str, mountpoint: &str, readonly: bool) -> Mount {
-        let (device, fstype, mountpoint) = (device.into(), fstype.into(), mountpoint.into());
-        Mount {
-            device,
-            fstype,
-            mountpoint,
-            readonly,
-        }
-    }
-
-    #[test]
-    fn recorded_mount_table_keeps_real_filesystems_once() {
-        let text = read_file(testdata_paths().proc.join("1/mounts")).expect("fixture");
-        let got = parse_mounts(&text, Path::new("/"));
-        let want = [
-            mount("/dev/vda", "ext4", "/", false),
-            mount(
-                "model_tools_unavailable",
-                "tmpfs",
-                "/mnt/sandboxing/model_tools_env/v1/python",
-                true,
-            ),
-            mount("server:/export", "nfs4", "/mnt/nfs", false),
-            mount("/dev/vdb", "ext4", "/mnt/data", false),
-            mount("/dev/vdc", "xfs", "/mnt/my disk", true),
-        ];
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn container_overlay_root_is_kept_and_rootfs_prefix_stripped() {
-        let text = "overlay / overlay rw,lowerdir=/l 0 0\n\
-                    /dev/sda1 /host ext4 rw 0 0\n\
-                    /dev/sda2 /host/home ext4 rw 0 0\n\
-                    /dev/sdb1 /hostile ext4 rw 0 0\n\
-                    overlay /host/var/lib/docker/overlay2/x/merged overlay rw 0 0\n";
-        let got = parse_mounts(text, Path::new("/host"));
-        // "/host" becomes "/" and hides the container's own root, as the later mount.
-        let want = vec![
-            mount("/dev/sda1", "ext4", "/", false),
-            mount("/dev/sda2", "ext4", "/home", false),
-            mount("/dev/sdb1", "ext4", "/hostile", false),
-        ];
-        assert_eq!(got, want);
-        let only_overlay = parse_mounts(
-            "overlay / overlay rw 0 0\nproc /proc proc rw 0 0\n",
-            Path::new("/"),
-        );
-        assert_eq!(only_overlay, vec![mount("overlay", "overlay", "/", false)]);
-        assert_eq!(
-            under_root(Path::new("/host"), "/home"),
-            Path::new("/host/home")
-        );
-        assert_eq!(under_root(Path::new("/"), "/"), Path::new("/"));
-    }
-
-    #[test]
-    fn octal_escapes_are_decoded() {
-        assert_eq!(unescape(r"/mnt/my\040disk"), "/mnt/my disk");
-        assert_eq!(unescape(r"/a\011b\134c\012"), "/a\tb\\c\n");
-        assert_eq!(unescape(r"/odd\04"), r"/odd\04");
-        assert_eq!(unescape(r"/x\999"), r"/x\999");
-    }
-
-    #[test]
-    fn mount_point_excludes_match_node_exporters() {
-        let skipped = "/dev /dev/shm /proc /sys/fs/cgroup /run/credentials/a.service \
-                       /var/lib/docker/overlay2/x /var/lib/containers/storage/overlay";
-        for mountpoint in skipped.split_ascii_whitespace() {
-            assert!(excluded_mountpoint(mountpoint), "{mountpoint}");
-        }
-        let kept = "/ /devices /run /run/credentials /run/credentials/ /var/lib/docker \
-                    /var/lib/docker/ /system /home";
-        for mountpoint in kept.split_ascii_whitespace() {
-            assert!(!excluded_mountpoint(mountpoint), "{mountpoint}");
-        }
-    }
+    use std::time::Instant;
 
     /// Sizes each mount by the length of its path; `/mnt/data` fails.
     fn fake_statfs(path: &Path) -> io::Result<FsStats> {
@@ -616,14 +278,5 @@ mod tests {
             sink.value_of("node_filesystem_size_bytes", &nfs),
             Some((1u64 << 30) as f64)
         );
-    }
-
-    #[test]
-    fn statvfs_of_root_and_of_a_missing_path() {
-        let root = statvfs(Path::new("/")).expect("statvfs /");
-        assert!(root.size_bytes > 0, "{root:?}");
-        assert!(root.avail_bytes <= root.free_bytes && root.free_bytes <= root.size_bytes);
-        let missing = statvfs(Path::new("/nonexistent/vigil")).expect_err("no such path");
-        assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
     }
 }
