@@ -5,6 +5,16 @@
 //! `(series index, value)` pairs present at that step ([`StepVector`]). Everything that
 //! depends only on labels (vector matching signatures, aggregation groups, dropping the
 //! metric name) is therefore worked out once per series, not once per sample.
+//!
+//! This module holds the evaluator and dispatches on the node kind; each kind is a child:
+//! `select` (selectors read the store once per query; lookback and range windows),
+//! `binary` (arithmetic, comparison and set operators, with vector matching), `aggregate`
+//! (`sum`, `avg`, `topk`, `count_values`, … with `by`/`without`) and `call` (functions).
+
+mod aggregate;
+mod binary;
+mod call;
+mod select;
 
 use std::collections::HashMap;
 
@@ -217,9 +227,9 @@ impl Evaluator<'_> {
                     "unary minus needs a scalar or an instant vector: {u}"
                 ))),
             },
-            Expr::Binary(b) => super::binary::eval(self, b),
-            Expr::Aggregate(a) => super::aggregate::eval(self, a),
-            Expr::Call(c) => super::call::eval(self, c),
+            Expr::Binary(b) => binary::eval(self, b),
+            Expr::Aggregate(a) => aggregate::eval(self, a),
+            Expr::Call(c) => call::eval(self, c),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs)?)),
             Expr::MatrixSelector(ms) => {
                 if self.steps.count != 1 || self.steps.start != self.steps.end {

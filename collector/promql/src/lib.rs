@@ -1,29 +1,28 @@
+//! # vigil-promql
+//!
 //! PromQL: parse with promql-parser, evaluate over the [`Store`](vigil_store::Store) with
 //! Prometheus's semantics (as of Prometheus 2.42, the version Debian ships and the tests
-//! compare against).
-//!
-//! One engine serves the CLI, the rules and the Prometheus-compatible HTTP API.
+//! compare against). One engine serves the CLI, the rules and the Prometheus-compatible
+//! HTTP API; it builds and tests without RocksDB (its tests use the in-memory store).
 //!
 //! # Layout
+//! - [`time`]: times and durations as people write them (`5m`, RFC 3339, Unix seconds).
 //! - [`value`]: the four result types (scalar, string, vector, matrix).
 //! - [`error`]: why a query failed, with Prometheus's error categories.
-//! - `eval`: walks the syntax tree, evaluating each node at every step at once.
-//! - `select`: selectors read the store once per query; lookback and range windows.
-//! - `binary`: arithmetic, comparison and set operators, with vector matching.
-//! - `aggregate`: `sum`, `avg`, `topk`, `count_values`, … with `by`/`without`.
-//! - `call`: function calls.
+//! - `eval`: walks the syntax tree, evaluating each node at every step at once; its
+//!   children evaluate one kind of node each: `eval::select` (selectors read the store
+//!   once per query), `eval::binary` (operators, vector matching), `eval::aggregate`
+//!   (`sum`, `topk`, … with `by`/`without`), `eval::call` (function calls).
 //! - `range_functions`: functions over a window of samples (`rate`, `*_over_time`, …).
 //! - `label_functions`: `label_replace` and `label_join`.
+//! - [`go_float`]: numbers in the exact text Prometheus (Go) writes, for the HTTP API and
+//!   the CLI.
 
-mod aggregate;
-mod binary;
-mod call;
 pub mod error;
 mod eval;
 pub mod go_float;
 pub mod label_functions;
 pub mod range_functions;
-mod select;
 pub mod time;
 pub mod value;
 

@@ -26,13 +26,14 @@
 //! - `parse`: template text to nodes; `exec`: checking and running them; `value`: what
 //!   they compute with; `functions`: what they can call.
 //! - `notification`: running templates over a notification (`.Alerts`, `range`).
-//! - `go_fmt`: Go's number formatting and `printf`; `humanize`: the `humanize*` helpers.
+//! - `number`: Go's number formatting; `go_fmt`: Go's `printf`; `humanize`: the `humanize*` helpers.
 
 mod exec;
 mod functions;
 mod go_fmt;
 mod humanize;
 mod notification;
+mod number;
 mod parse;
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
-use super::QueryError;
-use super::eval::{Evaluator, StepVector, Val};
-use super::range_functions::quantile;
+use super::{Evaluator, StepVector, Val};
+use crate::QueryError;
+use crate::range_functions::quantile;
 use vigil_store::{Labels, METRIC_NAME};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

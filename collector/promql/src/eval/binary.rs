@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use super::QueryError;
-use super::eval::{Evaluator, StepVector, Val, format_labels, relabel};
+use super::{Evaluator, StepVector, Val, format_labels, relabel};
+use crate::QueryError;
 use vigil_store::{Labels, METRIC_NAME};
 
 /// An operator, by kind.

@@ -5,10 +5,10 @@
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr};
 
-use super::QueryError;
-use super::eval::{Evaluator, StepVector, Val, drop_metric_names, duration_ms, relabel_to};
-use super::label_functions::{LabelReplace, check_label_join, label_join};
-use super::range_functions::{self, RangeFunction};
+use super::{Evaluator, StepVector, Val, drop_metric_names, duration_ms, relabel_to};
+use crate::QueryError;
+use crate::label_functions::{LabelReplace, check_label_join, label_join};
+use crate::range_functions::{self, RangeFunction};
 use vigil_store::{Labels, METRIC_NAME};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryError> {

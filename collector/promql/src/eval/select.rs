@@ -6,8 +6,8 @@
 
 use promql_parser::parser::VectorSelector;
 
-use super::QueryError;
-use super::eval::{Evaluator, StepVector};
+use super::{Evaluator, StepVector};
+use crate::QueryError;
 use vigil_store::selector::Selector;
 use vigil_store::{Labels, SeriesId, Store};
 

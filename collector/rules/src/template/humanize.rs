@@ -2,7 +2,7 @@
 //! digits (`%.4g`) and SI or binary prefixes, durations as `1d 2h 3m 4s`, timestamps as
 //! Go prints a UTC time.
 
-use super::go_fmt::format_g;
+use super::number::format_g;
 
 const BIG: [&str; 8] = ["k", "M", "G", "T", "P", "E", "Z", "Y"];
 const SMALL: [&str; 8] = ["m", "u", "n", "p", "f", "a", "z", "y"];

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::go_fmt::format_g;
+use super::number::format_g;
 
 /// A value inside a template.
 #[derive(Debug, Clone, PartialEq)]
