@@ -1,6 +1,6 @@
 //! The collector's error type and its one mapping to a gRPC status.
 
-use crate::admin::BackupError;
+use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::limits::{Refusal, Violation};
 use crate::notify::silences::SilenceError;

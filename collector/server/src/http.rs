@@ -249,19 +249,17 @@ pub async fn start(
 mod tests {
     use super::*;
     use vigil_promql::EngineOptions;
-    use vigil_rocks::{RocksOptions, RocksStore};
+    use vigil_store::memory::MemoryStore;
 
-    fn api(options: ApiOptions) -> (Api, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(RocksStore::open(dir.path(), RocksOptions::default()).unwrap());
+    fn api(options: ApiOptions) -> Api {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let engine = Engine::new(store.clone(), EngineOptions::default());
-        (Api::new(engine, store, options), dir)
+        Api::new(engine, store, options)
     }
 
     #[tokio::test]
     async fn a_slow_call_times_out_and_keeps_its_slot_until_done() {
-        let (api, _dir) = api(ApiOptions {
+        let api = api(ApiOptions {
             max_concurrent_queries: 1,
             ..ApiOptions::default()
         });
@@ -291,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_parameter_only_shortens() {
-        let (api, _dir) = api(ApiOptions {
+        let api = api(ApiOptions {
             query_timeout: Duration::from_secs(10),
             ..ApiOptions::default()
         });

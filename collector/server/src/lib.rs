@@ -18,11 +18,13 @@
 //! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
 //! - [`query`]: the Query gRPC service the CLI reads through.
 //! - [`http`]: the Prometheus-compatible HTTP API.
+//! - [`backup`]: a checkpoint of the store with its manifest (`vigil backup`).
 //! - [`admin`]: the Admin gRPC service behind `vigil backup` and `vigil status`.
 //! - [`error`]: the domain error and its one mapping to a gRPC status.
 //! - [`server`]: wires it together; `run(config, shutdown)`.
 
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod forecast;

@@ -100,7 +100,7 @@ pub fn alert_series(labels: &Labels, firing: bool, active_since_ms: i64) -> [(La
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_rocks::{RocksOptions, RocksStore};
+    use vigil_store::memory::MemoryStore;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs)
@@ -108,8 +108,7 @@ mod tests {
 
     #[test]
     fn writes_under_the_host_label_and_ends_vanished_series() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = RocksStore::open(dir.path(), RocksOptions { sync: false }).unwrap();
+        let store = MemoryStore::new();
         let a = labels(&[("__name__", "rec"), ("host", "web-1")]);
         let b = labels(&[("__name__", "rec"), ("job", "x")]);
         let mut writer = SeriesWriter::default();

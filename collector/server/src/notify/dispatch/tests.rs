@@ -1,10 +1,9 @@
-//! The dispatcher on a real store and outbox: a flush writes its outbox entries and its log
+//! The dispatcher on a store and a real outbox: a flush writes its outbox entries and its log
 //! together, and a reopened dispatcher does not send them again.
 
 use super::*;
 use crate::notify::metrics::NotifyMetrics;
-use std::path::Path;
-use vigil_rocks::{RocksOptions, RocksStore};
+use vigil_store::memory::MemoryStore;
 
 const CONFIG: &str = r#"
     [[receivers]]
@@ -22,12 +21,12 @@ struct Opened {
     dispatcher: Dispatcher,
 }
 
-/// Opens everything on `dir`; the outbox's workers are not started, so entries stay.
-fn open(dir: &Path) -> Opened {
+/// Opens everything on `store`, as a collector starting would; the outbox's workers are
+/// not started, so entries stay.
+fn open(store: &Arc<dyn Store>) -> Opened {
     let config: NotifyConfig = toml::from_str(CONFIG).unwrap();
     config.validate().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(RocksStore::open(dir, RocksOptions { sync: false }).unwrap());
+    let store = store.clone();
     let receivers = Arc::new(Receivers::from_config(&config).unwrap());
     let silences = Arc::new(Silences::open(store.clone(), now_ms()).unwrap());
     let outbox = Arc::new(
@@ -54,7 +53,7 @@ fn records(store: &dyn Store, space: Space) -> usize {
 
 #[test]
 fn notifications_and_their_log_are_written_together_and_not_repeated_after_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     // Flushes are asked for a little ahead of the clock `observe` reads.
     let now = now_ms() + 1000;
     let alert = Alert {
@@ -68,7 +67,7 @@ fn notifications_and_their_log_are_written_together_and_not_repeated_after_a_reo
         generator_url: String::new(),
     };
     {
-        let o = open(dir.path());
+        let o = open(&store);
         o.dispatcher.observe(vec![alert.clone()]);
         assert_eq!(records(o.store.as_ref(), Space::NotifyAlerts), 1);
         o.dispatcher.flush_due(now);
@@ -79,7 +78,7 @@ fn notifications_and_their_log_are_written_together_and_not_repeated_after_a_reo
         assert_eq!(o.outbox.waiting().len(), 1);
     }
     {
-        let o = open(dir.path());
+        let o = open(&store);
         o.dispatcher.observe(vec![alert.clone()]);
         o.dispatcher.flush_due(now + 2000);
         let waiting = o.outbox.waiting();
@@ -101,9 +100,7 @@ fn notifications_and_their_log_are_written_together_and_not_repeated_after_a_reo
 
 #[test]
 fn without_a_route_alerts_are_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(RocksStore::open(dir.path(), RocksOptions { sync: false }).unwrap());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let config = NotifyConfig::default();
     let receivers = Arc::new(Receivers::from_config(&config).unwrap());
     let outbox = Arc::new(

@@ -4,9 +4,9 @@
 use super::*;
 use vigil_forecast::{Direction, ModelChoice};
 use vigil_promql::{EngineOptions, Value};
-use vigil_rocks::{RocksOptions, RocksStore};
 use vigil_rules::spec::ForecastSpec;
 use vigil_store::SeriesSamples;
+use vigil_store::memory::MemoryStore;
 
 const T0: i64 = 1_700_000_000_000;
 const MIN: i64 = 60_000;
@@ -24,10 +24,8 @@ fn rule(name: &str, kind: RuleKind, for_: Duration) -> Rule {
 }
 
 /// `disk_used{host="a"}` rising by 1 a minute: 0 at T0 … 60 at T0 + 1h.
-fn store_with_disk() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(RocksStore::open(dir.path(), RocksOptions { sync: false }).unwrap());
+fn store_with_disk() -> Arc<dyn Store> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let labels = Labels::new(vec![
         ("__name__".into(), "disk_used".into()),
         ("host".into(), "a".into()),
@@ -35,7 +33,7 @@ fn store_with_disk() -> (tempfile::TempDir, Arc<dyn Store>) {
     let id = store.resolve_series("a", &[labels], 100).unwrap()[0];
     let samples = (0..=60).map(|m| (T0 + m * MIN, m as f64)).collect();
     store.append(&[SeriesSamples { id, samples }]).unwrap();
-    (dir, store)
+    store
 }
 
 fn vector(engine: &Engine, expr: &str, at: i64) -> Vec<(Labels, f64)> {
@@ -47,7 +45,7 @@ fn vector(engine: &Engine, expr: &str, at: i64) -> Vec<(Labels, f64)> {
 
 #[test]
 fn threshold_forecast_and_recording_rules_write_and_save() {
-    let (_dir, store) = store_with_disk();
+    let store = store_with_disk();
     let engine = Engine::new(store.clone(), EngineOptions::default());
     let rules = vec![
         rule(
@@ -173,7 +171,7 @@ fn threshold_forecast_and_recording_rules_write_and_save() {
 
 #[test]
 fn a_failing_rule_says_why() {
-    let (_dir, store) = store_with_disk();
+    let store = store_with_disk();
     let engine = Engine::new(store.clone(), EngineOptions::default());
     let mut restored = Vec::new();
     let expr = |e: &str| RuleKind::Threshold {
