@@ -1,10 +1,11 @@
 //! Looking after the RocksDB engine: checkpoints (for `vigil backup`) and usage figures
 //! (for `vigil status`), from the engine's own properties rather than a scan of the data.
 //!
-//! Every family of [`super::FAMILIES`] is a part; series per host come from the `meta`
-//! family's `series_count/<host>` records (layout in [`super`]).
+//! Every family of [`crate::keys::FAMILIES`] is a part; series per host come from the `meta`
+//! family's `series_count/<host>` records (layout in [`crate::keys`]).
 
-use super::{CF_META, FAMILIES, FORMAT_VERSION, RocksStore, decode_u64, engine};
+use crate::keys::{CF_META, FAMILIES, FORMAT_VERSION, count_key, decode_u64};
+use crate::{RocksStore, engine};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{DEFAULT_COLUMN_FAMILY_NAME, Direction, IteratorMode};
 use std::path::Path;
@@ -98,7 +99,7 @@ impl RocksStore {
     /// Every host that created a series, with its count, sorted by host name: one short
     /// scan of the per-host counters, exact whatever labels the series carry.
     fn series_per_host(&self) -> StoreResult<Vec<(String, u64)>> {
-        let prefix = Self::count_key("");
+        let prefix = count_key("");
         let mut out = Vec::new();
         let iter = self.db.iterator_cf(
             self.cf(CF_META),
@@ -121,8 +122,8 @@ impl RocksStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::RocksOptions;
     use super::*;
+    use crate::RocksOptions;
     use vigil_store::{Labels, SeriesSamples, Store};
 
     fn filled(dir: &Path) -> (RocksStore, u64) {

@@ -1,4 +1,4 @@
-//! Alert instances' durable state in the `alerts` family (layout in [`super`]).
+//! Alert instances' durable state in the `alerts` family (layout in [`crate::keys`]).
 //!
 //! ```text
 //!   key    lp(file) lp(group) lp(rule) labelset
@@ -10,9 +10,8 @@
 //! ```
 //! A later version appends fields and bumps the version byte; this one reads version 1.
 
-use super::{
-    CF_ALERTS, RocksStore, corrupt, decode_labelset, encode_labelset, engine, get_lp, put_lp,
-};
+use crate::keys::{CF_ALERTS, decode_labelset, encode_labelset, get_lp, put_lp};
+use crate::{RocksStore, corrupt, engine};
 use rocksdb::{IteratorMode, WriteBatch};
 use vigil_store::{AlertKey, StoreResult, StoredAlert};
 

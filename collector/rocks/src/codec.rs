@@ -7,7 +7,7 @@
 //!   layout 1: ints   the n timestamps                          (see `ints.rs`)
 //!   layout 2: [u8; 16] the column's id: the first 16 bytes of the SHA-256 of the column,
 //!             whose bytes are `ints` of the n timestamps, stored once per window for every
-//!             series with exactly those timestamps (see `rocks.rs`)
+//!             series with exactly those timestamps (see `keys.rs`)
 //!   u8      value kind
 //!             0 decimal: u8 e, then ints of the n mantissas m; value = m / 10^e
 //!             1 xor:     Gorilla's XOR stream of the n values to the end (see `gorilla.rs`)

@@ -1,12 +1,15 @@
 //! The background thread that compacts closed windows into blocks every
-//! `compaction_interval`, and stops (finishing its current chunk) when the store drops.
+//! `compaction_interval`, and stops (finishing its current chunk) when the store drops;
+//! [`RocksStore::compact_windows`] runs the same pass by hand.
 
-use super::windows::{self, Windows};
+use crate::RocksStore;
+use crate::windows::{self, CompactionReport, Windows};
 use rocksdb::DB;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::warn;
+use vigil_store::StoreResult;
 
 /// Handle of the running compactor; dropping it stops the thread and waits for it.
 pub(super) struct Compactor {
@@ -55,5 +58,15 @@ impl Drop for Compactor {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl RocksStore {
+    /// Applies retention as of `now_ms` and compacts every window that ended before it
+    /// (less the grace period): what the background compactor does every
+    /// `compaction_interval`. For tests and benchmarks; `i64::MAX` compacts everything
+    /// (and, with a retention, expires everything).
+    pub fn compact_windows(&self, now_ms: i64) -> StoreResult<CompactionReport> {
+        windows::compact(&self.db, &self.windows, now_ms, &|| true)
     }
 }

@@ -1,9 +1,17 @@
 //! The sample format: compaction into blocks, reads across blocks and recent samples,
 //! late writes into compacted windows, concurrent appends, and opening format 1.
 
-use super::*;
+use crate::keys::{
+    CF_BLOCKS, CF_HOSTS, CF_META, CF_POSTINGS, CF_RECENT, CF_SAMPLES_V1, CF_SERIES,
+    CF_SERIES_BY_ID, CF_TIMESTAMPS, FORMAT_KEY, FORMAT_VERSION, encode_labelset, flip, unflip,
+};
+use crate::{BlockOptions, CompactionReport, RocksOptions, RocksStore};
+use rocksdb::{DB, IteratorMode, Options};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use vigil_store::Store;
+use vigil_store::{Labels, SeriesId, SeriesSamples, Store};
 
 const HOUR: i64 = 3_600_000;
 
@@ -230,7 +238,7 @@ fn a_format_1_directory_is_migrated_on_open() {
         let samples = db.cf_handle(CF_SAMPLES_V1).unwrap();
         for i in 0..250_000i64 {
             let mut key = 7u64.to_be_bytes().to_vec();
-            key.extend_from_slice(&windows::flip(i * 1000 - 5000));
+            key.extend_from_slice(&flip(i * 1000 - 5000));
             db.put_cf(samples, key, (i as f64).to_bits().to_be_bytes())
                 .unwrap();
         }
@@ -305,7 +313,7 @@ fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
         store
             .db
             .iterator_cf(store.cf(family), IteratorMode::Start)
-            .map(|item| windows::unflip(&item.unwrap().0[at.clone()]).unwrap())
+            .map(|item| unflip(&item.unwrap().0[at.clone()]).unwrap())
             .collect()
     };
     let blocks = windows_of(CF_BLOCKS, 8..16);

@@ -1,6 +1,7 @@
-//! Label names and values straight from the postings family, without touching series.
+//! Label names and values: of the series some selectors match, or straight from the
+//! postings family, without touching series, when there is no selector.
 //!
-//! Postings keys are `lp(name) lp(value) id` (see the layout in [`super`]). `lp` is a
+//! Postings keys are `lp(name) lp(value) id` (see the layout in [`crate::keys`]). `lp` is a
 //! varint length then the bytes, and varints are prefix-free, so every key of one
 //! `name=value` pair shares the prefix `lp(name) lp(value)` and no other pair's key starts
 //! with it. Listing the distinct names (or the values of one name) is therefore one seek
@@ -12,12 +13,61 @@
 //!   past every key of a name=value:  lp(name) lp(value) ++ [0xFF; 9]   (ids are 8 bytes)
 //! ```
 
-use super::{CF_POSTINGS, RocksStore, corrupt, engine, get_lp, put_lp};
-use vigil_store::StoreResult;
+use crate::keys::{CF_POSTINGS, get_lp, put_lp};
+use crate::{RocksStore, corrupt, engine};
+use std::collections::BTreeSet;
+use vigil_store::selector::Selector;
+use vigil_store::{Store, StoreResult};
 
 impl RocksStore {
+    /// [`Store::label_names`]: every name in the postings, or those of the series that
+    /// `selectors` match (in `window`, at most `limit` series).
+    pub(crate) fn list_label_names(
+        &self,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let mut names = if selectors.is_empty() {
+            self.scan_label_names()?
+        } else {
+            let series = self.select_any(selectors, window, limit)?;
+            let names: BTreeSet<&str> = series
+                .iter()
+                .flat_map(|(_, labels)| labels.pairs().iter().map(|(n, _)| n.as_str()))
+                .collect();
+            names.into_iter().map(str::to_owned).collect()
+        };
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// [`Store::label_values`]: every value of `name` in the postings, or those of the
+    /// series that `selectors` match (in `window`, at most `limit` series).
+    pub(crate) fn list_label_values(
+        &self,
+        name: &str,
+        selectors: &[Selector],
+        window: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let mut values = if selectors.is_empty() {
+            self.scan_label_values(name)?
+        } else {
+            let series = self.select_any(selectors, window, limit)?;
+            let values: BTreeSet<&str> = series
+                .iter()
+                .map(|(_, labels)| labels.get(name))
+                .filter(|v| !v.is_empty())
+                .collect();
+            values.into_iter().map(str::to_owned).collect()
+        };
+        values.sort_unstable();
+        Ok(values)
+    }
+
     /// Every label name in the postings, sorted by key (length, then bytes).
-    pub(super) fn scan_label_names(&self) -> StoreResult<Vec<String>> {
+    fn scan_label_names(&self) -> StoreResult<Vec<String>> {
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));
         iter.seek_to_first();
         let mut names = Vec::new();
@@ -33,7 +83,7 @@ impl RocksStore {
     }
 
     /// Every value label `name` takes in the postings, in key order.
-    pub(super) fn scan_label_values(&self, name: &str) -> StoreResult<Vec<String>> {
+    fn scan_label_values(&self, name: &str) -> StoreResult<Vec<String>> {
         let mut prefix = Vec::new();
         put_lp(&mut prefix, name.as_bytes());
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));

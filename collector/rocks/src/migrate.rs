@@ -6,14 +6,15 @@
 //! moved in one atomic write, so a crash mid-way resumes where it stopped. The compactor
 //! then turns closed windows into blocks as it does for fresh samples.
 
-use super::windows::{family, put_run, recent_key, unflip};
-use super::{
-    BLOCK_MS_KEY, BlockOptions, CF_META, CF_RECENT, CF_SAMPLES_V1, FORMAT_KEY, FORMAT_VERSION,
-    SEQ_KEY, corrupt, decode_u64, engine, reserved_seq,
+use crate::keys::{
+    BLOCK_MS_KEY, CF_META, CF_RECENT, CF_SAMPLES_V1, FORMAT_KEY, FORMAT_VERSION, SEQ_KEY,
+    decode_u64, family, unflip,
 };
+use crate::windows::{put_run, recent_key, reserved_seq};
+use crate::{corrupt, engine};
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 use vigil_store::{StoreError, StoreResult};
 
@@ -115,9 +116,9 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
 
 /// Checks (or, for a new directory, records) the on-disk format, migrating format 1, and
 /// returns the window length the directory uses.
-pub(super) fn prepare_format(db: &DB, dir: &Path, blocks: &BlockOptions) -> StoreResult<i64> {
+pub(super) fn prepare_format(db: &DB, dir: &Path, block_duration: Duration) -> StoreResult<i64> {
     let meta = family(db, CF_META)?;
-    let wanted_ms = i64::try_from(blocks.block_duration.as_millis())
+    let wanted_ms = i64::try_from(block_duration.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
     let block_ms = match db.get_cf(meta, BLOCK_MS_KEY).map_err(engine)? {

@@ -1,8 +1,9 @@
 //! Small records of other parts of the collector in the `state` family (layout in
-//! [`super`]): the key is the space's tag byte, then the caller's key; the value is the
+//! [`crate::keys`]): the key is the space's tag byte, then the caller's key; the value is the
 //! caller's bytes.
 
-use super::{CF_STATE, RocksStore, engine};
+use crate::keys::CF_STATE;
+use crate::{RocksStore, engine};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 use vigil_store::{KvOp, Space, StoreResult};
 

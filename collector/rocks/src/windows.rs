@@ -1,5 +1,5 @@
 //! Samples by time window: the append path into the `recent` family and the read that
-//! merges `recent` with the compressed `blocks` (layout and policy in [`super`]; the
+//! merges `recent` with the compressed `blocks` (layout in [`crate::keys`], policy in [`crate`]; the
 //! compaction of closed windows and retention in [`compaction`]).
 //!
 //! Locking: every append holds [`Windows::gate`] shared while it registers its windows and
@@ -9,13 +9,16 @@
 //! ingest pauses for at most one chunk. Reads take no lock: they read `recent` and `blocks`
 //! from one RocksDB snapshot, so a concurrent compaction is seen entirely or not at all.
 
-use super::codec;
-use super::{CF_BLOCKS, CF_META, CF_RECENT, CF_TIMESTAMPS, SEQ_KEY, corrupt, engine};
-use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
+use crate::codec;
+use crate::keys::{
+    CF_BLOCKS, CF_META, CF_RECENT, CF_TIMESTAMPS, SEQ_KEY, after, decode_u64, family, flip, unflip,
+};
+use crate::{corrupt, engine};
+use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use vigil_store::{SeriesId, SeriesSamples, StoreError, StoreResult};
+use vigil_store::{SeriesId, SeriesSamples, StoreResult};
 
 mod compaction;
 pub use compaction::CompactionReport;
@@ -52,7 +55,7 @@ pub(super) struct Windows {
     /// samples and timestamp columns. Shared with the compaction filter.
     expired_before: Arc<AtomicI64>,
     /// Retention of the downsampled tiers (see `rollup.rs`).
-    pub tiers: super::rollup::TierRetention,
+    pub tiers: crate::rollup::TierRetention,
 }
 
 impl Windows {
@@ -65,7 +68,7 @@ impl Windows {
         expired_before: Arc<AtomicI64>,
         now_ms: i64,
         reserved_seq: u64,
-        tiers: super::rollup::TierRetention,
+        tiers: crate::rollup::TierRetention,
     ) -> Self {
         let state = Self {
             tiers,
@@ -256,28 +259,6 @@ fn block_window(key: &[u8]) -> StoreResult<i64> {
         .ok_or_else(|| corrupt("block key"))
 }
 
-/// An i64 as big-endian bytes with the sign bit flipped, so negatives sort first.
-pub(super) fn flip(x: i64) -> [u8; 8] {
-    ((x as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-pub(super) fn unflip(bytes: &[u8]) -> Option<i64> {
-    let raw: [u8; 8] = bytes.try_into().ok()?;
-    Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
-}
-
-/// Just past every key that starts with `key` when keys have `key`'s length.
-pub(super) fn after(key: &[u8]) -> Vec<u8> {
-    let mut bound = key.to_vec();
-    bound.push(0);
-    bound
-}
-
-pub(super) fn family<'a>(db: &'a DB, name: &str) -> StoreResult<&'a ColumnFamily> {
-    db.cf_handle(name)
-        .ok_or_else(|| StoreError::Engine(format!("column family {name} is missing")))
-}
-
 /// Writes `samples` to `recent`: one key per series and window touched (a run, in the
 /// order given), each with a fresh sequence number, so later writes win on reads.
 pub(super) fn append(
@@ -456,6 +437,14 @@ pub(super) fn merge(older: &[(i64, f64)], newer: &[(i64, f64)], out: &mut Vec<(i
     }
     out.extend_from_slice(&older[i..]);
     out.extend_from_slice(&newer[j..]);
+}
+
+/// Sequence numbers of recent runs below this one may be in use (meta "recent_seq").
+pub(super) fn reserved_seq(db: &DB) -> StoreResult<u64> {
+    match db.get_cf(family(db, CF_META)?, SEQ_KEY).map_err(engine)? {
+        Some(v) => decode_u64(&v, "recent sequence"),
+        None => Ok(0),
+    }
 }
 
 /// The windows that have keys in `recent`: one seek per window.

@@ -1,13 +1,13 @@
 //! Compaction of closed windows into blocks, and retention (see the life of a sample in
-//! `rocks.rs`). Runs on the compactor thread; holds the appends' gate exclusively for one
+//! the crate docs). Runs on the compactor thread; holds the appends' gate exclusively for one
 //! chunk of series at a time.
 
-use super::{
-    Windows, after, block_key, column_key, decode_block, family, flip, get_run, merge, recent_key,
-    settle, unflip,
-};
+use super::{Windows, block_key, column_key, decode_block, get_run, merge, recent_key, settle};
 use crate::codec;
-use crate::{CF_BLOCKS, CF_RECENT, CF_ROLLUP, CF_TIMESTAMPS, corrupt, engine, rollup};
+use crate::keys::{
+    CF_BLOCKS, CF_RECENT, CF_ROLLUP, CF_TIMESTAMPS, FAMILIES, after, family, flip, unflip,
+};
+use crate::{corrupt, engine, rollup};
 use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -83,7 +83,7 @@ pub(crate) fn compact(
 /// small families (series, meta, …) would otherwise hold old log files for a long time.
 /// Measured on the peer benchmark (259 M samples): the log was 154 MB of a 342 MB store.
 fn release_write_ahead_log(db: &DB) {
-    for name in crate::FAMILIES {
+    for name in FAMILIES {
         if let Some(cf) = db.cf_handle(name)
             && let Err(e) = db.flush_cf(cf)
         {

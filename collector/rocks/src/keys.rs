@@ -1,0 +1,194 @@
+//! Column families and the key encodings the other modules share: length-prefixed label
+//! sets, sign-flipped integers that sort numerically, and the names of the meta records.
+//! Keys of one family are built next to their readers (`windows.rs`, `rollup.rs`,
+//! `alerts.rs`, `state.rs`) from these parts; every family's layout is here.
+//!
+//! ```text
+//! Column families and key layout (all integers big-endian so keys sort numerically)
+//!
+//!   lp(x)       = LEB128 varint of x's byte length, then x's bytes (so any bytes, NUL
+//!                 included, can sit in a label value without making keys ambiguous)
+//!   labelset    = lp(name1) lp(value1) lp(name2) lp(value2) …   pairs sorted by name,
+//!                 `__name__` included
+//!   id          = SeriesId, u64
+//!   ts          = unix milliseconds, i64 with the sign bit flipped (negatives sort first)
+//!   window      = ts.div_euclid(block_ms), i64 with the sign bit flipped; block_ms is fixed
+//!                 when the data directory is created (meta "block_ms")
+//!
+//!   series        labelset                 → id           which id a label set has
+//!   series_by_id  id                       → labelset     labels of an id
+//!   postings      lp(name) lp(value) id    → (empty)      ids having name=value
+//!   recent        window id seq            → run          samples of one series in one
+//!                                                         window from one append, not yet
+//!                                                         in a block: n × (i64 ts, f64
+//!                                                         bits); seq (u64) grows with every
+//!                                                         run written (meta "recent_seq"
+//!                                                         reserves ranges of it durably)
+//!   blocks        id window                → block        the compressed samples of one
+//!                                                         series in one window (format in
+//!                                                         `codec.rs`)
+//!   timestamps    window column-id (16)    → ints         a timestamp column shared by the
+//!                                                         blocks of that window that name it
+//!                                                         (`codec.rs`); written in the same
+//!                                                         batch as the first block naming it
+//!   rollup        tier (u8) id window      → buckets      downsampled tier of one series in
+//!                                                         one window (tier 1: 5-minute
+//!                                                         buckets, 2: 1-hour), written in
+//!                                                         the batch that writes its block:
+//!                                                         per bucket (by its last sample's
+//!                                                         time) its count and last, min,
+//!                                                         max, sum values: `ints` columns
+//!                                                         and decimal or XOR value columns
+//!                                                         as in blocks (see `rollup.rs`)
+//!   hosts         host name                → vigil.v1.Host (protobuf)
+//!   alerts        lp(file) lp(group) lp(rule) labelset
+//!                                          → alert state (42 bytes, see `alerts.rs`)
+//!   state         space tag (u8) key       → value        small records of other parts
+//!                                                         (outbox, silences; `Space::tag`)
+//!   meta          "series_count/" host     → u64          series per host
+//!                 "format"                 → u32          on-disk format version (2)
+//!                 "block_ms"               → i64          window length
+//!                 "recent_seq"             → u64          run sequence numbers below it may
+//!                                                         be in use
+//!   samples       id ts                    → f64 bits     format 1 only: moved to `recent`
+//!                                                         on open, then the family is dropped
+//! ```
+
+use super::corrupt;
+use rocksdb::{ColumnFamily, DB};
+use vigil_store::{Labels, StoreError, StoreResult};
+
+pub(crate) const CF_SERIES: &str = "series";
+pub(crate) const CF_SERIES_BY_ID: &str = "series_by_id";
+pub(crate) const CF_POSTINGS: &str = "postings";
+/// Format 1's one key per sample; only opened (then emptied and dropped) to migrate.
+pub(crate) const CF_SAMPLES_V1: &str = "samples";
+/// Samples not yet compacted into a block, window-major.
+pub(crate) const CF_RECENT: &str = "recent";
+/// Compressed per-series blocks, one per series and window.
+pub(crate) const CF_BLOCKS: &str = "blocks";
+/// Timestamp columns shared by the blocks of one window (one per host, typically).
+pub(crate) const CF_TIMESTAMPS: &str = "timestamps";
+pub(crate) const CF_HOSTS: &str = "hosts";
+pub(crate) const CF_META: &str = "meta";
+/// Alert instances' state; added after format 1 shipped, created on open when missing.
+pub(crate) const CF_ALERTS: &str = "alerts";
+/// Small records of the notifier (outbox, silences, …); created on open when missing.
+pub(crate) const CF_STATE: &str = "state";
+/// Downsampled tiers (5-minute and 1-hour buckets), id-major; created on open when missing.
+pub(crate) const CF_ROLLUP: &str = "rollup";
+pub(crate) const FAMILIES: [&str; 11] = [
+    CF_SERIES,
+    CF_SERIES_BY_ID,
+    CF_POSTINGS,
+    CF_RECENT,
+    CF_BLOCKS,
+    CF_TIMESTAMPS,
+    CF_HOSTS,
+    CF_META,
+    CF_ALERTS,
+    CF_STATE,
+    CF_ROLLUP,
+];
+
+/// On-disk format written by this version (format 1 is migrated on open).
+pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_KEY: &[u8] = b"format";
+pub(crate) const BLOCK_MS_KEY: &[u8] = b"block_ms";
+pub(crate) const SEQ_KEY: &[u8] = b"recent_seq";
+
+/// The meta key of the series count of `host` (`""`: the prefix of every such key).
+pub(crate) fn count_key(host: &str) -> Vec<u8> {
+    [b"series_count/".as_slice(), host.as_bytes()].concat()
+}
+
+pub(crate) fn family<'a>(db: &'a DB, name: &str) -> StoreResult<&'a ColumnFamily> {
+    db.cf_handle(name)
+        .ok_or_else(|| StoreError::Engine(format!("column family {name} is missing")))
+}
+
+/// An i64 as big-endian bytes with the sign bit flipped, so negatives sort first.
+pub(crate) fn flip(x: i64) -> [u8; 8] {
+    ((x as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub(crate) fn unflip(bytes: &[u8]) -> Option<i64> {
+    let raw: [u8; 8] = bytes.try_into().ok()?;
+    Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
+}
+
+/// Just past every key that starts with `key` when keys have `key`'s length.
+pub(crate) fn after(key: &[u8]) -> Vec<u8> {
+    let mut bound = key.to_vec();
+    bound.push(0);
+    bound
+}
+
+pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> StoreResult<u64> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt(what))
+}
+
+pub(crate) fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
+    prost::encoding::encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+/// Reads one length-prefixed field; returns it and the bytes used.
+pub(crate) fn get_lp(mut input: &[u8]) -> Option<(&[u8], usize)> {
+    let before = input.len();
+    let len = usize::try_from(prost::encoding::decode_varint(&mut input).ok()?).ok()?;
+    let used = before - input.len();
+    let field = input.get(..len)?;
+    Some((field, used + len))
+}
+
+pub(crate) fn encode_labelset(labels: &Labels) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    for (name, value) in labels.pairs() {
+        put_lp(&mut out, name.as_bytes());
+        put_lp(&mut out, value.as_bytes());
+    }
+    out
+}
+
+pub(crate) fn decode_labelset(mut bytes: &[u8]) -> StoreResult<Labels> {
+    let mut pairs = Vec::new();
+    while !bytes.is_empty() {
+        let (name, used) = get_lp(bytes).ok_or_else(|| corrupt("label set"))?;
+        bytes = &bytes[used..];
+        let (value, used) = get_lp(bytes).ok_or_else(|| corrupt("label set"))?;
+        bytes = &bytes[used..];
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| corrupt("label set"));
+        pairs.push((text(name)?, text(value)?));
+    }
+    Ok(Labels::new(pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labelset_round_trips_hostile_values() {
+        let labels = Labels::new(vec![
+            ("__name__".into(), "m".into()),
+            ("a".into(), "with\0nul and \u{1F600}".into()),
+            ("b".into(), String::new()),
+        ]);
+        assert_eq!(decode_labelset(&encode_labelset(&labels)).unwrap(), labels);
+    }
+
+    #[test]
+    fn sample_keys_sort_by_time_including_negative() {
+        use crate::windows::{block_key, recent_key};
+        assert!(recent_key(-1, 1, 5) < recent_key(0, 1, 0));
+        assert!(recent_key(0, 1, 0) < recent_key(0, 1, u64::MAX));
+        assert!(recent_key(0, 1, u64::MAX) < recent_key(0, 2, 0));
+        assert!(recent_key(0, u64::MAX, u64::MAX) < recent_key(1, 0, 0));
+        assert!(block_key(1, -1) < block_key(1, 0));
+        assert!(block_key(1, i64::MAX) < block_key(2, i64::MIN));
+    }
+}

@@ -1,0 +1,249 @@
+//! Opening the database: the settings, every column family's options (one shared block
+//! cache, the retention compaction filters of blocks and tiers), the format check, the
+//! state of the windows, and the start of the background compactor.
+
+use crate::keys::{CF_BLOCKS, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES_BY_ID, FAMILIES, decode_u64};
+use crate::{RocksStore, compactor, engine, migrate, rollup, windows};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options,
+};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tracing::info;
+use vigil_store::{StoreError, StoreResult};
+
+/// Write-ahead log size past which RocksDB flushes the families holding the oldest log.
+const WAL_LIMIT_BYTES: u64 = 256 << 20;
+
+/// Size of the block cache shared by all column families (decompressed blocks).
+const BLOCK_CACHE_BYTES: usize = 256 << 20;
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct RocksOptions {
+    /// fsync the WAL before acknowledging a write (survives power loss, not only a crash).
+    pub sync: bool,
+}
+
+impl Default for RocksOptions {
+    fn default() -> Self {
+        Self { sync: true }
+    }
+}
+
+/// How samples are grouped into compressed blocks (`[storage]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// Length of the time window of one block. Used when a data directory is created; an
+    /// existing directory keeps the length it was created with.
+    pub block_duration: std::time::Duration,
+    /// How often the background compactor looks for closed windows.
+    pub compaction_interval: std::time::Duration,
+    /// How long samples are kept (zero: forever). Whole windows leave at once: their
+    /// blocks through a compaction filter, their recent samples and timestamp columns by
+    /// range deletes; reads stop returning them as soon as the window is past retention.
+    pub retention: std::time::Duration,
+    /// How long the 5-minute tier is kept (zero: forever); its buckets leave by window
+    /// like blocks, through the rollup family's compaction filter.
+    pub retention_5m: std::time::Duration,
+    /// How long the 1-hour tier is kept (zero: forever).
+    pub retention_1h: std::time::Duration,
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        Self {
+            block_duration: std::time::Duration::from_secs(2 * 3600),
+            compaction_interval: std::time::Duration::from_secs(60),
+            retention: std::time::Duration::ZERO,
+            retention_5m: std::time::Duration::ZERO,
+            retention_1h: std::time::Duration::ZERO,
+        }
+    }
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the database in `dir`, with the default block settings.
+    pub fn open(dir: &Path, options: RocksOptions) -> StoreResult<Self> {
+        Self::open_with_blocks(dir, options, BlockOptions::default())
+    }
+
+    /// Opens (creating if needed) the database in `dir`; a directory of format 1 is
+    /// migrated first. Starts the background compactor.
+    pub fn open_with_blocks(
+        dir: &Path,
+        options: RocksOptions,
+        blocks: BlockOptions,
+    ) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Engine(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_keep_log_file_num(5);
+        db_opts.increase_parallelism(2);
+        // A write-ahead log file lives until every family with data in it has flushed; a
+        // family written rarely (hosts, meta) would otherwise keep gigabytes of sample
+        // logs on disk long after their samples were compacted into blocks.
+        db_opts.set_max_total_wal_size(WAL_LIMIT_BYTES);
+        // A format-1 directory still has its `samples` family, which must be opened too.
+        let legacy = DB::list_cf(&Options::default(), dir)
+            .map(|names| names.iter().any(|n| n == CF_SAMPLES_V1))
+            .unwrap_or(false);
+        // One block cache for every family: queries re-read recent samples again and
+        // again (dashboards, rules), and a cached block is already decompressed.
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let expired_before = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
+        let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let tiers = rollup::TierRetention::new(
+            !blocks.retention.is_zero(),
+            [millis(blocks.retention_5m), millis(blocks.retention_1h)],
+        );
+        let tier_cutoffs = tiers.cutoffs();
+        let names = FAMILIES
+            .iter()
+            .copied()
+            .chain(legacy.then_some(CF_SAMPLES_V1));
+        let families = names.map(|name| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            if name == CF_BLOCKS || name == CF_SAMPLES_V1 {
+                // Samples are read in long runs of one series: bigger blocks mean fewer
+                // index lookups and decompressions per sample.
+                table.set_block_size(16 << 10);
+            }
+            let mut cf = Options::default();
+            cf.set_block_based_table_factory(&table);
+            cf.set_compression_type(DBCompressionType::Lz4);
+            cf.set_bottommost_compression_type(DBCompressionType::Zstd);
+            if name == CF_BLOCKS {
+                // Retention: blocks of expired windows are dropped whenever RocksDB rewrites
+                // their files, and every file is rewritten at least daily.
+                let expired_before = Arc::clone(&expired_before);
+                cf.set_compaction_filter("vigil-retention", move |_, key: &[u8], _: &[u8]| {
+                    if windows::block_expired(key, &expired_before) {
+                        rocksdb::compaction_filter::Decision::Remove
+                    } else {
+                        rocksdb::compaction_filter::Decision::Keep
+                    }
+                });
+                cf.set_periodic_compaction_seconds(86_400);
+            }
+            if name == CF_ROLLUP {
+                // Tier retention, the same way as the blocks'.
+                let cutoffs = tier_cutoffs.clone();
+                cf.set_compaction_filter("vigil-tier-retention", move |_, key: &[u8], _: &[u8]| {
+                    if rollup::rollup_expired(key, &cutoffs) {
+                        rocksdb::compaction_filter::Decision::Remove
+                    } else {
+                        rocksdb::compaction_filter::Decision::Keep
+                    }
+                });
+                cf.set_periodic_compaction_seconds(86_400);
+            }
+            ColumnFamilyDescriptor::new(name, cf)
+        });
+        let mut db = DB::open_cf_descriptors(&db_opts, dir, families).map_err(|e| {
+            let text = e.into_string();
+            if text.contains("lock") || text.contains("Resource temporarily unavailable") {
+                StoreError::Engine(format!(
+                    "data directory {} is in use by another process (is a vigil-collector already \
+                     running on it?): {text}",
+                    dir.display()
+                ))
+            } else {
+                StoreError::Engine(format!("cannot open {}: {text}", dir.display()))
+            }
+        })?;
+        let block_ms = migrate::prepare_format(&db, dir, blocks.block_duration)?;
+        if legacy {
+            db.drop_cf(CF_SAMPLES_V1).map_err(engine)?;
+            info!("dropped the emptied format-1 samples family");
+        }
+        let db = Arc::new(db);
+        let retention_ms = i64::try_from(blocks.retention.as_millis()).unwrap_or(i64::MAX);
+        let windows = Arc::new(windows::Windows::new(
+            block_ms,
+            windows::scan_recent_windows(&db)?,
+            retention_ms,
+            expired_before,
+            vigil_store::clock::now_ms(),
+            windows::reserved_seq(&db)?,
+            tiers,
+        ));
+        let compactor = compactor::Compactor::start(
+            Arc::clone(&db),
+            Arc::clone(&windows),
+            blocks.compaction_interval,
+        )
+        .map_err(|e| StoreError::Engine(format!("cannot start the block compactor: {e}")))?;
+        let store = Self {
+            db,
+            path: dir.to_owned(),
+            sync: options.sync,
+            next_id: AtomicU64::new(1),
+            creating: Mutex::new(HashMap::new()),
+            windows,
+            _compactor: compactor,
+        };
+        let last = store
+            .db
+            .iterator_cf(store.cf(CF_SERIES_BY_ID), IteratorMode::End)
+            .next();
+        if let Some(item) = last {
+            let (key, _) = item.map_err(engine)?;
+            store
+                .next_id
+                .store(decode_u64(&key, "series id")? + 1, Ordering::SeqCst);
+        }
+        Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_store::{Labels, SeriesSamples, Store};
+
+    #[test]
+    fn survives_reopen_and_keeps_allocating_fresh_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Labels::new(vec![("__name__".into(), "a".into())]);
+        let b = Labels::new(vec![("__name__".into(), "b".into())]);
+        let first = {
+            let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+            let ids = store
+                .resolve_series("h", std::slice::from_ref(&a), 10)
+                .unwrap();
+            store
+                .append(&[SeriesSamples {
+                    id: ids[0],
+                    samples: vec![(1000, 1.5)],
+                }])
+                .unwrap();
+            ids[0]
+        };
+        let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+        assert_eq!(store.resolve_series("h", &[a], 10).unwrap(), vec![first]);
+        let second = store.resolve_series("h", &[b], 10).unwrap()[0];
+        assert_ne!(second, first);
+        assert_eq!(store.series_count("h").unwrap(), 2);
+        let mut out = Vec::new();
+        store.samples(first, 0, 2000, &mut out).unwrap();
+        assert_eq!(out, vec![(1000, 1.5)]);
+    }
+
+    #[test]
+    fn second_open_of_the_same_dir_says_it_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+        let err = RocksStore::open(dir.path(), RocksOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("in use"), "{err}");
+    }
+}
