@@ -13,7 +13,8 @@
 //!   reloads (also on SIGHUP); implements [`status::RulesView`].
 //! - [`status`]: what the running rules look like from outside (`vigil rules`,
 //!   `vigil alerts`, `/api/v1/rules`, `/api/v1/alerts`), and reloading them.
-//! - [`service`]: the `vigil.v1.Rules` gRPC service over [`status::RulesView`].
+//! - [`service`]: the `vigil.v1.Rules` gRPC service over [`status::RulesView`], and the
+//!   wire form of groups, rules and alerts.
 
 pub mod evaluate;
 pub mod forecast_rule;

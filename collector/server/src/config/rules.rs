@@ -1,0 +1,51 @@
+//! `[rules]`: which rule files to load and how often their groups are evaluated.
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `[rules]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Rule files (Prometheus's format plus Vigil's extensions); globs such as
+    /// `/etc/vigil/rules/*.yml` are allowed. Relative paths are relative to the working
+    /// directory. Re-read on SIGHUP and `vigil rules reload`.
+    pub files: Vec<PathBuf>,
+    /// How often a group is evaluated when it does not set its own `interval`.
+    #[serde(with = "vigil_config::duration")]
+    pub evaluation_interval: Duration,
+    /// The built-in `HostDown` alert fires for a host silent this long ("0s" turns it off).
+    #[serde(with = "vigil_config::duration")]
+    pub host_down_after: Duration,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            evaluation_interval: Duration::from_secs(60),
+            host_down_after: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RulesConfig {
+    /// An evaluation interval of at least a second, and no empty file entry.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.evaluation_interval < Duration::from_secs(1) {
+            return Err(ConfigError::at(
+                "rules.evaluation_interval",
+                "must be at least 1s, like 1m",
+            ));
+        }
+        if self.files.iter().any(|f| f.as_os_str().is_empty()) {
+            return Err(ConfigError::at(
+                "rules.files",
+                "an entry is empty; give a path or a glob",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! `[storage]`: the data directory, durability, block size, compaction, and how long raw
+//! samples and the downsampled tiers are kept.
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory (RocksDB).
+    pub data_dir: PathBuf,
+    /// fsync before acknowledging; off survives `kill -9` of the collector but not power loss.
+    pub sync: bool,
+    /// Time window of one compressed block per series. Fixed when a data directory is
+    /// created (a later change is logged and ignored for that directory).
+    #[serde(with = "vigil_config::duration")]
+    pub block_duration: Duration,
+    /// How often closed windows are looked for and compacted into blocks.
+    #[serde(with = "vigil_config::duration")]
+    pub compaction_interval: Duration,
+    /// How long samples are kept ("0s": forever).
+    #[serde(with = "vigil_config::duration")]
+    pub retention: Duration,
+    /// How long the 5-minute downsampled tier is kept ("0s": forever); at least as long
+    /// as `retention`. Queries read it where raw samples have expired; tiers are built
+    /// only when `retention` is set.
+    #[serde(with = "vigil_config::duration")]
+    pub retention_5m: Duration,
+    /// How long the 1-hour downsampled tier is kept ("0s": forever); at least as long as
+    /// `retention` and `retention_5m`.
+    #[serde(with = "vigil_config::duration")]
+    pub retention_1h: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./vigil-data"),
+            sync: true,
+            block_duration: Duration::from_secs(2 * 3600),
+            compaction_interval: Duration::from_secs(60),
+            retention: Duration::ZERO,
+            retention_5m: Duration::ZERO,
+            retention_1h: Duration::ZERO,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// A data directory, sane block and compaction periods, and retentions that keep
+    /// whole blocks and let each coarser tier outlive the finer ones.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError::at(key, why));
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("storage.data_dir", "must not be empty".into());
+        }
+        if self.block_duration < Duration::from_secs(1)
+            || self.block_duration > Duration::from_secs(7 * 86_400)
+        {
+            return bad(
+                "storage.block_duration",
+                "must be between 1s and 7d, like 2h".into(),
+            );
+        }
+        if self.compaction_interval < Duration::from_millis(100) {
+            return bad(
+                "storage.compaction_interval",
+                "must be at least 100ms, like 1m".into(),
+            );
+        }
+        if !self.retention.is_zero() && self.retention < self.block_duration {
+            return bad(
+                "storage.retention",
+                "must be 0s (keep forever) or at least storage.block_duration, like 90d".into(),
+            );
+        }
+        // A coarser tier must outlive every finer one (0s: forever, the longest).
+        let kept = |d: Duration| if d.is_zero() { Duration::MAX } else { d };
+        for (key, value, finer) in [
+            (
+                "storage.retention_5m",
+                self.retention_5m,
+                vec![("storage.retention", self.retention)],
+            ),
+            (
+                "storage.retention_1h",
+                self.retention_1h,
+                vec![
+                    ("storage.retention", self.retention),
+                    ("storage.retention_5m", self.retention_5m),
+                ],
+            ),
+        ] {
+            for (finer_key, finer_value) in finer {
+                if kept(value) < kept(finer_value) {
+                    return bad(
+                        key,
+                        format!(
+                            "must be at least {finer_key} ({}), or 0s to keep it forever",
+                            if finer_value.is_zero() {
+                                "0s, forever".to_owned()
+                            } else {
+                                humantime::format_duration(finer_value).to_string()
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! Loading (defaults, file, environment) and validation, including the example config
+//! shipped in `deploy/`.
+
+use super::*;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn defaults_then_file_then_env() {
+    let f = file("[storage]\ndata_dir = \"/tmp/x\"\n[limits]\nmax_series_per_host = 5\n");
+    let env = vec![
+        (
+            "VIGIL_COLLECTOR__LIMITS__MAX_SERIES_PER_HOST".to_owned(),
+            "7".to_owned(),
+        ),
+        (
+            "VIGIL_COLLECTOR__HOSTS__DOWN_AFTER".to_owned(),
+            "2m".to_owned(),
+        ),
+        ("UNRELATED".to_owned(), "1".to_owned()),
+    ];
+    let c = Config::load(Some(f.path()), env).unwrap();
+    assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
+    assert_eq!(c.limits.max_series_per_host, 7);
+    assert_eq!(c.hosts.down_after, Duration::from_secs(120));
+    assert_eq!(c.server.grpc_listen.port(), 7070);
+    assert_eq!(c.server.http_listen, None);
+    assert_eq!(c.rules.evaluation_interval, Duration::from_secs(60));
+    assert_eq!(c.rules.host_down_after, Duration::from_secs(120));
+    c.validate().unwrap();
+    let env = vec![
+        (
+            "VIGIL_COLLECTOR__RULES__FILES".to_owned(),
+            r#"["/etc/vigil/rules/*.yml", "extra.yml"]"#.to_owned(),
+        ),
+        (
+            "VIGIL_COLLECTOR__RULES__EVALUATION_INTERVAL".to_owned(),
+            "15s".to_owned(),
+        ),
+        (
+            "VIGIL_COLLECTOR__RULES__HOST_DOWN_AFTER".to_owned(),
+            "0s".to_owned(),
+        ),
+    ];
+    let c = Config::load(None, env).unwrap();
+    assert_eq!(
+        c.rules.files,
+        vec![
+            PathBuf::from("/etc/vigil/rules/*.yml"),
+            PathBuf::from("extra.yml")
+        ]
+    );
+    assert_eq!(c.rules.evaluation_interval, Duration::from_secs(15));
+    assert_eq!(c.rules.host_down_after, Duration::ZERO);
+    c.validate().unwrap();
+    let mut bad = c.clone();
+    bad.rules.evaluation_interval = Duration::from_millis(10);
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.starts_with("rules.evaluation_interval"), "{e}");
+    let env = vec![
+        (
+            "VIGIL_COLLECTOR__SERVER__HTTP_LISTEN".to_owned(),
+            "127.0.0.1:9090".to_owned(),
+        ),
+        (
+            "VIGIL_COLLECTOR__SERVER__HTTP_QUERY_TIMEOUT".to_owned(),
+            "30s".to_owned(),
+        ),
+    ];
+    let c = Config::load(None, env).unwrap();
+    assert_eq!(
+        c.server.http_listen,
+        Some("127.0.0.1:9090".parse().unwrap())
+    );
+    assert_eq!(c.server.http_query_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn coarser_tiers_must_outlive_finer_ones() {
+    let mut c = Config::default();
+    c.storage.retention = Duration::from_secs(30 * 86_400);
+    c.storage.retention_5m = Duration::from_secs(90 * 86_400);
+    c.storage.retention_1h = Duration::ZERO;
+    c.validate().unwrap();
+    c.storage.retention_1h = Duration::from_secs(60 * 86_400);
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.starts_with("storage.retention_1h"), "{e}");
+    assert!(e.contains("storage.retention_5m"), "{e}");
+    c.storage.retention_1h = Duration::ZERO;
+    c.storage.retention = Duration::ZERO;
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.starts_with("storage.retention_5m"), "{e}");
+    assert!(e.contains("forever"), "{e}");
+}
+
+#[test]
+fn example_config_loads_with_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/collector.example.toml");
+    let c = Config::load(Some(&path), vec![]).unwrap();
+    c.validate().unwrap();
+    let d = Config::default();
+    assert_eq!(c.server.http_listen, d.server.http_listen);
+    assert_eq!(c.server.http_query_timeout, d.server.http_query_timeout);
+    assert_eq!(
+        c.server.http_max_concurrent_queries,
+        d.server.http_max_concurrent_queries
+    );
+    assert_eq!(c.rules.files, d.rules.files);
+    assert_eq!(c.rules.evaluation_interval, d.rules.evaluation_interval);
+    assert_eq!(c.rules.host_down_after, d.rules.host_down_after);
+}
+
+#[test]
+fn example_notify_block_is_valid_once_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/collector.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("# --- notify example ---").unwrap();
+    let end = text.find("# --- end of notify example ---").unwrap();
+    let block: String = text[start..end]
+        .lines()
+        .skip(1)
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Secrets are only named here (files and variables need not exist): the notifier
+    // reads them at start.
+    let f = file(&block);
+    let c = Config::load(Some(f.path()), vec![]).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.notify.receivers.len(), 3);
+    assert_eq!(c.notify.inhibit_rules.len(), 1);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let f = file("[server]\ngrpc_lisen = \"127.0.0.1:1\"\n");
+    let e = Config::load(Some(f.path()), vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("grpc_lisen"), "{e}");
+    let f = file("[limits]\nmax_series_per_host = \"lots\"\n");
+    let e = Config::load(Some(f.path()), vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("max_series_per_host") || e.contains("invalid type"),
+        "{e}"
+    );
+    let f = file("[hosts]\ndown_after = \"soon\"\n");
+    let e = Config::load(Some(f.path()), vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"soon\" is not a duration"), "{e}");
+    let mut c = Config::default();
+    c.server.grpc_listen = "0.0.0.0:7070".parse().unwrap();
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.starts_with("server.grpc_listen"), "{e}");
+    c.server.allow_insecure = true;
+    c.validate().unwrap();
+    c.server.allow_insecure = false;
+    c.tls.cert_file = Some("/etc/vigil/collector.pem".into());
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.starts_with("tls.key_file"), "{e}");
+    c.tls.key_file = Some("/etc/vigil/collector.key".into());
+    c.validate()
+        .expect("TLS makes a non-loopback listener acceptable");
+    let mut c = Config::default();
+    c.server.http_listen = Some("0.0.0.0:9090".parse().unwrap());
+    let e = c.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with("server.http_listen") && e.contains("0.0.0.0:9090"),
+        "{e}"
+    );
+    c.tls.cert_file = Some("/etc/vigil/collector.pem".into());
+    c.tls.key_file = Some("/etc/vigil/collector.key".into());
+    assert!(
+        c.validate().is_err(),
+        "gRPC TLS does not cover the HTTP API"
+    );
+    c.server.allow_insecure = true;
+    c.validate().unwrap();
+    let mut c = Config::default();
+    c.tls.client_ca_file = Some("/etc/vigil/ca.pem".into());
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("tls.client_ca_file")
+    );
+}
