@@ -5,16 +5,32 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_tests::prom_api::ApiClient;
-use vigil_tests::{Collector, import_now, now_s, rules_settings, vigil, vigil_json, wait_for};
+use vigil_tests::{
+    Collector, env_refs, import_now, now_s, rules_settings, stderr, stdout, vigil, vigil_json,
+    wait_for,
+};
 
-fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+/// Writes [`RULES`] to `dir/rules.yml`; returns its path and the collector settings that
+/// evaluate it every second.
+fn write_rules(dir: &Path) -> (PathBuf, Vec<(&'static str, String)>) {
+    let rules = dir.join("rules.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    let env = rules_settings(&rules);
+    (rules, env)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// The group `visibility` of a `/api/v1/rules` answer.
+fn visibility(answer: &Value) -> Value {
+    answer["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "visibility")
+        .unwrap()
+        .clone()
 }
 
 const RULES: &str = r#"groups:
@@ -36,9 +52,7 @@ const RULES: &str = r#"groups:
 #[test]
 fn firing_and_pending_alerts_show_in_the_cli_and_the_http_api() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(&rules, RULES).unwrap();
-    let env = rules_settings(&rules);
+    let (rules, env) = write_rules(dir.path());
     let (c, http) = Collector::start_with_http(&dir.path().join("data"), &env_refs(&env));
     let before = now_s();
     import_now(&c.url(), dir.path(), "alerts_e2e_value", "web-1", 75.0);
@@ -67,7 +81,7 @@ fn firing_and_pending_alerts_show_in_the_cli_and_the_http_api() {
 
     let table = vigil(&c.url(), &["alerts"]);
     assert!(table.status.success());
-    let table = text(&table.stdout);
+    let table = stdout(&table);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[0].starts_with("NAME"), "{table}");
@@ -134,13 +148,7 @@ fn firing_and_pending_alerts_show_in_the_cli_and_the_http_api() {
 
     let answer = api.get(&http, "/api/v1/rules", &[]);
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let group = answer.body["data"]["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "visibility")
-        .unwrap()
-        .clone();
+    let group = visibility(&answer.body);
     assert_eq!(group["interval"], 1);
     assert_eq!(group["limit"], 0);
     let rules_http = group["rules"].as_array().unwrap();
@@ -156,13 +164,7 @@ fn firing_and_pending_alerts_show_in_the_cli_and_the_http_api() {
 
     let params = |t: &str| vec![("type".to_owned(), t.to_owned())];
     let answer = api.get(&http, "/api/v1/rules", &params("record"));
-    let group = answer.body["data"]["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "visibility")
-        .unwrap()
-        .clone();
+    let group = visibility(&answer.body);
     assert_eq!(group["rules"].as_array().unwrap().len(), 1);
     assert_eq!(group["rules"][0]["name"], "alerts_e2e:doubled");
     let answer = api.get(&http, "/api/v1/rules", &params("bogus"));
@@ -189,9 +191,9 @@ fn rules_check_validates_files_offline() {
     let nowhere = format!("http://127.0.0.1:{}", vigil_tests::free_port());
 
     let out = vigil(&nowhere, &["rules", "check", good.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        text(&out.stdout),
+        stdout(&out),
         format!("Checking {}\n  SUCCESS: 3 rules found\n\n", good.display())
     );
 
@@ -205,19 +207,19 @@ fn rules_check_validates_files_offline() {
         ],
     );
     assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("SUCCESS: 3 rules found"), "{stdout}");
+    let printed = stdout(&out);
+    assert!(printed.contains("SUCCESS: 3 rules found"), "{printed}");
     assert!(
-        stdout.contains(&format!(
+        printed.contains(&format!(
             "Checking {}\n  FAILED:\n{}:6: ",
             bad.display(),
             bad.display()
         )),
-        "{stdout}"
+        "{printed}"
     );
-    assert!(stdout.contains("soon"), "{stdout}");
+    assert!(printed.contains("soon"), "{printed}");
     assert_eq!(
-        text(&out.stderr),
+        stderr(&out),
         "error: 1 of 2 rule files have problems; fix them and check again\n"
     );
 
@@ -234,9 +236,7 @@ fn rules_check_validates_files_offline() {
 #[test]
 fn reload_with_a_bad_file_keeps_the_old_rules_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(&rules, RULES).unwrap();
-    let env = rules_settings(&rules);
+    let (rules, env) = write_rules(dir.path());
     let c = Collector::start(&dir.path().join("data"), &env_refs(&env));
     let rule_names = || -> Vec<String> {
         let groups = vigil_json(&c.url(), &["rules"]);
@@ -256,16 +256,10 @@ fn reload_with_a_bad_file_keeps_the_old_rules_and_says_why() {
 
     std::fs::write(&rules, BAD_RULES).unwrap();
     let out = vigil(&c.url(), &["rules", "reload"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:6: ", rules.display())),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("keeps running the rules it had"),
-        "{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:6: ", rules.display())), "{err}");
+    assert!(err.contains("keeps running the rules it had"), "{err}");
     assert_eq!(
         rule_names(),
         ["ValueHigh", "ValueSlow", "alerts_e2e:doubled"]
@@ -274,11 +268,11 @@ fn reload_with_a_bad_file_keeps_the_old_rules_and_says_why() {
     let fixed = RULES.replace("for: 1h", "for: 2h");
     std::fs::write(&rules, fixed).unwrap();
     let out = vigil(&c.url(), &["rules", "reload"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
     assert!(
-        stdout.starts_with("reloaded: 3 rules from 1 file ("),
-        "{stdout}"
+        printed.starts_with("reloaded: 3 rules from 1 file ("),
+        "{printed}"
     );
     let groups = vigil_json(&c.url(), &["rules"]);
     let slow = groups

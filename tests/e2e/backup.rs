@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vigil_tests::client::{batch, numbered_series};
-use vigil_tests::{Collector, TestAgent, series_values, vigil, vigil_json, wait_for};
+use vigil_tests::{
+    Collector, TestAgent, samples_by_ms, series_values, vigil, vigil_json, wait_for,
+};
 
 const SERIES: u64 = 20;
 const HOST: &str = "backup-pump";
@@ -229,10 +231,7 @@ fn check_restored(
     assert_eq!(series.len(), SERIES as usize, "{result}");
     for (metric, values) in &series {
         let n: u64 = metric["n"].as_str().unwrap().parse().unwrap();
-        let stored: BTreeMap<i64, f64> = values
-            .iter()
-            .map(|(t, v)| ((t * 1000.0).round() as i64, *v))
-            .collect();
+        let stored = samples_by_ms(values);
         for (ts, seq) in before {
             assert_eq!(
                 stored.get(ts),

@@ -11,15 +11,8 @@ use vigil_proto::v1::agent_message::Kind;
 use vigil_proto::v1::{AgentMessage, Batch};
 use vigil_tests::client::{batch, hello, numbered_series};
 use vigil_tests::{
-    Agent, Collector, TestAgent, series_values, vigil_json, wait_for, wait_for_host,
+    Agent, Collector, TestAgent, now_ms, series_values, vigil_json, wait_for, wait_for_host,
 };
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn encoded(b: Batch) -> Vec<u8> {
     AgentMessage {

@@ -3,19 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::type_complexity)]
 
 use std::process::Command;
-use vigil_tests::{Collector, bin, free_port, vigil};
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use vigil_tests::{Collector, assert_exit, bin, free_port, stderr, stdout, vigil};
 
 #[test]
 fn cli_says_when_the_collector_is_unreachable() {
     let url = format!("http://127.0.0.1:{}", free_port());
     let out = vigil(&url, &["hosts"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("cannot reach") && err.contains(&url), "{err}");
+    assert_exit(&out, 1, &["cannot reach", &url]);
 }
 
 #[test]
@@ -24,12 +18,7 @@ fn cli_names_bad_selectors_and_durations() {
     let collector = Collector::start(&dir.path().join("data"), &[]);
     let url = collector.url();
     let out = vigil(&url, &["series", "rate(node_cpu_seconds_total[5m])"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("expected a series selector"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, &["expected a series selector"]);
     let out = vigil(&url, &["series", r#"{job=~".*"}"#]);
     let err = stderr(&out);
     assert!(
@@ -37,32 +26,20 @@ fn cli_names_bad_selectors_and_durations() {
         "{err}"
     );
     let out = vigil(&url, &["query", "node_load1", "--range", "fortnight"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("fortnight"), "{}", stderr(&out));
+    assert_exit(&out, 2, &["fortnight"]);
     let out = vigil(&url, &["query", "node_load1", "--step", "15s"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--range"), "{}", stderr(&out));
+    assert_exit(&out, 2, &["--range"]);
     let out = vigil(&url, &["query", "node_load1", "--at", "yesterday"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("invalid time \"yesterday\""),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, &["invalid time \"yesterday\""]);
     let out = vigil(&url, &["query", "rate(node_load1)"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("cannot evaluate \"rate(node_load1)\": bad_data"),
-        "{err}"
-    );
+    assert_exit(&out, 1, &["cannot evaluate \"rate(node_load1)\": bad_data"]);
     let out = vigil(&url, &["hosts", "--output", "yaml"]);
     assert_eq!(out.status.code(), Some(2));
     // An empty store answers with empty results, not errors.
     let out = vigil(&url, &["query", "node_load1", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        stdout(&out).trim(),
         r#"{"resultType":"vector","result":[]}"#
     );
     let out = vigil(
@@ -75,12 +52,7 @@ fn cli_names_bad_selectors_and_durations() {
         "a range query of a range vector is refused"
     );
     let out = vigil(&url, &["host", "nowhere"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("no host named \"nowhere\""),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, &["no host named \"nowhere\""]);
 }
 
 #[test]
@@ -97,24 +69,14 @@ fn collector_config_errors_name_the_key() {
         .arg(&config)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("max_series_per_hots"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, &["max_series_per_hots"]);
 
     let out = Command::new(bin("vigil-collector"))
         .args(["--grpc-listen", "0.0.0.0:0", "--data-dir"])
         .arg(dir.path().join("d"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("server.grpc_listen"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, &["server.grpc_listen"]);
 
     let out = Command::new(bin("vigil-collector"))
         .args(["--data-dir"])
@@ -122,12 +84,7 @@ fn collector_config_errors_name_the_key() {
         .env("VIGIL_COLLECTOR__HOSTS__DOWN_AFTER", "later")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("\"later\" is not a duration"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, &["\"later\" is not a duration"]);
 }
 
 #[test]
@@ -136,14 +93,12 @@ fn agent_config_errors_name_the_key_and_once_prints_samples() {
         .args(["--interval", "100ms"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("interval"), "{}", stderr(&out));
+    assert_exit(&out, 2, &["interval"]);
     let out = Command::new(bin("vigil-agent"))
         .args(["--label", "1x=y"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("labels.1x"), "{}", stderr(&out));
+    assert_exit(&out, 2, &["labels.1x"]);
     let out = Command::new(bin("vigil-agent"))
         .arg("--once")
         .output()

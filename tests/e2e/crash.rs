@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use vigil_tests::client::{batch, numbered_series};
 use vigil_tests::{
-    Agent, Collector, TestAgent, series_values, vigil_json, wait_for, wait_for_host,
+    Agent, Collector, TestAgent, now_s, samples_by_ms, send_signal, series_values, vigil_json,
+    wait_for, wait_for_host,
 };
 
 const SERIES: u64 = 50;
@@ -30,11 +31,7 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_secs(3));
             let started = Instant::now();
-            #[allow(unsafe_code)]
-            // SAFETY: kill(2) on the collector child we started.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
+            send_signal(pid, libc::SIGKILL);
             started
         })
     };
@@ -83,10 +80,7 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
     assert_eq!(series.len(), SERIES as usize);
     for (metric, values) in &series {
         let n: f64 = metric["n"].as_str().unwrap().parse().unwrap();
-        let stored: BTreeMap<i64, f64> = values
-            .iter()
-            .map(|(t, v)| ((t * 1000.0).round() as i64, *v))
-            .collect();
+        let stored = samples_by_ms(values);
         for (ts, seq) in &acked {
             let want = seq + (n + 1.0) / 100.0;
             assert_eq!(
@@ -105,10 +99,7 @@ async fn kill_9_loses_no_acknowledged_sample_and_the_agent_resumes() {
         let r = vigil_json(&url, &["query", r#"node_load1{host="crash-agent"}[5m]"#]);
         let s = series_values(&r);
         let times: Vec<f64> = s.first()?.1.iter().map(|p| p.0).collect();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs_f64();
+        let now = now_s();
         (times.last().is_some_and(|t| now - t < 3.0) && times.len() > 8).then_some(times)
     });
     let widest = values.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);

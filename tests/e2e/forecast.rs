@@ -6,17 +6,16 @@
 
 use serde_json::Value;
 use std::fmt::Write as _;
-use vigil_tests::{Collector, vigil, vigil_json};
+use vigil_tests::{Collector, import_text, now_ms, vigil, vigil_json, vigil_ok};
 
 const DAY: i64 = 86_400;
 
+/// Flags of a quick forecast, whose values the error cases replace.
+const QUICK: [&str; 6] = ["--threshold", "1", "--lookback", "1d", "--horizon", "1d"];
+
 /// Whole seconds since the Unix epoch, rounded down to ten minutes.
 fn now_s() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    now / 600 * 600
+    now_ms() / 1000 / 600 * 600
 }
 
 /// A small deterministic wobble in [−0.003, 0.003].
@@ -60,27 +59,12 @@ fn history(at: i64, now: i64) -> String {
     text
 }
 
-#[test]
-fn forecast_finds_the_crossing_as_of_at_and_ignores_later_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let collector = Collector::start(&dir.path().join("data"), &[]);
-    let url = collector.url();
-    let now = now_s();
-    let at = now - 6 * DAY;
-    let file = dir.path().join("disk.om");
-    std::fs::write(&file, history(at, now)).unwrap();
-    let out = vigil(&url, &["import", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    // The acceptance command line (vigil_json adds --output json).
-    let at_arg = at.to_string();
-    let args = [
+/// `vigil forecast SELECTOR` with a threshold of 0.8 over a week of history, ten days
+/// ahead, as of `at`, by `model`.
+fn forecast_args<'a>(selector: &'a str, at: &'a str, model: &'a str) -> Vec<&'a str> {
+    vec![
         "forecast",
-        "disk_used_ratio",
+        selector,
         "--threshold",
         "0.8",
         "--lookback",
@@ -88,10 +72,30 @@ fn forecast_finds_the_crossing_as_of_at_and_ignores_later_data() {
         "--horizon",
         "10d",
         "--at",
-        &at_arg,
+        at,
         "--model",
-        "auto",
-    ];
+        model,
+    ]
+}
+
+/// A collector (and its directory) holding [`history`] up to now, and `at`: six days ago.
+fn collector_with_history() -> (tempfile::TempDir, Collector, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let now = now_s();
+    let at = now - 6 * DAY;
+    import_text(&collector.url(), dir.path(), &history(at, now));
+    (dir, collector, at)
+}
+
+#[test]
+fn forecast_finds_the_crossing_as_of_at_and_ignores_later_data() {
+    let (_dir, collector, at) = collector_with_history();
+    let url = collector.url();
+
+    // The acceptance command line (vigil_json adds --output json).
+    let at_arg = at.to_string();
+    let args = forecast_args("disk_used_ratio", &at_arg, "auto");
     let rows = vigil_json(&url, &args);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -134,10 +138,7 @@ fn forecast_finds_the_crossing_as_of_at_and_ignores_later_data() {
 
     // Each model on its own finds the line too.
     for model in ["linear", "theil_sen", "holt"] {
-        let mut a = args.to_vec();
-        let last = a.len() - 1;
-        a[last] = model;
-        let rows = vigil_json(&url, &a);
+        let rows = vigil_json(&url, &forecast_args("disk_used_ratio", &at_arg, model));
         assert_eq!(rows[0]["model"], model);
         let eta = rows[0]["eta"].as_f64().unwrap();
         assert!(
@@ -150,41 +151,13 @@ fn forecast_finds_the_crossing_as_of_at_and_ignores_later_data() {
 
 #[test]
 fn table_and_csv_show_the_eta_and_a_chart() {
-    let dir = tempfile::tempdir().unwrap();
-    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let (_dir, collector, at) = collector_with_history();
     let url = collector.url();
-    let now = now_s();
-    let at = now - 6 * DAY;
-    let file = dir.path().join("disk.om");
-    std::fs::write(&file, history(at, now)).unwrap();
-    assert!(
-        vigil(&url, &["import", file.to_str().unwrap()])
-            .status
-            .success()
-    );
 
     let at_arg = at.to_string();
-    let args = [
-        "forecast",
-        "disk_used_ratio{mountpoint=\"/\"}",
-        "--threshold",
-        "0.8",
-        "--lookback",
-        "7d",
-        "--horizon",
-        "10d",
-        "--at",
-        &at_arg,
-        "--model",
-        "linear",
-    ];
-    let out = vigil(&url, &args);
+    let args = forecast_args("disk_used_ratio{mountpoint=\"/\"}", &at_arg, "linear");
+    let out = vigil_ok(&url, &args);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0], "disk_used_ratio{host=\"db-1\", mountpoint=\"/\"}",
@@ -210,47 +183,14 @@ fn table_and_csv_show_the_eta_and_a_chart() {
     assert_eq!(row[row.len() - 7], "linear", "{text}");
 
     // A selector with no data in the lookback: an empty array, and a word on stderr.
-    let empty = vigil_json(
-        &url,
-        &[
-            "forecast",
-            "nothing_here",
-            "--threshold",
-            "1",
-            "--lookback",
-            "1d",
-            "--horizon",
-            "1d",
-        ],
-    );
+    let empty = vigil_json(&url, &[&["forecast", "nothing_here"][..], &QUICK].concat());
     assert_eq!(empty, Value::Array(vec![]));
-    let out = vigil(
-        &url,
-        &[
-            "forecast",
-            "sum(",
-            "--threshold",
-            "1",
-            "--lookback",
-            "1d",
-            "--horizon",
-            "1d",
-        ],
-    );
+    let out = vigil(&url, &[&["forecast", "sum("][..], &QUICK].concat());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot evaluate \"sum(\""));
     // Bad arguments are usage errors (exit 2) naming the flag, before anything is asked.
     for (flag, value) in [("--threshold", "abc"), ("--horizon", "0s")] {
-        let mut args = vec![
-            "forecast",
-            "disk_used",
-            "--threshold",
-            "1",
-            "--lookback",
-            "1d",
-            "--horizon",
-            "1d",
-        ];
+        let mut args = [&["forecast", "disk_used"][..], &QUICK].concat();
         let at = args.iter().position(|a| *a == flag).unwrap();
         args[at + 1] = value;
         let out = vigil(&url, &args);

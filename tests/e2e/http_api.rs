@@ -6,15 +6,11 @@
 use serde_json::{Value, json};
 use std::process::Command;
 use vigil_tests::client::{Def, batch};
-use vigil_tests::{Collector, TestAgent, bin, free_port};
+use vigil_tests::{Collector, TestAgent, bin, free_port, now_ms};
 
 /// One minute-aligned instant ten minutes ago: the data starts here.
 fn origin_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    now / 60_000 * 60_000 - 600_000
+    now_ms() / 60_000 * 60_000 - 600_000
 }
 
 /// web-1: room_temp{room="kitchen"|"hall"} and door_opens_total every 15 s for 45 s;

@@ -8,19 +8,11 @@ use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use vigil_tests::{Collector, bin, vigil, vigil_json};
+use vigil_tests::{Collector, assert_exit, bin, now_ms, stderr, vigil, vigil_json};
 
 /// Whole seconds since the Unix epoch, `back` seconds ago.
 fn seconds_ago(back: i64) -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    now - back
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    now_ms() / 1000 - back
 }
 
 fn import(url: &str, dir: &Path, name: &str, text: &str, extra: &[&str]) -> Output {
@@ -279,29 +271,14 @@ fn a_bad_line_stops_the_import_after_storing_every_line_before_it() {
         &format!("imp_ms 1 {}\n# EOF\n", t * 1000),
         &[],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("line 1: ") && stderr(&out).contains("--format prometheus"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, &["line 1: ", "--format prometheus"]);
     // A cut-short OpenMetrics file: everything is stored, and the missing # EOF is reported.
     let out = import(&url, dir.path(), "cut.om", &good("imp_cut", 4), &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("line 5: the input ends without \"# EOF\""),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, &["line 5: the input ends without \"# EOF\""]);
     assert_eq!(sample_count(&url, "imp_cut[1h]"), 4);
     // A missing file.
     let out = vigil(&url, &["import", "/nonexistent/history.om"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("cannot open /nonexistent/history.om"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, &["cannot open /nonexistent/history.om"]);
 }
 
 #[test]
@@ -314,12 +291,7 @@ fn a_collector_that_wants_agent_tokens_wants_one_to_import() {
     let url = collector.url();
     let text = format!("imp_tok{{host=\"web-1\"}} 1 {}\n# EOF\n", seconds_ago(60));
     let out = import(&url, dir.path(), "tok.om", &text, &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("requires a token to import; pass --token"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, &["requires a token to import; pass --token"]);
     assert_eq!(sample_count(&url, "imp_tok[1h]"), 0);
     let out = import(&url, dir.path(), "tok.om", &text, &["--token", "s3cret"]);
     assert!(out.status.success(), "{}", stderr(&out));

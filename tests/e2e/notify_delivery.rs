@@ -14,7 +14,9 @@ use std::time::Duration;
 use vigil_proto::v1::notify_client::NotifyClient;
 use vigil_proto::v1::{ListOutboxRequest, OutboxEntry};
 use vigil_tests::notify_servers::{HttpReceiver, ReceivedRequest, alert_hosts};
-use vigil_tests::{Collector, free_port, now_s, vigil, vigil_json, wait_for};
+use vigil_tests::{
+    Collector, assert_exit, free_port, import_all_now, vigil, vigil_json, vigil_ok, wait_for,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -66,33 +68,13 @@ backoff_max = "1s"
     config
 }
 
-fn start(dir: &Path, config: &Path, port: u16) -> Collector {
-    Collector::start_with_args(
-        port,
-        &dir.join("data"),
-        &[],
-        &["--config", config.to_str().unwrap()],
-    )
-}
-
 /// Imports `delivery_disk{host=…}` samples stamped now, in one `vigil import`.
 fn import(url: &str, dir: &Path, samples: &[(&str, f64)]) {
-    let now = now_s();
-    let mut text = String::new();
-    for (host, value) in samples {
-        text.push_str(&format!(
-            "delivery_disk{{host=\"{host}\"}} {value} {now:.3}\n"
-        ));
-    }
-    text.push_str("# EOF\n");
-    let file = dir.join("delivery-import.om");
-    std::fs::write(&file, text).unwrap();
-    let out = vigil(url, &["import", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let samples: Vec<(&str, &str, f64)> = samples
+        .iter()
+        .map(|&(host, value)| ("delivery_disk", host, value))
+        .collect();
+    import_all_now(url, dir, &samples);
 }
 
 /// What waits in the collector's outbox, oldest first.
@@ -168,7 +150,7 @@ fn a_receiver_that_was_down_gets_every_firing_and_resolved_notification() {
     let hook = HttpReceiver::start();
     hook.down();
     let config = write_config(dir.path(), &hook.url());
-    let c = start(dir.path(), &config, free_port());
+    let c = Collector::start_with_config(free_port(), &dir.path().join("data"), &config, &[]);
     let url = c.url();
 
     import(&url, dir.path(), &[("a", 95.0), ("b", 96.0), ("c", 97.0)]);
@@ -230,7 +212,7 @@ fn a_collector_killed_while_the_receiver_is_down_delivers_after_restart() {
     hook.down();
     let config = write_config(dir.path(), &hook.url());
     let port = free_port();
-    let mut c = start(dir.path(), &config, port);
+    let mut c = Collector::start_with_config(port, &dir.path().join("data"), &config, &[]);
     let url = c.url();
 
     import(&url, dir.path(), &[("a", 95.0), ("b", 96.0)]);
@@ -242,7 +224,7 @@ fn a_collector_killed_while_the_receiver_is_down_delivers_after_restart() {
     assert!(hook.requests().is_empty());
 
     hook.up();
-    let c = start(dir.path(), &config, port);
+    let c = Collector::start_with_config(port, &dir.path().join("data"), &config, &[]);
     // Still waiting, or already delivered: never lost.
     wait_delivered(&hook, &[("a", "firing"), ("b", "firing")]);
     let keys: Vec<String> = hook
@@ -271,7 +253,7 @@ fn a_4xx_answer_is_not_retried_and_is_counted() {
     let hook = HttpReceiver::start();
     hook.set_response(422, "unknown route");
     let config = write_config(dir.path(), &hook.url());
-    let c = start(dir.path(), &config, free_port());
+    let c = Collector::start_with_config(free_port(), &dir.path().join("data"), &config, &[]);
     let url = c.url();
 
     import(&url, dir.path(), &[("a", 95.0)]);
@@ -321,10 +303,10 @@ fn silences_mute_alerts_survive_restarts_and_expire() {
     let hook = HttpReceiver::start();
     let config = write_config(dir.path(), &hook.url());
     let port = free_port();
-    let mut c = start(dir.path(), &config, port);
+    let mut c = Collector::start_with_config(port, &dir.path().join("data"), &config, &[]);
     let url = c.url();
 
-    let out = vigil(
+    let out = vigil_ok(
         &url,
         &[
             "silence",
@@ -338,11 +320,6 @@ fn silences_mute_alerts_survive_restarts_and_expire() {
             "--author",
             "ann",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(id.len(), 16, "{id:?}");
@@ -368,7 +345,7 @@ fn silences_mute_alerts_survive_restarts_and_expire() {
     let ids = wait_for(WAIT, "a silenced in vigil alerts", || {
         silenced_by(&url, "a")
     });
-    assert_eq!(ids, [id.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&id));
     import(&url, dir.path(), &[("a", 95.0), ("b", 96.0)]);
     wait_delivered(&hook, &[("b", "firing")]);
     assert_eq!(delivered(&hook), [("b".to_owned(), "firing".to_owned())]);
@@ -380,21 +357,16 @@ fn silences_mute_alerts_survive_restarts_and_expire() {
 
     // The silence survives a restart.
     c.process.terminate();
-    let c = start(dir.path(), &config, port);
+    let c = Collector::start_with_config(port, &dir.path().join("data"), &config, &[]);
     let listed = vigil_json(&url, &["silence", "list"]);
     assert_eq!(listed[0]["id"], id.as_str());
     let ids = wait_for(WAIT, "a silenced after the restart", || {
         silenced_by(&url, "a")
     });
-    assert_eq!(ids, [id.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&id));
 
     // Expired, it no longer mutes a, and is listed only with --all.
-    let out = vigil(&url, &["silence", "expire", &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigil_ok(&url, &["silence", "expire", &id]);
     assert_eq!(
         vigil_json(&url, &["silence", "list"]),
         serde_json::json!([])
@@ -412,46 +384,23 @@ fn bad_silences_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let hook = HttpReceiver::start();
     let config = write_config(dir.path(), &hook.url());
-    let c = start(dir.path(), &config, free_port());
+    let c = Collector::start_with_config(free_port(), &dir.path().join("data"), &config, &[]);
     let url = c.url();
-    let add = |args: &[&str]| {
-        let mut all = vec!["silence", "add"];
-        all.extend_from_slice(args);
-        let out = vigil(&url, &all);
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let add = |args: &[&str]| vigil(&url, &[&["silence", "add"][..], args].concat());
 
     // Mistakes on the command line: usage errors naming the bad value and the forms.
-    let (code, err) = add(&["host", "--for", "1h", "--comment", "x"]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("\"host\"") && err.contains("name=value"),
-        "{err}"
-    );
-    let (code, err) = add(&["host=~\"(\"", "--for", "1h", "--comment", "x"]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("bad regex"), "{err}");
-    let (code, err) = add(&["host=a", "--for", "soon", "--comment", "x"]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("\"soon\" is not a duration") && err.contains("2h"),
-        "{err}"
-    );
+    let out = add(&["host", "--for", "1h", "--comment", "x"]);
+    assert_exit(&out, 2, &["\"host\"", "name=value"]);
+    let out = add(&["host=~\"(\"", "--for", "1h", "--comment", "x"]);
+    assert_exit(&out, 2, &["bad regex"]);
+    let out = add(&["host=a", "--for", "soon", "--comment", "x"]);
+    assert_exit(&out, 2, &["\"soon\" is not a duration", "2h"]);
 
     // What only the collector can judge: refused with the reason.
-    let (code, err) = add(&["host=~\".*\"", "--for", "1h", "--comment", "x"]);
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("would silence every alert"), "{err}");
+    let out = add(&["host=~\".*\"", "--for", "1h", "--comment", "x"]);
+    assert_exit(&out, 1, &["would silence every alert"]);
     let out = vigil(&url, &["silence", "expire", "0123456789abcdef"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("no silence has the id \"0123456789abcdef\""),
-        "{err}"
-    );
+    assert_exit(&out, 1, &["no silence has the id \"0123456789abcdef\""]);
     assert_eq!(
         vigil_json(&url, &["silence", "list", "--all"]),
         serde_json::json!([])

@@ -6,13 +6,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
+use vigil_tests::certs::TestCa;
 use vigil_tests::notify_servers::{Alertmanager, HttpReceiver, SmtpOptions, SmtpServer};
-use vigil_tests::{Collector, free_port, import_now, now_s, vigil, vigil_json, wait_for};
+use vigil_tests::{
+    Collector, assert_exit, free_port, import_now, now_s, stderr, stdout, vigil, vigil_json,
+    wait_for,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -20,16 +23,7 @@ const WAIT: Duration = Duration::from_secs(30);
 fn collector(dir: &Path, notify: &str, env: &[(&str, &str)]) -> Collector {
     let config = dir.join("collector.toml");
     std::fs::write(&config, notify).unwrap();
-    Collector::start_with_args(
-        free_port(),
-        &dir.join("data"),
-        env,
-        &["--config", config.to_str().unwrap()],
-    )
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    Collector::start_with_config(free_port(), &dir.join("data"), &config, env)
 }
 
 /// `vigil notify test RECEIVER --output json`: the answers and the whole output.
@@ -51,7 +45,7 @@ fn assert_no_secret(c: &Collector, outputs: &[&Output], secrets: &[&str]) {
             "collector log shows {secret:?}:\n{log}"
         );
         for out in outputs {
-            let all = text(&out.stdout) + &text(&out.stderr);
+            let all = stdout(out) + &stderr(out);
             assert!(!all.contains(secret), "vigil shows {secret:?}:\n{all}");
         }
     }
@@ -59,26 +53,9 @@ fn assert_no_secret(c: &Collector, outputs: &[&Output], secrets: &[&str]) {
 
 /// Writes ca.pem and smtp.{pem,key} (for 127.0.0.1 and localhost) into `dir`.
 fn certificates(dir: &Path) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "Vigil notify test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    leaf.subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    leaf.distinguished_name
-        .push(DnType::CommonName, "vigil-test-smtp");
-    let key = KeyPair::generate().unwrap();
-    std::fs::write(
-        dir.join("smtp.pem"),
-        leaf.signed_by(&key, &issuer).unwrap().pem(),
-    )
-    .unwrap();
-    std::fs::write(dir.join("smtp.key"), key.serialize_pem()).unwrap();
+    let ca = TestCa::new(dir, "Vigil notify test CA");
+    let loopback = "127.0.0.1".parse().ok();
+    ca.leaf(dir, "smtp", "vigil-test-smtp", &["localhost"], loopback);
 }
 
 #[test]
@@ -122,7 +99,7 @@ receiver = "mail"
     );
     let c = collector(dir.path(), &notify, &[]);
     let (out, answers) = notify_test(&c, "mail");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(answers.len(), 1, "{answers:?}");
     assert_eq!(answers[0]["kind"], "email");
     assert_eq!(answers[0]["result"], "accepted");
@@ -165,7 +142,7 @@ receiver = "mail"
     // The table form names the same.
     let table = vigil(&c.url(), &["notify", "test", "mail"]);
     assert!(table.status.success());
-    let table = text(&table.stdout);
+    let table = stdout(&table);
     assert!(table.starts_with("KIND"), "{table}");
     assert!(
         table.lines().nth(1).unwrap().contains("accepted"),
@@ -267,11 +244,7 @@ password = {password}
     );
 
     let (env_out, answers) = notify_test(&c, "from-env");
-    assert!(
-        env_out.status.success(),
-        "{answers:?} {}",
-        text(&env_out.stderr)
-    );
+    assert!(env_out.status.success(), "{answers:?} {}", stderr(&env_out));
     assert!(
         answers[0]["target"]
             .as_str()
@@ -283,7 +256,7 @@ password = {password}
     assert!(
         file_out.status.success(),
         "{answers:?} {}",
-        text(&file_out.stderr)
+        stderr(&file_out)
     );
     let mails = smtp.wait_for(2, WAIT);
     for (mail, to) in mails
@@ -305,9 +278,9 @@ password = {password}
         "{answers:?}"
     );
     assert!(
-        text(&wrong_out.stderr).contains("1 of 1 integration(s) of receiver \"wrong\""),
+        stderr(&wrong_out).contains("1 of 1 integration(s) of receiver \"wrong\""),
         "{}",
-        text(&wrong_out.stderr)
+        stderr(&wrong_out)
     );
     assert_eq!(smtp.messages().len(), 2);
     assert_no_secret(
@@ -355,11 +328,7 @@ receiver = "hook"
     );
     let before = now_s();
     let (ok_out, answers) = notify_test(&c, "hook");
-    assert!(
-        ok_out.status.success(),
-        "{answers:?} {}",
-        text(&ok_out.stderr)
-    );
+    assert!(ok_out.status.success(), "{answers:?} {}", stderr(&ok_out));
     assert_eq!(answers[0]["kind"], "webhook");
     assert_eq!(answers[0]["result"], "accepted");
     assert_eq!(answers[0]["answer"], "HTTP 200 OK: ok");
@@ -482,7 +451,7 @@ receiver = "am"
     );
     let c = collector(dir.path(), &notify, &[]);
     let (out, answers) = notify_test(&c, "am");
-    assert!(out.status.success(), "{answers:?} {}", text(&out.stderr));
+    assert!(out.status.success(), "{answers:?} {}", stderr(&out));
     assert_eq!(answers[0]["kind"], "alertmanager");
     assert_eq!(
         answers[0]["target"],
@@ -540,11 +509,10 @@ receiver = "hook"
     assert_eq!(receiver.wait_for(1, WAIT)[0].path, "/hook");
 
     let out = vigil(&c.url(), &["notify", "test", "nosuch"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("no receiver is named \"nosuch\"; the receivers are: hook, pager"),
-        "{stderr}"
+    assert_exit(
+        &out,
+        1,
+        &["no receiver is named \"nosuch\"; the receivers are: hook, pager"],
     );
 }
 
@@ -653,7 +621,7 @@ fn vigil_notify_outbox_lists_what_waits_until_the_receiver_is_back() {
 
     let table = vigil(&c.url(), &["notify", "outbox"]);
     assert!(table.status.success());
-    let table = text(&table.stdout);
+    let table = stdout(&table);
     let lines: Vec<&str> = table.lines().collect();
     assert!(
         lines[0].starts_with("ID") && lines[0].contains("LAST ERROR"),
@@ -673,7 +641,7 @@ fn vigil_notify_outbox_lists_what_waits_until_the_receiver_is_back() {
     );
     wait_for(WAIT, "an empty outbox", || {
         let out = vigil(&c.url(), &["notify", "outbox"]);
-        (out.status.success() && text(&out.stderr).contains("the outbox is empty")).then_some(())
+        (out.status.success() && stderr(&out).contains("the outbox is empty")).then_some(())
     });
 }
 
@@ -709,7 +677,7 @@ fn email_auth_in_clear_text_works_on_loopback_only() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = text(&out.stderr) + &text(&out.stdout);
+    let stderr = stderr(&out) + &stdout(&out);
     assert!(
         stderr.contains("only allowed to a loopback host"),
         "{stderr}"

@@ -11,28 +11,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigil_tests::notify_servers::{HttpReceiver, ReceivedRequest, alert_hosts};
-use vigil_tests::{Collector, free_port, now_s, vigil, vigil_json, wait_for};
+use vigil_tests::{Collector, free_port, import_all_now, vigil_json, vigil_ok, wait_for};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Imports `(metric, host, value)` samples stamped now, in one `vigil import`, so one rule
-/// evaluation sees them all.
-fn import(url: &str, dir: &Path, samples: &[(&str, &str, f64)]) {
-    let now = now_s();
-    let mut text = String::new();
-    for (name, host, value) in samples {
-        text.push_str(&format!("{name}{{host=\"{host}\"}} {value} {now:.3}\n"));
-    }
-    text.push_str("# EOF\n");
-    let file = dir.join("notify-import.om");
-    std::fs::write(&file, text).unwrap();
-    let out = vigil(url, &["import", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A collector config: the rule file evaluated every second, no built-in HostDown, and
 /// `notify` (TOML for `[notify]` and below).
@@ -49,20 +30,22 @@ fn write_config(dir: &Path, rules: &str, notify: &str) -> PathBuf {
     config
 }
 
-fn start(dir: &Path, config: &Path, port: u16) -> Collector {
-    Collector::start_with_args(
-        port,
-        &dir.join("data"),
-        &[],
-        &["--config", config.to_str().unwrap()],
-    )
-}
-
 /// `[[notify.receivers]]` with one webhook.
 fn webhook_receiver(name: &str, url: &str, send_resolved: bool) -> String {
     format!(
         "[[notify.receivers]]\nname = \"{name}\"\nsend_resolved = {send_resolved}\n\
          [[notify.receivers.webhook]]\nurl = \"{url}/{name}\"\n\n"
+    )
+}
+
+/// One receiver `ops`, a webhook to `hook` that hears resolutions, taking every alert in
+/// one group per alert name.
+fn ops_route(hook: &HttpReceiver) -> String {
+    format!(
+        "{}\
+         [notify.route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\n\
+         group_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n",
+        webhook_receiver("ops", &hook.url(), true),
     )
 }
 
@@ -134,12 +117,12 @@ fn alerts_are_grouped_and_routed_by_label_with_continue() {
         webhook_receiver("b", &b.url(), true),
     );
     let config = write_config(dir.path(), ROUTING_RULES, &notify);
-    let c = start(dir.path(), &config, free_port());
+    let c = Collector::start_with_config(free_port(), &dir.path().join("data"), &config, &[]);
     let hosts_ = ["web-1", "web-2", "web-3", "web-4", "web-5"];
     let mut samples: Vec<(&str, &str, f64)> =
         hosts_.iter().map(|h| ("routing_cpu", *h, 90.0)).collect();
     samples.push(("routing_disk", "db-1", 95.0));
-    import(&c.url(), dir.path(), &samples);
+    import_all_now(&c.url(), dir.path(), &samples);
 
     // Five CpuHigh alerts, one group: one message with all of them, to a.
     let to_a = wait_body(&a, "CpuHigh at a", |b| alert_name(b) == "CpuHigh");
@@ -164,7 +147,7 @@ fn alerts_are_grouped_and_routed_by_label_with_continue() {
 
     // continue: the team="all" alert reaches b and then a. It comes after the others, so
     // once both have it, neither can still be sent something it should not get.
-    import(&c.url(), dir.path(), &[("routing_everyone", "web-1", 1.0)]);
+    import_all_now(&c.url(), dir.path(), &[("routing_everyone", "web-1", 1.0)]);
     let to_b = wait_body(&b, "Everyone at b", |b| alert_name(b) == "Everyone");
     let to_a = wait_body(&a, "Everyone at a", |b| alert_name(b) == "Everyone");
     let names = |bodies: &[Value]| -> Vec<String> {
@@ -197,8 +180,8 @@ fn resolved_alerts_are_sent_only_to_receivers_that_want_them() {
         webhook_receiver("quiet", &quiet.url(), false),
     );
     let config = write_config(dir.path(), VALUE_RULES, &notify);
-    let c = start(dir.path(), &config, free_port());
-    import(&c.url(), dir.path(), &[("resolved_value", "web-1", 75.0)]);
+    let c = Collector::start_with_config(free_port(), &dir.path().join("data"), &config, &[]);
+    import_all_now(&c.url(), dir.path(), &[("resolved_value", "web-1", 75.0)]);
     wait_body(&tells, "firing at tells", |b| b["status"] == "firing");
     let first = wait_body(&quiet, "firing at quiet", |b| b["status"] == "firing");
     assert_eq!(
@@ -207,7 +190,7 @@ fn resolved_alerts_are_sent_only_to_receivers_that_want_them() {
     );
 
     // The condition clears: tells hears it resolved.
-    import(&c.url(), dir.path(), &[("resolved_value", "web-1", 10.0)]);
+    import_all_now(&c.url(), dir.path(), &[("resolved_value", "web-1", 10.0)]);
     let told = wait_body(&tells, "resolved at tells", |b| b["status"] == "resolved");
     let resolved = told.iter().find(|b| b["status"] == "resolved").unwrap();
     assert_eq!(
@@ -219,7 +202,7 @@ fn resolved_alerts_are_sent_only_to_receivers_that_want_them() {
     assert_eq!(alert["startsAt"], first[0]["alerts"][0]["startsAt"]);
 
     // It fires again: both hear it (a new start is news); quiet never heard it resolved.
-    import(&c.url(), dir.path(), &[("resolved_value", "web-1", 80.0)]);
+    import_all_now(&c.url(), dir.path(), &[("resolved_value", "web-1", 80.0)]);
     let again = wait_for(WAIT, "the second firing at quiet", || {
         let all = bodies(&quiet);
         (all.len() >= 2).then_some(all)
@@ -252,15 +235,13 @@ fn a_down_host_inhibits_its_other_alerts() {
     let hook = HttpReceiver::start();
     let notify = format!(
         "{}\
-         [notify.route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\n\
-         group_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n\
          [[notify.inhibit_rules]]\nsource_matchers = ['alertname=\"HostDown\"']\n\
          target_matchers = ['alertname!=\"HostDown\"']\nequal = [\"host\"]\n",
-        webhook_receiver("ops", &hook.url(), true),
+        ops_route(&hook),
     );
     let config = write_config(dir.path(), INHIBIT_RULES, &notify);
-    let c = start(dir.path(), &config, free_port());
-    import(
+    let c = Collector::start_with_config(free_port(), &dir.path().join("data"), &config, &[]);
+    import_all_now(
         &c.url(),
         dir.path(),
         &[
@@ -299,7 +280,7 @@ fn a_down_host_inhibits_its_other_alerts() {
     );
 
     // web-1 comes back: its CpuHigh is no longer muted and is sent with web-2's.
-    import(&c.url(), dir.path(), &[("inhibit_up", "web-1", 1.0)]);
+    import_all_now(&c.url(), dir.path(), &[("inhibit_up", "web-1", 1.0)]);
     let all = wait_for(WAIT, "CpuHigh for both hosts", || {
         let all = bodies(&hook);
         all.iter()
@@ -318,16 +299,10 @@ fn a_down_host_inhibits_its_other_alerts() {
 fn a_restart_does_not_announce_a_firing_alert_again() {
     let dir = tempfile::tempdir().unwrap();
     let hook = HttpReceiver::start();
-    let notify = format!(
-        "{}\
-         [notify.route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\n\
-         group_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n",
-        webhook_receiver("ops", &hook.url(), true),
-    );
-    let config = write_config(dir.path(), VALUE_RULES, &notify);
+    let config = write_config(dir.path(), VALUE_RULES, &ops_route(&hook));
     let port = free_port();
-    let mut c = start(dir.path(), &config, port);
-    import(&c.url(), dir.path(), &[("resolved_value", "web-1", 75.0)]);
+    let mut c = Collector::start_with_config(port, &dir.path().join("data"), &config, &[]);
+    import_all_now(&c.url(), dir.path(), &[("resolved_value", "web-1", 75.0)]);
     hook.wait_for(1, WAIT);
     let status = c.process.terminate();
     assert!(
@@ -337,7 +312,7 @@ fn a_restart_does_not_announce_a_firing_alert_again() {
     );
 
     // Started again while web-1 keeps firing: its alert is evaluated and flushed again...
-    let c = start(dir.path(), &config, port);
+    let c = Collector::start_with_config(port, &dir.path().join("data"), &config, &[]);
     wait_for(WAIT, "ValueHigh firing after the restart", || {
         let alerts = vigil_json(&c.url(), &["alerts"]);
         alerts
@@ -348,7 +323,7 @@ fn a_restart_does_not_announce_a_firing_alert_again() {
             .then_some(())
     });
     // ...and the next notification of the group is the one a new alert causes.
-    import(&c.url(), dir.path(), &[("resolved_value", "web-2", 75.0)]);
+    import_all_now(&c.url(), dir.path(), &[("resolved_value", "web-2", 75.0)]);
     let all = hook.wait_for(2, WAIT);
     let all: Vec<Value> = all.iter().map(ReceivedRequest::json).collect();
     assert_eq!(hosts(&all[0]), firing(&["web-1"]));
@@ -363,15 +338,9 @@ fn a_restart_does_not_announce_a_firing_alert_again() {
 fn removing_a_rule_resolves_its_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let hook = HttpReceiver::start();
-    let notify = format!(
-        "{}\
-         [notify.route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\n\
-         group_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"1h\"\n",
-        webhook_receiver("ops", &hook.url(), true),
-    );
-    let config = write_config(dir.path(), VALUE_RULES, &notify);
-    let c = start(dir.path(), &config, free_port());
-    import(&c.url(), dir.path(), &[("resolved_value", "web-1", 75.0)]);
+    let config = write_config(dir.path(), VALUE_RULES, &ops_route(&hook));
+    let c = Collector::start_with_config(free_port(), &dir.path().join("data"), &config, &[]);
+    import_all_now(&c.url(), dir.path(), &[("resolved_value", "web-1", 75.0)]);
     wait_body(&hook, "firing", |b| b["status"] == "firing");
 
     // The rule goes away while its condition still holds.
@@ -380,12 +349,7 @@ fn removing_a_rule_resolves_its_alerts() {
         "groups:\n  - name: values\n    rules: []\n",
     )
     .unwrap();
-    let out = vigil(&c.url(), &["rules", "reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigil_ok(&c.url(), &["rules", "reload"]);
     let all = wait_body(&hook, "resolved", |b| b["status"] == "resolved");
     let statuses: Vec<&str> = all.iter().map(|b| b["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["firing", "resolved"]);

@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_tests::prom_api::{Answer, ApiClient, Eval};
 use vigil_tests::prometheus::{self, Prometheus};
 use vigil_tests::promql_compare::{
@@ -23,18 +22,11 @@ use vigil_tests::promql_corpus::{Case, EMPTY_BY_DESIGN, Times, cases};
 use vigil_tests::promql_requests::{
     UNSUPPORTED, bad_requests, metadata_requests, spelled_requests,
 };
-use vigil_tests::{Collector, dataset, vigil};
+use vigil_tests::{Collector, dataset, now_ms, vigil};
 
 const REPORT: &str = "/tmp/promql_diff_report.txt";
 /// A copy of the dataset the report was made from, to reproduce a mismatch by hand.
 const DATASET_COPY: &str = "/tmp/promql_diff_dataset.om";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn utc_now() -> String {
     Command::new("date")

@@ -9,13 +9,14 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 use vigil_tests::{
-    Agent, Collector, import_now, now_s, rules_settings, vigil_json, wait_for, wait_for_host,
+    Agent, Collector, env_refs, import_now, now_s, rules_settings, vigil_json, wait_for,
+    wait_for_host,
 };
 
 /// A collector evaluating `rules` every second, with the given extra settings.
 fn collector(dir: &Path, name: &str, rules: &Path, extra: &[(&str, &str)]) -> Collector {
     let settings = rules_settings(rules);
-    let mut env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env = env_refs(&settings);
     env.extend_from_slice(extra);
     Collector::start(&dir.join(name), &env)
 }
@@ -206,11 +207,7 @@ fn plain(log: &str) -> String {
 }
 
 fn hangup(c: &Collector) {
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) on our own child's pid; no memory is touched.
-    unsafe {
-        libc::kill(c.process.pid() as i32, libc::SIGHUP);
-    }
+    c.process.signal(libc::SIGHUP);
 }
 
 /// When `ALERTS{alertname=…}` was last written (unix seconds).

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use vigil_proto::v1::{Batch, Scrape};
 use vigil_tests::client::{TestAgent, numbered_series};
-use vigil_tests::{Collector, series_values, vigil_json};
+use vigil_tests::{Collector, now_ms, samples_by_ms, series_values, vigil_json};
 
 const PASS_STARTED: &str = "compacting closed windows into blocks";
 const PASS_DONE: &str = "compacted recent samples into blocks";
@@ -38,11 +38,7 @@ const FAST_COMPACTION: [(&str, &str); 3] = [
 
 /// Two days ago, on a whole minute.
 fn base_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    (now - 2 * 86_400_000) / 60_000 * 60_000
+    (now_ms() - 2 * 86_400_000) / 60_000 * 60_000
 }
 
 /// The value series `n` of stream `stream` has at `ts`: distinct per series and sample.
@@ -129,13 +125,7 @@ fn check_every_acked_sample(url: &str, acked: &Acked) {
     for (metric, values) in series_values(&result) {
         let host = metric["host"].as_str().unwrap().to_owned();
         let n: u64 = metric["n"].as_str().unwrap().parse().unwrap();
-        stored.insert(
-            (host, n),
-            values
-                .iter()
-                .map(|(t, v)| ((t * 1000.0).round() as i64, *v))
-                .collect(),
-        );
+        stored.insert((host, n), samples_by_ms(&values));
     }
     let mut checked = 0;
     for (key, samples) in acked {

@@ -4,55 +4,24 @@
 
 #![allow(clippy::unwrap_used)]
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use vigil_tests::{Collector, Running, bin, vigil, wait_for};
+use vigil_tests::certs::TestCa;
+use vigil_tests::{Collector, Running, bin, vigil, vigil_ok, wait_for};
 
 /// Writes ca.pem, collector.{pem,key} (for 127.0.0.1) and tls-agent.{pem,key} into `dir`.
 fn make_certificates(dir: &Path) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "Vigil test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-
-    let ip = SanType::IpAddress("127.0.0.1".parse().unwrap());
-    leaf(
+    let ca = TestCa::new(dir, "Vigil test CA");
+    let loopback = "127.0.0.1".parse().ok();
+    ca.leaf(
         dir,
         "collector",
         "vigil-collector",
         &["localhost"],
-        Some(ip),
-        &issuer,
+        loopback,
     );
-    leaf(dir, "tls-agent", "tls-agent", &["tls-agent"], None, &issuer);
-}
-
-/// Writes `<file>.pem` and `<file>.key`: a certificate for `cn` and `dns`, signed by `issuer`.
-fn leaf(
-    dir: &Path,
-    file: &str,
-    cn: &str,
-    dns: &[&str],
-    ip: Option<SanType>,
-    issuer: &Issuer<'_, KeyPair>,
-) {
-    let mut params =
-        CertificateParams::new(dns.iter().map(|d| d.to_string()).collect::<Vec<_>>()).unwrap();
-    params.subject_alt_names.extend(ip);
-    params.distinguished_name.push(DnType::CommonName, cn);
-    let key = KeyPair::generate().unwrap();
-    std::fs::write(
-        dir.join(format!("{file}.pem")),
-        params.signed_by(&key, issuer).unwrap().pem(),
-    )
-    .unwrap();
-    std::fs::write(dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+    ca.leaf(dir, "tls-agent", "tls-agent", &["tls-agent"], None);
 }
 
 fn agent(dir: &Path, url: &str, hostname: &str, with_cert: bool) -> Running {
@@ -75,22 +44,14 @@ fn agent(dir: &Path, url: &str, hostname: &str, with_cert: bool) -> Running {
 
 fn hosts_over_tls(dir: &Path, url: &str) -> serde_json::Value {
     let ca = dir.join("ca.pem");
-    let out = vigil(
-        url,
-        &[
-            "--ca-cert",
-            ca.to_str().unwrap(),
-            "hosts",
-            "--output",
-            "json",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args = [
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "hosts",
+        "--output",
+        "json",
+    ];
+    serde_json::from_slice(&vigil_ok(url, &args).stdout).unwrap()
 }
 
 #[test]

@@ -4,25 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use vigil_tests::client::{Def, batch};
-use vigil_tests::{Agent, Collector, TestAgent, series_values, vigil, vigil_json, wait_for};
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use vigil_tests::{
+    Agent, Collector, TestAgent, assert_exit, now_ms, send_signal, series_values, stderr, stdout,
+    vigil, vigil_json, wait_for,
+};
 
 fn close(actual: &serde_json::Value, expected: f64) -> bool {
     actual
@@ -159,19 +147,17 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     assert!((rate - 1024.0).abs() < 1e-6, "{rate}");
 
     // A range: one point per step where the series has a sample (none 60 s back).
-    let r = vigil_json(
-        &url,
-        &[
-            "query",
-            "node_load1",
-            "--range",
-            "1m",
-            "--step",
-            "10s",
-            "--at",
-            &at,
-        ],
-    );
+    let range = [
+        "query",
+        "node_load1",
+        "--range",
+        "1m",
+        "--step",
+        "10s",
+        "--at",
+        &at,
+    ];
+    let r = vigil_json(&url, &range);
     assert_eq!(r["resultType"], "matrix");
     let series = series_values(&r);
     assert_eq!(series.len(), 1);
@@ -183,19 +169,7 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     assert_eq!(series[0].1, expected);
 
     // The same range as a table: one sparkline row; as CSV: one row per point.
-    let out = vigil(
-        &url,
-        &[
-            "query",
-            "node_load1",
-            "--range",
-            "1m",
-            "--step",
-            "10s",
-            "--at",
-            &at,
-        ],
-    );
+    let out = vigil(&url, &range);
     let table = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
     let row = table
@@ -204,21 +178,7 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
         .unwrap_or_else(|| panic!("{table}"));
     assert!(row.contains(" ▁▂▄▅▇█"), "{table}");
     assert!(row.ends_with("0.5     3      3"), "{table}");
-    let out = vigil(
-        &url,
-        &[
-            "query",
-            "node_load1",
-            "--range",
-            "1m",
-            "--step",
-            "10s",
-            "--at",
-            &at,
-            "-o",
-            "csv",
-        ],
-    );
+    let out = vigil(&url, &[&range[..], &["-o", "csv"]].concat());
     let csv = stdout(&out);
     assert_eq!(csv.lines().count(), 7, "{csv}");
     assert_eq!(
@@ -241,11 +201,10 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
         serde_json::json!({"resultType": "scalar", "result": [t0 / 1000, "2"]})
     );
     let out = vigil(&url, &["query", "sum(node_load1"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("cannot evaluate \"sum(node_load1\": bad_data: parse error"),
-        "{err}"
+    let err = assert_exit(
+        &out,
+        1,
+        &["cannot evaluate \"sum(node_load1\": bad_data: parse error"],
     );
     assert!(err.contains("single quotes"), "{err}");
 }
@@ -334,12 +293,7 @@ async fn top_and_host_show_usage_computed_by_the_engine() {
     );
 
     let out = vigil(&url, &["host", "web-2"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("no host named \"web-2\"") && stderr(&out).contains("vigil hosts"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, &["no host named \"web-2\"", "vigil hosts"]);
 }
 
 #[test]
@@ -399,11 +353,7 @@ fn top_watch_redraws_until_interrupted() {
     // One JSON document per refresh: an empty fleet twice.
     assert_eq!(lines.next().unwrap().unwrap(), "[]");
     assert_eq!(lines.next().unwrap().unwrap(), "[]");
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) on the child we started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    send_signal(child.id(), libc::SIGINT);
     let status = child.wait().unwrap();
     assert!(
         status.success(),

@@ -25,6 +25,7 @@
 //! order, timestamps in seconds (quarter seconds at most, so that seconds × 1000 is exact in
 //! binary floating point for every parser), ending with `# EOF`.
 
+use crate::rng::Rng;
 use std::fmt::Write as _;
 
 /// Regular scrape interval, in milliseconds.
@@ -64,30 +65,6 @@ struct Series {
     samples: Vec<(i64, f64)>,
 }
 
-/// A small deterministic generator (splitmix64): the dataset must not change between runs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A value in [lo, hi), at full precision: equal values in different series would make
-    /// `topk`/`bottomk` ties, which Prometheus breaks in an unspecified order.
-    fn between(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-}
-
 /// Which hosts exist and how each one's samples are spaced.
 fn hosts() -> [&'static str; 5] {
     ["web-1", "web-2", "db-1", "cache-1", "edge-1"]
@@ -98,7 +75,7 @@ fn hosts() -> [&'static str; 5] {
 pub fn generate(now_ms: i64) -> Dataset {
     let end_ms = (now_ms / 300_000) * 300_000 - 300_000;
     let start_ms = end_ms - SPAN_MS;
-    let mut rng = Rng(0x05EE_D0F7_1611);
+    let mut rng = Rng::from_state(0x05EE_D0F7_1611);
     let mut all = Vec::new();
     for host in hosts() {
         let times = schedule(host, start_ms, end_ms, &mut rng);
@@ -134,7 +111,7 @@ fn schedule(host: &str, start: i64, end: i64, rng: &mut Rng) -> Vec<i64> {
             let mut out = Vec::new();
             while t <= end {
                 out.push(t);
-                t += 10_000 + 250 * (rng.next() % 41) as i64;
+                t += 10_000 + 250 * (rng.next_u64() % 41) as i64;
             }
             out
         }
@@ -167,14 +144,14 @@ fn with(base: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, Strin
 /// A counter sampled at `times`, growing by about `per_s` a second; for web-2 it restarts
 /// from near zero at the reboot.
 fn counter(times: &[i64], per_s: f64, reboot_at: Option<i64>, rng: &mut Rng) -> Vec<(i64, f64)> {
-    let mut value = rng.between(1000.0, 50_000.0) * per_s.max(0.01);
+    let mut value = rng.range(1000.0, 50_000.0) * per_s.max(0.01);
     let mut prev = times.first().copied().unwrap_or_default();
     let mut out = Vec::with_capacity(times.len());
     for &t in times {
         if reboot_at.is_some_and(|r| prev < r && t >= r) {
-            value = rng.between(0.0, 3.0) * per_s;
+            value = rng.range(0.0, 3.0) * per_s;
         } else {
-            value += per_s * (t - prev) as f64 / 1000.0 * rng.between(0.5, 1.5);
+            value += per_s * (t - prev) as f64 / 1000.0 * rng.range(0.5, 1.5);
         }
         prev = t;
         out.push((t, value));
@@ -189,7 +166,7 @@ fn gauge(times: &[i64], mid: f64, spread: f64, rng: &mut Rng) -> Vec<(i64, f64)>
         .iter()
         .map(|&t| {
             // Reflect at the bounds rather than clamp: clamped values would tie.
-            value += rng.between(-spread, spread) / 8.0;
+            value += rng.range(-spread, spread) / 8.0;
             let (lo, hi) = (mid - spread, mid + spread);
             if value > hi {
                 value = 2.0 * hi - value;
@@ -288,12 +265,12 @@ fn host_series(host: &str, times: &[i64], start: i64, end: i64, rng: &mut Rng) -
             ],
         );
         let size = 100.0 * 1024.0 * 1024.0 * 1024.0;
-        let mut avail = size * rng.between(0.2, 0.9);
-        let leak = rng.between(0.0, 200_000.0);
+        let mut avail = size * rng.range(0.2, 0.9);
+        let leak = rng.range(0.0, 200_000.0);
         let avail_samples: Vec<(i64, f64)> = times
             .iter()
             .map(|&t| {
-                avail = (avail - leak * rng.between(0.0, 2.0)).max(0.0);
+                avail = (avail - leak * rng.range(0.0, 2.0)).max(0.0);
                 (t, avail.round())
             })
             .collect();
@@ -339,12 +316,12 @@ fn sensor(start: i64, end: i64, rng: &mut Rng) -> Series {
     let mut samples = Vec::new();
     let mut t = start;
     while t <= end {
-        let roll = rng.next() % 40;
+        let roll = rng.next_u64() % 40;
         let value = match roll {
             0 => f64::NAN,
             1 => f64::INFINITY,
             2 => f64::NEG_INFINITY,
-            _ => rng.between(-20.0, 40.0),
+            _ => rng.range(-20.0, 40.0),
         };
         samples.push((t, value));
         t += 30_000;
@@ -368,7 +345,7 @@ fn huge_counter(start: i64, end: i64, rng: &mut Rng) -> Series {
             value = match t - start {
                 off if off == 45 * 60_000 => value - 0.5,
                 off if off == 130 * 60_000 => 0.0,
-                _ => value + 15_000.0 * rng.between(0.5, 1.5),
+                _ => value + 15_000.0 * rng.range(0.5, 1.5),
             };
             (t, value)
         })
@@ -441,5 +418,34 @@ pub fn seconds(ms: i64) -> String {
         format!("{s}")
     } else {
         format!("{s}.{frac:03}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FNV-1a: a fingerprint of the text, to notice any change in it.
+    fn fnv1a(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+        })
+    }
+
+    /// The dataset is a fixed function of the end time: Prometheus and Vigil answers are
+    /// compared across runs and machines. A change to the generator or to this module shows
+    /// here; update the fingerprints only when the change to the data is meant.
+    #[test]
+    fn the_same_end_time_gives_the_same_dataset() {
+        let d = generate(1_763_700_000_000);
+        assert_eq!(
+            (d.start_ms, d.end_ms),
+            (1_763_688_900_000, 1_763_699_700_000)
+        );
+        assert_eq!(d.samples, 111_668);
+        assert_eq!(d.text.len(), 14_583_839);
+        assert_eq!(fnv1a(d.text.as_bytes()), 0x4353_3FF3_6AB2_6061);
+        let other = generate(1_700_000_123_456);
+        assert_eq!(fnv1a(other.text.as_bytes()), 0x1689_89CE_8884_CB30);
     }
 }

@@ -5,28 +5,39 @@
 //! PID when dropped.
 //!
 //! # Layout
+//! - [`free_port`] ([`ports`]): ports for test servers that nothing else takes meanwhile.
 //! - [`Collector`], [`Agent`]: running binaries, killed on drop.
-//! - [`vigil`]: runs the CLI and returns its output.
+//! - [`vigil`]: runs the CLI and returns its output; [`import_now`] loads samples with it.
 //! - [`TestAgent`]: a hand-driven Ingest client, for exact and hostile traffic.
+//! - [`certs`]: a CA and certificates for TLS tests.
+//! - [`notify_servers`]: SMTP, webhook and Alertmanager servers that notifications reach.
+//! - [`rng`]: the seeded generator behind every synthetic dataset.
+//! - [`dataset`], [`prometheus`], [`prom_api`], [`promql_corpus`], [`promql_requests`],
+//!   [`promql_compare`]: the PromQL differential test against Prometheus.
 //! - [`loadgen`]: the `vigil-loadgen` load generator (simulated fleets, peer datasets).
-//! - `e2e/`: the tests (pipeline, crash, bad input, CLI).
+//! - `e2e/main.rs`: the tests, one module per area, linked into one binary.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod certs;
 pub mod client;
 pub mod dataset;
 pub mod loadgen;
 pub mod notify_servers;
+pub mod ports;
 pub mod prom_api;
 pub mod prometheus;
 pub mod promql_compare;
 pub mod promql_corpus;
 pub mod promql_requests;
+pub mod rng;
 pub use client::TestAgent;
+pub use ports::free_port;
 
 /// Path of a workspace binary, built next to this test executable.
 pub fn bin(name: &str) -> PathBuf {
@@ -42,15 +53,6 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A TCP port free on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Polls `check` every 100 ms until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -63,6 +65,16 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Opt
             "timed out after {timeout:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends `signal` to process `pid`, which must be a child this test started (a pid is
+/// reused once its process is reaped).
+pub fn send_signal(pid: u32, signal: libc::c_int) {
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) takes two integers; no memory is touched.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
     }
 }
 
@@ -102,13 +114,14 @@ impl Running {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (`libc::SIGHUP`, …) to the process.
+    pub fn signal(&self, signal: libc::c_int) {
+        send_signal(self.pid(), signal);
+    }
+
     /// SIGTERM, then wait up to 10 s for a clean exit; returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) on our own child's pid; no memory is touched.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
+        self.signal(libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -166,6 +179,16 @@ impl Collector {
             std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()
         });
         (collector, format!("http://{listen}"))
+    }
+
+    /// Starts a collector on `port` with the config file `config`.
+    pub fn start_with_config(
+        port: u16,
+        data_dir: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with_args(port, data_dir, env, &["--config", config.to_str().unwrap()])
     }
 
     /// Starts a collector on `port` with extra command-line arguments.
@@ -296,26 +319,78 @@ pub fn series_values(result: &serde_json::Value) -> Vec<(serde_json::Value, Vec<
         .collect()
 }
 
-/// The current time in Unix seconds.
-pub fn now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+/// The samples of one series from [`series_values`], keyed by their time in milliseconds.
+pub fn samples_by_ms(values: &[(f64, f64)]) -> BTreeMap<i64, f64> {
+    values
+        .iter()
+        .map(|(t, v)| ((t * 1000.0).round() as i64, *v))
+        .collect()
 }
 
-/// Imports one sample `name{host="…"} value`, stamped now, through `vigil import`
-/// (the file goes in `dir`); panics with the CLI's stderr if it is refused.
-pub fn import_now(url: &str, dir: &Path, name: &str, host: &str, value: f64) {
+/// Time since the Unix epoch, by the wall clock (what the collector stamps with).
+fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    since_epoch().as_millis() as i64
+}
+
+/// The current time in Unix seconds.
+pub fn now_s() -> f64 {
+    since_epoch().as_secs_f64()
+}
+
+/// A command's stdout, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command's stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that a command exited with `code` and wrote every one of `needles` to stderr;
+/// returns its stderr.
+pub fn assert_exit(out: &Output, code: i32, needles: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(needles.iter().all(|n| err.contains(n)), "{err}");
+    err
+}
+
+/// Runs `vigil --collector URL ARGS…`; panics with its stderr unless it succeeds.
+pub fn vigil_ok(url: &str, args: &[&str]) -> Output {
+    let out = vigil(url, args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
+/// Imports `text` (OpenMetrics) through `vigil import`, the file going in `dir`; panics
+/// with the CLI's stderr if it is refused.
+pub fn import_text(url: &str, dir: &Path, text: &str) {
     let file = dir.join("import.om");
-    let text = format!("{name}{{host=\"{host}\"}} {value} {:.3}\n# EOF\n", now_s());
     std::fs::write(&file, text).unwrap();
-    let out = vigil(url, &["import", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigil_ok(url, &["import", file.to_str().unwrap()]);
+}
+
+/// Imports samples `name{host="…"} value`, all stamped now, in one `vigil import` (so one
+/// rule evaluation sees them all); panics with the CLI's stderr if it is refused.
+pub fn import_all_now(url: &str, dir: &Path, samples: &[(&str, &str, f64)]) {
+    let now = now_s();
+    let mut text = String::new();
+    for (name, host, value) in samples {
+        text.push_str(&format!("{name}{{host=\"{host}\"}} {value} {now:.3}\n"));
+    }
+    text.push_str("# EOF\n");
+    import_text(url, dir, &text);
+}
+
+/// Imports one sample `name{host="…"} value`, stamped now, through `vigil import`.
+pub fn import_now(url: &str, dir: &Path, name: &str, host: &str, value: f64) {
+    import_all_now(url, dir, &[(name, host, value)]);
 }
 
 /// Collector settings that evaluate the rule file `rules` every second (no fsync).
@@ -328,6 +403,12 @@ pub fn rules_settings(rules: &Path) -> Vec<(&'static str, String)> {
         ("VIGIL_COLLECTOR__RULES__EVALUATION_INTERVAL", "1s".into()),
         ("VIGIL_COLLECTOR__STORAGE__SYNC", "false".into()),
     ]
+}
+
+/// Borrows owned settings (such as [`rules_settings`]) as the `(name, value)` pairs
+/// [`Collector::start`] takes.
+pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// A builder for HTTP clients in tests. In a workspace build, reqwest's rustls support is

@@ -15,7 +15,7 @@
 //! # Layout
 //! - [`smtp`]: [`SmtpServer`] and the messages it received.
 //! - [`http`]: [`HttpReceiver`] and the requests it received.
-//! - [`alertmanager`]: [`Alertmanager`].
+//! - [`alertmanager`]: [`Alertmanager`] and the alerts it holds.
 
 pub mod alertmanager;
 pub mod http;
@@ -27,9 +27,23 @@ pub use smtp::{ReceivedMail, SmtpOptions, SmtpServer};
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
-/// Installs the Debian package `package` unless `present` exists already.
+/// The value of the first of `headers` named `name`, compared as header names are: without
+/// regard to case.
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Installs the Debian package `package` unless `present` exists already. One install at
+/// a time: tests running at once in the same binary would otherwise see a package's files
+/// appear before `apt-get` has finished with it.
 pub fn ensure_package(package: &str, present: &Path) {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
     if present.exists() {
         return;
     }

@@ -15,7 +15,7 @@ use super::fleet::{Fleet, Host};
 use super::report::{Phase, Stats};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
@@ -289,9 +289,6 @@ async fn next(inbound: &mut Streaming<CollectorMessage>) -> Result<Option<Collec
 
 /// The instant at which wall-clock time `ts_ms` comes (now, if it has passed).
 fn due_at(ts_ms: i64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    Instant::now() + Duration::from_millis(ts_ms.saturating_sub(now_ms).max(0) as u64)
+    let wait_ms = ts_ms.saturating_sub(crate::now_ms()).max(0);
+    Instant::now() + Duration::from_millis(wait_ms as u64)
 }

@@ -1,6 +1,6 @@
 //! The test HTTP receiver: axum on its own thread, recording every request.
 
-use crate::wait_for;
+use crate::{free_port, wait_for};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
@@ -40,10 +40,7 @@ pub fn alert_hosts(body: &serde_json::Value) -> Vec<(String, String)> {
 impl ReceivedRequest {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::header(&self.headers, name)
     }
 
     /// The body as text.
@@ -88,10 +85,12 @@ pub struct HttpReceiver {
 }
 
 impl HttpReceiver {
-    /// Starts the server on a free port.
+    /// Starts the server on a port from [`free_port`], not an ephemeral one: while the
+    /// receiver is [down](Self::down), the kernel could give an ephemeral port to any
+    /// outgoing connection, and it would not come back.
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let port = free_port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let shared = Arc::new(Shared::default());
         let (control, commands) = mpsc::channel::<Control>();

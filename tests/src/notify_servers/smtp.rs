@@ -44,10 +44,7 @@ pub struct ReceivedMail {
 impl ReceivedMail {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::header(&self.headers, name)
     }
 }
 
@@ -280,22 +277,22 @@ mod tests {
             ..SmtpOptions::default()
         });
         // AUTH PLAIN of "\0vigil\0pw-1234".
-        let replies = smtp_talk(
-            server.port,
-            &[
-                "EHLO test",
-                "AUTH PLAIN AHZpZ2lsAHB3LTEyMzQ=",
-                "MAIL FROM:<a@example.com>",
-                "RCPT TO:<b@example.com>",
-                "RCPT TO:<c@example.com>",
-                "DATA",
-                "Subject: hello",
-                "",
-                "body text",
-                ".",
-                "QUIT",
-            ],
-        );
+        let start = [
+            "EHLO test",
+            "AUTH PLAIN AHZpZ2lsAHB3LTEyMzQ=",
+            "MAIL FROM:<a@example.com>",
+            "RCPT TO:<b@example.com>",
+        ];
+        let rest = [
+            "RCPT TO:<c@example.com>",
+            "DATA",
+            "Subject: hello",
+            "",
+            "body text",
+            ".",
+            "QUIT",
+        ];
+        let replies = smtp_talk(server.port, &[&start[..], &rest].concat());
         assert!(replies[2].starts_with("235"), "{replies:?}");
         assert!(replies[6].starts_with("354"), "{replies:?}");
         assert!(replies[7].starts_with("250"), "{replies:?}");
@@ -308,19 +305,8 @@ mod tests {
         assert!(!got[0].tls);
 
         server.set_reply(Some("451 4.3.0 try again later"));
-        let replies = smtp_talk(
-            server.port,
-            &[
-                "EHLO test",
-                "AUTH PLAIN AHZpZ2lsAHB3LTEyMzQ=",
-                "MAIL FROM:<a@example.com>",
-                "RCPT TO:<b@example.com>",
-                "DATA",
-                "Subject: again",
-                "",
-                ".",
-            ],
-        );
+        let rest = ["DATA", "Subject: again", "", "."];
+        let replies = smtp_talk(server.port, &[&start[..], &rest].concat());
         assert!(replies[6].starts_with("451"), "{replies:?}");
         assert_eq!(server.messages().len(), 1);
     }

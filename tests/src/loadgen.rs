@@ -25,7 +25,7 @@ use report::{Phase, Stats};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 /// Simulates N Vigil agents over the real gRPC Ingest protocol, or writes the same samples
@@ -121,7 +121,7 @@ pub fn run(args: Args) -> Result<bool, String> {
     let live_steps = duration.as_millis() as i64 / interval_ms;
     let end_ms = match args.end {
         Some(s) => s * 1000,
-        None => now_ms() / interval_ms * interval_ms,
+        None => crate::now_ms() / interval_ms * interval_ms,
     };
     let spec = FleetSpec {
         hosts: args.hosts,
@@ -269,11 +269,4 @@ async fn progress(stats: Arc<Stats>) {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
