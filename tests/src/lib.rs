@@ -11,6 +11,7 @@
 //! - [`TestAgent`]: a hand-driven Ingest client, for exact and hostile traffic.
 //! - [`certs`]: a CA and certificates for TLS tests.
 //! - [`notify_servers`]: SMTP, webhook and Alertmanager servers that notifications reach.
+//! - [`packages`]: Debian packages those servers and Prometheus come from, installed when missing.
 //! - [`rng`]: the seeded generator behind every synthetic dataset.
 //! - [`dataset`], [`prometheus`], [`prom_api`], [`promql_corpus`], [`promql_requests`],
 //!   [`promql_compare`]: the PromQL differential test against Prometheus.
@@ -29,6 +30,7 @@ pub mod client;
 pub mod dataset;
 pub mod loadgen;
 pub mod notify_servers;
+pub mod packages;
 pub mod ports;
 pub mod prom_api;
 pub mod prometheus;

@@ -11,9 +11,9 @@ use std::time::Duration;
 /// Installs Debian's `prometheus` package (server and `promtool`) when either is missing.
 pub fn ensure_installed() {
     if !Path::new("/usr/bin/prometheus").exists() {
-        crate::notify_servers::ensure_package("prometheus", Path::new("/usr/bin/prometheus"));
+        crate::packages::ensure_package("prometheus", Path::new("/usr/bin/prometheus"));
     }
-    crate::notify_servers::ensure_package("prometheus", Path::new("/usr/bin/promtool"));
+    crate::packages::ensure_package("prometheus", Path::new("/usr/bin/promtool"));
 }
 
 /// Writes TSDB blocks for the OpenMetrics file `input` into `dir`.

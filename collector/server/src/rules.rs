@@ -6,7 +6,8 @@
 //! - [`lifecycle`]: inactive → pending → firing → resolved per label set, with `for`,
 //!   `keep_firing_for` and `clear:` (a pure state machine; time is passed in).
 //! - [`evaluate`]: one evaluation of one rule on the engine: alert observations or series
-//!   to record; [`forecast_rule`] for `forecast:` rules, [`host_down`] for the built-in one.
+//!   to record (its child `evaluate::forecast` for `forecast:` rules); [`host_down`] for
+//!   the built-in one.
 //! - [`output`]: the series rules write (`ALERTS`, `ALERTS_FOR_STATE`, recorded series).
 //! - `group`: a running group: its rules' state, one evaluation, its status.
 //! - [`runtime`]: loads files, runs each group on a task, restores saved alert state,
@@ -17,7 +18,6 @@
 //!   wire form of groups, rules and alerts.
 
 pub mod evaluate;
-pub mod forecast_rule;
 mod group;
 mod handover;
 pub mod host_down;

@@ -1,6 +1,6 @@
 //! Debian's Alertmanager as a receiver of forwarded alerts.
 
-use super::ensure_package;
+use crate::packages::ensure_package;
 use crate::{Running, free_port, wait_for};
 use std::collections::BTreeMap;
 use std::path::Path;

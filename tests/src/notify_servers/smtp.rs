@@ -1,6 +1,6 @@
 //! The test SMTP server: Debian's `python3-aiosmtpd` running a script of ours.
 
-use super::ensure_package;
+use crate::packages::ensure_package;
 use crate::{Running, free_port, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;

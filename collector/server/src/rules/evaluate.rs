@@ -6,6 +6,8 @@
 //! are expanded with `$labels` (the series' labels) and `$value`; forecasts add `$eta`,
 //! `$eta_lower`, `$eta_upper`, `$eta_in` and `$model`.
 
+mod forecast;
+
 use std::collections::BTreeMap;
 
 use super::lifecycle::Observation;
@@ -39,7 +41,7 @@ pub fn evaluate(engine: &Engine, rule: &Rule, now_ms: i64) -> Outcome {
         RuleKind::Threshold { expr, clear } => {
             threshold(engine, rule, expr, clear.as_deref(), now_ms)
         }
-        RuleKind::Forecast(spec) => super::forecast_rule::evaluate(engine, rule, spec, now_ms),
+        RuleKind::Forecast(spec) => forecast::evaluate(engine, rule, spec, now_ms),
         RuleKind::Record { expr } => record(engine, rule, expr, now_ms),
     };
     result.unwrap_or_else(Outcome::Failed)

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::evaluate::{Outcome, observation};
+use super::{Outcome, observation};
 use vigil_forecast::{ForecastRequest, forecast};
 use vigil_promql::{Engine, Series, Value};
 use vigil_rules::spec::{ForecastSpec, Rule};
