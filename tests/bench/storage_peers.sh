@@ -177,7 +177,7 @@ echo "Vigil: backfilling $SPAN of $HOSTS hosts x $SERIES series over gRPC (load 
 gport=$(free_port); hport=$(free_port)
 env_extra=(VIGIL_COLLECTOR__STORAGE__SYNC=false)
 # Compact promptly when this version has block compaction (its default waits a minute).
-grep -q compaction_interval collector/src/config.rs && env_extra+=(VIGIL_COLLECTOR__STORAGE__COMPACTION_INTERVAL=10s)
+grep -rq compaction_interval collector/server/src/config && env_extra+=(VIGIL_COLLECTOR__STORAGE__COMPACTION_INTERVAL=10s)
 env "${env_extra[@]}" "$bin/vigil-collector" --grpc-listen "127.0.0.1:$gport" \
   --http-listen "127.0.0.1:$hport" --data-dir "$work/vigil" --log-level warn >"$work/vigil.log" 2>&1 &
 vigil_pid=$!; pids+=("$vigil_pid")
