@@ -171,23 +171,7 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?
-            }
-            None => toml::Table::new(),
-        };
-        vigil_config::overlay_env(&mut table, ENV_PREFIX, env).map_err(|e| ConfigError(e.0))?;
-        table.try_into().map_err(|e: toml::de::Error| {
-            let origin = file.map_or("configuration".to_owned(), |p| {
-                format!("config file {}", p.display())
-            });
-            ConfigError(format!("{origin}: {}", e.message()))
-        })
+        vigil_config::load(file, ENV_PREFIX, env).map_err(ConfigError)
     }
 
     /// Checks settings that parse but cannot work.

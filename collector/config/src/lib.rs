@@ -5,10 +5,41 @@
 //! variables, then flags, then validation (each program validates its own keys).
 //!
 //! # Layout
+//! - [`load`]: a file (if any) and the environment into a program's config type.
 //! - [`overlay_env`]: environment variables onto the file's TOML table.
 //! - [`duration`]: serde for durations written like `10s`, `500ms`, `1h30m`.
 
 use std::fmt;
+use std::path::Path;
+
+/// Reads `file` (if any) as TOML, sets keys from `PREFIX…` variables in `env` (see
+/// [`overlay_env`]), and deserializes the result into `T`, whose `#[serde(default)]`s are
+/// the defaults. Errors name where the bad value came from (the file, or the environment
+/// when there is no file) and say what is wrong, ready to show as they are.
+pub fn load<T: serde::de::DeserializeOwned>(
+    file: Option<&Path>,
+    prefix: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, String> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            text.parse::<toml::Table>()
+                .map_err(|e| format!("config file {}: {e}", path.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    let from_env = overlay_env(&mut table, prefix, env).map_err(|e| e.0)?;
+    table.try_into().map_err(|e: toml::de::Error| {
+        let origin = match (file, from_env) {
+            (Some(p), _) => format!("config file {}", p.display()),
+            (None, true) => "environment".to_owned(),
+            (None, false) => "configuration".to_owned(),
+        };
+        format!("{origin}: {}", e.message())
+    })
+}
 
 /// An environment variable that cannot be placed in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,5 +168,47 @@ mod tests {
             err.contains("\"soon\" is not a duration like 10s, 5m or 1h30m"),
             "{err}"
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Small {
+        port: u16,
+        name: String,
+    }
+
+    impl Default for Small {
+        fn default() -> Self {
+            Self {
+                port: 7070,
+                name: "vigil".into(),
+            }
+        }
+    }
+
+    #[test]
+    fn load_takes_defaults_then_file_then_environment_and_names_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "port = 9000\n").unwrap();
+        let c: Small = load(Some(&path), "P__", env(&[("P__NAME", "x")])).unwrap();
+        assert_eq!((c.port, c.name.as_str()), (9000, "x"));
+        let c: Small = load(None, "P__", env(&[])).unwrap();
+        assert_eq!((c.port, c.name.as_str()), (7070, "vigil"));
+
+        std::fs::write(&path, "colour = 1\n").unwrap();
+        let err = load::<Small>(Some(&path), "P__", env(&[])).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "config file {}: unknown field `colour`",
+                path.display()
+            )),
+            "{err}"
+        );
+        let err = load::<Small>(None, "P__", env(&[("P__PORT", "\"high\"")])).unwrap_err();
+        assert!(err.starts_with("environment: invalid type"), "{err}");
+        let err =
+            load::<Small>(Some(&dir.path().join("missing.toml")), "P__", env(&[])).unwrap_err();
+        assert!(err.starts_with("cannot read config file"), "{err}");
     }
 }

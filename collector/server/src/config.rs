@@ -80,27 +80,7 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?
-            }
-            None => toml::Table::new(),
-        };
-        let from_env =
-            vigil_config::overlay_env(&mut table, ENV_PREFIX, env).map_err(|e| ConfigError(e.0))?;
-        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
-            let origin = match (file, from_env) {
-                (Some(p), _) => format!("config file {}", p.display()),
-                (None, true) => "environment".to_owned(),
-                (None, false) => "configuration".to_owned(),
-            };
-            ConfigError(format!("{origin}: {}", e.message()))
-        })?;
-        Ok(config)
+        vigil_config::load(file, ENV_PREFIX, env).map_err(ConfigError)
     }
 
     /// Checks settings that parse but cannot work; the first problem found is returned.
