@@ -20,7 +20,6 @@
 //! - `alerts`: alert instances' state.
 //! - `state`: small records of other parts (outbox, silences).
 //! - `admin`: checkpoints and disk statistics.
-//! - `format_tests` (tests only): the sample format across compaction, reads and format 1.
 //!
 //! The column families and the key layout of each are written down in `keys.rs`, with the
 //! encodings every family's keys are built from.
@@ -103,8 +102,6 @@ mod admin;
 mod alerts;
 pub mod codec;
 mod compactor;
-#[cfg(test)]
-mod format_tests;
 mod hosts;
 mod keys;
 mod labels;

@@ -466,3 +466,6 @@ pub(super) fn scan_recent_windows(db: &DB) -> StoreResult<BTreeSet<i64>> {
     iter.status().map_err(engine)?;
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests;

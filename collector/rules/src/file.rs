@@ -36,8 +36,6 @@
 //! - `glob`: `*.yml` in rule-file paths.
 
 mod duration;
-#[cfg(test)]
-mod fixture_tests;
 mod forecast_block;
 mod glob;
 mod lines;

@@ -425,3 +425,5 @@ fn globs_and_reports() {
     );
     let _: &Diagnostic = &missing[0];
 }
+
+mod fixtures;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::tests::testdata;
-use super::{load_file, promql_check};
+use super::super::{load_file, promql_check};
+use super::testdata;
 use crate::spec::RuleKind;
 use vigil_forecast::{Direction, ModelChoice, Season};
 
