@@ -16,7 +16,7 @@ struct Flags {
     #[arg(long, value_name = "URL")]
     collector: Option<String>,
     /// Collection interval, e.g. 10s (1s to 1h) [config: interval].
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = vigil_config::parse_duration)]
     interval: Option<Duration>,
     /// Host name to report instead of the kernel's [config: hostname].
     #[arg(long)]
@@ -42,10 +42,6 @@ struct Flags {
     /// Collect once, print the samples in Prometheus text format, and exit.
     #[arg(long)]
     once: bool,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 10s or 1m: {e}"))
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {

@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`load`]: a file (if any) and the environment into a program's config type.
 //! - [`overlay_env`]: environment variables onto the file's TOML table.
-//! - [`duration`]: serde for durations written like `10s`, `500ms`, `1h30m`.
+//! - [`parse_duration`], [`duration`]: durations written like `10s`, `500ms`, `1h30m`, in
+//!   flags and (through serde) in config files.
 
 use std::fmt;
 use std::path::Path;
@@ -91,6 +92,13 @@ pub fn overlay_env(
     Ok(used)
 }
 
+/// A duration written like `10s`, `500ms`, `5m` or `1h30m`; the error names the text and
+/// shows the forms accepted.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration like 10s, 5m or 1h30m ({e})"))
+}
+
 /// Serde helper for durations written like `10s`, `500ms`, `5m` or `1h30m`
 /// (`#[serde(with = "vigil_config::duration")]`).
 pub mod duration {
@@ -100,11 +108,7 @@ pub mod duration {
     /// Parses a humantime duration string.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration like 10s, 5m or 1h30m ({e})"
-            ))
-        })
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
