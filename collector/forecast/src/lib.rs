@@ -12,7 +12,7 @@
 //!
 //! # How a forecast is made
 //! Samples after `now` and non-finite values are dropped. The rest are averaged into
-//! buckets of a regular grid ending at `now` (see [`grid`]), at most about 720 points, with
+//! buckets of a regular grid ending at `now` (see `grid`), at most about 720 points, with
 //! a step that divides a day so that daily and weekly seasons fall on whole steps; empty
 //! buckets are interpolated. The chosen model is fitted on the grid and predicts the mean
 //! and a 95 % band from `now` to `now + horizon`; `eta` is the first time the mean path

@@ -1,6 +1,6 @@
 //! # vigil-promql
 //!
-//! PromQL: parse with promql-parser, evaluate over the [`Store`](vigil_store::Store) with
+//! PromQL: parse with promql-parser, evaluate over the [`Store`] with
 //! Prometheus's semantics (as of Prometheus 2.42, the version Debian ships and the tests
 //! compare against). One engine serves the CLI, the rules and the Prometheus-compatible
 //! HTTP API; it builds and tests without RocksDB (its tests use the in-memory store).

@@ -6,7 +6,7 @@
 //! runs what these describe; `vigil rules check` and `vigil silence` use them offline.
 //!
 //! # Layout
-//! - [`file`]: reading rule files, with file and line in every error; the report of
+//! - [`file`](mod@file): reading rule files, with file and line in every error; the report of
 //!   `vigil rules check`.
 //! - [`spec`]: what a rule file says, as parsed and validated types.
 //! - [`template`]: `{{ $labels.x }}`, `{{ $value }}`, the `humanize*` helpers, and the

@@ -12,7 +12,7 @@
 //! - [`Store`]: the trait; [`StoreError`] why a call failed.
 //! - [`alert_state`], [`stats`]: alert state kept across restarts; what a store holds.
 //! - [`memory`]: the in-memory engine that unit tests of the engine, rules and notify use.
-//! - [`conformance`] (feature `conformance`): the cases every engine must pass.
+//! - `conformance` (feature `conformance`): the cases every engine must pass.
 //! - [`clock`]: the wall clock, read in one place.
 
 pub mod alert_state;

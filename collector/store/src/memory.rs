@@ -1,5 +1,5 @@
 //! An in-memory [`Store`] for tests: the same behaviour as the RocksDB engine (it passes
-//! the same [`conformance`](super::conformance) cases), nothing on disk, everything lost
+//! the same `conformance` cases), nothing on disk, everything lost
 //! when it is dropped.
 //!
 //! One `RwLock` guards all of it: tests want obvious correctness, not concurrency.

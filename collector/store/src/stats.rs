@@ -4,7 +4,7 @@
 use super::Labels;
 use std::path::{Path, PathBuf};
 
-/// A consistent copy of the store made by [`Store::checkpoint`].
+/// A consistent copy of the store made by [`Store::checkpoint`](crate::Store::checkpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointInfo {
     /// The directory holding the copy; a collector started with this as its data
