@@ -12,6 +12,9 @@
 //!   crossing times per series).
 //! - `vigil/v1/rules.proto`: the `Rules` service behind `vigil rules` and `vigil alerts`
 //!   (groups, rule health, active alerts, reloading the rule files).
+//! - `vigil/v1/notify.proto`: the `Notify` service behind `vigil silence` and `vigil notify`
+//!   (silences, test notifications, the outbox).
+//! - `vigil/v1/admin.proto`: the `Admin` service behind `vigil backup` and `vigil status`.
 //!
 //! Generated code lives in [`v1`]; nothing else belongs in this crate.
 
