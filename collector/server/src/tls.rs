@@ -3,6 +3,7 @@
 use crate::config::TlsConfig;
 use crate::error::Error;
 use std::path::Path;
+use std::time::Duration;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
@@ -11,13 +12,20 @@ fn read(key: &str, path: &Path) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Serve(format!("{key}: cannot read {}: {e}", path.display())))
 }
 
-/// The listener's TLS settings, or None when TLS is off.
-pub fn server_config(tls: &TlsConfig) -> Result<Option<ServerTlsConfig>, Error> {
+/// The listener's TLS settings, or None when TLS is off. A handshake that has not finished
+/// within `handshake_timeout` (`server.tls_handshake_timeout`) closes its connection; tonic
+/// runs each handshake in its own task, so a slow one holds up no other.
+pub fn server_config(
+    tls: &TlsConfig,
+    handshake_timeout: Duration,
+) -> Result<Option<ServerTlsConfig>, Error> {
     let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
         return Ok(None);
     };
     let identity = Identity::from_pem(read("tls.cert_file", cert)?, read("tls.key_file", key)?);
-    let mut config = ServerTlsConfig::new().identity(identity);
+    let mut config = ServerTlsConfig::new()
+        .identity(identity)
+        .timeout(handshake_timeout);
     if let Some(ca) = &tls.client_ca_file {
         // Optional at the TLS layer so the CLI can query without a certificate; the Ingest
         // service refuses any agent stream that did not present one.
