@@ -1,6 +1,7 @@
 //! `vigil backup DIR` while the collector ingests: a second collector started on the copy
 //! has every sample acknowledged before the backup began, with its value; `vigil status`
-//! shows plausible figures; a directory that cannot take a backup is refused by name.
+//! shows plausible figures; a directory that cannot take a backup, or lies outside
+//! `storage.backup_dir`, is refused by name with nothing created.
 
 #![allow(clippy::unwrap_used)]
 
@@ -87,11 +88,16 @@ fn part_keys(status: &serde_json::Value, name: &str) -> u64 {
 async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("live");
+    let backups = dir.path().join("backups");
     // One-minute blocks, compacted every second: the samples are two hours old, so their
     // windows are closed and the compactor turns them into blocks while the pump goes on.
     let collector = Collector::start(
         &live,
         &[
+            (
+                "VIGIL_COLLECTOR__STORAGE__BACKUP_DIR",
+                backups.to_str().unwrap(),
+            ),
             ("VIGIL_COLLECTOR__STORAGE__SYNC", "false"),
             ("VIGIL_COLLECTOR__STORAGE__BLOCK_DURATION", "1m"),
             ("VIGIL_COLLECTOR__STORAGE__COMPACTION_INTERVAL", "1s"),
@@ -109,8 +115,8 @@ async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
     let a = acked.clone();
     wait_until("50 acknowledged batches", move || count(&a) >= 50).await;
 
-    // The first backup, while the pump goes on.
-    let copy1 = dir.path().join("backups").join("copy-1");
+    // The first backup, while the pump goes on, by its absolute path inside backup_dir.
+    let copy1 = backups.join("copy-1");
     let before1: BTreeMap<i64, u64> = acked.lock().unwrap().clone();
     let out = vigil_off_thread(&url, &["backup", copy1.to_str().unwrap()]).await;
     let stdout = text(&out.stdout);
@@ -142,14 +148,11 @@ async fn a_backup_taken_during_ingest_restores_every_acknowledged_sample() {
     })
     .await;
 
-    // A second backup in JSON, amid ingest and compaction, with figures that fit the copy.
-    let copy2 = dir.path().join("backups").join("copy-2");
+    // A second backup in JSON, amid ingest and compaction, with figures that fit the copy;
+    // named relative to backup_dir.
+    let copy2 = backups.join("copy-2");
     let before2: BTreeMap<i64, u64> = acked.lock().unwrap().clone();
-    let out = vigil_off_thread(
-        &url,
-        &["backup", copy2.to_str().unwrap(), "--output", "json"],
-    )
-    .await;
+    let out = vigil_off_thread(&url, &["backup", "copy-2", "--output", "json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["dir"], copy2.display().to_string());
@@ -286,7 +289,14 @@ fn check_status(status: &serde_json::Value, data_dir: &Path, sent_samples: u64) 
 #[test]
 fn directories_that_cannot_take_a_backup_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let collector = Collector::start(&dir.path().join("live"), &[]);
+    // storage.backup_dir is the temporary directory; the data directory is inside it.
+    let collector = Collector::start(
+        &dir.path().join("live"),
+        &[(
+            "VIGIL_COLLECTOR__STORAGE__BACKUP_DIR",
+            dir.path().to_str().unwrap(),
+        )],
+    );
     let url = collector.url();
     let refused = |target: &Path, why: &str| {
         let out = vigil(&url, &["backup", target.to_str().unwrap()]);
@@ -312,12 +322,7 @@ fn directories_that_cannot_take_a_backup_are_refused_by_name() {
     std::fs::write(&file, b"x").unwrap();
     refused(&file.join("backup"), "cannot create backup directory");
     refused(&file, "is not a directory");
-
-    // Nobody, root included, can make a directory in /proc.
-    refused(
-        Path::new("/proc/vigil-backup-test/b"),
-        "cannot create backup directory",
-    );
+    refused(&dir.path().join("live/b"), "inside the data directory");
 
     // As root every directory is writable; elsewhere a read-only parent refuses.
     #[allow(unsafe_code)]
@@ -332,11 +337,83 @@ fn directories_that_cannot_take_a_backup_are_refused_by_name() {
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
-    // An empty directory is fine.
+    // An empty directory is fine, and stays the same directory.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let out = vigil(&url, &["backup", empty.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(empty.join("VIGIL_BACKUP.json").exists());
+    drop(collector);
+}
+
+#[test]
+fn backups_outside_backup_dir_are_refused_with_nothing_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let collector = Collector::start(
+        &dir.path().join("live"),
+        &[(
+            "VIGIL_COLLECTOR__STORAGE__BACKUP_DIR",
+            backups.to_str().unwrap(),
+        )],
+    );
+    let url = collector.url();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir(&backups).unwrap();
+    std::os::unix::fs::symlink(outside.path(), backups.join("out")).unwrap();
+    let listing = |p: &Path| -> Vec<_> {
+        let mut names: Vec<_> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let (before_dir, before_backups) = (listing(dir.path()), listing(&backups));
+
+    let escape = outside.path().join("escape");
+    for (target, why) in [
+        (
+            escape.to_str().unwrap().to_owned(),
+            "is outside storage.backup_dir",
+        ),
+        ("../escape".to_owned(), "has a \"..\" component"),
+        (
+            format!("{}/../escape", backups.display()),
+            "has a \"..\" component",
+        ),
+        (
+            "out/escape".to_owned(),
+            "symbolic link leading out of storage.backup_dir",
+        ),
+        (
+            "/proc/vigil-backup-test/b".to_owned(),
+            "is outside storage.backup_dir",
+        ),
+    ] {
+        let out = vigil(&url, &["backup", &target]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{target}: {stderr}");
+        assert!(
+            stderr.contains(why) && stderr.contains(&backups.display().to_string()),
+            "{target}: {why:?} and storage.backup_dir missing from: {stderr}"
+        );
+        assert!(!escape.exists(), "{target}: nothing created outside");
+        assert!(listing(outside.path()).is_empty(), "{target}");
+        assert_eq!(listing(dir.path()), before_dir, "{target}");
+        assert_eq!(listing(&backups), before_backups, "{target}");
+    }
+
+    // A good one works, and the collector still answers.
+    let out = vigil(&url, &["backup", "nightly/1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let good = backups.join("nightly/1");
+    assert!(
+        text(&out.stdout).starts_with(&format!("Backup written to {}", good.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(good.join("VIGIL_BACKUP.json").exists());
+    assert_eq!(vigil_json(&url, &["status"])["engine"], "RocksDB");
     drop(collector);
 }

@@ -1,11 +1,10 @@
 //! `vigil backup DIR`: has the collector write a consistent copy of its store (a RocksDB
 //! checkpoint) into a new directory on the collector's machine, while it keeps ingesting.
 //!
-//! A relative DIR is made absolute against this shell's working directory, which is right
-//! when the CLI runs on the collector's machine (the common case); for a remote collector
-//! give the path as that machine sees it. A spinner with the elapsed time runs on stderr
-//! while the collector works; the summary goes to stdout (one JSON object or a CSV row
-//! with `--output json|csv`).
+//! DIR is sent as given: the collector takes a relative DIR relative to its
+//! `storage.backup_dir`, and refuses an absolute one outside it. A spinner with the
+//! elapsed time runs on stderr while the collector works; the summary goes to stdout (one
+//! JSON object or a CSV row with `--output json|csv`).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -24,26 +23,28 @@ use super::units;
 /// Arguments of `vigil backup`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The directory is created on the collector's machine and must not \
-    exist yet (or be empty). On the same filesystem as the data directory the copy shares \
-    its files through hard links: it is quick and takes little extra space at first.\n\n\
+    after_help = "The directory is created on the collector's machine, inside its \
+    storage.backup_dir (a relative DIR is relative to it; an absolute DIR must lie inside \
+    it), and must not exist yet (or be empty). On the same filesystem as the data \
+    directory the copy shares its files through hard links: it is quick and takes little \
+    extra space at first.\n\n\
     To restore: stop vigil-collector, set [storage] data_dir to the backup directory (or \
     copy it over the data directory), and start vigil-collector.\n\n\
     Example:\n  \
-    vigil backup /var/backups/vigil/$(date +%F)"
+    vigil backup $(date +%F)"
 )]
 pub struct BackupArgs {
-    /// New directory for the copy, on the collector's machine
+    /// New directory for the copy, in the collector's storage.backup_dir
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
 
 /// Asks the collector for a backup and prints where it went and how big it is.
 pub async fn run(target: &Target, args: &BackupArgs, output: Output) -> Result<(), Error> {
-    let dir = absolute(&args.dir)?;
+    let dir = &args.dir;
     let collector = Collector::connect(target).await?;
     let mut client = AdminClient::new(collector.channel());
-    let spinner = Spinner::start(&dir);
+    let spinner = Spinner::start(dir);
     let started = Instant::now();
     let response = client
         .backup(BackupRequest {
@@ -57,14 +58,6 @@ pub async fn run(target: &Target, args: &BackupArgs, output: Output) -> Result<(
     Ok(out.flush()?)
 }
 
-/// `dir`, made absolute against the working directory.
-fn absolute(dir: &Path) -> Result<PathBuf, Error> {
-    if dir.is_absolute() {
-        return Ok(dir.to_owned());
-    }
-    Ok(std::env::current_dir()?.join(dir))
-}
-
 /// The error for a refused Admin call; a collector from before the Admin service answers
 /// UNIMPLEMENTED without a message.
 pub(super) fn refused(target: &Target, status: tonic::Status) -> Error {
@@ -75,7 +68,7 @@ pub(super) fn refused(target: &Target, status: tonic::Status) -> Error {
             target.url
         )));
     }
-    Error::from(status)
+    target.refusal(status)
 }
 
 /// A spinner with the elapsed time on stderr, only when stderr is a terminal.
@@ -248,17 +241,6 @@ mod tests {
             rendered(Output::Csv),
             "dir,bytes,files,linked_files,seconds,elapsed_seconds,format,manifest\n\
              /var/backups/vigil/b1,3670016,12,9,0.234,0.31,RocksDB format 1,VIGIL_BACKUP.json\n"
-        );
-    }
-
-    #[test]
-    fn relative_dirs_are_made_absolute_here() {
-        let dir = absolute(Path::new("backups/b1")).unwrap();
-        assert!(dir.is_absolute());
-        assert!(dir.ends_with("backups/b1"));
-        assert_eq!(
-            absolute(Path::new("/srv/b")).unwrap(),
-            PathBuf::from("/srv/b")
         );
     }
 }

@@ -74,13 +74,17 @@ impl From<Error> for Status {
                 SilenceError::Store(_) => Status::unavailable(message),
             },
             Error::Backup(e) => match e {
-                BackupError::Relative(_) => Status::invalid_argument(message),
-                BackupError::NotADirectory(_)
+                BackupError::ParentComponent { .. }
+                | BackupError::Outside { .. }
+                | BackupError::NoName { .. } => Status::invalid_argument(message),
+                BackupError::SymlinkOut { .. }
+                | BackupError::InsideDataDir { .. }
+                | BackupError::NotADirectory(_)
                 | BackupError::NotEmpty(_)
                 | BackupError::Unwritable { .. } => Status::failed_precondition(message),
-                BackupError::Store { .. } | BackupError::Manifest { .. } => {
-                    Status::internal(message)
-                }
+                BackupError::Store { .. }
+                | BackupError::Incomplete { .. }
+                | BackupError::Manifest { .. } => Status::internal(message),
             },
             Error::Store(_) | Error::Config(_) | Error::Serve(_) => Status::internal(message),
         }

@@ -4,12 +4,35 @@
 //! connection state is in memory because it dies with the process anyway. `last_seen` is
 //! kept in memory on every batch and written to the store on connect, on disconnect and
 //! by [`Registry::flush`], which the server calls periodically, so the hot path adds no write.
+//!
+//! The number of hosts is bounded by `limits.max_hosts`: a host the store does not know yet
+//! is refused once it knows that many ([`host_limit`]); known hosts always reconnect.
 
-use std::collections::HashMap;
+use crate::limits::{Refusal, Violation, shorten};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vigil_proto::v1::{Hello, Host};
-use vigil_store::{Store, StoreResult};
+use vigil_store::{Store, StoreError, StoreResult};
+
+/// Host account that imported series without a `host` label count against: not a host,
+/// and not counted against `limits.max_hosts`.
+pub const UNHOSTED: &str = "(import)";
+
+/// Host account of the collector's own `vigil_collector_*` series: not counted against
+/// `limits.max_hosts` either.
+pub const SELF_HOST: &str = "vigil-collector";
+
+/// Why a host could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The host is new and the collector has as many hosts as it may keep.
+    #[error("{0}")]
+    Refused(Violation),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 #[derive(Debug, Clone)]
 struct Live {
@@ -26,15 +49,22 @@ pub struct Registry {
     store: Arc<dyn Store>,
     live: Mutex<HashMap<String, Live>>,
     down_after: Duration,
+    max_hosts: u64,
+    /// Held while a new host is counted and stored, so two at once cannot both take the
+    /// last place.
+    admitting: Mutex<()>,
 }
 
 impl Registry {
-    /// A registry over `store`; a connected host silent for `down_after` counts as down.
-    pub fn new(store: Arc<dyn Store>, down_after: Duration) -> Self {
+    /// A registry over `store` keeping at most `max_hosts` hosts (`limits.max_hosts`); a
+    /// connected host silent for `down_after` counts as down.
+    pub fn new(store: Arc<dyn Store>, down_after: Duration, max_hosts: u64) -> Self {
         Self {
             store,
             live: Mutex::new(HashMap::new()),
             down_after,
+            max_hosts,
+            admitting: Mutex::new(()),
         }
     }
 
@@ -42,9 +72,23 @@ impl Registry {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a Hello: stores the facts and marks the host connected.
-    pub fn connect(&self, host: &str, hello: &Hello, peer: &str, now_ms: i64) -> StoreResult<()> {
-        let first_seen_ms = match self.store.host(host)? {
+    /// Records a Hello: stores the facts and marks the host connected. A host the store
+    /// does not know is refused when it already knows `max_hosts`.
+    pub fn connect(
+        &self,
+        host: &str,
+        hello: &Hello,
+        peer: &str,
+        now_ms: i64,
+    ) -> Result<(), ConnectError> {
+        let admitting = self.admitting.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = self.store.host(host)?;
+        if stored.is_none()
+            && let Some(v) = host_limit(self.store.as_ref(), &[host], self.max_hosts)?
+        {
+            return Err(ConnectError::Refused(v.1));
+        }
+        let first_seen_ms = match stored {
             Some(h) if h.first_seen_ms > 0 => h.first_seen_ms,
             _ => now_ms,
         };
@@ -59,6 +103,7 @@ impl Registry {
             series: 0,
             peer: peer.to_owned(),
         })?;
+        drop(admitting);
         let mut live = self.live();
         let entry = live.entry(host.to_owned()).or_insert(Live {
             streams: 0,
@@ -127,3 +172,69 @@ impl Registry {
         Ok(hosts)
     }
 }
+
+/// Whether `host` is known to the store: registered by an agent, or owning series.
+fn known(store: &dyn Store, host: &str) -> StoreResult<bool> {
+    Ok(store.series_count(host)? > 0 || store.host(host)?.is_some())
+}
+
+/// Whether series stored under `account` belong to a host: not the collector's own, nor a
+/// pseudo-host in parentheses ([`UNHOSTED`], rule output without a `host` label).
+fn is_host(account: &str) -> bool {
+    account != SELF_HOST && !(account.starts_with('(') && account.ends_with(')'))
+}
+
+/// Every host the store knows: registered by an agent, or owning series (imported ones
+/// too).
+fn known_hosts(store: &dyn Store) -> StoreResult<BTreeSet<String>> {
+    let mut hosts: BTreeSet<String> = store.hosts()?.into_iter().map(|h| h.host).collect();
+    hosts.extend(store.stats()?.series_by_host.into_iter().map(|(h, _)| h));
+    hosts.retain(|h| is_host(h));
+    Ok(hosts)
+}
+
+/// The first of `hosts` (in order) that would be a host past `max_hosts`, with its index
+/// and why it is refused; `None` when all fit. Counts the store only when one is new.
+pub fn host_limit(
+    store: &dyn Store,
+    hosts: &[&str],
+    max_hosts: u64,
+) -> StoreResult<Option<(usize, Violation)>> {
+    let mut all: Option<BTreeSet<String>> = None;
+    for (i, &host) in hosts.iter().enumerate() {
+        if !is_host(host) || all.as_ref().is_some_and(|a| a.contains(host)) {
+            continue;
+        }
+        if all.is_none() && known(store, host)? {
+            continue;
+        }
+        let all = match &mut all {
+            Some(all) => all,
+            None => all.insert(known_hosts(store)?),
+        };
+        if all.contains(host) {
+            continue;
+        }
+        if all.len() as u64 >= max_hosts {
+            return Ok(Some((
+                i,
+                Violation {
+                    kind: Refusal::Exhausted,
+                    reason: "host_limit",
+                    message: format!(
+                        "host {:?} refused: the collector keeps at most {max_hosts} hosts \
+                         (limits.max_hosts) and has {}; hosts it knows keep working (raise \
+                         limits.max_hosts to add hosts)",
+                        shorten(host),
+                        all.len()
+                    ),
+                },
+            )));
+        }
+        all.insert(host.to_owned());
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests;

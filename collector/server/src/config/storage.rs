@@ -1,5 +1,5 @@
-//! `[storage]`: the data directory, durability, block size, compaction, and how long raw
-//! samples and the downsampled tiers are kept.
+//! `[storage]`: the data directory, durability, block size, compaction, how long raw
+//! samples and the downsampled tiers are kept, and where backups may go.
 
 use super::ConfigError;
 use serde::Deserialize;
@@ -12,6 +12,10 @@ use std::time::Duration;
 pub struct StorageConfig {
     /// Data directory (RocksDB).
     pub data_dir: PathBuf,
+    /// The only directory backups go under: `vigil backup DIR` names a new directory
+    /// inside it (relative to it, or absolute within it). Created by the first backup;
+    /// relative to the working directory, like `data_dir`.
+    pub backup_dir: PathBuf,
     /// fsync before acknowledging; off survives `kill -9` of the collector but not power loss.
     pub sync: bool,
     /// Time window of one compressed block per series. Fixed when a data directory is
@@ -39,6 +43,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./vigil-data"),
+            backup_dir: PathBuf::from("./vigil-backups"),
             sync: true,
             block_duration: Duration::from_secs(2 * 3600),
             compaction_interval: Duration::from_secs(60),
@@ -56,6 +61,29 @@ impl StorageConfig {
         let bad = |key: &str, why: String| Err(ConfigError::at(key, why));
         if self.data_dir.as_os_str().is_empty() {
             return bad("storage.data_dir", "must not be empty".into());
+        }
+        if self.backup_dir.as_os_str().is_empty() {
+            return bad(
+                "storage.backup_dir",
+                "must not be empty, like \"/var/backups/vigil\"".into(),
+            );
+        }
+        let (backups, data) = (
+            std::path::absolute(&self.backup_dir),
+            std::path::absolute(&self.data_dir),
+        );
+        if let (Ok(backups), Ok(data)) = (backups, data)
+            && backups.starts_with(&data)
+        {
+            return bad(
+                "storage.backup_dir",
+                format!(
+                    "{} is inside storage.data_dir ({}); put backups beside the data directory, \
+                     like the default ./vigil-backups",
+                    self.backup_dir.display(),
+                    self.data_dir.display()
+                ),
+            );
         }
         if self.block_duration < Duration::from_secs(1)
             || self.block_duration > Duration::from_secs(7 * 86_400)
@@ -111,5 +139,49 @@ impl StorageConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_go_beside_the_data_not_inside_it() {
+        let d = StorageConfig::default();
+        assert_eq!(d.backup_dir, PathBuf::from("./vigil-backups"));
+        d.validate().unwrap();
+        for inside in ["./vigil-data", "vigil-data/backups"] {
+            let e = StorageConfig {
+                backup_dir: PathBuf::from(inside),
+                ..StorageConfig::default()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with("storage.backup_dir:") && e.contains("inside storage.data_dir"),
+                "{e}"
+            );
+        }
+        let e = StorageConfig {
+            backup_dir: PathBuf::new(),
+            ..StorageConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("storage.backup_dir: must not be empty"),
+            "{e}"
+        );
+        // The data directory may be inside the backup directory (backups into it are refused).
+        StorageConfig {
+            data_dir: PathBuf::from("/srv/vigil/data"),
+            backup_dir: PathBuf::from("/srv/vigil"),
+            ..StorageConfig::default()
+        }
+        .validate()
+        .unwrap();
     }
 }
