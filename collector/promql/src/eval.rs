@@ -241,7 +241,7 @@ impl Evaluator<'_> {
                 let at = self.steps.start;
                 let loaded = self.load(&ms.vs, duration_ms(ms.range), true)?;
                 let reference = self.reference_time(&ms.vs, at);
-                let from = reference - duration_ms(ms.range);
+                let from = reference.saturating_sub(duration_ms(ms.range));
                 let mut matrix: Vec<Series> = loaded
                     .into_iter()
                     .map(|(labels, samples)| Series {
@@ -301,7 +301,8 @@ impl Evaluator<'_> {
             Some(AtModifier::End) => self.steps.end,
             Some(AtModifier::At(time)) => system_time_ms(*time),
         };
-        base - offset_ms(&vs.offset)
+        // Saturating for safety: parse::check_times keeps both far inside i64.
+        base.saturating_sub(offset_ms(&vs.offset))
     }
 }
 

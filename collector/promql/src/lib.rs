@@ -9,6 +9,8 @@
 //! - [`time`]: times and durations as people write them (`5m`, RFC 3339, Unix seconds).
 //! - [`value`]: the four result types (scalar, string, vector, matrix).
 //! - [`error`]: why a query failed, with Prometheus's error categories.
+//! - [`parse`]: parsing untrusted text: length, nesting and time limits checked first, so
+//!   no query can overflow a thread's stack or the evaluator's time arithmetic.
 //! - `eval`: walks the syntax tree, evaluating each node at every step at once; its
 //!   children evaluate one kind of node each: `eval::select` (selectors read the store
 //!   once per query), `eval::binary` (operators, vector matching), `eval::aggregate`
@@ -22,6 +24,7 @@ pub mod error;
 mod eval;
 pub mod go_float;
 pub mod label_functions;
+pub mod parse;
 pub mod range_functions;
 pub mod time;
 pub mod value;
@@ -29,6 +32,7 @@ pub mod value;
 use std::sync::Arc;
 
 pub use error::QueryError;
+pub use parse::ParseLimits;
 pub use value::{InstantSample, Series, Value};
 use vigil_store::Store;
 
@@ -46,6 +50,8 @@ pub struct EngineOptions {
     /// How long one query may run before it fails with [`QueryError::Timeout`]
     /// (Prometheus: 2 minutes).
     pub timeout: std::time::Duration,
+    /// Bounds on the query text: length and nesting.
+    pub parse: ParseLimits,
 }
 
 impl Default for EngineOptions {
@@ -56,6 +62,7 @@ impl Default for EngineOptions {
             max_series: 1_000_000,
             max_steps: 11_000,
             timeout: std::time::Duration::from_secs(120),
+            parse: ParseLimits::default(),
         }
     }
 }
@@ -86,10 +93,18 @@ impl Engine {
         &self.options
     }
 
+    /// Parses `query` within this engine's [`ParseLimits`] (see [`parse::parse`]).
+    pub fn parse(&self, query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
+        parse::parse(query, &self.options.parse)
+    }
+
     /// Evaluates `query` at one time (unix milliseconds), as `/api/v1/query` does.
     pub fn instant(&self, query: &str, time_ms: i64) -> Result<Value, QueryError> {
-        let expr = parse(query)?;
-        eval::instant(self.store.as_ref(), &self.options, &expr, time_ms)
+        check_time("evaluation time", time_ms)?;
+        let expr = self.parse(query)?;
+        with_stack_for(&expr, || {
+            eval::instant(self.store.as_ref(), &self.options, &expr, time_ms)
+        })
     }
 
     /// Evaluates `query` at every step from `start_ms` to `end_ms` (both included), as
@@ -101,6 +116,8 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<Value, QueryError> {
+        check_time("start", start_ms)?;
+        check_time("end", end_ms)?;
         if step_ms <= 0 {
             return Err(QueryError::BadArgument(
                 "zero or negative query resolution step widths are not accepted; \
@@ -108,11 +125,13 @@ impl Engine {
                     .into(),
             ));
         }
+        check_time("step", step_ms)?;
         if end_ms < start_ms {
             return Err(QueryError::BadArgument(
                 "end timestamp must not be before start time".into(),
             ));
         }
+        // Within the time limit, so the difference cannot overflow.
         if (end_ms - start_ms) / step_ms >= self.options.max_steps {
             return Err(QueryError::BadArgument(format!(
                 "exceeded maximum resolution of {} points per timeseries; \
@@ -120,20 +139,65 @@ impl Engine {
                 self.options.max_steps
             )));
         }
-        let expr = parse(query)?;
-        eval::range(
-            self.store.as_ref(),
-            &self.options,
-            &expr,
-            start_ms,
-            end_ms,
-            step_ms,
-        )
+        let expr = self.parse(query)?;
+        with_stack_for(&expr, || {
+            eval::range(
+                self.store.as_ref(),
+                &self.options,
+                &expr,
+                start_ms,
+                end_ms,
+                step_ms,
+            )
+        })
     }
 }
 
-fn parse(query: &str) -> Result<promql_parser::parser::Expr, QueryError> {
-    promql_parser::parser::parse(query).map_err(|e| QueryError::Parse(e.trim().to_owned()))
+/// Trees up to this deep are evaluated on the caller's thread: about 350 KiB of stack in
+/// an unoptimised build, where a level takes up to 14 KiB (a function call).
+const INLINE_DEPTH: usize = 24;
+
+/// Stack per tree level for deeper trees: four times the most an unoptimised build uses.
+const STACK_PER_LEVEL: usize = 64 << 10;
+
+/// Evaluates on the caller's thread when `expr` is shallow, else on a thread of its own
+/// with a stack sized for its depth (the evaluator recurses once per level; the
+/// parser's limit keeps the depth, and so the stack, bounded). A thread's stack is
+/// reserved address space, touched only as deep as the evaluation goes.
+fn with_stack_for<T: Send>(
+    expr: &promql_parser::parser::Expr,
+    evaluate: impl FnOnce() -> Result<T, QueryError> + Send,
+) -> Result<T, QueryError> {
+    let depth = parse::depth(expr);
+    if depth <= INLINE_DEPTH {
+        return evaluate();
+    }
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("vigil-query".into())
+            .stack_size((depth + 32) * STACK_PER_LEVEL)
+            .spawn_scoped(scope, evaluate)
+            .map_err(|e| {
+                QueryError::Execution(format!(
+                    "cannot start a thread to evaluate a query {depth} levels deep: {e}"
+                ))
+            })?;
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Refuses a time (or step) `what` outside ±[`time::QUERY_TIME_LIMIT_MS`].
+fn check_time(what: &str, ms: i64) -> Result<(), QueryError> {
+    if ms.unsigned_abs() > time::QUERY_TIME_LIMIT_MS.unsigned_abs() {
+        return Err(QueryError::BadArgument(format!(
+            "{what} {ms} ms is out of range: query times must be within ±{} ms \
+             (about 285,000 years) of 1970",
+            time::QUERY_TIME_LIMIT_MS
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -38,6 +38,13 @@ pub enum TimeError {
 /// milliseconds pasted by mistake.
 const MAX_MS: i64 = 253_402_300_800_000;
 
+/// Times and durations a query may use lie within ±this many milliseconds of 1970
+/// (2^53 ms, about 285,000 years): the range in which milliseconds survive the float
+/// seconds of Prometheus's JSON exactly, and far enough inside `i64` that a time minus an
+/// offset minus a range cannot overflow. Evaluation times, ranges, subquery steps,
+/// `offset` and `@` outside it are refused.
+pub const QUERY_TIME_LIMIT_MS: i64 = 1 << 53;
+
 /// Parses a duration such as `30s`, `5m`, `1h30m` or `2d` (for `--range`, `--step`, `--window`).
 pub fn parse_duration(input: &str) -> Result<Duration, TimeError> {
     humantime::parse_duration(input.trim()).map_err(|_| TimeError::InvalidDuration {

@@ -4,13 +4,14 @@
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::registry::Registry;
+use crate::slots::QuerySlots;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use vigil_promql::{Engine, Value};
+use vigil_promql::{Engine, QueryError, Value};
 use vigil_proto::v1::query_server::Query;
 use vigil_proto::v1::{
     HostsRequest, HostsResponse, InstantQueryRequest, Label, QueryResult, RangeQueryRequest,
@@ -26,19 +27,69 @@ pub struct QueryService {
     registry: Arc<Registry>,
     limits: Arc<Limits>,
     engine: Engine,
+    /// PromQL queries take a slot shared with the HTTP API and forecasts.
+    slots: QuerySlots,
 }
 
 impl QueryService {
-    /// A service reading `store`; PromQL queries are bounded by `limits`.
-    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>, limits: Arc<Limits>) -> Self {
+    /// A service reading `store`; PromQL queries are bounded by `limits` and run in
+    /// `slots`, within their timeout.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        limits: Arc<Limits>,
+        slots: QuerySlots,
+    ) -> Self {
         let options = limits.engine_options();
         Self {
-            engine: Engine::new(store.clone(), options),
+            engine: Engine::new(store.clone(), options).with_timeout(slots.timeout()),
             store,
             registry,
             limits,
+            slots,
         }
     }
+
+    /// Runs a PromQL evaluation in a query slot, within the shared timeout.
+    async fn evaluate(
+        &self,
+        work: impl FnOnce(&Engine) -> Result<Value, QueryError> + Send + 'static,
+    ) -> Result<Value, Status> {
+        let engine = self.engine.clone();
+        let value = self
+            .slots
+            .run(self.slots.timeout(), move || work(&engine))
+            .await
+            .map_err(Error::from)?;
+        Ok(value.map_err(Error::from)?)
+    }
+
+    /// Refuses an expression longer or deeper than the limits allow, before it waits for
+    /// a slot.
+    fn check_expr(&self, expr: &str) -> Result<(), Status> {
+        vigil_promql::parse::check(expr, &self.limits.parse_limits()).map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Refuses a selector longer or deeper than `limits.max_query_bytes`/`max_query_depth`
+    /// before it is parsed.
+    fn selector(&self, text: &str) -> Result<Selector, Status> {
+        vigil_promql::parse::check(text, &self.limits.parse_limits())
+            .map_err(|e| Status::invalid_argument(format!("selector: {e}")))?;
+        Ok(Selector::parse(text).map_err(Error::from)?)
+    }
+}
+
+/// Refuses a time field (`time_ms`, `start_ms`, …) outside the range queries may use.
+fn check_ms(field: &str, ms: i64) -> Result<(), Status> {
+    let limit = vigil_promql::time::QUERY_TIME_LIMIT_MS;
+    if ms.unsigned_abs() > limit.unsigned_abs() {
+        return Err(Status::invalid_argument(format!(
+            "{field} {ms} is out of range: times must be within ±{limit} ms (about 285,000 \
+             years) of 1970"
+        )));
+    }
+    Ok(())
 }
 
 /// A PromQL value in its wire form.
@@ -126,7 +177,7 @@ impl Query for QueryService {
         request: Request<SeriesRequest>,
     ) -> Result<Response<SeriesResponse>, Status> {
         let request = request.into_inner();
-        let selector = Selector::parse(&request.selector).map_err(Error::from)?;
+        let selector = self.selector(&request.selector)?;
         let limit = cap(request.limit, self.limits.max_query_series) as usize;
         let store = self.store.clone();
         let (found, truncated) = blocking(move || Ok(store.select(&selector, limit)?)).await?;
@@ -144,8 +195,11 @@ impl Query for QueryService {
         request: Request<InstantQueryRequest>,
     ) -> Result<Response<QueryResult>, Status> {
         let InstantQueryRequest { expr, time_ms } = request.into_inner();
-        let engine = self.engine.clone();
-        let value = blocking(move || Ok(engine.instant(&expr, time_ms)?)).await?;
+        check_ms("time_ms", time_ms)?;
+        self.check_expr(&expr)?;
+        let value = self
+            .evaluate(move |engine| engine.instant(&expr, time_ms))
+            .await?;
         Ok(Response::new(wire_result(value)))
     }
 
@@ -159,8 +213,31 @@ impl Query for QueryService {
             end_ms,
             step_ms,
         } = request.into_inner();
-        let engine = self.engine.clone();
-        let value = blocking(move || Ok(engine.range(&expr, start_ms, end_ms, step_ms)?)).await?;
+        check_ms("start_ms", start_ms)?;
+        check_ms("end_ms", end_ms)?;
+        if step_ms <= 0 {
+            return Err(Status::invalid_argument(format!(
+                "step_ms must be positive, not {step_ms}"
+            )));
+        }
+        check_ms("step_ms", step_ms)?;
+        self.check_expr(&expr)?;
+        if end_ms < start_ms {
+            return Err(Status::invalid_argument(format!(
+                "end_ms ({end_ms}) is before start_ms ({start_ms})"
+            )));
+        }
+        // All within ±2^53, so neither the difference nor the count can overflow.
+        let max_steps = self.engine.options().max_steps;
+        if (end_ms - start_ms) / step_ms >= max_steps {
+            return Err(Status::invalid_argument(format!(
+                "{start_ms}..{end_ms} in steps of step_ms {step_ms} is more than {max_steps} \
+                 points per series; raise step_ms or shorten the range"
+            )));
+        }
+        let value = self
+            .evaluate(move |engine| engine.range(&expr, start_ms, end_ms, step_ms))
+            .await?;
         Ok(Response::new(wire_result(value)))
     }
 
@@ -171,13 +248,15 @@ impl Query for QueryService {
         request: Request<SamplesRequest>,
     ) -> Result<Response<Self::SamplesStream>, Status> {
         let request = request.into_inner();
+        check_ms("start_ms", request.start_ms)?;
+        check_ms("end_ms", request.end_ms)?;
         if request.end_ms < request.start_ms {
             return Err(Status::invalid_argument(format!(
                 "end ({} ms) is before start ({} ms)",
                 request.end_ms, request.start_ms
             )));
         }
-        let selector = Selector::parse(&request.selector).map_err(Error::from)?;
+        let selector = self.selector(&request.selector)?;
         let max_series = self.limits.max_query_series;
         let max_samples = cap(request.limit, self.limits.max_query_samples);
         let store = self.store.clone();
@@ -234,6 +313,22 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs)
+    }
+
+    #[test]
+    fn times_past_the_query_range_are_refused_by_field() {
+        let limit = vigil_promql::time::QUERY_TIME_LIMIT_MS;
+        assert!(check_ms("time_ms", limit).is_ok());
+        assert!(check_ms("time_ms", -limit).is_ok());
+        for ms in [limit + 1, -limit - 1, i64::MAX, i64::MIN] {
+            let status = check_ms("start_ms", ms).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            assert!(
+                status.message().starts_with("start_ms "),
+                "{}",
+                status.message()
+            );
+        }
     }
 
     #[test]

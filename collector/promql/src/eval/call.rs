@@ -199,7 +199,7 @@ fn range_call(
             if let Some(v) = range_functions::apply(
                 f,
                 window,
-                reference - range,
+                reference.saturating_sub(range),
                 reference,
                 steps.time(step),
                 arg,

@@ -36,7 +36,7 @@ impl Evaluator<'_> {
             .map_err(|reason| QueryError::BadArgument(format!("{vs}: {reason}")))?;
         let first = self.reference_time(vs, self.steps.start);
         let last = self.reference_time(vs, self.steps.end);
-        let (from, to) = (first.min(last) - lookback_ms, first.max(last));
+        let (from, to) = (first.min(last).saturating_sub(lookback_ms), first.max(last));
         let (series, truncated) = self.store.select(&selector, self.options.max_series)?;
         if truncated {
             return Err(QueryError::TooLarge(format!(
@@ -143,7 +143,7 @@ impl Evaluator<'_> {
         let mut previous: Option<i64> = None;
         for step in 0..self.steps.count {
             let reference = self.reference_time(vs, self.steps.time(step));
-            let from = reference - range_ms;
+            let from = reference.saturating_sub(range_ms);
             if previous.is_some_and(|p| reference < p) {
                 lo = samples.partition_point(|(t, _)| *t < from);
                 hi = samples.partition_point(|(t, _)| *t <= reference);

@@ -6,7 +6,7 @@
 //! rather than failing at every evaluation.
 
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::Expr;
 
 use vigil_promql::range_functions::RangeFunction;
 
@@ -61,7 +61,8 @@ const OPERATORS: [&str; 16] = [
 /// Parses `expr` and checks it is something a rule can evaluate: an instant vector or a
 /// scalar, built only from constructs Vigil supports. The error says what to change.
 pub(super) fn check(expr: &str) -> Result<(), String> {
-    let parsed = parser::parse(expr)
+    // The same length and depth limits as queries: a rule file is input too.
+    let parsed = vigil_promql::parse::parse(expr, &vigil_promql::parse::ParseLimits::default())
         .map_err(|e| format!("could not parse expression: {e}; fix the PromQL"))?;
     let mut unsupported = Vec::new();
     walk(&parsed, &mut unsupported);

@@ -6,6 +6,11 @@
 //!   time      1700000000 | 1700000000.123 (Unix seconds; rounded to ms) | RFC 3339
 //!   duration  1h30m | 5m | 250ms (units y w d h m s ms, largest first) | 300 | 0.5 (seconds)
 //! ```
+//!
+//! Both must lie within ±2^53 ms (about 285,000 years, [`QUERY_TIME_LIMIT_MS`]), the range
+//! the engine evaluates in; anything past it is refused naming the parameter, never
+//! wrapped or saturated. Prometheus's "no bound" times (`MIN_TIME`/`MAX_TIME`, which
+//! clients send to `/api/v1/series`) stand for the ends of that range.
 
 use super::error::ApiError;
 use super::{DRAIN_BYTES, MAX_BODY_BYTES};
@@ -14,7 +19,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Query, Request};
 use axum::http::{Method, header};
 use tokio_stream::StreamExt;
-use vigil_promql::time::parse_time as parse_rfc3339;
+use vigil_promql::time::{QUERY_TIME_LIMIT_MS, parse_time as parse_rfc3339};
 
 /// The parameters of one request, in order, repeated names kept (`match[]`).
 #[derive(Debug, Clone, Default)]
@@ -125,17 +130,30 @@ impl Params {
     }
 }
 
-/// Parses a time: Unix seconds (fraction rounded to milliseconds) or RFC 3339.
+/// The error for a time or duration past ±[`QUERY_TIME_LIMIT_MS`].
+fn out_of_range(s: &str) -> String {
+    format!(
+        "{s:?} is out of range: times and durations must be within ±{} seconds (about \
+         285,000 years) of 1970",
+        QUERY_TIME_LIMIT_MS / 1000
+    )
+}
+
+/// Parses a time: Unix seconds (fraction rounded to milliseconds) or RFC 3339, within
+/// ±[`QUERY_TIME_LIMIT_MS`].
 pub fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(seconds) = s.parse::<f64>() {
         let ms = (seconds.trunc() * 1000.0) + (seconds.fract() * 1000.0).round();
-        if ms.is_finite() && ms.abs() < 9.2e18 {
+        if ms.is_finite() && ms.abs() <= QUERY_TIME_LIMIT_MS as f64 {
             return Ok(ms as i64);
         }
+        if ms.is_finite() {
+            return Err(out_of_range(s));
+        }
     } else if s == MIN_TIME {
-        return Ok(i64::MIN / 2);
+        return Ok(-QUERY_TIME_LIMIT_MS);
     } else if s == MAX_TIME {
-        return Ok(i64::MAX / 2);
+        return Ok(QUERY_TIME_LIMIT_MS);
     } else if let Ok(ms) = parse_rfc3339(s) {
         return Ok(ms);
     }
@@ -144,22 +162,23 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     ))
 }
 
-/// Parses a duration: float seconds, or Prometheus's `1h30m` form. Milliseconds.
+/// Parses a duration: float seconds, or Prometheus's `1h30m` form, within
+/// ±[`QUERY_TIME_LIMIT_MS`]. Milliseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     if let Ok(seconds) = s.parse::<f64>() {
         let ms = (seconds * 1000.0).round();
-        if ms.is_finite() && ms.abs() < 9.2e18 {
+        if ms.is_finite() && ms.abs() <= QUERY_TIME_LIMIT_MS as f64 {
             return Ok(ms as i64);
         }
-        return Err(format!(
-            "cannot parse {s:?} to a valid duration: it overflows"
-        ));
+        return Err(out_of_range(s));
     }
-    parse_prometheus_duration(s).ok_or_else(|| {
-        format!(
+    match parse_prometheus_duration(s) {
+        Some(ms) if ms <= QUERY_TIME_LIMIT_MS => Ok(ms),
+        Some(_) => Err(out_of_range(s)),
+        None => Err(format!(
             "cannot parse {s:?} to a valid duration; use seconds like 15 or units like 5m, 1h30m"
-        )
-    })
+        )),
+    }
 }
 
 /// `1y2w3d4h5m6s7ms`: units in this order, each at most once, integer counts.
@@ -181,6 +200,7 @@ fn parse_prometheus_duration(s: &str) -> Option<i64> {
     let mut next_unit = 0;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        // An absurd count fails to parse or to multiply: refused, not wrapped.
         let count: i64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
         let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
@@ -193,6 +213,8 @@ fn parse_prometheus_duration(s: &str) -> Option<i64> {
     Some(total)
 }
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,11 +230,75 @@ mod tests {
             parse_time("2023-11-14T23:13:20.5+01:00"),
             Ok(1_700_000_000_500)
         );
-        assert_eq!(parse_time(MAX_TIME), Ok(i64::MAX / 2));
+        assert_eq!(parse_time(MAX_TIME), Ok(QUERY_TIME_LIMIT_MS));
+        assert_eq!(parse_time(MIN_TIME), Ok(-QUERY_TIME_LIMIT_MS));
         for bad in ["", "yesterday", "NaN", "inf", "1e300"] {
             let e = parse_time(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
+    }
+
+    #[test]
+    fn extreme_times_and_durations_are_refused_not_wrapped() {
+        let edge = QUERY_TIME_LIMIT_MS / 1000;
+        assert_eq!(parse_time(&edge.to_string()), Ok(edge * 1000));
+        assert_eq!(parse_time(&(-edge).to_string()), Ok(-edge * 1000));
+        for bad in [
+            "9e15",
+            "-9e15",
+            "9007199254741",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "1e18",
+            "1e300",
+            "-1e300",
+        ] {
+            let e = parse_time(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+            assert!(!e.is_empty());
+        }
+        for bad in [
+            "9e15",
+            "1e300",
+            "-1e300",
+            "inf",
+            "NaN",
+            "300000y",
+            "9223372036854775807s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+        for bad in [
+            "99999999999999999999y",
+            "9223372036854775807ms1ms",
+            "1y1w1d1h1m1s1ms1ms",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+        assert_eq!(parse_duration("285y"), Ok(285 * 365 * 86_400_000));
+        assert!(parse_duration("9e15").unwrap_err().contains("out of range"));
+    }
+
+    #[test]
+    fn the_parameter_is_named() {
+        let params = Params(vec![
+            ("start".into(), "-9e15".into()),
+            ("step".into(), "1e300".into()),
+        ]);
+        let e = params.time("start").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("invalid parameter \"start\": \"-9e15\" is out of range"),
+            "{}",
+            e.message
+        );
+        let e = params.duration("step").unwrap_err();
+        assert!(
+            e.message.starts_with("invalid parameter \"step\""),
+            "{}",
+            e.message
+        );
+        assert_eq!(params.time_or("end", 5), Ok(5));
     }
 
     #[test]

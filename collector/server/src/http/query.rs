@@ -8,7 +8,7 @@ use vigil_store::clock::now_ms;
 
 /// `/api/v1/query?query=…&time=…&timeout=…`: evaluates at `time` (default now).
 pub async fn instant(State(api): State<Api>, params: Params) -> Result<Response, ApiError> {
-    let query = required_query(&params)?;
+    let query = checked_query(&api, &params)?;
     let time_ms = params.time_or("time", now_ms())?;
     let timeout = api.timeout(&params)?;
     let body = api
@@ -22,7 +22,7 @@ pub async fn instant(State(api): State<Api>, params: Params) -> Result<Response,
 
 /// `/api/v1/query_range?query=…&start=…&end=…&step=…&timeout=…`: a matrix.
 pub async fn range(State(api): State<Api>, params: Params) -> Result<Response, ApiError> {
-    let query = required_query(&params)?;
+    let query = checked_query(&api, &params)?;
     let start_ms = params.time("start")?;
     let end_ms = params.time("end")?;
     if end_ms < start_ms {
@@ -41,6 +41,17 @@ pub async fn range(State(api): State<Api>, params: Params) -> Result<Response, A
              integer",
         ));
     }
+    // Times and steps are within ±2^53 ms (params), so this cannot overflow.
+    let max_steps = api.engine.options().max_steps;
+    if (end_ms - start_ms) / step_ms >= max_steps {
+        return Err(ApiError::bad_param(
+            "step",
+            format!(
+                "exceeded maximum resolution of {max_steps} points per timeseries; try \
+                 decreasing the query resolution (?step=XX)"
+            ),
+        ));
+    }
     let timeout = api.timeout(&params)?;
     let body = api
         .run(timeout, "query", move |api| {
@@ -56,13 +67,20 @@ pub async fn range(State(api): State<Api>, params: Params) -> Result<Response, A
 
 /// `/api/v1/query_exemplars`: Vigil stores no exemplars, so a valid request gets `[]`
 /// (Grafana asks for them alongside range queries).
-pub async fn exemplars(params: Params) -> Result<Response, ApiError> {
+pub async fn exemplars(State(api): State<Api>, params: Params) -> Result<Response, ApiError> {
     let query = required_query(&params)?;
-    promql_parser::parser::parse(&query)
-        .map_err(|e| ApiError::bad_data(format!("parse error: {}", e.trim())))?;
+    vigil_promql::parse::parse(&query, &api.options.parse)?;
     params.time_or("start", 0)?;
     params.time_or("end", 0)?;
     Ok(json::success(|out| out.extend_from_slice(b"[]")))
+}
+
+/// The `query` parameter, refused when missing, or longer or deeper than the limits
+/// allow (checked here, before the query waits for a slot).
+fn checked_query(api: &Api, params: &Params) -> Result<String, ApiError> {
+    let query = required_query(params)?;
+    vigil_promql::parse::check(&query, &api.options.parse)?;
+    Ok(query)
 }
 
 fn required_query(params: &Params) -> Result<String, ApiError> {

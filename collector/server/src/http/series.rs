@@ -7,13 +7,14 @@
 
 use super::params::Params;
 use super::{Api, ApiError, json};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use vigil_store::selector::Selector;
 
 /// `/api/v1/series?match[]=…&start=…&end=…`: the label sets of matching series.
 pub async fn series(State(api): State<Api>, params: Params) -> Result<Response, ApiError> {
-    let selectors = selectors(&params)?;
+    let selectors = selectors(&api, &params)?;
     if selectors.is_empty() {
         return Err(ApiError::bad_data(
             "no match[] parameter provided; give at least one selector, like match[]=up",
@@ -43,7 +44,7 @@ pub async fn series(State(api): State<Api>, params: Params) -> Result<Response, 
 
 /// `/api/v1/labels[?match[]=…&start=…&end=…]`: label names, sorted.
 pub async fn labels(State(api): State<Api>, params: Params) -> Result<Response, ApiError> {
-    let selectors = selectors(&params)?;
+    let selectors = selectors(&api, &params)?;
     let window = window(&params)?;
     let timeout = api.timeout(&params)?;
     let body = api
@@ -60,15 +61,18 @@ pub async fn labels(State(api): State<Api>, params: Params) -> Result<Response, 
 /// `/api/v1/label/<name>/values[?match[]=…&start=…&end=…]`: values of one label, sorted.
 pub async fn label_values(
     State(api): State<Api>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> Result<Response, ApiError> {
+    // A name that is not UTF-8 once decoded (`%FF`) is refused like any bad name, in the
+    // API's envelope rather than as axum's plain-text rejection.
+    let name = name.map_or_else(|e| e.body_text(), |Path(name)| name);
     if !is_label_name(&name) {
         return Err(ApiError::bad_data(format!(
             "invalid label name: {name:?}; label names match [a-zA-Z_][a-zA-Z0-9_]*"
         )));
     }
-    let selectors = selectors(&params)?;
+    let selectors = selectors(&api, &params)?;
     let window = window(&params)?;
     let timeout = api.timeout(&params)?;
     let body = api
@@ -82,12 +86,17 @@ pub async fn label_values(
     Ok(json::respond(body))
 }
 
-/// Every `match[]` parameter, parsed.
-fn selectors(params: &Params) -> Result<Vec<Selector>, ApiError> {
+/// Every `match[]` parameter, parsed; each is refused first when longer or deeper than
+/// `limits.max_query_bytes` or `limits.max_query_depth`.
+fn selectors(api: &Api, params: &Params) -> Result<Vec<Selector>, ApiError> {
     params
         .all("match[]")
         .into_iter()
-        .map(|s| Selector::parse(s).map_err(|e| ApiError::bad_param("match[]", e)))
+        .map(|s| {
+            vigil_promql::parse::check(s, &api.options.parse)
+                .map_err(|e| ApiError::bad_param("match[]", e))?;
+            Selector::parse(s).map_err(|e| ApiError::bad_param("match[]", e))
+        })
         .collect()
 }
 
@@ -97,8 +106,10 @@ fn window(params: &Params) -> Result<Option<(i64, i64)>, ApiError> {
     if !given("start") && !given("end") {
         return Ok(None);
     }
-    let start = params.time_or("start", i64::MIN / 2)?;
-    let end = params.time_or("end", i64::MAX / 2)?;
+    // Times are within ±2^53 ms (params); a missing end is the end of that range.
+    let limit = vigil_promql::time::QUERY_TIME_LIMIT_MS;
+    let start = params.time_or("start", -limit)?;
+    let end = params.time_or("end", limit)?;
     if end < start {
         return Err(ApiError::bad_param(
             "end",
@@ -107,6 +118,9 @@ fn window(params: &Params) -> Result<Option<(i64, i64)>, ApiError> {
     }
     Ok(Some((start, end)))
 }
+
+#[cfg(test)]
+mod tests;
 
 fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();

@@ -95,11 +95,13 @@ fn history(
     lookback_ms: i64,
 ) -> Result<Vec<Series>, String> {
     let plain_selector = matches!(
-        promql_parser::parser::parse(expr),
+        vigil_promql::parse::parse(expr, &vigil_promql::parse::ParseLimits::default()),
         Ok(promql_parser::parser::Expr::VectorSelector(ref v)) if v.offset.is_none() && v.at.is_none()
     );
     let value = if plain_selector {
-        engine.instant(&format!("{expr}[{lookback_ms}ms]"), now_ms)
+        // As `60d`, not `5184000000ms`: the parser reads a count past 32 bits as zero.
+        let range = crate::forecast::range_text(lookback_ms);
+        engine.instant(&format!("{expr}[{range}]"), now_ms)
     } else {
         let step = (lookback_ms / HISTORY_POINTS).max(1_000);
         engine.range(expr, now_ms - lookback_ms, now_ms, step)
