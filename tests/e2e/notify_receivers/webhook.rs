@@ -1,7 +1,9 @@
 //! Webhook and Alertmanager receivers: signed Alertmanager JSON, answers that are refused,
-//! late or down, the outbox while a receiver is away, and Debian's Alertmanager.
+//! late or down, the outbox while a receiver is away, delivery ids and key rotation, and
+//! Debian's Alertmanager.
 
 use super::*;
+use vigil_tests::notify_servers::ReceivedRequest;
 
 /// HMAC-SHA256(key, "<timestamp>.<body>") as the `X-Vigil-Signature` header writes it.
 fn expected_signature(key: &str, timestamp: &str, body: &[u8]) -> String {
@@ -61,6 +63,7 @@ receiver = "hook"
     );
     assert_eq!(request.header("authorization"), Some(token));
     assert_eq!(request.header("x-team"), Some("infra"));
+    assert_eq!(request.header("x-vigil-delivery").map(str::len), Some(36));
 
     // The signature: a fresh timestamp, and the HMAC of "<timestamp>.<body>".
     let timestamp = request.header("x-vigil-timestamp").unwrap();
@@ -313,4 +316,149 @@ fn vigil_notify_outbox_lists_what_waits_until_the_receiver_is_back() {
         let out = vigil(&c.url(), &["notify", "outbox"]);
         (out.status.success() && stderr(&out).contains("the outbox is empty")).then_some(())
     });
+}
+
+/// The `sha256=<hex>` values of a request's `X-Vigil-Signature`, split as the webhook
+/// module's documentation tells receivers to.
+fn signatures(request: &ReceivedRequest) -> Vec<String> {
+    let header = request.header("x-vigil-signature").unwrap_or_default();
+    header.split(',').map(|v| v.trim().to_owned()).collect()
+}
+
+#[test]
+fn a_retried_delivery_keeps_its_id_across_a_restart_and_both_keys_sign_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = HttpReceiver::start();
+    receiver.set_status(503);
+    let (new_key, old_key) = ("n3w-hmac-K3y-e2e", "0ld-hmac-K3y-e2e");
+    let old_key_file = dir.path().join("hook.key.old");
+    std::fs::write(&old_key_file, format!("{old_key}\n")).unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: ids\n    rules:\n      - alert: DeliveryIdHigh\n        \
+         expr: delivery_id_e2e_value > 50\n",
+    )
+    .unwrap();
+    let notify = format!(
+        r#"[rules]
+files = [{rules:?}]
+evaluation_interval = "1s"
+[storage]
+sync = false
+[[notify.receivers]]
+name = "hook"
+[[notify.receivers.webhook]]
+url = "{url}/hook"
+secret = {{ env = "VIGIL_E2E_HOOK_KEY" }}
+previous_secret = {{ file = {old:?} }}
+timeout = "5s"
+[notify.route]
+receiver = "hook"
+group_wait = "0s"
+repeat_interval = "1h"
+[notify.delivery]
+backoff_initial = "100ms"
+backoff_max = "500ms"
+"#,
+        rules = rules.display().to_string(),
+        url = receiver.url(),
+        old = old_key_file.display().to_string(),
+    );
+    let env = [("VIGIL_E2E_HOOK_KEY", new_key)];
+    let mut c = collector(dir.path(), &notify, &env);
+    import_now(&c.url(), dir.path(), "delivery_id_e2e_value", "db-1", 75.0);
+
+    // The first attempt fails (503) and is retried: two requests, one delivery id.
+    let failed = receiver.wait_for(2, WAIT);
+    let id = failed[0].header("x-vigil-delivery").unwrap().to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(failed[1].header("x-vigil-delivery"), Some(id.as_str()));
+
+    // The collector stops with the notification still in its outbox; once started again
+    // it delivers it, with the same id.
+    let first_log = c.process.log();
+    c.process.terminate();
+    receiver.set_ok();
+    let before_restart = receiver.requests().len();
+    let c = collector(dir.path(), &notify, &env);
+    let all = receiver.wait_for(before_restart + 1, WAIT);
+    assert!(
+        c.process
+            .log()
+            .contains("delivering notifications left by the previous run"),
+        "{}",
+        c.process.log()
+    );
+    for request in &all {
+        assert_eq!(
+            request.json()["alerts"][0]["labels"]["alertname"],
+            "DeliveryIdHigh"
+        );
+        assert_eq!(request.header("x-vigil-delivery"), Some(id.as_str()));
+        // Both keys sign every attempt, the new one first.
+        let timestamp = request.header("x-vigil-timestamp").unwrap();
+        assert_eq!(
+            signatures(request),
+            [
+                expected_signature(new_key, timestamp, &request.body),
+                expected_signature(old_key, timestamp, &request.body)
+            ]
+        );
+    }
+    wait_for(WAIT, "an empty outbox", || {
+        let out = vigil(&c.url(), &["notify", "outbox"]);
+        (out.status.success() && stderr(&out).contains("the outbox is empty")).then_some(())
+    });
+
+    // Every `vigil notify test` is a delivery of its own.
+    let (first_test, _) = notify_test(&c, "hook");
+    let (second_test, _) = notify_test(&c, "hook");
+    let tests = receiver.wait_for(all.len() + 2, WAIT);
+    let test_ids: Vec<&str> = tests[all.len()..]
+        .iter()
+        .map(|r| r.header("x-vigil-delivery").unwrap())
+        .collect();
+    assert_ne!(test_ids[0], test_ids[1]);
+    assert!(!test_ids.contains(&id.as_str()));
+
+    let log = first_log + &c.process.log();
+    for secret in [new_key, old_key] {
+        assert!(
+            !log.contains(secret),
+            "collector log shows {secret:?}:\n{log}"
+        );
+    }
+    assert_no_secret(&c, &[&first_test, &second_test], &[new_key, old_key]);
+}
+
+#[test]
+fn a_token_over_http_to_a_remote_host_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("collector.toml");
+    let notify = "[[notify.receivers]]\nname = \"remote\"\n[[notify.receivers.webhook]]\n\
+                  url = \"http://hooks.example.com/vigil\"\n\
+                  headers = { Authorization = \"Bearer t0ken-in-clear\" }\n\
+                  [notify.route]\nreceiver = \"remote\"\n";
+    std::fs::write(&config, notify).unwrap();
+    let out = std::process::Command::new(vigil_tests::bin("vigil-collector"))
+        .args(["--config", config.to_str().unwrap()])
+        .arg("--grpc-listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("notify.receivers[0] (\"remote\").webhook[0].url"),
+        "{err}"
+    );
+    assert!(
+        err.contains("https://") && err.contains("allow_insecure = true"),
+        "{err}"
+    );
+    assert!(!err.contains("t0ken-in-clear"), "{err}");
+    assert!(!dir.path().join("data").exists(), "the store was opened");
 }

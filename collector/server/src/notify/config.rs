@@ -155,9 +155,17 @@ pub struct WebhookConfig {
     /// HMAC-SHA256 key: when set, each request is signed (see `notify::webhook`).
     #[serde(default)]
     pub secret: Option<SecretSource>,
+    /// A second HMAC-SHA256 key, active beside `secret` while receivers move to it: each
+    /// request then carries a signature with each key (see `notify::webhook`).
+    #[serde(default)]
+    pub previous_secret: Option<SecretSource>,
     /// Extra headers (values may be secrets, such as `Authorization`).
     #[serde(default)]
     pub headers: BTreeMap<String, SecretSource>,
+    /// Allow an `Authorization` header or URL credentials over `http://` to a host that is
+    /// not loopback (refused otherwise: they would cross the network in clear text).
+    #[serde(default)]
+    pub allow_insecure: bool,
     /// Bound on one attempt.
     #[serde(default = "attempt_timeout", with = "vigil_config::duration")]
     pub timeout: Duration,
@@ -185,6 +193,10 @@ pub struct AlertmanagerConfig {
     /// Extra CA certificate (PEM) to trust, beside the system's.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Allow an `Authorization` header or URL credentials over `http://` to a host that is
+    /// not loopback (as for webhooks).
+    #[serde(default)]
+    pub allow_insecure: bool,
 }
 
 /// `[notify.route]` and its `routes`: Alertmanager's route tree. Unset fields inherit
@@ -301,12 +313,35 @@ impl NotifyConfig {
                     ));
                 }
             }
+            for (j, w) in r.webhook.iter().enumerate() {
+                let at = format!("{at} ({:?}).webhook[{j}]", r.name);
+                if w.previous_secret.is_some() && w.secret.is_none() {
+                    return Err(format!(
+                        "{at}.previous_secret: set `secret` to the new key too; \
+                         previous_secret only keeps the old key's signature during a rotation"
+                    ));
+                }
+                // A URL from a file or the environment is checked when it is read.
+                if let SecretSource::Inline(url) = &w.url
+                    && let Ok(url) = reqwest::Url::parse(url)
+                {
+                    let headers = w.headers.keys().map(String::as_str);
+                    check_cleartext(&url, headers, w.allow_insecure, "webhook")
+                        .map_err(|e| format!("{at}.url: {e}"))?;
+                }
+            }
             for (j, a) in r.alertmanager.iter().enumerate() {
+                let at = format!("{at} ({:?}).alertmanager[{j}]", r.name);
                 if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
                     return Err(format!(
-                        "{at}.alertmanager[{j}].url: {:?} is not an http:// or https:// URL",
+                        "{at}.url: {:?} is not an http:// or https:// URL",
                         a.url
                     ));
+                }
+                if let Ok(url) = reqwest::Url::parse(&a.url) {
+                    let headers = a.headers.keys().map(String::as_str);
+                    check_cleartext(&url, headers, a.allow_insecure, "alertmanager")
+                        .map_err(|e| format!("{at}.url: {e}"))?;
                 }
             }
         }
@@ -379,6 +414,34 @@ fn check_route(route: &RouteConfig, at: &str, receivers: &HashSet<&str>) -> Resu
     Ok(())
 }
 
+/// Refuses a request to `url` that would carry a credential across the network in clear
+/// text: an `http://` URL to a host that is not loopback, with an `Authorization` header
+/// (among `header_names`) or a user name or password in the URL; unless `allow_insecure`.
+/// `kind` (`webhook`, `alertmanager`) names the table the opt-in goes in. The error names
+/// the host, never a secret, and says what to do.
+pub fn check_cleartext<'a>(
+    url: &reqwest::Url,
+    mut header_names: impl Iterator<Item = &'a str>,
+    allow_insecure: bool,
+    kind: &str,
+) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default();
+    if allow_insecure || url.scheme() != "http" || is_loopback_host(host) {
+        return Ok(());
+    }
+    let what = if header_names.any(|name| name.eq_ignore_ascii_case("authorization")) {
+        "an Authorization header"
+    } else if !url.username().is_empty() || url.password().is_some() {
+        "the credentials in the URL"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "http:// would send {what} in clear text to {host}, which is not a loopback host; \
+         use an https:// URL, or set allow_insecure = true on this {kind} to accept that"
+    ))
+}
+
 /// `localhost`, `127.x.y.z` or `::1`.
 pub fn is_loopback_host(host: &str) -> bool {
     host == "localhost"
@@ -390,80 +453,4 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<NotifyConfig, String> {
-        let config: NotifyConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    const EXAMPLE: &str = r#"
-        external_url = "https://vigil.example.com"
-        [[receivers]]
-        name = "ops"
-        send_resolved = false
-        [[receivers.email]]
-        to = ["ops@example.com"]
-        from = "vigil@example.com"
-        host = "smtp.example.com"
-        password = { env = "SMTP_PASSWORD" }
-        [[receivers]]
-        name = "pager"
-        [[receivers.webhook]]
-        url = "https://hooks.example.com/x"
-        secret = { file = "/etc/vigil/hook.key" }
-        headers = { Authorization = { env = "HOOK_TOKEN" } }
-        [route]
-        receiver = "ops"
-        group_by = ["alertname"]
-        group_wait = "10s"
-        [[route.routes]]
-        matchers = ['severity="critical"']
-        receiver = "pager"
-        continue = true
-        [[inhibit_rules]]
-        source_matchers = ['alertname="HostDown"']
-        target_matchers = ['alertname!="HostDown"']
-        equal = ["host"]
-    "#;
-
-    #[test]
-    fn example_parses() {
-        let config = parse(EXAMPLE).unwrap();
-        assert_eq!(config.receivers.len(), 2);
-        assert!(!config.receivers[0].send_resolved);
-        assert_eq!(config.receivers[0].email[0].port, 587);
-        assert_eq!(config.receivers[0].email[0].tls, SmtpTls::Starttls);
-        let route = config.route.unwrap();
-        assert_eq!(route.group_wait, Some(Duration::from_secs(10)));
-        assert!(route.routes[0].continue_matching);
-        assert!(format!("{:?}", config.receivers[1].webhook[0]).contains("<secret"));
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        for (text, says) in [
-            (
-                "[[receivers]]\nname = \"a\"\n[[receivers.webhook]]\nurl = \"http://x\"\n",
-                "notify.route",
-            ),
-            (
-                "[[receivers]]\nname = \"a\"\n[[receivers.webhook]]\nurl = \"http://x\"\n[route]\nreceiver = \"b\"\n",
-                "no receiver is named \"b\"",
-            ),
-            (
-                "[[receivers]]\nname = \"a\"\n[[receivers.email]]\nto = [\"x@y\"]\nfrom = \"v@y\"\nhost = \"smtp.example.com\"\ntls = \"none\"\n[route]\nreceiver = \"a\"\n",
-                "loopback",
-            ),
-            (
-                "[[receivers]]\nname = \"a\"\n[[receivers.webhook]]\nurl = \"http://x\"\n[route]\nreceiver = \"a\"\n[[route.routes]]\nmatchers = ['host=~\"(\"']\n",
-                "notify.route.routes[0].matchers",
-            ),
-        ] {
-            let err = parse(text).unwrap_err();
-            assert!(err.contains(says), "{text}\n→ {err}");
-        }
-    }
-}
+mod tests;

@@ -15,6 +15,9 @@
 //!   that comes back after an outage gets a steady stream, not a storm.
 //! - Within a lane, the notifications of one group go out one at a time, oldest first, so
 //!   a resolution never overtakes the firing notification it follows.
+//! - Each entry is one *delivery*, with an id made when it is written and stored with it
+//!   ([`entry`]); every attempt sends it (webhooks as `X-Vigil-Delivery`), after a restart
+//!   too, so a receiver can drop the duplicates a retry may cause.
 //! - Results are counted in `vigil_notifications_total{receiver,result}`: `sent`,
 //!   `retried` (one per failed attempt), `rejected` (4xx, SMTP 5xx), `expired` (not
 //!   accepted within `give_up_after`) and `dropped` (the outbox was full, or the receiver
@@ -38,6 +41,7 @@ use super::config::DeliveryConfig;
 use super::metrics::NotifyMetrics;
 use super::model::Notification;
 use super::receivers::Receivers;
+use super::webhook::new_delivery_id;
 use backoff::XorShift;
 use entry::Entry;
 use state::State;
@@ -187,6 +191,7 @@ impl Outbox {
                         attempts: 0,
                         next_attempt_ms: now,
                         last_error: String::new(),
+                        delivery: new_delivery_id(),
                     },
                 ));
             }
@@ -269,5 +274,7 @@ impl Outbox {
     }
 }
 
+// The tests run on RocksDB.
 #[cfg(test)]
+#[cfg(feature = "rocks")]
 mod tests;

@@ -2,12 +2,15 @@
 //! read then), and the integrations that deliver: [`email`](super::email),
 //! [`webhook`](super::webhook) and [`alertmanager`](super::alertmanager), one file each.
 //! This module only dispatches to them and bounds each attempt by its timeout.
+//!
+//! Each attempt belongs to a *delivery* with an id ([`Integration::deliver`]): the outbox
+//! passes the id stored with its entry, so retries carry the same one.
 
 use super::alertmanager::AlertmanagerTarget;
 use super::config::NotifyConfig;
 use super::email::Email;
 use super::model::{Notification, Outcome};
-use super::webhook::Webhook;
+use super::webhook::{Webhook, new_delivery_id};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -132,12 +135,20 @@ impl Integration {
         }
     }
 
-    /// Makes one delivery attempt, bounded by the integration's timeout.
+    /// Makes one attempt of a new delivery (`vigil notify test`: each call is a delivery of
+    /// its own, with a new id), bounded by the integration's timeout.
     pub async fn send(&self, notification: &Notification) -> Outcome {
+        self.deliver(notification, &new_delivery_id()).await
+    }
+
+    /// Makes one attempt of the delivery `delivery`, bounded by the integration's timeout.
+    /// `delivery` is the id every attempt of it carries (webhooks send it as
+    /// `X-Vigil-Delivery`); the outbox keeps it with the entry.
+    pub async fn deliver(&self, notification: &Notification, delivery: &str) -> Outcome {
         let attempt = async {
             match &self.delivery {
                 Delivery::Email(e) => e.send(notification).await,
-                Delivery::Webhook(w) => w.send(notification).await,
+                Delivery::Webhook(w) => w.send(notification, delivery).await,
                 Delivery::Alertmanager(a) => a.send(notification).await,
             }
         };
@@ -237,5 +248,27 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("(\"mail\").email[0].subject"), "{err}");
         assert!(err.contains("Alertz"), "{err}");
+    }
+
+    #[test]
+    fn a_url_read_from_a_file_is_checked_for_clear_text_credentials_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("url");
+        std::fs::write(&url, "http://hooks.example.com/T0k3nInPath").unwrap();
+        let err = receivers(&format!(
+            "[[receivers]]\nname = \"pager\"\n[[receivers.webhook]]\nurl = {{ file = {:?} }}\n\
+             headers = {{ Authorization = \"Bearer s3cr3t-t0k3n\" }}\n",
+            url.display().to_string()
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("notify.receivers[0] (\"pager\").webhook[0].url: "),
+            "{err}"
+        );
+        assert!(err.contains("allow_insecure = true"), "{err}");
+        assert!(
+            !err.contains("s3cr3t-t0k3n") && !err.contains("T0k3nInPath"),
+            "{err}"
+        );
     }
 }

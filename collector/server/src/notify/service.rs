@@ -4,7 +4,9 @@
 
 use super::notifier::Notifier;
 use super::silences::{NewSilence, Silence, SilenceError};
+use crate::auth::{Caller, Identity};
 use tonic::{Request, Response, Status};
+use tracing::info;
 use vigil_proto::v1::notify_server::{Notify, NotifyServer};
 use vigil_proto::v1::{
     AddSilenceRequest, ExpireSilenceRequest, ListOutboxRequest, ListOutboxResponse,
@@ -29,16 +31,23 @@ impl Notify for NotifyService {
         &self,
         request: Request<AddSilenceRequest>,
     ) -> Result<Response<SilenceResponse>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
+        // Without --author, a silence is created by the token that made it.
+        let created_by = match (r.created_by.trim().is_empty(), &caller.identity) {
+            (true, Identity::Token { .. }) => caller.name.clone(),
+            _ => r.created_by,
+        };
         let new = NewSilence {
             matchers: r.matchers,
             starts_at_ms: r.starts_at_ms,
             ends_at_ms: r.ends_at_ms,
-            created_by: r.created_by,
+            created_by,
             comment: r.comment,
         };
         let silences = self.notifier.silences.clone();
         let silence = blocking(move || silences.add(new, now_ms())).await?;
+        info!(target: "audit", caller = %caller.name, peer = %caller.peer_text(), id = %silence.id, created_by = %silence.created_by, "silence added");
         Ok(Response::new(SilenceResponse {
             silence: Some(wire_silence(&silence, now_ms())),
         }))
@@ -64,9 +73,11 @@ impl Notify for NotifyService {
         &self,
         request: Request<ExpireSilenceRequest>,
     ) -> Result<Response<SilenceResponse>, Status> {
+        let caller = Caller::of(&request);
         let id = request.into_inner().id;
         let silences = self.notifier.silences.clone();
         let silence = blocking(move || silences.expire(&id, now_ms())).await?;
+        info!(target: "audit", caller = %caller.name, peer = %caller.peer_text(), id = %silence.id, "silence expired");
         Ok(Response::new(SilenceResponse {
             silence: Some(wire_silence(&silence, now_ms())),
         }))
@@ -76,7 +87,9 @@ impl Notify for NotifyService {
         &self,
         request: Request<TestReceiverRequest>,
     ) -> Result<Response<TestReceiverResponse>, Status> {
+        let caller = Caller::of(&request);
         let receiver = request.into_inner().receiver;
+        info!(target: "audit", caller = %caller.name, peer = %caller.peer_text(), receiver = %receiver, "test notification");
         let answers = super::test_send::test_receiver(
             self.notifier.receivers.clone(),
             &receiver,

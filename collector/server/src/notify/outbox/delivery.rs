@@ -111,7 +111,9 @@ impl Outbox {
             },
             Some(integration) => {
                 let guard = integration.timeout() + ATTEMPT_GUARD_SLACK;
-                match tokio::time::timeout(guard, integration.send(&entry.notification)).await {
+                let delivery = entry.delivery_id(id);
+                let attempt = integration.deliver(&entry.notification, &delivery);
+                match tokio::time::timeout(guard, attempt).await {
                     Ok(outcome) => outcome,
                     Err(_) => Outcome::Retry {
                         error: format!("no answer within {}s", guard.as_secs()),

@@ -14,10 +14,17 @@
 //!           "created_ms":…,                  when it entered the outbox
 //!           "attempts":2,                    failed attempts so far
 //!           "next_attempt_ms":…,             not before this
-//!           "last_error":"HTTP 503 …"}       the last failure, "" before any
+//!           "last_error":"HTTP 503 …",       the last failure, "" before any
+//!           "delivery":"3f2b7c1e-…"}         the delivery id (webhooks' X-Vigil-Delivery):
+//!                                            random, made when the entry is written, so
+//!                                            every attempt, after a restart too, sends
+//!                                            the same; entries written before it existed
+//!                                            have none and use one derived from their id,
+//!                                            creation time, receiver and integration
 //! ```
 
 use super::super::model::Notification;
+use super::super::webhook::{derived_delivery_id, is_delivery_id};
 use serde::{Deserialize, Serialize};
 
 /// The value format written now.
@@ -45,6 +52,10 @@ pub struct Entry {
     /// The last failure, empty before any.
     #[serde(default)]
     pub last_error: String,
+    /// The delivery id every attempt of this entry carries ([`Entry::delivery_id`]); empty
+    /// in entries written before there was one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub delivery: String,
 }
 
 /// The store key of entry `id`.
@@ -58,6 +69,20 @@ pub fn id_of(key: &[u8]) -> Option<u64> {
 }
 
 impl Entry {
+    /// The delivery id of entry `id`: the one stored with it, or, for an entry written
+    /// before ids were stored (or holding one a header cannot carry), one derived from
+    /// what identifies it in the store, so it too is the same on every attempt.
+    pub fn delivery_id(&self, id: u64) -> String {
+        if is_delivery_id(&self.delivery) {
+            return self.delivery.clone();
+        }
+        let seed = format!(
+            "vigil-outbox\0{id}\0{}\0{}\0{}",
+            self.created_ms, self.receiver, self.integration
+        );
+        derived_delivery_id(seed.as_bytes())
+    }
+
     /// The stored value.
     pub fn encode(&self) -> Vec<u8> {
         // Serializing plain structs of strings and numbers into a Vec cannot fail.
@@ -92,6 +117,54 @@ mod tests {
         assert!(key(255) < key(256));
         assert_eq!(id_of(&key(1 << 40)), Some(1 << 40));
         assert_eq!(id_of(b"short"), None);
+    }
+
+    fn entry(delivery: &str) -> Entry {
+        let notification =
+            crate::notify::test_send::test_notification("ops", "", 1_700_000_000_000);
+        Entry {
+            v: FORMAT_VERSION,
+            receiver: "ops".into(),
+            integration: 0,
+            kind: "webhook".into(),
+            notification,
+            created_ms: 1_700_000_000_000,
+            attempts: 0,
+            next_attempt_ms: 1_700_000_000_000,
+            last_error: String::new(),
+            delivery: delivery.into(),
+        }
+    }
+
+    #[test]
+    fn the_delivery_id_is_stored_with_the_entry() {
+        let stored = entry("3f2b7c1e-9a4d-4e6b-8c1f-0d2e4a6b8c9d");
+        let text = String::from_utf8(stored.encode()).unwrap();
+        assert!(
+            text.contains(r#""delivery":"3f2b7c1e-9a4d-4e6b-8c1f-0d2e4a6b8c9d""#),
+            "{text}"
+        );
+        let read = Entry::decode(text.as_bytes()).unwrap();
+        assert_eq!(read, stored);
+        assert_eq!(read.delivery_id(7), "3f2b7c1e-9a4d-4e6b-8c1f-0d2e4a6b8c9d");
+    }
+
+    #[test]
+    fn an_entry_without_a_delivery_id_derives_a_stable_one() {
+        // As a collector before delivery ids wrote it: no "delivery" key.
+        let old = entry("");
+        let text = String::from_utf8(old.encode()).unwrap();
+        assert!(!text.contains("delivery"), "{text}");
+        let read = Entry::decode(text.as_bytes()).unwrap();
+        let id = read.delivery_id(7);
+        assert!(is_delivery_id(&id), "{id}");
+        assert_eq!(id, Entry::decode(text.as_bytes()).unwrap().delivery_id(7));
+        assert_ne!(id, read.delivery_id(8));
+        let mut later = read.clone();
+        later.created_ms += 1;
+        assert_ne!(id, later.delivery_id(7));
+        // One a header cannot carry is replaced the same way.
+        assert_eq!(entry("bad id").delivery_id(7), id);
     }
 
     #[test]

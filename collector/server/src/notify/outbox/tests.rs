@@ -17,6 +17,8 @@ use vigil_rocks::{RocksOptions, RocksStore};
 struct Hook {
     status: AtomicU16,
     bodies: Mutex<Vec<serde_json::Value>>,
+    /// The `X-Vigil-Delivery` of each request, in the order of `bodies`.
+    deliveries: Mutex<Vec<String>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -49,15 +51,26 @@ impl Hook {
     }
 }
 
-async fn receive(AxumState(hook): AxumState<Arc<Hook>>, body: String) -> StatusCode {
+async fn receive(
+    AxumState(hook): AxumState<Arc<Hook>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> StatusCode {
     let now = hook.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     hook.max_in_flight.fetch_max(now, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let status = hook.status.load(Ordering::SeqCst);
-    hook.bodies
-        .lock()
-        .unwrap()
-        .push(serde_json::from_str(&body).unwrap_or_default());
+    let delivery = headers
+        .get(crate::notify::webhook::DELIVERY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut bodies = hook.bodies.lock().unwrap_or_else(|p| p.into_inner());
+    bodies.push(serde_json::from_str(&body).unwrap_or_default());
+    let mut deliveries = hook.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+    deliveries.push(delivery);
+    drop(deliveries);
+    drop(bodies);
     hook.in_flight.fetch_sub(1, Ordering::SeqCst);
     StatusCode::from_u16(status).unwrap()
 }
@@ -400,4 +413,43 @@ async fn a_groups_notifications_go_out_in_order_one_at_a_time() {
         ]
     );
     assert_eq!(hook.max_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_attempt_of_an_entry_carries_its_stored_delivery_id_after_a_restart_too() {
+    let (hook, url) = Hook::start(503).await;
+    let (_dir, store) = store();
+    let receivers = webhook_receivers(&url);
+    let first = Outbox::open(store.clone(), receivers.clone(), fast(), Arc::default()).unwrap();
+    first
+        .enqueue(
+            &[notification("ops", "a"), notification("ops", "b")],
+            Vec::new(),
+        )
+        .unwrap();
+    let stored: HashMap<String, String> = store
+        .kv_scan(Space::Outbox)
+        .unwrap()
+        .iter()
+        .map(|(_, v)| Entry::decode(v).unwrap())
+        .map(|e| (e.notification.group_key.clone(), e.delivery))
+        .collect();
+    assert_ne!(stored["a"], stored["b"]);
+    drop(first); // the collector stops before any attempt
+
+    let second = Arc::new(Outbox::open(store.clone(), receivers, fast(), Arc::default()).unwrap());
+    second.start();
+    // A failing lane probes with its oldest entry, so "a" is the one retried.
+    wait_until("two failed attempts of a", || {
+        hook.group_keys().iter().filter(|k| *k == "a").count() >= 2
+    })
+    .await;
+    hook.status.store(200, Ordering::SeqCst);
+    wait_until("delivery", || second.waiting().is_empty()).await;
+    let deliveries = hook.deliveries.lock().unwrap().clone();
+    let keys = hook.group_keys();
+    assert_eq!(keys.len(), deliveries.len());
+    for (group, delivery) in keys.iter().zip(&deliveries) {
+        assert_eq!(delivery, &stored[group], "group {group}");
+    }
 }
