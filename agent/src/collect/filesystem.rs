@@ -96,10 +96,13 @@ impl Filesystems {
                 &labels,
                 stats.files_free as f64,
             );
+            // From the host's mount options, as node_exporter does: statvfs answers for
+            // the agent's own view, which a sandbox (ProtectSystem=strict, a read-only
+            // container root) makes read-only everywhere.
             sink.push(
                 "node_filesystem_readonly",
                 &labels,
-                f64::from(u8::from(stats.readonly)),
+                f64::from(u8::from(mount.readonly)),
             );
             sink.push("node_filesystem_device_error", &labels, 0.0);
         }
@@ -123,7 +126,8 @@ mod tests {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
         let n = path.as_os_str().len() as u64;
-        let readonly = path.ends_with("mnt/my disk");
+        // As under a read-only sandbox: every mount looks read-only to statvfs.
+        let readonly = true;
         let (size_bytes, free_bytes, avail_bytes) = (n * 4096, n * 2048, n * 1024);
         Ok(FsStats {
             size_bytes,
