@@ -24,7 +24,8 @@ pub struct Config {
     pub hostname: String,
     /// Labels added to every series of this host, e.g. `{ env = "prod", dc = "fra1" }`.
     pub labels: BTreeMap<String, String>,
-    /// Token to present to the collector, when it requires one.
+    /// Token to present to the collector, when it requires one: sent as `authorization:
+    /// Bearer` metadata and in the Hello. Only over `https://` or to a loopback address.
     pub token: String,
     /// `[collect]`.
     pub collect: CollectConfig,
@@ -205,6 +206,27 @@ impl Config {
                 ),
             );
         }
+        if !self.token.is_empty() {
+            if crate::stream::bearer(&self.token).is_none() {
+                return bad(
+                    "token",
+                    "has a character a gRPC header cannot carry; it must be printable ASCII \
+                     without spaces at its ends"
+                        .into(),
+                );
+            }
+            if !https && !is_loopback_url(&self.collector) {
+                return bad(
+                    "collector",
+                    format!(
+                        "{:?} is clear text to an address that is not loopback, and token is \
+                         set: the token would cross the network unencrypted; use an https:// \
+                         URL (with tls.ca_file), or a loopback address",
+                        self.collector
+                    ),
+                );
+            }
+        }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return bad(
                 "tls.key_file",
@@ -259,6 +281,21 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether `url`'s host is `localhost` or a loopback address (`127.0.0.0/8`, `::1`).
+fn is_loopback_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<tonic::transport::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or_default();
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 #[cfg(test)]
@@ -325,6 +362,67 @@ mod tests {
         let e = Config::load(None, env).unwrap_err().to_string();
         assert!(e.contains("\"often\" is not a duration"), "{e}");
         let _ = std::fs::remove_file(&f.0);
+    }
+
+    #[test]
+    fn a_token_goes_in_clear_text_only_to_loopback() {
+        let with = |collector: &str, ca: bool| Config {
+            collector: collector.into(),
+            token: "s3cret".into(),
+            tls: TlsConfig {
+                ca_file: ca.then(|| "/etc/vigil/ca.pem".into()),
+                ..TlsConfig::default()
+            },
+            ..Config::default()
+        };
+        for ok in [
+            "http://127.0.0.1:7070",
+            "http://127.8.9.1:7070",
+            "http://[::1]:7070",
+            "http://localhost:7070",
+        ] {
+            with(ok, false).validate().unwrap();
+        }
+        with("https://10.0.0.1:7070", true).validate().unwrap();
+        with("https://collector.example:7070", true)
+            .validate()
+            .unwrap();
+        for refused in [
+            "http://10.0.0.1:7070",
+            "http://collector.example:7070",
+            "http://0.0.0.0:7070",
+        ] {
+            let e = with(refused, false).validate().unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "collector: {refused:?} is clear text to an address that is not loopback, \
+                     and token is set: the token would cross the network unencrypted; use an \
+                     https:// URL (with tls.ca_file), or a loopback address"
+                )
+            );
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // Without a token, clear text stays allowed (the collector decides).
+        Config {
+            collector: "http://10.0.0.1:7070".into(),
+            ..Config::default()
+        }
+        .validate()
+        .unwrap();
+        let e = Config {
+            token: "new\nline".into(),
+            ..Config::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("token: has a character"), "{e}");
+        // The key from the environment, as an agent under systemd gets it.
+        let env = vec![("VIGIL_AGENT__TOKEN".to_owned(), "s3cret".to_owned())];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.token, "s3cret");
+        c.validate().unwrap();
     }
 
     fn tempfile_path() -> (PathBuf, std::fs::File) {

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::CompressionEncoding;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tracing::{debug, info, warn};
 use vigil_proto::v1::agent_message::Kind as AgentKind;
@@ -62,6 +63,31 @@ pub fn client_tls(tls: &TlsConfig) -> Result<ClientTlsConfig, String> {
         config = config.domain_name(name.clone());
     }
     Ok(config)
+}
+
+/// `Bearer TOKEN` as gRPC metadata, marked sensitive (HTTP/2 never indexes it); `None`
+/// when the token cannot go in a header (the configuration refuses such a token).
+pub fn bearer(token: &str) -> Option<MetadataValue<Ascii>> {
+    let printable = token.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    if !printable || token.trim() != token {
+        return None;
+    }
+    let mut value = MetadataValue::try_from(format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// The Ingest call's request: the outbound stream, with `authorization: Bearer` metadata
+/// when the Hello carries a token (the Hello keeps it too, for collectors from before
+/// `[[auth.tokens]]`).
+fn ingest_request<S>(outbound: S, hello: &Hello) -> tonic::Request<S> {
+    let mut request = tonic::Request::new(outbound);
+    if !hello.token.is_empty()
+        && let Some(value) = bearer(&hello.token)
+    {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
 }
 
 /// Delivers until `shutdown` turns true.
@@ -155,7 +181,10 @@ async fn stream_once(
             kind: Some(AgentKind::Hello(hello.clone())),
         })
         .await;
-    let mut inbound = client.stream(ReceiverStream::new(rx)).await?.into_inner();
+    let mut inbound = client
+        .stream(ingest_request(ReceiverStream::new(rx), hello))
+        .await?
+        .into_inner();
     let welcome = tokio::time::timeout(config.ack_timeout, inbound.message())
         .await
         .map_err(|_| StreamError::Protocol("no Welcome within ack_timeout".into()))??;
@@ -277,6 +306,22 @@ impl Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_goes_in_the_metadata_and_the_hello() {
+        let hello = Hello {
+            token: "s3cret".into(),
+            ..Hello::default()
+        };
+        let request = ingest_request((), &hello);
+        let value = request.metadata().get("authorization").unwrap();
+        assert_eq!(value.to_str().unwrap(), "Bearer s3cret");
+        assert!(value.is_sensitive());
+        let request = ingest_request((), &Hello::default());
+        assert!(request.metadata().get("authorization").is_none());
+        assert!(bearer("two\nlines").is_none());
+        assert!(bearer(" padded").is_none());
+    }
 
     #[test]
     fn jitter_stays_within_half_to_full_delay() {

@@ -65,7 +65,7 @@ pub(super) fn refused(target: &Target, status: tonic::Status) -> Error {
             target.url
         )));
     }
-    Error::from(status)
+    target.refusal(status)
 }
 
 /// Firing before pending, then by rule name and labels.

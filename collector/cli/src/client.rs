@@ -1,5 +1,6 @@
-//! The connection to the collector's `Query` service, and the one place where transport
-//! failures become messages a person can act on.
+//! The connection to the collector (every call carrying the token, if one is given), its
+//! `Query` service, and the one place where transport failures and refusals become
+//! messages a person can act on.
 
 use std::error::Error as StdError;
 use std::io;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use vigil_proto::v1::query_client::QueryClient;
 use vigil_proto::v1::{
@@ -14,6 +16,7 @@ use vigil_proto::v1::{
     SeriesResponse,
 };
 
+use super::auth::{self, Bearer, Source, Token};
 use super::error::Error;
 
 /// Largest response message accepted, decompressed. A query result is one message, and a
@@ -23,7 +26,11 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// How long to wait for the TCP (and TLS) handshake before giving up on the collector.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where the collector is and how to speak TLS to it.
+/// The connection to the collector as every client uses it: each call carries the token's
+/// `authorization: Bearer` metadata when a token is given.
+pub type Connection = InterceptedService<Channel, Bearer>;
+
+/// Where the collector is, how to speak TLS to it, and the token to present.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
     /// Collector URL (`http://` or `https://`; a bare `host:port` means `http://`).
@@ -32,6 +39,21 @@ pub struct Target {
     pub ca_cert: Option<PathBuf>,
     /// Client certificate and key, when the collector asks for one.
     pub identity: Option<(PathBuf, PathBuf)>,
+    /// Token for every call, when the collector requires one.
+    pub token: Option<Token>,
+}
+
+impl Target {
+    /// The error for a status the collector answered a call with: refusals of the token say
+    /// what to do about it (see [`auth::refusal`]); other statuses are shown as they are.
+    pub fn refusal(&self, status: tonic::Status) -> Error {
+        auth::refusal(self.token_source(), status)
+    }
+
+    /// Where the token came from, when one is given.
+    fn token_source(&self) -> Option<&Source> {
+        self.token.as_ref().map(|t| &t.source)
+    }
 }
 
 /// A connected `Query` client that remembers its URL, for error messages. Clones share the
@@ -39,14 +61,18 @@ pub struct Target {
 #[derive(Clone)]
 pub struct Collector {
     url: String,
-    client: QueryClient<Channel>,
+    /// Where the token came from, for messages about refusals.
+    token_source: Option<Source>,
+    client: QueryClient<Connection>,
     /// The connection, shared with clients of the collector's other services.
-    channel: Channel,
+    channel: Connection,
 }
 
 impl Collector {
     /// Connects to the collector at `url` (`http://host:port`; a bare `host:port` means
-    /// `http://`). Fails with [`Error::Unreachable`] when nothing answers there.
+    /// `http://`). Fails with [`Error::Unreachable`] when nothing answers there, and with
+    /// [`Error::ClearText`] (before connecting) when a token would cross the network
+    /// unencrypted.
     pub async fn connect(target: &Target) -> Result<Self, Error> {
         let url = target.url.as_str();
         let url = if url.contains("://") || url.starts_with("unix:") {
@@ -61,6 +87,15 @@ impl Collector {
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| invalid(innermost(&e)))?
             .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(token) = &target.token
+            && !url.starts_with("unix:")
+            && auth::clear_text_to_network(endpoint.uri())
+        {
+            return Err(Error::ClearText {
+                url,
+                from: token.source.to_string(),
+            });
+        }
         let endpoint = if endpoint.uri().scheme_str() == Some("https") {
             let read = |what: &str, path: &PathBuf| {
                 std::fs::read(path)
@@ -90,20 +125,22 @@ impl Collector {
             .connect()
             .await
             .map_err(|e| cannot_reach(&url, &e))?;
+        let channel = InterceptedService::new(channel, Bearer::new(target.token.as_ref()));
         let client = QueryClient::new(channel.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         Ok(Collector {
             url,
+            token_source: target.token_source().cloned(),
             client,
             channel,
         })
     }
 
-    /// The connection, for a client of another service on the same collector (`vigil
-    /// import` uses it for the Import service).
-    pub fn channel(&self) -> Channel {
+    /// The connection, for a client of another service on the same collector (Import,
+    /// Rules, Notify, Admin, Forecast); its calls carry the token too.
+    pub fn channel(&self) -> Connection {
         self.channel.clone()
     }
 
@@ -152,8 +189,9 @@ impl Collector {
         Ok(response.map_err(|s| self.status(s))?.into_inner())
     }
 
-    /// A status from a call: the collector's own answer, or, when the connection broke
-    /// (say the collector stopped after we connected), "cannot reach".
+    /// A status from a call: the collector's own answer (a refused token explained, see
+    /// [`auth::refusal`]), or, when the connection broke (say the collector stopped after
+    /// we connected), "cannot reach".
     fn status(&self, status: tonic::Status) -> Error {
         let transport_failed = status.code() == tonic::Code::Unavailable
             && chain(&status).any(|e| e.downcast_ref::<io::Error>().is_some());
@@ -167,7 +205,7 @@ impl Collector {
                 self.url
             )))
         } else {
-            Error::from(status)
+            auth::refusal(self.token_source.as_ref(), status)
         }
     }
 }

@@ -75,6 +75,50 @@ pub enum Error {
         host: String,
     },
 
+    /// The token from `--token-file` or an environment variable cannot be used (`from`
+    /// names which, e.g. `--token-file /etc/vigil/token`).
+    #[error("{from}: {reason}")]
+    BadToken {
+        /// Where the token came from.
+        from: String,
+        /// What is wrong with it (never the secret).
+        reason: String,
+    },
+
+    /// A token would cross the network in clear text: `--collector` is `http://` (or a bare
+    /// `host:port`) to an address that is not loopback.
+    #[error(
+        "refusing to send the token from {from} in clear text to {url}: use an https:// \
+         collector URL with --ca-cert FILE, or reach the collector through a loopback \
+         address (such as an SSH tunnel to 127.0.0.1)"
+    )]
+    ClearText {
+        /// The collector URL.
+        url: String,
+        /// Where the token came from.
+        from: String,
+    },
+
+    /// The collector answered `UNAUTHENTICATED`: it wants a token, or did not accept the
+    /// one given.
+    #[error("{}", unauthenticated(.from.as_deref(), .message))]
+    Unauthenticated {
+        /// Where the token came from; `None` when none was given.
+        from: Option<String>,
+        /// The collector's message.
+        message: String,
+    },
+
+    /// The collector answered `PERMISSION_DENIED`: it knows the caller, whose role does not
+    /// allow the command.
+    #[error("{}", permission_denied(.from.as_deref(), .message))]
+    PermissionDenied {
+        /// Where the token came from; `None` when none was given.
+        from: Option<String>,
+        /// The collector's message.
+        message: String,
+    },
+
     /// Writing the result to stdout failed.
     #[error("cannot write the output: {0}")]
     Write(#[from] io::Error),
@@ -85,9 +129,15 @@ impl Error {
     /// uses for usage errors), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::InvalidUrl { .. } | Error::Time(_) | Error::TooManySteps { .. } => 2,
+            Error::InvalidUrl { .. }
+            | Error::Time(_)
+            | Error::TooManySteps { .. }
+            | Error::BadToken { .. }
+            | Error::ClearText { .. } => 2,
             Error::Unreachable { .. }
             | Error::Status(_)
+            | Error::Unauthenticated { .. }
+            | Error::PermissionDenied { .. }
             | Error::BadQuery { .. }
             | Error::UnknownHost { .. }
             | Error::Write(_) => 1,
@@ -118,6 +168,42 @@ fn advice(message: &str) -> &'static str {
     } else {
         ""
     }
+}
+
+/// What to do about an `UNAUTHENTICATED` answer, given where the token came from (if one
+/// was given); the collector's own words follow in parentheses.
+fn unauthenticated(from: Option<&str>, message: &str) -> String {
+    let mut text = match from {
+        None => "the collector requires a token: pass --token or set VIGIL_TOKEN".to_owned(),
+        Some(from) => format!(
+            "the collector did not accept the token from {from}: check that it is the secret \
+             of one of the collector's [[auth.tokens]]"
+        ),
+    };
+    if !message.is_empty() {
+        text.push_str(&format!("\n(the collector said: {message})"));
+    }
+    text
+}
+
+/// What a `PERMISSION_DENIED` answer means for the person at the terminal: the collector's
+/// message, then which role the command needs.
+fn permission_denied(from: Option<&str>, message: &str) -> String {
+    let said = if message.is_empty() {
+        "the collector refused this command"
+    } else {
+        message
+    };
+    let what = match from {
+        Some(from) => format!("the role of the token from {from} does not allow this command"),
+        None => "this command needs a token whose role allows it: pass --token or set \
+                 VIGIL_TOKEN"
+            .to_owned(),
+    };
+    format!(
+        "{said}\n({what}; backups, rule reloads, silences and test notifications need an \
+         admin token, imports an admin token or an agent token for every host they write)"
+    )
 }
 
 /// The server's message, or the code's description when the server sent none.

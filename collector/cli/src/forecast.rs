@@ -174,7 +174,7 @@ pub async fn run(target: &Target, args: &ForecastArgs, output: Output) -> Result
                 expr: args.expr.clone(),
                 message: status.message().to_owned(),
             },
-            _ => Error::from(status),
+            _ => target.refusal(status),
         })?
         .into_inner();
     let mut out = output::stdout();

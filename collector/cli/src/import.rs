@@ -17,6 +17,7 @@ mod parse;
 mod pipeline;
 mod progress;
 
+use super::auth::{self, Source, Token};
 use super::client::{Collector, Target};
 use super::output::Output;
 use batch::{Batcher, MAX_REQUEST_BYTES};
@@ -27,6 +28,9 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 use vigil_proto::v1::import_client::ImportClient;
 
+/// The file reader, for the fuzz targets in tests/fuzz.
+#[cfg(feature = "fuzzing")]
+pub use batch::{Batcher as FileBatcher, Item, Piece, read};
 pub use parse::Format;
 
 /// Arguments of `vigil import`.
@@ -35,6 +39,9 @@ pub use parse::Format;
     (`m{a=\"b\"} 1.5 1700000000.25`), milliseconds in Prometheus text \
     (`m{a=\"b\"} 1.5 1700000000250`). A series' `host` label names the host it counts \
     against; series without one are stored as they are and count against \"(import)\".\n\n\
+    Importing takes an admin token, or an agent token allowed for every host in the file: \
+    --token, --token-file or VIGIL_TOKEN (VIGIL_AGENT_TOKEN is still read when none of \
+    them is given).\n\n\
     Examples:\n  \
     vigil import history.om\n  \
     zcat dump.prom.gz | vigil import --format prometheus -")]
@@ -46,15 +53,6 @@ pub struct ImportArgs {
     /// Text format of the file
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "openmetrics")]
     pub format: Format,
-
-    /// Token, when the collector requires one (one of its server.agent_tokens)
-    #[arg(
-        long,
-        env = "VIGIL_AGENT_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
 
     /// Most samples per request
     #[arg(long, value_name = "N", default_value_t = 50_000)]
@@ -85,6 +83,7 @@ pub enum ImportError {
 /// Imports the file and prints a summary (stderr; JSON on stdout with `--output json`).
 pub async fn run(target: &Target, args: &ImportArgs, output: Output) -> anyhow::Result<()> {
     let (input, size, name) = open(&args.file)?;
+    let target = &with_agent_token(target, std::env::var(auth::AGENT_TOKEN_ENV).ok())?;
     let collector = Collector::connect(target).await?;
     let client =
         ImportClient::new(collector.channel()).max_encoding_message_size(2 * MAX_REQUEST_BYTES);
@@ -107,8 +106,7 @@ pub async fn run(target: &Target, args: &ImportArgs, output: Output) -> anyhow::
             |item| tx.blocking_send(item).is_ok(),
         );
     });
-    let token = args.token.clone().unwrap_or_default();
-    let tally = pipeline::send_all(client, &token, rx, &progress).await;
+    let tally = pipeline::send_all(client, target, rx, &progress).await;
     progress.finish();
     report(&tally, &name, progress.elapsed(), output)?;
     match tally.stop {
@@ -119,6 +117,17 @@ pub async fn run(target: &Target, args: &ImportArgs, output: Output) -> anyhow::
         .into()),
         None => Ok(()),
     }
+}
+
+/// `target`, with the token of `VIGIL_AGENT_TOKEN` (`agent_token`, the variable's value)
+/// when no other is given: `vigil import` read its token from there before the global
+/// `--token` existed.
+fn with_agent_token(target: &Target, agent_token: Option<String>) -> Result<Target, super::Error> {
+    let mut target = target.clone();
+    if target.token.is_none() {
+        target.token = Token::from_env(Source::AgentEnv, agent_token)?;
+    }
+    Ok(target)
 }
 
 /// The input as a buffered reader, its size when known, and its name for messages.
@@ -216,5 +225,40 @@ mod tests {
         let a = args(&["vigil", "import", "--format", "prometheus", "-"]);
         assert_eq!((a.file, a.format), (PathBuf::from("-"), Format::Prometheus));
         assert!(Cli::try_parse_from(["vigil", "import", "h.om", "--format", "csv"]).is_err());
+    }
+
+    #[test]
+    fn the_agent_token_variable_is_a_fallback_for_import() {
+        let plain = Target::default();
+        let target = with_agent_token(&plain, Some("old".into())).expect("usable");
+        let token = target.token.expect("from VIGIL_AGENT_TOKEN");
+        assert_eq!(
+            (token.secret.expose(), token.source),
+            ("old", Source::AgentEnv)
+        );
+        assert!(
+            with_agent_token(&plain, Some(String::new()))
+                .expect("unset")
+                .token
+                .is_none()
+        );
+        // The global token wins.
+        let given = Target {
+            token: Token::from_env(Source::Env, Some("new".into())).expect("usable"),
+            ..Target::default()
+        };
+        let token = with_agent_token(&given, Some("old".into()))
+            .expect("usable")
+            .token
+            .expect("kept");
+        assert_eq!(token.source, Source::Env);
+        assert_eq!(token.secret.expose(), "new");
+        // `vigil import FILE --token S` still parses: --token is global now.
+        let cli =
+            Cli::try_parse_from(["vigil", "import", "h.om", "--token", "s3cret"]).expect("valid");
+        assert_eq!(
+            cli.token.map(|s| s.expose().to_owned()).as_deref(),
+            Some("s3cret")
+        );
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - `client`: the gRPC connection to the collector; transport failures become messages.
+//! - `auth`: the token (`--token`, `--token-file`, `VIGIL_TOKEN`) every call carries, and
+//!   what the collector's refusals of it mean.
 //! - `hosts`, `series`, `query`: one command each: fetch, then render.
 //! - `import`: backfill from a text file through the Import service.
 //! - `forecast`: when each series will cross a threshold, from the Forecast service.
@@ -19,6 +21,7 @@
 //! - `error`: what can go wrong, and the exit code for each.
 
 mod alerts;
+mod auth;
 mod backup;
 mod client;
 mod error;
@@ -45,11 +48,18 @@ use clap::{Parser, Subcommand};
 /// Times and durations as people write them: shared with the collector's HTTP API.
 pub(crate) use vigil_promql::time;
 
+pub use auth::Secret;
 pub use backup::BackupArgs;
 pub use error::Error;
 pub use forecast::ForecastArgs;
 pub use host::HostArgs;
 pub use import::ImportArgs;
+/// `vigil import`'s file reader (text → `ImportRequest`s), for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub use import::{
+    FileBatcher as ImportBatcher, Format as ImportFormat, Item as ImportItem, Piece,
+    read as read_import,
+};
 pub use notify::{NotifyAction, NotifyArgs, NotifyFailure};
 pub use output::Output;
 pub use query::QueryArgs;
@@ -107,6 +117,28 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = GLOBAL, env = "VIGIL_CLIENT_KEY", value_name = "FILE", requires = "cert")]
     pub key: Option<std::path::PathBuf>,
 
+    /// Token to present, for a collector that requires one (sent only over https:// or to
+    /// loopback) [env: VIGIL_TOKEN]
+    ///
+    /// VIGIL_TOKEN is read by vigil itself rather than by clap, so that --token-file wins
+    /// over it instead of conflicting with it; the help shows it as clap shows the others.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        long_help = "Token to present, for a collector that requires one (sent only over \
+                     https:// or to loopback)\n\n[env: VIGIL_TOKEN]",
+        value_name = "SECRET",
+        value_parser = auth::parse_secret,
+        conflicts_with = "token_file"
+    )]
+    pub token: Option<auth::Secret>,
+
+    /// Read the token from FILE (one trailing newline is ignored) instead of --token or
+    /// VIGIL_TOKEN
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+
     /// What to ask.
     #[command(subcommand)]
     pub command: Command,
@@ -150,6 +182,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         url: cli.collector.clone(),
         ca_cert: cli.ca_cert.clone(),
         identity: cli.cert.clone().zip(cli.key.clone()),
+        token: auth::Token::resolve(
+            cli.token.clone(),
+            cli.token_file.as_deref(),
+            std::env::var(auth::TOKEN_ENV).ok(),
+        )?,
     };
     match &cli.command {
         Command::Hosts => hosts::run(&target, cli.output).await?,

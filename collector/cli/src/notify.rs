@@ -123,7 +123,7 @@ fn refused(target: &Target, status: tonic::Status) -> Error {
             target.url
         )));
     }
-    Error::from(status)
+    target.refusal(status)
 }
 
 #[derive(Serialize)]

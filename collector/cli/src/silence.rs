@@ -29,7 +29,7 @@ use serde::Serialize;
 use vigil_proto::v1::notify_client::NotifyClient;
 use vigil_proto::v1::{AddSilenceRequest, ExpireSilenceRequest, ListSilencesRequest, Silence};
 
-use super::client::{Collector, Target};
+use super::client::{Collector, Connection, Target};
 use super::error::Error;
 use super::output::{self, Output};
 use super::time;
@@ -58,8 +58,9 @@ pub enum SilenceAction {
         /// Why the alerts are silenced
         #[arg(long, value_name = "TEXT")]
         comment: String,
-        /// Who silences them (default: $USER, else the login name of this process's user)
-        #[arg(long, env = "USER", value_name = "NAME", hide_env_values = true)]
+        /// Who silences them (default: with a token, its name on the collector; without,
+        /// $USER, else the login name of this process's user)
+        #[arg(long, value_name = "NAME")]
         author: Option<String>,
         /// When the silence starts, RFC 3339 or Unix seconds (default: now)
         #[arg(long, value_name = "TIME", value_parser = parse_start)]
@@ -79,14 +80,26 @@ pub enum SilenceAction {
     },
 }
 
-/// The name of the user running `vigil` when `$USER` is not set (as under cron, systemd or
-/// a container): `$LOGNAME`, else the `/etc/passwd` entry of the process's uid; empty
+/// The `created_by` of a new silence: `--author` when given; else, with a token, empty,
+/// so the collector records the token's name; else the user running `vigil` (`login`).
+fn created_by(author: Option<&str>, token: bool, login: impl FnOnce() -> String) -> String {
+    match author {
+        Some(author) => author.to_owned(),
+        None if token => String::new(),
+        None => login(),
+    }
+}
+
+/// The name of the user running `vigil`: `$USER`, else `$LOGNAME` (cron, systemd and
+/// containers may set neither), else the `/etc/passwd` entry of the process's uid; empty
 /// (the collector then asks for `--author`) when none is found.
 fn login_name() -> String {
-    if let Ok(name) = std::env::var("LOGNAME")
-        && !name.trim().is_empty()
-    {
-        return name;
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(name) = std::env::var(var)
+            && !name.trim().is_empty()
+        {
+            return name;
+        }
     }
     let uid = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -129,7 +142,7 @@ pub async fn run(target: &Target, args: &SilenceArgs, output: Output) -> Result<
                 matchers: matchers.clone(),
                 starts_at_ms,
                 ends_at_ms: starts_at_ms.saturating_add(time::duration_ms(*duration)),
-                created_by: author.clone().unwrap_or_else(login_name),
+                created_by: created_by(author.as_deref(), target.token.is_some(), login_name),
                 comment: comment.clone(),
             };
             let silence = client
@@ -167,7 +180,7 @@ pub async fn run(target: &Target, args: &SilenceArgs, output: Output) -> Result<
 }
 
 async fn list(
-    client: &mut NotifyClient<tonic::transport::Channel>,
+    client: &mut NotifyClient<Connection>,
     target: &Target,
     include_expired: bool,
     output: Output,
@@ -204,7 +217,7 @@ fn refused(target: &Target, status: tonic::Status) -> Error {
             target.url
         )));
     }
-    Error::from(status)
+    target.refusal(status)
 }
 
 /// Writes `silences` in the chosen format; `now_ms` anchors the table's relative times.
@@ -440,5 +453,15 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(ok.command, crate::Command::Silence(_)));
+    }
+
+    #[test]
+    fn the_author_is_the_flag_else_the_token_name_else_the_login() {
+        let login = || "ann".to_owned();
+        assert_eq!(created_by(Some("bob"), true, login), "bob");
+        assert_eq!(created_by(Some("bob"), false, login), "bob");
+        // Empty: the collector fills in the token's name.
+        assert_eq!(created_by(None, true, login), "");
+        assert_eq!(created_by(None, false, login), "ann");
     }
 }

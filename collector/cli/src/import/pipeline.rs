@@ -5,11 +5,11 @@
 //! (a bad line from the reader, a refused sample, a failed request) stops reading; the
 //! requests already on the wire are still awaited, so the tally is exact.
 
+use super::super::client::{Connection, Target};
 use super::batch::{Item, Piece};
 use super::progress::Progress;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
 use vigil_proto::v1::ImportResponse;
 use vigil_proto::v1::import_client::ImportClient;
 
@@ -48,10 +48,12 @@ impl Tally {
     }
 }
 
-/// Sends every request from `items` through `client`, `token` in each.
+/// Sends every request from `items` through `client`, with `target`'s token in each (as
+/// metadata, from the connection, and in the request's `token` field, which collectors
+/// from before `[[auth.tokens]]` read).
 pub async fn send_all(
-    client: ImportClient<Channel>,
-    token: &str,
+    client: ImportClient<Connection>,
+    target: &Target,
     mut items: mpsc::Receiver<Item>,
     progress: &Progress,
 ) -> Tally {
@@ -61,6 +63,7 @@ pub async fn send_all(
     let mut wire: JoinSet<(u64, Result<ImportResponse, tonic::Status>)> = JoinSet::new();
     let mut reading = true;
     let mut stored = 0u64;
+    let token = target.token.as_ref().map_or("", |t| t.secret.expose());
     loop {
         let room = wire.len() < IN_FLIGHT;
         tokio::select! {
@@ -98,7 +101,7 @@ pub async fn send_all(
                     }
                     Err(status) => tally.stop_at(Stop {
                         line: first_line,
-                        message: super::super::Error::from(status).to_string(),
+                        message: target.refusal(status).to_string(),
                     }),
                 }
             },
