@@ -1,5 +1,6 @@
-//! Agent tokens: a collector with `server.agent_tokens` refuses agents without a valid one,
-//! accepts those with one, and never keeps or shows the token.
+//! Agent tokens: a collector with the old `server.agent_tokens` still refuses agents without
+//! a valid one, accepts those with one, and never keeps or shows the token. (Roles and
+//! `[[auth.tokens]]` are tested in `access`.)
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,24 @@ use std::time::Duration;
 use tonic::Code;
 use vigil_proto::v1::agent_message::Kind;
 use vigil_tests::client::hello;
-use vigil_tests::{Collector, Running, TestAgent, bin, vigil, wait_for_host};
+use vigil_tests::{Collector, Running, TestAgent, bin, wait_for};
+
+/// A read token, so that the test itself may look at the hosts.
+const READ: &str = "reader-secret-0123456789";
+
+fn hosts(url: &str) -> String {
+    let out = Command::new(bin("vigil"))
+        .args(["--collector", url, "hosts", "--output", "json"])
+        .env("VIGIL_TOKEN", READ)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 fn hello_with_token(host: &str, token: &str) -> Vec<u8> {
     let mut message = hello(host);
@@ -24,10 +42,16 @@ async fn agents_need_a_valid_token_when_the_collector_asks_for_one() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(
         &dir.path().join("data"),
-        &[(
-            "VIGIL_COLLECTOR__SERVER__AGENT_TOKENS",
-            r#"["first-secret", "second-secret"]"#,
-        )],
+        &[
+            (
+                "VIGIL_COLLECTOR__SERVER__AGENT_TOKENS",
+                r#"["first-secret", "second-secret"]"#,
+            ),
+            (
+                "VIGIL_COLLECTOR__AUTH__TOKENS",
+                r#"[{ name = "reader", role = "read", secret = "reader-secret-0123456789" }]"#,
+            ),
+        ],
     );
     let url = collector.url();
 
@@ -61,9 +85,10 @@ async fn agents_need_a_valid_token_when_the_collector_asks_for_one() {
     ])
     .env("VIGIL_AGENT__TOKEN", "first-secret");
     let _real = Running::spawn(cmd, dir.path().join("agent.log"));
-    wait_for_host(&url, "real-trusted", true, Duration::from_secs(20));
-    let hosts = vigil(&url, &["hosts", "--output", "json"]);
-    let text = String::from_utf8_lossy(&hosts.stdout);
+    let text = wait_for(Duration::from_secs(20), "the real agent to connect", || {
+        let text = hosts(&url);
+        text.contains("real-trusted").then_some(text)
+    });
     assert!(
         !text.contains("secret"),
         "tokens are not kept in the host registry: {text}"

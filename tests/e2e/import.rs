@@ -281,19 +281,80 @@ fn a_bad_line_stops_the_import_after_storing_every_line_before_it() {
     assert_exit(&out, 1, &["cannot open /nonexistent/history.om"]);
 }
 
+/// `vigil import FILE` with `VIGIL_TOKEN` set to `token` (when given).
+fn import_as(url: &str, dir: &Path, text: &str, token: Option<&str>, extra: &[&str]) -> Output {
+    let file = dir.join("tok.om");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(bin("vigil"));
+    cmd.args(["--collector", url, "import", file.to_str().unwrap()])
+        .args(extra);
+    if let Some(token) = token {
+        cmd.env("VIGIL_TOKEN", token);
+    }
+    cmd.output().unwrap()
+}
+
 #[test]
-fn a_collector_that_wants_agent_tokens_wants_one_to_import() {
+fn imports_need_an_admin_or_an_agent_token_for_every_host() {
+    const ADMIN: &str = "import-admin-secret-0123";
+    const WEB: &str = "import-web-secret-0123456";
     let dir = tempfile::tempdir().unwrap();
+    let tokens = format!(
+        r#"[{{ name = "ops", role = "admin", secret = "{ADMIN}" }},
+            {{ name = "web-agents", role = "agent", secret = "{WEB}", hosts = ["web-*"] }}]"#
+    );
     let collector = Collector::start(
         &dir.path().join("data"),
-        &[("VIGIL_COLLECTOR__SERVER__AGENT_TOKENS", "[\"s3cret\"]")],
+        &[
+            ("VIGIL_COLLECTOR__AUTH__TOKENS", &tokens),
+            (
+                "VIGIL_COLLECTOR__SERVER__AGENT_TOKENS",
+                "[\"old-agent-token\"]",
+            ),
+        ],
     );
     let url = collector.url();
-    let text = format!("imp_tok{{host=\"web-1\"}} 1 {}\n# EOF\n", seconds_ago(60));
-    let out = import(&url, dir.path(), "tok.om", &text, &[]);
-    assert_exit(&out, 1, &["requires a token to import; pass --token"]);
-    assert_eq!(sample_count(&url, "imp_tok[1h]"), 0);
-    let out = import(&url, dir.path(), "tok.om", &text, &["--token", "s3cret"]);
+    let count = |expr: &str| -> usize {
+        let out = Command::new(bin("vigil"))
+            .args(["--collector", &url, "query", expr, "--output", "json"])
+            .env("VIGIL_TOKEN", ADMIN)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let data: Value = serde_json::from_slice(&out.stdout).unwrap();
+        data["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["values"].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    let web = format!("imp_tok{{host=\"web-1\"}} 1 {}\n# EOF\n", seconds_ago(60));
+    let db = format!("imp_tok{{host=\"db-1\"}} 1 {}\n# EOF\n", seconds_ago(60));
+
+    let out = import_as(&url, dir.path(), &web, None, &[]);
+    assert_exit(&out, 1, &["--token"]);
+    assert_eq!(count("imp_tok[1h]"), 0);
+
+    let out = import_as(&url, dir.path(), &db, Some(WEB), &[]);
+    assert_exit(&out, 1, &["\"db-1\""]);
+    assert_eq!(count("imp_tok[1h]"), 0, "a refused host stores nothing");
+
+    let out = import_as(&url, dir.path(), &web, Some(WEB), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(sample_count(&url, "imp_tok[1h]"), 1);
+    let out = import_as(&url, dir.path(), &db, Some(ADMIN), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count("imp_tok[1h]"), 2);
+
+    // The old agent tokens, passed as `vigil import --token`, still work for any host.
+    let old = format!("imp_old{{host=\"db-2\"}} 1 {}\n# EOF\n", seconds_ago(60));
+    let out = import_as(
+        &url,
+        dir.path(),
+        &old,
+        None,
+        &["--token", "old-agent-token"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count("imp_old[1h]"), 1);
 }

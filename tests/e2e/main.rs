@@ -10,6 +10,7 @@
 //! installed once, by `vigil_tests::http_client`; Debian packages are installed one at a
 //! time.
 
+mod access;
 mod alerts;
 mod auth;
 mod backup;
@@ -18,6 +19,8 @@ mod cli;
 mod crash;
 mod fleet;
 mod forecast;
+mod hardening;
+mod hostile_queries;
 mod http_api;
 mod http_api_text;
 mod import;
@@ -30,3 +33,4 @@ mod rules;
 mod storage_crash;
 mod tls;
 mod top;
+mod transport;

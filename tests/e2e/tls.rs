@@ -1,6 +1,7 @@
 //! TLS and mTLS: agents stream over TLS with client certificates whose name is their
 //! host; an agent without a certificate, or whose certificate names another host, is
-//! refused; the CLI reads over TLS with the CA; clear text to a TLS port fails.
+//! refused; the CLI reads over TLS with the CA and a read token (a certificate is an agent
+//! identity, not a reader); clear text to a TLS port fails.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +9,20 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use vigil_tests::certs::TestCa;
-use vigil_tests::{Collector, Running, bin, vigil, vigil_ok, wait_for};
+use vigil_tests::{Collector, Running, bin, vigil, wait_for};
+
+/// The read token the CLI uses.
+const READ: &str = "tls-reader-secret-0123456789";
+
+/// `vigil --collector URL ARGS…` with `VIGIL_TOKEN` set to `token` when given.
+fn vigil_as(url: &str, token: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(bin("vigil"));
+    cmd.args(["--collector", url]).args(args);
+    if let Some(token) = token {
+        cmd.env("VIGIL_TOKEN", token);
+    }
+    cmd.output().unwrap()
+}
 
 /// Writes ca.pem, collector.{pem,key} (for 127.0.0.1) and tls-agent.{pem,key} into `dir`.
 fn make_certificates(dir: &Path) {
@@ -51,7 +65,13 @@ fn hosts_over_tls(dir: &Path, url: &str) -> serde_json::Value {
         "--output",
         "json",
     ];
-    serde_json::from_slice(&vigil_ok(url, &args).stdout).unwrap()
+    let out = vigil_as(url, Some(READ), &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -66,6 +86,10 @@ fn agents_stream_over_mtls_as_the_host_their_certificate_names() {
             ("VIGIL_COLLECTOR__TLS__CERT_FILE", &path("collector.pem")),
             ("VIGIL_COLLECTOR__TLS__KEY_FILE", &path("collector.key")),
             ("VIGIL_COLLECTOR__TLS__CLIENT_CA_FILE", &path("ca.pem")),
+            (
+                "VIGIL_COLLECTOR__AUTH__TOKENS",
+                &format!(r#"[{{ name = "reader", role = "read", secret = "{READ}" }}]"#),
+            ),
         ],
     );
     let url = format!("https://127.0.0.1:{}", collector.port);
@@ -117,6 +141,25 @@ fn agents_stream_over_mtls_as_the_host_their_certificate_names() {
     let out = vigil(&url, &["hosts"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-cert"));
+    // Over TLS with the CA but neither a token nor a certificate: refused, and told why.
+    let ca = path("ca.pem");
+    let out = vigil_as(&url, None, &["--ca-cert", &ca, "hosts"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The agent's certificate is an identity for ingest, not for reading.
+    let (cert, key) = (path("tls-agent.pem"), path("tls-agent.key"));
+    let args = ["--ca-cert", &ca, "--cert", &cert, "--key", &key, "hosts"];
+    let out = vigil_as(&url, None, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -129,6 +172,7 @@ fn tls_lets_the_collector_listen_beyond_loopback_and_bad_files_are_named() {
         .arg(d.join("data"))
         .env("VIGIL_COLLECTOR__TLS__CERT_FILE", d.join("missing.pem"))
         .env("VIGIL_COLLECTOR__TLS__KEY_FILE", d.join("collector.key"))
+        .env("VIGIL_COLLECTOR__TLS__CLIENT_CA_FILE", d.join("ca.pem"))
         .output()
         .unwrap();
     assert_ne!(out.status.code(), Some(0));

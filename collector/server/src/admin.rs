@@ -35,6 +35,7 @@ pub fn server(
         counters,
         notify,
         data_dir: config.storage.data_dir.clone(),
+        backup_dir: config.storage.backup_dir.clone(),
         started_ms: now_ms(),
         one_backup: tokio::sync::Mutex::new(()),
     })
@@ -47,6 +48,8 @@ pub struct AdminService {
     counters: Arc<Counters>,
     notify: Arc<NotifyMetrics>,
     data_dir: PathBuf,
+    /// `storage.backup_dir`: every backup goes under it.
+    backup_dir: PathBuf,
     started_ms: i64,
     /// Held while a backup runs: two checkpoints at once would only compete for the disk.
     one_backup: tokio::sync::Mutex<()>,
@@ -58,20 +61,27 @@ impl Admin for AdminService {
         &self,
         request: Request<BackupRequest>,
     ) -> Result<Response<BackupResponse>, Status> {
+        let caller = crate::auth::Caller::of(&request);
         let dir = PathBuf::from(request.into_inner().dir);
         let _one = self.one_backup.lock().await;
         let (store, source) = (self.store.clone(), self.data_dir.clone());
+        let backup_dir = self.backup_dir.clone();
         let started = Instant::now();
         let target = dir.clone();
-        let result = tokio::task::spawn_blocking(move || backup(store.as_ref(), &target, &source))
-            .await
-            .map_err(|e| Status::internal(format!("backup task failed: {e}")))?;
+        let result = tokio::task::spawn_blocking(move || {
+            backup(store.as_ref(), &target, &backup_dir, &source)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("backup task failed: {e}")))?;
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(mut response) => {
                 response.seconds = seconds;
                 info!(
-                    dir = %dir.display(),
+                    target: "audit",
+                    caller = %caller.name,
+                    peer = %caller.peer_text(),
+                    dir = %response.dir,
                     bytes = response.bytes,
                     files = response.files,
                     linked_files = response.linked_files,
@@ -81,7 +91,7 @@ impl Admin for AdminService {
                 Ok(Response::new(response))
             }
             Err(e) => {
-                warn!(dir = %dir.display(), error = %e, "backup refused or failed");
+                warn!(target: "audit", caller = %caller.name, peer = %caller.peer_text(), dir = %dir.display(), error = %e, "backup refused or failed");
                 Err(e.into())
             }
         }

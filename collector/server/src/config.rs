@@ -9,6 +9,7 @@
 //! # Layout
 //! - This module: [`Config`], loading it, and validation section by section.
 //! - `server`: `[server]`, the gRPC and HTTP listeners.
+//! - [`auth`]: `[auth]`, API tokens and their roles.
 //! - `storage`: `[storage]`, the data directory, blocks and retention tiers.
 //! - `limits`: the checks on `[limits]` (the type is [`crate::limits::Limits`]).
 //! - `hosts`: `[hosts]`, when a host counts as down.
@@ -18,6 +19,7 @@
 //! - `[notify]` is [`crate::notify::config`].
 //! - `tests`: loading and validation, and the example config.
 
+pub mod auth;
 mod hosts;
 mod limits;
 mod log;
@@ -26,6 +28,7 @@ mod server;
 mod storage;
 mod tls;
 
+pub use auth::AuthConfig;
 pub use hosts::HostsConfig;
 pub use log::{LogConfig, LogFormat};
 pub use rules::RulesConfig;
@@ -46,6 +49,8 @@ pub const ENV_PREFIX: &str = "VIGIL_COLLECTOR__";
 pub struct Config {
     /// `[server]`: where to listen.
     pub server: ServerConfig,
+    /// `[auth]`: API tokens and their roles.
+    pub auth: AuthConfig,
     /// `[storage]`: where and how to store.
     pub storage: StorageConfig,
     /// `[limits]`: what agents and queries may do.
@@ -88,12 +93,47 @@ impl Config {
         // TLS first: whether the listeners may leave loopback depends on it.
         self.tls.validate()?;
         self.server.validate(self.tls.enabled())?;
+        self.auth.validate()?;
+        self.validate_exposure()?;
         limits::validate(&self.limits)?;
         self.rules.validate()?;
         self.storage.validate()?;
         self.log.validate()?;
         self.notify.validate().map_err(ConfigError)?;
         Ok(())
+    }
+}
+
+impl Config {
+    /// Whether any caller must prove who it is (tokens, old agent tokens, or a client CA).
+    pub fn authenticates(&self) -> bool {
+        !self.auth.tokens.is_empty()
+            || !self.server.agent_tokens.is_empty()
+            || self.tls.client_ca_file.is_some()
+    }
+
+    /// A listener off loopback needs authentication as well as TLS (checked in
+    /// `server`), unless `server.allow_insecure`.
+    fn validate_exposure(&self) -> Result<(), ConfigError> {
+        if self.server.allow_insecure || self.authenticates() {
+            return Ok(());
+        }
+        let exposed = [Some(self.server.grpc_listen), self.server.http_listen]
+            .into_iter()
+            .flatten()
+            .find(|addr| !addr.ip().is_loopback());
+        match exposed {
+            Some(addr) => Err(ConfigError::at(
+                "auth.tokens",
+                format!(
+                    "the collector listens on {addr}, off loopback, and nobody would need to \
+                     prove who they are: add [[auth.tokens]] entries (roles read, admin, agent) \
+                     and/or tls.client_ca_file for agents' certificates, or pass \
+                     --allow-insecure (server.allow_insecure) to serve it open"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }
 

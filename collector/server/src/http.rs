@@ -26,13 +26,14 @@ pub mod status;
 pub use error::ApiError;
 
 use crate::rules::status::RulesView;
+use crate::slots::{QuerySlots, SlotError};
+use crate::transport::http::HttpSettings;
 use axum::Router;
 use axum::routing::get;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use vigil_promql::Engine;
 use vigil_store::Store;
 
@@ -49,20 +50,23 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What the API may spend on one request.
 #[derive(Debug, Clone)]
 pub struct ApiOptions {
-    /// Timeout of a query without a `timeout` parameter, and the most one may ask for.
-    pub query_timeout: Duration,
-    /// Queries evaluated at once; more wait for a slot (within their timeout).
-    pub max_concurrent_queries: usize,
+    /// Queries evaluated at once and their timeout (a query without a `timeout`
+    /// parameter gets it, and none may ask for more); shared with gRPC queries and
+    /// forecasts.
+    pub slots: QuerySlots,
     /// Most series `/api/v1/series` and matcher-restricted label lookups may read.
     pub max_series: usize,
+    /// Bounds on `query` and `match[]` text (`limits.max_query_bytes`,
+    /// `limits.max_query_depth`).
+    pub parse: vigil_promql::ParseLimits,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
         Self {
-            query_timeout: Duration::from_secs(120),
-            max_concurrent_queries: 20,
+            slots: QuerySlots::new(20, Duration::from_secs(120)),
             max_series: 100_000,
+            parse: vigil_promql::ParseLimits::default(),
         }
     }
 }
@@ -73,25 +77,34 @@ pub struct Api {
     engine: Engine,
     store: Arc<dyn Store>,
     options: Arc<ApiOptions>,
-    /// One permit per running query; held by the blocking task itself, so a query that
+    /// One slot per running query, held by the blocking task itself, so a query that
     /// timed out for its client keeps its slot until it really stops.
-    slots: Arc<Semaphore>,
+    slots: QuerySlots,
     /// The running rules, for `/api/v1/alerts` and `/api/v1/rules`; `None` when the
     /// collector runs none (both then answer with empty lists).
     rules: Option<Arc<dyn RulesView>>,
+    /// Who may call; `None` admits everyone (tests of the handlers themselves).
+    auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl Api {
     /// An API over `engine` and the `store` it reads.
     pub fn new(engine: Engine, store: Arc<dyn Store>, options: ApiOptions) -> Self {
-        let slots = Arc::new(Semaphore::new(options.max_concurrent_queries.max(1)));
+        let slots = options.slots.clone();
         Self {
             engine,
             store,
             options: Arc::new(options),
             slots,
             rules: None,
+            auth: None,
         }
+    }
+
+    /// The same API, admitting only callers `auth` admits (see [`crate::auth::http`]).
+    pub fn with_auth(mut self, auth: Arc<crate::auth::Auth>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// The same API, showing `rules` at `/api/v1/alerts` and `/api/v1/rules`.
@@ -114,26 +127,17 @@ impl Api {
                  (at most server.http_query_timeout)"
             ))
         };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let slot = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| ApiError::internal(format!("query slots closed: {e}")))?;
         let api = self.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            work(&api)
-        });
-        match tokio::time::timeout_at(deadline, task).await {
-            Err(_) => Err(timed_out()),
-            Ok(Err(e)) => Err(ApiError::internal(format!("{what} failed: {e}"))),
-            Ok(Ok(result)) => result,
+        match self.slots.run(timeout, move || work(&api)).await {
+            Ok(result) => result,
+            Err(SlotError::TimedOut(_)) => Err(timed_out()),
+            Err(SlotError::Failed(e)) => Err(ApiError::internal(format!("{what} failed: {e}"))),
         }
     }
 
     /// The timeout for a request: its `timeout` parameter, capped by the configured one.
     fn timeout(&self, params: &params::Params) -> Result<Duration, ApiError> {
-        let configured = self.options.query_timeout;
+        let configured = self.slots.timeout();
         Ok(match params.duration("timeout")? {
             Some(ms) if ms > 0 => configured.min(Duration::from_millis(ms.unsigned_abs())),
             Some(_) => {
@@ -144,9 +148,10 @@ impl Api {
     }
 }
 
-/// The API's routes, under `/api/v1` and `/-/`.
+/// The API's routes, under `/api/v1` and `/-/`, behind the API's authentication.
 pub fn router(api: Api) -> Router {
-    Router::new()
+    let auth = api.auth.clone();
+    let routes = Router::new()
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
         .route(
@@ -162,18 +167,25 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/rules", get(rules::rules))
         .route("/-/ready", get(status::ready))
         .route("/-/healthy", get(status::healthy))
-        .with_state(api)
+        .with_state(api);
+    match auth {
+        Some(auth) => routes.layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::auth::http::middleware,
+        )),
+        None => routes,
+    }
 }
 
-/// Serves `api` on `listener` until `shutdown` resolves.
+/// Serves `api` on `listener` under the transport limits `settings` until `shutdown`
+/// resolves, then lets requests in progress finish (see [`crate::transport::http`]).
 pub async fn serve(
     listener: TcpListener,
     api: Api,
+    settings: HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(api))
-        .with_graceful_shutdown(shutdown)
-        .await
+) {
+    crate::transport::http::serve(listener, router(api), settings, shutdown).await
 }
 
 /// Binds `server.http_listen`, if set, and serves the API there until `shutdown`.
@@ -187,6 +199,8 @@ pub async fn start(
     engine: Engine,
     store: Arc<dyn Store>,
     rules: Option<Arc<dyn RulesView>>,
+    auth: Arc<crate::auth::Auth>,
+    slots: QuerySlots,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<
     (
@@ -208,18 +222,20 @@ pub async fn start(
         engine,
         store,
         ApiOptions {
-            query_timeout: config.server.http_query_timeout,
-            max_concurrent_queries: config.server.http_max_concurrent_queries,
+            slots,
             max_series: usize::try_from(config.limits.max_query_series).unwrap_or(usize::MAX),
+            parse: config.limits.parse_limits(),
         },
     )
-    .with_rules(rules);
+    .with_rules(rules)
+    .with_auth(auth);
+    let settings = HttpSettings::from_config(&config.server);
     let (stop, stopped) = tokio::sync::watch::channel(());
     let task = tokio::spawn(async move {
         // Each resolves on the signal and when the sender is dropped alike.
         let mut graceful = stopped.clone();
         let mut deadline = stopped;
-        let serving = serve(listener, api, async move {
+        let serving = serve(listener, api, settings, async move {
             let _ = graceful.changed().await;
         });
         let given_up = async move {
@@ -227,11 +243,7 @@ pub async fn start(
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         tokio::select! {
-            result = serving => {
-                if let Err(e) = result {
-                    tracing::error!(http = %local, error = %e, "HTTP API stopped");
-                }
-            }
+            () = serving => {}
             () = given_up => {
                 tracing::warn!(http = %local, grace = ?SHUTDOWN_GRACE, "HTTP API: requests still running at shutdown were cut off");
             }
@@ -260,7 +272,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_call_times_out_and_keeps_its_slot_until_done() {
         let api = api(ApiOptions {
-            max_concurrent_queries: 1,
+            slots: QuerySlots::new(1, Duration::from_secs(120)),
             ..ApiOptions::default()
         });
         let slow = |_: &Api| {
@@ -290,7 +302,7 @@ mod tests {
     #[tokio::test]
     async fn timeout_parameter_only_shortens() {
         let api = api(ApiOptions {
-            query_timeout: Duration::from_secs(10),
+            slots: QuerySlots::new(20, Duration::from_secs(10)),
             ..ApiOptions::default()
         });
         let params = |t: &str| params::Params(vec![("timeout".into(), t.into())]);

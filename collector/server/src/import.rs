@@ -8,10 +8,10 @@
 
 pub mod backfill;
 
+use crate::auth::{Auth, Caller, Need};
 use crate::config::Config;
 use crate::error::Error;
 use crate::ingest::Counters;
-use crate::ingest::session::Credentials;
 use backfill::{Backfill, BackfillError};
 use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
@@ -22,22 +22,18 @@ use vigil_proto::v1::{ImportRequest, ImportResponse};
 use vigil_store::Store;
 use vigil_store::clock::now_ms;
 
-/// The service as the server mounts it, writing to `store` under `config`'s limits, agent
-/// tokens and client-certificate rule; requests up to `limits.max_message_bytes`. What it
-/// stores and refuses is counted in `counters`, with the agents' samples.
+/// The service as the server mounts it, writing to `store` under `config`'s limits for
+/// callers `auth` admits; requests up to `limits.max_message_bytes`. What it stores and
+/// refuses is counted in `counters`, with the agents' samples.
 pub fn server(
     store: Arc<dyn Store>,
     config: &Config,
+    auth: Arc<Auth>,
     counters: Arc<Counters>,
 ) -> ImportServer<ImportService> {
-    let certificate_required = config.tls.client_ca_file.is_some();
-    let backfill = Backfill::new(
-        store,
-        Arc::new(config.limits.clone()),
-        config.server.agent_tokens.clone(),
-        certificate_required,
-    );
-    ImportServer::new(ImportService::new(backfill, certificate_required, counters))
+    let backfill = Backfill::new(store, Arc::new(config.limits.clone()))
+        .with_retention(config.storage.retention);
+    ImportServer::new(ImportService::new(backfill, auth, counters))
         .max_decoding_message_size(config.limits.max_message_bytes)
         .accept_compressed(CompressionEncoding::Gzip)
 }
@@ -45,18 +41,18 @@ pub fn server(
 /// The Import service.
 pub struct ImportService {
     backfill: Arc<Backfill>,
-    certificate_required: bool,
+    auth: Arc<Auth>,
     counters: Arc<Counters>,
 }
 
 impl ImportService {
-    /// A service storing through `backfill`; `certificate_required` when the collector has
-    /// a client CA (then the client's certificate names the only host it may import);
-    /// stored and refused samples are counted in `counters`.
-    pub fn new(backfill: Backfill, certificate_required: bool, counters: Arc<Counters>) -> Self {
+    /// A service storing through `backfill` for callers `auth` admits (by the gRPC layer,
+    /// else by the token in the request); stored and refused samples are counted in
+    /// `counters`.
+    pub fn new(backfill: Backfill, auth: Arc<Auth>, counters: Arc<Counters>) -> Self {
         Self {
             backfill: Arc::new(backfill),
-            certificate_required,
+            auth,
             counters,
         }
     }
@@ -72,16 +68,28 @@ impl Import for ImportService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let credentials = Credentials::of(&request, self.certificate_required);
+        let admitted = request.extensions().get::<Caller>().cloned();
+        let remote = request.remote_addr();
         let request = request.into_inner();
+        let caller = match admitted {
+            Some(caller) => caller,
+            None => self
+                .auth
+                .admit_message_token(&request.token, None, remote, Need::Import)
+                .map_err(|v| {
+                    self.counters.rejected(v.reason, 1);
+                    Status::from(v)
+                })?,
+        };
         let backfill = self.backfill.clone();
-        let written =
-            tokio::task::spawn_blocking(move || backfill.write(request, &credentials, now_ms()))
-                .await
-                .map_err(|e| Status::internal(format!("import task failed: {e}")))?;
+        let who = caller.clone();
+        let written = tokio::task::spawn_blocking(move || backfill.write(request, &who, now_ms()))
+            .await
+            .map_err(|e| Status::internal(format!("import task failed: {e}")))?;
         match written {
             Ok(response) => {
                 self.counters.accepted(response.accepted_samples);
+                info!(target: "audit", caller = %caller.name, peer = %peer, samples = response.accepted_samples, "import");
                 if let Some(r) = &response.rejection {
                     self.counters.rejected("import_refused", 1);
                     info!(peer = %peer, line = r.line, reason = %r.reason, accepted = response.accepted_samples, "import stopped at a refused sample");
@@ -90,7 +98,10 @@ impl Import for ImportService {
             }
             Err(BackfillError::Refused(v)) => {
                 self.counters.rejected(v.reason, 1);
-                warn!(peer = %peer, reason = v.reason, "import refused");
+                if v.reason == "host_not_allowed" || v.reason == "identity_mismatch" {
+                    self.auth.count(v.reason);
+                }
+                warn!(target: "audit", caller = %caller.name, peer = %peer, reason = v.reason, error = %v, "import refused");
                 Err(Status::from(v))
             }
             Err(BackfillError::Store(e)) => {

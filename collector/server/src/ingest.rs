@@ -8,9 +8,10 @@
 
 pub mod session;
 
-use crate::limits::{Limits, Violation};
+use crate::auth::{Auth, Caller, Need};
+use crate::limits::{self, Limits, Violation};
 use crate::registry::Registry;
-use session::{Credentials, Session};
+use session::Session;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,29 +74,26 @@ pub struct IngestService {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     limits: Arc<Limits>,
-    tokens: Arc<Vec<String>>,
-    certificate_required: bool,
+    auth: Arc<Auth>,
     counters: Arc<Counters>,
 }
 
 impl IngestService {
-    /// A service writing to `store` and registering hosts in `registry`. Agents must
-    /// present one of `tokens` (when any), and a client certificate when
-    /// `certificate_required`.
+    /// A service writing to `store` and registering hosts in `registry`. Agents prove who
+    /// they are to `auth`: by the token or certificate the gRPC layer admitted, else by the
+    /// token in their Hello.
     pub fn new(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
         limits: Arc<Limits>,
-        tokens: Vec<String>,
-        certificate_required: bool,
+        auth: Arc<Auth>,
         counters: Arc<Counters>,
     ) -> Self {
         Self {
             store,
             registry,
             limits,
-            tokens: Arc::new(tokens),
-            certificate_required,
+            auth,
             counters,
         }
     }
@@ -119,7 +117,9 @@ impl Ingest for IngestService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let credentials = Credentials::of(&request, self.certificate_required);
+        // Set by the auth layer when the call carried a token or a certificate.
+        let admitted = request.extensions().get::<Caller>().cloned();
+        let remote = request.remote_addr();
         let mut inbound = request.into_inner();
         let hello = match inbound.next().await {
             Some(Ok(AgentMessage {
@@ -139,13 +139,24 @@ impl Ingest for IngestService {
             }
             None => return Err(Status::cancelled("stream ended before its Hello")),
         };
-        let host = session::check_hello(&hello, &credentials, &self.tokens, &self.limits).map_err(
-            |v| {
-                self.counters.stream_failed(v.reason);
-                warn!(peer = %peer, host = %hello.hostname, error = %v, "refused hello");
-                status(&v)
-            },
-        )?;
+        let refused = |v: Violation| {
+            self.counters.stream_failed(v.reason);
+            warn!(peer = %peer, host = %limits::shorten(&hello.hostname), error = %v, "refused hello");
+            status(&v)
+        };
+        let caller = match admitted {
+            Some(caller) => caller,
+            None => self
+                .auth
+                .admit_message_token(&hello.token, None, remote, Need::Ingest)
+                .map_err(refused)?,
+        };
+        let host = session::check_hello(&hello, &caller, &self.limits).map_err(|v| {
+            if v.reason == "host_not_allowed" || v.reason == "identity_mismatch" {
+                self.auth.count(v.reason);
+            }
+            refused(v)
+        })?;
         let registry = self.registry.clone();
         {
             let (registry, host, hello, peer) =
@@ -153,9 +164,14 @@ impl Ingest for IngestService {
             tokio::task::spawn_blocking(move || registry.connect(&host, &hello, &peer, now_ms()))
                 .await
                 .map_err(|e| Status::internal(format!("registering host: {e}")))?
-                .map_err(|e| Status::unavailable(format!("registering host: {e}")))?;
+                .map_err(|e| match e {
+                    crate::registry::ConnectError::Refused(v) => refused(v),
+                    crate::registry::ConnectError::Store(e) => {
+                        Status::unavailable(format!("registering host: {e}"))
+                    }
+                })?;
         }
-        info!(host = %host, peer = %peer, agent = %hello.agent_version, "agent connected");
+        info!(host = %host, peer = %peer, caller = %caller.name, agent = %limits::shorten(&hello.agent_version), "agent connected");
 
         let (tx, rx) = mpsc::channel(16);
         let welcome = CollectorMessage {

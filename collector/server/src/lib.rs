@@ -8,7 +8,9 @@
 //!
 //! # Layout
 //! - [`config`]: defaults → file → env → flags, then validation.
+//! - [`auth`]: tokens, roles and client certificates: who may call what.
 //! - [`tls`]: TLS for the listener; agent identity from client certificates.
+//! - [`transport`]: connection caps, timeouts and header/stream limits of both listeners.
 //! - [`limits`]: what an agent may send, and the checks that say what was wrong.
 //! - [`ingest`]: the Ingest gRPC service; [`ingest::session`] turns batches into stored samples.
 //! - [`import`]: the Import gRPC service behind `vigil import`, with ingest's checks.
@@ -21,9 +23,12 @@
 //! - [`backup`]: a checkpoint of the store with its manifest (`vigil backup`).
 //! - [`admin`]: the Admin gRPC service behind `vigil backup` and `vigil status`.
 //! - [`error`]: the domain error and its one mapping to a gRPC status.
+//! - [`slots`]: the query slots and time limit shared by HTTP queries, gRPC queries and
+//!   forecasts.
 //! - [`server`]: wires it together; `run(config, shutdown)`.
 
 pub mod admin;
+pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod error;
@@ -36,5 +41,8 @@ pub mod notify;
 pub mod query;
 pub mod registry;
 pub mod rules;
+#[cfg(feature = "rocks")]
 pub mod server;
+pub mod slots;
 pub mod tls;
+pub mod transport;

@@ -1,5 +1,7 @@
 //! Wires the collector together and serves it until `shutdown` resolves.
 
+use crate::auth::Auth;
+use crate::auth::grpc::AuthLayer;
 use crate::config::Config;
 use crate::error::Error;
 use crate::ingest::{Counters, IngestService};
@@ -12,9 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::Server;
 use tracing::{info, warn};
 use vigil_promql::Engine;
 use vigil_proto::v1::ingest_server::IngestServer;
@@ -81,23 +81,39 @@ async fn serve(
     addr: std::net::SocketAddr,
 ) -> Result<(), Error> {
     let limits = Arc::new(config.limits.clone());
-    let registry = Arc::new(Registry::new(store.clone(), config.hosts.down_after));
+    let auth = Arc::new(Auth::from_config(&config).map_err(Error::Serve)?);
+    log_exposure(&config, &auth, addr);
+    let registry = Arc::new(Registry::new(
+        store.clone(),
+        config.hosts.down_after,
+        config.limits.max_hosts,
+    ));
     let counters = Arc::new(Counters::default());
     let ingest = IngestService::new(
         store.clone(),
         registry.clone(),
         limits.clone(),
-        config.server.agent_tokens.clone(),
-        config.tls.client_ca_file.is_some(),
+        auth.clone(),
         counters.clone(),
     );
-    let query = QueryService::new(store.clone(), registry.clone(), limits.clone());
+    // One cap on PromQL work for HTTP queries, gRPC queries and forecasts alike.
+    let slots = crate::slots::QuerySlots::new(
+        config.server.http_max_concurrent_queries,
+        config.server.http_query_timeout,
+    );
+    let query = QueryService::new(
+        store.clone(),
+        registry.clone(),
+        limits.clone(),
+        slots.clone(),
+    );
     let notifier = start_notifier(&config, &store).await?;
     let housekeeping = tokio::spawn(housekeeping(
         store.clone(),
         registry.clone(),
         counters.clone(),
         notifier.metrics.clone(),
+        auth.clone(),
     ));
     let engine = Engine::new(store.clone(), limits.engine_options());
     let rules_runtime = start_rules(&config, &engine, &store, &registry, &notifier).await?;
@@ -107,8 +123,16 @@ async fn serve(
     let hangups = tokio::spawn(crate::rules::runtime::reload_on_hangup(Arc::new(
         rules_runtime.clone(),
     )));
-    let (shutdown, http) =
-        crate::http::start(&config, engine, store.clone(), rules.clone(), shutdown).await?;
+    let (shutdown, http) = crate::http::start(
+        &config,
+        engine,
+        store.clone(),
+        rules.clone(),
+        auth.clone(),
+        slots.clone(),
+        shutdown,
+    )
+    .await?;
 
     info!(
         grpc = %addr,
@@ -118,16 +142,8 @@ async fn serve(
         version = env!("CARGO_PKG_VERSION"),
         "vigil-collector listening"
     );
-    let mut builder = Server::builder();
-    if let Some(tls) = crate::tls::server_config(&config.tls)? {
-        builder = builder
-            .tls_config(tls)
-            .map_err(|e| Error::Serve(format!("tls: certificate or key unusable: {e}")))?;
-    }
-    let result = builder
-        .http2_keepalive_interval(Some(Duration::from_secs(20)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .tcp_keepalive(Some(Duration::from_secs(30)))
+    let result = crate::transport::grpc_server(&config)?
+        .layer(AuthLayer::new(auth.clone()))
         .add_service(
             IngestServer::new(ingest)
                 .max_decoding_message_size(limits.max_message_bytes)
@@ -143,6 +159,7 @@ async fn serve(
         .add_service(crate::import::server(
             store.clone(),
             &config,
+            auth.clone(),
             counters.clone(),
         ))
         .add_service(crate::rules::service::server(rules, Some(notifier.clone())))
@@ -154,11 +171,11 @@ async fn serve(
             notifier.metrics.clone(),
             &config,
         ))
-        .add_service(crate::forecast::server(Engine::new(
-            store.clone(),
-            limits.engine_options(),
-        )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .add_service(crate::forecast::server(
+            Engine::new(store.clone(), limits.engine_options()),
+            slots,
+        ))
+        .serve_with_incoming_shutdown(crate::transport::grpc_incoming(listener, &config), shutdown)
         .await;
     housekeeping.abort();
     hangups.abort();
@@ -171,6 +188,31 @@ async fn serve(
     let _ = tokio::task::spawn_blocking(move || registry.flush()).await;
     info!("vigil-collector stopped");
     result.map_err(|e| Error::Serve(format!("serving gRPC on {addr}: {e}")))
+}
+
+/// Says at start-up who may call: an open collector is for development only.
+fn log_exposure(config: &Config, auth: &Auth, addr: std::net::SocketAddr) {
+    if auth.is_open() {
+        warn!(
+            grpc = %addr,
+            "no [[auth.tokens]] and no tls.client_ca_file: this collector is OPEN, anyone who \
+             reaches it may query, write and administer it (fine for development on loopback; \
+             add tokens before leaving it)"
+        );
+    } else {
+        info!(
+            tokens = config.auth.tokens.len(),
+            client_certificates = config.tls.client_ca_file.is_some(),
+            "callers must present a token or a client certificate"
+        );
+    }
+    if !config.server.agent_tokens.is_empty() {
+        warn!(
+            "server.agent_tokens is deprecated: each is now an agent token for any host named \
+             server.agent_tokens[N]; write [[auth.tokens]] entries with role = \"agent\" (and \
+             hosts = [...]) instead"
+        );
+    }
 }
 
 /// Starts the notifier (receivers, silences, outbox delivery, grouping).
@@ -213,15 +255,16 @@ async fn housekeeping(
     registry: Arc<Registry>,
     counters: Arc<Counters>,
     notify: Arc<NotifyMetrics>,
+    auth: Arc<Auth>,
 ) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         tick.tick().await;
         let (store, registry, counters) = (store.clone(), registry.clone(), counters.clone());
-        let notify = notify.clone();
+        let (notify, auth) = (notify.clone(), auth.clone());
         let done = tokio::task::spawn_blocking(move || {
             registry.flush()?;
-            write_own_metrics(store.as_ref(), &counters, &notify)
+            write_own_metrics(store.as_ref(), &counters, &notify, &auth)
         })
         .await;
         if let Ok(Err(e)) = done {
@@ -234,6 +277,7 @@ fn write_own_metrics(
     store: &dyn Store,
     counters: &Counters,
     notify: &NotifyMetrics,
+    auth: &Auth,
 ) -> Result<(), vigil_store::StoreError> {
     let mut series: Vec<(Labels, f64)> = Vec::new();
     let labels = |name: &str, extra: &[(&str, &str)]| {
@@ -277,6 +321,15 @@ fn write_own_metrics(
             *n as f64,
         ));
     }
+    for (reason, n) in auth.refused() {
+        series.push((
+            labels("vigil_collector_auth_refused_total", &[("reason", reason)]),
+            n as f64,
+        ));
+    }
+    for (name, extra, value) in crate::transport::stats::series() {
+        series.push((labels(name, &extra), value));
+    }
     for (name, extra, value) in notify.series() {
         let extra: Vec<(&str, &str)> = extra
             .iter()
@@ -285,7 +338,7 @@ fn write_own_metrics(
         series.push((labels(name, &extra), value));
     }
     let (labelsets, values): (Vec<Labels>, Vec<f64>) = series.into_iter().unzip();
-    let ids = store.resolve_series("vigil-collector", &labelsets, u64::MAX)?;
+    let ids = store.resolve_series(crate::registry::SELF_HOST, &labelsets, u64::MAX)?;
     let now = now_ms();
     let samples: Vec<SeriesSamples> = ids
         .into_iter()

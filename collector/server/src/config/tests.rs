@@ -169,8 +169,23 @@ fn errors_name_the_key() {
     let e = c.validate().unwrap_err().to_string();
     assert!(e.starts_with("tls.key_file"), "{e}");
     c.tls.key_file = Some("/etc/vigil/collector.key".into());
+    let e = c.validate().unwrap_err().to_string();
+    assert!(
+        e.starts_with("auth.tokens") && e.contains("--allow-insecure"),
+        "TLS alone is not enough off loopback: {e}"
+    );
+    c.tls.client_ca_file = Some("/etc/vigil/ca.pem".into());
     c.validate()
-        .expect("TLS makes a non-loopback listener acceptable");
+        .expect("TLS and client certificates make a non-loopback listener acceptable");
+    c.tls.client_ca_file = None;
+    c.auth.tokens = vec![crate::config::auth::TokenConfig {
+        name: "grafana".into(),
+        role: crate::config::auth::Role::Read,
+        secret: crate::notify::secret::SecretSource::Inline("0123456789abcdef-xyz".into()),
+        hosts: None,
+    }];
+    c.validate()
+        .expect("TLS and tokens make a non-loopback listener acceptable");
     let mut c = Config::default();
     c.server.http_listen = Some("0.0.0.0:9090".parse().unwrap());
     let e = c.validate().unwrap_err().to_string();
@@ -194,4 +209,67 @@ fn errors_name_the_key() {
             .to_string()
             .starts_with("tls.client_ca_file")
     );
+}
+
+#[test]
+fn tokens_are_checked_when_loaded() {
+    let check = |text: &str| {
+        let f = file(text);
+        Config::load(Some(f.path()), vec![])
+            .and_then(|c| c.validate().map(|()| c))
+            .map_err(|e| e.to_string())
+    };
+    let c = check(
+        r#"
+[[auth.tokens]]
+name = "grafana"
+role = "read"
+secret = "0123456789abcdef-read"
+
+[[auth.tokens]]
+name = "web-agents"
+role = "agent"
+secret = "0123456789abcdef-web"
+hosts = ["web-1", "web-*"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.auth.tokens.len(), 2);
+    assert!(c.authenticates());
+    assert!(
+        !format!("{c:?}").contains("0123456789abcdef"),
+        "secrets never print"
+    );
+
+    let short = check("[[auth.tokens]]\nname = \"x\"\nrole = \"read\"\nsecret = \"short\"\n");
+    assert!(
+        short
+            .as_ref()
+            .unwrap_err()
+            .starts_with("auth.tokens[0].secret"),
+        "{short:?}"
+    );
+    assert!(!short.unwrap_err().contains("short\""));
+    let role =
+        check("[[auth.tokens]]\nname = \"x\"\nrole = \"root\"\nsecret = \"0123456789abcdef\"\n");
+    let role = role.unwrap_err();
+    assert!(role.contains("root") && role.contains("admin"), "{role}");
+    let twice = check(
+        "[[auth.tokens]]\nname = \"x\"\nrole = \"read\"\nsecret = \"0123456789abcdef-1\"\n\
+         [[auth.tokens]]\nname = \"x\"\nrole = \"admin\"\nsecret = \"0123456789abcdef-2\"\n",
+    );
+    assert!(twice.unwrap_err().starts_with("auth.tokens[1].name"));
+    let shared = check(
+        "[[auth.tokens]]\nname = \"x\"\nrole = \"read\"\nsecret = \"0123456789abcdef-1\"\n\
+         [[auth.tokens]]\nname = \"y\"\nrole = \"admin\"\nsecret = \"0123456789abcdef-1\"\n",
+    );
+    assert!(shared.unwrap_err().starts_with("auth.tokens[1].secret"));
+    let hosts = check(
+        "[[auth.tokens]]\nname = \"x\"\nrole = \"read\"\nsecret = \"0123456789abcdef-1\"\nhosts = [\"a\"]\n",
+    );
+    assert!(hosts.unwrap_err().starts_with("auth.tokens[0].hosts"));
+    let missing = check(
+        "[[auth.tokens]]\nname = \"x\"\nrole = \"read\"\nsecret = { file = \"/nonexistent/vigil-token\" }\n",
+    );
+    assert!(missing.unwrap_err().contains("/nonexistent/vigil-token"));
 }

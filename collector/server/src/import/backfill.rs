@@ -1,33 +1,37 @@
 //! One import request, as domain logic: judge its series and samples in file order with
-//! the same checks agent ingest uses ([`crate::limits`], [`check_hello`] for host names,
-//! the store's per-host series limit), store everything before the first refused sample,
-//! and say how much was stored and why it stopped.
+//! the same checks agent ingest uses ([`crate::limits`], [`check_hostname`] for host names,
+//! `limits.max_hosts`, the store's per-host series limit), store everything before the
+//! first refused sample, and say how much was stored and why it stopped.
 //!
-//! The cut is a sample index in the request. Three things can set it, and the earliest
+//! The cut is a sample index in the request. Four things can set it, and the earliest
 //! wins:
 //! 1. a series whose labels are refused (cut at its first sample);
-//! 2. a sample stamped too far in the future (cut at that sample);
-//! 3. a new series over its host's series limit (cut at its first sample).
+//! 2. a sample stamped too far in the future, or further in the past than
+//!    `limits.max_import_past` or `storage.retention` (cut at that sample);
+//! 3. a series of a new host past `limits.max_hosts` (cut at its first sample);
+//! 4. a new series over its host's series limit (cut at its first sample).
 //!
 //! The request lists its series in the order of their first sample, so the series used
 //! before the cut are a prefix of that list, and only they are created (except when a
 //! host's series limit is hit: then other hosts' valid series of the request may be
 //! created without samples).
 
-use crate::ingest::session::{Credentials, check_hello};
+use crate::auth::{Caller, Identity, Role};
+use crate::ingest::session::check_hostname;
 use crate::limits::{self, Limits, Refusal, Violation};
 use std::collections::HashMap;
 use std::sync::Arc;
-use vigil_proto::v1::{Hello, ImportRejection, ImportRequest, ImportResponse, ImportSeries};
+use std::time::Duration;
+use vigil_proto::v1::{ImportRejection, ImportRequest, ImportResponse, ImportSeries};
 use vigil_store::{Labels, METRIC_NAME, SeriesId, SeriesSamples, Store, StoreError};
 
-/// Host account that series without a `host` label count against.
-pub const UNHOSTED: &str = "(import)";
+pub use crate::registry::UNHOSTED;
 
 /// Why a whole request failed: nothing of it is acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
-    /// The client may not import at all (token or certificate missing).
+    /// The client may not import this request (a host it may not write, no host label
+    /// with an agent identity).
     #[error("{0}")]
     Refused(Violation),
     /// The store failed; the request may be sent again.
@@ -39,10 +43,8 @@ pub enum BackfillError {
 pub struct Backfill {
     store: Arc<dyn Store>,
     limits: Arc<Limits>,
-    /// Tokens agents may present; an import must present one of them when any are set.
-    tokens: Arc<Vec<String>>,
-    /// Whether the collector requires client certificates (it has a client CA).
-    certificate_required: bool,
+    /// `storage.retention` ("0s": forever): older samples are refused.
+    retention: Duration,
 }
 
 /// A series that passed the label checks: the host account it counts against and its labels.
@@ -62,36 +64,37 @@ struct Cut {
 }
 
 impl Backfill {
-    /// Imports into `store` under `limits`, with the ingest's token and certificate rules.
-    pub fn new(
-        store: Arc<dyn Store>,
-        limits: Arc<Limits>,
-        tokens: Vec<String>,
-        certificate_required: bool,
-    ) -> Self {
+    /// Imports into `store` under `limits`. Who may import is decided before
+    /// ([`crate::auth`]); which hosts the caller may write, here.
+    pub fn new(store: Arc<dyn Store>, limits: Arc<Limits>) -> Self {
         Self {
             store,
             limits,
-            tokens: Arc::new(tokens),
-            certificate_required,
+            retention: Duration::ZERO,
         }
+    }
+
+    /// Refuses samples older than `retention` (`storage.retention`; zero keeps all), which
+    /// the store would delete at once.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Stores `request` up to its first refused sample; blocks on the store.
     pub fn write(
         &self,
         request: ImportRequest,
-        credentials: &Credentials,
+        caller: &Caller,
         now_ms: i64,
     ) -> Result<ImportResponse, BackfillError> {
-        self.authorize(&request, credentials)
-            .map_err(BackfillError::Refused)?;
+        authorize(&request, caller).map_err(BackfillError::Refused)?;
         let first = first_samples(&request).map_err(BackfillError::Refused)?;
         let total = request.values.len();
         let mut cut: Option<Cut> = None;
         let mut checked = Vec::with_capacity(request.series.len());
         for (k, s) in request.series.iter().enumerate() {
-            match self.check_series(s, credentials) {
+            match self.check_series(s) {
                 Ok(c) => checked.push(c),
                 Err(violation) => {
                     cut = Some(Cut {
@@ -103,11 +106,21 @@ impl Backfill {
             }
         }
         let end = cut.as_ref().map_or(total, |c| c.sample);
-        if let Some(c) = self.future_sample(&request.timestamps_ms[..end], now_ms) {
+        if let Some(c) = self.out_of_range_sample(&request.timestamps_ms[..end], now_ms) {
             cut = Some(c);
         }
         let end = cut.as_ref().map_or(total, |c| c.sample);
         checked.truncate(first.partition_point(|&f| f < end));
+        let accounts: Vec<&str> = checked.iter().map(|c| c.account.as_str()).collect();
+        let over =
+            crate::registry::host_limit(self.store.as_ref(), &accounts, self.limits.max_hosts)?;
+        if let Some((k, violation)) = over {
+            cut = Some(Cut {
+                sample: first[k],
+                violation,
+            });
+            checked.truncate(k);
+        }
         let (ids, refused) = self.resolve(&checked)?;
         if let Some((k, violation)) = refused {
             cut = Some(Cut {
@@ -145,40 +158,8 @@ impl Backfill {
         })
     }
 
-    /// The request-wide rules: a client certificate when the collector requires one, and
-    /// one of the agent tokens when any are configured.
-    fn authorize(
-        &self,
-        request: &ImportRequest,
-        credentials: &Credentials,
-    ) -> Result<(), Violation> {
-        if self.certificate_required && credentials.certificate_host.is_none() {
-            return Err(Violation {
-                kind: Refusal::Unauthenticated,
-                reason: "no_certificate",
-                message: "this collector requires a TLS client certificate to import; \
-                          pass --cert and --key (a certificate for the host whose series you import)"
-                    .into(),
-            });
-        }
-        if !self.tokens.is_empty() && !self.tokens.iter().any(|t| t == &request.token) {
-            return Err(Violation {
-                kind: Refusal::Unauthenticated,
-                reason: "bad_token",
-                message: "this collector requires a token to import; pass --token with one of \
-                          its server.agent_tokens (or set VIGIL_AGENT_TOKEN)"
-                    .into(),
-            });
-        }
-        Ok(())
-    }
-
     /// The labels of one series, checked as agent ingest checks a series definition.
-    fn check_series(
-        &self,
-        s: &ImportSeries,
-        credentials: &Credentials,
-    ) -> Result<Checked, Violation> {
+    fn check_series(&self, s: &ImportSeries) -> Result<Checked, Violation> {
         let limits = &self.limits;
         let name = s
             .labels
@@ -218,7 +199,7 @@ impl Backfill {
             }
             match label.name.as_str() {
                 METRIC_NAME => {}
-                "host" => account = Some(self.check_host(name, &label.value, credentials)?),
+                "host" => account = Some(self.check_host(name, &label.value)?),
                 other => limits::check_label(name, other, &label.value, limits)?,
             }
             // Prometheus treats an empty value as an absent label; store it that way.
@@ -226,50 +207,25 @@ impl Backfill {
                 pairs.push((label.name.clone(), label.value.clone()));
             }
         }
-        let account = match (account, &credentials.certificate_host) {
-            (Some(host), _) => host,
-            (None, None) => UNHOSTED.to_owned(),
-            (None, Some(certified)) => {
-                return Err(Violation {
-                    kind: Refusal::Forbidden,
-                    reason: "identity_mismatch",
-                    message: format!(
-                        "series {:?} has no host label; with a certificate for host {certified:?} \
-                         only series labelled host={certified:?} may be imported",
-                        limits::shorten(name)
-                    ),
-                });
-            }
-        };
+        let account = account.unwrap_or_else(|| UNHOSTED.to_owned());
         Ok(Checked {
             account,
             labels: Labels::new(pairs),
         })
     }
 
-    /// A `host` label value, checked as an agent's host name is; a client certificate
-    /// limits the import to its own host, as it limits an agent.
-    fn check_host(
-        &self,
-        series: &str,
-        host: &str,
-        credentials: &Credentials,
-    ) -> Result<String, Violation> {
-        let hello = Hello {
-            hostname: host.to_owned(),
-            ..Hello::default()
-        };
-        let checked =
-            check_hello(&hello, &Credentials::default(), &[], &self.limits).map_err(|v| {
-                Violation::invalid(
-                    "bad_host",
-                    format!(
-                        "host label of series {:?}: {}",
-                        limits::shorten(series),
-                        v.message
-                    ),
-                )
-            })?;
+    /// A `host` label value, checked as an agent's host name is.
+    fn check_host(&self, series: &str, host: &str) -> Result<String, Violation> {
+        let checked = check_hostname(host).map_err(|v| {
+            Violation::invalid(
+                "bad_host",
+                format!(
+                    "host label of series {:?}: {}",
+                    limits::shorten(series),
+                    v.message
+                ),
+            )
+        })?;
         if checked != host {
             return Err(Violation::invalid(
                 "bad_host",
@@ -280,27 +236,14 @@ impl Backfill {
                 ),
             ));
         }
-        if let Some(certified) = &credentials.certificate_host
-            && certified != host
-        {
-            return Err(Violation {
-                kind: Refusal::Forbidden,
-                reason: "identity_mismatch",
-                message: format!(
-                    "series {:?} is for host {:?} but the client certificate is for host \
-                     {certified:?}; a certificate only allows importing its own host's series",
-                    limits::shorten(series),
-                    limits::shorten(host)
-                ),
-            });
-        }
-        Ok(checked)
+        Ok(checked.to_owned())
     }
 
-    /// The first sample stamped further ahead of `now_ms` than `limits.max_future`.
-    fn future_sample(&self, timestamps_ms: &[i64], now_ms: i64) -> Option<Cut> {
+    /// The first sample stamped further ahead of `now_ms` than `limits.max_future`, or
+    /// further behind than `limits.max_import_past` or `storage.retention`.
+    fn out_of_range_sample(&self, timestamps_ms: &[i64], now_ms: i64) -> Option<Cut> {
         timestamps_ms.iter().enumerate().find_map(|(i, &ts)| {
-            limits::check_timestamp(ts, now_ms, &self.limits)
+            limits::check_import_timestamp(ts, now_ms, &self.limits, self.retention)
                 .err()
                 .map(|violation| Cut {
                     sample: i,
@@ -401,5 +344,47 @@ fn first_samples(request: &ImportRequest) -> Result<Vec<usize>, Violation> {
     Ok(first)
 }
 
+// The tests run on RocksDB.
 #[cfg(test)]
+#[cfg(feature = "rocks")]
 mod tests;
+
+/// The hosts a request writes must all be ones the caller may write: an admin (or an open
+/// collector) any host; an agent token the hosts its patterns allow; a certificate its own
+/// host. Series without a `host` label need an admin. Checked before anything is stored.
+fn authorize(request: &ImportRequest, caller: &Caller) -> Result<(), Violation> {
+    let unrestricted = matches!(
+        caller.identity,
+        Identity::Open
+            | Identity::Token {
+                role: Role::Admin,
+                ..
+            }
+    ) && caller.certificate_host.is_none();
+    if unrestricted {
+        return Ok(());
+    }
+    for series in &request.series {
+        match series.labels.iter().find(|l| l.name == "host") {
+            Some(host) => caller.may_write(&host.value)?,
+            None => {
+                let name = series
+                    .labels
+                    .iter()
+                    .find(|l| l.name == METRIC_NAME)
+                    .map_or("", |l| l.value.as_str());
+                return Err(Violation {
+                    kind: Refusal::Forbidden,
+                    reason: "host_not_allowed",
+                    message: format!(
+                        "series {:?} has no host label; {} may only import series labelled \
+                         with a host it may write (an admin token may import any series)",
+                        limits::shorten(name),
+                        caller.name
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -3,11 +3,20 @@
 //! only moves messages in and out.
 //!
 //! A batch is judged sample by sample: valid samples are stored and acknowledged, invalid
-//! ones (bad labels, unknown series ids, future timestamps, series over the host's limit)
-//! are refused and counted, and the Ack says how many and why, with the first reason. The
-//! stream stays open, so one bad series never blocks an agent's other data.
+//! ones (bad labels, unknown series ids, timestamps too far ahead or behind, series over
+//! the host's limit, ids past the stream's limit) are refused and counted, and the Ack says
+//! how many and why, with the first reason. The stream stays open, so one bad series never
+//! blocks an agent's other data.
+//!
+//! What a stream holds is bounded: its ids (`limits.max_series_ids_per_stream`, refused
+//! ones included) and its Hello's fields (see `hello`).
+
+mod hello;
+
+pub use hello::{MAX_INTERVAL, MIN_INTERVAL, check_hostname};
 
 use super::Counters;
+use crate::auth::Caller;
 use crate::limits::{self, Limits, Refusal, Violation};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,96 +33,20 @@ pub struct Session {
     ids: HashMap<u64, SeriesId>,
     /// Stream-local ids whose definition was refused, with why.
     refused: HashMap<u64, Violation>,
+    /// Set once the stream defined `limits.max_series_ids_per_stream` ids: why later new
+    /// ids are refused (and not remembered).
+    full: Option<Violation>,
     store: Arc<dyn Store>,
     limits: Arc<Limits>,
     counters: Arc<Counters>,
 }
 
-/// How the agent on the other end proved who it is.
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    /// Host named by the agent's verified TLS client certificate, if it presented one.
-    pub certificate_host: Option<String>,
-    /// Whether a client certificate is required (the collector has a client CA).
-    pub certificate_required: bool,
-}
-
-impl Credentials {
-    /// The credentials a gRPC request carries: the host of its verified client
-    /// certificate, if any.
-    pub fn of<T>(request: &tonic::Request<T>, certificate_required: bool) -> Self {
-        Self {
-            certificate_host: request
-                .peer_certs()
-                .and_then(|certs| certs.first().and_then(|c| crate::tls::certificate_host(c))),
-            certificate_required,
-        }
-    }
-}
-
-/// Checks a Hello against the agent's credentials; returns the host name it may write as.
-pub fn check_hello(
-    hello: &Hello,
-    credentials: &Credentials,
-    tokens: &[String],
-    limits: &Limits,
-) -> Result<String, Violation> {
-    match (
-        &credentials.certificate_host,
-        credentials.certificate_required,
-    ) {
-        (None, true) => {
-            return Err(Violation {
-                kind: Refusal::Unauthenticated,
-                reason: "no_certificate",
-                message: "this collector requires agents to present a TLS client certificate \
-                          (set tls.cert_file and tls.key_file in the agent config)"
-                    .into(),
-            });
-        }
-        (Some(certified), _) if certified != hello.hostname.trim() => {
-            return Err(Violation {
-                kind: Refusal::Forbidden,
-                reason: "identity_mismatch",
-                message: format!(
-                    "the agent's certificate is for host {certified:?} but its hello says {:?}; \
-                     an agent may only write its own host's series (set the agent's hostname to \
-                     {certified:?} or give it a certificate for its own name)",
-                    limits::shorten(&hello.hostname)
-                ),
-            });
-        }
-        _ => {}
-    }
-    if !tokens.is_empty() && !tokens.iter().any(|t| t == &hello.token) {
-        return Err(Violation {
-            kind: Refusal::Unauthenticated,
-            reason: "bad_token",
-            message: format!(
-                "agent {:?} presented no valid token; set token in the agent config to one of the collector's server.agent_tokens",
-                limits::shorten(&hello.hostname)
-            ),
-        });
-    }
-    let host = hello.hostname.trim();
-    if host.is_empty() {
-        return Err(Violation::invalid(
-            "bad_hello",
-            "hello has an empty hostname".into(),
-        ));
-    }
-    if host.len() > 253 || host.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(Violation::invalid(
-            "bad_hello",
-            format!(
-                "hostname {:?} is not a valid host name",
-                limits::shorten(host)
-            ),
-        ));
-    }
-    for label in &hello.labels {
-        limits::check_label("(agent labels)", &label.name, &label.value, limits)?;
-    }
+/// Checks a Hello against the caller it came from and the bounds on its fields (host name,
+/// facts, labels, interval: see `hello`); returns the host name it may write as.
+pub fn check_hello(hello: &Hello, caller: &Caller, limits: &Limits) -> Result<String, Violation> {
+    let host = hello::check_hostname(&hello.hostname)?;
+    hello::check_facts(hello, limits)?;
+    caller.may_write(host)?;
     Ok(host.to_owned())
 }
 
@@ -135,6 +68,7 @@ impl Session {
                 .collect(),
             ids: HashMap::new(),
             refused: HashMap::new(),
+            full: None,
             store,
             limits,
             counters,
@@ -185,12 +119,17 @@ impl Session {
                         .or_default()
                         .push((scrape.timestamp_ms, value)),
                     None => {
-                        let v = self.refused.get(local).cloned().unwrap_or_else(|| {
-                            Violation::invalid(
-                                "undefined_series",
-                                format!("series id {local} was not defined on this stream"),
-                            )
-                        });
+                        let v = self
+                            .refused
+                            .get(local)
+                            .or(self.full.as_ref())
+                            .cloned()
+                            .unwrap_or_else(|| {
+                                Violation::invalid(
+                                    "undefined_series",
+                                    format!("series id {local} was not defined on this stream"),
+                                )
+                            });
                         refuse(v, 1, &self.counters);
                     }
                 }
@@ -225,8 +164,16 @@ impl Session {
         let mut locals = Vec::new();
         let mut labelsets = Vec::new();
         for def in &batch.definitions {
-            self.ids.remove(&def.id);
-            self.refused.remove(&def.id);
+            let known = self.ids.remove(&def.id).is_some() | self.refused.remove(&def.id).is_some();
+            if !known && self.ids.len() + self.refused.len() + locals.len() >= self.max_ids() {
+                if self.full.is_none() {
+                    self.full = Some(self.ids_exhausted());
+                }
+                if let Some(v) = &self.full {
+                    refuse(v.clone(), 0, &self.counters);
+                }
+                continue;
+            }
             match self.labels_of(def) {
                 Ok(labels) => {
                     locals.push(def.id);
@@ -275,6 +222,23 @@ impl Session {
         Ok(())
     }
 
+    fn max_ids(&self) -> usize {
+        self.limits.max_series_ids_per_stream
+    }
+
+    /// Why a new series id is refused once the stream has defined as many as it may.
+    fn ids_exhausted(&self) -> Violation {
+        Violation {
+            kind: Refusal::Exhausted,
+            reason: "series_ids_per_stream",
+            message: format!(
+                "this stream of host {:?} has defined {} series ids, limits.max_series_ids_per_stream;                  new ids are refused (an agent defines each series once per stream: reconnect to                  start over, or raise the limit)",
+                limits::shorten(&self.host),
+                self.max_ids()
+            ),
+        }
+    }
+
     /// The full label set of a definition, or why it is refused.
     fn labels_of(&self, def: &vigil_proto::v1::SeriesDefinition) -> Result<Labels, Violation> {
         limits::check_metric_name(&def.name, &self.limits)?;
@@ -317,3 +281,6 @@ impl Session {
         Ok(Labels::new(pairs))
     }
 }
+
+#[cfg(test)]
+mod tests;

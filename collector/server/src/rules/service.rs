@@ -102,8 +102,10 @@ impl Rules for RulesService {
 
     async fn reload(
         &self,
-        _request: Request<ReloadRequest>,
+        request: Request<ReloadRequest>,
     ) -> Result<Response<ReloadResponse>, Status> {
+        let caller = crate::auth::Caller::of(&request);
+        tracing::info!(target: "audit", caller = %caller.name, peer = %caller.peer_text(), "rule reload");
         let Some(view) = self.view.clone() else {
             return Err(Status::failed_precondition(
                 "this collector runs no rules, so there is nothing to reload; list rule files \

@@ -6,13 +6,19 @@ use vigil_store::selector::Selector;
 
 const NOW: i64 = 1_800_000_000_000;
 
-fn backfill(limits: Limits, tokens: &[&str]) -> (tempfile::TempDir, Arc<dyn Store>, Backfill) {
+mod bounds;
+
+fn backfill(limits: Limits) -> (tempfile::TempDir, Arc<dyn Store>, Backfill) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> =
         Arc::new(RocksStore::open(dir.path(), RocksOptions { sync: false }).expect("open"));
-    let tokens = tokens.iter().map(|t| t.to_string()).collect();
-    let b = Backfill::new(store.clone(), Arc::new(limits), tokens, false);
+    let b = Backfill::new(store.clone(), Arc::new(limits));
     (dir, store, b)
+}
+
+/// The caller of an open collector.
+fn anyone() -> Caller {
+    Caller::anonymous(None)
 }
 
 /// Samples of one series on consecutive lines from `line`, for [`request`].
@@ -84,7 +90,7 @@ fn stored(store: &Arc<dyn Store>, selector: &str) -> Vec<(String, Vec<(i64, f64)
 
 #[test]
 fn stores_everything_and_is_idempotent() {
-    let (_dir, store, b) = backfill(Limits::default(), &[]);
+    let (_dir, store, b) = backfill(Limits::default());
     let req = || {
         request(vec![
             series(
@@ -100,7 +106,7 @@ fn stores_everything_and_is_idempotent() {
         ])
     };
     for _ in 0..2 {
-        let r = b.write(req(), &Credentials::default(), NOW).expect("write");
+        let r = b.write(req(), &anyone(), NOW).expect("write");
         assert_eq!(r.accepted_samples, 3);
         assert_eq!(r.rejection, None);
     }
@@ -125,7 +131,7 @@ fn a_bad_label_stops_the_request_at_its_line() {
         max_label_value_bytes: 10,
         ..Limits::default()
     };
-    let (_dir, store, b) = backfill(limits, &[]);
+    let (_dir, store, b) = backfill(limits);
     let r = b
         .write(
             request(vec![
@@ -133,7 +139,7 @@ fn a_bad_label_stops_the_request_at_its_line() {
                 series(&[("__name__", "b"), ("v", "far too long")], 3, &[(1, 1.0)]),
                 series(&[("__name__", "c")], 4, &[(1, 1.0)]),
             ]),
-            &Credentials::default(),
+            &anyone(),
             NOW,
         )
         .expect("write");
@@ -154,12 +160,12 @@ fn a_bad_label_stops_the_request_at_its_line() {
 
 #[test]
 fn rules_shared_with_ingest_name_the_input() {
-    let (_dir, _store, b) = backfill(Limits::default(), &[]);
+    let (_dir, _store, b) = backfill(Limits::default());
     let reject = |labels: &[(&str, &str)]| {
         let r = b
             .write(
                 request(vec![series(labels, 7, &[(1, 1.0)])]),
-                &Credentials::default(),
+                &anyone(),
                 NOW,
             )
             .expect("write");
@@ -191,7 +197,7 @@ fn rules_shared_with_ingest_name_the_input() {
 
 #[test]
 fn a_future_sample_cuts_inside_its_series() {
-    let (_dir, store, b) = backfill(Limits::default(), &[]);
+    let (_dir, store, b) = backfill(Limits::default());
     let future = NOW + 3_600_000;
     let r = b
         .write(
@@ -200,7 +206,7 @@ fn a_future_sample_cuts_inside_its_series() {
                 10,
                 &[(1, 1.0), (2, 2.0), (future, 3.0), (4, 4.0)],
             )]),
-            &Credentials::default(),
+            &anyone(),
             NOW,
         )
         .expect("write");
@@ -219,7 +225,7 @@ fn the_series_limit_is_per_host_and_cuts_at_the_first_series_over_it() {
         max_series_per_host: 2,
         ..Limits::default()
     };
-    let (_dir, store, b) = backfill(limits, &[]);
+    let (_dir, store, b) = backfill(limits);
     let s = |name: &str, host: &str, line| {
         series(&[("__name__", name), ("host", host)], line, &[(1, 1.0)])
     };
@@ -232,7 +238,7 @@ fn the_series_limit_is_per_host_and_cuts_at_the_first_series_over_it() {
                 s("d", "h1", 4),
                 s("e", "h2", 5),
             ]),
-            &Credentials::default(),
+            &anyone(),
             NOW,
         )
         .expect("write");
@@ -265,7 +271,7 @@ fn the_series_limit_is_per_host_and_cuts_at_the_first_series_over_it() {
 
 #[test]
 fn samples_interleaved_across_series_stop_exactly_at_the_bad_one() {
-    let (_dir, store, b) = backfill(Limits::default(), &[]);
+    let (_dir, store, b) = backfill(Limits::default());
     let future = NOW + 3_600_000;
     let r = b
         .write(
@@ -276,7 +282,7 @@ fn samples_interleaved_across_series_stop_exactly_at_the_bad_one() {
                 series(&[("__name__", "b")], 5, &[(future, 4.0)]),
                 series(&[("__name__", "a")], 6, &[(3, 5.0)]),
             ]),
-            &Credentials::default(),
+            &anyone(),
             NOW,
         )
         .expect("write");
@@ -288,13 +294,13 @@ fn samples_interleaved_across_series_stop_exactly_at_the_bad_one() {
 
 #[test]
 fn malformed_requests_are_refused_whole() {
-    let (_dir, _store, b) = backfill(Limits::default(), &[]);
+    let (_dir, _store, b) = backfill(Limits::default());
     let mut r = request(vec![
         series(&[("__name__", "a")], 1, &[(1, 1.0)]),
         series(&[("__name__", "b")], 2, &[(1, 2.0)]),
     ]);
     r.series_index = vec![1, 0];
-    match b.write(r, &Credentials::default(), NOW) {
+    match b.write(r, &anyone(), NOW) {
         Err(BackfillError::Refused(v)) => assert!(
             v.message.contains("order of their first sample"),
             "{}",
@@ -304,7 +310,7 @@ fn malformed_requests_are_refused_whole() {
     }
     let mut r = request(vec![series(&[("__name__", "a")], 1, &[(1, 1.0)])]);
     r.values.push(2.0);
-    match b.write(r, &Credentials::default(), NOW) {
+    match b.write(r, &anyone(), NOW) {
         Err(BackfillError::Refused(v)) => {
             assert!(v.message.contains("differ in length"), "{}", v.message)
         }
@@ -313,51 +319,82 @@ fn malformed_requests_are_refused_whole() {
 }
 
 #[test]
-fn tokens_and_certificates_are_required_as_for_agents() {
-    let (_dir, _store, b) = backfill(Limits::default(), &["s3cret"]);
-    let one = || {
+fn callers_import_only_hosts_they_may_write() {
+    let (_dir, _store, b) = backfill(Limits::default());
+    let one = |host: &str| {
         request(vec![series(
-            &[("__name__", "m"), ("host", "web-1")],
+            &[("__name__", "m"), ("host", host)],
             1,
             &[(1, 1.0)],
         )])
     };
-    match b.write(one(), &Credentials::default(), NOW) {
+    let agent = Caller {
+        name: "web-agents".into(),
+        identity: Identity::Token {
+            role: Role::Agent,
+            hosts: Some(vec!["web-*".into()]),
+        },
+        certificate_host: None,
+        peer: None,
+    };
+    assert_eq!(
+        b.write(one("web-1"), &agent, NOW)
+            .expect("write")
+            .accepted_samples,
+        1
+    );
+    match b.write(one("db-1"), &agent, NOW) {
         Err(BackfillError::Refused(v)) => {
-            assert_eq!(v.code(), Code::Unauthenticated);
-            assert!(v.message.contains("--token"), "{}", v.message);
+            assert_eq!(v.code(), Code::PermissionDenied);
+            assert!(v.message.contains("\"db-1\""), "{}", v.message);
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    let mut with_token = one();
-    with_token.token = "s3cret".into();
+    // Nothing of a request with one refused host is stored.
+    let mixed = request(vec![
+        series(&[("__name__", "m"), ("host", "web-2")], 1, &[(1, 1.0)]),
+        series(&[("__name__", "m"), ("host", "db-2")], 2, &[(2, 1.0)]),
+    ]);
+    assert!(matches!(
+        b.write(mixed, &agent, NOW),
+        Err(BackfillError::Refused(_))
+    ));
+    let unhosted = request(vec![series(&[("__name__", "m")], 1, &[(1, 1.0)])]);
+    assert!(matches!(
+        b.write(unhosted.clone(), &agent, NOW),
+        Err(BackfillError::Refused(_))
+    ));
+    let admin = Caller {
+        name: "ops".into(),
+        identity: Identity::Token {
+            role: Role::Admin,
+            hosts: None,
+        },
+        certificate_host: None,
+        peer: None,
+    };
     assert_eq!(
-        b.write(with_token, &Credentials::default(), NOW)
+        b.write(unhosted, &admin, NOW)
             .expect("write")
             .accepted_samples,
         1
     );
 
-    let (_dir, _store, b) = backfill(Limits::default(), &[]);
-    let certified = Credentials {
+    let certified = Caller {
+        name: "cert:db-1".into(),
+        identity: Identity::Certificate,
         certificate_host: Some("db-1".into()),
-        certificate_required: true,
+        peer: None,
     };
-    let r = b.write(one(), &certified, NOW).expect("write");
-    let rejection = r.rejection.expect("another host's series");
-    assert_eq!(rejection.code, Code::PermissionDenied as i32);
-    assert!(
-        rejection.message.contains("\"db-1\""),
-        "{}",
-        rejection.message
-    );
-    let own = request(vec![series(
-        &[("__name__", "m"), ("host", "db-1")],
-        1,
-        &[(1, 1.0)],
-    )]);
+    match b.write(one("web-1"), &certified, NOW) {
+        Err(BackfillError::Refused(v)) => {
+            assert_eq!(v.code(), Code::PermissionDenied);
+            assert!(v.message.contains("\"db-1\""), "{}", v.message);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     assert_eq!(
-        b.write(own, &certified, NOW)
+        b.write(one("db-1"), &certified, NOW)
             .expect("write")
             .accepted_samples,
         1
