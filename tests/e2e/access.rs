@@ -449,6 +449,13 @@ async fn every_method_and_endpoint_checks_credentials_and_roles() {
     for reason in ["missing", "unknown_token", "wrong_role"] {
         assert!(reasons.contains(&reason), "{reasons:?}");
     }
+    // Refusals are logged at most 20 a second; a fresh second logs this one with its name.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        unary(&channel, "/vigil.v1.Admin/Backup", Vec::new(), Some(READ)).await,
+        Code::PermissionDenied
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let log = collector.process.log();
     for secret in [READ, ADMIN, AGENT] {
         assert!(!log.contains(secret), "a secret was logged");

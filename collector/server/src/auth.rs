@@ -179,11 +179,19 @@ pub struct Presented<'a> {
     pub peer: Option<SocketAddr>,
 }
 
+/// Refusals logged in one second at most; past it they are only counted, and the next
+/// logged one says how many were left out (a client hammering with a wrong token must not
+/// fill the disk with log lines).
+const LOGGED_PER_SECOND: u64 = 20;
+
 /// The collector's tokens, and what it refused.
 pub struct Auth {
     tokens: Vec<Token>,
     client_ca: bool,
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// For the log's rate limit: when this started, and (second, logged in it, left out).
+    started: std::time::Instant,
+    logged: Mutex<(u64, u64, u64)>,
 }
 
 impl Auth {
@@ -215,6 +223,8 @@ impl Auth {
             tokens,
             client_ca: config.tls.client_ca_file.is_some(),
             refused: Mutex::new(BTreeMap::new()),
+            started: std::time::Instant::now(),
+            logged: Mutex::new((0, 0, 0)),
         })
     }
 
@@ -404,17 +414,36 @@ impl Auth {
         kind: Refusal,
     ) -> Violation {
         self.count(reason);
-        warn!(
-            reason,
-            token = name.unwrap_or("-"),
-            peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
-            "refused a call"
-        );
+        if let Some(left_out) = self.may_log() {
+            warn!(
+                reason,
+                token = name.unwrap_or("-"),
+                peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+                left_out,
+                "refused a call"
+            );
+        }
         Violation {
             kind,
             reason,
             message,
         }
+    }
+
+    /// Whether a refusal may be logged now; if so, how many were left out before it.
+    fn may_log(&self) -> Option<u64> {
+        let second = self.started.elapsed().as_secs();
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, count, left_out) = &mut *logged;
+        if *at != second {
+            (*at, *count) = (second, 0);
+        }
+        if *count >= LOGGED_PER_SECOND {
+            *left_out += 1;
+            return None;
+        }
+        *count += 1;
+        Some(std::mem::take(left_out))
     }
 
     /// Counts a refusal decided elsewhere (a host an agent may not write).

@@ -244,3 +244,17 @@ fn grpc_methods_have_the_documented_roles() {
     assert_eq!(need("/vigil.v1.Unknown/Method"), Need::Admin);
     assert_eq!(need("/vigil.v1.Ingest/Stream"), Need::Ingest);
 }
+
+#[test]
+fn a_flood_of_refusals_is_counted_but_not_all_logged() {
+    let auth = auth();
+    let logged = (0..1000)
+        .filter(|_| auth.may_log().is_some())
+        .count();
+    // All within a second or two of each other: at most two seconds' worth get logged.
+    assert!(logged as u64 <= 2 * LOGGED_PER_SECOND, "{logged}");
+    for _ in 0..1000 {
+        let _ = auth.admit(&bearer("not-a-known-secret-at-all"), Need::Read);
+    }
+    assert_eq!(auth.refused(), vec![("unknown_token", 1000)]);
+}
