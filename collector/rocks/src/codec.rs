@@ -52,6 +52,8 @@
 pub mod bits;
 pub mod gorilla;
 pub mod ints;
+#[cfg(test)]
+mod props;
 
 use bits::{get_varint, put_varint, unzigzag, zigzag};
 

@@ -98,34 +98,60 @@
 //! those samples into `recent` (logging progress, resumable after a crash; see
 //! `migrate.rs`), records format 2 and drops `samples`; the compactor then builds blocks.
 
+// Without the `engine` feature only the block formats build: `codec` and the bucket
+// encoding of `rollup` (the fuzz targets' decoders), with no RocksDB to compile.
+#[cfg(feature = "engine")]
 mod admin;
+#[cfg(feature = "engine")]
 mod alerts;
 pub mod codec;
+#[cfg(feature = "engine")]
 mod compactor;
+#[cfg(feature = "engine")]
 mod hosts;
+#[cfg(feature = "engine")]
 mod keys;
+#[cfg(feature = "engine")]
 mod labels;
+#[cfg(feature = "engine")]
 mod migrate;
+#[cfg(feature = "engine")]
 mod open;
+#[cfg_attr(not(feature = "engine"), allow(dead_code))]
 mod rollup;
+#[cfg(feature = "engine")]
 mod select;
+#[cfg(feature = "engine")]
 mod series;
+#[cfg(feature = "engine")]
 mod state;
+#[cfg(feature = "engine")]
 mod store;
+#[cfg(feature = "engine")]
 mod tiered_read;
+#[cfg(feature = "engine")]
 mod windows;
 
+#[cfg(feature = "engine")]
 pub use open::{BlockOptions, RocksOptions};
+/// The downsampled tiers' bucket and its encoding in the `rollup` family
+/// (`buckets::encode`, `buckets::decode`).
+pub use rollup::{Bucket, aggregate, format as buckets};
+#[cfg(feature = "engine")]
 pub use windows::CompactionReport;
 
-use rocksdb::{ColumnFamily, DB, WriteOptions};
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
-use vigil_store::StoreError;
+#[cfg(feature = "engine")]
+use {
+    rocksdb::{ColumnFamily, DB, WriteOptions},
+    std::collections::HashMap,
+    std::path::PathBuf,
+    std::sync::atomic::AtomicU64,
+    std::sync::{Arc, Mutex},
+    vigil_store::StoreError,
+};
 
 /// A [`Store`](vigil_store::Store) on an embedded RocksDB database.
+#[cfg(feature = "engine")]
 pub struct RocksStore {
     /// Shared with the compactor thread.
     db: Arc<DB>,
@@ -140,6 +166,7 @@ pub struct RocksStore {
     _compactor: compactor::Compactor,
 }
 
+#[cfg(feature = "engine")]
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksStore")
@@ -148,10 +175,12 @@ impl std::fmt::Debug for RocksStore {
     }
 }
 
+#[cfg(feature = "engine")]
 fn engine(e: rocksdb::Error) -> StoreError {
     StoreError::Engine(e.into_string())
 }
 
+#[cfg(feature = "engine")]
 impl RocksStore {
     fn cf(&self, name: &str) -> &ColumnFamily {
         // Every family in `keys::FAMILIES` is created at open, so this cannot fail.
@@ -168,6 +197,7 @@ impl RocksStore {
     }
 }
 
+#[cfg(feature = "engine")]
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt {
         what: format!("undecodable {what}"),

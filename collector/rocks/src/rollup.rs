@@ -8,18 +8,24 @@
 //! is stored per block window: when a window's length is not a multiple of the bucket
 //! length, a bucket crossing a window boundary is kept as two parts, which a read combines.
 
-mod format;
+pub mod format;
+#[cfg(feature = "engine")]
 mod retention;
 #[cfg(test)]
+#[cfg(feature = "engine")]
 mod tests;
 
-use format::{decode, encode};
+// Without the `engine` feature only the buckets and their encoding build.
+#[cfg(feature = "engine")]
 pub(crate) use retention::{TierRetention, rollup_expired};
-
-use crate::keys::{after, flip};
-use crate::{corrupt, engine};
-use rocksdb::{ColumnFamily, DB, WriteBatch};
-use vigil_store::{SeriesId, StoreResult};
+#[cfg(feature = "engine")]
+use {
+    crate::keys::{after, flip},
+    crate::{corrupt, engine},
+    format::{decode, encode},
+    rocksdb::{ColumnFamily, DB, WriteBatch},
+    vigil_store::{SeriesId, StoreResult},
+};
 
 /// One downsampled tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +108,7 @@ pub fn aggregate(samples: &[(i64, f64)], bucket_ms: i64) -> Vec<Bucket> {
 }
 
 /// Key of a series' buckets of one tier in one block window: tier tag, series, window.
+#[cfg(feature = "engine")]
 pub fn rollup_key(tag: u8, id: SeriesId, window: i64) -> [u8; 17] {
     let mut key = [0u8; 17];
     key[0] = tag;
@@ -112,6 +119,7 @@ pub fn rollup_key(tag: u8, id: SeriesId, window: i64) -> [u8; 17] {
 
 /// Adds to `batch` the buckets of every tier still kept for window `w` of series `id`,
 /// whose samples (all of them, oldest first) are `samples`.
+#[cfg(feature = "engine")]
 pub fn put(
     batch: &mut WriteBatch,
     cf: &ColumnFamily,
@@ -137,6 +145,7 @@ pub fn put(
 /// Appends to `out` the buckets of tier `i` for series `id` whose last sample is in
 /// `[start, end]`, from block windows `w0..=w1`, oldest first; parts of one bucket in
 /// neighbouring windows are combined.
+#[cfg(feature = "engine")]
 #[allow(clippy::too_many_arguments)]
 pub fn read(
     db: &DB,

@@ -4,6 +4,9 @@
 use super::number::{format_e, format_f, format_g};
 use super::value::Val;
 
+/// Largest width or precision Go reads before giving up on the number (see `sprintf`).
+const MAX_NUMBER: usize = 1_000_000;
+
 /// One `%…` directive.
 #[derive(Default)]
 struct Spec {
@@ -39,10 +42,18 @@ pub(super) fn sprintf(format: &str, args: &[Val]) -> String {
             }
             chars.next();
         }
+        // A width or precision past a million is no number to Go (`tooLarge` in
+        // fmt/print.go): the rest of the format is dropped and the directive has no verb.
+        // So `%9999999999999999g` never asks for petabytes of padding.
         let number = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| {
             let mut n: Option<usize> = None;
             while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                n = Some(n.unwrap_or(0) * 10 + d as usize);
+                let so_far = n.unwrap_or(0);
+                if so_far > MAX_NUMBER {
+                    chars.by_ref().for_each(drop);
+                    return None;
+                }
+                n = Some(so_far * 10 + d as usize);
                 chars.next();
             }
             n
@@ -163,5 +174,25 @@ mod tests {
         assert_eq!(sprintf("100%%", &[]), "100%");
         assert_eq!(sprintf("%+.1f", &[n(2.0)]), "+2.0");
         assert_eq!(sprintf("%.2f", &[n(f64::INFINITY)]), "+Inf");
+    }
+
+    /// Found by the `templates` fuzz target (tests/fuzz/regressions/templates): the width
+    /// asked for 10 PB of padding and aborted the process; Go gives up on such a number.
+    #[test]
+    fn widths_and_precisions_past_a_million_are_no_numbers() {
+        let n = Val::Num;
+        assert_eq!(
+            sprintf(
+                "%.2e|%9999999999999999g|%s",
+                &[n(1.0), n(2.0), Val::Str("x".into())]
+            ),
+            "1.00e+00|%!(NOVERB)%!(EXTRA float64=2, string=x)"
+        );
+        assert_eq!(
+            sprintf("%.77777777777777777777f", &[n(1.0)]),
+            "%!(NOVERB)%!(EXTRA float64=1)"
+        );
+        assert_eq!(sprintf("%1000000d|", &[Val::Int(7)]).len(), 1_000_001);
+        assert_eq!(sprintf("%.3s", &[Val::Str("abcdef".into())]), "abc");
     }
 }
