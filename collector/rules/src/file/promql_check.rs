@@ -5,8 +5,8 @@
 //! Prometheus HTTP API"); a construct missing from them is refused here with its name
 //! rather than failing at every evaluation.
 
-use promql_parser::parser::value::ValueType;
 use promql_parser::parser::Expr;
+use promql_parser::parser::value::ValueType;
 
 use vigil_promql::range_functions::RangeFunction;
 

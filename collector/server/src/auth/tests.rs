@@ -248,9 +248,7 @@ fn grpc_methods_have_the_documented_roles() {
 #[test]
 fn a_flood_of_refusals_is_counted_but_not_all_logged() {
     let auth = auth();
-    let logged = (0..1000)
-        .filter(|_| auth.may_log().is_some())
-        .count();
+    let logged = (0..1000).filter(|_| auth.may_log().is_some()).count();
     // All within a second or two of each other: at most two seconds' worth get logged.
     assert!(logged as u64 <= 2 * LOGGED_PER_SECOND, "{logged}");
     for _ in 0..1000 {
