@@ -11,8 +11,8 @@ use std::time::Duration;
 /// `VIGIL_AGENT__DELIVERY__QUEUE_MAX_BYTES=1048576`).
 pub const ENV_PREFIX: &str = "VIGIL_AGENT__";
 
-/// The whole agent configuration.
-#[derive(Debug, Clone, Deserialize)]
+/// The whole agent configuration. Its `Debug` output shows `token` as `<secret>`.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Collector URL, `http://host:port` (or `https://` with TLS).
@@ -35,6 +35,27 @@ pub struct Config {
     pub log: LogConfig,
     /// `[tls]`: for an `https://` collector.
     pub tls: TlsConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.token.is_empty() {
+            ""
+        } else {
+            "<secret>"
+        };
+        f.debug_struct("Config")
+            .field("collector", &self.collector)
+            .field("interval", &self.interval)
+            .field("hostname", &self.hostname)
+            .field("labels", &self.labels)
+            .field("token", &token)
+            .field("collect", &self.collect)
+            .field("delivery", &self.delivery)
+            .field("log", &self.log)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// `[tls]`: how to trust the collector and, for mTLS, who this agent is.
@@ -422,6 +443,10 @@ mod tests {
         let env = vec![("VIGIL_AGENT__TOKEN".to_owned(), "s3cret".to_owned())];
         let c = Config::load(None, env).unwrap();
         assert_eq!(c.token, "s3cret");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "Debug hides the token"
+        );
         c.validate().unwrap();
     }
 
