@@ -467,6 +467,13 @@ impl Auth {
     }
 }
 
+/// The scheme and the credentials of an `Authorization` header (gRPC metadata or HTTP).
+fn authorization(headers: &::http::HeaderMap) -> Option<(&str, &str)> {
+    let value = headers.get(::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    Some((scheme, rest.trim()))
+}
+
 fn digest(secret: &str) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
     let mut out = [0u8; 32];

@@ -149,10 +149,6 @@ pub fn connection<B>(request: &http::Request<B>) -> (Option<String>, Option<Sock
 
 /// The secret of an `authorization: Bearer SECRET` header (scheme case-insensitive).
 pub fn bearer(headers: &http::HeaderMap) -> Option<String> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, secret) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| secret.trim().to_owned())
-        .filter(|s| !s.is_empty())
+    let (scheme, secret) = super::authorization(headers)?;
+    (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty()).then(|| secret.to_owned())
 }

@@ -52,19 +52,12 @@ pub async fn middleware(
 
 /// The bearer secret or the basic-auth pair of an `Authorization` header.
 fn credentials(headers: &http::HeaderMap) -> (Option<String>, Option<(String, String)>) {
-    let Some(value) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return (None, None);
-    };
-    let Some((scheme, rest)) = value.trim().split_once(' ') else {
-        return (None, None);
-    };
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-        return (Some(rest.to_owned()), None);
+    if let Some(secret) = super::grpc::bearer(headers) {
+        return (Some(secret), None);
     }
+    let Some((scheme, rest)) = super::authorization(headers) else {
+        return (None, None);
+    };
     if scheme.eq_ignore_ascii_case("basic") {
         let pair = base64::engine::general_purpose::STANDARD
             .decode(rest)
