@@ -275,6 +275,8 @@ async fn top_and_host_show_usage_computed_by_the_engine() {
     let nics = host["interfaces"].as_array().unwrap();
     assert_eq!(nics[0]["device"], "eth0");
     assert!(close(&nics[1]["receive_bytes_per_second"], 1e5), "{host}");
+    // A test agent sends no `vigil_agent_*` series: every agent figure is missing.
+    assert!(host["agent"]["spool_rounds"].is_null(), "{host}");
 
     let out = vigil(&url, &["host", "web-1"]);
     let text = stdout(&out);
@@ -329,6 +331,14 @@ fn top_shows_a_real_agent() {
         "{host}"
     );
     assert!(host["memory_bytes"].as_u64().unwrap() > 0, "{host}");
+    // The agent's own figures: a real agent reports its spool and version every round.
+    assert!(host["agent"]["spool_rounds"].is_u64(), "{host}");
+    assert!(
+        host["agent"]["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{host}"
+    );
 }
 
 #[test]

@@ -1,13 +1,23 @@
 //! `vigil host NAME`: one host's facts (from the registry) and its current usage: the
-//! figures of `vigil top`, then each filesystem, disk and network interface.
+//! figures of `vigil top`, then each filesystem, disk and network interface, then what
+//! its agent reports about itself (version, cost, disk spool).
 //!
 //! `--output json` prints one object: the keys of `vigil hosts --output json` (facts,
 //! first/last seen, up), then `usage` (the keys of `vigil top`'s rows), `filesystems`
 //! (`mountpoint`, `fstype`, `device`, `size_bytes`, `used_percent`), `disks` (`device`,
 //! `read_bytes_per_second`, `write_bytes_per_second`) and `interfaces` (`device`,
 //! `receive_bytes_per_second`, `transmit_bytes_per_second`); `null` for a missing figure.
+//! `agent` holds the agent's own figures, from its `vigil_agent_*` series: `version`,
+//! `resident_memory_bytes`, `collection_seconds` (the last round), `spool_on_disk` (`true`
+//! when rounds go to the disk spool, `false` when memory only: a restart loses the
+//! backlog), `spool_rounds` (rounds waiting for acknowledgement), `spool_bytes` (the spool
+//! files), `spool_oldest_age_seconds` (0 when none waits), `dropped_rounds_total`,
+//! `spool_write_errors_total`, `spool_damaged_segments_total` and
+//! `spool_lost_samples_total`; `null` for a figure an old agent (or a host without an
+//! agent) does not report.
 //! `--output csv` has the columns `section,name,field,value`, one row per figure
-//! (`usage,,cpu_percent,12.5`, `filesystem,/,used_percent,71.2`, `fact,,os,Debian ...`).
+//! (`usage,,cpu_percent,12.5`, `filesystem,/,used_percent,71.2`, `fact,,os,Debian ...`,
+//! `agent,,spool_rounds,3`; an empty value for a missing figure).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -52,6 +62,36 @@ pub struct HostReport {
     pub disks: Vec<Disk>,
     /// Network interfaces by name.
     pub interfaces: Vec<Interface>,
+    /// The agent's own figures.
+    pub agent: Agent,
+}
+
+/// What the host's agent reports about itself: its version, cost and disk spool. `None`
+/// for a figure it does not report (an older agent, or no agent at all).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Agent {
+    /// Its version (`vigil_agent_info{version}`).
+    pub version: Option<String>,
+    /// Its resident set.
+    pub resident_memory_bytes: Option<u64>,
+    /// How long its last collection round took.
+    pub collection_seconds: Option<f64>,
+    /// Whether rounds go to the disk spool (`false`: memory only, or the disk failed).
+    pub spool_on_disk: Option<bool>,
+    /// Rounds waiting for the collector's acknowledgement, on disk or in memory.
+    pub spool_rounds: Option<u64>,
+    /// Bytes of the spool's files on disk.
+    pub spool_bytes: Option<u64>,
+    /// Age of the oldest waiting round; 0 when none waits.
+    pub spool_oldest_age_seconds: Option<f64>,
+    /// Rounds dropped because the spool was full.
+    pub dropped_rounds_total: Option<u64>,
+    /// Failed writes to the spool directory.
+    pub spool_write_errors_total: Option<u64>,
+    /// Spool files in which damage was found.
+    pub spool_damaged_segments_total: Option<u64>,
+    /// Samples of spooled rounds lost to damage.
+    pub spool_lost_samples_total: Option<u64>,
 }
 
 /// One mounted filesystem.
@@ -100,8 +140,9 @@ pub async fn run(target: &Target, args: &HostArgs, output: Output) -> Result<(),
     Ok(out.flush()?)
 }
 
-/// The PromQL of the per-device figures, in the order [`details`] reads them.
-fn detail_exprs(host: &str, window: Duration) -> [String; 6] {
+/// The PromQL of the per-device figures, in the order [`details`] reads them, then the
+/// agent's own series (one selector for all, read by [`agent`]).
+fn detail_exprs(host: &str, window: Duration) -> [String; 7] {
     let w = usage::promql_duration(window);
     let sel = |name: &str| format!("{name}{{host=\"{}\"}}", usage::escape(host));
     let rate = |name: &str| format!("rate({}[{w}])", sel(name));
@@ -116,8 +157,15 @@ fn detail_exprs(host: &str, window: Duration) -> [String; 6] {
         rate("node_disk_written_bytes_total"),
         rate("node_network_receive_bytes_total"),
         rate("node_network_transmit_bytes_total"),
+        format!(
+            "{{__name__=~\"{AGENT_SERIES}\",host=\"{}\"}}",
+            usage::escape(host)
+        ),
     ]
 }
+
+/// The names of the agent's series that [`agent`] reads, as a regular expression.
+const AGENT_SERIES: &str = "vigil_agent_(info|spool_.*|dropped_rounds_total|resident_memory_bytes|collection_duration_seconds)";
 
 /// Reads the registry entry and every figure of host `name` at `time_ms`.
 pub async fn fetch(
@@ -137,6 +185,11 @@ pub async fn fetch(
     }
     let results = usage::evaluate_all(collector, &detail_exprs(name, window), time_ms).await?;
     let mut report = details(&results);
+    let registry_version = host
+        .as_ref()
+        .and_then(|h| h.facts.as_ref())
+        .map_or("", |f| f.agent_version.as_str());
+    report.agent = agent(results.get(6), registry_version);
     report.host = host;
     report.name = name.to_owned();
     report.usage = usage.unwrap_or_default();
@@ -217,6 +270,54 @@ fn details(results: &[QueryResult]) -> HostReport {
             })
             .collect(),
         ..HostReport::default()
+    }
+}
+
+/// The agent's figures from the result of its selector (the last of [`detail_exprs`]).
+/// Should an upgrade leave two `vigil_agent_info` series within the lookback, the version
+/// the registry has from the agent's last hello wins.
+fn agent(result: Option<&QueryResult>, registry_version: &str) -> Agent {
+    let mut values: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut versions: Vec<&str> = Vec::new();
+    for series in result.map_or(&[][..], |r| &r.series[..]) {
+        let (Some(name), Some(value)) = (usage::label(series, "__name__"), usage::value(series))
+        else {
+            continue;
+        };
+        if name == "vigil_agent_info" {
+            versions.extend(usage::label(series, "version").filter(|v| !v.is_empty()));
+        } else {
+            values.entry(name).or_insert(value);
+        }
+    }
+    let get = |suffix: &str| {
+        values
+            .get(format!("vigil_agent_{suffix}").as_str())
+            .copied()
+    };
+    // Counters and sizes are whole non-negative numbers; anything else is no figure.
+    let count = |suffix: &str| {
+        get(suffix)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| v.round() as u64)
+    };
+    let version = versions
+        .iter()
+        .find(|v| **v == registry_version)
+        .or(versions.first())
+        .map(|v| (*v).to_owned());
+    Agent {
+        version,
+        resident_memory_bytes: count("resident_memory_bytes"),
+        collection_seconds: get("collection_duration_seconds"),
+        spool_on_disk: get("spool_on_disk").map(|v| v != 0.0),
+        spool_rounds: count("spool_rounds"),
+        spool_bytes: count("spool_bytes"),
+        spool_oldest_age_seconds: get("spool_oldest_age_seconds"),
+        dropped_rounds_total: count("dropped_rounds_total"),
+        spool_write_errors_total: count("spool_write_errors_total"),
+        spool_damaged_segments_total: count("spool_damaged_segments_total"),
+        spool_lost_samples_total: count("spool_lost_samples_total"),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Printing a [`HostReport`] as a table (facts, then one block per kind of figure), JSON
-//! or CSV; the shapes are described in the parent module.
+//! Printing a [`HostReport`] as a table (facts, then one block per kind of figure, then
+//! the agent's own figures), JSON or CSV; the shapes are described in the parent module.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use vigil_proto::v1::Hello;
 
-use super::{Disk, Filesystem, HostReport, Interface};
+use super::{Agent, Disk, Filesystem, HostReport, Interface};
 use crate::output::{self, Output};
 use crate::time;
 use crate::units::{self, or_dash};
@@ -50,6 +50,7 @@ struct Record<'a> {
     filesystems: &'a [Filesystem],
     disks: &'a [Disk],
     interfaces: &'a [Interface],
+    agent: &'a Agent,
 }
 
 impl<'a> Record<'a> {
@@ -88,6 +89,7 @@ impl<'a> Record<'a> {
             filesystems: &report.filesystems,
             disks: &report.disks,
             interfaces: &report.interfaces,
+            agent: &report.agent,
         }
     }
 }
@@ -123,7 +125,7 @@ fn write_csv(record: &Record<'_>, w: &mut dyn Write) -> io::Result<()> {
     };
     let mut facts = serde_json::to_value(record)?;
     if let Some(map) = facts.as_object_mut() {
-        for key in ["usage", "filesystems", "disks", "interfaces"] {
+        for key in ["usage", "filesystems", "disks", "interfaces", "agent"] {
             map.remove(key);
         }
     }
@@ -148,6 +150,7 @@ fn write_csv(record: &Record<'_>, w: &mut dyn Write) -> io::Result<()> {
             serde_json::to_value(nic)?,
         );
     }
+    add("agent", "", "", serde_json::to_value(record.agent)?);
     output::write_csv(w, &["section", "name", "field", "value"], rows)
 }
 
@@ -252,5 +255,71 @@ fn write_table(
         writeln!(w)?;
         output::write_table(w, &table)?;
     }
+    writeln!(w)?;
+    write_agent(&report.agent, w)
+}
+
+/// The agent's block: one line per figure, `-` for a figure it does not report.
+fn write_agent(agent: &Agent, w: &mut dyn Write) -> io::Result<()> {
+    let count = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let lines = [
+        ("AGENT", agent.version.clone().unwrap_or_else(|| "-".into())),
+        (
+            "RSS",
+            or_dash(agent.resident_memory_bytes.map(|b| b as f64), units::bytes),
+        ),
+        ("COLLECTION", or_dash(agent.collection_seconds, seconds)),
+        (
+            "SPOOL",
+            match agent.spool_on_disk {
+                Some(true) => "on disk".to_owned(),
+                Some(false) => "memory only — a restart loses the backlog".to_owned(),
+                None => "-".to_owned(),
+            },
+        ),
+        ("WAITING ROUNDS", count(agent.spool_rounds)),
+        (
+            "SPOOL BYTES",
+            or_dash(agent.spool_bytes.map(|b| b as f64), units::bytes),
+        ),
+        (
+            "OLDEST WAITING",
+            or_dash(agent.spool_oldest_age_seconds, age),
+        ),
+        ("DROPPED ROUNDS", count(agent.dropped_rounds_total)),
+        ("WRITE ERRORS", count(agent.spool_write_errors_total)),
+        (
+            "DAMAGED SEGMENTS",
+            count(agent.spool_damaged_segments_total),
+        ),
+    ];
+    for (name, value) in lines {
+        writeln!(w, "{name:<18}{value}")?;
+    }
     Ok(())
+}
+
+/// A short duration: `1.7 ms` below a second, `2.35 s` above.
+pub(super) fn seconds(value: f64) -> String {
+    if !value.is_finite() {
+        output::format_value(value)
+    } else if value.abs() < 1.0 {
+        format!("{:.1} ms", value * 1000.0)
+    } else {
+        format!("{value:.2} s")
+    }
+}
+
+/// An age in its two largest units: `42s`, `5m 12s`, `3h 4m`, `2d 5h`.
+pub(super) fn age(value: f64) -> String {
+    if !value.is_finite() || value < 0.0 {
+        return output::format_value(value);
+    }
+    let secs = value.round() as u64;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
 }

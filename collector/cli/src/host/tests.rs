@@ -51,8 +51,10 @@ fn report() -> HostReport {
         vector(&[(vda, 0.0)]),
         vector(&[(eth0, 1_000_000.0), (lo, 10.0)]),
         vector(&[(eth0, 250.0)]),
+        agent_series(),
     ];
     let mut report = details(&results);
+    report.agent = agent(results.get(6), "0.1.0");
     report.name = "web-1".into();
     report.host = Some(Host {
         host: "web-1".into(),
@@ -84,10 +86,51 @@ fn report() -> HostReport {
     report
 }
 
-fn rendered(output: Output) -> String {
+/// What an agent with a disk spool and a backlog reports about itself.
+fn agent_series() -> QueryResult {
+    let own = |name: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![("__name__", name), ("host", "web-1")]
+    };
+    let info: &[(&str, &str)] = &[
+        ("__name__", "vigil_agent_info"),
+        ("host", "web-1"),
+        ("version", "0.1.0"),
+    ];
+    let figures = [
+        ("vigil_agent_collection_duration_seconds", 0.0017),
+        ("vigil_agent_dropped_rounds_total", 2.0),
+        ("vigil_agent_resident_memory_bytes", 3.5 * 1024.0 * 1024.0),
+        ("vigil_agent_spool_bytes", 12_288.0),
+        ("vigil_agent_spool_damaged_bytes_total", 100.0),
+        ("vigil_agent_spool_damaged_segments_total", 1.0),
+        ("vigil_agent_spool_lost_samples_total", 250.0),
+        ("vigil_agent_spool_oldest_age_seconds", 312.4),
+        ("vigil_agent_spool_on_disk", 1.0),
+        ("vigil_agent_spool_rounds", 31.0),
+        ("vigil_agent_spool_write_errors_total", 0.0),
+    ];
+    let labels: Vec<Vec<(&str, &str)>> = figures.iter().map(|(n, _)| own(n)).collect();
+    let mut series: Vec<(&[(&str, &str)], f64)> = vec![(info, 1.0)];
+    series.extend(labels.iter().zip(figures).map(|(l, (_, v))| (&l[..], v)));
+    vector(&series)
+}
+
+fn render_report(report: &HostReport, output: Output) -> String {
     let mut out = Vec::new();
-    render::render(&report(), output, T, &mut out).expect("write to a Vec");
+    render::render(report, output, T, &mut out).expect("write to a Vec");
     String::from_utf8(out).expect("utf-8")
+}
+
+fn rendered(output: Output) -> String {
+    render_report(&report(), output)
+}
+
+/// The report of a host whose agent is too old to report its own figures.
+fn without_agent_figures() -> HostReport {
+    HostReport {
+        agent: agent(Some(&vector(&[])), "0.1.0"),
+        ..report()
+    }
 }
 
 #[test]
@@ -152,8 +195,146 @@ fn table() {
          \n\
          INTERFACE          RX        TX\n\
          eth0        977 KiB/s   250 B/s\n\
-         lo             10 B/s         -\n"
+         lo             10 B/s         -\n\
+         \n\
+         AGENT             0.1.0\n\
+         RSS               3.5 MiB\n\
+         COLLECTION        1.7 ms\n\
+         SPOOL             on disk\n\
+         WAITING ROUNDS    31\n\
+         SPOOL BYTES       12.0 KiB\n\
+         OLDEST WAITING    5m 12s\n\
+         DROPPED ROUNDS    2\n\
+         WRITE ERRORS      0\n\
+         DAMAGED SEGMENTS  1\n"
     );
+}
+
+#[test]
+fn agent_figures_are_read_by_name() {
+    assert_eq!(
+        report().agent,
+        Agent {
+            version: Some("0.1.0".into()),
+            resident_memory_bytes: Some(3_670_016),
+            collection_seconds: Some(0.0017),
+            spool_on_disk: Some(true),
+            spool_rounds: Some(31),
+            spool_bytes: Some(12_288),
+            spool_oldest_age_seconds: Some(312.4),
+            dropped_rounds_total: Some(2),
+            spool_write_errors_total: Some(0),
+            spool_damaged_segments_total: Some(1),
+            spool_lost_samples_total: Some(250),
+        }
+    );
+    assert_eq!(agent(None, ""), Agent::default());
+}
+
+#[test]
+fn after_an_upgrade_the_registry_names_the_version() {
+    let info = |version| -> Vec<(&str, &str)> {
+        vec![
+            ("__name__", "vigil_agent_info"),
+            ("host", "web-1"),
+            ("version", version),
+        ]
+    };
+    let (old, new) = (info("0.1.0"), info("0.2.0"));
+    let result = vector(&[(&old, 1.0), (&new, 1.0)]);
+    assert_eq!(
+        agent(Some(&result), "0.2.0").version.as_deref(),
+        Some("0.2.0")
+    );
+    assert_eq!(
+        agent(Some(&result), "0.1.0").version.as_deref(),
+        Some("0.1.0")
+    );
+    // A host without a registry entry still gets a version.
+    assert!(agent(Some(&result), "").version.is_some());
+}
+
+#[test]
+fn a_memory_only_spool_warns_that_a_restart_loses_the_backlog() {
+    let mut report = report();
+    report.agent.spool_on_disk = Some(false);
+    let text = render_report(&report, Output::Table);
+    assert!(
+        text.contains("\nSPOOL             memory only — a restart loses the backlog\n"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&render_report(&report, Output::Json)).expect("JSON");
+    assert_eq!(json["agent"]["spool_on_disk"], false);
+}
+
+#[test]
+fn an_old_agent_shows_dashes() {
+    let text = render_report(&without_agent_figures(), Output::Table);
+    let (_, block) = text.split_once("\n\nAGENT   ").expect("an agent block");
+    assert_eq!(
+        block,
+        "          -\n\
+         RSS               -\n\
+         COLLECTION        -\n\
+         SPOOL             -\n\
+         WAITING ROUNDS    -\n\
+         SPOOL BYTES       -\n\
+         OLDEST WAITING    -\n\
+         DROPPED ROUNDS    -\n\
+         WRITE ERRORS      -\n\
+         DAMAGED SEGMENTS  -\n",
+        "{text}"
+    );
+    // The registry's facts are still shown above it.
+    assert!(text.contains("\nAGENT       0.1.0\n"), "{text}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&render_report(&without_agent_figures(), Output::Json)).expect("JSON");
+    let mut keys: Vec<&str> = json["agent"]
+        .as_object()
+        .expect("an agent object")
+        .iter()
+        .map(|(k, v)| {
+            assert!(v.is_null(), "{k}: {v}");
+            k.as_str()
+        })
+        .collect();
+    let mut expected = [
+        "version",
+        "resident_memory_bytes",
+        "collection_seconds",
+        "spool_on_disk",
+        "spool_rounds",
+        "spool_bytes",
+        "spool_oldest_age_seconds",
+        "dropped_rounds_total",
+        "spool_write_errors_total",
+        "spool_damaged_segments_total",
+        "spool_lost_samples_total",
+    ];
+    keys.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(json["agent_version"], "0.1.0");
+
+    let csv = render_report(&without_agent_figures(), Output::Csv);
+    let agent_rows: Vec<&str> = csv.lines().filter(|l| l.starts_with("agent,")).collect();
+    assert_eq!(agent_rows.len(), 11, "{csv}");
+    assert!(agent_rows.contains(&"agent,,spool_rounds,"), "{csv}");
+    assert!(agent_rows.contains(&"agent,,spool_on_disk,"), "{csv}");
+}
+
+#[test]
+fn durations_for_people() {
+    assert_eq!(render::seconds(0.0017), "1.7 ms");
+    assert_eq!(render::seconds(0.0), "0.0 ms");
+    assert_eq!(render::seconds(2.345), "2.35 s");
+    assert_eq!(render::age(0.0), "0s");
+    assert_eq!(render::age(59.4), "59s");
+    assert_eq!(render::age(312.4), "5m 12s");
+    assert_eq!(render::age(3.0 * 3600.0 + 4.0 * 60.0 + 5.0), "3h 4m");
+    assert_eq!(render::age(2.0 * 86_400.0 + 5.0 * 3600.0), "2d 5h");
 }
 
 #[test]
@@ -169,6 +350,18 @@ fn json() {
     assert_eq!(json["filesystems"][0]["used_percent"], 71.25);
     assert_eq!(json["disks"][0]["read_bytes_per_second"], 2048.0);
     assert_eq!(json["interfaces"][1]["device"], "lo");
+    let agent = &json["agent"];
+    assert_eq!(agent["version"], "0.1.0");
+    assert_eq!(agent["resident_memory_bytes"], 3_670_016);
+    assert_eq!(agent["collection_seconds"], 0.0017);
+    assert_eq!(agent["spool_on_disk"], true);
+    assert_eq!(agent["spool_rounds"], 31);
+    assert_eq!(agent["spool_bytes"], 12_288);
+    assert_eq!(agent["spool_oldest_age_seconds"], 312.4);
+    assert_eq!(agent["dropped_rounds_total"], 2);
+    assert_eq!(agent["spool_write_errors_total"], 0);
+    assert_eq!(agent["spool_damaged_segments_total"], 1);
+    assert_eq!(agent["spool_lost_samples_total"], 250);
 }
 
 #[test]
@@ -195,6 +388,26 @@ fn csv() {
     );
     assert!(
         !lines.iter().any(|l| l.starts_with("disk,vda,device")),
+        "{csv}"
+    );
+    for row in [
+        "agent,,version,0.1.0",
+        "agent,,resident_memory_bytes,3670016",
+        "agent,,collection_seconds,0.0017",
+        "agent,,spool_on_disk,true",
+        "agent,,spool_rounds,31",
+        "agent,,spool_bytes,12288",
+        "agent,,spool_oldest_age_seconds,312.4",
+        "agent,,dropped_rounds_total,2",
+        "agent,,spool_write_errors_total,0",
+        "agent,,spool_damaged_segments_total,1",
+        "agent,,spool_lost_samples_total,250",
+    ] {
+        assert!(lines.contains(&row), "{row}: {csv}");
+    }
+    // The agent's figures are their own section, not facts.
+    assert!(
+        !lines.iter().any(|l| l.starts_with("fact,,agent,")),
         "{csv}"
     );
 }
