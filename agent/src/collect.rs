@@ -17,6 +17,8 @@ pub mod cpu;
 #[cfg(target_os = "linux")]
 pub mod disk;
 #[cfg(target_os = "linux")]
+mod file;
+#[cfg(target_os = "linux")]
 pub mod filesystem;
 #[cfg(target_os = "linux")]
 pub mod host;
@@ -30,6 +32,8 @@ pub mod network;
 pub mod portable;
 mod sink;
 
+#[cfg(target_os = "linux")]
+pub use file::TextFile;
 pub use sink::{SeriesKey, Sink};
 
 use std::path::PathBuf;
@@ -122,6 +126,7 @@ pub fn read_file(path: impl Into<PathBuf>) -> Result<String, CollectError> {
     let path = path.into();
     std::fs::read_to_string(&path).map_err(|source| CollectError::Read { path, source })
 }
+
 /// One round's outcome: which sources failed and how many `statvfs` calls have hung so far.
 #[derive(Debug, Default)]
 pub struct Round {
@@ -140,19 +145,42 @@ pub struct Collectors {
     #[cfg(target_os = "linux")]
     facts: HostFacts,
     #[cfg(target_os = "linux")]
-    filesystems: filesystem::Filesystems,
+    linux: Linux,
     #[cfg(not(target_os = "linux"))]
     portable: portable::Portable,
+}
+
+/// The Linux sources, each keeping its paths, buffers and caches between rounds.
+#[cfg(target_os = "linux")]
+struct Linux {
+    cpu: cpu::Cpu,
+    memory: memory::Memory,
+    load: load::Load,
+    disk: disk::Disk,
+    network: network::Network,
+    filesystems: filesystem::Filesystems,
+    host: host::Host,
 }
 
 impl Collectors {
     /// Sets up every source; reads the host facts once.
     pub fn new(options: Options) -> Self {
         #[cfg(target_os = "linux")]
-        let collectors = Self {
-            facts: host::facts(&options.paths),
-            filesystems: filesystem::Filesystems::new(&options),
-            options,
+        let collectors = {
+            let paths = &options.paths;
+            Self {
+                facts: host::facts(paths),
+                linux: Linux {
+                    cpu: cpu::Cpu::new(paths),
+                    memory: memory::Memory::new(paths),
+                    load: load::Load::new(paths),
+                    disk: disk::Disk::new(paths),
+                    network: network::Network::new(paths),
+                    filesystems: filesystem::Filesystems::new(&options),
+                    host: host::Host::new(paths),
+                },
+                options,
+            }
         };
         // sysinfo reads the platform's own APIs; there are no paths to honour.
         #[cfg(not(target_os = "linux"))]
@@ -186,23 +214,27 @@ impl Collectors {
     pub fn collect(&mut self, sink: &mut Sink) -> Round {
         #[cfg(target_os = "linux")]
         let round = {
-            let paths = &self.options.paths;
-            let facts = self.facts();
+            let linux = &mut self.linux;
+            // The statvfs calls run on the workers while the other sources are read.
+            let filesystems = linux.filesystems.start();
             let results: [(&'static str, Result<(), CollectError>); 7] = [
-                ("cpu", cpu::collect(paths, sink)),
-                ("memory", memory::collect(paths, sink)),
-                ("load", load::collect(paths, sink)),
-                ("disk", disk::collect(paths, sink)),
-                ("network", network::collect(paths, sink)),
-                ("filesystem", self.filesystems.collect(sink)),
-                ("host", host::collect(paths, &facts, sink)),
+                ("cpu", linux.cpu.collect(sink)),
+                ("memory", linux.memory.collect(sink)),
+                ("load", linux.load.collect(sink)),
+                ("disk", linux.disk.collect(sink)),
+                ("network", linux.network.collect(sink)),
+                (
+                    "filesystem",
+                    filesystems.map(|()| linux.filesystems.finish(sink)),
+                ),
+                ("host", linux.host.collect(&self.facts, sink)),
             ];
             Round {
                 errors: results
                     .into_iter()
                     .filter_map(|(source, r)| Some((source, r.err()?)))
                     .collect(),
-                statfs_timeouts_total: self.filesystems.timeouts_total(),
+                statfs_timeouts_total: linux.filesystems.timeouts_total(),
             }
         };
         #[cfg(not(target_os = "linux"))]
@@ -226,117 +258,4 @@ pub(crate) fn testdata_paths() -> Paths {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    #[test]
-    fn every_source_reads_this_machines_proc() {
-        let mut collectors = Collectors::new(Options::default());
-        let mut sink = Sink::new();
-        let round = collectors.collect(&mut sink);
-        assert!(round.errors.is_empty(), "{:?}", round.errors);
-        assert_eq!(round.statfs_timeouts_total, 0);
-
-        let meminfo = read_file("/proc/meminfo").expect("meminfo");
-        let mem_total = memory::total_bytes(&meminfo).expect("MemTotal");
-        assert_eq!(
-            sink.value_of("node_memory_MemTotal_bytes", &[]),
-            Some(mem_total as f64)
-        );
-        assert_eq!(collectors.facts().memory_bytes, mem_total);
-
-        let stat = read_file("/proc/stat").expect("stat");
-        let cpu_lines = stat
-            .lines()
-            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
-            .count();
-        let cpus: HashSet<&str> = sink
-            .round()
-            .filter(|(k, _)| k.name == "node_cpu_seconds_total")
-            .filter_map(|(k, _)| {
-                k.labels
-                    .iter()
-                    .find(|(l, _)| l == "cpu")
-                    .map(|(_, v)| v.as_str())
-            })
-            .collect();
-        assert_eq!(cpus.len(), cpu_lines);
-        assert_eq!(collectors.facts().logical_cores as usize, cpu_lines);
-
-        let root = statvfs_root();
-        let size = sink
-            .round()
-            .find(|(k, _)| {
-                k.name == "node_filesystem_size_bytes"
-                    && k.labels.iter().any(|(l, v)| l == "mountpoint" && v == "/")
-            })
-            .map(|(_, v)| v);
-        assert_eq!(size, Some(root as f64));
-
-        for name in [
-            "node_load1",
-            "node_boot_time_seconds",
-            "node_context_switches_total",
-        ] {
-            assert!(sink.value_of(name, &[]).is_some_and(|v| v >= 0.0), "{name}");
-        }
-        assert!(
-            sink.round()
-                .any(|(k, _)| k.name == "node_network_receive_bytes_total")
-        );
-        assert!(sink.round().any(|(k, _)| k.name == "node_uname_info"));
-        assert!(!collectors.facts().kernel.is_empty());
-    }
-
-    fn statvfs_root() -> u64 {
-        filesystem::statvfs(std::path::Path::new("/"))
-            .expect("statvfs /")
-            .size_bytes
-    }
-
-    #[test]
-    fn a_failing_source_does_not_stop_the_others() {
-        let mut recorded = Collectors::new(Options {
-            paths: testdata_paths(),
-            ..Options::default()
-        });
-        let mut sink = Sink::new();
-        let round = recorded.collect(&mut sink);
-        assert!(round.errors.is_empty(), "{:?}", round.errors);
-        assert_eq!(sink.value_of("node_load1", &[]), Some(2.12));
-
-        // /proc/loadavg missing from an otherwise complete tree.
-        let tree = std::env::temp_dir().join(format!("vigil-collect-{}", std::process::id()));
-        let proc = tree.join("proc");
-        std::fs::create_dir_all(&proc).expect("temp dir");
-        for file in ["stat", "meminfo", "diskstats", "cpuinfo"] {
-            std::fs::copy(testdata_paths().proc.join(file), proc.join(file)).expect("copy");
-        }
-        let paths = Paths {
-            proc,
-            ..testdata_paths()
-        };
-        let mut broken = Collectors::new(Options {
-            paths,
-            ..Options::default()
-        });
-        let mut sink = Sink::new();
-        let round = broken.collect(&mut sink);
-        let failed: Vec<&str> = round.errors.iter().map(|(source, _)| *source).collect();
-        assert_eq!(failed, ["load", "network", "filesystem"]);
-        assert!(
-            matches!(&round.errors[0].1, CollectError::Read { path, .. } if path.ends_with("loadavg"))
-        );
-        assert_eq!(
-            sink.value_of("node_memory_MemTotal_bytes", &[]),
-            Some(24684096.0 * 1024.0)
-        );
-        assert!(
-            sink.value_of("node_disk_reads_completed_total", &[("device", "vda")])
-                .is_some()
-        );
-        assert!(sink.round().any(|(k, _)| k.name == "vigil_host_info"));
-        std::fs::remove_dir_all(&tree).expect("clean up");
-    }
-}
+mod tests;

@@ -18,7 +18,7 @@
 
 use std::sync::OnceLock;
 
-use super::{CollectError, Paths, Sink, read_file};
+use super::{CollectError, Paths, Sink, TextFile};
 
 /// Modes of a `cpuN` line, in column order (node_exporter's `mode` label values).
 const MODES: [&str; 8] = [
@@ -28,17 +28,36 @@ const MODES: [&str; 8] = [
 /// Guest columns that follow the modes, reported as `node_cpu_guest_seconds_total{mode}`.
 const GUEST_MODES: [&str; 2] = ["user", "nice"];
 
-/// Reads `<proc>/stat` and writes `node_cpu_*`, `node_context_switches_total`,
-/// `node_intr_total`, `node_forks_total`, `node_procs_{running,blocked}` and
-/// `node_boot_time_seconds`.
-pub fn collect(paths: &Paths, sink: &mut Sink) -> Result<(), CollectError> {
-    let path = paths.proc.join("stat");
-    let text = read_file(&path)?;
-    write_stat(&text, user_hz(), sink).map_err(|reason| CollectError::Parse { path, reason })
+/// The CPU source: `<proc>/stat`, read into the same buffer every round.
+#[derive(Debug)]
+pub struct Cpu {
+    stat: TextFile,
+}
+
+impl Cpu {
+    /// The source for the tree at `paths`.
+    pub fn new(paths: &Paths) -> Self {
+        Self {
+            stat: TextFile::new(paths.proc.join("stat")),
+        }
+    }
+
+    /// Reads `<proc>/stat` and writes `node_cpu_*`, `node_context_switches_total`,
+    /// `node_intr_total`, `node_forks_total`, `node_procs_{running,blocked}` and
+    /// `node_boot_time_seconds`.
+    pub fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        self.stat.read()?;
+        let text = self.stat.text();
+        write_stat(text, user_hz(), sink).map_err(|reason| CollectError::Parse {
+            path: self.stat.path().to_owned(),
+            reason,
+        })
+    }
 }
 
 /// Writes the samples of one `/proc/stat` text; `hz` is ticks per second.
 fn write_stat(text: &str, hz: f64, sink: &mut Sink) -> Result<(), String> {
+    const COLUMNS: usize = MODES.len() + GUEST_MODES.len();
     for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();
         let Some(key) = fields.next() else { continue };
@@ -46,17 +65,24 @@ fn write_stat(text: &str, hz: f64, sink: &mut Sink) -> Result<(), String> {
             if cpu.is_empty() {
                 continue; // The aggregate line; node_exporter reports per CPU only.
             }
-            let ticks = fields
-                .map(|f| parse(key, f))
-                .collect::<Result<Vec<u64>, _>>()?;
-            for (mode, &t) in MODES.iter().zip(&ticks) {
+            // Every column must be a number, even those past the ones reported.
+            let mut ticks = [0u64; COLUMNS];
+            let mut n = 0;
+            for field in fields {
+                let t = parse(key, field)?;
+                if let Some(slot) = ticks.get_mut(n) {
+                    *slot = t;
+                    n += 1;
+                }
+            }
+            for (mode, &t) in MODES.iter().zip(&ticks[..n]) {
                 sink.push(
                     "node_cpu_seconds_total",
                     &[("cpu", cpu), ("mode", mode)],
                     t as f64 / hz,
                 );
             }
-            for (mode, &t) in GUEST_MODES.iter().zip(ticks.iter().skip(MODES.len())) {
+            for (mode, &t) in GUEST_MODES.iter().zip(ticks[..n].iter().skip(MODES.len())) {
                 let labels = [("cpu", cpu), ("mode", *mode)];
                 sink.push("node_cpu_guest_seconds_total", &labels, t as f64 / hz);
             }
@@ -102,7 +128,7 @@ fn clock_ticks() -> libc::c_long {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::testdata_paths;
+    use crate::collect::{read_file, testdata_paths};
 
     #[test]
     fn recorded_stat_gives_per_cpu_seconds_and_counters() {

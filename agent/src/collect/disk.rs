@@ -13,7 +13,7 @@
 //! `^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$` — partitions, RAM and loop
 //! devices — are skipped too, matched by hand to keep the agent free of a regex engine.
 
-use super::{CollectError, Paths, Sink, read_file};
+use super::{CollectError, Paths, Sink, TextFile};
 
 /// How one diskstats column becomes a metric.
 enum Scale {
@@ -50,34 +50,56 @@ const COLUMNS: [(&str, Scale); 17] = [
 /// Counters every kernel since 2.6.25 prints for every device.
 const MIN_COLUMNS: usize = 11;
 
-/// Reads `<proc>/diskstats` and writes the `node_disk_*` series per whole device.
-pub fn collect(paths: &Paths, sink: &mut Sink) -> Result<(), CollectError> {
-    let path = paths.proc.join("diskstats");
-    let text = read_file(&path)?;
-    for line in text.lines() {
-        let mut fields = line.split_ascii_whitespace().skip(2);
-        let Some(device) = fields.next() else {
-            continue;
-        };
-        let counters: Vec<&str> = fields.collect();
-        if counters.len() < MIN_COLUMNS || is_excluded(device) {
-            continue;
-        }
-        let labels = [("device", device)];
-        for ((name, scale), field) in COLUMNS.iter().zip(counters) {
-            let value: u64 = field.parse().map_err(|_| CollectError::Parse {
-                path: path.clone(),
-                reason: format!("{device}: {field:?} is not a number"),
-            })?;
-            let value = match scale {
-                Scale::One => value as f64,
-                Scale::Sectors => value as f64 * 512.0,
-                Scale::Millis => value as f64 / 1000.0,
-            };
-            sink.push(name, &labels, value);
+/// The disk source: `<proc>/diskstats`, read into the same buffer every round.
+#[derive(Debug)]
+pub struct Disk {
+    diskstats: TextFile,
+}
+
+impl Disk {
+    /// The source for the tree at `paths`.
+    pub fn new(paths: &Paths) -> Self {
+        Self {
+            diskstats: TextFile::new(paths.proc.join("diskstats")),
         }
     }
-    Ok(())
+
+    /// Reads `<proc>/diskstats` and writes the `node_disk_*` series per whole device.
+    pub fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        self.diskstats.read()?;
+        let text = self.diskstats.text();
+        for line in text.lines() {
+            let mut fields = line.split_ascii_whitespace().skip(2);
+            let Some(device) = fields.next() else {
+                continue;
+            };
+            let mut counters = [""; COLUMNS.len()];
+            let mut n = 0;
+            for field in fields {
+                if let Some(slot) = counters.get_mut(n) {
+                    *slot = field;
+                }
+                n += 1;
+            }
+            if n < MIN_COLUMNS || is_excluded(device) {
+                continue;
+            }
+            let labels = [("device", device)];
+            for ((name, scale), field) in COLUMNS.iter().zip(&counters[..n.min(COLUMNS.len())]) {
+                let value: u64 = field.parse().map_err(|_| CollectError::Parse {
+                    path: self.diskstats.path().to_owned(),
+                    reason: format!("{device}: {field:?} is not a number"),
+                })?;
+                let value = match scale {
+                    Scale::One => value as f64,
+                    Scale::Sectors => value as f64 * 512.0,
+                    Scale::Millis => value as f64 / 1000.0,
+                };
+                sink.push(name, &labels, value);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether `device` matches `^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`.
@@ -115,7 +137,9 @@ mod tests {
     #[test]
     fn recorded_diskstats_gives_whole_devices_only() {
         let mut sink = Sink::new();
-        collect(&testdata_paths(), &mut sink).expect("collects");
+        Disk::new(&testdata_paths())
+            .collect(&mut sink)
+            .expect("collects");
         let mut devices: Vec<String> = sink.round().map(|(k, _)| k.labels[0].1.clone()).collect();
         devices.dedup();
         assert_eq!(devices, ["vda", "sda", "sdb", "nvme0n1", "dm-0"]);

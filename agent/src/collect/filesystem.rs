@@ -2,34 +2,44 @@
 //! written as the `node_filesystem_*` series.
 //!
 //! - `mounts`: which mounts are reported (the mount table, parsed and filtered).
-//! - `stat`: how each is sized (`statvfs`, on its own thread, under a deadline).
+//! - `stat`: how each is sized (`statvfs`).
+//! - `worker`: the long-lived threads that make those calls under a deadline.
 //!
 //! Mounts are read from PID 1's view (the host's, when the agent runs in a container with
-//! the host's PID namespace), falling back to `/proc/self/mounts`. A mount whose `statvfs`
+//! the host's PID namespace), falling back to `/proc/self/mounts`. The table is read every
+//! round (a mount's options change without notice, e.g. when ext4 remounts itself read-only
+//! after an error) but parsed again only when its text changed. A mount whose `statvfs`
 //! failed, timed out, or is still stuck from an earlier round is reported with
 //! `device_error` 1 and its read-only flag from the mount options.
 
 mod mounts;
 mod stat;
+mod worker;
 
 pub use mounts::{Mount, parse_mounts};
-pub use stat::{FsStats, Statfs, statvfs};
+pub use stat::{FsStats, statvfs};
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::{CollectError, Options, Paths, Sink, read_file};
+use super::{CollectError, Options, Sink, TextFile};
+use mounts::under_root;
+use worker::{Pool, Target};
 
-/// The filesystem source, which keeps track of stuck mounts across rounds.
+/// The filesystem source: the mount table as last parsed, and the `statvfs` workers.
 pub struct Filesystems {
-    paths: Paths,
-    timeout: Duration,
-    statfs: Statfs,
-    /// Mount points whose `statvfs` thread is still running. A thread removes its own entry
-    /// before it reports, so an entry seen at the start of a round means "still hung".
-    in_flight: Arc<Mutex<HashSet<String>>>,
-    timeouts: u64,
+    rootfs: PathBuf,
+    /// `<proc>/1/mounts`, then `<proc>/self/mounts`.
+    tables: [TextFile; 2],
+    /// The table text `mounts` was parsed from.
+    parsed_from: String,
+    mounts: Vec<Mount>,
+    /// What each of `mounts` is called by, in the same order.
+    targets: Vec<Target>,
+    /// This round's answers, in the same order.
+    results: Vec<Option<FsStats>>,
+    pool: Pool,
 }
 
 impl Filesystems {
@@ -39,40 +49,84 @@ impl Filesystems {
     }
 
     /// A source that calls `statfs` instead of `statvfs`, so tests can simulate hung mounts.
-    pub fn with_statfs(options: &Options, statfs: Statfs) -> Self {
+    pub fn with_statfs(
+        options: &Options,
+        statfs: impl Fn(&Path) -> io::Result<FsStats> + Send + Sync + 'static,
+    ) -> Self {
+        let proc = &options.paths.proc;
         Self {
-            paths: options.paths.clone(),
-            timeout: options.statfs_timeout,
-            statfs,
-            in_flight: Arc::default(),
-            timeouts: 0,
+            rootfs: options.paths.rootfs.clone(),
+            tables: [
+                TextFile::new(proc.join("1/mounts")),
+                TextFile::new(proc.join("self/mounts")),
+            ],
+            parsed_from: String::new(),
+            mounts: Vec::new(),
+            targets: Vec::new(),
+            results: Vec::new(),
+            pool: Pool::new(Arc::new(statfs), options.statfs_timeout),
         }
     }
 
     /// `statvfs` calls that have timed out since this source was made.
     pub fn timeouts_total(&self) -> u64 {
-        self.timeouts
+        self.pool.timeouts_total()
     }
 
     /// Reads the mount table and writes the `node_filesystem_*` series of every mount.
     pub fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let text = read_file(self.paths.proc.join("1/mounts"))
-            .or_else(|_| read_file(self.paths.proc.join("self/mounts")))?;
-        let mounts = parse_mounts(&text, &self.paths.rootfs);
-        let results = self.stat_all(&mounts);
-        for (mount, result) in mounts.iter().zip(results) {
+        self.start()?;
+        self.finish(sink);
+        Ok(())
+    }
+
+    /// First half of [`collect`](Self::collect): reads the mount table and hands the
+    /// `statvfs` calls to the workers, so other sources can be read while they run.
+    pub fn start(&mut self) -> Result<(), CollectError> {
+        let [pid1, own] = &mut self.tables;
+        let table = match pid1.read() {
+            Ok(()) => pid1,
+            Err(_) => {
+                own.read()?;
+                own
+            }
+        };
+        let text = table.text();
+        if text != self.parsed_from {
+            self.mounts = parse_mounts(text, &self.rootfs);
+            self.targets = self
+                .mounts
+                .iter()
+                .map(|mount| Target {
+                    key: mount.mountpoint.as_str().into(),
+                    path: under_root(&self.rootfs, &mount.mountpoint).into(),
+                })
+                .collect();
+            self.parsed_from.clear();
+            self.parsed_from.push_str(text);
+        }
+        self.pool.start(&self.targets);
+        Ok(())
+    }
+
+    /// Second half of [`collect`](Self::collect), after a successful [`start`](Self::start):
+    /// waits for the workers' answers (at most `statfs_timeout` from the start) and writes
+    /// the `node_filesystem_*` series of every mount.
+    pub fn finish(&mut self, sink: &mut Sink) {
+        self.pool.finish(&mut self.results);
+        for (mount, result) in self.mounts.iter().zip(&self.results) {
             let labels = [
                 ("device", mount.device.as_str()),
                 ("fstype", mount.fstype.as_str()),
                 ("mountpoint", mount.mountpoint.as_str()),
             ];
+            // From the host's mount options, as node_exporter does: statvfs answers for
+            // the agent's own view, which a sandbox (ProtectSystem=strict, a read-only
+            // container root) makes read-only everywhere.
+            let readonly = f64::from(u8::from(mount.readonly));
             let Some(stats) = result else {
                 sink.push("node_filesystem_device_error", &labels, 1.0);
-                sink.push(
-                    "node_filesystem_readonly",
-                    &labels,
-                    f64::from(u8::from(mount.readonly)),
-                );
+                sink.push("node_filesystem_readonly", &labels, readonly);
                 continue;
             };
             sink.push(
@@ -96,29 +150,19 @@ impl Filesystems {
                 &labels,
                 stats.files_free as f64,
             );
-            // From the host's mount options, as node_exporter does: statvfs answers for
-            // the agent's own view, which a sandbox (ProtectSystem=strict, a read-only
-            // container root) makes read-only everywhere.
-            sink.push(
-                "node_filesystem_readonly",
-                &labels,
-                f64::from(u8::from(mount.readonly)),
-            );
+            sink.push("node_filesystem_readonly", &labels, readonly);
             sink.push("node_filesystem_device_error", &labels, 0.0);
         }
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::mounts::under_root;
+    use super::worker::tests::{Gate, eventually};
     use super::*;
-    use crate::collect::testdata_paths;
-    use std::io;
-    use std::path::Path;
+    use crate::collect::{Paths, testdata_paths};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Instant;
+    use std::time::Duration;
 
     /// Sizes each mount by the length of its path; `/mnt/data` fails.
     fn fake_statfs(path: &Path) -> io::Result<FsStats> {
@@ -196,91 +240,144 @@ mod tests {
         assert_eq!(filesystems.timeouts_total(), 0);
     }
 
-    static NFS_CALLS: AtomicUsize = AtomicUsize::new(0);
-    const HANG: Duration = Duration::from_secs(2);
-
-    /// The first call on `/mnt/nfs` hangs for [`HANG`]; everything else answers at once.
-    fn hanging_nfs_statfs(path: &Path) -> io::Result<FsStats> {
-        if path.ends_with("mnt/nfs") && NFS_CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
-            std::thread::sleep(HANG);
-        }
-        Ok(FsStats {
-            size_bytes: 1 << 30,
-            ..FsStats::default()
+    /// A fake `statvfs` whose calls on `/mnt/nfs` wait for `gate`; every mount is 1 GiB.
+    fn hanging_nfs(gate: &Arc<Gate>, nfs_calls: &Arc<AtomicUsize>) -> Filesystems {
+        let options = Options {
+            paths: testdata_paths(),
+            statfs_timeout: Duration::from_millis(300),
+        };
+        let (gate, nfs_calls) = (Arc::clone(gate), Arc::clone(nfs_calls));
+        Filesystems::with_statfs(&options, move |path| {
+            if path.ends_with("mnt/nfs") {
+                nfs_calls.fetch_add(1, Ordering::SeqCst);
+                gate.wait();
+            }
+            Ok(FsStats {
+                size_bytes: 1 << 30,
+                ..FsStats::default()
+            })
         })
     }
 
     #[test]
     fn hung_mount_times_out_alone_and_is_not_statted_again_until_it_returns() {
-        let options = Options {
-            paths: testdata_paths(),
-            statfs_timeout: Duration::from_millis(300),
-        };
-        let mut filesystems = Filesystems::with_statfs(&options, hanging_nfs_statfs);
+        let (gate, nfs_calls) = (Arc::new(Gate::default()), Arc::default());
+        let mut filesystems = hanging_nfs(&gate, &nfs_calls);
         let nfs = [
             ("device", "server:/export"),
             ("fstype", "nfs4"),
             ("mountpoint", "/mnt/nfs"),
         ];
-        let root = [
-            ("device", "/dev/vda"),
-            ("fstype", "ext4"),
-            ("mountpoint", "/"),
+        let mounts_after_nfs = [
+            ("device", "/dev/vdc"),
+            ("fstype", "xfs"),
+            ("mountpoint", "/mnt/my disk"),
         ];
+        let one_gib = Some((1u64 << 30) as f64);
 
-        let start = Instant::now();
         let mut sink = Sink::new();
         filesystems.collect(&mut sink).expect("collects");
-        assert!(
-            start.elapsed() < HANG,
-            "the round waited for the hung mount"
-        );
         assert_eq!(filesystems.timeouts_total(), 1);
         assert_eq!(
             sink.value_of("node_filesystem_device_error", &nfs),
             Some(1.0)
         );
         assert_eq!(sink.value_of("node_filesystem_size_bytes", &nfs), None);
+        // The mounts queued behind the hung call were sized by another worker.
         assert_eq!(
-            sink.value_of("node_filesystem_device_error", &root),
+            sink.value_of("node_filesystem_device_error", &mounts_after_nfs),
             Some(0.0)
         );
         assert_eq!(
-            sink.value_of("node_filesystem_size_bytes", &root),
-            Some((1u64 << 30) as f64)
+            sink.value_of("node_filesystem_size_bytes", &mounts_after_nfs),
+            one_gib
         );
+        let (live, busy, started, _) = filesystems.pool.census();
+        assert_eq!((live, busy, started), (2, 1, 2));
 
-        // Still hung: reported as an error without a second thread or a second timeout.
-        let mut sink = Sink::new();
-        filesystems.collect(&mut sink).expect("collects");
-        assert_eq!(NFS_CALLS.load(Ordering::SeqCst), 1);
-        assert_eq!(filesystems.timeouts_total(), 1);
-        assert_eq!(
-            sink.value_of("node_filesystem_device_error", &nfs),
-            Some(1.0)
-        );
-        assert_eq!(
-            sink.value_of("node_filesystem_device_error", &root),
-            Some(0.0)
-        );
-
-        // Once the old call returns, the mount is statted again.
-        let in_flight = Arc::clone(&filesystems.in_flight);
-        let give_up = Instant::now() + 5 * HANG;
-        while !in_flight.lock().expect("not poisoned").is_empty() {
-            assert!(Instant::now() < give_up, "the hung call never returned");
-            std::thread::sleep(Duration::from_millis(20));
+        // Still hung: an error again, without a second call, timeout or thread.
+        for _ in 0..3 {
+            let mut sink = Sink::new();
+            filesystems.collect(&mut sink).expect("collects");
+            assert_eq!(
+                sink.value_of("node_filesystem_device_error", &nfs),
+                Some(1.0)
+            );
+            assert_eq!(
+                sink.value_of("node_filesystem_size_bytes", &mounts_after_nfs),
+                one_gib
+            );
         }
+        assert_eq!(nfs_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(filesystems.timeouts_total(), 1);
+        assert_eq!(filesystems.pool.census().2, 2);
+
+        // Once the old call returns, its worker ends and the mount is statted again.
+        gate.open();
+        eventually("the stuck worker ends", || {
+            filesystems.pool.census() == (1, 0, 2, 0)
+        });
         let mut sink = Sink::new();
         filesystems.collect(&mut sink).expect("collects");
-        assert_eq!(NFS_CALLS.load(Ordering::SeqCst), 2);
+        assert_eq!(nfs_calls.load(Ordering::SeqCst), 2);
         assert_eq!(
             sink.value_of("node_filesystem_device_error", &nfs),
             Some(0.0)
         );
+        assert_eq!(sink.value_of("node_filesystem_size_bytes", &nfs), one_gib);
+        assert_eq!(filesystems.timeouts_total(), 1);
+        assert_eq!(filesystems.pool.census().2, 2);
+    }
+
+    #[test]
+    fn a_changed_mount_table_is_read_the_next_round() {
+        let tree = std::env::temp_dir().join(format!("vigil-fs-{}", std::process::id()));
+        let proc = tree.join("proc");
+        std::fs::create_dir_all(proc.join("1")).expect("temp dir");
+        let table = proc.join("1/mounts");
+        let first = "/dev/vda / ext4 rw 0 0\n/dev/vdb /data ext4 rw 0 0\n";
+        std::fs::write(&table, first).expect("write");
+        let options = Options {
+            paths: Paths {
+                proc,
+                ..testdata_paths()
+            },
+            statfs_timeout: Duration::from_secs(10),
+        };
+        let mut filesystems = Filesystems::with_statfs(&options, fake_statfs);
+        let mut sink = Sink::new();
+        filesystems.collect(&mut sink).expect("collects");
+        let vdb = [
+            ("device", "/dev/vdb"),
+            ("fstype", "ext4"),
+            ("mountpoint", "/data"),
+        ];
+        assert_eq!(sink.value_of("node_filesystem_readonly", &vdb), Some(0.0));
+        assert_eq!(sink.len(), 2 * 7);
+
+        // Remounted read-only, and a third filesystem mounted.
+        let second = "/dev/vda / ext4 rw 0 0\n/dev/vdb /data ext4 ro 0 0\n\
+                      /dev/vdc /more xfs rw 0 0\n";
+        std::fs::write(&table, second).expect("write");
+        let mut sink = Sink::new();
+        filesystems.collect(&mut sink).expect("collects");
+        assert_eq!(sink.value_of("node_filesystem_readonly", &vdb), Some(1.0));
+        let vdc = [
+            ("device", "/dev/vdc"),
+            ("fstype", "xfs"),
+            ("mountpoint", "/more"),
+        ];
         assert_eq!(
-            sink.value_of("node_filesystem_size_bytes", &nfs),
-            Some((1u64 << 30) as f64)
+            sink.value_of("node_filesystem_device_error", &vdc),
+            Some(0.0)
         );
+        assert_eq!(sink.len(), 3 * 7);
+
+        // Unmounted again.
+        std::fs::write(&table, "/dev/vda / ext4 rw 0 0\n").expect("write");
+        let mut sink = Sink::new();
+        filesystems.collect(&mut sink).expect("collects");
+        assert_eq!(sink.len(), 7);
+        std::fs::remove_dir_all(&tree).expect("clean up");
     }
 }

@@ -12,10 +12,15 @@
 //! ```
 //!
 //! A fact that cannot be read is left empty (or 0): facts describe, they never fail.
+//!
+//! Each round reads only what can change while the agent runs: the host and domain names.
+//! The kernel's type, release and version are read once. os-release is parsed again only
+//! when its file changed (another inode, size or modification time), as node_exporter does.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
-use super::{CollectError, HostFacts, Paths, Sink, memory};
+use super::{CollectError, HostFacts, Paths, Sink, TextFile, memory};
 
 /// Reads the host's facts; unreadable ones are left empty.
 pub fn facts(paths: &Paths) -> HostFacts {
@@ -55,47 +60,144 @@ pub fn facts(paths: &Paths) -> HostFacts {
     }
 }
 
-/// Writes `node_uname_info`, `node_os_info` and `vigil_host_info`, each with value 1.
-pub fn collect(paths: &Paths, facts: &HostFacts, sink: &mut Sink) -> Result<(), CollectError> {
-    let (sysname, release) = (kernel(paths, "ostype"), kernel(paths, "osrelease"));
-    let (version, nodename) = (kernel(paths, "version"), kernel(paths, "hostname"));
-    let domainname = kernel(paths, "domainname");
-    let uname = [
-        ("sysname", sysname.as_str()),
-        ("release", release.as_str()),
-        ("version", version.as_str()),
-        ("machine", facts.arch.as_str()),
-        ("nodename", nodename.as_str()),
-        ("domainname", domainname.as_str()),
-    ];
-    sink.push("node_uname_info", &uname, 1.0);
+/// Labels of `node_os_info` and the os-release keys they come from.
+const OS_LABELS: [(&str, &str); 7] = [
+    ("id", "ID"),
+    ("id_like", "ID_LIKE"),
+    ("name", "NAME"),
+    ("pretty_name", "PRETTY_NAME"),
+    ("version", "VERSION"),
+    ("version_id", "VERSION_ID"),
+    ("version_codename", "VERSION_CODENAME"),
+];
 
-    let os = os_release(paths);
-    let get = |key: &str| {
-        os.iter()
-            .find(|(k, _)| k == key)
-            .map_or("", |(_, v)| v.as_str())
-    };
-    let os_labels = [
-        ("id", get("ID")),
-        ("id_like", get("ID_LIKE")),
-        ("name", get("NAME")),
-        ("pretty_name", get("PRETTY_NAME")),
-        ("version", get("VERSION")),
-        ("version_id", get("VERSION_ID")),
-        ("version_codename", get("VERSION_CODENAME")),
-    ];
-    sink.push("node_os_info", &os_labels, 1.0);
+/// The info series' source: what it reads every round and what it keeps.
+#[derive(Debug)]
+pub struct Host {
+    /// `ostype`, `osrelease`, `version`: fixed while the kernel runs, read once.
+    sysname: String,
+    release: String,
+    version: String,
+    hostname: TextFile,
+    domainname: TextFile,
+    os_release: OsRelease,
+}
 
-    let host = [
-        ("os", facts.os.as_str()),
-        ("kernel", facts.kernel.as_str()),
-        ("arch", facts.arch.as_str()),
-        ("cpu_model", facts.cpu_model.as_str()),
-        ("machine_id", facts.machine_id.as_str()),
-    ];
-    sink.push("vigil_host_info", &host, 1.0);
-    Ok(())
+impl Host {
+    /// The source for the trees at `paths`; reads the kernel's fixed names now.
+    pub fn new(paths: &Paths) -> Self {
+        let kernel_file = |name| TextFile::new(paths.proc.join("sys/kernel").join(name));
+        Self {
+            sysname: kernel(paths, "ostype"),
+            release: kernel(paths, "osrelease"),
+            version: kernel(paths, "version"),
+            hostname: kernel_file("hostname"),
+            domainname: kernel_file("domainname"),
+            os_release: OsRelease::new(paths),
+        }
+    }
+
+    /// Writes `node_uname_info`, `node_os_info` and `vigil_host_info`, each with value 1.
+    pub fn collect(&mut self, facts: &HostFacts, sink: &mut Sink) -> Result<(), CollectError> {
+        // Unreadable names are empty, as in the facts.
+        let _ = self.hostname.read();
+        let _ = self.domainname.read();
+        let uname = [
+            ("sysname", self.sysname.as_str()),
+            ("release", self.release.as_str()),
+            ("version", self.version.as_str()),
+            ("machine", facts.arch.as_str()),
+            ("nodename", self.hostname.text().trim()),
+            ("domainname", self.domainname.text().trim()),
+        ];
+        sink.push("node_uname_info", &uname, 1.0);
+
+        self.os_release.refresh();
+        let values = &self.os_release.values;
+        let os_labels: [(&str, &str); 7] =
+            std::array::from_fn(|i| (OS_LABELS[i].0, values[i].as_str()));
+        sink.push("node_os_info", &os_labels, 1.0);
+
+        let host = [
+            ("os", facts.os.as_str()),
+            ("kernel", facts.kernel.as_str()),
+            ("arch", facts.arch.as_str()),
+            ("cpu_model", facts.cpu_model.as_str()),
+            ("machine_id", facts.machine_id.as_str()),
+        ];
+        sink.push("vigil_host_info", &host, 1.0);
+        Ok(())
+    }
+}
+
+/// `node_os_info`'s values, kept until the os-release file they came from changes.
+#[derive(Debug)]
+struct OsRelease {
+    /// `<rootfs>/etc/os-release`, then `<rootfs>/usr/lib/os-release`.
+    candidates: [PathBuf; 2],
+    /// Which candidate `values` came from and what it looked like then.
+    stamp: Option<Stamp>,
+    /// Values of [`OS_LABELS`]' keys, empty where missing.
+    values: [String; 7],
+}
+
+/// What identifies one version of a file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    candidate: usize,
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl OsRelease {
+    fn new(paths: &Paths) -> Self {
+        Self {
+            candidates: [
+                paths.rootfs.join("etc/os-release"),
+                paths.rootfs.join("usr/lib/os-release"),
+            ],
+            stamp: None,
+            values: Default::default(),
+        }
+    }
+
+    /// Parses the first readable candidate again if it is not the file `values` came from.
+    fn refresh(&mut self) {
+        for (candidate, path) in self.candidates.iter().enumerate() {
+            let Ok(meta) = std::fs::metadata(path) else {
+                continue;
+            };
+            let stamp = Stamp {
+                candidate,
+                dev: meta.dev(),
+                ino: meta.ino(),
+                len: meta.len(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+            };
+            if self.stamp == Some(stamp) {
+                return;
+            }
+            // Stamped before reading: a change while reading is seen next round.
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            let pairs = parse_os_release(&text);
+            for ((_, key), value) in OS_LABELS.iter().zip(&mut self.values) {
+                value.clear();
+                if let Some((_, v)) = pairs.iter().find(|(k, _)| k == key) {
+                    value.push_str(v);
+                }
+            }
+            self.stamp = Some(stamp);
+            return;
+        }
+        self.stamp = None;
+        self.values.iter_mut().for_each(String::clear);
+    }
 }
 
 /// The machine name the kernel would print in `uname -m` for the architecture the agent
@@ -209,7 +311,9 @@ mod tests {
         let paths = testdata_paths();
         let facts = facts(&paths);
         let mut sink = Sink::new();
-        collect(&paths, &facts, &mut sink).expect("collects");
+        Host::new(&paths)
+            .collect(&facts, &mut sink)
+            .expect("collects");
         let uname = [
             ("sysname", "Linux"),
             ("release", "6.18.44-fc-v595"),

@@ -4,20 +4,38 @@
 //! 2.12 1.10 0.46 3/96 6592     <- 1, 5 and 15 minute averages, then running/total, last pid
 //! ```
 
-use super::{CollectError, Paths, Sink, read_file};
+use super::{CollectError, Paths, Sink, TextFile};
 
-/// Reads `<proc>/loadavg` and writes `node_load1`, `node_load5` and `node_load15`.
-pub fn collect(paths: &Paths, sink: &mut Sink) -> Result<(), CollectError> {
-    let path = paths.proc.join("loadavg");
-    let text = read_file(&path)?;
-    let loads = parse(&text).map_err(|reason| CollectError::Parse { path, reason })?;
-    for (name, value) in ["node_load1", "node_load5", "node_load15"]
-        .into_iter()
-        .zip(loads)
-    {
-        sink.push(name, &[], value);
+/// The load source: `<proc>/loadavg`, read into the same buffer every round.
+#[derive(Debug)]
+pub struct Load {
+    loadavg: TextFile,
+}
+
+impl Load {
+    /// The source for the tree at `paths`.
+    pub fn new(paths: &Paths) -> Self {
+        Self {
+            loadavg: TextFile::new(paths.proc.join("loadavg")),
+        }
     }
-    Ok(())
+
+    /// Reads `<proc>/loadavg` and writes `node_load1`, `node_load5` and `node_load15`.
+    pub fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        self.loadavg.read()?;
+        let text = self.loadavg.text();
+        let loads = parse(text).map_err(|reason| CollectError::Parse {
+            path: self.loadavg.path().to_owned(),
+            reason,
+        })?;
+        for (name, value) in ["node_load1", "node_load5", "node_load15"]
+            .into_iter()
+            .zip(loads)
+        {
+            sink.push(name, &[], value);
+        }
+        Ok(())
+    }
 }
 
 /// The three averages of one `/proc/loadavg` text.
@@ -43,7 +61,9 @@ mod tests {
     #[test]
     fn recorded_loadavg_gives_three_averages() {
         let mut sink = Sink::new();
-        collect(&testdata_paths(), &mut sink).expect("collects");
+        Load::new(&testdata_paths())
+            .collect(&mut sink)
+            .expect("collects");
         assert_eq!(sink.value_of("node_load1", &[]), Some(2.12));
         assert_eq!(sink.value_of("node_load5", &[]), Some(1.10));
         assert_eq!(sink.value_of("node_load15", &[]), Some(0.46));

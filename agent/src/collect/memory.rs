@@ -6,22 +6,50 @@
 //! HugePages_Total:       0        -> node_memory_HugePages_Total (a count, no unit)
 //! ```
 
-use super::{CollectError, Paths, Sink, read_file};
+use super::{CollectError, Paths, Sink, TextFile};
 
-/// Reads `<proc>/meminfo` and writes one `node_memory_*` gauge per field.
-pub fn collect(paths: &Paths, sink: &mut Sink) -> Result<(), CollectError> {
-    let path = paths.proc.join("meminfo");
-    let text = read_file(&path)?;
-    let mut name = String::new();
-    for (field, value) in fields(&text) {
-        let (value, bytes) = value.map_err(|reason| CollectError::Parse {
-            path: path.clone(),
-            reason,
-        })?;
-        metric_name(field, bytes, &mut name);
-        sink.push(&name, &[], value as f64);
+/// The memory source: `<proc>/meminfo`, read into the same buffer every round.
+#[derive(Debug)]
+pub struct Memory {
+    meminfo: TextFile,
+    /// Metric name of each line as last seen, by line: the field, whether it was in kB,
+    /// and the name. Fields come in the same order every round, so names are built once.
+    names: Vec<(String, bool, String)>,
+}
+
+impl Memory {
+    /// The source for the tree at `paths`.
+    pub fn new(paths: &Paths) -> Self {
+        Self {
+            meminfo: TextFile::new(paths.proc.join("meminfo")),
+            names: Vec::new(),
+        }
     }
-    Ok(())
+
+    /// Reads `<proc>/meminfo` and writes one `node_memory_*` gauge per field.
+    pub fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        self.meminfo.read()?;
+        let text = self.meminfo.text();
+        for (i, (field, value)) in fields(text).enumerate() {
+            let (value, bytes) = value.map_err(|reason| CollectError::Parse {
+                path: self.meminfo.path().to_owned(),
+                reason,
+            })?;
+            if self.names.len() <= i {
+                self.names.push(Default::default());
+            }
+            let (seen, in_bytes, name) = &mut self.names[i];
+            // `name` is empty only before it was first built.
+            if name.is_empty() || seen != field || *in_bytes != bytes {
+                seen.clear();
+                seen.push_str(field);
+                *in_bytes = bytes;
+                metric_name(field, bytes, name);
+            }
+            sink.push(name, &[], value as f64);
+        }
+        Ok(())
+    }
 }
 
 /// `MemTotal` in bytes, for host facts; `None` when the file lacks it.
@@ -71,12 +99,14 @@ fn metric_name(field: &str, bytes: bool, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::testdata_paths;
+    use crate::collect::{read_file, testdata_paths};
 
     #[test]
     fn recorded_meminfo_gives_every_field_in_bytes() {
         let mut sink = Sink::new();
-        collect(&testdata_paths(), &mut sink).expect("collects");
+        Memory::new(&testdata_paths())
+            .collect(&mut sink)
+            .expect("collects");
         assert_eq!(
             sink.value_of("node_memory_MemTotal_bytes", &[]),
             Some(24684096.0 * 1024.0)

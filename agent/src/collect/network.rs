@@ -9,7 +9,9 @@
 //! The two header lines are skipped; after `name:` come 8 receive and 8 transmit counters
 //! (old kernels print no space after the colon once the byte count gets wide).
 
-use super::{CollectError, Paths, Sink, read_file};
+use std::path::PathBuf;
+
+use super::{CollectError, Paths, Sink, TextFile};
 
 /// Metric names of the 16 columns, in order (node_exporter's netdev collector).
 const COLUMNS: [&str; 16] = [
@@ -31,40 +33,88 @@ const COLUMNS: [&str; 16] = [
     "node_network_transmit_compressed_total",
 ];
 
-/// Reads `<proc>/net/dev` and writes the `node_network_*_total` counters per device, plus
-/// `node_network_up` from `<sys>/class/net/<device>/operstate` where that file is readable.
-pub fn collect(paths: &Paths, sink: &mut Sink) -> Result<(), CollectError> {
-    let path = paths.proc.join("net/dev");
-    let text = read_file(&path)?;
-    for line in text.lines().skip(2) {
-        let Some((device, counters)) = line.split_once(':') else {
-            continue;
-        };
-        let device = device.trim();
-        let labels = [("device", device)];
-        let mut n = 0;
-        for (name, field) in COLUMNS.iter().zip(counters.split_ascii_whitespace()) {
-            let value: u64 = field.parse().map_err(|_| CollectError::Parse {
-                path: path.clone(),
-                reason: format!("{device}: {field:?} is not a number"),
-            })?;
-            sink.push(name, &labels, value as f64);
-            n += 1;
-        }
-        if n != COLUMNS.len() {
-            let reason = format!("{device}: {n} counters, expected {}", COLUMNS.len());
-            return Err(CollectError::Parse { path, reason });
-        }
-        let operstate = paths.sys.join("class/net").join(device).join("operstate");
-        if let Ok(state) = std::fs::read_to_string(operstate) {
-            sink.push(
-                "node_network_up",
-                &labels,
-                f64::from(u8::from(state.trim() == "up")),
-            );
+/// Devices whose `operstate` file stays open between rounds; the files of any further
+/// devices are opened every round, so a host with thousands of interfaces cannot use up the
+/// agent's file descriptors.
+const KEPT_OPERSTATES: usize = 64;
+
+/// The network source: `<proc>/net/dev` and each device's `operstate`, read into the same
+/// buffers every round.
+#[derive(Debug)]
+pub struct Network {
+    dev: TextFile,
+    /// `<sys>/class/net`.
+    class_net: PathBuf,
+    /// The devices of the last round in order, each with its `operstate` file. They are
+    /// opened again, all of them, only when the list changes (a device added, removed or
+    /// renamed), so a file never answers for a device that took another's name.
+    operstates: Vec<(String, TextFile)>,
+}
+
+impl Network {
+    /// The source for the trees at `paths`.
+    pub fn new(paths: &Paths) -> Self {
+        Self {
+            dev: TextFile::new(paths.proc.join("net/dev")),
+            class_net: paths.sys.join("class/net"),
+            operstates: Vec::new(),
         }
     }
-    Ok(())
+
+    /// Reads `<proc>/net/dev` and writes the `node_network_*_total` counters per device,
+    /// plus `node_network_up` from `<sys>/class/net/<device>/operstate` where that file is
+    /// readable.
+    pub fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        self.dev.read()?;
+        let text = self.dev.text();
+        let parse_error = |reason| CollectError::Parse {
+            path: self.dev.path().to_owned(),
+            reason,
+        };
+        let devices = || {
+            text.lines()
+                .skip(2)
+                .filter_map(|line| Some(line.split_once(':')?.0.trim()))
+        };
+        let same = devices().count() == self.operstates.len()
+            && devices()
+                .zip(&self.operstates)
+                .all(|(device, (seen, _))| device == seen);
+        if !same {
+            self.operstates.clear();
+            for (i, device) in devices().enumerate() {
+                let path = self.class_net.join(device).join("operstate");
+                let file = if i < KEPT_OPERSTATES {
+                    TextFile::new(path)
+                } else {
+                    TextFile::reopened(path)
+                };
+                self.operstates.push((device.to_owned(), file));
+            }
+        }
+        let lines = text.lines().skip(2).filter_map(|line| line.split_once(':'));
+        for ((device, counters), (_, operstate)) in lines.zip(&mut self.operstates) {
+            let device = device.trim();
+            let labels = [("device", device)];
+            let mut n = 0;
+            for (name, field) in COLUMNS.iter().zip(counters.split_ascii_whitespace()) {
+                let value: u64 = field
+                    .parse()
+                    .map_err(|_| parse_error(format!("{device}: {field:?} is not a number")))?;
+                sink.push(name, &labels, value as f64);
+                n += 1;
+            }
+            if n != COLUMNS.len() {
+                let reason = format!("{device}: {n} counters, expected {}", COLUMNS.len());
+                return Err(parse_error(reason));
+            }
+            if operstate.read().is_ok() {
+                let up = operstate.text().trim() == "up";
+                sink.push("node_network_up", &labels, f64::from(u8::from(up)));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -75,7 +125,9 @@ mod tests {
     #[test]
     fn recorded_net_dev_gives_every_counter_per_device() {
         let mut sink = Sink::new();
-        collect(&testdata_paths(), &mut sink).expect("collects");
+        Network::new(&testdata_paths())
+            .collect(&mut sink)
+            .expect("collects");
         let eth0 = [("device", "eth0")];
         assert_eq!(
             sink.value_of("node_network_receive_bytes_total", &eth0),
