@@ -1,40 +1,105 @@
 //! Encoding: a spooled round becomes a `vigil.v1.Batch`, defining on the way every series
 //! the current stream has not seen yet; host facts and settings become the `Hello`.
+//!
+//! An [`Encoder`] lives as long as one stream: what it remembers (the series defined, and
+//! for compact scrapes each series' last value) is what the collector's session for that
+//! stream remembers, so a new stream starts with a new encoder. Rounds go out as compact
+//! scrapes (see [`packed`]) only when the collector's Welcome says it reads them
+//! ([`understands_compact`]); to an older collector they go plain, as before.
+
+pub mod packed;
 
 use crate::collect::{HostFacts, Sink};
 use crate::spool::Round;
+use packed::Packer;
 use std::collections::{BTreeMap, HashSet};
 use vigil_proto::v1::{Batch, Hello, Label, Scrape, SeriesDefinition};
 
-/// Builds the Batch for `round`, adding definitions for ids not in `defined` (and noting them).
-pub fn batch(round: &Round, sink: &Sink, defined: &mut HashSet<u64>) -> Batch {
-    let mut definitions = Vec::new();
-    for &id in &round.ids {
-        if defined.insert(id)
-            && let Some(key) = sink.series(id)
-        {
-            definitions.push(SeriesDefinition {
-                id,
-                name: key.name.clone(),
-                labels: key
-                    .labels
-                    .iter()
-                    .map(|(name, value)| Label {
-                        name: name.clone(),
-                        value: value.clone(),
-                    })
-                    .collect(),
-            });
+/// The first protocol revision whose collectors read compact scrapes (`Scrape.packed`).
+pub const COMPACT_SINCE: u32 = 2;
+
+/// Whether a collector that announced `protocol` in its Welcome reads compact scrapes. A
+/// collector from before revision 2 sends no protocol (0) and would store nothing of one.
+pub fn understands_compact(protocol: u32) -> bool {
+    protocol >= COMPACT_SINCE
+}
+
+/// Turns the rounds sent on one stream into Batches.
+#[derive(Debug)]
+pub struct Encoder {
+    /// Series ids defined on this stream.
+    defined: HashSet<u64>,
+    /// The previous round's ids, all in `defined`: a round with the same ids (the steady
+    /// state) defines nothing and skips the lookups.
+    last_ids: Vec<u64>,
+    /// The compact state, when the collector reads compact scrapes.
+    packer: Option<Packer>,
+}
+
+impl Encoder {
+    /// An encoder for a new stream; `compact` when the collector reads compact scrapes.
+    pub fn new(compact: bool) -> Self {
+        Self {
+            defined: HashSet::new(),
+            last_ids: Vec::new(),
+            packer: compact.then(Packer::new),
         }
     }
-    Batch {
-        seq: round.seq,
-        definitions,
-        scrapes: vec![Scrape {
-            timestamp_ms: round.timestamp_ms,
-            series_ids: round.ids.clone(),
-            values: round.values.clone(),
-        }],
+
+    /// The Batch for `round`, with definitions for the series this stream has not defined
+    /// yet. Rounds must be encoded in the order they are sent.
+    pub fn batch(&mut self, round: &Round, sink: &Sink) -> Batch {
+        let mut definitions = Vec::new();
+        if self.last_ids != round.ids {
+            for &id in &round.ids {
+                if self.defined.insert(id)
+                    && let Some(key) = sink.series(id)
+                {
+                    definitions.push(SeriesDefinition {
+                        id,
+                        name: key.name.clone(),
+                        labels: key
+                            .labels
+                            .iter()
+                            .map(|(name, value)| Label {
+                                name: name.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
+                    });
+                }
+            }
+            self.last_ids.clone_from(&round.ids);
+        }
+        let scrape = match &mut self.packer {
+            Some(packer) => {
+                // A round has one value per id; should one ever not, both columns are cut
+                // to the same length, so that the count and the series agree.
+                let n = round.ids.len().min(round.values.len());
+                let packed = packer.pack(&round.ids[..n], &round.values[..n]);
+                Scrape {
+                    timestamp_ms: round.timestamp_ms,
+                    series_ids: if packed.repeat {
+                        Vec::new()
+                    } else {
+                        round.ids[..n].to_vec()
+                    },
+                    values: Vec::new(),
+                    packed: packed.bytes,
+                }
+            }
+            None => Scrape {
+                timestamp_ms: round.timestamp_ms,
+                series_ids: round.ids.clone(),
+                values: round.values.clone(),
+                packed: Vec::new(),
+            },
+        };
+        Batch {
+            seq: round.seq,
+            definitions,
+            scrapes: vec![scrape],
+        }
     }
 }
 
@@ -74,71 +139,4 @@ pub fn hello(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use prost::Message;
-
-    #[test]
-    fn series_are_defined_once_per_stream_and_round_trip() {
-        let mut sink = Sink::new();
-        sink.push("node_load1", &[], 0.5);
-        sink.push(
-            "node_cpu_seconds_total",
-            &[("mode", "idle"), ("cpu", "0")],
-            12.25,
-        );
-        let (ids, values) = sink.take_round();
-        let round = Round {
-            seq: 7,
-            timestamp_ms: 1_700_000_000_123,
-            ids,
-            values,
-        };
-        let mut defined = HashSet::new();
-        let first = batch(&round, &sink, &mut defined);
-        assert_eq!(first.seq, 7);
-        assert_eq!(first.definitions.len(), 2);
-        assert_eq!(first.definitions[1].name, "node_cpu_seconds_total");
-        assert_eq!(
-            first.definitions[1].labels[0],
-            Label {
-                name: "cpu".into(),
-                value: "0".into()
-            }
-        );
-        let again = batch(&round, &sink, &mut defined);
-        assert!(
-            again.definitions.is_empty(),
-            "already defined on this stream"
-        );
-        let bytes = first.encode_to_vec();
-        let decoded = Batch::decode(bytes.as_slice()).unwrap();
-        assert_eq!(decoded, first);
-        assert_eq!(decoded.scrapes[0].values, vec![0.5, 12.25]);
-        assert_eq!(decoded.scrapes[0].timestamp_ms, 1_700_000_000_123);
-    }
-
-    #[test]
-    fn hello_carries_facts_labels_and_override() {
-        let facts = HostFacts {
-            hostname: "kernel-name".into(),
-            logical_cores: 4,
-            ..Default::default()
-        };
-        let labels = BTreeMap::from([("env".to_owned(), "prod".to_owned())]);
-        let h = hello(&facts, "", &labels, 10_000, "");
-        assert_eq!(h.hostname, "kernel-name");
-        assert_eq!(h.logical_cores, 4);
-        assert_eq!(
-            h.labels,
-            vec![Label {
-                name: "env".into(),
-                value: "prod".into()
-            }]
-        );
-        assert_eq!(
-            hello(&facts, "web-1", &labels, 10_000, "").hostname,
-            "web-1"
-        );
-    }
-}
+mod tests;

@@ -24,5 +24,6 @@ pub mod v1 {
     tonic::include_proto!("vigil.v1");
 }
 
-/// Protocol revision this crate speaks, sent in `Hello.protocol`.
-pub const PROTOCOL_REVISION: u32 = 1;
+/// Protocol revision this crate speaks, sent in `Hello.protocol` and `Welcome.protocol`:
+/// 1 was the first; 2 added compact scrapes (`Scrape.packed`) and `Welcome.protocol`.
+pub const PROTOCOL_REVISION: u32 = 2;

@@ -232,6 +232,7 @@ fn scrape(ts: i64, ids: &[u64]) -> Scrape {
         timestamp_ms: ts,
         series_ids: ids.to_vec(),
         values: ids.iter().map(|&id| id as f64).collect(),
+        packed: Vec::new(),
     }
 }
 

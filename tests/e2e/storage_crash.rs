@@ -66,6 +66,7 @@ fn heavy_batch(stream: usize, seq: u64, first_ts: i64, scrapes: i64, series: u64
                     timestamp_ms: ts,
                     series_ids: (1..=series).collect(),
                     values: (1..=series).map(|id| value(stream, id - 1, ts)).collect(),
+                    packed: Vec::new(),
                 }
             })
             .collect(),

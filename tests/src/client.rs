@@ -124,6 +124,7 @@ pub fn batch(seq: u64, defs: &[Def<'_>], ts: i64, samples: &[(u64, f64)]) -> Bat
             timestamp_ms: ts,
             series_ids: samples.iter().map(|s| s.0).collect(),
             values: samples.iter().map(|s| s.1).collect(),
+            packed: Vec::new(),
         }],
     }
 }

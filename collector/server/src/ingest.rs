@@ -179,6 +179,7 @@ impl Ingest for IngestService {
                 host: host.clone(),
                 collector_version: env!("CARGO_PKG_VERSION").to_owned(),
                 settings: Some(Settings::default()),
+                protocol: vigil_proto::PROTOCOL_REVISION,
             })),
         };
         let _ = tx.send(Ok(welcome)).await;

@@ -13,7 +13,7 @@ use prost::Message;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_collector::ingest::Counters;
-use vigil_collector::ingest::session::{Session, check_hello};
+use vigil_collector::ingest::session::{Session, check_hello, samples_carried};
 use vigil_collector::limits::Limits;
 use vigil_collector::registry::Registry;
 use vigil_proto::v1::AgentMessage;
@@ -74,11 +74,7 @@ fn stream(data: &[u8]) {
             return;
         };
         let seq = batch.seq;
-        let carried: u64 = batch
-            .scrapes
-            .iter()
-            .map(|s| s.series_ids.len().max(s.values.len()) as u64)
-            .sum();
+        let carried: u64 = batch.scrapes.iter().map(samples_carried).sum();
         let ack = session
             .handle(batch, vigil_fuzz::NOW_MS)
             .expect("the in-memory store does not fail");

@@ -184,6 +184,7 @@ impl StreamState {
                 timestamp_ms: ts,
                 series_ids: ids.to_vec(),
                 values: values.to_vec(),
+                packed: Vec::new(),
             };
             count += ids.len();
             for &id in &scrape.series_ids {

@@ -9,11 +9,18 @@
 //! blocks an agent's other data.
 //!
 //! What a stream holds is bounded: its ids (`limits.max_series_ids_per_stream`, refused
-//! ones included) and its Hello's fields (see `hello`).
+//! ones included), its Hello's fields (see `hello`), and the previous compact scrape (at
+//! most `limits.max_series_ids_per_stream` samples; see `packed`).
+//!
+//! Scrapes come plain (ids and values) from every agent, or compact (`Scrape.packed`,
+//! protocol revision 2) from agents this collector's Welcome told it reads them. A compact
+//! scrape is read first, against the stream's previous one, then judged like a plain one.
 
 mod hello;
+mod packed;
 
 pub use hello::{MAX_INTERVAL, MIN_INTERVAL, check_hostname};
+pub use packed::samples_carried;
 
 use super::Counters;
 use crate::auth::Caller;
@@ -36,6 +43,8 @@ pub struct Session {
     /// Set once the stream defined `limits.max_series_ids_per_stream` ids: why later new
     /// ids are refused (and not remembered).
     full: Option<Violation>,
+    /// The previous compact scrape, which the next one is read against.
+    compact: packed::Compact,
     store: Arc<dyn Store>,
     limits: Arc<Limits>,
     counters: Arc<Counters>,
@@ -69,6 +78,7 @@ impl Session {
             ids: HashMap::new(),
             refused: HashMap::new(),
             full: None,
+            compact: packed::Compact::default(),
             store,
             limits,
             counters,
@@ -91,8 +101,21 @@ impl Session {
 
         let mut by_series: HashMap<SeriesId, Vec<(i64, f64)>> = HashMap::new();
         for (n, scrape) in batch.scrapes.iter().enumerate() {
-            let count = scrape.series_ids.len().max(scrape.values.len()) as u64;
-            if scrape.series_ids.len() != scrape.values.len() {
+            let count = samples_carried(scrape);
+            let decoded;
+            let (series_ids, values): (&[u64], &[f64]) = if !scrape.packed.is_empty() {
+                let max = self.limits.max_series_ids_per_stream;
+                match self.compact.read(batch.seq, n, scrape, max) {
+                    Ok(values) => {
+                        decoded = values;
+                        (self.compact.ids(), &decoded)
+                    }
+                    Err(v) => {
+                        refuse(v, count, &self.counters);
+                        continue;
+                    }
+                }
+            } else if scrape.series_ids.len() != scrape.values.len() {
                 refuse(
                     Violation::invalid(
                         "malformed_scrape",
@@ -107,12 +130,14 @@ impl Session {
                     &self.counters,
                 );
                 continue;
-            }
+            } else {
+                (&scrape.series_ids, &scrape.values)
+            };
             if let Err(v) = limits::check_timestamp(scrape.timestamp_ms, now_ms, &self.limits) {
                 refuse(v, count, &self.counters);
                 continue;
             }
-            for (local, &value) in scrape.series_ids.iter().zip(&scrape.values) {
+            for (local, &value) in series_ids.iter().zip(values) {
                 match self.ids.get(local) {
                     Some(&id) => by_series
                         .entry(id)
@@ -232,7 +257,9 @@ impl Session {
             kind: Refusal::Exhausted,
             reason: "series_ids_per_stream",
             message: format!(
-                "this stream of host {:?} has defined {} series ids, limits.max_series_ids_per_stream;                  new ids are refused (an agent defines each series once per stream: reconnect to                  start over, or raise the limit)",
+                "this stream of host {:?} has defined {} series ids, \
+                 limits.max_series_ids_per_stream; new ids are refused (an agent defines each \
+                 series once per stream: reconnect to start over, or raise the limit)",
                 limits::shorten(&self.host),
                 self.max_ids()
             ),

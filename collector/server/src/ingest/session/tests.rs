@@ -152,6 +152,7 @@ fn scrape(ts: i64, ids: &[u64]) -> Scrape {
         timestamp_ms: ts,
         series_ids: ids.to_vec(),
         values: ids.iter().map(|&id| id as f64).collect(),
+        packed: Vec::new(),
     }
 }
 
@@ -248,4 +249,196 @@ fn live_samples_older_than_max_past_are_refused_by_name() {
         rejection.message
     );
     assert_eq!(rejected(&counters, "old_timestamp"), 1);
+}
+
+fn compact(ts: i64, ids: &[u64], packed: &[u8]) -> Scrape {
+    Scrape {
+        timestamp_ms: ts,
+        series_ids: ids.to_vec(),
+        values: Vec::new(),
+        packed: packed.to_vec(),
+    }
+}
+
+fn stored(session: &Session, store: &Arc<dyn Store>, local: u64) -> Vec<(i64, u64)> {
+    let mut out = Vec::new();
+    store
+        .samples(session.ids[&local], 0, i64::MAX, &mut out)
+        .unwrap();
+    out.into_iter().map(|(t, v)| (t, v.to_bits())).collect()
+}
+
+#[test]
+fn compact_scrapes_are_stored_exactly_beside_plain_ones() {
+    let (mut session, store, _counters) = session(Limits::default());
+    // The example of ingest.proto: 0.5, 1024, -0.0, then 0.75, 9216, -0.0.
+    let first = compact(
+        NOW,
+        &[1, 2, 3],
+        &[
+            0x00, 0x03, 0x00, 0x0b, 0x0a, 0x07, 0x80, 0x10, 0x03, 0, 0, 0, 0, 0, 0, 0, 0x80,
+        ],
+    );
+    let ack = session
+        .handle(
+            Batch {
+                seq: 1,
+                definitions: vec![def(1, "a"), def(2, "b"), def(3, "c")],
+                scrapes: vec![first],
+            },
+            NOW,
+        )
+        .unwrap();
+    assert_eq!((ack.accepted_samples, ack.rejected_samples), (3, 0));
+    // A plain scrape in between neither uses nor changes the compact state.
+    let ack = session
+        .handle(
+            Batch {
+                seq: 2,
+                definitions: Vec::new(),
+                scrapes: vec![
+                    scrape(NOW + 500, &[1]),
+                    compact(NOW + 1000, &[], &[0x01, 0x03, 0x04, 0x0f, 0x32, 0x11]),
+                ],
+            },
+            NOW,
+        )
+        .unwrap();
+    assert_eq!((ack.accepted_samples, ack.rejected_samples), (4, 0));
+    assert_eq!(
+        stored(&session, &store, 1),
+        vec![
+            (NOW, 0.5f64.to_bits()),
+            (NOW + 500, 1f64.to_bits()),
+            (NOW + 1000, 0.75f64.to_bits())
+        ]
+    );
+    assert_eq!(
+        stored(&session, &store, 3),
+        vec![
+            (NOW, (-0.0f64).to_bits()),
+            (NOW + 1000, (-0.0f64).to_bits())
+        ]
+    );
+    assert_eq!(
+        stored(&session, &store, 2)[1],
+        (NOW + 1000, 9216f64.to_bits())
+    );
+}
+
+#[test]
+fn refused_samples_of_a_compact_scrape_still_move_its_state_on() {
+    let (mut session, store, counters) = session(Limits::default());
+    let ids = [1, 2];
+    let batch = |seq, ts, scrape| Batch {
+        seq,
+        definitions: vec![def(1, "a")],
+        scrapes: vec![compact(ts, if seq == 1 { &ids } else { &[] }, scrape)],
+    };
+    // Series 2 is never defined, and the second scrape is too old: refused, but read.
+    let ack = session
+        .handle(
+            batch(1, NOW, &[0x00, 0x02, 0x00, 0x07, 0x02, 0x07, 0x04]),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!((ack.accepted_samples, ack.rejected_samples), (1, 1));
+    let ack = session
+        .handle(batch(2, 0, &[0x01, 0x02, 0x02, 0x04]), NOW)
+        .unwrap();
+    assert_eq!((ack.accepted_samples, ack.rejected_samples), (0, 2));
+    assert_eq!(rejected(&counters, "old_timestamp"), 2);
+    // +1 on top of batch 2's +1: 3.
+    let ack = session
+        .handle(batch(3, NOW + 2000, &[0x01, 0x02, 0x02, 0x04]), NOW)
+        .unwrap();
+    assert_eq!(ack.accepted_samples, 1);
+    assert_eq!(
+        stored(&session, &store, 1),
+        vec![(NOW, 1f64.to_bits()), (NOW + 2000, 3f64.to_bits())]
+    );
+}
+
+#[test]
+fn a_garbled_compact_scrape_is_refused_and_the_stream_goes_on() {
+    let (mut session, store, counters) = session(Limits::default());
+    let ack = session
+        .handle(
+            Batch {
+                seq: 1,
+                definitions: vec![def(1, "a")],
+                scrapes: vec![compact(NOW, &[1], &[0x00, 0x01, 0x00, 0x07])],
+            },
+            NOW,
+        )
+        .unwrap();
+    assert_eq!((ack.accepted_samples, ack.rejected_samples), (0, 1));
+    let rejection = ack.rejection.unwrap();
+    assert_eq!(rejection.code, Code::InvalidArgument as i32);
+    assert!(
+        rejection
+            .message
+            .starts_with("batch 1 scrape 0: Scrape.packed is cut short at sample 0 (series id 1)"),
+        "{}",
+        rejection.message
+    );
+    assert_eq!(rejected(&counters, "bad_packed_scrape"), 1);
+    // Later compact scrapes cannot be trusted; plain ones are stored as ever.
+    let ack = session
+        .handle(
+            Batch {
+                seq: 2,
+                definitions: Vec::new(),
+                scrapes: vec![
+                    compact(NOW + 1000, &[], &[0x01, 0x01, 0x01]),
+                    scrape(NOW + 1000, &[1]),
+                ],
+            },
+            NOW,
+        )
+        .unwrap();
+    assert_eq!((ack.accepted_samples, ack.rejected_samples), (1, 1));
+    assert!(
+        ack.rejection
+            .unwrap()
+            .message
+            .contains("compact state was lost at batch 1")
+    );
+    assert_eq!(
+        stored(&session, &store, 1),
+        vec![(NOW + 1000, 1f64.to_bits())]
+    );
+}
+
+#[test]
+fn compact_scrapes_are_bounded_by_the_ids_a_stream_may_have() {
+    let (mut session, _store, _counters) = session(Limits {
+        max_series_ids_per_stream: 4,
+        ..Limits::default()
+    });
+    let ids: Vec<u64> = (1..=5).collect();
+    let mut packed = vec![0x00, 0x05, 0x00];
+    for id in &ids {
+        packed.extend([0x07, (*id as u8) << 1]);
+    }
+    let ack = session
+        .handle(
+            Batch {
+                seq: 3,
+                definitions: Vec::new(),
+                scrapes: vec![compact(NOW, &ids, &packed)],
+            },
+            NOW,
+        )
+        .unwrap();
+    assert_eq!((ack.accepted_samples, ack.rejected_samples), (0, 5));
+    let rejection = ack.rejection.unwrap();
+    assert_eq!(rejection.code, Code::ResourceExhausted as i32);
+    assert!(
+        rejection
+            .message
+            .contains("declares 5 samples, over limits.max_series_ids_per_stream (4)"),
+        "{}",
+        rejection.message
+    );
 }
