@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Vigil and runs a collector (gRPC on 127.0.0.1:7070, the Prometheus-compatible HTTP
 # API on 127.0.0.1:7071, data in ./vigil-data) with an agent on this host reporting to it
-# every 10 s. Ctrl-C stops both.
+# every 10 s, spooling in ./vigil-agent-spool. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -17,7 +17,10 @@ for _ in $(seq 50); do
   (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && break
   sleep 0.2
 done
-"$bin/vigil-agent" --collector "http://$addr" --interval "${VIGIL_INTERVAL:-10s}" &
+# The agent keeps what the collector has not acknowledged in ./vigil-agent-spool, so a
+# restart of either loses nothing.
+"$bin/vigil-agent" --collector "http://$addr" --interval "${VIGIL_INTERVAL:-10s}" \
+  --spool-dir "${VIGIL_SPOOL_DIR:-./vigil-agent-spool}" &
 agent=$!
 cat <<MSG
 

@@ -118,9 +118,22 @@ impl Default for CollectConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
-    /// Most memory the queue of unacknowledged batches may use; past it the oldest batches
-    /// are dropped (and counted). 8 MiB holds about three hours of a typical host at 10 s.
+    /// Most memory the rounds not yet on disk may use (all rounds, when there is no spool
+    /// directory or it cannot be written); past it the oldest are dropped (and counted).
+    /// 8 MiB holds about three hours of a typical host at 10 s.
     pub queue_max_bytes: usize,
+    /// Directory of the disk spool, which keeps every round until the collector
+    /// acknowledges it, across restarts and `kill -9`. Unset: `$STATE_DIRECTORY/spool`
+    /// under systemd, else `vigil-agent-spool` in the working directory. Set to `""` to
+    /// keep rounds in memory only (a restart then loses the backlog; the agent says so).
+    pub spool_dir: Option<PathBuf>,
+    /// Most bytes the spool's files may hold; past it the oldest rounds are dropped (and
+    /// counted). 256 MiB holds about ten days of a typical host at 10 s.
+    pub spool_max_bytes: u64,
+    /// How often spooled rounds are flushed to stable storage (fdatasync): a power loss
+    /// loses at most this much; `0s` syncs every round. A `kill -9` loses nothing written.
+    #[serde(with = "vigil_config::duration")]
+    pub spool_sync: Duration,
     /// Most batches sent and not yet acknowledged.
     pub max_in_flight: usize,
     /// First reconnect delay; doubles per failure up to `backoff_max`, with jitter.
@@ -135,8 +148,34 @@ pub struct DeliveryConfig {
     /// Longest wait for an acknowledgement before the stream is judged dead and reopened.
     #[serde(with = "vigil_config::duration")]
     pub ack_timeout: Duration,
-    /// gRPC compression of batches: `gzip` (smaller on the wire) or `none` (less CPU).
+    /// gRPC compression of batches: `none` (the default: a collector of protocol 2 or later
+    /// gets packed scrapes, under a byte a sample, which gzip only makes larger) or `gzip`
+    /// (about half the bytes to an older collector, which gets plain scrapes).
     pub compression: Compression,
+}
+
+impl DeliveryConfig {
+    /// The spool directory in use: the configured one, else `$STATE_DIRECTORY/spool` (set
+    /// by systemd's `StateDirectory=`), else `vigil-agent-spool` in the working directory;
+    /// `None` when `spool_dir = ""` asks for memory only.
+    pub fn spool_path(&self) -> Option<PathBuf> {
+        self.spool_path_with(std::env::var_os("STATE_DIRECTORY"))
+    }
+
+    fn spool_path_with(&self, state_directory: Option<std::ffi::OsString>) -> Option<PathBuf> {
+        match &self.spool_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => Some(match state_directory {
+                // systemd passes a colon-separated list when several are set.
+                Some(list) if !list.is_empty() => {
+                    let list = list.to_string_lossy().into_owned();
+                    PathBuf::from(list.split(':').next().unwrap_or_default()).join("spool")
+                }
+                _ => PathBuf::from("vigil-agent-spool"),
+            }),
+        }
+    }
 }
 
 /// Compression of the agent's stream.
@@ -153,12 +192,15 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             queue_max_bytes: 8 << 20,
+            spool_dir: None,
+            spool_max_bytes: 256 << 20,
+            spool_sync: Duration::from_secs(1),
             max_in_flight: 32,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             ack_timeout: Duration::from_secs(30),
-            compression: Compression::Gzip,
+            compression: Compression::None,
         }
     }
 }
@@ -282,6 +324,15 @@ impl Config {
         }
         if self.delivery.queue_max_bytes < 64 << 10 {
             return bad("delivery.queue_max_bytes", "must be at least 65536".into());
+        }
+        if self.delivery.spool_max_bytes < 64 << 10 {
+            return bad("delivery.spool_max_bytes", "must be at least 65536".into());
+        }
+        if self.delivery.spool_sync > Duration::from_secs(3600) {
+            return bad(
+                "delivery.spool_sync",
+                format!("{:?} must be at most 1h", self.delivery.spool_sync),
+            );
         }
         if self.delivery.max_in_flight == 0 {
             return bad("delivery.max_in_flight", "must be at least 1".into());
@@ -448,6 +499,62 @@ mod tests {
             "Debug hides the token"
         );
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_example_config_loads_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
+        let c = Config::load(Some(&path), vec![]).unwrap();
+        c.validate().unwrap();
+        let d = DeliveryConfig::default();
+        assert_eq!(c.delivery.spool_max_bytes, d.spool_max_bytes);
+        assert_eq!(c.delivery.spool_sync, d.spool_sync);
+        assert_eq!(c.delivery.queue_max_bytes, d.queue_max_bytes);
+    }
+
+    #[test]
+    fn the_spool_goes_to_the_state_directory_unless_told() {
+        let d = DeliveryConfig::default();
+        assert_eq!(
+            d.spool_path_with(None),
+            Some(PathBuf::from("vigil-agent-spool"))
+        );
+        assert_eq!(
+            d.spool_path_with(Some("/var/lib/vigil-agent".into())),
+            Some(PathBuf::from("/var/lib/vigil-agent/spool"))
+        );
+        let set = DeliveryConfig {
+            spool_dir: Some("/srv/spool".into()),
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(
+            set.spool_path_with(Some("/var/lib/vigil-agent".into())),
+            Some(PathBuf::from("/srv/spool"))
+        );
+        let memory = DeliveryConfig {
+            spool_dir: Some(PathBuf::new()),
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(memory.spool_path_with(None), None);
+        let env = vec![(
+            "VIGIL_AGENT__DELIVERY__SPOOL_SYNC".to_owned(),
+            "250ms".to_owned(),
+        )];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.delivery.spool_sync, Duration::from_millis(250));
+        let c = Config {
+            delivery: DeliveryConfig {
+                spool_max_bytes: 1000,
+                ..DeliveryConfig::default()
+            },
+            ..Config::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("delivery.spool_max_bytes:")
+        );
     }
 
     fn tempfile_path() -> (PathBuf, std::fs::File) {

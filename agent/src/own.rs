@@ -2,11 +2,13 @@
 //! fleet's monitoring watches the monitor too.
 
 use crate::collect::Sink;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Counters the delivery and collection loops update.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Collection rounds taken by this process (the round being taken included).
+    pub rounds: AtomicU64,
     /// Batches written to a stream (re-sends included).
     pub sent_batches: AtomicU64,
     /// Samples the collector acknowledged as stored.
@@ -23,24 +25,60 @@ pub struct Stats {
     pub collect_errors: AtomicU64,
     /// Filesystems whose statvfs timed out, summed over rounds.
     pub statfs_timeouts: AtomicU64,
-    /// Rounds dropped because the queue was full.
+    /// Rounds dropped because the spool was full.
     pub dropped_rounds: AtomicU64,
     /// Samples in those rounds.
     pub dropped_samples: AtomicU64,
-    /// Rounds waiting for acknowledgement.
+    /// Rounds waiting for acknowledgement, on disk or in memory.
     pub queue_rounds: AtomicU64,
-    /// Memory those rounds hold.
+    /// Memory the waiting rounds hold.
     pub queue_bytes: AtomicU64,
+    /// Bytes of the spool's files.
+    pub spool_bytes: AtomicU64,
+    /// Whether rounds go to the spool directory now.
+    pub spool_on_disk: AtomicBool,
+    /// When the oldest waiting round was taken (unix ms), 0 when none waits.
+    pub spool_oldest_ms: AtomicI64,
+    /// Failed writes to the spool directory.
+    pub spool_write_errors: AtomicU64,
+    /// Bytes of spool files in no intact record.
+    pub spool_damaged_bytes: AtomicU64,
+    /// Spool files in which damage was found.
+    pub spool_damaged_segments: AtomicU64,
+    /// Samples of spooled rounds lost to damage.
+    pub spool_lost_samples: AtomicU64,
+    /// `/proc/self/statm` and `/proc/self/stat`, kept open between rounds.
+    #[cfg(target_os = "linux")]
+    process: std::sync::Mutex<ProcessFiles>,
 }
 
-/// Writes the agent's own series into `sink`.
-pub fn collect(stats: &Stats, sink: &mut Sink) {
+/// The files this process's memory and CPU time are read from.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct ProcessFiles {
+    statm: crate::collect::TextFile,
+    stat: crate::collect::TextFile,
+}
+
+#[cfg(target_os = "linux")]
+impl Default for ProcessFiles {
+    fn default() -> Self {
+        Self {
+            statm: crate::collect::TextFile::new("/proc/self/statm"),
+            stat: crate::collect::TextFile::new("/proc/self/stat"),
+        }
+    }
+}
+
+/// Writes the agent's own series into `sink`; `now_ms` ages the spool.
+pub fn collect(stats: &Stats, sink: &mut Sink, now_ms: i64) {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
     sink.push(
         "vigil_agent_info",
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
+    sink.push("vigil_agent_rounds_total", &[], get(&stats.rounds));
     sink.push(
         "vigil_agent_sent_batches_total",
         &[],
@@ -89,19 +127,61 @@ pub fn collect(stats: &Stats, sink: &mut Sink) {
     );
     sink.push("vigil_agent_queue_rounds", &[], get(&stats.queue_rounds));
     sink.push("vigil_agent_queue_bytes", &[], get(&stats.queue_bytes));
+    sink.push("vigil_agent_spool_rounds", &[], get(&stats.queue_rounds));
+    sink.push("vigil_agent_spool_bytes", &[], get(&stats.spool_bytes));
+    let oldest = stats.spool_oldest_ms.load(Ordering::Relaxed);
+    let age = if oldest > 0 {
+        (now_ms - oldest).max(0) as f64 / 1000.0
+    } else {
+        0.0
+    };
+    sink.push("vigil_agent_spool_oldest_age_seconds", &[], age);
+    sink.push(
+        "vigil_agent_spool_on_disk",
+        &[],
+        f64::from(u8::from(stats.spool_on_disk.load(Ordering::Relaxed))),
+    );
+    sink.push(
+        "vigil_agent_spool_write_errors_total",
+        &[],
+        get(&stats.spool_write_errors),
+    );
+    sink.push(
+        "vigil_agent_spool_damaged_bytes_total",
+        &[],
+        get(&stats.spool_damaged_bytes),
+    );
+    sink.push(
+        "vigil_agent_spool_damaged_segments_total",
+        &[],
+        get(&stats.spool_damaged_segments),
+    );
+    sink.push(
+        "vigil_agent_spool_lost_samples_total",
+        &[],
+        get(&stats.spool_lost_samples),
+    );
     #[cfg(target_os = "linux")]
-    if let Some((rss, cpu)) = process_usage() {
+    if let Some((rss, cpu)) = stats.process_usage() {
         sink.push("vigil_agent_resident_memory_bytes", &[], rss);
         sink.push("vigil_agent_cpu_seconds_total", &[], cpu);
     }
 }
 
-/// This process's resident memory (bytes) and CPU time (seconds), from /proc/self.
 #[cfg(target_os = "linux")]
-pub fn process_usage() -> Option<(f64, f64)> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    parse_usage(&statm, &stat, page_size(), clock_ticks())
+impl Stats {
+    /// This process's resident memory (bytes) and CPU time (seconds), from /proc/self.
+    pub fn process_usage(&self) -> Option<(f64, f64)> {
+        let mut files = self.process.lock().unwrap_or_else(|p| p.into_inner());
+        files.statm.read().ok()?;
+        files.stat.read().ok()?;
+        parse_usage(
+            files.statm.text(),
+            files.stat.text(),
+            page_size(),
+            clock_ticks(),
+        )
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -149,8 +229,13 @@ mod tests {
     fn own_series_are_written() {
         let stats = Stats::default();
         stats.acked_samples.store(7, Ordering::Relaxed);
+        stats.spool_oldest_ms.store(1_000, Ordering::Relaxed);
         let mut sink = Sink::new();
-        collect(&stats, &mut sink);
+        collect(&stats, &mut sink, 31_000);
+        assert_eq!(
+            sink.value_of("vigil_agent_spool_oldest_age_seconds", &[]),
+            Some(30.0)
+        );
         assert_eq!(
             sink.value_of("vigil_agent_acked_samples_total", &[]),
             Some(7.0)

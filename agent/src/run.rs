@@ -1,9 +1,10 @@
 //! Wires the agent together: a collection loop that fills the spool every interval and a
 //! delivery loop that drains it, both stopping when `shutdown` resolves.
 
-use crate::collect::{Collectors, Options, Paths};
+use crate::collect::{Collectors, Options, Paths, Sink};
 use crate::config::Config;
 use crate::shared::Shared;
+use crate::spool::Spool;
 use crate::{encode, own, stream};
 use std::future::Future;
 use std::sync::Arc;
@@ -27,43 +28,42 @@ pub fn options(config: &Config) -> Options {
 /// Runs one collection round into the shared sink and spools it.
 fn collect_round(collectors: &mut Collectors, shared: &Shared) {
     let started = Instant::now();
-    let timestamp_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let (ids, values) = {
-        let mut sink = shared.sink();
-        let round = collectors.collect(&mut sink);
-        for (source, error) in &round.errors {
-            warn!(source, error = %error, "collection source failed");
-        }
-        shared
-            .stats
-            .collect_errors
-            .fetch_add(round.errors.len() as u64, Ordering::Relaxed);
-        shared
-            .stats
-            .statfs_timeouts
-            .store(round.statfs_timeouts_total, Ordering::Relaxed);
-        shared
-            .stats
-            .last_collect_ns
-            .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        own::collect(&shared.stats, &mut sink);
-        sink.take_round()
-    };
+    let timestamp_ms = unix_ms();
+    let mut sink = shared.sink();
+    let round = collectors.collect(&mut sink);
+    for (source, error) in &round.errors {
+        warn!(source, error = %error, "collection source failed");
+    }
+    shared
+        .stats
+        .collect_errors
+        .fetch_add(round.errors.len() as u64, Ordering::Relaxed);
+    shared
+        .stats
+        .statfs_timeouts
+        .store(round.statfs_timeouts_total, Ordering::Relaxed);
+    shared
+        .stats
+        .last_collect_ns
+        .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    shared.stats.rounds.fetch_add(1, Ordering::Relaxed);
+    own::collect(&shared.stats, &mut sink, timestamp_ms);
+    let (ids, values) = sink.take_round();
     let samples = ids.len();
+    // The sink stays locked while the round is spooled: the spool writes the definitions
+    // of series new to its segment. (Lock order: sink, then spool.)
     let mut spool = shared.spool();
-    let before = spool.dropped_rounds;
-    spool.push(timestamp_ms, ids, values);
-    if spool.dropped_rounds > before {
+    let before = spool.counters.dropped_rounds;
+    spool.push(timestamp_ms, ids, values, &mut sink);
+    if spool.counters.dropped_rounds > before {
         warn!(
-            dropped_rounds = spool.dropped_rounds,
-            "spool full; dropped the oldest round"
+            dropped_rounds = spool.counters.dropped_rounds,
+            "spool full; dropped the oldest rounds"
         );
     }
     shared.note_spool(&spool);
     drop(spool);
+    drop(sink);
     shared.wake.notify_one();
     debug!(
         samples,
@@ -72,10 +72,54 @@ fn collect_round(collectors: &mut Collectors, shared: &Shared) {
     );
 }
 
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The spool the configuration asks for, with what it recovered; the sink learns the
+/// series of recovered rounds.
+pub fn open_spool(config: &Config, sink: &mut Sink) -> anyhow::Result<Spool> {
+    let d = &config.delivery;
+    let Some(dir) = d.spool_path() else {
+        warn!(
+            "delivery.spool_dir is \"\": rounds are kept in memory only, and a restart or \
+             crash loses any not yet delivered"
+        );
+        return Ok(Spool::new(d.queue_max_bytes));
+    };
+    let (spool, recovery) = Spool::open(
+        &dir,
+        d.spool_max_bytes,
+        d.spool_sync,
+        d.queue_max_bytes,
+        sink,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let shown = std::path::absolute(&dir).unwrap_or(dir);
+    if recovery.rounds > 0 || recovery.damaged_bytes > 0 {
+        tracing::info!(
+            dir = %shown.display(),
+            rounds = recovery.rounds,
+            samples = recovery.samples,
+            segments = recovery.segments,
+            damaged_bytes = recovery.damaged_bytes,
+            "spool recovered; delivering the backlog first"
+        );
+    } else {
+        tracing::info!(dir = %shown.display(), "spool on disk");
+    }
+    Ok(spool)
+}
+
 /// Collects and delivers until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     config.validate()?;
-    let shared = Arc::new(Shared::new(config.delivery.queue_max_bytes));
+    let mut sink = Sink::new();
+    let spool = open_spool(&config, &mut sink)?;
+    let shared = Arc::new(Shared::new(spool, sink));
     let mut collectors = Collectors::new(options(&config));
     let facts = collectors.facts();
     let (interval_tx, mut interval_rx) = watch::channel(config.interval);
@@ -149,9 +193,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
-    let left = shared.spool().len();
+    let mut spool = shared.spool();
+    spool.close();
+    let left = spool.len();
     if left > 0 {
-        warn!(rounds = left, "stopping with unacknowledged rounds");
+        match spool.dir() {
+            Some(dir) => tracing::info!(
+                rounds = left,
+                dir = %dir.display(),
+                "stopping; unacknowledged rounds stay in the spool for the next start"
+            ),
+            None => warn!(
+                rounds = left,
+                "stopping with unacknowledged rounds in memory; they are lost"
+            ),
+        }
     }
     Ok(())
 }
@@ -159,10 +215,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 /// Collects one round and renders it in the Prometheus text format (`vigil-agent --once`).
 pub fn once(config: &Config) -> String {
     let mut collectors = Collectors::new(options(config));
-    let shared = Shared::new(config.delivery.queue_max_bytes);
+    let shared = Shared::new(Spool::new(config.delivery.queue_max_bytes), Sink::new());
     let mut sink = shared.sink();
     let round = collectors.collect(&mut sink);
-    own::collect(&shared.stats, &mut sink);
+    own::collect(&shared.stats, &mut sink, unix_ms());
     let mut out = String::new();
     for (source, error) in &round.errors {
         out.push_str(&format!("# error in {source}: {error}\n"));

@@ -22,11 +22,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A fresh state with a spool bounded to `spool_bytes`.
-    pub fn new(spool_bytes: usize) -> Self {
+    /// A fresh state around `spool`, and a `sink` (which knows the series of the rounds
+    /// the spool recovered).
+    pub fn new(spool: Spool, sink: Sink) -> Self {
         Self {
-            spool: Mutex::new(Spool::new(spool_bytes)),
-            sink: Mutex::new(Sink::new()),
+            spool: Mutex::new(spool),
+            sink: Mutex::new(sink),
             wake: Notify::new(),
             stats: Stats::default(),
         }
@@ -53,20 +54,27 @@ impl Shared {
         }
     }
 
-    /// Copies the spool's gauges and drop counters into the stats.
+    /// Copies the spool's gauges and counters into the stats.
     pub fn note_spool(&self, spool: &Spool) {
-        self.stats
-            .queue_rounds
-            .store(spool.len() as u64, Ordering::Relaxed);
-        self.stats
-            .queue_bytes
-            .store(spool.bytes() as u64, Ordering::Relaxed);
-        self.stats
-            .dropped_rounds
-            .store(spool.dropped_rounds, Ordering::Relaxed);
-        self.stats
-            .dropped_samples
-            .store(spool.dropped_samples, Ordering::Relaxed);
+        let s = &self.stats;
+        let c = &spool.counters;
+        s.queue_rounds.store(spool.len() as u64, Ordering::Relaxed);
+        s.queue_bytes.store(spool.bytes() as u64, Ordering::Relaxed);
+        s.spool_bytes.store(spool.disk_bytes(), Ordering::Relaxed);
+        s.spool_on_disk.store(spool.on_disk(), Ordering::Relaxed);
+        s.spool_oldest_ms
+            .store(spool.oldest_ms().unwrap_or(0), Ordering::Relaxed);
+        s.dropped_rounds.store(c.dropped_rounds, Ordering::Relaxed);
+        s.dropped_samples
+            .store(c.dropped_samples, Ordering::Relaxed);
+        s.spool_write_errors
+            .store(c.write_errors, Ordering::Relaxed);
+        s.spool_damaged_bytes
+            .store(c.damaged_bytes, Ordering::Relaxed);
+        s.spool_damaged_segments
+            .store(c.damaged_segments, Ordering::Relaxed);
+        s.spool_lost_samples
+            .store(c.undefined_samples + c.damaged_rounds, Ordering::Relaxed);
     }
 }
 
@@ -76,7 +84,7 @@ mod tests {
 
     #[test]
     fn the_stream_never_waits_for_a_round_in_progress() {
-        let shared = Shared::new(1 << 20);
+        let shared = Shared::new(Spool::new(1 << 20), Sink::new());
         let round = shared.sink();
         assert!(
             shared.sink_if_free().is_none(),

@@ -9,7 +9,7 @@
 use crate::config::{Compression, DeliveryConfig, TlsConfig};
 use crate::encode;
 use crate::shared::Shared;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -80,7 +80,7 @@ pub fn bearer(token: &str) -> Option<MetadataValue<Ascii>> {
 /// The Ingest call's request: the outbound stream, with `authorization: Bearer` metadata
 /// when the Hello carries a token (the Hello keeps it too, for collectors from before
 /// `[[auth.tokens]]`).
-fn ingest_request<S>(outbound: S, hello: &Hello) -> tonic::Request<S> {
+pub(crate) fn ingest_request<S>(outbound: S, hello: &Hello) -> tonic::Request<S> {
     let mut request = tonic::Request::new(outbound);
     if !hello.token.is_empty()
         && let Some(value) = bearer(&hello.token)
@@ -188,35 +188,39 @@ async fn stream_once(
     let welcome = tokio::time::timeout(config.ack_timeout, inbound.message())
         .await
         .map_err(|_| StreamError::Protocol("no Welcome within ack_timeout".into()))??;
-    match welcome.and_then(|m| m.kind) {
+    let collector_protocol = match welcome.and_then(|m| m.kind) {
         Some(CollectorKind::Welcome(w)) => {
             info!(collector = %url, host = %w.host, version = %w.collector_version, "connected");
             if let Some(s) = w.settings {
                 apply_interval(s.interval_ms, interval_tx);
             }
+            w.protocol
         }
         other => {
             return Err(StreamError::Protocol(format!(
                 "expected a Welcome, got {other:?}"
             )));
         }
-    }
+    };
     shared.stats.connected.store(true, Ordering::Relaxed);
 
-    let mut defined = HashSet::new();
+    let mut encoder = encode::Encoder::new(encode::understands_compact(collector_protocol));
     let mut next_seq = 0u64;
     let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
     loop {
         while in_flight.len() < config.max_in_flight {
-            let round = shared.spool().first_from(next_seq).cloned();
-            let Some(round) = round else { break };
-            // Collection in progress: it wakes us when it has spooled its round.
-            let batch = match shared.sink_if_free() {
-                Some(sink) => encode::batch(&round, &sink, &mut defined),
-                None => break,
+            // Collection in progress: it wakes us when it has spooled its round. (Lock
+            // order: sink, then spool, as the collection takes them.)
+            let next = {
+                let Some(sink) = shared.sink_if_free() else {
+                    break;
+                };
+                let round = shared.spool().first_from(next_seq);
+                round.map(|round| (encoder.batch(&round, &sink), round.seq))
             };
-            next_seq = round.seq + 1;
-            in_flight.push_back((round.seq, Instant::now()));
+            let Some((batch, seq)) = next else { break };
+            next_seq = seq + 1;
+            in_flight.push_back((seq, Instant::now()));
             if tx
                 .send(AgentMessage {
                     kind: Some(AgentKind::Batch(batch)),
@@ -329,7 +333,8 @@ mod tests {
         let d = Duration::from_secs(8);
         let picks: Vec<Duration> = (0..200).map(|_| j.spread(d)).collect();
         assert!(picks.iter().all(|p| *p >= d / 2 && *p <= d));
-        let distinct: HashSet<u128> = picks.iter().map(|p| p.as_millis()).collect();
+        let distinct: std::collections::HashSet<u128> =
+            picks.iter().map(|p| p.as_millis()).collect();
         assert!(distinct.len() > 50, "picks are spread, not constant");
     }
 }

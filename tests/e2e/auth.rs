@@ -83,6 +83,8 @@ async fn agents_need_a_valid_token_when_the_collector_asks_for_one() {
         "--hostname",
         "real-trusted",
     ])
+    .arg("--spool-dir")
+    .arg(dir.path().join("spool"))
     .env("VIGIL_AGENT__TOKEN", "first-secret");
     let _real = Running::spawn(cmd, dir.path().join("agent.log"));
     let text = wait_for(Duration::from_secs(20), "the real agent to connect", || {

@@ -48,6 +48,8 @@ fn agent(dir: &Path, url: &str, hostname: &str, with_cert: bool) -> Running {
         "--hostname",
         hostname,
     ])
+    .arg("--spool-dir")
+    .arg(dir.join(format!("spool-{hostname}-{with_cert}")))
     .env("VIGIL_AGENT__TLS__CA_FILE", dir.join("ca.pem"));
     if with_cert {
         cmd.env("VIGIL_AGENT__TLS__CERT_FILE", dir.join("tls-agent.pem"))

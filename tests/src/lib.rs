@@ -235,7 +235,8 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts `vigil-agent --collector URL --interval DUR --hostname NAME`.
+    /// Starts `vigil-agent --collector URL --interval DUR --hostname NAME`, spooling in
+    /// `log_dir/spool-NAME`.
     pub fn start(url: &str, interval: &str, hostname: &str, log_dir: &Path) -> Self {
         let mut cmd = Command::new(bin("vigil-agent"));
         cmd.args([
@@ -246,6 +247,8 @@ impl Agent {
             "--hostname",
             hostname,
         ])
+        .arg("--spool-dir")
+        .arg(log_dir.join(format!("spool-{hostname}")))
         .env("RUST_LOG", "info");
         let log = log_dir.join(format!("agent-{hostname}.log"));
         Self {
