@@ -11,7 +11,9 @@
 //! - [`stream`]: one gRPC stream to the collector, reconnecting with backoff and jitter.
 //! - [`run`]: wires the loops together; `run(config, shutdown)`.
 //! - [`config`]: defaults → file → env → flags, then validation.
+//! - [`check`]: `vigil-agent --check`, one line per thing that works or does not.
 
+pub mod check;
 pub mod collect;
 pub mod config;
 pub mod encode;

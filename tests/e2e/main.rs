@@ -11,6 +11,8 @@
 //! time.
 
 mod access;
+mod agent_check;
+mod agent_spool;
 mod alerts;
 mod auth;
 mod backup;
