@@ -218,9 +218,11 @@ async fn kill_9_in_the_middle_of_block_compaction_loses_no_acknowledged_sample()
         wait_for_log(&collector, PASS_STARTED, Duration::from_secs(30)).await;
         let started = Instant::now();
         tokio::time::sleep(delay).await;
-        let log_before = collector.process.log();
         collector.process.kill9();
-        finished = log_before.contains(PASS_DONE);
+        // Read the log only once the process is gone: a pass that finished between a
+        // read and the kill would otherwise count as interrupted, and the next start,
+        // with nothing left to compact, would wait for a pass in vain.
+        finished = collector.process.log().contains(PASS_DONE);
         eprintln!(
             "killed {:?} after a pass started (finished before the kill: {finished})",
             started.elapsed()
