@@ -16,7 +16,10 @@
 //!   (silences, test notifications, the outbox).
 //! - `vigil/v1/admin.proto`: the `Admin` service behind `vigil backup` and `vigil status`.
 //!
-//! Generated code lives in [`v1`]; nothing else belongs in this crate.
+//! Generated code lives in [`v1`]; [`packed`] holds the arithmetic both ends of a packed
+//! scrape share. Nothing else belongs in this crate.
+
+pub mod packed;
 
 /// Generated types and tonic clients/servers for package `vigil.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

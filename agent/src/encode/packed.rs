@@ -22,25 +22,10 @@
 //! unchanged from one round to the next (a bitmap bit), and what changes is an integer
 //! (bytes, pages, counts) or a short decimal (CPU seconds at 1/100 s) moving by a little.
 
-/// 10^k for k in 0..=18, every one exact in f64.
-pub(crate) const POW10: [f64; 19] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18,
-];
-
-/// Largest decimal exponent: 10^18 is the largest power of ten an i64 holds.
-pub(crate) const MAX_EXPONENT: u8 = 18;
-
-/// A page delta moves the mantissa in steps of 2^12 (memory pages, filesystem blocks).
-pub(crate) const PAGE_SHIFT: u32 = 12;
-
-/// Header byte: the samples are of the series in `series_ids`.
-pub(crate) const HEADER_IDS: u8 = 0x00;
-/// Header byte: the samples are of the previous compact scrape's series.
-pub(crate) const HEADER_REPEAT: u8 = 0x01;
-
-/// `k` of a value that has no decimal form (it went raw).
-const NO_DECIMAL: u8 = u8::MAX;
+pub(crate) use vigil_proto::packed::{
+    HEADER_IDS, HEADER_REPEAT, MAX_EXPONENT, NO_DECIMAL, PAGE_SHIFT, POW10, base, decimal_value,
+    put_varint, zigzag,
+};
 
 /// What the stream remembers of one series: its last value, and that value's decimal form
 /// when it was sent as one.
@@ -207,25 +192,6 @@ fn escape_word(m: i64, k: u8, previous: Option<(i64, u8)>) -> u64 {
     zigzag(m.wrapping_sub(base(previous, k)))
 }
 
-/// The previous decimal form rescaled to exponent `k`, as the format defines it: multiplied
-/// up when that fits in an i64, divided down (truncating), 0 without one.
-pub(crate) fn base(previous: Option<(i64, u8)>, k: u8) -> i64 {
-    let Some((pm, pk)) = previous else { return 0 };
-    if k >= pk {
-        10i64
-            .checked_pow(u32::from(k - pk))
-            .and_then(|f| pm.checked_mul(f))
-            .unwrap_or(0)
-    } else {
-        pm / 10i64.pow(u32::from(pk - k))
-    }
-}
-
-/// The f64 that the decimal form (m, k) stands for.
-pub(crate) fn decimal_value(m: i64, k: u8) -> f64 {
-    m as f64 / POW10[usize::from(k)]
-}
-
 /// The mantissa of `value` at exponent `k`, when (m, k) gives back its exact bits.
 fn mantissa_at(value: f64, k: u8) -> Option<i64> {
     let t = (value * POW10[usize::from(k)]).round();
@@ -243,20 +209,6 @@ fn decimal(value: f64) -> Option<(i64, u8)> {
         return None;
     }
     (0..=MAX_EXPONENT).find_map(|k| mantissa_at(value, k).map(|m| (m, k)))
-}
-
-/// 0, -1, 1, -2 … ↦ 0, 1, 2, 3 …
-pub(crate) fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// LEB128, as protobuf writes varints.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 fn varint_len(v: u64) -> usize {

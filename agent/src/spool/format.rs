@@ -3,6 +3,7 @@
 //! read: each is checked against what is left before anything is allocated.
 
 use crate::collect::SeriesKey;
+use vigil_proto::packed::{put_varint, unzigzag, zigzag};
 
 /// First bytes of every segment file.
 pub const MAGIC: [u8; 4] = *b"VGSP";
@@ -290,25 +291,9 @@ impl Reader<'_> {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 #[cfg(test)]

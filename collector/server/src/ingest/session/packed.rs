@@ -15,24 +15,13 @@
 
 use crate::limits::{Refusal, Violation};
 use std::collections::HashMap;
+use vigil_proto::packed::{
+    HEADER_IDS, HEADER_REPEAT, NO_DECIMAL, PAGE_SHIFT, POW10, base, unzigzag,
+};
 use vigil_proto::v1::Scrape;
 
-/// 10^k for k in 0..=18, every one exact in f64.
-const POW10: [f64; 19] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18,
-];
-
-/// Header: the samples are of the series in `series_ids`.
-const HEADER_IDS: u8 = 0x00;
-/// Header: the samples are of the previous compact scrape's series.
-const HEADER_REPEAT: u8 = 0x01;
-/// A page delta counts in steps of 2^12.
-const PAGE_SHIFT: u32 = 12;
 /// Largest escape code: exponent 18.
 const MAX_CODE: u64 = 19;
-/// `k` of a value that has no decimal form.
-const NO_DECIMAL: u8 = u8::MAX;
 
 /// What the stream remembers of one series: its last value, and that value's decimal form
 /// (m, k) when it was sent as one.
@@ -316,24 +305,6 @@ fn value(bytes: &mut Reader<'_>, old: Option<Prev>) -> Result<Prev, String> {
         m,
         k,
     })
-}
-
-/// The previous decimal form rescaled to exponent `k`: multiplied up when that fits in an
-/// i64, divided down (truncating), 0 without one.
-fn base(previous: Option<(i64, u8)>, k: u8) -> i64 {
-    let Some((pm, pk)) = previous else { return 0 };
-    if k >= pk {
-        10i64
-            .checked_pow(u32::from(k - pk))
-            .and_then(|f| pm.checked_mul(f))
-            .unwrap_or(0)
-    } else {
-        pm / 10i64.pow(u32::from(pk - k))
-    }
-}
-
-fn unzigzag(z: u64) -> i64 {
-    ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
 /// Reads bytes and varints, never past the end.
