@@ -15,11 +15,14 @@
 //! - `vigil/v1/notify.proto`: the `Notify` service behind `vigil silence` and `vigil notify`
 //!   (silences, test notifications, the outbox).
 //! - `vigil/v1/admin.proto`: the `Admin` service behind `vigil backup` and `vigil status`.
+//! - `vigil/v1/enroll.proto`: the `Enroll` service: agents join with a token and renew
+//!   their certificates; `vigil enroll` and `vigil hosts revoke` manage tokens and hosts.
 //!
 //! Generated code lives in [`v1`]; [`packed`] holds the arithmetic both ends of a packed
-//! scrape share. Nothing else belongs in this crate.
+//! scrape share, and [`pin`] the CA pin format both ends of enrollment share. Nothing else belongs in this crate.
 
 pub mod packed;
+pub mod pin;
 
 /// Generated types and tonic clients/servers for package `vigil.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
