@@ -22,7 +22,9 @@ const READ: &str = "read-secret-0123456789";
 const ADMIN: &str = "admin-secret-0123456789";
 const AGENT: &str = "web-agent-secret-0123456789";
 
-/// Every gRPC method, with whether `read` may call it (else it needs `admin`).
+/// Every gRPC method, with whether `read` may call it (else it needs `admin`). Ingest,
+/// Import and Enroll's Join and Renew are agents' calls, tested in their own areas
+/// (`enroll::` for Join with only a join token and Renew only with a certificate).
 const METHODS: &[(&str, bool)] = &[
     ("/vigil.v1.Query/Hosts", true),
     ("/vigil.v1.Query/Series", true),
@@ -40,6 +42,12 @@ const METHODS: &[(&str, bool)] = &[
     ("/vigil.v1.Admin/Backup", false),
     ("/vigil.v1.Admin/Status", true),
     ("/vigil.v1.Forecast/Forecast", true),
+    ("/vigil.v1.Enroll/CreateToken", false),
+    ("/vigil.v1.Enroll/ListTokens", true),
+    ("/vigil.v1.Enroll/RevokeToken", false),
+    ("/vigil.v1.Enroll/ListIdentities", true),
+    ("/vigil.v1.Enroll/RevokeHost", false),
+    ("/vigil.v1.Enroll/UnrevokeHost", false),
 ];
 
 /// Every HTTP route but the probes, with a request that succeeds when admitted.

@@ -23,6 +23,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod revoked;
 
 pub use crate::config::auth::Role;
 
@@ -192,6 +193,8 @@ pub struct Auth {
     /// For the log's rate limit: when this started, and (second, logged in it, left out).
     started: std::time::Instant,
     logged: Mutex<(u64, u64, u64)>,
+    /// Revoked hosts and certificates, kept by [`crate::enroll`].
+    revocations: std::sync::Arc<revoked::Revocations>,
 }
 
 impl Auth {
@@ -225,7 +228,24 @@ impl Auth {
             refused: Mutex::new(BTreeMap::new()),
             started: std::time::Instant::now(),
             logged: Mutex::new((0, 0, 0)),
+            revocations: std::sync::Arc::new(revoked::Revocations::new()),
         })
+    }
+
+    /// The revoked hosts and certificates every connection is checked against.
+    pub fn revocations(&self) -> &std::sync::Arc<revoked::Revocations> {
+        &self.revocations
+    }
+
+    /// Refuses a call whose client certificate is revoked (logged and counted).
+    pub fn refuse_revoked(&self, message: String, peer: Option<SocketAddr>) -> Violation {
+        self.refuse(
+            "certificate_revoked",
+            None,
+            peer,
+            message,
+            Refusal::Unauthenticated,
+        )
     }
 
     /// Whether every caller is let in (no tokens, no client CA).
@@ -474,7 +494,7 @@ fn authorization(headers: &::http::HeaderMap) -> Option<(&str, &str)> {
     Some((scheme, rest.trim()))
 }
 
-fn digest(secret: &str) -> [u8; 32] {
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
@@ -482,7 +502,7 @@ fn digest(secret: &str) -> [u8; 32] {
 }
 
 /// Equal without an early exit.
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let mut diff = 0u8;
     for (x, y) in a.iter().zip(b) {
         diff |= x ^ y;

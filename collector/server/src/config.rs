@@ -15,11 +15,13 @@
 //! - `hosts`: `[hosts]`, when a host counts as down.
 //! - `log`: `[log]`, format and filter.
 //! - `tls`: `[tls]`, the listener's certificate and agents' client certificates.
+//! - `enroll`: `[enroll]`, the CA that signs the certificates of agents that join.
 //! - `rules`: `[rules]`, rule files and evaluation.
 //! - `[notify]` is [`crate::notify::config`].
 //! - `tests`: loading and validation, and the example config.
 
 pub mod auth;
+mod enroll;
 mod hosts;
 mod limits;
 mod log;
@@ -29,6 +31,7 @@ mod storage;
 mod tls;
 
 pub use auth::AuthConfig;
+pub use enroll::EnrollConfig;
 pub use hosts::HostsConfig;
 pub use log::{LogConfig, LogFormat};
 pub use rules::RulesConfig;
@@ -61,6 +64,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[tls]`: TLS for the gRPC listener, and client certificates for agents (mTLS).
     pub tls: TlsConfig,
+    /// `[enroll]`: the CA that signs agents' certificates when they join with a token.
+    pub enroll: EnrollConfig,
     /// `[rules]`: rule files and how often they are evaluated.
     pub rules: RulesConfig,
     /// `[notify]`: receivers, routing, inhibition and delivery of notifications.
@@ -85,12 +90,19 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        vigil_config::load(file, ENV_PREFIX, env).map_err(ConfigError)
+        let mut config: Config = vigil_config::load(file, ENV_PREFIX, env).map_err(ConfigError)?;
+        // Agents that joined hold certificates from the enrollment CA: trust it for them
+        // unless the operator named a client CA (a bundle, while rotating).
+        if config.enroll.enabled() && config.tls.client_ca_file.is_none() {
+            config.tls.client_ca_file = config.enroll.ca_cert_file.clone();
+        }
+        Ok(config)
     }
 
     /// Checks settings that parse but cannot work; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         // TLS first: whether the listeners may leave loopback depends on it.
+        self.enroll.validate(self.tls.enabled())?;
         self.tls.validate()?;
         self.server.validate(self.tls.enabled())?;
         self.auth.validate()?;

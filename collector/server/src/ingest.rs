@@ -157,6 +157,16 @@ impl Ingest for IngestService {
             }
             refused(v)
         })?;
+        if let Some(at) = self.auth.revocations().host(&host) {
+            self.auth.count("host_revoked");
+            return Err(refused(Violation {
+                kind: crate::limits::Refusal::Forbidden,
+                reason: "host_revoked",
+                message: format!(
+                    "host {host:?} was revoked (at {at} ms since the epoch) with `vigil hosts                      revoke`; `vigil hosts unrevoke {host}` lets it in again"
+                ),
+            }));
+        }
         let registry = self.registry.clone();
         {
             let (registry, host, hello, peer) =
@@ -190,28 +200,59 @@ impl Ingest for IngestService {
             self.limits.clone(),
             self.counters.clone(),
         );
+        let revoked = Revoked {
+            guard: self.auth.revocations().stream_opened(&session.host),
+            changes: self.auth.revocations().subscribe(),
+            revocations: self.auth.revocations().clone(),
+        };
         tokio::spawn(serve_stream(
             session,
             inbound,
             tx,
             registry,
             self.counters.clone(),
+            revoked,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
-/// Handles batches until the stream ends, then marks the host disconnected.
+/// What a stream watches to end itself when its host is revoked.
+struct Revoked {
+    /// Counts the stream as open while it lives.
+    guard: crate::auth::revoked::StreamGuard,
+    changes: tokio::sync::watch::Receiver<u64>,
+    revocations: Arc<crate::auth::revoked::Revocations>,
+}
+
+/// Handles batches until the stream ends (or its host is revoked), then marks the host
+/// disconnected.
 async fn serve_stream(
     mut session: Session,
     mut inbound: Streaming<AgentMessage>,
     tx: mpsc::Sender<Result<CollectorMessage, Status>>,
     registry: Arc<Registry>,
     counters: Arc<Counters>,
+    mut revoked: Revoked,
 ) {
     let host = session.host.clone();
     let reason = loop {
-        let message = match inbound.next().await {
+        let next = tokio::select! {
+            next = inbound.next() => next,
+            changed = revoked.changes.changed(), if revoked.revocations.host(&host).is_none() => {
+                if changed.is_ok() && revoked.revocations.host(&host).is_some() {
+                    counters.stream_failed("host_revoked");
+                    let e = Status::permission_denied(format!(
+                        "host {host:?} was revoked with `vigil hosts revoke`: this stream ends \
+                         and its certificates are refused from now on"
+                    ));
+                    let _ = tx.send(Err(e)).await;
+                    break "host revoked".to_owned();
+                }
+                continue;
+            }
+        };
+        let message = match next {
             None => break "agent closed the stream".to_owned(),
             Some(Err(e)) => {
                 let kind = if e.code() == tonic::Code::Cancelled {
@@ -280,5 +321,6 @@ async fn serve_stream(
         }
     };
     info!(host = %host, reason = %reason, "agent disconnected");
+    drop(revoked.guard);
     let _ = tokio::task::spawn_blocking(move || registry.disconnect(&host)).await;
 }

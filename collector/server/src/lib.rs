@@ -10,6 +10,7 @@
 //! - [`config`]: defaults → file → env → flags, then validation.
 //! - [`auth`]: tokens, roles and client certificates: who may call what.
 //! - [`tls`]: TLS for the listener; agent identity from client certificates.
+//! - [`enroll`]: join tokens, agents' certificates (join, renew), revoking hosts.
 //! - [`transport`]: connection caps, timeouts and header/stream limits of both listeners.
 //! - [`limits`]: what an agent may send, and the checks that say what was wrong.
 //! - [`ingest`]: the Ingest gRPC service; [`ingest::session`] turns batches into stored samples.
@@ -31,6 +32,7 @@ pub mod admin;
 pub mod auth;
 pub mod backup;
 pub mod config;
+pub mod enroll;
 pub mod error;
 pub mod forecast;
 pub mod http;

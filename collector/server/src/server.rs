@@ -83,6 +83,10 @@ async fn serve(
     let limits = Arc::new(config.limits.clone());
     let auth = Arc::new(Auth::from_config(&config).map_err(Error::Serve)?);
     log_exposure(&config, &auth, addr);
+    let enrollment = Arc::new(
+        crate::enroll::Enrollment::open(&config.enroll, store.clone(), auth.revocations().clone())
+            .map_err(Error::Serve)?,
+    );
     let registry = Arc::new(Registry::new(
         store.clone(),
         config.hosts.down_after,
@@ -171,6 +175,7 @@ async fn serve(
             notifier.metrics.clone(),
             &config,
         ))
+        .add_service(crate::enroll::service::server(enrollment))
         .add_service(crate::forecast::server(
             Engine::new(store.clone(), limits.engine_options()),
             slots,

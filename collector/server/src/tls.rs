@@ -53,3 +53,23 @@ pub fn certificate_host(der: &[u8]) -> Option<String> {
         _ => None,
     })
 }
+
+/// The serial of a DER certificate, lowercase hex without leading zero bytes (as
+/// `vigil-pki` writes it).
+pub fn certificate_serial(der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(serial_hex(cert.raw_serial()))
+}
+
+/// Lowercase hex of a serial's bytes, leading zero bytes dropped.
+pub fn serial_hex(raw: &[u8]) -> String {
+    let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+    let mut out = String::with_capacity(2 * (raw.len() - start));
+    for b in &raw[start..] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    if out.is_empty() {
+        out.push('0');
+    }
+    out
+}

@@ -158,7 +158,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Which kind of small record a [`KvOp`] touches. Each space is its own sorted key space;
-/// the notifier owns the encoding of keys and values in its spaces.
+/// the notifier and enrollment own the encoding of keys and values in their spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Space {
     /// Notifications waiting to be delivered (the durable outbox).
@@ -170,6 +170,10 @@ pub enum Space {
     /// The alerts the notifier is grouping (so a restart does not lose a resolved alert
     /// that was not announced yet).
     NotifyAlerts,
+    /// Enrollment join tokens (only their secrets' digests), by token id.
+    EnrollTokens,
+    /// Host identities: the certificates issued to each host and its revocation, by host.
+    Identities,
 }
 
 impl Space {
@@ -180,6 +184,8 @@ impl Space {
             Space::Silences => 2,
             Space::NotifyLog => 3,
             Space::NotifyAlerts => 4,
+            Space::EnrollTokens => 5,
+            Space::Identities => 6,
         }
     }
 }

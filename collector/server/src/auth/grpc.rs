@@ -14,6 +14,9 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 /// service added later is closed until it is listed here.
 pub fn need(path: &str) -> Need {
     match path {
+        // The service checks the join token itself; Renew checks the client certificate.
+        "/vigil.v1.Enroll/Join" => Need::Nothing,
+        "/vigil.v1.Enroll/Renew" => Need::Ingest,
         "/vigil.v1.Ingest/Stream" => Need::Ingest,
         "/vigil.v1.Import/Write" => Need::Import,
         "/vigil.v1.Query/Hosts"
@@ -26,7 +29,9 @@ pub fn need(path: &str) -> Need {
         | "/vigil.v1.Notify/ListSilences"
         | "/vigil.v1.Notify/ListOutbox"
         | "/vigil.v1.Admin/Status"
-        | "/vigil.v1.Forecast/Forecast" => Need::Read,
+        | "/vigil.v1.Forecast/Forecast"
+        | "/vigil.v1.Enroll/ListTokens"
+        | "/vigil.v1.Enroll/ListIdentities" => Need::Read,
         _ => Need::Admin,
     }
 }
@@ -51,6 +56,14 @@ pub const METHODS: &[&str] = &[
     "/vigil.v1.Admin/Backup",
     "/vigil.v1.Admin/Status",
     "/vigil.v1.Forecast/Forecast",
+    "/vigil.v1.Enroll/Join",
+    "/vigil.v1.Enroll/Renew",
+    "/vigil.v1.Enroll/CreateToken",
+    "/vigil.v1.Enroll/ListTokens",
+    "/vigil.v1.Enroll/RevokeToken",
+    "/vigil.v1.Enroll/ListIdentities",
+    "/vigil.v1.Enroll/RevokeHost",
+    "/vigil.v1.Enroll/UnrevokeHost",
 ];
 
 /// The layer: `Server::builder().layer(AuthLayer::new(auth))`.
@@ -109,6 +122,15 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let need = need(request.uri().path());
         let (certificate_host, peer) = connection(&request);
+        if let Some(serial) = certificate_serial(&request)
+            && let Some(why) = self
+                .auth
+                .revocations()
+                .refuses(certificate_host.as_deref(), &serial)
+        {
+            let status = tonic::Status::from(self.auth.refuse_revoked(why, peer));
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
         let bearer = bearer(request.headers());
         let presented = Presented {
             bearer: bearer.as_deref(),
@@ -145,6 +167,15 @@ pub fn connection<B>(request: &http::Request<B>) -> (Option<String>, Option<Sock
         .get::<TcpConnectInfo>()
         .and_then(TcpConnectInfo::remote_addr);
     (None, peer)
+}
+
+/// The serial (lowercase hex) of the verified client certificate, if the call came with one.
+pub fn certificate_serial<B>(request: &http::Request<B>) -> Option<String> {
+    let tls = request
+        .extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()?;
+    let certs = tls.peer_certs()?;
+    crate::tls::certificate_serial(certs.first()?)
 }
 
 /// The secret of an `authorization: Bearer SECRET` header (scheme case-insensitive).

@@ -239,8 +239,15 @@ fn grpc_methods_have_the_documented_roles() {
             "/vigil.v1.Notify/ExpireSilence",
             "/vigil.v1.Notify/TestReceiver",
             "/vigil.v1.Admin/Backup",
+            "/vigil.v1.Enroll/CreateToken",
+            "/vigil.v1.Enroll/RevokeToken",
+            "/vigil.v1.Enroll/RevokeHost",
+            "/vigil.v1.Enroll/UnrevokeHost",
         ]
     );
+    assert_eq!(need("/vigil.v1.Enroll/Join"), Need::Nothing);
+    assert_eq!(need("/vigil.v1.Enroll/Renew"), Need::Ingest);
+    assert_eq!(need("/vigil.v1.Enroll/ListIdentities"), Need::Read);
     assert_eq!(need("/vigil.v1.Unknown/Method"), Need::Admin);
     assert_eq!(need("/vigil.v1.Ingest/Stream"), Need::Ingest);
 }

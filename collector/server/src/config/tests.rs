@@ -273,3 +273,41 @@ hosts = ["web-1", "web-*"]
     );
     assert!(missing.unwrap_err().contains("/nonexistent/vigil-token"));
 }
+
+#[test]
+fn enrollment_needs_its_ca_files_and_tls_and_trusts_its_ca_for_agents() {
+    let check = |text: &str| {
+        let f = file(text);
+        Config::load(Some(f.path()), vec![]).and_then(|c| c.validate().map(|()| c))
+    };
+    let e = check("[enroll]\nca_key_file = \"/k\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("enroll.ca_cert_file"), "{e}");
+    let e = check("[enroll]\nca_cert_file = \"/c\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("enroll.ca_key_file"), "{e}");
+    let e = check("[enroll]\nca_cert_file = \"/c\"\nca_key_file = \"/k\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs TLS"), "{e}");
+    let tls = "[tls]\ncert_file = \"/s.pem\"\nkey_file = \"/s.key\"\n";
+    let e = check(&format!(
+        "{tls}[enroll]\nca_cert_file = \"/c\"\nca_key_file = \"/k\"\ncert_ttl = \"1s\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("enroll.cert_ttl"), "{e}");
+    let c = check(&format!(
+        "{tls}[enroll]\nca_cert_file = \"/c\"\nca_key_file = \"/k\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.tls.client_ca_file, Some(PathBuf::from("/c")));
+    assert!(c.enroll.enabled());
+    let c = check(&format!(
+        "{tls}client_ca_file = \"/bundle\"\n[enroll]\nca_cert_file = \"/c\"\nca_key_file = \"/k\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.tls.client_ca_file, Some(PathBuf::from("/bundle")));
+}

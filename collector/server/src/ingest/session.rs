@@ -19,7 +19,7 @@
 mod hello;
 mod packed;
 
-pub use hello::{MAX_INTERVAL, MIN_INTERVAL, check_hostname};
+pub use hello::{MAX_HOSTNAME_BYTES, MAX_INTERVAL, MIN_INTERVAL, check_hostname};
 pub use packed::samples_carried;
 
 use super::Counters;
