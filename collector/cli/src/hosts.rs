@@ -1,61 +1,237 @@
-//! `vigil hosts`: every host that ever connected, its facts, and whether it is up.
+//! `vigil hosts`: every host that ever connected (or enrolled), its facts, whether it is
+//! up, and its identity: the latest certificate the collector issued it. `vigil hosts
+//! revoke|unrevoke HOST` ends a host's stream and refuses its certificates, or lets it
+//! join again.
+//!
+//! Identities come from the Enroll service (`ListIdentities`, read role). A collector
+//! without enrollment, or a token that may not list them, gives the hosts without the
+//! identity columns. Hosts that enrolled but never streamed are listed too.
+//!
+//! `--output json` writes one object per host; `identity` is null without one:
+//!
+//! ```text
+//!   {"host":"web-1","last_seen":1795240196.75,"up":true,"os":…,"kernel":…,"arch":…,
+//!    "cpu_model":…,"logical_cores":8,"memory_bytes":…,"agent_version":…,"machine_id":…,
+//!    "first_seen":…,"series":412,"labels":{…},"peer":"10.0.0.5:51234",
+//!    "identity":{"serial":"5b1f…","not_before":…,"not_after":…,"joined":…,
+//!                "token_id":"0123456789ab","renewals":3,"revoked":null,
+//!                "key_fingerprint":"SHA256:…"}}
+//! ```
+//!
+//! (`last_seen` and `first_seen` are null for a host that enrolled but never streamed.)
+
+mod record;
+mod revoke;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use serde::Serialize;
-use vigil_proto::v1::{Hello, Host};
+use clap::{Args, Subcommand};
+use vigil_proto::v1::enroll_client::EnrollClient;
+use vigil_proto::v1::{Hello, Host, HostIdentity, ListIdentitiesRequest};
 
 use super::client::{Collector, Target};
 use super::error::Error;
 use super::output::{self, Output};
-use super::time;
+use super::{alerts, enroll, time};
+use record::{CSV_HEADER, HostRecord};
 
-/// Fetches the host registry and prints it.
-pub async fn run(target: &Target, output: Output) -> Result<(), Error> {
-    let hosts = Collector::connect(target).await?.hosts().await?;
-    if hosts.is_empty() && output == Output::Table {
+/// `vigil hosts [revoke HOST | unrevoke HOST]`.
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    /// What to do; without one, list the hosts.
+    #[command(subcommand)]
+    pub action: Option<HostsAction>,
+}
+
+/// The actions of `vigil hosts`.
+#[derive(Debug, Subcommand)]
+pub enum HostsAction {
+    /// End the host's stream and refuse its certificates from now on (needs an admin token)
+    Revoke {
+        /// The host, as `vigil hosts` lists it
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
+    /// Let a revoked host join again with a new join token (its old certificates stay
+    /// revoked)
+    Unrevoke {
+        /// The host, as `vigil hosts` lists it
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
+}
+
+/// Runs `vigil hosts` or one of its actions.
+pub async fn run(target: &Target, args: &HostsArgs, output: Output) -> Result<(), Error> {
+    match &args.action {
+        None => list(target, output).await,
+        Some(HostsAction::Revoke { host }) => revoke::run(target, host, true, output).await,
+        Some(HostsAction::Unrevoke { host }) => revoke::run(target, host, false, output).await,
+    }
+}
+
+/// Fetches the host registry and the identities, and prints them.
+async fn list(target: &Target, output: Output) -> Result<(), Error> {
+    let (hosts, identities) = fetch(target).await?;
+    if hosts.is_empty() && identities.as_ref().is_none_or(Vec::is_empty) && output == Output::Table
+    {
         eprintln!("no host has connected to the collector yet");
         return Ok(());
     }
     let mut out = output::stdout();
-    render(&hosts, output, time::now_ms(), &mut out)?;
+    render(
+        &hosts,
+        identities.as_deref(),
+        output,
+        time::now_ms(),
+        &mut out,
+    )?;
     Ok(out.flush()?)
 }
 
-/// Writes `hosts` in the chosen format; `now_ms` anchors "LAST SEEN" in tables.
-pub fn render(hosts: &[Host], output: Output, now_ms: i64, w: &mut dyn Write) -> io::Result<()> {
+/// The host registry and, when the collector lists them, the identities (both at once).
+pub async fn fetch(target: &Target) -> Result<(Vec<Host>, Option<Vec<HostIdentity>>), Error> {
+    let collector = Collector::connect(target).await?;
+    let mut registry = collector.clone();
+    let mut enroll = EnrollClient::new(collector.channel());
+    let (hosts, identities) = tokio::join!(
+        registry.hosts(),
+        enroll.list_identities(ListIdentitiesRequest {})
+    );
+    let hosts = hosts?;
+    let identities = match identities {
+        Ok(response) => Some(response.into_inner().identities),
+        Err(status) if without_identities(&status) => None,
+        Err(status) => return Err(enroll::refused(target, status)),
+    };
+    Ok((hosts, identities))
+}
+
+/// Whether a refused `ListIdentities` just means "no identities to show": a collector
+/// without the Enroll service or with enrollment off, or a token that may not list them.
+fn without_identities(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unimplemented
+            | tonic::Code::PermissionDenied
+            | tonic::Code::FailedPrecondition
+    )
+}
+
+/// A host as listed: its registry entry, its identity, or both.
+pub struct Row<'a> {
+    /// The host name.
+    pub host: &'a str,
+    /// Its registry entry; `None` when it enrolled but never streamed.
+    pub registry: Option<&'a Host>,
+    /// Its latest certificate; `None` when it never enrolled.
+    pub identity: Option<&'a HostIdentity>,
+}
+
+/// The hosts of the registry and of the identities, merged by name, in name order.
+fn rows<'a>(hosts: &'a [Host], identities: &'a [HostIdentity]) -> Vec<Row<'a>> {
+    let mut rows: BTreeMap<&str, Row<'a>> = BTreeMap::new();
+    for host in hosts {
+        rows.entry(&host.host)
+            .or_insert(Row {
+                host: &host.host,
+                registry: None,
+                identity: None,
+            })
+            .registry = Some(host);
+    }
+    for identity in identities {
+        rows.entry(&identity.host)
+            .or_insert(Row {
+                host: &identity.host,
+                registry: None,
+                identity: None,
+            })
+            .identity = Some(identity);
+    }
+    rows.into_values().collect()
+}
+
+/// Writes the hosts in the chosen format; `now_ms` anchors "LAST SEEN" and "CERT EXPIRES"
+/// in tables. `identities` is `None` when the collector did not list them: the table then
+/// has no identity columns.
+pub fn render(
+    hosts: &[Host],
+    identities: Option<&[HostIdentity]>,
+    output: Output,
+    now_ms: i64,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let no_facts = Hello::default();
-    let records = hosts.iter().map(|host| HostRecord::new(host, &no_facts));
+    let rows = rows(hosts, identities.unwrap_or_default());
+    let records = rows.iter().map(|row| HostRecord::new(row, &no_facts));
     match output {
         Output::Json => output::write_json(w, &records.collect::<Vec<_>>()),
         Output::Csv => output::write_csv(w, &CSV_HEADER, records.map(|r| r.csv_row())),
         Output::Table => {
-            let mut table = output::table(
-                &[
-                    "HOST",
-                    "OS",
-                    "AGENT",
-                    "LAST SEEN",
-                    "UP",
-                    "SERIES",
-                    "ADDRESS",
-                ],
-                &[5],
-            );
-            for (host, record) in hosts.iter().zip(records) {
-                table.add_row(vec![
+            let mut header = vec![
+                "HOST",
+                "OS",
+                "AGENT",
+                "LAST SEEN",
+                "UP",
+                "SERIES",
+                "ADDRESS",
+            ];
+            if identities.is_some() {
+                header.extend(["IDENTITY", "CERT EXPIRES", "REVOKED"]);
+            }
+            let mut table = output::table(&header, &[5]);
+            for (row, record) in rows.iter().zip(records) {
+                let mut cells = vec![
                     record.host.to_owned(),
                     or_dash(record.os),
                     or_dash(record.agent_version),
-                    time::format_ago(host.last_seen_ms, now_ms),
-                    if host.up { "up" } else { "down" }.to_owned(),
+                    time::format_ago(row.registry.map_or(0, |h| h.last_seen_ms), now_ms),
+                    match row.registry {
+                        Some(host) if host.up => "up",
+                        Some(_) => "down",
+                        None => "-",
+                    }
+                    .to_owned(),
                     record.series.to_string(),
                     or_dash(record.peer),
-                ]);
+                ];
+                if identities.is_some() {
+                    cells.extend(identity_cells(row.identity, now_ms));
+                }
+                table.add_row(cells);
             }
             output::write_table(w, &table)
         }
+    }
+}
+
+/// The IDENTITY, CERT EXPIRES and REVOKED cells of a host.
+fn identity_cells(identity: Option<&HostIdentity>, now_ms: i64) -> [String; 3] {
+    let Some(id) = identity else {
+        return ["-".to_owned(), "-".to_owned(), "-".to_owned()];
+    };
+    let expires = if id.not_after_ms > now_ms {
+        alerts::format_in(id.not_after_ms, now_ms)
+    } else {
+        format!("expired {}", time::format_ago(id.not_after_ms, now_ms))
+    };
+    let revoked = if id.revoked_ms > 0 {
+        time::format_ago(id.revoked_ms, now_ms)
+    } else {
+        "-".to_owned()
+    };
+    [short_serial(&id.serial), expires, revoked]
+}
+
+/// A serial cut to its first 8 hex digits, as tables show it (`-` for none).
+pub fn short_serial(serial: &str) -> String {
+    match serial.get(..8) {
+        _ if serial.is_empty() => "-".to_owned(),
+        Some(short) => short.to_owned(),
+        None => serial.to_owned(),
     }
 }
 
@@ -64,200 +240,5 @@ fn or_dash(s: &str) -> String {
     if s.is_empty() { "-" } else { s }.to_owned()
 }
 
-/// Column names of `--output csv`: the keys of the JSON objects, in the same order.
-const CSV_HEADER: [&str; 15] = [
-    "host",
-    "last_seen",
-    "up",
-    "os",
-    "kernel",
-    "arch",
-    "cpu_model",
-    "logical_cores",
-    "memory_bytes",
-    "agent_version",
-    "machine_id",
-    "first_seen",
-    "series",
-    "labels",
-    "peer",
-];
-
-/// One host as `--output json` writes it (fields in this order); times are Unix seconds.
-#[derive(Serialize)]
-struct HostRecord<'a> {
-    host: &'a str,
-    last_seen: serde_json::Number,
-    up: bool,
-    os: &'a str,
-    kernel: &'a str,
-    arch: &'a str,
-    cpu_model: &'a str,
-    logical_cores: u32,
-    memory_bytes: u64,
-    agent_version: &'a str,
-    machine_id: &'a str,
-    first_seen: serde_json::Number,
-    series: u64,
-    labels: BTreeMap<&'a str, &'a str>,
-    peer: &'a str,
-}
-
-impl<'a> HostRecord<'a> {
-    /// Flattens a registry entry; `no_facts` stands in when the host never sent a Hello.
-    fn new(host: &'a Host, no_facts: &'a Hello) -> Self {
-        let facts = host.facts.as_ref().unwrap_or(no_facts);
-        HostRecord {
-            host: &host.host,
-            last_seen: output::unix_seconds(host.last_seen_ms),
-            up: host.up,
-            os: &facts.os,
-            kernel: &facts.kernel,
-            arch: &facts.arch,
-            cpu_model: &facts.cpu_model,
-            logical_cores: facts.logical_cores,
-            memory_bytes: facts.memory_bytes,
-            agent_version: &facts.agent_version,
-            machine_id: &facts.machine_id,
-            first_seen: output::unix_seconds(host.first_seen_ms),
-            series: host.series,
-            labels: output::label_map(&facts.labels),
-            peer: &host.peer,
-        }
-    }
-
-    /// The record as a CSV row, labels as `k=v;k=v`.
-    fn csv_row(&self) -> Vec<String> {
-        let labels: Vec<String> = self
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        vec![
-            self.host.to_owned(),
-            self.last_seen.to_string(),
-            self.up.to_string(),
-            self.os.to_owned(),
-            self.kernel.to_owned(),
-            self.arch.to_owned(),
-            self.cpu_model.to_owned(),
-            self.logical_cores.to_string(),
-            self.memory_bytes.to_string(),
-            self.agent_version.to_owned(),
-            self.machine_id.to_owned(),
-            self.first_seen.to_string(),
-            self.series.to_string(),
-            labels.join(";"),
-            self.peer.to_owned(),
-        ]
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use vigil_proto::v1::Label;
-
-    /// 2026-11-21T05:50:00Z in milliseconds.
-    const T: i64 = 1_795_240_200_000;
-
-    fn hosts() -> Vec<Host> {
-        vec![
-            Host {
-                host: "db-1".into(),
-                facts: Some(Hello {
-                    hostname: "db-1".into(),
-                    machine_id: "0f3c".into(),
-                    os: "Debian GNU/Linux 12 (bookworm)".into(),
-                    kernel: "6.1.0-18-amd64".into(),
-                    arch: "x86_64".into(),
-                    cpu_model: "AMD EPYC 7B13".into(),
-                    logical_cores: 8,
-                    memory_bytes: 33_554_432_000,
-                    agent_version: "0.1.0".into(),
-                    labels: vec![
-                        Label {
-                            name: "env".into(),
-                            value: "prod".into(),
-                        },
-                        Label {
-                            name: "dc".into(),
-                            value: "fra1".into(),
-                        },
-                    ],
-                    ..Hello::default()
-                }),
-                first_seen_ms: T - 86_400_000,
-                last_seen_ms: T - 3_250,
-                up: true,
-                series: 412,
-                peer: "10.0.0.5:51234".into(),
-            },
-            Host {
-                host: "old-box".into(),
-                facts: None,
-                first_seen_ms: T - 90_000_000,
-                last_seen_ms: T - 7_200_000,
-                up: false,
-                series: 0,
-                peer: String::new(),
-            },
-        ]
-    }
-
-    fn rendered(output: Output) -> String {
-        let mut out = Vec::new();
-        render(&hosts(), output, T, &mut out).expect("write to a Vec");
-        String::from_utf8(out).expect("utf-8")
-    }
-
-    #[test]
-    fn json() {
-        assert_eq!(
-            rendered(Output::Json),
-            concat!(
-                r#"[{"host":"db-1","last_seen":1795240196.75,"up":true,"#,
-                r#""os":"Debian GNU/Linux 12 (bookworm)","kernel":"6.1.0-18-amd64","#,
-                r#""arch":"x86_64","cpu_model":"AMD EPYC 7B13","logical_cores":8,"#,
-                r#""memory_bytes":33554432000,"agent_version":"0.1.0","machine_id":"0f3c","#,
-                r#""first_seen":1795153800,"series":412,"labels":{"dc":"fra1","env":"prod"},"#,
-                r#""peer":"10.0.0.5:51234"},"#,
-                r#"{"host":"old-box","last_seen":1795233000,"up":false,"os":"","kernel":"","#,
-                r#""arch":"","cpu_model":"","logical_cores":0,"memory_bytes":0,"#,
-                r#""agent_version":"","machine_id":"","first_seen":1795150200,"series":0,"#,
-                r#""labels":{},"peer":""}]"#,
-                "\n"
-            )
-        );
-    }
-
-    #[test]
-    fn csv() {
-        assert_eq!(
-            rendered(Output::Csv),
-            "host,last_seen,up,os,kernel,arch,cpu_model,logical_cores,memory_bytes,\
-             agent_version,machine_id,first_seen,series,labels,peer\n\
-             db-1,1795240196.75,true,Debian GNU/Linux 12 (bookworm),6.1.0-18-amd64,x86_64,\
-             AMD EPYC 7B13,8,33554432000,0.1.0,0f3c,1795153800,412,dc=fra1;env=prod,\
-             10.0.0.5:51234\n\
-             old-box,1795233000,false,,,,,0,0,,,1795150200,0,,\n"
-        );
-    }
-
-    #[test]
-    fn table() {
-        assert_eq!(
-            rendered(Output::Table),
-            "HOST      OS                               AGENT   LAST SEEN   UP     SERIES   ADDRESS\n\
-             db-1      Debian GNU/Linux 12 (bookworm)   0.1.0   3s ago      up        412   10.0.0.5:51234\n\
-             old-box   -                                -       2h ago      down        0   -\n"
-        );
-    }
-
-    #[test]
-    fn no_hosts_is_an_empty_json_array() {
-        let mut out = Vec::new();
-        render(&[], Output::Json, T, &mut out).expect("write to a Vec");
-        assert_eq!(out, b"[]\n");
-    }
-}
+mod tests;

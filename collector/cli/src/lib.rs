@@ -6,7 +6,8 @@
 //! - `client`: the gRPC connection to the collector; transport failures become messages.
 //! - `auth`: the token (`--token`, `--token-file`, `VIGIL_TOKEN`) every call carries, and
 //!   what the collector's refusals of it mean.
-//! - `hosts`, `series`, `query`: one command each: fetch, then render.
+//! - `hosts`, `series`, `query`: one command each: fetch, then render; `hosts` also shows
+//!   each host's identity (certificate) and revokes hosts.
 //! - `import`: backfill from a text file through the Import service.
 //! - `forecast`: when each series will cross a threshold, from the Forecast service.
 //! - `alerts`, `rules`: active alerts and rule health from the Rules service; `rules check`
@@ -18,12 +19,17 @@
 //! - `output`: table/JSON/CSV rendering; values and label sets written as Prometheus does.
 //! - `silence`: add, list and expire silences on the Notify service.
 //! - `notify`: send a test notification to a receiver; list the outbox.
+//! - `ca`: make the fleet's CA and the collector's server certificate, show certificates
+//!   (local files only, no collector).
+//! - `enroll`: create, list and revoke join tokens on the Enroll service.
 //! - `error`: what can go wrong, and the exit code for each.
 
 mod alerts;
 mod auth;
 mod backup;
+mod ca;
 mod client;
+mod enroll;
 mod error;
 #[cfg(test)]
 mod fixture;
@@ -50,9 +56,12 @@ pub(crate) use vigil_promql::time;
 
 pub use auth::Secret;
 pub use backup::BackupArgs;
+pub use ca::{CaAction, CaArgs};
+pub use enroll::{EnrollAction, EnrollArgs};
 pub use error::Error;
 pub use forecast::ForecastArgs;
 pub use host::HostArgs;
+pub use hosts::{HostsAction, HostsArgs};
 pub use import::ImportArgs;
 /// `vigil import`'s file reader (text → `ImportRequest`s), for the fuzz targets.
 #[cfg(feature = "fuzzing")]
@@ -79,7 +88,7 @@ const GLOBAL: &str = "Global options";
 #[command(
     name = "vigil",
     version,
-    about = "Query a Vigil collector: hosts, their usage, series and PromQL"
+    about = "Query a Vigil collector: hosts, their usage, series and PromQL; enroll agents"
 )]
 pub struct Cli {
     /// Collector to ask (gRPC URL)
@@ -147,8 +156,9 @@ pub struct Cli {
 /// The commands of `vigil`, one module each.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List every host that ever connected, with its facts and whether it is up
-    Hosts,
+    /// List every host that ever connected, with its facts, whether it is up and its
+    /// identity; revoke or un-revoke a host
+    Hosts(HostsArgs),
     /// List the series matching a selector
     Series(SeriesArgs),
     /// Evaluate a PromQL expression now, at --at, or over a --range (sparklines)
@@ -173,11 +183,19 @@ pub enum Command {
     Backup(BackupArgs),
     /// The collector's version, uptime, disk usage per part, series per host, ingest
     Status,
+    /// Make the fleet's CA and the collector's certificate (init); show a certificate (show)
+    Ca(CaArgs),
+    /// Join tokens for agents: create one, list them, revoke one
+    Enroll(EnrollArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
 /// [`Error`]s, so the binary can pick the exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // `vigil ca` works on local files: no collector, no token.
+    if let Command::Ca(args) = &cli.command {
+        return ca::run(args, cli.ca_cert.as_deref(), cli.output);
+    }
     let target = client::Target {
         url: cli.collector.clone(),
         ca_cert: cli.ca_cert.clone(),
@@ -189,7 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         )?,
     };
     match &cli.command {
-        Command::Hosts => hosts::run(&target, cli.output).await?,
+        Command::Hosts(args) => hosts::run(&target, args, cli.output).await?,
         Command::Series(args) => series::run(&target, args, cli.output).await?,
         Command::Query(args) => query::run(&target, args, cli.output).await?,
         Command::Top(args) => top::run(&target, args, cli.output).await?,
@@ -202,6 +220,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notify(args) => notify::run(&target, args, cli.output).await?,
         Command::Backup(args) => backup::run(&target, args, cli.output).await?,
         Command::Status => status::run(&target, cli.output).await?,
+        Command::Enroll(args) => enroll::run(&target, args, cli.output).await?,
+        // Handled above.
+        Command::Ca(_) => {}
     }
     Ok(())
 }
