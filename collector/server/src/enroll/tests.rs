@@ -2,6 +2,7 @@ use super::*;
 use crate::config::EnrollConfig;
 use rcgen::{CertificateParams, DnType, KeyPair};
 use tonic::Code;
+use vigil_proto::v1::CreateTokenRequest;
 use vigil_store::memory::MemoryStore;
 
 const NOW: i64 = 1_800_000_000_000;
