@@ -5,21 +5,27 @@
 //! ```text
 //! ok    config /etc/vigil/agent.toml
 //! ok    spool /var/lib/vigil-agent/spool (writable)
-//! FAIL  collector http://127.0.0.1:7070: UNAUTHENTICATED: missing token (set token or VIGIL_AGENT__TOKEN)
+//! ok    identity /var/lib/vigil-agent/identity: host web-1, serial 3f…, valid until 2025-07-01T10:00:00Z (renews from 2025-06-21T10:00:00Z)
+//! FAIL  collector https://c:7070: UNAUTHENTICATED: missing token (set token or VIGIL_AGENT__TOKEN)
 //! ok    collect /proc, /sys, /: 231 series
 //! ```
 //!
 //! The checks, in order: the configuration (it loaded: `main` refuses one that does not);
 //! the spool directory (created if missing, a file written, synced and removed, and what
-//! was created removed again; memory only is a warning, not a failure); the collector
+//! was created removed again; memory only is a warning, not a failure); for an `https://`
+//! collector, the identity (the enrolled certificate's host, serial and expiry, or the
+//! `[tls]` client certificate's, or "not enrolled" and whether the agent will join); the collector
 //! (connected, over TLS for `https://`, and a Hello sent with the token exactly as the
 //! stream sends it, then the Welcome or the refusal awaited; nothing else is sent, so no
-//! sample is stored, though the collector registers the host as it does on any Hello);
+//! sample is stored, though the collector registers the host as it does on any Hello; an
+//! agent that has yet to join only checks that the collector's chain matches the pinned
+//! CA fingerprint, and never sends its token);
 //! one collection round from the configured trees, each failing source on a line of its
 //! own. Every `FAIL` line says what to do next.
 
 use crate::collect::{CollectError, Collectors, Sink};
 use crate::config::{Compression, Config, DeliveryConfig};
+use crate::enroll::{self, EnrollError, Plan, x509::CertInfo};
 use crate::{encode, run, stream};
 use std::fmt;
 use std::io::Write;
@@ -114,7 +120,11 @@ pub async fn run(config: &Config, source: &str, out: &mut dyn Write) -> bool {
         config.interval.as_millis() as u64,
         &config.token,
     );
-    emit(collector(config, &hello).await);
+    let plan = enroll::plan(config, &hello.hostname, std::time::SystemTime::now());
+    if let Some(line) = identity(config, &plan) {
+        emit(line);
+    }
+    emit(collector(config, &hello, &plan).await);
     for line in collect(config, &mut collectors) {
         emit(line);
     }
@@ -194,16 +204,131 @@ fn write_probe(dir: &Path) -> Result<(), String> {
     removed.map_err(|e| format!("cannot remove a file there: {e}"))
 }
 
-/// The collector check: connect, send `hello` as the stream does, await the Welcome.
-pub async fn collector(config: &Config, hello: &Hello) -> Line {
+/// The identity check, for an `https://` collector: what `plan` found.
+pub fn identity(config: &Config, plan: &Result<Plan, EnrollError>) -> Option<Line> {
+    let dir = enroll::identity::shown(&config.enroll.identity_dir());
+    let describe = |info: &CertInfo| {
+        format!(
+            "host {}, serial {}, valid until {}",
+            info.host,
+            info.serial,
+            enroll::time_text(info.not_after)
+        )
+    };
+    Some(match plan {
+        Ok(Plan::Plain) => return None,
+        Ok(Plan::Enrolled(id)) => Line::ok(
+            "identity",
+            format!(
+                "{dir}: {} (renews from {})",
+                describe(&id.info),
+                enroll::time_text(enroll::renew::renew_at(&id.info))
+            ),
+        ),
+        Ok(Plan::Join(why)) => Line::ok(
+            "identity",
+            format!("{dir}: {why}; the agent joins at start with its join token"),
+        ),
+        Ok(Plan::Static(_)) => match &config.tls.cert_file {
+            Some(path) => {
+                let info = std::fs::read(path)
+                    .ok()
+                    .and_then(|pem| enroll::identity::first_certificate(&pem))
+                    .and_then(|der| CertInfo::from_der(&der));
+                match info {
+                    Some(info) if info.not_after <= std::time::SystemTime::now() => Line::fail(
+                        "identity",
+                        format!(
+                            "{} (tls.cert_file): {}: expired; replace it",
+                            path.display(),
+                            describe(&info)
+                        ),
+                    ),
+                    Some(info) => Line::ok(
+                        "identity",
+                        format!(
+                            "{} (tls.cert_file, not renewed by the agent): {}",
+                            path.display(),
+                            describe(&info)
+                        ),
+                    ),
+                    None => Line::fail(
+                        "identity",
+                        format!(
+                            "{} (tls.cert_file) is not a readable PEM certificate; fix it",
+                            path.display()
+                        ),
+                    ),
+                }
+            }
+            None => Line::ok(
+                "identity",
+                format!("not enrolled (no certificate in {dir}): server-only TLS with tls.ca_file"),
+            ),
+        },
+        Err(e) => Line::fail("identity", e.to_string()),
+    })
+}
+
+/// The collector check: connect, send `hello` as the stream does, await the Welcome. An
+/// agent that has yet to join only checks the collector's chain against the pin.
+pub async fn collector(config: &Config, hello: &Hello, plan: &Result<Plan, EnrollError>) -> Line {
     let url = &config.collector;
-    match welcome(config, hello).await {
+    let tls = match plan {
+        Ok(Plan::Plain) => None,
+        Ok(Plan::Static(tls)) => Some(tls.clone()),
+        Ok(Plan::Enrolled(id)) => match enroll::Enroller::new(config, &hello.hostname) {
+            Ok(enroller) => Some(enroller.client_tls(id)),
+            Err(e) => return Line::fail("collector", format!("{url}: {e}")),
+        },
+        Ok(Plan::Join(_)) => return pinned(config, &hello.hostname).await,
+        Err(_) => {
+            return Line::fail(
+                "collector",
+                format!(
+                    "{url}: not checked: the agent has no identity to connect with (see above)"
+                ),
+            );
+        }
+    };
+    match welcome(config, hello, tls).await {
         Ok(found) => Line::ok("collector", format!("{url}: {found}")),
         Err(e) => Line::fail("collector", format!("{url}: {e}")),
     }
 }
 
-async fn welcome(config: &Config, hello: &Hello) -> Result<String, String> {
+/// For an agent that has yet to join: the collector's TLS chain against the pin.
+async fn pinned(config: &Config, host: &str) -> Line {
+    let url = &config.collector;
+    let found = match enroll::Enroller::new(config, host) {
+        Ok(enroller) => match enroller.pin {
+            Some(pin) => enroll::pin::discover(&enroller.target, pin)
+                .await
+                .map(|_| pin),
+            None => Err(EnrollError::Config(
+                "enroll.ca_fingerprint: is not set".into(),
+            )),
+        },
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(pin) => Line::ok(
+            "collector",
+            format!(
+                "{url}: its CA matches {} (enroll.ca_fingerprint); not enrolled yet, so no \
+                 Hello was sent",
+                vigil_proto::pin::format(&pin)
+            ),
+        ),
+        Err(e) => Line::fail("collector", format!("{url}: {e}")),
+    }
+}
+
+async fn welcome(
+    config: &Config,
+    hello: &Hello,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> Result<String, String> {
     let delivery = &config.delivery;
     let mut endpoint = Endpoint::from_shared(config.collector.clone())
         .map_err(|e| {
@@ -213,8 +338,7 @@ async fn welcome(config: &Config, hello: &Hello) -> Result<String, String> {
             )
         })?
         .connect_timeout(delivery.connect_timeout);
-    if config.collector.starts_with("https://") {
-        let tls = stream::client_tls(&config.tls).map_err(|e| format!("{e} (fix [tls])"))?;
+    if let Some(tls) = tls {
         endpoint = endpoint
             .tls_config(tls)
             .map_err(|e| format!("TLS settings refused: {} (fix [tls])", chain(&e)))?;
@@ -225,7 +349,7 @@ async fn welcome(config: &Config, hello: &Hello) -> Result<String, String> {
              collector / --collector, delivery.connect_timeout and the firewall{})",
             chain(&e),
             if config.collector.starts_with("https://") {
-                "; for TLS, tls.ca_file and tls.server_name"
+                "; for TLS, tls.ca_file, tls.server_name and the identity line above"
             } else {
                 ""
             }
@@ -330,7 +454,7 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// An error and its sources, `a: b: c`, each said once.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(e) = next {
@@ -389,133 +513,4 @@ fn failed_source(source: &str, error: &CollectError) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A fresh directory, removed when dropped.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(name: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("vigil-check-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-
-        fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn delivery(dir: Option<PathBuf>) -> DeliveryConfig {
-        DeliveryConfig {
-            spool_dir: dir,
-            ..DeliveryConfig::default()
-        }
-    }
-
-    #[test]
-    fn lines_start_with_a_stable_word_in_six_columns() {
-        assert_eq!(
-            Line::ok("config", "/etc/vigil/agent.toml").to_string(),
-            "ok    config /etc/vigil/agent.toml"
-        );
-        assert_eq!(Line::warn("spool", "x").to_string(), "warn  spool x");
-        assert_eq!(
-            Line::fail("collector", "a\nb").to_string(),
-            "FAIL  collector a b",
-            "one line, whatever the message"
-        );
-    }
-
-    #[test]
-    fn memory_only_is_a_warning_that_names_the_setting() {
-        let line = spool(&delivery(Some(PathBuf::new())));
-        assert_eq!(line.outcome, Outcome::Warn);
-        assert!(line.detail.contains("delivery.spool_dir"), "{line}");
-    }
-
-    #[test]
-    fn the_spool_check_leaves_the_directory_as_it_found_it() {
-        let tmp = Scratch::new("probe");
-        let existing = tmp.path().join("spool");
-        std::fs::create_dir(&existing).unwrap();
-        let line = spool(&delivery(Some(existing.clone())));
-        assert_eq!(line.outcome, Outcome::Ok, "{line}");
-        assert!(line.detail.ends_with("(writable)"), "{line}");
-        assert_eq!(
-            std::fs::read_dir(&existing).unwrap().count(),
-            0,
-            "probe removed"
-        );
-
-        let missing = tmp.path().join("a/b/spool");
-        let line = spool(&delivery(Some(missing.clone())));
-        assert_eq!(line.outcome, Outcome::Ok, "{line}");
-        assert!(line.detail.contains("can be created"), "{line}");
-        assert!(!tmp.path().join("a").exists(), "what it created is gone");
-    }
-
-    #[test]
-    fn a_spool_that_cannot_be_created_fails_and_says_what_to_do() {
-        let tmp = Scratch::new("blocked");
-        let blocker = tmp.path().join("file");
-        std::fs::write(&blocker, "not a directory").unwrap();
-        let line = spool(&delivery(Some(blocker.join("spool"))));
-        assert_eq!(line.outcome, Outcome::Fail, "{line}");
-        assert!(line.detail.contains("cannot create it"), "{line}");
-        assert!(line.detail.contains("--spool-dir"), "{line}");
-        let line = spool(&delivery(Some(blocker.clone())));
-        assert_eq!(line.outcome, Outcome::Fail, "{line}");
-        assert!(
-            line.detail.contains("not a directory") || line.detail.contains("exists"),
-            "{line}"
-        );
-        assert_eq!(
-            std::fs::read_to_string(&blocker).unwrap(),
-            "not a directory"
-        );
-    }
-
-    #[test]
-    fn refusals_name_the_code_and_the_next_step() {
-        let mut config = Config::default();
-        let status = tonic::Status::unauthenticated("missing token");
-        assert_eq!(
-            refusal(&status, &config, "db-1"),
-            "UNAUTHENTICATED: missing token (set token or VIGIL_AGENT__TOKEN)"
-        );
-        config.token = "wrong".into();
-        let text = refusal(&status, &config, "db-1");
-        assert_eq!(
-            text,
-            "UNAUTHENTICATED: missing token (check token or VIGIL_AGENT__TOKEN)"
-        );
-        let text = refusal(
-            &tonic::Status::permission_denied("host not allowed"),
-            &config,
-            "db-1",
-        );
-        assert_eq!(
-            text,
-            "PERMISSION_DENIED: host not allowed (check hostname \"db-1\" against the \
-             token's hosts or the certificate's name)"
-        );
-    }
-
-    #[test]
-    fn error_chains_say_each_cause_once() {
-        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let outer = std::io::Error::other(inner);
-        assert_eq!(chain(&outer), "refused");
-        assert_eq!(code_name(Code::Unavailable), "UNAVAILABLE");
-    }
-}
+mod tests;

@@ -11,7 +11,8 @@ use std::time::Duration;
 /// `VIGIL_AGENT__DELIVERY__QUEUE_MAX_BYTES=1048576`).
 pub const ENV_PREFIX: &str = "VIGIL_AGENT__";
 
-/// The whole agent configuration. Its `Debug` output shows `token` as `<secret>`.
+/// The whole agent configuration. Its `Debug` output shows `token` and `enroll.token` as
+/// `<secret>`.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -35,6 +36,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[tls]`: for an `https://` collector.
     pub tls: TlsConfig,
+    /// `[enroll]`: joining with a token, and the identity directory.
+    pub enroll: EnrollConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for Config {
             .field("delivery", &self.delivery)
             .field("log", &self.log)
             .field("tls", &self.tls)
+            .field("enroll", &self.enroll)
             .finish()
     }
 }
@@ -84,8 +88,106 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             log: LogConfig::default(),
             tls: TlsConfig::default(),
+            enroll: EnrollConfig::default(),
         }
     }
+}
+
+/// `[enroll]`: zero-touch enrollment. With a join token the agent makes its own key pair,
+/// gets a short-lived client certificate from the collector and renews it (see
+/// [`crate::enroll`]). Its `Debug` output shows `token` as `<secret>`.
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollConfig {
+    /// Join token from `vigil enroll create` (`vjt.<id>.<secret>`); flag `--join`, env
+    /// `VIGIL_AGENT__ENROLL__TOKEN`. Only used when there is no valid certificate yet.
+    pub token: String,
+    /// File holding the join token, read at start (whitespace trimmed); instead of `token`.
+    pub token_file: Option<PathBuf>,
+    /// The collector CA's fingerprint, `SHA256:<hex>` (`vigil ca show`); flag
+    /// `--ca-fingerprint`. Required with a token: the collector is trusted only by it.
+    pub ca_fingerprint: String,
+    /// Identity directory (key.pem, cert.pem, ca.pem). Unset: `$STATE_DIRECTORY/identity`
+    /// under systemd, else `vigil-agent-identity` in the working directory. Flag
+    /// `--identity-dir`.
+    pub dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for EnrollConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.token.is_empty() {
+            ""
+        } else {
+            "<secret>"
+        };
+        f.debug_struct("EnrollConfig")
+            .field("token", &token)
+            .field("token_file", &self.token_file)
+            .field("ca_fingerprint", &self.ca_fingerprint)
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl EnrollConfig {
+    /// The identity directory in use: `dir`, else `$STATE_DIRECTORY/identity`, else
+    /// `vigil-agent-identity` in the working directory.
+    pub fn identity_dir(&self) -> PathBuf {
+        self.identity_dir_with(std::env::var_os("STATE_DIRECTORY"))
+    }
+
+    fn identity_dir_with(&self, state_directory: Option<std::ffi::OsString>) -> PathBuf {
+        match (&self.dir, state_directory) {
+            (Some(dir), _) => dir.clone(),
+            // systemd passes a colon-separated list when several are set.
+            (None, Some(list)) if !list.is_empty() => {
+                let list = list.to_string_lossy().into_owned();
+                PathBuf::from(list.split(':').next().unwrap_or_default()).join("identity")
+            }
+            (None, _) => PathBuf::from("vigil-agent-identity"),
+        }
+    }
+
+    /// Reads `token_file` into `token` (whitespace trimmed), leaving `token_file` unset: call
+    /// once flags are applied (`--join` clears `token_file`). Both set is an error.
+    pub fn load_token(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = self.token_file.take() else {
+            return Ok(());
+        };
+        let bad = |why: String| Err(ConfigError(format!("enroll.token_file: {why}")));
+        if !self.token.is_empty() {
+            return bad(format!(
+                "{} is set, and so is enroll.token (or VIGIL_AGENT__ENROLL__TOKEN): set one",
+                path.display()
+            ));
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => return bad(format!("cannot read {}: {e}", path.display())),
+        };
+        self.token = text.trim().to_owned();
+        if self.token.is_empty() {
+            return bad(format!(
+                "{} is empty: it should hold a join token from `vigil enroll create`",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `token` is shaped as a join token: `vjt.<12 hex>.<32 hex>`, lowercase.
+fn is_join_token(token: &str) -> bool {
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let mut parts = token.split('.');
+    parts.next() == Some("vjt")
+        && parts.next().is_some_and(|id| hex(id, 12))
+        && parts.next().is_some_and(|secret| hex(secret, 32))
+        && parts.next().is_none()
 }
 
 /// `[collect]`: where the kernel's trees are and how long a filesystem may take.
@@ -251,12 +353,8 @@ impl Config {
             );
         }
         let https = self.collector.starts_with("https://");
-        if https && self.tls.ca_file.is_none() {
-            return bad(
-                "tls.ca_file",
-                "is required for an https:// collector: the CA that signed its certificate".into(),
-            );
-        }
+        // An https:// collector without tls.ca_file needs an enrolled identity: whether
+        // there is one is known at start (crate::enroll::plan), not here.
         let any_tls = self.tls.ca_file.is_some()
             || self.tls.cert_file.is_some()
             || self.tls.key_file.is_some();
@@ -296,6 +394,7 @@ impl Config {
                 "tls.cert_file and tls.key_file go together".into(),
             );
         }
+        self.validate_enroll(https)?;
         if self.interval < Duration::from_secs(1) || self.interval > Duration::from_secs(3600) {
             return bad(
                 "interval",
@@ -355,6 +454,59 @@ impl Config {
     }
 }
 
+impl Config {
+    fn validate_enroll(&self, https: bool) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
+        let e = &self.enroll;
+        if !e.ca_fingerprint.is_empty()
+            && let Err(why) = vigil_proto::pin::parse(&e.ca_fingerprint)
+        {
+            return bad("enroll.ca_fingerprint", why);
+        }
+        if e.token.is_empty() {
+            return Ok(());
+        }
+        if !is_join_token(&e.token) {
+            return bad(
+                "enroll.token",
+                "is not a join token: expected vjt.<12 hex>.<32 hex>, as `vigil enroll create` \
+                 prints it (from --join, enroll.token, VIGIL_AGENT__ENROLL__TOKEN or \
+                 enroll.token_file)"
+                    .into(),
+            );
+        }
+        if !https {
+            return bad(
+                "collector",
+                format!(
+                    "{:?} must be an https:// URL to join with a token (--join / enroll.token): \
+                     the agent trusts the collector by its CA's fingerprint over TLS",
+                    self.collector
+                ),
+            );
+        }
+        if e.ca_fingerprint.is_empty() {
+            return bad(
+                "enroll.ca_fingerprint",
+                "is required with a join token (--join / enroll.token): the fingerprint of the \
+                 collector's CA, SHA256:..., as `vigil ca init` and `vigil ca show` print it; \
+                 flag --ca-fingerprint"
+                    .into(),
+            );
+        }
+        if self.tls.cert_file.is_some() || self.tls.key_file.is_some() {
+            return bad(
+                "tls.cert_file",
+                "cannot be set with a join token (--join / enroll.token): an enrolled agent \
+                 gets its certificate from the collector; remove tls.cert_file and \
+                 tls.key_file, or the token"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Whether `url`'s host is `localhost` or a loopback address (`127.0.0.0/8`, `::1`).
 fn is_loopback_url(url: &str) -> bool {
     let Ok(uri) = url.parse::<tonic::transport::Uri>() else {
@@ -371,200 +523,4 @@ fn is_loopback_url(url: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn file_env_and_validation() {
-        let mut f = tempfile_path();
-        writeln!(
-            f.1,
-            "interval = \"5s\"\n[labels]\nenv = \"prod\"\n[delivery]\nmax_in_flight = 4"
-        )
-        .unwrap();
-        let env = vec![(
-            "VIGIL_AGENT__DELIVERY__MAX_IN_FLIGHT".to_owned(),
-            "8".to_owned(),
-        )];
-        let c = Config::load(Some(&f.0), env).unwrap();
-        assert_eq!(c.interval, Duration::from_secs(5));
-        assert_eq!(c.labels["env"], "prod");
-        assert_eq!(c.delivery.max_in_flight, 8);
-        c.validate().unwrap();
-        let _ = std::fs::remove_file(&f.0);
-        f.0.clear();
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        let mut f = tempfile_path();
-        writeln!(f.1, "intervall = \"5s\"").unwrap();
-        let e = Config::load(Some(&f.0), vec![]).unwrap_err().to_string();
-        assert!(e.contains("intervall"), "{e}");
-        let c = Config {
-            interval: Duration::from_millis(200),
-            ..Config::default()
-        };
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .starts_with("interval:")
-        );
-        let mut c = Config::default();
-        c.labels.insert("1bad".into(), "x".into());
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .starts_with("labels.1bad:")
-        );
-        let c = Config {
-            collector: "collector:7070".into(),
-            ..Config::default()
-        };
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .starts_with("collector:")
-        );
-        let env = vec![("VIGIL_AGENT__INTERVAL".to_owned(), "often".to_owned())];
-        let e = Config::load(None, env).unwrap_err().to_string();
-        assert!(e.contains("\"often\" is not a duration"), "{e}");
-        let _ = std::fs::remove_file(&f.0);
-    }
-
-    #[test]
-    fn a_token_goes_in_clear_text_only_to_loopback() {
-        let with = |collector: &str, ca: bool| Config {
-            collector: collector.into(),
-            token: "s3cret".into(),
-            tls: TlsConfig {
-                ca_file: ca.then(|| "/etc/vigil/ca.pem".into()),
-                ..TlsConfig::default()
-            },
-            ..Config::default()
-        };
-        for ok in [
-            "http://127.0.0.1:7070",
-            "http://127.8.9.1:7070",
-            "http://[::1]:7070",
-            "http://localhost:7070",
-        ] {
-            with(ok, false).validate().unwrap();
-        }
-        with("https://10.0.0.1:7070", true).validate().unwrap();
-        with("https://collector.example:7070", true)
-            .validate()
-            .unwrap();
-        for refused in [
-            "http://10.0.0.1:7070",
-            "http://collector.example:7070",
-            "http://0.0.0.0:7070",
-        ] {
-            let e = with(refused, false).validate().unwrap_err().to_string();
-            assert_eq!(
-                e,
-                format!(
-                    "collector: {refused:?} is clear text to an address that is not loopback, \
-                     and token is set: the token would cross the network unencrypted; use an \
-                     https:// URL (with tls.ca_file), or a loopback address"
-                )
-            );
-            assert!(!e.contains("s3cret"), "{e}");
-        }
-        // Without a token, clear text stays allowed (the collector decides).
-        Config {
-            collector: "http://10.0.0.1:7070".into(),
-            ..Config::default()
-        }
-        .validate()
-        .unwrap();
-        let e = Config {
-            token: "new\nline".into(),
-            ..Config::default()
-        }
-        .validate()
-        .unwrap_err()
-        .to_string();
-        assert!(e.starts_with("token: has a character"), "{e}");
-        // The key from the environment, as an agent under systemd gets it.
-        let env = vec![("VIGIL_AGENT__TOKEN".to_owned(), "s3cret".to_owned())];
-        let c = Config::load(None, env).unwrap();
-        assert_eq!(c.token, "s3cret");
-        assert!(
-            !format!("{c:?}").contains("s3cret"),
-            "Debug hides the token"
-        );
-        c.validate().unwrap();
-    }
-
-    #[test]
-    fn the_example_config_loads_and_validates() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.example.toml");
-        let c = Config::load(Some(&path), vec![]).unwrap();
-        c.validate().unwrap();
-        let d = DeliveryConfig::default();
-        assert_eq!(c.delivery.spool_max_bytes, d.spool_max_bytes);
-        assert_eq!(c.delivery.spool_sync, d.spool_sync);
-        assert_eq!(c.delivery.queue_max_bytes, d.queue_max_bytes);
-    }
-
-    #[test]
-    fn the_spool_goes_to_the_state_directory_unless_told() {
-        let d = DeliveryConfig::default();
-        assert_eq!(
-            d.spool_path_with(None),
-            Some(PathBuf::from("vigil-agent-spool"))
-        );
-        assert_eq!(
-            d.spool_path_with(Some("/var/lib/vigil-agent".into())),
-            Some(PathBuf::from("/var/lib/vigil-agent/spool"))
-        );
-        let set = DeliveryConfig {
-            spool_dir: Some("/srv/spool".into()),
-            ..DeliveryConfig::default()
-        };
-        assert_eq!(
-            set.spool_path_with(Some("/var/lib/vigil-agent".into())),
-            Some(PathBuf::from("/srv/spool"))
-        );
-        let memory = DeliveryConfig {
-            spool_dir: Some(PathBuf::new()),
-            ..DeliveryConfig::default()
-        };
-        assert_eq!(memory.spool_path_with(None), None);
-        let env = vec![(
-            "VIGIL_AGENT__DELIVERY__SPOOL_SYNC".to_owned(),
-            "250ms".to_owned(),
-        )];
-        let c = Config::load(None, env).unwrap();
-        assert_eq!(c.delivery.spool_sync, Duration::from_millis(250));
-        let c = Config {
-            delivery: DeliveryConfig {
-                spool_max_bytes: 1000,
-                ..DeliveryConfig::default()
-            },
-            ..Config::default()
-        };
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .starts_with("delivery.spool_max_bytes:")
-        );
-    }
-
-    fn tempfile_path() -> (PathBuf, std::fs::File) {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
-            "vigil-agent-config-{}-{n}.toml",
-            std::process::id()
-        ));
-        let file = std::fs::File::create(&path).unwrap();
-        (path, file)
-    }
-}
+mod tests;

@@ -6,8 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What the command line asked for.
-#[derive(Debug, Default, PartialEq)]
+/// What the command line asked for. Its `Debug` output shows `join` as `<secret>`.
+#[derive(Default, PartialEq)]
 pub struct Flags {
     /// `--config FILE`, else `$VIGIL_AGENT_CONFIG`.
     pub config: Option<PathBuf>,
@@ -35,6 +35,35 @@ pub struct Flags {
     pub once: bool,
     /// `--check`.
     pub check: bool,
+    /// `--join TOKEN`: a join token (secret).
+    pub join: Option<String>,
+    /// `--ca-fingerprint SHA256:...`.
+    pub ca_fingerprint: Option<String>,
+    /// `--identity-dir DIR`.
+    pub identity_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Flags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flags")
+            .field("config", &self.config)
+            .field("collector", &self.collector)
+            .field("interval", &self.interval)
+            .field("hostname", &self.hostname)
+            .field("labels", &self.labels)
+            .field("proc_path", &self.proc_path)
+            .field("sys_path", &self.sys_path)
+            .field("rootfs_path", &self.rootfs_path)
+            .field("spool_dir", &self.spool_dir)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("once", &self.once)
+            .field("check", &self.check)
+            .field("join", &self.join.as_ref().map(|_| "<secret>"))
+            .field("ca_fingerprint", &self.ca_fingerprint)
+            .field("identity_dir", &self.identity_dir)
+            .finish()
+    }
 }
 
 /// The outcome of parsing: flags to run with, or text to print and exit 0 with.
@@ -67,6 +96,28 @@ pub const OPTIONS: &[Spec] = &[
         None,
         Some("URL"),
         "Collector URL, e.g. http://127.0.0.1:7070 [config: collector]",
+    ),
+    (
+        "join",
+        None,
+        Some("TOKEN"),
+        "Join token from `vigil enroll create`: enroll this host when it has no valid \
+         certificate (needs an https:// --collector and --ca-fingerprint) [config: \
+         enroll.token, env VIGIL_AGENT__ENROLL__TOKEN]",
+    ),
+    (
+        "ca-fingerprint",
+        None,
+        Some("SHA256:HEX"),
+        "Fingerprint of the collector's CA, as `vigil ca show` prints it: the only CA \
+         trusted when joining [config: enroll.ca_fingerprint]",
+    ),
+    (
+        "identity-dir",
+        None,
+        Some("DIR"),
+        "Directory of this agent's key and certificates [config: enroll.dir; default \
+         $STATE_DIRECTORY/identity, else ./vigil-agent-identity]",
     ),
     (
         "interval",
@@ -193,7 +244,9 @@ pub fn parse(
 
 /// The option `arg` names, and its value when given as `--name=value` or `-cVALUE`.
 fn find(arg: &str) -> Result<(Spec, Option<&str>), String> {
-    let unknown = || format!("unknown flag {arg:?}; see vigil-agent --help");
+    // Only the name: a mistyped `--jion=TOKEN` must not echo the token.
+    let name = arg.split('=').next().unwrap_or(arg);
+    let unknown = || format!("unknown flag {name:?}; see vigil-agent --help");
     if let Some(long) = arg.strip_prefix("--") {
         let (name, inline) = match long.split_once('=') {
             Some((name, value)) => (name, Some(value)),
@@ -242,6 +295,15 @@ fn set(flags: &mut Flags, name: &str, value: OsString) -> Result<(), String> {
         "rootfs-path" => flags.rootfs_path = Some(PathBuf::from(&value)),
         "spool-dir" => flags.spool_dir = Some(PathBuf::from(&value)),
         "log-level" => flags.log_level = Some(text()?),
+        // The token is never echoed: an error names the flag only.
+        "join" => {
+            let token = value
+                .to_str()
+                .ok_or_else(|| "--join: the token is not UTF-8".to_owned())?;
+            flags.join = Some(token.trim().to_owned());
+        }
+        "ca-fingerprint" => flags.ca_fingerprint = Some(text()?),
+        "identity-dir" => flags.identity_dir = Some(PathBuf::from(&value)),
         "log-format" => {
             let format = text()?;
             if format != "text" && format != "json" {
@@ -313,6 +375,11 @@ mod tests {
             "debug",
             "--log-format=json",
             "--check",
+            "--join",
+            " vjt.0123456789ab.0123456789abcdef0123456789abcdef\n",
+            "--ca-fingerprint=SHA256:00",
+            "--identity-dir",
+            "/var/lib/vigil-agent/identity",
         ])
         .unwrap();
         assert_eq!(
@@ -331,7 +398,14 @@ mod tests {
                 log_format: Some("json".into()),
                 once: false,
                 check: true,
+                join: Some("vjt.0123456789ab.0123456789abcdef0123456789abcdef".into()),
+                ca_fingerprint: Some("SHA256:00".into()),
+                identity_dir: Some("/var/lib/vigil-agent/identity".into()),
             }
+        );
+        assert!(
+            !format!("{flags:?}").contains("vjt."),
+            "Debug hides the join token"
         );
         assert_eq!(run(&["-c/x.toml"]).unwrap().config, Some("/x.toml".into()));
         assert!(run(&["--once"]).unwrap().once);
@@ -359,9 +433,15 @@ mod tests {
             ),
             (&["--once", "--check"], "cannot be used together"),
             (&["extra"], "unknown flag \"extra\""),
+            (&["--join"], "--join needs a value"),
+            (
+                &["--jion=vjt.0123456789ab.0123456789abcdef0123456789abcdef"],
+                "unknown flag \"--jion\";",
+            ),
         ] {
             let err = run(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
+            assert!(!err.contains("0123456789abcdef"), "no token in {err}");
         }
     }
 

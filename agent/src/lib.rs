@@ -9,6 +9,7 @@
 //! - [`shared`]: the sink and spool between the loops; collection fills, delivery drains.
 //! - [`encode`]: a spooled round becomes a `Batch`; host facts become the `Hello`.
 //! - [`stream`]: one gRPC stream to the collector, reconnecting with backoff and jitter.
+//! - [`enroll`]: joining with a token, the identity directory, renewing the certificate.
 //! - [`run`]: wires the loops together; `run(config, shutdown)`.
 //! - [`config`]: defaults → file → env → flags, then validation.
 //! - [`check`]: `vigil-agent --check`, one line per thing that works or does not.
@@ -17,6 +18,7 @@ pub mod check;
 pub mod collect;
 pub mod config;
 pub mod encode;
+pub mod enroll;
 pub mod own;
 pub mod run;
 pub mod shared;

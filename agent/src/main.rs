@@ -58,6 +58,17 @@ fn load(flags: &Flags) -> anyhow::Result<Config> {
     if let Some(format) = &flags.log_format {
         config.log.format = format.clone();
     }
+    if let Some(token) = &flags.join {
+        config.enroll.token = token.clone();
+        config.enroll.token_file = None;
+    }
+    if let Some(fingerprint) = &flags.ca_fingerprint {
+        config.enroll.ca_fingerprint = fingerprint.clone();
+    }
+    if let Some(dir) = &flags.identity_dir {
+        config.enroll.dir = Some(dir.clone());
+    }
+    config.enroll.load_token()?;
     config.validate()?;
     Ok(config)
 }
@@ -128,7 +139,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vigil-agent: {e}");
-            ExitCode::FAILURE
+            // No way to the collector as configured (say, https:// without a CA, an
+            // identity or a join token): a configuration error, as one that does not load.
+            let config_error = matches!(
+                e.downcast_ref::<vigil_agent::enroll::EnrollError>(),
+                Some(vigil_agent::enroll::EnrollError::Config(_))
+            );
+            if config_error {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -153,7 +174,10 @@ fn init_logs(log: &vigil_agent::config::LogConfig) {
         );
         Targets::new().with_default(tracing::Level::INFO)
     });
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal, not in journald, `kubectl logs` or files.
+    let logs = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     if log.format == "json" {
         tracing_subscriber::registry()
             .with(logs.json())

@@ -3,6 +3,7 @@
 
 use crate::collect::{Collectors, Options, Paths, Sink};
 use crate::config::Config;
+use crate::enroll::{self, Enroller, Plan, renew};
 use crate::shared::Shared;
 use crate::spool::Spool;
 use crate::{encode, own, stream};
@@ -114,16 +115,14 @@ pub fn open_spool(config: &Config, sink: &mut Sink) -> anyhow::Result<Spool> {
     Ok(spool)
 }
 
-/// Collects and delivers until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Collects and delivers until `shutdown` resolves. Fails at start when the agent has no
+/// way to the collector (say, an expired certificate and no join token), and later when
+/// joining is refused; the error says what to do.
+pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    config.enroll.load_token()?;
     config.validate()?;
-    let mut sink = Sink::new();
-    let spool = open_spool(&config, &mut sink)?;
-    let shared = Arc::new(Shared::new(spool, sink));
     let mut collectors = Collectors::new(options(&config));
     let facts = collectors.facts();
-    let (interval_tx, mut interval_rx) = watch::channel(config.interval);
-    let (stop_tx, stop_rx) = watch::channel(false);
     let hello = encode::hello(
         &facts,
         &config.hostname,
@@ -131,6 +130,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.interval.as_millis() as u64,
         &config.token,
     );
+    let plan = enroll::plan(&config, &hello.hostname, std::time::SystemTime::now())?;
+    let mut sink = Sink::new();
+    let spool = open_spool(&config, &mut sink)?;
+    let shared = Arc::new(Shared::new(spool, sink));
+    let (interval_tx, mut interval_rx) = watch::channel(config.interval);
+    let (stop_tx, stop_rx) = watch::channel(false);
     tracing::info!(
         host = %hello.hostname,
         collector = %config.collector,
@@ -138,14 +143,53 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         version = env!("CARGO_PKG_VERSION"),
         "vigil-agent starting"
     );
-    let tls = if config.collector.starts_with("https://") {
-        Some(stream::client_tls(&config.tls).map_err(anyhow::Error::msg)?)
-    } else {
-        None
+    let (tls, identity) = match plan {
+        Plan::Plain => (None, None),
+        Plan::Static(tls) => (Some(tls), None),
+        Plan::Enrolled(identity) => {
+            let enroller = Enroller::new(&config, &hello.hostname)?;
+            tracing::info!(
+                host = %identity.info.host,
+                serial = %identity.info.serial,
+                expires = %enroll::time_text(identity.info.not_after),
+                renews = %enroll::time_text(renew::renew_at(&identity.info)),
+                dir = %enroll::identity::shown(&enroller.dir),
+                "enrolled; streaming over mTLS"
+            );
+            (
+                Some(enroller.client_tls(&identity)),
+                Some((enroller, Some(identity))),
+            )
+        }
+        Plan::Join(why) => {
+            let enroller = Enroller::new(&config, &hello.hostname)?;
+            tracing::info!(reason = %why, dir = %enroll::identity::shown(&enroller.dir), "joining");
+            (None, Some((enroller, None)))
+        }
+    };
+    let (tls_tx, tls_rx) = watch::channel(tls);
+    let identity = identity.map(|(enroller, start)| {
+        tokio::spawn(renew::maintain(
+            enroller,
+            start,
+            tls_tx,
+            Arc::new(renew::SystemClock),
+            stop_rx.clone(),
+        ))
+    });
+    // Only a refused first join ends the agent; the task otherwise runs until shutdown.
+    let refused = async {
+        match identity {
+            Some(task) => match task.await {
+                Ok(Err(e)) => e,
+                _ => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
     };
     let delivery = tokio::spawn(stream::deliver(
         config.collector.clone(),
-        tls,
+        tls_rx,
         hello,
         config.delivery.clone(),
         shared.clone(),
@@ -187,9 +231,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             }
         }
     };
+    let mut failed = None;
     tokio::select! {
         _ = collecting => {}
         _ = shutdown => {}
+        e = refused => failed = Some(e),
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
@@ -209,7 +255,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             ),
         }
     }
-    Ok(())
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// Collects one round and renders it in the Prometheus text format (`vigil-agent --once`).

@@ -5,6 +5,11 @@
 //! only when its Ack arrives. Any failure (connection refused, stream reset, no Ack within
 //! `ack_timeout`) ends the stream; the next one starts after an exponential backoff with
 //! jitter and re-sends everything still spooled, re-defining series from scratch.
+//!
+//! The TLS settings come through a watch channel: an enrolled agent's renewal
+//! ([`crate::enroll::renew`]) sends new ones, and the stream then ends and reconnects with
+//! them at once. For an `https://` collector, delivery waits until the first arrive (an
+//! agent that is still joining).
 
 use crate::config::{Compression, DeliveryConfig, TlsConfig};
 use crate::encode;
@@ -37,7 +42,7 @@ pub enum StreamError {
         source: tonic::transport::Error,
     },
     /// The collector answered with an error status.
-    #[error("collector said {}: {}", .0.code(), .0.message())]
+    #[error("collector said {}: {}", crate::check::code_name(.0.code()), .0.message())]
     Status(#[from] tonic::Status),
     /// The stream broke the protocol or went quiet.
     #[error("{0}")]
@@ -90,35 +95,61 @@ pub(crate) fn ingest_request<S>(outbound: S, hello: &Hello) -> tonic::Request<S>
     request
 }
 
-/// Delivers until `shutdown` turns true.
+/// The endpoint for `url` with `tls` (none for `http://`).
+fn endpoint(
+    url: &str,
+    tls: Option<ClientTlsConfig>,
+    config: &DeliveryConfig,
+) -> Result<Endpoint, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(url.to_owned())?;
+    let endpoint = match tls {
+        Some(tls) => endpoint.tls_config(tls)?,
+        None => endpoint,
+    };
+    Ok(endpoint
+        .connect_timeout(config.connect_timeout)
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true))
+}
+
+/// How a stream ended without an error.
+enum Ended {
+    /// `shutdown` turned true.
+    Shutdown,
+    /// New TLS settings arrived (a renewed certificate).
+    NewTls,
+}
+
+/// Delivers until `shutdown` turns true, with the TLS settings `tls` holds (`None` for an
+/// `http://` collector; for an `https://` one, delivery waits for the first).
 pub async fn deliver(
     url: String,
-    tls: Option<ClientTlsConfig>,
+    mut tls: watch::Receiver<Option<ClientTlsConfig>>,
     hello: Hello,
     config: DeliveryConfig,
     shared: Arc<Shared>,
     interval_tx: watch::Sender<Duration>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let endpoint = match Endpoint::from_shared(url.clone()).and_then(|e| match tls {
-        Some(tls) => e.tls_config(tls),
-        None => Ok(e),
-    }) {
-        Ok(e) => e
-            .connect_timeout(config.connect_timeout)
-            .tcp_keepalive(Some(Duration::from_secs(30)))
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true),
-        Err(e) => {
-            warn!(url = %url, error = %e, "invalid collector URL; not delivering");
-            return;
+    if url.starts_with("https://") && tls.borrow().is_none() {
+        tokio::select! {
+            ready = tls.wait_for(Option::is_some) => if ready.is_err() { return },
+            _ = shutdown.changed() => return,
         }
-    };
+    }
     let mut delay = config.backoff_initial;
     let mut rng = Jitter::seeded();
     let mut first = true;
     loop {
+        let endpoint = match endpoint(&url, tls.borrow_and_update().clone(), &config) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(url = %url, error = %e, "invalid collector URL; not delivering");
+                return;
+            }
+        };
         if !first {
             shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
         }
@@ -132,12 +163,18 @@ pub async fn deliver(
             &shared,
             &interval_tx,
             &mut shutdown,
+            &mut tls,
             &mut acked,
         )
         .await;
         shared.stats.connected.store(false, Ordering::Relaxed);
         match result {
-            Ok(()) => return,
+            Ok(Ended::Shutdown) => return,
+            Ok(Ended::NewTls) => {
+                info!(collector = %url, "new client certificate; reconnecting with it");
+                delay = config.backoff_initial;
+                continue;
+            }
             Err(e) => warn!(collector = %url, error = %e, "stream ended; will reconnect"),
         }
         if acked {
@@ -147,9 +184,21 @@ pub async fn deliver(
         debug!(wait_ms = wait.as_millis() as u64, "reconnect backoff");
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            // A new certificate (say, after the old one expired): try it at once.
+            _ = tls_changed(&mut tls) => {
+                delay = config.backoff_initial;
+                continue;
+            }
             _ = shutdown.changed() => return,
         }
         delay = (delay * 2).min(config.backoff_max);
+    }
+}
+
+/// Resolves when new TLS settings arrive; never when their sender is gone.
+async fn tls_changed(tls: &mut watch::Receiver<Option<ClientTlsConfig>>) {
+    if tls.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -162,8 +211,9 @@ async fn stream_once(
     shared: &Shared,
     interval_tx: &watch::Sender<Duration>,
     shutdown: &mut watch::Receiver<bool>,
+    tls: &mut watch::Receiver<Option<ClientTlsConfig>>,
     acked: &mut bool,
-) -> Result<(), StreamError> {
+) -> Result<Ended, StreamError> {
     let channel = endpoint
         .connect()
         .await
@@ -263,7 +313,8 @@ async fn stream_once(
                     "no acknowledgement within {:?}; reopening the stream", config.ack_timeout
                 )));
             }
-            _ = shutdown.changed() => return Ok(()),
+            _ = tls_changed(tls) => return Ok(Ended::NewTls),
+            _ = shutdown.changed() => return Ok(Ended::Shutdown),
         }
     }
 }

@@ -19,6 +19,7 @@ mod backup;
 mod bad_input;
 mod cli;
 mod crash;
+mod enroll;
 mod fleet;
 mod forecast;
 mod hardening;
