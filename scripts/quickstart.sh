@@ -4,6 +4,8 @@
 # every 10 s, spooling in ./vigil-agent-spool. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Running Vigil needs no packaging or container tools.
+export VIGIL_SETUP_PACKAGING=${VIGIL_SETUP_PACKAGING:-0} VIGIL_SETUP_CONTAINERS=${VIGIL_SETUP_CONTAINERS:-0}
 source scripts/setup.sh
 cargo build --workspace --bins
 bin="$CARGO_TARGET_DIR/debug"

@@ -30,6 +30,7 @@ mod import;
 mod notify_delivery;
 mod notify_receivers;
 mod notify_routing;
+mod packages;
 mod pipeline;
 mod promql_diff;
 mod rules;
