@@ -19,6 +19,7 @@ mod backup;
 mod bad_input;
 mod cli;
 mod crash;
+mod deploy;
 mod enroll;
 mod fleet;
 mod forecast;
