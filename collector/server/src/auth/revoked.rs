@@ -122,8 +122,9 @@ impl Revocations {
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         if inner.serials.contains(serial) {
             return Some(format!(
-                "client certificate {serial} was revoked; the agent needs a new join token \
-                 (`vigil enroll create`, then `vigil-agent --join`)"
+                "client certificate {serial} was revoked; to bring its host back: `vigil hosts \
+                 unrevoke HOST`, a new join token (`vigil enroll create`), then `vigil-agent \
+                 --join`"
             ));
         }
         let host = host?;
