@@ -73,9 +73,15 @@ struct Tlv<'a> {
 
 /// One DER element with tag `tag` at the start of `input`, and what follows it.
 fn tlv(input: &[u8], tag: u8) -> Option<(Tlv<'_>, &[u8])> {
-    if *input.first()? != tag {
-        return None;
-    }
+    let (found, whole, content, rest) = der(input)?;
+    (found == tag).then_some((Tlv { whole, content }, rest))
+}
+
+/// The DER element at the start of `input`: its tag, the whole element, its content, and
+/// what follows it; `None` when `input` does not start with a whole element (definite
+/// lengths of up to four bytes). Shared with the agent's certificate reader.
+pub fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+    let tag = *input.first()?;
     let first = *input.get(1)?;
     let (len, header) = if first < 0x80 {
         (usize::from(first), 2)
@@ -91,16 +97,8 @@ fn tlv(input: &[u8], tag: u8) -> Option<(Tlv<'_>, &[u8])> {
         (len, 2 + n)
     };
     let end = header.checked_add(len)?;
-    if end > input.len() {
-        return None;
-    }
-    Some((
-        Tlv {
-            whole: &input[..end],
-            content: &input[header..end],
-        },
-        &input[end..],
-    ))
+    let content = input.get(header..end)?;
+    Some((tag, &input[..end], content, &input[end..]))
 }
 
 #[cfg(test)]

@@ -58,24 +58,8 @@ fn element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 }
 
 fn any_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *input.first()?;
-    let first = *input.get(1)?;
-    let (len, header) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for i in 0..n {
-            len = len << 8 | usize::from(*input.get(2 + i)?);
-        }
-        (len, 2 + n)
-    };
-    let end = header.checked_add(len)?;
-    let content = input.get(header..end)?;
-    Some((tag, content, &input[end..]))
+    let (tag, _, content, rest) = vigil_proto::pin::der(input)?;
+    Some((tag, content, rest))
 }
 
 /// One UTCTime or GeneralizedTime at the start of `input` (DER: UTC, `Z`, seconds).
