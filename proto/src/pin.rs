@@ -66,21 +66,25 @@ pub fn parse(text: &str) -> Result<[u8; 32], String> {
     Ok(digest)
 }
 
-struct Tlv<'a> {
-    whole: &'a [u8],
-    content: &'a [u8],
+/// One DER element.
+pub struct Der<'a> {
+    /// Its tag byte.
+    pub tag: u8,
+    /// The whole element: tag, length and content.
+    pub whole: &'a [u8],
+    /// Its content.
+    pub content: &'a [u8],
 }
 
 /// One DER element with tag `tag` at the start of `input`, and what follows it.
-fn tlv(input: &[u8], tag: u8) -> Option<(Tlv<'_>, &[u8])> {
-    let (found, whole, content, rest) = der(input)?;
-    (found == tag).then_some((Tlv { whole, content }, rest))
+fn tlv(input: &[u8], tag: u8) -> Option<(Der<'_>, &[u8])> {
+    let (element, rest) = der(input)?;
+    (element.tag == tag).then_some((element, rest))
 }
 
-/// The DER element at the start of `input`: its tag, the whole element, its content, and
-/// what follows it; `None` when `input` does not start with a whole element (definite
+/// The DER element at the start of `input`, and what follows it; `None` when `input` does not start with a whole element (definite
 /// lengths of up to four bytes). Shared with the agent's certificate reader.
-pub fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+pub fn der(input: &[u8]) -> Option<(Der<'_>, &[u8])> {
     let tag = *input.first()?;
     let first = *input.get(1)?;
     let (len, header) = if first < 0x80 {
@@ -98,7 +102,12 @@ pub fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
     };
     let end = header.checked_add(len)?;
     let content = input.get(header..end)?;
-    Some((tag, &input[..end], content, &input[end..]))
+    let element = Der {
+        tag,
+        whole: &input[..end],
+        content,
+    };
+    Some((element, &input[end..]))
 }
 
 #[cfg(test)]

@@ -58,8 +58,8 @@ fn element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 }
 
 fn any_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (tag, _, content, rest) = vigil_proto::pin::der(input)?;
-    Some((tag, content, rest))
+    let (element, rest) = vigil_proto::pin::der(input)?;
+    Some((element.tag, element.content, rest))
 }
 
 /// One UTCTime or GeneralizedTime at the start of `input` (DER: UTC, `Z`, seconds).
