@@ -451,7 +451,7 @@ impl Auth {
     }
 
     /// Whether a refusal may be logged now; if so, how many were left out before it.
-    fn may_log(&self) -> Option<u64> {
+    pub(crate) fn may_log(&self) -> Option<u64> {
         let second = self.started.elapsed().as_secs();
         let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
         let (at, count, left_out) = &mut *logged;

@@ -33,6 +33,7 @@ pub mod service;
 #[cfg(test)]
 mod tests;
 
+use crate::auth::Auth;
 use crate::auth::revoked::Revocations;
 use crate::auth::{constant_time_eq, digest, glob};
 use crate::config::EnrollConfig;
@@ -76,17 +77,20 @@ pub struct Enrollment {
     signer: Option<Signer>,
     max_token_ttl: Duration,
     revocations: Arc<Revocations>,
+    /// Counts refused joins and rate-limits their log lines.
+    auth: Arc<Auth>,
     state: Mutex<State>,
 }
 
 impl Enrollment {
     /// Loads the CA of `[enroll]` (when set) and the stored tokens and identities, and
-    /// fills `revocations` from them.
+    /// fills `auth`'s revocations from them.
     pub fn open(
         config: &EnrollConfig,
         store: Arc<dyn Store>,
-        revocations: Arc<Revocations>,
+        auth: Arc<Auth>,
     ) -> Result<Self, String> {
+        let revocations = auth.revocations().clone();
         let signer = match (&config.ca_cert_file, &config.ca_key_file) {
             (Some(cert), Some(key)) => {
                 let read = |name: &str, path: &std::path::Path| {
@@ -165,6 +169,7 @@ impl Enrollment {
             signer,
             max_token_ttl: config.max_token_ttl,
             revocations,
+            auth,
             state: Mutex::new(state),
         })
     }
@@ -195,8 +200,13 @@ impl Enrollment {
         now_ms: i64,
     ) -> Result<CertificateResponse, Status> {
         let signer = self.signer()?;
+        // Counted in vigil_collector_auth_refused_total{reason="join_refused"}; logged at
+        // most as often as the auth layer logs, so a flood of bad joins cannot fill a disk.
         let refused = |status: Status| {
-            warn!(peer, host = %shorten(&request.host), error = %status.message(), "refused a join");
+            self.auth.count("join_refused");
+            if let Some(left_out) = self.auth.may_log() {
+                warn!(peer, host = %shorten(&request.host), error = %status.message(), left_out, "refused a join");
+            }
             status
         };
         let (id, secret) = records::split_token(&request.token).ok_or_else(|| {

@@ -84,7 +84,7 @@ async fn serve(
     let auth = Arc::new(Auth::from_config(&config).map_err(Error::Serve)?);
     log_exposure(&config, &auth, addr);
     let enrollment = Arc::new(
-        crate::enroll::Enrollment::open(&config.enroll, store.clone(), auth.revocations().clone())
+        crate::enroll::Enrollment::open(&config.enroll, store.clone(), auth.clone())
             .map_err(Error::Serve)?,
     );
     let registry = Arc::new(Registry::new(

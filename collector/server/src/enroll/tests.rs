@@ -36,10 +36,15 @@ impl Fixture {
 
     /// The enrollment as a collector (re)started on this store would have it.
     fn open(&self) -> (Enrollment, Arc<Revocations>) {
-        let revocations = Arc::new(Revocations::new());
-        let e = Enrollment::open(&self.config, self.store.clone(), revocations.clone()).unwrap();
+        let auth = new_auth();
+        let revocations = auth.revocations().clone();
+        let e = Enrollment::open(&self.config, self.store.clone(), auth).unwrap();
         (e, revocations)
     }
+}
+
+fn new_auth() -> Arc<Auth> {
+    Arc::new(Auth::from_config(&crate::config::Config::default()).unwrap())
 }
 
 fn token(e: &Enrollment, hosts: &[&str], uses: u32, replace: bool) -> String {
@@ -172,6 +177,7 @@ fn every_misuse_of_a_token_is_refused_and_leaves_nothing_behind() {
     assert_eq!(err.code(), Code::InvalidArgument);
     nothing_stored(&f);
     assert_eq!(e.tokens()[0].used, 0);
+    assert_eq!(e.auth.refused(), vec![("join_refused", 6)]);
 
     // One use: the second host is refused.
     join(&e, &text, "web-1", NOW).unwrap();
@@ -322,12 +328,7 @@ fn tokens_are_checked_when_made() {
 #[test]
 fn enrollment_off_says_how_to_turn_it_on() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let e = Enrollment::open(
-        &EnrollConfig::default(),
-        store,
-        Arc::new(Revocations::new()),
-    )
-    .unwrap();
+    let e = Enrollment::open(&EnrollConfig::default(), store, new_auth()).unwrap();
     assert!(!e.enabled());
     let err = join(
         &e,
