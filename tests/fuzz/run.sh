@@ -22,7 +22,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 seconds="${1:-60}"
 shift || true
-all_targets=(ingest_session import_file import_request rule_file templates promql block_decode block_round_trip http_params)
+all_targets=(ingest_session import_file import_request rule_file templates promql block_decode block_round_trip http_params enroll_request)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
