@@ -121,53 +121,25 @@ pub async fn maintain(
     };
     backoff.reset();
     loop {
-        let wait = match next(&identity.info, clock.now()) {
-            Next::Wait(wait) => wait.min(RECHECK),
-            Next::Renew => match renew(&enroller, &identity).await {
-                Ok(new) => {
-                    announce(
-                        &enroller,
-                        &new,
-                        "renewed the certificate; reconnecting with it",
-                        &tls,
-                    );
-                    identity = new;
-                    match settle(&identity, clock.as_ref(), &mut backoff) {
-                        Some(wait) => wait,
-                        None => continue,
-                    }
+        // A renewal, or a join once expired, is tried the same way: adopt what it gives,
+        // or log why not and wait for the next try.
+        let (attempt, done, failed) = match next(&identity.info, clock.now()) {
+            Next::Wait(wait) => {
+                if stopped(wait.min(RECHECK), &mut shutdown).await {
+                    return Ok(());
                 }
-                Err(e) => {
-                    let wait = backoff.next();
-                    warn!(
-                        error = %e,
-                        retry_in_s = wait.as_secs_f64(),
-                        expires = %time_text(identity.info.not_after),
-                        "certificate renewal failed; trying again while the current certificate lasts"
-                    );
-                    wait
-                }
-            },
-            Next::Expired if enroller.token.is_some() => match join::join(&enroller).await {
-                Ok(new) => {
-                    announce(
-                        &enroller,
-                        &new,
-                        "the certificate had expired; joined again",
-                        &tls,
-                    );
-                    identity = new;
-                    match settle(&identity, clock.as_ref(), &mut backoff) {
-                        Some(wait) => wait,
-                        None => continue,
-                    }
-                }
-                Err(e) => {
-                    let wait = backoff.next();
-                    warn!(error = %e, retry_in_s = wait.as_secs_f64(), "the certificate expired and joining again failed");
-                    wait
-                }
-            },
+                continue;
+            }
+            Next::Renew => (
+                renew(&enroller, &identity).await,
+                "renewed the certificate; reconnecting with it",
+                "certificate renewal failed; trying again while the current certificate lasts",
+            ),
+            Next::Expired if enroller.token.is_some() => (
+                join::join(&enroller).await,
+                "the certificate had expired; joined again",
+                "the certificate expired and joining again failed; trying again",
+            ),
             Next::Expired => {
                 error!(
                     expired = %time_text(identity.info.not_after),
@@ -177,7 +149,31 @@ pub async fn maintain(
                      restart the agent with --join TOKEN --ca-fingerprint SHA256:...",
                     enroller.host
                 );
-                enroller.backoff.1.max(Duration::from_secs(60))
+                let wait = enroller.backoff.1.max(Duration::from_secs(60));
+                if stopped(wait, &mut shutdown).await {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        let wait = match attempt {
+            Ok(new) => {
+                announce(&enroller, &new, done, &tls);
+                identity = new;
+                match settle(&identity, clock.as_ref(), &mut backoff) {
+                    Some(wait) => wait,
+                    None => continue,
+                }
+            }
+            Err(e) => {
+                let wait = backoff.next();
+                warn!(
+                    error = %e,
+                    retry_in_s = wait.as_secs_f64(),
+                    expires = %time_text(identity.info.not_after),
+                    "{failed}"
+                );
+                wait
             }
         };
         if stopped(wait, &mut shutdown).await {
