@@ -105,6 +105,7 @@ async fn hostile_agents_are_refused_by_limit_and_the_others_keep_streaming() {
     );
     let more: Vec<u64> = (1000..11_000).collect();
     let b = Batch {
+        metadata: Vec::new(),
         seq: 2,
         definitions: more.iter().map(|&id| def(id)).collect(),
         scrapes: vec![scrape(now_ms(), &[1, 1000])],
@@ -138,6 +139,7 @@ async fn hostile_agents_are_refused_by_limit_and_the_others_keep_streaming() {
     // A sample two hours old beside a current one: the old one is refused by name.
     steady.seq += 1;
     let b = Batch {
+        metadata: Vec::new(),
         seq: steady.seq,
         definitions: Vec::new(),
         scrapes: vec![scrape(now_ms() - 7_200_000, &[1]), scrape(now_ms(), &[1])],

@@ -52,6 +52,7 @@ type Acked = BTreeMap<(String, u64), BTreeMap<i64, f64>>;
 /// A batch of `scrapes` scrapes 1 s apart from `first_ts`, of `series` series.
 fn heavy_batch(stream: usize, seq: u64, first_ts: i64, scrapes: i64, series: u64) -> Batch {
     Batch {
+        metadata: Vec::new(),
         seq,
         definitions: if seq == 1 {
             let labels: Vec<String> = (0..series).map(|i| i.to_string()).collect();

@@ -105,6 +105,7 @@ pub type Def<'a> = (u64, &'a str, &'a [(&'a str, &'a str)]);
 /// A batch defining `defs` and one scrape at `ts` of (id, value).
 pub fn batch(seq: u64, defs: &[Def<'_>], ts: i64, samples: &[(u64, f64)]) -> Batch {
     Batch {
+        metadata: Vec::new(),
         seq,
         definitions: defs
             .iter()

@@ -17,7 +17,7 @@
 //! - `tls`: `[tls]`, the listener's certificate and agents' client certificates.
 //! - `enroll`: `[enroll]`, the CA that signs the certificates of agents that join.
 //! - `rules`: `[rules]`, rule files and evaluation.
-//! - `[notify]` is [`crate::notify::config`].
+//! - `[notify]` is [`crate::notify::config`]; `[[relabel]]` is [`crate::relabel`].
 //! - `tests`: loading and validation, and the example config.
 
 pub mod auth;
@@ -70,6 +70,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// `[notify]`: receivers, routing, inhibition and delivery of notifications.
     pub notify: crate::notify::config::NotifyConfig,
+    /// `[[relabel]]`: Prometheus-style relabelling of every ingested series.
+    pub relabel: Vec<crate::relabel::RelabelConfig>,
 }
 
 /// A configuration that could not be used; names the key and what is wrong.
@@ -112,6 +114,7 @@ impl Config {
         self.storage.validate()?;
         self.log.validate()?;
         self.notify.validate().map_err(ConfigError)?;
+        crate::relabel::Relabeler::new(&self.relabel).map_err(ConfigError)?;
         Ok(())
     }
 }

@@ -156,6 +156,23 @@ impl Registry {
         Ok(())
     }
 
+    /// Registered hosts not heard from for two of their intervals and 5 seconds more, as of
+    /// `now_ms`, counting silence from `since_ms` at the earliest (the collector's start: a
+    /// collector that was down itself does not call every host silent at once). Hosts
+    /// without a known interval (imported ones) are never silent.
+    pub fn silent(&self, now_ms: i64, since_ms: i64) -> StoreResult<Vec<Host>> {
+        let mut hosts = self.store.hosts()?;
+        let live = self.live();
+        hosts.retain_mut(|host| {
+            let interval = host.facts.as_ref().map_or(0, |f| f.interval_ms) as i64;
+            if let Some(l) = live.get(&host.host) {
+                host.last_seen_ms = host.last_seen_ms.max(l.last_seen_ms);
+            }
+            interval > 0 && now_ms - host.last_seen_ms.max(since_ms) > 2 * interval + 5_000
+        });
+        Ok(hosts)
+    }
+
     /// Every host, with `up`, `last_seen_ms` and `series` filled in as of `now_ms`.
     pub fn hosts(&self, now_ms: i64) -> StoreResult<Vec<Host>> {
         let mut hosts = self.store.hosts()?;

@@ -139,6 +139,30 @@ fn example_notify_block_is_valid_once_uncommented() {
 }
 
 #[test]
+fn example_relabel_block_is_valid_once_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/collector.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("# --- relabel example ---").unwrap();
+    let end = text.find("# --- end of relabel example ---").unwrap();
+    let block: String = text[start..end]
+        .lines()
+        .skip(1)
+        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let c = Config::load(Some(file(&block).path()), vec![]).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.relabel.len(), 3);
+    let bad = file("[[relabel]]\nsource_labels = [\"a\"]\nregex = \"(\"\ntarget_label = \"b\"\n");
+    let e = Config::load(Some(bad.path()), vec![])
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("relabel[0].regex:"), "{e}");
+}
+
+#[test]
 fn errors_name_the_key() {
     let f = file("[server]\ngrpc_lisen = \"127.0.0.1:1\"\n");
     let e = Config::load(Some(f.path()), vec![])

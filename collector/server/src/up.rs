@@ -1,0 +1,71 @@
+//! `up`: 1 at every round a host sends (written by the ingest session beside the round's
+//! samples), 0 while it is silent (written here, by housekeeping), so `up{job="node"} == 0`
+//! and dashboards' "targets up" panels work as they do over Prometheus' scrapes.
+//!
+//! A host counts as silent once it has not been heard from for two of its intervals and
+//! 5 seconds more ([`Registry::silent`]). Its `up` carries the labels its last Hello gave:
+//! `host`, `job`, `instance` and the operator's labels, through `[[relabel]]` like every
+//! other series.
+
+use crate::ingest::session::{UP, target_labels};
+use crate::registry::Registry;
+use crate::relabel::{Outcome, Relabeler};
+use std::sync::Arc;
+use vigil_store::{Labels, METRIC_NAME, SeriesSamples, Store, StoreError};
+
+/// Writes `up` 0 for silent hosts.
+pub struct Silence {
+    relabel: Arc<Relabeler>,
+    /// When the collector started (unix ms): silence is counted from then at the earliest.
+    started_ms: i64,
+    max_series_per_host: u64,
+}
+
+impl Silence {
+    /// Writes through `relabel`; silence counts from `started_ms` at the earliest; an `up`
+    /// series that would be new past `max_series_per_host` is not made.
+    pub fn new(relabel: Arc<Relabeler>, started_ms: i64, max_series_per_host: u64) -> Self {
+        Self {
+            relabel,
+            started_ms,
+            max_series_per_host,
+        }
+    }
+
+    /// Writes `up` 0 at `now_ms` for every silent host; returns how many.
+    pub fn write(
+        &self,
+        store: &dyn Store,
+        registry: &Registry,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut samples = Vec::new();
+        for host in registry.silent(now_ms, self.started_ms)? {
+            let Some(hello) = host.facts.as_ref() else {
+                continue;
+            };
+            let mut pairs = target_labels(&host.host, hello);
+            pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
+            pairs.push(("host".to_owned(), host.host.clone()));
+            let Outcome::Keep(labels) = self.relabel.apply(&Labels::new(pairs)) else {
+                continue;
+            };
+            let ids = match store.resolve_series(&host.host, &[labels], self.max_series_per_host) {
+                Ok(ids) => ids,
+                Err(StoreError::SeriesLimit { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            samples.extend(ids.into_iter().map(|id| SeriesSamples {
+                id,
+                samples: vec![(now_ms, 0.0)],
+            }));
+        }
+        if !samples.is_empty() {
+            store.append(&samples)?;
+        }
+        Ok(samples.len())
+    }
+}
+
+#[cfg(test)]
+mod tests;
