@@ -62,6 +62,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/metadata",
     "/api/v1/alerts",
     "/api/v1/rules",
+    "/metrics",
 ];
 
 /// Sends bytes, reads bytes: any method's request and answer.

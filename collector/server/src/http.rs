@@ -10,7 +10,8 @@
 //! - [`query`]: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars`.
 //! - [`series`]: `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
 //! - [`rules`]: `/api/v1/alerts` and `/api/v1/rules`, from the running rules.
-//! - [`status`]: build info, metadata, and the `/-/ready` and `/-/healthy` probes.
+//! - [`status`]: build info, metadata, the collector's own `/metrics`, and the `/-/ready`
+//!   and `/-/healthy` probes.
 //! - [`json`]: the success envelope and the result shapes.
 //! - numbers in the exact text Prometheus (Go) writes come from [`vigil_promql::go_float`].
 //! - [`error`]: the error envelope and the HTTP status of each error type.
@@ -85,6 +86,9 @@ pub struct Api {
     rules: Option<Arc<dyn RulesView>>,
     /// Who may call; `None` admits everyone (tests of the handlers themselves).
     auth: Option<Arc<crate::auth::Auth>>,
+    /// The collector's own counters and the metric metadata agents sent, for `/metrics`
+    /// and `/api/v1/metadata`; `None` serves only the process basics and own metadata.
+    own: Option<Arc<crate::own_metrics::OwnMetrics>>,
 }
 
 impl Api {
@@ -98,7 +102,14 @@ impl Api {
             slots,
             rules: None,
             auth: None,
+            own: None,
         }
+    }
+
+    /// The same API, serving `own` at `/metrics` and its metadata at `/api/v1/metadata`.
+    pub fn with_own_metrics(mut self, own: crate::own_metrics::OwnMetrics) -> Self {
+        self.own = Some(Arc::new(own));
+        self
     }
 
     /// The same API, admitting only callers `auth` admits (see [`crate::auth::http`]).
@@ -148,7 +159,8 @@ impl Api {
     }
 }
 
-/// The API's routes, under `/api/v1` and `/-/`, behind the API's authentication.
+/// The API's routes, under `/api/v1` and `/-/`, and `/metrics`, behind the API's
+/// authentication.
 pub fn router(api: Api) -> Router {
     let auth = api.auth.clone();
     let routes = Router::new()
@@ -167,6 +179,7 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/rules", get(rules::rules))
         .route("/-/ready", get(status::ready))
         .route("/-/healthy", get(status::healthy))
+        .route("/metrics", get(status::own_metrics))
         .with_state(api);
     match auth {
         Some(auth) => routes.layer(axum::middleware::from_fn_with_state(
@@ -194,6 +207,9 @@ pub async fn serve(
 /// `shutdown` does, and stops the HTTP server too; dropping it also stops it), and the
 /// HTTP server's task to await after that. Without `http_listen`, `shutdown` comes back
 /// as it was and there is no task.
+// Each argument is one of the collector's shared parts; a struct of them would be built
+// only to be taken apart here.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     config: &crate::config::Config,
     engine: Engine,
@@ -201,6 +217,7 @@ pub async fn start(
     rules: Option<Arc<dyn RulesView>>,
     auth: Arc<crate::auth::Auth>,
     slots: QuerySlots,
+    own: crate::own_metrics::OwnMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<
     (
@@ -228,7 +245,8 @@ pub async fn start(
         },
     )
     .with_rules(rules)
-    .with_auth(auth);
+    .with_auth(auth)
+    .with_own_metrics(own);
     let settings = HttpSettings::from_config(&config.server);
     let (stop, stopped) = tokio::sync::watch::channel(());
     let task = tokio::spawn(async move {

@@ -39,6 +39,10 @@ pub struct Counters {
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
     /// Streams ended with an error, by reason.
     pub streams_failed: Mutex<BTreeMap<&'static str, u64>>,
+    /// Samples discarded because `[[relabel]]` dropped their series.
+    pub relabel_dropped: AtomicU64,
+    /// The latest metric metadata agents sent, for `/api/v1/metadata`.
+    pub metadata: crate::metadata::Metadata,
 }
 
 impl Counters {
@@ -76,6 +80,7 @@ pub struct IngestService {
     limits: Arc<Limits>,
     auth: Arc<Auth>,
     counters: Arc<Counters>,
+    relabel: Arc<crate::relabel::Relabeler>,
 }
 
 impl IngestService {
@@ -95,7 +100,14 @@ impl IngestService {
             limits,
             auth,
             counters,
+            relabel: Arc::new(crate::relabel::Relabeler::default()),
         }
+    }
+
+    /// Runs `relabel` (`[[relabel]]`) over every series agents define.
+    pub fn with_relabel(mut self, relabel: Arc<crate::relabel::Relabeler>) -> Self {
+        self.relabel = relabel;
+        self
     }
 }
 
@@ -199,7 +211,8 @@ impl Ingest for IngestService {
             self.store.clone(),
             self.limits.clone(),
             self.counters.clone(),
-        );
+        )
+        .with_relabel(self.relabel.clone());
         let revoked = Revoked {
             guard: self.auth.revocations().stream_opened(&session.host),
             changes: self.auth.revocations().subscribe(),

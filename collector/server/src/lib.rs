@@ -21,6 +21,8 @@
 //! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
 //! - [`query`]: the Query gRPC service the CLI reads through.
 //! - [`http`]: the Prometheus-compatible HTTP API.
+//! - [`metadata`]: the latest type, help and unit per metric name, from agents.
+//! - [`own_metrics`]: the collector's own series, stored and served at `/metrics`.
 //! - [`backup`]: a checkpoint of the store with its manifest (`vigil backup`).
 //! - [`admin`]: the Admin gRPC service behind `vigil backup` and `vigil status`.
 //! - [`error`]: the domain error and its one mapping to a gRPC status.
@@ -39,12 +41,16 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod limits;
+pub mod metadata;
 pub mod notify;
+pub mod own_metrics;
 pub mod query;
 pub mod registry;
+pub mod relabel;
 pub mod rules;
 #[cfg(feature = "rocks")]
 pub mod server;
 pub mod slots;
 pub mod tls;
 pub mod transport;
+pub mod up;

@@ -11,7 +11,6 @@ use crate::query::QueryService;
 use crate::registry::Registry;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
@@ -93,13 +92,16 @@ async fn serve(
         config.limits.max_hosts,
     ));
     let counters = Arc::new(Counters::default());
+    let relabel = Arc::new(crate::relabel::Relabeler::new(&config.relabel).map_err(Error::Serve)?);
     let ingest = IngestService::new(
         store.clone(),
         registry.clone(),
         limits.clone(),
         auth.clone(),
         counters.clone(),
-    );
+    )
+    .with_relabel(relabel.clone());
+    let silence = crate::up::Silence::new(relabel, now_ms(), config.limits.max_series_per_host);
     // One cap on PromQL work for HTTP queries, gRPC queries and forecasts alike.
     let slots = crate::slots::QuerySlots::new(
         config.server.http_max_concurrent_queries,
@@ -118,6 +120,7 @@ async fn serve(
         counters.clone(),
         notifier.metrics.clone(),
         auth.clone(),
+        silence,
     ));
     let engine = Engine::new(store.clone(), limits.engine_options());
     let rules_runtime = start_rules(&config, &engine, &store, &registry, &notifier).await?;
@@ -134,6 +137,11 @@ async fn serve(
         rules.clone(),
         auth.clone(),
         slots.clone(),
+        crate::own_metrics::OwnMetrics {
+            counters: counters.clone(),
+            notify: notifier.metrics.clone(),
+            auth: auth.clone(),
+        },
         shutdown,
     )
     .await?;
@@ -254,21 +262,25 @@ async fn start_rules(
     .map_err(|e| Error::Serve(format!("loading saved alert state: {e}")))
 }
 
-/// Periodically saves host last-seen times and writes the collector's counters as series.
+/// Periodically saves host last-seen times, writes `up` 0 for silent hosts and writes the
+/// collector's counters as series.
 async fn housekeeping(
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     counters: Arc<Counters>,
     notify: Arc<NotifyMetrics>,
     auth: Arc<Auth>,
+    silence: crate::up::Silence,
 ) {
+    let silence = Arc::new(silence);
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         tick.tick().await;
         let (store, registry, counters) = (store.clone(), registry.clone(), counters.clone());
-        let (notify, auth) = (notify.clone(), auth.clone());
+        let (notify, auth, silence) = (notify.clone(), auth.clone(), silence.clone());
         let done = tokio::task::spawn_blocking(move || {
             registry.flush()?;
+            silence.write(store.as_ref(), &registry, now_ms())?;
             write_own_metrics(store.as_ref(), &counters, &notify, &auth)
         })
         .await;
@@ -284,64 +296,17 @@ fn write_own_metrics(
     notify: &NotifyMetrics,
     auth: &Auth,
 ) -> Result<(), vigil_store::StoreError> {
-    let mut series: Vec<(Labels, f64)> = Vec::new();
-    let labels = |name: &str, extra: &[(&str, &str)]| {
-        let mut pairs = vec![
-            ("__name__".to_owned(), name.to_owned()),
-            ("host".to_owned(), "vigil-collector".to_owned()),
-        ];
-        pairs.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
-        Labels::new(pairs)
-    };
-    series.push((
-        labels("vigil_collector_samples_accepted_total", &[]),
-        counters.samples_accepted.load(Ordering::Relaxed) as f64,
-    ));
-    series.push((
-        labels("vigil_collector_batches_total", &[]),
-        counters.batches.load(Ordering::Relaxed) as f64,
-    ));
-    for (reason, n) in counters
-        .rejected
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        series.push((
-            labels("vigil_collector_rejected_total", &[("reason", reason)]),
-            *n as f64,
-        ));
-    }
-    for (reason, n) in counters
-        .streams_failed
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        series.push((
-            labels(
-                "vigil_collector_streams_failed_total",
-                &[("reason", reason)],
-            ),
-            *n as f64,
-        ));
-    }
-    for (reason, n) in auth.refused() {
-        series.push((
-            labels("vigil_collector_auth_refused_total", &[("reason", reason)]),
-            n as f64,
-        ));
-    }
-    for (name, extra, value) in crate::transport::stats::series() {
-        series.push((labels(name, &extra), value));
-    }
-    for (name, extra, value) in notify.series() {
-        let extra: Vec<(&str, &str)> = extra
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        series.push((labels(name, &extra), value));
-    }
+    let series: Vec<(Labels, f64)> = crate::own_metrics::series(counters, notify, auth)
+        .into_iter()
+        .map(|s| {
+            let mut pairs = vec![
+                ("__name__".to_owned(), s.name.to_owned()),
+                ("host".to_owned(), crate::registry::SELF_HOST.to_owned()),
+            ];
+            pairs.extend(s.labels);
+            (Labels::new(pairs), s.value)
+        })
+        .collect();
     let (labelsets, values): (Vec<Labels>, Vec<f64>) = series.into_iter().unzip();
     let ids = store.resolve_series(crate::registry::SELF_HOST, &labelsets, u64::MAX)?;
     let now = now_ms();

@@ -25,8 +25,10 @@ pub use packed::samples_carried;
 use super::Counters;
 use crate::auth::Caller;
 use crate::limits::{self, Limits, Refusal, Violation};
-use std::collections::HashMap;
+use crate::relabel::{Outcome, Relabeler};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use vigil_proto::v1::{Ack, Batch, Hello, Rejection};
 use vigil_store::{Labels, METRIC_NAME, SeriesId, SeriesSamples, Store, StoreError};
 
@@ -34,8 +36,15 @@ use vigil_store::{Labels, METRIC_NAME, SeriesId, SeriesSamples, Store, StoreErro
 pub struct Session {
     /// The host this stream writes for (its `host` label).
     pub host: String,
-    /// Operator-set labels from the Hello, added to every series.
+    /// Operator-set labels from the Hello, added to every series, with `job` and
+    /// `instance` (see [`target_labels`]).
     base_labels: Vec<(String, String)>,
+    /// `[[relabel]]`, run over every series this stream defines.
+    relabel: Arc<Relabeler>,
+    /// Stream-local ids whose series relabelling dropped: their samples are discarded.
+    dropped: HashSet<u64>,
+    /// This host's `up` series, once resolved; `Some(None)` when relabelling dropped it.
+    up: Option<Option<SeriesId>>,
     /// Stream-local series id → collector series id.
     ids: HashMap<u64, SeriesId>,
     /// Stream-local ids whose definition was refused, with why.
@@ -69,12 +78,11 @@ impl Session {
         counters: Arc<Counters>,
     ) -> Self {
         Self {
+            base_labels: target_labels(&host, hello),
             host,
-            base_labels: hello
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect(),
+            relabel: Arc::new(Relabeler::default()),
+            dropped: HashSet::new(),
+            up: None,
             ids: HashMap::new(),
             refused: HashMap::new(),
             full: None,
@@ -83,6 +91,12 @@ impl Session {
             limits,
             counters,
         }
+    }
+
+    /// Runs `relabel` over every series this stream defines (and its `up`).
+    pub fn with_relabel(mut self, relabel: Arc<Relabeler>) -> Self {
+        self.relabel = relabel;
+        self
     }
 
     /// Stores what is valid in `batch` and says what happened. Only an engine failure is an
@@ -98,7 +112,15 @@ impl Session {
             }
         };
         self.define(&batch, &mut refuse)?;
+        // Bad entries are ignored and counted there; they never fail the batch.
+        self.counters.metadata.record(&batch.metadata);
 
+        let up = if batch.scrapes.is_empty() {
+            None
+        } else {
+            self.up_series()?
+        };
+        let (mut taken, mut discarded) = (0u64, 0u64);
         let mut by_series: HashMap<SeriesId, Vec<(i64, f64)>> = HashMap::new();
         for (n, scrape) in batch.scrapes.iter().enumerate() {
             let count = samples_carried(scrape);
@@ -137,12 +159,22 @@ impl Session {
                 refuse(v, count, &self.counters);
                 continue;
             }
+            if let Some(up) = up {
+                by_series
+                    .entry(up)
+                    .or_default()
+                    .push((scrape.timestamp_ms, 1.0));
+            }
             for (local, &value) in series_ids.iter().zip(values) {
                 match self.ids.get(local) {
-                    Some(&id) => by_series
-                        .entry(id)
-                        .or_default()
-                        .push((scrape.timestamp_ms, value)),
+                    Some(&id) => {
+                        taken += 1;
+                        by_series
+                            .entry(id)
+                            .or_default()
+                            .push((scrape.timestamp_ms, value));
+                    }
+                    None if self.dropped.contains(local) => discarded += 1,
                     None => {
                         let v = self
                             .refused
@@ -164,11 +196,17 @@ impl Session {
             .into_iter()
             .map(|(id, samples)| SeriesSamples { id, samples })
             .collect();
-        let accepted: u64 = samples.iter().map(|s| s.samples.len() as u64).sum();
-        if accepted > 0 {
+        let stored: u64 = samples.iter().map(|s| s.samples.len() as u64).sum();
+        if stored > 0 {
             self.store.append(&samples)?;
         }
+        // The agent's samples the collector took: stored, or dropped as `[[relabel]]` says
+        // (not refusals: the agent did nothing wrong). `up` is the collector's own.
+        let accepted = taken + discarded;
         self.counters.accepted(accepted);
+        self.counters
+            .relabel_dropped
+            .fetch_add(discarded, Ordering::Relaxed);
         Ok(Ack {
             seq: batch.seq,
             accepted_samples: accepted,
@@ -189,8 +227,11 @@ impl Session {
         let mut locals = Vec::new();
         let mut labelsets = Vec::new();
         for def in &batch.definitions {
-            let known = self.ids.remove(&def.id).is_some() | self.refused.remove(&def.id).is_some();
-            if !known && self.ids.len() + self.refused.len() + locals.len() >= self.max_ids() {
+            let known = self.ids.remove(&def.id).is_some()
+                | self.refused.remove(&def.id).is_some()
+                | self.dropped.remove(&def.id);
+            let held = self.ids.len() + self.refused.len() + self.dropped.len() + locals.len();
+            if !known && held >= self.max_ids() {
                 if self.full.is_none() {
                     self.full = Some(self.ids_exhausted());
                 }
@@ -200,9 +241,12 @@ impl Session {
                 continue;
             }
             match self.labels_of(def) {
-                Ok(labels) => {
+                Ok(Some(labels)) => {
                     locals.push(def.id);
                     labelsets.push(labels);
+                }
+                Ok(None) => {
+                    self.dropped.insert(def.id);
                 }
                 Err(v) => {
                     refuse(v.clone(), 0, &self.counters);
@@ -266,8 +310,12 @@ impl Session {
         }
     }
 
-    /// The full label set of a definition, or why it is refused.
-    fn labels_of(&self, def: &vigil_proto::v1::SeriesDefinition) -> Result<Labels, Violation> {
+    /// The full label set of a definition after `[[relabel]]` (`None`: dropped by it), or
+    /// why it is refused.
+    fn labels_of(
+        &self,
+        def: &vigil_proto::v1::SeriesDefinition,
+    ) -> Result<Option<Labels>, Violation> {
         limits::check_metric_name(&def.name, &self.limits)?;
         let total = def.labels.len() + self.base_labels.len() + 2;
         if total > self.limits.max_labels_per_series {
@@ -305,8 +353,63 @@ impl Session {
         }
         pairs.push((METRIC_NAME.to_owned(), def.name.clone()));
         pairs.push(("host".to_owned(), self.host.clone()));
-        Ok(Labels::new(pairs))
+        match self.relabel.apply(&Labels::new(pairs)) {
+            Outcome::Keep(labels) => Ok(Some(labels)),
+            Outcome::Dropped => Ok(None),
+            Outcome::Invalid(why) => Err(Violation::invalid(
+                "relabel",
+                format!(
+                    "series {:?}: {why}; check the collector's [[relabel]] entries",
+                    limits::shorten(&def.name)
+                ),
+            )),
+        }
     }
+
+    /// This host's `up` series (`up{host, job, instance, …}`, relabelled), resolved on the
+    /// first batch with scrapes; `None` when relabelling drops it or the host is at its
+    /// series limit.
+    fn up_series(&mut self) -> Result<Option<SeriesId>, StoreError> {
+        if let Some(up) = self.up {
+            return Ok(up);
+        }
+        let mut pairs = self.base_labels.clone();
+        pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
+        pairs.push(("host".to_owned(), self.host.clone()));
+        let up = match self.relabel.apply(&Labels::new(pairs)) {
+            Outcome::Keep(labels) => {
+                let max = self.limits.max_series_per_host;
+                match self.store.resolve_series(&self.host, &[labels], max) {
+                    Ok(ids) => ids.first().copied(),
+                    Err(StoreError::SeriesLimit { .. }) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            Outcome::Dropped | Outcome::Invalid(_) => None,
+        };
+        self.up = Some(up);
+        Ok(up)
+    }
+}
+
+/// The series the collector writes for every host: 1 at each round it receives, 0 while the
+/// host is silent (see [`crate::up`]), as Prometheus writes `up` after each scrape.
+pub const UP: &str = "up";
+
+/// Prometheus' target labels: `job` (`"node"` unless the agent says) and `instance` (the
+/// host name unless the agent says), then the operator's labels from the Hello.
+pub fn target_labels(host: &str, hello: &Hello) -> Vec<(String, String)> {
+    let mut labels: Vec<(String, String)> = hello
+        .labels
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
+    for (name, default) in [("job", "node"), ("instance", host)] {
+        if !labels.iter().any(|(n, _)| n == name) {
+            labels.push((name.to_owned(), default.to_owned()));
+        }
+    }
+    labels
 }
 
 #[cfg(test)]

@@ -177,6 +177,7 @@ fn series_ids_per_stream_are_capped_and_the_stream_goes_on() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 1,
                 definitions: ids.iter().map(|&id| def(id, "churn")).collect(),
                 scrapes: vec![scrape(NOW, &ids)],
@@ -206,6 +207,7 @@ fn series_ids_per_stream_are_capped_and_the_stream_goes_on() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 2,
                 definitions: vec![def(100, "more"), def(3, "renamed")],
                 scrapes: vec![scrape(NOW + 1000, &[1, 3, 100])],
@@ -215,7 +217,11 @@ fn series_ids_per_stream_are_capped_and_the_stream_goes_on() {
         .unwrap();
     assert_eq!((ack.accepted_samples, ack.rejected_samples), (2, 1));
     assert_eq!(session.ids.len() + session.refused.len(), 10);
-    assert_eq!(store.series_count("web-1").unwrap(), 2, "churn and renamed");
+    assert_eq!(
+        store.series_count("web-1").unwrap(),
+        3,
+        "churn, renamed, and the host's up"
+    );
 }
 
 #[test]
@@ -227,6 +233,7 @@ fn live_samples_older_than_max_past_are_refused_by_name() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 1,
                 definitions: vec![def(1, "up")],
                 scrapes: vec![
@@ -282,6 +289,7 @@ fn compact_scrapes_are_stored_exactly_beside_plain_ones() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 1,
                 definitions: vec![def(1, "a"), def(2, "b"), def(3, "c")],
                 scrapes: vec![first],
@@ -294,6 +302,7 @@ fn compact_scrapes_are_stored_exactly_beside_plain_ones() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 2,
                 definitions: Vec::new(),
                 scrapes: vec![
@@ -331,6 +340,7 @@ fn refused_samples_of_a_compact_scrape_still_move_its_state_on() {
     let (mut session, store, counters) = session(Limits::default());
     let ids = [1, 2];
     let batch = |seq, ts, scrape| Batch {
+        metadata: Vec::new(),
         seq,
         definitions: vec![def(1, "a")],
         scrapes: vec![compact(ts, if seq == 1 { &ids } else { &[] }, scrape)],
@@ -365,6 +375,7 @@ fn a_garbled_compact_scrape_is_refused_and_the_stream_goes_on() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 1,
                 definitions: vec![def(1, "a")],
                 scrapes: vec![compact(NOW, &[1], &[0x00, 0x01, 0x00, 0x07])],
@@ -387,6 +398,7 @@ fn a_garbled_compact_scrape_is_refused_and_the_stream_goes_on() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 2,
                 definitions: Vec::new(),
                 scrapes: vec![
@@ -424,6 +436,7 @@ fn compact_scrapes_are_bounded_by_the_ids_a_stream_may_have() {
     let ack = session
         .handle(
             Batch {
+                metadata: Vec::new(),
                 seq: 3,
                 definitions: Vec::new(),
                 scrapes: vec![compact(NOW, &ids, &packed)],
@@ -442,3 +455,6 @@ fn compact_scrapes_are_bounded_by_the_ids_a_stream_may_have() {
         rejection.message
     );
 }
+
+mod metadata;
+mod targets;

@@ -1,0 +1,419 @@
+//! The collector's own metrics: one list of series that housekeeping stores (under the
+//! `vigil-collector` host) and `GET /metrics` serves in Prometheus' text format 0.0.4,
+//! with the type and help of each name from [`METADATA`] (also served by
+//! `/api/v1/metadata`).
+//!
+//! ```text
+//!   # HELP vigil_collector_batches_total Batches from agents acknowledged.
+//!   # TYPE vigil_collector_batches_total counter
+//!   vigil_collector_batches_total 1234
+//!   vigil_collector_rejected_total{reason="bad_label"} 2
+//! ```
+//!
+//! `/metrics` adds the process's basics read from `/proc/self` ([`process_series`]):
+//! resident memory, CPU seconds, start time, open file descriptors.
+
+use crate::auth::Auth;
+use crate::ingest::Counters;
+use crate::notify::metrics::NotifyMetrics;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// One series: its metric name, its labels (no `host`), its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnSeries {
+    /// Metric name.
+    pub name: &'static str,
+    /// Labels beyond the name, in order.
+    pub labels: Vec<(String, String)>,
+    /// Current value.
+    pub value: f64,
+}
+
+impl OwnSeries {
+    fn new(name: &'static str, labels: &[(&str, &str)], value: f64) -> Self {
+        Self {
+            name,
+            labels: labels
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            value,
+        }
+    }
+}
+
+/// Type and help of every name the collector exports about itself, sorted by name.
+pub const METADATA: &[(&str, &str, &str)] = &[
+    (
+        "process_cpu_seconds_total",
+        "counter",
+        "CPU time the collector process has used, user and system, in seconds.",
+    ),
+    (
+        "process_open_fds",
+        "gauge",
+        "File descriptors the collector process has open.",
+    ),
+    (
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the collector process, in bytes.",
+    ),
+    (
+        "process_start_time_seconds",
+        "gauge",
+        "When the collector process started, in Unix seconds.",
+    ),
+    (
+        "vigil_collector_auth_refused_total",
+        "counter",
+        "Calls refused by authentication or authorization, by reason.",
+    ),
+    (
+        "vigil_collector_batches_total",
+        "counter",
+        "Batches from agents acknowledged.",
+    ),
+    (
+        "vigil_collector_connections_accepted_total",
+        "counter",
+        "Connections accepted, by listener.",
+    ),
+    (
+        "vigil_collector_connections_max",
+        "gauge",
+        "Most connections a listener keeps open at once.",
+    ),
+    (
+        "vigil_collector_connections_open",
+        "gauge",
+        "Connections open now, by listener.",
+    ),
+    (
+        "vigil_collector_connections_refused_total",
+        "counter",
+        "Connections refused, by listener and reason.",
+    ),
+    (
+        "vigil_collector_connections_timed_out_total",
+        "counter",
+        "Connections closed because the client did not send in time, by listener.",
+    ),
+    (
+        "vigil_collector_metadata_ignored_total",
+        "counter",
+        "Metric metadata entries from agents ignored, by reason.",
+    ),
+    (
+        "vigil_collector_metadata_names",
+        "gauge",
+        "Metric names whose metadata the collector holds.",
+    ),
+    (
+        "vigil_collector_rejected_total",
+        "counter",
+        "Samples and series definitions from agents refused, by reason.",
+    ),
+    (
+        "vigil_collector_relabel_dropped_total",
+        "counter",
+        "Samples discarded because a [[relabel]] entry dropped their series.",
+    ),
+    (
+        "vigil_collector_samples_accepted_total",
+        "counter",
+        "Samples from agents stored.",
+    ),
+    (
+        "vigil_collector_streams_failed_total",
+        "counter",
+        "Agent streams ended with an error, by reason.",
+    ),
+    (
+        "vigil_notifications_total",
+        "counter",
+        "Notifications handled, by receiver and result.",
+    ),
+    (
+        "vigil_notify_outbox_depth",
+        "gauge",
+        "Notifications waiting in the outbox, by receiver.",
+    ),
+];
+
+/// Type and help of one of the collector's own names.
+pub fn lookup(name: &str) -> Option<(&'static str, &'static str)> {
+    METADATA
+        .binary_search_by(|(n, _, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| (METADATA[i].1, METADATA[i].2))
+}
+
+/// Where the collector's own counters live.
+#[derive(Clone)]
+pub struct OwnMetrics {
+    /// Ingest's counters (and the metric metadata it keeps).
+    pub counters: Arc<Counters>,
+    /// The notifier's counters.
+    pub notify: Arc<NotifyMetrics>,
+    /// Authentication refusals.
+    pub auth: Arc<Auth>,
+}
+
+impl OwnMetrics {
+    /// Every own series as it is now (without the process basics).
+    pub fn series(&self) -> Vec<OwnSeries> {
+        series(&self.counters, &self.notify, &self.auth)
+    }
+}
+
+/// Every own series as it is now (without the process basics): what housekeeping stores
+/// and `/metrics` serves.
+pub fn series(counters: &Counters, notify: &NotifyMetrics, auth: &Auth) -> Vec<OwnSeries> {
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
+    let mut out = vec![
+        OwnSeries::new(
+            "vigil_collector_samples_accepted_total",
+            &[],
+            count(&counters.samples_accepted),
+        ),
+        OwnSeries::new(
+            "vigil_collector_batches_total",
+            &[],
+            count(&counters.batches),
+        ),
+        OwnSeries::new(
+            "vigil_collector_relabel_dropped_total",
+            &[],
+            count(&counters.relabel_dropped),
+        ),
+    ];
+    let locked = |m: &std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>| {
+        m.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(r, n)| (*r, *n))
+            .collect::<Vec<_>>()
+    };
+    for (reason, n) in locked(&counters.rejected) {
+        out.push(OwnSeries::new(
+            "vigil_collector_rejected_total",
+            &[("reason", reason)],
+            n as f64,
+        ));
+    }
+    for (reason, n) in locked(&counters.streams_failed) {
+        out.push(OwnSeries::new(
+            "vigil_collector_streams_failed_total",
+            &[("reason", reason)],
+            n as f64,
+        ));
+    }
+    for (reason, n) in auth.refused() {
+        out.push(OwnSeries::new(
+            "vigil_collector_auth_refused_total",
+            &[("reason", reason)],
+            n as f64,
+        ));
+    }
+    out.push(OwnSeries::new(
+        "vigil_collector_metadata_names",
+        &[],
+        counters.metadata.len() as f64,
+    ));
+    for (reason, n) in counters.metadata.ignored() {
+        out.push(OwnSeries::new(
+            "vigil_collector_metadata_ignored_total",
+            &[("reason", reason)],
+            n as f64,
+        ));
+    }
+    for (name, extra, value) in crate::transport::stats::series() {
+        out.push(OwnSeries::new(name, &extra, value));
+    }
+    for (name, labels, value) in notify.series() {
+        out.push(OwnSeries {
+            name,
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+/// The process basics from `/proc/self`: whatever of them can be read (none off Linux).
+pub fn process_series() -> Vec<OwnSeries> {
+    // The kernel reports CPU times and the start time in USER_HZ ticks, which is 100 on
+    // every architecture Linux exposes to user space.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let mut out = Vec::new();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // /proc/[pid]/stat fields 14 (utime), 15 (stime), 22 (starttime) and 24 (rss, pages):
+    // `fields[0]` is field 3.
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
+    if let (Some(user), Some(system)) = (field(14), field(15)) {
+        out.push(OwnSeries::new(
+            "process_cpu_seconds_total",
+            &[],
+            (user + system) / TICKS_PER_SECOND,
+        ));
+    }
+    if let Some(bytes) = resident_bytes() {
+        out.push(OwnSeries::new("process_resident_memory_bytes", &[], bytes));
+    }
+    if let (Some(start), Some(boot)) = (field(22), boot_time()) {
+        out.push(OwnSeries::new(
+            "process_start_time_seconds",
+            &[],
+            boot + start / TICKS_PER_SECOND,
+        ));
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        // One of them is the directory being read.
+        let open = dir.count().saturating_sub(1);
+        out.push(OwnSeries::new("process_open_fds", &[], open as f64));
+    }
+    out
+}
+
+/// `VmRSS` of `/proc/self/status`, in bytes.
+fn resident_bytes() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// `btime` of `/proc/stat`: when the machine booted, in Unix seconds.
+fn boot_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `series` in Prometheus' text format 0.0.4: each name's `# HELP` and `# TYPE` lines
+/// once, before its first series; series of one name kept together.
+pub fn write_text(series: &[OwnSeries]) -> String {
+    let mut sorted: Vec<&OwnSeries> = series.iter().collect();
+    // Stable: the series of one name stay in the order they came.
+    sorted.sort_by_key(|s| s.name);
+    let mut out = String::with_capacity(64 * series.len());
+    let mut last = "";
+    for s in sorted {
+        if s.name != last {
+            let (kind, help) = lookup(s.name).unwrap_or(("untyped", ""));
+            out.push_str("# HELP ");
+            out.push_str(s.name);
+            out.push(' ');
+            escape_into(&mut out, help, false);
+            out.push_str("\n# TYPE ");
+            out.push_str(s.name);
+            out.push(' ');
+            out.push_str(kind);
+            out.push('\n');
+            last = s.name;
+        }
+        out.push_str(s.name);
+        if !s.labels.is_empty() {
+            out.push('{');
+            for (i, (name, value)) in s.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(name);
+                out.push_str("=\"");
+                escape_into(&mut out, value, true);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        out.push_str(&text_value(s.value));
+        out.push('\n');
+    }
+    out
+}
+
+/// A sample value as the text format writes it (as Go does: NaN, +Inf, 1e+21).
+fn text_value(v: f64) -> String {
+    let mut out = Vec::new();
+    vigil_promql::go_float::write_sample_value(&mut out, v);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Escapes `\` and newlines (help texts), and `"` too in label values.
+fn escape_into(out: &mut String, s: &str, quotes: bool) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quotes => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_covers_every_series() {
+        assert!(METADATA.windows(2).all(|w| w[0].0 < w[1].0));
+        let counters = Arc::new(Counters::default());
+        counters.rejected("bad_label", 2);
+        counters.stream_failed("protocol");
+        let notify = Arc::new(NotifyMetrics::default());
+        notify.count("ops", "sent");
+        notify.set_depth("ops", 1);
+        let own = OwnMetrics {
+            counters,
+            notify,
+            auth: Arc::new(Auth::from_config(&crate::config::Config::default()).unwrap()),
+        };
+        let mut all = own.series();
+        all.extend(process_series());
+        for s in &all {
+            assert!(lookup(s.name).is_some(), "{} has no metadata", s.name);
+        }
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_start_time_seconds",
+            "process_open_fds",
+            "vigil_collector_rejected_total",
+            "vigil_notifications_total",
+        ] {
+            assert!(all.iter().any(|s| s.name == name), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn text_format_groups_names_and_escapes() {
+        let text = write_text(&[
+            OwnSeries::new("vigil_collector_rejected_total", &[("reason", "a\"b")], 2.0),
+            OwnSeries::new("vigil_collector_batches_total", &[], 1e21),
+            OwnSeries::new("vigil_collector_rejected_total", &[("reason", "c\\d")], 0.5),
+        ]);
+        assert_eq!(
+            text,
+            "# HELP vigil_collector_batches_total Batches from agents acknowledged.\n\
+             # TYPE vigil_collector_batches_total counter\n\
+             vigil_collector_batches_total 1e+21\n\
+             # HELP vigil_collector_rejected_total Samples and series definitions from agents \
+             refused, by reason.\n\
+             # TYPE vigil_collector_rejected_total counter\n\
+             vigil_collector_rejected_total{reason=\"a\\\"b\"} 2\n\
+             vigil_collector_rejected_total{reason=\"c\\\\d\"} 0.5\n"
+        );
+    }
+}
