@@ -14,7 +14,9 @@
 mod aggregate;
 mod binary;
 mod call;
+mod functions;
 mod select;
+mod subquery;
 
 use std::collections::HashMap;
 
@@ -84,6 +86,11 @@ pub(super) struct Evaluator<'a> {
     pub store: &'a dyn Store,
     pub options: &'a EngineOptions,
     pub steps: Steps,
+    /// The query's own start and end (what `@ start()` and `@ end()` mean), unix
+    /// milliseconds; inside a subquery `steps` differ from them.
+    pub query_start: i64,
+    /// See `query_start`.
+    pub query_end: i64,
     /// Samples read from the store so far, against `options.max_samples`.
     pub loaded_samples: usize,
     /// When the query must be done by.
@@ -100,6 +107,8 @@ pub(super) fn instant(
         store,
         options,
         steps: Steps::new(time_ms, time_ms, 1),
+        query_start: time_ms,
+        query_end: time_ms,
         loaded_samples: 0,
         deadline: std::time::Instant::now() + options.timeout,
     };
@@ -133,8 +142,12 @@ pub(super) fn range(
     end_ms: i64,
     step_ms: i64,
 ) -> Result<Value, QueryError> {
-    let kind = expression_type(expr);
-    if kind != "scalar" && kind != "vector" {
+    let kind = match expression_type(expr) {
+        "scalar" | "vector" => None,
+        "matrix" => Some("range vector"),
+        other => Some(other),
+    };
+    if let Some(kind) = kind {
         return Err(QueryError::BadArgument(format!(
             "invalid expression type \"{kind}\" for range query, must be Scalar or instant Vector"
         )));
@@ -144,6 +157,8 @@ pub(super) fn range(
         store,
         options,
         steps,
+        query_start: start_ms,
+        query_end: end_ms,
         loaded_samples: 0,
         deadline: std::time::Instant::now() + options.timeout,
     };
@@ -256,11 +271,25 @@ impl Evaluator<'_> {
                 matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
                 Ok(Val::Matrix(matrix))
             }
-            Expr::Subquery(s) => Err(QueryError::Unsupported(format!(
-                "subqueries ({s}) are not supported; use a recording of the inner expression or a range query"
-            ))),
+            Expr::Subquery(sq) => {
+                if self.steps.count != 1 || self.steps.start != self.steps.end {
+                    return Err(QueryError::BadArgument(format!(
+                        "a range vector ({sq}) cannot be the result of a range query; \
+                         wrap it in a function such as max_over_time()"
+                    )));
+                }
+                let mut matrix: Vec<Series> = self
+                    .subquery(sq)?
+                    .into_iter()
+                    .map(|(labels, points)| Series { labels, points })
+                    .collect();
+                matrix.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Ok(Val::Matrix(matrix))
+            }
+            // promql-parser builds these only for extensions registered in code, never
+            // from query text.
             Expr::Extension(_) => Err(QueryError::Unsupported(
-                "extension expressions are not supported".into(),
+                "extension expressions are not part of PromQL".into(),
             )),
         }
     }
@@ -295,14 +324,21 @@ impl Evaluator<'_> {
 
     /// The time a selector reads at when evaluated at `t`: `@` fixes it, `offset` moves it back.
     pub fn reference_time(&self, vs: &VectorSelector, t: i64) -> i64 {
-        let base = match &vs.at {
+        self.reference(&vs.at, &vs.offset, t)
+    }
+
+    /// The time a selector or subquery with modifiers `at` and `offset` reads at when
+    /// evaluated at `t`. `@ start()` and `@ end()` are the query's (not a subquery's)
+    /// start and end, as in Prometheus.
+    pub fn reference(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
+        let base = match at {
             None => t,
-            Some(AtModifier::Start) => self.steps.start,
-            Some(AtModifier::End) => self.steps.end,
+            Some(AtModifier::Start) => self.query_start,
+            Some(AtModifier::End) => self.query_end,
             Some(AtModifier::At(time)) => system_time_ms(*time),
         };
         // Saturating for safety: parse::check_times keeps both far inside i64.
-        base.saturating_sub(offset_ms(&vs.offset))
+        base.saturating_sub(offset_ms(offset))
     }
 }
 

@@ -15,14 +15,22 @@
 //!   children evaluate one kind of node each: `eval::select` (selectors read the store
 //!   once per query), `eval::binary` (operators, vector matching), `eval::aggregate`
 //!   (`sum`, `topk`, … with `by`/`without`), `eval::call` (function calls).
-//! - `range_functions`: functions over a window of samples (`rate`, `*_over_time`, …).
+//!   Subqueries (`eval::subquery`) evaluate their inner expression with a child evaluator
+//!   at absolute multiples of their step; `eval::functions` holds the math, date and
+//!   histogram functions.
+//! - `range_functions`: functions over a window of samples (`rate`, `*_over_time`,
+//!   `holt_winters`, …).
+//! - [`histogram`]: `histogram_quantile` over classic (`le`) buckets.
+//! - [`date_functions`]: `year()`, `month()`, … on Unix seconds, as Go's `time` package.
 //! - `label_functions`: `label_replace` and `label_join`.
 //! - [`go_float`]: numbers in the exact text Prometheus (Go) writes, for the HTTP API and
 //!   the CLI.
 
+pub mod date_functions;
 pub mod error;
 mod eval;
 pub mod go_float;
+pub mod histogram;
 pub mod label_functions;
 pub mod parse;
 pub mod range_functions;
@@ -47,6 +55,14 @@ pub struct EngineOptions {
     pub max_series: usize,
     /// Most steps a range query may have (Prometheus: 11,000).
     pub max_steps: i64,
+    /// The step of a subquery written without one (`expr[1h:]`), in milliseconds:
+    /// Prometheus uses its global `evaluation_interval`, 1 minute by default.
+    pub default_subquery_step_ms: i64,
+    /// Most steps one subquery may evaluate its inner expression at (every outer step's
+    /// window together). Every step costs memory even where no series has a value, so
+    /// `x[1y:1ms]` fails with [`QueryError::TooLarge`] rather than exhausting memory;
+    /// the points a subquery produces also count toward `max_samples`.
+    pub max_subquery_steps: usize,
     /// How long one query may run before it fails with [`QueryError::Timeout`]
     /// (Prometheus: 2 minutes).
     pub timeout: std::time::Duration,
@@ -61,6 +77,8 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             max_series: 1_000_000,
             max_steps: 11_000,
+            default_subquery_step_ms: 60_000,
+            max_subquery_steps: 5_000_000,
             timeout: std::time::Duration::from_secs(120),
             parse: ParseLimits::default(),
         }

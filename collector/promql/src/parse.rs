@@ -73,11 +73,14 @@ impl Default for ParseLimits {
     }
 }
 
-/// Parses `query` after [`check`], then refuses times and durations out of range.
+/// Parses `query` after [`check`], then refuses times and durations out of range and
+/// what Prometheus 2.42 does not know (`parse::dialect`: `holt_winters` is read as
+/// promql-parser's `double_exponential_smoothing`, newer functions are unknown).
 pub fn parse(query: &str, limits: &ParseLimits) -> Result<Expr, QueryError> {
     check(query, limits)?;
+    let text = dialect::to_parser_text(query)?;
     let parsed =
-        catch_unwind(AssertUnwindSafe(|| promql_parser::parser::parse(query))).map_err(|_| {
+        catch_unwind(AssertUnwindSafe(|| promql_parser::parser::parse(&text))).map_err(|_| {
             QueryError::Parse(
                 "the PromQL parser failed on this expression; check its numbers and durations"
                     .into(),
@@ -85,6 +88,7 @@ pub fn parse(query: &str, limits: &ParseLimits) -> Result<Expr, QueryError> {
         })?;
     let expr = parsed.map_err(|e| QueryError::Parse(e.trim().to_owned()))?;
     check_times(&expr)?;
+    dialect::check(&expr)?;
     Ok(expr)
 }
 
@@ -335,6 +339,8 @@ fn at_seconds(t: SystemTime) -> String {
         Err(e) => format!("-{}", e.duration().as_secs_f64()),
     }
 }
+
+mod dialect;
 
 #[cfg(test)]
 mod tests;

@@ -59,11 +59,16 @@ pub enum RangeFunction {
     PresentOverTime,
     /// `quantile_over_time(φ, v[r])`
     QuantileOverTime,
+    /// `holt_winters(v[r], sf, tf)`: double exponential smoothing (Prometheus 2.x name).
+    HoltWinters,
+    /// `absent_over_time(v[r])`: 1 where no series has a sample in the window (the
+    /// evaluator builds that series; per series this is 1 like `present_over_time`).
+    AbsentOverTime,
 }
 
 /// Every function with its PromQL name, for [`RangeFunction::from_name`] and
 /// [`RangeFunction::name`].
-const NAMES: [(&str, RangeFunction); 19] = [
+const NAMES: [(&str, RangeFunction); 21] = [
     ("rate", RangeFunction::Rate),
     ("increase", RangeFunction::Increase),
     ("delta", RangeFunction::Delta),
@@ -83,6 +88,8 @@ const NAMES: [(&str, RangeFunction); 19] = [
     ("stdvar_over_time", RangeFunction::StdvarOverTime),
     ("present_over_time", RangeFunction::PresentOverTime),
     ("quantile_over_time", RangeFunction::QuantileOverTime),
+    ("holt_winters", RangeFunction::HoltWinters),
+    ("absent_over_time", RangeFunction::AbsentOverTime),
 ];
 
 impl RangeFunction {
@@ -99,13 +106,14 @@ impl RangeFunction {
             .map_or("unknown", |(n, _)| n)
     }
 
-    /// Where the function's scalar argument sits among its arguments, if it has one:
-    /// `quantile_over_time(φ, v[r])` has it first (index 0), `predict_linear(v[r], t)`
-    /// second (index 1). The range vector is the other argument.
+    /// Where the function's first scalar argument sits among its arguments, if it has
+    /// one: `quantile_over_time(φ, v[r])` has it first (index 0), `predict_linear(v[r],
+    /// t)` and `holt_winters(v[r], sf, tf)` second (index 1). The range vector is the
+    /// argument that is not a scalar.
     pub fn scalar_arg_index(self) -> Option<usize> {
         match self {
             RangeFunction::QuantileOverTime => Some(0),
-            RangeFunction::PredictLinear => Some(1),
+            RangeFunction::PredictLinear | RangeFunction::HoltWinters => Some(1),
             _ => None,
         }
     }
@@ -113,16 +121,19 @@ impl RangeFunction {
 
 /// Applies `f` to `window` (samples with `range_start_ms <= t <= range_end_ms`, oldest
 /// first, stale markers removed). `eval_ms` is the evaluation time (before any offset);
-/// `arg` is the scalar argument of `predict_linear` and `quantile_over_time` (NaN for the
-/// others). `None` means no output sample (as when a window has too few samples).
+/// `args` are the scalar arguments in order: `t` of `predict_linear`, φ of
+/// `quantile_over_time`, `sf` and `tf` of `holt_winters` (a missing one reads as NaN).
+/// `None` means no output sample (as when a window has too few samples). `holt_winters`
+/// expects factors already checked with [`check_holt_winters`].
 pub fn apply(
     f: RangeFunction,
     window: &[(i64, f64)],
     range_start_ms: i64,
     range_end_ms: i64,
     eval_ms: i64,
-    arg: f64,
+    args: &[f64],
 ) -> Option<f64> {
+    let arg = args.first().copied().unwrap_or(f64::NAN);
     // Prometheus never calls a range function on a series with no sample in the window.
     if window.is_empty() {
         return None;
@@ -149,11 +160,49 @@ pub fn apply(
         RangeFunction::LastOverTime => window.last().map(|&(_, v)| v),
         RangeFunction::StddevOverTime => Some(over_time::stdvar(window).sqrt()),
         RangeFunction::StdvarOverTime => Some(over_time::stdvar(window)),
-        RangeFunction::PresentOverTime => Some(1.0),
+        RangeFunction::PresentOverTime | RangeFunction::AbsentOverTime => Some(1.0),
+        RangeFunction::HoltWinters => {
+            over_time::holt_winters(window, arg, args.get(1).copied().unwrap_or(f64::NAN))
+        }
         RangeFunction::QuantileOverTime => {
             let mut values: Vec<f64> = window.iter().map(|&(_, v)| v).collect();
             Some(quantile(arg, &mut values))
         }
+    }
+}
+
+/// Checks `holt_winters`' smoothing factor `sf` and trend factor `tf` (neither may be
+/// ≤ 0 or ≥ 1; NaN passes), with Prometheus 2.42's messages. Prometheus checks only
+/// when a series has a sample in the window, so the caller does too.
+pub fn check_holt_winters(sf: f64, tf: f64) -> Result<(), String> {
+    // As Go writes it, so NaN passes (and makes the result NaN).
+    if sf <= 0.0 || sf >= 1.0 {
+        return Err(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {}",
+            go_fixed6(sf)
+        ));
+    }
+    if tf <= 0.0 || tf >= 1.0 {
+        return Err(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {}",
+            go_fixed6(tf)
+        ));
+    }
+    Ok(())
+}
+
+/// Go's `%f`: six decimals, `NaN`, `+Inf`, `-Inf`.
+fn go_fixed6(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v:.6}")
     }
 }
 

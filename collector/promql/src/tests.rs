@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 
+mod functions;
+mod subquery;
+
 use super::{Engine, EngineOptions, QueryError, Value};
 use vigil_store::memory::MemoryStore;
 use vigil_store::{Labels, SeriesSamples, Store};
@@ -257,10 +260,9 @@ fn range_query_steps() {
 fn clear_errors() {
     let f = cpu_fixture();
     assert_eq!(f.error("sum(").kind(), "bad_data");
-    let err = f.error("node_load1[5m:1m]");
-    assert!(err.to_string().contains("subqueries"), "{err}");
-    let err = f.error("histogram_quantile(0.9, node_load1)");
-    assert!(err.to_string().contains("histogram_quantile"), "{err}");
+    let err = f.error("mad_over_time(node_load1[5m])");
+    assert_eq!(err.kind(), "bad_data");
+    assert!(err.to_string().contains("unknown function"), "{err}");
     let err = f
         .engine()
         .range("node_load1[5m]", 0, MIN, 1000)

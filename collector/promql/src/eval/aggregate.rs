@@ -71,6 +71,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, expr: &AggregateExpr) -> Result<Val, 
         (Agg::CountValues, Some(p)) => Some(string_param(ev, p)?),
         _ => None,
     };
+    if let (Agg::Topk | Agg::Bottomk, Some(k)) = (agg, &param) {
+        check_k(k)?;
+    }
     let input = ev.eval_vector(&expr.expr, &format!("the argument of {}", expr.op))?;
     let modifier = expr.modifier.as_ref();
     match agg {
@@ -85,6 +88,47 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, expr: &AggregateExpr) -> Result<Val, 
     }
 }
 
+/// Prometheus 2.42 refuses a `topk`/`bottomk` parameter that does not fit an int64
+/// (NaN and infinities included), at any step, even when there is nothing to aggregate.
+fn check_k(k: &[f64]) -> Result<(), QueryError> {
+    // Go's maxInt64 and minInt64 as float64 comparisons in Prometheus.
+    const MAX: f64 = 9_223_372_036_854_774_784.0;
+    const MIN: f64 = -9_223_372_036_854_775_808.0;
+    match k.iter().find(|k| !(**k <= MAX && **k >= MIN)) {
+        Some(&k) => Err(QueryError::Execution(format!(
+            "Scalar value {} overflows int64",
+            go_g(k)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Go's `%v` of a float64 at least 1e6 in magnitude, NaN or infinite (the only values
+/// `check_k` reports): shortest digits with a two-digit or longer exponent, `1e+20`.
+fn go_g(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let text = format!("{v:e}");
+    match text.split_once('e') {
+        Some((mantissa, exp)) => {
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => text,
+    }
+}
+
 fn string_param(ev: &mut Evaluator<'_>, p: &Expr) -> Result<String, QueryError> {
     let Val::String(label) = ev.eval(p)? else {
         return Err(QueryError::BadArgument(
@@ -96,8 +140,9 @@ fn string_param(ev: &mut Evaluator<'_>, p: &Expr) -> Result<String, QueryError> 
         .enumerate()
         .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
     if !valid || label.is_empty() {
-        return Err(QueryError::BadArgument(format!(
-            "invalid label name {label:?} in count_values"
+        // An execution error in Prometheus 2.42 (raised while aggregating).
+        return Err(QueryError::Execution(format!(
+            "invalid label name {label:?}"
         )));
     }
     Ok(label)

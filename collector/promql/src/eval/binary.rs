@@ -66,9 +66,10 @@ impl Op {
         matches!(self, Op::And | Op::Or | Op::Unless)
     }
 
-    /// Arithmetic drops the metric name: the result is no longer that metric.
+    /// Arithmetic drops the metric name: the result is no longer that metric. Not
+    /// `atan2`: Prometheus 2.42 keeps the name for it.
     fn drops_name(self) -> bool {
-        !self.is_comparison() && !self.is_set()
+        !self.is_comparison() && !self.is_set() && self != Op::Atan2
     }
 
     /// `(value, keep)`: arithmetic always keeps; a comparison keeps `lhs` when it holds.

@@ -12,7 +12,11 @@ use crate::range_functions::{self, RangeFunction};
 use vigil_store::{Labels, METRIC_NAME};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryError> {
-    let name = call.func.name;
+    // promql-parser's name for Prometheus 2.42's holt_winters (see `parse::dialect`).
+    let name = match call.func.name {
+        "double_exponential_smoothing" => "holt_winters",
+        name => name,
+    };
     let args: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
     if let Some(f) = RangeFunction::from_name(name) {
         return range_call(ev, f, name, &args);
@@ -149,73 +153,101 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
             }
             Ok(Val::Vector(v))
         }
-        other => Err(QueryError::Unsupported(format!(
-            "function {other}() is not supported by Vigil"
-        ))),
+        other => super::functions::eval(ev, other, &args),
     }
 }
 
-/// A function over a range vector, evaluated per series and step from one read of the store.
+/// A function over a range vector (a range selector or a subquery), evaluated per series
+/// and step from one read of the store (or one evaluation of the subquery). The other
+/// arguments are scalars, one per step.
 fn range_call(
     ev: &mut Evaluator<'_>,
     f: RangeFunction,
     name: &str,
     args: &[&Expr],
 ) -> Result<Val, QueryError> {
-    let (matrix_at, scalar_at) = match name {
-        "quantile_over_time" => (1, Some(0)),
-        "predict_linear" => (0, Some(1)),
-        _ => (0, None),
-    };
-    let scalar = match scalar_at.and_then(|i| args.get(i)) {
-        Some(a) => Some(ev.eval_scalar(a, &format!("the scalar argument of {name}()"))?),
-        None => None,
-    };
-    let ms = match args.get(matrix_at).map(|a| strip_parens(a)) {
-        Some(Expr::MatrixSelector(ms)) => ms,
-        Some(Expr::Subquery(s)) => {
-            return Err(QueryError::Unsupported(format!(
-                "subqueries ({s}) are not supported"
-            )));
+    let matrix_at = args
+        .iter()
+        .position(|a| matches!(strip_parens(a), Expr::MatrixSelector(_) | Expr::Subquery(_)))
+        .ok_or_else(|| {
+            QueryError::BadArgument(format!(
+                "{name}() needs a range vector such as metric[5m] or a subquery"
+            ))
+        })?;
+    let mut scalars: Vec<Vec<f64>> = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i != matrix_at {
+            scalars.push(ev.eval_scalar(a, &format!("the scalar argument of {name}()"))?);
         }
-        _ => {
-            return Err(QueryError::BadArgument(format!(
-                "{name}() needs a range vector such as metric[5m]"
-            )));
+    }
+    let (loaded, range, at, offset) = match strip_parens(args[matrix_at]) {
+        Expr::MatrixSelector(ms) => {
+            let range = duration_ms(ms.range);
+            let loaded = ev.load(&ms.vs, range, true)?;
+            (loaded, range, &ms.vs.at, &ms.vs.offset)
         }
+        Expr::Subquery(sq) => (ev.subquery(sq)?, duration_ms(sq.range), &sq.at, &sq.offset),
+        _ => unreachable!("matrix_at points at a range selector or a subquery"),
     };
-    let range = duration_ms(ms.range);
-    let loaded = ev.load(&ms.vs, range, true)?;
     let mut out = StepVector::empty(ev.steps.count);
     let steps = ev.steps;
+    let mut failure = None;
+    let mut step_args = vec![f64::NAN; scalars.len()];
     for (labels, samples) in loaded {
         let index = out.series.len() as u32;
         let mut any = false;
-        ev.each_window(&ms.vs, range, &samples, |step, reference, window| {
-            if window.is_empty() {
+        ev.each_window((at, offset), range, &samples, |step, reference, window| {
+            if window.is_empty() || failure.is_some() {
                 return;
             }
-            let arg = scalar.as_ref().map_or(f64::NAN, |s| s[step]);
+            for (arg, values) in step_args.iter_mut().zip(&scalars) {
+                *arg = values[step];
+            }
+            if f == RangeFunction::HoltWinters
+                && let Err(e) = range_functions::check_holt_winters(
+                    step_args.first().copied().unwrap_or(f64::NAN),
+                    step_args.get(1).copied().unwrap_or(f64::NAN),
+                )
+            {
+                failure = Some(e);
+                return;
+            }
             if let Some(v) = range_functions::apply(
                 f,
                 window,
                 reference.saturating_sub(range),
                 reference,
                 steps.time(step),
-                arg,
+                &step_args,
             ) {
                 out.steps[step].push((index, v));
                 any = true;
             }
         });
+        if let Some(e) = failure {
+            return Err(QueryError::Execution(e));
+        }
         if any {
             out.series.push(labels);
         }
     }
-    if name == "last_over_time" {
-        Ok(Val::Vector(out))
-    } else {
-        Ok(Val::Vector(drop_metric_names(out)?))
+    match f {
+        RangeFunction::LastOverTime => Ok(Val::Vector(out)),
+        RangeFunction::AbsentOverTime => Ok(Val::Vector(StepVector {
+            series: vec![absent_labels(args[matrix_at])],
+            steps: out
+                .steps
+                .iter()
+                .map(|s| {
+                    if s.is_empty() {
+                        vec![(0, 1.0)]
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+        })),
+        _ => Ok(Val::Vector(drop_metric_names(out)?)),
     }
 }
 
@@ -244,7 +276,10 @@ fn timestamp(ev: &mut Evaluator<'_>, arg: &Expr) -> Result<Val, QueryError> {
 }
 
 /// Applies `f(step, value)` to every sample (`None` drops it) and drops the metric name.
-fn map_values(mut v: StepVector, f: impl Fn(usize, f64) -> Option<f64>) -> Result<Val, QueryError> {
+pub(super) fn map_values(
+    mut v: StepVector,
+    f: impl Fn(usize, f64) -> Option<f64>,
+) -> Result<Val, QueryError> {
     for (i, step) in v.steps.iter_mut().enumerate() {
         step.retain_mut(|(_, x)| match f(i, *x) {
             Some(y) => {
@@ -267,7 +302,7 @@ fn string_arg(ev: &mut Evaluator<'_>, expr: &Expr, function: &str) -> Result<Str
     }
 }
 
-fn strip_parens(mut expr: &Expr) -> &Expr {
+pub(super) fn strip_parens(mut expr: &Expr) -> &Expr {
     while let Expr::Paren(p) = expr {
         expr = &p.expr;
     }
@@ -297,7 +332,7 @@ fn absent_labels(arg: &Expr) -> Labels {
     Labels::new(pairs)
 }
 
-fn sgn(x: f64) -> f64 {
+pub(super) fn sgn(x: f64) -> f64 {
     if x > 0.0 {
         1.0
     } else if x < 0.0 {

@@ -4,7 +4,7 @@
 //! Each selector reads the store once per query, for the whole time span all steps need,
 //! and every step then picks its samples from memory by moving two cursors forward.
 
-use promql_parser::parser::VectorSelector;
+use promql_parser::parser::{AtModifier, Offset, VectorSelector};
 
 use super::{Evaluator, StepVector};
 use crate::QueryError;
@@ -131,10 +131,11 @@ impl Evaluator<'_> {
 
     /// Calls `f(step, window)` for every step, with the samples in
     /// `[reference - range, reference]` (both ends included, as in Prometheus 2.x) and the
-    /// window's reference time.
+    /// window's reference time. `at` and `offset` are the modifiers of the range selector
+    /// or subquery the samples come from.
     pub fn each_window(
         &self,
-        vs: &VectorSelector,
+        (at, offset): (&Option<AtModifier>, &Option<Offset>),
         range_ms: i64,
         samples: &[(i64, f64)],
         mut f: impl FnMut(usize, i64, &[(i64, f64)]),
@@ -142,7 +143,7 @@ impl Evaluator<'_> {
         let (mut lo, mut hi) = (0, 0);
         let mut previous: Option<i64> = None;
         for step in 0..self.steps.count {
-            let reference = self.reference_time(vs, self.steps.time(step));
+            let reference = self.reference(at, offset, self.steps.time(step));
             let from = reference.saturating_sub(range_ms);
             if previous.is_some_and(|p| reference < p) {
                 lo = samples.partition_point(|(t, _)| *t < from);

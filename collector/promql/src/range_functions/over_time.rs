@@ -91,6 +91,28 @@ pub(super) fn changes(window: &[(i64, f64)]) -> f64 {
         .count() as f64
 }
 
+/// `holt_winters(v[r], sf, tf)`: double exponential smoothing (Prometheus 2.42's
+/// formula: the first trend is the first difference, each step blends the value with
+/// the previous level plus trend); `None` under two samples.
+pub(super) fn holt_winters(window: &[(i64, f64)], sf: f64, tf: f64) -> Option<f64> {
+    if window.len() < 2 {
+        return None;
+    }
+    let mut previous = 0.0; // the level one step back (0 before the first step)
+    let mut level = window[0].1;
+    let mut trend = window[1].1 - window[0].1;
+    for (i, &(_, v)) in window.iter().enumerate().skip(1) {
+        let scaled = sf * v;
+        if i > 1 {
+            trend = tf * (level - previous) + (1.0 - tf) * trend;
+        }
+        let smoothed = (1.0 - sf) * (level + trend);
+        previous = level;
+        level = scaled + smoothed;
+    }
+    Some(level)
+}
+
 /// The φ-quantile of `values` as Prometheus computes it (linear interpolation between
 /// the closest ranks); NaN for an empty set, ±Inf for φ outside [0, 1]. Reorders `values`.
 ///
