@@ -140,7 +140,7 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     assert_eq!(result.len(), 1, "{r}");
     assert_eq!(
         result[0]["metric"],
-        serde_json::json!({"device": "vda", "host": "web-1"})
+        serde_json::json!({"device": "vda", "host": "web-1", "instance": "web-1", "job": "node"})
     );
     assert_eq!(result[0]["value"][0], serde_json::json!(t0 / 1000));
     let rate: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
@@ -337,6 +337,15 @@ fn top_shows_a_real_agent() {
         host["agent"]["version"]
             .as_str()
             .is_some_and(|v| !v.is_empty()),
+        "{host}"
+    );
+    // Its process groups: at least `other`, with its processes counted.
+    assert!(
+        host["process_groups"]
+            .as_array()
+            .is_some_and(|groups| groups
+                .iter()
+                .any(|g| g["group"] == "other" && g["processes"].as_f64().is_some())),
         "{host}"
     );
 }

@@ -164,7 +164,8 @@ fn advice(message: &str) -> &'static str {
         "\n(check the PromQL; put the expression in single quotes so the shell leaves its \
          quotes and braces alone)"
     } else if message.contains("unsupported") {
-        "\n(Vigil evaluates a subset of PromQL; write the query without that construct)"
+        "\n(Vigil evaluates PromQL as Prometheus 2.42 does; write the query without that \
+         newer construct)"
     } else {
         ""
     }

@@ -14,10 +14,14 @@
 //! files), `spool_oldest_age_seconds` (0 when none waits), `dropped_rounds_total`,
 //! `spool_write_errors_total`, `spool_damaged_segments_total` and
 //! `spool_lost_samples_total`; `null` for a figure an old agent (or a host without an
-//! agent) does not report.
+//! agent) does not report. `process_groups` lists the agent's process groups (`group`,
+//! `cpu_percent` of one core over the window, `memory_bytes`, `processes`, `threads`),
+//! busiest first and `other` last; `systemd_units` the failed and activating units (`unit`,
+//! `state`, `type`). Both are empty where the agent does not report them.
 //! `--output csv` has the columns `section,name,field,value`, one row per figure
 //! (`usage,,cpu_percent,12.5`, `filesystem,/,used_percent,71.2`, `fact,,os,Debian ...`,
-//! `agent,,spool_rounds,3`; an empty value for a missing figure).
+//! `agent,,spool_rounds,3`, `process_group,postgres,cpu_percent,12.5`,
+//! `systemd_unit,nginx.service,state,failed`; an empty value for a missing figure).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -32,7 +36,10 @@ use super::output::{self, Output};
 use super::time;
 use super::usage::{self, Scope, Usage};
 
+mod processes;
 mod render;
+
+pub use processes::{ProcessGroup, Unit};
 
 /// Arguments of `vigil host`.
 #[derive(Debug, clap::Args)]
@@ -64,6 +71,10 @@ pub struct HostReport {
     pub interfaces: Vec<Interface>,
     /// The agent's own figures.
     pub agent: Agent,
+    /// The agent's process groups, busiest first, `other` last.
+    pub process_groups: Vec<ProcessGroup>,
+    /// systemd units in the failed or activating state, failed first.
+    pub systemd_units: Vec<Unit>,
 }
 
 /// What the host's agent reports about itself: its version, cost and disk spool. `None`
@@ -190,6 +201,8 @@ pub async fn fetch(
         .and_then(|h| h.facts.as_ref())
         .map_or("", |f| f.agent_version.as_str());
     report.agent = agent(results.get(6), registry_version);
+    (report.process_groups, report.systemd_units) =
+        processes::fetch(collector, name, window, time_ms).await?;
     report.host = host;
     report.name = name.to_owned();
     report.usage = usage.unwrap_or_default();

@@ -314,13 +314,13 @@ mod tests {
              quotes and braces alone)"
         );
         let status = tonic::Status::invalid_argument(
-            "bad_data: unsupported: function histogram_quantile() is not supported by Vigil",
+            "bad_data: unsupported: aggregation limitk() is not supported",
         );
         assert_eq!(
-            bad_query("histogram_quantile(0.9, x)", Error::from(status)).to_string(),
-            "cannot evaluate \"histogram_quantile(0.9, x)\": bad_data: unsupported: function \
-             histogram_quantile() is not supported by Vigil\n(Vigil evaluates a subset of \
-             PromQL; write the query without that construct)"
+            bad_query("limitk(1, x)", Error::from(status)).to_string(),
+            "cannot evaluate \"limitk(1, x)\": bad_data: unsupported: aggregation limitk() is \
+             not supported\n(Vigil evaluates PromQL as Prometheus 2.42 does; write the query \
+             without that newer construct)"
         );
         let status = tonic::Status::invalid_argument("bad_data: 1:1: parse error: bad step");
         assert!(

@@ -7,7 +7,7 @@
 //!   `keep_firing_for` and `clear:` (a pure state machine; time is passed in).
 //! - [`evaluate`]: one evaluation of one rule on the engine: alert observations or series
 //!   to record (its child `evaluate::forecast` for `forecast:` rules); [`host_down`] for
-//!   the built-in one.
+//!   the built-in one; [`systemd_unit_failed`] the built-in `SystemdUnitFailed` rule.
 //! - [`output`]: the series rules write (`ALERTS`, `ALERTS_FOR_STATE`, recorded series).
 //! - `group`: a running group: its rules' state, one evaluation, its status.
 //! - [`runtime`]: loads files, runs each group on a task, restores saved alert state,
@@ -26,3 +26,4 @@ pub mod output;
 pub mod runtime;
 pub mod service;
 pub mod status;
+pub mod systemd_unit_failed;

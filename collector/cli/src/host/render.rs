@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use vigil_proto::v1::Hello;
 
-use super::{Agent, Disk, Filesystem, HostReport, Interface};
+use super::{Agent, Disk, Filesystem, HostReport, Interface, ProcessGroup, Unit, processes};
 use crate::output::{self, Output};
 use crate::time;
 use crate::units::{self, or_dash};
@@ -51,6 +51,8 @@ struct Record<'a> {
     disks: &'a [Disk],
     interfaces: &'a [Interface],
     agent: &'a Agent,
+    process_groups: &'a [ProcessGroup],
+    systemd_units: &'a [Unit],
 }
 
 impl<'a> Record<'a> {
@@ -90,6 +92,8 @@ impl<'a> Record<'a> {
             disks: &report.disks,
             interfaces: &report.interfaces,
             agent: &report.agent,
+            process_groups: &report.process_groups,
+            systemd_units: &report.systemd_units,
         }
     }
 }
@@ -125,7 +129,15 @@ fn write_csv(record: &Record<'_>, w: &mut dyn Write) -> io::Result<()> {
     };
     let mut facts = serde_json::to_value(record)?;
     if let Some(map) = facts.as_object_mut() {
-        for key in ["usage", "filesystems", "disks", "interfaces", "agent"] {
+        for key in [
+            "usage",
+            "filesystems",
+            "disks",
+            "interfaces",
+            "agent",
+            "process_groups",
+            "systemd_units",
+        ] {
             map.remove(key);
         }
     }
@@ -151,6 +163,22 @@ fn write_csv(record: &Record<'_>, w: &mut dyn Write) -> io::Result<()> {
         );
     }
     add("agent", "", "", serde_json::to_value(record.agent)?);
+    for group in record.process_groups {
+        add(
+            "process_group",
+            &group.group,
+            "group",
+            serde_json::to_value(group)?,
+        );
+    }
+    for unit in record.systemd_units {
+        add(
+            "systemd_unit",
+            &unit.unit,
+            "unit",
+            serde_json::to_value(unit)?,
+        );
+    }
     output::write_csv(w, &["section", "name", "field", "value"], rows)
 }
 
@@ -255,6 +283,7 @@ fn write_table(
         writeln!(w)?;
         output::write_table(w, &table)?;
     }
+    processes::write_tables(&report.process_groups, &report.systemd_units, w)?;
     writeln!(w)?;
     write_agent(&report.agent, w)
 }

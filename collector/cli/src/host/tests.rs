@@ -411,3 +411,100 @@ fn csv() {
         "{csv}"
     );
 }
+
+/// The report with what the agent's `processes` and `systemd` sources report.
+fn with_processes() -> HostReport {
+    let g = |group: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![("group", group), ("host", "web-1")]
+    };
+    let (pg, other, idle) = (g("postgres"), g("other"), g("sshd"));
+    let unit = |name: &'static str, state: &'static str, kind: &'static str| {
+        vec![
+            ("__name__", "node_systemd_unit_state"),
+            ("host", "web-1"),
+            ("name", name),
+            ("state", state),
+            ("type", kind),
+        ]
+    };
+    let (nginx, apt, mount) = (
+        unit("nginx.service", "failed", "forking"),
+        unit("apt-daily.service", "activating", "oneshot"),
+        unit("data.mount", "failed", ""),
+    );
+    let results = [
+        vector(&[(&pg, 12.5), (&other, 40.0), (&idle, 0.0)]),
+        vector(&[
+            (&pg, 512.0 * 1024.0 * 1024.0),
+            (&other, 1e9),
+            (&idle, 4096.0),
+        ]),
+        vector(&[(&pg, 9.0), (&other, 120.0), (&idle, 2.0)]),
+        vector(&[(&pg, 9.0), (&other, 310.0)]),
+        vector(&[(&apt, 1.0), (&nginx, 1.0), (&mount, 1.0)]),
+    ];
+    let (process_groups, systemd_units) = processes::gather(&results);
+    HostReport {
+        process_groups,
+        systemd_units,
+        ..report()
+    }
+}
+
+#[test]
+fn process_groups_and_units_are_shown_busiest_and_failed_first() {
+    let text = render_report(&with_processes(), Output::Table);
+    let start = text.find("PROCESS GROUP").expect("a process table");
+    let end = text.find("\nAGENT             ").expect("the agent block");
+    assert_eq!(
+        &text[start..end],
+        "PROCESS GROUP     CPU    MEMORY   PROCESSES   THREADS\n\
+         postgres        12.5%   512 MiB           9         9\n\
+         sshd             0.0%   4.0 KiB           2         -\n\
+         other           40.0%   954 MiB         120       310\n\
+         \n\
+         SYSTEMD UNIT        STATE        TYPE\n\
+         data.mount          failed       -\n\
+         nginx.service       failed       forking\n\
+         apt-daily.service   activating   oneshot\n",
+        "{text}"
+    );
+    // Without them, no such blocks.
+    assert!(!rendered(Output::Table).contains("PROCESS GROUP"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&render_report(&with_processes(), Output::Json)).expect("JSON");
+    assert_eq!(json["process_groups"][0]["group"], "postgres");
+    assert_eq!(json["process_groups"][0]["cpu_percent"], 12.5);
+    assert_eq!(
+        json["process_groups"][1]["threads"],
+        serde_json::Value::Null
+    );
+    assert_eq!(json["process_groups"][2]["processes"], 120.0);
+    assert_eq!(json["systemd_units"][1]["unit"], "nginx.service");
+    assert_eq!(json["systemd_units"][1]["type"], "forking");
+    let json: serde_json::Value = serde_json::from_str(&rendered(Output::Json)).expect("JSON");
+    assert_eq!(json["process_groups"], serde_json::json!([]));
+    assert_eq!(json["systemd_units"], serde_json::json!([]));
+
+    let csv = render_report(&with_processes(), Output::Csv);
+    for row in [
+        "process_group,postgres,cpu_percent,12.5",
+        "process_group,other,memory_bytes,1000000000",
+        "process_group,sshd,threads,",
+        "systemd_unit,nginx.service,state,failed",
+        "systemd_unit,data.mount,type,",
+    ] {
+        assert!(csv.lines().any(|l| l == row), "{row}: {csv}");
+    }
+    assert!(!csv.contains("process_group,postgres,group,"), "{csv}");
+    assert!(!csv.contains("fact,,process_groups"), "{csv}");
+}
+
+#[test]
+fn process_expressions_parse_and_name_the_host() {
+    for expr in processes::exprs("web-\"1\"", Duration::from_secs(60)) {
+        assert!(expr.contains("host=\"web-\\\"1\\\"\""), "{expr}");
+        assert!(promql_parser::parser::parse(&expr).is_ok(), "{expr}");
+    }
+}

@@ -19,6 +19,10 @@ pub struct RulesConfig {
     /// The built-in `HostDown` alert fires for a host silent this long ("0s" turns it off).
     #[serde(with = "vigil_config::duration")]
     pub host_down_after: Duration,
+    /// The built-in `SystemdUnitFailed` alert fires for a unit an agent reports failed for
+    /// this long ("0s" turns it off).
+    #[serde(with = "vigil_config::duration")]
+    pub systemd_unit_failed_for: Duration,
 }
 
 impl Default for RulesConfig {
@@ -27,6 +31,7 @@ impl Default for RulesConfig {
             files: Vec::new(),
             evaluation_interval: Duration::from_secs(60),
             host_down_after: Duration::from_secs(120),
+            systemd_unit_failed_for: Duration::from_secs(60),
         }
     }
 }

@@ -4,8 +4,8 @@
 //! A reload reads every file first; on any problem the old rules keep running and the
 //! problems are returned. Otherwise groups are swapped: a rule with the same file, group,
 //! name and definition keeps its state (pending timers, firing alerts); removed rules'
-//! alerts are resolved and their saved state deleted. The built-in host-down group is not
-//! reloaded.
+//! alerts are resolved and their saved state deleted. The built-in groups (host-down,
+//! systemd) are not reloaded.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use super::group::{GroupRun, RuleState, Source, same_definition};
 use super::handover;
 use super::host_down;
 use super::status::{ReloadReport, RulesSnapshot, RulesView};
+use super::systemd_unit_failed;
 use crate::notify::notifier::Notifier;
 use crate::registry::Registry;
 use vigil_promql::Engine;
@@ -34,6 +35,8 @@ pub struct RulesSettings {
     pub evaluation_interval: Duration,
     /// Silence after which a host counts as down; `None` turns the built-in rule off.
     pub host_down_after: Option<Duration>,
+    /// `for` of the built-in `SystemdUnitFailed` rule; `None` turns it off.
+    pub systemd_unit_failed_for: Option<Duration>,
 }
 
 impl RulesSettings {
@@ -43,6 +46,8 @@ impl RulesSettings {
             files: config.files.clone(),
             evaluation_interval: config.evaluation_interval,
             host_down_after: (!config.host_down_after.is_zero()).then_some(config.host_down_after),
+            systemd_unit_failed_for: (!config.systemd_unit_failed_for.is_zero())
+                .then_some(config.systemd_unit_failed_for),
         }
     }
 }
@@ -56,6 +61,9 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     groups: Mutex<Vec<Arc<GroupRun>>>,
     host_down: Option<Arc<GroupRun>>,
+    /// The built-in groups other than host-down (`SystemdUnitFailed`), evaluated on the
+    /// engine like file rules but never reloaded.
+    builtin: Vec<Arc<GroupRun>>,
     /// Alert state loaded at start and not yet claimed by a rule (kept until rule files
     /// load successfully, so a bad file at start does not lose it).
     restored: Mutex<Option<Vec<StoredAlert>>>,
@@ -86,14 +94,14 @@ impl RulesRuntime {
         notifier: Option<Notifier>,
     ) -> Result<Self, vigil_store::StoreError> {
         let restored = store.alerts()?;
-        let mut restored_for_host_down: Vec<StoredAlert> = restored.clone();
+        let mut restored_builtin: Vec<StoredAlert> = restored.clone();
         let host_down = settings.host_down_after.map(|down_after| {
             let rule = host_down::rule(down_after);
             let state = RuleState::new(
                 rule,
                 host_down::FILE,
                 host_down::GROUP,
-                &mut restored_for_host_down,
+                &mut restored_builtin,
             );
             Arc::new(
                 GroupRun::new(
@@ -112,6 +120,28 @@ impl RulesRuntime {
                 .notify_to(notifier.clone()),
             )
         });
+        let builtin: Vec<Arc<GroupRun>> = settings
+            .systemd_unit_failed_for
+            .map(|for_| {
+                let state = RuleState::new(
+                    systemd_unit_failed::rule(for_),
+                    systemd_unit_failed::FILE,
+                    systemd_unit_failed::GROUP,
+                    &mut restored_builtin,
+                );
+                Arc::new(
+                    GroupRun::new(
+                        systemd_unit_failed::FILE.to_owned(),
+                        systemd_unit_failed::GROUP.to_owned(),
+                        settings.evaluation_interval,
+                        Source::Files,
+                        vec![state],
+                    )
+                    .notify_to(notifier.clone()),
+                )
+            })
+            .into_iter()
+            .collect();
         let restored: Vec<StoredAlert> = restored
             .into_iter()
             .filter(|a| a.key.file != host_down::FILE)
@@ -125,11 +155,12 @@ impl RulesRuntime {
                 runtime: tokio::runtime::Handle::current(),
                 groups: Mutex::new(Vec::new()),
                 host_down,
+                builtin,
                 restored: Mutex::new(Some(restored)),
                 reloading: Mutex::new(()),
             }),
         };
-        if let Some(group) = &runtime.inner.host_down {
+        for group in runtime.inner.host_down.iter().chain(&runtime.inner.builtin) {
             runtime.spawn(group.clone());
         }
         match runtime.reload_files() {
@@ -146,7 +177,7 @@ impl RulesRuntime {
         for group in lock(&self.inner.groups).drain(..) {
             group.stop();
         }
-        if let Some(group) = &self.inner.host_down {
+        for group in self.inner.host_down.iter().chain(&self.inner.builtin) {
             group.stop();
         }
     }
@@ -158,6 +189,7 @@ impl RulesRuntime {
         groups
             .iter()
             .chain(self.inner.host_down.iter())
+            .chain(&self.inner.builtin)
             .filter(|g| g.name == group)
             .any(|g| g.mark_notified(rule, labels, at_ms))
     }
@@ -307,6 +339,7 @@ impl RulesView for RulesRuntime {
             groups: groups
                 .iter()
                 .chain(self.inner.host_down.iter())
+                .chain(&self.inner.builtin)
                 .map(|g| g.status())
                 .collect(),
         }
