@@ -15,6 +15,12 @@
 //!          near 4.5e15, with a dip of 0.5 and a reset to 0
 //! ```
 //!
+//! A classic histogram, `http_request_duration_seconds` (`_bucket{le}`, `_count`, `_sum`,
+//! labels `handler` and the target labels), on web-1 and web-2 (handlers `/api`, `/login`)
+//! and db-1 (`/api`): cumulative buckets 0.05 … 1 and +Inf, reset to zero by web-2's reboot,
+//! ending with db-1. `/api` starts from earlier history, `/login` from zero. Its generator
+//! has its own seed, so the other series are the same with or without it.
+//!
 //! Every host has node_cpu_seconds_total{cpu,mode} (2 × 8), node_memory_{MemTotal,
 //! MemAvailable}_bytes, node_load1/5, node_boot_time_seconds, node_uname_info{release}
 //! (db-1 runs another kernel, for joins), node_filesystem_{size,avail,free}_bytes and
@@ -27,6 +33,9 @@
 
 use crate::rng::Rng;
 use std::fmt::Write as _;
+
+mod histogram;
+pub use histogram::{HISTOGRAM, HISTOGRAM_BUCKETS};
 
 /// Regular scrape interval, in milliseconds.
 pub const STEP_MS: i64 = 15_000;
@@ -83,6 +92,7 @@ pub fn generate(now_ms: i64) -> Dataset {
     }
     all.push(sensor(start_ms, end_ms, &mut rng));
     all.push(huge_counter(start_ms, end_ms, &mut rng));
+    all.extend(histogram::series(start_ms, end_ms));
     let (text, samples) = render(&mut all);
     Dataset {
         start_ms,
@@ -357,6 +367,20 @@ fn huge_counter(start: i64, end: i64, rng: &mut Rng) -> Series {
     }
 }
 
+/// The family a series belongs to and its OpenMetrics type.
+fn family_of(name: &str) -> (&str, &'static str) {
+    let histogram_part = name
+        .strip_prefix(HISTOGRAM)
+        .is_some_and(|rest| ["_bucket", "_count", "_sum"].contains(&rest));
+    if histogram_part {
+        return (HISTOGRAM, "histogram");
+    }
+    match name.strip_suffix("_total") {
+        Some(base) => (base, "counter"),
+        None => (name, "gauge"),
+    }
+}
+
 /// OpenMetrics text for all series, families in first-seen order.
 fn render(all: &mut [Series]) -> (String, usize) {
     all.sort_by(|a, b| a.name.cmp(&b.name));
@@ -364,12 +388,9 @@ fn render(all: &mut [Series]) -> (String, usize) {
     let mut samples = 0;
     let mut family = "";
     for series in all.iter() {
-        if series.name != family {
-            family = &series.name;
-            let (kind, base) = match family.strip_suffix("_total") {
-                Some(base) => ("counter", base),
-                None => ("gauge", family),
-            };
+        let (base, kind) = family_of(&series.name);
+        if base != family {
+            family = base;
             let _ = writeln!(text, "# TYPE {base} {kind}");
         }
         let labels: Vec<String> = series
@@ -442,10 +463,24 @@ mod tests {
             (d.start_ms, d.end_ms),
             (1_763_688_900_000, 1_763_699_700_000)
         );
-        assert_eq!(d.samples, 111_668);
-        assert_eq!(d.text.len(), 14_583_839);
-        assert_eq!(fnv1a(d.text.as_bytes()), 0x4353_3FF3_6AB2_6061);
+        // Without the histogram, the text is the one from before the histogram was added.
+        let without: String = d
+            .text
+            .split_inclusive('\n')
+            .filter(|line| !line.contains(HISTOGRAM))
+            .collect();
+        assert_eq!(without.len(), 14_583_839);
+        assert_eq!(fnv1a(without.as_bytes()), 0x4353_3FF3_6AB2_6061);
+        assert_eq!(d.samples, 139_228);
+        assert_eq!(d.text.len(), 18_239_036);
+        assert_eq!(fnv1a(d.text.as_bytes()), 0x32CA_FD92_5EFC_EA14);
         let other = generate(1_700_000_123_456);
-        assert_eq!(fnv1a(other.text.as_bytes()), 0x1689_89CE_8884_CB30);
+        assert_eq!(fnv1a(other.text.as_bytes()), 0x83CA_5B66_5FC1_C237);
+        let without: String = other
+            .text
+            .split_inclusive('\n')
+            .filter(|line| !line.contains(HISTOGRAM))
+            .collect();
+        assert_eq!(fnv1a(without.as_bytes()), 0x1689_89CE_8884_CB30);
     }
 }

@@ -14,6 +14,7 @@ use crate::dataset::{DB_STOPS_BEFORE_END_MS, LONG_GAP_MS, REBOOT_AFTER_MS, SHORT
 use crate::prom_api::Eval;
 
 mod exprs;
+mod full;
 pub use exprs::EMPTY_BY_DESIGN;
 use exprs::{ERRORS, INSTANT_ONLY, STANDARD};
 
@@ -156,6 +157,9 @@ pub struct Case {
     pub evals: Vec<Eval>,
     /// Whether Prometheus refuses it (then Vigil must refuse it the same way).
     pub expect_error: bool,
+    /// Whether the order of an instant answer's series matters too (`sort`, `sort_desc`);
+    /// range answers are always compared in order.
+    pub ordered: bool,
 }
 
 /// Every case of the corpus.
@@ -164,6 +168,7 @@ pub fn cases(t: Times) -> Vec<Case> {
         expr: expr.to_owned(),
         evals,
         expect_error: false,
+        ordered: expr.starts_with("sort(") || expr.starts_with("sort_desc("),
     };
     let mut all: Vec<Case> = STANDARD
         .iter()
@@ -254,5 +259,6 @@ pub fn cases(t: Times) -> Vec<Case> {
     ] {
         all.push(case(e, t.whole()));
     }
+    all.extend(full::cases(t, case));
     all
 }

@@ -259,6 +259,8 @@ pub const EMPTY_BY_DESIGN: &[&str] = &[
     "clamp(node_load1, 2, 1)",
     "rate(node_load1[10s])",
     "deriv(node_load1[20s])",
+    "absent_over_time(node_load1[5m])",
+    "histogram_quantile(0.9, rate(node_cpu_seconds_total[5m]))",
 ];
 
 /// Expressions Prometheus refuses (parse, type or execution errors): Vigil must refuse them
