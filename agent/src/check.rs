@@ -113,13 +113,14 @@ pub async fn run(config: &Config, source: &str, out: &mut dyn Write) -> bool {
     emit(Line::ok("config", source));
     emit(spool(&config.delivery));
     let mut collectors = Collectors::new(run::options(config));
-    let hello = encode::hello(
+    let mut hello = encode::hello(
         &collectors.facts(),
         &config.hostname,
         &config.labels,
         config.interval.as_millis() as u64,
         &config.token,
     );
+    encode::add_target_labels(&mut hello, &config.job, &config.instance);
     let plan = enroll::plan(config, &hello.hostname, std::time::SystemTime::now());
     if let Some(line) = identity(config, &plan) {
         emit(line);

@@ -13,24 +13,61 @@
 //! never reset by the agent).
 
 #[cfg(target_os = "linux")]
+pub mod arp;
+#[cfg(target_os = "linux")]
+pub mod conntrack;
+#[cfg(target_os = "linux")]
 pub mod cpu;
 #[cfg(target_os = "linux")]
 pub mod disk;
 #[cfg(target_os = "linux")]
+pub mod entropy;
+#[cfg(target_os = "linux")]
 mod file;
+#[cfg(target_os = "linux")]
+pub mod filefd;
 #[cfg(target_os = "linux")]
 pub mod filesystem;
 #[cfg(target_os = "linux")]
 pub mod host;
 #[cfg(target_os = "linux")]
+pub mod hwmon;
+#[cfg(target_os = "linux")]
+pub mod interrupts;
+#[cfg(target_os = "linux")]
 pub mod load;
 #[cfg(target_os = "linux")]
 pub mod memory;
+pub mod metadata;
+#[cfg(target_os = "linux")]
+pub mod netclass;
+#[cfg(target_os = "linux")]
+pub mod netstat;
 #[cfg(target_os = "linux")]
 pub mod network;
 #[cfg(any(not(target_os = "linux"), feature = "portable"))]
 pub mod portable;
+#[cfg(target_os = "linux")]
+pub mod pressure;
+pub mod processes;
+#[cfg(target_os = "linux")]
+pub mod schedstat;
 mod sink;
+#[cfg(target_os = "linux")]
+pub mod sockstat;
+#[cfg(target_os = "linux")]
+pub mod softnet;
+pub mod systemd;
+#[cfg(target_os = "linux")]
+pub mod thermal_zone;
+#[cfg(target_os = "linux")]
+pub mod time;
+#[cfg(target_os = "linux")]
+pub mod timex;
+#[cfg(target_os = "linux")]
+pub mod udp_queues;
+#[cfg(target_os = "linux")]
+pub mod vmstat;
 
 #[cfg(target_os = "linux")]
 pub use file::TextFile;
@@ -81,6 +118,39 @@ pub struct HostFacts {
     pub memory_bytes: u64,
 }
 
+/// Every source's name, as `[collect] disable` and `enable` take them.
+pub const SOURCES: [&str; 26] = [
+    "cpu",
+    "memory",
+    "load",
+    "disk",
+    "network",
+    "netclass",
+    "arp",
+    "udp_queues",
+    "filesystem",
+    "host",
+    "pressure",
+    "vmstat",
+    "netstat",
+    "sockstat",
+    "softnet",
+    "conntrack",
+    "filefd",
+    "entropy",
+    "timex",
+    "time",
+    "hwmon",
+    "thermal_zone",
+    "schedstat",
+    "interrupts",
+    "processes",
+    "systemd",
+];
+
+/// Sources that run only when `[collect] enable` names them (as in node_exporter).
+pub const OFF_BY_DEFAULT: [&str; 1] = ["interrupts"];
+
 /// Settings that shape collection.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -89,6 +159,14 @@ pub struct Options {
     /// How long one filesystem's `statvfs` may take before it is skipped and counted
     /// (a hung NFS mount must not stall the rest).
     pub statfs_timeout: Duration,
+    /// Sources switched off (`[collect] disable`), by their [`SOURCES`] name.
+    pub disable: Vec<String>,
+    /// Sources off by default switched on (`[collect] enable`).
+    pub enable: Vec<String>,
+    /// `[collect.processes]`.
+    pub processes: processes::ProcessesConfig,
+    /// `[collect.systemd]`.
+    pub systemd: systemd::SystemdConfig,
 }
 
 impl Default for Options {
@@ -96,7 +174,20 @@ impl Default for Options {
         Self {
             paths: Paths::default(),
             statfs_timeout: Duration::from_secs(5),
+            disable: Vec::new(),
+            enable: Vec::new(),
+            processes: processes::ProcessesConfig::default(),
+            systemd: systemd::SystemdConfig::default(),
         }
+    }
+}
+
+impl Options {
+    /// Whether the source `name` runs: not disabled, and enabled if it is off by default.
+    /// A source named in both lists stays off.
+    pub fn is_on(&self, name: &str) -> bool {
+        let listed = |list: &[String]| list.iter().any(|n| n == name);
+        !listed(&self.disable) && (!OFF_BY_DEFAULT.contains(&name) || listed(&self.enable))
     }
 }
 
@@ -119,6 +210,23 @@ pub enum CollectError {
         /// What was unexpected.
         reason: String,
     },
+}
+
+impl CollectError {
+    /// Whether the error is a file or directory that does not exist (`ENOENT`).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Self::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// The "missing kernel source is skipped quietly" rule: a source whose file or directory
+/// does not exist on this kernel (no `/proc/pressure`, no conntrack module, no hwmon chips)
+/// writes nothing and is no error, so it is not logged every round. Its result otherwise.
+pub fn quiet_if_missing(result: Result<(), CollectError>) -> Result<(), CollectError> {
+    match result {
+        Err(error) if error.is_missing() => Ok(()),
+        other => other,
+    }
 }
 
 /// Reads a whole file, naming it in the error.
@@ -150,16 +258,36 @@ pub struct Collectors {
     portable: portable::Portable,
 }
 
-/// The Linux sources, each keeping its paths, buffers and caches between rounds.
+/// The Linux sources, each keeping its paths, buffers and caches between rounds; `None`
+/// when switched off (see [`Options::is_on`]).
 #[cfg(target_os = "linux")]
 struct Linux {
-    cpu: cpu::Cpu,
-    memory: memory::Memory,
-    load: load::Load,
-    disk: disk::Disk,
-    network: network::Network,
-    filesystems: filesystem::Filesystems,
-    host: host::Host,
+    cpu: Option<cpu::Cpu>,
+    memory: Option<memory::Memory>,
+    load: Option<load::Load>,
+    disk: Option<disk::Disk>,
+    network: Option<network::Network>,
+    netclass: Option<netclass::NetClass>,
+    arp: Option<arp::Arp>,
+    udp_queues: Option<udp_queues::UdpQueues>,
+    filesystems: Option<filesystem::Filesystems>,
+    host: Option<host::Host>,
+    pressure: Option<pressure::Pressure>,
+    vmstat: Option<vmstat::Vmstat>,
+    netstat: Option<netstat::Netstat>,
+    sockstat: Option<sockstat::Sockstat>,
+    softnet: Option<softnet::Softnet>,
+    conntrack: Option<conntrack::Conntrack>,
+    filefd: Option<filefd::Filefd>,
+    entropy: Option<entropy::Entropy>,
+    processes: Option<processes::Processes>,
+    systemd: Option<systemd::Systemd>,
+    timex: Option<timex::Timex>,
+    time: Option<time::Time>,
+    hwmon: Option<hwmon::Hwmon>,
+    thermal_zone: Option<thermal_zone::ThermalZone>,
+    schedstat: Option<schedstat::Schedstat>,
+    interrupts: Option<interrupts::Interrupts>,
 }
 
 impl Collectors {
@@ -168,16 +296,37 @@ impl Collectors {
         #[cfg(target_os = "linux")]
         let collectors = {
             let paths = &options.paths;
+            let on = |name: &str| options.is_on(name);
             Self {
                 facts: host::facts(paths),
                 linux: Linux {
-                    cpu: cpu::Cpu::new(paths),
-                    memory: memory::Memory::new(paths),
-                    load: load::Load::new(paths),
-                    disk: disk::Disk::new(paths),
-                    network: network::Network::new(paths),
-                    filesystems: filesystem::Filesystems::new(&options),
-                    host: host::Host::new(paths),
+                    cpu: on("cpu").then(|| cpu::Cpu::new(paths)),
+                    memory: on("memory").then(|| memory::Memory::new(paths)),
+                    load: on("load").then(|| load::Load::new(paths)),
+                    disk: on("disk").then(|| disk::Disk::new(paths)),
+                    network: on("network").then(|| network::Network::new(paths)),
+                    netclass: on("netclass").then(|| netclass::NetClass::new(paths)),
+                    arp: on("arp").then(|| arp::Arp::new(paths)),
+                    udp_queues: on("udp_queues").then(|| udp_queues::UdpQueues::new(paths)),
+                    filesystems: on("filesystem").then(|| filesystem::Filesystems::new(&options)),
+                    host: on("host").then(|| host::Host::new(paths)),
+                    pressure: on("pressure").then(|| pressure::Pressure::new(paths)),
+                    vmstat: on("vmstat").then(|| vmstat::Vmstat::new(paths)),
+                    netstat: on("netstat").then(|| netstat::Netstat::new(paths)),
+                    sockstat: on("sockstat").then(|| sockstat::Sockstat::new(paths)),
+                    softnet: on("softnet").then(|| softnet::Softnet::new(paths)),
+                    conntrack: on("conntrack").then(|| conntrack::Conntrack::new(paths)),
+                    filefd: on("filefd").then(|| filefd::Filefd::new(paths)),
+                    entropy: on("entropy").then(|| entropy::Entropy::new(paths)),
+                    processes: on("processes")
+                        .then(|| processes::Processes::new(paths, &options.processes)),
+                    systemd: on("systemd").then(|| systemd::Systemd::new(paths, &options.systemd)),
+                    timex: on("timex").then(timex::Timex::new),
+                    time: on("time").then(|| time::Time::new(paths)),
+                    hwmon: on("hwmon").then(|| hwmon::Hwmon::new(paths)),
+                    thermal_zone: on("thermal_zone").then(|| thermal_zone::ThermalZone::new(paths)),
+                    schedstat: on("schedstat").then(|| schedstat::Schedstat::new(paths)),
+                    interrupts: on("interrupts").then(|| interrupts::Interrupts::new(paths)),
                 },
                 options,
             }
@@ -216,25 +365,134 @@ impl Collectors {
         let round = {
             let linux = &mut self.linux;
             // The statvfs calls run on the workers while the other sources are read.
-            let filesystems = linux.filesystems.start();
-            let results: [(&'static str, Result<(), CollectError>); 7] = [
-                ("cpu", linux.cpu.collect(sink)),
-                ("memory", linux.memory.collect(sink)),
-                ("load", linux.load.collect(sink)),
-                ("disk", linux.disk.collect(sink)),
-                ("network", linux.network.collect(sink)),
+            let filesystems = linux.filesystems.as_mut().map(|f| f.start());
+            // One entry per source: its name and its result, `None` when switched off. A
+            // source that may be missing on some kernels wraps its result in
+            // `quiet_if_missing`.
+            let results = [
+                ("cpu", linux.cpu.as_mut().map(|s| s.collect(sink))),
+                ("memory", linux.memory.as_mut().map(|s| s.collect(sink))),
+                ("load", linux.load.as_mut().map(|s| s.collect(sink))),
+                ("disk", linux.disk.as_mut().map(|s| s.collect(sink))),
+                ("network", linux.network.as_mut().map(|s| s.collect(sink))),
+                (
+                    "netclass",
+                    linux
+                        .netclass
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "arp",
+                    linux
+                        .arp
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "udp_queues",
+                    linux
+                        .udp_queues
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "pressure",
+                    linux
+                        .pressure
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "vmstat",
+                    linux
+                        .vmstat
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "netstat",
+                    linux
+                        .netstat
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "sockstat",
+                    linux
+                        .sockstat
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "softnet",
+                    linux
+                        .softnet
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "conntrack",
+                    linux
+                        .conntrack
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "filefd",
+                    linux
+                        .filefd
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "entropy",
+                    linux
+                        .entropy
+                        .as_mut()
+                        .map(|s| quiet_if_missing(s.collect(sink))),
+                ),
+                (
+                    "processes",
+                    linux.processes.as_mut().map(|s| s.collect(sink)),
+                ),
+                ("systemd", linux.systemd.as_mut().map(|s| s.collect(sink))),
+                ("timex", linux.timex.as_mut().map(|s| s.collect(sink))),
+                ("time", linux.time.as_mut().map(|s| s.collect(sink))),
+                ("hwmon", linux.hwmon.as_mut().map(|s| s.collect(sink))),
+                (
+                    "thermal_zone",
+                    linux.thermal_zone.as_mut().map(|s| s.collect(sink)),
+                ),
+                (
+                    "schedstat",
+                    linux.schedstat.as_mut().map(|s| s.collect(sink)),
+                ),
+                (
+                    "interrupts",
+                    linux.interrupts.as_mut().map(|s| s.collect(sink)),
+                ),
                 (
                     "filesystem",
-                    filesystems.map(|()| linux.filesystems.finish(sink)),
+                    filesystems.map(|started| {
+                        started.map(|()| {
+                            if let Some(f) = linux.filesystems.as_mut() {
+                                f.finish(sink);
+                            }
+                        })
+                    }),
                 ),
-                ("host", linux.host.collect(&self.facts, sink)),
+                (
+                    "host",
+                    linux.host.as_mut().map(|s| s.collect(&self.facts, sink)),
+                ),
             ];
             Round {
                 errors: results
                     .into_iter()
-                    .filter_map(|(source, r)| Some((source, r.err()?)))
+                    .filter_map(|(source, r)| Some((source, r?.err()?)))
                     .collect(),
-                statfs_timeouts_total: linux.filesystems.timeouts_total(),
+                statfs_timeouts_total: linux.filesystems.as_ref().map_or(0, |f| f.timeouts_total()),
             }
         };
         #[cfg(not(target_os = "linux"))]

@@ -25,9 +25,18 @@ pub struct Config {
     pub hostname: String,
     /// Labels added to every series of this host, e.g. `{ env = "prod", dc = "fra1" }`.
     pub labels: BTreeMap<String, String>,
+    /// Prometheus' `job` label of every series (and of `up`); `"node"` as node_exporter's
+    /// usual scrape job.
+    pub job: String,
+    /// Prometheus' `instance` label of every series; empty means the host name.
+    pub instance: String,
     /// Token to present to the collector, when it requires one: sent as `authorization:
     /// Bearer` metadata and in the Hello. Only over `https://` or to a loopback address.
     pub token: String,
+    /// Address serving the agent's own `vigil_agent_*` series at `/metrics` for a
+    /// Prometheus scraper, e.g. `127.0.0.1:9101`; empty (the default) serves nothing. Flag
+    /// `--metrics-listen`.
+    pub metrics_listen: String,
     /// `[collect]`.
     pub collect: CollectConfig,
     /// `[delivery]`.
@@ -52,7 +61,10 @@ impl std::fmt::Debug for Config {
             .field("interval", &self.interval)
             .field("hostname", &self.hostname)
             .field("labels", &self.labels)
+            .field("job", &self.job)
+            .field("instance", &self.instance)
             .field("token", &token)
+            .field("metrics_listen", &self.metrics_listen)
             .field("collect", &self.collect)
             .field("delivery", &self.delivery)
             .field("log", &self.log)
@@ -83,7 +95,10 @@ impl Default for Config {
             interval: Duration::from_secs(10),
             hostname: String::new(),
             labels: BTreeMap::new(),
+            job: "node".to_owned(),
+            instance: String::new(),
             token: String::new(),
+            metrics_listen: String::new(),
             collect: CollectConfig::default(),
             delivery: DeliveryConfig::default(),
             log: LogConfig::default(),
@@ -190,7 +205,8 @@ fn is_join_token(token: &str) -> bool {
         && parts.next().is_none()
 }
 
-/// `[collect]`: where the kernel's trees are and how long a filesystem may take.
+/// `[collect]`: where the kernel's trees are, how long a filesystem may take, and which
+/// sources run.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectConfig {
@@ -203,6 +219,15 @@ pub struct CollectConfig {
     /// Longest a filesystem's statvfs may take before it is skipped and counted.
     #[serde(with = "vigil_config::duration")]
     pub statfs_timeout: Duration,
+    /// Sources switched off, by name (`crate::collect::SOURCES`), e.g. `["hwmon"]`.
+    pub disable: Vec<String>,
+    /// Sources that are off by default switched on (`crate::collect::OFF_BY_DEFAULT`),
+    /// e.g. `["interrupts"]`.
+    pub enable: Vec<String>,
+    /// `[collect.processes]`: process groups.
+    pub processes: crate::collect::processes::ProcessesConfig,
+    /// `[collect.systemd]`: how often `systemctl` runs, and which.
+    pub systemd: crate::collect::systemd::SystemdConfig,
 }
 
 impl Default for CollectConfig {
@@ -212,7 +237,32 @@ impl Default for CollectConfig {
             sys_path: "/sys".into(),
             rootfs_path: "/".into(),
             statfs_timeout: Duration::from_secs(5),
+            disable: Vec::new(),
+            enable: Vec::new(),
+            processes: Default::default(),
+            systemd: Default::default(),
         }
+    }
+}
+
+impl CollectConfig {
+    /// Checks that `disable` and `enable` name known sources.
+    fn validate(&self) -> Result<(), ConfigError> {
+        use crate::collect::SOURCES;
+        for (key, list) in [
+            ("collect.disable", &self.disable),
+            ("collect.enable", &self.enable),
+        ] {
+            if let Some(unknown) = list.iter().find(|n| !SOURCES.contains(&n.as_str())) {
+                return Err(ConfigError(format!(
+                    "{key}: {unknown:?} is not a source; the sources are {}",
+                    SOURCES.join(", ")
+                )));
+            }
+        }
+        self.processes.validate().map_err(ConfigError)?;
+        self.systemd.validate().map_err(ConfigError)?;
+        Ok(())
     }
 }
 
@@ -401,6 +451,26 @@ impl Config {
                 format!("{:?} must be between 1s and 1h", self.interval),
             );
         }
+        for (key, value) in [("job", &self.job), ("instance", &self.instance)] {
+            if self.labels.contains_key(key) {
+                return bad(
+                    &format!("labels.{key}"),
+                    format!("set the `{key}` key instead of labels.{key}"),
+                );
+            }
+            if value.len() > 1024 || value.chars().any(char::is_control) {
+                return bad(
+                    key,
+                    "must be at most 1024 bytes, without control characters".into(),
+                );
+            }
+        }
+        if self.job.is_empty() {
+            return bad(
+                "job",
+                "must not be empty (node_exporter's is \"node\")".into(),
+            );
+        }
         for (name, value) in &self.labels {
             let valid = !name.is_empty()
                 && !name.starts_with("__")
@@ -420,6 +490,10 @@ impl Config {
                     "value is longer than 1024 bytes".into(),
                 );
             }
+        }
+        self.collect.validate()?;
+        if !self.metrics_listen.is_empty() {
+            crate::metrics_listen::parse_addr(&self.metrics_listen).map_err(ConfigError)?;
         }
         if self.delivery.queue_max_bytes < 64 << 10 {
             return bad("delivery.queue_max_bytes", "must be at least 65536".into());

@@ -1,19 +1,24 @@
 //! Encoding: a spooled round becomes a `vigil.v1.Batch`, defining on the way every series
-//! the current stream has not seen yet; host facts and settings become the `Hello`.
+//! the current stream has not seen yet and describing (type, help, unit from
+//! [`metadata`]) each metric name the first time one of its series is defined; host facts
+//! and settings become the `Hello`.
 //!
-//! An [`Encoder`] lives as long as one stream: what it remembers (the series defined, and
-//! for compact scrapes each series' last value) is what the collector's session for that
-//! stream remembers, so a new stream starts with a new encoder. Rounds go out as compact
+//! An [`Encoder`] lives as long as one stream: what it remembers (the series defined, the
+//! names described, and for compact scrapes each series' last value) is what the
+//! collector's session for that stream remembers, so a new stream starts with a new
+//! encoder. Definitions and descriptions are looked at only when a round brings series
+//! the previous one did not have; the descriptions themselves are static data. Rounds go
+//! out as compact
 //! scrapes (see [`packed`]) only when the collector's Welcome says it reads them
 //! ([`understands_compact`]); to an older collector they go plain, as before.
 
 pub mod packed;
 
-use crate::collect::{HostFacts, Sink};
+use crate::collect::{HostFacts, Sink, metadata};
 use crate::spool::Round;
 use packed::Packer;
 use std::collections::{BTreeMap, HashSet};
-use vigil_proto::v1::{Batch, Hello, Label, Scrape, SeriesDefinition};
+use vigil_proto::v1::{Batch, Hello, Label, MetricMetadata, Scrape, SeriesDefinition};
 
 /// The first protocol revision whose collectors read compact scrapes (`Scrape.packed`).
 pub const COMPACT_SINCE: u32 = 2;
@@ -29,6 +34,9 @@ pub fn understands_compact(protocol: u32) -> bool {
 pub struct Encoder {
     /// Series ids defined on this stream.
     defined: HashSet<u64>,
+    /// Metric names this stream has been told the type, unit and help of (or looked up
+    /// and found none for).
+    described: HashSet<String>,
     /// The previous round's ids, all in `defined`: a round with the same ids (the steady
     /// state) defines nothing and skips the lookups.
     last_ids: Vec<u64>,
@@ -41,20 +49,34 @@ impl Encoder {
     pub fn new(compact: bool) -> Self {
         Self {
             defined: HashSet::new(),
+            described: HashSet::new(),
             last_ids: Vec::new(),
             packer: compact.then(Packer::new),
         }
     }
 
     /// The Batch for `round`, with definitions for the series this stream has not defined
-    /// yet. Rounds must be encoded in the order they are sent.
+    /// yet, and the metadata of each metric name those definitions bring to this stream
+    /// first. Rounds must be encoded in the order they are sent.
     pub fn batch(&mut self, round: &Round, sink: &Sink) -> Batch {
         let mut definitions = Vec::new();
+        let mut metadata = Vec::new();
         if self.last_ids != round.ids {
             for &id in &round.ids {
                 if self.defined.insert(id)
                     && let Some(key) = sink.series(id)
                 {
+                    if !self.described.contains(key.name.as_str()) {
+                        self.described.insert(key.name.clone());
+                        if let Some(meta) = metadata::lookup(&key.name) {
+                            metadata.push(MetricMetadata {
+                                name: key.name.clone(),
+                                r#type: meta.kind.into(),
+                                help: meta.help.to_owned(),
+                                unit: meta.unit.to_owned(),
+                            });
+                        }
+                    }
                     definitions.push(SeriesDefinition {
                         id,
                         name: key.name.clone(),
@@ -96,10 +118,28 @@ impl Encoder {
             },
         };
         Batch {
+            metadata,
             seq: round.seq,
             definitions,
             scrapes: vec![scrape],
         }
+    }
+}
+
+/// Adds Prometheus' target labels to a Hello: `job`, and `instance` (the Hello's host name
+/// when empty), so every series the collector stores for it carries both.
+pub fn add_target_labels(hello: &mut Hello, job: &str, instance: &str) {
+    let instance = if instance.is_empty() {
+        hello.hostname.clone()
+    } else {
+        instance.to_owned()
+    };
+    for (name, value) in [("job", job.to_owned()), ("instance", instance)] {
+        hello.labels.retain(|l| l.name != name);
+        hello.labels.push(Label {
+            name: name.to_owned(),
+            value,
+        });
     }
 }
 

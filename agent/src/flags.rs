@@ -41,6 +41,8 @@ pub struct Flags {
     pub ca_fingerprint: Option<String>,
     /// `--identity-dir DIR`.
     pub identity_dir: Option<PathBuf>,
+    /// `--metrics-listen ADDR`.
+    pub metrics_listen: Option<String>,
 }
 
 impl std::fmt::Debug for Flags {
@@ -62,6 +64,7 @@ impl std::fmt::Debug for Flags {
             .field("join", &self.join.as_ref().map(|_| "<secret>"))
             .field("ca_fingerprint", &self.ca_fingerprint)
             .field("identity_dir", &self.identity_dir)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -160,6 +163,13 @@ pub const OPTIONS: &[Spec] = &[
         None,
         Some("DIR"),
         "Directory of the disk spool; \"\" keeps rounds in memory only [config: delivery.spool_dir]",
+    ),
+    (
+        "metrics-listen",
+        None,
+        Some("ADDR"),
+        "Serve the agent's own vigil_agent_* metrics at http://ADDR/metrics for Prometheus, \
+         e.g. 127.0.0.1:9101; off by default [config: metrics_listen]",
     ),
     (
         "log-level",
@@ -304,6 +314,7 @@ fn set(flags: &mut Flags, name: &str, value: OsString) -> Result<(), String> {
         }
         "ca-fingerprint" => flags.ca_fingerprint = Some(text()?),
         "identity-dir" => flags.identity_dir = Some(PathBuf::from(&value)),
+        "metrics-listen" => flags.metrics_listen = Some(text()?),
         "log-format" => {
             let format = text()?;
             if format != "text" && format != "json" {
@@ -380,6 +391,7 @@ mod tests {
             "--ca-fingerprint=SHA256:00",
             "--identity-dir",
             "/var/lib/vigil-agent/identity",
+            "--metrics-listen=127.0.0.1:9101",
         ])
         .unwrap();
         assert_eq!(
@@ -401,6 +413,7 @@ mod tests {
                 join: Some("vjt.0123456789ab.0123456789abcdef0123456789abcdef".into()),
                 ca_fingerprint: Some("SHA256:00".into()),
                 identity_dir: Some("/var/lib/vigil-agent/identity".into()),
+                metrics_listen: Some("127.0.0.1:9101".into()),
             }
         );
         assert!(

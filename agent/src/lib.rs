@@ -19,6 +19,7 @@ pub mod collect;
 pub mod config;
 pub mod encode;
 pub mod enroll;
+pub mod metrics_listen;
 pub mod own;
 pub mod run;
 pub mod shared;

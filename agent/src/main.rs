@@ -68,6 +68,9 @@ fn load(flags: &Flags) -> anyhow::Result<Config> {
     if let Some(dir) = &flags.identity_dir {
         config.enroll.dir = Some(dir.clone());
     }
+    if let Some(addr) = &flags.metrics_listen {
+        config.metrics_listen = addr.clone();
+    }
     config.enroll.load_token()?;
     config.validate()?;
     Ok(config)

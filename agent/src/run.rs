@@ -23,6 +23,10 @@ pub fn options(config: &Config) -> Options {
             rootfs: config.collect.rootfs_path.clone(),
         },
         statfs_timeout: config.collect.statfs_timeout,
+        disable: config.collect.disable.clone(),
+        enable: config.collect.enable.clone(),
+        processes: config.collect.processes.clone(),
+        systemd: config.collect.systemd.clone(),
     }
 }
 
@@ -123,17 +127,22 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()>) -> anyh
     config.validate()?;
     let mut collectors = Collectors::new(options(&config));
     let facts = collectors.facts();
-    let hello = encode::hello(
+    let mut hello = encode::hello(
         &facts,
         &config.hostname,
         &config.labels,
         config.interval.as_millis() as u64,
         &config.token,
     );
+    encode::add_target_labels(&mut hello, &config.job, &config.instance);
     let plan = enroll::plan(&config, &hello.hostname, std::time::SystemTime::now())?;
     let mut sink = Sink::new();
     let spool = open_spool(&config, &mut sink)?;
     let shared = Arc::new(Shared::new(spool, sink));
+    if !config.metrics_listen.is_empty() {
+        crate::metrics_listen::start(&config.metrics_listen, shared.clone())
+            .map_err(anyhow::Error::msg)?;
+    }
     let (interval_tx, mut interval_rx) = watch::channel(config.interval);
     let (stop_tx, stop_rx) = watch::channel(false);
     tracing::info!(

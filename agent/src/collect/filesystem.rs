@@ -188,6 +188,7 @@ mod tests {
         let options = Options {
             paths: testdata_paths(),
             statfs_timeout: Duration::from_secs(10),
+            ..Options::default()
         };
         let mut filesystems = Filesystems::with_statfs(&options, fake_statfs);
         let mut sink = Sink::new();
@@ -245,6 +246,7 @@ mod tests {
         let options = Options {
             paths: testdata_paths(),
             statfs_timeout: Duration::from_millis(300),
+            ..Options::default()
         };
         let (gate, nfs_calls) = (Arc::clone(gate), Arc::clone(nfs_calls));
         Filesystems::with_statfs(&options, move |path| {
@@ -343,6 +345,7 @@ mod tests {
                 ..testdata_paths()
             },
             statfs_timeout: Duration::from_secs(10),
+            ..Options::default()
         };
         let mut filesystems = Filesystems::with_statfs(&options, fake_statfs);
         let mut sink = Sink::new();

@@ -60,16 +60,25 @@ pub fn facts(paths: &Paths) -> HostFacts {
     }
 }
 
-/// Labels of `node_os_info` and the os-release keys they come from.
-const OS_LABELS: [(&str, &str); 7] = [
+/// Labels of `node_os_info` and the os-release keys they come from (node_exporter 1.5's).
+const OS_LABELS: [(&str, &str); 12] = [
+    ("build_id", "BUILD_ID"),
     ("id", "ID"),
     ("id_like", "ID_LIKE"),
+    ("image_id", "IMAGE_ID"),
+    ("image_version", "IMAGE_VERSION"),
     ("name", "NAME"),
     ("pretty_name", "PRETTY_NAME"),
+    ("variant", "VARIANT"),
+    ("variant_id", "VARIANT_ID"),
     ("version", "VERSION"),
-    ("version_id", "VERSION_ID"),
     ("version_codename", "VERSION_CODENAME"),
+    ("version_id", "VERSION_ID"),
 ];
+
+/// Indices in [`OS_LABELS`] of the labels `node_os_version` carries, and of VERSION_ID.
+const VERSION_LABELS: [usize; 3] = [1, 2, 5];
+const VERSION_ID: usize = 11;
 
 /// The info series' source: what it reads every round and what it keeps.
 #[derive(Debug)]
@@ -97,7 +106,9 @@ impl Host {
         }
     }
 
-    /// Writes `node_uname_info`, `node_os_info` and `vigil_host_info`, each with value 1.
+    /// Writes `node_uname_info`, `node_os_info` and `vigil_host_info`, each with value 1, and
+    /// `node_os_version`: VERSION_ID's leading `major[.minor]` as a number, when it has one.
+    /// The os-release series are left out when there is no os-release file.
     pub fn collect(&mut self, facts: &HostFacts, sink: &mut Sink) -> Result<(), CollectError> {
         // Unreadable names are empty, as in the facts.
         let _ = self.hostname.read();
@@ -113,10 +124,16 @@ impl Host {
         sink.push("node_uname_info", &uname, 1.0);
 
         self.os_release.refresh();
-        let values = &self.os_release.values;
-        let os_labels: [(&str, &str); 7] =
-            std::array::from_fn(|i| (OS_LABELS[i].0, values[i].as_str()));
-        sink.push("node_os_info", &os_labels, 1.0);
+        if self.os_release.stamp.is_some() {
+            let values = &self.os_release.values;
+            let os_labels: [(&str, &str); 12] =
+                std::array::from_fn(|i| (OS_LABELS[i].0, values[i].as_str()));
+            sink.push("node_os_info", &os_labels, 1.0);
+            if let Some(version) = version_number(&values[VERSION_ID]) {
+                let labels = VERSION_LABELS.map(|i| os_labels[i]);
+                sink.push("node_os_version", &labels, version);
+            }
+        }
 
         let host = [
             ("os", facts.os.as_str()),
@@ -138,7 +155,7 @@ struct OsRelease {
     /// Which candidate `values` came from and what it looked like then.
     stamp: Option<Stamp>,
     /// Values of [`OS_LABELS`]' keys, empty where missing.
-    values: [String; 7],
+    values: [String; 12],
 }
 
 /// What identifies one version of a file without reading it.
@@ -198,6 +215,23 @@ impl OsRelease {
         self.stamp = None;
         self.values.iter_mut().for_each(String::clear);
     }
+}
+
+/// VERSION_ID's leading `digits[.digits]` as a number ("22.04" → 22.04, "11.2.0" → 11.2),
+/// `None` when it does not start with a digit or is 0 (node_exporter then writes no
+/// `node_os_version`).
+fn version_number(version_id: &str) -> Option<f64> {
+    let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let major = digits(version_id);
+    if major == 0 {
+        return None;
+    }
+    let mut end = major;
+    if version_id[major..].starts_with('.') {
+        end += 1 + digits(&version_id[major + 1..]);
+    }
+    let value: f64 = version_id[..end].parse().ok()?;
+    (value > 0.0).then_some(value)
 }
 
 /// The machine name the kernel would print in `uname -m` for the architecture the agent
@@ -324,15 +358,26 @@ mod tests {
         ];
         assert_eq!(sink.value_of("node_uname_info", &uname), Some(1.0));
         let os = [
+            ("build_id", ""),
             ("id", "debian"),
             ("id_like", ""),
+            ("image_id", ""),
+            ("image_version", ""),
             ("name", "Debian GNU/Linux"),
             ("pretty_name", "Debian GNU/Linux 12 (bookworm)"),
+            ("variant", ""),
+            ("variant_id", ""),
             ("version", "12 (bookworm)"),
             ("version_id", "12"),
             ("version_codename", "bookworm"),
         ];
         assert_eq!(sink.value_of("node_os_info", &os), Some(1.0));
+        let version = [
+            ("id", "debian"),
+            ("id_like", ""),
+            ("name", "Debian GNU/Linux"),
+        ];
+        assert_eq!(sink.value_of("node_os_version", &version), Some(12.0));
         let host = [
             ("os", "Debian GNU/Linux 12 (bookworm)"),
             ("kernel", "6.18.44-fc-v595"),
@@ -341,7 +386,33 @@ mod tests {
             ("machine_id", "0123456789abcdef0123456789abcdef"),
         ];
         assert_eq!(sink.value_of("vigil_host_info", &host), Some(1.0));
-        assert_eq!(sink.len(), 3);
+        assert_eq!(sink.len(), 4);
+    }
+
+    #[test]
+    fn os_version_is_version_ids_major_minor() {
+        assert_eq!(version_number("12"), Some(12.0));
+        assert_eq!(version_number("22.04"), Some(22.04));
+        assert_eq!(version_number("11.2.0"), Some(11.2));
+        assert_eq!(version_number("3."), Some(3.0));
+        assert_eq!(version_number("8.x"), Some(8.0));
+        assert_eq!(version_number("0"), None);
+        assert_eq!(version_number("rolling"), None);
+        assert_eq!(version_number(""), None);
+    }
+
+    #[test]
+    fn no_os_release_means_no_os_series() {
+        let paths = Paths {
+            rootfs: "/nonexistent".into(),
+            ..testdata_paths()
+        };
+        let mut sink = Sink::new();
+        Host::new(&paths)
+            .collect(&facts(&paths), &mut sink)
+            .expect("collects");
+        let names: Vec<&str> = sink.round().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(names, ["node_uname_info", "vigil_host_info"]);
     }
 
     #[test]

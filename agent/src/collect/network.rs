@@ -1,4 +1,6 @@
-//! Network interface counters from `/proc/net/dev`, link state from `/sys/class/net`.
+//! Network interface counters from `/proc/net/dev`, plus `rx_nohandler` from
+//! `/sys/class/net/<device>/statistics` (node_exporter 1.5 reads all of them over netlink,
+//! where that counter is included).
 //!
 //! ```text
 //! Inter-|   Receive                                                |  Transmit
@@ -8,6 +10,8 @@
 //!
 //! The two header lines are skipped; after `name:` come 8 receive and 8 transmit counters
 //! (old kernels print no space after the colon once the byte count gets wide).
+//!
+//! Link state (`node_network_up`, `node_network_info`…) is the `netclass` source's.
 
 use std::path::PathBuf;
 
@@ -33,22 +37,22 @@ const COLUMNS: [&str; 16] = [
     "node_network_transmit_compressed_total",
 ];
 
-/// Devices whose `operstate` file stays open between rounds; the files of any further
+/// Devices whose `rx_nohandler` file stays open between rounds; the files of any further
 /// devices are opened every round, so a host with thousands of interfaces cannot use up the
 /// agent's file descriptors.
-const KEPT_OPERSTATES: usize = 64;
+const KEPT_NOHANDLER: usize = 64;
 
-/// The network source: `<proc>/net/dev` and each device's `operstate`, read into the same
-/// buffers every round.
+/// The network source: `<proc>/net/dev` and each device's `statistics/rx_nohandler`, read
+/// into the same buffers every round.
 #[derive(Debug)]
 pub struct Network {
     dev: TextFile,
     /// `<sys>/class/net`.
     class_net: PathBuf,
-    /// The devices of the last round in order, each with its `operstate` file. They are
+    /// The devices of the last round in order, each with its `rx_nohandler` file. They are
     /// opened again, all of them, only when the list changes (a device added, removed or
     /// renamed), so a file never answers for a device that took another's name.
-    operstates: Vec<(String, TextFile)>,
+    nohandler: Vec<(String, TextFile)>,
 }
 
 impl Network {
@@ -57,13 +61,14 @@ impl Network {
         Self {
             dev: TextFile::new(paths.proc.join("net/dev")),
             class_net: paths.sys.join("class/net"),
-            operstates: Vec::new(),
+            nohandler: Vec::new(),
         }
     }
 
     /// Reads `<proc>/net/dev` and writes the `node_network_*_total` counters per device,
-    /// plus `node_network_up` from `<sys>/class/net/<device>/operstate` where that file is
-    /// readable.
+    /// plus `node_network_receive_nohandler_total` from
+    /// `<sys>/class/net/<device>/statistics/rx_nohandler` where that file is readable
+    /// (Linux 4.6+).
     pub fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
         self.dev.read()?;
         let text = self.dev.text();
@@ -76,24 +81,24 @@ impl Network {
                 .skip(2)
                 .filter_map(|line| Some(line.split_once(':')?.0.trim()))
         };
-        let same = devices().count() == self.operstates.len()
+        let same = devices().count() == self.nohandler.len()
             && devices()
-                .zip(&self.operstates)
+                .zip(&self.nohandler)
                 .all(|(device, (seen, _))| device == seen);
         if !same {
-            self.operstates.clear();
+            self.nohandler.clear();
             for (i, device) in devices().enumerate() {
-                let path = self.class_net.join(device).join("operstate");
-                let file = if i < KEPT_OPERSTATES {
+                let path = self.class_net.join(device).join("statistics/rx_nohandler");
+                let file = if i < KEPT_NOHANDLER {
                     TextFile::new(path)
                 } else {
                     TextFile::reopened(path)
                 };
-                self.operstates.push((device.to_owned(), file));
+                self.nohandler.push((device.to_owned(), file));
             }
         }
         let lines = text.lines().skip(2).filter_map(|line| line.split_once(':'));
-        for ((device, counters), (_, operstate)) in lines.zip(&mut self.operstates) {
+        for ((device, counters), (_, nohandler)) in lines.zip(&mut self.nohandler) {
             let device = device.trim();
             let labels = [("device", device)];
             let mut n = 0;
@@ -108,9 +113,14 @@ impl Network {
                 let reason = format!("{device}: {n} counters, expected {}", COLUMNS.len());
                 return Err(parse_error(reason));
             }
-            if operstate.read().is_ok() {
-                let up = operstate.text().trim() == "up";
-                sink.push("node_network_up", &labels, f64::from(u8::from(up)));
+            if nohandler.read().is_ok()
+                && let Ok(value) = nohandler.text().trim().parse::<u64>()
+            {
+                sink.push(
+                    "node_network_receive_nohandler_total",
+                    &labels,
+                    value as f64,
+                );
             }
         }
         Ok(())
@@ -137,7 +147,6 @@ mod tests {
             sink.value_of("node_network_transmit_packets_total", &eth0),
             Some(3179.0)
         );
-        assert_eq!(sink.value_of("node_network_up", &eth0), Some(1.0));
         // No space after the colon, and every column in its place.
         let eth1 = [("device", "eth1")];
         assert_eq!(
@@ -165,16 +174,44 @@ mod tests {
         for (name, want) in COLUMNS.iter().zip(want) {
             assert_eq!(sink.value_of(name, &eth1), Some(want as f64), "{name}");
         }
-        // lo's operstate is "unknown", ifb0's "down"; ifb1 and eth1 have no sysfs entry.
+        // The recorded tree has no statistics directories.
         assert_eq!(
-            sink.value_of("node_network_up", &[("device", "lo")]),
-            Some(0.0)
+            sink.value_of("node_network_receive_nohandler_total", &eth0),
+            None
         );
-        assert_eq!(
-            sink.value_of("node_network_up", &[("device", "ifb0")]),
-            Some(0.0)
-        );
-        assert_eq!(sink.value_of("node_network_up", &eth1), None);
-        assert_eq!(sink.len(), 5 * 16 + 3);
+        assert_eq!(sink.len(), 5 * 16);
+    }
+
+    #[test]
+    fn rx_nohandler_comes_from_sysfs_statistics_where_there() {
+        let root = std::env::temp_dir().join(format!("vigil-nohandler-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let stats = root.join("sys/class/net/eth0/statistics");
+        std::fs::create_dir_all(&stats).expect("mkdir");
+        std::fs::create_dir_all(root.join("proc/net")).expect("mkdir");
+        std::fs::copy(
+            testdata_paths().proc.join("net/dev"),
+            root.join("proc/net/dev"),
+        )
+        .expect("copy");
+        std::fs::write(stats.join("rx_nohandler"), "17\n").expect("write");
+        let paths = Paths {
+            proc: root.join("proc"),
+            sys: root.join("sys"),
+            rootfs: root.clone(),
+        };
+        let mut network = Network::new(&paths);
+        let mut sink = Sink::new();
+        network.collect(&mut sink).expect("collects");
+        let nohandler = |sink: &Sink, d| {
+            sink.value_of("node_network_receive_nohandler_total", &[("device", d)])
+        };
+        assert_eq!(nohandler(&sink, "eth0"), Some(17.0));
+        assert_eq!(nohandler(&sink, "lo"), None);
+        std::fs::write(stats.join("rx_nohandler"), "18\n").expect("write");
+        let mut sink = Sink::new();
+        network.collect(&mut sink).expect("collects");
+        assert_eq!(nohandler(&sink, "eth0"), Some(18.0));
+        std::fs::remove_dir_all(&root).expect("clean up");
     }
 }

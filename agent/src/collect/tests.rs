@@ -152,7 +152,12 @@ fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read_dir") {
         let entry = entry.expect("entry");
         let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
+        let kind = entry.file_type().expect("type");
+        if kind.is_symlink() {
+            // sysfs's links (class/hwmon/hwmon1 -> ../../devices/...) stay links.
+            let link = std::fs::read_link(entry.path()).expect("read_link");
+            std::os::unix::fs::symlink(link, &target).expect("symlink");
+        } else if kind.is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");
@@ -254,8 +259,9 @@ fn what_can_change_is_read_again_every_round() {
     assert_eq!(sink.value_of("node_filesystem_readonly", &data), Some(1.0));
     assert_eq!(sink.len(), first_round);
 
-    // A device gone and one added: the operstate files follow the list.
+    // A device gone and one added: the sysfs files follow the list.
     tree.edit("proc/net/dev", "  ifb0:", "  eth9:");
+    std::fs::remove_dir_all(tree.0.join("sys/class/net/ifb0")).expect("rm ifb0");
     let eth9 = tree.0.join("sys/class/net/eth9");
     std::fs::create_dir_all(&eth9).expect("mkdir");
     std::fs::write(eth9.join("operstate"), "up\n").expect("write");
@@ -271,4 +277,67 @@ fn what_can_change_is_read_again_every_round() {
         None
     );
     assert_eq!(sink.value_of("node_network_up", &eth0), Some(1.0));
+}
+
+#[test]
+fn sources_switched_off_write_nothing_and_interrupts_is_off_by_default() {
+    let mut names: Vec<&str> = SOURCES.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), SOURCES.len(), "a name twice");
+    assert!(OFF_BY_DEFAULT.iter().all(|n| SOURCES.contains(n)));
+
+    let defaults = Options::default();
+    assert!(
+        SOURCES
+            .iter()
+            .all(|n| defaults.is_on(n) != (*n == "interrupts"))
+    );
+    let enabled = Options {
+        enable: vec!["interrupts".into()],
+        ..Options::default()
+    };
+    assert!(enabled.is_on("interrupts"));
+    let both = Options {
+        disable: vec!["interrupts".into()],
+        ..enabled
+    };
+    assert!(!both.is_on("interrupts"), "disable wins");
+
+    let mut all = Collectors::new(Options {
+        paths: testdata_paths(),
+        ..Options::default()
+    });
+    let mut sink = Sink::new();
+    all.collect(&mut sink);
+    let prefixes = [
+        "node_load",
+        "node_netstat_",
+        "node_vmstat_",
+        "node_filesystem_",
+    ];
+    for prefix in prefixes {
+        assert!(
+            sink.round().any(|(k, _)| k.name.starts_with(prefix)),
+            "{prefix}"
+        );
+    }
+
+    let mut some = Collectors::new(Options {
+        paths: testdata_paths(),
+        disable: ["load", "netstat", "vmstat", "filesystem"]
+            .map(String::from)
+            .into(),
+        ..Options::default()
+    });
+    let mut sink = Sink::new();
+    let round = some.collect(&mut sink);
+    assert!(round.errors.is_empty(), "{:?}", round.errors);
+    for prefix in prefixes {
+        assert!(
+            !sink.round().any(|(k, _)| k.name.starts_with(prefix)),
+            "{prefix}"
+        );
+    }
+    assert!(sink.value_of("node_entropy_available_bits", &[]).is_some());
 }

@@ -343,3 +343,69 @@ fn the_identity_goes_to_the_state_directory_unless_told() {
         PathBuf::from("/srv/id")
     );
 }
+
+#[test]
+fn job_and_instance_are_target_labels_with_node_exporter_defaults() {
+    let c = Config::default();
+    assert_eq!((c.job.as_str(), c.instance.as_str()), ("node", ""));
+    let mut hello = crate::encode::hello(
+        &crate::collect::HostFacts {
+            hostname: "web-1".into(),
+            ..Default::default()
+        },
+        "",
+        &c.labels,
+        10_000,
+        "",
+    );
+    crate::encode::add_target_labels(&mut hello, &c.job, &c.instance);
+    let labels: Vec<(&str, &str)> = hello
+        .labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    assert_eq!(labels, [("job", "node"), ("instance", "web-1")]);
+    crate::encode::add_target_labels(&mut hello, "edge", "web-1:9100");
+    assert_eq!(hello.labels.len(), 2, "set again, not twice");
+
+    let mut both = Config::default();
+    both.labels.insert("job".into(), "x".into());
+    assert!(error(&both).starts_with("labels.job:"), "{}", error(&both));
+    let empty = Config {
+        job: String::new(),
+        ..Config::default()
+    };
+    assert!(error(&empty).starts_with("job:"), "{}", error(&empty));
+}
+
+#[test]
+fn sources_are_switched_by_name_and_unknown_names_refused() {
+    let mut f = tempfile_path();
+    writeln!(
+        f.1,
+        "[collect]\ndisable = [\"hwmon\", \"netstat\"]\nenable = [\"interrupts\"]"
+    )
+    .unwrap();
+    let c = Config::load(Some(&f.0), vec![]).unwrap();
+    let _ = std::fs::remove_file(&f.0);
+    f.0.clear();
+    c.validate().unwrap();
+    assert_eq!(c.collect.disable, ["hwmon", "netstat"]);
+    assert_eq!(c.collect.enable, ["interrupts"]);
+
+    for key in ["disable", "enable"] {
+        let mut c = Config::default();
+        let list = if key == "disable" {
+            &mut c.collect.disable
+        } else {
+            &mut c.collect.enable
+        };
+        list.extend(["cpu".to_owned(), "netstats".to_owned()]);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("collect.{key}: \"netstats\" is not a source")),
+            "{e}"
+        );
+        assert!(e.contains("netstat, sockstat"), "lists the sources: {e}");
+    }
+}

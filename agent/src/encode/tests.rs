@@ -99,6 +99,58 @@ fn compact_scrapes_name_their_series_once_then_repeat_them() {
 }
 
 #[test]
+fn each_metric_name_is_described_once_per_stream_when_first_defined() {
+    use vigil_proto::v1::MetricType;
+    let (mut sink, round) = two_series();
+    let mut encoder = Encoder::new(true);
+    let first = encoder.batch(&round, &sink);
+    let described: Vec<_> = first
+        .metadata
+        .iter()
+        .map(|m| (m.name.as_str(), m.r#type(), m.unit.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("node_load1", MetricType::Gauge, ""),
+            ("node_cpu_seconds_total", MetricType::Counter, "seconds")
+        ]
+    );
+    assert!(first.metadata.iter().all(|m| !m.help.is_empty()));
+    assert!(encoder.batch(&round, &sink).metadata.is_empty());
+
+    // A new series of a described name: defined, not described again. A name no source
+    // writes (so not in the table) is defined and described by nothing.
+    sink.push("node_load1", &[], 0.5);
+    sink.push(
+        "node_cpu_seconds_total",
+        &[("cpu", "1"), ("mode", "idle")],
+        3.0,
+    );
+    sink.push("node_memory_Dirty_bytes", &[], 4096.0);
+    sink.push("not_a_vigil_metric", &[], 1.0);
+    let (ids, values) = sink.take_round();
+    let next = Round {
+        seq: 8,
+        timestamp_ms: round.timestamp_ms + 1_000,
+        ids,
+        values,
+    };
+    let second = encoder.batch(&next, &sink);
+    assert_eq!(second.definitions.len(), 3);
+    let names: Vec<_> = second.metadata.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["node_memory_Dirty_bytes"]);
+    assert_eq!(second.metadata[0].unit, "bytes");
+    assert!(encoder.batch(&next, &sink).metadata.is_empty());
+
+    // A new stream starts over, and the field survives the wire.
+    let fresh = Encoder::new(false).batch(&next, &sink);
+    assert_eq!(fresh.metadata.len(), 3);
+    let decoded = Batch::decode(fresh.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(decoded.metadata, fresh.metadata);
+}
+
+#[test]
 fn hello_carries_facts_labels_and_override() {
     let facts = HostFacts {
         hostname: "kernel-name".into(),

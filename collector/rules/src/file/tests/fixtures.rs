@@ -102,7 +102,11 @@ fn loader_and_engine_agree() {
     }
     // A function newer than Prometheus 2.42: both refuse it, by name.
     let newer = "sort_by_label(x, \"a\")";
-    assert!(promql_check::check(newer).unwrap_err().contains("sort_by_label"));
+    assert!(
+        promql_check::check(newer)
+            .unwrap_err()
+            .contains("sort_by_label")
+    );
     assert!(matches!(
         engine.instant(newer, 1_700_000_000_000),
         Err(QueryError::Parse(_))
