@@ -1,28 +1,48 @@
 #!/usr/bin/env bash
-# Agent cost, side by side in one run: vigil-agent, node_exporter and collectd doing the
-# same work (CPU, memory, filesystems, disks, network, load, host info), each at a 10 s
-# and at a 1 s interval: six agents running at once, so all see the same machine.
+# Agent cost, side by side in one run, each agent at a 10 s and at a 1 s interval, all at
+# once so all see the same machine. Two modes:
 #
-#   tests/bench/agent_cost.sh                 # a 120 s window, about 3 minutes in all
-#   DURATION=300 tests/bench/agent_cost.sh    # longer (rounded up to a multiple of 10 s)
+# - WORK=same (the default): vigil-agent, node_exporter and collectd doing the same work
+#   (CPU, memory, filesystems, disks, network, load, host info): six agents.
+#   vigil-agent gets a config whose `[collect] disable` switches off every source but
+#   cpu memory load disk network filesystem host (the list of sources is read from
+#   agent/src/collect.rs, so a new source is switched off here without editing this
+#   script); node_exporter runs only cpu meminfo filesystem diskstats netdev loadavg
+#   stat uname os; collectd only cpu memory df disk interface load (and network, to send).
+# - WORK=defaults: vigil-agent with its default sources (no config) against node_exporter
+#   with the collectors its binary enables by default (no --collector.disable-defaults:
+#   the built-in defaults, not what a distribution's /etc/default file may add; Debian's
+#   1.5.0 binary enables systemd by default, upstream's does not). collectd is left out:
+#   it has no default set of plugins to compare with. Four agents.
+#
+#   tests/bench/agent_cost.sh                 # same work, a 120 s window, about 3 minutes
+#   WORK=defaults tests/bench/agent_cost.sh   # default sources against default collectors
+#   DURATION=300 tests/bench/agent_cost.sh    # longer (rounded up to a multiple of 10 s;
+#                                             # 60 s keeps systemd's runs whole)
 #   AGENT_BIN=/path/to/vigil-agent tests/bench/agent_cost.sh   # measure that build instead
+#   LOAD_MAX=1.5 LOAD_WAIT=600                # before starting, wait (at most LOAD_WAIT s)
+#                                             # for the 1-minute load to fall to LOAD_MAX
 #
 # What runs:
 # - vigil-agent (`--profile agent` build) streams to its own collector, with the disk
-#   spool on (`--spool-dir` in the work directory).
-# - node_exporter (same collectors) is scraped by this script at the interval, with gzip,
-#   as Prometheus would.
-# - collectd (same plugins) sends to a UDP listener of this script at the interval.
+#   spool on (`--spool-dir` in the work directory). VIGIL_AGENT* variables of the
+#   calling shell are unset, so only this script's config counts.
+# - node_exporter is scraped by this script at the interval, with gzip, as Prometheus
+#   would.
+# - collectd (WORK=same only) sends to a UDP listener of this script at the interval.
 #
 # How it measures, per agent, over a window of DURATION seconds that starts WARMUP seconds
 # after start-up, half an interval after one of the agent's rounds (so the window holds
 # exactly DURATION/interval rounds, none cut in two):
 # - RSS: VmRSS from /proc/PID/status once a second in the window: the median; the peak is
-#   VmHWM, the kernel's high-water mark since start (start-up included). RSS counts every
+#   VmHWM, the kernel's high-water mark since start (start-up included; a sample above
+#   it, as the kernel updates it lazily, counts instead). RSS counts every
 #   page mapped, shared libc pages included; PSS (smaps_rollup, at the window's end) is
 #   printed under the table too.
 # - CPU per collection: the process's CPU clock (clock_gettime on the clock of another
-#   process: nanoseconds, all threads, those that exited included) over the window,
+#   process: nanoseconds, all threads, those that exited included) over the window, plus
+#   the CPU of the children it waited for in the window (cutime + cstime of
+#   /proc/PID/stat, in clock ticks: vigil's `systemctl` runs, where systemd runs),
 #   divided by the rounds in it. node_exporter's includes serving and gzipping the scrape.
 # - Bytes on the wire per sample, measured outside the agent and counting only what
 #   crosses the network, never the spool's disk writes:
@@ -34,6 +54,8 @@
 #   collectd: UDP payload bytes received, per value (values counted by parsing the value
 #   parts of collectd's binary protocol).
 # - Binary: the file size (collectd: the daemon and the seven plugins it loads).
+# - Load: the 1-minute load average (/proc/loadavg) at the start and the end of the run's
+#   windows, printed under the table; the other agents of the run are part of it.
 #
 # Ports: servers listen on ports picked by free_port, below the kernel's ephemeral range
 # (so no outgoing connection takes one meanwhile); if another process binds it first,
@@ -43,9 +65,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/setup.sh
+WORK=${WORK:-same}
+case $WORK in
+  same | defaults) ;;
+  *)
+    echo "WORK=$WORK: unknown mode; use WORK=same (the default) or WORK=defaults" >&2
+    exit 2
+    ;;
+esac
 DURATION=${DURATION:-120}
 DURATION=$(((DURATION + 9) / 10 * 10))
 WARMUP=${WARMUP:-40}
+LOAD_MAX=${LOAD_MAX:-1.5}
+LOAD_WAIT=${LOAD_WAIT:-600}
+for v in $(compgen -e | grep '^VIGIL_AGENT' || true); do unset "$v"; done
 work=$(mktemp -d "${TMPDIR:-/tmp}/agent_cost.XXXXXX")
 pids=()
 cleanup() {
@@ -57,7 +90,7 @@ trap cleanup EXIT
 
 need=()
 [[ -x /usr/bin/prometheus-node-exporter ]] || need+=(prometheus-node-exporter)
-[[ -x /usr/sbin/collectd ]] || need+=(collectd-core)
+[[ $WORK != same || -x /usr/sbin/collectd ]] || need+=(collectd-core)
 command -v curl >/dev/null || need+=(curl)
 command -v ss >/dev/null || need+=(iproute2)
 if ((${#need[@]})); then
@@ -78,6 +111,46 @@ fi
 agent_bin=${AGENT_BIN:-$CARGO_TARGET_DIR/agent/vigil-agent}
 collector_bin=${COLLECTOR_BIN:-$CARGO_TARGET_DIR/debug/vigil-collector}
 ne_bin=/usr/bin/prometheus-node-exporter
+
+# The node_exporter collectors and the vigil-agent sources of the same work.
+ne_same=(cpu meminfo filesystem diskstats netdev loadavg stat uname os)
+vigil_same=(cpu memory load disk network filesystem host)
+vigil_args=()
+if [[ $WORK == same ]]; then
+  # Every source agent/src/collect.rs lists, but those of the same work.
+  mapfile -t all_sources < <(sed -n '/^pub const SOURCES/,/^];/p' agent/src/collect.rs |
+    grep -oE '"[a-z_]+"' | tr -d '"')
+  if ((${#all_sources[@]} < ${#vigil_same[@]})); then
+    echo "could not read the agent's SOURCES from agent/src/collect.rs" >&2
+    exit 1
+  fi
+  off=()
+  for s in "${all_sources[@]}"; do
+    [[ " ${vigil_same[*]} " == *" $s "* ]] || off+=("\"$s\"")
+  done
+  printf '[collect]\ndisable = [%s]\n' "$(IFS=,; echo "${off[*]}")" >"$work/vigil-same.toml"
+  vigil_args=(--config "$work/vigil-same.toml")
+  if ! "$agent_bin" "${vigil_args[@]}" --once --spool-dir "" >/dev/null 2>"$work/config-check.log"; then
+    echo "$agent_bin refuses the same-work config ($work/vigil-same.toml):" >&2
+    cat "$work/config-check.log" >&2
+    echo "a build without [collect] disable runs only the same-work sources: measure it with WORK=defaults" >&2
+    exit 1
+  fi
+  echo "vigil-agent, same work: [collect] disable = [${off[*]}]" >&2
+fi
+
+# Waits for the machine to quieten (other builds and tests share it) before measuring.
+waited=0
+while python3 -c "import sys; sys.exit(float(open('/proc/loadavg').read().split()[0]) <= float(sys.argv[1]))" "$LOAD_MAX"; do
+  if ((waited >= LOAD_WAIT)); then
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg) still above $LOAD_MAX after ${LOAD_WAIT}s; measuring anyway" >&2
+    break
+  fi
+  ((waited == 0)) && echo "load $(cut -d' ' -f1-3 /proc/loadavg) above $LOAD_MAX: waiting (at most ${LOAD_WAIT}s)" >&2
+  sleep 30
+  waited=$((waited + 30))
+done
+echo "starting at load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # free_port: a loopback port nothing listens on now, below the ephemeral range.
 free_port() {
@@ -133,19 +206,22 @@ for iv in 10 1; do
   listen_on "collector-$iv" "$collector_bin" --grpc-listen "127.0.0.1:{PORT}" \
     --data-dir "$work/data-$iv" --log-level warn
   cport=$port
-  "$agent_bin" --collector "http://127.0.0.1:$cport" --interval "${iv}s" \
+  "$agent_bin" "${vigil_args[@]}" --collector "http://127.0.0.1:$cport" --interval "${iv}s" \
     --hostname "bench-$iv" --spool-dir "$work/spool-$iv" --log-level warn \
     >>"$work/vigil-$iv.log" 2>&1 &
   pids+=($!)
   specs+=("vigil-$iv $! $iv vigil $(now) $cport")
 
-  # --- node_exporter, the same collectors, scraped by the sampler -------------------------
-  listen_on "ne-$iv" "$ne_bin" --web.listen-address="127.0.0.1:{PORT}" \
-    --collector.disable-defaults --collector.cpu --collector.meminfo --collector.filesystem \
-    --collector.diskstats --collector.netdev --collector.loadavg --collector.stat \
-    --collector.uname --collector.os --log.level=warn
+  # --- node_exporter, scraped by the sampler ----------------------------------------------
+  ne_args=()
+  if [[ $WORK == same ]]; then
+    ne_args=(--collector.disable-defaults "${ne_same[@]/#/--collector.}")
+  fi
+  listen_on "ne-$iv" "$ne_bin" --web.listen-address="127.0.0.1:{PORT}" "${ne_args[@]}" \
+    --log.level=warn
   specs+=("ne-$iv $pid $iv ne $(now) $port")
 
+  [[ $WORK == same ]] || continue
   # --- collectd, the same plugins, to a UDP listener ------------------------------------
   python3 - "$work/udp-$iv" <<'PY' &
 # Counts collectd's UDP payload bytes and the values in them (binary protocol: parts of
@@ -198,30 +274,45 @@ CONF
   specs+=("collectd-$iv $! $iv collectd $(now) $work/udp-$iv")
 done
 
-vigil_series=$("$agent_bin" --once --spool-dir "$work/spool-once" | grep -vc '^#')
-plugins=0
-for p in cpu memory df disk interface load network; do
-  plugins=$((plugins + $(stat -c %s "/usr/lib/collectd/$p.so")))
-done
-sizes="$(stat -c %s "$agent_bin") $(stat -c %s "$ne_bin") $(($(stat -c %s /usr/sbin/collectd) + plugins))"
-versions="$([[ -n ${AGENT_BIN:-} ]] && echo "$(basename "$AGENT_BIN")" || git describe --always --dirty 2>/dev/null || echo '?')|$("$ne_bin" --version 2>&1 | awk 'NR==1{print $3}')|$(dpkg-query -W -f '${Version}' collectd-core | cut -d- -f1)"
+vigil_series=$("$agent_bin" "${vigil_args[@]}" --once --spool-dir "$work/spool-once" | grep -vc '^#')
+collectd_size=0 collectd_version=-
+if [[ $WORK == same ]]; then
+  collectd_size=$(stat -c %s /usr/sbin/collectd)
+  for p in cpu memory df disk interface load network; do
+    collectd_size=$((collectd_size + $(stat -c %s "/usr/lib/collectd/$p.so")))
+  done
+  collectd_version=$(dpkg-query -W -f '${Version}' collectd-core | cut -d- -f1)
+fi
+sizes="$(stat -c %s "$agent_bin") $(stat -c %s "$ne_bin") $collectd_size"
+versions="$([[ -n ${AGENT_BIN:-} ]] && echo "$(basename "$AGENT_BIN")" || git describe --always --dirty 2>/dev/null || echo '?')|$("$ne_bin" --version 2>&1 | awk 'NR==1{print $3}')|$collectd_version"
 
 echo "measuring: ${WARMUP}s warm-up, then a ${DURATION}s window per agent" >&2
-python3 - "$DURATION" "$WARMUP" "$vigil_series" "$sizes" "$versions" "${specs[@]}" <<'PY'
+python3 - "$WORK" "$DURATION" "$WARMUP" "$vigil_series" "$sizes" "$versions" "${specs[@]}" <<'PY'
 import gzip, os, re, statistics, subprocess, sys, time, urllib.request
 
-duration, warmup, vigil_series = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-sizes = dict(zip(["vigil", "ne", "collectd"], map(int, sys.argv[4].split())))
-versions = dict(zip(["vigil", "ne", "collectd"], sys.argv[5].split("|")))
+mode = sys.argv[1]
+duration, warmup, vigil_series = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+sizes = dict(zip(["vigil", "ne", "collectd"], map(int, sys.argv[5].split())))
+versions = dict(zip(["vigil", "ne", "collectd"], sys.argv[6].split("|")))
+kinds = ["vigil", "ne", "collectd"] if mode == "same" else ["vigil", "ne"]
 agents = []
-for spec in sys.argv[6:]:
+for spec in sys.argv[7:]:
     name, pid, interval, kind, started, extra = spec.split()
     agents.append(dict(name=name, pid=int(pid), interval=int(interval), kind=kind,
                        started=float(started), extra=extra, rss=[], scrapes=[]))
 
+TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
+
 def cpu_ns(pid):
-    # The CPU-time clock of process `pid` (clockid ((~pid) << 3) | CPUCLOCK_SCHED).
-    return time.clock_gettime_ns(((~pid) << 3) | 2)
+    # The CPU-time clock of process `pid` (clockid ((~pid) << 3) | CPUCLOCK_SCHED), plus
+    # its waited-for children's user and system time (fields 16 and 17 of its stat).
+    own = time.clock_gettime_ns(((~pid) << 3) | 2)
+    stat = open(f"/proc/{pid}/stat").read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return own + (int(fields[13]) + int(fields[14])) * TICK_NS
+
+def load1():
+    return float(open("/proc/loadavg").read().split()[0])
 
 def status(pid):
     fields = {}
@@ -266,6 +357,7 @@ def snapshot(agent):
     return snap
 
 begin = time.time()
+loads = []
 for a in agents:
     # Rounds come every interval from start (for node_exporter, from `begin`, when this
     # script scrapes); the window starts half an interval after one, past the warm-up.
@@ -276,11 +368,14 @@ for a in agents:
     a["t1"] = a["t0"] + duration
     a["next_scrape"] = begin
     a["next_rss"] = a["t0"]
+start = min(a["t0"] for a in agents)
 end = max(a["t1"] for a in agents)
 while True:
     now = time.time()
     if now > end + 0.2:
         break
+    if now >= start and not loads:
+        loads.append(load1())
     for a in agents:
         if a["kind"] == "ne" and now >= a["next_scrape"]:
             size = scrape(a)
@@ -291,7 +386,8 @@ while True:
             a["s0"] = snapshot(a)
         if "s1" not in a and now >= a["t1"]:
             a["s1"] = snapshot(a)
-            a["hwm"] = int(status(a["pid"])["VmHWM"])
+            # The kernel updates VmHWM lazily: a sample above it is the peak.
+            a["hwm"] = max([int(status(a["pid"])["VmHWM"])] + a["rss"])
             a["smaps"] = {k: v for k, v in status(a["pid"]).items() if k in ("RssAnon", "RssFile")}
             for line in open(f"/proc/{a['pid']}/smaps_rollup"):
                 if line.startswith("Pss:"):
@@ -300,6 +396,7 @@ while True:
             a["rss"].append(int(status(a["pid"])["VmRSS"]))
             a["next_rss"] += 1
     time.sleep(0.05)
+loads.append(load1())
 
 rows, notes = {}, []
 for a in agents:
@@ -338,15 +435,20 @@ labels = {
     "ne": f"node_exporter {versions['ne']} (scraped, gzip)",
     "collectd": f"collectd {versions['collectd']} (UDP)",
 }
+if mode == "defaults":
+    labels["vigil"] = f"vigil-agent {versions['vigil']} (default sources, spool on)"
+    labels["ne"] = f"node_exporter {versions['ne']} (default collectors, scraped, gzip)"
+what = {"same": "the same work", "defaults": "each with its default sources"}[mode]
 mem = sum(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
 print()
 print(f"Agent cost on {os.cpu_count()} cores, {mem / 1048576:.0f} GiB, kernel "
-      f"{os.uname().release}, a {duration} s window each ({time.strftime('%Y-%m-%d', time.gmtime())})")
+      f"{os.uname().release}, {what} (WORK={mode}), a {duration} s window each "
+      f"({time.strftime('%Y-%m-%d', time.gmtime())})")
 print()
 print("| agent | interval | RSS median | RSS peak | CPU per collection | series | bytes per sample | binary |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for iv in (10, 1):
-    for kind in ("vigil", "ne", "collectd"):
+    for kind in kinds:
         r = rows[f"{kind}-{iv}"]
         ps = r["per_sample"]
         print(f"| {labels[kind]} | {iv} s | {r['rss'] / 1024:.2f} MB | {r['hwm'] / 1024:.2f} MB "
@@ -358,10 +460,11 @@ for iv in (10, 1):
     print(f"vigil-agent at {iv} s, at the window's end: {r['anon']} kB anonymous, {r['file']} kB file-backed (code).")
 for iv in (10, 1):
     pss = ", ".join(f"{labels[k].split()[0]} {rows[f'{k}-{iv}']['pss'] / 1024:.2f} MB"
-                    for k in ("vigil", "ne", "collectd"))
+                    for k in kinds)
     print(f"PSS at {iv} s: {pss}.")
 print("(PSS divides each shared page among the processes mapping it: libc's among all, and, with")
 print("two instances of each agent running, each one's own code between its two instances.)")
+print(f"1-minute load average at the windows' start: {loads[0]:.2f}, at their end: {loads[-1]:.2f}.")
 for n in notes:
     print(n)
 PY

@@ -117,7 +117,7 @@ fn ts(ms: i64) -> Value {
 }
 
 fn labels(host: &str, room: &str) -> Value {
-    json!({"__name__": "room_temp", "host": host, "room": room})
+    json!({"__name__": "room_temp", "host": host, "instance": host, "job": "node", "room": room})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +210,7 @@ async fn http_api_speaks_prometheus() {
     assert_eq!(
         data,
         json!([
-            {"__name__": "door_opens_total", "host": "web-1"},
+            {"__name__": "door_opens_total", "host": "web-1", "instance": "web-1", "job": "node"},
             labels("web-2", "attic"),
         ])
     );
@@ -237,14 +237,14 @@ async fn http_api_speaks_prometheus() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    for name in ["__name__", "host", "room"] {
+    for name in ["__name__", "host", "instance", "job", "room"] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
     assert!(names.is_sorted(), "{names:?}");
     let data = api
         .data("/api/v1/labels", &[("match[]", "room_temp")])
         .await;
-    assert_eq!(data, json!(["__name__", "host", "room"]));
+    assert_eq!(data, json!(["__name__", "host", "instance", "job", "room"]));
     let (status, posted) = api
         .post("/api/v1/labels", &[("match[]", "room_temp")])
         .await;
@@ -275,7 +275,13 @@ async fn http_api_speaks_prometheus() {
     for field in ["revision", "branch", "buildUser", "buildDate", "goVersion"] {
         assert!(data[field].is_string(), "{field} missing: {data}");
     }
-    assert_eq!(api.data("/api/v1/metadata", &[]).await, json!({}));
+    // The test agent describes nothing; the collector's own metrics are described.
+    let metadata = api.data("/api/v1/metadata", &[]).await;
+    assert_eq!(
+        metadata["vigil_collector_samples_accepted_total"][0]["type"], "counter",
+        "{metadata}"
+    );
+    assert!(metadata.get("room_temp").is_none(), "{metadata}");
     let ready = api
         .http
         .get(format!("{base}/-/ready"))
@@ -315,7 +321,7 @@ fn promtool_reads_vigil(base: &str, t0: i64) {
     assert_eq!(
         out.trim(),
         format!(
-            r#"room_temp{{host="web-1", room="kitchen"}} => 22 @[{}]"#,
+            r#"room_temp{{host="web-1", instance="web-1", job="node", room="kitchen"}} => 22 @[{}]"#,
             t + 30
         )
     );
@@ -334,7 +340,8 @@ fn promtool_reads_vigil(base: &str, t0: i64) {
     assert_eq!(
         out.trim(),
         format!(
-            "room_temp{{host=\"web-1\", room=\"hall\"}} =>\n18 @[{t}]\n18 @[{}]\n18.5 @[{}]",
+            "room_temp{{host=\"web-1\", instance=\"web-1\", job=\"node\", room=\"hall\"}} =>\n\
+             18 @[{t}]\n18 @[{}]\n18.5 @[{}]",
             t + 15,
             t + 30
         )
@@ -350,7 +357,7 @@ fn promtool_reads_vigil(base: &str, t0: i64) {
     ]);
     assert_eq!(
         out.trim(),
-        r#"{__name__="room_temp", host="web-2", room="attic"}"#
+        r#"{__name__="room_temp", host="web-2", instance="web-2", job="node", room="attic"}"#
     );
     let out = Command::new(promtool)
         .args(["query", "instant", base, "room_temp{"])

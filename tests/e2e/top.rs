@@ -183,7 +183,10 @@ async fn query_evaluates_promql_at_a_time_and_over_a_range() {
     assert_eq!(csv.lines().count(), 7, "{csv}");
     assert_eq!(
         csv.lines().nth(6).unwrap(),
-        format!("\"node_load1{{host=\"\"web-1\"\"}}\",{},3", t0 / 1000)
+        format!(
+            "\"node_load1{{host=\"\"web-1\"\", instance=\"\"web-1\"\", job=\"\"node\"\"}}\",{},3",
+            t0 / 1000
+        )
     );
 
     // A range-vector selector at one time is the raw samples.

@@ -5,7 +5,8 @@
 //! `close` of every round. Any other file (the recorded trees of the tests, a copy of
 //! `/proc` on disk) is opened again every round, so a file replaced between rounds is seen.
 //! A kept file that fails to read (a network device gone: sysfs answers `ENODEV`) is
-//! opened again by its path before the read counts as failed.
+//! opened again by its path before the read counts as failed, except with `EINVAL`: sysfs
+//! attributes with no value now (`speed` of a virtual device) answer that, and stay open.
 
 use std::fs::File;
 use std::io;
@@ -86,18 +87,21 @@ impl TextFile {
 
     fn read_into(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
         if let Some(file) = &self.file {
-            if read_all_at(file, buf).is_ok() {
-                return Ok(());
+            match read_all_at(file, buf) {
+                Ok(()) => return Ok(()),
+                // The attribute has no value now (a virtual device's `speed`): the file is
+                // still the right one, and opening it again would fail the same way.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Err(e),
+                Err(_) => self.file = None,
             }
-            self.file = None;
         }
         let file = File::open(&self.path)?;
-        read_all_at(&file, buf)?;
         let keep = *self.keep.get_or_insert_with(|| is_kernel_generated(&file));
+        let read = read_all_at(&file, buf);
         if keep {
             self.file = Some(file);
         }
-        Ok(())
+        read
     }
 }
 
