@@ -137,8 +137,20 @@ pub fn render(stats: &Stats, now_ms: i64) -> String {
     let mut sink = Sink::new();
     crate::own::collect(stats, &mut sink, now_ms);
     let mut out = String::new();
+    text(&sink, &mut out);
+    out
+}
+
+/// Appends the round in `sink` to `out` in the Prometheus text format 0.0.4, with `# HELP`
+/// and `# TYPE` lines from the agent's metadata table, each family once (`--once` and
+/// `/metrics`).
+pub fn text(sink: &Sink, out: &mut String) {
+    // A family's samples together, so its HELP and TYPE come once (a source may write
+    // two families in turns, cpu by cpu).
+    let mut round: Vec<_> = sink.round().collect();
+    round.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     let mut last = "";
-    for (key, value) in sink.round() {
+    for (key, value) in round {
         if key.name != last {
             let (kind, help) = metadata::lookup(&key.name)
                 .map_or(("untyped", ""), |m| (text_type(m.kind), m.help));
@@ -168,7 +180,6 @@ pub fn render(stats: &Stats, now_ms: i64) -> String {
         out.push_str(&number(value));
         out.push('\n');
     }
-    out
 }
 
 /// The 0.0.4 text format's type word (info and state sets are gauges there).

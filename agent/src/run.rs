@@ -281,23 +281,6 @@ pub fn once(config: &Config) -> String {
     for (source, error) in &round.errors {
         out.push_str(&format!("# error in {source}: {error}\n"));
     }
-    for (key, value) in sink.round() {
-        out.push_str(&key.name);
-        if !key.labels.is_empty() {
-            out.push('{');
-            for (i, (name, v)) in key.labels.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                let escaped = v
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n");
-                out.push_str(&format!("{name}=\"{escaped}\""));
-            }
-            out.push('}');
-        }
-        out.push_str(&format!(" {value}\n"));
-    }
+    crate::metrics_listen::text(&sink, &mut out);
     out
 }

@@ -67,5 +67,22 @@ impl Silence {
     }
 }
 
+/// Every series `selector` matches in `store`, with all its samples (for tests).
+#[cfg(test)]
+pub(crate) fn stored(store: &dyn Store, selector: &str) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let selector = vigil_store::selector::Selector::parse(selector).expect("selector");
+    let (series, _) = store.select(&selector, 100).expect("select");
+    series
+        .into_iter()
+        .map(|(id, labels)| {
+            let mut samples = Vec::new();
+            store
+                .samples(id, 0, i64::MAX, &mut samples)
+                .expect("samples");
+            (labels, samples)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

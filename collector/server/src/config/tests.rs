@@ -117,18 +117,26 @@ fn example_config_loads_with_the_defaults() {
     assert_eq!(c.rules.host_down_after, d.rules.host_down_after);
 }
 
-#[test]
-fn example_notify_block_is_valid_once_uncommented() {
+/// The commented-out example between `# --- NAME example ---` and `# --- end of NAME
+/// example ---` in the example config, uncommented.
+fn example_block(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/collector.example.toml");
     let text = std::fs::read_to_string(path).unwrap();
-    let start = text.find("# --- notify example ---").unwrap();
-    let end = text.find("# --- end of notify example ---").unwrap();
-    let block: String = text[start..end]
+    let start = text.find(&format!("# --- {name} example ---")).unwrap();
+    let end = text
+        .find(&format!("# --- end of {name} example ---"))
+        .unwrap();
+    text[start..end]
         .lines()
         .skip(1)
         .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
         .collect::<Vec<_>>()
-        .join("\n");
+        .join("\n")
+}
+
+#[test]
+fn example_notify_block_is_valid_once_uncommented() {
+    let block = example_block("notify");
     // Secrets are only named here (files and variables need not exist): the notifier
     // reads them at start.
     let f = file(&block);
@@ -140,16 +148,7 @@ fn example_notify_block_is_valid_once_uncommented() {
 
 #[test]
 fn example_relabel_block_is_valid_once_uncommented() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/collector.example.toml");
-    let text = std::fs::read_to_string(path).unwrap();
-    let start = text.find("# --- relabel example ---").unwrap();
-    let end = text.find("# --- end of relabel example ---").unwrap();
-    let block: String = text[start..end]
-        .lines()
-        .skip(1)
-        .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let block = example_block("relabel");
     let c = Config::load(Some(file(&block).path()), vec![]).unwrap();
     c.validate().unwrap();
     assert_eq!(c.relabel.len(), 3);

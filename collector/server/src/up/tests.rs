@@ -22,18 +22,7 @@ fn hello(host: &str, labels: &[(&str, &str)]) -> Hello {
 
 /// Every `up` series with its samples.
 fn ups(store: &dyn Store) -> Vec<(Labels, Vec<(i64, f64)>)> {
-    let selector = vigil_store::selector::Selector::parse("up").expect("selector");
-    let (series, _) = store.select(&selector, 100).expect("select");
-    series
-        .into_iter()
-        .map(|(id, labels)| {
-            let mut samples = Vec::new();
-            store
-                .samples(id, 0, i64::MAX, &mut samples)
-                .expect("samples");
-            (labels, samples)
-        })
-        .collect()
+    stored(store, "up")
 }
 
 #[test]

@@ -2,23 +2,7 @@
 
 use super::*;
 use crate::relabel::RelabelConfig;
-use vigil_store::selector::Selector;
-
-fn stored(store: &dyn Store, selector: &str) -> Vec<(Labels, Vec<(i64, f64)>)> {
-    let (series, _) = store
-        .select(&Selector::parse(selector).expect("selector"), 100)
-        .expect("select");
-    series
-        .into_iter()
-        .map(|(id, labels)| {
-            let mut samples = Vec::new();
-            store
-                .samples(id, 0, i64::MAX, &mut samples)
-                .expect("samples");
-            (labels, samples)
-        })
-        .collect()
-}
+use crate::up::stored;
 
 #[test]
 fn series_carry_job_and_instance_and_each_round_writes_up_1() {
