@@ -151,9 +151,11 @@ impl Processes {
 
     /// [`collect`](Self::collect) at `now` on the source's own monotonic clock.
     pub fn collect_at(&mut self, sink: &mut Sink, now: Duration) -> Result<(), CollectError> {
+        // A tenth of slack: rounds start a few ms early or late, and a walk due at 30 s must
+        // not wait for the round after (40 s at a 10 s collection interval).
         let due = self
             .last_walk
-            .is_none_or(|last| now.saturating_sub(last) >= self.interval);
+            .is_none_or(|last| now.saturating_sub(last) + self.interval / 10 >= self.interval);
         if due {
             self.walk(now)?;
             self.last_walk = Some(now);
