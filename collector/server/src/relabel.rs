@@ -187,10 +187,10 @@ impl Relabeler {
         self.steps.is_empty()
     }
 
-    /// Runs every step over `labels`.
-    pub fn apply(&self, labels: &Labels) -> Outcome {
+    /// Runs every step over `labels` (handed back as they are when there is none).
+    pub fn apply(&self, labels: Labels) -> Outcome {
         if self.steps.is_empty() {
-            return Outcome::Keep(labels.clone());
+            return Outcome::Keep(labels);
         }
         let mut map: BTreeMap<String, String> = labels.pairs().iter().cloned().collect();
         let host = map.get(HOST).cloned();

@@ -47,7 +47,7 @@ impl Silence {
             let mut pairs = target_labels(&host.host, hello);
             pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
             pairs.push(("host".to_owned(), host.host.clone()));
-            let Outcome::Keep(labels) = self.relabel.apply(&Labels::new(pairs)) else {
+            let Outcome::Keep(labels) = self.relabel.apply(Labels::new(pairs)) else {
                 continue;
             };
             let ids = match store.resolve_series(&host.host, &[labels], self.max_series_per_host) {

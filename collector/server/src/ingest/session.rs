@@ -353,7 +353,7 @@ impl Session {
         }
         pairs.push((METRIC_NAME.to_owned(), def.name.clone()));
         pairs.push(("host".to_owned(), self.host.clone()));
-        match self.relabel.apply(&Labels::new(pairs)) {
+        match self.relabel.apply(Labels::new(pairs)) {
             Outcome::Keep(labels) => Ok(Some(labels)),
             Outcome::Dropped => Ok(None),
             Outcome::Invalid(why) => Err(Violation::invalid(
@@ -376,7 +376,7 @@ impl Session {
         let mut pairs = self.base_labels.clone();
         pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
         pairs.push(("host".to_owned(), self.host.clone()));
-        let up = match self.relabel.apply(&Labels::new(pairs)) {
+        let up = match self.relabel.apply(Labels::new(pairs)) {
             Outcome::Keep(labels) => {
                 let max = self.limits.max_series_per_host;
                 match self.store.resolve_series(&self.host, &[labels], max) {

@@ -26,7 +26,7 @@ fn cpu() -> Labels {
 
 #[test]
 fn no_steps_keep_the_series_as_it_is() {
-    assert_eq!(Relabeler::default().apply(&cpu()), Outcome::Keep(cpu()));
+    assert_eq!(Relabeler::default().apply(cpu()), Outcome::Keep(cpu()));
 }
 
 #[test]
@@ -40,7 +40,7 @@ fn replace_writes_the_target_from_captures() {
         replacement = "w${1}c$2"
         "#,
     );
-    let Outcome::Keep(out) = r.apply(&cpu()) else {
+    let Outcome::Keep(out) = r.apply(cpu()) else {
         panic!("kept")
     };
     assert_eq!(out.get("where"), "w1c0");
@@ -62,7 +62,7 @@ fn replace_without_a_match_changes_nothing_and_an_empty_result_removes_the_label
         target_label = "cpu"
         "#,
     );
-    let Outcome::Keep(out) = r.apply(&cpu()) else {
+    let Outcome::Keep(out) = r.apply(cpu()) else {
         panic!("kept")
     };
     assert_eq!(out.get("mode"), "idle");
@@ -80,7 +80,7 @@ fn keep_and_drop_select_series_by_anchored_regex() {
         regex = "node_cpu_.*"
         "#,
     );
-    assert!(matches!(keep.apply(&cpu()), Outcome::Keep(_)));
+    assert!(matches!(keep.apply(cpu()), Outcome::Keep(_)));
     let anchored = relabeler(
         r#"
         [[relabel]]
@@ -89,7 +89,7 @@ fn keep_and_drop_select_series_by_anchored_regex() {
         regex = "cpu"
         "#,
     );
-    assert_eq!(anchored.apply(&cpu()), Outcome::Dropped);
+    assert_eq!(anchored.apply(cpu()), Outcome::Dropped);
     let drop = relabeler(
         r#"
         [[relabel]]
@@ -98,7 +98,7 @@ fn keep_and_drop_select_series_by_anchored_regex() {
         regex = "idle|iowait"
         "#,
     );
-    assert_eq!(drop.apply(&cpu()), Outcome::Dropped);
+    assert_eq!(drop.apply(cpu()), Outcome::Dropped);
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn labeldrop_labelkeep_and_labelmap_rename_and_remove_labels() {
         regex = "mode|cpu"
         "#,
     );
-    let Outcome::Keep(out) = r.apply(&cpu()) else {
+    let Outcome::Keep(out) = r.apply(cpu()) else {
         panic!("kept")
     };
     assert_eq!(out.get("cpu_mode"), "idle");
@@ -128,7 +128,7 @@ fn labeldrop_labelkeep_and_labelmap_rename_and_remove_labels() {
         regex = "__name__|cpu"
         "#,
     );
-    let Outcome::Keep(out) = keep.apply(&cpu()) else {
+    let Outcome::Keep(out) = keep.apply(cpu()) else {
         panic!("kept")
     };
     assert_eq!(
@@ -156,7 +156,7 @@ fn host_cannot_be_dropped_or_rewritten() {
         replacement = "host"
         "#,
     );
-    let Outcome::Keep(out) = r.apply(&cpu()) else {
+    let Outcome::Keep(out) = r.apply(cpu()) else {
         panic!("kept")
     };
     assert_eq!(out.get("host"), "web-1");
@@ -184,12 +184,12 @@ fn equal_and_case_actions() {
         target_label = "mode_upper"
         "#,
     );
-    let Outcome::Keep(out) = r.apply(&cpu()) else {
+    let Outcome::Keep(out) = r.apply(cpu()) else {
         panic!("kept")
     };
     assert_eq!(out.get("mode_upper"), "IDLE");
     let other = labels(&[("__name__", "x"), ("host", "a"), ("instance", "b")]);
-    assert_eq!(r.apply(&other), Outcome::Dropped);
+    assert_eq!(r.apply(other.clone()), Outcome::Dropped);
 }
 
 #[test]
@@ -201,7 +201,7 @@ fn losing_the_name_or_making_a_bad_label_name_is_invalid() {
         regex = "__name__"
         "#,
     );
-    assert!(matches!(r.apply(&cpu()), Outcome::Invalid(m) if m.contains("__name__")));
+    assert!(matches!(r.apply(cpu()), Outcome::Invalid(m) if m.contains("__name__")));
 }
 
 #[test]
