@@ -25,7 +25,7 @@ use vigil_tests::promql_compliance::outcome::{
     Row, Verdict, error_key, has_data, judge, table, within_tester_tolerance,
 };
 use vigil_tests::promql_compliance::{Request, both_all, demo};
-use vigil_tests::{Collector, now_ms, vigil};
+use vigil_tests::{collector_with_import, now_ms};
 
 const REPORT: &str = "/tmp/promql_compliance_report.txt";
 /// The dataset the report was made from, to reproduce a difference by hand.
@@ -153,17 +153,7 @@ fn compliance_queries_match_prometheus() {
     let blocks = dir.path().join("prometheus");
     prometheus::backfill(&file, &blocks);
     let prom = Prometheus::start(&blocks);
-    let (_collector, vigil_url) = {
-        let (collector, url) = Collector::start_with_http(&dir.path().join("vigil"), &[]);
-        let out = vigil(&collector.url(), &["import", file.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "vigil import failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (collector, url)
-    };
+    let (_collector, vigil_url) = collector_with_import(&dir.path().join("vigil"), &file);
 
     let range = Eval::Range {
         start: data.window_start_ms,

@@ -20,7 +20,7 @@ use vigil_tests::promql_compare::{
 };
 use vigil_tests::promql_corpus::{Case, EMPTY_BY_DESIGN, Times, cases};
 use vigil_tests::promql_requests::{bad_requests, metadata_requests, spelled_requests};
-use vigil_tests::{Collector, dataset, now_ms, vigil};
+use vigil_tests::{collector_with_import, dataset, now_ms};
 
 const REPORT: &str = "/tmp/promql_diff_report.txt";
 /// A copy of the dataset the report was made from, to reproduce a mismatch by hand.
@@ -225,17 +225,8 @@ fn promql_answers_match_prometheus() {
     let blocks = dir.path().join("prometheus");
     prometheus::backfill(&file, &blocks);
     let prom = Prometheus::start(&blocks);
-    let vigil_server = (!only_prometheus).then(|| {
-        let (collector, http_url) = Collector::start_with_http(&dir.path().join("vigil"), &[]);
-        let out = vigil(&collector.url(), &["import", file.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "vigil import failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (collector, http_url)
-    });
+    let vigil_server =
+        (!only_prometheus).then(|| collector_with_import(&dir.path().join("vigil"), &file));
 
     let mut run = Run {
         api: ApiClient::new(),

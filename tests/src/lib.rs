@@ -231,6 +231,20 @@ impl Collector {
     }
 }
 
+/// Starts a collector with the HTTP API (see [`Collector::start_with_http`]) and imports
+/// the OpenMetrics file `file` into it with `vigil import`; returns it and the API's URL.
+pub fn collector_with_import(data_dir: &Path, file: &Path) -> (Collector, String) {
+    let (collector, url) = Collector::start_with_http(data_dir, &[]);
+    let out = vigil(&collector.url(), &["import", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "vigil import failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (collector, url)
+}
+
 /// A real agent streaming to a collector.
 pub struct Agent {
     pub process: Running,

@@ -51,20 +51,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
         }
         "absent" => {
             let v = ev.eval_vector(arg(0)?, "the argument of absent()")?;
-            Ok(Val::Vector(StepVector {
-                series: vec![absent_labels(arg(0)?)],
-                steps: v
-                    .steps
-                    .iter()
-                    .map(|s| {
-                        if s.is_empty() {
-                            vec![(0, 1.0)]
-                        } else {
-                            Vec::new()
-                        }
-                    })
-                    .collect(),
-            }))
+            Ok(Val::Vector(absent(&v, absent_labels(arg(0)?))))
         }
         "timestamp" => timestamp(ev, arg(0)?),
         "abs" | "ceil" | "floor" | "exp" | "sqrt" | "ln" | "log2" | "log10" | "sgn" => {
@@ -233,20 +220,9 @@ fn range_call(
     }
     match f {
         RangeFunction::LastOverTime => Ok(Val::Vector(out)),
-        RangeFunction::AbsentOverTime => Ok(Val::Vector(StepVector {
-            series: vec![absent_labels(args[matrix_at])],
-            steps: out
-                .steps
-                .iter()
-                .map(|s| {
-                    if s.is_empty() {
-                        vec![(0, 1.0)]
-                    } else {
-                        Vec::new()
-                    }
-                })
-                .collect(),
-        })),
+        RangeFunction::AbsentOverTime => {
+            Ok(Val::Vector(absent(&out, absent_labels(args[matrix_at]))))
+        }
         _ => Ok(Val::Vector(drop_metric_names(out)?)),
     }
 }
@@ -369,5 +345,24 @@ fn go_min(a: f64, b: f64) -> f64 {
         a
     } else {
         b
+    }
+}
+
+/// `absent()` and `absent_over_time()`: one series with `labels`, 1 at every step where `v`
+/// has nothing, absent where it has something.
+fn absent(v: &StepVector, labels: Labels) -> StepVector {
+    StepVector {
+        series: vec![labels],
+        steps: v
+            .steps
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    vec![(0, 1.0)]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect(),
     }
 }
