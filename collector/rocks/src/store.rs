@@ -121,6 +121,40 @@ impl Store for RocksStore {
     fn stats(&self) -> StoreResult<vigil_store::StoreStats> {
         self.usage()
     }
+
+    // TEMPORARY until forward.rs lands (issue 16, storage part).
+    fn set_forwarding(&self, _on: bool) -> StoreResult<()> {
+        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    }
+
+    fn forward_bounds(&self) -> StoreResult<vigil_store::ForwardBounds> {
+        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    }
+
+    fn forward_read(
+        &self,
+        _after: u64,
+        _max_samples: u64,
+        _max_records: usize,
+    ) -> StoreResult<Vec<vigil_store::ForwardRecord>> {
+        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    }
+
+    fn forward_trim(&self, _through: u64) -> StoreResult<()> {
+        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    }
+
+    fn series_labels(&self, _ids: &[vigil_store::SeriesId]) -> StoreResult<Vec<Option<vigil_store::Labels>>> {
+        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    }
+
+    fn series_after(
+        &self,
+        _after: Option<vigil_store::SeriesId>,
+        _limit: usize,
+    ) -> StoreResult<Vec<(vigil_store::SeriesId, vigil_store::Labels)>> {
+        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 //! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
 //! - [`query`]: the Query gRPC service the CLI reads through.
 //! - [`http`]: the Prometheus-compatible HTTP API.
+//! - [`remote_write`]: Prometheus remote write 1.0: forwarding to remotes, and the wire format.
 //! - [`metadata`]: the latest type, help and unit per metric name, from agents.
 //! - [`own_metrics`]: the collector's own series, stored and served at `/metrics`.
 //! - [`backup`]: a checkpoint of the store with its manifest (`vigil backup`).
@@ -47,6 +48,7 @@ pub mod own_metrics;
 pub mod query;
 pub mod registry;
 pub mod relabel;
+pub mod remote_write;
 pub mod rules;
 #[cfg(feature = "rocks")]
 pub mod server;

@@ -11,6 +11,7 @@
 //! - [`selector`]: Prometheus-style series selectors (`name{label=~"re"}`).
 //! - [`Store`]: the trait; [`StoreError`] why a call failed.
 //! - [`alert_state`], [`stats`]: alert state kept across restarts; what a store holds.
+//! - [`forward`]: the forwarding log remote write sends from, and its record format.
 //! - [`memory`]: the in-memory engine that unit tests of the engine, rules and notify use.
 //! - `conformance` (feature `conformance`): the cases every engine must pass.
 //! - [`clock`]: the wall clock, read in one place.
@@ -19,12 +20,14 @@ pub mod alert_state;
 pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod forward;
 pub mod memory;
 pub mod selector;
 pub mod stats;
 
 use crate::selector::Selector;
 pub use alert_state::{AlertKey, StoredAlert};
+pub use forward::{ForwardBounds, ForwardRecord};
 pub use stats::{CheckpointInfo, PartStats, StoreStats};
 use std::path::Path;
 use vigil_proto::v1::Host;
@@ -174,6 +177,8 @@ pub enum Space {
     EnrollTokens,
     /// Host identities: the certificates issued to each host and its revocation, by host.
     Identities,
+    /// Remote write: each remote's durable cursor over the forwarding log, by remote name.
+    RemoteWrite,
 }
 
 impl Space {
@@ -186,6 +191,7 @@ impl Space {
             Space::NotifyAlerts => 4,
             Space::EnrollTokens => 5,
             Space::Identities => 6,
+            Space::RemoteWrite => 7,
         }
     }
 }
@@ -342,6 +348,37 @@ pub trait Store: Send + Sync + 'static {
         self.samples(id, start_ms, end_ms, &mut out)?;
         Ok(!out.is_empty())
     }
+
+    /// Starts (`true`) or stops writing every [`Store::append`] into the forwarding log
+    /// ([`forward`]). Stopping also empties the log. A store opens with it off.
+    fn set_forwarding(&self, on: bool) -> StoreResult<()>;
+
+    /// Where the forwarding log stands.
+    fn forward_bounds(&self) -> StoreResult<ForwardBounds>;
+
+    /// Records numbered above `after` and at most [`ForwardBounds::readable`], oldest
+    /// first: whole records, stopping once they hold `max_samples` samples or more, or
+    /// number `max_records`.
+    fn forward_read(
+        &self,
+        after: u64,
+        max_samples: u64,
+        max_records: usize,
+    ) -> StoreResult<Vec<ForwardRecord>>;
+
+    /// Drops the records numbered at or below `through` (one range delete).
+    fn forward_trim(&self, through: u64) -> StoreResult<()>;
+
+    /// The labels of each id, in order (`None` for an id the store does not know).
+    fn series_labels(&self, ids: &[SeriesId]) -> StoreResult<Vec<Option<Labels>>>;
+
+    /// Series with ids above `after` (from the first with `None`), in id order, at most
+    /// `limit`: a walk over every series in pages.
+    fn series_after(
+        &self,
+        after: Option<SeriesId>,
+        limit: usize,
+    ) -> StoreResult<Vec<(SeriesId, Labels)>>;
 
     /// Series matching any of `selectors`, sorted by labels and distinct; at most `limit`
     /// (more fails with [`StoreError::TooLarge`]). With a time window, only series with a

@@ -5,6 +5,7 @@
 //! One `RwLock` guards all of it: tests want obvious correctness, not concurrency.
 
 use super::stats::{PartStats, StoreStats, labels_bytes};
+use super::forward::{self, ForwardBounds, ForwardRecord};
 use super::{
     AlertKey, CheckpointInfo, KvOp, Labels, SeriesId, SeriesSamples, Space, Store, StoreError,
     StoreResult, StoredAlert,
@@ -32,6 +33,18 @@ struct Inner {
     hosts: BTreeMap<String, Host>,
     alerts: BTreeMap<AlertKey, StoredAlert>,
     records: BTreeMap<(Space, Vec<u8>), Vec<u8>>,
+    /// The forwarding log, while forwarding is on.
+    forward: Option<ForwardLog>,
+    /// Sequence numbers of forwarding records; only grows.
+    forward_seq: u64,
+}
+
+/// The forwarding log in memory: encoded records by sequence number.
+#[derive(Debug, Default)]
+struct ForwardLog {
+    records: BTreeMap<u64, Vec<u8>>,
+    /// Bytes written since the log was last empty.
+    bytes: u64,
 }
 
 impl MemoryStore {
@@ -46,6 +59,19 @@ impl MemoryStore {
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Overwrites forwarding record `seq` with `value`, as damage on disk would: for tests
+    /// of readers. Does nothing when there is no such record.
+    pub fn damage_forward_record(&self, seq: u64, value: &[u8]) {
+        if let Some(record) = self
+            .write()
+            .forward
+            .as_mut()
+            .and_then(|log| log.records.get_mut(&seq))
+        {
+            *record = value.to_vec();
+        }
     }
 }
 
@@ -86,6 +112,14 @@ impl Store for MemoryStore {
         for series in samples {
             let stored = inner.samples.entry(series.id).or_default();
             stored.extend(series.samples.iter().copied());
+        }
+        let inner = &mut *inner;
+        if let Some(log) = inner.forward.as_mut() {
+            inner.forward_seq += 1;
+            let mut value = Vec::new();
+            forward::encode(samples, crate::clock::now_ms(), log.bytes, &mut value);
+            log.bytes += value.len() as u64;
+            log.records.insert(inner.forward_seq, value);
         }
         Ok(())
     }
@@ -170,6 +204,85 @@ impl Store for MemoryStore {
             };
         }
         Ok(())
+    }
+
+    fn set_forwarding(&self, on: bool) -> StoreResult<()> {
+        let mut inner = self.write();
+        match (on, inner.forward.is_some()) {
+            (true, false) => inner.forward = Some(ForwardLog::default()),
+            (false, _) => inner.forward = None,
+            (true, true) => {}
+        }
+        Ok(())
+    }
+
+    fn forward_bounds(&self) -> StoreResult<ForwardBounds> {
+        let inner = self.read();
+        let log = inner.forward.as_ref();
+        Ok(ForwardBounds {
+            first: log.and_then(|l| l.records.keys().next().copied()),
+            readable: inner.forward_seq,
+            bytes: log.map_or(0, |l| l.bytes),
+        })
+    }
+
+    fn forward_read(
+        &self,
+        after: u64,
+        max_samples: u64,
+        max_records: usize,
+    ) -> StoreResult<Vec<ForwardRecord>> {
+        let inner = self.read();
+        let mut out = Vec::new();
+        let mut samples = 0;
+        let Some(log) = inner.forward.as_ref() else {
+            return Ok(out);
+        };
+        for (&seq, value) in log.records.range(after.saturating_add(1)..) {
+            if samples >= max_samples || out.len() >= max_records {
+                break;
+            }
+            let record = forward::decode(seq, value);
+            samples += record.samples.max(1);
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    fn forward_trim(&self, through: u64) -> StoreResult<()> {
+        let mut inner = self.write();
+        if let Some(log) = inner.forward.as_mut() {
+            log.records = log.records.split_off(&through.saturating_add(1));
+            if log.records.is_empty() {
+                log.bytes = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn series_labels(&self, ids: &[SeriesId]) -> StoreResult<Vec<Option<Labels>>> {
+        let inner = self.read();
+        Ok(ids.iter().map(|id| inner.labels.get(id).cloned()).collect())
+    }
+
+    fn series_after(
+        &self,
+        after: Option<SeriesId>,
+        limit: usize,
+    ) -> StoreResult<Vec<(SeriesId, Labels)>> {
+        let inner = self.read();
+        let mut ids: Vec<SeriesId> = inner
+            .labels
+            .keys()
+            .copied()
+            .filter(|id| after.is_none_or(|a| *id > a))
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        Ok(ids
+            .into_iter()
+            .map(|id| (id, inner.labels[&id].clone()))
+            .collect())
     }
 
     fn kv_scan(&self, space: Space) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
