@@ -45,6 +45,12 @@
 //!                                          → alert state (42 bytes, see `alerts.rs`)
 //!   state         space tag (u8) key       → value        small records of other parts
 //!                                                         (outbox, silences; `Space::tag`)
+//!   forward       seq (u64 BE)             → record       the forwarding log: one record per
+//!                                                         `append` while forwarding is on,
+//!                                                         written in the append's batch; seq
+//!                                                         from the runs' sequence ("recent_seq"),
+//!                                                         record format in
+//!                                                         `vigil_store::forward` (`forward.rs`)
 //!   meta          "series_count/" host     → u64          series per host
 //!                 "format"                 → u32          on-disk format version (2)
 //!                 "block_ms"               → i64          window length
@@ -77,7 +83,9 @@ pub(crate) const CF_ALERTS: &str = "alerts";
 pub(crate) const CF_STATE: &str = "state";
 /// Downsampled tiers (5-minute and 1-hour buckets), id-major; created on open when missing.
 pub(crate) const CF_ROLLUP: &str = "rollup";
-pub(crate) const FAMILIES: [&str; 11] = [
+/// The forwarding log remote write sends from; created on open when missing.
+pub(crate) const CF_FORWARD: &str = "forward";
+pub(crate) const FAMILIES: [&str; 12] = [
     CF_SERIES,
     CF_SERIES_BY_ID,
     CF_POSTINGS,
@@ -89,6 +97,7 @@ pub(crate) const FAMILIES: [&str; 11] = [
     CF_ALERTS,
     CF_STATE,
     CF_ROLLUP,
+    CF_FORWARD,
 ];
 
 /// On-disk format written by this version (format 1 is migrated on open).

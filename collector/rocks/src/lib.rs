@@ -19,6 +19,7 @@
 //! - `hosts`: host records.
 //! - `alerts`: alert instances' state.
 //! - `state`: small records of other parts (outbox, silences).
+//! - `forward`: the forwarding log remote write sends from; series by id for its readers.
 //! - `admin`: checkpoints and disk statistics.
 //!
 //! The column families and the key layout of each are written down in `keys.rs`, with the
@@ -39,6 +40,18 @@
 //! a few range tombstones per window for the whole fleet, never one per sample. A read of
 //! series `id` over `[start, end]` decodes the blocks of the windows it covers and merges
 //! in the recent samples of those windows (from one RocksDB snapshot).
+//!
+//! # The forwarding log
+//!
+//! While forwarding is on (remote write configured; `Store::set_forwarding`), `append` also
+//! puts ONE record holding every sample of the call into the `forward` family, in the same
+//! `WriteBatch` as the runs: a sample is in the log if and only if it is stored, and both
+//! survive `kill -9` alike. Records are numbered from the runs' durable sequence, so numbers
+//! only grow, across restarts too. Batches of concurrent appends commit in any order, so
+//! readers stop at `readable`, below the lowest number still being written: no record can
+//! appear later below a reader's cursor. Remote write keeps one cursor per remote and trims
+//! the log through the lowest (one range delete); turning forwarding off empties it. With
+//! forwarding off an append pays one atomic load. See `forward.rs`.
 //!
 //! # Out-of-order and duplicate samples: the last write wins
 //!
@@ -92,6 +105,16 @@
 //! samples took 10–40 % longer with tiers (2.4–2.5 s against 2.1–2.3 s on a quiet machine,
 //! 4.8–5.2 s against 3.4–4.7 s on a busy one).
 //!
+//! Forwarding log (`FORWARD=1`, `SCRAPES_PER_CALL=1` for the live-scrape shape; one
+//! thread, sync off, a busy machine, so rates vary ±15 % run to run): live scrapes
+//! (`store 10 6 20`) append at 0.69–0.73 M samples/s with it on against 0.69–0.80 off,
+//! 1.42–1.47 µs of process CPU per sample against 1.33–1.46 (about +7 %: the run key per
+//! sample dominates). Backfill-sized calls (`store 100 6 20`) cost 0.27 µs of CPU per
+//! sample against 0.17 (+55 %: the record is one more value of 11.2 bytes per sample
+//! beside 16 in the runs). Live records take 12 bytes per sample before RocksDB's
+//! compression (the value's 8 bytes, the id, a count and a one-byte time difference, since
+//! a scrape's series share one time), until trimmed.
+//!
 //! # Format versions
 //!
 //! Format 1 kept every sample as one key in `samples`. Opening a format-1 directory moves
@@ -107,6 +130,8 @@ mod alerts;
 pub mod codec;
 #[cfg(feature = "engine")]
 mod compactor;
+#[cfg(feature = "engine")]
+mod forward;
 #[cfg(feature = "engine")]
 mod hosts;
 #[cfg(feature = "engine")]
@@ -162,6 +187,8 @@ pub struct RocksStore {
     creating: Mutex<HashMap<String, u64>>,
     /// Which windows hold recent samples; the gate between appends and compaction.
     windows: Arc<windows::Windows>,
+    /// The forwarding log's switch, readable bound and byte count.
+    forward: forward::Forward,
     /// Stops and joins the compactor thread when the store drops.
     _compactor: compactor::Compactor,
 }

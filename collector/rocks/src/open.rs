@@ -3,7 +3,7 @@
 //! state of the windows, and the start of the background compactor.
 
 use crate::keys::{CF_BLOCKS, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES_BY_ID, FAMILIES, decode_u64};
-use crate::{RocksStore, compactor, engine, migrate, rollup, windows};
+use crate::{RocksStore, compactor, engine, forward, migrate, rollup, windows};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options,
 };
@@ -168,13 +168,15 @@ impl RocksStore {
         }
         let db = Arc::new(db);
         let retention_ms = i64::try_from(blocks.retention.as_millis()).unwrap_or(i64::MAX);
+        let reserved_seq = windows::reserved_seq(&db)?;
+        let forward = forward::Forward::recover(&db, reserved_seq)?;
         let windows = Arc::new(windows::Windows::new(
             block_ms,
             windows::scan_recent_windows(&db)?,
             retention_ms,
             expired_before,
             vigil_store::clock::now_ms(),
-            windows::reserved_seq(&db)?,
+            reserved_seq,
             tiers,
         ));
         let compactor = compactor::Compactor::start(
@@ -190,6 +192,7 @@ impl RocksStore {
             next_id: AtomicU64::new(1),
             creating: Mutex::new(HashMap::new()),
             windows,
+            forward,
             _compactor: compactor,
         };
         let last = store

@@ -4,7 +4,9 @@ use crate::{RocksStore, windows};
 use std::path::Path;
 use vigil_proto::v1::Host;
 use vigil_store::selector::Selector;
-use vigil_store::{Labels, SeriesId, SeriesSamples, Store, StoreResult};
+use vigil_store::{
+    ForwardBounds, ForwardRecord, Labels, SeriesId, SeriesSamples, Store, StoreResult,
+};
 
 impl Store for RocksStore {
     fn resolve_series(
@@ -20,6 +22,7 @@ impl Store for RocksStore {
         windows::append(
             &self.db,
             &self.windows,
+            &self.forward,
             samples,
             &self.write_options(self.sync),
         )
@@ -122,38 +125,37 @@ impl Store for RocksStore {
         self.usage()
     }
 
-    // TEMPORARY until forward.rs lands (issue 16, storage part).
-    fn set_forwarding(&self, _on: bool) -> StoreResult<()> {
-        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    fn set_forwarding(&self, on: bool) -> StoreResult<()> {
+        self.forward.set(&self.db, on)
     }
 
-    fn forward_bounds(&self) -> StoreResult<vigil_store::ForwardBounds> {
-        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    fn forward_bounds(&self) -> StoreResult<ForwardBounds> {
+        self.forward.bounds(&self.db)
     }
 
     fn forward_read(
         &self,
-        _after: u64,
-        _max_samples: u64,
-        _max_records: usize,
-    ) -> StoreResult<Vec<vigil_store::ForwardRecord>> {
-        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+        after: u64,
+        max_samples: u64,
+        max_records: usize,
+    ) -> StoreResult<Vec<ForwardRecord>> {
+        self.forward.read(&self.db, after, max_samples, max_records)
     }
 
-    fn forward_trim(&self, _through: u64) -> StoreResult<()> {
-        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    fn forward_trim(&self, through: u64) -> StoreResult<()> {
+        self.forward.trim(&self.db, through)
     }
 
-    fn series_labels(&self, _ids: &[vigil_store::SeriesId]) -> StoreResult<Vec<Option<vigil_store::Labels>>> {
-        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+    fn series_labels(&self, ids: &[SeriesId]) -> StoreResult<Vec<Option<Labels>>> {
+        self.labels_of(ids)
     }
 
     fn series_after(
         &self,
-        _after: Option<vigil_store::SeriesId>,
-        _limit: usize,
-    ) -> StoreResult<Vec<(vigil_store::SeriesId, vigil_store::Labels)>> {
-        Err(vigil_store::StoreError::Engine("forwarding log: not built yet".into()))
+        after: Option<SeriesId>,
+        limit: usize,
+    ) -> StoreResult<Vec<(SeriesId, Labels)>> {
+        self.series_from(after, limit)
     }
 }
 

@@ -10,6 +10,7 @@
 //! from one RocksDB snapshot, so a concurrent compaction is seen entirely or not at all.
 
 use crate::codec;
+use crate::forward::Forward;
 use crate::keys::{
     CF_BLOCKS, CF_META, CF_RECENT, CF_TIMESTAMPS, SEQ_KEY, after, decode_u64, family, flip, unflip,
 };
@@ -87,8 +88,9 @@ impl Windows {
         state
     }
 
-    /// A fresh write sequence number, above every one used before (also before a restart).
-    fn take_seq(&self, db: &DB) -> StoreResult<u64> {
+    /// A fresh write sequence number, above every one used before (also before a restart):
+    /// for runs, and for records of the forwarding log.
+    pub(super) fn take_seq(&self, db: &DB) -> StoreResult<u64> {
         let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
         if seq < self.reserved_fast.load(Ordering::Acquire) {
             return Ok(seq);
@@ -260,10 +262,12 @@ fn block_window(key: &[u8]) -> StoreResult<i64> {
 }
 
 /// Writes `samples` to `recent`: one key per series and window touched (a run, in the
-/// order given), each with a fresh sequence number, so later writes win on reads.
+/// order given), each with a fresh sequence number, so later writes win on reads. While
+/// forwarding is on, the same batch holds the call's record of the forwarding log.
 pub(super) fn append(
     db: &DB,
     windows: &Windows,
+    forward: &Forward,
     samples: &[SeriesSamples],
     options: &WriteOptions,
 ) -> StoreResult<()> {
@@ -290,6 +294,8 @@ pub(super) fn append(
             rest = &rest[len..];
         }
     }
+    // Out of the in-flight set once the write has returned (committed or failed).
+    let _record = forward.stage(db, windows, samples, &mut batch)?;
     db.write_opt(batch, options).map_err(engine)
 }
 

@@ -4,6 +4,7 @@
 //! test suites run it), so unwrapping is how a case fails, as in any test.
 #![allow(clippy::unwrap_used)]
 
+mod forward;
 mod records;
 mod samples;
 mod series;
@@ -28,4 +29,8 @@ pub fn run_all(store: &dyn Store) {
     samples::series_do_not_see_each_others_samples(store);
     series::stats_count_series_per_host(store);
     samples::reads_for_a_step_are_raw_while_raw_is_kept(store);
+    forward::records_hold_each_append_while_on(store);
+    forward::reads_stop_at_their_limits(store);
+    forward::trim_drops_through_and_off_empties(store);
+    forward::series_are_walked_by_id(store);
 }

@@ -20,7 +20,9 @@
 //!   u32 BE    CRC-32 (IEEE) of the body
 //!   body      varint series count, then per series: varint id, varint sample count,
 //!             and per sample a zigzag varint of its timestamp's difference from the
-//!             previous one (the first from 0) and the value's f64 bits (8 bytes, LE)
+//!             previous sample's in the record, whatever its series (the first from 0:
+//!             a scrape's series share one time, so each costs one byte), and the
+//!             value's f64 bits (8 bytes, LE)
 //! ```
 
 use crate::{SeriesId, SeriesSamples};
@@ -72,10 +74,10 @@ pub fn encode(samples: &[SeriesSamples], written_ms: i64, offset: u64, out: &mut
     out.extend_from_slice(&[0; 4]);
     let body_start = out.len();
     prost::encoding::encode_varint(samples.len() as u64, out);
+    let mut previous = 0i64;
     for series in samples {
         prost::encoding::encode_varint(series.id, out);
         prost::encoding::encode_varint(series.samples.len() as u64, out);
-        let mut previous = 0i64;
         for &(ts, value) in &series.samples {
             let delta = ts.wrapping_sub(previous);
             prost::encoding::encode_varint(((delta << 1) ^ (delta >> 63)) as u64, out);
@@ -99,7 +101,10 @@ pub fn decode(seq: u64, value: &[u8]) -> ForwardRecord {
         body: Err(why),
     };
     if value.len() < HEADER_BYTES {
-        return damaged(format!("record {seq} is {} bytes, shorter than its header", value.len()));
+        return damaged(format!(
+            "record {seq} is {} bytes, shorter than its header",
+            value.len()
+        ));
     }
     if value[0] != VERSION {
         return damaged(format!("record {seq} has unknown version {}", value[0]));
@@ -134,10 +139,14 @@ fn decode_body(mut body: &[u8], expected: u64) -> Result<Vec<SeriesSamples>, Str
     // Each series takes at least two bytes, each sample at least nine: counts past what
     // the body could hold are damage, not a reason to allocate.
     if series > body.len() as u64 / 2 {
-        return Err(format!("{series} series cannot fit in {} bytes", body.len()));
+        return Err(format!(
+            "{series} series cannot fit in {} bytes",
+            body.len()
+        ));
     }
     let mut out = Vec::with_capacity(series as usize);
     let mut total = 0u64;
+    let mut previous = 0i64;
     for _ in 0..series {
         let id: SeriesId = varint(&mut body)?;
         let n = varint(&mut body)?;
@@ -145,7 +154,6 @@ fn decode_body(mut body: &[u8], expected: u64) -> Result<Vec<SeriesSamples>, Str
             return Err(format!("{n} samples cannot fit in {} bytes", body.len()));
         }
         let mut samples = Vec::with_capacity(n as usize);
-        let mut previous = 0i64;
         for _ in 0..n {
             let z = varint(&mut body)?;
             let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
@@ -196,7 +204,10 @@ mod tests {
         let mut value = Vec::new();
         encode(&batch, 42, 1000, &mut value);
         let record = decode(9, &value);
-        assert_eq!((record.seq, record.written_ms, record.offset), (9, 42, 1000));
+        assert_eq!(
+            (record.seq, record.written_ms, record.offset),
+            (9, 42, 1000)
+        );
         assert_eq!((record.samples, record.len), (4, value.len() as u64));
         let body = record.body.unwrap();
         assert_eq!(body.len(), 3);

@@ -4,8 +4,8 @@
 //!
 //! One `RwLock` guards all of it: tests want obvious correctness, not concurrency.
 
-use super::stats::{PartStats, StoreStats, labels_bytes};
 use super::forward::{self, ForwardBounds, ForwardRecord};
+use super::stats::{PartStats, StoreStats, labels_bytes};
 use super::{
     AlertKey, CheckpointInfo, KvOp, Labels, SeriesId, SeriesSamples, Space, Store, StoreError,
     StoreResult, StoredAlert,
