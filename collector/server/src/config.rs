@@ -17,7 +17,8 @@
 //! - `tls`: `[tls]`, the listener's certificate and agents' client certificates.
 //! - `enroll`: `[enroll]`, the CA that signs the certificates of agents that join.
 //! - `rules`: `[rules]`, rule files and evaluation.
-//! - `[notify]` is [`crate::notify::config`]; `[[relabel]]` is [`crate::relabel`].
+//! - `[notify]` is [`crate::notify::config`]; `[[relabel]]` is [`crate::relabel`];
+//!   `[[remote_write]]` is [`crate::remote_write::config`].
 //! - `tests`: loading and validation, and the example config.
 
 pub mod auth;
@@ -72,6 +73,9 @@ pub struct Config {
     pub notify: crate::notify::config::NotifyConfig,
     /// `[[relabel]]`: Prometheus-style relabelling of every ingested series.
     pub relabel: Vec<crate::relabel::RelabelConfig>,
+    /// `[[remote_write]]`: receivers everything stored is forwarded to (Prometheus remote
+    /// write 1.0), each with its own durable position; names are unique.
+    pub remote_write: Vec<crate::remote_write::config::RemoteWriteConfig>,
 }
 
 /// A configuration that could not be used; names the key and what is wrong.
@@ -115,6 +119,27 @@ impl Config {
         self.log.validate()?;
         self.notify.validate().map_err(ConfigError)?;
         crate::relabel::Relabeler::new(&self.relabel).map_err(ConfigError)?;
+        self.validate_remote_write()?;
+        Ok(())
+    }
+
+    /// Every `[[remote_write]]` entry, and their names unique (a remote's cursor is kept
+    /// under its name).
+    fn validate_remote_write(&self) -> Result<(), ConfigError> {
+        let mut seen: std::collections::HashMap<String, usize> = Default::default();
+        for (i, remote) in self.remote_write.iter().enumerate() {
+            remote.validate(i).map_err(ConfigError)?;
+            if let Some(first) = seen.insert(remote.name(), i) {
+                return Err(ConfigError::at(
+                    &format!("remote_write[{i}].name"),
+                    format!(
+                        "{:?} is also the name of remote_write[{first}] (the default name is \
+                         the URL's host:port); give each remote its own name",
+                        remote.name()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }

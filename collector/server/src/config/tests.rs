@@ -162,6 +162,80 @@ fn example_relabel_block_is_valid_once_uncommented() {
 }
 
 #[test]
+fn example_remote_write_block_is_valid_once_uncommented() {
+    // The TLS files must be readable: point them at files that are.
+    let dir = tempfile::tempdir().unwrap();
+    let mut block = example_block("remote_write");
+    for name in ["remote-ca.pem", "remote-client.pem", "remote-client.key"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "x").unwrap();
+        block = block.replace(&format!("/etc/vigil/{name}"), path.to_str().unwrap());
+    }
+    let c = Config::load(Some(file(&block).path()), vec![]).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.remote_write.len(), 2);
+    let central = &c.remote_write[0];
+    assert_eq!(central.name(), "central");
+    assert_eq!(central.write_relabel.len(), 1);
+    assert_eq!(
+        central.external_labels.get("site").map(String::as_str),
+        Some("a")
+    );
+    let d = crate::remote_write::config::RemoteWriteConfig::default();
+    assert_eq!(
+        (central.batch_size, central.concurrency, central.timeout),
+        (d.batch_size, d.concurrency, d.timeout),
+        "the example shows the defaults"
+    );
+    assert_eq!(
+        (central.min_backoff, central.max_backoff, central.max_lag),
+        (d.min_backoff, d.max_backoff, d.max_lag)
+    );
+    assert_eq!(
+        (central.max_queue_bytes, central.backfill),
+        (d.max_queue_bytes, d.backfill)
+    );
+    assert_eq!(c.remote_write[1].name(), "127.0.0.1:8480");
+}
+
+#[test]
+fn remote_write_entries_are_checked_and_named_uniquely() {
+    let check = |text: &str| {
+        let f = file(text);
+        Config::load(Some(f.path()), vec![])
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.validate().map(|()| c).map_err(|e| e.to_string()))
+    };
+    let c = check("[[remote_write]]\nurl = \"http://127.0.0.1:8428/api/v1/write\"\n").unwrap();
+    assert_eq!(c.remote_write[0].name(), "127.0.0.1:8428");
+    let e = check(
+        "[[remote_write]]\nurl = \"http://127.0.0.1:8428/api/v1/write\"\n\
+         [[remote_write]]\nurl = \"http://127.0.0.1:8428/other\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("remote_write[1].name: ") && e.contains("remote_write[0]"),
+        "{e}"
+    );
+    check(
+        "[[remote_write]]\nurl = \"http://127.0.0.1:8428/api/v1/write\"\n\
+         [[remote_write]]\nname = \"second\"\nurl = \"http://127.0.0.1:8428/other\"\n",
+    )
+    .unwrap();
+    let e = check("[[remote_write]]\nurl = \"ftp://x/\"\n").unwrap_err();
+    assert!(e.starts_with("remote_write[0].url: "), "{e}");
+    let e = check("[[remote_write]]\nurl = \"http://x/\"\nconcurrency = 0\n").unwrap_err();
+    assert!(e.starts_with("remote_write[0].concurrency: "), "{e}");
+    let e = check("[[remote_write]]\nurl = \"http://x/\"\nqueue = 1\n").unwrap_err();
+    assert!(e.contains("queue"), "{e}");
+    let e = check("[[remote_write]]\nname = \"a\"\n").unwrap_err();
+    assert!(
+        e.starts_with("remote_write[0].url: ") && e.contains("required"),
+        "{e}"
+    );
+}
+
+#[test]
 fn errors_name_the_key() {
     let f = file("[server]\ngrpc_lisen = \"127.0.0.1:1\"\n");
     let e = Config::load(Some(f.path()), vec![])

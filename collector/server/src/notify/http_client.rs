@@ -1,7 +1,8 @@
 //! The HTTP client of webhook and alertmanager integrations: reqwest over rustls with the
 //! ring provider (reqwest is built with `rustls-no-provider`, so the TLS configuration is
-//! made here), trusting the system's roots plus an optional `ca_file`; and the reading of
-//! an answer into an [`Outcome`] with secrets redacted.
+//! made here), trusting the system's roots plus an optional `ca_file`, with an optional
+//! client certificate (remote write); and the reading of an answer into an [`Outcome`]
+//! with secrets redacted.
 //!
 //! Retry classes: 2xx is accepted; 408, 429, 5xx, connection errors and timeouts are
 //! retried; any other status (3xx: redirects are not followed, since destinations come
@@ -9,8 +10,8 @@
 
 use super::model::Outcome;
 use super::secret::Secret;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,25 @@ const SYSTEM_BUNDLES: [&str; 3] = [
 
 /// A client for one integration: `timeout` bounds connecting and the whole request.
 pub fn client(ca_file: Option<&Path>, timeout: Duration) -> Result<reqwest::Client, String> {
+    client_with_identity(ca_file, None, timeout)
+}
+
+/// A client certificate and its private key, both PEM files.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// The certificate (chain), leaf first.
+    pub cert_file: &'a Path,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: &'a Path,
+}
+
+/// [`client`], showing `identity` to servers that ask for a client certificate.
+/// Errors name `cert_file`/`key_file`/`ca_file` and the path.
+pub fn client_with_identity(
+    ca_file: Option<&Path>,
+    identity: Option<Identity<'_>>,
+    timeout: Duration,
+) -> Result<reqwest::Client, String> {
     let mut roots = rustls::RootCertStore::empty();
     let system = std::env::var_os("SSL_CERT_FILE")
         .map(std::path::PathBuf::from)
@@ -61,11 +81,23 @@ pub fn client(ca_file: Option<&Path>, timeout: Duration) -> Result<reqwest::Clie
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut tls = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            let (certs, key) = load_identity(id)?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                format!(
+                    "key_file {}: does not suit cert_file {}: {e}",
+                    id.key_file.display(),
+                    id.cert_file.display()
+                )
+            })?
+        }
+    };
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
@@ -75,6 +107,33 @@ pub fn client(ca_file: Option<&Path>, timeout: Duration) -> Result<reqwest::Clie
         .user_agent(concat!("vigil/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("HTTP client setup: {}", chain(&e)))
+}
+
+/// Reads a client certificate chain and its key.
+fn load_identity(
+    id: Identity<'_>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let certs = CertificateDer::pem_file_iter(id.cert_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            format!(
+                "cert_file {}: not a PEM certificate file: {e}",
+                id.cert_file.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "cert_file {}: holds no PEM certificate",
+            id.cert_file.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(id.key_file).map_err(|e| {
+        format!(
+            "key_file {}: not a PEM private key file: {e}",
+            id.key_file.display()
+        )
+    })?;
+    Ok((certs, key))
 }
 
 /// Sends `request` and classifies the answer. `secrets` are redacted from everything
@@ -122,7 +181,7 @@ pub async fn send(request: reqwest::RequestBuilder, secrets: &[&Secret]) -> Outc
 }
 
 /// The first [`ANSWER_BYTES`] of the body, as text, trimmed.
-async fn excerpt(mut response: reqwest::Response) -> String {
+pub(crate) async fn excerpt(mut response: reqwest::Response) -> String {
     let mut bytes = Vec::new();
     while bytes.len() < ANSWER_BYTES {
         match response.chunk().await {
@@ -141,7 +200,7 @@ async fn excerpt(mut response: reqwest::Response) -> String {
 
 /// An error's causes, without the URL (which may hold a secret) and without hyper's
 /// wrappers: "tcp connect error: Connection refused (os error 111)".
-fn chain(e: &reqwest::Error) -> String {
+pub(crate) fn chain(e: &reqwest::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
