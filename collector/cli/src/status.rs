@@ -1,6 +1,7 @@
 //! `vigil status`: what the collector is and holds: version, uptime, data directory, disk
 //! usage in total and per part of the store, series in total and per host, and what was
-//! ingested since it started.
+//! ingested since it started, and where forwarding to each `[[remote_write]]` remote stands
+//! (state, lag, bytes waiting, samples sent, refused and dropped, the last error).
 //!
 //! `--output json` writes one object:
 //!
@@ -13,18 +14,21 @@
 //!    "hosts":…,"hosts_up":…,
 //!    "samples_ingested":…,"batches_acked":…,"samples_rejected":…,   since the start
 //!    "samples_stored":null,                    when the engine knows without a scan
-//!    "outbox_waiting":0,"outbox":{"ops-mail":0}}
+//!    "outbox_waiting":0,"outbox":{"ops-mail":0},
+//!    "remotes":[{"name":"central","url":"https://vm.example:8428/api/v1/write",
+//!      "state":"idle","lag_seconds":0.0,"queue_bytes":0,"samples_sent":…,
+//!      "samples_failed":0,"samples_dropped":0,"last_error":"","last_success_ms":…}]}
 //! ```
 //!
 //! `--output csv` writes `key,value` rows with the same names (`parts.<name>.<field>`,
-//! `series_by_host.<host>`, `outbox.<receiver>`).
+//! `series_by_host.<host>`, `outbox.<receiver>`, `remotes.<name>.<field>`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
 use vigil_proto::v1::admin_client::AdminClient;
-use vigil_proto::v1::{StatusRequest, StatusResponse};
+use vigil_proto::v1::{RemoteWriteStatus, StatusRequest, StatusResponse};
 
 use super::backup::refused;
 use super::client::{Collector, Target};
@@ -34,6 +38,9 @@ use super::{time, units};
 
 /// Hosts listed in the table (the ones with the most series); JSON and CSV list all.
 const TABLE_HOSTS: usize = 15;
+
+/// Characters of a remote's last error shown in the table; JSON and CSV carry all of it.
+const TABLE_ERROR_CHARS: usize = 60;
 
 /// Fetches the collector's status and prints it.
 pub async fn run(target: &Target, output: Output) -> Result<(), Error> {
@@ -70,6 +77,39 @@ struct StatusRecord<'a> {
     samples_stored: Option<u64>,
     outbox_waiting: u64,
     outbox: BTreeMap<&'a str, u64>,
+    remotes: Vec<RemoteRecord<'a>>,
+}
+
+/// One `[[remote_write]]` remote, with the proto's field names.
+#[derive(Serialize)]
+struct RemoteRecord<'a> {
+    name: &'a str,
+    url: &'a str,
+    state: &'a str,
+    lag_seconds: f64,
+    queue_bytes: u64,
+    samples_sent: u64,
+    samples_failed: u64,
+    samples_dropped: u64,
+    last_error: &'a str,
+    last_success_ms: i64,
+}
+
+impl<'a> RemoteRecord<'a> {
+    fn new(r: &'a RemoteWriteStatus) -> Self {
+        RemoteRecord {
+            name: &r.name,
+            url: &r.url,
+            state: &r.state,
+            lag_seconds: r.lag_seconds,
+            queue_bytes: r.queue_bytes,
+            samples_sent: r.samples_sent,
+            samples_failed: r.samples_failed,
+            samples_dropped: r.samples_dropped,
+            last_error: &r.last_error,
+            last_success_ms: r.last_success_ms,
+        }
+    }
 }
 
 /// One part of the store.
@@ -121,6 +161,7 @@ impl<'a> StatusRecord<'a> {
                 .iter()
                 .map(|o| (o.receiver.as_str(), o.waiting))
                 .collect(),
+            remotes: s.remotes.iter().map(RemoteRecord::new).collect(),
         }
     }
 
@@ -163,6 +204,18 @@ impl<'a> StatusRecord<'a> {
         row("outbox_waiting", self.outbox_waiting.to_string());
         for (receiver, n) in &self.outbox {
             row(&format!("outbox.{receiver}"), n.to_string());
+        }
+        for r in &self.remotes {
+            let key = |field: &str| format!("remotes.{}.{field}", r.name);
+            row(&key("url"), r.url.to_owned());
+            row(&key("state"), r.state.to_owned());
+            row(&key("lag_seconds"), output::format_value(r.lag_seconds));
+            row(&key("queue_bytes"), r.queue_bytes.to_string());
+            row(&key("samples_sent"), r.samples_sent.to_string());
+            row(&key("samples_failed"), r.samples_failed.to_string());
+            row(&key("samples_dropped"), r.samples_dropped.to_string());
+            row(&key("last_error"), r.last_error.to_owned());
+            row(&key("last_success_ms"), r.last_success_ms.to_string());
         }
         rows
     }
@@ -233,6 +286,9 @@ fn table(s: &StatusResponse, r: &StatusRecord<'_>, w: &mut dyn Write) -> std::io
             format!("{} notifications waiting", group(r.outbox_waiting)),
         )?;
     }
+    if !r.remotes.is_empty() {
+        line(w, "REMOTE WRITE", remote_summary(&s.remotes))?;
+    }
 
     writeln!(w)?;
     let mut parts = output::table(
@@ -256,6 +312,11 @@ fn table(s: &StatusResponse, r: &StatusRecord<'_>, w: &mut dyn Write) -> std::io
     }
     output::write_table(w, &parts)?;
 
+    if !r.remotes.is_empty() {
+        writeln!(w)?;
+        output::write_table(w, &remote_table(&s.remotes))?;
+    }
+
     if r.series_by_host.is_empty() {
         return Ok(());
     }
@@ -275,6 +336,66 @@ fn table(s: &StatusResponse, r: &StatusRecord<'_>, w: &mut dyn Write) -> std::io
         )?;
     }
     Ok(())
+}
+
+/// `2 remotes, largest lag 5m 12s`, and how many are retrying when any is.
+fn remote_summary(remotes: &[RemoteWriteStatus]) -> String {
+    let lag = remotes.iter().map(|r| r.lag_seconds).fold(0.0, f64::max);
+    let mut summary = format!(
+        "{}, largest lag {}",
+        plural(remotes.len() as u64, "remote"),
+        units::duration(lag)
+    );
+    let retrying = remotes.iter().filter(|r| r.state == "retrying").count();
+    if retrying > 0 {
+        summary.push_str(&format!("; {retrying} retrying"));
+    }
+    summary
+}
+
+/// One row per remote, in configuration order.
+fn remote_table(remotes: &[RemoteWriteStatus]) -> comfy_table::Table {
+    let mut table = output::table(
+        &[
+            "REMOTE",
+            "URL",
+            "STATE",
+            "LAG",
+            "QUEUE",
+            "SENT",
+            "FAILED",
+            "DROPPED",
+            "LAST ERROR",
+        ],
+        &[3, 4, 5, 6, 7],
+    );
+    for r in remotes {
+        table.add_row(vec![
+            r.name.clone(),
+            r.url.clone(),
+            r.state.clone(),
+            units::duration(r.lag_seconds),
+            units::bytes(r.queue_bytes as f64),
+            group(r.samples_sent),
+            group(r.samples_failed),
+            group(r.samples_dropped),
+            shortened(&r.last_error, TABLE_ERROR_CHARS),
+        ]);
+    }
+    table
+}
+
+/// The first line of `text`, cut to `max` characters with `...` when longer; `-` when empty.
+fn shortened(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        "-".to_owned()
+    } else if line.chars().count() > max || line.len() < text.trim().len() {
+        let cut: String = line.chars().take(max.saturating_sub(3)).collect();
+        format!("{}...", cut.trim_end())
+    } else {
+        line.to_owned()
+    }
 }
 
 /// `3d 4h`, `5h 12m`, `12m 5s`, `42s`: the two largest units.
@@ -313,147 +434,4 @@ fn group(n: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use vigil_proto::v1::{HostSeries, ReceiverOutbox, StoragePart};
-
-    /// 2026-11-21T05:50:00Z in milliseconds.
-    const T: i64 = 1_795_240_200_000;
-
-    fn status() -> StatusResponse {
-        StatusResponse {
-            version: "0.1.0".into(),
-            started_ms: T,
-            now_ms: T + 3 * 3_600_000 + 12 * 60_000 + 5_500,
-            data_dir: "/var/lib/vigil".into(),
-            engine: "RocksDB".into(),
-            disk_bytes: 1536 * 1024 * 1024,
-            wal_bytes: 12 * 1024 * 1024,
-            parts: vec![
-                StoragePart {
-                    name: "samples".into(),
-                    disk_bytes: 1400 * 1024 * 1024,
-                    live_bytes: 1300 * 1024 * 1024,
-                    memory_bytes: 40 * 1024 * 1024,
-                    keys: 123_456_789,
-                },
-                StoragePart {
-                    name: "series".into(),
-                    disk_bytes: 3 * 1024 * 1024,
-                    live_bytes: 3 * 1024 * 1024,
-                    memory_bytes: 0,
-                    keys: 601,
-                },
-            ],
-            series: 601,
-            series_by_host: vec![
-                HostSeries {
-                    host: "db-1".into(),
-                    series: 1,
-                },
-                HostSeries {
-                    host: "web-1".into(),
-                    series: 600,
-                },
-            ],
-            hosts: 3,
-            hosts_up: 2,
-            samples_ingested: 1_234_567,
-            batches_acked: 4_115,
-            samples_rejected: 0,
-            samples_stored: None,
-            outbox: vec![ReceiverOutbox {
-                receiver: "ops-mail".into(),
-                waiting: 2,
-            }],
-        }
-    }
-
-    fn rendered(output: Output) -> String {
-        let mut out = Vec::new();
-        render(&status(), output, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn table() {
-        assert_eq!(
-            rendered(Output::Table),
-            "VERSION      0.1.0\n\
-             UPTIME       3h 12m (since 2026-11-21 05:50:00 UTC)\n\
-             DATA DIR     /var/lib/vigil\n\
-             ENGINE       RocksDB\n\
-             DISK         1.5 GiB (write-ahead log 12.0 MiB)\n\
-             SERIES       601 from 2 hosts; 3 hosts known, 2 up\n\
-             INGESTED     1,234,567 samples in 4,115 batches since the start; 0 refused\n\
-             OUTBOX       2 notifications waiting\n\
-             \n\
-             PART      ON DISK   LIVE DATA (EST.)   IN MEMORY   KEYS (EST.)\n\
-             samples   1.4 GiB            1.3 GiB    40.0 MiB   123,456,789\n\
-             series    3.0 MiB            3.0 MiB         0 B           601\n\
-             \n\
-             HOST    SERIES\n\
-             web-1      600\n\
-             db-1         1\n"
-        );
-    }
-
-    #[test]
-    fn json() {
-        assert_eq!(
-            rendered(Output::Json),
-            concat!(
-                r#"{"version":"0.1.0","started":1795240200,"uptime_seconds":11525,"#,
-                r#""data_dir":"/var/lib/vigil","engine":"RocksDB","disk_bytes":1610612736,"#,
-                r#""wal_bytes":12582912,"parts":[{"name":"samples","disk_bytes":1468006400,"#,
-                r#""live_bytes":1363148800,"memory_bytes":41943040,"keys":123456789},"#,
-                r#"{"name":"series","disk_bytes":3145728,"live_bytes":3145728,"#,
-                r#""memory_bytes":0,"keys":601}],"series":601,"#,
-                r#""series_by_host":{"db-1":1,"web-1":600},"hosts":3,"hosts_up":2,"#,
-                r#""samples_ingested":1234567,"batches_acked":4115,"samples_rejected":0,"#,
-                r#""samples_stored":null,"outbox_waiting":2,"outbox":{"ops-mail":2}}"#,
-                "\n"
-            )
-        );
-    }
-
-    #[test]
-    fn csv_is_key_value_rows() {
-        let csv = rendered(Output::Csv);
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "key,value");
-        assert!(lines.contains(&"parts.samples.disk_bytes,1468006400"));
-        assert!(lines.contains(&"series_by_host.web-1,600"));
-        assert!(lines.contains(&"samples_stored,"));
-        assert!(lines.contains(&"outbox.ops-mail,2"));
-        assert_eq!(lines.len(), 1 + 7 + 8 + 1 + 2 + 6 + 1 + 1);
-    }
-
-    #[test]
-    fn long_host_lists_are_cut_in_the_table() {
-        let mut s = status();
-        s.series_by_host = (0..20)
-            .map(|i| HostSeries {
-                host: format!("h{i:02}"),
-                series: 100 + i,
-            })
-            .collect();
-        let mut out = Vec::new();
-        render(&s, Output::Table, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("h19       119\n"), "{text}");
-        assert!(!text.contains("h04"), "{text}");
-        assert!(
-            text.ends_with("... and 5 more hosts (--output json lists every one)\n"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn uptimes() {
-        assert_eq!(uptime(42), "42s");
-        assert_eq!(uptime(725), "12m 5s");
-        assert_eq!(uptime(18_720), "5h 12m");
-        assert_eq!(uptime(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
-    }
-}
+mod tests;

@@ -77,6 +77,27 @@ fn trim_zeros(number: &str) -> &str {
     }
 }
 
+/// A duration in seconds for people: `0s`, tenths below ten seconds (`0.4s`, `9.5s`), then
+/// the two largest units (`42s`, `5m 12s`, `3h 4m`, `2d 5h`).
+pub fn duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return super::output::format_value(seconds);
+    }
+    if seconds == 0.0 {
+        return "0s".to_owned();
+    }
+    if seconds < 9.95 {
+        return format!("{seconds:.1}s");
+    }
+    let secs = seconds.round() as u64;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
 /// `format(v)`, or `-` when there is no value.
 pub fn or_dash(value: Option<f64>, format: fn(f64) -> String) -> String {
     value.map_or_else(|| "-".to_owned(), format)
@@ -112,6 +133,19 @@ mod tests {
         assert_eq!(compact(0.001), "0.001");
         assert_eq!(compact(0.0), "0");
         assert_eq!(compact(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(0.0), "0s");
+        assert_eq!(duration(0.42), "0.4s");
+        assert_eq!(duration(9.94), "9.9s");
+        assert_eq!(duration(9.96), "10s");
+        assert_eq!(duration(59.4), "59s");
+        assert_eq!(duration(312.4), "5m 12s");
+        assert_eq!(duration(3.0 * 3600.0 + 4.0 * 60.0 + 5.0), "3h 4m");
+        assert_eq!(duration(2.0 * 86_400.0 + 5.0 * 3600.0), "2d 5h");
+        assert_eq!(duration(f64::NAN), "NaN");
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Admin: the `vigil.v1.Admin` gRPC service behind `vigil backup` and `vigil status`: a
 //! thin adapter over [`crate::backup`] (one backup runs at a time) and the store's figures
-//! ([`Store::stats`]), the host registry, and the counters of ingest and the notifier.
+//! ([`Store::stats`]), the host registry, the counters of ingest and the notifier, and the
+//! state of every `[[remote_write]]` remote ([`RemoteWrite::statuses`]).
 
 use crate::backup::backup;
 use crate::config::Config;
 use crate::ingest::Counters;
 use crate::notify::metrics::NotifyMetrics;
 use crate::registry::Registry;
+use crate::remote_write::{RemoteStatus, RemoteWrite};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,13 +17,13 @@ use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 use vigil_proto::v1::admin_server::{Admin, AdminServer};
 use vigil_proto::v1::{
-    BackupRequest, BackupResponse, HostSeries, ReceiverOutbox, StatusRequest, StatusResponse,
-    StoragePart,
+    BackupRequest, BackupResponse, HostSeries, ReceiverOutbox, RemoteWriteStatus, StatusRequest,
+    StatusResponse, StoragePart,
 };
 use vigil_store::clock::now_ms;
 use vigil_store::{Store, StoreStats};
 
-/// The service as the server mounts it.
+/// The service as the server mounts it, without remotes in its status.
 pub fn server(
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
@@ -29,16 +31,49 @@ pub fn server(
     notify: Arc<NotifyMetrics>,
     config: &Config,
 ) -> AdminServer<AdminService> {
-    AdminServer::new(AdminService {
+    server_with_remote_write(store, registry, counters, notify, config, None)
+}
+
+/// The service as the server mounts it; Status lists the remotes of `remote_write` (the
+/// running forwarders of `[[remote_write]]`; None or no remotes: an empty list).
+pub fn server_with_remote_write(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    counters: Arc<Counters>,
+    notify: Arc<NotifyMetrics>,
+    config: &Config,
+    remote_write: Option<Arc<RemoteWrite>>,
+) -> AdminServer<AdminService> {
+    AdminServer::new(service(
         store,
         registry,
         counters,
         notify,
+        config,
+        remote_write,
+    ))
+}
+
+/// The service itself.
+fn service(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    counters: Arc<Counters>,
+    notify: Arc<NotifyMetrics>,
+    config: &Config,
+    remote_write: Option<Arc<RemoteWrite>>,
+) -> AdminService {
+    AdminService {
+        store,
+        registry,
+        counters,
+        notify,
+        remote_write,
         data_dir: config.storage.data_dir.clone(),
         backup_dir: config.storage.backup_dir.clone(),
         started_ms: now_ms(),
         one_backup: tokio::sync::Mutex::new(()),
-    })
+    }
 }
 
 /// The Admin service.
@@ -47,6 +82,8 @@ pub struct AdminService {
     registry: Arc<Registry>,
     counters: Arc<Counters>,
     notify: Arc<NotifyMetrics>,
+    /// The forwarders of `[[remote_write]]`, when the server runs them.
+    remote_write: Option<Arc<RemoteWrite>>,
     data_dir: PathBuf,
     /// `storage.backup_dir`: every backup goes under it.
     backup_dir: PathBuf,
@@ -133,7 +170,28 @@ impl Admin for AdminService {
         response.batches_acked = self.counters.batches.load(Ordering::Relaxed);
         response.samples_rejected = rejected;
         response.outbox = outbox;
+        response.remotes = self
+            .remote_write
+            .as_ref()
+            .map(|r| r.statuses().into_iter().map(remote_status).collect())
+            .unwrap_or_default();
         Ok(Response::new(response))
+    }
+}
+
+/// One remote as Status answers it.
+fn remote_status(s: RemoteStatus) -> RemoteWriteStatus {
+    RemoteWriteStatus {
+        name: s.name,
+        url: s.url,
+        state: s.state,
+        lag_seconds: s.lag_seconds,
+        queue_bytes: s.queue_bytes,
+        samples_sent: s.samples_sent,
+        samples_failed: s.samples_failed,
+        samples_dropped: s.samples_dropped,
+        last_error: s.last_error,
+        last_success_ms: s.last_success_ms,
     }
 }
 
@@ -168,5 +226,122 @@ fn status_of(stats: StoreStats, data_dir: &Path) -> StatusResponse {
             .collect(),
         samples_stored: stats.samples,
         ..StatusResponse::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_write::config::RemoteWriteConfig;
+    use std::time::Duration;
+    use vigil_store::memory::MemoryStore;
+
+    fn service_over(store: Arc<dyn Store>, remote_write: Option<Arc<RemoteWrite>>) -> AdminService {
+        let registry = Arc::new(Registry::new(store.clone(), Duration::from_secs(60), 100));
+        service(
+            store,
+            registry,
+            Arc::new(Counters::default()),
+            Arc::new(NotifyMetrics::default()),
+            &Config::default(),
+            remote_write,
+        )
+    }
+
+    async fn status_of_service(service: &AdminService) -> StatusResponse {
+        service
+            .status(Request::new(StatusRequest {}))
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
+    #[tokio::test]
+    async fn status_lists_every_remote_in_configuration_order() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let configs = [
+            RemoteWriteConfig {
+                name: Some("central".into()),
+                url: "http://vigil:secret@127.0.0.1:9/api/v1/write?tenant=a".into(),
+                ..RemoteWriteConfig::default()
+            },
+            RemoteWriteConfig {
+                url: "http://127.0.0.1:19/push".into(),
+                ..RemoteWriteConfig::default()
+            },
+        ];
+        // The log stays empty: nothing is appended, so nothing is sent.
+        let remote_write =
+            RemoteWrite::start(store.clone(), &configs, Arc::new(|| 1_800_000_000_000))
+                .await
+                .expect("forwarders");
+        let status = status_of_service(&service_over(store, Some(remote_write.clone()))).await;
+        remote_write.shutdown().await;
+
+        let names: Vec<&str> = status.remotes.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["central", "127.0.0.1:19"]);
+        let central = &status.remotes[0];
+        assert_eq!(central.url, "http://127.0.0.1:9/api/v1/write");
+        assert_eq!(central.state, "idle");
+        assert_eq!(
+            (
+                central.samples_sent,
+                central.samples_failed,
+                central.samples_dropped
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(central.lag_seconds, 0.0);
+        assert_eq!(central.last_error, "");
+        assert_eq!(central.last_success_ms, 0);
+    }
+
+    #[tokio::test]
+    async fn no_forwarders_no_remotes() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        assert!(
+            status_of_service(&service_over(store.clone(), None))
+                .await
+                .remotes
+                .is_empty()
+        );
+        let none = Some(RemoteWrite::none());
+        assert!(
+            status_of_service(&service_over(store, none))
+                .await
+                .remotes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn every_field_is_carried() {
+        let status = remote_status(RemoteStatus {
+            name: "central".into(),
+            url: "https://vm.example:8428/api/v1/write".into(),
+            state: "retrying".into(),
+            lag_seconds: 12.5,
+            queue_bytes: 4096,
+            samples_sent: 1,
+            samples_failed: 2,
+            samples_dropped: 3,
+            last_error: "HTTP 503".into(),
+            last_success_ms: 1_800_000_000_000,
+        });
+        assert_eq!(
+            status,
+            RemoteWriteStatus {
+                name: "central".into(),
+                url: "https://vm.example:8428/api/v1/write".into(),
+                state: "retrying".into(),
+                lag_seconds: 12.5,
+                queue_bytes: 4096,
+                samples_sent: 1,
+                samples_failed: 2,
+                samples_dropped: 3,
+                last_error: "HTTP 503".into(),
+                last_success_ms: 1_800_000_000_000,
+            }
+        );
     }
 }

@@ -10,6 +10,8 @@
 //! - [`query`]: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/query_exemplars`.
 //! - [`series`]: `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`.
 //! - [`rules`]: `/api/v1/alerts` and `/api/v1/rules`, from the running rules.
+//! - [`write`]: `POST /api/v1/write`, Prometheus remote write 1.0 in (its own body limit,
+//!   `limits.max_message_bytes`, instead of [`MAX_BODY_BYTES`]).
 //! - [`status`]: build info, metadata, the collector's own `/metrics`, and the `/-/ready`
 //!   and `/-/healthy` probes.
 //! - [`json`]: the success envelope and the result shapes.
@@ -23,6 +25,7 @@ pub mod query;
 pub mod rules;
 pub mod series;
 pub mod status;
+pub mod write;
 
 pub use error::ApiError;
 
@@ -30,7 +33,7 @@ use crate::rules::status::RulesView;
 use crate::slots::{QuerySlots, SlotError};
 use crate::transport::http::HttpSettings;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +92,8 @@ pub struct Api {
     /// The collector's own counters and the metric metadata agents sent, for `/metrics`
     /// and `/api/v1/metadata`; `None` serves only the process basics and own metadata.
     own: Option<Arc<crate::own_metrics::OwnMetrics>>,
+    /// Where `POST /api/v1/write` stores; `None` answers it 404.
+    write: Option<Arc<write::Receiver>>,
 }
 
 impl Api {
@@ -103,6 +108,7 @@ impl Api {
             rules: None,
             auth: None,
             own: None,
+            write: None,
         }
     }
 
@@ -115,6 +121,12 @@ impl Api {
     /// The same API, admitting only callers `auth` admits (see [`crate::auth::http`]).
     pub fn with_auth(mut self, auth: Arc<crate::auth::Auth>) -> Self {
         self.auth = Some(auth);
+        self
+    }
+
+    /// The same API, accepting remote write at `POST /api/v1/write` into `receiver`.
+    pub fn with_remote_write(mut self, receiver: write::Receiver) -> Self {
+        self.write = Some(Arc::new(receiver));
         self
     }
 
@@ -163,6 +175,7 @@ impl Api {
 /// authentication.
 pub fn router(api: Api) -> Router {
     let auth = api.auth.clone();
+    let receiver = api.write.clone();
     let routes = Router::new()
         .route("/api/v1/query", get(query::instant).post(query::instant))
         .route("/api/v1/query_range", get(query::range).post(query::range))
@@ -177,17 +190,22 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/metadata", get(status::metadata))
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/write", post(write::write))
         .route("/-/ready", get(status::ready))
         .route("/-/healthy", get(status::healthy))
         .route("/metrics", get(status::own_metrics))
         .with_state(api);
-    match auth {
+    let routes = match auth {
         Some(auth) => routes.layer(axum::middleware::from_fn_with_state(
             auth,
             crate::auth::http::middleware,
         )),
         None => routes,
-    }
+    };
+    routes.layer(axum::middleware::from_fn_with_state(
+        receiver,
+        write::count_answers,
+    ))
 }
 
 /// Serves `api` on `listener` under the transport limits `settings` until `shutdown`
@@ -235,6 +253,12 @@ pub async fn start(
         ))
     })?;
     let local = listener.local_addr().unwrap_or(addr);
+    let receiver = write::Receiver::new(
+        crate::import::backfill::Backfill::new(store.clone(), Arc::new(config.limits.clone()))
+            .with_retention(config.storage.retention),
+        config.limits.max_message_bytes,
+        own.counters.clone(),
+    );
     let api = Api::new(
         engine,
         store,
@@ -246,7 +270,8 @@ pub async fn start(
     )
     .with_rules(rules)
     .with_auth(auth)
-    .with_own_metrics(own);
+    .with_own_metrics(own)
+    .with_remote_write(receiver);
     let settings = HttpSettings::from_config(&config.server);
     let (stop, stopped) = tokio::sync::watch::channel(());
     let task = tokio::spawn(async move {

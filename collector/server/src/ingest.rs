@@ -43,6 +43,8 @@ pub struct Counters {
     pub relabel_dropped: AtomicU64,
     /// The latest metric metadata agents sent, for `/api/v1/metadata`.
     pub metadata: crate::metadata::Metadata,
+    /// What `POST /api/v1/write` received.
+    pub remote_write: crate::http::write::WriteCounters,
 }
 
 impl Counters {

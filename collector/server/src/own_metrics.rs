@@ -121,6 +121,16 @@ pub const METADATA: &[(&str, &str, &str)] = &[
         "Samples discarded because a [[relabel]] entry dropped their series.",
     ),
     (
+        "vigil_collector_remote_write_received_samples_total",
+        "counter",
+        "Samples received over remote write (POST /api/v1/write) and stored.",
+    ),
+    (
+        "vigil_collector_remote_write_requests_total",
+        "counter",
+        "Remote write requests (POST /api/v1/write) answered, by HTTP status code.",
+    ),
+    (
         "vigil_collector_samples_accepted_total",
         "counter",
         "Samples from agents stored.",
@@ -139,6 +149,51 @@ pub const METADATA: &[(&str, &str, &str)] = &[
         "vigil_notify_outbox_depth",
         "gauge",
         "Notifications waiting in the outbox, by receiver.",
+    ),
+    (
+        "vigil_remote_write_cursor_resets_total",
+        "counter",
+        "Times a remote's damaged cursor was reset to the oldest record of the forwarding log, by remote.",
+    ),
+    (
+        "vigil_remote_write_highest_sent_timestamp_seconds",
+        "gauge",
+        "Newest sample time delivered to a remote, in Unix seconds, by remote.",
+    ),
+    (
+        "vigil_remote_write_lag_seconds",
+        "gauge",
+        "Age of the oldest record not yet sent to a remote (0 when caught up), by remote.",
+    ),
+    (
+        "vigil_remote_write_queue_bytes",
+        "gauge",
+        "Bytes of forwarding log not yet sent to a remote, by remote.",
+    ),
+    (
+        "vigil_remote_write_requests_total",
+        "counter",
+        "Remote write requests sent, by remote and answer (2xx, 4xx, 429, 5xx, error).",
+    ),
+    (
+        "vigil_remote_write_retries_total",
+        "counter",
+        "Remote write requests retried, by remote.",
+    ),
+    (
+        "vigil_remote_write_samples_dropped_total",
+        "counter",
+        "Samples not sent to a remote, by remote and reason (max_lag, max_bytes, damaged, out_of_order).",
+    ),
+    (
+        "vigil_remote_write_samples_failed_total",
+        "counter",
+        "Samples a remote refused (4xx), counted and not sent again, by remote.",
+    ),
+    (
+        "vigil_remote_write_samples_sent_total",
+        "counter",
+        "Samples a remote accepted, by remote.",
     ),
 ];
 
@@ -159,12 +214,18 @@ pub struct OwnMetrics {
     pub notify: Arc<NotifyMetrics>,
     /// Authentication refusals.
     pub auth: Arc<Auth>,
+    /// The forwarders of `[[remote_write]]` (`vigil_remote_write_*`), when running.
+    pub remote_write: Option<Arc<crate::remote_write::RemoteWrite>>,
 }
 
 impl OwnMetrics {
     /// Every own series as it is now (without the process basics).
     pub fn series(&self) -> Vec<OwnSeries> {
-        series(&self.counters, &self.notify, &self.auth)
+        let mut out = series(&self.counters, &self.notify, &self.auth);
+        if let Some(remote_write) = &self.remote_write {
+            out.extend(remote_write.own_series());
+        }
+        out
     }
 }
 
@@ -200,6 +261,18 @@ pub fn series(counters: &Counters, notify: &NotifyMetrics, auth: &Auth) -> Vec<O
         out.push(OwnSeries::new(
             "vigil_collector_rejected_total",
             &[("reason", reason)],
+            n as f64,
+        ));
+    }
+    out.push(OwnSeries::new(
+        "vigil_collector_remote_write_received_samples_total",
+        &[],
+        count(&counters.remote_write.samples),
+    ));
+    for (code, n) in counters.remote_write.requests() {
+        out.push(OwnSeries::new(
+            "vigil_collector_remote_write_requests_total",
+            &[("code", &code.to_string())],
             n as f64,
         ));
     }
@@ -379,8 +452,12 @@ mod tests {
             counters,
             notify,
             auth: Arc::new(Auth::from_config(&crate::config::Config::default()).unwrap()),
+            remote_write: Some(crate::remote_write::RemoteWrite::none()),
         };
         let mut all = own.series();
+        let remote =
+            crate::remote_write::metrics::RemoteMetrics::new("r", "http://r/", Arc::new(|| 0));
+        remote.series(&mut all);
         all.extend(process_series());
         for s in &all {
             assert!(lookup(s.name).is_some(), "{} has no metadata", s.name);

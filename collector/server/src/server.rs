@@ -9,6 +9,7 @@ use crate::notify::metrics::NotifyMetrics;
 use crate::notify::notifier::Notifier;
 use crate::query::QueryService;
 use crate::registry::Registry;
+use crate::remote_write::RemoteWrite;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,11 @@ async fn serve(
     let limits = Arc::new(config.limits.clone());
     let auth = Arc::new(Auth::from_config(&config).map_err(Error::Serve)?);
     log_exposure(&config, &auth, addr);
+    // Before anything appends (listeners, rules, housekeeping): every sample stored from
+    // here on is in the forwarding log.
+    let remote_write = RemoteWrite::start(store.clone(), &config.remote_write, Arc::new(now_ms))
+        .await
+        .map_err(Error::Serve)?;
     let enrollment = Arc::new(
         crate::enroll::Enrollment::open(&config.enroll, store.clone(), auth.clone())
             .map_err(Error::Serve)?,
@@ -120,6 +126,7 @@ async fn serve(
         counters.clone(),
         notifier.metrics.clone(),
         auth.clone(),
+        remote_write.clone(),
         silence,
     ));
     let engine = Engine::new(store.clone(), limits.engine_options());
@@ -141,6 +148,7 @@ async fn serve(
             counters: counters.clone(),
             notify: notifier.metrics.clone(),
             auth: auth.clone(),
+            remote_write: Some(remote_write.clone()),
         },
         shutdown,
     )
@@ -176,12 +184,13 @@ async fn serve(
         ))
         .add_service(crate::rules::service::server(rules, Some(notifier.clone())))
         .add_service(crate::notify::service::server(notifier.clone()))
-        .add_service(crate::admin::server(
+        .add_service(crate::admin::server_with_remote_write(
             store.clone(),
             registry.clone(),
             counters.clone(),
             notifier.metrics.clone(),
             &config,
+            Some(remote_write.clone()),
         ))
         .add_service(crate::enroll::service::server(enrollment))
         .add_service(crate::forecast::server(
@@ -198,6 +207,8 @@ async fn serve(
     if let Some(http) = http {
         let _ = http.await;
     }
+    // A round in flight keeps its persisted end and is sent again at the next start.
+    let _ = tokio::time::timeout(Duration::from_secs(5), remote_write.shutdown()).await;
     let _ = tokio::task::spawn_blocking(move || registry.flush()).await;
     info!("vigil-collector stopped");
     result.map_err(|e| Error::Serve(format!("serving gRPC on {addr}: {e}")))
@@ -270,6 +281,7 @@ async fn housekeeping(
     counters: Arc<Counters>,
     notify: Arc<NotifyMetrics>,
     auth: Arc<Auth>,
+    remote_write: Arc<RemoteWrite>,
     silence: crate::up::Silence,
 ) {
     let silence = Arc::new(silence);
@@ -278,10 +290,11 @@ async fn housekeeping(
         tick.tick().await;
         let (store, registry, counters) = (store.clone(), registry.clone(), counters.clone());
         let (notify, auth, silence) = (notify.clone(), auth.clone(), silence.clone());
+        let remote = remote_write.own_series();
         let done = tokio::task::spawn_blocking(move || {
             registry.flush()?;
             silence.write(store.as_ref(), &registry, now_ms())?;
-            write_own_metrics(store.as_ref(), &counters, &notify, &auth)
+            write_own_metrics(store.as_ref(), &counters, &notify, &auth, remote)
         })
         .await;
         if let Ok(Err(e)) = done {
@@ -295,9 +308,11 @@ fn write_own_metrics(
     counters: &Counters,
     notify: &NotifyMetrics,
     auth: &Auth,
+    remote_write: Vec<crate::own_metrics::OwnSeries>,
 ) -> Result<(), vigil_store::StoreError> {
     let series: Vec<(Labels, f64)> = crate::own_metrics::series(counters, notify, auth)
         .into_iter()
+        .chain(remote_write)
         .map(|s| {
             let mut pairs = vec![
                 ("__name__".to_owned(), s.name.to_owned()),

@@ -1,6 +1,7 @@
 //! The middleware in front of the HTTP API: `Authorization: Bearer SECRET`, or basic auth
 //! with the token's name as user and its secret as password (Grafana's "Basic auth"
-//! setting). Every route needs `read` but the health probes. A refusal is 401 with
+//! setting). Every route needs `read` but the health probes and remote write
+//! (`POST /api/v1/write`), which needs an `agent` or `admin` token. A refusal is 401 with
 //! `WWW-Authenticate` (missing or unknown credential) or 403 (a token without the role), in
 //! Prometheus's error envelope.
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub fn need(path: &str) -> Need {
     match path {
         "/-/healthy" | "/-/ready" => Need::Nothing,
+        "/api/v1/write" => Need::Import,
         _ => Need::Read,
     }
 }
@@ -40,12 +42,24 @@ pub async fn middleware(
         peer,
     };
     match auth.admit(&presented, need) {
-        Ok(caller) => {
-            if let Some(caller) = caller {
-                request.extensions_mut().insert(caller);
-            }
+        Ok(Some(caller)) => {
+            request.extensions_mut().insert(caller);
             next.run(request).await
         }
+        Ok(None) if need == Need::Nothing => next.run(request).await,
+        // An import with no credential at all: over HTTP none can come later.
+        Ok(None) => refusal(
+            &auth.refuse(
+                "missing",
+                None,
+                peer,
+                "this collector requires a token: send `Authorization: Bearer <token>` with a \
+             token of role agent or admin (Prometheus: remote_write.authorization.credentials; \
+             vmagent: -remoteWrite.bearerToken), or basic auth with the token's name as user"
+                    .into(),
+                Refusal::Unauthenticated,
+            ),
+        ),
         Err(refused) => refusal(&refused),
     }
 }
@@ -133,11 +147,12 @@ mod tests {
     }
 
     #[test]
-    fn only_the_probes_are_public() {
+    fn only_the_probes_are_public_and_remote_write_needs_a_writer() {
         assert_eq!(need("/-/healthy"), Need::Nothing);
         assert_eq!(need("/-/ready"), Need::Nothing);
         assert_eq!(need("/api/v1/query"), Need::Read);
         assert_eq!(need("/api/v1/status/buildinfo"), Need::Read);
         assert_eq!(need("/nope"), Need::Read);
+        assert_eq!(need("/api/v1/write"), Need::Import);
     }
 }

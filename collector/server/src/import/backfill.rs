@@ -351,7 +351,9 @@ mod tests;
 
 /// The hosts a request writes must all be ones the caller may write: an admin (or an open
 /// collector) any host; an agent token the hosts its patterns allow; a certificate its own
-/// host. Series without a `host` label need an admin. Checked before anything is stored.
+/// host. Series without a `host` label (the `(import)` account) need a caller that may
+/// write any host: an admin, an open collector, or an agent token without host patterns.
+/// Checked before anything is stored.
 fn authorize(request: &ImportRequest, caller: &Caller) -> Result<(), Violation> {
     let unrestricted = matches!(
         caller.identity,
@@ -359,6 +361,10 @@ fn authorize(request: &ImportRequest, caller: &Caller) -> Result<(), Violation> 
             | Identity::Token {
                 role: Role::Admin,
                 ..
+            }
+            | Identity::Token {
+                role: Role::Agent,
+                hosts: None,
             }
     ) && caller.certificate_host.is_none();
     if unrestricted {
@@ -377,8 +383,9 @@ fn authorize(request: &ImportRequest, caller: &Caller) -> Result<(), Violation> 
                     kind: Refusal::Forbidden,
                     reason: "host_not_allowed",
                     message: format!(
-                        "series {:?} has no host label; {} may only import series labelled \
-                         with a host it may write (an admin token may import any series)",
+                        "series {:?} has no host label; {} may only write series labelled \
+                         with a host it may write (an admin token, or an agent token without \
+                         hosts, may write any series)",
                         limits::shorten(name),
                         caller.name
                     ),

@@ -106,8 +106,7 @@ pub enum DecodeError {
 /// Decompresses and decodes a request body, refusing before any allocation one that
 /// announces more than `max_bytes` decompressed (a decompression bomb costs nothing).
 pub fn decode(body: &[u8], max_bytes: usize) -> Result<WriteRequest, DecodeError> {
-    let size =
-        snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    let size = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
     if size > max_bytes {
         return Err(DecodeError::TooLarge {
             size,
@@ -155,7 +154,10 @@ mod tests {
 
     #[test]
     fn bad_bodies_say_what_is_wrong() {
-        assert!(matches!(decode(b"not snappy", 1 << 20), Err(DecodeError::Snappy(_))));
+        assert!(matches!(
+            decode(b"not snappy", 1 << 20),
+            Err(DecodeError::Snappy(_))
+        ));
         let bomb = snap::raw::Encoder::new()
             .compress_vec(&vec![0u8; 10 << 20])
             .unwrap();
@@ -166,9 +168,10 @@ mod tests {
                 limit: 1 << 20
             })
         );
-        let garbage = snap::raw::Encoder::new()
-            .compress_vec(&[0xff; 64])
-            .unwrap();
-        assert!(matches!(decode(&garbage, 1 << 20), Err(DecodeError::Protobuf(_))));
+        let garbage = snap::raw::Encoder::new().compress_vec(&[0xff; 64]).unwrap();
+        assert!(matches!(
+            decode(&garbage, 1 << 20),
+            Err(DecodeError::Protobuf(_))
+        ));
     }
 }

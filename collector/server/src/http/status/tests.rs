@@ -43,6 +43,7 @@ fn app() -> (axum::Router, Arc<Counters>) {
         counters: counters.clone(),
         notify: Arc::new(NotifyMetrics::default()),
         auth: Arc::new(Auth::from_config(&crate::config::Config::default()).unwrap()),
+        remote_write: None,
     };
     let api = Api::new(engine, store, ApiOptions::default()).with_own_metrics(own);
     (router(api), counters)
