@@ -109,7 +109,8 @@ fn get(port: u16, path: &str) -> String {
     body.to_owned()
 }
 
-/// Parses the Prometheus text format (0.0.4): samples and `# TYPE` lines. A line that is
+/// Parses the Prometheus text format (0.0.4): samples (labels with empty values left out,
+/// as Prometheus stores them) and `# TYPE` lines. A line that is
 /// not a sample is a panic naming it (node_exporter writes nothing else).
 pub fn parse(text: &str) -> (Vec<Sample>, BTreeMap<String, String>) {
     let mut samples = Vec::new();
@@ -169,7 +170,10 @@ fn parse_sample(line: &str) -> Option<Sample> {
                     other => value.push(other),
                 }
             }
-            labels.insert(key.clone(), value);
+            // An empty value is no label, as Prometheus stores a scrape.
+            if !value.is_empty() {
+                labels.insert(key.clone(), value);
+            }
         }
     }
     let value = rest.split_ascii_whitespace().next()?;

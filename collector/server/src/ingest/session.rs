@@ -329,12 +329,9 @@ impl Session {
             ));
         }
         let mut pairs = Vec::with_capacity(total);
-        for label in &def.labels {
+        for (i, label) in def.labels.iter().enumerate() {
             limits::check_label(&def.name, &label.name, &label.value, &self.limits)?;
-            if pairs
-                .iter()
-                .any(|(n, _): &(String, String)| n == &label.name)
-            {
+            if def.labels[..i].iter().any(|l| l.name == label.name) {
                 return Err(Violation::invalid(
                     "duplicate_label",
                     format!(
@@ -344,7 +341,11 @@ impl Session {
                     ),
                 ));
             }
-            pairs.push((label.name.clone(), label.value.clone()));
+            // Prometheus treats an empty value as an absent label (a scrape drops it, and
+            // remote write never sends one): store it that way, as imports do.
+            if !label.value.is_empty() {
+                pairs.push((label.name.clone(), label.value.clone()));
+            }
         }
         for (name, value) in &self.base_labels {
             if !pairs.iter().any(|(n, _)| n == name) {

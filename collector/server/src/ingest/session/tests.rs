@@ -458,3 +458,34 @@ fn compact_scrapes_are_bounded_by_the_ids_a_stream_may_have() {
 
 mod metadata;
 mod targets;
+
+#[test]
+fn an_empty_label_value_is_stored_as_no_label_as_prometheus_does() {
+    let (mut session, store, _counters) = session(Limits::default());
+    let label = |name: &str, value: &str| vigil_proto::v1::Label {
+        name: name.into(),
+        value: value.into(),
+    };
+    let mut info = def(1, "node_disk_info");
+    info.labels = vec![label("device", "vda"), label("model", "")];
+    let mut twice = def(2, "node_disk_info");
+    twice.labels = vec![label("model", ""), label("model", "x")];
+    let ack = session
+        .handle(
+            Batch {
+                metadata: Vec::new(),
+                seq: 1,
+                definitions: vec![info, twice],
+                scrapes: vec![scrape(NOW, &[1])],
+            },
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(ack.accepted_samples, 1);
+    // A label given twice is refused even when the first value is empty.
+    assert!(ack.rejection.unwrap().message.contains("twice"));
+    let labels = store.series_labels(&[session.ids[&1]]).unwrap();
+    let labels = labels[0].as_ref().unwrap();
+    assert_eq!(labels.get("device"), "vda");
+    assert!(labels.pairs().iter().all(|(n, _)| n != "model"), "{labels:?}");
+}
