@@ -422,6 +422,65 @@ async fn every_method_and_endpoint_checks_credentials_and_roles() {
             .unwrap();
         assert_eq!(misnamed.status(), 401, "{route}: another token's name");
     }
+    // Remote write: an agent or admin token; an agent token bound to hosts writes only
+    // series of its hosts (and none without a host label); POST only.
+    let write_url = format!("{base}/api/v1/write");
+    let remote_write = |token: Option<&str>, host: Option<&str>| {
+        let mut labels = vec![vigil_tests::remote_receiver::Label {
+            name: "__name__".into(),
+            value: "rw".into(),
+        }];
+        if let Some(host) = host {
+            labels.push(vigil_tests::remote_receiver::Label {
+                name: "host".into(),
+                value: host.into(),
+            });
+        }
+        let body =
+            vigil_tests::remote_receiver::encode(&vigil_tests::remote_receiver::WriteRequest {
+                timeseries: vec![vigil_tests::remote_receiver::TimeSeries {
+                    labels,
+                    samples: vec![vigil_tests::remote_receiver::Sample {
+                        value: 1.0,
+                        timestamp: now_ms(),
+                    }],
+                }],
+            });
+        let mut request = client
+            .post(&write_url)
+            .header("content-encoding", "snappy")
+            .header("content-type", "application/x-protobuf")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    for (token, host, status) in [
+        (None, Some("web-1"), 401),
+        (Some("wrong-secret-0123456789"), Some("web-1"), 401),
+        (Some(READ), Some("web-1"), 403),
+        (Some(ADMIN), Some("db-1"), 204),
+        (Some(ADMIN), None, 204),
+        (Some(AGENT), Some("web-9"), 204),
+        (Some(AGENT), Some("db-1"), 403),
+        (Some(AGENT), None, 403),
+    ] {
+        let r = remote_write(token, host).await.unwrap();
+        assert_eq!(
+            r.status(),
+            status,
+            "/api/v1/write as {token:?} for {host:?}"
+        );
+    }
+    let get = client
+        .get(&write_url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405, "remote write is POST only");
+
     for probe in ["/-/healthy", "/-/ready"] {
         let r = client.get(format!("{base}{probe}")).send().await.unwrap();
         assert_eq!(r.status(), 200, "{probe} needs no token");

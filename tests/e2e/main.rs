@@ -37,6 +37,8 @@ mod packages;
 mod pipeline;
 mod promql_compliance;
 mod promql_diff;
+mod remote_write_in;
+mod remote_write_out;
 mod rules;
 mod storage_crash;
 mod targets;

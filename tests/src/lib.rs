@@ -16,6 +16,9 @@
 //! - [`dataset`], [`prometheus`], [`prom_api`], [`promql_corpus`], [`promql_requests`],
 //!   [`promql_compare`]: the PromQL differential test against Prometheus.
 //! - [`loadgen`]: the `vigil-loadgen` load generator (simulated fleets, peer datasets).
+//! - [`victoria`], [`remote_receiver`]: remote write receivers (VictoriaMetrics, a
+//!   recording one in the test process).
+//! - [`vmagent`]: vmagent as a remote write sender into the collector.
 //! - `e2e/main.rs`: the tests, one module per area, linked into one binary.
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -39,7 +42,10 @@ pub mod promql_compare;
 pub mod promql_compliance;
 pub mod promql_corpus;
 pub mod promql_requests;
+pub mod remote_receiver;
 pub mod rng;
+pub mod victoria;
+pub mod vmagent;
 pub use client::TestAgent;
 pub use ports::free_port;
 

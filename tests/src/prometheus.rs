@@ -45,12 +45,17 @@ impl Prometheus {
     /// Starts Prometheus over the TSDB in `data_dir` (kept for ten years, so backfilled
     /// blocks are never dropped) and waits until `/-/ready` answers.
     pub fn start(data_dir: &Path) -> Self {
-        let config = data_dir.with_extension("prometheus.yml");
-        std::fs::write(
-            &config,
+        Self::start_with_config(
+            data_dir,
             "global:\n  scrape_interval: 1h\nscrape_configs: []\n",
         )
-        .unwrap();
+    }
+
+    /// Starts Prometheus over the TSDB in `data_dir` with the configuration file `yaml`
+    /// (scrape configs, `remote_write`…), and waits until `/-/ready` answers.
+    pub fn start_with_config(data_dir: &Path, yaml: &str) -> Self {
+        let config = data_dir.with_extension("prometheus.yml");
+        std::fs::write(&config, yaml).unwrap();
         let port = free_port();
         let mut cmd = Command::new("prometheus");
         cmd.arg(format!("--config.file={}", config.display()))
@@ -70,6 +75,40 @@ impl Prometheus {
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts Prometheus as a remote write receiver (`--web.enable-remote-write-receiver`,
+    /// nothing scraped) on `port` over the TSDB in `data_dir`, and waits until `/-/ready`
+    /// answers (after its WAL is replayed). Start it with a port from [`free_port`]; to
+    /// restart it after an outage, stop the process and call this again with the same port
+    /// and directory. Each start logs to its own file beside the directory (its rejections,
+    /// such as "Out of order sample from remote write", are logged at error level).
+    pub fn start_receiver_on(port: u16, data_dir: &Path) -> Self {
+        let config = data_dir.with_extension("receiver.yml");
+        std::fs::write(
+            &config,
+            "global:\n  scrape_interval: 1h\nscrape_configs: []\n",
+        )
+        .unwrap();
+        let mut cmd = Command::new("prometheus");
+        cmd.arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data_dir.display()))
+            .arg("--storage.tsdb.retention.time=3650d")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .arg("--log.level=warn");
+        let log = data_dir.with_extension(format!("receiver-{}.log", crate::now_ms()));
+        let mut process = Running::spawn(cmd, log);
+        wait_for(Duration::from_secs(120), "Prometheus to be ready", || {
+            assert!(process.alive(), "prometheus exited:\n{}", process.log());
+            http_ok(port, "/-/ready").then_some(())
+        });
+        Self { process, port }
+    }
+
+    /// The remote write endpoint, `http://127.0.0.1:<port>/api/v1/write`.
+    pub fn write_url(&self) -> String {
+        format!("{}/api/v1/write", self.url())
     }
 }
 
