@@ -41,6 +41,7 @@ pub(crate) fn forecast(fit: &Fit, request: &ForecastRequest<'_>, recent: Vec<f64
             eta_upper_ms: Some(now),
             value_at_horizon,
             path,
+            detail: String::new(),
         };
     }
     let evaluated: Vec<(i64, Prediction)> = (0..=EVALUATIONS)
@@ -68,6 +69,7 @@ pub(crate) fn forecast(fit: &Fit, request: &ForecastRequest<'_>, recent: Vec<f64
         eta_upper_ms: crossing(far),
         value_at_horizon,
         path,
+        detail: String::new(),
     }
 }
 

@@ -200,6 +200,16 @@ impl Grid {
         }
     }
 
+    /// The points from `k` on (at least the last one).
+    pub fn suffix(&self, k: usize) -> Grid {
+        let k = k.min(self.values.len().saturating_sub(1));
+        Grid {
+            start_ms: self.time(k),
+            step_ms: self.step_ms,
+            values: self.values[k..].to_vec(),
+        }
+    }
+
     /// How many steps a season of `season_ms` is, if it is a whole number of at least 2.
     pub fn season_steps(&self, season_ms: i64) -> Option<usize> {
         (season_ms % self.step_ms == 0 && season_ms / self.step_ms >= 2)

@@ -11,7 +11,10 @@
 //! The initial level and trend are the least-squares line through the whole window (so a
 //! short or noisy start does not set the trend). α, β and φ are the point of a small grid
 //! with the least one-step-ahead squared error; φ comes from a trend half-life of 2, 7 or
-//! 30 days or none (φ = 1), because disks keep filling. Band: ETS(A,Ad,N)'s h-step variance (Hyndman et al. 2008, table
+//! 30 days or none (φ = 1), because disks keep filling. Damping is not tried at all when
+//! the last quarter of the window (at least a dozen points) still shows a trend — its
+//! least-squares rise over that stretch is more than twice its residual spread: a damped
+//! trend would level off growth that the recent data has not stopped. Band: ETS(A,Ad,N)'s h-step variance (Hyndman et al. 2008, table
 //! 6.1), `σ²·(1 + Σ_{j<h} (α(1 + β·φ_j))²)` with `φ_j = φ + … + φʲ` and σ² the mean
 //! one-step squared error.
 
@@ -68,10 +71,15 @@ impl Holt {
         }
         let (a, b) = least_squares(y);
         let start = (a - b, b);
+        let half_lives: &[f64] = if recent_trend(y) {
+            &HALF_LIVES_DAYS[HALF_LIVES_DAYS.len() - 1..]
+        } else {
+            &HALF_LIVES_DAYS
+        };
         let mut grid_points = Vec::with_capacity(ALPHAS.len() * BETAS.len() * 4);
         for &alpha in &ALPHAS {
             for &beta in &BETAS {
-                for &half_life in &HALF_LIVES_DAYS {
+                for &half_life in half_lives {
                     let phi = damping(half_life, grid.step_ms);
                     grid_points.push(Params { alpha, beta, phi });
                 }
@@ -115,6 +123,21 @@ impl Holt {
             upper: mean + width,
         }
     }
+}
+
+/// Whether the last quarter of `y` (at least 12 points) rises or falls by more than
+/// twice the spread of its residuals about its least-squares line.
+pub(crate) fn recent_trend(y: &[f64]) -> bool {
+    let len = (y.len() / 4).max(12).min(y.len());
+    let recent = &y[y.len() - len..];
+    let (a, b) = least_squares(recent);
+    let sse: f64 = recent
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| (v - a - b * k as f64).powi(2))
+        .sum();
+    let spread = (sse / len as f64).sqrt();
+    (b * len as f64).abs() > 2.0 * spread
 }
 
 /// Parameter sets smoothed side by side in one pass: each recursion is a chain of

@@ -62,6 +62,34 @@ impl Line {
         })
     }
 
+    /// A level: the mean of the grid with no slope, and the band of a new observation
+    /// about it (`t(0.975, n−1) · s · sqrt(1 + 1/n)`); needs 2 points. `auto`'s choice
+    /// for a series with no trend to extrapolate.
+    pub fn level(grid: &Grid) -> Result<Self, ForecastError> {
+        let values = &grid.values;
+        if values.len() < 2 {
+            return Err(ForecastError::NotEnoughData(format!(
+                "a level with an interval needs 2 points, have {}",
+                values.len()
+            )));
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let sse: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+        let s = (sse / (n - 1.0)).sqrt();
+        Ok(Line {
+            start_ms: grid.start_ms,
+            step_ms: grid.step_ms,
+            intercept: mean,
+            slope: 0.0,
+            n,
+            x_mean: (n - 1.0) / 2.0,
+            // No slope, so no widening with the distance: an infinite Sxx.
+            sxx: f64::INFINITY,
+            half_width: t_975(values.len() - 1) * s,
+        })
+    }
+
     /// The line's value and prediction interval at `t_ms`.
     pub fn predict(&self, t_ms: i64) -> Prediction {
         let x = (t_ms - self.start_ms) as f64 / self.step_ms as f64;

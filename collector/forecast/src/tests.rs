@@ -198,3 +198,125 @@ fn bad_requests_and_short_histories_say_what_is_wrong() {
     let err = forecast(&r).expect_err("one day of a weekly season");
     assert!(err.to_string().contains("weekly"), "{err}");
 }
+
+/// A request for `auto` with a 30-day horizon, as the failing cases had.
+fn auto_30d(samples: &[(i64, f64)], threshold: f64) -> ForecastRequest<'_> {
+    ForecastRequest {
+        horizon_ms: 30 * DAY,
+        ..request(samples, ModelChoice::Auto, threshold)
+    }
+}
+
+/// Days from `NOW` to the forecast's ETA.
+fn eta_days(f: &Forecast) -> Option<f64> {
+    f.eta_ms.map(|t| (t - NOW) as f64 / DAY as f64)
+}
+
+#[test]
+fn growth_that_stepped_up_two_days_ago_is_extrapolated_at_its_new_rate() {
+    // A week every 5 minutes: 0.4 %/day, then two days ago a jump of 6 % and 1.5 %/day
+    // since. At 60 % now, 90 % is 20 days away; a line over the week says ~29 days and
+    // the old rate 75.
+    for seed in 1..=5 {
+        let mut noise = noise(seed);
+        let samples = series(7 * DAY, 5 * MINUTE, |d| {
+            let value = if d < -2.0 {
+                0.6 - 0.03 - 0.06 + 0.004 * (d + 2.0)
+            } else {
+                0.6 + 0.015 * d
+            };
+            value + 0.003 * noise()
+        });
+        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
+        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        assert!(
+            (eta - 20.0).abs() < 2.0,
+            "seed {seed}: {eta} d by {}",
+            f.detail
+        );
+    }
+}
+
+#[test]
+fn accelerating_growth_is_followed() {
+    // 0.5 %/day a week ago, accelerating by 0.1 %/day each day (quadratic): 0.5 + ... At
+    // now the slope is 1.2 %/day; 90 % is reached when 0.012·d + 0.0005·d² = 0.25: in
+    // 11.7 days (a line through the week: about 16).
+    let truth = (-0.012 + (0.012f64 * 0.012 + 4.0 * 0.0005 * 0.25).sqrt()) / (2.0 * 0.0005);
+    for seed in 1..=5 {
+        let mut noise = noise(seed + 100);
+        let samples = series(7 * DAY, 5 * MINUTE, |d| {
+            0.65 + 0.012 * d + 0.0005 * d * d + 0.003 * noise()
+        });
+        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
+        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        assert!(
+            (eta - truth).abs() < 0.15 * truth,
+            "seed {seed}: {eta} d vs {truth} by {}",
+            f.detail
+        );
+    }
+}
+
+#[test]
+fn flat_and_shrinking_series_raise_no_alarm_with_auto_over_any_lookback() {
+    for seed in 1..=8 {
+        let mut noise = noise(seed + 200);
+        for days in [1, 7] {
+            let flat = series(days * DAY, 5 * MINUTE, |_| 0.7 + 0.01 * noise());
+            let shrinking = series(days * DAY, 5 * MINUTE, |d| 0.7 - 0.01 * d + 0.01 * noise());
+            for samples in [&flat, &shrinking] {
+                let f = forecast(&auto_30d(samples, 0.9)).expect("forecast");
+                assert_eq!(f.eta_ms, None, "seed {seed}, {days} d: {}", f.detail);
+            }
+        }
+    }
+}
+
+/// A noise-free trace: its change since `NOW` at `d` days from it.
+type Shape = Box<dyn Fn(f64) -> f64>;
+
+#[test]
+fn the_eta_band_covers_the_true_crossing_on_seeded_traces() {
+    // Straight, stepped-up and accelerating growth with the crossing 3 to 25 days out;
+    // the band must hold the truth in most of them, and not by being the whole horizon.
+    let (mut covered, mut total, mut width) = (0, 0, 0.0);
+    for seed in 1..=12_u64 {
+        let mut draw = noise(seed + 300);
+        let mut uniform = |lo: f64, hi: f64| lo + (hi - lo) * (0.5 + draw().clamp(-2.0, 2.0) / 4.0);
+        let slope = uniform(0.01, 0.03);
+        let cases: [Shape; 3] = [
+            Box::new(move |d| slope * d),
+            Box::new(move |d| {
+                if d < -2.0 {
+                    slope * 0.3 * (d + 2.0) - 0.05
+                } else {
+                    slope * d
+                }
+            }),
+            Box::new(move |d| slope * d + 0.0004 * (d + 7.0) * (d + 7.0) - 0.0196),
+        ];
+        for shape in cases {
+            let level = 0.9 - shape(uniform(3.0, 25.0));
+            let truth = (0..30 * 24 * 6)
+                .map(|m| m as f64 / 144.0)
+                .find(|&d| level + shape(d) >= 0.9);
+            let mut noise = noise(seed + 400 + total as u64);
+            let samples = series(7 * DAY, 5 * MINUTE, |d| level + shape(d) + 0.003 * noise());
+            let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
+            let Some(truth) = truth else { continue };
+            let day = |t: Option<i64>| t.map_or(f64::INFINITY, |t| (t - NOW) as f64 / DAY as f64);
+            let (lower, upper) = (day(f.eta_lower_ms), day(f.eta_upper_ms));
+            total += 1;
+            covered += usize::from(lower <= truth && truth <= upper);
+            width += (upper.min(30.0) - lower.min(30.0)) / truth;
+        }
+    }
+    let coverage = covered as f64 / total as f64;
+    assert!(coverage >= 0.85, "{covered} of {total}");
+    assert!(
+        width / (total as f64) < 1.5,
+        "bands {} times the lead",
+        width / total as f64
+    );
+}

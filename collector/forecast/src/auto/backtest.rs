@@ -1,0 +1,208 @@
+//! The rolling-origin backtest behind `auto` (see there for what is scored and why).
+
+use super::Candidate;
+use crate::band::Pair;
+use crate::grid::Grid;
+use crate::{Direction, Fit};
+
+/// Fractions of the window used for training at each origin.
+pub(crate) const ORIGINS: [f64; 6] = [0.5, 0.625, 0.75, 0.875, 0.95, 0.98];
+
+/// Points either side in the moving average the held-out levels are read from.
+const SMOOTHING: usize = 2;
+
+/// A level counts only when it is this many noise deviations (of one grid point) past
+/// where the series was at the origin: noise alone makes new highs.
+const LEVEL_NOISE: f64 = 2.0;
+
+/// One candidate's record over every origin.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Record {
+    /// Weighted sum of crossing-time errors (steps), and the weights of the levels.
+    pub crossing: f64,
+    pub levels: f64,
+    /// Weighted sum of the lead-weighted mean absolute value errors, and the weights.
+    pub values: f64,
+    pub origins: f64,
+    /// Held-out lengths of the origins where the candidate predicted a clear rise
+    /// (towards the threshold, over twice the noise) by the end of the held-out part and
+    /// the data rose less than half as far (`missed`) or at least that far (`kept`).
+    /// One entry per origin, in order: (missed, kept).
+    pub evidence: Vec<(f64, f64)>,
+    /// Each level's crossing: truth and guess in steps from the origin.
+    pub pairs: Vec<Pair>,
+}
+
+impl Record {
+    /// The score (lower is better): the mean crossing error when the held-out data made
+    /// any new level, else the mean value error.
+    pub fn score(&self, any_levels: bool) -> f64 {
+        if any_levels {
+            self.crossing / self.levels.max(f64::MIN_POSITIVE)
+        } else {
+            self.values / self.origins.max(f64::MIN_POSITIVE)
+        }
+    }
+
+    /// Whether the rises the candidate predicted from the origins from `first` on were
+    /// false alarms: missed more often (weighed by the held-out lengths) than kept.
+    pub fn false_alarms(&self, first: usize) -> bool {
+        let recent = &self.evidence[first.min(self.evidence.len())..];
+        let missed: f64 = recent.iter().map(|e| e.0).sum();
+        let kept: f64 = recent.iter().map(|e| e.1).sum();
+        missed > kept
+    }
+}
+
+/// The origins of a grid of `n` points, with their weights; `None` when it is too short.
+pub(crate) fn origins(n: usize) -> Option<Vec<(usize, f64)>> {
+    let origins: Vec<(usize, f64)> = ORIGINS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| ((n as f64 * f).round() as usize, ((i + 1) * (i + 1)) as f64))
+        .filter(|&(o, _)| o >= 16 && o < n)
+        .collect();
+    (origins.len() == ORIGINS.len()).then_some(origins)
+}
+
+/// The typical deviation of one grid point from its neighbours' trend: the median
+/// absolute second difference, scaled to a standard deviation for white noise
+/// (a second difference of white noise has variance 6σ²).
+pub(crate) fn noise(values: &[f64]) -> f64 {
+    let mut d: Vec<f64> = values
+        .windows(3)
+        .map(|w| (w[0] - 2.0 * w[1] + w[2]).abs())
+        .collect();
+    if d.is_empty() {
+        return 0.0;
+    }
+    crate::stats::median(&mut d) / (0.674_5 * 6f64.sqrt())
+}
+
+/// `candidate` fitted before `origin` and judged on the points after it (at most
+/// `horizon_steps`), added to `record` with `weight`; `false` when it cannot be fitted.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn judge(
+    grid: &Grid,
+    origin: usize,
+    weight: f64,
+    horizon_steps: usize,
+    candidate: Candidate,
+    direction: Direction,
+    noise: f64,
+    record: &mut Record,
+) -> bool {
+    let raw = &grid.values[origin..grid.len().min(origin + horizon_steps)];
+    let smoothed = smooth(raw);
+    let held_out = smoothed.as_slice();
+    let len = held_out.len();
+    let limit = (2 * len).min(horizon_steps.max(len));
+    let Some(fit) = candidate.fit(&grid.prefix(origin), grid.time(origin + limit), direction)
+    else {
+        return false;
+    };
+    let predicted: Vec<f64> = (0..limit)
+        .map(|j| fit.predict(grid.time(origin + j)).mean)
+        .collect();
+    let sign = match direction {
+        Direction::Above => 1.0,
+        Direction::Below => -1.0,
+    };
+    let start = smooth(&grid.values[origin.saturating_sub(SMOOTHING)..origin])
+        .last()
+        .copied()
+        .unwrap_or(grid.values[origin - 1]);
+    let mut last_level = start;
+    for quarter in 1..=4 {
+        let last = (len * quarter).div_ceil(4).max(1) - 1;
+        let part = &held_out[..=last];
+        let level = part
+            .iter()
+            .map(|&v| sign * v)
+            .fold(f64::NEG_INFINITY, f64::max)
+            * sign;
+        // Only a clear new high (low) since the origin says something about crossings.
+        if sign * (level - start) <= LEVEL_NOISE * noise || level == last_level {
+            continue;
+        }
+        last_level = level;
+        let truth = part
+            .iter()
+            .position(|&v| sign * (v - level) >= 0.0)
+            .unwrap_or(last);
+        // A model that continues the data exactly reaches the level exactly: allow for
+        // rounding.
+        let reachable = level - sign * 1e-9 * level.abs().max(1.0);
+        let guess = predicted
+            .iter()
+            .position(|&v| sign * (v - reachable) >= 0.0)
+            .unwrap_or(limit);
+        record.crossing += weight * truth.abs_diff(guess) as f64;
+        record.levels += weight;
+        // For the band, only crossings an eighth of the held-out part or more away: a
+        // level reached within the noise of the origin says nothing about the trend.
+        if 8 * truth >= len {
+            record.pairs.push(Pair {
+                truth: truth as f64,
+                guess: guess as f64,
+                weight,
+            });
+        }
+    }
+    let (mut sum, mut weights) = (0.0, 0.0);
+    for (j, (&actual, &guess)) in raw.iter().zip(&predicted).enumerate() {
+        let w = (j + 1) as f64;
+        sum += w * (guess - actual).abs();
+        weights += w;
+    }
+    record.values += weight * sum / weights;
+    let promised = sign * (predicted[len - 1] - start);
+    if promised > LEVEL_NOISE * noise {
+        let reached = held_out
+            .iter()
+            .map(|&v| sign * (v - start))
+            .fold(f64::NEG_INFINITY, f64::max);
+        // Evidence weighs by how long the data was watched, not by the origin's weight:
+        // a few quiet hours at night do not refute a trend.
+        record.evidence.push(if reached < 0.5 * promised {
+            (len as f64, 0.0)
+        } else {
+            (0.0, len as f64)
+        });
+    } else {
+        record.evidence.push((0.0, 0.0));
+    }
+    record.origins += weight;
+    true
+}
+
+/// A centred moving average over 2·[`SMOOTHING`] + 1 points (fewer at the ends), so the
+/// levels are where the series got to, not where one noisy point did.
+pub(crate) fn smooth(values: &[f64]) -> Vec<f64> {
+    (0..values.len())
+        .map(|k| {
+            let window =
+                &values[k.saturating_sub(SMOOTHING)..(k + SMOOTHING + 1).min(values.len())];
+            window.iter().sum::<f64>() / window.len() as f64
+        })
+        .collect()
+}
+
+/// Whether `fit`'s mean path reaches the threshold between `now` and the horizon.
+pub(crate) fn crosses(
+    fit: &Fit,
+    now_ms: i64,
+    horizon_ms: i64,
+    threshold: f64,
+    direction: Direction,
+) -> bool {
+    const POINTS: i64 = 400;
+    (0..=POINTS).any(|i| {
+        let t = now_ms + (horizon_ms as i128 * i as i128 / POINTS as i128) as i64;
+        let v = fit.predict(t).mean;
+        match direction {
+            Direction::Above => v >= threshold,
+            Direction::Below => v <= threshold,
+        }
+    })
+}

@@ -1,0 +1,192 @@
+//! A quadratic trend: least squares of `y = a + b·u + c·u²`, u the grid position centred
+//! on the data and scaled to [−1, 1] (which keeps the normal equations well conditioned),
+//! with the textbook prediction interval for a new observation at u₀:
+//!
+//! ```text
+//!   ŷ(u₀) ± t(0.975, n−3) · s · sqrt(1 + x₀ᵀ (XᵀX)⁻¹ x₀),   x₀ = (1, u₀, u₀²),  s² = SSE / (n − 3)
+//! ```
+//!
+//! It follows growth that accelerates (a disk filling faster and faster). `auto` offers
+//! it only when the curvature bends towards the threshold: a quadratic bending away
+//! would turn over and never cross, which is the costly mistake (see `auto`).
+
+use super::grid::Grid;
+use super::stats::t_975;
+use super::{ForecastError, Prediction};
+
+/// A fitted quadratic trend.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Quadratic {
+    start_ms: i64,
+    step_ms: i64,
+    /// Grid position of u = 0, and positions per unit of u.
+    centre: f64,
+    scale: f64,
+    /// a, b, c.
+    coefficients: [f64; 3],
+    /// (XᵀX)⁻¹.
+    inverse: [[f64; 3]; 3],
+    /// t quantile × residual standard deviation.
+    half_width: f64,
+    /// The t quantile.
+    t_quantile: f64,
+}
+
+impl Quadratic {
+    /// Fits the trend; needs 4 points (one degree of freedom for the residuals).
+    pub fn fit(grid: &Grid) -> Result<Self, ForecastError> {
+        let y = &grid.values;
+        let n = y.len();
+        if n < 4 {
+            return Err(ForecastError::NotEnoughData(format!(
+                "a quadratic trend needs 4 points, have {n}"
+            )));
+        }
+        let centre = (n - 1) as f64 / 2.0;
+        let scale = centre.max(1.0);
+        // Normal equations: sums of u⁰…u⁴ and of y·u⁰…y·u².
+        let mut powers = [0.0; 5];
+        let mut moments = [0.0; 3];
+        for (k, &v) in y.iter().enumerate() {
+            let u = (k as f64 - centre) / scale;
+            let mut p = 1.0;
+            for (i, power) in powers.iter_mut().enumerate() {
+                *power += p;
+                if i < 3 {
+                    moments[i] += v * p;
+                }
+                p *= u;
+            }
+        }
+        let xtx = [
+            [powers[0], powers[1], powers[2]],
+            [powers[1], powers[2], powers[3]],
+            [powers[2], powers[3], powers[4]],
+        ];
+        let inverse = invert(xtx).ok_or_else(|| {
+            ForecastError::NotEnoughData("a quadratic trend needs points at 3 positions".into())
+        })?;
+        let coefficients: [f64; 3] =
+            std::array::from_fn(|i| (0..3).map(|j| inverse[i][j] * moments[j]).sum());
+        let mut sse = 0.0;
+        for (k, &v) in y.iter().enumerate() {
+            let u = (k as f64 - centre) / scale;
+            let r = v - (coefficients[0] + coefficients[1] * u + coefficients[2] * u * u);
+            sse += r * r;
+        }
+        let s = (sse / (n - 3) as f64).sqrt();
+        Ok(Quadratic {
+            start_ms: grid.start_ms,
+            step_ms: grid.step_ms,
+            centre,
+            scale,
+            coefficients,
+            inverse,
+            half_width: t_975(n - 3) * s,
+            t_quantile: t_975(n - 3),
+        })
+    }
+
+    /// The curvature, in value per step² (positive: bending upwards).
+    #[cfg(test)]
+    pub fn curvature(&self) -> f64 {
+        self.coefficients[2] / (self.scale * self.scale)
+    }
+
+    /// The curvature in standard errors (its t statistic); 0 when the fit is exact and
+    /// flat, infinite when exact and curved.
+    pub fn curvature_t(&self) -> f64 {
+        let se = self.half_width * self.inverse[2][2].max(0.0).sqrt();
+        let c = self.coefficients[2];
+        if se > 0.0 {
+            c / se * self.t_quantile
+        } else if c == 0.0 {
+            0.0
+        } else {
+            c.signum() * f64::INFINITY
+        }
+    }
+
+    /// The trend's value and prediction interval at `t_ms`.
+    pub fn predict(&self, t_ms: i64) -> Prediction {
+        let x = (t_ms - self.start_ms) as f64 / self.step_ms as f64;
+        let u = (x - self.centre) / self.scale;
+        let row = [1.0, u, u * u];
+        let [a, b, c] = self.coefficients;
+        let mean = a + b * u + c * u * u;
+        let leverage: f64 = (0..3)
+            .map(|i| {
+                (0..3)
+                    .map(|j| row[i] * self.inverse[i][j] * row[j])
+                    .sum::<f64>()
+            })
+            .sum();
+        let width = self.half_width * (1.0 + leverage.max(0.0)).sqrt();
+        Prediction {
+            mean,
+            lower: mean - width,
+            upper: mean + width,
+        }
+    }
+}
+
+/// The inverse of a symmetric 3×3 matrix by cofactors; `None` when it is singular.
+fn invert(m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+    let cofactor = |r: usize, c: usize| {
+        let (r1, r2) = ((r + 1) % 3, (r + 2) % 3);
+        let (c1, c2) = ((c + 1) % 3, (c + 2) % 3);
+        m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]
+    };
+    let det: f64 = (0..3).map(|c| m[0][c] * cofactor(0, c)).sum();
+    let scale = m.iter().flatten().map(|v| v.abs()).fold(0.0, f64::max);
+    if !det.is_finite() || det.abs() <= 1e-12 * scale * scale * scale {
+        return None;
+    }
+    // The inverse is the transposed cofactor matrix over the determinant.
+    Some(std::array::from_fn(|i| {
+        std::array::from_fn(|j| cofactor(j, i) / det)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(values: Vec<f64>) -> Grid {
+        Grid {
+            start_ms: 0,
+            step_ms: 1_000,
+            values,
+        }
+    }
+
+    #[test]
+    fn an_exact_parabola_is_continued_exactly() {
+        let f = |x: f64| 2.0 + 0.5 * x + 0.01 * x * x;
+        let q = Quadratic::fit(&grid((0..100).map(|k| f(k as f64)).collect())).expect("fit");
+        let p = q.predict(250_000);
+        assert!((p.mean - f(250.0)).abs() < 1e-6, "{p:?}");
+        assert!(p.upper - p.lower < 1e-6, "{p:?}");
+        assert!((q.curvature() - 0.01).abs() < 1e-12, "{}", q.curvature());
+    }
+
+    #[test]
+    fn the_band_widens_away_from_the_data() {
+        let values = (0..60)
+            .map(|k| k as f64 + if k % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let q = Quadratic::fit(&grid(values)).expect("fit");
+        let near = q.predict(60_000);
+        let far = q.predict(200_000);
+        assert!(near.lower < near.mean && near.mean < near.upper, "{near:?}");
+        assert!(
+            far.upper - far.lower > 2.0 * (near.upper - near.lower),
+            "{far:?}"
+        );
+    }
+
+    #[test]
+    fn three_points_are_not_enough() {
+        assert!(Quadratic::fit(&grid(vec![1.0, 2.0, 4.0])).is_err());
+    }
+}
