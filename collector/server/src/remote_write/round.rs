@@ -352,9 +352,8 @@ pub async fn send_shard(
     (requests, done, Ending::Done)
 }
 
-/// The `code` of a retried attempt, from how the sender words it ("HTTP 503 …", or no
-/// status at all for connection errors and timeouts).
-
+/// Logs a refusal with the receiver's message, at most once per
+/// [`REFUSAL_LOG_EVERY_MS`] per remote (every refusal is counted regardless).
 fn log_refusal(ctx: &ShardContext, samples: u64, error: &str) {
     let now = (ctx.clock)();
     let last = ctx.refusal_logged_ms.load(Ordering::Relaxed);
