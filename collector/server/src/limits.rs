@@ -16,6 +16,10 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most series one host may have; new series past it are refused.
     pub max_series_per_host: u64,
+    /// Most series without a `host` label (imports and remote write in, from Prometheus
+    /// or vmagent during a migration): they share one account, `(import)`, so they get a
+    /// limit of their own.
+    pub max_unhosted_series: u64,
     /// Most labels on one series, `__name__` and `host` included.
     pub max_labels_per_series: usize,
     /// Longest label name, in bytes.
@@ -57,6 +61,7 @@ impl Default for Limits {
         Self {
             max_message_bytes: 16 << 20,
             max_series_per_host: 20_000,
+            max_unhosted_series: 1_000_000,
             max_labels_per_series: 32,
             max_label_name_bytes: 128,
             max_label_value_bytes: 2048,

@@ -18,6 +18,12 @@ pub(super) fn validate(limits: &Limits) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    if limits.max_unhosted_series == 0 {
+        return Err(ConfigError::at(
+            "limits.max_unhosted_series",
+            "must be at least 1 (series without a host label, from imports and remote write)",
+        ));
+    }
     if limits.max_past < std::time::Duration::from_secs(60) {
         return Err(ConfigError::at(
             "limits.max_past",

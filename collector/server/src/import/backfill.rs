@@ -256,7 +256,13 @@ impl Backfill {
     /// is reached, resolves one by one in order and stops at the first series refused:
     /// the ids returned are for the series before it, and the index and why come with them.
     fn resolve(&self, checked: &[Checked]) -> Result<Resolved, StoreError> {
-        let max = self.limits.max_series_per_host;
+        let max = |account: &str| {
+            if account == UNHOSTED {
+                self.limits.max_unhosted_series
+            } else {
+                self.limits.max_series_per_host
+            }
+        };
         let mut by_host: HashMap<&str, (Vec<usize>, Vec<Labels>)> = HashMap::new();
         for (i, c) in checked.iter().enumerate() {
             let entry = by_host.entry(c.account.as_str()).or_default();
@@ -266,7 +272,7 @@ impl Backfill {
         let mut ids = vec![0; checked.len()];
         let mut over_limit = false;
         for (host, (indices, labelsets)) in &by_host {
-            match self.store.resolve_series(host, labelsets, max) {
+            match self.store.resolve_series(host, labelsets, max(host)) {
                 Ok(found) => indices.iter().zip(found).for_each(|(&i, id)| ids[i] = id),
                 Err(StoreError::SeriesLimit { .. }) => over_limit = true,
                 Err(e) => return Err(e),
@@ -278,17 +284,27 @@ impl Backfill {
         // Some host is full: find, in file order, the first series that does not fit. The
         // other hosts' series are already created, which is harmless: they are valid.
         for (i, c) in checked.iter().enumerate() {
-            match self
-                .store
-                .resolve_series(&c.account, std::slice::from_ref(&c.labels), max)
-            {
+            match self.store.resolve_series(
+                &c.account,
+                std::slice::from_ref(&c.labels),
+                max(&c.account),
+            ) {
                 Ok(found) => ids[i] = found[0],
                 Err(e @ StoreError::SeriesLimit { .. }) => {
+                    let why = if c.account == UNHOSTED {
+                        format!(
+                            "the series without a host label have reached their limit of {}; \
+                             raise limits.max_unhosted_series or give the series host labels",
+                            max(&c.account)
+                        )
+                    } else {
+                        e.to_string()
+                    };
                     let violation = Violation {
                         kind: Refusal::Exhausted,
                         reason: "series_limit",
                         message: format!(
-                            "series {:?} refused: {e}",
+                            "series {:?} refused: {why}",
                             limits::shorten(c.labels.name())
                         ),
                     };

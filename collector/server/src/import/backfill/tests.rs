@@ -400,3 +400,35 @@ fn callers_import_only_hosts_they_may_write() {
         1
     );
 }
+
+#[test]
+fn series_without_a_host_have_a_limit_of_their_own() {
+    let limits = Limits {
+        max_series_per_host: 1,
+        max_unhosted_series: 3,
+        ..Limits::default()
+    };
+    let (_dir, store, b) = backfill(limits);
+    let s = |name: &str, line| series(&[("__name__", name), ("job", "node")], line, &[(1, 1.0)]);
+    let r = b
+        .write(
+            request(vec![s("a", 1), s("b", 2), s("c", 3), s("d", 4)]),
+            &anyone(),
+            NOW,
+        )
+        .expect("write");
+    // Past max_series_per_host, within max_unhosted_series, then refused at the fourth.
+    assert_eq!(r.accepted_samples, 3);
+    let rejection = r.rejection.expect("rejected");
+    assert_eq!(
+        (rejection.line, rejection.reason.as_str()),
+        (4, "series_limit")
+    );
+    assert!(
+        rejection.message.contains("limits.max_unhosted_series")
+            && rejection.message.contains("limit of 3"),
+        "{}",
+        rejection.message
+    );
+    assert_eq!(store.series_count(UNHOSTED).expect("count"), 3);
+}

@@ -487,5 +487,8 @@ fn an_empty_label_value_is_stored_as_no_label_as_prometheus_does() {
     let labels = store.series_labels(&[session.ids[&1]]).unwrap();
     let labels = labels[0].as_ref().unwrap();
     assert_eq!(labels.get("device"), "vda");
-    assert!(labels.pairs().iter().all(|(n, _)| n != "model"), "{labels:?}");
+    assert!(
+        labels.pairs().iter().all(|(n, _)| n != "model"),
+        "{labels:?}"
+    );
 }
