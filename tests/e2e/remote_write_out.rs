@@ -337,6 +337,23 @@ fn a_receiver_answering_400_gets_each_batch_once_and_the_count_shows_it() {
         "the receiver's message is not logged:\n{}",
         site.log()
     );
+    // `vigil status` shows the remote, what it refused and the receiver's message.
+    let status = vigil_tests::vigil_json(&site.url(), &["status"]);
+    let remote = &status["remotes"][0];
+    assert_eq!(remote["name"], "refusing", "{status}");
+    assert_eq!(
+        remote["samples_failed"].as_u64(),
+        Some(seen.len() as u64),
+        "{remote}"
+    );
+    assert_eq!(remote["samples_sent"].as_u64(), Some(0), "{remote}");
+    assert!(
+        remote["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HTTP 400"),
+        "{remote}"
+    );
     eprintln!(
         "remote_write_out 400: {} requests, {} samples, each once; the message logged {} \
          times; {:?}",
