@@ -16,6 +16,13 @@
 //!   for trend), undamped when the recent data still trends; Holt–Winters daily and
 //!   weekly.
 //!
+//! Under two days of history only the level, the line and Theil–Sen are candidates, and
+//! when a line with a daily cycle (see `cycle`) explains clearly more than the line, it is
+//! the forecast (without its slope when the slope is under two standard errors): one day
+//! of a daily wave is not a trend. Under two weeks with a visible daily cycle there is no
+//! regime line, quadratic or Holt (the cycle's halves and weekends read as breaks,
+//! curvature and trend), and the backtest's held-out parts are whole days.
+//!
 //! The level, the lines and the quadratic are least squares and are reported as
 //! [`ModelChoice::Linear`]; [`Forecast::detail`](crate::Forecast::detail) names which.
 //!
@@ -59,6 +66,8 @@ mod backtest;
 
 use super::band::Calibrated;
 use super::changepoint;
+use super::cycle::Cycle;
+use super::grid::DAY_MS;
 use super::grid::Grid;
 use super::holt::Holt;
 use super::holt_winters::HoltWinters;
@@ -152,16 +161,61 @@ fn bends_towards(q: &Quadratic, direction: Direction) -> bool {
     }
 }
 
+/// Under this many days of history `auto` looks for no curvature, regime, smoothing or
+/// season: less than two periods of a daily cycle is one rising and one falling half, and
+/// any of those models would take a half for a trend.
+pub(crate) const SHORT_DAYS: i64 = 2;
+
+/// Whether `grid` spans less than [`SHORT_DAYS`].
+pub(crate) fn is_short(grid: &Grid) -> bool {
+    (grid.len() as i64).saturating_mul(grid.step_ms) < SHORT_DAYS * DAY_MS
+}
+
+/// Under this many days of history, a window with a visible daily cycle gets no regime
+/// line, no quadratic and no Holt (which follows the cycle's latest half).
+const CYCLIC_DAYS: i64 = 14;
+
+/// The slope of a line with a daily cycle must be this many standard errors from zero
+/// to be extrapolated.
+const CYCLE_SLOPE_T: f64 = 2.0;
+
+/// On a short window with a visible daily cycle, the line with that cycle (without its
+/// slope when the slope is lost in the noise), with a description; else `None`.
+fn short_cycle(grid: &Grid) -> Option<(Fit, String)> {
+    if !is_short(grid) {
+        return None;
+    }
+    let cycle = Cycle::fit(grid).ok().filter(Cycle::visible)?;
+    Some(if cycle.slope_t().abs() >= CYCLE_SLOPE_T {
+        (Fit::Cycle(cycle), "linear with a daily cycle".into())
+    } else {
+        (
+            Fit::Cycle(cycle.without_trend()),
+            "linear: a level with a daily cycle, no trend".into(),
+        )
+    })
+}
+
 /// The candidates worth backtesting on `grid`.
 fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<Candidate> {
     let mut all = vec![Candidate::Level, Candidate::Line];
-    if changepoint::regime_start(&grid.values, min_regime(grid)) > 0 {
+    if is_short(grid) {
+        all.push(Candidate::TheilSen);
+        return all;
+    }
+    // Under two weeks, a daily cycle with its weekends reads as breaks and curvature.
+    let cyclic = (grid.len() as i64).saturating_mul(grid.step_ms) < CYCLIC_DAYS * DAY_MS
+        && backtest::daily(grid).is_some();
+    if !cyclic && changepoint::regime_start(&grid.values, min_regime(grid)) > 0 {
         all.push(Candidate::RegimeLine);
     }
-    if Quadratic::fit(grid).is_ok_and(|q| bends_towards(&q, direction)) {
+    if !cyclic && Quadratic::fit(grid).is_ok_and(|q| bends_towards(&q, direction)) {
         all.push(Candidate::Quadratic);
     }
-    all.extend([Candidate::TheilSen, Candidate::Holt]);
+    all.push(Candidate::TheilSen);
+    if !cyclic {
+        all.push(Candidate::Holt);
+    }
     match season {
         Some(s) => all.push(Candidate::HoltWinters(s)),
         None => all.extend([
@@ -179,6 +233,9 @@ pub(crate) fn choose(
     until_ms: i64,
 ) -> Result<(Fit, String), ForecastError> {
     let direction = request.direction;
+    if let Some(chosen) = short_cycle(grid) {
+        return Ok(chosen);
+    }
     let Some(records) = backtest_all(grid, request.horizon_ms, request.season, direction) else {
         let fit = Fit::new(ModelChoice::Linear, grid, until_ms, None)?;
         return Ok((fit, "linear".into()));
@@ -250,7 +307,7 @@ pub(crate) fn choose(
 /// The first backtest origin that sees the current regime (at least [`min_regime`]
 /// points into it); the first origin when the window has no break or no origin does.
 fn recent_origins(grid: &Grid) -> usize {
-    let Some(origins) = backtest::origins(grid.len()) else {
+    let Some(origins) = backtest::origins(grid) else {
         return 0;
     };
     let start = changepoint::regime_start(&grid.values, min_regime(grid));
@@ -274,7 +331,7 @@ pub(crate) fn backtest_all(
     let horizon_steps = usize::try_from(horizon_ms / grid.step_ms)
         .unwrap_or(0)
         .max(1);
-    let origins = backtest::origins(grid.len())?;
+    let origins = backtest::origins(grid)?;
     let noise = backtest::noise(&grid.values);
     let records: Vec<(Candidate, Record)> = candidates(grid, season, direction)
         .into_iter()

@@ -7,6 +7,7 @@
 //! - `linear`, `theil_sen`, `holt`, `holt_winters`: one model each: fit, then predict a
 //!   value and a 95 % band at any later time.
 //! - `quadratic`: a quadratic trend, for growth that accelerates (used by `auto`).
+//! - `cycle`: a line with a daily cycle, for a day or two of history (used by `auto`).
 //! - `changepoint`: where the current regime began (the last step or change of slope).
 //! - `auto`: picks a model per series by rolling-origin backtest, never quieter than a
 //!   straight line without evidence; `band`: its ETA band, calibrated on that backtest.
@@ -34,6 +35,7 @@ mod auto;
 mod band;
 mod changepoint;
 mod crossing;
+mod cycle;
 mod grid;
 mod holt;
 mod holt_winters;
@@ -189,6 +191,8 @@ pub(crate) enum Fit {
     Linear(linear::Line),
     /// A quadratic trend (reported as [`ModelChoice::Linear`]: least squares).
     Quadratic(quadratic::Quadratic),
+    /// A line with a daily cycle (reported as [`ModelChoice::Linear`]: least squares).
+    Cycle(cycle::Cycle),
     /// Another fit with its band replaced by one calibrated on backtest errors.
     Calibrated(Box<band::Calibrated>),
     /// Theil–Sen.
@@ -228,7 +232,7 @@ impl Fit {
     /// Which model this is.
     fn choice(&self) -> ModelChoice {
         match self {
-            Fit::Linear(_) | Fit::Quadratic(_) => ModelChoice::Linear,
+            Fit::Linear(_) | Fit::Quadratic(_) | Fit::Cycle(_) => ModelChoice::Linear,
             Fit::Calibrated(c) => c.inner().choice(),
             Fit::TheilSen(_) => ModelChoice::TheilSen,
             Fit::Holt(_) => ModelChoice::Holt,
@@ -241,6 +245,7 @@ impl Fit {
         match self {
             Fit::Linear(m) => m.predict(t_ms),
             Fit::Quadratic(m) => m.predict(t_ms),
+            Fit::Cycle(m) => m.predict(t_ms),
             Fit::Calibrated(m) => m.predict(t_ms),
             Fit::TheilSen(m) => m.predict(t_ms),
             Fit::Holt(m) => m.predict(t_ms),

@@ -320,3 +320,55 @@ fn the_eta_band_covers_the_true_crossing_on_seeded_traces() {
         width / total as f64
     );
 }
+
+#[test]
+fn one_day_of_a_daily_cycle_raises_no_alarm() {
+    // A flat disk with a daily wave of ±1–4 %: over one day a line (or a quadratic) takes
+    // the wave's rising half for growth and crosses 90 % within days.
+    for seed in 1..=8_u64 {
+        let mut noise = noise(seed + 500);
+        let amplitude = 0.01 + 0.004 * seed as f64;
+        let phase = seed as f64 / 8.0;
+        let samples = series(DAY, 5 * MINUTE, |d| {
+            0.8 - amplitude
+                + amplitude * (std::f64::consts::TAU * (d - phase)).sin()
+                + 0.002 * noise()
+        });
+        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
+        assert_eq!(f.eta_ms, None, "seed {seed}: {}", f.detail);
+    }
+}
+
+#[test]
+fn office_hours_growth_is_read_per_day() {
+    // Growth only 9–17 h Monday to Friday, 1 %/working day, a week every 5 minutes; NOW
+    // is a midnight, a Thursday's (day 20,000 since 1970 is a Thursday). 90 % from 80 %
+    // is 10 working days away: 14 calendar days, Thursday midnight to Thursday 17 h.
+    let working = |d: f64| {
+        let day = (d + 20_000.0).floor();
+        let weekday = (day as i64 + 3).rem_euclid(7); // 0 = Monday
+        let hours = if weekday < 5 {
+            ((d - d.floor()) * 24.0 - 9.0).clamp(0.0, 8.0) / 8.0
+        } else {
+            0.0
+        };
+        let whole: i64 = (0..(day as i64))
+            .filter(|k| (k + 3).rem_euclid(7) < 5)
+            .count() as i64;
+        whole as f64 + hours
+    };
+    let at_now = working(0.0);
+    for seed in 1..=4_u64 {
+        let mut noise = noise(seed + 600);
+        let samples = series(7 * DAY, 5 * MINUTE, |d| {
+            0.8 + 0.01 * (working(d) - at_now) + 0.001 * noise()
+        });
+        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
+        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        assert!(
+            (eta - 14.7).abs() < 4.0,
+            "seed {seed}: {eta} d by {}",
+            f.detail
+        );
+    }
+}

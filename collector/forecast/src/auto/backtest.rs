@@ -2,6 +2,8 @@
 
 use super::Candidate;
 use crate::band::Pair;
+use crate::cycle::Cycle;
+use crate::grid::DAY_MS;
 use crate::grid::Grid;
 use crate::{Direction, Fit};
 
@@ -54,16 +56,52 @@ impl Record {
     }
 }
 
-/// The origins of a grid of `n` points, with their weights; `None` when it is too short.
-pub(crate) fn origins(n: usize) -> Option<Vec<(usize, f64)>> {
-    let origins: Vec<(usize, f64)> = ORIGINS
+/// The origins of `grid`, with their weights; `None` when it is too short.
+///
+/// On a series with a visible daily cycle (see [`daily`]) each origin is moved to a whole
+/// number of days before the end (the i-th fraction's held-out part rounded to whole
+/// days, at least one; origins that fall together keep the largest weight), so that every
+/// held-out part covers whole days: a few hours of night or of a weekend morning after an
+/// origin say nothing about a series that grows by day.
+pub(crate) fn origins(grid: &Grid) -> Option<Vec<(usize, f64)>> {
+    let n = grid.len();
+    let fractions = ORIGINS
         .iter()
         .enumerate()
-        .map(|(i, f)| ((n as f64 * f).round() as usize, ((i + 1) * (i + 1)) as f64))
-        .filter(|&(o, _)| o >= 16 && o < n)
-        .collect();
-    (origins.len() == ORIGINS.len()).then_some(origins)
+        .map(|(i, &f)| (f, ((i + 1) * (i + 1)) as f64));
+    let Some(day) = daily(grid) else {
+        let origins: Vec<(usize, f64)> = fractions
+            .map(|(f, w)| ((n as f64 * f).round() as usize, w))
+            .filter(|&(o, _)| o >= 16 && o < n)
+            .collect();
+        return (origins.len() == ORIGINS.len()).then_some(origins);
+    };
+    let mut origins: Vec<(usize, f64)> = Vec::new();
+    for (f, w) in fractions {
+        let days = ((n as f64 * (1.0 - f) / day as f64).round() as usize).max(1);
+        let Some(o) = n.checked_sub(days * day).filter(|&o| o >= 16 && 2 * o >= n) else {
+            continue;
+        };
+        match origins.last_mut() {
+            Some(last) if last.0 == o => last.1 = last.1.max(w),
+            _ => origins.push((o, w)),
+        }
+    }
+    (origins.len() >= 3).then_some(origins)
 }
+
+/// Grid steps in a day, when `grid` spans at least [`DAILY_DAYS`] days and shows a daily
+/// cycle (a line with a daily cycle explains clearly more than the line alone).
+pub(crate) fn daily(grid: &Grid) -> Option<usize> {
+    let day = grid.season_steps(DAY_MS)?;
+    if grid.len() < DAILY_DAYS * day {
+        return None;
+    }
+    Cycle::fit(grid).ok().filter(Cycle::visible).map(|_| day)
+}
+
+/// Fewest days of history for whole-day origins.
+const DAILY_DAYS: usize = 3;
 
 /// The typical deviation of one grid point from its neighbours' trend: the median
 /// absolute second difference, scaled to a standard deviation for white noise
