@@ -6,7 +6,9 @@
 //! - [`fleet`]: every host's samples step by step, deterministic from the seed.
 //! - [`send`]: one gRPC stream per host: Hello, backfill as fast as acknowledged, then live.
 //! - [`emit`]: the same samples as OpenMetrics text or VictoriaMetrics import JSON lines.
+//! - [`victoria`]: the same hosts sent live to VictoriaMetrics' `/api/v1/import` instead.
 //! - [`report`]: counts, samples/s and latency to acknowledgement, as text or JSON.
+//! - [`intervals`]: the same per interval of the run (`--report-every`).
 //!
 //! The dataset is fixed by `--hosts`, `--series-per-host`, `--interval`, `--jitter-ms`,
 //! `--seed` and its time range: steps from `end − backfill` up to `end + duration`, where
@@ -16,8 +18,10 @@
 pub mod catalogue;
 pub mod emit;
 pub mod fleet;
+pub mod intervals;
 pub mod report;
 pub mod send;
+pub mod victoria;
 
 use clap::Parser;
 use fleet::{Fleet, FleetSpec};
@@ -97,6 +101,19 @@ pub struct Args {
     /// vm-import; FILE `-` is stdout, a name ending in .gz is gzip-compressed.
     #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
     pub emit: Option<Vec<String>>,
+    /// Start the hosts spread over this long: host i of N connects i/N × RAMP after the
+    /// start and sends its live scrapes that much after their time (0s: all at once).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub ramp: Duration,
+    /// Print, every PERIOD, what happened in it (samples sent and acknowledged, backlog,
+    /// ack latency p50/p90/p99/max, streams open) to stderr; with --output json also under
+    /// `intervals` in the report [default: a progress line every 10 s].
+    #[arg(long, value_name = "PERIOD", value_parser = humantime::parse_duration)]
+    pub report_every: Option<Duration>,
+    /// Send the same samples to VictoriaMetrics' /api/v1/import at this base URL (e.g.
+    /// http://127.0.0.1:8428) instead of the collector, live as an agent would.
+    #[arg(long, value_name = "URL", conflicts_with = "emit")]
+    pub vm_url: Option<String>,
 }
 
 /// Runs what `args` ask for; Err carries a message for the user. Returns whether every
@@ -230,20 +247,48 @@ fn send_all(
         batch_samples: args.batch_samples,
         token: args.token.clone(),
         gzip: args.gzip,
+        ramp: args.ramp,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let stats = Arc::new(Stats::default());
+    let vm_plan = args.vm_url.as_ref().map(|url| {
+        Arc::new(victoria::VmPlan {
+            url: url.clone(),
+            fleet: plan.fleet.clone(),
+            backfill_steps,
+            live_steps,
+            concurrency: args.concurrency,
+            batch_samples: args.batch_samples,
+            ramp: args.ramp,
+        })
+    });
     let errors = runtime.block_on(async {
-        let progress = tokio::spawn(progress(stats.clone()));
-        let errors = send::run(plan, stats.clone()).await;
+        stats.begin();
+        let progress = match args.report_every {
+            Some(period) if !period.is_zero() => {
+                tokio::spawn(intervals::report_every(period, stats.clone()))
+            }
+            _ => tokio::spawn(progress(stats.clone())),
+        };
+        let errors = match vm_plan {
+            Some(vm) => victoria::run(vm, stats.clone()).await,
+            None => send::run(plan, stats.clone()).await,
+        };
         progress.abort();
         errors
     });
+    if args.report_every.is_some_and(|p| !p.is_zero()) {
+        intervals::finish(&stats);
+    }
     let report = stats.report(errors);
-    context["collector"] = args.collector.clone().into();
+    context["ramp_ms"] = (args.ramp.as_millis() as u64).into();
+    match &args.vm_url {
+        Some(url) => context["vm_url"] = url.clone().into(),
+        None => context["collector"] = args.collector.clone().into(),
+    }
     let complete = report.errors.is_empty() && report.rejected == 0;
     if args.output == "json" {
         println!("{}", report.json(context));

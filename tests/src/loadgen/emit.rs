@@ -137,6 +137,19 @@ fn openmetrics(host: &Host, run: &Run, out: &mut String) {
     }
 }
 
+/// One scrape of `host` as VictoriaMetrics import lines (one line per series, one sample
+/// each), appended to `out`: what the live VictoriaMetrics mode sends.
+pub fn vm_import_scrape(host: &Host, ts: i64, ids: &[u64], values: &[f64], out: &mut String) {
+    for (&id, &value) in ids.iter().zip(values) {
+        let run = Run {
+            id,
+            times: vec![ts],
+            values: vec![value],
+        };
+        vm_import(host, &run, out);
+    }
+}
+
 fn vm_import(host: &Host, run: &Run, out: &mut String) {
     let (name, labels) = host.series(run.id);
     let _ = write!(

@@ -7,8 +7,15 @@
 //! Live: after its backfill a host sends one scrape per batch when the scrape's time comes,
 //! as an agent does. A batch defines the series it uses that the stream has not defined yet.
 //!
-//! Latency to acknowledgement is measured per batch, from handing it to the stream to
-//! reading its Ack. A stream that fails ends that host's run with an error naming it; the
+//! With a ramp (`--ramp R`), host `i` of `n` opens its stream `R × i / n` after the start
+//! and sends each live scrape that much after the scrape's time, so that streams start
+//! spread over R and their sends stay spread over the interval afterwards (scrape
+//! timestamps are unchanged: the data is the same as without a ramp, sent up to R later).
+//! Without one every stream connects at once and every host sends at the same instants.
+//!
+//! Latency to acknowledgement is measured per batch, from handing it to the stream (a live
+//! batch: from when its scrape was due, or the stream opened if later, so a batch held back
+//! by `in_flight` counts its wait) to reading its Ack. A stream that fails ends that host's run with an error naming it; the
 //! other hosts go on.
 
 use super::fleet::{Fleet, Host};
@@ -50,6 +57,13 @@ pub struct Plan {
     pub token: String,
     /// Compress messages with gzip, as the agent does by default.
     pub gzip: bool,
+    /// Streams start spread over this long (see the module documentation).
+    pub ramp: Duration,
+}
+
+/// How long after the start host `index` of `hosts` begins, with a ramp of `ramp`.
+pub fn ramp_delay(ramp: Duration, index: u32, hosts: u32) -> Duration {
+    ramp.mul_f64(f64::from(index) / f64::from(hosts.max(1)))
 }
 
 /// Runs every host of the plan; returns the errors of hosts whose stream failed.
@@ -60,7 +74,9 @@ pub async fn run(plan: Arc<Plan>, stats: Arc<Stats>) -> Vec<String> {
         let (plan, stats, permits) = (plan.clone(), stats.clone(), permits.clone());
         tasks.spawn(async move {
             let mut host = plan.fleet.host(index);
-            drive(&plan, &mut host, &stats, &permits)
+            let delay = ramp_delay(plan.ramp, index, plan.fleet.spec().hosts);
+            tokio::time::sleep(delay).await;
+            drive(&plan, &mut host, &stats, &permits, delay)
                 .await
                 .map_err(|e| format!("{}: {e}", host.name()))
         });
@@ -82,7 +98,9 @@ async fn drive(
     host: &mut Host,
     stats: &Stats,
     permits: &Semaphore,
+    delay: Duration,
 ) -> Result<(), String> {
+    stats.connecting();
     let channel = plan.endpoint.connect().await.map_err(|e| {
         format!(
             "cannot connect to {}: {e} (is the collector running? with many hosts, raise `ulimit -n`)",
@@ -127,6 +145,9 @@ async fn drive(
         Some(CollectorKind::Welcome(_)) => {}
         other => return Err(format!("expected a Welcome, got {other:?}")),
     }
+    stats.connected();
+    let connected = Instant::now();
+    let delay_ms = delay.as_millis() as i64;
 
     let mut stream = StreamState::default();
     if plan.backfill_steps > 0 {
@@ -137,7 +158,9 @@ async fn drive(
         while host.step() < plan.backfill_steps || !stream.pending.is_empty() {
             while stream.pending.len() < plan.in_flight && host.step() < plan.backfill_steps {
                 let batch = stream.batch(host, plan.backfill_steps, plan.batch_samples);
-                stream.send(&tx, batch, Phase::Backfill, stats).await?;
+                stream
+                    .send(&tx, batch, Phase::Backfill, stats, Instant::now())
+                    .await?;
             }
             stream.await_ack(&mut inbound, stats).await?;
         }
@@ -145,14 +168,16 @@ async fn drive(
     let end = plan.backfill_steps + plan.live_steps;
     while host.step() < end || !stream.pending.is_empty() {
         let can_send = host.step() < end && stream.pending.len() < plan.in_flight;
-        let due = due_at(host.nominal_ms(host.step()));
+        let due_ms = host.nominal_ms(host.step()) + delay_ms;
+        let due = due_at(due_ms);
         tokio::select! {
             message = next(&mut inbound), if !stream.pending.is_empty() => {
                 stream.on_message(message?, stats)?;
             }
             _ = tokio::time::sleep_until(due), if can_send => {
                 let batch = stream.batch(host, host.step() + 1, 1);
-                stream.send(&tx, batch, Phase::Live, stats).await?;
+                let since = instant_of(due_ms).max(connected);
+                stream.send(&tx, batch, Phase::Live, stats, since).await?;
             }
         }
     }
@@ -214,13 +239,13 @@ impl StreamState {
         batch: Batch,
         phase: Phase,
         stats: &Stats,
+        since: Instant,
     ) -> Result<(), String> {
         let samples: u64 = batch.scrapes.iter().map(|s| s.values.len() as u64).sum();
         let seq = batch.seq;
         stats.sent(phase, samples);
         send(tx, AgentKind::Batch(batch)).await?;
-        self.pending
-            .push_back((seq, Instant::now(), samples, phase));
+        self.pending.push_back((seq, since, samples, phase));
         Ok(())
     }
 
@@ -253,6 +278,9 @@ impl StreamState {
                 "batch {seq} had {samples} samples but the Ack counts {} accepted and {} rejected",
                 ack.accepted_samples, ack.rejected_samples
             ));
+        }
+        if seq == 0 {
+            stats.created();
         }
         let why = ack
             .rejection
@@ -289,7 +317,20 @@ async fn next(inbound: &mut Streaming<CollectorMessage>) -> Result<Option<Collec
 }
 
 /// The instant at which wall-clock time `ts_ms` comes (now, if it has passed).
-fn due_at(ts_ms: i64) -> Instant {
+pub fn due_at(ts_ms: i64) -> Instant {
     let wait_ms = ts_ms.saturating_sub(crate::now_ms()).max(0);
     Instant::now() + Duration::from_millis(wait_ms as u64)
+}
+
+/// The instant of wall-clock time `ts_ms`, past or future (now, if it is further back
+/// than the monotonic clock goes).
+pub fn instant_of(ts_ms: i64) -> Instant {
+    let now = Instant::now();
+    let ahead_ms = ts_ms - crate::now_ms();
+    if ahead_ms >= 0 {
+        now + Duration::from_millis(ahead_ms as u64)
+    } else {
+        now.checked_sub(Duration::from_millis(ahead_ms.unsigned_abs()))
+            .unwrap_or(now)
+    }
 }
