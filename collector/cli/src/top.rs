@@ -25,7 +25,8 @@ use super::usage::{self, Scope, Usage};
 #[command(after_help = "Examples:\n  \
     vigil top\n  \
     vigil top --sort mem --watch\n  \
-    vigil top --window 5m --output json")]
+    vigil top --window 5m --output json\n  \
+    vigil top --at 2026-11-21T08:00:00Z")]
 pub struct TopArgs {
     /// Order of the rows: the busiest first, or by host name
     #[arg(long, value_enum, default_value_t = SortKey::Cpu)]
@@ -39,6 +40,15 @@ pub struct TopArgs {
     /// Window of the rates (CPU, disk, network), e.g. 1m, 5m
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = time::parse_duration)]
     pub window: Duration,
+
+    /// Show the fleet as it was at this time: RFC 3339 or Unix seconds [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_at, conflicts_with = "watch")]
+    pub at: Option<i64>,
+}
+
+/// An `--at`: a time as [`time::parse_time`] reads it.
+fn parse_at(input: &str) -> Result<i64, Error> {
+    time::parse_time(input).map_err(Error::from)
 }
 
 /// What `--sort` orders by.
@@ -99,7 +109,8 @@ const CSV_HEADER: [&str; 10] = [
 pub async fn run(target: &Target, args: &TopArgs, output: Output) -> Result<(), Error> {
     let collector = Collector::connect(target).await?;
     let Some(every) = args.watch else {
-        let rows = fetch(&collector, args, time::now_ms()).await?;
+        let at = args.at.unwrap_or_else(time::now_ms);
+        let rows = fetch(&collector, args, at).await?;
         if rows.is_empty() && output == Output::Table {
             eprintln!("no host has connected to the collector yet, and no host has data");
             return Ok(());

@@ -365,6 +365,20 @@ fn system_time_ms(t: std::time::SystemTime) -> i64 {
 /// Removes `__name__` from every series, merging series whose labels become equal. Two of
 /// them present at the same step is an error, as in Prometheus.
 pub(super) fn drop_metric_names(vector: StepVector) -> Result<StepVector, QueryError> {
+    // The series of a vector are distinct; when they all have one name (a selector's, as
+    // under rate()), they stay distinct without it: nothing to merge, so nothing to look
+    // up (over a fleet that is hundreds of thousands of label sets).
+    let one_name = match vector.series.first().map(Labels::name) {
+        Some(name) => vector.series.iter().all(|l| l.name() == name),
+        None => true,
+    };
+    if one_name {
+        let series = vector.series.iter().map(Labels::without_name).collect();
+        return Ok(StepVector {
+            series,
+            steps: vector.steps,
+        });
+    }
     relabel(vector, Labels::without_name)
 }
 
@@ -384,18 +398,32 @@ pub(super) fn relabel_to(
     vector: StepVector,
     labels: Vec<Labels>,
 ) -> Result<StepVector, QueryError> {
-    let mut index: HashMap<Labels, u32> = HashMap::with_capacity(labels.len());
-    let mut series = Vec::with_capacity(labels.len());
+    // Each distinct label set keeps the place of its first series.
+    let mut index: HashMap<&Labels, u32> = HashMap::with_capacity(labels.len());
+    let mut first = Vec::new();
     let remap: Vec<u32> = labels
-        .into_iter()
-        .map(|labels| {
-            *index.entry(labels).or_insert_with_key(|l| {
-                series.push(l.clone());
-                (series.len() - 1) as u32
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            *index.entry(l).or_insert_with(|| {
+                first.push(i);
+                (first.len() - 1) as u32
             })
         })
         .collect();
-    let merged = series.len() < vector.series.len();
+    drop(index);
+    let merged = first.len() < labels.len();
+    let series: Vec<Labels> = if merged {
+        let mut keep = first.iter().copied().peekable();
+        labels
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.next_if_eq(i).is_some())
+            .map(|(_, l)| l)
+            .collect()
+    } else {
+        labels
+    };
     let mut seen = vec![usize::MAX; series.len()];
     let mut steps = vector.steps;
     for (i, step) in steps.iter_mut().enumerate() {

@@ -4,12 +4,15 @@
 //! Every family of [`crate::keys::FAMILIES`] is a part; series per host come from the `meta`
 //! family's `series_count/<host>` records (layout in [`crate::keys`]).
 
-use crate::keys::{CF_META, FAMILIES, FORMAT_VERSION, count_key, decode_u64};
+use crate::keys::{
+    CF_META, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, FAMILIES, FORMAT_VERSION, count_key,
+    decode_u64,
+};
 use crate::{RocksStore, engine};
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::{DEFAULT_COLUMN_FAMILY_NAME, Direction, IteratorMode};
 use std::path::Path;
-use vigil_store::stats::{PartStats, StoreStats, dir_usage};
+use vigil_store::stats::{PartStats, StoreMemory, StoreStats, dir_usage};
 use vigil_store::{CheckpointInfo, StoreError, StoreResult};
 
 /// Per-family properties read for [`PartStats`].
@@ -17,6 +20,12 @@ const SST_BYTES: &str = "rocksdb.total-sst-files-size";
 const LIVE_BYTES: &str = "rocksdb.estimate-live-data-size";
 const MEMTABLE_BYTES: &str = "rocksdb.cur-size-all-mem-tables";
 const KEYS: &str = "rocksdb.estimate-num-keys";
+const TABLE_READERS_BYTES: &str = "rocksdb.estimate-table-readers-mem";
+/// Properties of the block cache, which every family shares (asked of the database once).
+const BLOCK_CACHE_BYTES: &str = "rocksdb.block-cache-usage";
+const BLOCK_CACHE_PINNED_BYTES: &str = "rocksdb.block-cache-pinned-usage";
+/// The families of the series index, whose memory `StoreMemory` also shows apart.
+const INDEX_FAMILIES: [&str; 3] = [CF_SERIES, CF_SERIES_BY_ID, CF_POSTINGS];
 
 impl RocksStore {
     /// A checkpoint in `dir` (which must not exist): memtables are flushed first, then
@@ -43,10 +52,23 @@ impl RocksStore {
         })
     }
 
-    /// Disk usage of the data directory and of each column family, and series counts.
+    /// Disk usage of the data directory and of each column family, series counts, and
+    /// the engine's memory.
     pub(super) fn usage(&self) -> StoreResult<StoreStats> {
         let dir = self.db.path().to_owned();
         let mut parts = Vec::with_capacity(FAMILIES.len() + 1);
+        let database = |property: &str| -> StoreResult<u64> {
+            Ok(self
+                .db
+                .property_int_value(property)
+                .map_err(engine)?
+                .unwrap_or(0))
+        };
+        let mut memory = StoreMemory {
+            block_cache: database(BLOCK_CACHE_BYTES)?,
+            block_cache_pinned: database(BLOCK_CACHE_PINNED_BYTES)?,
+            ..StoreMemory::default()
+        };
         for name in [DEFAULT_COLUMN_FAMILY_NAME].into_iter().chain(FAMILIES) {
             let Some(cf) = self.db.cf_handle(name) else {
                 continue;
@@ -65,6 +87,13 @@ impl RocksStore {
                 keys: property(KEYS)?,
                 name: name.to_owned(),
             };
+            let readers = property(TABLE_READERS_BYTES)?;
+            memory.memtables += part.memory_bytes;
+            memory.table_readers += readers;
+            if INDEX_FAMILIES.contains(&name) {
+                memory.index_memtables += part.memory_bytes;
+                memory.index_table_readers += readers;
+            }
             // RocksDB always has a `default` family; Vigil keeps nothing in it.
             let unused = part.name == "default" && part.keys == 0 && part.disk_bytes == 0;
             if !unused {
@@ -93,6 +122,7 @@ impl RocksStore {
             series: series_by_host.iter().map(|(_, n)| n).sum(),
             series_by_host,
             samples: None,
+            memory,
         })
     }
 
@@ -173,7 +203,7 @@ mod tests {
     #[test]
     fn stats_show_families_wal_and_series() {
         let live = tempfile::tempdir().unwrap();
-        let (store, _) = filled(live.path());
+        let (store, id) = filled(live.path());
         // Imported series without a host label count against "(import)".
         let unlabelled = Labels::from_pairs(&[("__name__", "imported")]);
         store.resolve_series("(import)", &[unlabelled], 10).unwrap();
@@ -196,5 +226,24 @@ mod tests {
         assert!(stats.disk_bytes >= stats.wal_bytes, "{stats:?}");
         let in_memory: u64 = stats.parts.iter().map(|p| p.memory_bytes).sum();
         assert!(in_memory > 0, "{stats:?}");
+        let memory = stats.memory;
+        // The parts leave out RocksDB's empty `default` family; the memory counts it.
+        assert!(memory.memtables >= in_memory, "{memory:?}");
+        assert!(
+            memory.index_memtables > 0 && memory.index_memtables < memory.memtables,
+            "the new series is in the index's memtables, its samples elsewhere: {memory:?}"
+        );
+        assert!(
+            memory.block_cache_pinned <= memory.block_cache,
+            "{memory:?}"
+        );
+        // Reading the flushed tables opens them: their readers and blocks take memory.
+        for name in FAMILIES {
+            store.db.flush_cf(store.cf(name)).unwrap();
+        }
+        let mut out = Vec::new();
+        store.samples(id, i64::MIN, i64::MAX, &mut out).unwrap();
+        let read = store.stats().unwrap().memory;
+        assert!(read.block_cache > 0 || read.table_readers > 0, "{read:?}");
     }
 }

@@ -1,12 +1,13 @@
 //! Series by selector: per alternative, the ids of each narrowing matcher from the postings
 //! (one seek for `name="value"`, a scan of the name's values otherwise), intersected; then
-//! the label sets of the union, checked against the whole selector.
+//! the label sets of the union, checked against the whole selector. Ids are kept in sorted
+//! vectors (a posting list comes out of RocksDB in id order), merged and intersected in one
+//! pass: a fleet's metric name has hundreds of thousands of series.
 
 use crate::keys::{CF_POSTINGS, CF_SERIES_BY_ID, decode_labelset, decode_u64, get_lp, put_lp};
 use crate::{RocksStore, corrupt, engine};
 use promql_parser::label::MatchOp;
 use rocksdb::{Direction, IteratorMode};
-use std::collections::BTreeSet;
 use vigil_store::selector::Selector;
 use vigil_store::{Labels, SeriesId, StoreError, StoreResult};
 
@@ -18,26 +19,33 @@ impl RocksStore {
         selector: &Selector,
         limit: usize,
     ) -> StoreResult<(Vec<(SeriesId, Labels)>, bool)> {
-        let mut found: BTreeSet<u64> = BTreeSet::new();
-        for alternative in selector.alternatives() {
-            let mut candidates: Option<BTreeSet<u64>> = None;
+        let mut ids: Vec<u64> = Vec::new();
+        let alternatives = selector.alternatives();
+        for alternative in alternatives {
+            let mut candidates: Option<Vec<u64>> = None;
             for m in alternative.iter().filter(|m| !m.is_match("")) {
+                if candidates.as_ref().is_some_and(Vec::is_empty) {
+                    break;
+                }
                 let ids = match &m.op {
                     MatchOp::Equal => self.postings_equal(&m.name, &m.value)?,
                     _ => self.postings(&m.name, |v| m.is_match(v))?,
                 };
                 candidates = Some(match candidates {
                     None => ids,
-                    Some(c) => c.intersection(&ids).copied().collect(),
+                    Some(c) => intersect(&c, &ids),
                 });
             }
             let candidates = candidates.ok_or_else(|| {
                 StoreError::BadSelector("selector has no matcher that narrows the series".into())
             })?;
-            found.extend(candidates);
+            ids.extend(candidates);
+        }
+        if alternatives.len() > 1 {
+            ids.sort_unstable();
+            ids.dedup();
         }
         let mut out = Vec::new();
-        let ids: Vec<u64> = found.into_iter().collect();
         let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_be_bytes()).collect();
         let values = self
             .db
@@ -50,36 +58,37 @@ impl RocksStore {
                 }
             }
         }
-        out.sort_by(|a, b| a.1.cmp(&b.1));
+        // Label sets are distinct: an unstable sort gives the one order, faster.
+        out.sort_unstable_by(|a, b| a.1.cmp(&b.1));
         let truncated = out.len() > limit;
         out.truncate(limit);
         Ok((out, truncated))
     }
 
-    /// Ids of the series with `name="value"`: one seek, then only their keys.
-    fn postings_equal(&self, name: &str, value: &str) -> StoreResult<BTreeSet<u64>> {
+    /// Ids of the series with `name="value"`, ascending: one seek, then only their keys.
+    fn postings_equal(&self, name: &str, value: &str) -> StoreResult<Vec<u64>> {
         let mut prefix = Vec::new();
         put_lp(&mut prefix, name.as_bytes());
         put_lp(&mut prefix, value.as_bytes());
-        let mut ids = BTreeSet::new();
+        let mut ids = Vec::new();
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));
         iter.seek(&prefix);
         while let Some(key) = iter.key() {
             let Some(id) = key.strip_prefix(prefix.as_slice()) else {
                 break;
             };
-            ids.insert(decode_u64(id, "postings id")?);
+            ids.push(decode_u64(id, "postings id")?);
             iter.next();
         }
         iter.status().map_err(engine)?;
         Ok(ids)
     }
 
-    /// Ids whose label `name` has a value accepted by `accept`.
-    fn postings(&self, name: &str, accept: impl Fn(&str) -> bool) -> StoreResult<BTreeSet<u64>> {
+    /// Ids whose label `name` has a value accepted by `accept`, ascending and distinct.
+    fn postings(&self, name: &str, accept: impl Fn(&str) -> bool) -> StoreResult<Vec<u64>> {
         let mut prefix = Vec::new();
         put_lp(&mut prefix, name.as_bytes());
-        let mut ids = BTreeSet::new();
+        let mut ids = Vec::new();
         let iter = self.db.iterator_cf(
             self.cf(CF_POSTINGS),
             IteratorMode::From(&prefix, Direction::Forward),
@@ -94,9 +103,42 @@ impl RocksStore {
             let id = decode_u64(&rest[used..], "postings id")?;
             let value = std::str::from_utf8(value).map_err(|_| corrupt("postings label value"))?;
             if accept(value) {
-                ids.insert(id);
+                ids.push(id);
             }
         }
+        // Ascending within each value; a series has one value per name, so no repeats.
+        ids.sort_unstable();
         Ok(ids)
+    }
+}
+
+/// The ids in both ascending lists, ascending.
+fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn intersect_sorted_lists() {
+        assert_eq!(
+            super::intersect(&[1, 3, 5, 7, 9], &[2, 3, 4, 9, 10]),
+            [3, 9]
+        );
+        assert!(super::intersect(&[], &[1]).is_empty());
+        assert!(super::intersect(&[1, 2], &[3, 4]).is_empty());
     }
 }

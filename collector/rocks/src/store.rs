@@ -58,6 +58,17 @@ impl Store for RocksStore {
         self.read_with_tiers(id, start_ms, end_ms, out)
     }
 
+    fn samples_for_step_many(
+        &self,
+        ids: &[SeriesId],
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> StoreResult<Vec<Vec<(i64, f64)>>> {
+        let _ = step_ms;
+        self.read_many_with_tiers(ids, start_ms, end_ms)
+    }
+
     fn put_host(&self, host: &Host) -> StoreResult<()> {
         self.write_host(host)
     }

@@ -6,6 +6,31 @@ use crate::{RocksStore, rollup};
 use vigil_store::{SeriesId, Store, StoreResult};
 
 impl RocksStore {
+    /// [`Store::samples_for_step_many`]: where only raw samples are read (the span starts
+    /// after raw retention's cutoff, as every recent query's does), all series at once;
+    /// otherwise each as [`RocksStore::read_with_tiers`] reads it.
+    pub(crate) fn read_many_with_tiers(
+        &self,
+        ids: &[SeriesId],
+        start: i64,
+        end: i64,
+    ) -> StoreResult<Vec<Vec<(i64, f64)>>> {
+        let raw_from = self
+            .windows
+            .first_kept()
+            .saturating_mul(self.windows.block_ms);
+        if start >= raw_from {
+            return crate::windows::read_many(&self.db, &self.windows, ids, start, end);
+        }
+        ids.iter()
+            .map(|&id| {
+                let mut out = Vec::new();
+                self.read_with_tiers(id, start, end, &mut out)?;
+                Ok(out)
+            })
+            .collect()
+    }
+
     /// [`Store::samples_for_step`]: raw samples from the first window raw retention keeps;
     /// before it, the buckets' last samples of the finest tier kept there (each tier
     /// covers the span between its own cutoff and the next finer one's). The step does not

@@ -22,8 +22,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use vigil_store::{SeriesId, SeriesSamples, StoreResult};
 
 mod compaction;
+mod many;
 pub use compaction::CompactionReport;
 pub(super) use compaction::{block_expired, compact};
+pub(crate) use many::read_many;
 
 /// Sequence numbers reserved per durable write of the reservation.
 const SEQ_RESERVATION: u64 = 1 << 20;

@@ -17,8 +17,8 @@ use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 use vigil_proto::v1::admin_server::{Admin, AdminServer};
 use vigil_proto::v1::{
-    BackupRequest, BackupResponse, HostSeries, ReceiverOutbox, RemoteWriteStatus, StatusRequest,
-    StatusResponse, StoragePart,
+    BackupRequest, BackupResponse, HostSeries, MemoryPart, ReceiverOutbox, RemoteWriteStatus,
+    StatusRequest, StatusResponse, StoragePart,
 };
 use vigil_store::clock::now_ms;
 use vigil_store::{Store, StoreStats};
@@ -143,6 +143,7 @@ impl Admin for AdminService {
         .await
         .map_err(|e| Status::internal(format!("status task failed: {e}")))?
         .map_err(Status::from)?;
+        self.counters.scale.observe_store(&stats, now);
         let rejected: u64 = self
             .counters
             .rejected
@@ -175,8 +176,35 @@ impl Admin for AdminService {
             .as_ref()
             .map(|r| r.statuses().into_iter().map(remote_status).collect())
             .unwrap_or_default();
+        let resident = crate::own_metrics::resident_bytes().unwrap_or(0.0) as u64;
+        scale_status(&self.counters.scale, now, resident, &mut response);
         Ok(Response::new(response))
     }
+}
+
+/// Ingest lag, series creation and memory by part, as of `now_ms`.
+fn scale_status(
+    scale: &crate::ingest::scale::Scale,
+    now_ms: i64,
+    resident: u64,
+    response: &mut StatusResponse,
+) {
+    response.acks_last_minute = scale.ack.recent_count(now_ms);
+    response.ack_p50_seconds = scale.ack.recent_quantile(0.5, now_ms).unwrap_or(0.0);
+    response.ack_p99_seconds = scale.ack.recent_quantile(0.99, now_ms).unwrap_or(0.0);
+    response.batches_waiting = scale.ack.waiting();
+    response.series_created = scale.series.created();
+    response.series_created_per_second = scale.series.per_second();
+    response.memory = scale
+        .memory(resident)
+        .into_iter()
+        .map(|(part, bytes)| MemoryPart {
+            part: part.to_owned(),
+            bytes,
+        })
+        .collect();
+    response.resident_bytes = resident;
+    response.block_cache_pinned_bytes = scale.store_memory().block_cache_pinned;
 }
 
 /// One remote as Status answers it.
@@ -312,6 +340,61 @@ mod tests {
                 .remotes
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn scale_figures_are_carried() {
+        let scale = crate::ingest::scale::Scale::default();
+        let now = 1_800_000_000_000;
+        for seconds in [0.003, 0.004, 0.3] {
+            scale.ack.observe(seconds, now - 5_000);
+        }
+        // Older than a minute: not in the quantiles.
+        scale.ack.observe(90.0, now - 120_000);
+        let _waiting = scale.ack.arrived();
+        let mut stats = StoreStats {
+            series: 100,
+            ..StoreStats::default()
+        };
+        scale.observe_store(&stats, now - 60_000);
+        stats.series = 700;
+        stats.memory = vigil_store::stats::StoreMemory {
+            memtables: 1000,
+            index_memtables: 100,
+            block_cache: 5000,
+            block_cache_pinned: 50,
+            table_readers: 300,
+            index_table_readers: 30,
+        };
+        scale.observe_store(&stats, now);
+        let mut status = StatusResponse::default();
+        scale_status(&scale, now, 10_000, &mut status);
+        assert_eq!(status.acks_last_minute, 3);
+        assert!(
+            (0.002..=0.005).contains(&status.ack_p50_seconds),
+            "{status:?}"
+        );
+        assert!((0.2..=0.5).contains(&status.ack_p99_seconds), "{status:?}");
+        assert_eq!(status.batches_waiting, 1);
+        assert_eq!(status.series_created, 600);
+        assert_eq!(status.series_created_per_second, 10.0);
+        let memory: Vec<(&str, u64)> = status
+            .memory
+            .iter()
+            .map(|p| (p.part.as_str(), p.bytes))
+            .collect();
+        assert_eq!(
+            memory,
+            [
+                ("series_index", 130),
+                ("head", 900),
+                ("block_cache", 5000),
+                ("table_readers", 270),
+                ("other", 10_000 - 6300),
+            ]
+        );
+        assert_eq!(status.resident_bytes, 10_000);
+        assert_eq!(status.block_cache_pinned_bytes, 50);
     }
 
     #[test]

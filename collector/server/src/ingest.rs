@@ -6,6 +6,7 @@
 //! bytes cannot be decoded or are over the size limit, is ended with a gRPC status; other
 //! streams are never affected.
 
+pub mod scale;
 pub mod session;
 
 use crate::auth::{Auth, Caller, Need};
@@ -45,6 +46,8 @@ pub struct Counters {
     pub metadata: crate::metadata::Metadata,
     /// What `POST /api/v1/write` received.
     pub remote_write: crate::http::write::WriteCounters,
+    /// Ack times, series creation and memory, for watching a large fleet.
+    pub scale: scale::Scale,
 }
 
 impl Counters {
@@ -251,6 +254,8 @@ async fn serve_stream(
     mut revoked: Revoked,
 ) {
     let host = session.host.clone();
+    // This stream's part of the memory figures, given back when it ends.
+    let mut share = counters.scale.streams.share();
     let reason = loop {
         let next = tokio::select! {
             next = inbound.next() => next,
@@ -282,6 +287,9 @@ async fn serve_stream(
             }
             Some(Ok(m)) => m,
         };
+        // Timing only: from here to the Ack's send, and counted as waiting until then.
+        let arrived = std::time::Instant::now();
+        let _waiting = counters.scale.ack.arrived();
         let batch = match message.kind {
             Some(AgentKind::Batch(batch)) => batch,
             _ => {
@@ -301,6 +309,8 @@ async fn serve_stream(
         let ack = match handled {
             Ok((back, ack)) => {
                 session = back;
+                let (ids, scrapes) = session.memory_bytes();
+                share.set(ids, scrapes);
                 ack
             }
             Err(e) => {
@@ -322,6 +332,10 @@ async fn serve_stream(
                 if tx.send(Ok(msg)).await.is_err() {
                     break "agent went away".to_owned();
                 }
+                counters
+                    .scale
+                    .ack
+                    .observe(arrived.elapsed().as_secs_f64(), now_ms());
             }
             Err(e) => {
                 // Not acknowledged: the agent keeps the batch and re-sends it.
@@ -336,6 +350,7 @@ async fn serve_stream(
         }
     };
     info!(host = %host, reason = %reason, "agent disconnected");
+    drop(share);
     drop(revoked.guard);
     let _ = tokio::task::spawn_blocking(move || registry.disconnect(&host)).await;
 }

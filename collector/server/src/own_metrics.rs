@@ -101,6 +101,21 @@ pub const METADATA: &[(&str, &str, &str)] = &[
         "Connections closed because the client did not send in time, by listener.",
     ),
     (
+        "vigil_collector_ingest_ack_seconds",
+        "histogram",
+        "Time from a batch's arrival from an agent to its acknowledgement, in seconds.",
+    ),
+    (
+        "vigil_collector_ingest_batches_waiting",
+        "gauge",
+        "Batches received from agents and not yet acknowledged.",
+    ),
+    (
+        "vigil_collector_memory_bytes",
+        "gauge",
+        "Memory of the collector by part (series_index, head, block_cache, table_readers, other), in bytes; the parts add up to its resident memory.",
+    ),
+    (
         "vigil_collector_metadata_ignored_total",
         "counter",
         "Metric metadata entries from agents ignored, by reason.",
@@ -134,6 +149,11 @@ pub const METADATA: &[(&str, &str, &str)] = &[
         "vigil_collector_samples_accepted_total",
         "counter",
         "Samples from agents stored.",
+    ),
+    (
+        "vigil_collector_series_created_total",
+        "counter",
+        "Series created since the collector started (by agents, imports, remote write and the collector itself).",
     ),
     (
         "vigil_collector_streams_failed_total",
@@ -197,12 +217,32 @@ pub const METADATA: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Type and help of one of the collector's own names.
+/// Type and help of one of the collector's own names (a histogram's `_bucket`, `_sum`
+/// and `_count` series have their histogram's).
 pub fn lookup(name: &str) -> Option<(&'static str, &'static str)> {
+    let family = family(name);
     METADATA
-        .binary_search_by(|(n, _, _)| (*n).cmp(name))
+        .binary_search_by(|(n, _, _)| (*n).cmp(family))
         .ok()
         .map(|i| (METADATA[i].1, METADATA[i].2))
+}
+
+/// The name `# HELP` and `# TYPE` use for a series name: the histogram's for one of its
+/// `_bucket`, `_sum` and `_count` series, else the name itself.
+fn family(name: &str) -> &str {
+    let exact = |n: &str| METADATA.binary_search_by(|(m, _, _)| (*m).cmp(n)).ok();
+    if exact(name).is_some() {
+        return name;
+    }
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix)
+            && let Some(i) = exact(base)
+            && METADATA[i].1 == "histogram"
+        {
+            return base;
+        }
+    }
+    name
 }
 
 /// Where the collector's own counters live.
@@ -302,6 +342,7 @@ pub fn series(counters: &Counters, notify: &NotifyMetrics, auth: &Auth) -> Vec<O
             n as f64,
         ));
     }
+    scale_series(&counters.scale, &mut out);
     for (name, extra, value) in crate::transport::stats::series() {
         out.push(OwnSeries::new(name, &extra, value));
     }
@@ -313,6 +354,46 @@ pub fn series(counters: &Counters, notify: &NotifyMetrics, auth: &Auth) -> Vec<O
         });
     }
     out
+}
+
+/// Ack times (a histogram), batches waiting, series created and memory by part.
+fn scale_series(scale: &crate::ingest::scale::Scale, out: &mut Vec<OwnSeries>) {
+    let histogram = scale.ack.histogram();
+    for (le, n) in &histogram.buckets {
+        out.push(OwnSeries::new(
+            "vigil_collector_ingest_ack_seconds_bucket",
+            &[("le", &text_value(*le))],
+            *n as f64,
+        ));
+    }
+    out.push(OwnSeries::new(
+        "vigil_collector_ingest_ack_seconds_sum",
+        &[],
+        histogram.sum,
+    ));
+    out.push(OwnSeries::new(
+        "vigil_collector_ingest_ack_seconds_count",
+        &[],
+        histogram.count as f64,
+    ));
+    out.push(OwnSeries::new(
+        "vigil_collector_ingest_batches_waiting",
+        &[],
+        scale.ack.waiting() as f64,
+    ));
+    out.push(OwnSeries::new(
+        "vigil_collector_series_created_total",
+        &[],
+        scale.series.created() as f64,
+    ));
+    let resident = resident_bytes().unwrap_or(0.0) as u64;
+    for (part, bytes) in scale.memory(resident) {
+        out.push(OwnSeries::new(
+            "vigil_collector_memory_bytes",
+            &[("part", part)],
+            bytes as f64,
+        ));
+    }
 }
 
 /// The process basics from `/proc/self`: whatever of them can be read (none off Linux).
@@ -355,8 +436,8 @@ pub fn process_series() -> Vec<OwnSeries> {
     out
 }
 
-/// `VmRSS` of `/proc/self/status`, in bytes.
-fn resident_bytes() -> Option<f64> {
+/// `VmRSS` of `/proc/self/status`, in bytes (`None` off Linux).
+pub fn resident_bytes() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -377,23 +458,25 @@ fn boot_time() -> Option<f64> {
 /// once, before its first series; series of one name kept together.
 pub fn write_text(series: &[OwnSeries]) -> String {
     let mut sorted: Vec<&OwnSeries> = series.iter().collect();
-    // Stable: the series of one name stay in the order they came.
-    sorted.sort_by_key(|s| s.name);
+    // Stable: the series of one name stay in the order they came, and a histogram's
+    // series stay together.
+    sorted.sort_by_key(|s| family(s.name));
     let mut out = String::with_capacity(64 * series.len());
     let mut last = "";
     for s in sorted {
-        if s.name != last {
-            let (kind, help) = lookup(s.name).unwrap_or(("untyped", ""));
+        let name = family(s.name);
+        if name != last {
+            let (kind, help) = lookup(name).unwrap_or(("untyped", ""));
             out.push_str("# HELP ");
-            out.push_str(s.name);
+            out.push_str(name);
             out.push(' ');
             escape_into(&mut out, help, false);
             out.push_str("\n# TYPE ");
-            out.push_str(s.name);
+            out.push_str(name);
             out.push(' ');
             out.push_str(kind);
             out.push('\n');
-            last = s.name;
+            last = name;
         }
         out.push_str(s.name);
         if !s.labels.is_empty() {
@@ -469,9 +552,84 @@ mod tests {
             "process_open_fds",
             "vigil_collector_rejected_total",
             "vigil_notifications_total",
+            "vigil_collector_ingest_ack_seconds_bucket",
+            "vigil_collector_ingest_ack_seconds_sum",
+            "vigil_collector_ingest_ack_seconds_count",
+            "vigil_collector_ingest_batches_waiting",
+            "vigil_collector_series_created_total",
+            "vigil_collector_memory_bytes",
         ] {
             assert!(all.iter().any(|s| s.name == name), "{name} missing");
         }
+    }
+
+    #[test]
+    fn scale_series_move_with_the_counters() {
+        let counters = Counters::default();
+        let now = 1_800_000_000_000;
+        counters.scale.ack.observe(0.004, now);
+        counters.scale.ack.observe(0.3, now);
+        let _waiting = counters.scale.ack.arrived();
+        let mut stats = vigil_store::StoreStats {
+            series: 10,
+            ..Default::default()
+        };
+        counters.scale.observe_store(&stats, now);
+        stats.series = 25;
+        stats.memory.block_cache = 4096;
+        counters.scale.observe_store(&stats, now + 10_000);
+        let mut out = Vec::new();
+        scale_series(&counters.scale, &mut out);
+        let value = |name: &str, label: Option<(&str, &str)>| {
+            out.iter()
+                .find(|s| {
+                    s.name == name
+                        && label.is_none_or(|(n, v)| s.labels.contains(&(n.into(), v.into())))
+                })
+                .map(|s| s.value)
+        };
+        let bucket = "vigil_collector_ingest_ack_seconds_bucket";
+        assert_eq!(value(bucket, Some(("le", "0.005"))), Some(1.0));
+        assert_eq!(value(bucket, Some(("le", "0.5"))), Some(2.0));
+        assert_eq!(value(bucket, Some(("le", "+Inf"))), Some(2.0));
+        assert_eq!(
+            value("vigil_collector_ingest_ack_seconds_count", None),
+            Some(2.0)
+        );
+        let sum = value("vigil_collector_ingest_ack_seconds_sum", None).unwrap();
+        assert!((sum - 0.304).abs() < 1e-9, "{sum}");
+        assert_eq!(
+            value("vigil_collector_ingest_batches_waiting", None),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("vigil_collector_series_created_total", None),
+            Some(15.0)
+        );
+        let memory = "vigil_collector_memory_bytes";
+        assert_eq!(value(memory, Some(("part", "block_cache"))), Some(4096.0));
+        for part in ["series_index", "head", "table_readers", "other"] {
+            assert!(value(memory, Some(("part", part))).is_some(), "{part}");
+        }
+        // One HELP and TYPE for the histogram's series, under its own name.
+        let text = write_text(&out);
+        assert!(
+            text.contains(
+                "# TYPE vigil_collector_ingest_ack_seconds histogram\n\
+                 vigil_collector_ingest_ack_seconds_bucket{le=\"0.001\"} 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "vigil_collector_ingest_ack_seconds_bucket{le=\"+Inf\"} 2\n\
+                 vigil_collector_ingest_ack_seconds_sum 0.304\n\
+                 vigil_collector_ingest_ack_seconds_count 2\n\
+                 # HELP vigil_collector_ingest_batches_waiting"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("# TYPE vigil_collector_ingest_ack").count(), 1);
     }
 
     #[test]

@@ -310,6 +310,9 @@ fn write_own_metrics(
     auth: &Auth,
     remote_write: Vec<crate::own_metrics::OwnSeries>,
 ) -> Result<(), vigil_store::StoreError> {
+    if let Ok(stats) = store.stats() {
+        counters.scale.observe_store(&stats, now_ms());
+    }
     let series: Vec<(Labels, f64)> = crate::own_metrics::series(counters, notify, auth)
         .into_iter()
         .chain(remote_write)

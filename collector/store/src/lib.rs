@@ -279,6 +279,25 @@ pub trait Store: Send + Sync + 'static {
         self.samples(id, start_ms, end_ms, out)
     }
 
+    /// [`Store::samples_for_step`] for each of `ids` over one span: one vector per id, in
+    /// order. Engines override this to share the cost of a read between series (a fleet
+    /// query reads thousands with a few samples each); the default reads them one by one.
+    fn samples_for_step_many(
+        &self,
+        ids: &[SeriesId],
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> StoreResult<Vec<Vec<(i64, f64)>>> {
+        ids.iter()
+            .map(|&id| {
+                let mut out = Vec::new();
+                self.samples_for_step(id, start_ms, end_ms, step_ms, &mut out)?;
+                Ok(out)
+            })
+            .collect()
+    }
+
     /// Creates or replaces a host registry entry.
     fn put_host(&self, host: &Host) -> StoreResult<()>;
 

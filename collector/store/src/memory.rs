@@ -5,7 +5,7 @@
 //! One `RwLock` guards all of it: tests want obvious correctness, not concurrency.
 
 use super::forward::{self, ForwardBounds, ForwardRecord};
-use super::stats::{PartStats, StoreStats, labels_bytes};
+use super::stats::{PartStats, StoreMemory, StoreStats, labels_bytes};
 use super::{
     AlertKey, CheckpointInfo, KvOp, Labels, SeriesId, SeriesSamples, Space, Store, StoreError,
     StoreResult, StoredAlert,
@@ -376,9 +376,11 @@ impl Store for MemoryStore {
                 part("alerts", 0, inner.alerts.len() as u64),
                 part("state", records_bytes, inner.records.len() as u64),
             ],
-            series: by_host.iter().map(|(_, n)| n).sum(),
+            series: by_host.values().sum(),
             series_by_host: by_host.into_iter().collect(),
             samples: Some(sample_count),
+            // No engine caches or memtables: its maps are the parts' `memory_bytes`.
+            memory: StoreMemory::default(),
         })
     }
 }

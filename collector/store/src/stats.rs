@@ -42,6 +42,28 @@ pub struct StoreStats {
     /// Samples stored, when the engine knows without reading them (the memory store);
     /// `None` when it would take a scan.
     pub samples: Option<u64>,
+    /// Memory the engine holds, by what for (zeros when the engine cannot say).
+    pub memory: StoreMemory,
+}
+
+/// Memory an engine holds, from its own counters (RocksDB's properties), in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// Written data waiting in memory to be flushed to tables (RocksDB's memtables, every
+    /// part: `rocksdb.cur-size-all-mem-tables`); already in the write-ahead log.
+    pub memtables: u64,
+    /// Of `memtables`, the series index's parts (series, ids, postings).
+    pub index_memtables: u64,
+    /// Decompressed table blocks cached for reads (`rocksdb.block-cache-usage`; one cache
+    /// shared by every part, so it cannot be split between them).
+    pub block_cache: u64,
+    /// Of `block_cache`, the blocks pinned by readers (`rocksdb.block-cache-pinned-usage`).
+    pub block_cache_pinned: u64,
+    /// Index and filter blocks of open table files held outside the block cache
+    /// (`rocksdb.estimate-table-readers-mem`, every part).
+    pub table_readers: u64,
+    /// Of `table_readers`, the series index's parts.
+    pub index_table_readers: u64,
 }
 
 /// Usage of one part of a store.

@@ -1,7 +1,7 @@
 //! `vigil status` rendered from a fixed answer: the table, JSON and CSV.
 
 use super::*;
-use vigil_proto::v1::{HostSeries, ReceiverOutbox, RemoteWriteStatus, StoragePart};
+use vigil_proto::v1::{HostSeries, MemoryPart, ReceiverOutbox, RemoteWriteStatus, StoragePart};
 
 /// 2026-11-21T05:50:00Z in milliseconds.
 const T: i64 = 1_795_240_200_000;
@@ -53,6 +53,27 @@ fn status() -> StatusResponse {
             waiting: 2,
         }],
         remotes: Vec::new(),
+        acks_last_minute: 1_200,
+        ack_p50_seconds: 0.0042,
+        ack_p99_seconds: 0.31,
+        batches_waiting: 3,
+        series_created: 601,
+        series_created_per_second: 2.5,
+        memory: [
+            ("series_index", 3 << 20),
+            ("head", 40 << 20),
+            ("block_cache", 8 << 20),
+            ("table_readers", 2 << 20),
+            ("other", 1 << 30),
+        ]
+        .into_iter()
+        .map(|(part, bytes)| MemoryPart {
+            part: part.into(),
+            bytes,
+        })
+        .collect(),
+        resident_bytes: (1 << 30) + (53 << 20),
+        block_cache_pinned_bytes: 1 << 20,
     }
 }
 
@@ -114,6 +135,10 @@ fn table() {
          DISK         1.5 GiB (write-ahead log 12.0 MiB)\n\
          SERIES       601 from 2 hosts; 3 hosts known, 2 up\n\
          INGESTED     1,234,567 samples in 4,115 batches since the start; 0 refused\n\
+         INGEST LAG   p50 4.2ms, p99 310ms over 1,200 batches in the last minute; 3 waiting\n\
+         NEW SERIES   2.5/s over the last minute; 601 since the start\n\
+         MEMORY       1.1 GiB resident: series index 3.0 MiB, head 40.0 MiB, block cache 8.0 MiB \
+         (1.0 MiB pinned), table readers 2.0 MiB, other 1.0 GiB\n\
          OUTBOX       2 notifications waiting\n\
          \n\
          PART      ON DISK   LIVE DATA (EST.)   IN MEMORY   KEYS (EST.)\n\
@@ -140,7 +165,12 @@ fn json() {
             r#""series_by_host":{"db-1":1,"web-1":600},"hosts":3,"hosts_up":2,"#,
             r#""samples_ingested":1234567,"batches_acked":4115,"samples_rejected":0,"#,
             r#""samples_stored":null,"outbox_waiting":2,"outbox":{"ops-mail":2},"#,
-            r#""remotes":[]}"#,
+            r#""remotes":[],"acks_last_minute":1200,"ack_p50_seconds":0.0042,"#,
+            r#""ack_p99_seconds":0.31,"batches_waiting":3,"series_created":601,"#,
+            r#""series_created_per_second":2.5,"memory":{"block_cache":8388608,"#,
+            r#""head":41943040,"other":1073741824,"series_index":3145728,"#,
+            r#""table_readers":2097152},"resident_bytes":1129316352,"#,
+            r#""block_cache_pinned_bytes":1048576}"#,
             "\n"
         )
     );
@@ -155,7 +185,12 @@ fn csv_is_key_value_rows() {
     assert!(lines.contains(&"series_by_host.web-1,600"));
     assert!(lines.contains(&"samples_stored,"));
     assert!(lines.contains(&"outbox.ops-mail,2"));
-    assert_eq!(lines.len(), 1 + 7 + 8 + 1 + 2 + 6 + 1 + 1);
+    assert!(lines.contains(&"ack_p99_seconds,0.31"), "{csv}");
+    assert!(lines.contains(&"batches_waiting,3"), "{csv}");
+    assert!(lines.contains(&"series_created_per_second,2.5"), "{csv}");
+    assert!(lines.contains(&"memory.series_index,3145728"), "{csv}");
+    assert!(lines.contains(&"resident_bytes,1129316352"), "{csv}");
+    assert_eq!(lines.len(), 1 + 7 + 8 + 1 + 2 + 6 + 1 + 1 + SCALE_ROWS);
 }
 
 #[test]
@@ -180,6 +215,40 @@ fn remotes_in_the_table() {
         ),
         "{text}"
     );
+}
+
+/// CSV rows of ingest lag, series creation and memory (five parts).
+const SCALE_ROWS: usize = 6 + 5 + 2;
+
+#[test]
+fn quiet_collector_lag_and_an_old_collector_without_memory() {
+    let s = StatusResponse {
+        acks_last_minute: 0,
+        ack_p50_seconds: 0.0,
+        ack_p99_seconds: 0.0,
+        batches_waiting: 0,
+        series_created_per_second: 0.0,
+        memory: Vec::new(),
+        resident_bytes: 0,
+        ..status()
+    };
+    let text = rendered_from(&s, Output::Table);
+    assert!(
+        text.contains(
+            "INGEST LAG   no batch acknowledged in the last minute; 0 waiting\n\
+             NEW SERIES   0/s over the last minute; 601 since the start\n\
+             OUTBOX"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn latencies() {
+    assert_eq!(latency(0.0004), "0.4ms");
+    assert_eq!(latency(0.012), "12ms");
+    assert_eq!(latency(1.5), "1.5s");
+    assert_eq!(latency(90.0), "1m 30s");
 }
 
 #[test]
@@ -221,7 +290,10 @@ fn remotes_in_csv() {
     assert!(lines.contains(&"remotes.mimir.lag_seconds,312.4"), "{csv}");
     assert!(lines.contains(&"remotes.mimir.samples_dropped,30"), "{csv}");
     assert!(lines.contains(&"remotes.central.last_error,"), "{csv}");
-    assert_eq!(lines.len(), 1 + 7 + 8 + 1 + 2 + 6 + 1 + 1 + 2 * 9);
+    assert_eq!(
+        lines.len(),
+        1 + 7 + 8 + 1 + 2 + 6 + 1 + 1 + SCALE_ROWS + 2 * 9
+    );
 }
 
 #[test]

@@ -135,3 +135,10 @@ fn csv_leaves_missing_figures_empty() {
          old-box,false,,,,,,,,\n"
     );
 }
+
+#[test]
+fn at_takes_unix_seconds_and_rfc_3339() {
+    assert_eq!(parse_at("1795240200").unwrap(), 1_795_240_200_000);
+    assert_eq!(parse_at("2026-11-21T05:50:00Z").unwrap(), 1_795_240_200_000);
+    assert!(parse_at("yesterday").is_err());
+}

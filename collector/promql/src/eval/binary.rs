@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use super::{Evaluator, StepVector, Val, format_labels, relabel};
+use super::{Evaluator, StepVector, Val, drop_metric_names, format_labels};
 use crate::QueryError;
 use vigil_store::{Labels, METRIC_NAME};
 
@@ -164,7 +164,7 @@ fn vector_scalar(
         });
     }
     if op.drops_name() || return_bool {
-        vector = relabel(vector, Labels::without_name)?;
+        vector = drop_metric_names(vector)?;
     }
     Ok(Val::Vector(vector))
 }

@@ -265,8 +265,7 @@ pub(super) fn map_values(
             None => false,
         });
     }
-    let labels = v.series.iter().map(Labels::without_name).collect();
-    Ok(Val::Vector(relabel_to(v, labels)?))
+    Ok(Val::Vector(drop_metric_names(v)?))
 }
 
 fn string_arg(ev: &mut Evaluator<'_>, expr: &Expr, function: &str) -> Result<String, QueryError> {

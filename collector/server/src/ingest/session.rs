@@ -218,6 +218,19 @@ impl Session {
         })
     }
 
+    /// Rough bytes this stream holds, for `vigil_collector_memory_bytes`: its series id
+    /// maps (from their capacities), and its previous compact scrape (ids and values).
+    pub fn memory_bytes(&self) -> (u64, u64) {
+        // A hash table entry is its key and value plus a control byte.
+        fn table<K, V>(capacity: usize) -> u64 {
+            (capacity * (std::mem::size_of::<(K, V)>() + 1)) as u64
+        }
+        let ids = table::<u64, SeriesId>(self.ids.capacity())
+            + table::<u64, Violation>(self.refused.capacity())
+            + table::<u64, ()>(self.dropped.capacity());
+        (ids, self.compact.ids().len() as u64 * 16)
+    }
+
     /// Binds the batch's series definitions to collector series ids.
     fn define(
         &mut self,
