@@ -81,6 +81,11 @@ pub async fn run(plan: Arc<Plan>, stats: Arc<Stats>) -> Vec<String> {
                 .map_err(|e| format!("{}: {e}", host.name()))
         });
     }
+    errors_of(tasks).await
+}
+
+/// Waits for every host task; what went wrong, one line per failed host.
+pub(crate) async fn errors_of(mut tasks: tokio::task::JoinSet<Result<(), String>>) -> Vec<String> {
     let mut errors = Vec::new();
     while let Some(done) = tasks.join_next().await {
         match done {

@@ -18,7 +18,7 @@
 use super::emit::vm_import_scrape;
 use super::fleet::{Fleet, Host};
 use super::report::{Phase, Stats};
-use super::send::{due_at, instant_of, ramp_delay};
+use super::send::{due_at, errors_of, instant_of, ramp_delay};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -80,15 +80,7 @@ pub async fn run(plan: Arc<VmPlan>, stats: Arc<Stats>) -> Vec<String> {
                 .map_err(|e| format!("{}: {e}", host.name()))
         });
     }
-    let mut errors = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(format!("a host task failed: {e}")),
-        }
-    }
-    errors
+    errors_of(tasks).await
 }
 
 /// One host from its first POST to its last.
