@@ -21,6 +21,17 @@ impl RocksStore {
             .map_err(engine)
     }
 
+    /// Stores `hosts` in one write, each replacing the record of the same name.
+    pub(crate) fn write_hosts(&self, hosts: &[Host]) -> StoreResult<()> {
+        let mut batch = rocksdb::WriteBatch::default();
+        for host in hosts {
+            batch.put_cf(self.cf(CF_HOSTS), host.host.as_bytes(), host.encode_to_vec());
+        }
+        self.db
+            .write_opt(batch, &self.write_options(self.sync))
+            .map_err(engine)
+    }
+
     /// The record of the host called `name`, if there is one.
     pub(crate) fn read_host(&self, name: &str) -> StoreResult<Option<Host>> {
         match self

@@ -2,7 +2,9 @@
 //! cache, the retention compaction filters of blocks and tiers), the format check, the
 //! state of the windows, and the start of the background compactor.
 
-use crate::keys::{CF_BLOCKS, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES_BY_ID, FAMILIES, decode_u64};
+use crate::keys::{
+    CF_BLOCKS, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES, CF_SERIES_BY_ID, FAMILIES, decode_u64,
+};
 use crate::{RocksStore, compactor, engine, forward, migrate, rollup, windows};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options,
@@ -16,6 +18,11 @@ use vigil_store::{StoreError, StoreResult};
 
 /// Write-ahead log size past which RocksDB flushes the families holding the oldest log.
 const WAL_LIMIT_BYTES: u64 = 256 << 20;
+
+/// Memory for the memtables of all column families together: past it, RocksDB flushes the
+/// largest. Without it each family could hold two 64 MiB memtables, and a new fleet
+/// creating millions of series fills the series, id and postings families at once.
+const MEMTABLE_BUDGET_BYTES: usize = 96 << 20;
 
 /// Size of the block cache shared by all column families (decompressed blocks).
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
@@ -92,6 +99,7 @@ impl RocksStore {
         // family written rarely (hosts, meta) would otherwise keep gigabytes of sample
         // logs on disk long after their samples were compacted into blocks.
         db_opts.set_max_total_wal_size(WAL_LIMIT_BYTES);
+        db_opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
         // A format-1 directory still has its `samples` family, which must be opened too.
         let legacy = DB::list_cf(&Options::default(), dir)
             .map(|names| names.iter().any(|n| n == CF_SAMPLES_V1))
@@ -117,6 +125,11 @@ impl RocksStore {
                 // Samples are read in long runs of one series: bigger blocks mean fewer
                 // index lookups and decompressions per sample.
                 table.set_block_size(16 << 10);
+            }
+            if name == CF_SERIES {
+                // A new fleet looks up millions of label sets that are not there yet: a
+                // bloom filter answers most of those misses without reading a block.
+                table.set_bloom_filter(10.0, false);
             }
             let mut cf = Options::default();
             cf.set_block_based_table_factory(&table);

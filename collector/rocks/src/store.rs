@@ -73,6 +73,10 @@ impl Store for RocksStore {
         self.write_host(host)
     }
 
+    fn put_hosts(&self, hosts: &[Host]) -> StoreResult<()> {
+        self.write_hosts(hosts)
+    }
+
     fn host(&self, name: &str) -> StoreResult<Option<Host>> {
         self.read_host(name)
     }

@@ -2,7 +2,13 @@
 //!
 //! Per stream: the first message must be a Hello; the host is registered and welcomed;
 //! then every Batch is handled on a blocking thread (the store writes durably) and
-//! answered with an Ack in arrival order. A stream that breaks the protocol, or whose
+//! answered with an Ack in arrival order.
+//!
+//! However many agents are connected, at most [`workers`] batches (and host
+//! registrations) are handled at once: the others wait their turn, first come first
+//! served, as cheap async tasks. Ten thousand streams never become ten thousand blocking
+//! threads fighting over the store's locks, each holding its decoded batch and its own
+//! allocator arena. A stream that breaks the protocol, or whose
 //! bytes cannot be decoded or are over the size limit, is ended with a gRPC status; other
 //! streams are never affected.
 
@@ -17,7 +23,7 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -86,6 +92,15 @@ pub struct IngestService {
     auth: Arc<Auth>,
     counters: Arc<Counters>,
     relabel: Arc<crate::relabel::Relabeler>,
+    /// Turns to handle a batch or register a host; see [`workers`].
+    turns: Arc<Semaphore>,
+}
+
+/// How many batches are handled at once: four per core (a batch waits on the disk for part
+/// of its time), at least four.
+pub fn workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 4).max(4)
 }
 
 impl IngestService {
@@ -106,6 +121,7 @@ impl IngestService {
             auth,
             counters,
             relabel: Arc::new(crate::relabel::Relabeler::default()),
+            turns: Arc::new(Semaphore::new(workers())),
         }
     }
 
@@ -118,6 +134,16 @@ impl IngestService {
 
 fn status(v: &Violation) -> Status {
     Status::from(v.clone())
+}
+
+/// Waits for a turn to use a blocking thread (see [`workers`]).
+async fn take_turn(turns: &Arc<Semaphore>) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+    // The semaphore is never closed; say so rather than panic if that ever changes.
+    turns
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| Status::unavailable("the collector is shutting down; retry later"))
 }
 
 type Outbound = Pin<Box<dyn Stream<Item = Result<CollectorMessage, Status>> + Send>>;
@@ -188,8 +214,12 @@ impl Ingest for IngestService {
         {
             let (registry, host, hello, peer) =
                 (registry.clone(), host.clone(), hello.clone(), peer.clone());
-            tokio::task::spawn_blocking(move || registry.connect(&host, &hello, &peer, now_ms()))
-                .await
+            let turn = take_turn(&self.turns).await?;
+            tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                registry.connect(&host, &hello, &peer, now_ms())
+            })
+            .await
                 .map_err(|e| Status::internal(format!("registering host: {e}")))?
                 .map_err(|e| match e {
                     crate::registry::ConnectError::Refused(v) => refused(v),
@@ -230,6 +260,7 @@ impl Ingest for IngestService {
             registry,
             self.counters.clone(),
             revoked,
+            self.turns.clone(),
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -252,6 +283,7 @@ async fn serve_stream(
     registry: Arc<Registry>,
     counters: Arc<Counters>,
     mut revoked: Revoked,
+    turns: Arc<Semaphore>,
 ) {
     let host = session.host.clone();
     // This stream's part of the memory figures, given back when it ends.
@@ -301,7 +333,15 @@ async fn serve_stream(
             }
         };
         let seq = batch.seq;
+        let turn = match take_turn(&turns).await {
+            Ok(turn) => turn,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                break "collector shutting down".to_owned();
+            }
+        };
         let handled = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let ack = session.handle(batch, now_ms());
             (session, ack)
         })
@@ -352,5 +392,11 @@ async fn serve_stream(
     info!(host = %host, reason = %reason, "agent disconnected");
     drop(share);
     drop(revoked.guard);
-    let _ = tokio::task::spawn_blocking(move || registry.disconnect(&host)).await;
+    if let Ok(turn) = take_turn(&turns).await {
+        let _ = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            registry.disconnect(&host)
+        })
+        .await;
+    }
 }

@@ -42,6 +42,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod limits;
+pub mod memory;
 pub mod metadata;
 pub mod notify;
 pub mod own_metrics;

@@ -42,6 +42,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logs(&config);
+    vigil_collector::memory::tune_malloc();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

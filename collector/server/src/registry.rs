@@ -51,8 +51,29 @@ pub struct Registry {
     down_after: Duration,
     max_hosts: u64,
     /// Held while a new host is counted and stored, so two at once cannot both take the
-    /// last place.
-    admitting: Mutex<()>,
+    /// last place. Holds the hosts the store knows, as last counted (see [`Known`]).
+    admitting: Mutex<Option<Known>>,
+}
+
+/// Every host the store knows, counted once and then kept up to date by [`Registry::connect`]
+/// itself, so that admitting the ten-thousandth new host does not count ten thousand
+/// others again. Hosts can also appear through imports (and go, when forgotten), so the
+/// count is redone before any refusal and when it is older than [`Known::FRESH`].
+struct Known {
+    hosts: BTreeSet<String>,
+    counted: std::time::Instant,
+}
+
+impl Known {
+    /// How long a count is trusted for admitting (never for refusing).
+    const FRESH: Duration = Duration::from_secs(10);
+
+    fn count(store: &dyn Store) -> StoreResult<Self> {
+        Ok(Self {
+            hosts: known_hosts(store)?,
+            counted: std::time::Instant::now(),
+        })
+    }
 }
 
 impl Registry {
@@ -64,7 +85,7 @@ impl Registry {
             live: Mutex::new(HashMap::new()),
             down_after,
             max_hosts,
-            admitting: Mutex::new(()),
+            admitting: Mutex::new(None),
         }
     }
 
@@ -81,12 +102,10 @@ impl Registry {
         peer: &str,
         now_ms: i64,
     ) -> Result<(), ConnectError> {
-        let admitting = self.admitting.lock().unwrap_or_else(|p| p.into_inner());
+        let mut admitting = self.admitting.lock().unwrap_or_else(|p| p.into_inner());
         let stored = self.store.host(host)?;
-        if stored.is_none()
-            && let Some(v) = host_limit(self.store.as_ref(), &[host], self.max_hosts)?
-        {
-            return Err(ConnectError::Refused(v.1));
+        if stored.is_none() && is_host(host) && self.store.series_count(host)? == 0 {
+            self.admit(&mut admitting, host)?;
         }
         let first_seen_ms = match stored {
             Some(h) if h.first_seen_ms > 0 => h.first_seen_ms,
@@ -119,6 +138,24 @@ impl Registry {
         Ok(())
     }
 
+    /// Counts `host`, new to the store, among the known hosts, or refuses it when they are
+    /// `max_hosts` already (counted afresh before refusing).
+    fn admit(&self, known: &mut Option<Known>, host: &str) -> Result<(), ConnectError> {
+        let store = self.store.as_ref();
+        let k = match known {
+            Some(k) if k.counted.elapsed() <= Known::FRESH => k,
+            _ => known.insert(Known::count(store)?),
+        };
+        if !k.hosts.contains(host) && k.hosts.len() as u64 >= self.max_hosts {
+            *k = Known::count(store)?;
+            if let Some(v) = host_limit(store, &[host], self.max_hosts)? {
+                return Err(ConnectError::Refused(v.1));
+            }
+        }
+        k.hosts.insert(host.to_owned());
+        Ok(())
+    }
+
     /// Records that the host was heard from.
     pub fn seen(&self, host: &str, now_ms: i64) {
         if let Some(entry) = self.live().get_mut(host) {
@@ -127,16 +164,23 @@ impl Registry {
         }
     }
 
-    /// Records the end of one of the host's streams.
+    /// Records the end of one of the host's streams and writes the host's last-seen time
+    /// (only its own: the others wait for
+    /// [`Registry::flush`], so that ten thousand agents leaving at once do not each write
+    /// every host's record).
     pub fn disconnect(&self, host: &str) -> StoreResult<()> {
-        if let Some(entry) = self.live().get_mut(host) {
-            entry.streams = entry.streams.saturating_sub(1);
-            entry.dirty = true;
-        }
-        self.flush()
+        let seen = match self.live().get_mut(host) {
+            Some(entry) => {
+                entry.streams = entry.streams.saturating_sub(1);
+                entry.dirty = false;
+                entry.last_seen_ms
+            }
+            None => return Ok(()),
+        };
+        self.write_seen(host, seen)
     }
 
-    /// Writes changed last-seen times to the store.
+    /// Writes changed last-seen times to the store, in one write.
     pub fn flush(&self) -> StoreResult<()> {
         let changed: Vec<(String, i64)> = self
             .live()
@@ -147,11 +191,24 @@ impl Registry {
                 (h.clone(), l.last_seen_ms)
             })
             .collect();
+        let mut updated = Vec::new();
         for (host, seen) in changed {
-            if let Some(mut stored) = self.store.host(&host)? {
-                stored.last_seen_ms = stored.last_seen_ms.max(seen);
-                self.store.put_host(&stored)?;
+            if let Some(mut stored) = self.store.host(&host)?
+                && stored.last_seen_ms < seen
+            {
+                stored.last_seen_ms = seen;
+                updated.push(stored);
             }
+        }
+        self.store.put_hosts(&updated)
+    }
+
+    fn write_seen(&self, host: &str, seen_ms: i64) -> StoreResult<()> {
+        if let Some(mut stored) = self.store.host(host)?
+            && stored.last_seen_ms < seen_ms
+        {
+            stored.last_seen_ms = seen_ms;
+            self.store.put_host(&stored)?;
         }
         Ok(())
     }

@@ -167,8 +167,9 @@ async fn serve(
         .add_service(
             IngestServer::new(ingest)
                 .max_decoding_message_size(limits.max_message_bytes)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip),
+                // Acks are a few bytes: compressing them would cost each of ten thousand
+                // streams a compressor's buffers, for nothing.
+                .accept_compressed(CompressionEncoding::Gzip),
         )
         .add_service(
             QueryServer::new(query)
@@ -294,7 +295,9 @@ async fn housekeeping(
         let done = tokio::task::spawn_blocking(move || {
             registry.flush()?;
             silence.write(store.as_ref(), &registry, now_ms())?;
-            write_own_metrics(store.as_ref(), &counters, &notify, &auth, remote)
+            let written = write_own_metrics(store.as_ref(), &counters, &notify, &auth, remote);
+            crate::memory::release();
+            written
         })
         .await;
         if let Ok(Err(e)) = done {

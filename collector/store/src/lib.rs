@@ -301,6 +301,12 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces a host registry entry.
     fn put_host(&self, host: &Host) -> StoreResult<()>;
 
+    /// Creates or replaces several host registry entries, in one write where the engine
+    /// can (the registry saves every host's last-seen time at once).
+    fn put_hosts(&self, hosts: &[Host]) -> StoreResult<()> {
+        hosts.iter().try_for_each(|h| self.put_host(h))
+    }
+
     /// One host registry entry.
     fn host(&self, name: &str) -> StoreResult<Option<Host>>;
 
