@@ -25,7 +25,11 @@ impl RocksStore {
     pub(crate) fn write_hosts(&self, hosts: &[Host]) -> StoreResult<()> {
         let mut batch = rocksdb::WriteBatch::default();
         for host in hosts {
-            batch.put_cf(self.cf(CF_HOSTS), host.host.as_bytes(), host.encode_to_vec());
+            batch.put_cf(
+                self.cf(CF_HOSTS),
+                host.host.as_bytes(),
+                host.encode_to_vec(),
+            );
         }
         self.db
             .write_opt(batch, &self.write_options(self.sync))

@@ -220,13 +220,13 @@ impl Ingest for IngestService {
                 registry.connect(&host, &hello, &peer, now_ms())
             })
             .await
-                .map_err(|e| Status::internal(format!("registering host: {e}")))?
-                .map_err(|e| match e {
-                    crate::registry::ConnectError::Refused(v) => refused(v),
-                    crate::registry::ConnectError::Store(e) => {
-                        Status::unavailable(format!("registering host: {e}"))
-                    }
-                })?;
+            .map_err(|e| Status::internal(format!("registering host: {e}")))?
+            .map_err(|e| match e {
+                crate::registry::ConnectError::Refused(v) => refused(v),
+                crate::registry::ConnectError::Store(e) => {
+                    Status::unavailable(format!("registering host: {e}"))
+                }
+            })?;
         }
         info!(host = %host, peer = %peer, caller = %caller.name, agent = %limits::shorten(&hello.agent_version), "agent connected");
 
