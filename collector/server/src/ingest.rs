@@ -8,7 +8,13 @@
 //! registrations) are handled at once: the others wait their turn, first come first
 //! served, as cheap async tasks. Ten thousand streams never become ten thousand blocking
 //! threads fighting over the store's locks, each holding its decoded batch and its own
-//! allocator arena. A stream that breaks the protocol, or whose
+//! allocator arena.
+//!
+//! New streams are let in a few at a time too ([`joining`]): a stream is welcomed once it
+//! has a place, and keeps it until its first batch (which defines its series, the heavy
+//! part) is handled, or for [`JOIN_IDLE`] if that batch does not come at once. Agents
+//! send nothing but their Hello before the Welcome, so the first batches of a whole fleet
+//! starting at once wait in the agents, not decoded in the collector's memory. A stream that breaks the protocol, or whose
 //! bytes cannot be decoded or are over the size limit, is ended with a gRPC status; other
 //! streams are never affected.
 
@@ -94,7 +100,19 @@ pub struct IngestService {
     relabel: Arc<crate::relabel::Relabeler>,
     /// Turns to handle a batch or register a host; see [`workers`].
     turns: Arc<Semaphore>,
+    /// Places for new streams; see [`joining`].
+    joins: Arc<Semaphore>,
 }
+
+/// How many new streams may be between their Hello and their first handled batch: two
+/// per [`workers`] turn.
+pub fn joining() -> usize {
+    workers() * 2
+}
+
+/// How long a new stream keeps its place among the [`joining`] ones waiting for its first
+/// batch (an agent with nothing spooled sends its first round only when it is due).
+pub const JOIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How many batches are handled at once: four per core (a batch waits on the disk for part
 /// of its time), at least four.
@@ -122,6 +140,7 @@ impl IngestService {
             counters,
             relabel: Arc::new(crate::relabel::Relabeler::default()),
             turns: Arc::new(Semaphore::new(workers())),
+            joins: Arc::new(Semaphore::new(joining())),
         }
     }
 
@@ -136,7 +155,7 @@ fn status(v: &Violation) -> Status {
     Status::from(v.clone())
 }
 
-/// Waits for a turn to use a blocking thread (see [`workers`]).
+/// Waits for a turn to use a blocking thread (see [`workers`]), or a place to join.
 async fn take_turn(turns: &Arc<Semaphore>) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
     // The semaphore is never closed; say so rather than panic if that ever changes.
     turns
@@ -211,6 +230,7 @@ impl Ingest for IngestService {
             }));
         }
         let registry = self.registry.clone();
+        let join = take_turn(&self.joins).await?;
         {
             let (registry, host, hello, peer) =
                 (registry.clone(), host.clone(), hello.clone(), peer.clone());
@@ -261,6 +281,7 @@ impl Ingest for IngestService {
             self.counters.clone(),
             revoked,
             self.turns.clone(),
+            join,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -284,13 +305,19 @@ async fn serve_stream(
     counters: Arc<Counters>,
     mut revoked: Revoked,
     turns: Arc<Semaphore>,
+    join: tokio::sync::OwnedSemaphorePermit,
 ) {
     let host = session.host.clone();
     // This stream's part of the memory figures, given back when it ends.
     let mut share = counters.scale.streams.share();
+    let mut join = Some(join);
     let reason = loop {
         let next = tokio::select! {
             next = inbound.next() => next,
+            () = tokio::time::sleep(JOIN_IDLE), if join.is_some() => {
+                join = None;
+                continue;
+            }
             changed = revoked.changes.changed(), if revoked.revocations.host(&host).is_none() => {
                 if changed.is_ok() && revoked.revocations.host(&host).is_some() {
                     counters.stream_failed("host_revoked");
@@ -349,6 +376,7 @@ async fn serve_stream(
         let ack = match handled {
             Ok((back, ack)) => {
                 session = back;
+                join = None;
                 let (ids, scrapes) = session.memory_bytes();
                 share.set(ids, scrapes);
                 ack
