@@ -35,22 +35,14 @@ impl RocksStore {
         series: &[Labels],
         max_series: u64,
     ) -> StoreResult<Vec<SeriesId>> {
-        let cf = self.cf(CF_SERIES);
         let keys: Vec<Vec<u8>> = series.iter().map(encode_labelset).collect();
         let mut ids = Vec::with_capacity(series.len());
         let mut missing = Vec::new();
-        for (i, got) in self
-            .db
-            .batched_multi_get_cf(cf, &keys, false)
-            .into_iter()
-            .enumerate()
-        {
-            match got.map_err(engine)? {
-                Some(v) => ids.push(decode_u64(&v, "series id")?),
-                None => {
-                    ids.push(0);
-                    missing.push(i);
-                }
+        let all: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        for (i, got) in self.stored_ids(&all)?.into_iter().enumerate() {
+            ids.push(got.unwrap_or(0));
+            if got.is_none() {
+                missing.push(i);
             }
         }
         if missing.is_empty() {
@@ -68,13 +60,10 @@ impl RocksStore {
         // Another stream may have created some of them since the lookup above.
         let again: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_slice()).collect();
         let mut raced = false;
-        for (&i, got) in missing
-            .iter()
-            .zip(self.db.batched_multi_get_cf(cf, &again, false))
-        {
-            if let Some(v) = got.map_err(engine)? {
+        for (&i, got) in missing.iter().zip(self.stored_ids(&again)?) {
+            if let Some(id) = got {
                 plan.ids.remove(&i);
-                ids[i] = decode_u64(&v, "series id")?;
+                ids[i] = id;
                 raced = true;
             }
         }
@@ -111,6 +100,24 @@ impl RocksStore {
             }
         }
         Ok(ids)
+    }
+
+    /// The stored id of each encoded label set in `keys`: one multi-get, in key order (what
+    /// RocksDB reads fastest), answered in the order asked.
+    fn stored_ids(&self, keys: &[&[u8]]) -> StoreResult<Vec<Option<SeriesId>>> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by_key(|&i| keys[i]);
+        let sorted: Vec<&[u8]> = order.iter().map(|&i| keys[i]).collect();
+        let found = self
+            .db
+            .batched_multi_get_cf(self.cf(CF_SERIES), &sorted, true);
+        let mut out = vec![None; keys.len()];
+        for (&i, got) in order.iter().zip(found) {
+            if let Some(v) = got.map_err(engine)? {
+                out[i] = Some(decode_u64(&v, "series id")?);
+            }
+        }
+        Ok(out)
     }
 
     /// Fresh ids for the label sets at `which` (indexes into `keys` and `series`), and the
