@@ -328,6 +328,38 @@ impl Evaluator<'_> {
     }
 
     /// The time a selector or subquery with modifiers `at` and `offset` reads at when
+    /// evaluated at `t` (see [`Clock::reference`]).
+    pub fn reference(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
+        self.clock().reference(at, offset, t)
+    }
+
+    /// What placing samples at this evaluator's steps needs, as a value the threads that
+    /// read the store can take along.
+    pub fn clock(&self) -> Clock {
+        Clock {
+            steps: self.steps,
+            query_start: self.query_start,
+            query_end: self.query_end,
+            lookback_ms: self.options.lookback_ms,
+        }
+    }
+}
+
+/// The steps of an evaluation and what `@`, `offset` and the lookback refer to: enough to
+/// place one series' samples at every step, on any thread (see `select`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clock {
+    pub steps: Steps,
+    /// The query's start and end (what `@ start()` and `@ end()` mean).
+    pub query_start: i64,
+    /// See `query_start`.
+    pub query_end: i64,
+    /// How far back an instant-vector selector looks for a sample.
+    pub lookback_ms: i64,
+}
+
+impl Clock {
+    /// The time a selector or subquery with modifiers `at` and `offset` reads at when
     /// evaluated at `t`. `@ start()` and `@ end()` are the query's (not a subquery's)
     /// start and end, as in Prometheus.
     pub fn reference(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {

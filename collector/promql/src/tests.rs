@@ -273,3 +273,45 @@ fn clear_errors() {
     let err = f.error(r#"rate({__name__=~"other_total|more_total"}[5m])"#);
     assert!(err.to_string().contains("same labelset"), "{err}");
 }
+
+/// Many series are read and evaluated on several threads, each series while it is read:
+/// every series' result is the one it has alone, in the same order.
+#[test]
+fn many_series_evaluate_as_each_alone() {
+    let f = Fixture::new();
+    for i in 0..150 {
+        let host = format!("h{:03}", i % 40);
+        let samples: Vec<(i64, f64)> = (0..40)
+            .filter(|m| (m + i) % 9 != 0)
+            .map(|m| {
+                (
+                    m,
+                    (m * (i % 5 + 1)) as f64 + if m > 20 && i % 3 == 0 { -50.0 } else { 0.0 },
+                )
+            })
+            .collect();
+        f.add("c", &[("host", &host), ("i", &i.to_string())], &samples);
+    }
+    let engine = f.engine();
+    let range = |q: &str| match engine.range(q, 5 * MIN, 39 * MIN, MIN) {
+        Ok(Value::Matrix(m)) => m,
+        other => panic!("{q}: unexpected {other:?}"),
+    };
+    for query in [
+        "rate(SEL[5m])",
+        "SEL",
+        "timestamp(SEL)",
+        "last_over_time(SEL[3m])",
+    ] {
+        let all = range(&query.replace("SEL", "c"));
+        assert_eq!(all.len(), 150, "{query}");
+        for series in &all {
+            let one = format!("c{{i=\"{}\"}}", series.labels.get("i"));
+            let alone = range(&query.replace("SEL", &one));
+            assert_eq!(alone.len(), 1, "{query}");
+            assert_eq!(alone[0], *series, "{query}");
+        }
+    }
+    // Grouped over them: one series per host.
+    assert_eq!(range("sum by (host) (rate(c[5m]))").len(), 40);
+}

@@ -158,21 +158,36 @@ fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
     Labels::new(pairs.cloned().collect())
 }
 
-/// Group index of every input series, and the groups' labels.
+/// Group index of every input series, and the groups' labels. Series are matched to
+/// groups by their kept label pairs, borrowed: a group's labels are built once, when it
+/// first appears (over a fleet that is tens of thousands of series and a few groups).
 fn groups(input: &StepVector, modifier: Option<&LabelModifier>) -> (Vec<u32>, Vec<Labels>) {
-    let mut index: HashMap<Labels, u32> = HashMap::new();
+    let keep = |n: &String| match modifier {
+        None => false,
+        Some(LabelModifier::Include(by)) => by.labels.contains(n),
+        Some(LabelModifier::Exclude(without)) => n != METRIC_NAME && !without.labels.contains(n),
+    };
+    let mut index: HashMap<Vec<(&str, &str)>, u32> = HashMap::new();
     let mut labels = Vec::new();
+    let mut key = Vec::new();
     let of = input
         .series
         .iter()
         .map(|l| {
-            let next = labels.len() as u32;
-            *index
-                .entry(group_labels(l, modifier))
-                .or_insert_with_key(|g| {
-                    labels.push(g.clone());
-                    next
-                })
+            key.clear();
+            key.extend(
+                l.pairs()
+                    .iter()
+                    .filter(|(n, _)| keep(n))
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            );
+            if let Some(&g) = index.get(&key) {
+                return g;
+            }
+            let g = labels.len() as u32;
+            labels.push(group_labels(l, modifier));
+            index.insert(key.clone(), g);
+            g
         })
         .collect();
     (of, labels)
@@ -185,19 +200,62 @@ fn fold(
     param: Option<&[f64]>,
 ) -> StepVector {
     let (group_of, series) = groups(&input, modifier);
+    let points: usize = input.steps.iter().map(Vec::len).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let steps = if points < PARALLEL_FOLD_POINTS || threads == 1 || input.steps.len() < 2 {
+        fold_steps(agg, &input.steps, 0, &group_of, series.len(), param)
+    } else {
+        // Steps are independent: each thread folds a run of them.
+        let per_thread = input.steps.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = input
+                .steps
+                .chunks(per_thread)
+                .enumerate()
+                .map(|(n, chunk)| {
+                    let group_of = &group_of;
+                    let groups = series.len();
+                    scope.spawn(move || {
+                        fold_steps(agg, chunk, n * per_thread, group_of, groups, param)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    StepVector { series, steps }
+}
+
+/// Aggregations over at least this many input points fold on every core.
+const PARALLEL_FOLD_POINTS: usize = 100_000;
+
+/// The groups' values at each of `input`'s steps (step `first` of the query and on):
+/// `group_of` maps series to groups, of which there are `groups`.
+fn fold_steps(
+    agg: Agg,
+    input: &[Vec<(u32, f64)>],
+    first: usize,
+    group_of: &[u32],
+    groups: usize,
+    param: Option<&[f64]>,
+) -> Vec<Vec<(u32, f64)>> {
     let empty = Acc {
         step: usize::MAX,
         count: 0.0,
         value: 0.0,
         mean: 0.0,
     };
-    let mut acc = vec![empty; series.len()];
+    let mut acc = vec![empty; groups];
     let mut values: Vec<Vec<f64>> = Vec::new();
     if agg == Agg::Quantile {
-        values = vec![Vec::new(); series.len()];
+        values = vec![Vec::new(); groups];
     }
-    let mut steps = Vec::with_capacity(input.steps.len());
-    for (i, step) in input.steps.iter().enumerate() {
+    let mut steps = Vec::with_capacity(input.len());
+    for (k, step) in input.iter().enumerate() {
+        let i = first + k;
         let mut present: Vec<u32> = Vec::new();
         for &(s, v) in step {
             let g = group_of[s as usize];
@@ -274,7 +332,7 @@ fn fold(
             .collect();
         steps.push(out);
     }
-    StepVector { series, steps }
+    steps
 }
 
 /// `topk`/`bottomk`: the k largest (smallest) samples of each group, keeping their labels.
@@ -420,3 +478,6 @@ fn format_go_f(v: f64) -> String {
     crate::go_float::write_plain(&mut out, v);
     String::from_utf8(out).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

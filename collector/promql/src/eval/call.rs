@@ -5,6 +5,7 @@
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr};
 
+use super::select::{StepPoints, gather};
 use super::{Evaluator, StepVector, Val, drop_metric_names, duration_ms, relabel_to};
 use crate::QueryError;
 use crate::label_functions::{LabelReplace, check_label_join, label_join};
@@ -167,23 +168,25 @@ fn range_call(
             scalars.push(ev.eval_scalar(a, &format!("the scalar argument of {name}()"))?);
         }
     }
-    let (loaded, range, at, offset) = match strip_parens(args[matrix_at]) {
-        Expr::MatrixSelector(ms) => {
-            let range = duration_ms(ms.range);
-            let loaded = ev.load(&ms.vs, range, true)?;
-            (loaded, range, &ms.vs.at, &ms.vs.offset)
-        }
-        Expr::Subquery(sq) => (ev.subquery(sq)?, duration_ms(sq.range), &sq.at, &sq.offset),
+    let (range, at, offset) = match strip_parens(args[matrix_at]) {
+        Expr::MatrixSelector(ms) => (duration_ms(ms.range), &ms.vs.at, &ms.vs.offset),
+        Expr::Subquery(sq) => (duration_ms(sq.range), &sq.at, &sq.offset),
         _ => unreachable!("matrix_at points at a range selector or a subquery"),
     };
-    let mut out = StepVector::empty(ev.steps.count);
+    let clock = ev.clock();
     let steps = ev.steps;
-    let mut failure = None;
-    let mut step_args = vec![f64::NAN; scalars.len()];
-    for (labels, samples) in loaded {
-        let index = out.series.len() as u32;
-        let mut any = false;
-        ev.each_window((at, offset), range, &samples, |step, reference, window| {
+    // Functions other than these drop the metric name: each series' new labels are made
+    // where its values are (on the reading threads).
+    let keeps_name = matches!(
+        f,
+        RangeFunction::LastOverTime | RangeFunction::AbsentOverTime
+    );
+    // One series: its value at every step whose window has samples.
+    let per_series = |labels: &Labels, samples: Vec<(i64, f64)>| -> SeriesResult {
+        let mut points = StepPoints::new();
+        let mut failure = None;
+        let mut step_args = vec![f64::NAN; scalars.len()];
+        clock.each_window((at, offset), range, &samples, |step, reference, window| {
             if window.is_empty() || failure.is_some() {
                 return;
             }
@@ -207,43 +210,76 @@ fn range_call(
                 steps.time(step),
                 &step_args,
             ) {
-                out.steps[step].push((index, v));
-                any = true;
+                points.push((step as u32, v));
             }
         });
         if let Some(e) = failure {
-            return Err(QueryError::Execution(e));
+            return Err(e);
         }
-        if any {
-            out.series.push(labels);
+        let nameless = (!keeps_name && !points.is_empty()).then(|| labels.without_name());
+        Ok((nameless, points))
+    };
+    let mapped: Vec<(Labels, SeriesResult)> = match strip_parens(args[matrix_at]) {
+        Expr::MatrixSelector(ms) => ev.load_map(&ms.vs, range, true, per_series)?,
+        Expr::Subquery(sq) => ev
+            .subquery(sq)?
+            .into_iter()
+            .map(|(labels, samples)| {
+                let mapped = per_series(&labels, samples);
+                (labels, mapped)
+            })
+            .collect(),
+        _ => unreachable!("matrix_at points at a range selector or a subquery"),
+    };
+    let mut series = Vec::with_capacity(mapped.len());
+    let mut nameless = Vec::new();
+    for (labels, result) in mapped {
+        let (without, points) = result.map_err(QueryError::Execution)?;
+        if points.is_empty() {
+            continue;
         }
+        nameless.extend(without);
+        series.push((labels, points));
     }
     match f {
-        RangeFunction::LastOverTime => Ok(Val::Vector(out)),
-        RangeFunction::AbsentOverTime => {
-            Ok(Val::Vector(absent(&out, absent_labels(args[matrix_at]))))
+        RangeFunction::LastOverTime => Ok(Val::Vector(gather(series, steps.count, None))),
+        RangeFunction::AbsentOverTime => Ok(Val::Vector(absent(
+            &gather(series, steps.count, None),
+            absent_labels(args[matrix_at]),
+        ))),
+        _ => {
+            // As `drop_metric_names`: series of one name stay distinct without it.
+            let one_name = match series.first() {
+                Some((first, _)) => series.iter().all(|(l, _)| l.name() == first.name()),
+                None => true,
+            };
+            if one_name {
+                Ok(Val::Vector(gather(series, steps.count, Some(nameless))))
+            } else {
+                let vector = gather(series, steps.count, None);
+                Ok(Val::Vector(relabel_to(vector, nameless)?))
+            }
         }
-        _ => Ok(Val::Vector(drop_metric_names(out)?)),
     }
 }
+
+/// One series of a range function: its labels without the metric name (when the function
+/// drops it and the series has a value) and its values, or the error that stopped it.
+type SeriesResult = Result<(Option<Labels>, StepPoints), String>;
 
 /// `timestamp(v)`: the time of each sample, in seconds. For a plain selector that is when
 /// the sample was taken; for anything else it is the evaluation time.
 fn timestamp(ev: &mut Evaluator<'_>, arg: &Expr) -> Result<Val, QueryError> {
     if let Expr::VectorSelector(vs) = strip_parens(arg) {
-        let loaded = ev.load(vs, ev.options.lookback_ms, false)?;
-        let mut out = StepVector::empty(ev.steps.count);
-        for (labels, samples) in loaded {
-            let index = out.series.len() as u32;
-            let mut any = false;
-            ev.each_instant(vs, &samples, |step, t, _| {
-                out.steps[step].push((index, t as f64 / 1000.0));
-                any = true;
+        let clock = ev.clock();
+        let loaded = ev.load_map(vs, ev.options.lookback_ms, false, |_, samples| {
+            let mut points = StepPoints::new();
+            clock.each_instant(vs, &samples, |step, t, _| {
+                points.push((step as u32, t as f64 / 1000.0));
             });
-            if any {
-                out.series.push(labels);
-            }
-        }
+            points
+        })?;
+        let out = gather(loaded, ev.steps.count, None);
         return Ok(Val::Vector(drop_metric_names(out)?));
     }
     let steps = ev.steps;

@@ -2,11 +2,16 @@
 //! selectors and the windows of range-vector selectors.
 //!
 //! Each selector reads the store once per query, for the whole time span all steps need,
-//! and every step then picks its samples from memory by moving two cursors forward.
+//! and every step then picks its samples from memory by moving two cursors forward. Over
+//! many series the reads run on every core, a batch of series at a time, and what the
+//! query computes per series (its value at each step, a range function's windows, its
+//! labels without the name) is done on the reading thread as soon as the series is read
+//! ([`Evaluator::load_map`]): in parallel, while the samples are in cache, and without
+//! holding every series' samples at once.
 
 use promql_parser::parser::{AtModifier, Offset, VectorSelector};
 
-use super::{Evaluator, StepVector};
+use super::{Clock, Evaluator, StepVector};
 use crate::QueryError;
 use vigil_store::selector::Selector;
 use vigil_store::{Labels, SeriesId, Store};
@@ -22,6 +27,9 @@ pub(super) fn is_stale(v: f64) -> bool {
 /// One series as read from the store, samples oldest first.
 pub(super) type Loaded = (Labels, Vec<(i64, f64)>);
 
+/// One series' values at the steps where it has one: `(step, value)`, steps ascending.
+pub(super) type StepPoints = Vec<(u32, f64)>;
+
 impl Evaluator<'_> {
     /// Reads the series `vs` selects with the samples every step needs: from the first
     /// step's reference time minus `lookback_ms` to the last step's reference time. With
@@ -32,6 +40,21 @@ impl Evaluator<'_> {
         lookback_ms: i64,
         drop_stale: bool,
     ) -> Result<Vec<Loaded>, QueryError> {
+        self.load_map(vs, lookback_ms, drop_stale, |_, samples| samples)
+    }
+
+    /// Reads as [`Evaluator::load`] does, handing each series' labels and samples to `map`
+    /// on the thread that read them (so that what a query computes per series runs on
+    /// every core, while the samples are still in cache, and no more than a batch of
+    /// series is held at once). Returns the labels and `map`'s result of every series with
+    /// samples, in the order of the selection.
+    pub fn load_map<T: Send>(
+        &mut self,
+        vs: &VectorSelector,
+        lookback_ms: i64,
+        drop_stale: bool,
+        map: impl Fn(&Labels, Vec<(i64, f64)>) -> T + Sync,
+    ) -> Result<Vec<(Labels, T)>, QueryError> {
         let selector = Selector::from_vector_selector(vs)
             .map_err(|reason| QueryError::BadArgument(format!("{vs}: {reason}")))?;
         let first = self.reference_time(vs, self.steps.start);
@@ -44,24 +67,27 @@ impl Evaluator<'_> {
                 self.options.max_series
             )));
         }
+        let per_series = |i: usize, mut samples: Vec<(i64, f64)>| {
+            if drop_stale {
+                samples.retain(|(_, v)| !is_stale(*v));
+            }
+            let count = samples.len();
+            (count, (count > 0).then(|| map(&series[i].1, samples)))
+        };
         let parts = read_parallel(
             self.store,
             &series,
-            from,
-            to,
-            self.steps.step,
+            (from, to, self.steps.step),
             self.deadline,
+            &per_series,
         )
         .map_err(|e| match e {
             QueryError::Timeout(_) => QueryError::Timeout(self.options.timeout),
             e => e,
         })?;
         let mut loaded = Vec::with_capacity(series.len());
-        for ((_, labels), mut samples) in series.into_iter().zip(parts) {
-            if drop_stale {
-                samples.retain(|(_, v)| !is_stale(*v));
-            }
-            self.loaded_samples += samples.len();
+        for ((_, labels), (count, mapped)) in series.into_iter().zip(parts) {
+            self.loaded_samples += count;
             if self.loaded_samples > self.options.max_samples {
                 return Err(QueryError::TooLarge(format!(
                     "the query would read more than {} samples (at {vs}); \
@@ -69,8 +95,8 @@ impl Evaluator<'_> {
                     self.options.max_samples
                 )));
             }
-            if !samples.is_empty() {
-                loaded.push((labels, samples));
+            if let Some(mapped) = mapped {
+                loaded.push((labels, mapped));
             }
         }
         Ok(loaded)
@@ -80,22 +106,49 @@ impl Evaluator<'_> {
     /// the reference time and no older than the lookback, unless it is a staleness marker.
     pub fn vector_selector(&mut self, vs: &VectorSelector) -> Result<StepVector, QueryError> {
         let lookback = self.options.lookback_ms;
-        let loaded = self.load(vs, lookback, false)?;
-        let mut out = StepVector::empty(self.steps.count);
-        for (labels, samples) in loaded {
-            let index = out.series.len() as u32;
-            let mut any = false;
-            self.each_instant(vs, &samples, |step, _t, v| {
-                out.steps[step].push((index, v));
-                any = true;
-            });
-            if any {
-                out.series.push(labels);
-            }
-        }
-        Ok(out)
+        let clock = self.clock();
+        let loaded = self.load_map(vs, lookback, false, |_, samples| {
+            let mut points = StepPoints::new();
+            clock.each_instant(vs, &samples, |step, _t, v| points.push((step as u32, v)));
+            points
+        })?;
+        Ok(gather(loaded, self.steps.count, None))
     }
+}
 
+/// The step vector of series with their points: series without any point are left out;
+/// `labels`, when given, replaces each series' labels (same order as `series`).
+pub(super) fn gather(
+    series: Vec<(Labels, StepPoints)>,
+    steps: usize,
+    labels: Option<Vec<Labels>>,
+) -> StepVector {
+    let mut counts = vec![0usize; steps];
+    for (_, points) in &series {
+        for &(step, _) in points {
+            counts[step as usize] += 1;
+        }
+    }
+    let mut out = StepVector {
+        series: Vec::with_capacity(series.len()),
+        steps: counts.into_iter().map(Vec::with_capacity).collect(),
+    };
+    let mut labels = labels.map(Vec::into_iter);
+    for (original, points) in series {
+        let replaced = labels.as_mut().and_then(Iterator::next);
+        if points.is_empty() {
+            continue;
+        }
+        let index = out.series.len() as u32;
+        for (step, v) in points {
+            out.steps[step as usize].push((index, v));
+        }
+        out.series.push(replaced.unwrap_or(original));
+    }
+    out
+}
+
+impl Clock {
     /// Calls `f(step, sample time, value)` for every step at which `samples` has a value
     /// under instant-vector (lookback) semantics.
     pub fn each_instant(
@@ -104,11 +157,11 @@ impl Evaluator<'_> {
         samples: &[(i64, f64)],
         mut f: impl FnMut(usize, i64, f64),
     ) {
-        let lookback = self.options.lookback_ms;
+        let lookback = self.lookback_ms;
         let mut next = 0; // first sample after the reference time
         let mut fixed = None;
         for step in 0..self.steps.count {
-            let reference = self.reference_time(vs, self.steps.time(step));
+            let reference = self.reference(&vs.at, &vs.offset, self.steps.time(step));
             if fixed == Some(reference) {
                 // `@` pins the time: every step sees the same sample.
             } else if fixed.is_some_and(|f| reference < f) {
@@ -171,94 +224,108 @@ const READ_BATCH: usize = 256;
 /// threads rather than one.
 const SPLIT_SPAN_MS: i64 = 6 * 3600 * 1000;
 
-/// Reads the samples of every series in `[from, to]`, on as many threads as there are
-/// cores: the store's reads are CPU-bound (seek, decompress, decode), and a query over many
-/// series or a long span would otherwise use one core. Returns one vector per series, in
-/// order.
-fn read_parallel(
+/// Reads the samples of every series in `[from, to]` (`span` is `(from, to, step)`) and
+/// hands each series' to `map(index, samples)`, on as many threads as there are cores:
+/// the store's reads are CPU-bound (seek, decompress, decode), and a query over many
+/// series or a long span would otherwise use one core. Returns `map`'s result for every
+/// series, in order.
+fn read_parallel<T: Send>(
     store: &dyn Store,
     series: &[(SeriesId, Labels)],
-    from: i64,
-    to: i64,
-    step: i64,
+    (from, to, step): (i64, i64, i64),
     deadline: std::time::Instant,
-) -> Result<Vec<Vec<(i64, f64)>>, QueryError> {
+    map: &(dyn Fn(usize, Vec<(i64, f64)>) -> T + Sync),
+) -> Result<Vec<T>, QueryError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Work items: (series index, start, end). Few series over a long span are cut in time.
-    let pieces = if series.len() < threads && to - from > SPLIT_SPAN_MS {
-        threads as i64
-    } else {
-        1
-    };
-    let width = (to - from) / pieces + 1;
-    let items: Vec<(usize, i64, i64)> = (0..series.len())
-        .flat_map(|i| {
-            (0..pieces).map(move |p| {
-                let start = from + p * width;
-                (i, start, (start + width - 1).min(to))
+    // Few series over a long span are cut in time, read on every thread, put together
+    // again and mapped here.
+    if series.len() < threads && to - from > SPLIT_SPAN_MS {
+        let pieces = threads as i64;
+        let width = (to - from) / pieces + 1;
+        let items: Vec<(usize, i64, i64)> = (0..series.len())
+            .flat_map(|i| {
+                (0..pieces).map(move |p| {
+                    let start = from + p * width;
+                    (i, start, (start + width - 1).min(to))
+                })
             })
-        })
-        .collect();
-    let read = |chunk: &[(usize, i64, i64)]| -> Result<Vec<Vec<(i64, f64)>>, QueryError> {
-        let mut out = Vec::with_capacity(chunk.len());
-        if pieces == 1 {
-            // One span for every series: read them together, a batch at a time (the store
-            // shares its snapshot and iterators within a batch).
-            for batch in chunk.chunks(READ_BATCH) {
+            .collect();
+        let read = |chunk: &[(usize, i64, i64)]| -> Result<Vec<Vec<(i64, f64)>>, QueryError> {
+            let mut out = Vec::with_capacity(chunk.len());
+            for &(i, start, end) in chunk {
                 if std::time::Instant::now() > deadline {
                     return Err(QueryError::Timeout(std::time::Duration::ZERO));
                 }
-                let ids: Vec<SeriesId> = batch.iter().map(|&(i, _, _)| series[i].0).collect();
-                out.extend(store.samples_for_step_many(&ids, from, to, step)?);
+                let mut samples = Vec::new();
+                // Raw samples where kept; downsampled tiers only where raw data has expired.
+                store.samples_for_step(series[i].0, start, end, step, &mut samples)?;
+                out.push(samples);
             }
-            return Ok(out);
+            Ok(out)
+        };
+        let mut whole: Vec<Vec<(i64, f64)>> = Vec::with_capacity(series.len());
+        let mut piece = 0;
+        for part in on_threads(&items, items.len().div_ceil(threads), &read) {
+            for samples in part? {
+                if piece % pieces == 0 {
+                    whole.push(samples);
+                } else if let Some(last) = whole.last_mut() {
+                    last.extend(samples);
+                }
+                piece += 1;
+            }
         }
-        for (n, &(i, start, end)) in chunk.iter().enumerate() {
-            if n % 256 == 0 && std::time::Instant::now() > deadline {
+        return Ok(whole
+            .into_iter()
+            .enumerate()
+            .map(|(i, samples)| map(i, samples))
+            .collect());
+    }
+    // One span for every series: each thread reads its share a batch at a time (the store
+    // shares its snapshot and iterators within a batch) and maps each series at once.
+    let items: Vec<usize> = (0..series.len()).collect();
+    let read = |chunk: &[usize]| -> Result<Vec<T>, QueryError> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for batch in chunk.chunks(READ_BATCH) {
+            if std::time::Instant::now() > deadline {
                 return Err(QueryError::Timeout(std::time::Duration::ZERO));
             }
-            let mut samples = Vec::new();
-            // Raw samples where kept; downsampled tiers only where raw data has expired.
-            store.samples_for_step(series[i].0, start, end, step, &mut samples)?;
-            out.push(samples);
+            let ids: Vec<SeriesId> = batch.iter().map(|&i| series[i].0).collect();
+            let samples = store.samples_for_step_many(&ids, from, to, step)?;
+            out.extend(batch.iter().zip(samples).map(|(&i, s)| map(i, s)));
         }
         Ok(out)
     };
     // Threads are not worth starting for a few short series.
-    let per_thread = if pieces > 1 {
-        items.len().div_ceil(threads)
-    } else {
-        items.len().div_ceil(threads).max(64)
-    };
-    let results: Vec<Result<Vec<Vec<(i64, f64)>>, QueryError>> = if items.len() <= per_thread {
-        vec![read(&items)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = items
-                .chunks(per_thread)
-                .map(|chunk| scope.spawn(move || read(chunk)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(QueryError::Execution("a store read panicked".into()))
-                    })
-                })
-                .collect()
-        })
-    };
-    let mut out: Vec<Vec<(i64, f64)>> = Vec::with_capacity(series.len());
-    let mut piece = 0;
-    for part in results {
-        for samples in part? {
-            if piece % pieces == 0 {
-                out.push(samples);
-            } else if let Some(last) = out.last_mut() {
-                last.extend(samples);
-            }
-            piece += 1;
-        }
+    let per_thread = items.len().div_ceil(threads).max(32);
+    let mut out = Vec::with_capacity(series.len());
+    for part in on_threads(&items, per_thread, &read) {
+        out.extend(part?);
     }
     Ok(out)
+}
+
+/// `work` over `items` in chunks of `per_thread`, each chunk on a thread of its own (on
+/// this thread when there is one chunk); the results in the order of the chunks.
+fn on_threads<I: Sync, R: Send>(
+    items: &[I],
+    per_thread: usize,
+    work: &(dyn Fn(&[I]) -> Result<R, QueryError> + Sync),
+) -> Vec<Result<R, QueryError>> {
+    if items.len() <= per_thread.max(1) {
+        return vec![work(items)];
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_thread.max(1))
+            .map(|chunk| scope.spawn(move || work(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(QueryError::Execution("a store read panicked".into())))
+            })
+            .collect()
+    })
 }

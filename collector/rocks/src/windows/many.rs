@@ -3,10 +3,11 @@
 //! [`super::read`] makes them anew for each (which costs about as much as the reads
 //! themselves when each series has a few samples in the span).
 
-use super::{Windows, block_key, block_window, decode_block, get_run, merge, recent_key, settle};
-use crate::engine;
-use crate::keys::{CF_BLOCKS, CF_RECENT, family};
+use super::{Windows, block_key, block_window, column_key, get_run, merge, recent_key, settle};
+use crate::keys::{CF_BLOCKS, CF_RECENT, CF_TIMESTAMPS, family};
+use crate::{codec, corrupt, engine};
 use rocksdb::{DB, ReadOptions};
+use std::collections::HashMap;
 use vigil_store::{SeriesId, StoreResult};
 
 /// The samples of each of `ids` with `start <= t <= end`, oldest first, one vector per id
@@ -41,6 +42,8 @@ pub(crate) fn read_many(
     };
     let mut iter = db.raw_iterator_cf_opt(family(db, CF_BLOCKS)?, options());
     let mut started = false;
+    // The series of a window share a few timestamp columns: each is read once.
+    let mut columns = Columns::default();
     for (n, &i) in order.iter().enumerate() {
         if n > 0 && ids[order[n - 1]] == ids[i] {
             continue;
@@ -51,15 +54,13 @@ pub(crate) fn read_many(
             if key > last.as_slice() {
                 break;
             }
-            decode_block(
-                db,
-                &options,
-                block_window(key)?,
-                block,
-                start,
-                end,
-                &mut outs[i],
-            )?;
+            let w = block_window(key)?;
+            let damaged = || corrupt("sample block");
+            let column = match codec::column_of(block).ok_or_else(damaged)? {
+                Some(id) => Some(columns.get(db, &options, w, id)?),
+                None => None,
+            };
+            codec::decode(block, column, start, end, &mut outs[i]).ok_or_else(damaged)?;
             iter.next();
         }
         iter.status().map_err(engine)?;
@@ -82,6 +83,7 @@ pub(crate) fn read_many(
                 if key > last.as_slice() {
                     break;
                 }
+                fresh[i].reserve(value.len() / 16);
                 get_run(value, start, end, &mut fresh[i])?;
                 iter.next();
             }
@@ -89,10 +91,20 @@ pub(crate) fn read_many(
         }
     }
     for (out, mut fresh) in outs.iter_mut().zip(fresh) {
-        settle(&mut fresh);
-        if !fresh.is_empty() {
-            let blocks = std::mem::take(out);
-            merge(&blocks, &fresh, out);
+        // Runs written in time order need no sorting (the usual case).
+        if !fresh.is_sorted_by(|a, b| a.0 < b.0) {
+            settle(&mut fresh);
+        }
+        match (out.last(), fresh.first()) {
+            (_, None) => {}
+            (None, Some(_)) => *out = fresh,
+            // Blocks end before the recent samples start (as they do unless late samples
+            // arrived for a compacted window): one after the other.
+            (Some(&(a, _)), Some(&(b, _))) if a < b => out.extend_from_slice(&fresh),
+            _ => {
+                let blocks = std::mem::take(out);
+                merge(&blocks, &fresh, out);
+            }
         }
     }
     // A repeated id was read once, for its first place in `order`.
@@ -103,6 +115,33 @@ pub(crate) fn read_many(
         }
     }
     Ok(outs)
+}
+
+/// The shared timestamp columns one read has fetched, by window and column id.
+#[derive(Default)]
+struct Columns(HashMap<(i64, codec::ColumnId), Vec<u8>>);
+
+impl Columns {
+    /// Column `id` of window `w`, fetched from the store the first time.
+    fn get(
+        &mut self,
+        db: &DB,
+        options: &dyn Fn() -> ReadOptions,
+        w: i64,
+        id: codec::ColumnId,
+    ) -> StoreResult<&[u8]> {
+        use std::collections::hash_map::Entry;
+        match self.0.entry((w, id)) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let column = db
+                    .get_pinned_cf_opt(family(db, CF_TIMESTAMPS)?, column_key(w, &id), &options())
+                    .map_err(engine)?
+                    .ok_or_else(|| corrupt("sample block (its timestamp column is missing)"))?;
+                Ok(e.insert(column.to_vec()))
+            }
+        }
+    }
 }
 
 /// Keys an iterator steps over before it seeks instead. One: after a series the iterator
