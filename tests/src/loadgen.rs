@@ -4,7 +4,12 @@
 //! # Layout
 //! - [`catalogue`]: the ~300 node_exporter-like series slots of a host, with kinds and units.
 //! - [`fleet`]: every host's samples step by step, deterministic from the seed.
-//! - [`send`]: one gRPC stream per host: Hello, backfill as fast as acknowledged, then live.
+//! - [`send`]: one gRPC stream per host: Hello, backfill as fast as acknowledged, then live;
+//!   a broken stream is reopened as the agent does.
+//! - [`agent`]: one simulated agent: its scrapes, its spool and its current stream.
+//! - [`spool`]: a host's batches not yet acknowledged, re-sent on a new stream.
+//! - [`backoff`]: the agent's reconnect delays with jitter.
+//! - [`storm`]: broken streams, reconnects, and the reconnection storms they make.
 //! - [`emit`]: the same samples as OpenMetrics text or VictoriaMetrics import JSON lines.
 //! - [`victoria`]: the same hosts sent live to VictoriaMetrics' `/api/v1/import` instead.
 //! - [`report`]: counts, samples/s and latency to acknowledgement, as text or JSON.
@@ -15,12 +20,16 @@
 //! `--end` defaults to now rounded down to the interval. Pass the same flags (and `--end`)
 //! to a sending run and an `--emit` run and they hold exactly the same samples.
 
+pub mod agent;
+pub mod backoff;
 pub mod catalogue;
 pub mod emit;
 pub mod fleet;
 pub mod intervals;
 pub mod report;
 pub mod send;
+pub mod spool;
+pub mod storm;
 pub mod victoria;
 
 use clap::Parser;
@@ -114,6 +123,25 @@ pub struct Args {
     /// http://127.0.0.1:8428) instead of the collector, live as an agent would.
     #[arg(long, value_name = "URL", conflicts_with = "emit")]
     pub vm_url: Option<String>,
+    /// Let a host's run end at its first broken stream (an error naming it) instead of
+    /// reconnecting as the agent does: backoff with jitter, Hello again, series defined
+    /// afresh, unacknowledged batches re-sent in order.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// First reconnect delay; doubles per failure up to --backoff-max, each wait a uniform
+    /// pick from [delay/2, delay] (the agent's delivery.backoff_initial).
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay (the agent's delivery.backoff_max).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub backoff_max: Duration,
+    /// A host that has had no stream for this long gives up (an error naming it).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub reconnect_for: Duration,
+    /// Longest wait for the Welcome, and for the Ack of the oldest batch in flight, before
+    /// the stream counts as broken (the agent's delivery.ack_timeout is 30s).
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub ack_timeout: Duration,
 }
 
 /// Runs what `args` ask for; Err carries a message for the user. Returns whether every
@@ -128,6 +156,14 @@ pub fn run(args: Args) -> Result<bool, String> {
     }
     if args.batch_samples == 0 || args.in_flight == 0 || args.concurrency == 0 {
         return Err("--batch-samples, --in-flight and --concurrency must be at least 1".into());
+    }
+    if args.backoff_initial.is_zero() || args.backoff_max < args.backoff_initial {
+        return Err(
+            "--backoff-initial must be above 0 and --backoff-max at least --backoff-initial".into(),
+        );
+    }
+    if args.ack_timeout.is_zero() {
+        return Err("--ack-timeout must be above 0".into());
     }
     let backfill_steps = args.backfill.as_millis() as i64 / interval_ms;
     let duration = args.duration.unwrap_or(if backfill_steps > 0 {
@@ -226,6 +262,10 @@ fn send_all(
     let mut endpoint = Endpoint::from_shared(args.collector.clone())
         .map_err(|e| format!("--collector {:?} is not a URL: {e}", args.collector))?
         .tcp_nodelay(true);
+    if !args.no_reconnect {
+        // The agent's: a connection not made by then is tried again after the backoff.
+        endpoint = endpoint.connect_timeout(backoff::AGENT_CONNECT_TIMEOUT);
+    }
     if let Some(ca) = &args.tls_ca {
         let pem = std::fs::read(ca)
             .map_err(|e| format!("--tls-ca: cannot read {}: {e}", ca.display()))?;
@@ -248,6 +288,12 @@ fn send_all(
         token: args.token.clone(),
         gzip: args.gzip,
         ramp: args.ramp,
+        ack_timeout: args.ack_timeout,
+        reconnect: (!args.no_reconnect).then_some(send::Reconnect {
+            backoff_initial: args.backoff_initial,
+            backoff_max: args.backoff_max,
+            give_up: args.reconnect_for,
+        }),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -285,11 +331,21 @@ fn send_all(
     }
     let report = stats.report(errors);
     context["ramp_ms"] = (args.ramp.as_millis() as u64).into();
+    if args.vm_url.is_none() {
+        context["reconnect"] = serde_json::json!({
+            "enabled": !args.no_reconnect,
+            "backoff_initial_ms": args.backoff_initial.as_millis() as u64,
+            "backoff_max_ms": args.backoff_max.as_millis() as u64,
+            "give_up_ms": args.reconnect_for.as_millis() as u64,
+            "ack_timeout_ms": args.ack_timeout.as_millis() as u64,
+            "in_flight": args.in_flight,
+        });
+    }
     match &args.vm_url {
         Some(url) => context["vm_url"] = url.clone().into(),
         None => context["collector"] = args.collector.clone().into(),
     }
-    let complete = report.errors.is_empty() && report.rejected == 0;
+    let complete = report.errors.is_empty() && report.rejected == 0 && report.lost() == 0;
     if args.output == "json" {
         println!("{}", report.json(context));
     } else {

@@ -8,6 +8,10 @@
 //! Besides the per-phase totals, [`Stats`] keeps a window of what happened since the last
 //! interval report ([`super::intervals`]), and when the streams connected and had their
 //! first batch (the one defining their series) acknowledged.
+//!
+//! Samples *generated* are those a host made (its spool's input); *sent* counts every
+//! sending, so a batch re-sent after a broken stream counts twice there; a sample is *lost*
+//! when it was generated and neither acknowledged nor refused by the end of the run.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +30,7 @@ pub enum Phase {
 /// One phase's counts.
 #[derive(Debug, Default)]
 struct PhaseStats {
+    generated: AtomicU64,
     sent: AtomicU64,
     acked: AtomicU64,
     batches: AtomicU64,
@@ -38,12 +43,20 @@ struct PhaseStats {
 /// What happened since the last interval report.
 #[derive(Debug, Default)]
 pub(super) struct Window {
+    /// Samples generated.
+    pub generated: u64,
     /// Samples sent.
     pub sent: u64,
     /// Samples acknowledged as stored.
     pub acked: u64,
     /// Latency of each batch acknowledged, microseconds.
     pub latencies_us: Vec<u64>,
+    /// Streams, or attempts to open one, that failed.
+    pub failures: u64,
+    /// Streams opened after a failure.
+    pub reconnects: u64,
+    /// Batches sent again on a new stream.
+    pub resent_batches: u64,
 }
 
 /// Counts shared by every host's stream.
@@ -61,6 +74,7 @@ pub struct Stats {
     first_connect: Mutex<Option<Instant>>,
     last_created: Mutex<Option<Instant>>,
     pub(super) window: Mutex<Window>,
+    pub(super) reconnect: super::storm::Reconnects,
     pub(super) intervals: Mutex<Vec<super::intervals::IntervalReport>>,
 }
 
@@ -111,14 +125,23 @@ impl Stats {
         }
     }
 
-    /// Samples sent and not yet acknowledged nor refused, over both phases.
+    /// Samples generated and not yet acknowledged nor refused, over both phases (sent or
+    /// waiting in a spool).
     pub fn outstanding(&self) -> u64 {
-        let (mut sent, mut done) = (0, self.rejected.load(Ordering::Relaxed));
+        let (mut generated, mut done) = (0, self.rejected.load(Ordering::Relaxed));
         for p in &self.phases {
-            sent += p.sent.load(Ordering::Relaxed);
+            generated += p.generated.load(Ordering::Relaxed);
             done += p.acked.load(Ordering::Relaxed);
         }
-        sent.saturating_sub(done)
+        generated.saturating_sub(done)
+    }
+
+    /// A host made a batch of `samples` samples (before sending it).
+    pub fn generated(&self, phase: Phase, samples: u64) {
+        self.phases[phase as usize]
+            .generated
+            .fetch_add(samples, Ordering::Relaxed);
+        lock(&self.window).generated += samples;
     }
 
     /// A batch of `samples` samples was sent.
@@ -148,6 +171,7 @@ impl Stats {
             w.acked += accepted;
             w.latencies_us.push(latency.as_micros() as u64);
         }
+        self.storm_latency(latency.as_micros() as u64);
         if rejected > 0 {
             self.rejected.fetch_add(rejected, Ordering::Relaxed);
             let mut first = lock(&self.first_rejection);
@@ -175,6 +199,7 @@ impl Stats {
         };
         let acked = p.acked.load(Ordering::Relaxed);
         PhaseReport {
+            generated: p.generated.load(Ordering::Relaxed),
             sent: p.sent.load(Ordering::Relaxed),
             acked,
             batches: p.batches.load(Ordering::Relaxed),
@@ -203,6 +228,7 @@ impl Stats {
             streams: self.streams(),
             create_seconds: self.create_seconds(),
             intervals: lock(&self.intervals).clone(),
+            reconnect: self.reconnect_report(),
         }
     }
 }
@@ -238,7 +264,9 @@ pub fn percentile(sorted_us: &[u64], q: f64) -> f64 {
 /// One phase of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhaseReport {
-    /// Samples sent.
+    /// Samples generated.
+    pub generated: u64,
+    /// Samples sent (re-sent ones again).
     pub sent: u64,
     /// Samples the collector acknowledged as stored.
     pub acked: u64,
@@ -263,6 +291,7 @@ pub struct PhaseReport {
 impl PhaseReport {
     fn json(&self) -> serde_json::Value {
         serde_json::json!({
+            "generated_samples": self.generated,
             "sent_samples": self.sent,
             "acked_samples": self.acked,
             "batches": self.batches,
@@ -312,15 +341,27 @@ pub struct Report {
     pub create_seconds: f64,
     /// The interval reports (with `--report-every`).
     pub intervals: Vec<super::intervals::IntervalReport>,
+    /// Broken streams, reconnects and storms.
+    pub reconnect: super::storm::ReconnectReport,
 }
 
 impl Report {
+    /// Samples generated and neither acknowledged nor refused.
+    pub fn lost(&self) -> u64 {
+        (self.backfill.generated + self.live.generated)
+            .saturating_sub(self.backfill.acked + self.live.acked + self.rejected)
+    }
+
     /// The report as JSON, with `context` (the run's settings) merged in.
     pub fn json(&self, context: serde_json::Value) -> serde_json::Value {
         let mut out = context;
         out["backfill"] = self.backfill.json();
         out["live"] = self.live.json();
+        out["generated_samples"] = (self.backfill.generated + self.live.generated).into();
         out["acked_samples"] = (self.backfill.acked + self.live.acked).into();
+        out["lost_samples"] = self.lost().into();
+        out["all_acknowledged"] = (self.lost() == 0).into();
+        out["reconnects"] = self.reconnect.json();
         out["rejected_samples"] = self.rejected.into();
         out["first_rejection"] = self.first_rejection.clone().into();
         out["errors"] = self.errors.clone().into();
@@ -345,10 +386,18 @@ impl Report {
             }
         }
         out.push_str(&format!(
-            "acknowledged {} samples, rejected {}\n",
+            "acknowledged {} samples, rejected {}; generated {}, lost {}{}\n",
             self.backfill.acked + self.live.acked,
-            self.rejected
+            self.rejected,
+            self.backfill.generated + self.live.generated,
+            self.lost(),
+            if self.lost() == 0 {
+                " (every generated round acknowledged or refused)"
+            } else {
+                " (NOT every generated round was acknowledged)"
+            }
         ));
+        out.push_str(&self.reconnect.text());
         if let Some(why) = &self.first_rejection {
             out.push_str(&format!("first rejection: {why}\n"));
         }

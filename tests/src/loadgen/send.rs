@@ -4,8 +4,19 @@
 //! Backfill: a host sends its past steps as fast as the collector acknowledges them, in
 //! batches of about `batch_samples` samples with up to `in_flight` batches unacknowledged;
 //! at most `concurrency` hosts backfill at once (the others wait with their stream open).
-//! Live: after its backfill a host sends one scrape per batch when the scrape's time comes,
-//! as an agent does. A batch defines the series it uses that the stream has not defined yet.
+//! Live: after its backfill a host makes one scrape when the scrape's time comes, as an
+//! agent does, and sends it as one batch (at once, unless `in_flight` batches wait for
+//! their Acks). A batch defines the series it uses that the stream has not defined yet.
+//!
+//! Every batch stays in the host's spool ([`super::spool`]) until acknowledged. With
+//! reconnects on (the default), a stream that fails — the connection refused or reset, the
+//! collector ending it, no Ack within `ack_timeout` — is followed by another after the
+//! agent's backoff with jitter ([`super::backoff`]): Hello again, the series defined
+//! afresh, the spooled batches re-sent in order, then on. Live scrapes keep being made
+//! when due meanwhile, into the spool, as the agent's collection goes on while its stream
+//! is down. A host that has had no stream for `give_up` stops with an error. Without
+//! reconnects the first failure ends that host's run with an error naming it; the other
+//! hosts go on.
 //!
 //! With a ramp (`--ramp R`), host `i` of `n` opens its stream `R × i / n` after the start
 //! and sends each live scrape that much after the scrape's time, so that streams start
@@ -13,14 +24,16 @@
 //! timestamps are unchanged: the data is the same as without a ramp, sent up to R later).
 //! Without one every stream connects at once and every host sends at the same instants.
 //!
-//! Latency to acknowledgement is measured per batch, from handing it to the stream (a live
-//! batch: from when its scrape was due, or the stream opened if later, so a batch held back
-//! by `in_flight` counts its wait) to reading its Ack. A stream that fails ends that host's run with an error naming it; the
-//! other hosts go on.
+//! Latency to acknowledgement is measured per batch, from when it could first be sent on
+//! the stream that delivered it to reading its Ack: a live batch from when its scrape was
+//! due, or the stream opened if later (so a batch held back by `in_flight` counts its
+//! wait, and one re-sent counts from the new stream's Welcome), a backfill batch from its
+//! making, or the stream opened if later.
 
-use super::fleet::{Fleet, Host};
-use super::report::{Phase, Stats};
-use std::collections::{HashSet, VecDeque};
+use super::agent::Agent;
+use super::backoff::Backoff;
+use super::fleet::Fleet;
+use super::report::Stats;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
@@ -32,9 +45,10 @@ use tonic::transport::Endpoint;
 use vigil_proto::v1::agent_message::Kind as AgentKind;
 use vigil_proto::v1::collector_message::Kind as CollectorKind;
 use vigil_proto::v1::ingest_client::IngestClient;
-use vigil_proto::v1::{
-    AgentMessage, Batch, CollectorMessage, Hello, Label, Scrape, SeriesDefinition,
-};
+use vigil_proto::v1::{AgentMessage, CollectorMessage, Hello};
+
+#[cfg(test)]
+mod tests;
 
 /// How to drive the collector.
 #[derive(Debug, Clone)]
@@ -59,6 +73,22 @@ pub struct Plan {
     pub gzip: bool,
     /// Streams start spread over this long (see the module documentation).
     pub ramp: Duration,
+    /// Longest wait for the Welcome, and for the Ack of the oldest batch in flight; past it
+    /// the stream counts as failed.
+    pub ack_timeout: Duration,
+    /// Reconnecting after a failed stream; None: a failure ends the host's run.
+    pub reconnect: Option<Reconnect>,
+}
+
+/// How hosts reconnect (see [`super::backoff`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Reconnect {
+    /// First delay.
+    pub backoff_initial: Duration,
+    /// Longest delay.
+    pub backoff_max: Duration,
+    /// A host without a stream for this long gives up.
+    pub give_up: Duration,
 }
 
 /// How long after the start host `index` of `hosts` begins, with a ramp of `ramp`.
@@ -66,19 +96,20 @@ pub fn ramp_delay(ramp: Duration, index: u32, hosts: u32) -> Duration {
     ramp.mul_f64(f64::from(index) / f64::from(hosts.max(1)))
 }
 
-/// Runs every host of the plan; returns the errors of hosts whose stream failed.
+/// Runs every host of the plan; returns the errors of hosts whose stream failed (and did
+/// not, or could not, reconnect).
 pub async fn run(plan: Arc<Plan>, stats: Arc<Stats>) -> Vec<String> {
     let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..plan.fleet.spec().hosts {
         let (plan, stats, permits) = (plan.clone(), stats.clone(), permits.clone());
         tasks.spawn(async move {
-            let mut host = plan.fleet.host(index);
             let delay = ramp_delay(plan.ramp, index, plan.fleet.spec().hosts);
             tokio::time::sleep(delay).await;
-            drive(&plan, &mut host, &stats, &permits, delay)
+            let mut agent = Agent::new(plan, stats, permits, index, delay);
+            drive(&mut agent)
                 .await
-                .map_err(|e| format!("{}: {e}", host.name()))
+                .map_err(|e| format!("{}: {e}", agent.host_name()))
         });
     }
     errors_of(tasks).await
@@ -97,15 +128,57 @@ pub(crate) async fn errors_of(mut tasks: tokio::task::JoinSet<Result<(), String>
     errors
 }
 
-/// One host's stream from Hello to its last Ack.
-async fn drive(
-    plan: &Plan,
-    host: &mut Host,
-    stats: &Stats,
-    permits: &Semaphore,
-    delay: Duration,
-) -> Result<(), String> {
-    stats.connecting();
+/// One host from its first Hello to its last Ack, over as many streams as it takes (the
+/// agent's `deliver` loop in agent/src/stream.rs).
+pub(crate) async fn drive(agent: &mut Agent) -> Result<(), String> {
+    let plan = agent.plan().clone();
+    let mut backoff = plan.reconnect.map(|r| {
+        Backoff::new(
+            r.backoff_initial,
+            r.backoff_max,
+            plan.fleet.spec().seed,
+            agent.index(),
+        )
+    });
+    let mut down_since: Option<Instant> = None;
+    let mut first = true;
+    loop {
+        if !first {
+            agent.stats().reconnect_attempt();
+        }
+        first = false;
+        let mut acked = false;
+        let error = match agent.stream_once(&mut acked).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        agent.failed();
+        let (Some(backoff), Some(reconnect)) = (&mut backoff, plan.reconnect) else {
+            return Err(error);
+        };
+        if agent.had_stream() {
+            down_since = None;
+        }
+        let down = *down_since.get_or_insert_with(Instant::now);
+        if down.elapsed() >= reconnect.give_up {
+            return Err(format!(
+                "{error}; gave up after {:?} without a stream (--reconnect-for)",
+                reconnect.give_up
+            ));
+        }
+        let wait = backoff.next(acked);
+        agent.collecting(tokio::time::sleep(wait)).await;
+    }
+}
+
+/// A stream after its Welcome: the batches to send into it and the messages from it.
+pub(crate) struct Opened {
+    pub tx: mpsc::Sender<AgentMessage>,
+    pub inbound: Streaming<CollectorMessage>,
+}
+
+/// Connects, sends `hello` and waits up to `plan.ack_timeout` for the Welcome.
+pub(crate) async fn open(plan: Arc<Plan>, hello: Hello) -> Result<Opened, String> {
     let channel = plan.endpoint.connect().await.map_err(|e| {
         format!(
             "cannot connect to {}: {e} (is the collector running? with many hosts, raise `ulimit -n`)",
@@ -119,205 +192,49 @@ async fn drive(
         client = client.send_compressed(CompressionEncoding::Gzip);
     }
     let (tx, rx) = mpsc::channel::<AgentMessage>(plan.in_flight + 2);
-    let hello = Hello {
-        hostname: host.name().to_owned(),
-        machine_id: format!("loadgen-{}", host.name()),
-        os: "Debian GNU/Linux 12 (bookworm)".into(),
-        kernel: "6.1.0-18-amd64".into(),
-        arch: "x86_64".into(),
-        cpu_model: "vigil-loadgen".into(),
-        logical_cores: 4,
-        memory_bytes: 8 << 30,
-        agent_version: concat!("loadgen-", env!("CARGO_PKG_VERSION")).into(),
-        labels: Vec::new(),
-        interval_ms: plan.fleet.spec().interval_ms as u64,
-        protocol: 1,
-        token: plan.token.clone(),
-    };
     send(&tx, AgentKind::Hello(hello)).await?;
-    let mut inbound = client
-        .stream(ReceiverStream::new(rx))
-        .await
-        .map_err(|s| {
-            format!(
-                "the collector refused the stream: {}: {}",
-                s.code(),
-                s.message()
-            )
-        })?
-        .into_inner();
-    match next(&mut inbound).await? {
-        Some(CollectorKind::Welcome(_)) => {}
-        other => return Err(format!("expected a Welcome, got {other:?}")),
-    }
-    stats.connected();
-    let connected = Instant::now();
-    let delay_ms = delay.as_millis() as i64;
-
-    let mut stream = StreamState::default();
-    if plan.backfill_steps > 0 {
-        let _permit = permits
-            .acquire()
+    let welcome = async {
+        let mut inbound = client
+            .stream(ReceiverStream::new(rx))
             .await
-            .map_err(|_| "the backfill semaphore closed".to_owned())?;
-        while host.step() < plan.backfill_steps || !stream.pending.is_empty() {
-            while stream.pending.len() < plan.in_flight && host.step() < plan.backfill_steps {
-                let batch = stream.batch(host, plan.backfill_steps, plan.batch_samples);
-                stream
-                    .send(&tx, batch, Phase::Backfill, stats, Instant::now())
-                    .await?;
-            }
-            stream.await_ack(&mut inbound, stats).await?;
+            .map_err(|s| {
+                format!(
+                    "the collector refused the stream: {}: {}",
+                    s.code(),
+                    s.message()
+                )
+            })?
+            .into_inner();
+        match next(&mut inbound).await? {
+            Some(CollectorKind::Welcome(_)) => Ok(inbound),
+            other => Err(format!("expected a Welcome, got {other:?}")),
         }
-    }
-    let end = plan.backfill_steps + plan.live_steps;
-    while host.step() < end || !stream.pending.is_empty() {
-        let can_send = host.step() < end && stream.pending.len() < plan.in_flight;
-        let due_ms = host.nominal_ms(host.step()) + delay_ms;
-        let due = due_at(due_ms);
-        tokio::select! {
-            message = next(&mut inbound), if !stream.pending.is_empty() => {
-                stream.on_message(message?, stats)?;
-            }
-            _ = tokio::time::sleep_until(due), if can_send => {
-                let batch = stream.batch(host, host.step() + 1, 1);
-                let since = instant_of(due_ms).max(connected);
-                stream.send(&tx, batch, Phase::Live, stats, since).await?;
-            }
-        }
-    }
-    Ok(())
+    };
+    let inbound = tokio::time::timeout(plan.ack_timeout, welcome)
+        .await
+        .map_err(|_| format!("no Welcome within {:?} (--ack-timeout)", plan.ack_timeout))??;
+    Ok(Opened { tx, inbound })
 }
 
-/// What a stream has defined and what it waits for.
-#[derive(Default)]
-struct StreamState {
-    defined: HashSet<u64>,
-    next_seq: u64,
-    /// Sent and not yet acknowledged: sequence, when sent, samples, phase.
-    pending: VecDeque<(u64, Instant, u64, Phase)>,
-}
-
-impl StreamState {
-    /// The next batch: whole scrapes from the host's next step, until `samples` samples or
-    /// step `end`.
-    fn batch(&mut self, host: &mut Host, end: i64, samples: usize) -> Batch {
-        let mut batch = Batch {
-            seq: self.next_seq,
-            ..Default::default()
-        };
-        self.next_seq += 1;
-        let mut count = 0;
-        while host.step() < end && (count == 0 || count < samples) {
-            let (ts, ids, values) = host.next_scrape();
-            let scrape = Scrape {
-                timestamp_ms: ts,
-                series_ids: ids.to_vec(),
-                values: values.to_vec(),
-                packed: Vec::new(),
-            };
-            count += ids.len();
-            for &id in &scrape.series_ids {
-                if self.defined.insert(id) {
-                    let (name, labels) = host.series(id);
-                    batch.definitions.push(SeriesDefinition {
-                        id,
-                        name: name.to_owned(),
-                        labels: labels
-                            .into_iter()
-                            .map(|(name, value)| Label {
-                                name: name.to_owned(),
-                                value,
-                            })
-                            .collect(),
-                    });
-                }
-            }
-            batch.scrapes.push(scrape);
-        }
-        batch
-    }
-
-    async fn send(
-        &mut self,
-        tx: &mpsc::Sender<AgentMessage>,
-        batch: Batch,
-        phase: Phase,
-        stats: &Stats,
-        since: Instant,
-    ) -> Result<(), String> {
-        let samples: u64 = batch.scrapes.iter().map(|s| s.values.len() as u64).sum();
-        let seq = batch.seq;
-        stats.sent(phase, samples);
-        send(tx, AgentKind::Batch(batch)).await?;
-        self.pending.push_back((seq, since, samples, phase));
-        Ok(())
-    }
-
-    /// Reads messages until the Ack of the oldest pending batch.
-    async fn await_ack(
-        &mut self,
-        inbound: &mut Streaming<CollectorMessage>,
-        stats: &Stats,
-    ) -> Result<(), String> {
-        while !self.on_message(next(inbound).await?, stats)? {}
-        Ok(())
-    }
-
-    /// Takes in a message from the collector; true when it was the Ack of the oldest
-    /// pending batch (any other Ack is an error), false for Settings.
-    fn on_message(&mut self, kind: Option<CollectorKind>, stats: &Stats) -> Result<bool, String> {
-        let ack = match kind {
-            Some(CollectorKind::Ack(ack)) => ack,
-            Some(CollectorKind::Settings(_)) => return Ok(false),
-            other => return Err(format!("expected an Ack, got {other:?}")),
-        };
-        let Some((seq, sent, samples, phase)) = self.pending.pop_front() else {
-            return Err(format!("an Ack for batch {} that was not sent", ack.seq));
-        };
-        if ack.seq != seq {
-            return Err(format!("expected the Ack of batch {seq}, got {}", ack.seq));
-        }
-        if ack.accepted_samples + ack.rejected_samples != samples {
-            return Err(format!(
-                "batch {seq} had {samples} samples but the Ack counts {} accepted and {} rejected",
-                ack.accepted_samples, ack.rejected_samples
-            ));
-        }
-        if seq == 0 {
-            stats.created();
-        }
-        let why = ack
-            .rejection
-            .map(|r| format!("code {}: {}", r.code, r.message));
-        stats.acked(
-            phase,
-            sent.elapsed(),
-            ack.accepted_samples,
-            ack.rejected_samples,
-            why,
-        );
-        Ok(true)
-    }
-}
-
-async fn send(tx: &mpsc::Sender<AgentMessage>, kind: AgentKind) -> Result<(), String> {
+/// Queues one message on the stream.
+pub(crate) async fn send(tx: &mpsc::Sender<AgentMessage>, kind: AgentKind) -> Result<(), String> {
     tx.send(AgentMessage { kind: Some(kind) })
         .await
         .map_err(|_| "the stream closed while sending (the collector ended it)".to_owned())
 }
 
-/// The next message's kind; None when the collector closed the stream.
-async fn next(inbound: &mut Streaming<CollectorMessage>) -> Result<Option<CollectorKind>, String> {
-    match tokio::time::timeout(Duration::from_secs(120), inbound.message()).await {
-        Err(_) => Err("no message from the collector within 120 s".into()),
-        Ok(Err(s)) => Err(format!(
+/// The next message's kind; Err when the collector ended or closed the stream.
+pub(crate) async fn next(
+    inbound: &mut Streaming<CollectorMessage>,
+) -> Result<Option<CollectorKind>, String> {
+    match inbound.message().await {
+        Err(s) => Err(format!(
             "the collector ended the stream: {}: {}",
             s.code(),
             s.message()
         )),
-        Ok(Ok(None)) => Err("the collector closed the stream".into()),
-        Ok(Ok(Some(m))) => Ok(m.kind),
+        Ok(None) => Err("the collector closed the stream".into()),
+        Ok(Some(m)) => Ok(m.kind),
     }
 }
 

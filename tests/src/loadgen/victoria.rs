@@ -152,6 +152,7 @@ impl Poster {
         phase: Phase,
         since: Instant,
     ) -> Result<(), String> {
+        self.stats.generated(phase, samples);
         self.stats.sent(phase, samples);
         let _slot = self
             .posts
