@@ -111,8 +111,11 @@ pub fn joining() -> usize {
 }
 
 /// How long a new stream keeps its place among the [`joining`] ones waiting for its first
-/// batch (an agent with nothing spooled sends its first round only when it is due).
-pub const JOIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// batch. An agent with rounds spooled sends them as soon as it is welcomed; one with
+/// nothing spooled sends its first round only when it is due, and must not hold a place
+/// meanwhile (at 1 s, 10,000 newcomers whose first round was not yet due took four
+/// minutes to join).
+pub const JOIN_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How many batches are handled at once: four per core (a batch waits on the disk for part
 /// of its time), at least four.
