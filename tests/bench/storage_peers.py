@@ -80,6 +80,16 @@ def table(path):
             cells.append(f"{ratio:.2f}× {'✓' if ok else '✗'}")
         else:
             cells.append("—")
+        # Against the better of VictoriaMetrics and Prometheus: at or below both (at or
+        # above both for ingest) is a ✓.
+        peers = [vals[s] for s in ("vm", "prom") if vals[s]]
+        if v and peers:
+            best = max(peers) if better == "higher" else min(peers)
+            ratio = v / best
+            ok = ratio >= 1 if better == "higher" else ratio <= 1
+            cells.append(f"{ratio:.2f}× {'✓' if ok else '✗'}")
+        else:
+            cells.append("—")
         rows.append([label] + cells)
 
     row("ingest, samples/s", "ingest_sps", lambda v, s: fmt_int(v), better="higher")
@@ -98,7 +108,7 @@ def table(path):
             return f"{v * 1000:.1f} ms ({r.get(f'{s}.q.{q}.points', '?')} pts)"
         row(r.get(f"q.{q}.label", q), f"q.{q}.median", cell)
 
-    header = ["figure"] + [name for _, name in systems] + ["Vigil / VM"]
+    header = ["figure"] + [name for _, name in systems] + ["Vigil / VM", "Vigil / better peer"]
     widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
     print(line(header))

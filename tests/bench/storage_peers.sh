@@ -17,7 +17,12 @@
 # Disk: bytes of the data directory (du --apparent-size) divided by the samples, once the
 # system has settled: Vigil after its background block compaction (CPU idle and size steady
 # for 20 s), VictoriaMetrics after /internal/force_flush and /internal/force_merge (and the
-# same wait), Prometheus the block directory promtool wrote.
+# same wait), Prometheus the block directory promtool wrote. Everything counts, the newest
+# still-open window included: Vigil's whole data directory (blocks, shared timestamp
+# columns, samples not yet in blocks in the `recent` family, write-ahead log, MANIFEST and
+# LOG); Vigil compacts the open window early once samples stop arriving (one compaction
+# pass with few samples), so after the settle it is in blocks, not in `recent`. The line
+# under the table splits Vigil's bytes per sample by family (from `vigil status`).
 # Peak RSS: VmHWM of the server process after loading and settling (promtool's peak for
 # Prometheus), and again after the queries (the Prometheus server serving the block).
 # Queries: POST /api/v1/query_range (or /api/v1/query), one warm-up then RUNS timed runs,
@@ -30,12 +35,18 @@
 #     with no step evaluation at all;
 #   - avg(node_load1) over all hosts, last hour, step = INTERVAL;
 #   - avg by (host) (rate(node_cpu_seconds_total[5m])) over all hosts, last hour, step 60 s.
+# Fleet queries: the last two again over a bigger fleet, FLEET_HOSTS hosts x FLEET_SERIES
+# series for FLEET_SPAN (same interval, seed, jitter and end), loaded into a second instance
+# of each system in the same run the same way (and timed the same way; its ingest and disk
+# figures are not reported). FLEET_SERIES=40 keeps every node_cpu_seconds_total and
+# node_load1 series of a host and makes the OpenMetrics file 12 times smaller than 300.
 #
 #   tests/bench/storage_peers.sh                      # 100 hosts x 300 x 10 s x 24 h = 259 M samples
 #   HOSTS=10 SPAN=2h tests/bench/storage_peers.sh     # a quick check
 #   JITTER_MS=25 tests/bench/storage_peers.sh         # millisecond jitter on timestamps
 #
-# Other settings: SEED (1), RUNS (20), CONCURRENCY (hosts backfilling at once, 4),
+# Other settings: FLEET_HOSTS (1000; 0 leaves the fleet queries out), FLEET_SERIES (40),
+# FLEET_SPAN (2h), SEED (1), RUNS (20), CONCURRENCY (hosts backfilling at once, 4),
 # BATCH_SAMPLES (10000), KEEP=1 keeps the work directory. Needs disk for the OpenMetrics file
 # (about 80 bytes a sample; it is deleted as soon as promtool has read it). Installs Debian's
 # victoria-metrics, prometheus and curl when missing. Start nothing else heavy meanwhile:
@@ -52,6 +63,9 @@ SEED=${SEED:-1}
 RUNS=${RUNS:-20}
 CONCURRENCY=${CONCURRENCY:-4}
 BATCH_SAMPLES=${BATCH_SAMPLES:-10000}
+FLEET_HOSTS=${FLEET_HOSTS:-1000}
+FLEET_SERIES=${FLEET_SERIES:-40}
+FLEET_SPAN=${FLEET_SPAN:-2h}
 work=$(mktemp -d "${TMPDIR:-/tmp}/storage_peers.XXXXXX")
 helper=tests/bench/storage_peers.py
 results=$work/results.env
@@ -137,13 +151,25 @@ queries=(
   "avg|avg(node_load1), $HOSTS hosts x 1 h, step ${INTERVAL}s|range|avg(node_load1)|$q_hour|$q_end|$INTERVAL"
   "rate|avg by (host)(rate(cpu[5m])), $HOSTS hosts x 1 h, step 60s|range|avg by (host) (rate(node_cpu_seconds_total[5m]))|$q_hour|$q_end|60"
 )
-put queries "$(for q in "${queries[@]}"; do printf '%s ' "${q%%|*}"; done)"
-for q in "${queries[@]}"; do IFS='|' read -r name label _ <<<"$q"; put "q.$name.label" "$label"; done
+# The fleet set (FLEET_HOSTS): the fleet aggregations again, on a second instance.
+fleet_queries=()
+if ((FLEET_HOSTS > 0)); then
+  fleet_queries=(
+    "favg|avg(node_load1), $FLEET_HOSTS hosts x 1 h, step ${INTERVAL}s|range|avg(node_load1)|$q_hour|$q_end|$INTERVAL"
+    "frate|avg by (host)(rate(cpu[5m])), $FLEET_HOSTS hosts x 1 h, step 60s|range|avg by (host) (rate(node_cpu_seconds_total[5m]))|$q_hour|$q_end|60"
+  )
+fi
+fleet_gen=("$bin/vigil-loadgen" --hosts "$FLEET_HOSTS" --series-per-host "$FLEET_SERIES" --interval "${INTERVAL}s"
+  --backfill "$FLEET_SPAN" --duration 0s --end "$end" --jitter-ms "$JITTER_MS" --seed "$SEED")
+put queries "$(for q in "${queries[@]}" "${fleet_queries[@]}"; do printf '%s ' "${q%%|*}"; done)"
+for q in "${queries[@]}" "${fleet_queries[@]}"; do IFS='|' read -r name label _ <<<"$q"; put "q.$name.label" "$label"; done
 
-# time_queries WHO BASE_URL: every query, warm-up then RUNS timed runs.
+# time_queries WHO BASE_URL [LIST]: every query of the array named LIST (queries), warm-up
+# then RUNS timed runs.
 time_queries() {
   local who=$1 url=$2 q name label kind query start stop step times code secs
-  for q in "${queries[@]}"; do
+  local -n list=${3:-queries}
+  for q in "${list[@]}"; do
     IFS='|' read -r name label kind query start stop step <<<"$q"
     local args=(--data-urlencode "query=$query")
     if [[ $kind == range ]]; then
@@ -172,12 +198,77 @@ time_queries() {
   done
 }
 
+# fleet_vigil / fleet_vm / fleet_prom: the fleet set into a second instance of each system,
+# loaded as the main set is, then its queries timed; nothing when FLEET_HOSTS=0.
+fleet_vigil() {
+  ((FLEET_HOSTS > 0)) || return 0
+  echo "Vigil: backfilling the fleet set, $FLEET_SPAN of $FLEET_HOSTS hosts x $FLEET_SERIES series" >&2
+  local g h pid
+  g=$(free_port); h=$(free_port)
+  env "${env_extra[@]}" "$bin/vigil-collector" --grpc-listen "127.0.0.1:$g" \
+    --http-listen "127.0.0.1:$h" --data-dir "$work/vigil-fleet" --log-level warn >"$work/vigil-fleet.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+  wait_ready "http://127.0.0.1:$h/api/v1/status/buildinfo"
+  "${fleet_gen[@]}" --collector "http://127.0.0.1:$g" --concurrency "$CONCURRENCY" \
+    --batch-samples "$BATCH_SAMPLES" --output json >"$work/loadgen-fleet.json" \
+    || { echo "vigil-loadgen (fleet) failed: $(cat "$work/loadgen-fleet.json")" >&2; exit 1; }
+  put fleet_samples "$(json "$work/loadgen-fleet.json" 'd["expected_samples"]')"
+  settle "$pid" "$work/vigil-fleet" vigil-collector
+  echo "Vigil: timing the fleet queries" >&2
+  time_queries vigil "http://127.0.0.1:$h" fleet_queries
+  stop "$pid"
+  rm -rf "$work/vigil-fleet"
+}
+fleet_vm() {
+  ((FLEET_HOSTS > 0)) || return 0
+  echo "VictoriaMetrics: importing the fleet set" >&2
+  local p pid code secs
+  "${fleet_gen[@]}" --emit vm-import "$work/fleet.jsonl" --output json >/dev/null
+  p=$(free_port)
+  victoria-metrics -storageDataPath "$work/vm-fleet" -httpListenAddr "127.0.0.1:$p" \
+    -retentionPeriod 100y -search.disableCache -loggerLevel ERROR >"$work/vm-fleet.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+  wait_ready "http://127.0.0.1:$p/health"
+  read -r code secs < <(curl -s -o "$work/vm-import.out" -w '%{http_code} %{time_total}\n' -X POST \
+    -H 'Content-Type: application/json' -T "$work/fleet.jsonl" "http://127.0.0.1:$p/api/v1/import")
+  [[ $code == 204 || $code == 200 ]] || { echo "fleet import failed: HTTP $code $(head -c 300 "$work/vm-import.out")" >&2; exit 1; }
+  rm -f "$work/fleet.jsonl"
+  curl -sf "http://127.0.0.1:$p/internal/force_flush" >/dev/null || echo "warning: force_flush failed" >&2
+  curl -sf "http://127.0.0.1:$p/internal/force_merge" >/dev/null || echo "warning: force_merge failed" >&2
+  settle "$pid" "$work/vm-fleet" victoria-metrics
+  echo "VictoriaMetrics: timing the fleet queries" >&2
+  time_queries vm "http://127.0.0.1:$p" fleet_queries
+  stop "$pid"
+  rm -rf "$work/vm-fleet"
+}
+fleet_prom() {
+  ((FLEET_HOSTS > 0)) || return 0
+  echo "Prometheus: promtool on the fleet set" >&2
+  local p pid
+  "${fleet_gen[@]}" --emit openmetrics "$work/fleet.om" --output json >/dev/null
+  promtool tsdb create-blocks-from openmetrics --max-block-duration=486h "$work/fleet.om" \
+    "$work/prom-fleet" >"$work/promtool-fleet.log" 2>&1 \
+    || { echo "promtool (fleet) failed: $(tail -5 "$work/promtool-fleet.log")" >&2; exit 1; }
+  rm -f "$work/fleet.om"
+  p=$(free_port)
+  prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom-fleet" \
+    --storage.tsdb.retention.time=3650d --web.listen-address="127.0.0.1:$p" --log.level=warn \
+    >"$work/prometheus-fleet.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+  wait_ready "http://127.0.0.1:$p/-/ready"
+  echo "Prometheus: timing the fleet queries" >&2
+  time_queries prom "http://127.0.0.1:$p" fleet_queries
+  stop "$pid"
+  rm -rf "$work/prom-fleet"
+}
+
 # --- Vigil ------------------------------------------------------------------------------------
 echo "Vigil: backfilling $SPAN of $HOSTS hosts x $SERIES series over gRPC (load average $(loadavg))" >&2
 gport=$(free_port); hport=$(free_port)
 env_extra=(VIGIL_COLLECTOR__STORAGE__SYNC=false)
 # Compact promptly when this version has block compaction (its default waits a minute).
-grep -rq compaction_interval collector/server/src/config && env_extra+=(VIGIL_COLLECTOR__STORAGE__COMPACTION_INTERVAL=10s)
+# 5 s: the quiet pass that compacts the open window comes well within the 20 s settle.
+grep -rq compaction_interval collector/server/src/config && env_extra+=(VIGIL_COLLECTOR__STORAGE__COMPACTION_INTERVAL=5s)
 env "${env_extra[@]}" "$bin/vigil-collector" --grpc-listen "127.0.0.1:$gport" \
   --http-listen "127.0.0.1:$hport" --data-dir "$work/vigil" --log-level warn >"$work/vigil.log" 2>&1 &
 vigil_pid=$!; pids+=("$vigil_pid")
@@ -201,6 +292,7 @@ echo "Vigil: timing queries" >&2
 time_queries vigil "http://127.0.0.1:$hport"
 put vigil.end_rss_kb "$(hwm "$vigil_pid")"
 stop "$vigil_pid"
+fleet_vigil
 
 # --- VictoriaMetrics --------------------------------------------------------------------------
 echo "VictoriaMetrics: writing the import file" >&2
@@ -229,6 +321,7 @@ echo "VictoriaMetrics: timing queries" >&2
 time_queries vm "http://127.0.0.1:$vport"
 put vm.end_rss_kb "$(hwm "$vm_pid")"
 stop "$vm_pid"
+fleet_vm
 
 # --- Prometheus -------------------------------------------------------------------------------
 echo "Prometheus: writing the OpenMetrics file" >&2
@@ -253,12 +346,16 @@ echo "Prometheus: timing queries" >&2
 time_queries prom "http://127.0.0.1:$pport"
 put prom.end_rss_kb "$(hwm "$prom_pid")"
 stop "$prom_pid"
+fleet_prom
 
 # --- report -----------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
 echo
 echo "Storage side by side on $(nproc) cores ($cpu), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo):" \
   "$HOSTS hosts x $SERIES series x ${INTERVAL} s x $SPAN = $samples samples, jitter ${JITTER_MS} ms, seed $SEED ($(date -u +%F))"
+if ((FLEET_HOSTS > 0)); then
+  echo "Fleet queries: a second instance of each with $FLEET_HOSTS hosts x $FLEET_SERIES series x ${INTERVAL} s x $FLEET_SPAN = $(grep '^fleet_samples=' "$results" | tail -1 | cut -d= -f2) samples."
+fi
 echo
 python3 "$helper" table "$results"
 echo
@@ -266,9 +363,11 @@ echo "Vigil $version: $bin/vigil-collector (release, storage.sync=false), loaded
   "(concurrency $CONCURRENCY, $BATCH_SAMPLES samples a batch; ack latency p50 $(json "$work/loadgen.json" '"%.0f ms, p99 %.0f ms" % (d["backfill"]["ack_latency_ms"]["p50"], d["backfill"]["ack_latency_ms"]["p99"])');" \
   "the generator itself used $(json "$work/loadgen.measure" '"%.1f" % d["cpu_seconds"]') CPU-s of the same cores)."
 if [[ -s $work/vigil-status.json ]]; then
+  echo "  Vigil bytes per sample by part, open window included: $(json "$work/vigil-status.json" '(lambda d, n, fam: " + ".join("%s %.3f" % (k, v / n) for k, v in [(f, fam(d, f)) for f in ("blocks", "timestamps", "recent")] + [("write-ahead log", d["wal_bytes"]), ("other", d["disk_bytes"] - d["wal_bytes"] - sum(fam(d, f) for f in ("blocks", "timestamps", "recent")))]) + " = %.3f" % (d["disk_bytes"] / n))(d, '"$samples"', lambda d, f: sum(p["disk_bytes"] for p in d["parts"] if p["name"] == f))')"
   echo "  vigil status: $(json "$work/vigil-status.json" '"%.0f MB on disk, of which write-ahead log %.0f MB; " % (d["disk_bytes"] / 1e6, d["wal_bytes"] / 1e6) + ", ".join("%s %.0f MB" % (p["name"], p["disk_bytes"] / 1e6) for p in d["parts"] if p["disk_bytes"] > 1e6)')"
 fi
 echo "VictoriaMetrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null): /usr/bin/victoria-metrics, /api/v1/import of a ${vm_file_mb} MB JSON-lines file in one request;" \
   "it counts $vm_rows samples stored."
 echo "Prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}'): /usr/bin/promtool on a ${om_file_mb} MB OpenMetrics file; RSS during load is promtool's, which maps the whole input file (its RSS counts the file's cached pages)."
 echo "Vigil / VM: ✓ where Vigil meets the target (ingest at least VictoriaMetrics', the rest at most)."
+echo "Vigil / better peer: against the faster (for ingest, the higher) of VictoriaMetrics and Prometheus; ✓ where Vigil is at or below both (ingest: at or above both)."

@@ -19,9 +19,11 @@
 //! Both ways are bit-exact. Integers go through the best of four transforms (raw, delta,
 //! delta of delta, distance from a straight line) and frame-of-reference bit packing in
 //! groups of 64, so a 10 s series with millisecond jitter pays about 4 bits per timestamp
-//! and a steady counter a few bits per value. Every series of one host is scraped at the
-//! same instants, so jittered timestamps are worth sharing: a block whose inline
-//! timestamps would take more than [`SHARE_ABOVE`] bytes names a shared column instead.
+//! and a steady counter a few bits per value; a gauge that holds its value at many scrapes
+//! (temperatures, CPU frequencies) pays one bit for each unchanged step (the sparse modes
+//! of `ints.rs`). Every series of one host is scraped at the same instants, so jittered
+//! timestamps are worth sharing: a block whose inline timestamps would take more than
+//! [`SHARE_ABOVE`] bytes names a shared column instead.
 //!
 //! # Why this and not Gorilla or pco
 //!
@@ -42,6 +44,18 @@
 //! once, as the store keeps it.) On disk, through the whole store (RocksDB's own
 //! compression on top), 100 hosts × 300 series × 6 h took 0.813 bytes/sample without
 //! jitter and 0.811 with 0..=20 ms (`codec_bench -- store 100 6 J`).
+//!
+//! With the sparse modes (issue 17; same command, load average 5–6 from other builds, so
+//! the decode times of every column are higher than above):
+//!
+//! ```text
+//!   none         2.247         11.8       0.686         16.4       0.686         22.5
+//!   0..=20 ms    3.220         23.0       1.391         16.0       0.680         22.8
+//! ```
+//! On `vigil-loadgen`'s fleet (100 hosts × 300 series × 6 h, `tests/bench/storage_peers.sh`'s
+//! data), blocks went from 0.97 to 0.76 bytes/sample: 27 % of their bytes were CPU
+//! frequencies and temperatures, gauges that move at half the scrapes by up to ±300,000 Hz
+//! or ±1 °C, paying 21 and 11 bits for every unchanged step before.
 //!
 //! Gorilla's XOR stream spends 20–40 bits on every changing value of a counter in
 //! hundredths; the decimal mantissas' deltas take a fraction of that. Decoding stays far

@@ -1,5 +1,6 @@
 //! The background thread that compacts closed windows into blocks every
-//! `compaction_interval`, and stops (finishing its current chunk) when the store drops;
+//! `compaction_interval` (and the open one too, once, after an interval in which few
+//! samples arrived), and stops (finishing its current chunk) when the store drops;
 //! [`RocksStore::compact_windows`] runs the same pass by hand.
 
 use crate::RocksStore;
@@ -10,6 +11,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::warn;
 use vigil_store::StoreResult;
+
+/// At most this many samples appended since the previous pass ended make the store quiet: its
+/// own metrics and a few hosts' live scrapes, not a backfill or a fleet. A quiet pass also
+/// compacts the open window (once per window; see `windows::compact`).
+const QUIET_SAMPLES: u64 = 10_000;
 
 /// Handle of the running compactor; dropping it stops the thread and waits for it.
 pub(super) struct Compactor {
@@ -26,6 +32,8 @@ impl Compactor {
             .name("vigil-compactor".into())
             .spawn(move || {
                 let (flag, wake) = &*signal;
+                // Samples appended before the previous pass ended.
+                let mut seen = windows.arrived();
                 loop {
                     let stopped = flag.lock().unwrap_or_else(|p| p.into_inner());
                     let (stopped, _) = wake
@@ -36,11 +44,12 @@ impl Compactor {
                     }
                     drop(stopped);
                     let keep_going = || !*flag.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Err(e) =
-                        windows::compact(&db, &windows, vigil_store::clock::now_ms(), &keep_going)
-                    {
+                    let idle = windows.arrived().saturating_sub(seen) <= QUIET_SAMPLES;
+                    let now = vigil_store::clock::now_ms();
+                    if let Err(e) = windows::compact(&db, &windows, now, idle, true, &keep_going) {
                         warn!(error = %e, "block compaction failed; retrying at the next interval");
                     }
+                    seen = windows.arrived();
                 }
             })?;
         Ok(Self {
@@ -67,6 +76,12 @@ impl RocksStore {
     /// `compaction_interval`. For tests and benchmarks; `i64::MAX` compacts everything
     /// (and, with a retention, expires everything).
     pub fn compact_windows(&self, now_ms: i64) -> StoreResult<CompactionReport> {
-        windows::compact(&self.db, &self.windows, now_ms, &|| true)
+        windows::compact(&self.db, &self.windows, now_ms, false, false, &|| true)
+    }
+
+    /// Like [`RocksStore::compact_windows`], but also compacts the windows still open, as
+    /// the background compactor does after an interval without samples.
+    pub fn compact_idle_windows(&self, now_ms: i64) -> StoreResult<CompactionReport> {
+        windows::compact(&self.db, &self.windows, now_ms, true, false, &|| true)
     }
 }

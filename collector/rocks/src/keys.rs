@@ -100,8 +100,11 @@ pub(crate) const FAMILIES: [&str; 12] = [
     CF_FORWARD,
 ];
 
-/// On-disk format written by this version (format 1 is migrated on open).
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// On-disk format written by this version (format 1 is migrated on open). Format 3 is
+/// format 2 whose blocks may use the codec's sparse integer packing: a format-2 directory
+/// is upgraded on open by recording 3 (its blocks read as they are), and a Vigil that
+/// knows only format 2 refuses the directory instead of failing on its blocks.
+pub(crate) const FORMAT_VERSION: u32 = 3;
 pub(crate) const FORMAT_KEY: &[u8] = b"format";
 pub(crate) const BLOCK_MS_KEY: &[u8] = b"block_ms";
 pub(crate) const SEQ_KEY: &[u8] = b"recent_seq";

@@ -119,7 +119,7 @@
 //!
 //! Format 1 kept every sample as one key in `samples`. Opening a format-1 directory moves
 //! those samples into `recent` (logging progress, resumable after a crash; see
-//! `migrate.rs`), records format 2 and drops `samples`; the compactor then builds blocks.
+//! `migrate.rs`), records the current format and drops `samples`; the compactor then builds blocks.
 
 // Without the `engine` feature only the block formats build: `codec` and the bucket
 // encoding of `rollup` (the fuzz targets' decoders), with no RocksDB to compile.

@@ -148,11 +148,20 @@ pub(super) fn prepare_format(db: &DB, dir: &Path, block_duration: Duration) -> S
         Some(v) if v.as_slice() == 1u32.to_be_bytes() => {
             from_format_1(db, block_ms, FORMAT_VERSION)?;
         }
+        Some(v) if v.as_slice() == 2u32.to_be_bytes() => {
+            let mut wo = rocksdb::WriteOptions::default();
+            wo.set_sync(true);
+            db.put_cf_opt(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes(), &wo)
+                .map_err(engine)?;
+            info!(
+                "data directory upgraded from format 2 to {FORMAT_VERSION} (new blocks may use                  sparse integer packing; a Vigil that knows only format 2 refuses it now)"
+            );
+        }
         Some(v) => {
             return Err(StoreError::Corrupt {
                 what: format!(
-                    "on-disk format {v:?} in {} is not format 1 or {FORMAT_VERSION}, which this \
-                     version reads; was it written by a newer Vigil?",
+                    "on-disk format {v:?} in {} is not format 1, 2 or {FORMAT_VERSION}, which \
+                     this version reads; was it written by a newer Vigil?",
                     dir.display()
                 ),
             });

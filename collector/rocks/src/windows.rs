@@ -42,8 +42,17 @@ pub(super) struct Windows {
     recent: Mutex<BTreeSet<i64>>,
     /// The window last registered, so that most appends skip the set's mutex.
     last_registered: AtomicI64,
+    /// Samples appended so far: the compactor compares it between passes to tell a store
+    /// that (nearly) stopped receiving samples.
+    arrived: AtomicU64,
+    /// The last window compacted while still open (see `compaction::compact`): each open
+    /// window is compacted early at most once.
+    pub(super) early: AtomicI64,
     /// Shared by appends, exclusive for a compaction chunk.
     gate: RwLock<()>,
+    /// Windows compacted into blocks whose part of `recent` RocksDB has not rewritten yet
+    /// (first, last): see `compaction::compact`.
+    untidy: Mutex<Option<(i64, i64)>>,
     /// The next write sequence number for a run of recent samples.
     next_seq: AtomicU64,
     /// Sequence numbers below this are reserved durably (meta "recent_seq"): a restart
@@ -84,7 +93,10 @@ impl Windows {
             grace_ms: (block_ms / 4).min(5 * 60 * 1000),
             recent: Mutex::new(windows),
             last_registered: AtomicI64::new(i64::MIN),
+            arrived: AtomicU64::new(0),
+            early: AtomicI64::new(i64::MIN),
             gate: RwLock::new(()),
+            untidy: Mutex::new(None),
         };
         state.advance_retention(now_ms);
         state
@@ -154,6 +166,11 @@ impl Windows {
             .range(w0..=w1)
             .copied()
             .collect()
+    }
+
+    /// Samples appended since the store opened.
+    pub fn arrived(&self) -> u64 {
+        self.arrived.load(Ordering::Relaxed)
     }
 
     /// Windows that may hold recent samples, oldest first.
@@ -278,6 +295,7 @@ pub(super) fn append(
     let mut batch = WriteBatch::default();
     let mut last = None;
     let mut value = Vec::new();
+    let mut count = 0;
     for series in samples {
         let mut rest = series.samples.as_slice();
         while let Some(&(ts, _)) = rest.first() {
@@ -295,7 +313,9 @@ pub(super) fn append(
             batch.put_cf(cf, recent_key(w, series.id, windows.take_seq(db)?), &value);
             rest = &rest[len..];
         }
+        count += series.samples.len() as u64;
     }
+    windows.arrived.fetch_add(count, Ordering::Relaxed);
     // Out of the in-flight set once the write has returned (committed or failed).
     let _record = forward.stage(db, windows, samples, &mut batch)?;
     db.write_opt(batch, options).map_err(engine)

@@ -10,6 +10,11 @@
 //!   mode | SCALED (0x10): two more parameters, base and g (g > 1), and each residual r is
 //!     stored as q with r = base + q*g (memory in KiB reported in bytes moves in steps of
 //!     1024, disk sectors in steps of 512: dividing saves 9–12 bits a value)
+//!   mode | SPARSE (0x20): after the parameters, one bit per residual (most significant
+//!     first, padded to a byte), set where the residual is not zero; only those residuals
+//!     follow (scaled, with SCALED). A gauge that holds its value at half the scrapes (CPU
+//!     frequency, temperatures) then pays one bit for each unchanged step instead of a
+//!     full-width zero: a third to a half of its bytes.
 //!   residuals, GROUP at a time (the last group may be shorter):
 //!     u8 width  zigzag-varint min  then each (r - min) in `width` bits, padded to a byte
 //!     (width REPEAT instead: the previous group's width and min, no varint follows)
@@ -29,6 +34,7 @@ const DELTA: u8 = 1;
 const DOD: u8 = 2;
 const LINE: u8 = 3;
 const SCALED: u8 = 0x10;
+const SPARSE: u8 = 0x20;
 /// Group header byte meaning "same width and min as the previous group": regular series
 /// (constants, steady ramps) then cost one byte per group.
 const REPEAT: u8 = 0x80;
@@ -46,30 +52,55 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
         };
         let mut candidates = vec![(mode, params.clone(), residuals.clone())];
         if let Some((base, g, quotients)) = scale(&residuals) {
-            let mut params = params;
+            let mut params = params.clone();
             params.extend([base, g]);
             candidates.push((mode | SCALED, params, quotients));
         }
-        for (mode, params, residuals) in candidates {
+        // Worth a bitmap only when a good share of the residuals are zeros.
+        let zeros = residuals.iter().filter(|&&r| r == 0).count();
+        if zeros > 0 && zeros * 8 >= residuals.len() {
+            let nonzero: Vec<i64> = residuals.iter().copied().filter(|&r| r != 0).collect();
+            if let Some((base, g, quotients)) = scale(&nonzero) {
+                let mut params = params.clone();
+                params.extend([base, g]);
+                candidates.push((mode | SCALED | SPARSE, params, quotients));
+            }
+            candidates.push((mode | SPARSE, params, nonzero));
+        }
+        for (mode, params, packed) in candidates {
+            let bitmap = if mode & SPARSE != 0 {
+                residuals.len().div_ceil(8)
+            } else {
+                0
+            };
             let size = params.iter().map(|&p| varint_len(zigzag(p))).sum::<usize>()
-                + packed_len(&residuals);
+                + bitmap
+                + packed_len(&packed);
             if best.as_ref().is_none_or(|b| size < b.0) {
-                best = Some((size, mode, params, residuals));
+                best = Some((size, mode, params, packed));
             }
         }
         if n < 2 {
             break;
         }
     }
-    let Some((_, mode, params, residuals)) = best else {
+    let Some((_, mode, params, packed)) = best else {
         return;
     };
     out.push(mode);
     for p in params {
         put_varint(out, zigzag(p));
     }
+    if mode & SPARSE != 0 {
+        let (_, residuals) = transform(xs, mode & !(SCALED | SPARSE)).unwrap_or_default();
+        let mut w = BitWriter::new(out);
+        for &r in &residuals {
+            w.write(u64::from(r != 0), 1);
+        }
+        w.finish();
+    }
     let mut previous = None;
-    for group in residuals.chunks(GROUP) {
+    for group in packed.chunks(GROUP) {
         let (min, width) = frame(group);
         if previous == Some((min, width)) {
             out.push(REPEAT);
@@ -93,7 +124,7 @@ pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) 
     }
     let head = *data.get(*at)?;
     *at += 1;
-    let mode = head & !SCALED;
+    let mode = head & !(SCALED | SPARSE);
     let mut param = || get_varint(data, at).map(unzigzag);
     let (order, x0, p1) = match mode {
         RAW => (0, 0, 0),
@@ -120,6 +151,56 @@ pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) 
         prev = x0.wrapping_add(p1);
         emit(prev);
     }
+    let m = n - order;
+    let mut bitmap = None;
+    let mut stored = 0;
+    if head & SPARSE != 0 {
+        let bytes = data.get(*at..*at + m.div_ceil(8))?;
+        *at += bytes.len();
+        // Only the first m bits count; the padding must be zeros.
+        if !m.is_multiple_of(8) && bytes.last().is_some_and(|&b| b & (0xFF >> (m % 8)) != 0) {
+            return None;
+        }
+        stored = bytes.iter().map(|b| b.count_ones() as usize).sum();
+        bitmap = Some(BitReader::new(bytes));
+    }
+    let mut rebuild = |i: usize, residual: i64| {
+        let x = match mode {
+            RAW => residual,
+            DELTA => prev.wrapping_add(residual),
+            DOD => {
+                diff = diff.wrapping_add(residual);
+                prev.wrapping_add(diff)
+            }
+            _ => x0.wrapping_add((i as i64).wrapping_mul(p1).wrapping_add(residual)),
+        };
+        prev = x;
+        emit(x);
+    };
+    if let Some(mut bits) = bitmap {
+        let mut packed = Unpacker {
+            data,
+            at: *at,
+            left: stored,
+            in_group: 0,
+            frame: None,
+            reader: BitReader::new(&[]),
+        };
+        for i in order..n {
+            let residual = if bits.bit()? {
+                base.wrapping_add(packed.next()?.wrapping_mul(g))
+            } else {
+                0
+            };
+            rebuild(i, residual);
+        }
+        if packed.left != 0 {
+            return None;
+        }
+        *at = packed.at;
+        return Some(());
+    }
+    // Every residual stored: whole groups at a time.
     let mut i = order;
     let mut frame: Option<(i64, u32)> = None;
     while i < n {
@@ -138,22 +219,55 @@ pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) 
         let mut r = BitReader::new(packed);
         for k in 0..len {
             let q = min.wrapping_add(r.read(width)? as i64);
-            let residual = base.wrapping_add(q.wrapping_mul(g));
-            let x = match mode {
-                RAW => residual,
-                DELTA => prev.wrapping_add(residual),
-                DOD => {
-                    diff = diff.wrapping_add(residual);
-                    prev.wrapping_add(diff)
-                }
-                _ => x0.wrapping_add(((i + k) as i64).wrapping_mul(p1).wrapping_add(residual)),
-            };
-            prev = x;
-            emit(x);
+            rebuild(i + k, base.wrapping_add(q.wrapping_mul(g)));
         }
         i += len;
     }
     Some(())
+}
+
+/// Reads bit-packed values group by group (see the module documentation).
+struct Unpacker<'a> {
+    data: &'a [u8],
+    /// Where the next group starts.
+    at: usize,
+    /// Values not read yet, in all groups.
+    left: usize,
+    /// Values not read yet in the current group.
+    in_group: usize,
+    frame: Option<(i64, u32)>,
+    reader: BitReader<'a>,
+}
+
+impl Unpacker<'_> {
+    #[inline]
+    fn next(&mut self) -> Option<i64> {
+        if self.in_group == 0 {
+            if self.left == 0 {
+                return None;
+            }
+            let len = GROUP.min(self.left);
+            let head = *self.data.get(self.at)?;
+            self.at += 1;
+            let (min, width) = match (head, self.frame) {
+                (REPEAT, Some(f)) => f,
+                (0..=64, _) => (
+                    unzigzag(get_varint(self.data, &mut self.at)?),
+                    u32::from(head),
+                ),
+                _ => return None,
+            };
+            self.frame = Some((min, width));
+            let bytes = (len * width as usize).div_ceil(8);
+            self.reader = BitReader::new(self.data.get(self.at..self.at + bytes)?);
+            self.at += bytes;
+            self.in_group = len;
+        }
+        let (min, width) = self.frame?;
+        self.in_group -= 1;
+        self.left -= 1;
+        Some(min.wrapping_add(self.reader.read(width)? as i64))
+    }
 }
 
 /// The parameters and residuals of `xs` under `mode`; `None` when the mode needs more values.
@@ -279,6 +393,28 @@ mod tests {
             .map(|i| if i < 300 { i * 37 } else { i * 3 })
             .collect();
         round_trip(&counter);
+    }
+
+    #[test]
+    fn a_gauge_that_often_holds_its_value_pays_a_bit_per_unchanged_step() {
+        // Moves by up to ±300,000 at every other step, as a CPU frequency does.
+        let mut x = 2_400_000i64;
+        let gauge: Vec<i64> = (0..720i64)
+            .map(|i| {
+                if (i * 7919) % 5 < 3 {
+                    x += (i * 104_729) % 600_001 - 300_000;
+                }
+                x
+            })
+            .collect();
+        let size = round_trip(&gauge);
+        let full_width = 720 * 21 / 8;
+        assert!(size < full_width * 3 / 4, "{size} of {full_width}");
+        // Zeros with a common step among the changes: sparse and scaled together.
+        let stepped: Vec<i64> = (0..300i64).map(|i| (i / 3) * 4096 + 7).collect();
+        round_trip(&stepped);
+        round_trip(&[5, 5, 5, 6, 5, 5, 5, 5, 9]);
+        round_trip(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     }
 
     #[test]

@@ -123,6 +123,28 @@ proptest! {
         prop_assert_eq!(got, values.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     }
 
+    /// Walks that often hold still (the sparse modes), with steps of any size.
+    #[test]
+    fn integer_walks_that_hold_still_round_trip(
+        start in any::<i64>(),
+        steps in prop::collection::vec(prop_oneof![
+            3 => Just(0i64),
+            1 => -4..4i64,
+            1 => (-1000..1000i64).prop_map(|q| q * 4096),
+            1 => any::<i64>(),
+        ], 0..300)) {
+        let xs: Vec<i64> = steps
+            .iter()
+            .scan(start, |x, &d| { *x = x.wrapping_add(d); Some(*x) })
+            .collect();
+        let mut out = Vec::new();
+        ints::encode(&xs, &mut out);
+        let (mut back, mut at) = (Vec::new(), 0);
+        prop_assert!(ints::decode(&out, &mut at, xs.len(), |x| back.push(x)).is_some());
+        prop_assert_eq!(&back, &xs);
+        prop_assert_eq!(at, out.len());
+    }
+
     #[test]
     fn buckets_round_trip_bit_exactly(samples in samples(), bucket_ms in 1..10_000_000i64) {
         let made = aggregate(&samples, bucket_ms);

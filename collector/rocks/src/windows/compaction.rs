@@ -33,12 +33,27 @@ pub struct CompactionReport {
     pub expired_windows: u64,
 }
 
-/// Compacts every window that closed before `now_ms` and may hold recent samples.
+/// Compacts every window that closed before `now_ms` and may hold recent samples, and
+/// with `idle` (few samples arrived since the previous pass) the still-open windows too,
+/// each once: a store that stopped receiving samples (a backfill done, agents gone) then
+/// keeps none of them uncompressed until the window closes. The samples that come after
+/// go to `recent` and are merged into the block when the window closes, as late samples
+/// are (so a window's block is rewritten at most once more, and with jittered timestamps
+/// at most one shared timestamp column per host is left unused).
+///
+/// After compacting, the pass has RocksDB rewrite the emptied part of `recent` and flushes
+/// the memtables (see [`tidy`]). With `defer_tidy`, a pass that found samples arriving and
+/// more than one window to compact (a backfill in progress: more windows follow within
+/// seconds) leaves that to a later pass, which covers every window compacted since: each
+/// rewrite of `recent` while a backfill writes to it also rewrites the backfill's newest
+/// samples, and each flush adds a small file that RocksDB merges again.
 /// `keep_going` is asked between chunks; when it says no, the pass stops early.
 pub(crate) fn compact(
     db: &DB,
     windows: &Windows,
     now_ms: i64,
+    idle: bool,
+    defer_tidy: bool,
     keep_going: &dyn Fn() -> bool,
 ) -> StoreResult<CompactionReport> {
     let mut report = CompactionReport::default();
@@ -46,27 +61,36 @@ pub(crate) fn compact(
     let closed: Vec<i64> = windows
         .recent_windows()
         .into_iter()
-        .filter(|&w| windows.closed(w, now_ms))
+        .filter(|&w| {
+            windows.closed(w, now_ms) || (idle && w > windows.early.load(Ordering::Acquire))
+        })
         .collect();
-    if closed.is_empty() {
-        return Ok(report);
+    if let Some(&last) = closed.last()
+        && !windows.closed(last, now_ms)
+    {
+        windows.early.fetch_max(last, Ordering::AcqRel);
     }
-    info!(
-        windows = closed.len(),
-        "compacting closed windows into blocks"
-    );
+    if !closed.is_empty() {
+        info!(
+            windows = closed.len(),
+            "compacting closed windows into blocks"
+        );
+    }
     for &w in &closed {
         compact_window(db, windows, w, &mut report, keep_going)?;
     }
-    // Drop the range tombstones and the samples they cover from disk now rather than
-    // whenever RocksDB next compacts that part of the key space: once per pass, over every
-    // window it compacted (one window in steady state; a backfill closes many at once).
+    let mut untidy = windows.untidy.lock().unwrap_or_else(|p| p.into_inner());
     if let (Some(&first), Some(&last)) = (closed.first(), closed.last()) {
-        let end = after(&recent_key(last, u64::MAX, u64::MAX));
-        db.compact_range_cf(family(db, CF_RECENT)?, Some(flip(first)), Some(end));
+        *untidy = Some(untidy.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
+    }
+    let busy = !idle && closed.len() > 1;
+    if let Some(range) = *untidy
+        && !(defer_tidy && busy)
+    {
+        tidy(db, range)?;
+        *untidy = None;
     }
     if report.blocks > 0 {
-        release_write_ahead_log(db);
         info!(
             windows = report.windows,
             blocks = report.blocks,
@@ -75,6 +99,16 @@ pub(crate) fn compact(
         );
     }
     Ok(report)
+}
+
+/// After windows `first..=last` were compacted: drops the range tombstones and the samples
+/// they cover from disk now rather than whenever RocksDB next compacts that part of the key
+/// space, and releases the write-ahead log.
+fn tidy(db: &DB, (first, last): (i64, i64)) -> StoreResult<()> {
+    let end = after(&recent_key(last, u64::MAX, u64::MAX));
+    db.compact_range_cf(family(db, CF_RECENT)?, Some(flip(first)), Some(end));
+    release_write_ahead_log(db);
+    Ok(())
 }
 
 /// Flushes every family's memtable after a pass that wrote blocks. A write-ahead log file

@@ -266,6 +266,41 @@ fn a_format_1_directory_is_migrated_on_open() {
 }
 
 #[test]
+fn a_format_2_directory_is_upgraded_and_an_unknown_format_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = open(dir.path());
+        let id = series(&store, 1)[0];
+        store
+            .append(&[SeriesSamples {
+                id,
+                samples: vec![(1_000, 1.5)],
+            }])
+            .unwrap();
+        store
+            .db
+            .put_cf(store.cf(CF_META), FORMAT_KEY, 2u32.to_be_bytes())
+            .unwrap();
+        id
+    };
+    {
+        let store = open(dir.path());
+        let format = store.db.get_cf(store.cf(CF_META), FORMAT_KEY).unwrap();
+        assert_eq!(format.unwrap(), FORMAT_VERSION.to_be_bytes());
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), vec![(1_000, 1.5)]);
+        store
+            .db
+            .put_cf(store.cf(CF_META), FORMAT_KEY, 99u32.to_be_bytes())
+            .unwrap();
+    }
+    let blocks = BlockOptions::default();
+    let err = RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not format 1, 2 or"), "{err}");
+}
+
+#[test]
 fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
     let dir = tempfile::tempdir().unwrap();
     let blocks = BlockOptions {
@@ -401,4 +436,50 @@ fn the_last_write_wins_across_restarts() {
         read(&store, id, 0, 5_000),
         vec![(1_000, 12.0), (2_000, 2.0)]
     );
+}
+
+#[test]
+fn an_idle_store_compacts_its_open_window_and_later_samples_merge_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let ids = series(&store, 2);
+    let base = 1_700_000_000_000 - 1_700_000_000_000 % (2 * HOUR);
+    let first: Vec<_> = ids.iter().map(|&id| samples(id, base, 300)).collect();
+    let append = |parts: &[Vec<(i64, f64)>]| {
+        let batch: Vec<SeriesSamples> = ids
+            .iter()
+            .zip(parts)
+            .map(|(&id, s)| SeriesSamples {
+                id,
+                samples: s.clone(),
+            })
+            .collect();
+        store.append(&batch).unwrap();
+    };
+    append(&first);
+    // 50 minutes into the window: a normal pass leaves it alone, an idle one compacts it.
+    let now = base + 50 * 60_000;
+    assert_eq!(store.compact_windows(now).unwrap().blocks, 0);
+    let report = store.compact_idle_windows(now).unwrap();
+    assert_eq!((report.windows, report.blocks), (1, 2));
+    assert!(store.windows.recent_windows().is_empty());
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), first[i]);
+    }
+    // Samples come again: recent until the window closes, then merged into the block.
+    let second: Vec<_> = ids
+        .iter()
+        .map(|&id| samples(id, base + 300 * 10_000, 400))
+        .collect();
+    append(&second);
+    assert_eq!(store.windows.recent_windows().len(), 1);
+    let whole = |i: usize| [first[i].clone(), second[i].clone()].concat();
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), whole(i));
+    }
+    store.compact_windows(base + 3 * HOUR).unwrap();
+    assert!(store.windows.recent_windows().is_empty());
+    for (i, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), whole(i));
+    }
 }
