@@ -178,11 +178,7 @@ def status(path):
 
 
 def table(path):
-    r = {}
-    for line in open(path):
-        if "=" in line:
-            k, v = line.rstrip("\n").split("=", 1)
-            r[k] = v
+    r = fleet_scale.read_results(path)
 
     def g(k, fmt="{}"):
         v = r.get(k)

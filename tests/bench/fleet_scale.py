@@ -141,12 +141,18 @@ def summary(path):
         print(f"{k}={v}")
 
 
-def table(path):
+def read_results(path):
+    """The KEY=VALUE lines of a results file, as a dict (later lines win)."""
     r = {}
     for line in open(path):
         if "=" in line:
             k, v = line.rstrip("\n").split("=", 1)
             r[k] = v
+    return r
+
+
+def table(path):
+    r = read_results(path)
 
     def g(k, fmt="{}"):
         v = r.get(k)
