@@ -19,9 +19,9 @@
 # for 20 s), VictoriaMetrics after /internal/force_flush and /internal/force_merge (and the
 # same wait), Prometheus the block directory promtool wrote. Everything counts, the newest
 # still-open window included: Vigil's whole data directory (blocks, shared timestamp
-# columns, samples not yet in blocks in the `recent` family, write-ahead log, MANIFEST and
+# columns, samples not yet in blocks in the `recent_frames` family, write-ahead log, MANIFEST and
 # LOG); Vigil compacts the open window early once samples stop arriving (one compaction
-# pass with few samples), so after the settle it is in blocks, not in `recent`. The line
+# pass with few samples), so after the settle it is in blocks, not in `recent_frames`. The line
 # under the table splits Vigil's bytes per sample by family (from `vigil status`).
 # Peak RSS: VmHWM of the server process after loading and settling (promtool's peak for
 # Prometheus), and again after the queries (the Prometheus server serving the block).
@@ -363,7 +363,7 @@ echo "Vigil $version: $bin/vigil-collector (release, storage.sync=false), loaded
   "(concurrency $CONCURRENCY, $BATCH_SAMPLES samples a batch; ack latency p50 $(json "$work/loadgen.json" '"%.0f ms, p99 %.0f ms" % (d["backfill"]["ack_latency_ms"]["p50"], d["backfill"]["ack_latency_ms"]["p99"])');" \
   "the generator itself used $(json "$work/loadgen.measure" '"%.1f" % d["cpu_seconds"]') CPU-s of the same cores)."
 if [[ -s $work/vigil-status.json ]]; then
-  echo "  Vigil bytes per sample by part, open window included: $(json "$work/vigil-status.json" '(lambda d, n, fam: " + ".join("%s %.3f" % (k, v / n) for k, v in [(f, fam(d, f)) for f in ("blocks", "timestamps", "recent")] + [("write-ahead log", d["wal_bytes"]), ("other", d["disk_bytes"] - d["wal_bytes"] - sum(fam(d, f) for f in ("blocks", "timestamps", "recent")))]) + " = %.3f" % (d["disk_bytes"] / n))(d, '"$samples"', lambda d, f: sum(p["disk_bytes"] for p in d["parts"] if p["name"] == f))')"
+  echo "  Vigil bytes per sample by part, open window included: $(json "$work/vigil-status.json" '(lambda d, n, fam: " + ".join("%s %.3f" % (k, v / n) for k, v in [(f, fam(d, f)) for f in ("blocks", "timestamps", "recent_frames")] + [("write-ahead log", d["wal_bytes"]), ("other", d["disk_bytes"] - d["wal_bytes"] - sum(fam(d, f) for f in ("blocks", "timestamps", "recent_frames")))]) + " = %.3f" % (d["disk_bytes"] / n))(d, '"$samples"', lambda d, f: sum(p["disk_bytes"] for p in d["parts"] if p["name"] == f))')"
   echo "  vigil status: $(json "$work/vigil-status.json" '"%.0f MB on disk, of which write-ahead log %.0f MB; " % (d["disk_bytes"] / 1e6, d["wal_bytes"] / 1e6) + ", ".join("%s %.0f MB" % (p["name"], p["disk_bytes"] / 1e6) for p in d["parts"] if p["disk_bytes"] > 1e6)')"
 fi
 echo "VictoriaMetrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null): /usr/bin/victoria-metrics, /api/v1/import of a ${vm_file_mb} MB JSON-lines file in one request;" \

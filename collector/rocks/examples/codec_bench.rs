@@ -467,7 +467,7 @@ fn store_bench(hosts: u32, hours: i64, jitter_ms: i64) {
     let store = open(dir.path());
     let raw = dir_bytes(dir.path());
     println!(
-        "on disk before compaction (recent runs): {:.2} bytes/sample",
+        "on disk before compaction (recent frames): {:.2} bytes/sample",
         raw as f64 / total as f64
     );
     let t = Instant::now();
@@ -551,12 +551,12 @@ fn read_bench() {
     time(
         &store,
         86_400_000,
-        "24 h, recent runs (10,000 samples each)",
+        "24 h, recent frames (10,000 samples a call)",
     );
     time(
         &store,
         7 * 86_400_000,
-        "7 d, recent runs (10,000 samples each)",
+        "7 d, recent frames (10,000 samples a call)",
     );
     store.compact_windows(i64::MAX).unwrap();
     time(&store, 86_400_000, "24 h, blocks");

@@ -18,12 +18,16 @@
 //!   series        labelset                 → id           which id a label set has
 //!   series_by_id  id                       → labelset     labels of an id
 //!   postings      lp(name) lp(value) id    → (empty)      ids having name=value
-//!   recent        window id seq            → run          samples of one series in one
-//!                                                         window from one append, not yet
-//!                                                         in a block: n × (i64 ts, f64
-//!                                                         bits); seq (u64) grows with every
-//!                                                         run written (meta "recent_seq"
-//!                                                         reserves ranges of it durably)
+//!   recent_frames window group seq         → frame        recent samples not yet in a
+//!                                                         block, from one append, of the
+//!                                                         series in one group of 64
+//!                                                         consecutive ids (group = id >> 6):
+//!                                                         per series its offset in the
+//!                                                         group and samples (format in
+//!                                                         `windows/frame.rs`); seq (u64)
+//!                                                         grows with every frame written
+//!                                                         (meta "recent_seq" reserves ranges
+//!                                                         of it durably)
 //!   blocks        id window                → block        the compressed samples of one
 //!                                                         series in one window (format in
 //!                                                         `codec.rs`)
@@ -52,12 +56,18 @@
 //!                                                         record format in
 //!                                                         `vigil_store::forward` (`forward.rs`)
 //!   meta          "series_count/" host     → u64          series per host
-//!                 "format"                 → u32          on-disk format version (2)
+//!                 "format"                 → u32          on-disk format version (4)
 //!                 "block_ms"               → i64          window length
 //!                 "recent_seq"             → u64          run sequence numbers below it may
 //!                                                         be in use
-//!   samples       id ts                    → f64 bits     format 1 only: moved to `recent`
-//!                                                         on open, then the family is dropped
+//!   samples       id ts                    → f64 bits     format 1 only: moved to
+//!                                                         `recent_frames` on open, then the
+//!                                                         family is dropped
+//!   recent        window id seq            → run          formats 2 and 3 only: one series'
+//!                                                         samples from one append, n × (i64
+//!                                                         ts, f64 bits) big-endian; moved
+//!                                                         to `recent_frames` on open, then
+//!                                                         the family is dropped
 //! ```
 
 use super::corrupt;
@@ -69,8 +79,11 @@ pub(crate) const CF_SERIES_BY_ID: &str = "series_by_id";
 pub(crate) const CF_POSTINGS: &str = "postings";
 /// Format 1's one key per sample; only opened (then emptied and dropped) to migrate.
 pub(crate) const CF_SAMPLES_V1: &str = "samples";
-/// Samples not yet compacted into a block, window-major.
-pub(crate) const CF_RECENT: &str = "recent";
+/// Samples not yet compacted into a block, window-major, as frames.
+pub(crate) const CF_RECENT: &str = "recent_frames";
+/// Formats 2 and 3's runs of recent samples; only opened (then emptied and dropped) to
+/// migrate.
+pub(crate) const CF_RECENT_V3: &str = "recent";
 /// Compressed per-series blocks, one per series and window.
 pub(crate) const CF_BLOCKS: &str = "blocks";
 /// Timestamp columns shared by the blocks of one window (one per host, typically).
@@ -100,11 +113,12 @@ pub(crate) const FAMILIES: [&str; 12] = [
     CF_FORWARD,
 ];
 
-/// On-disk format written by this version (format 1 is migrated on open). Format 3 is
-/// format 2 whose blocks may use the codec's sparse integer packing: a format-2 directory
-/// is upgraded on open by recording 3 (its blocks read as they are), and a Vigil that
-/// knows only format 2 refuses the directory instead of failing on its blocks.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// On-disk format written by this version; older ones are migrated on open (see
+/// `migrate.rs`). Format 3 is format 2 whose blocks may use the codec's sparse integer
+/// packing. Format 4 keeps recent samples as frames of a group of series per append
+/// (`recent_frames`) where 2 and 3 kept one run per series (`recent`). A Vigil that knows
+/// only an older format refuses the directory instead of misreading it.
+pub(crate) const FORMAT_VERSION: u32 = 4;
 pub(crate) const FORMAT_KEY: &[u8] = b"format";
 pub(crate) const BLOCK_MS_KEY: &[u8] = b"block_ms";
 pub(crate) const SEQ_KEY: &[u8] = b"recent_seq";

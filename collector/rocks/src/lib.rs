@@ -5,11 +5,12 @@
 //!
 //! # Layout
 //! - `open`: settings, column family options, opening, and starting the compactor.
-//! - `migrate`: the on-disk format check on open, and format 1 → 2.
+//! - `migrate`: the on-disk format check on open, and formats 1, 2 and 3 → 4.
 //! - `keys`: the column families, the key layout of each, and the encodings they share.
 //! - `store`: `impl Store for RocksStore`, handing each method to the module below.
 //! - `series`: series ids for label sets, created with their postings; series per host.
-//! - `windows`: appends into recent runs per time window; raw reads merging them with blocks.
+//! - `windows`: appends into recent frames per time window (`windows/frame`); raw reads
+//!   merging them with blocks.
 //! - `compactor`: the background thread compacting closed windows (`windows/compaction`).
 //! - [`codec`]: the block format (integer mantissas, delta and line encodings, Gorilla).
 //! - `rollup`: downsampled 5 m and 1 h tiers, written beside each block, and their retention.
@@ -27,26 +28,28 @@
 //!
 //! # Life of a sample
 //!
-//! `append` writes one `recent` key per series and window of the call (a run: a backfill
-//! batch of 10,000 samples is a few hundred keys, a live scrape one key per series) with
+//! `append` writes one `recent_frames` key per window and group of 64 consecutive series
+//! ids of the call (a frame: each series' samples of the call as one entry; a live scrape
+//! of a host's 300 series, created together with consecutive ids, is five or six keys) with
 //! the WAL on, so a sample is readable when the call returns and survives `kill -9` (and,
 //! with `sync`, power loss). Every
 //! `compaction_interval` a background thread compacts each window that ended more than
 //! `grace` ago (a quarter of the window, at most 5 minutes): per series, it merges the
 //! window's recent samples into the window's block (decoding the block if one exists),
-//! and writes the new block and one range delete of those recent keys in ONE `WriteBatch`,
+//! and writes the new blocks of a chunk of whole groups and one range delete of those
+//! groups' frames in ONE `WriteBatch`,
 //! so a crash leaves either the samples or the block, never neither and never a mix that
 //! reads wrong. `recent` is window-major so a compacted window is one contiguous key range:
 //! a few range tombstones per window for the whole fleet, never one per sample. A read of
 //! series `id` over `[start, end]` decodes the blocks of the windows it covers and merges
-//! in the recent samples of those windows (from one RocksDB snapshot).
+//! in its samples from its group's frames of those windows (from one RocksDB snapshot).
 //!
 //! # The forwarding log
 //!
 //! While forwarding is on (remote write configured; `Store::set_forwarding`), `append` also
 //! puts ONE record holding every sample of the call into the `forward` family, in the same
-//! `WriteBatch` as the runs: a sample is in the log if and only if it is stored, and both
-//! survive `kill -9` alike. Records are numbered from the runs' durable sequence, so numbers
+//! `WriteBatch` as the frames: a sample is in the log if and only if it is stored, and both
+//! survive `kill -9` alike. Records are numbered from the frames' durable sequence, so numbers
 //! only grow, across restarts too. Batches of concurrent appends commit in any order, so
 //! readers stop at `readable`, below the lowest number still being written: no record can
 //! appear later below a reader's cursor. Remote write keeps one cursor per remote and trims
@@ -57,9 +60,9 @@
 //!
 //! A sample is identified by (series, timestamp). Appending a timestamp the series already
 //! has replaces the stored value, whether the old one is still recent or already inside a
-//! block: the new value waits in `recent` (where reads prefer it over the block, and the
-//! run with the higher sequence number over an older run; within one call, the later
-//! sample) until the compactor rewrites that window's block with it. Samples may arrive in any order; a
+//! block: the new value waits in `recent_frames` (where reads prefer it over the block, and
+//! the frame with the higher sequence number over an older frame; within one call, the
+//! later sample) until the compactor rewrites that window's block with it. Samples may arrive in any order; a
 //! replayed batch writes the same values again and changes nothing.
 //!
 //! # Retention
@@ -117,9 +120,10 @@
 //!
 //! # Format versions
 //!
-//! Format 1 kept every sample as one key in `samples`. Opening a format-1 directory moves
-//! those samples into `recent` (logging progress, resumable after a crash; see
-//! `migrate.rs`), records the current format and drops `samples`; the compactor then builds blocks.
+//! Format 1 kept every sample as one key in `samples`; formats 2 and 3 kept one run per
+//! series and append in `recent`. Opening such a directory moves those samples into
+//! `recent_frames` (logging progress, resumable after a crash; see `migrate.rs`), records
+//! the current format and drops the old family; the compactor then builds blocks.
 
 // Without the `engine` feature only the block formats build: `codec` and the bucket
 // encoding of `rollup` (the fuzz targets' decoders), with no RocksDB to compile.

@@ -1,16 +1,19 @@
-//! The on-disk format version, checked (or recorded) on open, and the migration from
-//! format 1.
+//! The on-disk format version, checked (or recorded) on open, and the migrations from
+//! formats 1, 2 and 3.
 //!
-//! Opening a data directory of format 1 (one key per sample in the `samples` family): its
-//! samples move into `recent` in batches, each batch's puts and the range delete of what it
-//! moved in one atomic write, so a crash mid-way resumes where it stopped. The compactor
-//! then turns closed windows into blocks as it does for fresh samples.
+//! Format 1 kept one key per sample (the `samples` family); formats 2 and 3 one run per
+//! series and append (the `recent` family). Opening such a directory moves those samples
+//! into frames in `recent_frames` in batches, each batch's puts and the range delete of
+//! what it moved in one atomic write, so a crash mid-way resumes where it stopped; the
+//! emptied family is dropped after. The compactor then turns closed windows into blocks as
+//! it does for fresh samples. Blocks are the same in formats 2, 3 and 4.
 
 use crate::keys::{
-    BLOCK_MS_KEY, CF_META, CF_RECENT, CF_SAMPLES_V1, FORMAT_KEY, FORMAT_VERSION, SEQ_KEY,
-    decode_u64, family, unflip,
+    BLOCK_MS_KEY, CF_META, CF_RECENT, CF_RECENT_V3, CF_SAMPLES_V1, FORMAT_KEY, FORMAT_VERSION,
+    SEQ_KEY, decode_u64, family, unflip,
 };
-use crate::windows::{put_run, recent_key, reserved_seq};
+use crate::windows::frame::{FrameBuf, group};
+use crate::windows::{recent_key, reserved_seq};
 use crate::{corrupt, engine};
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use std::path::Path;
@@ -24,9 +27,9 @@ type Run = (u64, i64, Vec<(i64, f64)>);
 /// Samples moved per atomic write.
 const BATCH: usize = 100_000;
 
-/// Moves every format-1 sample into `recent` (windows of `block_ms`), then records format
-/// `to`. The caller drops the emptied family afterwards.
-pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64> {
+/// Moves every format-1 sample into `recent_frames` (windows of `block_ms`). The caller
+/// records the format and drops the emptied family afterwards.
+fn from_format_1(db: &DB, block_ms: i64) -> StoreResult<u64> {
     let legacy = family(db, CF_SAMPLES_V1)?;
     let recent = family(db, CF_RECENT)?;
     let started = Instant::now();
@@ -35,7 +38,9 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
     // Runs get sequence numbers from the durable counter, advanced in each batch, so a
     // migration resumed after a crash never reuses a key.
     let mut seq = reserved_seq(db)?;
-    info!("data directory is in format 1 (a key per sample); moving samples to format {to}");
+    info!(
+        "data directory is in format 1 (a key per sample); moving samples to format {FORMAT_VERSION}"
+    );
     loop {
         let mut iter = db.raw_iterator_cf(legacy);
         iter.seek_to_first();
@@ -44,11 +49,10 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
         let mut last: Option<Vec<u8>> = None;
         let mut n = 0;
         let mut run: Option<Run> = None;
-        let mut value_buf = Vec::new();
         let mut flush = |run: Run, batch: &mut WriteBatch| {
-            value_buf.clear();
-            put_run(&mut value_buf, &run.2);
-            batch.put_cf(recent, recent_key(run.1, run.0, seq), &value_buf);
+            let mut frame = FrameBuf::default();
+            frame.push(run.0, &run.2);
+            batch.put_cf(recent, recent_key(run.1, group(run.0), seq), &frame.bytes);
             seq += 1;
         };
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
@@ -102,16 +106,98 @@ pub(super) fn from_format_1(db: &DB, block_ms: i64, to: u32) -> StoreResult<u64>
             "format migration in progress"
         );
     }
-    let mut wo = WriteOptions::default();
-    wo.set_sync(true);
-    db.put_cf_opt(meta, FORMAT_KEY, to.to_be_bytes(), &wo)
-        .map_err(engine)?;
     info!(
         moved,
         elapsed_s = started.elapsed().as_secs(),
         "format migration done; closed windows are compacted into blocks in the background"
     );
     Ok(moved)
+}
+
+/// Runs of formats 2 and 3 moved per atomic write.
+const RUNS_PER_BATCH: usize = 20_000;
+
+/// Moves every run of the `recent` family of formats 2 and 3 into `recent_frames`, each as a
+/// frame of one entry under the run's own sequence number (unique, so no two runs meet
+/// under one key and the order of writes is kept). The caller records the format and
+/// drops the emptied family afterwards.
+fn from_recent_runs(db: &DB) -> StoreResult<u64> {
+    let runs = family(db, CF_RECENT_V3)?;
+    let frames = family(db, CF_RECENT)?;
+    let started = Instant::now();
+    let mut moved = 0u64;
+    let mut announced = false;
+    loop {
+        let mut iter = db.raw_iterator_cf(runs);
+        iter.seek_to_first();
+        let mut batch = WriteBatch::default();
+        let (mut first, mut last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+        let mut n = 0;
+        let mut samples = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let field = |at: usize| -> StoreResult<[u8; 8]> {
+                key.get(at..at + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .filter(|_| key.len() == 24)
+                    .ok_or_else(|| corrupt("format-3 recent run key"))
+            };
+            let (window, id, seq) = (field(0)?, u64::from_be_bytes(field(8)?), field(16)?);
+            let w = unflip(&window).ok_or_else(|| corrupt("format-3 recent run key"))?;
+            samples.clear();
+            get_run(value, &mut samples)?;
+            let mut frame = FrameBuf::default();
+            frame.push(id, &samples);
+            batch.put_cf(
+                frames,
+                recent_key(w, group(id), u64::from_be_bytes(seq)),
+                &frame.bytes,
+            );
+            if first.is_none() {
+                first = Some(key.to_vec());
+            }
+            last = Some(key.to_vec());
+            n += 1;
+            if n >= RUNS_PER_BATCH {
+                break;
+            }
+            iter.next();
+        }
+        iter.status().map_err(engine)?;
+        drop(iter);
+        let (Some(first), Some(mut last)) = (first, last) else {
+            break;
+        };
+        if !announced {
+            info!("moving recent samples from runs (format 3) to frames (format {FORMAT_VERSION})");
+            announced = true;
+        }
+        last.push(0);
+        batch.delete_range_cf(runs, first, last);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        db.write_opt(batch, &wo).map_err(engine)?;
+        moved += n as u64;
+        info!(
+            runs = moved,
+            elapsed_s = started.elapsed().as_secs(),
+            "format migration in progress"
+        );
+    }
+    Ok(moved)
+}
+
+/// The samples of a format-3 run: each as i64 timestamp and f64 bits, big-endian.
+fn get_run(value: &[u8], out: &mut Vec<(i64, f64)>) -> StoreResult<()> {
+    if !value.len().is_multiple_of(16) {
+        return Err(corrupt("format-3 run of recent samples"));
+    }
+    for sample in value.chunks_exact(16) {
+        let (ts, bits) = sample.split_at(8);
+        let ts = i64::from_be_bytes(ts.try_into().map_err(|_| corrupt("recent sample"))?);
+        let bits = u64::from_be_bytes(bits.try_into().map_err(|_| corrupt("recent sample"))?);
+        out.push((ts, f64::from_bits(bits)));
+    }
+    Ok(())
 }
 
 /// Checks (or, for a new directory, records) the on-disk format, migrating format 1, and
@@ -140,31 +226,36 @@ pub(super) fn prepare_format(db: &DB, dir: &Path, block_duration: Duration) -> S
             wanted_ms
         }
     };
-    match db.get_cf(meta, FORMAT_KEY).map_err(engine)? {
-        None => db
-            .put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes())
-            .map_err(engine)?,
-        Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
-        Some(v) if v.as_slice() == 1u32.to_be_bytes() => {
-            from_format_1(db, block_ms, FORMAT_VERSION)?;
-        }
-        Some(v) if v.as_slice() == 2u32.to_be_bytes() => {
-            let mut wo = rocksdb::WriteOptions::default();
-            wo.set_sync(true);
-            db.put_cf_opt(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes(), &wo)
-                .map_err(engine)?;
-            info!(
-                "data directory upgraded from format 2 to {FORMAT_VERSION} (new blocks may use                  sparse integer packing; a Vigil that knows only format 2 refuses it now)"
-            );
-        }
-        Some(v) => {
-            return Err(StoreError::Corrupt {
-                what: format!(
-                    "on-disk format {v:?} in {} is not format 1, 2 or {FORMAT_VERSION}, which \
-                     this version reads; was it written by a newer Vigil?",
-                    dir.display()
-                ),
-            });
+    let format = match db.get_cf(meta, FORMAT_KEY).map_err(engine)? {
+        None => None,
+        Some(v) => match <[u8; 4]>::try_from(v.as_slice()).map(u32::from_be_bytes) {
+            Ok(f @ 1..=FORMAT_VERSION) => Some(f),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "on-disk format {v:?} in {} is not one of formats 1 to {FORMAT_VERSION}, \
+                         which this version reads; was it written by a newer Vigil?",
+                        dir.display()
+                    ),
+                });
+            }
+        },
+    };
+    // A family of an older format is there until its samples have moved (also after a
+    // crash between recording the format and dropping the family).
+    if db.cf_handle(CF_RECENT_V3).is_some() {
+        from_recent_runs(db)?;
+    }
+    if format == Some(1) {
+        from_format_1(db, block_ms)?;
+    }
+    if format != Some(FORMAT_VERSION) {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        db.put_cf_opt(meta, FORMAT_KEY, FORMAT_VERSION.to_be_bytes(), &wo)
+            .map_err(engine)?;
+        if let Some(from) = format {
+            info!("data directory upgraded from format {from} to {FORMAT_VERSION}");
         }
     }
     Ok(block_ms)

@@ -3,7 +3,8 @@
 //! state of the windows, and the start of the background compactor.
 
 use crate::keys::{
-    CF_BLOCKS, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES, CF_SERIES_BY_ID, FAMILIES, decode_u64,
+    CF_BLOCKS, CF_RECENT_V3, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES, CF_SERIES_BY_ID, FAMILIES,
+    decode_u64,
 };
 use crate::{RocksStore, compactor, engine, forward, migrate, rollup, windows};
 use rocksdb::{
@@ -100,10 +101,13 @@ impl RocksStore {
         // logs on disk long after their samples were compacted into blocks.
         db_opts.set_max_total_wal_size(WAL_LIMIT_BYTES);
         db_opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
-        // A format-1 directory still has its `samples` family, which must be opened too.
-        let legacy = DB::list_cf(&Options::default(), dir)
-            .map(|names| names.iter().any(|n| n == CF_SAMPLES_V1))
-            .unwrap_or(false);
+        // A directory of an older format still has its `samples` (format 1) or `recent`
+        // (formats 2 and 3) family, which must be opened too, to be migrated.
+        let existing = DB::list_cf(&Options::default(), dir).unwrap_or_default();
+        let legacy: Vec<&str> = [CF_SAMPLES_V1, CF_RECENT_V3]
+            .into_iter()
+            .filter(|name| existing.iter().any(|n| n == name))
+            .collect();
         // One block cache for every family: queries re-read recent samples again and
         // again (dashboards, rules), and a cached block is already decompressed.
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
@@ -114,10 +118,7 @@ impl RocksStore {
             [millis(blocks.retention_5m), millis(blocks.retention_1h)],
         );
         let tier_cutoffs = tiers.cutoffs();
-        let names = FAMILIES
-            .iter()
-            .copied()
-            .chain(legacy.then_some(CF_SAMPLES_V1));
+        let names = FAMILIES.iter().copied().chain(legacy.iter().copied());
         let families = names.map(|name| {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
@@ -175,9 +176,12 @@ impl RocksStore {
             }
         })?;
         let block_ms = migrate::prepare_format(&db, dir, blocks.block_duration)?;
-        if legacy {
-            db.drop_cf(CF_SAMPLES_V1).map_err(engine)?;
-            info!("dropped the emptied format-1 samples family");
+        for name in legacy {
+            db.drop_cf(name).map_err(engine)?;
+            info!(
+                family = name,
+                "dropped the emptied family of an older format"
+            );
         }
         let db = Arc::new(db);
         let retention_ms = i64::try_from(blocks.retention.as_millis()).unwrap_or(i64::MAX);

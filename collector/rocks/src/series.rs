@@ -127,8 +127,10 @@ impl RocksStore {
         let mut ids = HashMap::with_capacity(which.len());
         let (by_id, postings) = (self.cf(CF_SERIES_BY_ID), self.cf(CF_POSTINGS));
         let mut posting = Vec::new();
-        for &i in which {
-            let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        // One range of consecutive ids for the call, even while other hosts create series:
+        // a host's series then share a few groups of recent frames (`windows::frame`).
+        let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
+        for (&i, id) in which.iter().zip(first..) {
             ids.insert(i, id);
             batch.put_cf(self.cf(CF_SERIES), &keys[i], id.to_be_bytes());
             batch.put_cf(by_id, id.to_be_bytes(), &keys[i]);

@@ -16,12 +16,13 @@ use crate::keys::{
 };
 use crate::{corrupt, engine};
 use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use vigil_store::{SeriesId, SeriesSamples, StoreResult};
 
 mod compaction;
+pub(crate) mod frame;
 mod many;
 pub use compaction::CompactionReport;
 pub(super) use compaction::{block_expired, compact};
@@ -179,43 +180,14 @@ impl Windows {
     }
 }
 
-/// Key of a run of recent samples: window, series, write sequence (big-endian).
-pub(super) fn recent_key(window: i64, id: SeriesId, seq: u64) -> [u8; 24] {
+/// Key of a frame of recent samples: window, group of series ids ([`frame::group`]),
+/// write sequence (big-endian).
+pub(super) fn recent_key(window: i64, group: u64, seq: u64) -> [u8; 24] {
     let mut key = [0u8; 24];
     key[..8].copy_from_slice(&flip(window));
-    key[8..16].copy_from_slice(&id.to_be_bytes());
+    key[8..16].copy_from_slice(&group.to_be_bytes());
     key[16..].copy_from_slice(&seq.to_be_bytes());
     key
-}
-
-/// Appends a run's value: each sample as i64 timestamp and f64 bits, big-endian.
-pub(super) fn put_run(out: &mut Vec<u8>, samples: &[(i64, f64)]) {
-    out.reserve(samples.len() * 16);
-    for &(ts, value) in samples {
-        out.extend_from_slice(&ts.to_be_bytes());
-        out.extend_from_slice(&value.to_bits().to_be_bytes());
-    }
-}
-
-/// Appends the samples of a run with `start <= t <= end` to `out`, in the run's order.
-pub(super) fn get_run(
-    value: &[u8],
-    start: i64,
-    end: i64,
-    out: &mut Vec<(i64, f64)>,
-) -> StoreResult<()> {
-    if !value.len().is_multiple_of(16) {
-        return Err(corrupt("run of recent samples"));
-    }
-    for sample in value.chunks_exact(16) {
-        let (ts, bits) = sample.split_at(8);
-        let ts = i64::from_be_bytes(ts.try_into().map_err(|_| corrupt("recent sample"))?);
-        if ts >= start && ts <= end {
-            let bits = u64::from_be_bytes(bits.try_into().map_err(|_| corrupt("recent sample"))?);
-            out.push((ts, f64::from_bits(bits)));
-        }
-    }
-    Ok(())
 }
 
 /// Orders samples gathered from runs (in write order) by time, keeping the last written
@@ -280,9 +252,10 @@ fn block_window(key: &[u8]) -> StoreResult<i64> {
         .ok_or_else(|| corrupt("block key"))
 }
 
-/// Writes `samples` to `recent`: one key per series and window touched (a run, in the
-/// order given), each with a fresh sequence number, so later writes win on reads. While
-/// forwarding is on, the same batch holds the call's record of the forwarding log.
+/// Writes `samples` to `recent`: one frame per window and group of series ids touched
+/// (each series' samples as one entry, in the order given), each frame with a fresh
+/// sequence number, so later writes win on reads. While forwarding is on, the same batch
+/// holds the call's record of the forwarding log.
 pub(super) fn append(
     db: &DB,
     windows: &Windows,
@@ -292,28 +265,39 @@ pub(super) fn append(
 ) -> StoreResult<()> {
     let cf = family(db, CF_RECENT)?;
     let _shared = windows.gate.read().unwrap_or_else(|p| p.into_inner());
-    let mut batch = WriteBatch::default();
-    let mut last = None;
-    let mut value = Vec::new();
+    // Frames in the order first touched, found by (window, group).
+    let mut frames: Vec<((i64, u64), frame::FrameBuf)> = Vec::new();
+    let mut index: HashMap<(i64, u64), usize> = HashMap::new();
+    let mut last_window = None;
     let mut count = 0;
     for series in samples {
+        let g = frame::group(series.id);
         let mut rest = series.samples.as_slice();
         while let Some(&(ts, _)) = rest.first() {
             let w = windows.window(ts);
-            if last != Some(w) {
+            if last_window != Some(w) {
                 windows.register(w);
-                last = Some(w);
+                last_window = Some(w);
             }
             let len = rest
                 .iter()
                 .position(|s| windows.window(s.0) != w)
                 .unwrap_or(rest.len());
-            value.clear();
-            put_run(&mut value, &rest[..len]);
-            batch.put_cf(cf, recent_key(w, series.id, windows.take_seq(db)?), &value);
+            let at = match frames.last() {
+                Some((key, _)) if *key == (w, g) => frames.len() - 1,
+                _ => *index.entry((w, g)).or_insert_with(|| {
+                    frames.push(((w, g), frame::FrameBuf::default()));
+                    frames.len() - 1
+                }),
+            };
+            frames[at].1.push(series.id, &rest[..len]);
             rest = &rest[len..];
         }
         count += series.samples.len() as u64;
+    }
+    let mut batch = WriteBatch::default();
+    for ((w, g), frame) in &frames {
+        batch.put_cf(cf, recent_key(*w, *g, windows.take_seq(db)?), &frame.bytes);
     }
     windows.arrived.fetch_add(count, Ordering::Relaxed);
     // Out of the in-flight set once the write has returned (committed or failed).
@@ -363,13 +347,14 @@ pub(super) fn read(
     }
     let mut fresh = Vec::new();
     let cf = family(db, CF_RECENT)?;
+    let (g, offset) = (frame::group(id), id - frame::first_id(frame::group(id)));
     for w in recent {
         let mut ro = options();
-        ro.set_iterate_upper_bound(after(&recent_key(w, id, u64::MAX)));
+        ro.set_iterate_upper_bound(after(&recent_key(w, g, u64::MAX)));
         let mut iter = db.raw_iterator_cf_opt(cf, ro);
-        iter.seek(recent_key(w, id, 0));
+        iter.seek(recent_key(w, g, 0));
         while let Some(value) = iter.value() {
-            get_run(value, start, end, &mut fresh)?;
+            frame::get(value, offset, start, end, &mut fresh)?;
             iter.next();
         }
         iter.status().map_err(engine)?;
@@ -400,13 +385,14 @@ pub(super) fn any(
     }
     let cf = family(db, CF_RECENT)?;
     let mut fresh = Vec::new();
+    let (g, offset) = (frame::group(id), id - frame::first_id(frame::group(id)));
     for w in windows.recent_in(w0, w1) {
         let mut ro = ReadOptions::default();
-        ro.set_iterate_upper_bound(after(&recent_key(w, id, u64::MAX)));
+        ro.set_iterate_upper_bound(after(&recent_key(w, g, u64::MAX)));
         let mut iter = db.raw_iterator_cf_opt(cf, ro);
-        iter.seek(recent_key(w, id, 0));
+        iter.seek(recent_key(w, g, 0));
         while let Some(value) = iter.value() {
-            get_run(value, start, end, &mut fresh)?;
+            frame::get(value, offset, start, end, &mut fresh)?;
             if !fresh.is_empty() {
                 return Ok(true);
             }

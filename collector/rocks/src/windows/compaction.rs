@@ -2,14 +2,14 @@
 //! the crate docs). Runs on the compactor thread; holds the appends' gate exclusively for one
 //! chunk of series at a time.
 
-use super::{Windows, block_key, column_key, decode_block, get_run, merge, recent_key, settle};
+use super::{Windows, block_key, column_key, decode_block, frame, merge, recent_key, settle};
 use crate::codec;
 use crate::keys::{
     CF_BLOCKS, CF_RECENT, CF_ROLLUP, CF_TIMESTAMPS, FAMILIES, after, family, flip, unflip,
 };
 use crate::{corrupt, engine, rollup};
 use rocksdb::{ColumnFamily, DB, ReadOptions, WriteBatch, WriteOptions};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use tracing::{debug, info};
 use vigil_store::{SeriesId, StoreResult};
@@ -19,6 +19,9 @@ const CHUNK_SAMPLES: usize = 50_000;
 
 /// The recent samples of one series in one window, oldest first.
 type SeriesRun = (SeriesId, Vec<(i64, f64)>);
+
+/// The first and last group of ids a chunk read.
+type Groups = Option<(u64, u64)>;
 
 /// What one compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -191,8 +194,8 @@ fn compact_window(
     let mut merged = Vec::new();
     while keep_going() {
         let _exclusive = windows.gate.write().unwrap_or_else(|p| p.into_inner());
-        let chunk = read_chunk(db, recent_cf, w, from, &window_end)?;
-        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+        let (chunk, groups) = read_chunk(db, recent_cf, w, from, &window_end)?;
+        let Some((first_group, last_group)) = groups else {
             if window_is_empty(db, recent_cf, w, &window_end)? {
                 let mut set = windows.recent.lock().unwrap_or_else(|p| p.into_inner());
                 set.remove(&w);
@@ -201,7 +204,6 @@ fn compact_window(
             }
             break;
         };
-        let (first_id, last_id) = (first.0, last.0);
         let mut batch = WriteBatch::default();
         for (id, fresh) in &chunk {
             let key = block_key(*id, w);
@@ -235,12 +237,12 @@ fn compact_window(
         }
         batch.delete_range_cf(
             recent_cf,
-            recent_key(w, first_id, 0).to_vec(),
-            after(&recent_key(w, last_id, u64::MAX)),
+            recent_key(w, first_group, 0).to_vec(),
+            after(&recent_key(w, last_group, u64::MAX)),
         );
         db.write_opt(batch, &no_sync).map_err(engine)?;
-        debug!(window = w, first_id, last_id, "compacted a chunk");
-        match last_id.checked_add(1) {
+        debug!(window = w, first_group, last_group, "compacted a chunk");
+        match last_group.checked_add(1) {
             Some(next) => from = next,
             None => break,
         }
@@ -248,45 +250,48 @@ fn compact_window(
     Ok(())
 }
 
-/// The recent samples of window `w` from series `from` on, whole series at a time, until
-/// about [`CHUNK_SAMPLES`].
+/// The recent samples of window `w` from group `from` on, whole groups at a time, until
+/// about [`CHUNK_SAMPLES`]: each series' samples in time order (the last written of each
+/// timestamp), and the first and last group read (none when the window has no more).
 fn read_chunk(
     db: &DB,
     cf: &ColumnFamily,
     w: i64,
-    from: SeriesId,
+    from: u64,
     window_end: &[u8],
-) -> StoreResult<Vec<SeriesRun>> {
+) -> StoreResult<(Vec<SeriesRun>, Groups)> {
     let mut ro = ReadOptions::default();
     ro.set_iterate_upper_bound(window_end.to_vec());
     let mut iter = db.raw_iterator_cf_opt(cf, ro);
     iter.seek(recent_key(w, from, 0));
-    let mut chunk: Vec<SeriesRun> = Vec::new();
+    let mut runs: BTreeMap<SeriesId, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut groups: Groups = None;
     let mut total = 0;
     while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-        let id = key
+        let g = key
             .get(8..16)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_be_bytes)
             .ok_or_else(|| corrupt("recent sample key"))?;
-        if chunk.last().is_none_or(|(last, _)| *last != id) {
-            if total >= CHUNK_SAMPLES {
-                break;
-            }
-            chunk.push((id, Vec::new()));
+        match &mut groups {
+            Some((_, last)) if *last == g => {}
+            Some(_) if total >= CHUNK_SAMPLES => break,
+            Some((_, last)) => *last = g,
+            None => groups = Some((g, g)),
         }
-        if let Some((_, samples)) = chunk.last_mut() {
-            let before = samples.len();
-            get_run(value, i64::MIN, i64::MAX, samples)?;
-            total += samples.len() - before;
-        }
+        let first = frame::first_id(g);
+        frame::for_each(value, |offset, ts, v| {
+            runs.entry(first + offset).or_default().push((ts, v));
+            total += 1;
+        })?;
         iter.next();
     }
     iter.status().map_err(engine)?;
+    let mut chunk: Vec<SeriesRun> = runs.into_iter().collect();
     for (_, samples) in &mut chunk {
         settle(samples);
     }
-    Ok(chunk)
+    Ok((chunk, groups))
 }
 
 fn window_is_empty(db: &DB, cf: &ColumnFamily, w: i64, window_end: &[u8]) -> StoreResult<bool> {

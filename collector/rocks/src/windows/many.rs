@@ -3,7 +3,7 @@
 //! [`super::read`] makes them anew for each (which costs about as much as the reads
 //! themselves when each series has a few samples in the span).
 
-use super::{Windows, block_key, block_window, column_key, get_run, merge, recent_key, settle};
+use super::{Windows, block_key, block_window, column_key, frame, merge, recent_key, settle};
 use crate::keys::{CF_BLOCKS, CF_RECENT, CF_TIMESTAMPS, family};
 use crate::{codec, corrupt, engine};
 use rocksdb::{DB, ReadOptions};
@@ -73,18 +73,33 @@ pub(crate) fn read_many(
     for w in recent {
         let mut iter = db.raw_iterator_cf_opt(cf, options());
         let mut started = false;
-        for (n, &i) in order.iter().enumerate() {
-            if n > 0 && ids[order[n - 1]] == ids[i] {
-                continue;
+        let mut n = 0;
+        // One group of ids at a time: its frames are read once for every id asked of it.
+        while n < order.len() {
+            let g = frame::group(ids[order[n]]);
+            // Where each series of the group goes: the first place of its id in `order`.
+            let mut wanted = [usize::MAX; frame::GROUP_SIZE as usize];
+            while let Some(&i) = order.get(n)
+                && frame::group(ids[i]) == g
+            {
+                let slot = &mut wanted[(ids[i] - frame::first_id(g)) as usize];
+                if *slot == usize::MAX {
+                    *slot = i;
+                }
+                n += 1;
             }
-            let last = recent_key(w, ids[i], u64::MAX);
-            reach(&mut iter, &recent_key(w, ids[i], 0), &mut started);
+            let last = recent_key(w, g, u64::MAX);
+            reach(&mut iter, &recent_key(w, g, 0), &mut started);
             while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
                 if key > last.as_slice() {
                     break;
                 }
-                fresh[i].reserve(value.len() / 16);
-                get_run(value, start, end, &mut fresh[i])?;
+                frame::for_each(value, |offset, ts, v| {
+                    let i = wanted[offset as usize];
+                    if i != usize::MAX && ts >= start && ts <= end {
+                        fresh[i].push((ts, v));
+                    }
+                })?;
                 iter.next();
             }
             iter.status().map_err(engine)?;

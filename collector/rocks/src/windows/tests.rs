@@ -297,7 +297,90 @@ fn a_format_2_directory_is_upgraded_and_an_unknown_format_refused() {
     let err = RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not format 1, 2 or"), "{err}");
+    assert!(err.contains("not one of formats 1 to"), "{err}");
+}
+
+/// A directory of format 3: its runs in `recent` (one key per series and append, samples as
+/// big-endian i64 time and f64 bits) move into frames on open, the later run still winning.
+#[test]
+fn a_format_3_directory_has_its_runs_moved_into_frames() {
+    use crate::keys::{CF_RECENT_V3, SEQ_KEY};
+    let dir = tempfile::tempdir().unwrap();
+    let ids = {
+        let store = open(dir.path());
+        series(&store, 70)
+    };
+    let base = 1_700_000_000_000 - 1_700_000_000_000 % (2 * HOUR);
+    let run = |samples: &[(i64, f64)]| -> Vec<u8> {
+        let mut value = Vec::new();
+        for &(ts, v) in samples {
+            value.extend_from_slice(&ts.to_be_bytes());
+            value.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+        value
+    };
+    let run_key = |w: i64, id: u64, seq: u64| -> Vec<u8> {
+        [flip(w).as_slice(), &id.to_be_bytes(), &seq.to_be_bytes()].concat()
+    };
+    let mut want: Vec<Vec<(i64, f64)>> = vec![Vec::new(); ids.len()];
+    {
+        let mut opts = Options::default();
+        opts.create_missing_column_families(true);
+        let names = DB::list_cf(&Options::default(), dir.path()).unwrap();
+        let names: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .chain([CF_RECENT_V3])
+            .collect();
+        let db = DB::open_cf(&opts, dir.path(), names).unwrap();
+        let runs = db.cf_handle(CF_RECENT_V3).unwrap();
+        let mut seq = 10u64;
+        // Two windows; each series written twice, the second run replacing one sample.
+        for (k, &id) in ids.iter().enumerate() {
+            for w in [base / (2 * HOUR), base / (2 * HOUR) + 1] {
+                let from = w * 2 * HOUR;
+                let first: Vec<(i64, f64)> =
+                    (0..5).map(|i| (from + i * 10_000, i as f64)).collect();
+                let second = vec![(from + 20_000, 100.0 + k as f64)];
+                db.put_cf(runs, run_key(w, id, seq), run(&first)).unwrap();
+                db.put_cf(runs, run_key(w, id, seq + 1), run(&second))
+                    .unwrap();
+                seq += 2;
+                let mut kept = first.clone();
+                kept[2] = second[0];
+                want[k].extend(kept);
+            }
+        }
+        let meta = db.cf_handle(CF_META).unwrap();
+        db.put_cf(meta, SEQ_KEY, seq.to_be_bytes()).unwrap();
+        db.put_cf(meta, FORMAT_KEY, 3u32.to_be_bytes()).unwrap();
+    }
+    let store = open(dir.path());
+    assert!(
+        store.db.cf_handle(CF_RECENT_V3).is_none(),
+        "the old family is dropped"
+    );
+    let format = store.db.get_cf(store.cf(CF_META), FORMAT_KEY).unwrap();
+    assert_eq!(format.unwrap(), FORMAT_VERSION.to_be_bytes());
+    for (k, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[k], "series {id}");
+    }
+    let all = store
+        .read_many_with_tiers(&ids, i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(all, want);
+    // New writes continue above the migrated sequence numbers and win over them.
+    store
+        .append(&[SeriesSamples {
+            id: ids[3],
+            samples: vec![(base, -1.0)],
+        }])
+        .unwrap();
+    want[3][0] = (base, -1.0);
+    store.compact_windows(i64::MAX).unwrap();
+    for (k, &id) in ids.iter().enumerate() {
+        assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[k], "series {id}");
+    }
 }
 
 #[test]
