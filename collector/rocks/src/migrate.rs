@@ -15,7 +15,7 @@ use crate::keys::{
 use crate::windows::frame::{FrameBuf, group};
 use crate::windows::{recent_key, reserved_seq};
 use crate::{corrupt, engine};
-use rocksdb::{DB, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamily, DB, WriteBatch, WriteOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -24,16 +24,67 @@ use vigil_store::{StoreError, StoreResult};
 /// Samples of one series in one window, gathered into one run: id, window, samples.
 type Run = (u64, i64, Vec<(i64, f64)>);
 
-/// Samples moved per atomic write.
-const BATCH: usize = 100_000;
+/// Format-1 samples moved per atomic write.
+const SAMPLES_PER_BATCH: usize = 100_000;
+
+/// Runs of formats 2 and 3 moved per atomic write.
+const RUNS_PER_BATCH: usize = 20_000;
+
+/// Empties family `from` in synced atomic writes of up to `per_batch` keys each: `step`
+/// gets every key and value, then `None` once before each write, and puts what they
+/// become into the write, which also range-deletes the keys it read. A crash mid-way
+/// resumes at the first key not moved. Returns how many keys moved.
+fn drain(
+    db: &DB,
+    from: &ColumnFamily,
+    per_batch: usize,
+    mut step: impl FnMut(Option<(&[u8], &[u8])>, &mut WriteBatch) -> StoreResult<()>,
+) -> StoreResult<u64> {
+    let started = Instant::now();
+    let mut moved = 0u64;
+    loop {
+        let mut iter = db.raw_iterator_cf(from);
+        iter.seek_to_first();
+        let mut batch = WriteBatch::default();
+        let mut first: Option<Vec<u8>> = None;
+        let mut last = Vec::new();
+        let mut n = 0;
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            step(Some((key, value)), &mut batch)?;
+            first.get_or_insert_with(|| key.to_vec());
+            last.clear();
+            last.extend_from_slice(key);
+            n += 1;
+            if n >= per_batch {
+                break;
+            }
+            iter.next();
+        }
+        iter.status().map_err(engine)?;
+        drop(iter);
+        let Some(first) = first else {
+            break;
+        };
+        step(None, &mut batch)?;
+        last.push(0);
+        batch.delete_range_cf(from, first, last);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        db.write_opt(batch, &wo).map_err(engine)?;
+        moved += n as u64;
+        info!(
+            moved,
+            elapsed_s = started.elapsed().as_secs(),
+            "format migration in progress"
+        );
+    }
+    Ok(moved)
+}
 
 /// Moves every format-1 sample into `recent_frames` (windows of `block_ms`). The caller
 /// records the format and drops the emptied family afterwards.
 fn from_format_1(db: &DB, block_ms: i64) -> StoreResult<u64> {
-    let legacy = family(db, CF_SAMPLES_V1)?;
     let recent = family(db, CF_RECENT)?;
-    let started = Instant::now();
-    let mut moved = 0u64;
     let meta = family(db, CF_META)?;
     // Runs get sequence numbers from the durable counter, advanced in each batch, so a
     // migration resumed after a crash never reuses a key.
@@ -41,21 +92,25 @@ fn from_format_1(db: &DB, block_ms: i64) -> StoreResult<u64> {
     info!(
         "data directory is in format 1 (a key per sample); moving samples to format {FORMAT_VERSION}"
     );
-    loop {
-        let mut iter = db.raw_iterator_cf(legacy);
-        iter.seek_to_first();
-        let mut batch = WriteBatch::default();
-        let mut first: Option<Vec<u8>> = None;
-        let mut last: Option<Vec<u8>> = None;
-        let mut n = 0;
-        let mut run: Option<Run> = None;
-        let mut flush = |run: Run, batch: &mut WriteBatch| {
-            let mut frame = FrameBuf::default();
-            frame.push(run.0, &run.2);
-            batch.put_cf(recent, recent_key(run.1, group(run.0), seq), &frame.bytes);
-            seq += 1;
-        };
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+    let mut run: Option<Run> = None;
+    let flush = |run: Run, batch: &mut WriteBatch, seq: &mut u64| {
+        let mut frame = FrameBuf::default();
+        frame.push(run.0, &run.2);
+        batch.put_cf(recent, recent_key(run.1, group(run.0), *seq), &frame.bytes);
+        *seq += 1;
+    };
+    let moved = drain(
+        db,
+        family(db, CF_SAMPLES_V1)?,
+        SAMPLES_PER_BATCH,
+        |item, batch| {
+            let Some((key, value)) = item else {
+                if let Some(done) = run.take() {
+                    flush(done, batch, &mut seq);
+                }
+                batch.put_cf(meta, SEQ_KEY, seq.to_be_bytes());
+                return Ok(());
+            };
             let (id, ts) = match (key.get(..8), key.get(8..).and_then(unflip)) {
                 (Some(id), Some(ts)) if key.len() == 16 => (id, ts),
                 _ => return Err(corrupt("format-1 sample key")),
@@ -70,71 +125,36 @@ fn from_format_1(db: &DB, block_ms: i64) -> StoreResult<u64> {
                 Some((rid, rw, samples)) if *rid == id && *rw == w => samples.push(sample),
                 _ => {
                     if let Some(done) = run.take() {
-                        flush(done, &mut batch);
+                        flush(done, batch, &mut seq);
                     }
                     run = Some((id, w, vec![sample]));
                 }
             }
-            if first.is_none() {
-                first = Some(key.to_vec());
-            }
-            last = Some(key.to_vec());
-            n += 1;
-            if n >= BATCH {
-                break;
-            }
-            iter.next();
-        }
-        iter.status().map_err(engine)?;
-        drop(iter);
-        if let Some(done) = run.take() {
-            flush(done, &mut batch);
-        }
-        let (Some(first), Some(mut last)) = (first, last) else {
-            break;
-        };
-        batch.put_cf(meta, SEQ_KEY, seq.to_be_bytes());
-        last.push(0);
-        batch.delete_range_cf(legacy, first, last);
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        db.write_opt(batch, &wo).map_err(engine)?;
-        moved += n as u64;
-        info!(
-            moved,
-            elapsed_s = started.elapsed().as_secs(),
-            "format migration in progress"
-        );
-    }
+            Ok(())
+        },
+    )?;
     info!(
         moved,
-        elapsed_s = started.elapsed().as_secs(),
         "format migration done; closed windows are compacted into blocks in the background"
     );
     Ok(moved)
 }
-
-/// Runs of formats 2 and 3 moved per atomic write.
-const RUNS_PER_BATCH: usize = 20_000;
 
 /// Moves every run of the `recent` family of formats 2 and 3 into `recent_frames`, each as a
 /// frame of one entry under the run's own sequence number (unique, so no two runs meet
 /// under one key and the order of writes is kept). The caller records the format and
 /// drops the emptied family afterwards.
 fn from_recent_runs(db: &DB) -> StoreResult<u64> {
-    let runs = family(db, CF_RECENT_V3)?;
     let frames = family(db, CF_RECENT)?;
-    let started = Instant::now();
-    let mut moved = 0u64;
-    let mut announced = false;
-    loop {
-        let mut iter = db.raw_iterator_cf(runs);
-        iter.seek_to_first();
-        let mut batch = WriteBatch::default();
-        let (mut first, mut last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
-        let mut n = 0;
-        let mut samples = Vec::new();
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+    let mut samples = Vec::new();
+    let moved = drain(
+        db,
+        family(db, CF_RECENT_V3)?,
+        RUNS_PER_BATCH,
+        |item, batch| {
+            let Some((key, value)) = item else {
+                return Ok(());
+            };
             let field = |at: usize| -> StoreResult<[u8; 8]> {
                 key.get(at..at + 8)
                     .and_then(|b| b.try_into().ok())
@@ -147,40 +167,15 @@ fn from_recent_runs(db: &DB) -> StoreResult<u64> {
             get_run(value, &mut samples)?;
             let mut frame = FrameBuf::default();
             frame.push(id, &samples);
-            batch.put_cf(
-                frames,
-                recent_key(w, group(id), u64::from_be_bytes(seq)),
-                &frame.bytes,
-            );
-            if first.is_none() {
-                first = Some(key.to_vec());
-            }
-            last = Some(key.to_vec());
-            n += 1;
-            if n >= RUNS_PER_BATCH {
-                break;
-            }
-            iter.next();
-        }
-        iter.status().map_err(engine)?;
-        drop(iter);
-        let (Some(first), Some(mut last)) = (first, last) else {
-            break;
-        };
-        if !announced {
-            info!("moving recent samples from runs (format 3) to frames (format {FORMAT_VERSION})");
-            announced = true;
-        }
-        last.push(0);
-        batch.delete_range_cf(runs, first, last);
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        db.write_opt(batch, &wo).map_err(engine)?;
-        moved += n as u64;
+            let key = recent_key(w, group(id), u64::from_be_bytes(seq));
+            batch.put_cf(frames, key, &frame.bytes);
+            Ok(())
+        },
+    )?;
+    if moved > 0 {
         info!(
             runs = moved,
-            elapsed_s = started.elapsed().as_secs(),
-            "format migration in progress"
+            "recent samples moved from runs (format 3) to frames (format {FORMAT_VERSION})"
         );
     }
     Ok(moved)
