@@ -54,7 +54,7 @@ pub(super) struct Windows {
     /// Windows compacted into blocks whose part of `recent` RocksDB has not rewritten yet
     /// (first, last): see `compaction::compact`.
     untidy: Mutex<Option<(i64, i64)>>,
-    /// The next write sequence number for a run of recent samples.
+    /// The next write sequence number for a frame of recent samples.
     next_seq: AtomicU64,
     /// Sequence numbers below this are reserved durably (meta "recent_seq"): a restart
     /// continues above every number used before it. Held while reserving more.
@@ -104,7 +104,7 @@ impl Windows {
     }
 
     /// A fresh write sequence number, above every one used before (also before a restart):
-    /// for runs, and for records of the forwarding log.
+    /// for frames, and for records of the forwarding log.
     pub(super) fn take_seq(&self, db: &DB) -> StoreResult<u64> {
         let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
         if seq < self.reserved_fast.load(Ordering::Acquire) {
@@ -252,7 +252,7 @@ fn block_window(key: &[u8]) -> StoreResult<i64> {
         .ok_or_else(|| corrupt("block key"))
 }
 
-/// Writes `samples` to `recent`: one frame per window and group of series ids touched
+/// Writes `samples` to `recent_frames`: one frame per window and group of series ids touched
 /// (each series' samples as one entry, in the order given), each frame with a fresh
 /// sequence number, so later writes win on reads. While forwarding is on, the same batch
 /// holds the call's record of the forwarding log.
