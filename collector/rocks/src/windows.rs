@@ -347,7 +347,7 @@ pub(super) fn read(
     }
     let mut fresh = Vec::new();
     let cf = family(db, CF_RECENT)?;
-    let (g, offset) = (frame::group(id), id - frame::first_id(frame::group(id)));
+    let (g, offset) = frame::place(id);
     for w in recent {
         let mut ro = options();
         ro.set_iterate_upper_bound(after(&recent_key(w, g, u64::MAX)));
@@ -385,7 +385,7 @@ pub(super) fn any(
     }
     let cf = family(db, CF_RECENT)?;
     let mut fresh = Vec::new();
-    let (g, offset) = (frame::group(id), id - frame::first_id(frame::group(id)));
+    let (g, offset) = frame::place(id);
     for w in windows.recent_in(w0, w1) {
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(after(&recent_key(w, g, u64::MAX)));

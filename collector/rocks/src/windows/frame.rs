@@ -27,6 +27,11 @@ pub(crate) fn group(id: SeriesId) -> u64 {
     id >> GROUP_BITS
 }
 
+/// The group of series `id` and its offset there.
+pub(crate) fn place(id: SeriesId) -> (u64, u64) {
+    (group(id), id & (GROUP_SIZE - 1))
+}
+
 /// The first series id of group `g`.
 pub(crate) fn first_id(g: u64) -> SeriesId {
     g << GROUP_BITS
