@@ -17,7 +17,11 @@
 //!
 //!   series        labelset                 → id           which id a label set has
 //!   series_by_id  id                       → labelset     labels of an id
-//!   postings      lp(name) lp(value) id    → (empty)      ids having name=value
+//!   posting_lists lp(name) lp(value) shard → ids          ids having name=value, in
+//!                                                         shards of 4,096 (shard = id >> 12,
+//!                                                         u64): offsets in the shard as
+//!                                                         varint differences, grown by
+//!                                                         merges (`postings.rs`)
 //!   recent_frames window group seq         → frame        recent samples not yet in a
 //!                                                         block, from one append, of the
 //!                                                         series in one group of 64
@@ -56,7 +60,7 @@
 //!                                                         record format in
 //!                                                         `vigil_store::forward` (`forward.rs`)
 //!   meta          "series_count/" host     → u64          series per host
-//!                 "format"                 → u32          on-disk format version (4)
+//!                 "format"                 → u32          on-disk format version (5)
 //!                 "block_ms"               → i64          window length
 //!                 "recent_seq"             → u64          run sequence numbers below it may
 //!                                                         be in use
@@ -68,6 +72,10 @@
 //!                                                         ts, f64 bits) big-endian; moved
 //!                                                         to `recent_frames` on open, then
 //!                                                         the family is dropped
+//!   postings      lp(name) lp(value) id    → (empty)      formats 1 to 4 only: a key per
+//!                                                         series and label pair; moved to
+//!                                                         `posting_lists` on open, then the
+//!                                                         family is dropped
 //! ```
 
 use super::corrupt;
@@ -76,7 +84,11 @@ use vigil_store::{Labels, StoreError, StoreResult};
 
 pub(crate) const CF_SERIES: &str = "series";
 pub(crate) const CF_SERIES_BY_ID: &str = "series_by_id";
-pub(crate) const CF_POSTINGS: &str = "postings";
+/// Posting lists, a value per label pair and shard of 4,096 ids (`postings.rs`).
+pub(crate) const CF_POSTINGS: &str = "posting_lists";
+/// Formats 1 to 4's key per series and label pair; only opened (then emptied and dropped)
+/// to migrate.
+pub(crate) const CF_POSTINGS_V4: &str = "postings";
 /// Format 1's one key per sample; only opened (then emptied and dropped) to migrate.
 pub(crate) const CF_SAMPLES_V1: &str = "samples";
 /// Samples not yet compacted into a block, window-major, as frames.
@@ -116,9 +128,11 @@ pub(crate) const FAMILIES: [&str; 12] = [
 /// On-disk format written by this version; older ones are migrated on open (see
 /// `migrate.rs`). Format 3 is format 2 whose blocks may use the codec's sparse integer
 /// packing. Format 4 keeps recent samples as frames of a group of series per append
-/// (`recent_frames`) where 2 and 3 kept one run per series (`recent`). A Vigil that knows
-/// only an older format refuses the directory instead of misreading it.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+/// (`recent_frames`) where 2 and 3 kept one run per series (`recent`). Format 5 keeps
+/// postings as lists per label pair and shard of ids (`posting_lists`) where 1 to 4 kept a
+/// key per series and pair (`postings`). A Vigil that knows only an older format refuses
+/// the directory instead of misreading it.
+pub(crate) const FORMAT_VERSION: u32 = 5;
 pub(crate) const FORMAT_KEY: &[u8] = b"format";
 pub(crate) const BLOCK_MS_KEY: &[u8] = b"block_ms";
 pub(crate) const SEQ_KEY: &[u8] = b"recent_seq";

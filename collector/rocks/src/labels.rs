@@ -1,7 +1,7 @@
 //! Label names and values: of the series some selectors match, or straight from the
 //! postings family, without touching series, when there is no selector.
 //!
-//! Postings keys are `lp(name) lp(value) id` (see the layout in [`crate::keys`]). `lp` is a
+//! Postings keys are `lp(name) lp(value) shard` (see the layout in [`crate::keys`]). `lp` is a
 //! varint length then the bytes, and varints are prefix-free, so every key of one
 //! `name=value` pair shares the prefix `lp(name) lp(value)` and no other pair's key starts
 //! with it. Listing the distinct names (or the values of one name) is therefore one seek
@@ -10,7 +10,7 @@
 //! ```text
 //!   past every key of a name:        lp(name) ++ [0xFF; 10]   (the next byte is a varint
 //!                                     byte; ten 0xFF bytes exceed any valid varint)
-//!   past every key of a name=value:  lp(name) lp(value) ++ [0xFF; 9]   (ids are 8 bytes)
+//!   past every key of a name=value:  lp(name) lp(value) ++ [0xFF; 9]   (shards are 8 bytes)
 //! ```
 
 use crate::keys::{CF_POSTINGS, get_lp, put_lp};

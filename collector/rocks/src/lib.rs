@@ -5,10 +5,11 @@
 //!
 //! # Layout
 //! - `open`: settings, column family options, opening, and starting the compactor.
-//! - `migrate`: the on-disk format check on open, and formats 1, 2 and 3 → 4.
+//! - `migrate`: the on-disk format check on open, and formats 1 to 4 → 5.
 //! - `keys`: the column families, the key layout of each, and the encodings they share.
 //! - `store`: `impl Store for RocksStore`, handing each method to the module below.
 //! - `series`: series ids for label sets, created with their postings; series per host.
+//! - `postings`: posting lists per label pair and shard of ids, and their merge operator.
 //! - `windows`: appends into recent frames per time window (`windows/frame`); raw reads
 //!   merging them with blocks.
 //! - `compactor`: the background thread compacting closed windows (`windows/compaction`).
@@ -150,6 +151,8 @@ mod labels;
 mod migrate;
 #[cfg(feature = "engine")]
 mod open;
+#[cfg(feature = "engine")]
+mod postings;
 #[cfg_attr(not(feature = "engine"), allow(dead_code))]
 mod rollup;
 #[cfg(feature = "engine")]
@@ -176,10 +179,9 @@ pub use windows::CompactionReport;
 #[cfg(feature = "engine")]
 use {
     rocksdb::{ColumnFamily, DB, WriteOptions},
-    std::collections::HashMap,
     std::path::PathBuf,
+    std::sync::Arc,
     std::sync::atomic::AtomicU64,
-    std::sync::{Arc, Mutex},
     vigil_store::StoreError,
 };
 
@@ -191,8 +193,8 @@ pub struct RocksStore {
     path: PathBuf,
     sync: bool,
     next_id: AtomicU64,
-    /// Held while creating series; caches per-host series counts.
-    creating: Mutex<HashMap<String, u64>>,
+    /// Per-host series counts and the label sets being created (`series.rs`).
+    creating: series::Creating,
     /// Which windows hold recent samples; the gate between appends and compaction.
     windows: Arc<windows::Windows>,
     /// The forwarding log's switch, readable bound and byte count.

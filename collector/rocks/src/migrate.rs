@@ -1,17 +1,21 @@
 //! The on-disk format version, checked (or recorded) on open, and the migrations from
-//! formats 1, 2 and 3.
+//! formats 1 to 4.
 //!
 //! Format 1 kept one key per sample (the `samples` family); formats 2 and 3 one run per
 //! series and append (the `recent` family). Opening such a directory moves those samples
 //! into frames in `recent_frames` in batches, each batch's puts and the range delete of
 //! what it moved in one atomic write, so a crash mid-way resumes where it stopped; the
 //! emptied family is dropped after. The compactor then turns closed windows into blocks as
-//! it does for fresh samples. Blocks are the same in formats 2, 3 and 4.
+//! it does for fresh samples. Blocks are the same in formats 2 to 5. Formats 1 to 4 kept a
+//! postings key per series and label pair (`postings`); they move the same way into
+//! `posting_lists` (merges, which a resumed migration may repeat harmlessly: a list is a
+//! set).
 
 use crate::keys::{
-    BLOCK_MS_KEY, CF_META, CF_RECENT, CF_RECENT_V3, CF_SAMPLES_V1, FORMAT_KEY, FORMAT_VERSION,
-    SEQ_KEY, decode_u64, family, unflip,
+    BLOCK_MS_KEY, CF_META, CF_POSTINGS, CF_POSTINGS_V4, CF_RECENT, CF_RECENT_V3, CF_SAMPLES_V1,
+    FORMAT_KEY, FORMAT_VERSION, SEQ_KEY, decode_u64, family, get_lp, unflip,
 };
+use crate::postings::{PostingWrites, posting_key};
 use crate::windows::frame::{FrameBuf, group};
 use crate::windows::{recent_key, reserved_seq};
 use crate::{corrupt, engine};
@@ -29,6 +33,9 @@ const SAMPLES_PER_BATCH: usize = 100_000;
 
 /// Runs of formats 2 and 3 moved per atomic write.
 const RUNS_PER_BATCH: usize = 20_000;
+
+/// Postings keys of formats 1 to 4 moved per atomic write.
+const POSTINGS_PER_BATCH: usize = 200_000;
 
 /// Empties family `from` in synced atomic writes of up to `per_batch` keys each: `step`
 /// gets every key and value, then `None` once before each write, and puts what they
@@ -181,6 +188,39 @@ fn from_recent_runs(db: &DB) -> StoreResult<u64> {
     Ok(moved)
 }
 
+/// Moves every key of the `postings` family of formats 1 to 4 (`lp(name) lp(value) id`) into
+/// the posting lists of `posting_lists`: one merge per pair and shard in each batch. The
+/// caller drops the emptied family afterwards.
+fn from_postings_keys(db: &DB) -> StoreResult<u64> {
+    let lists = family(db, CF_POSTINGS)?;
+    let mut writes = PostingWrites::default();
+    let moved = drain(
+        db,
+        family(db, CF_POSTINGS_V4)?,
+        POSTINGS_PER_BATCH,
+        |item, batch| {
+            let Some((key, _)) = item else {
+                writes.write(batch, lists);
+                return Ok(());
+            };
+            let bad = || corrupt("format-4 postings key");
+            let (_, name_len) = get_lp(key).ok_or_else(bad)?;
+            let (_, value_len) = get_lp(&key[name_len..]).ok_or_else(bad)?;
+            let (pair, id) = key.split_at(name_len + value_len);
+            let id = u64::from_be_bytes(id.try_into().map_err(|_| bad())?);
+            writes.add_key(&posting_key(pair, id), id);
+            Ok(())
+        },
+    )?;
+    if moved > 0 {
+        info!(
+            keys = moved,
+            "postings moved from a key per series and pair (format 4) to lists (format {FORMAT_VERSION})"
+        );
+    }
+    Ok(moved)
+}
+
 /// The samples of a format-3 run: each as i64 timestamp and f64 bits, big-endian.
 fn get_run(value: &[u8], out: &mut Vec<(i64, f64)>) -> StoreResult<()> {
     if !value.len().is_multiple_of(16) {
@@ -240,6 +280,9 @@ pub(super) fn prepare_format(db: &DB, dir: &Path, block_duration: Duration) -> S
     // crash between recording the format and dropping the family).
     if db.cf_handle(CF_RECENT_V3).is_some() {
         from_recent_runs(db)?;
+    }
+    if db.cf_handle(CF_POSTINGS_V4).is_some() {
+        from_postings_keys(db)?;
     }
     if format == Some(1) {
         from_format_1(db, block_ms)?;

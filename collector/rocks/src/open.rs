@@ -3,17 +3,16 @@
 //! state of the windows, and the start of the background compactor.
 
 use crate::keys::{
-    CF_BLOCKS, CF_RECENT_V3, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES, CF_SERIES_BY_ID, FAMILIES,
-    decode_u64,
+    CF_BLOCKS, CF_POSTINGS, CF_POSTINGS_V4, CF_RECENT_V3, CF_ROLLUP, CF_SAMPLES_V1, CF_SERIES,
+    CF_SERIES_BY_ID, FAMILIES, decode_u64,
 };
-use crate::{RocksStore, compactor, engine, forward, migrate, rollup, windows};
+use crate::{RocksStore, compactor, engine, forward, migrate, postings, rollup, windows};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options,
 };
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use tracing::info;
 use vigil_store::{StoreError, StoreResult};
 
@@ -96,15 +95,20 @@ impl RocksStore {
         db_opts.create_missing_column_families(true);
         db_opts.set_keep_log_file_num(5);
         db_opts.increase_parallelism(2);
+        // Writers of one group insert into the memtables while the next group writes (and
+        // syncs) the log: creations and appends of many streams at once queue less behind
+        // each fsync.
+        db_opts.set_enable_pipelined_write(true);
         // A write-ahead log file lives until every family with data in it has flushed; a
         // family written rarely (hosts, meta) would otherwise keep gigabytes of sample
         // logs on disk long after their samples were compacted into blocks.
         db_opts.set_max_total_wal_size(WAL_LIMIT_BYTES);
         db_opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
-        // A directory of an older format still has its `samples` (format 1) or `recent`
-        // (formats 2 and 3) family, which must be opened too, to be migrated.
+        // A directory of an older format still has its `samples` (format 1), `recent`
+        // (formats 2 and 3) or `postings` (1 to 4) family, which must be opened too, to be
+        // migrated.
         let existing = DB::list_cf(&Options::default(), dir).unwrap_or_default();
-        let legacy: Vec<&str> = [CF_SAMPLES_V1, CF_RECENT_V3]
+        let legacy: Vec<&str> = [CF_SAMPLES_V1, CF_RECENT_V3, CF_POSTINGS_V4]
             .into_iter()
             .filter(|name| existing.iter().any(|n| n == name))
             .collect();
@@ -134,6 +138,10 @@ impl RocksStore {
             }
             let mut cf = Options::default();
             cf.set_block_based_table_factory(&table);
+            if name == CF_POSTINGS {
+                // Creating series merges ids into the lists; reads and compactions fold them.
+                cf.set_merge_operator_associative(postings::MERGE_OPERATOR, postings::merge);
+            }
             cf.set_compression_type(DBCompressionType::Lz4);
             cf.set_bottommost_compression_type(DBCompressionType::Zstd);
             if name == CF_BLOCKS {
@@ -207,7 +215,7 @@ impl RocksStore {
             path: dir.to_owned(),
             sync: options.sync,
             next_id: AtomicU64::new(1),
-            creating: Mutex::new(HashMap::new()),
+            creating: crate::series::Creating::default(),
             windows,
             forward,
             _compactor: compactor,

@@ -1,13 +1,13 @@
-//! Series by selector: per alternative, the ids of each narrowing matcher from the postings
-//! (one seek for `name="value"`, a scan of the name's values otherwise), intersected; then
+//! Series by selector: per alternative, the ids of each narrowing matcher from the posting
+//! lists (one seek for `name="value"`, a scan of the name's values otherwise), intersected; then
 //! the label sets of the union, checked against the whole selector. Ids are kept in sorted
 //! vectors (a posting list comes out of RocksDB in id order), merged and intersected in one
 //! pass: a fleet's metric name has hundreds of thousands of series.
 
 use crate::keys::{CF_POSTINGS, CF_SERIES_BY_ID, decode_labelset, decode_u64, get_lp, put_lp};
+use crate::postings::{self, pair_prefix};
 use crate::{RocksStore, corrupt, engine};
 use promql_parser::label::MatchOp;
-use rocksdb::{Direction, IteratorMode};
 use vigil_store::selector::Selector;
 use vigil_store::{Labels, SeriesId, StoreError, StoreResult};
 
@@ -97,19 +97,18 @@ impl RocksStore {
         Ok(out)
     }
 
-    /// Ids of the series with `name="value"`, ascending: one seek, then only their keys.
+    /// Ids of the series with `name="value"`, ascending: one seek, then the pair's shards.
     fn postings_equal(&self, name: &str, value: &str) -> StoreResult<Vec<u64>> {
-        let mut prefix = Vec::new();
-        put_lp(&mut prefix, name.as_bytes());
-        put_lp(&mut prefix, value.as_bytes());
+        let prefix = pair_prefix(name.as_bytes(), value.as_bytes());
         let mut ids = Vec::new();
         let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));
         iter.seek(&prefix);
-        while let Some(key) = iter.key() {
-            let Some(id) = key.strip_prefix(prefix.as_slice()) else {
+        while let (Some(key), Some(list)) = (iter.key(), iter.value()) {
+            let Some(shard) = key.strip_prefix(prefix.as_slice()) else {
                 break;
             };
-            ids.push(decode_u64(id, "postings id")?);
+            let shard = decode_u64(shard, "postings shard")?;
+            postings::decode(list, shard, &mut ids).map_err(|()| corrupt("posting list"))?;
             iter.next();
         }
         iter.status().map_err(engine)?;
@@ -121,23 +120,37 @@ impl RocksStore {
         let mut prefix = Vec::new();
         put_lp(&mut prefix, name.as_bytes());
         let mut ids = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_POSTINGS),
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
-        for item in iter {
-            let (key, _) = item.map_err(engine)?;
-            if !key.starts_with(&prefix) {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_POSTINGS));
+        iter.seek(&prefix);
+        // The value of the keys being read, and whether `accept` took it.
+        let mut current: Option<(Vec<u8>, bool)> = None;
+        while let (Some(key), Some(list)) = (iter.key(), iter.value()) {
+            let Some(rest) = key.strip_prefix(prefix.as_slice()) else {
                 break;
-            }
-            let rest = &key[prefix.len()..];
+            };
             let (value, used) = get_lp(rest).ok_or_else(|| corrupt("postings key"))?;
-            let id = decode_u64(&rest[used..], "postings id")?;
-            let value = std::str::from_utf8(value).map_err(|_| corrupt("postings label value"))?;
-            if accept(value) {
-                ids.push(id);
+            let accepted = match &current {
+                Some((v, accepted)) if v.as_slice() == value => *accepted,
+                _ => {
+                    let text =
+                        std::str::from_utf8(value).map_err(|_| corrupt("postings label value"))?;
+                    let accepted = accept(text);
+                    current = Some((value.to_vec(), accepted));
+                    accepted
+                }
+            };
+            if accepted {
+                let shard = decode_u64(&rest[used..], "postings shard")?;
+                postings::decode(list, shard, &mut ids).map_err(|()| corrupt("posting list"))?;
+                iter.next();
+            } else {
+                // Past every shard of this value: nine 0xFF bytes sort after any 8-byte shard.
+                let mut past = key[..prefix.len() + used].to_vec();
+                past.extend_from_slice(&[0xFF; 9]);
+                iter.seek(&past);
             }
         }
+        iter.status().map_err(engine)?;
         // Ascending within each value; a series has one value per name, so no repeats.
         ids.sort_unstable();
         Ok(ids)

@@ -3,12 +3,13 @@
 
 use crate::keys::{
     CF_META, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, count_key, decode_u64, encode_labelset,
-    put_lp,
 };
+use crate::postings::PostingWrites;
 use crate::{RocksStore, engine};
 use rocksdb::WriteBatch;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use vigil_store::{Labels, SeriesId, StoreError, StoreResult};
 
 /// Series about to be created: the write, and the id of each (by index into the call's
@@ -18,17 +19,50 @@ struct Creation {
     ids: HashMap<usize, SeriesId>,
 }
 
+/// Who is creating which series: each host's series count, behind the host's own lock
+/// (held across that host's creation write, so its counts are written in order), and the
+/// label sets some call is writing right now (so no two calls create the same one).
+#[derive(Default)]
+pub(crate) struct Creating {
+    /// Series per host, when known (`None` until read from `meta`).
+    hosts: Mutex<HashMap<String, Arc<Mutex<Option<u64>>>>>,
+    /// Encoded label sets being created, from the check that they are missing until their
+    /// write returns.
+    in_flight: Mutex<HashSet<Vec<u8>>>,
+    /// Signalled whenever label sets leave `in_flight`.
+    landed: Condvar,
+}
+
+impl Creating {
+    /// The count of `host`, added to the map when missing.
+    fn host(&self, host: &str) -> Arc<Mutex<Option<u64>>> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = hosts.get(host) {
+            return Arc::clone(count);
+        }
+        Arc::clone(hosts.entry(host.to_owned()).or_default())
+    }
+
+    fn in_flight(&self) -> MutexGuard<'_, HashSet<Vec<u8>>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl RocksStore {
     /// [`vigil_store::Store::resolve_series`]: one multi-get for the known label sets; the
-    /// missing ones are created in one write, under the lock that keeps per-host counts.
+    /// missing ones are created in one write.
     ///
-    /// The creation write is prepared outside the lock (ids, postings), so that the lock
-    /// covers only a second multi-get of the missing keys (another stream may have created
-    /// some meanwhile), the count check and the write. It is not synced on its own: the
-    /// samples of these series are appended after it through the same write-ahead log,
-    /// so the append that acknowledges them (synced when `storage.sync` is on) makes the
-    /// creation durable too, and a creation no acknowledged sample depends on may be lost
-    /// harmlessly (its id is never reused: ids continue above the highest one stored).
+    /// Calls of different hosts create series at the same time: only the check that the
+    /// missing label sets are still missing (a second multi-get, since another call may
+    /// have created some meanwhile) and their claim in `in_flight` are made under one
+    /// global lock; the write is made under the host's own lock, which keeps its count. A
+    /// call that finds one of its label sets claimed by another waits for that write and
+    /// starts again. The creation write is prepared before any lock (ids, postings). It is
+    /// not synced on its own: the samples of these series are appended after it through
+    /// the same write-ahead log, so the append that acknowledges them (synced when
+    /// `storage.sync` is on) makes the creation durable too, and a creation no acknowledged
+    /// sample depends on may be lost harmlessly (its id is never reused: ids continue above
+    /// the highest one stored).
     pub(crate) fn find_or_create_ids(
         &self,
         host: &str,
@@ -36,6 +70,22 @@ impl RocksStore {
         max_series: u64,
     ) -> StoreResult<Vec<SeriesId>> {
         let keys: Vec<Vec<u8>> = series.iter().map(encode_labelset).collect();
+        loop {
+            if let Some(ids) = self.try_create(host, &keys, series, max_series)? {
+                return Ok(ids);
+            }
+        }
+    }
+
+    /// One attempt of [`Self::find_or_create_ids`]: `None` when another call was writing
+    /// one of the missing label sets (after waiting for it).
+    fn try_create(
+        &self,
+        host: &str,
+        keys: &[Vec<u8>],
+        series: &[Labels],
+        max_series: u64,
+    ) -> StoreResult<Option<Vec<SeriesId>>> {
         let mut ids = Vec::with_capacity(series.len());
         let mut missing = Vec::new();
         let all: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
@@ -46,18 +96,30 @@ impl RocksStore {
             }
         }
         if missing.is_empty() {
-            return Ok(ids);
+            return Ok(Some(ids));
         }
         // The same label set twice in one call gets one id.
         let mut first_of: HashMap<&[u8], usize> = HashMap::new();
         missing.retain(|&i| *first_of.entry(keys[i].as_slice()).or_insert(i) == i);
-        let mut plan = self.plan_creation(&keys, series, &missing);
-        let mut counts = self.creating.lock().unwrap_or_else(|p| p.into_inner());
-        let count = match counts.get(host) {
-            Some(&n) => n,
+        let mut plan = self.plan_creation(keys, series, &missing);
+        let count_of_host = self.creating.host(host);
+        let mut count = count_of_host.lock().unwrap_or_else(|p| p.into_inner());
+        let known = match *count {
+            Some(n) => n,
             None => self.stored_count(host)?,
         };
-        // Another stream may have created some of them since the lookup above.
+        let mut in_flight = self.creating.in_flight();
+        if missing.iter().any(|&i| in_flight.contains(&keys[i])) {
+            drop(count);
+            drop(
+                self.creating
+                    .landed
+                    .wait(in_flight)
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            return Ok(None);
+        }
+        // Another call may have created some of them since the lookup above.
         let again: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_slice()).collect();
         let mut raced = false;
         for (&i, got) in missing.iter().zip(self.stored_ids(&again)?) {
@@ -68,29 +130,39 @@ impl RocksStore {
             }
         }
         if raced {
-            let left: Vec<usize> = missing
-                .iter()
-                .copied()
-                .filter(|i| plan.ids.contains_key(i))
-                .collect();
-            plan = self.plan_creation(&keys, series, &left);
+            missing.retain(|i| plan.ids.contains_key(i));
+            plan = self.plan_creation(keys, series, &missing);
         }
-        let new_count = count + plan.ids.len() as u64;
+        let new_count = known + plan.ids.len() as u64;
         if new_count > max_series {
             return Err(StoreError::SeriesLimit {
                 host: host.to_owned(),
                 limit: max_series,
             });
         }
-        if !plan.ids.is_empty() {
+        let claimed: Vec<Vec<u8>> = missing.iter().map(|&i| keys[i].clone()).collect();
+        in_flight.extend(claimed.iter().cloned());
+        drop(in_flight);
+        let written = if plan.ids.is_empty() {
+            Ok(())
+        } else {
             plan.batch
                 .put_cf(self.cf(CF_META), count_key(host), new_count.to_be_bytes());
             self.db
                 .write_opt(plan.batch, &self.write_options(false))
-                .map_err(engine)?;
+                .map_err(engine)
+        };
+        if written.is_ok() {
+            *count = Some(new_count);
         }
-        counts.insert(host.to_owned(), new_count);
-        drop(counts);
+        drop(count);
+        let mut in_flight = self.creating.in_flight();
+        for key in &claimed {
+            in_flight.remove(key);
+        }
+        drop(in_flight);
+        self.creating.landed.notify_all();
+        written?;
         for (i, id) in plan.ids {
             ids[i] = id;
         }
@@ -99,7 +171,7 @@ impl RocksStore {
                 ids[i] = ids[first_of[key.as_slice()]];
             }
         }
-        Ok(ids)
+        Ok(Some(ids))
     }
 
     /// The stored id of each encoded label set in `keys`: one multi-get, in key order (what
@@ -121,12 +193,13 @@ impl RocksStore {
     }
 
     /// Fresh ids for the label sets at `which` (indexes into `keys` and `series`), and the
-    /// write that creates them: the id both ways and one posting per label pair.
+    /// write that creates them: the id both ways, and one posting merge per label pair and
+    /// shard the call touches (`postings.rs`).
     fn plan_creation(&self, keys: &[Vec<u8>], series: &[Labels], which: &[usize]) -> Creation {
         let mut batch = WriteBatch::default();
         let mut ids = HashMap::with_capacity(which.len());
-        let (by_id, postings) = (self.cf(CF_SERIES_BY_ID), self.cf(CF_POSTINGS));
-        let mut posting = Vec::new();
+        let by_id = self.cf(CF_SERIES_BY_ID);
+        let mut postings = PostingWrites::default();
         // One range of consecutive ids for the call, even while other hosts create series:
         // a host's series then share a few groups of recent frames (`windows::frame`).
         let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
@@ -135,23 +208,25 @@ impl RocksStore {
             batch.put_cf(self.cf(CF_SERIES), &keys[i], id.to_be_bytes());
             batch.put_cf(by_id, id.to_be_bytes(), &keys[i]);
             for (name, value) in series[i].pairs() {
-                posting.clear();
-                put_lp(&mut posting, name.as_bytes());
-                put_lp(&mut posting, value.as_bytes());
-                posting.extend_from_slice(&id.to_be_bytes());
-                batch.put_cf(postings, &posting, []);
+                postings.add(name.as_bytes(), value.as_bytes(), id);
             }
         }
+        postings.write(&mut batch, self.cf(CF_POSTINGS));
         Creation { batch, ids }
     }
 
-    /// [`vigil_store::Store::series_count`]: from the cache of counts, else from `meta`.
+    /// [`vigil_store::Store::series_count`]: from the cache of counts (after any creation
+    /// of the host's under way), else from `meta`.
     pub(crate) fn host_series_count(&self, host: &str) -> StoreResult<u64> {
-        if let Some(&n) = self
+        let cached = self
             .creating
+            .hosts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(host)
+            .map(Arc::clone);
+        if let Some(count) = cached
+            && let Some(n) = *count.lock().unwrap_or_else(|p| p.into_inner())
         {
             return Ok(n);
         }
@@ -167,5 +242,87 @@ impl RocksStore {
             Some(v) => decode_u64(&v, "series count"),
             None => Ok(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{RocksOptions, RocksStore};
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+    use vigil_store::selector::Selector;
+    use vigil_store::{Labels, Store};
+
+    #[test]
+    fn concurrent_calls_give_each_label_set_one_id_and_count_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RocksStore::open(dir.path(), RocksOptions { sync: false }).unwrap());
+        let (threads, shared, own) = (6usize, 1_500usize, 500usize);
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    // Every thread asks for the shared label sets, from a different start
+                    // and in calls of 100, mixed with label sets only it has.
+                    let mut sets: Vec<Labels> = (0..shared)
+                        .map(|k| (k + t * 250) % shared)
+                        .map(|k| {
+                            Labels::from_pairs(&[("__name__", "shared"), ("k", &k.to_string())])
+                        })
+                        .collect();
+                    for k in 0..own {
+                        let at = (k * 3) % sets.len();
+                        let own = Labels::from_pairs(&[
+                            ("__name__", "own"),
+                            ("t", &t.to_string()),
+                            ("k", &k.to_string()),
+                        ]);
+                        sets.insert(at, own);
+                    }
+                    let mut got = HashMap::new();
+                    for chunk in sets.chunks(100) {
+                        let ids = store
+                            .resolve_series(&format!("h{t}"), chunk, u64::MAX)
+                            .unwrap();
+                        got.extend(chunk.iter().cloned().zip(ids));
+                    }
+                    got
+                })
+            })
+            .collect();
+        let results: Vec<HashMap<Labels, u64>> =
+            workers.into_iter().map(|w| w.join().unwrap()).collect();
+        let mut id_of: HashMap<Labels, u64> = HashMap::new();
+        for got in &results {
+            for (labels, &id) in got {
+                assert_eq!(*id_of.entry(labels.clone()).or_insert(id), id, "{labels:?}");
+            }
+        }
+        let distinct: HashSet<u64> = id_of.values().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            shared + threads * own,
+            "one id per label set"
+        );
+        let (found, _) = store
+            .select(
+                &Selector::parse(r#"{__name__="shared"}"#).unwrap(),
+                usize::MAX,
+            )
+            .unwrap();
+        assert_eq!(found.len(), shared);
+        let counted: u64 = (0..threads)
+            .map(|t| store.series_count(&format!("h{t}")).unwrap())
+            .sum();
+        assert_eq!(counted, (shared + threads * own) as u64);
+        // The same counts after a reopen, from `meta`.
+        drop(found);
+        let store = Arc::into_inner(store).unwrap();
+        drop(store);
+        let store = RocksStore::open(dir.path(), RocksOptions { sync: false }).unwrap();
+        let counted: u64 = (0..threads)
+            .map(|t| store.series_count(&format!("h{t}")).unwrap())
+            .sum();
+        assert_eq!(counted, (shared + threads * own) as u64);
     }
 }

@@ -50,9 +50,17 @@ pub struct Registry {
     live: Mutex<HashMap<String, Live>>,
     down_after: Duration,
     max_hosts: u64,
-    /// Held while a new host is counted and stored, so two at once cannot both take the
-    /// last place. Holds the hosts the store knows, as last counted (see [`Known`]).
-    admitting: Mutex<Option<Known>>,
+    /// Held while a new host is counted, so two at once cannot both take the last place.
+    admitting: Mutex<Admitting>,
+}
+
+/// What admitting new hosts needs: the hosts the store knows, as last counted (see
+/// [`Known`]), and the hosts admitted whose records are still being written (counted too,
+/// so a recount meanwhile does not miss them).
+#[derive(Default)]
+struct Admitting {
+    known: Option<Known>,
+    unwritten: BTreeSet<String>,
 }
 
 /// Every host the store knows, counted once and then kept up to date by [`Registry::connect`]
@@ -68,9 +76,12 @@ impl Known {
     /// How long a count is trusted for admitting (never for refusing).
     const FRESH: Duration = Duration::from_secs(10);
 
-    fn count(store: &dyn Store) -> StoreResult<Self> {
+    /// The hosts the store knows, and `unwritten`.
+    fn count(store: &dyn Store, unwritten: &BTreeSet<String>) -> StoreResult<Self> {
+        let mut hosts = known_hosts(store)?;
+        hosts.extend(unwritten.iter().cloned());
         Ok(Self {
-            hosts: known_hosts(store)?,
+            hosts,
             counted: std::time::Instant::now(),
         })
     }
@@ -85,7 +96,7 @@ impl Registry {
             live: Mutex::new(HashMap::new()),
             down_after,
             max_hosts,
-            admitting: Mutex::new(None),
+            admitting: Mutex::new(Admitting::default()),
         }
     }
 
@@ -102,10 +113,13 @@ impl Registry {
         peer: &str,
         now_ms: i64,
     ) -> Result<(), ConnectError> {
-        let mut admitting = self.admitting.lock().unwrap_or_else(|p| p.into_inner());
         let stored = self.store.host(host)?;
-        if stored.is_none() && is_host(host) && self.store.series_count(host)? == 0 {
-            self.admit(&mut admitting, host)?;
+        // Only the admission of a new host is one at a time: it counts the host among the
+        // known ones before its record is written, so the record's (synced) write is not
+        // under the lock, nor is anything for a host the store knows.
+        let new = stored.is_none() && is_host(host) && self.store.series_count(host)? == 0;
+        if new {
+            self.admit(host)?;
         }
         let first_seen_ms = match stored {
             Some(h) if h.first_seen_ms > 0 => h.first_seen_ms,
@@ -113,7 +127,7 @@ impl Registry {
         };
         let mut facts = hello.clone();
         facts.token.clear();
-        self.store.put_host(&Host {
+        let written = self.store.put_host(&Host {
             host: host.to_owned(),
             facts: Some(facts),
             first_seen_ms,
@@ -121,8 +135,11 @@ impl Registry {
             up: false,
             series: 0,
             peer: peer.to_owned(),
-        })?;
-        drop(admitting);
+        });
+        if new {
+            self.admitting().unwritten.remove(host);
+        }
+        written?;
         let mut live = self.live();
         let entry = live.entry(host.to_owned()).or_insert(Live {
             streams: 0,
@@ -140,20 +157,35 @@ impl Registry {
 
     /// Counts `host`, new to the store, among the known hosts, or refuses it when they are
     /// `max_hosts` already (counted afresh before refusing).
-    fn admit(&self, known: &mut Option<Known>, host: &str) -> Result<(), ConnectError> {
+    fn admit(&self, host: &str) -> Result<(), ConnectError> {
         let store = self.store.as_ref();
+        let mut admitting = self.admitting();
+        let Admitting { known, unwritten } = &mut *admitting;
         let k = match known {
             Some(k) if k.counted.elapsed() <= Known::FRESH => k,
-            _ => known.insert(Known::count(store)?),
+            _ => known.insert(Known::count(store, unwritten)?),
         };
         if !k.hosts.contains(host) && k.hosts.len() as u64 >= self.max_hosts {
-            *k = Known::count(store)?;
+            *k = Known::count(store, unwritten)?;
             if let Some(v) = host_limit(store, &[host], self.max_hosts)? {
                 return Err(ConnectError::Refused(v.1));
             }
+            if !k.hosts.contains(host) && k.hosts.len() as u64 >= self.max_hosts {
+                // Full once the hosts being admitted right now are counted too.
+                return Err(ConnectError::Refused(full(
+                    host,
+                    self.max_hosts,
+                    k.hosts.len(),
+                )));
+            }
         }
         k.hosts.insert(host.to_owned());
+        unwritten.insert(host.to_owned());
         Ok(())
+    }
+
+    fn admitting(&self) -> std::sync::MutexGuard<'_, Admitting> {
+        self.admitting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records that the host was heard from.
@@ -290,24 +322,25 @@ pub fn host_limit(
             continue;
         }
         if all.len() as u64 >= max_hosts {
-            return Ok(Some((
-                i,
-                Violation {
-                    kind: Refusal::Exhausted,
-                    reason: "host_limit",
-                    message: format!(
-                        "host {:?} refused: the collector keeps at most {max_hosts} hosts \
-                         (limits.max_hosts) and has {}; hosts it knows keep working (raise \
-                         limits.max_hosts to add hosts)",
-                        shorten(host),
-                        all.len()
-                    ),
-                },
-            )));
+            return Ok(Some((i, full(host, max_hosts, all.len()))));
         }
         all.insert(host.to_owned());
     }
     Ok(None)
+}
+
+/// The refusal of new host `host` when the collector keeps `have` hosts of `max_hosts`.
+fn full(host: &str, max_hosts: u64, have: usize) -> Violation {
+    Violation {
+        kind: Refusal::Exhausted,
+        reason: "host_limit",
+        message: format!(
+            "host {:?} refused: the collector keeps at most {max_hosts} hosts \
+             (limits.max_hosts) and has {have}; hosts it knows keep working (raise \
+             limits.max_hosts to add hosts)",
+            shorten(host),
+        ),
+    }
 }
 
 #[cfg(test)]

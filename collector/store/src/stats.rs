@@ -69,7 +69,7 @@ pub struct StoreMemory {
 /// Usage of one part of a store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartStats {
-    /// The part's name (`"series"`, `"samples"`, `"postings"`, …).
+    /// The part's name (`"series"`, `"blocks"`, `"posting_lists"`, …).
     pub name: String,
     /// Bytes of its table files on disk (live and not yet deleted).
     pub disk_bytes: u64,

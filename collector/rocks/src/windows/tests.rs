@@ -2,8 +2,9 @@
 //! late writes into compacted windows, concurrent appends, and opening format 1.
 
 use crate::keys::{
-    CF_BLOCKS, CF_HOSTS, CF_META, CF_POSTINGS, CF_RECENT, CF_SAMPLES_V1, CF_SERIES,
-    CF_SERIES_BY_ID, CF_TIMESTAMPS, FORMAT_KEY, FORMAT_VERSION, encode_labelset, flip, unflip,
+    CF_BLOCKS, CF_HOSTS, CF_META, CF_POSTINGS, CF_POSTINGS_V4, CF_RECENT, CF_SAMPLES_V1, CF_SERIES,
+    CF_SERIES_BY_ID, CF_TIMESTAMPS, FORMAT_KEY, FORMAT_VERSION, encode_labelset, flip, put_lp,
+    unflip,
 };
 use crate::{BlockOptions, CompactionReport, RocksOptions, RocksStore};
 use rocksdb::{DB, IteratorMode, Options};
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use vigil_store::selector::Selector;
 use vigil_store::{Labels, SeriesId, SeriesSamples, Store};
 
 const HOUR: i64 = 3_600_000;
@@ -214,7 +216,7 @@ fn a_format_1_directory_is_migrated_on_open() {
         let names = [
             CF_SERIES,
             CF_SERIES_BY_ID,
-            CF_POSTINGS,
+            CF_POSTINGS_V4,
             CF_SAMPLES_V1,
             CF_HOSTS,
             CF_META,
@@ -381,6 +383,93 @@ fn a_format_3_directory_has_its_runs_moved_into_frames() {
     for (k, &id) in ids.iter().enumerate() {
         assert_eq!(read(&store, id, i64::MIN, i64::MAX), want[k], "series {id}");
     }
+}
+
+#[test]
+fn a_format_4_directory_has_its_postings_moved_into_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    // What format 4 wrote: a postings key per series and label pair. 10,000 series, so the
+    // ids span three shards, and more keys than one migration batch holds per pair.
+    let n = 10_000u64;
+    let labels = |id: u64| {
+        Labels::from_pairs(&[
+            ("__name__", &format!("m{}", id % 3)),
+            ("host", &format!("h{}", id / 300)),
+            ("i", &(id % 300).to_string()),
+            ("job", "node"),
+        ])
+    };
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let names = [
+            CF_SERIES,
+            CF_SERIES_BY_ID,
+            CF_POSTINGS_V4,
+            CF_RECENT,
+            CF_META,
+        ];
+        let db = DB::open_cf(&opts, dir.path(), names).unwrap();
+        let cf = |name| db.cf_handle(name).unwrap();
+        for id in 1..=n {
+            let set = labels(id);
+            let key = encode_labelset(&set);
+            db.put_cf(cf(CF_SERIES), &key, id.to_be_bytes()).unwrap();
+            db.put_cf(cf(CF_SERIES_BY_ID), id.to_be_bytes(), &key)
+                .unwrap();
+            for (name, value) in set.pairs() {
+                let mut posting = Vec::new();
+                put_lp(&mut posting, name.as_bytes());
+                put_lp(&mut posting, value.as_bytes());
+                posting.extend_from_slice(&id.to_be_bytes());
+                db.put_cf(cf(CF_POSTINGS_V4), posting, []).unwrap();
+            }
+        }
+        db.put_cf(cf(CF_META), FORMAT_KEY, 4u32.to_be_bytes())
+            .unwrap();
+    }
+    let store = open(dir.path());
+    assert!(
+        store.db.cf_handle(CF_POSTINGS_V4).is_none(),
+        "the old family is dropped"
+    );
+    let ids_of = |selector: &str| -> Vec<u64> {
+        let selector = Selector::parse(selector).unwrap();
+        let (found, more) = store.select(&selector, usize::MAX).unwrap();
+        assert!(!more);
+        let mut ids: Vec<u64> = found.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(ids_of(r#"{job="node"}"#), (1..=n).collect::<Vec<_>>());
+    let want: Vec<u64> = (1..=n).filter(|id| id % 3 == 1).collect();
+    assert_eq!(ids_of(r#"m1"#), want);
+    let want: Vec<u64> = (1..=n).filter(|id| id / 300 == 20 && id % 3 != 1).collect();
+    assert_eq!(ids_of(r#"{host="h20", __name__=~"m0|m2"}"#), want);
+    let hosts = store.label_values("host", &[], None, usize::MAX).unwrap();
+    assert_eq!(hosts.len(), (n / 300 + 1) as usize);
+    // A series created after the move joins the lists.
+    let new = store
+        .resolve_series("h", &[labels(n + 1)], u64::MAX)
+        .unwrap()[0];
+    assert_eq!(new, n + 1);
+    assert_eq!(ids_of(r#"{job="node"}"#).len() as u64, n + 1);
+    // One value per pair and shard (3 shards): 3 names, 34 hosts (two of them across a
+    // shard boundary), 300 values of `i`, one job; format 4 had 40,001 keys.
+    let keys = store
+        .db
+        .iterator_cf(store.cf(CF_POSTINGS), IteratorMode::Start)
+        .count();
+    assert!(keys <= 3 * 3 + 36 + 300 * 3 + 3, "{keys} posting lists");
+    assert_eq!(
+        store
+            .db
+            .get_cf(store.cf(CF_META), FORMAT_KEY)
+            .unwrap()
+            .unwrap(),
+        FORMAT_VERSION.to_be_bytes()
+    );
 }
 
 #[test]

@@ -1,0 +1,243 @@
+//! Posting lists: for each label pair, the ids of the series that have it, kept in shards of
+//! 4,096 consecutive ids, one RocksDB value per pair and shard, grown by merges.
+//!
+//! ```text
+//!   key    lp(name) lp(value) shard      shard = id >> 12, u64 big-endian
+//!   value  offsets (id & 0xFFF) ascending, each as the LEB128 varint of its difference
+//!          from the previous one (the first from 0)
+//! ```
+//!
+//! Creating series adds a merge operand per label pair and shard the call touches, not a key
+//! per series and pair: a host's 300 new series, which share most of their label pairs and
+//! get consecutive ids, become a few dozen operands instead of about 1,500 keys. RocksDB
+//! folds operands into the stored list ([`merge`]) on reads and compactions, so the
+//! operator must be associative and cheap: it takes the union of its inputs through a
+//! 4,096-bit set, so order and repeats do not matter and the output is always sorted.
+//!
+//! A damaged value or operand never stops a compaction: [`merge`] keeps the offsets it can
+//! read and drops the rest; readers report it as corrupt ([`decode`]).
+
+use crate::keys::put_lp;
+use rocksdb::MergeOperands;
+use std::collections::HashMap;
+
+/// Ids per shard, as a shift: a shard holds ids `shard << SHARD_BITS ..` `(shard + 1) << SHARD_BITS`.
+pub(crate) const SHARD_BITS: u32 = 12;
+const SHARD_IDS: usize = 1 << SHARD_BITS;
+
+/// The RocksDB name of [`merge`]; a directory written with a merge operator must be opened
+/// with one of the same name.
+pub(crate) const MERGE_OPERATOR: &str = "vigil-postings-union";
+
+/// `lp(name) lp(value)`: the prefix every key of one label pair shares.
+pub(crate) fn pair_prefix(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + value.len() + 10);
+    put_lp(&mut key, name);
+    put_lp(&mut key, value);
+    key
+}
+
+/// The key of one pair's shard holding `id`.
+pub(crate) fn posting_key(prefix: &[u8], id: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 8);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&(id >> SHARD_BITS).to_be_bytes());
+    key
+}
+
+/// Posting entries gathered for one write: per key, the offsets to add.
+#[derive(Default)]
+pub(crate) struct PostingWrites {
+    by_key: HashMap<Vec<u8>, Vec<u16>>,
+    /// The key being looked up (reused: most pairs are already in `by_key`).
+    scratch: Vec<u8>,
+}
+
+impl PostingWrites {
+    /// Adds `id` to the posting list of `name=value`.
+    pub(crate) fn add(&mut self, name: &[u8], value: &[u8], id: u64) {
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        put_lp(&mut key, name);
+        put_lp(&mut key, value);
+        key.extend_from_slice(&(id >> SHARD_BITS).to_be_bytes());
+        self.add_key(&key, id);
+        self.scratch = key;
+    }
+
+    /// Adds `id` to the list under `key` (which must be the key of `id`'s shard).
+    pub(crate) fn add_key(&mut self, key: &[u8], id: u64) {
+        match self.by_key.get_mut(key) {
+            Some(offsets) => offsets.push(offset(id)),
+            None => {
+                self.by_key.insert(key.to_vec(), vec![offset(id)]);
+            }
+        }
+    }
+
+    /// One merge per key into `batch`; leaves this empty.
+    pub(crate) fn write(&mut self, batch: &mut rocksdb::WriteBatch, cf: &rocksdb::ColumnFamily) {
+        for (key, mut offsets) in self.by_key.drain() {
+            offsets.sort_unstable();
+            offsets.dedup();
+            batch.merge_cf(cf, key, encode(&offsets));
+        }
+    }
+}
+
+fn offset(id: u64) -> u16 {
+    (id & (SHARD_IDS as u64 - 1)) as u16
+}
+
+/// Ascending distinct offsets as varint differences.
+pub(crate) fn encode(offsets: &[u16]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(offsets.len() + 1);
+    let mut last = 0u16;
+    for &o in offsets {
+        prost::encoding::encode_varint(u64::from(o - last), &mut out);
+        last = o;
+    }
+    out
+}
+
+/// Appends the ids of one shard's list to `out`, ascending; `Err` when the value is damaged
+/// (a varint cut short, or an offset past the shard), with what was read before kept.
+pub(crate) fn decode(value: &[u8], shard: u64, out: &mut Vec<u64>) -> Result<(), ()> {
+    let base = shard << SHARD_BITS;
+    let mut at = 0u64;
+    let mut first = true;
+    for_each_offset(value, |delta| {
+        // Every difference after the first is positive: a zero or a step past the shard is
+        // damage.
+        if (!first && delta == 0) || at + delta >= SHARD_IDS as u64 {
+            return false;
+        }
+        first = false;
+        at += delta;
+        out.push(base | at);
+        true
+    })
+}
+
+/// Calls `f` with each varint of `value` until it returns false; `Err` when stopped early or
+/// a varint is damaged.
+fn for_each_offset(mut value: &[u8], mut f: impl FnMut(u64) -> bool) -> Result<(), ()> {
+    while !value.is_empty() {
+        let delta = prost::encoding::decode_varint(&mut value).map_err(|_| ())?;
+        if !f(delta) {
+            return Err(());
+        }
+    }
+    Ok(())
+}
+
+/// RocksDB's merge of posting lists (full and partial alike): the union of the stored list
+/// and every operand, sorted. Unreadable tails are dropped, so a compaction never fails on
+/// them.
+pub(crate) fn merge(
+    _key: &[u8],
+    existing: Option<&[u8]>,
+    operands: &MergeOperands,
+) -> Option<Vec<u8>> {
+    Some(union(existing.into_iter().chain(operands)))
+}
+
+/// The sorted union of posting lists; what cannot be read of each is dropped.
+fn union<'a>(lists: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut set = [0u64; SHARD_IDS / 64];
+    let mut add = |value: &[u8]| {
+        let mut at = 0u64;
+        let _ = for_each_offset(value, |delta| {
+            at += delta;
+            if at >= SHARD_IDS as u64 {
+                return false;
+            }
+            set[(at / 64) as usize] |= 1 << (at % 64);
+            true
+        });
+    };
+    for list in lists {
+        add(list);
+    }
+    let mut out = Vec::new();
+    let mut last = 0u64;
+    for (word_at, &word) in set.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let o = word_at as u64 * 64 + u64::from(bits.trailing_zeros());
+            prost::encoding::encode_varint(o - last, &mut out);
+            last = o;
+            bits &= bits - 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(value: &[u8], shard: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        decode(value, shard, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn lists_round_trip_with_the_shard_base() {
+        let offsets = [0u16, 1, 2, 300, 4095];
+        let value = encode(&offsets);
+        assert_eq!(ids(&value, 0), [0, 1, 2, 300, 4095]);
+        assert_eq!(ids(&value, 3), [12288, 12289, 12290, 12588, 16383]);
+        assert!(ids(&[], 9).is_empty());
+        // Dense lists cost about a byte an id.
+        let all: Vec<u16> = (0..4096).collect();
+        assert_eq!(encode(&all).len(), 4096);
+    }
+
+    #[test]
+    fn damaged_values_are_errors_that_keep_what_was_read() {
+        let mut out = Vec::new();
+        // A varint cut short.
+        assert!(decode(&[5, 0x80], 0, &mut out).is_err());
+        assert_eq!(out, [5]);
+        // A repeat, and a step past the shard.
+        out.clear();
+        assert!(decode(&[5, 0], 0, &mut out).is_err());
+        out.clear();
+        assert!(decode(&[0xFF, 0x7F], 0, &mut out).is_err());
+        assert!(out.is_empty());
+        // Ten bytes of 0xFF is no varint at all.
+        assert!(decode(&[0xFF; 11], 0, &mut out).is_err());
+    }
+
+    #[test]
+    fn keys_sort_by_pair_then_shard() {
+        let p = pair_prefix(b"job", b"node");
+        let a = posting_key(&p, 4095);
+        let b = posting_key(&p, 4096);
+        assert!(a < b);
+        assert_eq!(a[p.len()..], 0u64.to_be_bytes());
+        assert_eq!(b[p.len()..], 1u64.to_be_bytes());
+    }
+
+    #[test]
+    fn union_sorts_drops_repeats_and_damage() {
+        let a = encode(&[3, 10, 11]);
+        let b = encode(&[0, 10, 4000]);
+        let merged = union([a.as_slice(), b.as_slice(), &[0xFF, 0xFF, 0x7F], &[7, 0x80]]);
+        assert_eq!(ids(&merged, 0), [0, 3, 7, 10, 11, 4000]);
+        assert!(union([]).is_empty());
+    }
+
+    #[test]
+    fn writes_merge_one_operand_per_key() {
+        let mut w = PostingWrites::default();
+        for id in [4097u64, 4096, 1, 4096] {
+            w.add(b"job", b"node", id);
+        }
+        assert_eq!(w.by_key.len(), 2);
+        let key = posting_key(&pair_prefix(b"job", b"node"), 4096);
+        assert_eq!(w.by_key[&key], [1, 0, 0]);
+    }
+}
