@@ -35,6 +35,20 @@ fn series(store: &RocksStore, n: usize) -> Vec<SeriesId> {
     store.resolve_series("h", &labels, 1_000_000).unwrap()
 }
 
+/// The bare database with families `names` (created when missing), to write what an older
+/// format wrote.
+fn raw_db(dir: &Path, names: &[&str]) -> DB {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    DB::open_cf(&opts, dir, names).unwrap()
+}
+
+fn assert_current_format(store: &RocksStore) {
+    let format = store.db.get_cf(store.cf(CF_META), FORMAT_KEY).unwrap();
+    assert_eq!(format.unwrap(), FORMAT_VERSION.to_be_bytes());
+}
+
 fn read(store: &RocksStore, id: SeriesId, start: i64, end: i64) -> Vec<(i64, f64)> {
     let mut out = Vec::new();
     store.samples(id, start, end, &mut out).unwrap();
@@ -210,9 +224,6 @@ fn a_format_1_directory_is_migrated_on_open() {
     let dir = tempfile::tempdir().unwrap();
     // Build what format 1 wrote: the same families, one `samples` key per sample.
     {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
         let names = [
             CF_SERIES,
             CF_SERIES_BY_ID,
@@ -221,7 +232,7 @@ fn a_format_1_directory_is_migrated_on_open() {
             CF_HOSTS,
             CF_META,
         ];
-        let db = DB::open_cf(&opts, dir.path(), names).unwrap();
+        let db = raw_db(dir.path(), &names);
         let labels = encode_labelset(&Labels::from_pairs(&[("__name__", "old")]));
         db.put_cf(
             db.cf_handle(CF_SERIES).unwrap(),
@@ -254,14 +265,7 @@ fn a_format_1_directory_is_migrated_on_open() {
         store.db.cf_handle(CF_SAMPLES_V1).is_none(),
         "the old family is dropped"
     );
-    assert_eq!(
-        store
-            .db
-            .get_cf(store.cf(CF_META), FORMAT_KEY)
-            .unwrap()
-            .unwrap(),
-        FORMAT_VERSION.to_be_bytes()
-    );
+    assert_current_format(&store);
     store.compact_windows(i64::MAX).unwrap();
     assert_eq!(read(&store, 7, i64::MIN, i64::MAX), got);
     assert_eq!(store.next_id.load(Ordering::SeqCst), 8);
@@ -400,9 +404,6 @@ fn a_format_4_directory_has_its_postings_moved_into_lists() {
         ])
     };
     {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
         let names = [
             CF_SERIES,
             CF_SERIES_BY_ID,
@@ -410,7 +411,7 @@ fn a_format_4_directory_has_its_postings_moved_into_lists() {
             CF_RECENT,
             CF_META,
         ];
-        let db = DB::open_cf(&opts, dir.path(), names).unwrap();
+        let db = raw_db(dir.path(), &names);
         let cf = |name| db.cf_handle(name).unwrap();
         for id in 1..=n {
             let set = labels(id);
@@ -462,14 +463,7 @@ fn a_format_4_directory_has_its_postings_moved_into_lists() {
         .iterator_cf(store.cf(CF_POSTINGS), IteratorMode::Start)
         .count();
     assert!(keys <= 3 * 3 + 36 + 300 * 3 + 3, "{keys} posting lists");
-    assert_eq!(
-        store
-            .db
-            .get_cf(store.cf(CF_META), FORMAT_KEY)
-            .unwrap()
-            .unwrap(),
-        FORMAT_VERSION.to_be_bytes()
-    );
+    assert_current_format(&store);
 }
 
 #[test]
