@@ -48,6 +48,24 @@ impl Creating {
     }
 }
 
+/// Label sets claimed in [`Creating::in_flight`] by one call: released when dropped, after
+/// the write or on any way out of it, and the waiting calls woken.
+struct Claim<'a> {
+    creating: &'a Creating,
+    keys: Vec<Vec<u8>>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.creating.in_flight();
+        for key in &self.keys {
+            in_flight.remove(key);
+        }
+        drop(in_flight);
+        self.creating.landed.notify_all();
+    }
+}
+
 impl RocksStore {
     /// [`vigil_store::Store::resolve_series`]: one multi-get for the known label sets; the
     /// missing ones are created in one write.
@@ -143,6 +161,10 @@ impl RocksStore {
         let claimed: Vec<Vec<u8>> = missing.iter().map(|&i| keys[i].clone()).collect();
         in_flight.extend(claimed.iter().cloned());
         drop(in_flight);
+        let claim = Claim {
+            creating: &self.creating,
+            keys: claimed,
+        };
         let written = if plan.ids.is_empty() {
             Ok(())
         } else {
@@ -156,12 +178,7 @@ impl RocksStore {
             *count = Some(new_count);
         }
         drop(count);
-        let mut in_flight = self.creating.in_flight();
-        for key in &claimed {
-            in_flight.remove(key);
-        }
-        drop(in_flight);
-        self.creating.landed.notify_all();
+        drop(claim);
         written?;
         for (i, id) in plan.ids {
             ids[i] = id;
