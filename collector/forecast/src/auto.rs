@@ -65,6 +65,7 @@
 mod backtest;
 
 use super::band::Calibrated;
+use super::bursts;
 use super::changepoint;
 use super::cycle::Cycle;
 use super::grid::DAY_MS;
@@ -72,7 +73,8 @@ use super::grid::Grid;
 use super::holt::Holt;
 use super::holt_winters::HoltWinters;
 use super::linear::Line;
-use super::quadratic::Quadratic;
+use super::quadratic::{self, Quadratic};
+use super::stats::least_squares;
 use super::theil_sen::RobustLine;
 use super::{Direction, Fit, ForecastError, ForecastRequest, ModelChoice, Season};
 use backtest::Record;
@@ -108,11 +110,12 @@ impl Candidate {
             Candidate::Line => Line::fit(grid).ok().map(Fit::Linear),
             Candidate::RegimeLine => Line::fit(&regime()).ok().map(Fit::Linear),
             Candidate::Quadratic => {
-                let q = Quadratic::fit(grid).ok()?;
+                let regime = quadratic_span(grid);
+                let q = Quadratic::fit(&regime).ok()?;
                 if bends_towards(&q, direction) {
                     Some(Fit::Quadratic(q))
                 } else {
-                    Line::fit(grid).ok().map(Fit::Linear)
+                    Line::fit(&regime).ok().map(Fit::Linear)
                 }
             }
             Candidate::TheilSen => RobustLine::fit(grid).ok().map(Fit::TheilSen),
@@ -150,6 +153,37 @@ fn min_regime(grid: &Grid) -> usize {
     changepoint::MIN_POINTS.max(grid.len() / 50).max(half_day)
 }
 
+/// Where a quadratic is fitted: the whole window when a parabola explains it as well as
+/// two lines meeting at the current regime's start do (growth that accelerates smoothly
+/// shows breaks of slope, which are its curve), else since the regime began (a step or a
+/// sharp turn fitted with a parabola is a curve that is not there). By the Bayesian
+/// information criterion: 3 parameters against 5 (two lines and the break).
+fn quadratic_span(grid: &Grid) -> Grid {
+    let start = changepoint::regime_start(&grid.values, min_regime(grid));
+    if start == 0 {
+        return grid.clone();
+    }
+    let Ok(whole) = Quadratic::fit(grid) else {
+        return grid.suffix(start);
+    };
+    let broken = line_sse(&grid.values[..start]) + line_sse(&grid.values[start..]);
+    if whole.bic() <= quadratic::bic(broken, grid.len(), 5) {
+        grid.clone()
+    } else {
+        grid.suffix(start)
+    }
+}
+
+/// Squared residuals about the least-squares line through `values`.
+fn line_sse(values: &[f64]) -> f64 {
+    let (a, b) = least_squares(values);
+    values
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| (v - a - b * k as f64).powi(2))
+        .sum()
+}
+
 /// A quadratic's curvature must be this many standard errors from zero to be offered.
 const CURVATURE_T: f64 = 4.0;
 
@@ -174,6 +208,13 @@ pub(crate) fn is_short(grid: &Grid) -> bool {
 /// Under this many days of history, a window with a visible daily cycle gets no regime
 /// line, no quadratic and no Holt (which follows the cycle's latest half).
 const CYCLIC_DAYS: i64 = 14;
+
+/// Whether `grid` spans under [`CYCLIC_DAYS`] with a visible daily cycle: then its
+/// nights and weekends read as breaks and curvature, and are not.
+fn cyclic(grid: &Grid) -> bool {
+    (grid.len() as i64).saturating_mul(grid.step_ms) < CYCLIC_DAYS * DAY_MS
+        && backtest::daily(grid).is_some()
+}
 
 /// The slope of a line with a daily cycle must be this many standard errors from zero
 /// to be extrapolated.
@@ -203,25 +244,29 @@ fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<
         all.push(Candidate::TheilSen);
         return all;
     }
-    // Under two weeks, a daily cycle with its weekends reads as breaks and curvature.
-    let cyclic = (grid.len() as i64).saturating_mul(grid.step_ms) < CYCLIC_DAYS * DAY_MS
-        && backtest::daily(grid).is_some();
+    let cyclic = cyclic(grid);
     if !cyclic && changepoint::regime_start(&grid.values, min_regime(grid)) > 0 {
         all.push(Candidate::RegimeLine);
     }
-    if !cyclic && Quadratic::fit(grid).is_ok_and(|q| bends_towards(&q, direction)) {
+    if !cyclic && Quadratic::fit(&quadratic_span(grid)).is_ok_and(|q| bends_towards(&q, direction))
+    {
         all.push(Candidate::Quadratic);
     }
     all.push(Candidate::TheilSen);
     if !cyclic {
         all.push(Candidate::Holt);
     }
+    // A daily season only where the history shows one: on a trend with noise,
+    // Holt–Winters fits the noise as a season and wins some backtests by chance.
+    let daily_visible = Cycle::fit(grid).is_ok_and(|c| c.visible());
     match season {
         Some(s) => all.push(Candidate::HoltWinters(s)),
-        None => all.extend([
-            Candidate::HoltWinters(Season::Daily),
-            Candidate::HoltWinters(Season::Weekly),
-        ]),
+        None => {
+            if daily_visible {
+                all.push(Candidate::HoltWinters(Season::Daily));
+            }
+            all.push(Candidate::HoltWinters(Season::Weekly));
+        }
     }
     all
 }
@@ -233,6 +278,8 @@ pub(crate) fn choose(
     until_ms: i64,
 ) -> Result<(Fit, String), ForecastError> {
     let direction = request.direction;
+    let (cleaned, _) = bursts::remove(grid, backtest::noise(&grid.values));
+    let grid = &cleaned;
     if let Some(chosen) = short_cycle(grid) {
         return Ok(chosen);
     }
@@ -311,7 +358,7 @@ fn recent_origins(grid: &Grid) -> usize {
         return 0;
     };
     let start = changepoint::regime_start(&grid.values, min_regime(grid));
-    if start == 0 {
+    if start == 0 || cyclic(grid) {
         return 0;
     }
     origins

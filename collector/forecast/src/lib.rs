@@ -33,6 +33,7 @@
 
 mod auto;
 mod band;
+mod bursts;
 mod changepoint;
 mod crossing;
 mod cycle;

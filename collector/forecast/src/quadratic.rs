@@ -30,6 +30,9 @@ pub(crate) struct Quadratic {
     half_width: f64,
     /// The t quantile.
     t_quantile: f64,
+    /// Sum of squared residuals, and the number of points.
+    sse: f64,
+    n: usize,
 }
 
 impl Quadratic {
@@ -84,6 +87,8 @@ impl Quadratic {
             inverse,
             half_width: t_975(n - 3) * s,
             t_quantile: t_975(n - 3),
+            sse,
+            n,
         })
     }
 
@@ -91,6 +96,11 @@ impl Quadratic {
     #[cfg(test)]
     pub fn curvature(&self) -> f64 {
         self.coefficients[2] / (self.scale * self.scale)
+    }
+
+    /// The Bayesian information criterion of the fit (3 parameters): lower is better.
+    pub fn bic(&self) -> f64 {
+        bic(self.sse, self.n, 3)
     }
 
     /// The curvature in standard errors (its t statistic); 0 when the fit is exact and
@@ -189,4 +199,11 @@ mod tests {
     fn three_points_are_not_enough() {
         assert!(Quadratic::fit(&grid(vec![1.0, 2.0, 4.0])).is_err());
     }
+}
+
+/// The Bayesian information criterion of a least-squares fit with `k` parameters and
+/// `sse` over `n` points.
+pub(crate) fn bic(sse: f64, n: usize, k: usize) -> f64 {
+    let n_f = n as f64;
+    n_f * (sse.max(f64::MIN_POSITIVE) / n_f).ln() + k as f64 * n_f.ln()
 }

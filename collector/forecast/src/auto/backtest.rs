@@ -202,7 +202,7 @@ pub(crate) fn judge(
             .fold(f64::NEG_INFINITY, f64::max);
         // Evidence weighs by how long the data was watched, not by the origin's weight:
         // a few quiet hours at night do not refute a trend.
-        record.evidence.push(if reached < 0.5 * promised {
+        record.evidence.push(if reached < 0.25 * promised {
             (len as f64, 0.0)
         } else {
             (0.0, len as f64)
