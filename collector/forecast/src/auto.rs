@@ -167,10 +167,21 @@ fn quadratic_span(grid: &Grid) -> Grid {
         return grid.suffix(start);
     };
     let broken = line_sse(&grid.values[..start]) + line_sse(&grid.values[start..]);
-    if whole.bic() <= quadratic::bic(broken, grid.len(), 5) {
+    let regime = grid.suffix(start);
+    // The parabola must still fit the current regime about as well as the regime's own
+    // line does: growth whose slope rose and then held is a line since then, and the
+    // parabola runs above it.
+    let m = regime.len();
+    let on_regime: f64 = (start..grid.len())
+        .map(|k| (grid.values[k] - whole.predict(grid.time(k)).mean).powi(2))
+        .sum();
+    let own = line_sse(&regime.values);
+    let floor = 1e-12 * own.max(f64::MIN_POSITIVE);
+    let still = m as f64 * ((on_regime + floor) / (own + floor)).ln() <= 2.0 * (m as f64).ln();
+    if still && whole.bic() <= quadratic::bic(broken, grid.len(), 5) {
         grid.clone()
     } else {
-        grid.suffix(start)
+        regime
     }
 }
 
@@ -208,6 +219,45 @@ pub(crate) fn is_short(grid: &Grid) -> bool {
 /// Under this many days of history, a window with a visible daily cycle gets no regime
 /// line, no quadratic and no Holt (which follows the cycle's latest half).
 const CYCLIC_DAYS: i64 = 14;
+
+/// Width of the bins of the week and of the day that [`weekly_visible`] compares.
+const WEEK_BIN_MS: i64 = 6 * 3_600_000;
+
+/// Whether the week shows a pattern of its own, beyond a daily one (quiet weekends, a
+/// weekly purge): the residuals about the least-squares line, averaged in 6-hour bins of
+/// the week, explain clearly more than in 6-hour bins of the day — by the Bayesian
+/// information criterion with the same margin as [`Cycle::visible`], 24 more means for
+/// `n·ln(SSE_day/SSE_week)`. Needs two weeks.
+fn weekly_visible(grid: &Grid) -> bool {
+    const WEEK_BINS: usize = (7 * DAY_MS / WEEK_BIN_MS) as usize;
+    const DAY_BINS: usize = (DAY_MS / WEEK_BIN_MS) as usize;
+    let n = grid.len();
+    if (n as i64).saturating_mul(grid.step_ms) < 14 * DAY_MS {
+        return false;
+    }
+    let (a, b) = least_squares(&grid.values);
+    let residual = |k: usize| grid.values[k] - a - b * k as f64;
+    let bin =
+        |k: usize| (grid.time(k).div_euclid(WEEK_BIN_MS)).rem_euclid(WEEK_BINS as i64) as usize;
+    let sse = |bins: usize| {
+        let mut sums = vec![(0.0, 0.0); bins];
+        for k in 0..n {
+            let s = &mut sums[bin(k) % bins];
+            s.0 += residual(k);
+            s.1 += 1.0;
+        }
+        (0..n)
+            .map(|k| {
+                let (sum, count) = sums[bin(k) % bins];
+                (residual(k) - sum / count).powi(2)
+            })
+            .sum::<f64>()
+    };
+    let (day, week) = (sse(DAY_BINS), sse(WEEK_BINS));
+    let floor = 1e-12 * day.max(f64::MIN_POSITIVE);
+    let n_f = n as f64;
+    n_f * ((day + floor) / (week + floor)).ln() > 1.0 * (WEEK_BINS - DAY_BINS) as f64 * n_f.ln()
+}
 
 /// Whether `grid` spans under [`CYCLIC_DAYS`] with a visible daily cycle: then its
 /// nights and weekends read as breaks and curvature, and are not.
@@ -265,7 +315,9 @@ fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<
             if daily_visible {
                 all.push(Candidate::HoltWinters(Season::Daily));
             }
-            all.push(Candidate::HoltWinters(Season::Weekly));
+            if weekly_visible(grid) {
+                all.push(Candidate::HoltWinters(Season::Weekly));
+            }
         }
     }
     all
@@ -280,8 +332,14 @@ pub(crate) fn choose(
     let direction = request.direction;
     let (cleaned, _) = bursts::remove(grid, backtest::noise(&grid.values));
     let grid = &cleaned;
-    if let Some(chosen) = short_cycle(grid) {
-        return Ok(chosen);
+    if let Some((fit, detail)) = short_cycle(grid) {
+        // A day or two of a daily wave says little about the weeks ahead: the band holds
+        // the plain line and no trend at all too.
+        let envelope = [Candidate::Line, Candidate::Level]
+            .into_iter()
+            .filter_map(|c| c.fit(grid, until_ms, direction))
+            .collect();
+        return Ok((Calibrated::wrap(fit, request.now_ms, &[], envelope), detail));
     }
     let Some(records) = backtest_all(grid, request.horizon_ms, request.season, direction) else {
         let fit = Fit::new(ModelChoice::Linear, grid, until_ms, None)?;
@@ -345,10 +403,32 @@ pub(crate) fn choose(
     }
     let (index, fit) = chosen;
     let (candidate, record) = &records[index];
+    let envelope = plausible(&records, any_levels, index)
+        .filter_map(|i| records[i].0.fit(grid, until_ms, direction))
+        .collect();
     Ok((
-        Calibrated::wrap(fit, request.now_ms, &record.pairs),
+        Calibrated::wrap(fit, request.now_ms, &record.pairs, envelope),
         candidate.describe(grid),
     ))
+}
+
+/// The band also holds the paths of candidates scoring within this factor of the best:
+/// where the backtest cannot tell two models apart, the truth may follow either.
+const PLAUSIBLE_WITHIN: f64 = 2.0;
+
+/// The candidates other than `chosen` that the backtest could not rule out.
+fn plausible(
+    records: &[(Candidate, Record)],
+    any_levels: bool,
+    chosen: usize,
+) -> impl Iterator<Item = usize> + '_ {
+    let best = records
+        .iter()
+        .map(|(_, r)| r.score(any_levels))
+        .filter(|s| s.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    (0..records.len())
+        .filter(move |&i| i != chosen && records[i].1.score(any_levels) <= best * PLAUSIBLE_WITHIN)
 }
 
 /// The first backtest origin that sees the current regime (at least [`min_regime`]

@@ -47,29 +47,32 @@ pub(crate) struct Pair {
     pub weight: f64,
 }
 
-/// A fit whose band is its own path, sped up and slowed down.
+/// A fit whose band is its own path, sped up and slowed down, and widened to hold the
+/// paths of the other models the backtest could not rule out.
 #[derive(Debug, Clone)]
 pub(crate) struct Calibrated {
     inner: Fit,
     now_ms: i64,
     /// Time factors: the path at `now + h·faster` is the early edge, at `now + h·slower`
-    /// the late one (faster ≥ 1 ≥ slower).
-    faster: f64,
-    slower: f64,
+    /// the late one (faster ≥ 1 ≥ slower); `None` keeps the inner model's own band.
+    factors: Option<(f64, f64)>,
+    /// Paths the band must hold too.
+    envelope: Vec<Fit>,
 }
 
 impl Calibrated {
-    /// `inner` with the band calibrated from `pairs`, or `inner` itself when there are
-    /// fewer than [`MIN_PAIRS`].
-    pub fn wrap(inner: Fit, now_ms: i64, pairs: &[Pair]) -> Fit {
-        let Some((low, high)) = log_ratio_band(pairs) else {
+    /// `inner` with the band calibrated from `pairs` (or its own band with fewer than
+    /// [`MIN_PAIRS`]), widened to hold the mean path of each fit in `envelope`.
+    pub fn wrap(inner: Fit, now_ms: i64, pairs: &[Pair], envelope: Vec<Fit>) -> Fit {
+        let factors = log_ratio_band(pairs).map(|(low, high)| (high.exp(), low.exp()));
+        if factors.is_none() && envelope.is_empty() {
             return inner;
-        };
+        }
         Fit::Calibrated(Box::new(Calibrated {
             inner,
             now_ms,
-            faster: high.exp(),
-            slower: low.exp(),
+            factors,
+            envelope,
         }))
     }
 
@@ -78,20 +81,32 @@ impl Calibrated {
         &self.inner
     }
 
-    /// The inner model's value at `t_ms`, between the values of the early and late paths.
+    /// The inner model's value at `t_ms`, between the values of the early and late paths
+    /// and those of the envelope.
     pub fn predict(&self, t_ms: i64) -> Prediction {
-        let mean = self.inner.predict(t_ms).mean;
-        let h = (t_ms - self.now_ms).max(0) as f64;
-        let at = |factor: f64| {
-            let t = self.now_ms as f64 + h * factor;
-            self.inner.predict(t.min(i64::MAX as f64 / 2.0) as i64).mean
+        let own = self.inner.predict(t_ms);
+        let mut band = match self.factors {
+            Some((faster, slower)) => {
+                let h = (t_ms - self.now_ms).max(0) as f64;
+                let at = |factor: f64| {
+                    let t = self.now_ms as f64 + h * factor;
+                    self.inner.predict(t.min(i64::MAX as f64 / 2.0) as i64).mean
+                };
+                let (early, late) = (at(faster), at(slower));
+                Prediction {
+                    mean: own.mean,
+                    lower: own.mean.min(early).min(late),
+                    upper: own.mean.max(early).max(late),
+                }
+            }
+            None => own,
         };
-        let (early, late) = (at(self.faster), at(self.slower));
-        Prediction {
-            mean,
-            lower: mean.min(early).min(late),
-            upper: mean.max(early).max(late),
+        for other in &self.envelope {
+            let v = other.predict(t_ms).mean;
+            band.lower = band.lower.min(v);
+            band.upper = band.upper.max(v);
         }
+        band
     }
 }
 
@@ -180,7 +195,7 @@ mod tests {
         };
         let line = Fit::Linear(Line::fit(&grid).expect("fit"));
         let pairs: Vec<Pair> = (4..13).map(|k| pair(k as f64, k as f64)).collect();
-        let fit = Calibrated::wrap(line, 99_000, &pairs);
+        let fit = Calibrated::wrap(line, 99_000, &pairs, Vec::new());
         let p = fit.predict(109_000);
         let (early, late) = (FLOOR.exp(), (-FLOOR).exp());
         assert!((p.mean - 109.0).abs() < 1e-9, "{p:?}");
