@@ -2,6 +2,9 @@
 //! never quieter than a straight line without evidence, with an ETA band calibrated on
 //! the same backtest.
 //!
+//! Before anything is fitted, short bursts (a temporary file that lives for half an hour)
+//! are taken out of the grid (see `bursts`).
+//!
 //! # Candidates
 //! In order of simplicity:
 //! - *level*: the mean since the current regime began, no trend (a series that is not
@@ -10,11 +13,16 @@
 //! - *regime line*: least squares since the current regime began, when the window has a
 //!   break (a step, a change of slope: see `changepoint`), so that growth that changed a
 //!   day ago is extrapolated at its new rate;
-//! - *quadratic*: a quadratic trend over the window, offered when it bends towards the
-//!   threshold (accelerating growth); at an origin where it bends away it is the line;
+//! - *quadratic*: a quadratic trend, offered when it bends towards the threshold
+//!   (accelerating growth); at an origin where it bends away it is the line. It is fitted
+//!   over the whole window when a parabola explains the window as well as two lines
+//!   meeting at the current regime's start and still fits that regime as well as the
+//!   regime's own line; else since the regime began (a step or a slope that rose and then
+//!   held is not a curve);
 //! - Theil–Sen; Holt since the current regime began (a jump would otherwise be taken
-//!   for trend), undamped when the recent data still trends; Holt–Winters daily and
-//!   weekly.
+//!   for trend), undamped when the recent data still trends; Holt–Winters daily where a
+//!   daily cycle shows, weekly where the week shows a pattern of its own (quiet weekends,
+//!   a weekly purge): on a trend with noise it would fit the noise as a season.
 //!
 //! Under two days of history only the level, the line and Theil–Sen are candidates, and
 //! when a line with a daily cycle (see `cycle`) explains clearly more than the line, it is
@@ -45,9 +53,11 @@
 //! # No alarm without a trend, and never quieter than a line without a reason
 //! The backtest also records, at each origin, whether a candidate promised a clear rise
 //! towards the threshold (over twice the noise) by the end of the held-out part, and
-//! whether the data then rose at least half as far. Its rises were *false alarms* when,
-//! weighed by the held-out lengths, they were missed more than kept — counting only the
-//! origins that see the current regime when the window has a break.
+//! whether the data then rose at least a quarter as far (growth by office hours rises by
+//! day and rests at night and at weekends). Its rises were *false alarms* when, weighed
+//! by the held-out lengths, they were missed more than kept — counting only the origins
+//! that see the current regime when the window has a break (not under two weeks with a
+//! daily cycle, where nights and weekends read as breaks).
 //! - When the winner crosses within the horizon but its rises were false alarms, the
 //!   forecast is the level.
 //! - When the winner does not cross but the line over the whole window does, and the
@@ -56,7 +66,10 @@
 //!
 //! # Band
 //! The winner's ETA band is calibrated on its own backtest crossings (see `band`); with
-//! too few of them (a flat series) it keeps its own.
+//! too few of them (a flat series) it keeps its own. It is widened to hold the mean paths
+//! of the other candidates scoring within twice the winner's: where the backtest cannot
+//! tell two models apart, the truth may follow either. On a day or two with a daily
+//! wave, the band holds the line and no trend at all too.
 //!
 //! A candidate that cannot be fitted at every origin (Holt–Winters needs two seasons in
 //! the shortest training part, that is four seasons of lookback) is left out. With too

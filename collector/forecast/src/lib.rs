@@ -7,6 +7,7 @@
 //! - `linear`, `theil_sen`, `holt`, `holt_winters`: one model each: fit, then predict a
 //!   value and a 95 % band at any later time.
 //! - `quadratic`: a quadratic trend, for growth that accelerates (used by `auto`).
+//! - `bursts`: short bursts taken out of the grid before `auto` fits anything.
 //! - `cycle`: a line with a daily cycle, for a day or two of history (used by `auto`).
 //! - `changepoint`: where the current regime began (the last step or change of slope).
 //! - `auto`: picks a model per series by rolling-origin backtest, never quieter than a

@@ -158,6 +158,13 @@ fn invert(m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     }))
 }
 
+/// The Bayesian information criterion of a least-squares fit with `k` parameters and
+/// `sse` over `n` points.
+pub(crate) fn bic(sse: f64, n: usize, k: usize) -> f64 {
+    let n_f = n as f64;
+    n_f * (sse.max(f64::MIN_POSITIVE) / n_f).ln() + k as f64 * n_f.ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,11 +206,4 @@ mod tests {
     fn three_points_are_not_enough() {
         assert!(Quadratic::fit(&grid(vec![1.0, 2.0, 4.0])).is_err());
     }
-}
-
-/// The Bayesian information criterion of a least-squares fit with `k` parameters and
-/// `sse` over `n` points.
-pub(crate) fn bic(sse: f64, n: usize, k: usize) -> f64 {
-    let n_f = n as f64;
-    n_f * (sse.max(f64::MIN_POSITIVE) / n_f).ln() + k as f64 * n_f.ln()
 }

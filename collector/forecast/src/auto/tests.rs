@@ -67,3 +67,97 @@ fn too_short_for_a_backtest_is_linear() {
     let (fit, _) = choose(&grid, &request(1), 6 * 3_600_000).expect("fit");
     assert_eq!(fit.choice(), ModelChoice::Linear);
 }
+
+/// A deterministic wobble in [−1, 1], standing in for noise.
+fn wobble(k: usize) -> f64 {
+    ((k * 7919 + 13) % 101) as f64 / 50.0 - 1.0
+}
+
+#[test]
+fn holt_winters_daily_is_offered_only_where_a_daily_cycle_shows() {
+    // Ten days, hourly: a noisy line, then the same line with a daily wave.
+    let line: Vec<f64> = (0..240)
+        .map(|k| 10.0 + 0.1 * k as f64 + 0.5 * wobble(k))
+        .collect();
+    let daily = |c: &[Candidate]| c.contains(&Candidate::HoltWinters(Season::Daily));
+    assert!(!daily(&candidates(
+        &hourly(line.clone()),
+        None,
+        Direction::Above
+    )));
+    let waved: Vec<f64> = line
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v + 5.0 * (std::f64::consts::TAU * k as f64 / 24.0).sin())
+        .collect();
+    assert!(daily(&candidates(&hourly(waved), None, Direction::Above)));
+}
+
+#[test]
+fn quiet_weekends_show_a_week_and_a_daily_wave_does_not() {
+    // Four weeks, hourly, from a Thursday (the epoch): growth on five days of seven.
+    let weekdays: Vec<f64> = (0..28 * 24)
+        .scan(0.0, |level, k| {
+            let day = (k / 24 + 3) % 7; // 0 = Monday
+            if day < 5 {
+                *level += 0.1;
+            }
+            Some(*level + 0.05 * wobble(k))
+        })
+        .collect();
+    assert!(weekly_visible(&hourly(weekdays)));
+    let waved: Vec<f64> = (0..28 * 24)
+        .map(|k| {
+            0.1 * k as f64
+                + 3.0 * (std::f64::consts::TAU * k as f64 / 24.0).sin()
+                + 0.05 * wobble(k)
+        })
+        .collect();
+    assert!(!weekly_visible(&hourly(waved)));
+    // Under two weeks there is no telling.
+    let short: Vec<f64> = (0..10 * 24).map(|k| k as f64).collect();
+    assert!(!weekly_visible(&hourly(short)));
+}
+
+#[test]
+fn a_parabola_is_fitted_over_the_window_and_across_a_step_only_since_it() {
+    // Smooth acceleration over ten days: the whole window.
+    let curve: Vec<f64> = (0..240)
+        .map(|k| 0.001 * (k * k) as f64 + 0.2 * wobble(k))
+        .collect();
+    assert_eq!(quadratic_span(&hourly(curve)).len(), 240);
+    // A step up three days before the end, then a steeper line: since the step.
+    let stepped: Vec<f64> = (0..240)
+        .map(|k| {
+            let v = if k < 168 {
+                0.05 * k as f64
+            } else {
+                20.0 + 0.2 * (k - 168) as f64
+            };
+            v + 0.1 * wobble(k)
+        })
+        .collect();
+    let span = quadratic_span(&hourly(stepped)).len();
+    assert!((60..=80).contains(&span), "{span} points");
+}
+
+#[test]
+fn growth_whose_slope_rose_and_then_held_is_not_taken_for_acceleration() {
+    // Slope 0.05 per hour, rising smoothly to 0.5 around 100 hours before the end of
+    // ten days, then held: the regime since the change is a line, and so is the forecast.
+    let ramp = |k: f64| {
+        let x = (k - 140.0) / 8.0;
+        0.05 * k + 0.45 * 8.0 * if x > 30.0 { x } else { x.exp().ln_1p() }
+    };
+    let values: Vec<f64> = (0..240).map(|k| ramp(k as f64) + 0.2 * wobble(k)).collect();
+    let grid = hourly(values);
+    let span = quadratic_span(&grid).len();
+    assert!(span < 120, "{span} points");
+    let (fit, detail) = choose(&grid, &request(100), 340 * 3_600_000).expect("fit");
+    let p = fit.predict(340 * 3_600_000);
+    let truth = ramp(340.0);
+    assert!(
+        (p.mean - truth).abs() < 0.1 * truth,
+        "{detail}: {p:?} vs {truth}"
+    );
+}
