@@ -8,11 +8,14 @@
 //! ```text
 //!   {"version":"0.1.0","started":1795240200,"uptime_seconds":11520,
 //!    "data_dir":"/var/lib/vigil","engine":"RocksDB",
+//!    "storage_state":"writable","storage_reason":"",   or read_only, failed, and why
+//!    "storage_free_bytes":…,"storage_min_free_bytes":…,
 //!    "disk_bytes":…,"wal_bytes":…,
 //!    "parts":[{"name":"samples","disk_bytes":…,"live_bytes":…,"memory_bytes":…,"keys":…}],
 //!    "series":…,"series_by_host":{"web-1":312,…},
 //!    "hosts":…,"hosts_up":…,
 //!    "samples_ingested":…,"batches_acked":…,"samples_rejected":…,   since the start
+//!    "streams_refused":…,
 //!    "samples_stored":null,                    when the engine knows without a scan
 //!    "outbox_waiting":0,"outbox":{"ops-mail":0},
 //!    "remotes":[{"name":"central","url":"https://vm.example:8428/api/v1/write",
@@ -69,6 +72,10 @@ struct StatusRecord<'a> {
     uptime_seconds: i64,
     data_dir: &'a str,
     engine: &'a str,
+    storage_state: &'a str,
+    storage_reason: &'a str,
+    storage_free_bytes: u64,
+    storage_min_free_bytes: u64,
     disk_bytes: u64,
     wal_bytes: u64,
     parts: Vec<PartRecord<'a>>,
@@ -79,6 +86,7 @@ struct StatusRecord<'a> {
     samples_ingested: u64,
     batches_acked: u64,
     samples_rejected: u64,
+    streams_refused: u64,
     samples_stored: Option<u64>,
     outbox_waiting: u64,
     outbox: BTreeMap<&'a str, u64>,
@@ -144,6 +152,10 @@ impl<'a> StatusRecord<'a> {
             uptime_seconds: (s.now_ms - s.started_ms).max(0) / 1000,
             data_dir: &s.data_dir,
             engine: &s.engine,
+            storage_state: &s.storage_state,
+            storage_reason: &s.storage_reason,
+            storage_free_bytes: s.storage_free_bytes,
+            storage_min_free_bytes: s.storage_min_free_bytes,
             disk_bytes: s.disk_bytes,
             wal_bytes: s.wal_bytes,
             parts: s
@@ -168,6 +180,7 @@ impl<'a> StatusRecord<'a> {
             samples_ingested: s.samples_ingested,
             batches_acked: s.batches_acked,
             samples_rejected: s.samples_rejected,
+            streams_refused: s.streams_refused,
             samples_stored: s.samples_stored,
             outbox_waiting: s.outbox.iter().map(|o| o.waiting).sum(),
             outbox: s
@@ -201,6 +214,11 @@ impl<'a> StatusRecord<'a> {
         row("uptime_seconds", self.uptime_seconds.to_string());
         row("data_dir", self.data_dir.to_owned());
         row("engine", self.engine.to_owned());
+        row("storage_state", self.storage_state.to_owned());
+        row("storage_reason", self.storage_reason.to_owned());
+        row("storage_free_bytes", self.storage_free_bytes.to_string());
+        let keeps = self.storage_min_free_bytes.to_string();
+        row("storage_min_free_bytes", keeps);
         row("disk_bytes", self.disk_bytes.to_string());
         row("wal_bytes", self.wal_bytes.to_string());
         for p in &self.parts {
@@ -226,6 +244,7 @@ impl<'a> StatusRecord<'a> {
         row("samples_ingested", self.samples_ingested.to_string());
         row("batches_acked", self.batches_acked.to_string());
         row("samples_rejected", self.samples_rejected.to_string());
+        row("streams_refused", self.streams_refused.to_string());
         let stored = self.samples_stored.map(|n| n.to_string());
         row("samples_stored", stored.unwrap_or_default());
         row("outbox_waiting", self.outbox_waiting.to_string());
@@ -262,6 +281,29 @@ impl<'a> StatusRecord<'a> {
     }
 }
 
+/// The storage line: whether ingest is storing, the free space and what is kept, and
+/// why not when it is not (an older collector sends no state).
+fn storage(r: &StatusRecord<'_>) -> String {
+    let room = if r.storage_min_free_bytes == 0 {
+        format!(
+            "{} free, no guard",
+            units::bytes(r.storage_free_bytes as f64)
+        )
+    } else {
+        format!(
+            "{} free, keeps {}",
+            units::bytes(r.storage_free_bytes as f64),
+            units::bytes(r.storage_min_free_bytes as f64)
+        )
+    };
+    match r.storage_state {
+        "" => "unknown (the collector does not say)".to_owned(),
+        "writable" => format!("writable ({room})"),
+        "read_only" => format!("READ-ONLY for ingest ({room}): {}", r.storage_reason),
+        other => format!("{} ({room}): {}", other.to_uppercase(), r.storage_reason),
+    }
+}
+
 /// Writes the status in the chosen format.
 pub fn render(s: &StatusResponse, output: Output, w: &mut dyn Write) -> std::io::Result<()> {
     let record = StatusRecord::new(s);
@@ -276,6 +318,7 @@ pub fn render(s: &StatusResponse, output: Output, w: &mut dyn Write) -> std::io:
 fn table(s: &StatusResponse, r: &StatusRecord<'_>, w: &mut dyn Write) -> std::io::Result<()> {
     let line = |w: &mut dyn Write, key: &str, value: String| writeln!(w, "{key:<12} {value}");
     line(w, "VERSION", r.version.to_owned())?;
+    line(w, "STORAGE", storage(r))?;
     line(
         w,
         "UPTIME",
@@ -314,10 +357,11 @@ fn table(s: &StatusResponse, r: &StatusRecord<'_>, w: &mut dyn Write) -> std::io
         w,
         "INGESTED",
         format!(
-            "{} samples in {} batches since the start; {} refused",
+            "{} samples in {} batches since the start; {} refused; {} refused or failed",
             group(r.samples_ingested),
             group(r.batches_acked),
-            group(r.samples_rejected)
+            group(r.samples_rejected),
+            plural(r.streams_refused, "stream")
         ),
     )?;
     line(w, "INGEST LAG", ingest_lag(r))?;

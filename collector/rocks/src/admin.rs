@@ -19,6 +19,7 @@ use vigil_store::{CheckpointInfo, StoreError, StoreResult};
 const SST_BYTES: &str = "rocksdb.total-sst-files-size";
 const LIVE_BYTES: &str = "rocksdb.estimate-live-data-size";
 const MEMTABLE_BYTES: &str = "rocksdb.cur-size-all-mem-tables";
+const PENDING_COMPACTION_BYTES: &str = "rocksdb.estimate-pending-compaction-bytes";
 const KEYS: &str = "rocksdb.estimate-num-keys";
 const TABLE_READERS_BYTES: &str = "rocksdb.estimate-table-readers-mem";
 /// Properties of the block cache, which every family shares (asked of the database once).
@@ -69,6 +70,7 @@ impl RocksStore {
             block_cache_pinned: database(BLOCK_CACHE_PINNED_BYTES)?,
             ..StoreMemory::default()
         };
+        let mut pending_compaction_bytes = 0;
         for name in [DEFAULT_COLUMN_FAMILY_NAME].into_iter().chain(FAMILIES) {
             let Some(cf) = self.db.cf_handle(name) else {
                 continue;
@@ -88,6 +90,7 @@ impl RocksStore {
                 name: name.to_owned(),
             };
             let readers = property(TABLE_READERS_BYTES)?;
+            pending_compaction_bytes += property(PENDING_COMPACTION_BYTES)?;
             memory.memtables += part.memory_bytes;
             memory.table_readers += readers;
             if INDEX_FAMILIES.contains(&name) {
@@ -123,6 +126,7 @@ impl RocksStore {
             series_by_host,
             samples: None,
             memory,
+            pending_compaction_bytes,
         })
     }
 

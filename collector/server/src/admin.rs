@@ -178,6 +178,18 @@ impl Admin for AdminService {
             .unwrap_or_default();
         let resident = crate::own_metrics::resident_bytes().unwrap_or(0.0) as u64;
         scale_status(&self.counters.scale, now, resident, &mut response);
+        let storage = self.counters.storage.snapshot();
+        response.storage_state = storage.state.to_owned();
+        response.storage_reason = storage.reason;
+        response.storage_free_bytes = storage.free_bytes;
+        response.storage_min_free_bytes = storage.need_bytes;
+        response.streams_refused = self
+            .counters
+            .streams_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum();
         Ok(Response::new(response))
     }
 }

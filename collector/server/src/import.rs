@@ -81,6 +81,11 @@ impl Import for ImportService {
                     Status::from(v)
                 })?,
         };
+        if let Err(why) = self.counters.storage.check(now_ms()) {
+            self.counters.rejected("storage_unavailable", 1);
+            warn!(peer = %peer, "import refused: {why}");
+            return Err(Status::unavailable(why));
+        }
         let backfill = self.backfill.clone();
         let who = caller.clone();
         let written = tokio::task::spawn_blocking(move || backfill.write(request, &who, now_ms()))
@@ -88,6 +93,7 @@ impl Import for ImportService {
             .map_err(|e| Status::internal(format!("import task failed: {e}")))?;
         match written {
             Ok(response) => {
+                self.counters.storage.write_ok();
                 self.counters.accepted(response.accepted_samples);
                 info!(target: "audit", caller = %caller.name, peer = %peer, samples = response.accepted_samples, "import");
                 if let Some(r) = &response.rejection {
@@ -105,6 +111,7 @@ impl Import for ImportService {
                 Err(Status::from(v))
             }
             Err(BackfillError::Store(e)) => {
+                self.counters.storage.write_failed(&e, now_ms());
                 warn!(peer = %peer, error = %e, "import write failed");
                 Err(Status::from(Error::from(e)))
             }

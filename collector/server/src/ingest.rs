@@ -60,6 +60,8 @@ pub struct Counters {
     pub remote_write: crate::http::write::WriteCounters,
     /// Ack times, series creation and memory, for watching a large fleet.
     pub scale: scale::Scale,
+    /// Whether the store may be written: the disk-space guard and write failures.
+    pub storage: crate::storage_guard::StorageGuard,
 }
 
 impl Counters {
@@ -232,6 +234,11 @@ impl Ingest for IngestService {
                 ),
             }));
         }
+        if let Err(why) = self.counters.storage.check(now_ms()) {
+            self.counters.stream_failed("storage_unavailable");
+            warn!(peer = %peer, host = %host, "refused stream: {why}");
+            return Err(Status::unavailable(why));
+        }
         let registry = self.registry.clone();
         let join = take_turn(&self.joins).await?;
         {
@@ -247,6 +254,7 @@ impl Ingest for IngestService {
             .map_err(|e| match e {
                 crate::registry::ConnectError::Refused(v) => refused(v),
                 crate::registry::ConnectError::Store(e) => {
+                    self.counters.storage.write_failed(&e, now_ms());
                     Status::unavailable(format!("registering host: {e}"))
                 }
             })?;
@@ -363,6 +371,13 @@ async fn serve_stream(
             }
         };
         let seq = batch.seq;
+        if let Err(why) = counters.storage.check(now_ms()) {
+            // Not acknowledged: the agent keeps the batch and sends it again later.
+            counters.stream_failed("storage_unavailable");
+            warn!(host = %host, seq, "refused batch: {why}");
+            let _ = tx.send(Err(Status::unavailable(why))).await;
+            break "storage unavailable".to_owned();
+        }
         let turn = match take_turn(&turns).await {
             Ok(turn) => turn,
             Err(e) => {
@@ -393,6 +408,7 @@ async fn serve_stream(
         };
         match ack {
             Ok(ack) => {
+                counters.storage.write_ok();
                 if let Some(r) = &ack.rejection {
                     warn!(host = %host, seq, rejected = ack.rejected_samples, error = %r.message, "refused samples");
                 }
@@ -411,6 +427,7 @@ async fn serve_stream(
             Err(e) => {
                 // Not acknowledged: the agent keeps the batch and re-sends it.
                 warn!(host = %host, seq, error = %e, "store write failed");
+                counters.storage.write_failed(&e, now_ms());
                 let _ = tx
                     .send(Err(Status::unavailable(format!(
                         "storing batch {seq}: {e}"

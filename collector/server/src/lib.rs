@@ -54,6 +54,7 @@ pub mod rules;
 #[cfg(feature = "rocks")]
 pub mod server;
 pub mod slots;
+pub mod storage_guard;
 pub mod tls;
 pub mod transport;
 pub mod up;

@@ -156,6 +156,26 @@ pub const METADATA: &[(&str, &str, &str)] = &[
         "Series created since the collector started (by agents, imports, remote write and the collector itself).",
     ),
     (
+        "vigil_collector_storage_errors_total",
+        "counter",
+        "Times ingest stopped because of storage, by kind: disk_full (the free-space guard tripped), enospc and io (a write failed).",
+    ),
+    (
+        "vigil_collector_storage_free_bytes",
+        "gauge",
+        "Free bytes on the data directory's filesystem at the last check (every second).",
+    ),
+    (
+        "vigil_collector_storage_min_free_bytes",
+        "gauge",
+        "Free bytes the storage guard keeps: storage.min_free_bytes, or what a flush and compaction need if more (0: off).",
+    ),
+    (
+        "vigil_collector_storage_state",
+        "gauge",
+        "1 for the storage state now (writable, read_only, failed), 0 for the others; ingest is refused unless writable.",
+    ),
+    (
         "vigil_collector_streams_failed_total",
         "counter",
         "Agent streams ended with an error, by reason.",
@@ -313,6 +333,34 @@ pub fn series(counters: &Counters, notify: &NotifyMetrics, auth: &Auth) -> Vec<O
         out.push(OwnSeries::new(
             "vigil_collector_remote_write_requests_total",
             &[("code", &code.to_string())],
+            n as f64,
+        ));
+    }
+    let storage = counters.storage.snapshot();
+    for state in ["writable", "read_only", "failed"] {
+        out.push(OwnSeries::new(
+            "vigil_collector_storage_state",
+            &[("state", state)],
+            f64::from(u8::from(storage.state == state)),
+        ));
+    }
+    out.push(OwnSeries::new(
+        "vigil_collector_storage_free_bytes",
+        &[],
+        storage.free_bytes as f64,
+    ));
+    out.push(OwnSeries::new(
+        "vigil_collector_storage_min_free_bytes",
+        &[],
+        storage.need_bytes as f64,
+    ));
+    for (kind, n) in crate::storage_guard::ERROR_KINDS
+        .into_iter()
+        .zip(counters.storage.errors())
+    {
+        out.push(OwnSeries::new(
+            "vigil_collector_storage_errors_total",
+            &[("kind", kind)],
             n as f64,
         ));
     }

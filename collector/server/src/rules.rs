@@ -17,6 +17,7 @@
 //! - [`service`]: the `vigil.v1.Rules` gRPC service over [`status::RulesView`], and the
 //!   wire form of groups, rules and alerts.
 
+pub mod collector_disk_filling;
 pub mod evaluate;
 mod group;
 mod handover;

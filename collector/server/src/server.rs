@@ -98,6 +98,11 @@ async fn serve(
         config.limits.max_hosts,
     ));
     let counters = Arc::new(Counters::default());
+    counters
+        .storage
+        .configure(&config.storage.data_dir, config.storage.min_free_bytes);
+    counters.storage.check_disk(now_ms());
+    let disk_watch = tokio::spawn(watch_disk(counters.clone()));
     let relabel = Arc::new(crate::relabel::Relabeler::new(&config.relabel).map_err(Error::Serve)?);
     let ingest = IngestService::new(
         store.clone(),
@@ -201,6 +206,7 @@ async fn serve(
         .serve_with_incoming_shutdown(crate::transport::grpc_incoming(listener, &config), shutdown)
         .await;
     housekeeping.abort();
+    disk_watch.abort();
     hangups.abort();
     // Waits for evaluations in progress, but not for long: saved state is current anyway.
     let stopping = tokio::task::spawn_blocking(move || rules_runtime.stop());
@@ -289,20 +295,38 @@ async fn housekeeping(
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         tick.tick().await;
-        let (store, registry, counters) = (store.clone(), registry.clone(), counters.clone());
+        let (store, registry) = (store.clone(), registry.clone());
+        let writer = counters.clone();
         let (notify, auth, silence) = (notify.clone(), auth.clone(), silence.clone());
         let remote = remote_write.own_series();
         let done = tokio::task::spawn_blocking(move || {
             registry.flush()?;
             silence.write(store.as_ref(), &registry, now_ms())?;
-            let written = write_own_metrics(store.as_ref(), &counters, &notify, &auth, remote);
+            let written = write_own_metrics(store.as_ref(), &writer, &notify, &auth, remote);
             crate::memory::release();
             written
         })
         .await;
-        if let Ok(Err(e)) = done {
-            warn!(error = %e, "housekeeping failed");
+        match done {
+            Ok(Ok(())) => counters.storage.write_ok(),
+            Ok(Err(e)) => {
+                counters.storage.write_failed(&e, now_ms());
+                warn!(error = %e, "housekeeping failed");
+            }
+            Err(_) => {}
         }
+    }
+}
+
+/// Reads the data directory's free space every [`CHECK_EVERY`](crate::storage_guard::CHECK_EVERY)
+/// for the storage guard.
+async fn watch_disk(counters: Arc<Counters>) {
+    let mut tick = tokio::time::interval(crate::storage_guard::CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let counters = counters.clone();
+        let _ = tokio::task::spawn_blocking(move || counters.storage.check_disk(now_ms())).await;
     }
 }
 
@@ -315,6 +339,9 @@ fn write_own_metrics(
 ) -> Result<(), vigil_store::StoreError> {
     if let Ok(stats) = store.stats() {
         counters.scale.observe_store(&stats, now_ms());
+        counters
+            .storage
+            .set_reserve(stats.memory.memtables + stats.pending_compaction_bytes);
     }
     let series: Vec<(Labels, f64)> = crate::own_metrics::series(counters, notify, auth)
         .into_iter()

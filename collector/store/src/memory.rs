@@ -381,6 +381,7 @@ impl Store for MemoryStore {
             samples: Some(sample_count),
             // No engine caches or memtables: its maps are the parts' `memory_bytes`.
             memory: StoreMemory::default(),
+            pending_compaction_bytes: 0,
         })
     }
 }

@@ -44,6 +44,9 @@ pub struct StoreStats {
     pub samples: Option<u64>,
     /// Memory the engine holds, by what for (zeros when the engine cannot say).
     pub memory: StoreMemory,
+    /// Bytes compaction still has to rewrite (RocksDB's estimate, every part; 0 when the
+    /// engine has none): room it needs on disk before it frees the inputs.
+    pub pending_compaction_bytes: u64,
 }
 
 /// Memory an engine holds, from its own counters (RocksDB's properties), in bytes.

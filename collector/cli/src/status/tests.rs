@@ -74,6 +74,11 @@ fn status() -> StatusResponse {
         .collect(),
         resident_bytes: (1 << 30) + (53 << 20),
         block_cache_pinned_bytes: 1 << 20,
+        storage_state: "writable".into(),
+        storage_reason: String::new(),
+        storage_free_bytes: 50 << 30,
+        storage_min_free_bytes: 1 << 30,
+        streams_refused: 3,
     }
 }
 
@@ -129,12 +134,14 @@ fn table() {
     assert_eq!(
         rendered(Output::Table),
         "VERSION      0.1.0\n\
+         STORAGE      writable (50.0 GiB free, keeps 1.0 GiB)\n\
          UPTIME       3h 12m (since 2026-11-21 05:50:00 UTC)\n\
          DATA DIR     /var/lib/vigil\n\
          ENGINE       RocksDB\n\
          DISK         1.5 GiB (write-ahead log 12.0 MiB)\n\
          SERIES       601 from 2 hosts; 3 hosts known, 2 up\n\
-         INGESTED     1,234,567 samples in 4,115 batches since the start; 0 refused\n\
+         INGESTED     1,234,567 samples in 4,115 batches since the start; 0 refused; 3 streams \
+         refused or failed\n\
          INGEST LAG   p50 4.2ms, p99 310ms over 1,200 batches in the last minute; 3 waiting\n\
          NEW SERIES   2.5/s over the last minute; 601 since the start\n\
          MEMORY       1.1 GiB resident: series index 3.0 MiB, head 40.0 MiB, block cache 8.0 MiB \
@@ -157,13 +164,16 @@ fn json() {
         rendered(Output::Json),
         concat!(
             r#"{"version":"0.1.0","started":1795240200,"uptime_seconds":11525,"#,
-            r#""data_dir":"/var/lib/vigil","engine":"RocksDB","disk_bytes":1610612736,"#,
+            r#""data_dir":"/var/lib/vigil","engine":"RocksDB","storage_state":"writable","#,
+            r#""storage_reason":"","storage_free_bytes":53687091200,"#,
+            r#""storage_min_free_bytes":1073741824,"disk_bytes":1610612736,"#,
             r#""wal_bytes":12582912,"parts":[{"name":"samples","disk_bytes":1468006400,"#,
             r#""live_bytes":1363148800,"memory_bytes":41943040,"keys":123456789},"#,
             r#"{"name":"series","disk_bytes":3145728,"live_bytes":3145728,"#,
             r#""memory_bytes":0,"keys":601}],"series":601,"#,
             r#""series_by_host":{"db-1":1,"web-1":600},"hosts":3,"hosts_up":2,"#,
             r#""samples_ingested":1234567,"batches_acked":4115,"samples_rejected":0,"#,
+            r#""streams_refused":3,"#,
             r#""samples_stored":null,"outbox_waiting":2,"outbox":{"ops-mail":2},"#,
             r#""remotes":[],"acks_last_minute":1200,"ack_p50_seconds":0.0042,"#,
             r#""ack_p99_seconds":0.31,"batches_waiting":3,"series_created":601,"#,
@@ -190,7 +200,9 @@ fn csv_is_key_value_rows() {
     assert!(lines.contains(&"series_created_per_second,2.5"), "{csv}");
     assert!(lines.contains(&"memory.series_index,3145728"), "{csv}");
     assert!(lines.contains(&"resident_bytes,1129316352"), "{csv}");
-    assert_eq!(lines.len(), 1 + 7 + 8 + 1 + 2 + 6 + 1 + 1 + SCALE_ROWS);
+    assert!(lines.contains(&"storage_state,writable"), "{csv}");
+    assert!(lines.contains(&"streams_refused,3"), "{csv}");
+    assert_eq!(lines.len(), 1 + 7 + 4 + 8 + 1 + 2 + 7 + 1 + 1 + SCALE_ROWS);
 }
 
 #[test]
@@ -292,7 +304,7 @@ fn remotes_in_csv() {
     assert!(lines.contains(&"remotes.central.last_error,"), "{csv}");
     assert_eq!(
         lines.len(),
-        1 + 7 + 8 + 1 + 2 + 6 + 1 + 1 + SCALE_ROWS + 2 * 9
+        1 + 7 + 4 + 8 + 1 + 2 + 7 + 1 + 1 + SCALE_ROWS + 2 * 9
     );
 }
 
@@ -330,4 +342,23 @@ fn uptimes() {
     assert_eq!(uptime(725), "12m 5s");
     assert_eq!(uptime(18_720), "5h 12m");
     assert_eq!(uptime(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
+}
+
+#[test]
+fn a_read_only_store_is_said_on_the_first_lines_with_its_reason() {
+    let s = StatusResponse {
+        storage_state: "read_only".into(),
+        storage_reason: "storage is read-only for ingest: the filesystem of the data directory \
+                         /var/lib/vigil has 12.0 MiB free"
+            .into(),
+        storage_free_bytes: 12 << 20,
+        ..status()
+    };
+    let text = rendered_from(&s, Output::Table);
+    let second = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.starts_with("STORAGE      READ-ONLY for ingest (12.0 MiB free, keeps 1.0 GiB): ")
+            && second.contains("/var/lib/vigil has 12.0 MiB free"),
+        "{text}"
+    );
 }

@@ -23,6 +23,11 @@ pub struct RulesConfig {
     /// this long ("0s" turns it off).
     #[serde(with = "vigil_config::duration")]
     pub systemd_unit_failed_for: Duration,
+    /// The built-in `CollectorDiskFilling` alert fires when the collector's own forecast
+    /// of its data directory's free space reaches what the storage guard keeps within
+    /// this horizon ("0s" turns it off).
+    #[serde(with = "vigil_config::duration")]
+    pub collector_disk_filling_within: Duration,
 }
 
 impl Default for RulesConfig {
@@ -32,6 +37,7 @@ impl Default for RulesConfig {
             evaluation_interval: Duration::from_secs(60),
             host_down_after: Duration::from_secs(120),
             systemd_unit_failed_for: Duration::from_secs(60),
+            collector_disk_filling_within: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct StorageConfig {
     /// `retention` and `retention_5m`.
     #[serde(with = "vigil_config::duration")]
     pub retention_1h: Duration,
+    /// Free bytes the collector keeps on the data directory's filesystem: below them
+    /// (or below what a flush and compaction need, if more) ingest is refused until
+    /// space returns. Unset: 1 GiB, or 5 % of a smaller filesystem; 0 turns it off.
+    pub min_free_bytes: Option<u64>,
 }
 
 impl Default for StorageConfig {
@@ -50,6 +54,7 @@ impl Default for StorageConfig {
             retention: Duration::ZERO,
             retention_5m: Duration::ZERO,
             retention_1h: Duration::ZERO,
+            min_free_bytes: None,
         }
     }
 }

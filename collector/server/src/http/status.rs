@@ -5,7 +5,7 @@ use super::params::Params;
 use super::{Api, ApiError, json};
 use crate::metadata::Entry;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 
@@ -107,9 +107,21 @@ pub async fn own_metrics(State(api): State<Api>) -> Response {
         .into_response()
 }
 
-/// `/-/ready`: serving queries.
-pub async fn ready() -> &'static str {
-    "Vigil collector is Ready.\n"
+/// `/-/ready`: 200 while the collector serves queries and stores what agents send; 503
+/// with the reason while ingest is refused (storage read-only or failing).
+pub async fn ready(State(api): State<Api>) -> Response {
+    let refused = api
+        .own
+        .as_ref()
+        .and_then(|o| o.counters.storage.check(vigil_store::clock::now_ms()).err());
+    match refused {
+        None => "Vigil collector is Ready.\n".into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Vigil collector is not ready: {why}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// `/-/healthy`: the process is up.

@@ -107,6 +107,8 @@ struct Answer {
     message: String,
     /// An authorization refusal's reason, for `vigil_collector_auth_refused_total`.
     refused: Option<&'static str>,
+    /// Seconds for `Retry-After`, when the sender should come back later.
+    retry_after: Option<u64>,
 }
 
 impl Answer {
@@ -115,9 +117,14 @@ impl Answer {
             status,
             message: message.into(),
             refused: None,
+            retry_after: None,
         }
     }
 }
+
+/// `Retry-After` of a 503: the storage guard checks free space every second, and a failed
+/// store is tried again after a few.
+const RETRY_AFTER_SECONDS: u64 = 10;
 
 /// `POST /api/v1/write`.
 pub async fn write(State(api): State<Api>, request: Request) -> Response {
@@ -162,6 +169,11 @@ pub async fn write(State(api): State<Api>, request: Request) -> Response {
         return StatusCode::NO_CONTENT.into_response();
     }
     let mut response = (answer.status, format!("{}\n", answer.message)).into_response();
+    if let Some(seconds) = answer.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -191,6 +203,12 @@ async fn receive(
     request: Request,
 ) -> Result<u64, Answer> {
     check_headers(request.headers())?;
+    if let Err(why) = receiver.counters.storage.check((receiver.clock)()) {
+        receiver.counters.rejected("storage_unavailable", 1);
+        let mut answer = Answer::new(StatusCode::SERVICE_UNAVAILABLE, why);
+        answer.retry_after = Some(RETRY_AFTER_SECONDS);
+        return Err(answer);
+    }
     let body = read_body(request.into_body(), receiver.max_bytes).await?;
     let work = receiver.clone();
     let who = caller.clone();
@@ -302,6 +320,7 @@ fn store(receiver: &Receiver, body: &[u8], caller: &Caller, now_ms: i64) -> Resu
     }
     match receiver.backfill.write(request, caller, now_ms) {
         Ok(response) => {
+            counters.storage.write_ok();
             let stored = response.accepted_samples;
             counters.accepted(stored);
             counters
@@ -343,10 +362,15 @@ fn store(receiver: &Receiver, body: &[u8], caller: &Caller, now_ms: i64) -> Resu
             }
             Err(answer)
         }
-        Err(BackfillError::Store(e)) => Err(Answer::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("storing the samples failed: {e}; the sender should retry"),
-        )),
+        Err(BackfillError::Store(e)) => {
+            counters.storage.write_failed(&e, now_ms);
+            let mut answer = Answer::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("storing the samples failed: {e}; the sender should retry"),
+            );
+            answer.retry_after = Some(RETRY_AFTER_SECONDS);
+            Err(answer)
+        }
     }
 }
 

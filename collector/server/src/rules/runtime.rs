@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
+use super::collector_disk_filling;
 use super::group::{GroupRun, RuleState, Source, same_definition};
 use super::handover;
 use super::host_down;
@@ -37,6 +38,8 @@ pub struct RulesSettings {
     pub host_down_after: Option<Duration>,
     /// `for` of the built-in `SystemdUnitFailed` rule; `None` turns it off.
     pub systemd_unit_failed_for: Option<Duration>,
+    /// Horizon of the built-in `CollectorDiskFilling` forecast; `None` turns it off.
+    pub collector_disk_filling_within: Option<Duration>,
 }
 
 impl RulesSettings {
@@ -48,6 +51,8 @@ impl RulesSettings {
             host_down_after: (!config.host_down_after.is_zero()).then_some(config.host_down_after),
             systemd_unit_failed_for: (!config.systemd_unit_failed_for.is_zero())
                 .then_some(config.systemd_unit_failed_for),
+            collector_disk_filling_within: (!config.collector_disk_filling_within.is_zero())
+                .then_some(config.collector_disk_filling_within),
         }
     }
 }
@@ -141,6 +146,24 @@ impl RulesRuntime {
                 )
             })
             .into_iter()
+            .chain(settings.collector_disk_filling_within.map(|within| {
+                let state = RuleState::new(
+                    collector_disk_filling::rule(within),
+                    collector_disk_filling::FILE,
+                    collector_disk_filling::GROUP,
+                    &mut restored_builtin,
+                );
+                Arc::new(
+                    GroupRun::new(
+                        collector_disk_filling::FILE.to_owned(),
+                        collector_disk_filling::GROUP.to_owned(),
+                        collector_disk_filling::INTERVAL,
+                        Source::Files,
+                        vec![state],
+                    )
+                    .notify_to(notifier.clone()),
+                )
+            }))
             .collect();
         let restored: Vec<StoredAlert> = restored
             .into_iter()
