@@ -20,6 +20,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod deploy;
+mod disk_full;
 mod enroll;
 mod fleet;
 mod forecast;

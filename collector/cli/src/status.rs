@@ -299,7 +299,12 @@ fn storage(r: &StatusRecord<'_>) -> String {
     match r.storage_state {
         "" => "unknown (the collector does not say)".to_owned(),
         "writable" => format!("writable ({room})"),
-        "read_only" => format!("READ-ONLY for ingest ({room}): {}", r.storage_reason),
+        "read_only" => format!(
+            "READ-ONLY for ingest ({room}): {}",
+            r.storage_reason
+                .strip_prefix("storage is read-only for ingest: ")
+                .unwrap_or(r.storage_reason)
+        ),
         other => format!("{} ({room}): {}", other.to_uppercase(), r.storage_reason),
     }
 }

@@ -357,8 +357,10 @@ fn a_read_only_store_is_said_on_the_first_lines_with_its_reason() {
     let text = rendered_from(&s, Output::Table);
     let second = text.lines().nth(1).unwrap_or_default();
     assert!(
-        second.starts_with("STORAGE      READ-ONLY for ingest (12.0 MiB free, keeps 1.0 GiB): ")
-            && second.contains("/var/lib/vigil has 12.0 MiB free"),
+        second.starts_with(
+            "STORAGE      READ-ONLY for ingest (12.0 MiB free, keeps 1.0 GiB): the filesystem of \
+             the data directory /var/lib/vigil has 12.0 MiB free"
+        ),
         "{text}"
     );
 }

@@ -1,0 +1,213 @@
+//! A full disk with the real binaries: the collector's data directory on a small tmpfs of
+//! the test's own, a real agent sending every second, and another process filling the
+//! filesystem. The storage guard turns ingest read-only before the filesystem is full,
+//! `/-/ready`, `vigil status` and the self-metrics say so and why, queries keep working,
+//! and when the space returns ingest resumes by itself and every round the agent spooled
+//! meanwhile arrives.
+//!
+//! Every round carries `vigil_agent_rounds_total` (1, 2, 3…), so the values stored say
+//! exactly which rounds arrived. Needs root to mount the tmpfs (as the suite runs).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vigil_tests::{
+    Collector, Running, bin, now_ms, samples_by_ms, series_values, vigil, vigil_json, wait_for,
+};
+
+const MIB: u64 = 1 << 20;
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, bytes: u64) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs at {} failed (the suite runs as root): {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(at.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Free bytes on the filesystem of `path`, as `df` reports them to unprivileged users.
+fn free_bytes(path: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `GET path` over HTTP/1.0: (status, body).
+fn get(base: &str, path: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_owned())
+}
+
+/// `metric{host=HOST}` over the last 15 minutes, by time in ms.
+fn stored(url: &str, metric: &str, host: &str) -> std::collections::BTreeMap<i64, f64> {
+    let query = format!(r#"{metric}{{host="{host}"}}[15m]"#);
+    let result = vigil_json(url, &["query", &query]);
+    series_values(&result)
+        .first()
+        .map(|(_, values)| samples_by_ms(values))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_full_disk_makes_ingest_read_only_and_space_coming_back_heals_it_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty RocksDB directory takes about 75 MiB here (the write-ahead log is
+    // preallocated).
+    let mount = Tmpfs::mount(&dir.path().join("fs"), 256 * MIB);
+    let data = mount.0.join("data");
+    let keep = 48 * MIB;
+    let (collector, base) = Collector::start_with_http(
+        &data,
+        &[(
+            "VIGIL_COLLECTOR__STORAGE__MIN_FREE_BYTES",
+            &keep.to_string(),
+        )],
+    );
+    let url = collector.url();
+    let host = "disk-full";
+    let mut agent_cmd = Command::new(bin("vigil-agent"));
+    agent_cmd
+        .args(["--collector", &url, "--interval", "1s", "--hostname", host])
+        .arg("--spool-dir")
+        .arg(dir.path().join("spool"))
+        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
+    let agent = Running::spawn(agent_cmd, dir.path().join("agent.log"));
+    wait_for(Duration::from_secs(30), "the agent's first rounds", || {
+        (stored(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
+    });
+    assert_eq!(get(&base, "/-/ready").0, 200);
+
+    // Another process fills the filesystem to under what the guard keeps.
+    let filler = mount.0.join("filler");
+    let fill = free_bytes(&mount.0).saturating_sub(keep / 2);
+    std::fs::write(&filler, vec![0u8; usize::try_from(fill).unwrap()]).unwrap();
+    let full_at = now_ms();
+    let (status, body) = wait_for(Duration::from_secs(10), "/-/ready to answer 503", || {
+        let answer = get(&base, "/-/ready");
+        (answer.0 == 503).then_some(answer)
+    });
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("read-only") && body.contains(data.to_str().unwrap()),
+        "{body}"
+    );
+    assert_eq!(get(&base, "/-/healthy").0, 200, "the process still serves");
+    let status = vigil_json(&url, &["status"]);
+    assert_eq!(status["storage_state"], "read_only", "{status}");
+    assert!(
+        status["storage_reason"]
+            .as_str()
+            .unwrap()
+            .contains("storage.min_free_bytes"),
+        "{status}"
+    );
+    let table = String::from_utf8_lossy(&vigil(&url, &["status"]).stdout).into_owned();
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("STORAGE      READ-ONLY"),
+        "{table}"
+    );
+    let (_, metrics) = get(&base, "/metrics");
+    assert!(
+        metrics.contains("vigil_collector_storage_state{state=\"read_only\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vigil_collector_storage_errors_total{kind=\"disk_full\"} 1"),
+        "{metrics}"
+    );
+    // Queries keep working while ingest is refused.
+    let before = stored(&url, "vigil_agent_rounds_total", host);
+    assert!(!before.is_empty());
+    std::thread::sleep(Duration::from_secs(5));
+    let during = stored(&url, "vigil_agent_rounds_total", host);
+    let stored_while_full = during.range(full_at + 2_000..).count();
+    assert_eq!(
+        stored_while_full, 0,
+        "rounds were stored while the guard was tripped"
+    );
+
+    // Space comes back: ingest resumes by itself, and the rounds spooled meanwhile arrive.
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    wait_for(
+        Duration::from_secs(30),
+        "/-/ready to answer 200 again",
+        || (get(&base, "/-/ready").0 == 200).then_some(()),
+    );
+    let healed = freed.elapsed();
+    let resumed_at = now_ms();
+    let samples = wait_for(
+        Duration::from_secs(60),
+        "rounds taken after the space returned",
+        || {
+            let s = stored(&url, "vigil_agent_rounds_total", host);
+            (s.range(resumed_at + 2_000..).count() >= 2).then_some(s)
+        },
+    );
+    let rounds: Vec<u64> = samples.values().map(|v| *v as u64).collect();
+    let last = *rounds.last().unwrap();
+    assert_eq!(
+        rounds,
+        (1..=last).collect::<Vec<u64>>(),
+        "every round, in order, none missing or doubled"
+    );
+    let outage = samples.range(full_at..resumed_at).count();
+    eprintln!(
+        "healed {:.1} s after the space returned; {outage} rounds spooled during the outage \
+         arrived; {last} rounds in all",
+        healed.as_secs_f64()
+    );
+    assert!(
+        outage >= 5,
+        "the rounds of the outage were delivered ({outage})"
+    );
+    let status = vigil_json(&url, &["status"]);
+    assert_eq!(status["storage_state"], "writable", "{status}");
+    drop(agent);
+    drop(collector);
+}
