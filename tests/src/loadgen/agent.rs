@@ -241,7 +241,10 @@ impl Agent {
                     if sent.resent {
                         self.stats.resent(sent.samples);
                     }
-                    send(tx, AgentKind::Batch(sent.batch)).await?;
+                    if let Err(e) = send(tx, AgentKind::Batch(sent.batch)).await {
+                        self.drain(inbound, opened, acked).await;
+                        return Err(e);
+                    }
                 } else if self.host.step() < plan.backfill_steps {
                     if self.permit.is_none() {
                         let permit = self.permits.clone().acquire_owned().await;
@@ -281,6 +284,25 @@ impl Agent {
         }
     }
 
+    /// The stream broke while sending: reads what the collector sent before it ended it,
+    /// so every batch it stored and acknowledged is counted (and not sent again), until
+    /// the stream ends or [`DRAIN_FOR`] passes.
+    async fn drain(
+        &mut self,
+        inbound: &mut Streaming<CollectorMessage>,
+        opened: Instant,
+        acked: &mut bool,
+    ) {
+        let until = Instant::now() + DRAIN_FOR;
+        while let Ok(Ok(kind)) = tokio::time::timeout_at(until, next(inbound)).await {
+            match self.on_message(kind, opened) {
+                Ok(true) => *acked = true,
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
     /// Takes in a message from the collector; true for an Ack (which must answer the
     /// oldest batch in flight), false for Settings.
     fn on_message(&mut self, kind: Option<CollectorKind>, opened: Instant) -> Result<bool, String> {
@@ -316,6 +338,9 @@ impl Agent {
         Ok(true)
     }
 }
+
+/// How long a broken stream's last Acks are waited for.
+const DRAIN_FOR: Duration = Duration::from_secs(5);
 
 async fn sleep_until(at: Option<Instant>) {
     match at {
