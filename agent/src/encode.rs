@@ -122,6 +122,7 @@ impl Encoder {
             seq: round.seq,
             definitions,
             scrapes: vec![scrape],
+            sent_ms: 0,
         }
     }
 }

@@ -77,7 +77,8 @@ fn collect_round(collectors: &mut Collectors, shared: &Shared) {
     );
 }
 
-fn unix_ms() -> i64 {
+/// The wall clock, Unix milliseconds.
+pub(crate) fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

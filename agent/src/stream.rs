@@ -266,7 +266,12 @@ async fn stream_once(
                     break;
                 };
                 let round = shared.spool().first_from(next_seq);
-                round.map(|round| (encoder.batch(&round, &sink), round.seq))
+                round.map(|round| {
+                    let mut batch = encoder.batch(&round, &sink);
+                    // When it leaves, for the collector's estimate of this clock's skew.
+                    batch.sent_ms = crate::run::unix_ms();
+                    (batch, round.seq)
+                })
             };
             let Some((batch, seq)) = next else { break };
             next_seq = seq + 1;

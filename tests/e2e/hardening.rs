@@ -109,6 +109,7 @@ async fn hostile_agents_are_refused_by_limit_and_the_others_keep_streaming() {
         seq: 2,
         definitions: more.iter().map(|&id| def(id)).collect(),
         scrapes: vec![scrape(now_ms(), &[1, 1000])],
+        sent_ms: 0,
     };
     let ack = churn.batch(b).await.unwrap();
     assert_eq!((ack.accepted_samples, ack.rejected_samples), (1, 1));
@@ -143,6 +144,7 @@ async fn hostile_agents_are_refused_by_limit_and_the_others_keep_streaming() {
         seq: steady.seq,
         definitions: Vec::new(),
         scrapes: vec![scrape(now_ms() - 7_200_000, &[1]), scrape(now_ms(), &[1])],
+        sent_ms: 0,
     };
     let ack = steady.agent.batch(b).await.unwrap();
     assert_eq!((ack.accepted_samples, ack.rejected_samples), (1, 1));

@@ -18,6 +18,7 @@ mod auth;
 mod backup;
 mod bad_input;
 mod cli;
+mod clock_skew;
 mod crash;
 mod deploy;
 mod disk_full;

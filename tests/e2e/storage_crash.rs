@@ -71,6 +71,7 @@ fn heavy_batch(stream: usize, seq: u64, first_ts: i64, scrapes: i64, series: u64
                 }
             })
             .collect(),
+        sent_ms: 0,
     }
 }
 

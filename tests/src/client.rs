@@ -127,6 +127,7 @@ pub fn batch(seq: u64, defs: &[Def<'_>], ts: i64, samples: &[(u64, f64)]) -> Bat
             values: samples.iter().map(|s| s.1).collect(),
             packed: Vec::new(),
         }],
+        sent_ms: 0,
     }
 }
 

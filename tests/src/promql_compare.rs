@@ -299,14 +299,16 @@ pub fn closeness(reference: &Answer, vigil: &Answer) -> Closeness {
 }
 
 /// Whether a metadata item is one of the collector's own series (`host="vigil-collector"`,
-/// `vigil_collector_*`) or a label name only they have (`listener`, `reason`, `part`; the
-/// dataset has none of them), which Vigil stores beside imported data and Prometheus, not
-/// scraping itself, does not have.
+/// `vigil_collector_*`) or a label name only they have (`listener`, `reason`, `part`,
+/// `kind`, `state`; the dataset has none of them), which Vigil stores beside imported data
+/// and Prometheus, not scraping itself, does not have.
 fn collectors_own(item: &str) -> bool {
     item == "vigil-collector"
         || item == "listener"
         || item == "reason"
         || item == "part"
+        || item == "kind"
+        || item == "state"
         || item.starts_with("vigil_collector_")
         || item.contains(r#"host="vigil-collector""#)
 }

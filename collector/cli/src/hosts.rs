@@ -13,6 +13,7 @@
 //!   {"host":"web-1","last_seen":1795240196.75,"up":true,"os":…,"kernel":…,"arch":…,
 //!    "cpu_model":…,"logical_cores":8,"memory_bytes":…,"agent_version":…,"machine_id":…,
 //!    "first_seen":…,"series":412,"labels":{…},"peer":"10.0.0.5:51234",
+//!    "clock_skew_seconds":-0.012,"samples_refused":0,
 //!    "identity":{"serial":"5b1f…","not_before":…,"not_after":…,"joined":…,
 //!                "token_id":"0123456789ab","renewals":3,"revoked":null,
 //!                "key_fingerprint":"SHA256:…"}}
@@ -177,12 +178,13 @@ pub fn render(
                 "LAST SEEN",
                 "UP",
                 "SERIES",
+                "CLOCK",
                 "ADDRESS",
             ];
             if identities.is_some() {
                 header.extend(["IDENTITY", "CERT EXPIRES", "REVOKED"]);
             }
-            let mut table = output::table(&header, &[5]);
+            let mut table = output::table(&header, &[5, 6]);
             for (row, record) in rows.iter().zip(records) {
                 let mut cells = vec![
                     record.host.to_owned(),
@@ -196,6 +198,7 @@ pub fn render(
                     }
                     .to_owned(),
                     record.series.to_string(),
+                    clock(record.clock_skew_seconds),
                     or_dash(record.peer),
                 ];
                 if identities.is_some() {
@@ -205,6 +208,20 @@ pub fn render(
             }
             output::write_table(w, &table)
         }
+    }
+}
+
+/// The CLOCK cell: the host's clock skew, `ok` within a second, else how far ahead (`+`)
+/// or behind (`-`); `-` when not known.
+pub fn clock(skew_seconds: Option<f64>) -> String {
+    match skew_seconds {
+        None => "-".to_owned(),
+        Some(s) if s.abs() < 1.0 => "ok".to_owned(),
+        Some(s) => format!(
+            "{}{}",
+            if s > 0.0 { "+" } else { "-" },
+            super::units::duration(s.abs())
+        ),
     }
 }
 

@@ -371,6 +371,7 @@ async fn serve_stream(
             }
         };
         let seq = batch.seq;
+        let (sent_ms, arrived_ms) = (batch.sent_ms, now_ms());
         if let Err(why) = counters.storage.check(now_ms()) {
             // Not acknowledged: the agent keeps the batch and sends it again later.
             counters.stream_failed("storage_unavailable");
@@ -413,6 +414,7 @@ async fn serve_stream(
                     warn!(host = %host, seq, rejected = ack.rejected_samples, error = %r.message, "refused samples");
                 }
                 registry.seen(&host, now_ms());
+                registry.batch(&host, arrived_ms, sent_ms, ack.rejected_samples);
                 let msg = CollectorMessage {
                     kind: Some(CollectorKind::Ack(ack)),
                 };

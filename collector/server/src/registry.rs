@@ -42,6 +42,11 @@ struct Live {
     interval_ms: u64,
     peer: String,
     dirty: bool,
+    /// The host's clock minus the collector's at its latest batch that said when it was
+    /// sent (ms).
+    skew_ms: Option<i64>,
+    /// Samples refused since the collector started.
+    refused: u64,
 }
 
 /// Registry of hosts over a store.
@@ -135,6 +140,9 @@ impl Registry {
             up: false,
             series: 0,
             peer: peer.to_owned(),
+            clock_skew_ms: 0,
+            clock_skew_known: false,
+            samples_refused: 0,
         });
         if new {
             self.admitting().unwritten.remove(host);
@@ -147,6 +155,8 @@ impl Registry {
             interval_ms: hello.interval_ms,
             peer: peer.to_owned(),
             dirty: false,
+            skew_ms: None,
+            refused: 0,
         });
         entry.streams += 1;
         entry.last_seen_ms = now_ms;
@@ -194,6 +204,30 @@ impl Registry {
             entry.last_seen_ms = entry.last_seen_ms.max(now_ms);
             entry.dirty = true;
         }
+    }
+
+    /// Records what a handled batch said about the host: the agent's clock when it sent
+    /// it (`sent_ms`, 0 when not said) against the collector's when it arrived, and the
+    /// samples refused.
+    pub fn batch(&self, host: &str, arrived_ms: i64, sent_ms: i64, refused: u64) {
+        if let Some(entry) = self.live().get_mut(host) {
+            if sent_ms > 0 {
+                entry.skew_ms = Some(sent_ms - arrived_ms);
+            }
+            entry.refused += refused;
+        }
+    }
+
+    /// The clock skew of every host that has one, in ms (host's clock minus the
+    /// collector's), sorted by host.
+    pub fn skews(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<(String, i64)> = self
+            .live()
+            .iter()
+            .filter_map(|(h, l)| Some((h.clone(), l.skew_ms?)))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Records the end of one of the host's streams and writes the host's last-seen time
@@ -272,6 +306,9 @@ impl Registry {
                 let grace = (self.down_after.as_millis() as i64).max(3 * l.interval_ms as i64);
                 host.up = l.streams > 0 && now_ms - host.last_seen_ms <= grace;
                 host.peer = l.peer.clone();
+                host.clock_skew_known = l.skew_ms.is_some();
+                host.clock_skew_ms = l.skew_ms.unwrap_or(0);
+                host.samples_refused = l.refused;
             }
             host.series = self.store.series_count(&host.host)?;
         }

@@ -21,6 +21,7 @@ pub mod collector_disk_filling;
 pub mod evaluate;
 mod group;
 mod handover;
+pub mod host_clock_skew;
 pub mod host_down;
 pub mod lifecycle;
 pub mod output;

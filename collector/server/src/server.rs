@@ -302,6 +302,7 @@ async fn housekeeping(
         let done = tokio::task::spawn_blocking(move || {
             registry.flush()?;
             silence.write(store.as_ref(), &registry, now_ms())?;
+            silence.write_skews(store.as_ref(), &registry, now_ms())?;
             let written = write_own_metrics(store.as_ref(), &writer, &notify, &auth, remote);
             crate::memory::release();
             written

@@ -67,6 +67,42 @@ impl Silence {
     }
 }
 
+/// The series of a host's clock skew, written by housekeeping every 10 s for every host
+/// whose agent says when it sends: its clock minus the collector's, in seconds.
+pub const CLOCK_SKEW: &str = "vigil_host_clock_skew_seconds";
+
+impl Silence {
+    /// Writes [`CLOCK_SKEW`]`{host}` at `now_ms` for every host with a known skew; returns
+    /// how many.
+    pub fn write_skews(
+        &self,
+        store: &dyn Store,
+        registry: &Registry,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut samples = Vec::new();
+        for (host, skew_ms) in registry.skews() {
+            let labels = Labels::new(vec![
+                (METRIC_NAME.to_owned(), CLOCK_SKEW.to_owned()),
+                ("host".to_owned(), host.clone()),
+            ]);
+            let ids = match store.resolve_series(&host, &[labels], self.max_series_per_host) {
+                Ok(ids) => ids,
+                Err(StoreError::SeriesLimit { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            samples.extend(ids.into_iter().map(|id| SeriesSamples {
+                id,
+                samples: vec![(now_ms, skew_ms as f64 / 1000.0)],
+            }));
+        }
+        if !samples.is_empty() {
+            store.append(&samples)?;
+        }
+        Ok(samples.len())
+    }
+}
+
 /// Every series `selector` matches in `store`, with all its samples (for tests).
 #[cfg(test)]
 pub(crate) fn stored(store: &dyn Store, selector: &str) -> Vec<(Labels, Vec<(i64, f64)>)> {

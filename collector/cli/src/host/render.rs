@@ -46,6 +46,8 @@ struct Record<'a> {
     series: Option<u64>,
     labels: BTreeMap<String, String>,
     peer: Option<&'a str>,
+    clock_skew_seconds: Option<f64>,
+    samples_refused: Option<u64>,
     usage: Usage,
     filesystems: &'a [Filesystem],
     disks: &'a [Disk],
@@ -87,6 +89,10 @@ impl<'a> Record<'a> {
             series: host.map(|h| h.series),
             labels: labels.into_iter().map(|l| (l.name, l.value)).collect(),
             peer: host.map(|h| h.peer.as_str()),
+            clock_skew_seconds: host
+                .filter(|h| h.clock_skew_known)
+                .map(|h| h.clock_skew_ms as f64 / 1000.0),
+            samples_refused: host.map(|h| h.samples_refused),
             usage: report.usage,
             filesystems: &report.filesystems,
             disks: &report.disks,
@@ -228,6 +234,7 @@ fn write_table(
         ("AGENT", dash(&record.agent_version)),
         ("LABELS", dash(&labels.join(", "))),
         ("ADDRESS", dash(record.peer.unwrap_or_default())),
+        ("CLOCK", clock_line(record)),
         (
             "FIRST SEEN",
             report
@@ -350,5 +357,23 @@ pub(super) fn age(value: f64) -> String {
         60..3600 => format!("{}m {}s", secs / 60, secs % 60),
         3600..86_400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
         _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+/// The CLOCK line: the clock skew (see `vigil hosts`), and the samples refused since the
+/// collector started when there are any.
+fn clock_line(record: &Record<'_>) -> String {
+    let skew = match record.clock_skew_seconds {
+        None => "skew unknown".to_owned(),
+        Some(s) if s.abs() < 1.0 => format!("ok ({:+.3} s)", s),
+        Some(s) => format!(
+            "{} {}",
+            units::duration(s.abs()),
+            if s > 0.0 { "ahead" } else { "behind" }
+        ),
+    };
+    match record.samples_refused {
+        Some(n) if n > 0 => format!("{skew}; {n} samples refused since the collector started"),
+        _ => skew,
     }
 }

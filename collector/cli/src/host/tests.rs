@@ -77,6 +77,9 @@ fn report() -> HostReport {
         up: true,
         series: 412,
         peer: "10.0.0.5:51234".into(),
+        clock_skew_ms: -12,
+        clock_skew_known: true,
+        samples_refused: 0,
     });
     report.usage = Usage {
         cpu_percent: Some(12.5),
@@ -181,6 +184,7 @@ fn table() {
          AGENT       0.1.0\n\
          LABELS      env=prod\n\
          ADDRESS     10.0.0.5:51234\n\
+         CLOCK       ok (-0.012 s)\n\
          FIRST SEEN  2026-11-20 05:50:00.000\n\
          \n\
          \u{20} CPU   MEM   DISK   READ   WRITE   RX   TX   LOAD1\n\

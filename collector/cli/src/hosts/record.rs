@@ -11,7 +11,7 @@ use crate::output;
 
 /// Column names of `--output csv`: the keys of the JSON objects, in the same order, with
 /// `identity` flattened to `identity_<key>` (empty without one).
-pub const CSV_HEADER: [&str; 23] = [
+pub const CSV_HEADER: [&str; 25] = [
     "host",
     "last_seen",
     "up",
@@ -27,6 +27,8 @@ pub const CSV_HEADER: [&str; 23] = [
     "series",
     "labels",
     "peer",
+    "clock_skew_seconds",
+    "samples_refused",
     "identity_serial",
     "identity_not_before",
     "identity_not_after",
@@ -56,6 +58,11 @@ pub struct HostRecord<'a> {
     pub series: u64,
     pub labels: BTreeMap<&'a str, &'a str>,
     pub peer: &'a str,
+    /// The host's clock minus the collector's, seconds; `None` when not known (not heard
+    /// from since the collector started, or an agent that does not say when it sends).
+    pub clock_skew_seconds: Option<f64>,
+    /// Samples refused since the collector started.
+    pub samples_refused: u64,
     pub identity: Option<IdentityRecord<'a>>,
 }
 
@@ -83,6 +90,10 @@ impl<'a> HostRecord<'a> {
             series: registry.map_or(0, |h| h.series),
             labels: output::label_map(&facts.labels),
             peer: registry.map_or("", |h| h.peer.as_str()),
+            clock_skew_seconds: registry
+                .filter(|h| h.clock_skew_known)
+                .map(|h| h.clock_skew_ms as f64 / 1000.0),
+            samples_refused: registry.map_or(0, |h| h.samples_refused),
             identity: row.identity.map(IdentityRecord::new),
         }
     }
@@ -111,6 +122,10 @@ impl<'a> HostRecord<'a> {
             self.series.to_string(),
             labels.join(";"),
             self.peer.to_owned(),
+            self.clock_skew_seconds
+                .map(output::format_value)
+                .unwrap_or_default(),
+            self.samples_refused.to_string(),
         ];
         match &self.identity {
             Some(identity) => row.extend(identity.csv_cells()),

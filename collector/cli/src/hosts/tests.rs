@@ -38,6 +38,9 @@ fn hosts() -> Vec<Host> {
             up: true,
             series: 412,
             peer: "10.0.0.5:51234".into(),
+            clock_skew_ms: 3_600_250,
+            clock_skew_known: true,
+            samples_refused: 1200,
         },
         Host {
             host: "old-box".into(),
@@ -47,6 +50,9 @@ fn hosts() -> Vec<Host> {
             up: false,
             series: 0,
             peer: String::new(),
+            clock_skew_ms: 0,
+            clock_skew_known: false,
+            samples_refused: 0,
         },
     ]
 }
@@ -67,11 +73,13 @@ fn json() {
             r#""arch":"x86_64","cpu_model":"AMD EPYC 7B13","logical_cores":8,"#,
             r#""memory_bytes":33554432000,"agent_version":"0.1.0","machine_id":"0f3c","#,
             r#""first_seen":1795153800,"series":412,"labels":{"dc":"fra1","env":"prod"},"#,
-            r#""peer":"10.0.0.5:51234","identity":null},"#,
+            r#""peer":"10.0.0.5:51234","clock_skew_seconds":3600.25,"samples_refused":1200,"#,
+            r#""identity":null},"#,
             r#"{"host":"old-box","last_seen":1795233000,"up":false,"os":"","kernel":"","#,
             r#""arch":"","cpu_model":"","logical_cores":0,"memory_bytes":0,"#,
             r#""agent_version":"","machine_id":"","first_seen":1795150200,"series":0,"#,
-            r#""labels":{},"peer":"","identity":null}]"#,
+            r#""labels":{},"peer":"","clock_skew_seconds":null,"samples_refused":0,"#,
+            r#""identity":null}]"#,
             "\n"
         )
     );
@@ -82,13 +90,14 @@ fn csv() {
     assert_eq!(
         rendered(Output::Csv),
         "host,last_seen,up,os,kernel,arch,cpu_model,logical_cores,memory_bytes,\
-         agent_version,machine_id,first_seen,series,labels,peer,identity_serial,\
+         agent_version,machine_id,first_seen,series,labels,peer,clock_skew_seconds,\
+         samples_refused,identity_serial,\
          identity_not_before,identity_not_after,identity_joined,identity_token_id,\
          identity_renewals,identity_revoked,identity_key_fingerprint\n\
          db-1,1795240196.75,true,Debian GNU/Linux 12 (bookworm),6.1.0-18-amd64,x86_64,\
          AMD EPYC 7B13,8,33554432000,0.1.0,0f3c,1795153800,412,dc=fra1;env=prod,\
-         10.0.0.5:51234,,,,,,,,\n\
-         old-box,1795233000,false,,,,,0,0,,,1795150200,0,,,,,,,,,,\n"
+         10.0.0.5:51234,3600.25,1200,,,,,,,,\n\
+         old-box,1795233000,false,,,,,0,0,,,1795150200,0,,,,0,,,,,,,,\n"
     );
 }
 
@@ -96,9 +105,9 @@ fn csv() {
 fn table() {
     assert_eq!(
         rendered(Output::Table),
-        "HOST      OS                               AGENT   LAST SEEN   UP     SERIES   ADDRESS\n\
-         db-1      Debian GNU/Linux 12 (bookworm)   0.1.0   3s ago      up        412   10.0.0.5:51234\n\
-         old-box   -                                -       2h ago      down        0   -\n"
+        "HOST      OS                               AGENT   LAST SEEN   UP     SERIES    CLOCK   ADDRESS\n\
+         db-1      Debian GNU/Linux 12 (bookworm)   0.1.0   3s ago      up        412   +1h 0m   10.0.0.5:51234\n\
+         old-box   -                                -       2h ago      down        0        -   -\n"
     );
 }
 
@@ -147,10 +156,10 @@ fn with_identities(output: Output) -> String {
 fn table_with_identities() {
     assert_eq!(
         with_identities(Output::Table),
-        "HOST      OS                               AGENT   LAST SEEN   UP     SERIES   ADDRESS          IDENTITY   CERT EXPIRES      REVOKED\n\
-         db-1      Debian GNU/Linux 12 (bookworm)   0.1.0   3s ago      up        412   10.0.0.5:51234   5b1f0c2e   in 28d 23h        -\n\
-         old-box   -                                -       2h ago      down        0   -                -          -                 -\n\
-         web-9     -                                -       never       -           0   -                0a0b0c0d   expired 10d ago   2h ago\n"
+        "HOST      OS                               AGENT   LAST SEEN   UP     SERIES    CLOCK   ADDRESS          IDENTITY   CERT EXPIRES      REVOKED\n\
+         db-1      Debian GNU/Linux 12 (bookworm)   0.1.0   3s ago      up        412   +1h 0m   10.0.0.5:51234   5b1f0c2e   in 28d 23h        -\n\
+         old-box   -                                -       2h ago      down        0        -   -                -          -                 -\n\
+         web-9     -                                -       never       -           0        -   -                0a0b0c0d   expired 10d ago   2h ago\n"
     );
 }
 

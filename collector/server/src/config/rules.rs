@@ -28,6 +28,10 @@ pub struct RulesConfig {
     /// this horizon ("0s" turns it off).
     #[serde(with = "vigil_config::duration")]
     pub collector_disk_filling_within: Duration,
+    /// The built-in `HostClockSkew` alert fires for a host whose clock is more than this
+    /// ahead of or behind the collector's for 5 minutes ("0s" turns it off).
+    #[serde(with = "vigil_config::duration")]
+    pub host_clock_skew_over: Duration,
 }
 
 impl Default for RulesConfig {
@@ -38,6 +42,7 @@ impl Default for RulesConfig {
             host_down_after: Duration::from_secs(120),
             systemd_unit_failed_for: Duration::from_secs(60),
             collector_disk_filling_within: Duration::from_secs(24 * 3600),
+            host_clock_skew_over: Duration::from_secs(60),
         }
     }
 }

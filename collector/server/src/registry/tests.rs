@@ -77,3 +77,27 @@ fn host_limit_names_the_first_host_that_does_not_fit() {
     // Only known hosts: no counting at all.
     assert!(host_limit(&store, &["old"], 1).unwrap().is_none());
 }
+
+#[test]
+fn a_host_s_clock_skew_and_refused_samples_come_from_its_batches() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let registry = Registry::new(store, Duration::from_secs(30), 10);
+    connect(&registry, "ahead").unwrap();
+    connect(&registry, "old-agent").unwrap();
+    // An hour ahead; then a batch that does not say when it was sent changes nothing.
+    registry.batch("ahead", NOW, NOW + 3_600_000, 300);
+    registry.batch("ahead", NOW + 1_000, 0, 300);
+    registry.batch("old-agent", NOW, 0, 0);
+    registry.batch("never-connected", NOW, NOW, 5);
+    assert_eq!(registry.skews(), vec![("ahead".to_owned(), 3_600_000)]);
+    let hosts = registry.hosts(NOW).unwrap();
+    let ahead = hosts.iter().find(|h| h.host == "ahead").unwrap();
+    assert!(ahead.clock_skew_known);
+    assert_eq!(
+        (ahead.clock_skew_ms, ahead.samples_refused),
+        (3_600_000, 600)
+    );
+    let old = hosts.iter().find(|h| h.host == "old-agent").unwrap();
+    assert!(!old.clock_skew_known);
+    assert_eq!(old.samples_refused, 0);
+}

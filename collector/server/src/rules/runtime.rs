@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 use super::collector_disk_filling;
 use super::group::{GroupRun, RuleState, Source, same_definition};
 use super::handover;
+use super::host_clock_skew;
 use super::host_down;
 use super::status::{ReloadReport, RulesSnapshot, RulesView};
 use super::systemd_unit_failed;
@@ -40,6 +41,8 @@ pub struct RulesSettings {
     pub systemd_unit_failed_for: Option<Duration>,
     /// Horizon of the built-in `CollectorDiskFilling` forecast; `None` turns it off.
     pub collector_disk_filling_within: Option<Duration>,
+    /// Skew over which the built-in `HostClockSkew` fires; `None` turns it off.
+    pub host_clock_skew_over: Option<Duration>,
 }
 
 impl RulesSettings {
@@ -53,6 +56,8 @@ impl RulesSettings {
                 .then_some(config.systemd_unit_failed_for),
             collector_disk_filling_within: (!config.collector_disk_filling_within.is_zero())
                 .then_some(config.collector_disk_filling_within),
+            host_clock_skew_over: (!config.host_clock_skew_over.is_zero())
+                .then_some(config.host_clock_skew_over),
         }
     }
 }
@@ -158,6 +163,24 @@ impl RulesRuntime {
                         collector_disk_filling::FILE.to_owned(),
                         collector_disk_filling::GROUP.to_owned(),
                         collector_disk_filling::INTERVAL,
+                        Source::Files,
+                        vec![state],
+                    )
+                    .notify_to(notifier.clone()),
+                )
+            }))
+            .chain(settings.host_clock_skew_over.map(|over| {
+                let state = RuleState::new(
+                    host_clock_skew::rule(over),
+                    host_clock_skew::FILE,
+                    host_clock_skew::GROUP,
+                    &mut restored_builtin,
+                );
+                Arc::new(
+                    GroupRun::new(
+                        host_clock_skew::FILE.to_owned(),
+                        host_clock_skew::GROUP.to_owned(),
+                        settings.evaluation_interval,
                         Source::Files,
                         vec![state],
                     )

@@ -181,6 +181,7 @@ fn series_ids_per_stream_are_capped_and_the_stream_goes_on() {
                 seq: 1,
                 definitions: ids.iter().map(|&id| def(id, "churn")).collect(),
                 scrapes: vec![scrape(NOW, &ids)],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -211,6 +212,7 @@ fn series_ids_per_stream_are_capped_and_the_stream_goes_on() {
                 seq: 2,
                 definitions: vec![def(100, "more"), def(3, "renamed")],
                 scrapes: vec![scrape(NOW + 1000, &[1, 3, 100])],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -241,6 +243,7 @@ fn live_samples_older_than_max_past_are_refused_by_name() {
                     scrape(NOW - 3_600_000, &[1]),
                     scrape(NOW, &[1]),
                 ],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -293,6 +296,7 @@ fn compact_scrapes_are_stored_exactly_beside_plain_ones() {
                 seq: 1,
                 definitions: vec![def(1, "a"), def(2, "b"), def(3, "c")],
                 scrapes: vec![first],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -309,6 +313,7 @@ fn compact_scrapes_are_stored_exactly_beside_plain_ones() {
                     scrape(NOW + 500, &[1]),
                     compact(NOW + 1000, &[], &[0x01, 0x03, 0x04, 0x0f, 0x32, 0x11]),
                 ],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -344,6 +349,7 @@ fn refused_samples_of_a_compact_scrape_still_move_its_state_on() {
         seq,
         definitions: vec![def(1, "a")],
         scrapes: vec![compact(ts, if seq == 1 { &ids } else { &[] }, scrape)],
+        sent_ms: 0,
     };
     // Series 2 is never defined, and the second scrape is too old: refused, but read.
     let ack = session
@@ -379,6 +385,7 @@ fn a_garbled_compact_scrape_is_refused_and_the_stream_goes_on() {
                 seq: 1,
                 definitions: vec![def(1, "a")],
                 scrapes: vec![compact(NOW, &[1], &[0x00, 0x01, 0x00, 0x07])],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -405,6 +412,7 @@ fn a_garbled_compact_scrape_is_refused_and_the_stream_goes_on() {
                     compact(NOW + 1000, &[], &[0x01, 0x01, 0x01]),
                     scrape(NOW + 1000, &[1]),
                 ],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -440,6 +448,7 @@ fn compact_scrapes_are_bounded_by_the_ids_a_stream_may_have() {
                 seq: 3,
                 definitions: Vec::new(),
                 scrapes: vec![compact(NOW, &ids, &packed)],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -477,6 +486,7 @@ fn an_empty_label_value_is_stored_as_no_label_as_prometheus_does() {
                 seq: 1,
                 definitions: vec![info, twice],
                 scrapes: vec![scrape(NOW, &[1])],
+                sent_ms: 0,
             },
             NOW,
         )

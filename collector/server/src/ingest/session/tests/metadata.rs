@@ -24,6 +24,7 @@ fn metadata_is_kept_and_bad_entries_do_not_fail_the_batch() {
                 seq: 1,
                 definitions: vec![def(1, "node_load1"), def(2, "node_load5")],
                 scrapes: vec![scrape(NOW, &[1, 2])],
+                sent_ms: 0,
             },
             NOW,
         )

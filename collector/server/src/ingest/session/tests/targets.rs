@@ -14,6 +14,7 @@ fn series_carry_job_and_instance_and_each_round_writes_up_1() {
                 seq: 1,
                 definitions: vec![def(1, "node_load1")],
                 scrapes: vec![scrape(NOW - 10_000, &[1]), scrape(NOW, &[1])],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -60,6 +61,7 @@ fn the_agents_job_and_instance_win() {
                 seq: 1,
                 definitions: vec![def(1, "node_load1")],
                 scrapes: vec![scrape(NOW, &[1])],
+                sent_ms: 0,
             },
             NOW,
         )
@@ -109,6 +111,7 @@ fn relabelling_renames_drops_and_refuses_by_name() {
                     def(3, "bad_metric"),
                 ],
                 scrapes: vec![scrape(NOW, &[1, 2, 3])],
+                sent_ms: 0,
             },
             NOW,
         )
