@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use vigil_tests::{
-    Collector, Running, bin, free_port, now_ms, samples_by_ms, series_values, vigil_json, wait_for,
-};
+use vigil_tests::{Collector, Running, bin, free_port, now_ms, stored_last_15m, wait_for};
 
 /// An agent collecting every second into `spool`, reconnecting within a second, logging
 /// each round it spooled (`collected` at debug).
@@ -37,16 +35,6 @@ fn spooled(agent: &Running) -> usize {
         .lines()
         .filter(|l| l.contains(" collected "))
         .count()
-}
-
-/// `metric{host=HOST}` over the last 15 minutes, by time in ms.
-fn stored(url: &str, metric: &str, host: &str) -> BTreeMap<i64, f64> {
-    let query = format!(r#"{metric}{{host="{host}"}}[15m]"#);
-    let result = vigil_json(url, &["query", &query]);
-    series_values(&result)
-        .first()
-        .map(|(_, values)| samples_by_ms(values))
-        .unwrap_or_default()
 }
 
 /// The rounds stored of the process whose rounds are stamped in `[from, to)`, by their
@@ -93,7 +81,7 @@ fn kill_9_during_an_outage_loses_at_most_one_sync_interval() {
         Duration::from_secs(60),
         "both processes' rounds stored",
         || {
-            let s = stored(&url, "vigil_agent_rounds_total", host);
+            let s = stored_last_15m(&url, "vigil_agent_rounds_total", host);
             (rounds_between(&s, killed, i64::MAX).len() >= 3).then_some(s)
         },
     );
@@ -118,7 +106,7 @@ fn kill_9_during_an_outage_loses_at_most_one_sync_interval() {
         "the second process's rounds taken while the collector was down arrive too"
     );
     // Every round's samples: node series arrive with the same timestamps as the round.
-    let load = stored(&url, "node_load1", host);
+    let load = stored_last_15m(&url, "node_load1", host);
     for ts in samples.range(started..killed).map(|(t, _)| t) {
         assert!(load.contains_key(ts), "node_load1 missing at {ts}");
     }
@@ -150,11 +138,11 @@ fn a_full_spool_drops_the_oldest_rounds_and_counts_them_exactly() {
     let connected = now_ms();
     // Rounds well after the backlog drained: nothing is dropped any more.
     let rounds = wait_for(Duration::from_secs(60), "live rounds stored", || {
-        let s = stored(&url, "vigil_agent_rounds_total", host);
+        let s = stored_last_15m(&url, "vigil_agent_rounds_total", host);
         (s.range(connected + 3000..).count() >= 2).then_some(s)
     });
-    let dropped = stored(&url, "vigil_agent_dropped_rounds_total", host);
-    let dropped_samples = stored(&url, "vigil_agent_dropped_samples_total", host);
+    let dropped = stored_last_15m(&url, "vigil_agent_dropped_rounds_total", host);
+    let dropped_samples = stored_last_15m(&url, "vigil_agent_dropped_samples_total", host);
     let (&last, &count) = rounds.iter().next_back().unwrap();
     let counted = dropped[&last] as u64;
     let count = count as u64;
@@ -217,7 +205,7 @@ fn damaged_spool_files_deliver_their_intact_rounds() {
         Duration::from_secs(60),
         "the backlog and live rounds",
         || {
-            let s = stored(&url, "vigil_agent_rounds_total", host);
+            let s = stored_last_15m(&url, "vigil_agent_rounds_total", host);
             (rounds_between(&s, stopped, i64::MAX).len() >= 2).then_some(s)
         },
     );
@@ -230,7 +218,7 @@ fn damaged_spool_files_deliver_their_intact_rounds() {
     );
     assert!(lost[0] > 1 && lost[0] < taken, "{lost:?}");
     assert_eq!(lost[1], taken, "the torn round is the last");
-    let damaged = stored(&url, "vigil_agent_spool_damaged_segments_total", host);
+    let damaged = stored_last_15m(&url, "vigil_agent_spool_damaged_segments_total", host);
     assert_eq!(damaged.values().last().copied(), Some(2.0));
     assert!(
         second.log().contains("spool segment damaged"),

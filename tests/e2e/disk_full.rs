@@ -14,9 +14,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vigil_tests::{
-    Collector, Running, bin, now_ms, samples_by_ms, series_values, vigil, vigil_json, wait_for,
-};
+use vigil_tests::{Collector, Running, bin, now_ms, stored_last_15m, vigil, vigil_json, wait_for};
 
 const MIB: u64 = 1 << 20;
 
@@ -79,31 +77,27 @@ fn get(base: &str, path: &str) -> (u16, String) {
     (status, body.to_owned())
 }
 
-/// `metric{host=HOST}` over the last 15 minutes, by time in ms.
-fn stored(url: &str, metric: &str, host: &str) -> std::collections::BTreeMap<i64, f64> {
-    let query = format!(r#"{metric}{{host="{host}"}}[15m]"#);
-    let result = vigil_json(url, &["query", &query]);
-    series_values(&result)
-        .first()
-        .map(|(_, values)| samples_by_ms(values))
-        .unwrap_or_default()
+/// What the guard keeps free in these tests.
+const KEEP: u64 = 48 * MIB;
+
+/// A collector with its data directory on a 256 MiB tmpfs of its own, keeping [`KEEP`]
+/// free, with the HTTP API; the mount, the collector and the API's URL. (An empty RocksDB
+/// directory takes about 75 MiB here: the write-ahead log is preallocated.)
+fn on_small_disk(dir: &Path) -> (Tmpfs, Collector, String) {
+    let mount = Tmpfs::mount(&dir.join("fs"), 256 * MIB);
+    let keep = KEEP.to_string();
+    let (collector, base) = Collector::start_with_http(
+        &mount.0.join("data"),
+        &[("VIGIL_COLLECTOR__STORAGE__MIN_FREE_BYTES", &keep)],
+    );
+    (mount, collector, base)
 }
 
 #[test]
 fn a_full_disk_makes_ingest_read_only_and_space_coming_back_heals_it_losing_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    // An empty RocksDB directory takes about 75 MiB here (the write-ahead log is
-    // preallocated).
-    let mount = Tmpfs::mount(&dir.path().join("fs"), 256 * MIB);
+    let (mount, collector, base) = on_small_disk(dir.path());
     let data = mount.0.join("data");
-    let keep = 48 * MIB;
-    let (collector, base) = Collector::start_with_http(
-        &data,
-        &[(
-            "VIGIL_COLLECTOR__STORAGE__MIN_FREE_BYTES",
-            &keep.to_string(),
-        )],
-    );
     let url = collector.url();
     let host = "disk-full";
     let mut agent_cmd = Command::new(bin("vigil-agent"));
@@ -114,13 +108,13 @@ fn a_full_disk_makes_ingest_read_only_and_space_coming_back_heals_it_losing_noth
         .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
     let agent = Running::spawn(agent_cmd, dir.path().join("agent.log"));
     wait_for(Duration::from_secs(30), "the agent's first rounds", || {
-        (stored(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
+        (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
     });
     assert_eq!(get(&base, "/-/ready").0, 200);
 
     // Another process fills the filesystem to under what the guard keeps.
     let filler = mount.0.join("filler");
-    let fill = free_bytes(&mount.0).saturating_sub(keep / 2);
+    let fill = free_bytes(&mount.0).saturating_sub(KEEP / 2);
     std::fs::write(&filler, vec![0u8; usize::try_from(fill).unwrap()]).unwrap();
     let full_at = now_ms();
     let (status, body) = wait_for(Duration::from_secs(10), "/-/ready to answer 503", || {
@@ -161,10 +155,10 @@ fn a_full_disk_makes_ingest_read_only_and_space_coming_back_heals_it_losing_noth
         "{metrics}"
     );
     // Queries keep working while ingest is refused.
-    let before = stored(&url, "vigil_agent_rounds_total", host);
+    let before = stored_last_15m(&url, "vigil_agent_rounds_total", host);
     assert!(!before.is_empty());
     std::thread::sleep(Duration::from_secs(5));
-    let during = stored(&url, "vigil_agent_rounds_total", host);
+    let during = stored_last_15m(&url, "vigil_agent_rounds_total", host);
     let stored_while_full = during.range(full_at + 2_000..).count();
     assert_eq!(
         stored_while_full, 0,
@@ -185,7 +179,7 @@ fn a_full_disk_makes_ingest_read_only_and_space_coming_back_heals_it_losing_noth
         Duration::from_secs(60),
         "rounds taken after the space returned",
         || {
-            let s = stored(&url, "vigil_agent_rounds_total", host);
+            let s = stored_last_15m(&url, "vigil_agent_rounds_total", host);
             (s.range(resumed_at + 2_000..).count() >= 2).then_some(s)
         },
     );
@@ -228,16 +222,7 @@ fn loadgen_counts_exactly_what_was_stored_when_streams_are_cut() {
     // the wire when a stream ends are read, so the load generator's count of acknowledged
     // samples is the collector's count of stored ones.
     let dir = tempfile::tempdir().unwrap();
-    let mount = Tmpfs::mount(&dir.path().join("fs"), 256 * MIB);
-    let data = mount.0.join("data");
-    let keep = 48 * MIB;
-    let (collector, base) = Collector::start_with_http(
-        &data,
-        &[(
-            "VIGIL_COLLECTOR__STORAGE__MIN_FREE_BYTES",
-            &keep.to_string(),
-        )],
-    );
+    let (mount, collector, base) = on_small_disk(dir.path());
     let mut loadgen = Command::new(bin("vigil-loadgen"));
     loadgen
         .args(["--collector", &collector.url(), "--hosts", "10"])
@@ -261,7 +246,7 @@ fn loadgen_counts_exactly_what_was_stored_when_streams_are_cut() {
         || (accepted(&base) > 1_000_000).then_some(()),
     );
     let filler = mount.0.join("filler");
-    let fill = free_bytes(&mount.0).saturating_sub(keep / 2);
+    let fill = free_bytes(&mount.0).saturating_sub(KEEP / 2);
     std::fs::write(&filler, vec![0u8; usize::try_from(fill).unwrap()]).unwrap();
     let out = child.wait_with_output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)

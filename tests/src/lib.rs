@@ -279,6 +279,16 @@ impl Agent {
     }
 }
 
+/// `metric{host=HOST}` over the last 15 minutes as the CLI reads it, by time in ms.
+pub fn stored_last_15m(url: &str, metric: &str, host: &str) -> BTreeMap<i64, f64> {
+    let query = format!(r#"{metric}{{host="{host}"}}[15m]"#);
+    let result = vigil_json(url, &["query", &query]);
+    series_values(&result)
+        .first()
+        .map(|(_, values)| samples_by_ms(values))
+        .unwrap_or_default()
+}
+
 /// Runs `vigil --collector URL ARGS…` and returns its output.
 pub fn vigil(url: &str, args: &[&str]) -> Output {
     Command::new(bin("vigil"))

@@ -50,21 +50,40 @@ impl Silence {
             let Outcome::Keep(labels) = self.relabel.apply(Labels::new(pairs)) else {
                 continue;
             };
-            let ids = match store.resolve_series(&host.host, &[labels], self.max_series_per_host) {
-                Ok(ids) => ids,
-                Err(StoreError::SeriesLimit { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            samples.extend(ids.into_iter().map(|id| SeriesSamples {
-                id,
-                samples: vec![(now_ms, 0.0)],
-            }));
+            self.sample(store, &host.host, labels, (now_ms, 0.0), &mut samples)?;
         }
-        if !samples.is_empty() {
-            store.append(&samples)?;
-        }
-        Ok(samples.len())
+        append(store, samples)
     }
+
+    /// Adds `sample` of the series `labels` of `host` to `samples`, unless the series
+    /// would be new past `max_series_per_host`.
+    fn sample(
+        &self,
+        store: &dyn Store,
+        host: &str,
+        labels: Labels,
+        sample: (i64, f64),
+        samples: &mut Vec<SeriesSamples>,
+    ) -> Result<(), StoreError> {
+        let ids = match store.resolve_series(host, &[labels], self.max_series_per_host) {
+            Ok(ids) => ids,
+            Err(StoreError::SeriesLimit { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        samples.extend(ids.into_iter().map(|id| SeriesSamples {
+            id,
+            samples: vec![sample],
+        }));
+        Ok(())
+    }
+}
+
+/// Writes `samples` (when any); returns how many series they were.
+fn append(store: &dyn Store, samples: Vec<SeriesSamples>) -> Result<usize, StoreError> {
+    if !samples.is_empty() {
+        store.append(&samples)?;
+    }
+    Ok(samples.len())
 }
 
 /// The series of a host's clock skew, written by housekeeping every 10 s for every host
@@ -86,20 +105,10 @@ impl Silence {
                 (METRIC_NAME.to_owned(), CLOCK_SKEW.to_owned()),
                 ("host".to_owned(), host.clone()),
             ]);
-            let ids = match store.resolve_series(&host, &[labels], self.max_series_per_host) {
-                Ok(ids) => ids,
-                Err(StoreError::SeriesLimit { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            samples.extend(ids.into_iter().map(|id| SeriesSamples {
-                id,
-                samples: vec![(now_ms, skew_ms as f64 / 1000.0)],
-            }));
+            let skew = (now_ms, skew_ms as f64 / 1000.0);
+            self.sample(store, &host, labels, skew, &mut samples)?;
         }
-        if !samples.is_empty() {
-            store.append(&samples)?;
-        }
-        Ok(samples.len())
+        append(store, samples)
     }
 }
 

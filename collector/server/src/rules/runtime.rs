@@ -130,64 +130,43 @@ impl RulesRuntime {
                 .notify_to(notifier.clone()),
             )
         });
-        let builtin: Vec<Arc<GroupRun>> = settings
-            .systemd_unit_failed_for
-            .map(|for_| {
-                let state = RuleState::new(
-                    systemd_unit_failed::rule(for_),
-                    systemd_unit_failed::FILE,
-                    systemd_unit_failed::GROUP,
-                    &mut restored_builtin,
-                );
-                Arc::new(
-                    GroupRun::new(
-                        systemd_unit_failed::FILE.to_owned(),
-                        systemd_unit_failed::GROUP.to_owned(),
-                        settings.evaluation_interval,
-                        Source::Files,
-                        vec![state],
-                    )
-                    .notify_to(notifier.clone()),
+        // The built-in groups evaluated on the engine like file rules, shown as file
+        // `(built-in)`.
+        let mut builtin_group = |rule, group: &str, interval| {
+            let state = RuleState::new(rule, host_down::FILE, group, &mut restored_builtin);
+            Arc::new(
+                GroupRun::new(
+                    host_down::FILE.to_owned(),
+                    group.to_owned(),
+                    interval,
+                    Source::Files,
+                    vec![state],
                 )
-            })
-            .into_iter()
-            .chain(settings.collector_disk_filling_within.map(|within| {
-                let state = RuleState::new(
-                    collector_disk_filling::rule(within),
-                    collector_disk_filling::FILE,
-                    collector_disk_filling::GROUP,
-                    &mut restored_builtin,
-                );
-                Arc::new(
-                    GroupRun::new(
-                        collector_disk_filling::FILE.to_owned(),
-                        collector_disk_filling::GROUP.to_owned(),
-                        collector_disk_filling::INTERVAL,
-                        Source::Files,
-                        vec![state],
-                    )
-                    .notify_to(notifier.clone()),
-                )
-            }))
-            .chain(settings.host_clock_skew_over.map(|over| {
-                let state = RuleState::new(
-                    host_clock_skew::rule(over),
-                    host_clock_skew::FILE,
-                    host_clock_skew::GROUP,
-                    &mut restored_builtin,
-                );
-                Arc::new(
-                    GroupRun::new(
-                        host_clock_skew::FILE.to_owned(),
-                        host_clock_skew::GROUP.to_owned(),
-                        settings.evaluation_interval,
-                        Source::Files,
-                        vec![state],
-                    )
-                    .notify_to(notifier.clone()),
-                )
-            }))
-            .collect();
+                .notify_to(notifier.clone()),
+            )
+        };
+        let mut builtin: Vec<Arc<GroupRun>> = Vec::new();
+        if let Some(for_) = settings.systemd_unit_failed_for {
+            builtin.push(builtin_group(
+                systemd_unit_failed::rule(for_),
+                systemd_unit_failed::GROUP,
+                settings.evaluation_interval,
+            ));
+        }
+        if let Some(within) = settings.collector_disk_filling_within {
+            builtin.push(builtin_group(
+                collector_disk_filling::rule(within),
+                collector_disk_filling::GROUP,
+                collector_disk_filling::INTERVAL,
+            ));
+        }
+        if let Some(over) = settings.host_clock_skew_over {
+            builtin.push(builtin_group(
+                host_clock_skew::rule(over),
+                host_clock_skew::GROUP,
+                settings.evaluation_interval,
+            ));
+        }
         let restored: Vec<StoredAlert> = restored
             .into_iter()
             .filter(|a| a.key.file != host_down::FILE)
