@@ -14,7 +14,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vigil_tests::{Collector, Running, bin, now_ms, stored_last_15m, vigil, vigil_json, wait_for};
+use vigil_tests::{
+    Collector, Running, bin, free_port, now_ms, stored_last_15m, vigil, vigil_json, wait_for,
+};
 
 const MIB: u64 = 1 << 20;
 
@@ -262,5 +264,69 @@ fn loadgen_counts_exactly_what_was_stored_when_streams_are_cut() {
         "the guard cut the streams before the end: {report}"
     );
     assert_eq!(acked, stored, "{report}");
+    drop(collector);
+}
+
+#[test]
+fn kill_9_while_read_only_loses_nothing_and_the_restart_is_read_only_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = Tmpfs::mount(&dir.path().join("fs"), 256 * MIB);
+    let data = mount.0.join("data");
+    let (port, http) = (free_port(), free_port());
+    let listen = format!("127.0.0.1:{http}");
+    let base = format!("http://{listen}");
+    let keep = KEEP.to_string();
+    let env = [("VIGIL_COLLECTOR__STORAGE__MIN_FREE_BYTES", keep.as_str())];
+    let start = || Collector::start_with_args(port, &data, &env, &["--http-listen", &listen]);
+    let mut collector = start();
+    let url = collector.url();
+    let host = "disk-kill";
+    let mut agent_cmd = Command::new(bin("vigil-agent"));
+    agent_cmd
+        .args(["--collector", &url, "--interval", "1s", "--hostname", host])
+        .arg("--spool-dir")
+        .arg(dir.path().join("spool"))
+        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
+    let agent = Running::spawn(agent_cmd, dir.path().join("agent.log"));
+    wait_for(Duration::from_secs(30), "the agent's first rounds", || {
+        (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
+    });
+
+    let filler = mount.0.join("filler");
+    let fill = free_bytes(&mount.0).saturating_sub(KEEP / 2);
+    std::fs::write(&filler, vec![0u8; usize::try_from(fill).unwrap()]).unwrap();
+    wait_for(Duration::from_secs(10), "/-/ready to answer 503", || {
+        (get(&base, "/-/ready").0 == 503).then_some(())
+    });
+    let acknowledged = stored_last_15m(&url, "vigil_agent_rounds_total", host);
+    collector.process.kill9();
+
+    // Restarted on the full disk: it opens, serves what it had, and refuses ingest.
+    let collector = start();
+    let (status, body) = get(&base, "/-/ready");
+    assert_eq!(status, 503, "{body}");
+    let after = stored_last_15m(&url, "vigil_agent_rounds_total", host);
+    for (ts, round) in &acknowledged {
+        assert_eq!(after.get(ts), Some(round), "round at {ts} lost to kill -9");
+    }
+
+    std::fs::remove_file(&filler).unwrap();
+    let freed = now_ms();
+    let samples = wait_for(
+        Duration::from_secs(60),
+        "rounds after the space returned",
+        || {
+            let s = stored_last_15m(&url, "vigil_agent_rounds_total", host);
+            (s.range(freed + 2_000..).count() >= 2).then_some(s)
+        },
+    );
+    let rounds: Vec<u64> = samples.values().map(|v| *v as u64).collect();
+    let last = *rounds.last().unwrap();
+    assert_eq!(
+        rounds,
+        (1..=last).collect::<Vec<u64>>(),
+        "every round, in order, none missing or doubled"
+    );
+    drop(agent);
     drop(collector);
 }

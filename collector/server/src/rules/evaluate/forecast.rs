@@ -41,6 +41,9 @@ pub fn evaluate(
         };
         let prediction = match forecast(&request) {
             Ok(p) => p,
+            // A series too new to forecast (a new host's disk, a collector just
+            // started) is not a failure of the rule: it has nothing to say yet.
+            Err(vigil_forecast::ForecastError::NotEnoughData(_)) => continue,
             Err(e) => {
                 failures.push(format!("{}: {e}", describe(&series.labels)));
                 continue;
@@ -163,6 +166,52 @@ fn model_name(model: vigil_forecast::ModelChoice) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use vigil_forecast::{Direction, ModelChoice};
+    use vigil_promql::EngineOptions;
+    use vigil_rules::spec::RuleKind;
+    use vigil_store::memory::MemoryStore;
+    use vigil_store::{Labels, SeriesSamples, Store};
+
+    #[test]
+    fn a_series_too_new_to_forecast_is_skipped_not_a_failure() {
+        const T0: i64 = 1_700_000_000_000;
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let labels = Labels::from_pairs(&[("__name__", "free_bytes"), ("host", "new")]);
+        let id = store.resolve_series("new", &[labels], 10).unwrap()[0];
+        let samples = vec![(T0, 5e9)];
+        store.append(&[SeriesSamples { id, samples }]).unwrap();
+        let engine = Engine::new(store, EngineOptions::default());
+        let spec = ForecastSpec {
+            expr: "free_bytes".into(),
+            threshold: 0.0,
+            direction: Direction::Below,
+            lookback: Duration::from_secs(6 * 3600),
+            horizon: Duration::from_secs(24 * 3600),
+            model: ModelChoice::Auto,
+            season: None,
+        };
+        let rule = Rule {
+            name: "Filling".into(),
+            kind: RuleKind::Forecast(spec.clone()),
+            for_: Duration::ZERO,
+            keep_firing_for: Duration::ZERO,
+            labels: Default::default(),
+            annotations: Default::default(),
+            line: 1,
+        };
+        match evaluate(&engine, &rule, &spec, T0 + 10_000) {
+            Ok(Outcome::Alerts {
+                observed, error, ..
+            }) => {
+                assert!(observed.is_empty());
+                assert_eq!(error, None);
+            }
+            Ok(_) => panic!("not alerts"),
+            Err(e) => panic!("{e}"),
+        }
+    }
 
     #[test]
     fn times_for_people() {
