@@ -31,6 +31,7 @@ mod hostile_queries;
 mod http_api;
 mod http_api_text;
 mod import;
+mod network_faults;
 mod node_exporter_parity;
 mod notify_delivery;
 mod notify_receivers;

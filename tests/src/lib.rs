@@ -31,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub mod certs;
 pub mod client;
 pub mod dataset;
+pub mod fault_proxy;
 pub mod loadgen;
 pub mod node_exporter;
 pub mod notify_servers;
