@@ -67,6 +67,8 @@ pub struct StorageGuard {
     reserve: AtomicU64,
     /// Transitions counted by [`ERROR_KINDS`].
     errors: [AtomicU64; 3],
+    /// Whether the last free-space read failed (logged once, not every second).
+    unreadable: std::sync::atomic::AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -111,11 +113,14 @@ impl StorageGuard {
         let dir = self.lock().dir.clone()?;
         match free_space(&dir) {
             Ok((free, total)) => {
+                self.unreadable.store(false, Ordering::Relaxed);
                 self.observe(free, total, now_ms);
                 Some(free)
             }
             Err(e) => {
-                warn!(dir = %dir.display(), error = %e, "cannot read the data directory's free space");
+                if !self.unreadable.swap(true, Ordering::Relaxed) {
+                    warn!(dir = %dir.display(), error = %e, "cannot read the data directory's free space; the guard keeps its last reading");
+                }
                 None
             }
         }

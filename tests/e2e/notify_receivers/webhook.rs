@@ -462,3 +462,62 @@ fn a_token_over_http_to_a_remote_host_stops_the_start() {
     assert!(!err.contains("t0ken-in-clear"), "{err}");
     assert!(!dir.path().join("data").exists(), "the store was opened");
 }
+
+#[test]
+fn a_request_cut_by_the_network_is_retried_with_the_same_delivery_id() {
+    // The receiver behind a fault-injecting proxy takes its time to answer; the proxy
+    // cuts the connection while it waits. The collector cannot know whether the
+    // notification was taken in, so it sends it again, with the same delivery id for the
+    // receiver to see it is the same one.
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = HttpReceiver::start();
+    receiver.set_delay(Duration::from_secs(3));
+    let proxy = vigil_tests::fault_proxy::FaultProxy::start(receiver.port());
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: cut\n    rules:\n      - alert: CutHigh\n        \
+         expr: cut_e2e_value > 50\n",
+    )
+    .unwrap();
+    let notify = format!(
+        r#"[rules]
+files = [{rules:?}]
+evaluation_interval = "1s"
+[[notify.receivers]]
+name = "hook"
+[[notify.receivers.webhook]]
+url = "{url}/hook"
+timeout = "10s"
+[notify.route]
+receiver = "hook"
+group_wait = "0s"
+repeat_interval = "1h"
+[notify.delivery]
+backoff_initial = "100ms"
+backoff_max = "500ms"
+"#,
+        rules = rules.display().to_string(),
+        url = proxy.url(),
+    );
+    let c = collector(dir.path(), &notify, &[]);
+    import_now(&c.url(), dir.path(), "cut_e2e_value", "db-1", 75.0);
+    let first = receiver.wait_for(1, WAIT).remove(0);
+    receiver.set_delay(Duration::ZERO);
+    proxy.cut();
+    let both = receiver.wait_for(2, WAIT);
+    let id = first.header("x-vigil-delivery").unwrap();
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(both[1].header("x-vigil-delivery"), Some(id));
+    assert_eq!(both[1].body, first.body, "the same notification");
+    wait_for(WAIT, "an empty outbox", || {
+        let out = vigil(&c.url(), &["notify", "outbox"]);
+        (out.status.success() && stderr(&out).contains("the outbox is empty")).then_some(())
+    });
+    let ids: std::collections::BTreeSet<String> = receiver
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("x-vigil-delivery").map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 1, "one notification, however many attempts");
+}
