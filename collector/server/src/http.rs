@@ -24,6 +24,7 @@ pub mod params;
 pub mod query;
 pub mod rules;
 pub mod series;
+pub mod starting;
 pub mod status;
 pub mod write;
 
@@ -219,7 +220,8 @@ pub async fn serve(
     crate::transport::http::serve(listener, router(api), settings, shutdown).await
 }
 
-/// Binds `server.http_listen`, if set, and serves the API there until `shutdown`.
+/// Binds `server.http_listen`, if set (or takes `bound`, that address bound before the
+/// store opened: see [`starting`]), and serves the API there until `shutdown`.
 ///
 /// Returns the future the caller should wait on for its own shutdown (it resolves when
 /// `shutdown` does, and stops the HTTP server too; dropping it also stops it), and the
@@ -236,6 +238,7 @@ pub async fn start(
     auth: Arc<crate::auth::Auth>,
     slots: QuerySlots,
     own: crate::own_metrics::OwnMetrics,
+    bound: Option<std::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<
     (
@@ -247,11 +250,19 @@ pub async fn start(
     let Some(addr) = config.server.http_listen else {
         return Ok((Box::pin(shutdown), None));
     };
-    let listener = TcpListener::bind(addr).await.map_err(|e| {
+    let cannot = |e: std::io::Error| {
         crate::error::Error::Serve(format!(
             "cannot listen on {addr} (server.http_listen / --http-listen): {e}"
         ))
-    })?;
+    };
+    let listener = match bound {
+        // Bound before the store opened (see `starting`).
+        Some(bound) => {
+            bound.set_nonblocking(true).map_err(cannot)?;
+            TcpListener::from_std(bound).map_err(cannot)?
+        }
+        None => TcpListener::bind(addr).await.map_err(cannot)?,
+    };
     let local = listener.local_addr().unwrap_or(addr);
     let receiver = write::Receiver::new(
         crate::import::backfill::Backfill::new(store.clone(), Arc::new(config.limits.clone()))

@@ -32,6 +32,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     config.validate()?;
+    // The HTTP address answers "starting" (503) while the store opens.
+    let early = match config.server.http_listen {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+                Error::Serve(format!(
+                    "cannot listen on {addr} (server.http_listen / --http-listen): {e}"
+                ))
+            })?;
+            let starting =
+                crate::http::starting::Starting::serve(&listener, &config.storage.data_dir)
+                    .map_err(|e| Error::Serve(format!("serving {addr} while starting: {e}")))?;
+            Some((listener, starting))
+        }
+        None => None,
+    };
     let store: Arc<dyn Store> = {
         let dir = config.storage.data_dir.clone();
         let sync = config.storage.sync;
@@ -60,7 +75,7 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Serve(e.to_string()))?;
-    serve(config, store, listener, shutdown, addr).await
+    serve(config, store, listener, shutdown, addr, early).await
 }
 
 trait IntoArc {
@@ -79,6 +94,7 @@ async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     addr: std::net::SocketAddr,
+    early: Option<(std::net::TcpListener, crate::http::starting::Starting)>,
 ) -> Result<(), Error> {
     let limits = Arc::new(config.limits.clone());
     let auth = Arc::new(Auth::from_config(&config).map_err(Error::Serve)?);
@@ -142,6 +158,13 @@ async fn serve(
     let hangups = tokio::spawn(crate::rules::runtime::reload_on_hangup(Arc::new(
         rules_runtime.clone(),
     )));
+    let bound = match early {
+        Some((listener, starting)) => {
+            starting.stop().await;
+            Some(listener)
+        }
+        None => None,
+    };
     let (shutdown, http) = crate::http::start(
         &config,
         engine,
@@ -155,6 +178,7 @@ async fn serve(
             auth: auth.clone(),
             remote_write: Some(remote_write.clone()),
         },
+        bound,
         shutdown,
     )
     .await?;
