@@ -212,7 +212,8 @@ impl Registry {
     pub fn batch(&self, host: &str, arrived_ms: i64, sent_ms: i64, refused: u64) {
         if let Some(entry) = self.live().get_mut(host) {
             if sent_ms > 0 {
-                entry.skew_ms = Some(sent_ms - arrived_ms);
+                // Whatever a hostile or broken agent says, no overflow.
+                entry.skew_ms = Some(sent_ms.saturating_sub(arrived_ms));
             }
             entry.refused += refused;
         }

@@ -100,4 +100,9 @@ fn a_host_s_clock_skew_and_refused_samples_come_from_its_batches() {
     let old = hosts.iter().find(|h| h.host == "old-agent").unwrap();
     assert!(!old.clock_skew_known);
     assert_eq!(old.samples_refused, 0);
+    // Absurd send times from a broken or hostile agent: no overflow, no panic.
+    registry.batch("ahead", i64::MIN + 1, i64::MAX, 0);
+    assert_eq!(registry.skews()[0].1, i64::MAX);
+    registry.batch("ahead", i64::MAX, 1, 0);
+    assert!(registry.skews()[0].1 < 0);
 }
