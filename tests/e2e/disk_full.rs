@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vigil_tests::{
-    Collector, Running, bin, free_port, now_ms, stored_last_15m, vigil, vigil_json, wait_for,
+    Collector, Running, assert_every_round, bin, free_port, now_ms, stored_last_15m, vigil,
+    vigil_json, wait_for,
 };
 
 const MIB: u64 = 1 << 20;
@@ -79,6 +80,16 @@ fn get(base: &str, path: &str) -> (u16, String) {
     (status, body.to_owned())
 }
 
+/// A real agent sending every second to `url` as `host`, spooling under `dir`.
+fn agent_at_1s(url: &str, host: &str, dir: &Path) -> Running {
+    let mut cmd = Command::new(bin("vigil-agent"));
+    cmd.args(["--collector", url, "--interval", "1s", "--hostname", host])
+        .arg("--spool-dir")
+        .arg(dir.join("spool"))
+        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
+    Running::spawn(cmd, dir.join("agent.log"))
+}
+
 /// What the guard keeps free in these tests.
 const KEEP: u64 = 48 * MIB;
 
@@ -102,13 +113,7 @@ fn a_full_disk_makes_ingest_read_only_and_space_coming_back_heals_it_losing_noth
     let data = mount.0.join("data");
     let url = collector.url();
     let host = "disk-full";
-    let mut agent_cmd = Command::new(bin("vigil-agent"));
-    agent_cmd
-        .args(["--collector", &url, "--interval", "1s", "--hostname", host])
-        .arg("--spool-dir")
-        .arg(dir.path().join("spool"))
-        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
-    let agent = Running::spawn(agent_cmd, dir.path().join("agent.log"));
+    let agent = agent_at_1s(&url, host, dir.path());
     wait_for(Duration::from_secs(30), "the agent's first rounds", || {
         (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
     });
@@ -185,13 +190,7 @@ fn a_full_disk_makes_ingest_read_only_and_space_coming_back_heals_it_losing_noth
             (s.range(resumed_at + 2_000..).count() >= 2).then_some(s)
         },
     );
-    let rounds: Vec<u64> = samples.values().map(|v| *v as u64).collect();
-    let last = *rounds.last().unwrap();
-    assert_eq!(
-        rounds,
-        (1..=last).collect::<Vec<u64>>(),
-        "every round, in order, none missing or doubled"
-    );
+    let last = assert_every_round(&samples);
     let outage = samples.range(full_at..resumed_at).count();
     eprintln!(
         "healed {:.1} s after the space returned; {outage} rounds spooled during the outage \
@@ -281,13 +280,7 @@ fn kill_9_while_read_only_loses_nothing_and_the_restart_is_read_only_until_space
     let mut collector = start();
     let url = collector.url();
     let host = "disk-kill";
-    let mut agent_cmd = Command::new(bin("vigil-agent"));
-    agent_cmd
-        .args(["--collector", &url, "--interval", "1s", "--hostname", host])
-        .arg("--spool-dir")
-        .arg(dir.path().join("spool"))
-        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
-    let agent = Running::spawn(agent_cmd, dir.path().join("agent.log"));
+    let agent = agent_at_1s(&url, host, dir.path());
     wait_for(Duration::from_secs(30), "the agent's first rounds", || {
         (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
     });
@@ -320,13 +313,7 @@ fn kill_9_while_read_only_loses_nothing_and_the_restart_is_read_only_until_space
             (s.range(freed + 2_000..).count() >= 2).then_some(s)
         },
     );
-    let rounds: Vec<u64> = samples.values().map(|v| *v as u64).collect();
-    let last = *rounds.last().unwrap();
-    assert_eq!(
-        rounds,
-        (1..=last).collect::<Vec<u64>>(),
-        "every round, in order, none missing or doubled"
-    );
+    assert_every_round(&samples);
     drop(agent);
     drop(collector);
 }

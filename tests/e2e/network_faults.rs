@@ -10,19 +10,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vigil_tests::fault_proxy::FaultProxy;
-use vigil_tests::{Collector, Running, bin, now_ms, stored_last_15m, wait_for};
+use vigil_tests::{Collector, Running, assert_every_round, bin, now_ms, stored_last_15m, wait_for};
 
 /// Every round of `host` stored, checked to be 1..=n without a gap or a double; n.
 fn all_rounds(url: &str, host: &str) -> u64 {
-    let samples = stored_last_15m(url, "vigil_agent_rounds_total", host);
-    let rounds: Vec<u64> = samples.values().map(|v| *v as u64).collect();
-    let last = rounds.last().copied().unwrap_or(0);
-    assert_eq!(
-        rounds,
-        (1..=last).collect::<Vec<u64>>(),
-        "every round, in order, none missing or doubled"
-    );
-    last
+    assert_every_round(&stored_last_15m(url, "vigil_agent_rounds_total", host))
 }
 
 #[test]

@@ -290,6 +290,19 @@ pub fn stored_last_15m(url: &str, metric: &str, host: &str) -> BTreeMap<i64, f64
         .unwrap_or_default()
 }
 
+/// Checks that `samples` of `vigil_agent_rounds_total` hold every round 1, 2, … n once and
+/// in order (none lost, none doubled); returns n.
+pub fn assert_every_round(samples: &BTreeMap<i64, f64>) -> u64 {
+    let rounds: Vec<u64> = samples.values().map(|v| *v as u64).collect();
+    let last = rounds.last().copied().unwrap_or(0);
+    assert_eq!(
+        rounds,
+        (1..=last).collect::<Vec<u64>>(),
+        "every round, in order, none missing or doubled"
+    );
+    last
+}
+
 /// Runs `vigil --collector URL ARGS…` and returns its output.
 pub fn vigil(url: &str, args: &[&str]) -> Output {
     Command::new(bin("vigil"))
