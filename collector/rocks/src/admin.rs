@@ -127,6 +127,7 @@ impl RocksStore {
             samples: None,
             memory,
             pending_compaction_bytes,
+            damage: self.windows.damage.stats(),
         })
     }
 

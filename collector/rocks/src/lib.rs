@@ -23,6 +23,9 @@
 //! - `state`: small records of other parts (outbox, silences).
 //! - `forward`: the forwarding log remote write sends from; series by id for its readers.
 //! - `admin`: checkpoints and disk statistics.
+//! - [`repair`]: `vigil-collector repair`, salvaging a damaged data directory.
+//! - [`damage`]: reading around damaged files, the scrub that finds them, and the walk
+//!   `repair` salvages with.
 //!
 //! The column families and the key layout of each are written down in `keys.rs`, with the
 //! encodings every family's keys are built from.
@@ -140,6 +143,8 @@ pub mod codec;
 #[cfg(feature = "engine")]
 mod compactor;
 #[cfg(feature = "engine")]
+pub mod damage;
+#[cfg(feature = "engine")]
 mod forward;
 #[cfg(feature = "engine")]
 mod hosts;
@@ -153,6 +158,8 @@ mod migrate;
 mod open;
 #[cfg(feature = "engine")]
 mod postings;
+#[cfg(feature = "engine")]
+pub mod repair;
 #[cfg_attr(not(feature = "engine"), allow(dead_code))]
 mod rollup;
 #[cfg(feature = "engine")]
@@ -201,6 +208,9 @@ pub struct RocksStore {
     forward: forward::Forward,
     /// Stops and joins the compactor thread when the store drops.
     _compactor: compactor::Compactor,
+    /// Stops and joins the scrub thread when the store drops (declared after the
+    /// compactor, so dropped after it).
+    _scrubber: damage::Scrubber,
 }
 
 #[cfg(feature = "engine")]

@@ -8,7 +8,8 @@ use crate::keys::{
 };
 use crate::{RocksStore, compactor, engine, forward, migrate, postings, rollup, windows};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, IteratorMode, Options,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, DBRecoveryMode,
+    IteratorMode, Options,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +58,9 @@ pub struct BlockOptions {
     pub retention_5m: std::time::Duration,
     /// How long the 1-hour tier is kept (zero: forever).
     pub retention_1h: std::time::Duration,
+    /// How often every table is read through to find damaged data (zero: never); the
+    /// first scrub starts a minute after open.
+    pub scrub_interval: std::time::Duration,
 }
 
 impl Default for BlockOptions {
@@ -67,6 +71,7 @@ impl Default for BlockOptions {
             retention: std::time::Duration::ZERO,
             retention_5m: std::time::Duration::ZERO,
             retention_1h: std::time::Duration::ZERO,
+            scrub_interval: std::time::Duration::from_secs(86_400),
         }
     }
 }
@@ -171,18 +176,18 @@ impl RocksStore {
             }
             ColumnFamilyDescriptor::new(name, cf)
         });
-        let mut db = DB::open_cf_descriptors(&db_opts, dir, families).map_err(|e| {
-            let text = e.into_string();
-            if text.contains("lock") || text.contains("Resource temporarily unavailable") {
-                StoreError::Engine(format!(
-                    "data directory {} is in use by another process (is a vigil-collector already \
-                     running on it?): {text}",
-                    dir.display()
-                ))
-            } else {
-                StoreError::Engine(format!("cannot open {}: {text}", dir.display()))
-            }
-        })?;
+        // With every write synced, a log record that does not read back can only be a torn
+        // tail (the write in flight when power went, never acknowledged): cut it off. Damage
+        // anywhere else in the log would drop acknowledged writes after it, so the open fails
+        // and names it (`repair` salvages). Without sync a power loss may leave any unsynced
+        // suffix damaged: recover up to the first bad record, as RocksDB does by default.
+        db_opts.set_wal_recovery_mode(if options.sync {
+            DBRecoveryMode::TolerateCorruptedTailRecords
+        } else {
+            DBRecoveryMode::PointInTime
+        });
+        let mut db = DB::open_cf_descriptors(&db_opts, dir, families)
+            .map_err(|e| open_error(dir, e.into_string()))?;
         let block_ms = migrate::prepare_format(&db, dir, blocks.block_duration)?;
         for name in legacy {
             db.drop_cf(name).map_err(engine)?;
@@ -210,6 +215,13 @@ impl RocksStore {
             blocks.compaction_interval,
         )
         .map_err(|e| StoreError::Engine(format!("cannot start the block compactor: {e}")))?;
+        let scrubber = crate::damage::Scrubber::start(
+            Arc::clone(&db),
+            Arc::clone(&windows),
+            std::time::Duration::from_secs(60),
+            blocks.scrub_interval,
+        )
+        .map_err(|e| StoreError::Engine(format!("cannot start the scrub: {e}")))?;
         let store = Self {
             db,
             path: dir.to_owned(),
@@ -219,6 +231,7 @@ impl RocksStore {
             windows,
             forward,
             _compactor: compactor,
+            _scrubber: scrubber,
         };
         let last = store
             .db
@@ -231,6 +244,70 @@ impl RocksStore {
                 .store(decode_u64(&key, "series id")? + 1, Ordering::SeqCst);
         }
         Ok(store)
+    }
+}
+
+/// Why a data directory did not open, in words that say what to do: another process holds
+/// it, or a file in it is damaged (named, with the command that salvages the rest).
+pub(crate) fn open_error(dir: &Path, text: String) -> StoreError {
+    // "IO error: While lock file: DIR/LOCK: Resource temporarily unavailable".
+    if text.contains("LOCK") || text.contains("Resource temporarily unavailable") {
+        return StoreError::Engine(format!(
+            "data directory {} is in use by another process (is a vigil-collector already \
+             running on it?): {text}",
+            dir.display()
+        ));
+    }
+    let damaged = ["Corruption", "corrupt", "mismatch", "checksum", "truncated"]
+        .iter()
+        .any(|w| text.contains(w));
+    if !damaged {
+        return StoreError::Engine(format!("cannot open {}: {text}", dir.display()));
+    }
+    let file = damaged_file(&text).map_or_else(
+        || "a file in it".to_owned(),
+        |f| format!("{f} ({})", what_file(&f)),
+    );
+    StoreError::Engine(format!(
+        "data directory {} is damaged: {file} cannot be read back as written ({text}). The \
+         collector does not start on it rather than serve or drop data silently. Stop \
+         anything using the directory and run `vigil-collector repair --data-dir {}`: it keeps \
+         the damaged directory beside it, copies every readable record into a fresh one, \
+         and reports what was lost",
+        dir.display(),
+        dir.display()
+    ))
+}
+
+/// The file a RocksDB error names: a table (`…/000123.sst`), a log (`…/000045.log`), or
+/// the manifest. "Sst file size mismatch" and manifest errors name the table when they can.
+fn damaged_file(text: &str) -> Option<String> {
+    let words = text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'));
+    let words: Vec<&str> = words.map(|w| w.trim_end_matches(['.', ':'])).collect();
+    let name = |w: &&str| -> Option<String> {
+        let base = w.rsplit('/').next()?;
+        let numbered = |ext: &str| {
+            base.strip_suffix(ext)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        };
+        (numbered(".sst") || numbered(".log") || base.starts_with("MANIFEST-"))
+            .then(|| base.to_owned())
+    };
+    // A table or log is the file at fault even when the message also names the manifest.
+    words
+        .iter()
+        .filter_map(|w| name(w))
+        .find(|n| !n.starts_with("MANIFEST-"))
+        .or_else(|| words.iter().find_map(name))
+}
+
+fn what_file(name: &str) -> &'static str {
+    if name.ends_with(".sst") {
+        "a table file"
+    } else if name.ends_with(".log") {
+        "the write-ahead log"
+    } else {
+        "the manifest, the list of table files"
     }
 }
 
@@ -265,6 +342,39 @@ mod tests {
         let mut out = Vec::new();
         store.samples(first, 0, 2000, &mut out).unwrap();
         assert_eq!(out, vec![(1000, 1.5)]);
+    }
+
+    #[test]
+    fn open_errors_name_the_damaged_file_and_the_repair_command() {
+        let dir = Path::new("/var/lib/vigil");
+        let text = "Corruption: Sst file size mismatch: /var/lib/vigil/000012.sst. Size recorded \
+                    in manifest 2043, actual size 1000. The file MANIFEST-000030 may be corrupted.";
+        let e = open_error(dir, text.into()).to_string();
+        assert!(e.contains("000012.sst (a table file)"), "{e}");
+        assert!(
+            e.contains("vigil-collector repair --data-dir /var/lib/vigil"),
+            "{e}"
+        );
+        let e = open_error(
+            dir,
+            "Corruption: checksum mismatch in MANIFEST-000007".into(),
+        );
+        assert!(
+            e.to_string().contains("MANIFEST-000007 (the manifest"),
+            "{e}"
+        );
+        let e = open_error(
+            dir,
+            "Corruption: truncated record body /var/lib/vigil/000045.log".into(),
+        );
+        assert!(
+            e.to_string().contains("000045.log (the write-ahead log)"),
+            "{e}"
+        );
+        let e = open_error(dir, "Corruption: bad block".into()).to_string();
+        assert!(e.contains("a file in it cannot be read"), "{e}");
+        let e = open_error(dir, "IO error: Permission denied".into()).to_string();
+        assert!(e.contains("cannot open /var/lib/vigil: IO error"), "{e}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod tests;
 pub(crate) use retention::{TierRetention, rollup_expired};
 #[cfg(feature = "engine")]
 use {
-    crate::keys::{after, flip},
+    crate::keys::{CF_ROLLUP, after, flip, unflip},
     crate::{corrupt, engine},
     format::{decode, encode},
     rocksdb::{ColumnFamily, DB, WriteBatch},
@@ -149,6 +149,7 @@ pub fn put(
 #[allow(clippy::too_many_arguments)]
 pub fn read(
     db: &DB,
+    windows: &crate::windows::Windows,
     cf: &ColumnFamily,
     i: usize,
     id: SeriesId,
@@ -159,26 +160,46 @@ pub fn read(
     out: &mut Vec<Bucket>,
 ) -> StoreResult<()> {
     let tier = TIERS[i];
-    let mut ro = rocksdb::ReadOptions::default();
-    ro.set_iterate_upper_bound(after(&rollup_key(tier.tag, id, w1)));
-    let mut iter = db.raw_iterator_cf_opt(cf, ro);
+    let fresh = || {
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_upper_bound(after(&rollup_key(tier.tag, id, w1)));
+        db.raw_iterator_cf_opt(cf, ro)
+    };
+    let mut iter = fresh();
     iter.seek(rollup_key(tier.tag, id, w0));
     let mut all: Vec<Bucket> = Vec::new();
-    while let Some(value) = iter.value() {
-        for b in decode(value).ok_or_else(|| corrupt("downsampled buckets"))? {
-            match all.last_mut() {
-                Some(prev)
-                    if prev.last_ts.div_euclid(tier.bucket_ms)
-                        == b.last_ts.div_euclid(tier.bucket_ms) =>
-                {
-                    prev.absorb(&b)
+    let mut next = w0;
+    loop {
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            next = key.get(9..17).and_then(unflip).map_or(next, |w| w + 1);
+            for b in decode(value).ok_or_else(|| corrupt("downsampled buckets"))? {
+                match all.last_mut() {
+                    Some(prev)
+                        if prev.last_ts.div_euclid(tier.bucket_ms)
+                            == b.last_ts.div_euclid(tier.bucket_ms) =>
+                    {
+                        prev.absorb(&b)
+                    }
+                    _ => all.push(b),
                 }
-                _ => all.push(b),
             }
+            iter.next();
         }
-        iter.next();
+        // Buckets that cannot be read: leave their windows out, read on after them.
+        match iter.status() {
+            Ok(()) => break,
+            Err(e) if crate::damage::is_damage(&e) => {
+                let key = |w| rollup_key(tier.tag, id, w).to_vec();
+                let resumed = crate::damage::skip_windows(&mut iter, &fresh, key, next, w1);
+                windows.left_out(CF_ROLLUP, id, (next, resumed - 1), &e.into_string());
+                if resumed > w1 {
+                    break;
+                }
+                next = resumed;
+            }
+            Err(e) => return Err(engine(e)),
+        }
     }
-    iter.status().map_err(engine)?;
     out.extend(
         all.into_iter()
             .filter(|b| b.last_ts >= start && b.last_ts <= end),

@@ -66,7 +66,18 @@ impl RocksStore {
         let mut buckets = Vec::new();
         for (i, w0, w1) in spans.into_iter().rev() {
             buckets.clear();
-            rollup::read(&self.db, cf, i, id, w0, w1, start, end, &mut buckets)?;
+            rollup::read(
+                &self.db,
+                windows,
+                cf,
+                i,
+                id,
+                w0,
+                w1,
+                start,
+                end,
+                &mut buckets,
+            )?;
             out.extend(buckets.iter().map(|b| (b.last_ts, b.last)));
         }
         if end >= raw_from {

@@ -14,7 +14,7 @@ use crate::forward::Forward;
 use crate::keys::{
     CF_BLOCKS, CF_META, CF_RECENT, CF_TIMESTAMPS, SEQ_KEY, after, decode_u64, family, flip, unflip,
 };
-use crate::{corrupt, engine};
+use crate::{corrupt, damage, engine};
 use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -32,7 +32,7 @@ pub(crate) use many::read_many;
 const SEQ_RESERVATION: u64 = 1 << 20;
 
 /// Which windows may still hold recent samples, and the gate between appends and compaction.
-pub(super) struct Windows {
+pub(crate) struct Windows {
     /// Window length in milliseconds (fixed when the data directory was created).
     pub block_ms: i64,
     /// A window is compacted once its end is this far in the past (late samples still
@@ -69,6 +69,8 @@ pub(super) struct Windows {
     expired_before: Arc<AtomicI64>,
     /// Retention of the downsampled tiers (see `rollup.rs`).
     pub tiers: crate::rollup::TierRetention,
+    /// Damage met by reads, and what the scrub found (see `damage.rs`).
+    pub damage: crate::damage::DamageLog,
 }
 
 impl Windows {
@@ -98,9 +100,23 @@ impl Windows {
             early: AtomicI64::new(i64::MIN),
             gate: RwLock::new(()),
             untidy: Mutex::new(None),
+            damage: crate::damage::DamageLog::default(),
         };
         state.advance_retention(now_ms);
         state
+    }
+
+    /// Notes that a read of series `id` left windows `first..=last` of `family` out
+    /// (damaged data, RocksDB's `error`).
+    pub(crate) fn left_out(
+        &self,
+        family: &'static str,
+        id: SeriesId,
+        windows: (i64, i64),
+        error: &str,
+    ) {
+        self.damage
+            .left_out(family, id, windows, self.block_ms, error);
     }
 
     /// A fresh write sequence number, above every one used before (also before a restart):
@@ -224,6 +240,8 @@ pub(super) fn column_key(window: i64, column: &codec::ColumnId) -> [u8; 24] {
 
 /// Decodes one block of window `w` (fetching its shared timestamp column, if it names one)
 /// into `out`, keeping `start..=end`.
+/// Returns RocksDB's words when the block's timestamp column cannot be read (damaged data):
+/// the block is then left out.
 fn decode_block(
     db: &DB,
     options: &dyn Fn() -> ReadOptions,
@@ -232,17 +250,23 @@ fn decode_block(
     start: i64,
     end: i64,
     out: &mut Vec<(i64, f64)>,
-) -> StoreResult<()> {
+) -> StoreResult<Option<String>> {
     let damaged = || corrupt("sample block");
     let column = match codec::column_of(block).ok_or_else(damaged)? {
-        Some(id) => Some(
-            db.get_pinned_cf_opt(family(db, CF_TIMESTAMPS)?, column_key(w, &id), &options())
-                .map_err(engine)?
-                .ok_or_else(|| corrupt("sample block (its timestamp column is missing)"))?,
-        ),
+        Some(id) => {
+            match db.get_pinned_cf_opt(family(db, CF_TIMESTAMPS)?, column_key(w, &id), &options()) {
+                Ok(column) => Some(
+                    column
+                        .ok_or_else(|| corrupt("sample block (its timestamp column is missing)"))?,
+                ),
+                Err(e) if damage::is_damage(&e) => return Ok(Some(e.into_string())),
+                Err(e) => return Err(engine(e)),
+            }
+        }
         None => None,
     };
-    codec::decode(block, column.as_deref(), start, end, out).ok_or_else(damaged)
+    codec::decode(block, column.as_deref(), start, end, out).ok_or_else(damaged)?;
+    Ok(None)
 }
 
 /// The window of a block from its key.
@@ -333,15 +357,39 @@ pub(super) fn read(
         ro
     };
     let base = out.len();
-    let mut ro = options();
-    ro.set_iterate_upper_bound(after(&block_key(id, w1)));
-    let mut iter = db.raw_iterator_cf_opt(family(db, CF_BLOCKS)?, ro);
+    let cf = family(db, CF_BLOCKS)?;
+    let fresh = || {
+        let mut ro = options();
+        ro.set_iterate_upper_bound(after(&block_key(id, w1)));
+        db.raw_iterator_cf_opt(cf, ro)
+    };
+    let mut iter = fresh();
     iter.seek(block_key(id, w0));
-    while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
-        decode_block(db, &options, block_window(key)?, block, start, end, out)?;
-        iter.next();
+    let mut next = w0;
+    loop {
+        while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
+            let w = block_window(key)?;
+            if let Some(error) = decode_block(db, &options, w, block, start, end, out)? {
+                windows.left_out(CF_TIMESTAMPS, id, (w, w), &error);
+            }
+            next = w + 1;
+            iter.next();
+        }
+        // A block that cannot be read: leave its windows out, read on after them.
+        match iter.status() {
+            Ok(()) => break,
+            Err(e) if damage::is_damage(&e) => {
+                let key = |w| block_key(id, w).to_vec();
+                let resumed = damage::skip_windows(&mut iter, &fresh, key, next, w1);
+                windows.left_out(CF_BLOCKS, id, (next, resumed - 1), &e.into_string());
+                if resumed > w1 {
+                    break;
+                }
+                next = resumed;
+            }
+            Err(e) => return Err(engine(e)),
+        }
     }
-    iter.status().map_err(engine)?;
     if recent.is_empty() {
         return Ok(());
     }
@@ -353,11 +401,20 @@ pub(super) fn read(
         ro.set_iterate_upper_bound(after(&recent_key(w, g, u64::MAX)));
         let mut iter = db.raw_iterator_cf_opt(cf, ro);
         iter.seek(recent_key(w, g, 0));
+        let before = fresh.len();
         while let Some(value) = iter.value() {
             frame::get(value, offset, start, end, &mut fresh)?;
             iter.next();
         }
-        iter.status().map_err(engine)?;
+        match iter.status() {
+            Ok(()) => {}
+            // Without every frame a replaced value could show: the whole window goes.
+            Err(e) if damage::is_damage(&e) => {
+                fresh.truncate(before);
+                windows.left_out(CF_RECENT, id, (w, w), &e.into_string());
+            }
+            Err(e) => return Err(engine(e)),
+        }
     }
     settle(&mut fresh);
     if !fresh.is_empty() {
@@ -398,38 +455,58 @@ pub(super) fn any(
             }
             iter.next();
         }
-        iter.status().map_err(engine)?;
+        match iter.status() {
+            Ok(()) => {}
+            Err(e) if damage::is_damage(&e) => {
+                windows.left_out(CF_RECENT, id, (w, w), &e.into_string())
+            }
+            Err(e) => return Err(engine(e)),
+        }
     }
-    let mut ro = ReadOptions::default();
-    ro.set_iterate_upper_bound(after(&block_key(id, w1)));
-    let mut iter = db.raw_iterator_cf_opt(family(db, CF_BLOCKS)?, ro);
+    let cf = family(db, CF_BLOCKS)?;
+    let fresh = || {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(after(&block_key(id, w1)));
+        db.raw_iterator_cf_opt(cf, ro)
+    };
+    let mut iter = fresh();
     iter.seek(block_key(id, w0));
     let mut scratch = Vec::new();
-    while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
-        let (_, first, last) = codec::bounds(block).ok_or_else(|| corrupt("sample block"))?;
-        if first <= end && last >= start {
-            if first >= start || last <= end {
-                return Ok(true);
-            }
-            scratch.clear();
+    let mut next = w0;
+    loop {
+        while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
+            let (_, first, last) = codec::bounds(block).ok_or_else(|| corrupt("sample block"))?;
             let w = block_window(key)?;
-            decode_block(
-                db,
-                &ReadOptions::default,
-                w,
-                block,
-                start,
-                end,
-                &mut scratch,
-            )?;
-            if !scratch.is_empty() {
-                return Ok(true);
+            if first <= end && last >= start {
+                if first >= start || last <= end {
+                    return Ok(true);
+                }
+                scratch.clear();
+                let options = ReadOptions::default;
+                if let Some(e) = decode_block(db, &options, w, block, start, end, &mut scratch)? {
+                    windows.left_out(CF_TIMESTAMPS, id, (w, w), &e);
+                }
+                if !scratch.is_empty() {
+                    return Ok(true);
+                }
             }
+            next = w + 1;
+            iter.next();
         }
-        iter.next();
+        match iter.status() {
+            Ok(()) => return Ok(false),
+            Err(e) if damage::is_damage(&e) => {
+                let key = |w| block_key(id, w).to_vec();
+                let resumed = damage::skip_windows(&mut iter, &fresh, key, next, w1);
+                windows.left_out(CF_BLOCKS, id, (next, resumed - 1), &e.into_string());
+                if resumed > w1 {
+                    return Ok(false);
+                }
+                next = resumed;
+            }
+            Err(e) => return Err(engine(e)),
+        }
     }
-    iter.status().map_err(engine)?;
-    Ok(false)
 }
 
 /// Merges two time-ordered runs into `out`; at equal timestamps `newer` wins.

@@ -56,6 +56,7 @@ pub async fn run(
             retention: config.storage.retention,
             retention_5m: config.storage.retention_5m,
             retention_1h: config.storage.retention_1h,
+            scrub_interval: config.storage.scrub_interval,
         };
         tokio::task::spawn_blocking(move || {
             RocksStore::open_with_blocks(&dir, RocksOptions { sync }, blocks)

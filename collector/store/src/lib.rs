@@ -11,6 +11,7 @@
 //! - [`selector`]: Prometheus-style series selectors (`name{label=~"re"}`).
 //! - [`Store`]: the trait; [`StoreError`] why a call failed.
 //! - [`alert_state`], [`stats`]: alert state kept across restarts; what a store holds.
+//! - [`damage`]: what a read could not use (damaged data), for a query's warnings.
 //! - [`forward`]: the forwarding log remote write sends from, and its record format.
 //! - [`memory`]: the in-memory engine that unit tests of the engine, rules and notify use.
 //! - `conformance` (feature `conformance`): the cases every engine must pass.
@@ -20,6 +21,7 @@ pub mod alert_state;
 pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod damage;
 pub mod forward;
 pub mod memory;
 pub mod selector;
@@ -28,7 +30,7 @@ pub mod stats;
 use crate::selector::Selector;
 pub use alert_state::{AlertKey, StoredAlert};
 pub use forward::{ForwardBounds, ForwardRecord};
-pub use stats::{CheckpointInfo, PartStats, StoreStats};
+pub use stats::{CheckpointInfo, DamageStats, PartStats, StoreStats};
 use std::path::Path;
 use vigil_proto::v1::Host;
 

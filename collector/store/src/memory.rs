@@ -382,6 +382,7 @@ impl Store for MemoryStore {
             // No engine caches or memtables: its maps are the parts' `memory_bytes`.
             memory: StoreMemory::default(),
             pending_compaction_bytes: 0,
+            damage: Default::default(),
         })
     }
 }

@@ -47,6 +47,27 @@ pub struct StoreStats {
     /// Bytes compaction still has to rewrite (RocksDB's estimate, every part; 0 when the
     /// engine has none): room it needs on disk before it frees the inputs.
     pub pending_compaction_bytes: u64,
+    /// Damaged data met by reads and found by the scrub (zeros when none).
+    pub damage: DamageStats,
+}
+
+/// Damaged data the engine has met: parts of files it cannot read (a checksum mismatch, a
+/// truncated table), which reads leave out and name instead of failing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DamageStats {
+    /// Reads since start that left a damaged part out.
+    pub reads: u64,
+    /// Damaged parts the last scrub (a read of every table, at start and daily) found.
+    pub regions: u64,
+    /// Of those, the keys (blocks, index entries, …) lost, as counted in the damaged parts
+    /// read without their checksums (so an estimate; values from them are never served).
+    pub keys: u64,
+    /// Of those, the samples in lost sample blocks and recent frames, counted the same way.
+    pub samples: u64,
+    /// Series with samples lost (at most).
+    pub series: u64,
+    /// When the last scrub finished (unix ms); 0 before the first one.
+    pub scrubbed_ms: i64,
 }
 
 /// Memory an engine holds, from its own counters (RocksDB's properties), in bytes.

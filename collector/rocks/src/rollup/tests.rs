@@ -18,6 +18,7 @@ fn open(dir: &std::path::Path, block: Duration, retention: [u64; 3]) -> RocksSto
         retention: Duration::from_secs(retention[0]),
         retention_5m: Duration::from_secs(retention[1]),
         retention_1h: Duration::from_secs(retention[2]),
+        ..BlockOptions::default()
     };
     RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
 }
@@ -125,6 +126,7 @@ fn tiers_are_exact_against_raw_samples() {
             let cf = store.cf(CF_ROLLUP);
             read(
                 &store.db,
+                &store.windows,
                 cf,
                 i,
                 id,
@@ -143,7 +145,19 @@ fn tiers_are_exact_against_raw_samples() {
             // A range picks the buckets whose last sample is in it.
             let (from, to) = (base + 2 * HOUR, base + 5 * HOUR);
             got.clear();
-            read(&store.db, cf, i, id, i64::MIN, i64::MAX, from, to, &mut got).unwrap();
+            read(
+                &store.db,
+                &store.windows,
+                cf,
+                i,
+                id,
+                i64::MIN,
+                i64::MAX,
+                from,
+                to,
+                &mut got,
+            )
+            .unwrap();
             let part: Vec<Bucket> = want
                 .iter()
                 .copied()

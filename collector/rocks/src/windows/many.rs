@@ -5,7 +5,7 @@
 
 use super::{Windows, block_key, block_window, column_key, frame, merge, recent_key, settle};
 use crate::keys::{CF_BLOCKS, CF_RECENT, CF_TIMESTAMPS, family};
-use crate::{codec, corrupt, engine};
+use crate::{codec, corrupt, damage, engine};
 use rocksdb::{DB, ReadOptions};
 use std::collections::HashMap;
 use vigil_store::{SeriesId, StoreResult};
@@ -40,7 +40,9 @@ pub(crate) fn read_many(
         ro.set_snapshot(&snapshot);
         ro
     };
-    let mut iter = db.raw_iterator_cf_opt(family(db, CF_BLOCKS)?, options());
+    let blocks = family(db, CF_BLOCKS)?;
+    let fresh = || db.raw_iterator_cf_opt(blocks, options());
+    let mut iter = fresh();
     let mut started = false;
     // The series of a window share a few timestamp columns: each is read once.
     let mut columns = Columns::default();
@@ -48,22 +50,49 @@ pub(crate) fn read_many(
         if n > 0 && ids[order[n - 1]] == ids[i] {
             continue;
         }
-        let last = block_key(ids[i], w1);
-        reach(&mut iter, &block_key(ids[i], w0), &mut started);
-        while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
-            if key > last.as_slice() {
-                break;
+        let (id, last) = (ids[i], block_key(ids[i], w1));
+        reach(&mut iter, &block_key(id, w0), &mut started);
+        let mut next = w0;
+        loop {
+            while let (Some(key), Some(block)) = (iter.key(), iter.value()) {
+                if key > last.as_slice() {
+                    break;
+                }
+                let w = block_window(key)?;
+                next = w + 1;
+                let damaged = || corrupt("sample block");
+                let column = match codec::column_of(block).ok_or_else(damaged)? {
+                    Some(column) => match columns.get(db, &options, w, column)? {
+                        Ok(column) => Some(column),
+                        Err(error) => {
+                            windows.left_out(CF_TIMESTAMPS, id, (w, w), &error);
+                            iter.next();
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                codec::decode(block, column, start, end, &mut outs[i]).ok_or_else(damaged)?;
+                iter.next();
             }
-            let w = block_window(key)?;
-            let damaged = || corrupt("sample block");
-            let column = match codec::column_of(block).ok_or_else(damaged)? {
-                Some(id) => Some(columns.get(db, &options, w, id)?),
-                None => None,
-            };
-            codec::decode(block, column, start, end, &mut outs[i]).ok_or_else(damaged)?;
-            iter.next();
+            // A block that cannot be read: leave its windows out, read on after them (and
+            // seek afresh for the next series: the iterator is no longer positioned).
+            match iter.status() {
+                Ok(()) => break,
+                Err(e) if damage::is_damage(&e) => {
+                    started = false;
+                    let key = |w| block_key(id, w).to_vec();
+                    let resumed = damage::skip_windows(&mut iter, &fresh, key, next, w1);
+                    windows.left_out(CF_BLOCKS, id, (next, resumed - 1), &e.into_string());
+                    if resumed > w1 {
+                        iter = fresh();
+                        break;
+                    }
+                    next = resumed;
+                }
+                Err(e) => return Err(engine(e)),
+            }
         }
-        iter.status().map_err(engine)?;
     }
     if recent.is_empty() {
         return Ok(outs);
@@ -90,6 +119,7 @@ pub(crate) fn read_many(
             }
             let last = recent_key(w, g, u64::MAX);
             reach(&mut iter, &recent_key(w, g, 0), &mut started);
+            let before: Vec<usize> = fresh.iter().map(Vec::len).collect();
             while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
                 if key > last.as_slice() {
                     break;
@@ -102,7 +132,22 @@ pub(crate) fn read_many(
                 })?;
                 iter.next();
             }
-            iter.status().map_err(engine)?;
+            match iter.status() {
+                Ok(()) => {}
+                // Without every frame a replaced value could show: the group's samples of
+                // this window go, for every series asked of it.
+                Err(e) if damage::is_damage(&e) => {
+                    // A fresh iterator for the next group: one that met damage may keep failing.
+                    iter = db.raw_iterator_cf_opt(cf, options());
+                    started = false;
+                    let error = e.into_string();
+                    for &i in wanted.iter().filter(|&&i| i != usize::MAX) {
+                        fresh[i].truncate(before[i]);
+                        windows.left_out(CF_RECENT, ids[i], (w, w), &error);
+                    }
+                }
+                Err(e) => return Err(engine(e)),
+            }
         }
     }
     for (out, mut fresh) in outs.iter_mut().zip(fresh) {
@@ -144,16 +189,24 @@ impl Columns {
         options: &dyn Fn() -> ReadOptions,
         w: i64,
         id: codec::ColumnId,
-    ) -> StoreResult<&[u8]> {
+    ) -> StoreResult<Result<&[u8], String>> {
         use std::collections::hash_map::Entry;
         match self.0.entry((w, id)) {
-            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Occupied(e) => Ok(Ok(e.into_mut())),
             Entry::Vacant(e) => {
-                let column = db
-                    .get_pinned_cf_opt(family(db, CF_TIMESTAMPS)?, column_key(w, &id), &options())
-                    .map_err(engine)?
+                let column = match db.get_pinned_cf_opt(
+                    family(db, CF_TIMESTAMPS)?,
+                    column_key(w, &id),
+                    &options(),
+                ) {
+                    Ok(column) => column,
+                    // Damaged: RocksDB's words, and the blocks naming it are left out.
+                    Err(error) if damage::is_damage(&error) => return Ok(Err(error.into_string())),
+                    Err(error) => return Err(engine(error)),
+                };
+                let column = column
                     .ok_or_else(|| corrupt("sample block (its timestamp column is missing)"))?;
-                Ok(e.insert(column.to_vec()))
+                Ok(Ok(e.insert(column.to_vec())))
             }
         }
     }

@@ -41,6 +41,11 @@ pub struct StorageConfig {
     /// (or below what a flush and compaction need, if more) ingest is refused until
     /// space returns. Unset: 1 GiB, or 5 % of a smaller filesystem; 0 turns it off.
     pub min_free_bytes: Option<u64>,
+    /// How often the collector reads every table of the data directory through, to find
+    /// damaged data before a query does ("0s": never). The first scrub starts a minute
+    /// after start.
+    #[serde(with = "vigil_config::duration")]
+    pub scrub_interval: Duration,
 }
 
 impl Default for StorageConfig {
@@ -55,6 +60,7 @@ impl Default for StorageConfig {
             retention_5m: Duration::ZERO,
             retention_1h: Duration::ZERO,
             min_free_bytes: None,
+            scrub_interval: Duration::from_secs(86_400),
         }
     }
 }
