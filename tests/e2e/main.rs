@@ -20,6 +20,7 @@ mod bad_input;
 mod cli;
 mod clock_skew;
 mod crash;
+mod damaged_files;
 mod deploy;
 mod disk_full;
 mod enroll;

@@ -153,6 +153,11 @@ pub async fn run(target: &Target, args: &QueryArgs, output: Output) -> Result<()
         }
     }
     .map_err(|e| bad_query(&args.expr, e))?;
+    // What the collector could not read (damaged data) goes to stderr, so scripts reading
+    // stdout get the rest unchanged.
+    for warning in &result.warnings {
+        eprintln!("warning: {warning}");
+    }
     let no_series =
         matches!(query_result::type_name(&result), "vector" | "matrix") && result.series.is_empty();
     if no_series && output == Output::Table {

@@ -10,6 +10,7 @@
 //!    "data_dir":"/var/lib/vigil","engine":"RocksDB",
 //!    "storage_state":"writable","storage_reason":"",   or read_only, failed, and why
 //!    "storage_free_bytes":…,"storage_min_free_bytes":…,
+//!    "storage_damaged_parts":0,"storage_damaged_samples":0,"storage_damaged_reads":0,
 //!    "disk_bytes":…,"wal_bytes":…,
 //!    "parts":[{"name":"samples","disk_bytes":…,"live_bytes":…,"memory_bytes":…,"keys":…}],
 //!    "series":…,"series_by_host":{"web-1":312,…},
@@ -76,6 +77,9 @@ struct StatusRecord<'a> {
     storage_reason: &'a str,
     storage_free_bytes: u64,
     storage_min_free_bytes: u64,
+    storage_damaged_parts: u64,
+    storage_damaged_samples: u64,
+    storage_damaged_reads: u64,
     disk_bytes: u64,
     wal_bytes: u64,
     parts: Vec<PartRecord<'a>>,
@@ -156,6 +160,9 @@ impl<'a> StatusRecord<'a> {
             storage_reason: &s.storage_reason,
             storage_free_bytes: s.storage_free_bytes,
             storage_min_free_bytes: s.storage_min_free_bytes,
+            storage_damaged_parts: s.storage_damaged_parts,
+            storage_damaged_samples: s.storage_damaged_samples,
+            storage_damaged_reads: s.storage_damaged_reads,
             disk_bytes: s.disk_bytes,
             wal_bytes: s.wal_bytes,
             parts: s
@@ -219,6 +226,18 @@ impl<'a> StatusRecord<'a> {
         row("storage_free_bytes", self.storage_free_bytes.to_string());
         let keeps = self.storage_min_free_bytes.to_string();
         row("storage_min_free_bytes", keeps);
+        row(
+            "storage_damaged_parts",
+            self.storage_damaged_parts.to_string(),
+        );
+        row(
+            "storage_damaged_samples",
+            self.storage_damaged_samples.to_string(),
+        );
+        row(
+            "storage_damaged_reads",
+            self.storage_damaged_reads.to_string(),
+        );
         row("disk_bytes", self.disk_bytes.to_string());
         row("wal_bytes", self.wal_bytes.to_string());
         for p in &self.parts {
@@ -296,7 +315,7 @@ fn storage(r: &StatusRecord<'_>) -> String {
             units::bytes(r.storage_min_free_bytes as f64)
         )
     };
-    match r.storage_state {
+    let state = match r.storage_state {
         "" => "unknown (the collector does not say)".to_owned(),
         "writable" => format!("writable ({room})"),
         "read_only" => format!(
@@ -306,7 +325,15 @@ fn storage(r: &StatusRecord<'_>) -> String {
                 .unwrap_or(r.storage_reason)
         ),
         other => format!("{} ({room}): {}", other.to_uppercase(), r.storage_reason),
+    };
+    if r.storage_damaged_parts == 0 && r.storage_damaged_reads == 0 {
+        return state;
     }
+    format!(
+        "{state}; DAMAGED: {} parts ({} samples) unreadable, left out of {} reads; stop the \
+         collector and run `vigil-collector repair --data-dir DIR`",
+        r.storage_damaged_parts, r.storage_damaged_samples, r.storage_damaged_reads
+    )
 }
 
 /// Writes the status in the chosen format.

@@ -190,11 +190,13 @@ fn with_stack_for<T: Send>(
     if depth <= INLINE_DEPTH {
         return evaluate();
     }
+    // The query's reads note damaged data into its sink, on this thread as on the caller's.
+    let sink = vigil_store::damage::current();
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
             .name("vigil-query".into())
             .stack_size((depth + 32) * STACK_PER_LEVEL)
-            .spawn_scoped(scope, evaluate)
+            .spawn_scoped(scope, move || vigil_store::damage::within(sink, evaluate))
             .map_err(|e| {
                 QueryError::Execution(format!(
                     "cannot start a thread to evaluate a query {depth} levels deep: {e}"

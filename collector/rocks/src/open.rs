@@ -59,7 +59,7 @@ pub struct BlockOptions {
     /// How long the 1-hour tier is kept (zero: forever).
     pub retention_1h: std::time::Duration,
     /// How often every table is read through to find damaged data (zero: never); the
-    /// first scrub starts a minute after open.
+    /// first scrub starts a minute after open (or after one interval, if shorter).
     pub scrub_interval: std::time::Duration,
 }
 
@@ -218,7 +218,10 @@ impl RocksStore {
         let scrubber = crate::damage::Scrubber::start(
             Arc::clone(&db),
             Arc::clone(&windows),
-            std::time::Duration::from_secs(60),
+            // A minute after open (sooner when scrubs are more frequent than that).
+            blocks
+                .scrub_interval
+                .min(std::time::Duration::from_secs(60)),
             blocks.scrub_interval,
         )
         .map_err(|e| StoreError::Engine(format!("cannot start the scrub: {e}")))?;

@@ -183,6 +183,10 @@ impl Admin for AdminService {
         response.storage_reason = storage.reason;
         response.storage_free_bytes = storage.free_bytes;
         response.storage_min_free_bytes = storage.need_bytes;
+        let damage = self.counters.scale.store_damage();
+        response.storage_damaged_parts = damage.regions;
+        response.storage_damaged_samples = damage.samples;
+        response.storage_damaged_reads = damage.reads;
         response.streams_refused = self
             .counters
             .streams_failed

@@ -35,6 +35,7 @@ pub mod admin;
 pub mod auth;
 pub mod backup;
 pub mod config;
+pub mod damage;
 pub mod enroll;
 pub mod error;
 pub mod forecast;

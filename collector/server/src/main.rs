@@ -6,8 +6,14 @@ use vigil_collector::config::{Config, LogFormat};
 
 /// Vigil's collector: receives agents' metrics over gRPC and stores them in RocksDB.
 #[derive(Debug, Parser)]
-#[command(name = "vigil-collector", version)]
+#[command(
+    name = "vigil-collector",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 struct Flags {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML config file (see deploy/collector.example.toml).
     #[arg(long, short = 'c', env = "VIGIL_COLLECTOR_CONFIG")]
     config: Option<PathBuf>,
@@ -32,8 +38,24 @@ struct Flags {
     log_level: Option<String>,
 }
 
+/// Maintenance commands, run while the collector is stopped.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Salvage a damaged data directory: copy every record that reads back intact into a
+    /// fresh directory, keep the damaged one beside it (DIR.damaged-UNIXTIME), and report
+    /// what was lost. Stop the collector first.
+    Repair {
+        /// The data directory [config: storage.data_dir].
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     let flags = Flags::parse();
+    if let Some(Command::Repair { data_dir }) = &flags.command {
+        return repair(data_dir);
+    }
     let config = match load(flags) {
         Ok(c) => c,
         Err(e) => {
@@ -58,6 +80,60 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `vigil-collector repair`: progress on stderr, the account of what was kept and lost on
+/// stdout.
+fn repair(dir: &std::path::Path) -> std::process::ExitCode {
+    eprintln!("repairing {} …", dir.display());
+    let mut progress = |line: &str| eprintln!("  {line}");
+    let report = match vigil_rocks::repair::repair(dir, &mut progress) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vigil-collector repair: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let copied: u64 = report.copied.iter().map(|(_, n)| n).sum();
+    let (keys, samples, series) = report.lost();
+    println!("repaired {}", dir.display());
+    println!("  kept       {copied} records");
+    if report.manifest_rebuilt {
+        println!("  manifest   rebuilt from the table files");
+    }
+    for file in &report.lost_files {
+        println!("  unreadable table file {file} (kept in the damaged copy's lost/)");
+    }
+    if report.damaged.is_empty() && report.lost_files.is_empty() {
+        println!("  lost       nothing in the tables");
+    } else {
+        println!(
+            "  lost       {keys} records in {} damaged parts: {samples} samples of at most \
+             {series} series",
+            report.damaged.len()
+        );
+        for d in &report.damaged {
+            println!(
+                "    {}: {} records, {} samples, {} series ({})",
+                d.family,
+                d.keys,
+                d.samples,
+                d.series.len(),
+                d.error
+            );
+        }
+    }
+    if report.open_error.is_some() {
+        println!(
+            "  log        records that did not read back were skipped, the ones after them \
+             replayed (RocksDB's LOG in the damaged copy names them)"
+        );
+    }
+    println!(
+        "  damaged copy kept at {} (delete it once the collector serves what you expect)",
+        report.damaged_dir.display()
+    );
+    std::process::ExitCode::SUCCESS
 }
 
 fn load(flags: Flags) -> anyhow::Result<Config> {

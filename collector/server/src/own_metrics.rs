@@ -156,6 +156,26 @@ pub const METADATA: &[(&str, &str, &str)] = &[
         "Series created since the collector started (by agents, imports, remote write and the collector itself).",
     ),
     (
+        "vigil_collector_storage_damaged_parts",
+        "gauge",
+        "Damaged parts of the data directory (a checksum mismatch, a truncated table) the last scrub found; reads leave them out and say so. Run vigil-collector repair while stopped.",
+    ),
+    (
+        "vigil_collector_storage_damaged_reads_total",
+        "counter",
+        "Reads since start that left a damaged part of the data directory out.",
+    ),
+    (
+        "vigil_collector_storage_damaged_samples",
+        "gauge",
+        "Samples in the damaged parts the last scrub found (counted without checksums; never served).",
+    ),
+    (
+        "vigil_collector_storage_damaged_series",
+        "gauge",
+        "Series with samples in the damaged parts the last scrub found (at most).",
+    ),
+    (
         "vigil_collector_storage_errors_total",
         "counter",
         "Times ingest stopped because of storage, by kind: disk_full (the free-space guard tripped), enospc and io (a write failed).",
@@ -354,6 +374,15 @@ pub fn series(counters: &Counters, notify: &NotifyMetrics, auth: &Auth) -> Vec<O
         &[],
         storage.need_bytes as f64,
     ));
+    let damage = counters.scale.store_damage();
+    for (name, value) in [
+        ("vigil_collector_storage_damaged_parts", damage.regions),
+        ("vigil_collector_storage_damaged_reads_total", damage.reads),
+        ("vigil_collector_storage_damaged_samples", damage.samples),
+        ("vigil_collector_storage_damaged_series", damage.series),
+    ] {
+        out.push(OwnSeries::new(name, &[], value as f64));
+    }
     for (kind, n) in crate::storage_guard::ERROR_KINDS
         .into_iter()
         .zip(counters.storage.errors())

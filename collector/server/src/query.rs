@@ -50,18 +50,23 @@ impl QueryService {
         }
     }
 
-    /// Runs a PromQL evaluation in a query slot, within the shared timeout.
+    /// Runs a PromQL evaluation in a query slot, within the shared timeout; the result in
+    /// its wire form, with warnings naming damaged data its reads left out.
     async fn evaluate(
         &self,
         work: impl FnOnce(&Engine) -> Result<Value, QueryError> + Send + 'static,
-    ) -> Result<Value, Status> {
-        let engine = self.engine.clone();
-        let value = self
+    ) -> Result<QueryResult, Status> {
+        let (engine, store) = (self.engine.clone(), Arc::clone(&self.store));
+        let (value, warnings) = self
             .slots
-            .run(self.slots.timeout(), move || work(&engine))
+            .run(self.slots.timeout(), move || {
+                crate::damage::with_warnings(store.as_ref(), || work(&engine))
+            })
             .await
             .map_err(Error::from)?;
-        Ok(value.map_err(Error::from)?)
+        let mut result = wire_result(value.map_err(Error::from)?);
+        result.warnings = warnings;
+        Ok(result)
     }
 
     /// Refuses an expression longer or deeper than the limits allow, before it waits for
@@ -197,10 +202,10 @@ impl Query for QueryService {
         let InstantQueryRequest { expr, time_ms } = request.into_inner();
         check_ms("time_ms", time_ms)?;
         self.check_expr(&expr)?;
-        let value = self
+        let result = self
             .evaluate(move |engine| engine.instant(&expr, time_ms))
             .await?;
-        Ok(Response::new(wire_result(value)))
+        Ok(Response::new(result))
     }
 
     async fn range(
@@ -235,10 +240,10 @@ impl Query for QueryService {
                  points per series; raise step_ms or shorten the range"
             )));
         }
-        let value = self
+        let result = self
             .evaluate(move |engine| engine.range(&expr, start_ms, end_ms, step_ms))
             .await?;
-        Ok(Response::new(wire_result(value)))
+        Ok(Response::new(result))
     }
 
     type SamplesStream = Pin<Box<dyn Stream<Item = Result<SeriesSamples, Status>> + Send>>;

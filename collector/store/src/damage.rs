@@ -3,13 +3,15 @@
 //!
 //! An engine that meets a part it cannot read (a checksum mismatch, a truncated file)
 //! leaves that part out of the result and calls [`note`]. Whoever runs a query wraps it in
-//! [`collect`], which gathers the notes of reads made on this thread meanwhile: queries
-//! evaluate on one thread (a `spawn_blocking` slot), so nothing has to carry the list
-//! through the PromQL engine. Notes outside `collect` (rules, forecasts) are dropped here;
-//! the engine counts and logs them itself.
+//! [`collect`], which gathers the notes of reads made on this thread meanwhile, and on the
+//! threads the query starts to read in parallel (they take the query's sink along with
+//! [`current`] and [`within`]); nothing has to carry the list through the PromQL engine's
+//! values. Notes outside `collect` (rules, forecasts) are dropped here; the engine counts
+//! and logs them itself.
 
 use crate::SeriesId;
 use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
 
 /// Notes kept per query; past it one more says how many were left out.
 const MAX_NOTES: usize = 100;
@@ -27,35 +29,55 @@ pub struct Loss {
     pub detail: String,
 }
 
+/// Where the reads of one query note their losses; shared by the threads the query runs
+/// its reads on (see [`current`] and [`within`]).
+#[derive(Debug, Clone, Default)]
+pub struct Sink(Arc<Mutex<(Vec<Loss>, usize)>>);
+
 thread_local! {
-    static NOTES: RefCell<Option<(Vec<Loss>, usize)>> = const { RefCell::new(None) };
+    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
 }
 
-/// Runs `work`, returning its result and the losses noted by reads on this thread
-/// meanwhile (at most 100, and how many more there were).
+/// Runs `work`, returning its result and the losses noted by reads on this thread, and on
+/// threads it handed the sink to ([`within`]), meanwhile (at most 100, and how many more
+/// there were).
 pub fn collect<T>(work: impl FnOnce() -> T) -> (T, Vec<Loss>, usize) {
-    let outer = NOTES.with(|n| n.borrow_mut().replace((Vec::new(), 0)));
-    let value = work();
-    let (losses, more) = NOTES
-        .with(|n| std::mem::replace(&mut *n.borrow_mut(), outer))
-        .unwrap_or_default();
+    let sink = Sink::default();
+    let value = within(Some(sink.clone()), work);
+    let (losses, more) = std::mem::take(&mut *sink.0.lock().unwrap_or_else(|p| p.into_inner()));
     (value, losses, more)
+}
+
+/// The sink of the query running on this thread, for a thread it starts (`None` outside
+/// [`collect`]).
+pub fn current() -> Option<Sink> {
+    SINK.with(|s| s.borrow().clone())
+}
+
+/// Runs `work` with `sink` as this thread's sink (a thread started by a query passes the
+/// query's [`current`] sink), then restores the previous one.
+pub fn within<T>(sink: Option<Sink>, work: impl FnOnce() -> T) -> T {
+    let outer = SINK.with(|s| s.replace(sink));
+    let value = work();
+    SINK.with(|s| s.replace(outer));
+    value
 }
 
 /// Records that a read left `loss` out (kept only inside [`collect`]).
 pub fn note(loss: Loss) {
-    NOTES.with(|n| {
-        if let Some((losses, more)) = n.borrow_mut().as_mut() {
-            if losses.contains(&loss) {
-                return;
-            }
-            if losses.len() < MAX_NOTES {
-                losses.push(loss);
-            } else {
-                *more += 1;
-            }
-        }
-    });
+    let Some(sink) = current() else {
+        return;
+    };
+    let mut guard = sink.0.lock().unwrap_or_else(|p| p.into_inner());
+    let (losses, more) = &mut *guard;
+    if losses.contains(&loss) {
+        return;
+    }
+    if losses.len() < MAX_NOTES {
+        losses.push(loss);
+    } else {
+        *more += 1;
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +105,17 @@ mod tests {
         assert_eq!((losses, more), (vec![loss(2)], 0));
         let ((), losses, _) = collect(|| {});
         assert!(losses.is_empty());
+    }
+
+    #[test]
+    fn threads_a_query_starts_note_into_its_sink() {
+        let ((), losses, _) = collect(|| {
+            let sink = current();
+            std::thread::scope(|scope| {
+                scope.spawn(|| within(sink, || note(loss(5))));
+            });
+        });
+        assert_eq!(losses, vec![loss(5)]);
     }
 
     #[test]

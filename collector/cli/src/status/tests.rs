@@ -79,6 +79,7 @@ fn status() -> StatusResponse {
         storage_free_bytes: 50 << 30,
         storage_min_free_bytes: 1 << 30,
         streams_refused: 3,
+        ..StatusResponse::default()
     }
 }
 
@@ -166,7 +167,8 @@ fn json() {
             r#"{"version":"0.1.0","started":1795240200,"uptime_seconds":11525,"#,
             r#""data_dir":"/var/lib/vigil","engine":"RocksDB","storage_state":"writable","#,
             r#""storage_reason":"","storage_free_bytes":53687091200,"#,
-            r#""storage_min_free_bytes":1073741824,"disk_bytes":1610612736,"#,
+            r#""storage_min_free_bytes":1073741824,"storage_damaged_parts":0,"#,
+            r#""storage_damaged_samples":0,"storage_damaged_reads":0,"disk_bytes":1610612736,"#,
             r#""wal_bytes":12582912,"parts":[{"name":"samples","disk_bytes":1468006400,"#,
             r#""live_bytes":1363148800,"memory_bytes":41943040,"keys":123456789},"#,
             r#"{"name":"series","disk_bytes":3145728,"live_bytes":3145728,"#,
@@ -363,4 +365,25 @@ fn a_read_only_store_is_said_on_the_first_lines_with_its_reason() {
         ),
         "{text}"
     );
+}
+
+#[test]
+fn damaged_data_is_said_on_the_storage_line_with_the_command_that_salvages() {
+    let s = StatusResponse {
+        storage_damaged_parts: 2,
+        storage_damaged_samples: 4_320,
+        storage_damaged_reads: 7,
+        ..status()
+    };
+    let text = rendered_from(&s, Output::Table);
+    let second = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.ends_with(
+            "DAMAGED: 2 parts (4320 samples) unreadable, left out of 7 reads; stop the collector \
+             and run `vigil-collector repair --data-dir DIR`"
+        ),
+        "{text}"
+    );
+    let csv = rendered_from(&s, Output::Csv);
+    assert!(csv.lines().any(|l| l == "storage_damaged_parts,2"), "{csv}");
 }

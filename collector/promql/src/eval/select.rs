@@ -315,10 +315,15 @@ fn on_threads<I: Sync, R: Send>(
     if items.len() <= per_thread.max(1) {
         return vec![work(items)];
     }
+    // Reads on these threads note damaged data into the query's sink, as on this one.
+    let sink = vigil_store::damage::current();
     std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(per_thread.max(1))
-            .map(|chunk| scope.spawn(move || work(chunk)))
+            .map(|chunk| {
+                let sink = sink.clone();
+                scope.spawn(move || vigil_store::damage::within(sink, || work(chunk)))
+            })
             .collect();
         handles
             .into_iter()

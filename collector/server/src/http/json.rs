@@ -5,7 +5,8 @@
 //! 2.42 writes:
 //!
 //! ```text
-//!   envelope  {"status":"success","data":<data>}
+//!   envelope  {"status":"success","data":<data>}   (and ,"warnings":["…"] when a query's
+//!             reads left damaged data out)
 //!   query     {"resultType":"vector","result":[{"metric":{"a":"b"},"value":[<t>,"<v>"]},…]}
 //!             {"resultType":"matrix","result":[{"metric":{…},"values":[[<t>,"<v>"],…]},…]}
 //!             {"resultType":"scalar","result":[<s>,"<v>"]}   (string alike, "<v>" the text)
@@ -32,6 +33,18 @@ pub fn success_body(data: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     out.extend_from_slice(br#"{"status":"success","data":"#);
     data(&mut out);
     out.push(b'}');
+    out
+}
+
+/// [`success_body`] with Prometheus's `warnings` (strings beside `data`; none: no field).
+pub fn success_body_warned(data: impl FnOnce(&mut Vec<u8>), warnings: &[String]) -> Vec<u8> {
+    let mut out = success_body(data);
+    if !warnings.is_empty() {
+        out.pop();
+        out.extend_from_slice(br#","warnings":"#);
+        write_strings(&mut out, warnings);
+        out.push(b'}');
+    }
     out
 }
 

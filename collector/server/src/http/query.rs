@@ -1,7 +1,9 @@
-//! `/api/v1/query`, `/api/v1/query_range` and `/api/v1/query_exemplars`.
+//! `/api/v1/query`, `/api/v1/query_range` and `/api/v1/query_exemplars`. A query whose
+//! reads met damaged data answers with the rest and names what it left out in `warnings`.
 
 use super::params::Params;
 use super::{Api, ApiError, json};
+use crate::damage::with_warnings;
 use axum::extract::State;
 use axum::response::Response;
 use vigil_store::clock::now_ms;
@@ -13,8 +15,14 @@ pub async fn instant(State(api): State<Api>, params: Params) -> Result<Response,
     let timeout = api.timeout(&params)?;
     let body = api
         .run(timeout, "query", move |api| {
-            let value = api.engine.with_timeout(timeout).instant(&query, time_ms)?;
-            Ok(json::success_body(|out| json::write_value(out, &value)))
+            let engine = api.engine.with_timeout(timeout);
+            let (value, warnings) =
+                with_warnings(api.store.as_ref(), || engine.instant(&query, time_ms));
+            let value = value?;
+            Ok(json::success_body_warned(
+                |out| json::write_value(out, &value),
+                &warnings,
+            ))
         })
         .await?;
     Ok(json::respond(body))
@@ -55,11 +63,15 @@ pub async fn range(State(api): State<Api>, params: Params) -> Result<Response, A
     let timeout = api.timeout(&params)?;
     let body = api
         .run(timeout, "query", move |api| {
-            let value = api
-                .engine
-                .with_timeout(timeout)
-                .range(&query, start_ms, end_ms, step_ms)?;
-            Ok(json::success_body(|out| json::write_value(out, &value)))
+            let engine = api.engine.with_timeout(timeout);
+            let (value, warnings) = with_warnings(api.store.as_ref(), || {
+                engine.range(&query, start_ms, end_ms, step_ms)
+            });
+            let value = value?;
+            Ok(json::success_body_warned(
+                |out| json::write_value(out, &value),
+                &warnings,
+            ))
         })
         .await?;
     Ok(json::respond(body))

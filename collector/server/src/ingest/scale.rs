@@ -10,8 +10,8 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use vigil_store::StoreStats;
 use vigil_store::stats::StoreMemory;
+use vigil_store::{DamageStats, StoreStats};
 
 /// Everything of this module that ingest's [`Counters`](super::Counters) keep.
 #[derive(Debug, Default)]
@@ -24,6 +24,8 @@ pub struct Scale {
     pub streams: StreamMemory,
     /// The store's memory as last read.
     store_memory: Mutex<StoreMemory>,
+    /// Damaged data the store has met, as last read.
+    store_damage: Mutex<DamageStats>,
 }
 
 impl Scale {
@@ -32,6 +34,12 @@ impl Scale {
     pub fn observe_store(&self, stats: &StoreStats, now_ms: i64) {
         self.series.observe(stats.series, now_ms);
         *self.store_memory.lock().unwrap_or_else(|p| p.into_inner()) = stats.memory;
+        *self.store_damage.lock().unwrap_or_else(|p| p.into_inner()) = stats.damage;
+    }
+
+    /// Damaged data the store has met, as last read.
+    pub fn store_damage(&self) -> DamageStats {
+        *self.store_damage.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The store's memory as last read.

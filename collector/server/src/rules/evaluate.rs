@@ -7,6 +7,7 @@
 //! `$eta_lower`, `$eta_upper`, `$eta_in` and `$model`.
 
 mod forecast;
+pub(crate) use forecast::{describe, rfc3339};
 
 use std::collections::BTreeMap;
 

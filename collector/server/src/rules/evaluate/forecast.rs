@@ -121,7 +121,8 @@ fn history(
     }
 }
 
-fn describe(labels: &vigil_store::Labels) -> String {
+/// `name{a="1",b="2"}`: a series as messages name it.
+pub(crate) fn describe(labels: &vigil_store::Labels) -> String {
     let inner: Vec<String> = labels
         .pairs()
         .iter()
