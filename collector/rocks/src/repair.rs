@@ -181,6 +181,8 @@ pub fn repair(dir: &Path, progress: &mut dyn FnMut(&str)) -> StoreResult<RepairR
 
 fn tolerant_options() -> Options {
     let mut opts = Options::default();
+    // A family with no table file left (after the manifest is rebuilt) starts empty.
+    opts.create_missing_column_families(true);
     // A table that does not open is left aside instead of failing the open.
     opts.set_paranoid_checks(false);
     // Log records that do not read back are skipped; the ones after them still replay.
@@ -209,12 +211,15 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     dir.with_file_name(name)
 }
 
+/// The table files RocksDB's rebuild could not read (it also moves the old manifest and
+/// the logs it converted into tables to `lost/`: those are not losses).
 fn lost_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir.join("lost"))
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(".sst"))
                 .collect()
         })
         .unwrap_or_default()

@@ -178,7 +178,7 @@ pub const METADATA: &[(&str, &str, &str)] = &[
     (
         "vigil_collector_storage_errors_total",
         "counter",
-        "Times ingest stopped because of storage, by kind: disk_full (the free-space guard tripped), enospc and io (a write failed).",
+        "Times ingest stopped because of storage, by kind: disk_full (the free-space guard tripped), enospc and io (a write failed), corruption (a damaged file stopped RocksDB's writes).",
     ),
     (
         "vigil_collector_storage_free_bytes",

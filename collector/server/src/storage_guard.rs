@@ -47,7 +47,7 @@ const DEFAULT_MIN_FREE: u64 = 1 << 30;
 const DEFAULT_MIN_FREE_SHARE: u64 = 20;
 
 /// The `kind` label values of `vigil_collector_storage_errors_total`, in counter order.
-pub const ERROR_KINDS: [&str; 3] = ["disk_full", "enospc", "io"];
+pub const ERROR_KINDS: [&str; 4] = ["disk_full", "enospc", "io", "corruption"];
 
 const WRITABLE: u8 = 0;
 const READ_ONLY: u8 = 1;
@@ -66,7 +66,7 @@ pub struct StorageGuard {
     /// What the memtables and pending compactions may write (see the module docs).
     reserve: AtomicU64,
     /// Transitions counted by [`ERROR_KINDS`].
-    errors: [AtomicU64; 3],
+    errors: [AtomicU64; 4],
     /// Whether the last free-space read failed (logged once, not every second).
     unreadable: std::sync::atomic::AtomicBool,
     inner: Mutex<Inner>,
@@ -198,20 +198,33 @@ impl StorageGuard {
         }
         let text = e.to_string();
         let enospc = text.contains("No space left") || text.contains("ENOSPC");
-        let kind = if enospc { 1 } else { 2 };
+        // RocksDB stops writing for good once a compaction reads a damaged table.
+        let damaged = text.contains("Corruption");
+        let kind = match (enospc, damaged) {
+            (true, _) => 1,
+            (false, true) => 3,
+            (false, false) => 2,
+        };
         let dir = self.lock().dir.clone().unwrap_or_default();
+        let advice = if enospc {
+            format!(
+                ": the filesystem of {} is full; free space there (agents keep their data \
+                 meanwhile)",
+                dir.display()
+            )
+        } else if damaged {
+            format!(
+                ": a file of the data directory is damaged and RocksDB stopped writing; stop \
+                 the collector and run `vigil-collector repair --data-dir {}` (agents keep \
+                 their data meanwhile)",
+                dir.display()
+            )
+        } else {
+            String::new()
+        };
         let reason = format!(
-            "storage failed a write ({text}); ingest is refused and retried every {} s{}",
+            "storage failed a write ({text}); ingest is refused and retried every {} s{advice}",
             RETRY_AFTER_MS / 1000,
-            if enospc {
-                format!(
-                    ": the filesystem of {} is full; free space there (agents keep their data \
-                     meanwhile)",
-                    dir.display()
-                )
-            } else {
-                String::new()
-            }
         );
         self.retry_at_ms
             .store(now_ms.saturating_add(RETRY_AFTER_MS), Ordering::Relaxed);
@@ -254,7 +267,7 @@ impl StorageGuard {
     }
 
     /// Transitions counted per kind, in [`ERROR_KINDS`] order.
-    pub fn errors(&self) -> [u64; 3] {
+    pub fn errors(&self) -> [u64; 4] {
         std::array::from_fn(|i| self.errors[i].load(Ordering::Relaxed))
     }
 

@@ -32,7 +32,7 @@ fn under_the_threshold_ingest_is_refused_and_room_brings_it_back_with_hysteresis
     assert_eq!(g.check(3_000), Ok(()));
     let s = g.snapshot();
     assert_eq!((s.state, s.reason.as_str()), ("writable", ""));
-    assert_eq!(g.errors(), [1, 0, 0]);
+    assert_eq!(g.errors(), [1, 0, 0, 0]);
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn a_failed_write_refuses_ingest_then_lets_a_probe_through_and_heals_on_success(
     let enospc = StoreError::Engine("IO error: No space left on device: While appending".into());
     g.write_failed(&enospc, 1_000);
     g.write_failed(&enospc, 1_100);
-    assert_eq!(g.errors(), [0, 1, 0], "one failure, counted once");
+    assert_eq!(g.errors(), [0, 1, 0, 0], "one failure, counted once");
     let why = g.check(2_000).unwrap_err();
     assert!(
         why.contains("No space left") && why.contains("/srv/vigil-data"),
@@ -91,7 +91,7 @@ fn a_failed_write_refuses_ingest_then_lets_a_probe_through_and_heals_on_success(
         },
         9_000,
     );
-    assert_eq!(g.errors(), [0, 1, 1]);
+    assert_eq!(g.errors(), [0, 1, 1, 0]);
 }
 
 #[test]
@@ -113,4 +113,23 @@ fn free_space_is_read_from_the_filesystem() {
     let (free, total) = free_space(&dir).expect("statvfs");
     assert!(total > 0 && free <= total, "{free} of {total}");
     assert!(free_space(Path::new("/no/such/directory/for/vigil")).is_err());
+}
+
+#[test]
+fn a_damaged_file_that_stops_writes_names_the_repair_command() {
+    let g = guard(Some(MIB));
+    let e = StoreError::Engine(
+        "Corruption: block checksum mismatch in /srv/vigil-data/000013.sst offset 3".into(),
+    );
+    g.write_failed(&e, 0);
+    let s = g.snapshot();
+    assert_eq!(s.state, "failed");
+    assert!(s.reason.contains("000013.sst"), "{}", s.reason);
+    assert!(
+        s.reason
+            .contains("vigil-collector repair --data-dir /srv/vigil-data"),
+        "{}",
+        s.reason
+    );
+    assert_eq!(g.errors(), [0, 0, 0, 1]);
 }
