@@ -649,3 +649,37 @@ fn an_idle_store_compacts_its_open_window_and_later_samples_merge_at_close() {
         assert_eq!(read(&store, id, i64::MIN, i64::MAX), whole(i));
     }
 }
+
+#[test]
+fn a_clock_going_back_an_hour_makes_retention_delete_nothing_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = BlockOptions {
+        block_duration: Duration::from_secs(2 * 3600),
+        compaction_interval: Duration::from_secs(3600),
+        retention: Duration::from_secs(86_400),
+        ..BlockOptions::default()
+    };
+    let store =
+        RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks).unwrap();
+    let ids = series(&store, 1);
+    // The store reads the wall clock when it opens, so the data is placed around it.
+    let now = vigil_store::clock::now_ms();
+    let s = samples(ids[0], now - 48 * HOUR, 48 * HOUR / 10_000);
+    store
+        .append(&[SeriesSamples {
+            id: ids[0],
+            samples: s.clone(),
+        }])
+        .unwrap();
+    store.compact_windows(now).unwrap();
+    let kept = read(&store, ids[0], i64::MIN, i64::MAX);
+    let first = store.windows.first_kept();
+    assert!(!kept.is_empty() && kept.len() < s.len());
+    // The clock steps back an hour, and forward again: the cutoff never moves back, and
+    // nothing the right clock kept goes early.
+    for at in [now - HOUR, now - HOUR + 10 * 60_000, now] {
+        store.compact_windows(at).unwrap();
+        assert_eq!(store.windows.first_kept(), first);
+        assert_eq!(read(&store, ids[0], i64::MIN, i64::MAX), kept);
+    }
+}

@@ -253,6 +253,22 @@ impl GroupRun {
         let mut now_persisted = Vec::new();
         let mut handed = Vec::new();
         for (rs, (outcome, seconds)) in state.rules.iter_mut().zip(outcomes) {
+            if let Some(last) = rs.last_evaluation_ms
+                && now_ms < last
+            {
+                // The clock went back: the alerts' timers move back with it, as if this
+                // evaluation came one interval after the last (as it did).
+                let interval_ms = i64::try_from(self.interval.as_millis()).unwrap_or(0);
+                warn!(
+                    group = %self.name,
+                    rule = %rs.rule.name,
+                    back_ms = last - now_ms,
+                    "the clock went back since the last evaluation; alert timers move back \
+                     with it, so `for` counts the time that really passed"
+                );
+                rs.lifecycle
+                    .clock_went_back((last - now_ms).saturating_add(interval_ms));
+            }
             rs.last_evaluation_ms = Some(now_ms);
             rs.evaluation_seconds = seconds;
             let series = match outcome {

@@ -133,6 +133,21 @@ impl Lifecycle {
         }
     }
 
+    /// The clock went back by `by_ms` since the last evaluation (an NTP step, an
+    /// operator's `date`): every instance's times move back with it, so `for` and
+    /// `keep_firing_for` go on counting the time that really passed, instead of waiting
+    /// out the jump.
+    pub fn clock_went_back(&mut self, by_ms: i64) {
+        let back = |t: &mut i64| *t = t.saturating_sub(by_ms);
+        for inst in self.instances.values_mut() {
+            back(&mut inst.active_since_ms);
+            back(&mut inst.last_active_ms);
+            inst.firing_since_ms.as_mut().map(back);
+            inst.keep_firing_since_ms.as_mut().map(back);
+            inst.last_notified_ms.as_mut().map(back);
+        }
+    }
+
     /// One evaluation at `now_ms`: `observed` is what the condition returned; `cleared`
     /// what the clear expression returned (label sets without `__name__`; ignored without
     /// hysteresis). A label set observed twice counts once (the first).

@@ -40,9 +40,13 @@ impl Outbox {
     /// Picks, oldest first, the entries to attempt now, and those to expire; marks them
     /// busy. Also returns when the next entry will be due. Costs the expired entries plus,
     /// per lane, the entries looked at until the lane is full, not the whole outbox.
-    fn plan(&self, now: i64) -> (Vec<(u64, Entry)>, Vec<u64>, i64) {
+    pub(super) fn plan(&self, now: i64) -> (Vec<(u64, Entry)>, Vec<u64>, i64) {
         let give_up_ms = self.settings.give_up_after.as_millis() as i64;
         let max_in_flight = self.settings.max_in_flight.max(1);
+        // No retry waits longer than the longest backoff: a time further ahead means the
+        // clock went back since it was set, and the wait is cut to the longest backoff
+        // from now instead of lasting as long as the jump.
+        let latest = now.saturating_add(self.settings.backoff_max.as_millis() as i64);
         let mut state = self.lock();
         let state = &mut *state;
         let (mut due, mut expired, mut wake_at) = (Vec::new(), HashSet::new(), i64::MAX);
@@ -62,6 +66,7 @@ impl Outbox {
             if lane.in_flight >= limit {
                 continue; // a finishing attempt wakes the planner
             }
+            lane.not_before_ms = lane.not_before_ms.min(latest);
             if lane.failures > 0 && lane.not_before_ms > now {
                 wake_at = wake_at.min(lane.not_before_ms);
                 continue;
@@ -83,8 +88,9 @@ impl Outbox {
                 if !first_of_group || state.busy.contains(id) {
                     continue;
                 }
-                if e.next_attempt_ms > now {
-                    wake_at = wake_at.min(e.next_attempt_ms);
+                let next_attempt_ms = e.next_attempt_ms.min(latest);
+                if next_attempt_ms > now {
+                    wake_at = wake_at.min(next_attempt_ms);
                     continue;
                 }
                 lane.in_flight += 1;

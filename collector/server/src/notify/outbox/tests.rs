@@ -453,3 +453,22 @@ async fn every_attempt_of_an_entry_carries_its_stored_delivery_id_after_a_restar
         assert_eq!(delivery, &stored[group], "group {group}");
     }
 }
+
+#[test]
+fn a_wait_set_before_the_clock_went_back_an_hour_lasts_no_longer_than_the_backoff() {
+    let (_dir, store) = store();
+    let receivers = webhook_receivers("http://127.0.0.1:9/x");
+    let outbox = Outbox::open(store, receivers, fast(), Arc::default()).unwrap();
+    outbox
+        .enqueue(&[notification("ops", "a")], Vec::new())
+        .unwrap();
+    // Due now by the clock that set it; planned by a clock an hour behind it.
+    let behind = vigil_store::clock::now_ms() - 3_600_000;
+    let (due, expired, wake_at) = outbox.plan(behind);
+    assert!(due.is_empty() && expired.is_empty());
+    assert!(
+        wake_at <= behind + fast().backoff_max.as_millis() as i64,
+        "it would wait {} s",
+        (wake_at - behind) / 1000
+    );
+}

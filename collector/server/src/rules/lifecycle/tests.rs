@@ -193,3 +193,56 @@ fn restored_instance_keeps_its_timers() {
         Some(10 * MIN + 5)
     );
 }
+
+#[test]
+fn a_clock_going_back_an_hour_moves_the_timers_back_and_for_goes_on_counting() {
+    const HOUR: i64 = 60 * MIN;
+    let mut l = Lifecycle::new(timing(5 * MIN, 3 * MIN, false));
+    let t0 = 10 * HOUR;
+    l.evaluate(t0, vec![obs("a", 95.0), obs("b", 95.0)], &[]);
+    for minute in 1..=5 {
+        l.evaluate(
+            t0 + minute * MIN,
+            vec![obs("b", 95.0)]
+                .into_iter()
+                .chain([obs("a", 95.0)])
+                .collect(),
+            &[],
+        );
+    }
+    assert_eq!(state(&l, "a").unwrap().0, AlertState::Firing);
+    // "c" becomes pending two minutes before the jump.
+    l.evaluate(
+        t0 + 6 * MIN,
+        vec![obs("a", 95.0), obs("b", 95.0), obs("c", 95.0)],
+        &[],
+    );
+    l.evaluate(
+        t0 + 7 * MIN,
+        vec![obs("a", 95.0), obs("b", 95.0), obs("c", 95.0)],
+        &[],
+    );
+    // The clock steps back an hour between two evaluations a minute apart; the group moves
+    // the timers back by what puts this evaluation one interval after the last.
+    let back = t0 + 8 * MIN - HOUR;
+    l.clock_went_back((t0 + 7 * MIN) + MIN - back);
+    let t = l.evaluate(
+        back,
+        vec![obs("a", 95.0), obs("b", 95.0), obs("c", 95.0)],
+        &[],
+    );
+    assert!(t.is_empty(), "nothing changes at the jump: {t:?}");
+    assert_eq!(state(&l, "a").unwrap().0, AlertState::Firing);
+    assert_eq!(state(&l, "c").unwrap().0, AlertState::Pending);
+    // "c" fires five minutes after it became pending, as the time really ran.
+    let all = || vec![obs("a", 95.0), obs("b", 95.0), obs("c", 95.0)];
+    assert!(l.evaluate(back + 2 * MIN, all(), &[]).is_empty());
+    let t = l.evaluate(back + 3 * MIN, all(), &[]);
+    assert_eq!(t, vec![transition(&labels("c"), Change::Firing)]);
+    // keep_firing_for counts from after the jump too: "a" stops, and resolves 3 minutes later.
+    let without_a = || vec![obs("b", 95.0), obs("c", 95.0)];
+    assert!(l.evaluate(back + 4 * MIN, without_a(), &[]).is_empty());
+    assert!(l.evaluate(back + 6 * MIN, without_a(), &[]).is_empty());
+    let t = l.evaluate(back + 7 * MIN, without_a(), &[]);
+    assert_eq!(t, vec![transition(&labels("a"), Change::Resolved)]);
+}

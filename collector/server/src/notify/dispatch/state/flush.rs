@@ -47,6 +47,15 @@ impl State {
         silenced: &dyn Fn(&LabelMap) -> bool,
         receiver: &dyn Fn(&str) -> ReceiverTraits,
     ) -> Plan {
+        // No flush is set further ahead than its route's longest wait: a time beyond it
+        // means the clock went back since it was set, and the flush is brought back to
+        // that wait from now instead of waiting out the jump.
+        for (id, g) in &mut self.groups {
+            if let Some(route) = self.tree.routes.get(id.0) {
+                let longest = route.group_interval_ms.max(route.group_wait_ms);
+                g.next_flush_ms = g.next_flush_ms.min(now_ms.saturating_add(longest));
+            }
+        }
         let due: Vec<GroupId> = self
             .groups
             .iter()

@@ -382,3 +382,28 @@ fn group_by_everything_makes_one_group_per_alert_and_old_alerts_do_not_wait() {
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0].group_key, r#"{}:{alertname="A", host="a"}"#);
 }
+
+#[test]
+fn after_the_clock_goes_back_an_hour_a_new_alert_waits_one_group_interval_not_the_hour() {
+    let mut s = state();
+    let t = 10 * 3600 * S;
+    s.observe(vec![firing("CpuHigh", "a", t)], t);
+    assert_eq!(flush(&mut s, t + 10 * S).len(), 1);
+    // The clock steps back an hour; a new alert joins the group.
+    let back = t + 20 * S - 3600 * S;
+    s.observe(
+        vec![firing("CpuHigh", "a", t), firing("CpuHigh", "b", back)],
+        back,
+    );
+    assert!(flush(&mut s, back).is_empty());
+    let sent = flush(&mut s, back + 60 * S);
+    assert_eq!(
+        sent.len(),
+        1,
+        "the group flushed one interval later, not an hour later"
+    );
+    assert_eq!(
+        hosts(&sent[0]),
+        [("a".into(), "firing"), ("b".into(), "firing")]
+    );
+}
