@@ -2,7 +2,8 @@
 //! tests' own ([`vigil_tests::fault_proxy`]): a stream stalled with no FIN and no data is
 //! noticed by the agent within its documented timeout (an HTTP/2 PING every 20 s, 10 s to
 //! answer it, or no Ack within `delivery.ack_timeout`, 30 s), and a stream cut in the
-//! middle is reopened at once. Either way every round arrives exactly once, in order:
+//! middle is reopened at once, and a route that delays every byte by seconds slows the
+//! rounds down without breaking the stream. Every round arrives exactly once, in order:
 //! rounds carry `vigil_agent_rounds_total` = 1, 2, 3…
 
 #![allow(clippy::unwrap_used)]
@@ -81,6 +82,50 @@ fn a_stalled_stream_is_noticed_within_its_timeout_and_a_cut_one_at_once_losing_n
         all_rounds(&url, host)
     );
     assert!(reopened < Duration::from_secs(5), "{reopened:?}");
+    drop(agent);
+    drop(proxy);
+    drop(collector);
+}
+
+#[test]
+fn a_slow_route_delays_rounds_but_loses_or_doubles_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let url = collector.url();
+    let proxy = FaultProxy::start(collector.port);
+    let host = "slow-route";
+    let mut cmd = Command::new(bin("vigil-agent"));
+    cmd.args([
+        "--collector",
+        &proxy.url(),
+        "--interval",
+        "1s",
+        "--hostname",
+        host,
+    ])
+    .arg("--spool-dir")
+    .arg(dir.path().join("spool"))
+    .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
+    let agent = Running::spawn(cmd, dir.path().join("agent.log"));
+    wait_for(Duration::from_secs(30), "the agent's first rounds", || {
+        (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
+    });
+    // Four seconds each way: every round and every Ack waits, longer than the interval.
+    let before = (proxy.accepted(), all_rounds(&url, host));
+    proxy.delay(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(3));
+    // Three rounds were sent meanwhile; none of those has come through yet.
+    assert!(
+        all_rounds(&url, host) <= before.1 + 1,
+        "the delay let rounds through"
+    );
+    std::thread::sleep(Duration::from_secs(9));
+    proxy.delay(Duration::ZERO);
+    wait_for(Duration::from_secs(30), "the rounds sent meanwhile", || {
+        (all_rounds(&url, host) >= before.1 + 14).then_some(())
+    });
+    // The stream rode it out: no reconnection, every round once and in order.
+    assert_eq!(proxy.accepted(), before.0, "{}", agent.log());
     drop(agent);
     drop(proxy);
     drop(collector);

@@ -10,6 +10,8 @@
 //! - A receiver answering 400 gets each batch once, and the failed count shows it.
 //! - Two sites (`site="a"`, `site="b"`) fan in to one VictoriaMetrics, whose sums agree
 //!   with each collector's own.
+//! - Through a route that cuts requests in the middle and stalls one (the tests' fault
+//!   proxy), another Vigil collector receives every sample once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -482,4 +484,61 @@ fn the_receivers_give_back_what_a_remote_write_put_in() {
                 .then_some(())
         },
     );
+}
+
+/// Forwarding to another Vigil collector's `POST /api/v1/write` through a route that cuts
+/// requests in the middle and stalls one: every sample the agent's series hold arrives,
+/// once, with nothing refused (a request cut after the receiver stored it is sent again,
+/// and storing the same samples twice changes nothing).
+#[test]
+fn requests_cut_and_stalled_on_the_way_arrive_whole_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, base) = vigil_tests::Collector::start_with_http(&dir.path().join("b"), &[]);
+    let receiver_port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = vigil_tests::fault_proxy::FaultProxy::start(receiver_port);
+    let site = Site::start(
+        &dir.path().join("a"),
+        &remote(
+            "b",
+            &format!("{}/api/v1/write", proxy.url()),
+            "a",
+            "batch_size = 200\ntimeout = \"3s\"\n",
+        ),
+    );
+    let host = "rw-proxy-1";
+    let _agent = Agent::start(&site.url(), "1s", host, dir.path());
+    let from = now_ms() + 3_000;
+    std::thread::sleep(Duration::from_secs(4));
+    for _ in 0..4 {
+        proxy.cut();
+        std::thread::sleep(Duration::from_millis(1_500));
+    }
+    proxy.stall();
+    std::thread::sleep(Duration::from_secs(5));
+    proxy.cut();
+    let to = now_ms();
+    sleep_until(to + 2_000);
+    let selector = format!("{{host=\"{host}\"}}");
+    let receiver_http = receiver_port;
+    eventually(
+        CATCH_UP,
+        "the receiver to hold what the site stores",
+        || {
+            let stored = site.raw(&selector, from, to)?;
+            let got = raw_samples(receiver_http, &selector, from, to, Some("a"))?;
+            let diffs = differences(&stored, &got, 0.0, true);
+            if diffs.is_empty() && !stored.is_empty() {
+                Ok(())
+            } else {
+                Err(summary(&diffs))
+            }
+        },
+    );
+    assert_eq!(counter(&site, "samples_dropped_total", "b", &[]), 0.0);
+    assert!(
+        proxy.accepted() > 5,
+        "the sender opened {} connections",
+        proxy.accepted()
+    );
+    drop(receiver);
 }

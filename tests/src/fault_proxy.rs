@@ -2,14 +2,15 @@
 //! it forwards bytes both ways until told to stall the connections open now (they stay
 //! open, with no FIN and no data, as behind a dead NAT or a cable pulled mid-route) or to
 //! cut them (both directions shut down at once, in the middle of whatever was being sent).
-//! Connections opened after a fault are forwarded normally. (Debian's kernel here has no
+//! Connections opened after a fault are forwarded normally. It can also delay every byte
+//! by a fixed time each way (a long, slow route), on every connection until told otherwise. (Debian's kernel here has no
 //! `sch_netem`, so the tests inject faults with this proxy instead of `tc`.)
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One forwarded connection: both sockets, and whether it is stalled.
 struct Link {
@@ -25,6 +26,8 @@ pub struct FaultProxy {
     links: Arc<Mutex<Vec<Link>>>,
     accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    /// Milliseconds every byte waits in the proxy, each way.
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -36,7 +39,13 @@ impl FaultProxy {
         let links: Arc<Mutex<Vec<Link>>> = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (l, a, s) = (links.clone(), accepted.clone(), stop.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (l, a, s, d) = (
+            links.clone(),
+            accepted.clone(),
+            stop.clone(),
+            delay_ms.clone(),
+        );
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 let Ok((client, _)) = listener.accept() else {
@@ -51,8 +60,8 @@ impl FaultProxy {
                 let stalled = Arc::new(AtomicBool::new(false));
                 for (from, to) in [(&client, &server), (&server, &client)] {
                     let (from, to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
-                    let (stalled, stop) = (stalled.clone(), s.clone());
-                    std::thread::spawn(move || pipe(from, to, &stalled, &stop));
+                    let (stalled, stop, delay) = (stalled.clone(), s.clone(), d.clone());
+                    std::thread::spawn(move || pipe(from, to, &stalled, &stop, delay));
                 }
                 l.lock().unwrap().push(Link {
                     client,
@@ -66,7 +75,14 @@ impl FaultProxy {
             links,
             accepted,
             stop,
+            delay_ms,
         }
+    }
+
+    /// Delays every byte by `by` each way from now on, on every connection (zero: none).
+    pub fn delay(&self, by: Duration) {
+        self.delay_ms
+            .store(by.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -102,11 +118,32 @@ impl Drop for FaultProxy {
     }
 }
 
-/// Copies `from` to `to` until either ends; once `stalled`, neither reads nor writes
-/// (the bytes wait in the kernel's buffers) until `stop`.
-fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: &AtomicBool, stop: &AtomicBool) {
+/// Copies `from` to `to` until either ends, each chunk `delay` milliseconds after it was
+/// read (a writer thread of its own waits, so a delay costs latency, not throughput); once
+/// `stalled`, neither reads nor writes (the bytes wait in the kernel's buffers) until `stop`.
+fn pipe(
+    mut from: TcpStream,
+    to: TcpStream,
+    stalled: &AtomicBool,
+    stop: &AtomicBool,
+    delay: Arc<AtomicU64>,
+) {
     from.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
+    let (send, chunks) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = {
+        let mut to = to.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for (due, chunk) in chunks {
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                if to.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        })
+    };
     let mut buf = [0u8; 16 * 1024];
     while !stop.load(Ordering::Relaxed) {
         if stalled.load(Ordering::Relaxed) {
@@ -120,7 +157,8 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: &AtomicBool, stop: &Ato
                     // Read just as the stall began: drop it, as a dead route would.
                     continue;
                 }
-                if to.write_all(&buf[..n]).is_err() {
+                let due = Instant::now() + Duration::from_millis(delay.load(Ordering::Relaxed));
+                if send.send((due, buf[..n].to_vec())).is_err() {
                     break;
                 }
             }
@@ -132,5 +170,8 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: &AtomicBool, stop: &Ato
             Err(_) => break,
         }
     }
+    // What was read goes out before the end of the stream.
+    drop(send);
+    let _ = writer.join();
     let _ = to.shutdown(Shutdown::Write);
 }
