@@ -142,9 +142,11 @@ impl Email {
         self.target.clone()
     }
 
-    /// Builds the message and sends it once.
-    pub async fn send(&self, notification: &Notification) -> Outcome {
-        let message = match self.message(notification) {
+    /// Builds the message and sends it once. Every attempt of one delivery carries its id
+    /// as the `Message-ID` (`<ID@vigil>`) and in `X-Vigil-Delivery`, so a mail sent again
+    /// after a connection broke can be told from a new one.
+    pub async fn send(&self, notification: &Notification, delivery: &str) -> Outcome {
+        let message = match self.message(notification, delivery) {
             Ok(m) => m,
             Err(error) => return Outcome::Rejected { error },
         };
@@ -170,11 +172,15 @@ impl Email {
         }
     }
 
-    fn message(&self, n: &Notification) -> Result<Message, String> {
+    fn message(&self, n: &Notification, delivery: &str) -> Result<Message, String> {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(self.templates.subject(n))
-            .message_id(None);
+            .message_id(Some(format!("<{delivery}@vigil>")))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Vigil-Delivery"),
+                delivery.to_owned(),
+            ));
         for to in &self.to {
             builder = builder.to(to.clone());
         }
@@ -235,7 +241,15 @@ mod tests {
             email.describe(),
             "email to ops@example.com, Oncall <oncall@example.com> via 127.0.0.1:25 (plain)"
         );
-        let raw = String::from_utf8(email.message(&sample()).unwrap().formatted()).unwrap();
+        let raw = String::from_utf8(
+            email
+                .message(&sample(), "3f2b7c1e-9a4d")
+                .unwrap()
+                .formatted(),
+        )
+        .unwrap();
+        assert!(raw.contains("Message-ID: <3f2b7c1e-9a4d@vigil>"), "{raw}");
+        assert!(raw.contains("X-Vigil-Delivery: 3f2b7c1e-9a4d"), "{raw}");
         assert!(raw.contains("multipart/alternative"), "{raw}");
         assert!(raw.contains("text/plain"), "{raw}");
         assert!(raw.contains("text/html"), "{raw}");

@@ -142,12 +142,13 @@ impl Integration {
     }
 
     /// Makes one attempt of the delivery `delivery`, bounded by the integration's timeout.
-    /// `delivery` is the id every attempt of it carries (webhooks send it as
-    /// `X-Vigil-Delivery`); the outbox keeps it with the entry.
+    /// `delivery` is the id every attempt of it carries (webhooks and emails send it as
+    /// `X-Vigil-Delivery`, emails also as their `Message-ID`); the outbox keeps it with the
+    /// entry.
     pub async fn deliver(&self, notification: &Notification, delivery: &str) -> Outcome {
         let attempt = async {
             match &self.delivery {
-                Delivery::Email(e) => e.send(notification).await,
+                Delivery::Email(e) => e.send(notification, delivery).await,
                 Delivery::Webhook(w) => w.send(notification, delivery).await,
                 Delivery::Alertmanager(a) => a.send(notification).await,
             }
