@@ -11,58 +11,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use vigil_tests::tmpfs::{Tmpfs, free_bytes};
 use vigil_tests::{
     Collector, Running, assert_every_round, bin, free_port, now_ms, stored_last_15m, vigil,
     vigil_json, wait_for,
 };
 
 const MIB: u64 = 1 << 20;
-
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, bytes: u64) -> Self {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs at {} failed (the suite runs as root): {}",
-            at.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self(at.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Free bytes on the filesystem of `path`, as `df` reports them to unprivileged users.
-fn free_bytes(path: &Path) -> u64 {
-    let out = Command::new("df")
-        .args(["--output=avail", "-B1"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 /// `GET path` over HTTP/1.0: (status, body).
 fn get(base: &str, path: &str) -> (u16, String) {

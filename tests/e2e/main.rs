@@ -17,6 +17,7 @@ mod alerts;
 mod auth;
 mod backup;
 mod bad_input;
+mod chaos;
 mod cli;
 mod clock_skew;
 mod crash;

@@ -45,6 +45,7 @@ pub mod promql_corpus;
 pub mod promql_requests;
 pub mod remote_receiver;
 pub mod rng;
+pub mod tmpfs;
 pub mod victoria;
 pub mod vmagent;
 pub use client::TestAgent;
