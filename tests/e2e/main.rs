@@ -33,6 +33,7 @@ mod hostile_queries;
 mod http_api;
 mod http_api_text;
 mod import;
+mod memory_budget;
 mod network_faults;
 mod node_exporter_parity;
 mod notify_delivery;

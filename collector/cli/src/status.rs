@@ -25,7 +25,7 @@
 //!    "acks_last_minute":…,"ack_p50_seconds":…,"ack_p99_seconds":…,   ingest lag
 //!    "batches_waiting":…,"series_created":…,"series_created_per_second":…,
 //!    "memory":{"block_cache":…,"head":…,"other":…,"series_index":…,"table_readers":…},
-//!    "resident_bytes":…,"block_cache_pinned_bytes":…}
+//!    "resident_bytes":…,"block_cache_pinned_bytes":…,"memory_budget_bytes":…}   0: none
 //! ```
 //!
 //! `--output csv` writes `key,value` rows with the same names (`parts.<name>.<field>`,
@@ -104,6 +104,7 @@ struct StatusRecord<'a> {
     memory: BTreeMap<&'a str, u64>,
     resident_bytes: u64,
     block_cache_pinned_bytes: u64,
+    memory_budget_bytes: u64,
 }
 
 /// One `[[remote_write]]` remote, with the proto's field names.
@@ -209,6 +210,7 @@ impl<'a> StatusRecord<'a> {
                 .collect(),
             resident_bytes: s.resident_bytes,
             block_cache_pinned_bytes: s.block_cache_pinned_bytes,
+            memory_budget_bytes: s.memory_budget_bytes,
         }
     }
 
@@ -296,6 +298,8 @@ impl<'a> StatusRecord<'a> {
         row("resident_bytes", self.resident_bytes.to_string());
         let pinned = self.block_cache_pinned_bytes.to_string();
         row("block_cache_pinned_bytes", pinned);
+        let budget = self.memory_budget_bytes.to_string();
+        row("memory_budget_bytes", budget);
         rows
     }
 }
@@ -513,8 +517,12 @@ fn memory(s: &StatusResponse) -> String {
             part
         })
         .collect();
+    let budget = match s.memory_budget_bytes {
+        0 => String::new(),
+        b => format!(" of a {} budget", units::bytes(b as f64)),
+    };
     format!(
-        "{} resident: {}",
+        "{} resident{budget}: {}",
         units::bytes(s.resident_bytes as f64),
         parts.join(", ")
     )

@@ -21,7 +21,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (hosts, series, threads) = (arg(1, 10_000), arg(2, 300), arg(3, 2));
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(RocksStore::open(dir.path(), RocksOptions { sync: false })?);
+    let store = Arc::new(RocksStore::open(
+        dir.path(),
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+    )?);
     for pass in ["create", "known"] {
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();

@@ -20,12 +20,12 @@ use vigil_store::{StoreError, StoreResult};
 /// Write-ahead log size past which RocksDB flushes the families holding the oldest log.
 const WAL_LIMIT_BYTES: u64 = 256 << 20;
 
-/// Memory for the memtables of all column families together: past it, RocksDB flushes the
-/// largest. Without it each family could hold two 64 MiB memtables, and a new fleet
+/// Memory for the memtables of all column families together by default: past it, RocksDB
+/// flushes the largest. Without it each family could hold two 64 MiB memtables, and a new fleet
 /// creating millions of series fills the series, id and postings families at once.
 const MEMTABLE_BUDGET_BYTES: usize = 96 << 20;
 
-/// Size of the block cache shared by all column families (decompressed blocks).
+/// Size of the block cache shared by all column families by default (decompressed blocks).
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
 
 /// Store settings.
@@ -33,11 +33,20 @@ const BLOCK_CACHE_BYTES: usize = 256 << 20;
 pub struct RocksOptions {
     /// fsync the WAL before acknowledging a write (survives power loss, not only a crash).
     pub sync: bool,
+    /// Size of the block cache shared by all column families (decompressed blocks).
+    pub block_cache_bytes: usize,
+    /// Memory for the memtables of all column families together: past it, RocksDB
+    /// flushes the largest.
+    pub memtable_bytes: usize,
 }
 
 impl Default for RocksOptions {
     fn default() -> Self {
-        Self { sync: true }
+        Self {
+            sync: true,
+            block_cache_bytes: BLOCK_CACHE_BYTES,
+            memtable_bytes: MEMTABLE_BUDGET_BYTES,
+        }
     }
 }
 
@@ -108,7 +117,7 @@ impl RocksStore {
         // family written rarely (hosts, meta) would otherwise keep gigabytes of sample
         // logs on disk long after their samples were compacted into blocks.
         db_opts.set_max_total_wal_size(WAL_LIMIT_BYTES);
-        db_opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
+        db_opts.set_db_write_buffer_size(options.memtable_bytes);
         // A directory of an older format still has its `samples` (format 1), `recent`
         // (formats 2 and 3) or `postings` (1 to 4) family, which must be opened too, to be
         // migrated.
@@ -119,7 +128,7 @@ impl RocksStore {
             .collect();
         // One block cache for every family: queries re-read recent samples again and
         // again (dashboards, rules), and a cached block is already decompressed.
-        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let expired_before = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
         let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let tiers = rollup::TierRetention::new(

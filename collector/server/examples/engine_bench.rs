@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.len() == 6 {
         let store: Arc<dyn Store> = Arc::new(RocksStore::open(
             std::path::Path::new(&args[1]),
-            RocksOptions { sync: false },
+            RocksOptions {
+                sync: false,
+                ..RocksOptions::default()
+            },
         )?);
         let engine = Engine::new(store, EngineOptions::default());
         let (start, end, step): (i64, i64, i64) =
@@ -41,8 +44,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1000);
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> =
-        Arc::new(RocksStore::open(dir.path(), RocksOptions { sync: false })?);
+    let store: Arc<dyn Store> = Arc::new(RocksStore::open(
+        dir.path(),
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+    )?);
     let end: i64 = 1_800_000_000_000;
     let start = end - 3_900_000; // 1 h 5 min
     let load = Instant::now();

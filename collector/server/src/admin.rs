@@ -187,6 +187,7 @@ impl Admin for AdminService {
         response.storage_damaged_parts = damage.regions;
         response.storage_damaged_samples = damage.samples;
         response.storage_damaged_reads = damage.reads;
+        response.memory_budget_bytes = self.counters.memory.bytes();
         response.streams_refused = self
             .counters
             .streams_failed

@@ -266,7 +266,8 @@ pub async fn start(
     let local = listener.local_addr().unwrap_or(addr);
     let receiver = write::Receiver::new(
         crate::import::backfill::Backfill::new(store.clone(), Arc::new(config.limits.clone()))
-            .with_retention(config.storage.retention),
+            .with_retention(config.storage.retention)
+            .with_memory_budget(own.counters.clone()),
         config.limits.max_message_bytes,
         own.counters.clone(),
     );

@@ -32,7 +32,8 @@ pub fn server(
     counters: Arc<Counters>,
 ) -> ImportServer<ImportService> {
     let backfill = Backfill::new(store, Arc::new(config.limits.clone()))
-        .with_retention(config.storage.retention);
+        .with_retention(config.storage.retention)
+        .with_memory_budget(counters.clone());
     ImportServer::new(ImportService::new(backfill, auth, counters))
         .max_decoding_message_size(config.limits.max_message_bytes)
         .accept_compressed(CompressionEncoding::Gzip)

@@ -62,6 +62,8 @@ pub struct Counters {
     pub scale: scale::Scale,
     /// Whether the store may be written: the disk-space guard and write failures.
     pub storage: crate::storage_guard::StorageGuard,
+    /// The memory budget: whether new series are refused for memory.
+    pub memory: crate::memory_budget::MemoryBudget,
 }
 
 impl Counters {

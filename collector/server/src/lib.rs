@@ -44,6 +44,7 @@ pub mod import;
 pub mod ingest;
 pub mod limits;
 pub mod memory;
+pub mod memory_budget;
 pub mod metadata;
 pub mod notify;
 pub mod own_metrics;

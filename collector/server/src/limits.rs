@@ -54,6 +54,9 @@ pub struct Limits {
     /// chained in one expression adds a level. At most
     /// [`vigil_promql::parse::MAX_QUERY_DEPTH`].
     pub max_query_depth: usize,
+    /// Memory the collector may hold (see `memory_budget.rs`). Unset: 60 % of the
+    /// machine's memory, or of its cgroup's limit where one is set; 0: no budget.
+    pub max_memory_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -74,6 +77,7 @@ impl Default for Limits {
             max_query_samples: 20_000_000,
             max_query_bytes: vigil_promql::parse::DEFAULT_MAX_QUERY_BYTES,
             max_query_depth: vigil_promql::parse::DEFAULT_MAX_QUERY_DEPTH,
+            max_memory_bytes: None,
         }
     }
 }

@@ -111,6 +111,11 @@ pub const METADATA: &[(&str, &str, &str)] = &[
         "Batches received from agents and not yet acknowledged.",
     ),
     (
+        "vigil_collector_memory_budget_bytes",
+        "gauge",
+        "The memory budget (limits.max_memory_bytes; 0: none): past 90 % of it new series are refused.",
+    ),
+    (
         "vigil_collector_memory_bytes",
         "gauge",
         "Memory of the collector by part (series_index, head, block_cache, table_readers, other), in bytes; the parts add up to its resident memory.",
@@ -373,6 +378,11 @@ pub fn series(counters: &Counters, notify: &NotifyMetrics, auth: &Auth) -> Vec<O
         "vigil_collector_storage_min_free_bytes",
         &[],
         storage.need_bytes as f64,
+    ));
+    out.push(OwnSeries::new(
+        "vigil_collector_memory_budget_bytes",
+        &[],
+        counters.memory.bytes() as f64,
     ));
     let damage = counters.scale.store_damage();
     for (name, value) in [

@@ -28,10 +28,18 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
 
 /// Opens the store and serves gRPC on `config.server.grpc_listen` until `shutdown`.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     config.validate()?;
+    // The memory budget: from here on `limits.max_memory_bytes` holds it (0: none), and
+    // RocksDB's caches and a query's samples are shares of it.
+    let budget = crate::memory_budget::budget(config.limits.max_memory_bytes);
+    tracing::info!(bytes = budget.bytes, source = %budget.source, "memory budget");
+    config.limits.max_memory_bytes = Some(budget.bytes);
+    config.limits.max_query_samples =
+        crate::memory_budget::query_samples(config.limits.max_query_samples, budget.bytes);
+    let (block_cache_bytes, memtable_bytes) = crate::memory_budget::cache_sizes(budget.bytes);
     // The HTTP address answers "starting" (503) while the store opens.
     let early = match config.server.http_listen {
         Some(addr) => {
@@ -59,7 +67,12 @@ pub async fn run(
             scrub_interval: config.storage.scrub_interval,
         };
         tokio::task::spawn_blocking(move || {
-            RocksStore::open_with_blocks(&dir, RocksOptions { sync }, blocks)
+            let options = RocksOptions {
+                sync,
+                block_cache_bytes,
+                memtable_bytes,
+            };
+            RocksStore::open_with_blocks(&dir, options, blocks)
         })
         .await
         .map_err(|e| Error::Serve(format!("opening store: {e}")))??
@@ -115,6 +128,9 @@ async fn serve(
         config.limits.max_hosts,
     ));
     let counters = Arc::new(Counters::default());
+    counters
+        .memory
+        .set_budget(config.limits.max_memory_bytes.unwrap_or(0));
     counters
         .storage
         .configure(&config.storage.data_dir, config.storage.min_free_bytes);
@@ -345,14 +361,20 @@ async fn housekeeping(
 }
 
 /// Reads the data directory's free space every [`CHECK_EVERY`](crate::storage_guard::CHECK_EVERY)
-/// for the storage guard.
+/// for the storage guard, and the resident memory for the memory budget.
 async fn watch_disk(counters: Arc<Counters>) {
     let mut tick = tokio::time::interval(crate::storage_guard::CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let counters = counters.clone();
-        let _ = tokio::task::spawn_blocking(move || counters.storage.check_disk(now_ms())).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            counters.storage.check_disk(now_ms());
+            if let Some(resident) = crate::own_metrics::resident_bytes() {
+                counters.memory.observe(resident as u64);
+            }
+        })
+        .await;
     }
 }
 

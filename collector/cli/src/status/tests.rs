@@ -182,7 +182,7 @@ fn json() {
             r#""series_created_per_second":2.5,"memory":{"block_cache":8388608,"#,
             r#""head":41943040,"other":1073741824,"series_index":3145728,"#,
             r#""table_readers":2097152},"resident_bytes":1129316352,"#,
-            r#""block_cache_pinned_bytes":1048576}"#,
+            r#""block_cache_pinned_bytes":1048576,"memory_budget_bytes":0}"#,
             "\n"
         )
     );
@@ -204,7 +204,7 @@ fn csv_is_key_value_rows() {
     assert!(lines.contains(&"resident_bytes,1129316352"), "{csv}");
     assert!(lines.contains(&"storage_state,writable"), "{csv}");
     assert!(lines.contains(&"streams_refused,3"), "{csv}");
-    assert_eq!(lines.len(), 1 + 7 + 4 + 8 + 1 + 2 + 7 + 1 + 1 + SCALE_ROWS);
+    assert_eq!(lines.len(), 1 + 10 + 4 + 8 + 1 + 2 + 7 + 1 + 1 + SCALE_ROWS);
 }
 
 #[test]
@@ -231,8 +231,9 @@ fn remotes_in_the_table() {
     );
 }
 
-/// CSV rows of ingest lag, series creation and memory (five parts).
-const SCALE_ROWS: usize = 6 + 5 + 2;
+/// CSV rows of ingest lag, series creation and memory (five parts, resident, pinned,
+/// budget).
+const SCALE_ROWS: usize = 6 + 5 + 3;
 
 #[test]
 fn quiet_collector_lag_and_an_old_collector_without_memory() {
@@ -306,7 +307,7 @@ fn remotes_in_csv() {
     assert!(lines.contains(&"remotes.central.last_error,"), "{csv}");
     assert_eq!(
         lines.len(),
-        1 + 7 + 4 + 8 + 1 + 2 + 7 + 1 + 1 + SCALE_ROWS + 2 * 9
+        1 + 10 + 4 + 8 + 1 + 2 + 7 + 1 + 1 + SCALE_ROWS + 2 * 9
     );
 }
 

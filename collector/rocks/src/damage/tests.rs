@@ -23,7 +23,15 @@ fn open(dir: &Path, sync: bool) -> RocksStore {
         scrub_interval: Duration::ZERO,
         ..BlockOptions::default()
     };
-    RocksStore::open_with_blocks(dir, RocksOptions { sync }, blocks).unwrap()
+    RocksStore::open_with_blocks(
+        dir,
+        RocksOptions {
+            sync,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap()
 }
 
 /// A value no two samples share and no codec shortens much, so the blocks fill many of
@@ -264,9 +272,16 @@ fn a_truncated_table_stops_the_open_naming_it_and_repair_keeps_every_other_file(
         scrub_interval: Duration::ZERO,
         ..BlockOptions::default()
     };
-    let e = RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks)
-        .unwrap_err()
-        .to_string();
+    let e = RocksStore::open_with_blocks(
+        dir.path(),
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap_err()
+    .to_string();
     let name = table.file_name().unwrap().to_string_lossy().into_owned();
     assert!(e.contains(&format!("{name} (a table file)")), "{e}");
     assert!(e.contains("vigil-collector repair --data-dir"), "{e}");
@@ -368,9 +383,16 @@ fn damage_inside_the_log_stops_the_open_naming_it_and_repair_replays_the_rest() 
         scrub_interval: Duration::ZERO,
         ..BlockOptions::default()
     };
-    let e = RocksStore::open_with_blocks(&crashed, RocksOptions { sync: true }, blocks)
-        .unwrap_err()
-        .to_string();
+    let e = RocksStore::open_with_blocks(
+        &crashed,
+        RocksOptions {
+            sync: true,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("is damaged"), "{e}");
     assert!(e.contains("vigil-collector repair --data-dir"), "{e}");
 
@@ -428,9 +450,16 @@ fn a_damaged_manifest_stops_the_open_naming_it_and_repair_rebuilds_it_from_the_t
         scrub_interval: Duration::ZERO,
         ..BlockOptions::default()
     };
-    let e = RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks)
-        .unwrap_err()
-        .to_string();
+    let e = RocksStore::open_with_blocks(
+        dir.path(),
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("MANIFEST-") && e.contains("is damaged"), "{e}");
     assert!(e.contains("vigil-collector repair --data-dir"), "{e}");
 

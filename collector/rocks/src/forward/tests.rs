@@ -5,7 +5,14 @@ use std::sync::Arc;
 use vigil_store::Store;
 
 fn open(dir: &Path) -> RocksStore {
-    RocksStore::open(dir, RocksOptions { sync: false }).unwrap()
+    RocksStore::open(
+        dir,
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 fn series(store: &RocksStore, n: usize) -> Vec<SeriesId> {

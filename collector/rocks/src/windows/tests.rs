@@ -25,7 +25,15 @@ fn open(dir: &Path) -> RocksStore {
         retention: Duration::ZERO,
         ..BlockOptions::default()
     };
-    RocksStore::open_with_blocks(dir, RocksOptions { sync: false }, blocks).unwrap()
+    RocksStore::open_with_blocks(
+        dir,
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap()
 }
 
 fn series(store: &RocksStore, n: usize) -> Vec<SeriesId> {
@@ -300,9 +308,16 @@ fn a_format_2_directory_is_upgraded_and_an_unknown_format_refused() {
             .unwrap();
     }
     let blocks = BlockOptions::default();
-    let err = RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks)
-        .unwrap_err()
-        .to_string();
+    let err = RocksStore::open_with_blocks(
+        dir.path(),
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not one of formats 1 to"), "{err}");
 }
 
@@ -475,8 +490,15 @@ fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
         retention: Duration::from_secs(86_400),
         ..BlockOptions::default()
     };
-    let store =
-        RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks).unwrap();
+    let store = RocksStore::open_with_blocks(
+        dir.path(),
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap();
     let ids = series(&store, 2);
     let now = vigil_store::clock::now_ms();
     let cutoff = (now - 24 * HOUR).div_euclid(2 * HOUR) * 2 * HOUR;
@@ -659,8 +681,15 @@ fn a_clock_going_back_an_hour_makes_retention_delete_nothing_early() {
         retention: Duration::from_secs(86_400),
         ..BlockOptions::default()
     };
-    let store =
-        RocksStore::open_with_blocks(dir.path(), RocksOptions { sync: false }, blocks).unwrap();
+    let store = RocksStore::open_with_blocks(
+        dir.path(),
+        RocksOptions {
+            sync: false,
+            ..RocksOptions::default()
+        },
+        blocks,
+    )
+    .unwrap();
     let ids = series(&store, 1);
     // The store reads the wall clock when it opens, so the data is placed around it.
     let now = vigil_store::clock::now_ms();

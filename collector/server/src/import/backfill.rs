@@ -45,6 +45,9 @@ pub struct Backfill {
     limits: Arc<Limits>,
     /// `storage.retention` ("0s": forever): older samples are refused.
     retention: Duration,
+    /// The collector's counters, whose memory budget refuses new series when it is full
+    /// (`None`: no budget).
+    counters: Option<Arc<crate::ingest::Counters>>,
 }
 
 /// A series that passed the label checks: the host account it counts against and its labels.
@@ -71,7 +74,14 @@ impl Backfill {
             store,
             limits,
             retention: Duration::ZERO,
+            counters: None,
         }
+    }
+
+    /// Refuses new series while `counters`' memory budget is full.
+    pub fn with_memory_budget(mut self, counters: Arc<crate::ingest::Counters>) -> Self {
+        self.counters = Some(counters);
+        self
     }
 
     /// Refuses samples older than `retention` (`storage.retention`; zero keeps all), which
@@ -256,8 +266,15 @@ impl Backfill {
     /// is reached, resolves one by one in order and stops at the first series refused:
     /// the ids returned are for the series before it, and the index and why come with them.
     fn resolve(&self, checked: &[Checked]) -> Result<Resolved, StoreError> {
+        // Past the memory budget no series is created: existing ones still resolve.
+        let memory = self
+            .counters
+            .as_ref()
+            .and_then(|c| c.memory.refuses_new_series());
         let max = |account: &str| {
-            if account == UNHOSTED {
+            if memory.is_some() {
+                0
+            } else if account == UNHOSTED {
                 self.limits.max_unhosted_series
             } else {
                 self.limits.max_series_per_host
@@ -291,7 +308,9 @@ impl Backfill {
             ) {
                 Ok(found) => ids[i] = found[0],
                 Err(e @ StoreError::SeriesLimit { .. }) => {
-                    let why = if c.account == UNHOSTED {
+                    let why = if let Some(why) = &memory {
+                        why.clone()
+                    } else if c.account == UNHOSTED {
                         format!(
                             "the series without a host label have reached their limit of {}; \
                              raise limits.max_unhosted_series or give the series host labels",
@@ -302,7 +321,11 @@ impl Backfill {
                     };
                     let violation = Violation {
                         kind: Refusal::Exhausted,
-                        reason: "series_limit",
+                        reason: if memory.is_some() {
+                            "memory_budget"
+                        } else {
+                            "series_limit"
+                        },
                         message: format!(
                             "series {:?} refused: {why}",
                             limits::shorten(c.labels.name())

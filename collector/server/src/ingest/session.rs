@@ -270,7 +270,12 @@ impl Session {
         if labelsets.is_empty() {
             return Ok(());
         }
-        let max = self.limits.max_series_per_host;
+        // Past the memory budget no series is created: existing ones still resolve.
+        let memory = self.counters.memory.refuses_new_series();
+        let max = match memory {
+            Some(_) => 0,
+            None => self.limits.max_series_per_host,
+        };
         match self.store.resolve_series(&self.host, &labelsets, max) {
             Ok(ids) => self.ids.extend(locals.into_iter().zip(ids)),
             Err(StoreError::SeriesLimit { .. }) => {
@@ -284,11 +289,15 @@ impl Session {
                             self.ids.insert(local, ids[0]);
                         }
                         Err(e @ StoreError::SeriesLimit { .. }) => {
+                            let (reason, why) = match &memory {
+                                Some(why) => ("memory_budget", why.clone()),
+                                None => ("series_limit", e.to_string()),
+                            };
                             let v = Violation {
                                 kind: Refusal::Exhausted,
-                                reason: "series_limit",
+                                reason,
                                 message: format!(
-                                    "series {:?} refused: {e}",
+                                    "series {:?} refused: {why}",
                                     limits::shorten(labels.name())
                                 ),
                             };

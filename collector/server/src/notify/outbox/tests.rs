@@ -100,7 +100,16 @@ fn fast() -> DeliveryConfig {
 
 fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RocksStore::open(dir.path(), RocksOptions { sync: false }).unwrap());
+    let store = Arc::new(
+        RocksStore::open(
+            dir.path(),
+            RocksOptions {
+                sync: false,
+                ..RocksOptions::default()
+            },
+        )
+        .unwrap(),
+    );
     (dir, store)
 }
 
