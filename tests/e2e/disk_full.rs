@@ -275,3 +275,80 @@ fn kill_9_while_read_only_loses_nothing_and_the_restart_is_read_only_until_space
     drop(agent);
     drop(collector);
 }
+
+#[test]
+fn a_real_enospc_past_the_guard_refuses_ingest_and_heals_when_space_returns() {
+    // The guard off: nothing stops the writes before the filesystem is full, so RocksDB
+    // meets ENOSPC itself. A file put there first is what gets freed afterwards.
+    let dir = tempfile::tempdir().unwrap();
+    let mount = Tmpfs::mount(&dir.path().join("fs"), 256 * MIB);
+    let reserve = mount.0.join("reserve");
+    std::fs::write(&reserve, vec![1u8; usize::try_from(64 * MIB).unwrap()]).unwrap();
+    let (collector, base) = Collector::start_with_http(
+        &mount.0.join("data"),
+        &[
+            ("VIGIL_COLLECTOR__STORAGE__MIN_FREE_BYTES", "0"),
+            ("VIGIL_COLLECTOR__STORAGE__SYNC", "false"),
+        ],
+    );
+    let url = collector.url();
+    let host = "enospc";
+    let agent = agent_at_1s(&url, host, dir.path());
+    wait_for(Duration::from_secs(30), "the agent's first rounds", || {
+        (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
+    });
+    // A backfill fills what is left of the filesystem.
+    let mut loadgen = Command::new(bin("vigil-loadgen"));
+    loadgen
+        .args(["--collector", &url, "--hosts", "10"])
+        .args(["--backfill", "72h", "--duration", "5s", "--no-reconnect"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = loadgen.spawn().unwrap();
+    let (_, body) = wait_for(Duration::from_secs(180), "a write to fail", || {
+        let answer = get(&base, "/-/ready");
+        (answer.0 == 503).then_some(answer)
+    });
+    assert!(
+        body.contains("No space left") || body.contains("storage failed a write"),
+        "{body}"
+    );
+    let status = vigil_json(&url, &["status"]);
+    assert_eq!(status["storage_state"], "failed", "{status}");
+    // The backfill stops (it would fill the room freed next as well).
+    let _ = child.kill();
+    let _ = child.wait();
+    // Space comes back: the store resumes by itself, ingest within 30 s.
+    std::fs::remove_file(&reserve).unwrap();
+    let freed = Instant::now();
+    wait_for(
+        Duration::from_secs(60),
+        "/-/ready to answer 200 again",
+        || (get(&base, "/-/ready").0 == 200).then_some(()),
+    );
+    let healed = freed.elapsed();
+    let (_, metrics) = get(&base, "/metrics");
+    assert!(
+        metrics.contains("vigil_collector_storage_errors_total{kind=\"enospc\"}"),
+        "{metrics}"
+    );
+    // The agent's rounds from before, during and after are all there, once.
+    let freed_ms = now_ms();
+    let samples = wait_for(
+        Duration::from_secs(60),
+        "rounds after the space returned",
+        || {
+            let s = stored_last_15m(&url, "vigil_agent_rounds_total", host);
+            (s.range(freed_ms + 2_000..).count() >= 2).then_some(s)
+        },
+    );
+    let rounds = assert_every_round(&samples);
+    eprintln!(
+        "real ENOSPC: healed {:.1} s after space returned; {rounds} agent rounds, none lost \
+         or doubled",
+        healed.as_secs_f64()
+    );
+    assert!(healed < Duration::from_secs(30), "{healed:?}");
+    drop(agent);
+    drop(collector);
+}
