@@ -83,6 +83,17 @@ fn fill(collector: &Collector, dir: &Path) -> String {
     url
 }
 
+/// A collector over `data` given the history and stopped; the largest table file and its
+/// size.
+fn filled_and_stopped(dir: &Path, data: &Path) -> (PathBuf, u64) {
+    let mut collector = Collector::start(data, &env_refs(&settings(dir, "24h")));
+    fill(&collector, dir);
+    collector.process.terminate();
+    let table = largest_table(data);
+    let size = std::fs::metadata(&table).unwrap().len();
+    (table, size)
+}
+
 /// The largest table file of the data directory: the sample blocks.
 fn largest_table(data: &Path) -> PathBuf {
     std::fs::read_dir(data)
@@ -155,11 +166,7 @@ fn get(url: &str) -> String {
 fn a_flipped_byte_is_read_around_named_found_by_the_scrub_and_repaired() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut collector = Collector::start(&data, &env_refs(&settings(dir.path(), "24h")));
-    fill(&collector, dir.path());
-    collector.process.terminate();
-    let table = largest_table(&data);
-    let size = std::fs::metadata(&table).unwrap().len();
+    let (table, size) = filled_and_stopped(dir.path(), &data);
     assert!(size > 300_000, "{} is {size} bytes", table.display());
     let mut bytes = std::fs::read(&table).unwrap();
     bytes[(size / 3) as usize] ^= 0x5A;
@@ -236,11 +243,7 @@ fn a_flipped_byte_is_read_around_named_found_by_the_scrub_and_repaired() {
 fn a_truncated_table_stops_the_start_naming_it_and_repair_lets_it_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut collector = Collector::start(&data, &env_refs(&settings(dir.path(), "24h")));
-    fill(&collector, dir.path());
-    collector.process.terminate();
-    let table = largest_table(&data);
-    let size = std::fs::metadata(&table).unwrap().len();
+    let (table, size) = filled_and_stopped(dir.path(), &data);
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(&table)

@@ -18,13 +18,9 @@ fn all_rounds(url: &str, host: &str) -> u64 {
     assert_every_round(&stored_last_15m(url, "vigil_agent_rounds_total", host))
 }
 
-#[test]
-fn a_stalled_stream_is_noticed_within_its_timeout_and_a_cut_one_at_once_losing_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let collector = Collector::start(&dir.path().join("data"), &[]);
-    let url = collector.url();
-    let proxy = FaultProxy::start(collector.port);
-    let host = "behind-proxy";
+/// A real agent sending every second through `proxy` as `host`, once its first rounds are
+/// stored (read from the collector at `url` directly).
+fn agent_behind(proxy: &FaultProxy, url: &str, host: &str, dir: &std::path::Path) -> Running {
     let mut cmd = Command::new(bin("vigil-agent"));
     cmd.args([
         "--collector",
@@ -35,12 +31,23 @@ fn a_stalled_stream_is_noticed_within_its_timeout_and_a_cut_one_at_once_losing_n
         host,
     ])
     .arg("--spool-dir")
-    .arg(dir.path().join("spool"))
+    .arg(dir.join("spool"))
     .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
-    let agent = Running::spawn(cmd, dir.path().join("agent.log"));
+    let agent = Running::spawn(cmd, dir.join("agent.log"));
     wait_for(Duration::from_secs(30), "the agent's first rounds", || {
-        (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
+        (stored_last_15m(url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
     });
+    agent
+}
+
+#[test]
+fn a_stalled_stream_is_noticed_within_its_timeout_and_a_cut_one_at_once_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(&dir.path().join("data"), &[]);
+    let url = collector.url();
+    let proxy = FaultProxy::start(collector.port);
+    let host = "behind-proxy";
+    let agent = agent_behind(&proxy, &url, host, dir.path());
 
     // Stalled: nothing moves and nothing closes.
     let before = proxy.accepted();
@@ -94,22 +101,7 @@ fn a_slow_route_delays_rounds_but_loses_or_doubles_none() {
     let url = collector.url();
     let proxy = FaultProxy::start(collector.port);
     let host = "slow-route";
-    let mut cmd = Command::new(bin("vigil-agent"));
-    cmd.args([
-        "--collector",
-        &proxy.url(),
-        "--interval",
-        "1s",
-        "--hostname",
-        host,
-    ])
-    .arg("--spool-dir")
-    .arg(dir.path().join("spool"))
-    .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
-    let agent = Running::spawn(cmd, dir.path().join("agent.log"));
-    wait_for(Duration::from_secs(30), "the agent's first rounds", || {
-        (stored_last_15m(&url, "vigil_agent_rounds_total", host).len() >= 3).then_some(())
-    });
+    let agent = agent_behind(&proxy, &url, host, dir.path());
     // Four seconds each way: every round and every Ack waits, longer than the interval.
     let before = (proxy.accepted(), all_rounds(&url, host));
     proxy.delay(Duration::from_secs(4));

@@ -391,15 +391,7 @@ fn open(dir: &std::path::Path) -> RocksStore {
         ),
         ..BlockOptions::default()
     };
-    RocksStore::open_with_blocks(
-        dir,
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap()
+    RocksStore::open_with_blocks(dir, RocksOptions::with_sync(false), blocks).unwrap()
 }
 
 fn store_bench(hosts: u32, hours: i64, jitter_ms: i64) {

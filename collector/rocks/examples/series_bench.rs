@@ -23,10 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(RocksStore::open(
         dir.path(),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
+        RocksOptions::with_sync(false),
     )?);
     for pass in ["create", "known"] {
         let next = Arc::new(AtomicUsize::new(0));

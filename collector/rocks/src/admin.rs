@@ -162,14 +162,7 @@ mod tests {
     use vigil_store::{Labels, SeriesSamples, Store};
 
     fn filled(dir: &Path) -> (RocksStore, u64) {
-        let store = RocksStore::open(
-            dir,
-            RocksOptions {
-                sync: false,
-                ..RocksOptions::default()
-            },
-        )
-        .unwrap();
+        let store = RocksStore::open(dir, RocksOptions::with_sync(false)).unwrap();
         let labels = Labels::from_pairs(&[("__name__", "up"), ("host", "web-1")]);
         let id = store.resolve_series("web-1", &[labels], 10).unwrap()[0];
         let samples = (0..1000).map(|i| (i * 1000, i as f64)).collect();

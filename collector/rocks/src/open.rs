@@ -40,6 +40,16 @@ pub struct RocksOptions {
     pub memtable_bytes: usize,
 }
 
+impl RocksOptions {
+    /// The default settings with `sync` as given.
+    pub fn with_sync(sync: bool) -> Self {
+        Self {
+            sync,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for RocksOptions {
     fn default() -> Self {
         Self {

@@ -77,10 +77,7 @@ pub fn repair(dir: &Path, progress: &mut dyn FnMut(&str)) -> StoreResult<RepairR
     // manifest cannot be read.
     let strict = crate::RocksStore::open_with_blocks(
         dir,
-        crate::RocksOptions {
-            sync: true,
-            ..crate::RocksOptions::default()
-        },
+        crate::RocksOptions::with_sync(true),
         crate::BlockOptions {
             compaction_interval: std::time::Duration::from_secs(86_400),
             scrub_interval: std::time::Duration::ZERO,

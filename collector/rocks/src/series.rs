@@ -273,16 +273,7 @@ mod tests {
     #[test]
     fn concurrent_calls_give_each_label_set_one_id_and_count_it_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            RocksStore::open(
-                dir.path(),
-                RocksOptions {
-                    sync: false,
-                    ..RocksOptions::default()
-                },
-            )
-            .unwrap(),
-        );
+        let store = Arc::new(RocksStore::open(dir.path(), RocksOptions::with_sync(false)).unwrap());
         let (threads, shared, own) = (6usize, 1_500usize, 500usize);
         let workers: Vec<_> = (0..threads)
             .map(|t| {
@@ -345,14 +336,7 @@ mod tests {
         drop(found);
         let store = Arc::into_inner(store).unwrap();
         drop(store);
-        let store = RocksStore::open(
-            dir.path(),
-            RocksOptions {
-                sync: false,
-                ..RocksOptions::default()
-            },
-        )
-        .unwrap();
+        let store = RocksStore::open(dir.path(), RocksOptions::with_sync(false)).unwrap();
         let counted: u64 = (0..threads)
             .map(|t| store.series_count(&format!("h{t}")).unwrap())
             .sum();

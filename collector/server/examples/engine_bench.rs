@@ -18,10 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.len() == 6 {
         let store: Arc<dyn Store> = Arc::new(RocksStore::open(
             std::path::Path::new(&args[1]),
-            RocksOptions {
-                sync: false,
-                ..RocksOptions::default()
-            },
+            RocksOptions::with_sync(false),
         )?);
         let engine = Engine::new(store, EngineOptions::default());
         let (start, end, step): (i64, i64, i64) =
@@ -46,10 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn Store> = Arc::new(RocksStore::open(
         dir.path(),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
+        RocksOptions::with_sync(false),
     )?);
     let end: i64 = 1_800_000_000_000;
     let start = end - 3_900_000; // 1 h 5 min

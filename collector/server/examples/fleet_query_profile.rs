@@ -47,10 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = args.get(3).map_or(Ok(9), |r| r.parse())?;
     let store: Arc<dyn Store> = Arc::new(RocksStore::open(
         std::path::Path::new(&args[1]),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
+        RocksOptions::with_sync(false),
     )?);
     let end_ms: i64 = args[2].parse::<i64>()? * 1000;
     let q_end = end_ms - 10_000;

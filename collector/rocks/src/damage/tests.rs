@@ -23,15 +23,18 @@ fn open(dir: &Path, sync: bool) -> RocksStore {
         scrub_interval: Duration::ZERO,
         ..BlockOptions::default()
     };
-    RocksStore::open_with_blocks(
-        dir,
-        RocksOptions {
-            sync,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap()
+    RocksStore::open_with_blocks(dir, RocksOptions::with_sync(sync), blocks).unwrap()
+}
+
+/// Why opening `dir` as the collector does fails (it must).
+fn open_error(dir: &Path, sync: bool) -> String {
+    let blocks = BlockOptions {
+        scrub_interval: Duration::ZERO,
+        ..BlockOptions::default()
+    };
+    RocksStore::open_with_blocks(dir, RocksOptions::with_sync(sync), blocks)
+        .unwrap_err()
+        .to_string()
 }
 
 /// A value no two samples share and no codec shortens much, so the blocks fill many of
@@ -268,20 +271,7 @@ fn a_truncated_table_stops_the_open_naming_it_and_repair_keeps_every_other_file(
     f.set_len(size / 2).unwrap();
     drop(f);
 
-    let blocks = BlockOptions {
-        scrub_interval: Duration::ZERO,
-        ..BlockOptions::default()
-    };
-    let e = RocksStore::open_with_blocks(
-        dir.path(),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = open_error(dir.path(), false);
     let name = table.file_name().unwrap().to_string_lossy().into_owned();
     assert!(e.contains(&format!("{name} (a table file)")), "{e}");
     assert!(e.contains("vigil-collector repair --data-dir"), "{e}");
@@ -379,20 +369,7 @@ fn damage_inside_the_log_stops_the_open_naming_it_and_repair_replays_the_rest() 
     let len = std::fs::metadata(&log).unwrap().len();
     assert!(len > 3 * 32 * 1024, "the log is {len} bytes");
     flip_byte(&log, len / 2);
-    let blocks = BlockOptions {
-        scrub_interval: Duration::ZERO,
-        ..BlockOptions::default()
-    };
-    let e = RocksStore::open_with_blocks(
-        &crashed,
-        RocksOptions {
-            sync: true,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = open_error(&crashed, true);
     assert!(e.contains("is damaged"), "{e}");
     assert!(e.contains("vigil-collector repair --data-dir"), "{e}");
 
@@ -446,20 +423,7 @@ fn a_damaged_manifest_stops_the_open_naming_it_and_repair_rebuilds_it_from_the_t
         .unwrap();
     let size = std::fs::metadata(&manifest).unwrap().len();
     flip_byte(&manifest, size / 2);
-    let blocks = BlockOptions {
-        scrub_interval: Duration::ZERO,
-        ..BlockOptions::default()
-    };
-    let e = RocksStore::open_with_blocks(
-        dir.path(),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = open_error(dir.path(), false);
     assert!(e.contains("MANIFEST-") && e.contains("is damaged"), "{e}");
     assert!(e.contains("vigil-collector repair --data-dir"), "{e}");
 

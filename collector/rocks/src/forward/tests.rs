@@ -5,14 +5,7 @@ use std::sync::Arc;
 use vigil_store::Store;
 
 fn open(dir: &Path) -> RocksStore {
-    RocksStore::open(
-        dir,
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-    )
-    .unwrap()
+    RocksStore::open(dir, RocksOptions::with_sync(false)).unwrap()
 }
 
 fn series(store: &RocksStore, n: usize) -> Vec<SeriesId> {

@@ -20,15 +20,7 @@ fn open(dir: &std::path::Path, block: Duration, retention: [u64; 3]) -> RocksSto
         retention_1h: Duration::from_secs(retention[2]),
         ..BlockOptions::default()
     };
-    RocksStore::open_with_blocks(
-        dir,
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap()
+    RocksStore::open_with_blocks(dir, RocksOptions::with_sync(false), blocks).unwrap()
 }
 
 fn series(store: &RocksStore, name: &str) -> SeriesId {

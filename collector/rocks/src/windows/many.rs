@@ -254,15 +254,9 @@ mod tests {
             retention: Duration::ZERO,
             ..BlockOptions::default()
         };
-        let store = RocksStore::open_with_blocks(
-            dir.path(),
-            RocksOptions {
-                sync: false,
-                ..RocksOptions::default()
-            },
-            blocks,
-        )
-        .unwrap();
+        let store =
+            RocksStore::open_with_blocks(dir.path(), RocksOptions::with_sync(false), blocks)
+                .unwrap();
         let labels: Vec<Labels> = (0..40)
             .map(|i| Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())]))
             .collect();

@@ -25,15 +25,7 @@ fn open(dir: &Path) -> RocksStore {
         retention: Duration::ZERO,
         ..BlockOptions::default()
     };
-    RocksStore::open_with_blocks(
-        dir,
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap()
+    RocksStore::open_with_blocks(dir, RocksOptions::with_sync(false), blocks).unwrap()
 }
 
 fn series(store: &RocksStore, n: usize) -> Vec<SeriesId> {
@@ -308,16 +300,9 @@ fn a_format_2_directory_is_upgraded_and_an_unknown_format_refused() {
             .unwrap();
     }
     let blocks = BlockOptions::default();
-    let err = RocksStore::open_with_blocks(
-        dir.path(),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = RocksStore::open_with_blocks(dir.path(), RocksOptions::with_sync(false), blocks)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not one of formats 1 to"), "{err}");
 }
 
@@ -481,24 +466,21 @@ fn a_format_4_directory_has_its_postings_moved_into_lists() {
     assert_current_format(&store);
 }
 
-#[test]
-fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store of 2 h windows keeping a day, compacted by hand.
+fn keeping_a_day(dir: &Path) -> RocksStore {
     let blocks = BlockOptions {
         block_duration: Duration::from_secs(2 * 3600),
         compaction_interval: Duration::from_secs(3600),
         retention: Duration::from_secs(86_400),
         ..BlockOptions::default()
     };
-    let store = RocksStore::open_with_blocks(
-        dir.path(),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap();
+    RocksStore::open_with_blocks(dir, RocksOptions::with_sync(false), blocks).unwrap()
+}
+
+#[test]
+fn retention_drops_whole_windows_without_a_tombstone_per_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keeping_a_day(dir.path());
     let ids = series(&store, 2);
     let now = vigil_store::clock::now_ms();
     let cutoff = (now - 24 * HOUR).div_euclid(2 * HOUR) * 2 * HOUR;
@@ -675,21 +657,7 @@ fn an_idle_store_compacts_its_open_window_and_later_samples_merge_at_close() {
 #[test]
 fn a_clock_going_back_an_hour_makes_retention_delete_nothing_early() {
     let dir = tempfile::tempdir().unwrap();
-    let blocks = BlockOptions {
-        block_duration: Duration::from_secs(2 * 3600),
-        compaction_interval: Duration::from_secs(3600),
-        retention: Duration::from_secs(86_400),
-        ..BlockOptions::default()
-    };
-    let store = RocksStore::open_with_blocks(
-        dir.path(),
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-        blocks,
-    )
-    .unwrap();
+    let store = keeping_a_day(dir.path());
     let ids = series(&store, 1);
     // The store reads the wall clock when it opens, so the data is placed around it.
     let now = vigil_store::clock::now_ms();

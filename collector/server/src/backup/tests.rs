@@ -45,14 +45,7 @@ impl Places {
 
 /// A RocksDB store in `dir` with one series of two samples.
 fn filled(dir: &Path) -> (RocksStore, u64) {
-    let store = RocksStore::open(
-        dir,
-        RocksOptions {
-            sync: false,
-            ..RocksOptions::default()
-        },
-    )
-    .unwrap();
+    let store = RocksStore::open(dir, RocksOptions::with_sync(false)).unwrap();
     let labels = Labels::from_pairs(&[("__name__", "up"), ("host", "a")]);
     let id = store.resolve_series("a", &[labels], 10).unwrap()[0];
     store

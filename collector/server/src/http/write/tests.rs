@@ -47,16 +47,8 @@ fn token(name: &str, role: Role, secret: &str, hosts: Option<&[&str]>) -> TokenC
 /// A collector's HTTP API with remote write, open or with tokens, under `limits`.
 fn app(with_tokens: bool, limits: Limits) -> App {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> = Arc::new(
-        RocksStore::open(
-            dir.path(),
-            RocksOptions {
-                sync: false,
-                ..RocksOptions::default()
-            },
-        )
-        .expect("open"),
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(RocksStore::open(dir.path(), RocksOptions::with_sync(false)).expect("open"));
     let engine = Engine::new(store.clone(), EngineOptions::default());
     let mut config = crate::config::Config::default();
     if with_tokens {

@@ -10,16 +10,8 @@ mod bounds;
 
 fn backfill(limits: Limits) -> (tempfile::TempDir, Arc<dyn Store>, Backfill) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> = Arc::new(
-        RocksStore::open(
-            dir.path(),
-            RocksOptions {
-                sync: false,
-                ..RocksOptions::default()
-            },
-        )
-        .expect("open"),
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(RocksStore::open(dir.path(), RocksOptions::with_sync(false)).expect("open"));
     let b = Backfill::new(store.clone(), Arc::new(limits));
     (dir, store, b)
 }

@@ -100,16 +100,7 @@ fn fast() -> DeliveryConfig {
 
 fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        RocksStore::open(
-            dir.path(),
-            RocksOptions {
-                sync: false,
-                ..RocksOptions::default()
-            },
-        )
-        .unwrap(),
-    );
+    let store = Arc::new(RocksStore::open(dir.path(), RocksOptions::with_sync(false)).unwrap());
     (dir, store)
 }
 
