@@ -112,7 +112,12 @@ impl RocksStore {
             let entry = entry.map_err(unreadable)?;
             // Write-ahead log files are `<number>.log`; RocksDB's own text log is `LOG`.
             if entry.path().extension().is_some_and(|e| e == "log") {
-                wal_bytes += entry.metadata().map_err(unreadable)?.len();
+                // A log RocksDB deleted since the listing counts as nothing.
+                match entry.metadata() {
+                    Ok(meta) => wal_bytes += meta.len(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(unreadable(e)),
+                }
             }
         }
         let series_by_host = self.series_per_host()?;

@@ -114,7 +114,13 @@ pub fn dir_usage(dir: &Path) -> std::io::Result<(u64, u64, u64)> {
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
-            let meta = entry.metadata()?;
+            // RocksDB deletes obsolete files at any time: one gone since the listing
+            // counts as nothing, not as a failure.
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if meta.is_dir() {
                 pending.push(entry.path());
             } else if meta.is_file() {
