@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use vigil_tests::fault_proxy::FaultProxy;
 use vigil_tests::notify_servers::HttpReceiver;
 use vigil_tests::notify_servers::smtp::{SmtpOptions, SmtpServer};
-use vigil_tests::packages::ensure_package;
 use vigil_tests::rng::Rng;
 use vigil_tests::tmpfs::{Tmpfs, free_bytes};
 use vigil_tests::victoria::http_get;
@@ -189,32 +188,10 @@ impl Node {
     }
 }
 
-/// A real agent sending every second to `url` as `host`, spooling under `dir`; under
-/// `faketime` with `skew` when given.
+/// A real agent sending every second to `url` as `host`, spooling under `dir`; with
+/// `skew`, under libfaketime.
 fn agent(url: &str, host: &str, dir: &Path, skew: Option<&str>) -> Running {
-    let mut cmd = Command::new(bin("vigil-agent"));
-    if let Some(skew) = skew {
-        // libfaketime preloaded into the agent itself (the `faketime` wrapper would stay
-        // between, and a kill -9 of it would leave the agent running).
-        cmd.env("LD_PRELOAD", libfaketime())
-            .env("FAKETIME", skew)
-            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    }
-    cmd.args(["--collector", url, "--interval", "1s", "--hostname", host])
-        .arg("--spool-dir")
-        .arg(dir.join(format!("spool-{host}")))
-        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
-    Running::spawn(cmd, dir.join(format!("{host}.log")))
-}
-
-/// Debian's libfaketime (package `libfaketime`, a dependency of `faketime`).
-fn libfaketime() -> PathBuf {
-    let found = std::fs::read_dir("/usr/lib")
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path().join("faketime/libfaketime.so.1"))
-        .find(|p| p.exists());
-    found.expect("libfaketime.so.1 under /usr/lib/*/faketime (apt-get install faketime)")
+    vigil_tests::agent_every_second(url, host, dir, skew)
 }
 
 /// Times each fault was injected and how long each took to heal.
@@ -320,7 +297,6 @@ fn webhook_deliveries(hook: &HttpReceiver) -> BTreeMap<String, ((String, String,
 
 #[test]
 fn chaos_soak_loses_nothing_acknowledged_doubles_nothing_and_heals_itself() {
-    ensure_package("faketime", Path::new("/usr/bin/faketime"));
     let duration = soak_duration();
     let seed = soak_seed();
     let dir = tempfile::tempdir().unwrap();

@@ -7,26 +7,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use vigil_tests::packages::ensure_package;
-use vigil_tests::{Collector, Running, bin, series_values, vigil, vigil_json, wait_for};
+use vigil_tests::{Collector, Running, series_values, vigil, vigil_json, wait_for};
 
 fn agent(url: &str, host: &str, dir: &Path, faketime: Option<&str>) -> Running {
-    let mut cmd = match faketime {
-        Some(offset) => {
-            let mut c = Command::new("faketime");
-            c.args(["-f", offset]).arg(bin("vigil-agent"));
-            c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-            c
-        }
-        None => Command::new(bin("vigil-agent")),
-    };
-    cmd.args(["--collector", url, "--interval", "1s", "--hostname", host])
-        .arg("--spool-dir")
-        .arg(dir.join(format!("spool-{host}")))
-        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
-    Running::spawn(cmd, dir.join(format!("agent-{host}.log")))
+    vigil_tests::agent_every_second(url, host, dir, faketime)
 }
 
 /// The host's entry in `vigil hosts --output json`.

@@ -65,6 +65,32 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A real agent sending every second to `url` as `host`, spooling under `dir`
+/// (`spool-HOST`, log `agent-HOST.log`), reconnecting within a second. With `skew`
+/// (`"+1h"`, `"+120s"`), under Debian's libfaketime preloaded into the agent itself, its
+/// monotonic clock left alone (through the `faketime` wrapper a kill of the wrapper would
+/// leave the agent running).
+pub fn agent_every_second(url: &str, host: &str, dir: &Path, skew: Option<&str>) -> Running {
+    let mut cmd = Command::new(bin("vigil-agent"));
+    if let Some(skew) = skew {
+        packages::ensure_package("faketime", Path::new("/usr/bin/faketime"));
+        let lib = std::fs::read_dir("/usr/lib")
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("faketime/libfaketime.so.1"))
+            .find(|p| p.exists())
+            .expect("libfaketime.so.1 under /usr/lib/*/faketime (apt-get install faketime)");
+        cmd.env("LD_PRELOAD", lib)
+            .env("FAKETIME", skew)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    }
+    cmd.args(["--collector", url, "--interval", "1s", "--hostname", host])
+        .arg("--spool-dir")
+        .arg(dir.join(format!("spool-{host}")))
+        .env("VIGIL_AGENT__DELIVERY__BACKOFF_MAX", "1s");
+    Running::spawn(cmd, dir.join(format!("agent-{host}.log")))
+}
+
 /// Polls `check` every 100 ms until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
