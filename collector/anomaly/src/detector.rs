@@ -9,6 +9,8 @@ const LEVEL_RATE: f64 = 0.02;
 /// Learning rate of the level while the residuals stay on one side (a shift being
 /// learned): fast, so a lasting shift stops alarming.
 const SHIFT_RATE: f64 = 0.1;
+/// Clip of the residual the level learns while a shift is being learned.
+const SHIFT_CLIP: f64 = 10.0;
 /// The CUSUM past which the level learns at [`SHIFT_RATE`].
 const SHIFT_CUSUM: f64 = 5.0;
 /// Learning rate of the usual scale (slow: the noise the series has had for hours).
@@ -233,7 +235,13 @@ impl Detector {
         // Learn, from the clipped residual.
         let clipped = residual.clamp(-CLIP * sd, CLIP * sd);
         let shifting = self.cusum_up.max(self.cusum_down) > SHIFT_CUSUM;
-        self.level += if shifting { SHIFT_RATE } else { LEVEL_RATE } * clipped;
+        // While a shift is being learned the level follows it with a wider clip: a large
+        // shift is learned in tens of samples, not hundreds.
+        self.level += if shifting {
+            SHIFT_RATE * residual.clamp(-SHIFT_CLIP * sd, SHIFT_CLIP * sd)
+        } else {
+            LEVEL_RATE * clipped
+        };
         self.scale += SCALE_RATE * (clipped.abs() - self.scale);
         let samples_per_hour = (HOUR_MS as f64 / self.step_ms.max(1.0)).max(1.0);
         // Each slot moves about two thirds of the way on each visit of its hour.

@@ -22,9 +22,11 @@
 //! - `ca`: make the fleet's CA and the collector's server certificate, show certificates
 //!   (local files only, no collector).
 //! - `enroll`: create, list and revoke join tokens on the Enroll service.
+//! - `anomaly`: `vigil anomaly score`, the anomaly detector over a local CSV file.
 //! - `error`: what can go wrong, and the exit code for each.
 
 mod alerts;
+mod anomaly;
 mod auth;
 mod backup;
 mod ca;
@@ -187,6 +189,9 @@ pub enum Command {
     Ca(CaArgs),
     /// Join tokens for agents: create one, list them, revoke one
     Enroll(EnrollArgs),
+    /// Score a CSV file of timestamp,value rows with the anomaly detector (score; no
+    /// collector needed)
+    Anomaly(anomaly::AnomalyArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -195,6 +200,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // `vigil ca` works on local files: no collector, no token.
     if let Command::Ca(args) = &cli.command {
         return ca::run(args, cli.ca_cert.as_deref(), cli.output);
+    }
+    // So does `vigil anomaly score`.
+    if let Command::Anomaly(args) = &cli.command {
+        return anomaly::run(args, cli.output);
     }
     let target = client::Target {
         url: cli.collector.clone(),
@@ -222,7 +231,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status::run(&target, cli.output).await?,
         Command::Enroll(args) => enroll::run(&target, args, cli.output).await?,
         // Handled above.
-        Command::Ca(_) => {}
+        Command::Ca(_) | Command::Anomaly(_) => {}
     }
     Ok(())
 }
