@@ -44,7 +44,10 @@
 //! # Bounded
 //!
 //! State per series: [`STATE_BYTES`] bytes at most (24 + 168 profile slots as `f32`, plus
-//! a few counters); see the test `state_is_small`. No allocation after construction.
+//! a few counters; 904 bytes today); see the test `state_is_small`. No allocation after
+//! construction. Cost: `cargo run --release -p vigil-anomaly --example cost` (1,000 series
+//! × a week at 1 minute, fed round-robin) took 42 ns per sample on one core of this 2-core
+//! machine while other work ran (2026-12-05).
 
 mod detector;
 mod score;
