@@ -51,6 +51,7 @@
 
 mod detector;
 mod score;
+pub mod synth;
 
 pub use detector::{Detector, Scored};
 pub use score::{Evidence, score_of};
