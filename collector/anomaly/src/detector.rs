@@ -32,6 +32,9 @@ const MAD_TO_SD: f64 = 1.253_314_137_315_500_3;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 const WEEK_MS: i64 = 7 * DAY_MS;
+/// History a profile needs before it may be used: two days, and a week and a day.
+const DAILY_AFTER_MS: i64 = 2 * DAY_MS;
+const WEEKLY_AFTER_MS: i64 = WEEK_MS + DAY_MS;
 
 /// One sample's result.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,13 +141,13 @@ impl Detector {
     }
 
     fn uses_daily(&self) -> bool {
-        self.last_ms - self.first_ms >= 2 * DAY_MS
+        self.last_ms - self.first_ms >= DAILY_AFTER_MS
             && self.error_daily < self.gain(1) * self.error_plain
     }
 
     fn uses_weekly(&self) -> bool {
         self.uses_daily()
-            && self.last_ms - self.first_ms >= 2 * WEEK_MS
+            && self.last_ms - self.first_ms >= WEEKLY_AFTER_MS
             && self.error_both < self.gain(2) * self.error_daily
     }
 
