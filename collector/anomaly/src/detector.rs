@@ -25,6 +25,8 @@ const ERROR_RATE: f64 = 0.005;
 const CLIP: f64 = 3.0;
 /// Residuals are clipped to this many standard deviations before the profiles learn them.
 const PROFILE_CLIP: f64 = 20.0;
+/// The weekly profile is used once its residuals are this much smaller than the daily one's.
+const WEEKLY_GAIN: f64 = 0.9;
 /// A profile is used once its residuals are this much smaller than without it.
 const SEASON_GAIN: f64 = 0.8;
 /// Mean absolute deviation to standard deviation, for Gaussian noise.
@@ -74,6 +76,8 @@ pub struct Detector {
     change: f64,
     /// Samples since the value last changed.
     unchanged: u32,
+    /// The smallest step between two different values seen (0 until one is).
+    quantum: f64,
     /// How often the value changed, as it was when the current run of unchanged values
     /// began (the run itself does not teach it).
     change_before_run: f64,
@@ -110,6 +114,7 @@ impl Detector {
             cusum_down: 0.0,
             change: 1.0,
             unchanged: 0,
+            quantum: 0.0,
             change_before_run: 1.0,
             error_plain: 0.0,
             error_daily: 0.0,
@@ -133,10 +138,13 @@ impl Detector {
     /// The gain a profile must show: [`SEASON_GAIN`] to start using it, a little less to
     /// keep it (so that it does not flicker on and off near the bar).
     fn gain(&self, level: u8) -> f64 {
+        // The weekly profile's gain is averaged over the whole week, weekdays included,
+        // where it has nothing to add: a smaller gain already marks a real weekly rhythm.
+        let bar = if level == 2 { WEEKLY_GAIN } else { SEASON_GAIN };
         if self.profiles >= level {
-            SEASON_GAIN + 0.1
+            bar + 0.1
         } else {
-            SEASON_GAIN
+            bar
         }
     }
 
@@ -197,6 +205,12 @@ impl Detector {
         let expected = self.level + seasonal;
         let residual = value - expected;
         let changed = self.seen > 1 && value != self.last_value;
+        if changed {
+            let step = (value - self.last_value).abs();
+            if self.quantum == 0.0 || step < self.quantum {
+                self.quantum = step;
+            }
+        }
         if self.seen <= WARMUP {
             // The level and scale start as the running mean and mean absolute deviation.
             let n = self.seen as f64;
@@ -216,7 +230,9 @@ impl Detector {
             };
         }
         // The noise, with a floor for series that barely move (a constant one included).
-        let floor = 1e-9 * self.level.abs().max(1.0);
+        // Values that come in steps (counts, rounded gauges) cannot tell noise from a step
+        // smaller than half of one: the floor is that, where the series has steps.
+        let floor = (1e-9 * self.level.abs().max(1.0)).max(0.5 * self.quantum);
         let sd = (self.scale * MAD_TO_SD).max(floor);
         let z = residual / sd;
         // One far-out sample counts as a few standard deviations here: the CUSUM is for
@@ -285,7 +301,9 @@ impl Detector {
         if !changed && self.unchanged == 0 {
             self.change_before_run = self.change;
         }
-        self.change += CHANGE_RATE * (f64::from(u8::from(changed)) - self.change);
+        // While warming up, the plain mean of the changes seen; then a moving one.
+        let rate = CHANGE_RATE.max(1.0 / (self.seen - 1) as f64);
+        self.change += rate * (f64::from(u8::from(changed)) - self.change);
         self.unchanged = if changed {
             0
         } else {

@@ -16,6 +16,8 @@
 //! - **Robust.** The level, the profiles and the scale learn from the residual clipped to
 //!   ±3 scales: one outlier moves them little. A lasting shift is learned within about
 //!   [`SHIFT_LEARNED`] samples, so it does not alarm forever.
+//! - **Steps.** A series whose values come in steps (counts, rounded gauges) has a noise
+//!   floor of half its smallest step, so a count moving from 5 to 6 is not a 10⁸-sigma event.
 //! - **Seasonal only where it shows.** A profile is used once it has seen two cycles and
 //!   its residuals are at least a fifth smaller than without it; a flat series never
 //!   gets one.
@@ -35,19 +37,18 @@
 //!
 //! # Not yet
 //!
-//! This is the detector alone (issue 21's first part). Not yet: rules, the
-//! `vigil_anomaly_score` series, the CLI, the benchmark against the baselines, and the
-//! measured cost per sample. Known weakness: with a weekly pattern (weekends lower), the
-//! hours where the weekend begins and ends still alarm in the fourth week; the weekly
-//! profile is found (`profiles() == 2`) but not yet learned cleanly enough there.
+//! This is the detector, `vigil anomaly score` and the benchmark (issue 21's first part).
+//! Not yet: rules, the `vigil_anomaly_score` series, `vigil anomalies`. Known weaknesses:
+//! with a weekly pattern (weekends lower), the hours where the weekend begins and ends can
+//! still alarm in the fourth week; season breaks are found about a third of the time.
 //!
 //! # Bounded
 //!
 //! State per series: [`STATE_BYTES`] bytes at most (24 + 168 profile slots as `f32`, plus
-//! a few counters; 904 bytes today); see the test `state_is_small`. No allocation after
+//! a few counters; 912 bytes today); see the test `state_is_small`. No allocation after
 //! construction. Cost: `cargo run --release -p vigil-anomaly --example cost` (1,000 series
-//! × a week at 1 minute, fed round-robin) took 42 ns per sample on one core of this 2-core
-//! machine while other work ran (2026-12-05).
+//! × a week at 1 minute, fed round-robin) took 42 to 72 ns per sample on one core of this
+//! 2-core machine while other work ran (2026-12-05).
 
 mod detector;
 mod score;
