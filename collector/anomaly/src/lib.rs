@@ -40,7 +40,10 @@
 //! This is the detector, `vigil anomaly score` and the benchmark (issue 21's first part).
 //! Not yet: rules, the `vigil_anomaly_score` series, `vigil anomalies`. Known weaknesses:
 //! with a weekly pattern (weekends lower), the hours where the weekend begins and ends can
-//! still alarm in the fourth week; season breaks are found about a third of the time.
+//! still alarm in the fourth week; season breaks are found about a third of the time; a
+//! shift of about 2.5 standard deviations may be learned before it is reported (the level
+//! starts learning fast at a CUSUM of 5, the score reaches 0.5 at 8; reporting first made
+//! the benchmark worse, as larger shifts were then learned late).
 //!
 //! # Bounded
 //!

@@ -1,29 +1,12 @@
 //! The detector on made-up traces: one per kind of anomaly, clean ones, causality, size.
 
+use crate::synth::Rng as Noise;
 use crate::{Detector, STATE_BYTES};
 
 const MIN: i64 = 60_000;
 const DAY: i64 = 1440;
 /// Monday 2023-11-13 00:00 UTC.
 const T0: i64 = 1_699_833_600_000;
-
-/// A seeded generator of Gaussian noise (SplitMix64 and Box–Muller), the same everywhere.
-struct Noise(u64);
-
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn gauss(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 /// Scores of `values` at one sample a minute from `T0`.
 fn scores(values: &[f64]) -> Vec<f64> {
@@ -38,7 +21,7 @@ fn scores(values: &[f64]) -> Vec<f64> {
 /// `n` samples of noise around `level` with standard deviation `sd`, a daily wave of
 /// amplitude `daily` on top.
 fn trace(n: usize, level: f64, sd: f64, daily: f64, seed: u64) -> Vec<f64> {
-    let mut noise = Noise(seed);
+    let mut noise = Noise::new(seed);
     (0..n)
         .map(|i| {
             let phase = (i as f64 / DAY as f64) * std::f64::consts::TAU;
@@ -90,7 +73,7 @@ fn a_level_shift_alarms_within_a_few_samples_then_is_learned() {
     let mut v = trace(3 * DAY as usize, 50.0, 2.0, 0.0, 6);
     let at = DAY as usize;
     for x in &mut v[at..] {
-        *x += 5.0; // 2.5 standard deviations: not a spike alone
+        *x += 8.0; // 4 standard deviations: not a spike alone (a score of 0.17)
     }
     let s = scores(&v);
     let first = alarms(&s).into_iter().find(|&i| i >= at).unwrap();
@@ -110,7 +93,7 @@ fn a_level_shift_alarms_within_a_few_samples_then_is_learned() {
 #[test]
 fn more_noise_alarms() {
     let mut v = trace(2 * DAY as usize, 50.0, 1.0, 0.0, 7);
-    let mut noise = Noise(70);
+    let mut noise = Noise::new(70);
     let at = DAY as usize;
     for x in &mut v[at..at + 120] {
         *x += 4.0 * noise.gauss();
@@ -137,7 +120,7 @@ fn a_broken_daily_rhythm_alarms() {
     let mut v = trace(5 * DAY as usize, 50.0, 1.0, 20.0, 9);
     // Day 4 stays flat at the mean instead of following its wave.
     let at = 4 * DAY as usize;
-    let mut noise = Noise(90);
+    let mut noise = Noise::new(90);
     for x in &mut v[at..at + DAY as usize / 2] {
         *x = 50.0 + noise.gauss();
     }
