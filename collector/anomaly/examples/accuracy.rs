@@ -27,6 +27,9 @@ use vigil_anomaly::synth::{KINDS, Trace, trace};
 /// Alarms per sample for one trace.
 type Alarms = Vec<bool>;
 
+/// A detector of the comparison: its name, and its alarms on a trace.
+type Run = (&'static str, fn(&Trace) -> Alarms);
+
 fn vigil(t: &Trace) -> Alarms {
     let mut d = Detector::new();
     t.samples
@@ -109,8 +112,8 @@ fn kmeans(t: &Trace) -> Alarms {
     let window = (1440 / t.step_min) as usize;
     let mut centroids: Option<([[f64; LAGS]; 2], f64)> = None;
     let mut out = vec![false; v.len()];
-    for i in LAGS..v.len() {
-        if i >= window && (i - window) % retrain == 0 {
+    for (i, alarm) in out.iter_mut().enumerate().skip(LAGS) {
+        if i >= window && (i - window).is_multiple_of(retrain) {
             let train: Vec<[f64; LAGS]> = (i - window + LAGS..i).map(vector).collect();
             let mut c = [train[0], train[train.len() / 2]];
             for _ in 0..10 {
@@ -137,7 +140,7 @@ fn kmeans(t: &Trace) -> Alarms {
         }
         if let Some((c, limit)) = &centroids {
             let x = vector(i);
-            out[i] = dist(&x, &c[0]).min(dist(&x, &c[1])) > *limit;
+            *alarm = dist(&x, &c[0]).min(dist(&x, &c[1])) > *limit;
         }
     }
     out
@@ -170,7 +173,7 @@ fn main() {
         .ok()
         .and_then(|b| b.parse().ok())
         .unwrap_or(1_000_000);
-    let detectors: [(&str, fn(&Trace) -> Alarms); 5] = [
+    let detectors: [Run; 5] = [
         ("vigil", vigil),
         ("3-sigma", three_sigma),
         ("rolling-z", rolling_z),
