@@ -8,7 +8,7 @@
 //!   default).
 //! - **Caches sized from it.** RocksDB's block cache and memtable budget are shares of it
 //!   ([`cache_sizes`]), never more than the fixed sizes a large machine gets.
-//! - **Admission.** The disk watch reads the resident memory every second
+//! - **Admission.** The resident memory is read every 200 ms ([`CHECK_EVERY`])
 //!   ([`MemoryBudget::observe`]). Past [`REFUSE_AT`] of the budget, new series are refused
 //!   (`RESOURCE_EXHAUSTED`, naming the budget) while existing series keep flowing: series
 //!   state is what grows without bound under load (a new fleet, label churn), and refusing
@@ -27,6 +27,10 @@ pub const DEFAULT_SHARE: f64 = 0.6;
 /// Past this share of the budget new series are refused; the rest is room for the series
 /// already there, queries and RocksDB's own.
 pub const REFUSE_AT: f64 = 0.9;
+
+/// How often the resident memory is read: a burst of new series grows it by tens of
+/// megabytes a second.
+pub const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Bytes a query may use per sample it holds (timestamp, value, and the vectors' slack).
 const BYTES_PER_QUERY_SAMPLE: u64 = 32;

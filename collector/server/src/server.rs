@@ -136,6 +136,7 @@ async fn serve(
         .configure(&config.storage.data_dir, config.storage.min_free_bytes);
     counters.storage.check_disk(now_ms());
     let disk_watch = tokio::spawn(watch_disk(counters.clone()));
+    let memory_watch = tokio::spawn(watch_memory(counters.clone()));
     let relabel = Arc::new(crate::relabel::Relabeler::new(&config.relabel).map_err(Error::Serve)?);
     let ingest = IngestService::new(
         store.clone(),
@@ -248,6 +249,7 @@ async fn serve(
         .await;
     housekeeping.abort();
     disk_watch.abort();
+    memory_watch.abort();
     hangups.abort();
     // Waits for evaluations in progress, but not for long: saved state is current anyway.
     let stopping = tokio::task::spawn_blocking(move || rules_runtime.stop());
@@ -361,20 +363,27 @@ async fn housekeeping(
 }
 
 /// Reads the data directory's free space every [`CHECK_EVERY`](crate::storage_guard::CHECK_EVERY)
-/// for the storage guard, and the resident memory for the memory budget.
+/// for the storage guard.
 async fn watch_disk(counters: Arc<Counters>) {
     let mut tick = tokio::time::interval(crate::storage_guard::CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let counters = counters.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            counters.storage.check_disk(now_ms());
-            if let Some(resident) = crate::own_metrics::resident_bytes() {
-                counters.memory.observe(resident as u64);
-            }
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || counters.storage.check_disk(now_ms())).await;
+    }
+}
+
+/// Reads the resident memory every [`CHECK_EVERY`](crate::memory_budget::CHECK_EVERY) for
+/// the memory budget (a read of `/proc/self/status`, some microseconds).
+async fn watch_memory(counters: Arc<Counters>) {
+    let mut tick = tokio::time::interval(crate::memory_budget::CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Some(resident) = crate::own_metrics::resident_bytes() {
+            counters.memory.observe(resident as u64);
+        }
     }
 }
 
