@@ -47,67 +47,28 @@ mod tests {
 
     #[test]
     fn each_kind_is_half_at_its_level_and_quiet_below() {
-        let at = |e: Evidence| score_of(&e);
-        assert_eq!(at(Evidence::default()), 0.0);
-        assert!(
-            (at(Evidence {
-                z: 5.0,
-                ..Default::default()
-            }) - 0.5)
-                .abs()
-                < 1e-12
-        );
-        assert_eq!(
-            at(Evidence {
-                z: 3.0,
-                ..Default::default()
-            }),
-            0.0
-        );
-        assert_eq!(
-            at(Evidence {
-                z: 9.0,
-                ..Default::default()
-            }),
-            1.0
-        );
-        assert!(
-            (at(Evidence {
-                cusum: 8.0,
-                ..Default::default()
-            }) - 0.5)
-                .abs()
-                < 1e-12
-        );
-        assert!(
-            (at(Evidence {
-                noise_ratio: 2.2,
-                ..Default::default()
-            }) - 0.5)
-                .abs()
-                < 1e-12
-        );
-        assert!(
-            (at(Evidence {
-                flat_surprise: 14.0,
-                ..Default::default()
-            }) - 0.5)
-                .abs()
-                < 1e-12
-        );
-        assert_eq!(
-            at(Evidence {
-                z: f64::INFINITY,
-                ..Default::default()
-            }),
-            1.0
-        );
-        assert_eq!(
-            at(Evidence {
-                z: f64::NAN,
-                ..Default::default()
-            }),
-            0.0
-        );
+        let e = |z, cusum, noise_ratio, flat_surprise| Evidence {
+            z,
+            cusum,
+            noise_ratio,
+            flat_surprise,
+        };
+        for (evidence, want) in [
+            (e(0.0, 0.0, 0.0, 0.0), 0.0),
+            (e(5.0, 0.0, 0.0, 0.0), 0.5),
+            (e(3.0, 0.0, 0.0, 0.0), 0.0),
+            (e(9.0, 0.0, 0.0, 0.0), 1.0),
+            (e(0.0, 8.0, 0.0, 0.0), 0.5),
+            (e(0.0, 0.0, 2.2, 0.0), 0.5),
+            (e(0.0, 0.0, 0.0, 14.0), 0.5),
+            (e(f64::INFINITY, 0.0, 0.0, 0.0), 1.0),
+            (e(f64::NAN, 0.0, 0.0, 0.0), 0.0),
+        ] {
+            let got = score_of(&evidence);
+            assert!(
+                (got - want).abs() < 1e-12,
+                "{evidence:?}: {got}, want {want}"
+            );
+        }
     }
 }
