@@ -475,9 +475,16 @@ fn chaos_soak_loses_nothing_acknowledged_doubles_nothing_and_heals_itself() {
     }
     let at = now_ms() + 180_000;
 
+    // Every check collects what it finds wrong, so that the tally is printed first (a long
+    // soak's figures are not lost to the first failed check).
     // 1. Every sample the load generator acknowledged, stored once, with its value.
     let acked = report["acked_samples"].as_u64().unwrap();
-    assert_eq!(report["all_acknowledged"], true, "{report}");
+    let mut wrong: Vec<String> = Vec::new();
+    if report["all_acknowledged"] != true {
+        wrong.push(format!(
+            "the load generator left samples unacknowledged: {report}"
+        ));
+    }
     let file = dir.path().join("loadgen.om");
     let mut emit = Command::new(bin("vigil-loadgen"));
     emit.args(["--emit", "openmetrics", file.to_str().unwrap()]);
@@ -485,10 +492,11 @@ fn chaos_soak_loses_nothing_acknowledged_doubles_nothing_and_heals_itself() {
     assert!(emit.output().unwrap().status.success());
     let want = emitted(&file);
     let generated: usize = want.values().map(BTreeMap::len).sum();
-    assert_eq!(
-        acked as usize, generated,
-        "acknowledged against generated: {report}"
-    );
+    if acked as usize != generated {
+        wrong.push(format!(
+            "{acked} acknowledged against {generated} generated: {report}"
+        ));
+    }
     let mut stored_samples = 0usize;
     let mut lost = Vec::new();
     for host in 0..LOADGEN_HOSTS {
@@ -513,12 +521,13 @@ fn chaos_soak_loses_nothing_acknowledged_doubles_nothing_and_heals_itself() {
             }
         }
     }
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged samples lost or wrong: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(5)]
-    );
+    if !lost.is_empty() {
+        wrong.push(format!(
+            "{} acknowledged samples lost or wrong: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        ));
+    }
 
     // 2. Every round of every agent process, once and in order.
     let mut rounds = Vec::new();
@@ -529,8 +538,10 @@ fn chaos_soak_loses_nothing_acknowledged_doubles_nothing_and_heals_itself() {
             at,
         );
         let samples = s.into_iter().next().map(|(_, v)| v).unwrap_or_default();
-        let (n, runs) = rounds_in_runs(&samples).unwrap_or_else(|e| panic!("{host}: {e}"));
-        rounds.push(format!("{host}: {n} rounds in {runs} runs"));
+        match rounds_in_runs(&samples) {
+            Ok((n, runs)) => rounds.push(format!("{host}: {n} rounds in {runs} runs")),
+            Err(e) => wrong.push(format!("{host}: {e}")),
+        }
     }
 
     // 3. Notifications: one delivery per notification and receiver.
@@ -543,18 +554,23 @@ fn chaos_soak_loses_nothing_acknowledged_doubles_nothing_and_heals_itself() {
     // One episode per "on" window of each rule (its expression holds for the first half of
     // every period): two firing notifications in one window would be one episode told
     // twice, under two delivery ids.
+    // (Built-in alerts, such as HostClockSkew for the skewed agent once it has been off for
+    // five minutes, have no windows: only the count of their deliveries is checked.)
     let mut windows: BTreeMap<(String, i64), usize> = BTreeMap::new();
     for (alert, status, starts) in by_event.keys() {
-        let period = if alert == "ChaosTwenty" { 40 } else { 60 };
+        let period = match alert.as_str() {
+            "ChaosTwenty" => 40,
+            "ChaosThirty" => 60,
+            _ => continue,
+        };
         let t = humantime::parse_rfc3339_weak(starts)
             .unwrap_or_else(|e| panic!("startsAt {starts}: {e}"))
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        assert!(
-            t % period < period / 2,
-            "{alert} started at {starts}, outside its window"
-        );
+        if t % period >= period / 2 {
+            wrong.push(format!("{alert} started at {starts}, outside its window"));
+        }
         if status == "firing" {
             *windows.entry((alert.clone(), t / period)).or_default() += 1;
         }
@@ -598,6 +614,7 @@ fn chaos_soak_loses_nothing_acknowledged_doubles_nothing_and_heals_itself() {
     if let Ok(out) = std::env::var("VIGIL_SOAK_TALLY") {
         std::fs::write(out, &tally).unwrap();
     }
+    assert!(wrong.is_empty(), "{wrong:#?}\n{tally}");
     assert!(doubled.is_empty(), "notified twice: {doubled:?}\n{tally}");
     assert!(
         told_twice.is_empty(),
