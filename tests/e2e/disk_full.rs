@@ -313,8 +313,8 @@ fn a_real_enospc_past_the_guard_refuses_ingest_and_heals_when_space_returns() {
         body.contains("No space left") || body.contains("storage failed a write"),
         "{body}"
     );
-    let status = vigil_json(&url, &["status"]);
-    assert_eq!(status["storage_state"], "failed", "{status}");
+    // (Not `vigil status` here: RocksDB may already have recovered by itself, after a
+    // flush let it delete a log file, by the time it answers; the counter below keeps it.)
     // The backfill stops (it would fill the room freed next as well).
     let _ = child.kill();
     let _ = child.wait();
