@@ -440,3 +440,19 @@ fn a_damaged_manifest_stops_the_open_naming_it_and_repair_rebuilds_it_from_the_t
     assert!(losses.is_empty());
     assert_eq!(check_served(&outs), (0, 0));
 }
+
+#[test]
+fn repair_refuses_what_is_not_a_data_directory_and_one_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = repair::repair(&dir.path().join("nowhere"), &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("nowhere"), "{e}");
+    let e = repair::repair(dir.path(), &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("not a Vigil data directory"), "{e}");
+    // A directory a running store holds: refused, and left as it was.
+    let data = dir.path().join("data");
+    let store = open(&data, false);
+    let e = repair::repair(&data, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("in use by another process"), "{e}");
+    drop(store);
+    assert!(open(&data, false).stats().is_ok());
+}
