@@ -62,7 +62,7 @@ run() { # name min_free_bytes
   cpu1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   wait "$lg" || true
-  kill -9 "$pid"
+  { kill -9 "$pid" && wait "$pid"; } 2>/dev/null || true
   local median
   median=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   printf '%-10s %8.1f %%   %8.0f MiB   %8.0f MiB   %s\n' "$name" \
