@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use vigil_tests::victoria::http_get;
 use vigil_tests::{
     Collector, bin, env_refs, stderr, stdout, vigil, vigil_json, vigil_ok, wait_for,
 };
@@ -109,11 +110,10 @@ fn largest_table(data: &Path) -> PathBuf {
 fn read_all(base: &str) -> (usize, Vec<String>) {
     // A range selector: the raw samples with their own times (a range query would repeat
     // the last sample before a lost window at the steps inside it, as PromQL does).
-    let url = format!(
-        "{base}/api/v1/query?query=dmg_value%5B3d%5D&time={}",
-        BASE_S + POINTS * 60
-    );
-    let body: serde_json::Value = serde_json::from_str(&get(&url)).unwrap();
+    let time = (BASE_S + POINTS * 60).to_string();
+    let params = [("query", "dmg_value[3d]"), ("time", time.as_str())];
+    let (_, text) = http_get(port_of(base), "/api/v1/query", &params);
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["status"], "success", "{body}");
     let mut count = 0;
     for series in body["data"]["result"].as_array().unwrap() {
@@ -148,18 +148,9 @@ fn repair(data: &Path) -> String {
     stdout(&out)
 }
 
-/// The body of `GET url` (`http://host:port/path`) over HTTP/1.0.
-fn get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (addr, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
+/// The port of `http://127.0.0.1:PORT`.
+fn port_of(base: &str) -> u16 {
+    base.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 #[test]
@@ -216,7 +207,7 @@ fn a_flipped_byte_is_read_around_named_found_by_the_scrub_and_repaired() {
         },
     );
     assert!(line.contains("vigil-collector repair --data-dir"), "{line}");
-    let metrics = get(&format!("{base}/metrics"));
+    let (_, metrics) = http_get(port_of(&base), "/metrics", &[]);
     assert!(
         metrics.contains("vigil_collector_storage_damaged_parts 1"),
         "{metrics}"
