@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`catalogue`]: the ~300 node_exporter-like series slots of a host, with kinds and units.
 //! - [`fleet`]: every host's samples step by step, deterministic from the seed.
+//! - [`shift`]: `--shift`, a level shift in one host's series from a given time on.
 //! - [`send`]: one gRPC stream per host: Hello, backfill as fast as acknowledged, then live;
 //!   a broken stream is reopened as the agent does.
 //! - [`agent`]: one simulated agent: its scrapes, its spool and its current stream.
@@ -19,6 +20,13 @@
 //! `--seed` and its time range: steps from `end − backfill` up to `end + duration`, where
 //! `--end` defaults to now rounded down to the interval. Pass the same flags (and `--end`)
 //! to a sending run and an `--emit` run and they hold exactly the same samples.
+//!
+//! `--shift HOST:METRIC:FACTOR:AT` (repeatable) changes that dataset on purpose, for tests
+//! of anomaly detection: from AT on (Unix seconds, or `end`, `end-20m`, `end+5m` relative
+//! to `--end`), the series named METRIC on host HOST (0-based: 0 is `host-00000`) report
+//! FACTOR × their normal value: a gauge's value multiplied, a counter's increase per scrape
+//! multiplied (it stays monotonic; its rate shifts by FACTOR). Every output carries the
+//! same shifted samples; without `--shift` they are exactly as before.
 
 pub mod agent;
 pub mod backoff;
@@ -28,6 +36,7 @@ pub mod fleet;
 pub mod intervals;
 pub mod report;
 pub mod send;
+pub mod shift;
 pub mod spool;
 pub mod storm;
 pub mod victoria;
@@ -35,6 +44,7 @@ pub mod victoria;
 use clap::Parser;
 use fleet::{Fleet, FleetSpec};
 use report::{Phase, Stats};
+use shift::LevelShift;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -142,6 +152,14 @@ pub struct Args {
     /// the stream counts as broken (the agent's delivery.ack_timeout is 30s).
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub ack_timeout: Duration,
+    /// Shift one host's series from a given time on (repeatable; for anomaly-detection
+    /// tests): from AT on, the series named METRIC of host HOST (0-based: 3 is host-00003)
+    /// report FACTOR × their normal value: a gauge's value multiplied, a counter's increase
+    /// per scrape multiplied (it stays monotonic; its rate shifts by FACTOR). FACTOR is a
+    /// positive number; AT is Unix seconds or relative to --end: end, end-DURATION,
+    /// end+DURATION (e.g. 0:node_load1:3:end-20m). Samples are the same in every output.
+    #[arg(long, value_name = "HOST:METRIC:FACTOR:AT")]
+    pub shift: Vec<String>,
 }
 
 /// Runs what `args` ask for; Err carries a message for the user. Returns whether every
@@ -176,6 +194,11 @@ pub fn run(args: Args) -> Result<bool, String> {
         Some(s) => s * 1000,
         None => crate::now_ms() / interval_ms * interval_ms,
     };
+    let shifts = args
+        .shift
+        .iter()
+        .map(|text| LevelShift::parse(text, args.hosts, end_ms))
+        .collect::<Result<Vec<_>, _>>()?;
     let spec = FleetSpec {
         hosts: args.hosts,
         series_per_host: args.series_per_host,
@@ -185,7 +208,7 @@ pub fn run(args: Args) -> Result<bool, String> {
         start_ms: end_ms - backfill_steps * interval_ms,
     };
     let steps = backfill_steps + live_steps;
-    let context = serde_json::json!({
+    let mut context = serde_json::json!({
         "hosts": spec.hosts,
         "series_per_host": spec.series_per_host,
         "interval_ms": interval_ms,
@@ -198,6 +221,13 @@ pub fn run(args: Args) -> Result<bool, String> {
         "expected_samples": u64::from(spec.hosts) * spec.series_per_host as u64 * steps as u64,
     });
     let fleet = Fleet::new(spec);
+    for warning in shifts.iter().filter_map(|s| s.unmatched(&fleet)) {
+        eprintln!("vigil-loadgen: warning: {warning}");
+    }
+    if !shifts.is_empty() {
+        context["shifts"] = shifts.iter().map(LevelShift::json).collect();
+    }
+    let fleet = fleet.with_shifts(shifts);
     match &args.emit {
         Some(emit) => write_file(&fleet, steps, &emit[0], &emit[1], &args.output, context),
         None => send_all(&args, fleet, backfill_steps, live_steps, context),

@@ -13,8 +13,14 @@
 //!
 //! Series ids are stream-local ids as the wire protocol uses them: slot `s` in churn epoch
 //! `e` has id `s + slots × e` (epoch 0 for slots that never churn).
+//!
+//! A fleet may carry level shifts (`--shift`, see [`super::shift`]): from a given time on,
+//! the series of one metric on one host report a multiple of their values. A shift changes
+//! only what the shifted slots report, never the random draws, so everything else is the
+//! same sample for sample.
 
 use super::catalogue::{Kind, Template, templates};
+use super::shift::{LevelShift, SlotShift};
 use crate::rng::Rng;
 use std::sync::Arc;
 
@@ -23,7 +29,7 @@ pub const CHURN_LIFETIME_MS: i64 = 6 * 3600 * 1000;
 /// How often a host reboots.
 pub const REBOOT_PERIOD_MS: i64 = 7 * 24 * 3600 * 1000;
 
-/// What the fleet looks like; equal specs give equal samples.
+/// What the fleet looks like; equal specs give equal samples (level shifts aside).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetSpec {
     /// Number of hosts.
@@ -40,18 +46,37 @@ pub struct FleetSpec {
     pub start_ms: i64,
 }
 
-/// The fleet: its spec and the shared catalogue of series slots.
+/// The fleet: its spec, the shared catalogue of series slots and the level shifts.
 #[derive(Debug, Clone)]
 pub struct Fleet {
     spec: FleetSpec,
     templates: Arc<Vec<Template>>,
+    /// Injected into some hosts' series (`--shift`); empty for the plain dataset.
+    shifts: Arc<Vec<LevelShift>>,
 }
 
 impl Fleet {
-    /// A fleet as `spec` describes.
+    /// A fleet as `spec` describes, without level shifts.
     pub fn new(spec: FleetSpec) -> Self {
         let templates = Arc::new(templates(spec.series_per_host));
-        Self { spec, templates }
+        Self {
+            spec,
+            templates,
+            shifts: Arc::default(),
+        }
+    }
+
+    /// The same fleet with `shifts` applied to its hosts' series.
+    pub fn with_shifts(self, shifts: Vec<LevelShift>) -> Self {
+        Self {
+            shifts: Arc::new(shifts),
+            ..self
+        }
+    }
+
+    /// Whether the hosts have series named `metric` (they all have the same names).
+    pub fn has_metric(&self, metric: &str) -> bool {
+        self.templates.iter().any(|t| t.name == metric)
     }
 
     /// The spec.
@@ -81,6 +106,8 @@ struct Slot {
     epoch: i64,
     /// Steps are offset by this for churning (so slots do not all churn at once).
     churn_phase_ms: i64,
+    /// The level shifts on this slot, if any.
+    shift: Option<Box<SlotShift>>,
 }
 
 /// One simulated host: produces its scrapes in order.
@@ -167,6 +194,7 @@ impl Host {
                     kind,
                     epoch: 0,
                     churn_phase_ms,
+                    shift: SlotShift::of_slot(&fleet.shifts, index, t.name, &kind, ticks),
                 };
                 if t.churns {
                     slot.epoch = (spec.start_ms + churn_phase_ms).div_euclid(CHURN_LIFETIME_MS);
@@ -236,7 +264,11 @@ impl Host {
                     }
                     // Bursty growth with the right mean; rounding by a random offset keeps
                     // slow counters (errors, drops) mostly flat with an occasional step.
-                    slot.ticks += (mean * rng.range(0.5, 1.5) + rng.unit()).floor();
+                    let increase = (mean * rng.range(0.5, 1.5) + rng.unit()).floor();
+                    slot.ticks += increase;
+                    if let Some(shift) = &mut slot.shift {
+                        shift.counted(restart, increase, ts);
+                    }
                 }
                 Kind::Gauge {
                     center,
@@ -262,7 +294,11 @@ impl Host {
                 0
             };
             self.ids.push(i as u64 + count * epoch);
-            self.values.push(template.unit.value(slot.ticks));
+            let value = template.unit.value(slot.ticks);
+            self.values.push(match &slot.shift {
+                None => value,
+                Some(shift) => shift.value(template.unit, value, ts),
+            });
         }
         self.step += 1;
         (ts, &self.ids, &self.values)
