@@ -56,39 +56,39 @@ pub struct Scored {
 /// The state of one series: fixed size, no allocation.
 #[derive(Debug, Clone)]
 pub struct Detector {
-    seen: u64,
-    first_ms: i64,
-    last_ms: i64,
-    last_value: f64,
+    pub(crate) seen: u64,
+    pub(crate) first_ms: i64,
+    pub(crate) last_ms: i64,
+    pub(crate) last_value: f64,
     /// Mean step between samples (ms), for the profiles' learning rates.
-    step_ms: f64,
-    level: f64,
+    pub(crate) step_ms: f64,
+    pub(crate) level: f64,
     /// A slow level (about a day's memory), which the profiles are learned against, so
     /// that the level's following a rhythm does not hide the rhythm from them.
-    base: f64,
+    pub(crate) base: f64,
     /// Mean absolute residual: the usual noise.
-    scale: f64,
+    pub(crate) scale: f64,
     /// The same, recent.
-    fast_scale: f64,
-    cusum_up: f64,
-    cusum_down: f64,
+    pub(crate) fast_scale: f64,
+    pub(crate) cusum_up: f64,
+    pub(crate) cusum_down: f64,
     /// How often the value changes from one sample to the next.
-    change: f64,
+    pub(crate) change: f64,
     /// Samples since the value last changed.
-    unchanged: u32,
+    pub(crate) unchanged: u32,
     /// The smallest step between two different values seen (0 until one is).
-    quantum: f64,
+    pub(crate) quantum: f64,
     /// How often the value changed, as it was when the current run of unchanged values
     /// began (the run itself does not teach it).
-    change_before_run: f64,
+    pub(crate) change_before_run: f64,
     /// Mean absolute error without a profile, with the daily one, with both.
-    error_plain: f64,
-    error_daily: f64,
-    error_both: f64,
+    pub(crate) error_plain: f64,
+    pub(crate) error_daily: f64,
+    pub(crate) error_both: f64,
     /// Profiles in use: 0 none, 1 daily, 2 daily and weekly.
-    profiles: u8,
-    daily: [f32; 24],
-    weekly: [f32; 168],
+    pub(crate) profiles: u8,
+    pub(crate) daily: [f32; 24],
+    pub(crate) weekly: [f32; 168],
 }
 
 impl Default for Detector {
@@ -299,7 +299,9 @@ impl Detector {
             return;
         }
         if !changed && self.unchanged == 0 {
-            self.change_before_run = self.change;
+            // A series unchanged from its first samples on has no habit of changing to
+            // break: its run surprises nobody.
+            self.change_before_run = if self.seen == 2 { 0.0 } else { self.change };
         }
         // While warming up, the plain mean of the changes seen; then a moving one.
         let rate = CHANGE_RATE.max(1.0 / (self.seen - 1) as f64);

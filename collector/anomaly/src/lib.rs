@@ -54,10 +54,12 @@
 //! 2-core machine while other work ran (2026-12-05).
 
 mod detector;
+mod persist;
 mod score;
 pub mod synth;
 
 pub use detector::{Detector, Scored};
+pub use persist::ENCODED_BYTES;
 pub use score::{Evidence, score_of};
 
 /// Upper bound of a [`Detector`]'s size in bytes (its whole state).

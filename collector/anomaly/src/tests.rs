@@ -116,6 +116,21 @@ fn a_metric_that_stops_moving_alarms() {
 }
 
 #[test]
+fn a_series_constant_from_the_start_never_alarms() {
+    // An idle host's load (0), a disk that is never written, a flag.
+    for level in [0.0, 1.0, 4096.0] {
+        let v = vec![level; 2 * DAY as usize];
+        assert_eq!(alarms(&scores(&v)), Vec::<usize>::new(), "constant {level}");
+    }
+    // Constant for a day, then it starts moving a little: not a flatline, no alarm storm.
+    let mut v = vec![0.0; 2 * DAY as usize];
+    for (i, x) in v.iter_mut().enumerate().skip(DAY as usize) {
+        *x = if i % 7 == 0 { 0.01 } else { 0.0 };
+    }
+    assert!(alarms(&scores(&v)).len() <= 3, "{:?}", alarms(&scores(&v)));
+}
+
+#[test]
 fn a_broken_daily_rhythm_alarms() {
     let mut v = trace(5 * DAY as usize, 50.0, 1.0, 20.0, 9);
     // Day 4 stays flat at the mean instead of following its wave.

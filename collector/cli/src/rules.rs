@@ -269,6 +269,7 @@ impl<'a> RuleRecord<'a> {
             kind: match rule.kind() {
                 RuleKind::Threshold | RuleKind::Unspecified => "alert",
                 RuleKind::Forecast => "forecast",
+                RuleKind::Anomaly => "anomaly",
                 RuleKind::Record => "record",
             },
             query: &rule.query,

@@ -35,6 +35,8 @@
 //! - `promql_check`, `duration`: expressions and durations.
 //! - `glob`: `*.yml` in rule-file paths.
 
+mod anomaly_block;
+pub use anomaly_block::SENSITIVITY;
 mod duration;
 mod forecast_block;
 mod glob;

@@ -61,6 +61,8 @@ pub enum RuleKind {
     },
     /// `alert:` with Vigil's `forecast:` block.
     Forecast(ForecastSpec),
+    /// `alert:` with Vigil's `anomaly:` block.
+    Anomaly(AnomalySpec),
     /// `record:` with `expr:`: writes the result as a new series.
     Record {
         /// The expression (PromQL).
@@ -85,4 +87,44 @@ pub struct ForecastSpec {
     pub model: ModelChoice,
     /// The season of Holt–Winters (and of `auto`'s Holt–Winters candidate).
     pub season: Option<Season>,
+}
+
+/// An anomaly rule: score every series of `expr` with the online detector
+/// (`vigil-anomaly`) each `step`, and fire for those scoring `threshold` or more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalySpec {
+    /// The series to watch (PromQL returning an instant vector).
+    pub expr: String,
+    /// Which model.
+    pub model: AnomalyModel,
+    /// The score in (0, 1] from which a series counts as anomalous (`threshold:`, or
+    /// `sensitivity:` low 0.7, medium 0.5, high 0.3).
+    pub threshold: f64,
+    /// How often each series is scored: the expression is evaluated on a grid of this step.
+    pub step: Duration,
+    /// History read to learn a series the collector holds no detector state for.
+    pub warmup: Duration,
+    /// Whether the rule raises alerts; the built-in rules that watch every host's core
+    /// series only score them (and feed the host anomaly rate).
+    pub alerting: bool,
+}
+
+/// The anomaly detector's models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnomalyModel {
+    /// The default: today the seasonal model, which uses daily and weekly profiles only
+    /// where the series shows them.
+    Auto,
+    /// Level, noise and (where they show) daily and weekly profiles.
+    Seasonal,
+}
+
+impl AnomalyModel {
+    /// The name rule files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnomalyModel::Auto => "auto",
+            AnomalyModel::Seasonal => "seasonal",
+        }
+    }
 }

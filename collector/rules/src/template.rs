@@ -4,7 +4,8 @@
 //! The subset alert rules use, with Go's and Prometheus's output formats:
 //! - variables `$labels` (`$labels.host`; `{{ $labels }}` prints `map[a:b c:d]`), `$value`,
 //!   `$externalLabels` (empty in Vigil), `$externalURL` (empty), the same through the dot
-//!   (`.Labels.host`, `.Value`), and Vigil's `$eta`, `$eta_lower`, `$eta_upper`, `$model`
+//!   (`.Labels.host`, `.Value`), and Vigil's forecast `$eta`, `$eta_lower`, `$eta_upper`,
+//!   `$model` and anomaly `$score`, `$expected`, `$lower`, `$upper`, `$model`
 //!   (from [`TemplateData::vars`]; strings, so `{{ $eta | humanizeTimestamp }}` works when
 //!   the rule engine puts unix seconds there). A missing label or variable prints nothing.
 //! - pipes `{{ $value | humanize }}`, parentheses, `{{ if … }}{{ else }}{{ end }}`,

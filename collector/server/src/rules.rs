@@ -1,4 +1,4 @@
-//! Rules: alerting rules (thresholds with hysteresis, forecasts, host-down) evaluated in
+//! Rules: alerting rules (thresholds with hysteresis, forecasts, anomalies, host-down) evaluated in
 //! the collector on the PromQL engine.
 //!
 //! # Layout
@@ -6,8 +6,11 @@
 //! - [`lifecycle`]: inactive → pending → firing → resolved per label set, with `for`,
 //!   `keep_firing_for` and `clear:` (a pure state machine; time is passed in).
 //! - [`evaluate`]: one evaluation of one rule on the engine: alert observations or series
-//!   to record (its child `evaluate::forecast` for `forecast:` rules); [`host_down`] for
-//!   the built-in one; [`systemd_unit_failed`] the built-in `SystemdUnitFailed` rule.
+//!   to record (its child `evaluate::forecast` for `forecast:` rules, and
+//!   [`evaluate::anomaly`] for `anomaly:` rules, whose detectors live between evaluations
+//!   and across restarts); [`host_down`] for the built-in one; [`systemd_unit_failed`] the
+//!   built-in `SystemdUnitFailed` rule; [`host_anomaly`] the host anomaly rate, its alert
+//!   and the default anomaly rules.
 //! - [`output`]: the series rules write (`ALERTS`, `ALERTS_FOR_STATE`, recorded series).
 //! - `group`: a running group: its rules' state, one evaluation, its status.
 //! - [`runtime`]: loads files, runs each group on a task, restores saved alert state,
@@ -21,6 +24,7 @@ pub mod collector_disk_filling;
 pub mod evaluate;
 mod group;
 mod handover;
+pub mod host_anomaly;
 pub mod host_clock_skew;
 pub mod host_down;
 pub mod lifecycle;

@@ -181,6 +181,8 @@ pub enum Space {
     Identities,
     /// Remote write: each remote's durable cursor over the forwarding log, by remote name.
     RemoteWrite,
+    /// Anomaly rules: each watched series' detector state, by rule and series.
+    Anomaly,
 }
 
 impl Space {
@@ -194,6 +196,7 @@ impl Space {
             Space::EnrollTokens => 5,
             Space::Identities => 6,
             Space::RemoteWrite => 7,
+            Space::Anomaly => 8,
         }
     }
 }

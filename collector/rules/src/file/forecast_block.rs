@@ -155,7 +155,7 @@ pub(super) fn read(
 
 /// A field that is one of `allowed`: `Ok(None)` when absent, `Err` (recorded) when not one
 /// of them.
-fn choice<'a>(
+pub(super) fn choice<'a>(
     reader: &mut Reader<'_>,
     map: &serde_yaml_ng::Mapping,
     key: &str,

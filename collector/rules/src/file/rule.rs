@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::forecast_block;
 use super::lines::Step;
 use super::parse::{Reader, RuleAt, scalar, untag};
 use super::promql_check;
+use super::{anomaly_block, forecast_block};
 use crate::spec::{Rule, RuleKind};
 use crate::template;
 
 /// The fields of a rule: Prometheus's, then Vigil's `clear` and `forecast`.
-const RULE_FIELDS: [&str; 9] = [
+const RULE_FIELDS: [&str; 10] = [
     "record",
     "alert",
     "expr",
@@ -24,6 +24,7 @@ const RULE_FIELDS: [&str; 9] = [
     "annotations",
     "clear",
     "forecast",
+    "anomaly",
 ];
 
 impl Reader<'_> {
@@ -156,6 +157,7 @@ impl Reader<'_> {
             ("keep_firing_for", !keep_firing_for.is_zero()),
             ("clear", map.contains_key("clear")),
             ("forecast", map.contains_key("forecast")),
+            ("anomaly", map.contains_key("anomaly")),
         ] {
             if set {
                 self.problem(
@@ -173,34 +175,46 @@ impl Reader<'_> {
     fn alert_kind(&mut self, map: &Mapping, at: &RuleAt<'_>) -> Option<RuleKind> {
         let p = &at.prefix;
         let has_expr = map.get("expr").is_some_and(|v| !v.is_null());
-        match (has_expr, map.get("forecast").filter(|v| !v.is_null())) {
-            (true, Some(_)) => {
-                self.problem(
-                    &at.field(&[Step::Key("forecast")]),
-                    format!("{p}an alert has either `expr:` or `forecast:`, not both; remove one"),
-                );
-                None
-            }
-            (false, Some(block)) => {
-                if map.contains_key("clear") {
-                    self.problem(
-                        &at.field(&[Step::Key("clear")]),
-                        format!(
-                            "{p}`clear:` only goes with `expr:`, not with `forecast:`; remove it"
-                        ),
-                    );
-                }
-                forecast_block::read(self, untag(block), at).map(RuleKind::Forecast)
-            }
-            (_, None) => {
-                let expr = self.expr(map, "expr", at);
-                let clear = match map.get("clear").filter(|v| !v.is_null()) {
-                    Some(_) => Some(self.expr(map, "clear", at)?),
-                    None => None,
-                };
-                Some(RuleKind::Threshold { expr: expr?, clear })
-            }
+        let forecast = map.get("forecast").filter(|v| !v.is_null());
+        let anomaly = map.get("anomaly").filter(|v| !v.is_null());
+        let blocks = usize::from(has_expr)
+            + usize::from(forecast.is_some())
+            + usize::from(anomaly.is_some());
+        if blocks > 1 {
+            let key = if anomaly.is_some() {
+                "anomaly"
+            } else {
+                "forecast"
+            };
+            self.problem(
+                &at.field(&[Step::Key(key)]),
+                format!("{p}an alert has one of `expr:`, `forecast:` or `anomaly:`, not more; remove the others"),
+            );
+            return None;
         }
+        if (forecast.is_some() || anomaly.is_some()) && map.contains_key("clear") {
+            let with = if anomaly.is_some() {
+                "anomaly"
+            } else {
+                "forecast"
+            };
+            self.problem(
+                &at.field(&[Step::Key("clear")]),
+                format!("{p}`clear:` only goes with `expr:`, not with `{with}:`; remove it"),
+            );
+        }
+        if let Some(block) = forecast {
+            return forecast_block::read(self, untag(block), at).map(RuleKind::Forecast);
+        }
+        if let Some(block) = anomaly {
+            return anomaly_block::read(self, untag(block), at).map(RuleKind::Anomaly);
+        }
+        let expr = self.expr(map, "expr", at);
+        let clear = match map.get("clear").filter(|v| !v.is_null()) {
+            Some(_) => Some(self.expr(map, "clear", at)?),
+            None => None,
+        };
+        Some(RuleKind::Threshold { expr: expr?, clear })
     }
 
     /// A PromQL field: present, non-empty, parsed and supported.

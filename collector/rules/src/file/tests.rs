@@ -325,7 +325,7 @@ fn forecast_parameters_are_checked() {
             "{HEAD}      - alert: A\n        expr: up\n        forecast: {{expr: x, threshold: 1, lookback: 1d, horizon: 1d}}\n"
         ),
         6,
-        "either `expr:` or `forecast:`, not both",
+        "one of `expr:`, `forecast:` or `anomaly:`, not more",
     );
     one_problem(
         &with("        clear: up\n"),
@@ -338,6 +338,115 @@ fn forecast_parameters_are_checked() {
         ),
         6,
         "forecast: expr: expression gives a range vector",
+    );
+}
+
+#[test]
+fn anomaly_rules_read_with_defaults_and_their_parameters_are_checked() {
+    let anomaly = |body: &str| format!("{HEAD}      - alert: A\n        anomaly:\n{body}");
+    let ok = "          expr: rate(x[5m])\n";
+    let file = parse::read(Path::new("t.yml"), &anomaly(ok)).unwrap();
+    let RuleKind::Anomaly(spec) = &file.groups[0].rules[0].kind else {
+        panic!("not an anomaly rule: {file:?}");
+    };
+    assert_eq!(spec.expr, "rate(x[5m])");
+    assert_eq!(spec.model, crate::spec::AnomalyModel::Auto);
+    assert_eq!(spec.threshold, 0.5, "medium sensitivity by default");
+    assert_eq!(spec.step, Duration::from_secs(60));
+    assert_eq!(spec.warmup, Duration::from_secs(86_400));
+    assert!(spec.alerting);
+    let with = |extra: &str| anomaly(&format!("{ok}{extra}"));
+    let spec_of = |text: &str| match parse::read(Path::new("t.yml"), text).unwrap().groups[0].rules
+        [0]
+    .kind
+    .clone()
+    {
+        RuleKind::Anomaly(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        spec_of(&with("          sensitivity: high\n")).threshold,
+        0.3
+    );
+    assert_eq!(spec_of(&with("          threshold: 0.8\n")).threshold, 0.8);
+    let custom = spec_of(&with(
+        "          model: seasonal\n          step: 5m\n          warmup: 8d\n",
+    ));
+    assert_eq!(custom.model, crate::spec::AnomalyModel::Seasonal);
+    assert_eq!(custom.step, Duration::from_secs(300));
+    assert_eq!(custom.warmup, Duration::from_secs(8 * 86_400));
+
+    one_problem(
+        &with("          threshold: 1.5\n"),
+        7,
+        "threshold \"1.5\" is not a score in (0, 1]",
+    );
+    one_problem(
+        &with("          threshold: 0\n"),
+        7,
+        "is not a score in (0, 1]",
+    );
+    one_problem(
+        &with("          sensitivity: paranoid\n"),
+        7,
+        "unknown sensitivity \"paranoid\"; use one of low, medium, high",
+    );
+    one_problem(
+        &with("          sensitivity: low\n          threshold: 0.9\n"),
+        8,
+        "either `sensitivity:` or `threshold:`, not both",
+    );
+    one_problem(
+        &with("          model: kmeans\n"),
+        7,
+        "unknown model \"kmeans\"; use one of auto, seasonal",
+    );
+    one_problem(
+        &with("          step: 0s\n"),
+        7,
+        "step 0s is out of range; use 1s to 1h",
+    );
+    one_problem(&with("          step: 2h\n"), 7, "step 2h is out of range");
+    one_problem(
+        &with("          warmup: 30d\n"),
+        7,
+        "warmup 30d is out of range; use 0s to 14d",
+    );
+    one_problem(&with("          warmup: soon\n"), 7, "warmup");
+    one_problem(
+        &with("          window: 1h\n"),
+        7,
+        "unknown field \"window\" in `anomaly:`",
+    );
+    one_problem(
+        &anomaly("          model: auto\n"),
+        5,
+        "field \"expr\" must be set",
+    );
+    one_problem(
+        &anomaly("          expr: x[5m]\n"),
+        6,
+        "anomaly: expr: expression gives a range vector",
+    );
+    one_problem(
+        &format!("{HEAD}      - alert: A\n        expr: up\n        anomaly: {{expr: x}}\n"),
+        6,
+        "one of `expr:`, `forecast:` or `anomaly:`, not more",
+    );
+    one_problem(
+        &with("        clear: up\n"),
+        7,
+        "`clear:` only goes with `expr:`, not with `anomaly:`",
+    );
+    one_problem(
+        &format!("{HEAD}      - record: r\n        expr: up\n        anomaly: {{expr: x}}\n"),
+        6,
+        "invalid field \"anomaly\" in recording rule",
+    );
+    one_problem(
+        &format!("{HEAD}      - alert: A\n        anomaly: x\n"),
+        5,
+        "anomaly: must be a mapping",
     );
 }
 
@@ -395,7 +504,7 @@ fn globs_and_reports() {
     let d = dir.path().display();
     let expected = format!(
         "Checking {d}/a.yml\n  SUCCESS: 10 rules found\n\n\
-         Checking {d}/b.yml\n  SUCCESS: 3 rules found\n\n\
+         Checking {d}/b.yml\n  SUCCESS: 4 rules found\n\n\
          Checking {d}/c.yml\n  FAILED:\n{}\n\n\
          Checking {d}/none/*.yml\n  FAILED:\n{d}/none/*.yml: no file matches this pattern\n\n",
         problems[0]

@@ -7,8 +7,8 @@ use super::functions::call;
 use super::parse::{Arg, Command, Node, Pipeline};
 use super::value::Val;
 
-/// Variables every alert template has (Prometheus's), plus Vigil's forecast ones.
-const VARIABLES: [&str; 8] = [
+/// Variables every alert template has (Prometheus's), plus Vigil's forecast and anomaly ones.
+const VARIABLES: [&str; 13] = [
     "labels",
     "value",
     "externalLabels",
@@ -17,6 +17,11 @@ const VARIABLES: [&str; 8] = [
     "eta_lower",
     "eta_upper",
     "model",
+    "score",
+    "expected",
+    "lower",
+    "upper",
+    "series",
 ];
 /// The fields of `.` (Prometheus's template data).
 const DOT_FIELDS: [&str; 4] = ["Labels", "Value", "ExternalLabels", "ExternalURL"];

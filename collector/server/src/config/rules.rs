@@ -32,6 +32,14 @@ pub struct RulesConfig {
     /// ahead of or behind the collector's for 5 minutes ("0s" turns it off).
     #[serde(with = "vigil_config::duration")]
     pub host_clock_skew_over: Duration,
+    /// The built-in anomaly rules score every host's CPU, memory, load, disk and network
+    /// rates (7 series per host) and feed the host anomaly rate; they raise no alert of
+    /// their own.
+    pub default_anomaly_rules: bool,
+    /// The built-in `HostAnomalous` alert fires for a host whose share of anomalous
+    /// watched series is at least this (with at least two of them) for 10 minutes
+    /// (0 turns it off).
+    pub host_anomaly_rate_over: f64,
 }
 
 impl Default for RulesConfig {
@@ -43,6 +51,8 @@ impl Default for RulesConfig {
             systemd_unit_failed_for: Duration::from_secs(60),
             collector_disk_filling_within: Duration::from_secs(24 * 3600),
             host_clock_skew_over: Duration::from_secs(60),
+            default_anomaly_rules: true,
+            host_anomaly_rate_over: 0.3,
         }
     }
 }
@@ -54,6 +64,12 @@ impl RulesConfig {
             return Err(ConfigError::at(
                 "rules.evaluation_interval",
                 "must be at least 1s, like 1m",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.host_anomaly_rate_over) {
+            return Err(ConfigError::at(
+                "rules.host_anomaly_rate_over",
+                "must be a share from 0 (off) to 1, like 0.3",
             ));
         }
         if self.files.iter().any(|f| f.as_os_str().is_empty()) {

@@ -134,6 +134,7 @@ fn write_rule(out: &mut Vec<u8>, status: &RuleStatus) {
     let query = match &rule.kind {
         RuleKind::Threshold { expr, .. } | RuleKind::Record { expr } => expr,
         RuleKind::Forecast(spec) => &spec.expr,
+        RuleKind::Anomaly(spec) => &spec.expr,
     };
     let recording = matches!(rule.kind, RuleKind::Record { .. });
     if recording {

@@ -4,8 +4,10 @@
 //! Alert labels are the series' labels without `__name__`, then the rule's labels
 //! (templates expanded; they win over the series' labels), then `alertname`. Annotations
 //! are expanded with `$labels` (the series' labels) and `$value`; forecasts add `$eta`,
-//! `$eta_lower`, `$eta_upper`, `$eta_in` and `$model`.
+//! `$eta_lower`, `$eta_upper`, `$eta_in` and `$model`; anomaly rules `$score`, `$expected`,
+//! `$lower`, `$upper` and `$model`.
 
+pub mod anomaly;
 mod forecast;
 pub(crate) use forecast::{describe, rfc3339};
 
@@ -36,9 +38,11 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Evaluates `rule` at `now_ms`. Blocks on the store.
+/// Evaluates `rule` at `now_ms`. Blocks on the store. Anomaly rules keep state between
+/// evaluations and are evaluated by [`anomaly::evaluate`].
 pub fn evaluate(engine: &Engine, rule: &Rule, now_ms: i64) -> Outcome {
     let result = match &rule.kind {
+        RuleKind::Anomaly(_) => Err("an anomaly rule is evaluated with its detectors".to_owned()),
         RuleKind::Threshold { expr, clear } => {
             threshold(engine, rule, expr, clear.as_deref(), now_ms)
         }

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::evaluate::anomaly::Watch;
 use super::evaluate::{self, Outcome};
 use super::handover;
+use super::host_anomaly::{self, Board};
 use super::host_down;
 use super::lifecycle::{Change, Instance, Lifecycle, Timing};
 use super::output::{SeriesWriter, alert_series};
@@ -34,6 +36,13 @@ pub(super) enum Source {
         /// When a host counts as down.
         down: host_down::Downtime,
     },
+    /// The built-in host anomaly rate and its alert, from the board the anomaly rules mark.
+    HostAnomaly {
+        /// What every anomaly rule last found.
+        board: Arc<Board>,
+        /// The rate from which `HostAnomalous` is active.
+        over: f64,
+    },
 }
 
 /// One rule and its running state.
@@ -47,6 +56,8 @@ pub(super) struct RuleState {
     writer: SeriesWriter,
     /// Alert instances whose state is in the store (removed there when they end).
     pub persisted: HashSet<AlertKey>,
+    /// An anomaly rule's detectors.
+    pub watch: Option<Arc<Mutex<Watch>>>,
 }
 
 impl RuleState {
@@ -68,6 +79,12 @@ impl RuleState {
                         .all(|(n, v)| v.contains("{{") || a.key.labels.get(n) == v)
             });
         *restored = others;
+        let watch = match &rule.kind {
+            RuleKind::Anomaly(spec) => {
+                Some(Arc::new(Mutex::new(Watch::new(file, group, &rule, spec))))
+            }
+            _ => None,
+        };
         for stored in mine {
             persisted.insert(stored.key.clone());
             lifecycle.restore(Instance {
@@ -96,6 +113,14 @@ impl RuleState {
             evaluation_seconds: 0.0,
             writer: SeriesWriter::default(),
             persisted,
+            watch,
+        }
+    }
+
+    /// Saves an anomaly rule's detectors (on a clean stop).
+    pub fn checkpoint(&self, store: &dyn Store, now_ms: i64) {
+        if let Some(watch) = &self.watch {
+            lock(watch).checkpoint(store, now_ms);
         }
     }
 }
@@ -140,6 +165,8 @@ pub(super) struct GroupRun {
     task: Mutex<Option<tokio::task::AbortHandle>>,
     /// Gets the firing and just resolved alerts after each evaluation.
     notifier: Option<Notifier>,
+    /// Where anomaly rules mark what they find (for the host anomaly rate).
+    board: Option<Arc<Board>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,7 +193,23 @@ impl GroupRun {
             running: Mutex::new(true),
             task: Mutex::new(None),
             notifier: None,
+            board: None,
         }
+    }
+
+    /// Has the group's anomaly rules mark what they find on `board`.
+    pub fn mark_on(mut self, board: Option<Arc<Board>>) -> Self {
+        self.board = board;
+        self
+    }
+
+    /// The keys of the group's anomaly rules' saved detectors.
+    pub fn watch_keys(&self) -> Vec<Vec<u8>> {
+        lock(&self.state)
+            .rules
+            .iter()
+            .filter_map(|r| r.watch.as_ref().map(|w| lock(w).key().to_vec()))
+            .collect()
     }
 
     /// Hands the group's alerts to `notifier` after each evaluation.
@@ -222,7 +265,8 @@ impl GroupRun {
             return false;
         }
         // Each rule, and the hosts its alerts name (which the host-down rule needs).
-        let rules: Vec<(Rule, HashSet<String>)> = lock(&self.state)
+        type Planned = (Rule, HashSet<String>, Option<Arc<Mutex<Watch>>>);
+        let rules: Vec<Planned> = lock(&self.state)
             .rules
             .iter()
             .map(|r| {
@@ -231,17 +275,32 @@ impl GroupRun {
                     .instances()
                     .map(|i| i.labels.get("host").to_owned())
                     .collect();
-                (r.rule.clone(), hosts)
+                (r.rule.clone(), hosts, r.watch.clone())
             })
             .collect();
         let outcomes: Vec<(Outcome, f64)> = rules
             .iter()
-            .map(|(rule, alerting)| {
+            .map(|(rule, alerting, watch)| {
                 let started = Instant::now();
-                let outcome = match &self.source {
-                    Source::Files => evaluate::evaluate(engine, rule, now_ms),
-                    Source::HostDown { registry, down } => {
+                let outcome = match (&self.source, &rule.kind, watch) {
+                    (Source::Files, RuleKind::Anomaly(spec), Some(watch)) => {
+                        evaluate::anomaly::evaluate(
+                            engine,
+                            store,
+                            rule,
+                            spec,
+                            watch,
+                            self.board.as_deref(),
+                            now_ms,
+                        )
+                        .unwrap_or_else(Outcome::Failed)
+                    }
+                    (Source::Files, _, _) => evaluate::evaluate(engine, rule, now_ms),
+                    (Source::HostDown { registry, down }, _, _) => {
                         host_down::evaluate(registry, rule, down, alerting, now_ms)
+                    }
+                    (Source::HostAnomaly { board, over }, _, _) => {
+                        host_anomaly::evaluate(board, rule, *over, now_ms)
                     }
                 };
                 (outcome, started.elapsed().as_secs_f64())

@@ -89,6 +89,7 @@ pub fn generator_url(external_url: &str, rule: &Rule) -> String {
     let expr = match &rule.kind {
         RuleKind::Threshold { expr, .. } => expr,
         RuleKind::Forecast(spec) => &spec.expr,
+        RuleKind::Anomaly(spec) => &spec.expr,
         RuleKind::Record { .. } => return String::new(),
     };
     if external_url.is_empty() {

@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 use super::collector_disk_filling;
 use super::group::{GroupRun, RuleState, Source, same_definition};
 use super::handover;
+use super::host_anomaly::{self, Board};
 use super::host_clock_skew;
 use super::host_down;
 use super::status::{ReloadReport, RulesSnapshot, RulesView};
@@ -43,6 +44,10 @@ pub struct RulesSettings {
     pub collector_disk_filling_within: Option<Duration>,
     /// Skew over which the built-in `HostClockSkew` fires; `None` turns it off.
     pub host_clock_skew_over: Option<Duration>,
+    /// Whether the built-in anomaly rules watch every host's core series.
+    pub default_anomaly_rules: bool,
+    /// Rate from which the built-in `HostAnomalous` fires; `None` turns it off.
+    pub host_anomaly_rate_over: Option<f64>,
 }
 
 impl RulesSettings {
@@ -58,6 +63,9 @@ impl RulesSettings {
                 .then_some(config.collector_disk_filling_within),
             host_clock_skew_over: (!config.host_clock_skew_over.is_zero())
                 .then_some(config.host_clock_skew_over),
+            default_anomaly_rules: config.default_anomaly_rules,
+            host_anomaly_rate_over: (config.host_anomaly_rate_over > 0.0)
+                .then_some(config.host_anomaly_rate_over),
         }
     }
 }
@@ -74,6 +82,8 @@ struct Inner {
     /// The built-in groups other than host-down (`SystemdUnitFailed`), evaluated on the
     /// engine like file rules but never reloaded.
     builtin: Vec<Arc<GroupRun>>,
+    /// Where the anomaly rules mark what they find, for the host anomaly rate.
+    board: Arc<Board>,
     /// Alert state loaded at start and not yet claimed by a rule (kept until rule files
     /// load successfully, so a bad file at start does not lose it).
     restored: Mutex<Option<Vec<StoredAlert>>>,
@@ -145,6 +155,7 @@ impl RulesRuntime {
                 .notify_to(notifier.clone()),
             )
         };
+        let board = Arc::new(Board::default());
         let mut builtin: Vec<Arc<GroupRun>> = Vec::new();
         if let Some(for_) = settings.systemd_unit_failed_for {
             builtin.push(builtin_group(
@@ -167,6 +178,56 @@ impl RulesRuntime {
                 settings.evaluation_interval,
             ));
         }
+        if settings.default_anomaly_rules {
+            let states = host_anomaly::watch_rules()
+                .into_iter()
+                .map(|rule| {
+                    RuleState::new(
+                        rule,
+                        host_down::FILE,
+                        host_anomaly::WATCH_GROUP,
+                        &mut restored_builtin,
+                    )
+                })
+                .collect();
+            builtin.push(Arc::new(
+                GroupRun::new(
+                    host_down::FILE.to_owned(),
+                    host_anomaly::WATCH_GROUP.to_owned(),
+                    settings.evaluation_interval,
+                    Source::Files,
+                    states,
+                )
+                .mark_on(Some(board.clone())),
+            ));
+        }
+        if let Some(over) = settings.host_anomaly_rate_over {
+            let [rate, count] = host_anomaly::record_rules();
+            let states = [rate, count, host_anomaly::alert_rule(over)]
+                .into_iter()
+                .map(|rule| {
+                    RuleState::new(
+                        rule,
+                        host_down::FILE,
+                        host_anomaly::GROUP,
+                        &mut restored_builtin,
+                    )
+                })
+                .collect();
+            builtin.push(Arc::new(
+                GroupRun::new(
+                    host_down::FILE.to_owned(),
+                    host_anomaly::GROUP.to_owned(),
+                    settings.evaluation_interval,
+                    Source::HostAnomaly {
+                        board: board.clone(),
+                        over,
+                    },
+                    states,
+                )
+                .notify_to(notifier.clone()),
+            ));
+        }
         let restored: Vec<StoredAlert> = restored
             .into_iter()
             .filter(|a| a.key.file != host_down::FILE)
@@ -181,6 +242,7 @@ impl RulesRuntime {
                 groups: Mutex::new(Vec::new()),
                 host_down,
                 builtin,
+                board,
                 restored: Mutex::new(Some(restored)),
                 reloading: Mutex::new(()),
             }),
@@ -197,13 +259,54 @@ impl RulesRuntime {
         Ok(runtime)
     }
 
-    /// Stops every group, waiting for evaluations in progress. Saved state stays.
+    /// Stops every group, waiting for evaluations in progress, and saves the anomaly
+    /// rules' detectors. Saved state stays.
     pub fn stop(&self) {
-        for group in lock(&self.inner.groups).drain(..) {
-            group.stop();
+        let store = self.inner.store.as_ref();
+        let now = now_ms();
+        let groups: Vec<Arc<GroupRun>> = lock(&self.inner.groups).drain(..).collect();
+        for group in groups
+            .iter()
+            .chain(self.inner.host_down.iter())
+            .chain(&self.inner.builtin)
+        {
+            for rule in group.stop() {
+                rule.checkpoint(store, now);
+            }
         }
-        for group in self.inner.host_down.iter().chain(&self.inner.builtin) {
-            group.stop();
+    }
+
+    /// Deletes the saved detectors of anomaly rules that no longer exist.
+    fn sweep_detectors(&self, groups: &[Arc<GroupRun>]) {
+        let live: Vec<Vec<u8>> = groups
+            .iter()
+            .chain(&self.inner.builtin)
+            .flat_map(|g| g.watch_keys())
+            .collect();
+        let saved = match self.inner.store.kv_scan(vigil_store::Space::Anomaly) {
+            Ok(saved) => saved,
+            Err(e) => {
+                warn!(error = %e, "listing saved anomaly detectors failed");
+                return;
+            }
+        };
+        let stale: Vec<vigil_store::KvOp> = saved
+            .into_iter()
+            .filter(|(key, _)| !live.iter().any(|l| key.starts_with(l)))
+            .map(|(key, _)| vigil_store::KvOp::delete(vigil_store::Space::Anomaly, key))
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        info!(
+            detectors = stale.len(),
+            "deleting the saved detectors of removed anomaly rules"
+        );
+        for chunk in stale.chunks(4_096) {
+            if let Err(e) = self.inner.store.kv_write(chunk) {
+                warn!(error = %e, "deleting saved anomaly detectors failed");
+                return;
+            }
         }
     }
 
@@ -270,6 +373,7 @@ impl RulesRuntime {
         if let Err(e) = self.inner.store.write_alerts(&[], &ended) {
             warn!(error = %e, "deleting the saved state of removed rules failed");
         }
+        self.sweep_detectors(&groups);
         for group in &groups {
             self.spawn(group.clone());
         }
@@ -349,7 +453,8 @@ impl RulesRuntime {
                         Source::Files,
                         states,
                     )
-                    .notify_to(self.inner.notifier.clone()),
+                    .notify_to(self.inner.notifier.clone())
+                    .mark_on(Some(self.inner.board.clone())),
                 ));
             }
         }

@@ -46,6 +46,14 @@ fn vigil_extensions() {
         (d.threshold, d.direction, d.model, d.season),
         (0.95, Direction::Above, ModelChoice::Auto, None)
     );
+    let RuleKind::Anomaly(a) = &group.rules[3].kind else {
+        panic!("{:?}", group.rules[3])
+    };
+    assert_eq!(
+        (a.threshold, a.warmup),
+        (0.7, Duration::from_secs(8 * 86400))
+    );
+    assert_eq!(group.rules[3].for_, Duration::from_secs(600));
 }
 
 /// Every expression the loader accepts, the engine evaluates; every one it refuses as
@@ -73,11 +81,12 @@ fn loader_and_engine_agree() {
                     }
                     RuleKind::Record { expr } => accepted.push(expr),
                     RuleKind::Forecast(f) => accepted.push(f.expr),
+                    RuleKind::Anomaly(a) => accepted.push(a.expr),
                 }
             }
         }
     }
-    assert_eq!(accepted.len(), 19 + 10 + 4);
+    assert_eq!(accepted.len(), 19 + 10 + 5);
     for expr in &accepted {
         assert!(engine.instant(expr, 1_700_000_000_000).is_ok(), "{expr}");
     }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use vigil_proto::v1::{
-    Alert, AlertState as WireAlertState, CrossingEta, ForecastRule, Label, ReloadResponse,
-    RuleGroup, RuleHealth, RuleKind as WireRuleKind, RuleStatus as WireRuleStatus,
+    Alert, AlertState as WireAlertState, AnomalyRule, CrossingEta, ForecastRule, Label,
+    ReloadResponse, RuleGroup, RuleHealth, RuleKind as WireRuleKind, RuleStatus as WireRuleStatus,
 };
 
 use super::super::status::{
@@ -50,6 +50,16 @@ pub fn wire_group(group: &GroupStatus) -> RuleGroup {
 /// A rule in its wire form.
 fn wire_rule(status: &RuleStatus) -> WireRuleStatus {
     let rule = &status.rule;
+    let anomaly = match &rule.kind {
+        RuleKind::Anomaly(spec) => Some(AnomalyRule {
+            model: spec.model.name().to_owned(),
+            threshold: spec.threshold,
+            step_seconds: spec.step.as_secs_f64(),
+            warmup_seconds: spec.warmup.as_secs_f64(),
+            alerting: spec.alerting,
+        }),
+        _ => None,
+    };
     let (kind, query, clear, forecast) = match &rule.kind {
         RuleKind::Threshold { expr, clear } => (
             WireRuleKind::Threshold,
@@ -64,6 +74,12 @@ fn wire_rule(status: &RuleStatus) -> WireRuleStatus {
             Some(wire_forecast(spec)),
         ),
         RuleKind::Record { expr } => (WireRuleKind::Record, expr.clone(), String::new(), None),
+        RuleKind::Anomaly(spec) => (
+            WireRuleKind::Anomaly,
+            spec.expr.clone(),
+            String::new(),
+            None,
+        ),
     };
     WireRuleStatus {
         name: rule.name.clone(),
@@ -86,6 +102,7 @@ fn wire_rule(status: &RuleStatus) -> WireRuleStatus {
         evaluation_seconds: status.evaluation_seconds,
         alerts: status.alerts.iter().map(wire_alert).collect(),
         forecast,
+        anomaly,
     }
 }
 
