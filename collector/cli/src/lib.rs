@@ -23,9 +23,12 @@
 //!   (local files only, no collector).
 //! - `enroll`: create, list and revoke join tokens on the Enroll service.
 //! - `anomaly`: `vigil anomaly score`, the anomaly detector over a local CSV file.
+//! - `anomalies`: the series the collector's anomaly rules scored highest, with value,
+//!   expected band and since when, from their `vigil_anomaly_*` series.
 //! - `error`: what can go wrong, and the exit code for each.
 
 mod alerts;
+mod anomalies;
 mod anomaly;
 mod auth;
 mod backup;
@@ -56,6 +59,7 @@ use clap::{Parser, Subcommand};
 /// Times and durations as people write them: shared with the collector's HTTP API.
 pub(crate) use vigil_promql::time;
 
+pub use anomalies::AnomaliesArgs;
 pub use auth::Secret;
 pub use backup::BackupArgs;
 pub use ca::{CaAction, CaArgs};
@@ -192,6 +196,9 @@ pub enum Command {
     /// Score a CSV file of timestamp,value rows with the anomaly detector (score; no
     /// collector needed)
     Anomaly(anomaly::AnomalyArgs),
+    /// The series the anomaly rules scored highest over a window: value, expected band,
+    /// since when, and a sparkline marking where the value left the band
+    Anomalies(AnomaliesArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -230,6 +237,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(&target, args, cli.output).await?,
         Command::Status => status::run(&target, cli.output).await?,
         Command::Enroll(args) => enroll::run(&target, args, cli.output).await?,
+        Command::Anomalies(args) => anomalies::run(&target, args, cli.output).await?,
         // Handled above.
         Command::Ca(_) | Command::Anomaly(_) => {}
     }
