@@ -14,6 +14,7 @@ mod access;
 mod agent_check;
 mod agent_spool;
 mod alerts;
+mod anomaly;
 mod auth;
 mod backup;
 mod bad_input;

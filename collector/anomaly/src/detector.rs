@@ -17,6 +17,17 @@ const SHIFT_CUSUM: f64 = 5.0;
 const SCALE_RATE: f64 = 0.01;
 /// Learning rate of the recent scale (fast: the last tens of samples).
 const FAST_RATE: f64 = 0.1;
+/// Learning rate of the residuals' lag-1 autocorrelation, once it is known (slow: hours
+/// of an anomaly must not teach it that runs are normal). Before, the plain mean.
+const AUTOCORR_RATE: f64 = 0.002;
+/// Residuals are clipped to this many standard deviations before the autocorrelation
+/// learns them.
+const AUTOCORR_CLIP: f64 = 2.0;
+/// Autocorrelation below which the residuals count as white.
+const AUTOCORR_IGNORED: f64 = 0.3;
+/// Largest autocorrelation allowed for: a series closer to a random walk than this is
+/// treated as if it were this one.
+const MAX_AUTOCORR: f64 = 0.95;
 /// Learning rate of how often the value changes.
 const CHANGE_RATE: f64 = 0.02;
 /// Learning rate of the errors with and without each profile (which one is used).
@@ -68,8 +79,16 @@ pub struct Detector {
     pub(crate) base: f64,
     /// Mean absolute residual: the usual noise.
     pub(crate) scale: f64,
+    /// Mean absolute innovation (the part of a residual the previous one did not
+    /// foretell): the usual noise of the series' steps.
+    pub(crate) innovation_scale: f64,
     /// The same, recent.
     pub(crate) fast_scale: f64,
+    /// The last residual in standard deviations (clipped), and the running means of its
+    /// product with the one before and of its square: the lag-1 autocorrelation.
+    pub(crate) last_z: f64,
+    pub(crate) autocov: f64,
+    pub(crate) autovar: f64,
     pub(crate) cusum_up: f64,
     pub(crate) cusum_down: f64,
     /// How often the value changes from one sample to the next.
@@ -109,7 +128,11 @@ impl Detector {
             level: 0.0,
             base: 0.0,
             scale: 0.0,
+            innovation_scale: 0.0,
             fast_scale: 0.0,
+            last_z: 0.0,
+            autocov: 0.0,
+            autovar: 0.0,
             cusum_up: 0.0,
             cusum_down: 0.0,
             change: 1.0,
@@ -171,8 +194,12 @@ impl Detector {
                 evidence: Evidence::default(),
             };
         }
+        // The profiles are knots at each hour, the value between two of them a straight
+        // line: a rhythm is followed within the hour, not in steps.
         let hour = t_ms.div_euclid(HOUR_MS);
+        let frac = t_ms.rem_euclid(HOUR_MS) as f64 / HOUR_MS as f64;
         let (h, hw) = (hour.rem_euclid(24) as usize, hour.rem_euclid(168) as usize);
+        let (h1, hw1) = ((h + 1) % 24, (hw + 1) % 168);
         self.seen += 1;
         if self.seen == 1 {
             self.first_ms = t_ms;
@@ -183,7 +210,9 @@ impl Detector {
             let n = (self.seen - 1) as f64;
             self.step_ms += (dt - self.step_ms) / n.min(100.0);
         }
-        let (daily, weekly) = (f64::from(self.daily[h]), f64::from(self.weekly[hw]));
+        let knots = |a: f32, b: f32| (1.0 - frac) * f64::from(a) + frac * f64::from(b);
+        let daily = knots(self.daily[h], self.daily[h1]);
+        let weekly = knots(self.weekly[hw], self.weekly[hw1]);
         let profiles = if self.uses_weekly() {
             2
         } else {
@@ -217,6 +246,7 @@ impl Detector {
             self.level += (value - self.level) / n;
             self.base = self.level;
             self.scale += ((value - self.level).abs() - self.scale) / n;
+            self.innovation_scale = self.scale;
             self.fast_scale = self.scale;
             self.learn_change(changed);
             self.last_ms = t_ms;
@@ -238,15 +268,24 @@ impl Detector {
         // One far-out sample counts as a few standard deviations here: the CUSUM is for
         // runs, a spike is scored by z itself.
         let zc = z.clamp(-CLIP, CLIP);
-        self.cusum_up = (self.cusum_up + zc - CUSUM_SLACK).clamp(0.0, CUSUM_CAP);
-        self.cusum_down = (self.cusum_down - zc - CUSUM_SLACK).clamp(0.0, CUSUM_CAP);
-        self.fast_scale += FAST_RATE * (residual.abs().min(4.0 * sd) - self.fast_scale);
+        // Host metrics wander (a load average, a rate over five minutes): one residual
+        // foretells the next, and runs on one side are their habit, not a shift. The runs
+        // and the noise are judged on the innovations: what the previous residual did not
+        // foretell, in units of their own spread (the residual itself for white noise).
+        let rho = self.wander();
+        let innovation = residual - rho * self.last_z * sd;
+        let innovation_sd = (self.innovation_scale * MAD_TO_SD).max(floor);
+        let u = ((zc - rho * self.last_z) / (1.0 - rho * rho).sqrt()).clamp(-CLIP, CLIP);
+        self.cusum_up = (self.cusum_up + u - CUSUM_SLACK).clamp(0.0, CUSUM_CAP);
+        self.cusum_down = (self.cusum_down - u - CUSUM_SLACK).clamp(0.0, CUSUM_CAP);
+        self.fast_scale +=
+            FAST_RATE * (innovation.abs().min(4.0 * innovation_sd) - self.fast_scale);
         self.learn_change(changed);
         let surprise = f64::from(self.unchanged) * -(1.0 - self.change_before_run.min(0.999)).ln();
         let evidence = Evidence {
             z: z.abs(),
             cusum: self.cusum_up.max(self.cusum_down),
-            noise_ratio: self.fast_scale * MAD_TO_SD / sd,
+            noise_ratio: self.fast_scale * MAD_TO_SD / innovation_sd,
             flat_surprise: surprise,
         };
         let score = score_of(&evidence);
@@ -262,6 +301,18 @@ impl Detector {
             LEVEL_RATE * clipped
         };
         self.scale += SCALE_RATE * (clipped.abs() - self.scale);
+        self.innovation_scale += SCALE_RATE
+            * (innovation
+                .clamp(-CLIP * innovation_sd, CLIP * innovation_sd)
+                .abs()
+                - self.innovation_scale);
+        let rate = AUTOCORR_RATE.max(1.0 / (self.seen - WARMUP) as f64);
+        // Learned from residuals clipped closer, so that an anomaly's run teaches it little.
+        let za = z.clamp(-AUTOCORR_CLIP, AUTOCORR_CLIP);
+        self.autocov +=
+            rate * (za * self.last_z.clamp(-AUTOCORR_CLIP, AUTOCORR_CLIP) - self.autocov);
+        self.autovar += rate * (za * za - self.autovar);
+        self.last_z = zc;
         let samples_per_hour = (HOUR_MS as f64 / self.step_ms.max(1.0)).max(1.0);
         // Each slot moves about two thirds of the way on each visit of its hour.
         let daily_rate = (1.0 / samples_per_hour) as f32;
@@ -276,8 +327,14 @@ impl Detector {
         );
         let plain = kept - self.base;
         self.base += base_rate * (kept - daily - weekly - self.base);
-        self.daily[h] += daily_rate * ((plain - weekly) as f32 - self.daily[h]);
-        self.weekly[hw] += weekly_rate * ((plain - daily) as f32 - self.weekly[hw]);
+        // Each knot learns in proportion to its weight in the value.
+        let (near, far) = ((1.0 - frac) as f32, frac as f32);
+        let daily_error = (plain - weekly - daily) as f32;
+        self.daily[h] += daily_rate * near * daily_error;
+        self.daily[h1] += daily_rate * far * daily_error;
+        let weekly_error = (plain - daily - weekly) as f32;
+        self.weekly[hw] += weekly_rate * near * weekly_error;
+        self.weekly[hw1] += weekly_rate * far * weekly_error;
         let track =
             |e: &mut f64, err: f64| *e += ERROR_RATE * (err.abs().min(PROFILE_CLIP * sd) - *e);
         track(&mut self.error_plain, plain);
@@ -292,6 +349,22 @@ impl Detector {
             upper: expected + CLIP * sd,
             evidence,
         }
+    }
+
+    /// The residuals' lag-1 autocorrelation, in [0, [`MAX_AUTOCORR`]] (0 until known).
+    pub(crate) fn autocorrelation(&self) -> f64 {
+        if self.autovar <= 0.0 {
+            return 0.0;
+        }
+        (self.autocov / self.autovar).clamp(0.0, MAX_AUTOCORR)
+    }
+
+    /// The autocorrelation the runs are judged with: none below [`AUTOCORR_IGNORED`]
+    /// (what a profile's misfit and the anomalies themselves leave in a white series),
+    /// rising to the full value at twice that, for a series that wanders.
+    fn wander(&self) -> f64 {
+        let rho = self.autocorrelation();
+        rho * ((rho - AUTOCORR_IGNORED) / AUTOCORR_IGNORED).clamp(0.0, 1.0)
     }
 
     fn learn_change(&mut self, changed: bool) {

@@ -8,10 +8,10 @@
 use crate::detector::Detector;
 
 /// The layout's version: bump it whenever a field is added, removed or changes meaning.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// Length of an encoded detector.
-pub const ENCODED_BYTES: usize = 1 + 8 * 3 + 8 * 14 + 4 + 1 + 4 * (24 + 168);
+pub const ENCODED_BYTES: usize = 1 + 8 * 3 + 8 * 18 + 4 + 1 + 4 * (24 + 168);
 
 struct Writer(Vec<u8>);
 
@@ -51,7 +51,11 @@ impl Detector {
             self.level,
             self.base,
             self.scale,
+            self.innovation_scale,
             self.fast_scale,
+            self.last_z,
+            self.autocov,
+            self.autovar,
             self.cusum_up,
             self.cusum_down,
             self.change,
@@ -82,7 +86,7 @@ impl Detector {
         d.seen = u64::from_le_bytes(r.take()?);
         d.first_ms = r.i64()?;
         d.last_ms = r.i64()?;
-        let mut floats = [0.0; 14];
+        let mut floats = [0.0; 18];
         for f in &mut floats {
             *f = r.f64()?;
         }
@@ -92,7 +96,11 @@ impl Detector {
             d.level,
             d.base,
             d.scale,
+            d.innovation_scale,
             d.fast_scale,
+            d.last_z,
+            d.autocov,
+            d.autovar,
             d.cusum_up,
             d.cusum_down,
             d.change,

@@ -84,7 +84,8 @@ pub struct Trace {
 const T0: i64 = 1_699_833_600_000;
 
 /// A trace for `seed`: 1- or 5-minute step, 7 to 28 days, a level of 1 to 1,000, noise of
-/// 1 % to 20 % of it, a daily rhythm and weekends lower (each on half the traces, 0.5 to 5
+/// 1 % to 20 % of it (white, or on two traces in five autoregressive with a lag-1
+/// correlation of 0.5 to 0.98), a daily rhythm and weekends lower (each on half the traces, 0.5 to 5
 /// noise deviations), sometimes counter-like (integer, Poisson-like); with `kind`, one
 /// anomaly of that kind after the first half (a season break only where there is a rhythm).
 pub fn trace(seed: u64, kind: Option<Kind>) -> Trace {
@@ -112,6 +113,18 @@ pub fn trace(seed: u64, kind: Option<Kind>) -> Trace {
     let phase = rng.range(0.0, std::f64::consts::TAU);
     let start = (rng.range(0.5, 0.85) * n as f64) as usize;
     let size = rng.range(0.0, 1.0);
+    // Two traces in five wander: their noise is autoregressive (each deviation carries a
+    // share of the last one, as a load average or a rate over five minutes does), with the
+    // same spread. Drawn from a stream of its own, so the traces' other draws are those of
+    // the white-noise generator.
+    let mut own = Rng::new(seed ^ 0x9e37_79b9_7f4a_7c15);
+    let wander = if own.uniform() < 0.4 {
+        own.range(0.5, 0.98)
+    } else {
+        0.0
+    };
+    let innovation = (1.0 - wander * wander).sqrt();
+    let mut deviation = 0.0;
     let mut values: Vec<f64> = (0..n)
         .map(|i| {
             let day = i as f64 / per_day as f64;
@@ -119,7 +132,13 @@ pub fn trace(seed: u64, kind: Option<Kind>) -> Trace {
             if (day as i64) % 7 >= 5 {
                 v -= weekend;
             }
-            v + sd * rng.gauss()
+            let g = rng.gauss();
+            deviation = if i == 0 {
+                g
+            } else {
+                wander * deviation + innovation * g
+            };
+            v + sd * deviation
         })
         .collect();
     let mut anomaly = None;

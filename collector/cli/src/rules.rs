@@ -241,12 +241,27 @@ struct RuleRecord<'a> {
     labels: BTreeMap<&'a str, &'a str>,
     annotations: BTreeMap<&'a str, &'a str>,
     forecast: Option<ForecastRecord<'a>>,
+    /// Only on anomaly rules (the other kinds' JSON is as it was before they existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anomaly: Option<AnomalyRecord<'a>>,
     health: &'static str,
     last_error: Option<&'a str>,
     last_evaluation: Option<serde_json::Number>,
     evaluation_time: serde_json::Number,
     firing: usize,
     pending: usize,
+}
+
+/// The `anomaly:` block of an anomaly rule, and its detectors.
+#[derive(Serialize)]
+struct AnomalyRecord<'a> {
+    model: &'a str,
+    threshold: f64,
+    step: serde_json::Number,
+    warmup: serde_json::Number,
+    alerting: bool,
+    watched_series: u64,
+    restored_series: u64,
 }
 
 /// The `forecast:` block of a forecast rule.
@@ -285,6 +300,15 @@ impl<'a> RuleRecord<'a> {
                 horizon: seconds(f.horizon_seconds),
                 model: &f.model,
                 season: non_empty(&f.season),
+            }),
+            anomaly: rule.anomaly.as_ref().map(|a| AnomalyRecord {
+                model: &a.model,
+                threshold: a.threshold,
+                step: seconds(a.step_seconds),
+                warmup: seconds(a.warmup_seconds),
+                alerting: a.alerting,
+                watched_series: a.watched_series,
+                restored_series: a.restored_series,
             }),
             health: match rule.health() {
                 RuleHealth::Unknown => "unknown",

@@ -447,6 +447,10 @@ impl GroupRun {
                 .rules
                 .iter()
                 .map(|rs| RuleStatus {
+                    watch: rs.watch.as_ref().map(|w| {
+                        let w = lock(w);
+                        (w.watched(), w.restored())
+                    }),
                     rule: rs.rule.clone(),
                     health: rs.health,
                     last_error: rs.last_error.clone(),

@@ -61,6 +61,8 @@ pub struct RuleStatus {
     pub evaluation_seconds: f64,
     /// Its active alerts.
     pub alerts: Vec<ActiveAlert>,
+    /// An anomaly rule's detectors: (series watched, taken back from the store at start).
+    pub watch: Option<(usize, usize)>,
 }
 
 /// One group and its rules.

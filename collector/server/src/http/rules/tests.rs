@@ -118,6 +118,7 @@ fn prometheus_demo() -> RulesSnapshot {
     let record = |expr: &str| RuleKind::Record { expr: expr.into() };
     let (active, group_eval, rule_eval) = (1_795_253_826_529, 1_795_253_829_529, 1_795_253_829_530);
     let status = |rule: Rule, seconds: f64, alerts: Vec<ActiveAlert>| RuleStatus {
+        watch: None,
         rule,
         health: Health::Ok,
         last_error: None,
@@ -204,6 +205,7 @@ fn prometheus_demo() -> RulesSnapshot {
                 interval_seconds: 60.0,
                 last_evaluation_ms: None,
                 rules: vec![RuleStatus {
+                    watch: None,
                     rule: rule("r2", record("vector(1)")),
                     health: Health::Unknown,
                     last_error: None,

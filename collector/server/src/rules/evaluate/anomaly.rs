@@ -90,6 +90,8 @@ pub struct Watch {
     series: HashMap<Labels, Tracked>,
     /// Whether the saved detectors were read back (on the first evaluation).
     loaded: bool,
+    /// How many were.
+    restored: usize,
     last_checkpoint_ms: Option<i64>,
     /// Saved detectors of series forgotten since the last checkpoint.
     forgotten: Vec<Labels>,
@@ -103,6 +105,7 @@ impl Watch {
             key: watch_key(file, group, &rule.name, spec),
             series: HashMap::new(),
             loaded: false,
+            restored: 0,
             last_checkpoint_ms: None,
             forgotten: Vec::new(),
         }
@@ -111,6 +114,11 @@ impl Watch {
     /// Series watched.
     pub fn watched(&self) -> usize {
         self.series.len()
+    }
+
+    /// Detectors taken back from the store at start.
+    pub fn restored(&self) -> usize {
+        self.restored
     }
 
     /// The prefix of every saved detector of this rule.
@@ -239,7 +247,10 @@ pub fn evaluate(
         watch.loaded = true;
         match watch.load(store) {
             Ok(0) => {}
-            Ok(n) => info!(rule = %rule.name, series = n, "anomaly detectors restored"),
+            Ok(n) => {
+                watch.restored = n;
+                info!(rule = %rule.name, series = n, "anomaly detectors restored");
+            }
             Err(e) => warn!(rule = %rule.name, error = %e, "anomaly detectors start afresh"),
         }
     }

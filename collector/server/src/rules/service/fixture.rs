@@ -89,6 +89,7 @@ pub fn snapshot() -> RulesSnapshot {
         eta_ms: Some((T + 2 * 86_400_000, T + 86_400_000, T + 3 * 86_400_000 - 1)),
     };
     let ok = |rule: Rule, alerts: Vec<ActiveAlert>, seconds: f64| RuleStatus {
+        watch: None,
         rule,
         health: Health::Ok,
         last_error: None,
@@ -105,6 +106,7 @@ pub fn snapshot() -> RulesSnapshot {
     );
     record.labels = map(&[("team", "ops")]);
     let failing = RuleStatus {
+        watch: None,
         rule: rule(
             "Broken",
             RuleKind::Threshold {
@@ -139,6 +141,7 @@ pub fn snapshot() -> RulesSnapshot {
                 interval_seconds: 15.0,
                 last_evaluation_ms: None,
                 rules: vec![RuleStatus {
+                    watch: None,
                     rule: rule(
                         "HostDown",
                         RuleKind::Threshold {

@@ -57,6 +57,8 @@ fn wire_rule(status: &RuleStatus) -> WireRuleStatus {
             step_seconds: spec.step.as_secs_f64(),
             warmup_seconds: spec.warmup.as_secs_f64(),
             alerting: spec.alerting,
+            watched_series: status.watch.map_or(0, |w| w.0 as u64),
+            restored_series: status.watch.map_or(0, |w| w.1 as u64),
         }),
         _ => None,
     };
