@@ -379,12 +379,22 @@ async fn every_method_and_endpoint_checks_credentials_and_roles() {
     // does not; reloading the anomaly rules takes admin.
     let out = cli("", &["anomalies", "--output", "json"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("token"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("token"),
+        "{out:?}"
+    );
     let out = cli(READ, &["anomalies", "--output", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = cli(READ, &["rules", "reload"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("admin"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("admin"),
+        "{out:?}"
+    );
 
     // HTTP: every route.
     let client = http_client().build().unwrap();

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use vigil_tests::query_vector as query;
 use vigil_tests::{
     Collector, Running, bin, env_refs, free_port, now_ms, rules_settings, vigil, vigil_json,
     wait_for,
@@ -37,19 +38,6 @@ fn rules(warmup: &str) -> String {
           summary: "{{{{ $labels.host }}}} load {{{{ $value }}}}, expected {{{{ $lower }}}} to {{{{ $upper }}}} (score {{{{ $score }}}})"
 "#
     )
-}
-
-fn query(url: &str, expr: &str) -> Vec<(Value, f64)> {
-    let data = vigil_json(url, &["query", expr]);
-    data["result"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{expr}: {data}"))
-        .iter()
-        .map(|s| {
-            let v = s["value"][1].as_str().unwrap().parse::<f64>().unwrap();
-            (s["metric"].clone(), v)
-        })
-        .collect()
 }
 
 fn collector(port: u16, dir: &Path, rules_file: &Path) -> Collector {

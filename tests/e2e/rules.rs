@@ -8,9 +8,9 @@
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use vigil_tests::query_vector as query;
 use vigil_tests::{
-    Agent, Collector, env_refs, import_now, now_s, rules_settings, vigil_json, wait_for,
-    wait_for_host,
+    Agent, Collector, env_refs, import_now, now_s, rules_settings, wait_for, wait_for_host,
 };
 
 /// A collector evaluating `rules` every second, with the given extra settings.
@@ -19,20 +19,6 @@ fn collector(dir: &Path, name: &str, rules: &Path, extra: &[(&str, &str)]) -> Co
     let mut env = env_refs(&settings);
     env.extend_from_slice(extra);
     Collector::start(&dir.join(name), &env)
-}
-
-/// The series an instant query returns, as (labels, value).
-fn query(url: &str, expr: &str) -> Vec<(Value, f64)> {
-    let data = vigil_json(url, &["query", expr]);
-    data["result"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{expr}: {data}"))
-        .iter()
-        .map(|s| {
-            let v = s["value"][1].as_str().unwrap().parse::<f64>().unwrap();
-            (s["metric"].clone(), v)
-        })
-        .collect()
 }
 
 /// Waits until `expr` returns exactly `n` series; returns them.

@@ -359,6 +359,20 @@ pub fn vigil_json(url: &str, args: &[&str]) -> serde_json::Value {
     })
 }
 
+/// The series of the instant query `expr` through `vigil query`, as (labels, value).
+pub fn query_vector(url: &str, expr: &str) -> Vec<(serde_json::Value, f64)> {
+    let data = vigil_json(url, &["query", expr]);
+    data["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{expr}: {data}"))
+        .iter()
+        .map(|s| {
+            let v = s["value"][1].as_str().unwrap().parse::<f64>().unwrap();
+            (s["metric"].clone(), v)
+        })
+        .collect()
+}
+
 /// Waits until `vigil hosts` shows `host` as up (or down, with `up` false).
 pub fn wait_for_host(url: &str, host: &str, up: bool, timeout: Duration) {
     let state = if up { "up" } else { "down" };

@@ -15,7 +15,9 @@
 //! shift's start, the end of a variance change, flatline or season break, six hours into a
 //! trend); the delay is from its start. Any other event is a false alarm; on clean traces
 //! they are counted per series-week. Precision = detections / all events on anomalous
-//! traces; recall = anomalies detected / anomalies.
+//! traces; recall = anomalies detected / anomalies. Earlier is better: the early recall
+//! credits a detection 1 at the anomaly's start, falling linearly to 0.5 at its window's
+//! end (0 when missed), and the early F1 is the F1 of precision and early recall.
 //!
 //! `cargo run --release -p vigil-anomaly --example accuracy -- [SET] [PER_KIND] [CLEAN]`
 //! (SET: tuning, heldback or both; 10 traces per kind and 30 clean ones by default;
@@ -160,6 +162,7 @@ struct Tally {
     true_events: usize,
     false_events: usize,
     delay_min: f64,
+    early_credit: f64,
     clean_alarms: usize,
     clean_weeks: f64,
 }
@@ -201,11 +204,12 @@ fn main() {
             KINDS.len() as u64 * per_kind
         );
         println!(
-            "{:<11} {:>9} {:>7} {:>6} {:>11} {:>14}   recall by kind ({})",
+            "{:<11} {:>9} {:>7} {:>6} {:>8} {:>11} {:>14}   recall by kind ({})",
             "detector",
             "precision",
             "recall",
             "F1",
+            "early F1",
             "delay (min)",
             "FA/series-week",
             KINDS.map(|k| format!("{k:?}")).join(" ")
@@ -227,6 +231,8 @@ fn main() {
                             tally.detected += 1;
                             by_kind[k].0 += 1;
                             tally.delay_min += ((i - start) as i64 * t.step_min) as f64;
+                            tally.early_credit +=
+                                1.0 - 0.5 * (i - start) as f64 / (end - start).max(1) as f64;
                         }
                         for s in &starts {
                             if (start..end).contains(s) {
@@ -254,9 +260,15 @@ fn main() {
             } else {
                 0.0
             };
+            let early = tally.early_credit / tally.anomalies.max(1) as f64;
+            let early_f1 = if precision + early > 0.0 {
+                2.0 * precision * early / (precision + early)
+            } else {
+                0.0
+            };
             let kinds: Vec<String> = by_kind.iter().map(|(d, n)| format!("{d}/{n}")).collect();
             println!(
-                "{detector:<11} {precision:>9.2} {recall:>7.2} {f1:>6.2} {:>11.0} {:>14.2}   {}",
+                "{detector:<11} {precision:>9.2} {recall:>7.2} {f1:>6.2} {early_f1:>8.2} {:>11.0} {:>14.2}   {}",
                 tally.delay_min / tally.detected.max(1) as f64,
                 tally.clean_alarms as f64 / tally.clean_weeks.max(1e-9),
                 kinds.join(" ")

@@ -8,7 +8,8 @@
 //! # The model (`seasonal`, the default)
 //!
 //! The expected value is a robust level plus, once the history shows them, a daily and a
-//! weekly profile (hour-of-day and hour-of-week offsets). Each sample's residual from it,
+//! weekly profile (offsets at each hour of the day and of the week, joined by straight
+//! lines within the hour). Each sample's residual from it,
 //! divided by the series' own robust scale (a running mean absolute deviation), is its
 //! *z*; everything below is in units of that scale, so one threshold means the same on
 //! every series whatever its size or noise.
@@ -29,28 +30,32 @@
 //!   - a change of noise (variance up, or a metric that stops moving): the ratio of a
 //!     fast to the slow scale, and the run of unchanged values against how often the
 //!     series used to change.
+//! - **Wandering series.** A load average or a rate over five minutes drifts: one residual
+//!   foretells the next, and runs on one side are its habit. Where the residuals' lag-1
+//!   autocorrelation (learned slowly) is above 0.3, the runs and the noise are judged on
+//!   the innovations (what the previous residual did not foretell) instead.
 //! - **Scored.** Each kind is mapped to [0, 1] by a fixed curve (0 below its quiet
 //!   level, 0.5 at the level that Gaussian noise passes about once a week at a 1-minute
 //!   step, 1 well beyond); the score is the largest.
 //! - **Causal.** A score uses only the samples up to it: running the detector over the
 //!   first part of a series gives exactly the scores of the whole run for those samples.
 //!
-//! # Not yet
+//! # Used by
 //!
-//! This is the detector, `vigil anomaly score` and the benchmark (issue 21's first part).
-//! Not yet: rules, the `vigil_anomaly_score` series, `vigil anomalies`. Known weaknesses:
-//! with a weekly pattern (weekends lower), the hours where the weekend begins and ends can
-//! still alarm in the fourth week; season breaks are found about a third of the time; a
-//! shift of about 2.5 standard deviations may be learned before it is reported (the level
-//! starts learning fast at a CUSUM of 5, the score reaches 0.5 at 8; reporting first made
-//! the benchmark worse, as larger shifts were then learned late).
+//! The collector's `anomaly:` rules (a detector per watched series, its state saved with
+//! [`Detector::to_bytes`]), `vigil anomaly score` and `tests/bench/anomaly_accuracy.sh`.
+//! Known weaknesses: trend changes (a slope that starts) are found about half the time and
+//! season breaks about a third of the time, less on series that wander; with a weekly
+//! pattern the hours where the weekend begins and ends can still alarm in the first weeks;
+//! a shift of about 2.5 standard deviations may be learned before it is reported (the
+//! level starts learning fast at a CUSUM of 5, the score reaches 0.5 at 8).
 //!
 //! # Bounded
 //!
 //! State per series: [`STATE_BYTES`] bytes at most (24 + 168 profile slots as `f32`, plus
-//! a few counters; 912 bytes today); see the test `state_is_small`. No allocation after
+//! a few counters; 944 bytes today); see the test `state_is_small`. No allocation after
 //! construction. Cost: `cargo run --release -p vigil-anomaly --example cost` (1,000 series
-//! × a week at 1 minute, fed round-robin) took 42 to 72 ns per sample on one core of this
+//! × a week at 1 minute, fed round-robin) took 72 ns per sample on one core of this
 //! 2-core machine while other work ran (2026-12-05).
 
 mod detector;

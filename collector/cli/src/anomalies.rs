@@ -312,23 +312,11 @@ async fn ask(
         Evaluation::Instant(at) => collector.instant(expr, at).await,
         Evaluation::Range(s) => collector.range(expr, s.start_ms, s.end_ms, s.step_ms).await,
     }
-    .map_err(|e| refused(expr, e))?;
+    .map_err(|e| super::query::bad_query(expr, e))?;
     for warning in &result.warnings {
         eprintln!("warning: {warning}");
     }
     Ok(result)
-}
-
-/// The collector's refusal of one of our expressions, shown with it (a collector without
-/// some function would be the likely cause); other errors as they are.
-fn refused(expr: &str, err: Error) -> Error {
-    match err {
-        Error::Status(status) if status.code() == tonic::Code::InvalidArgument => Error::BadQuery {
-            expr: expr.to_owned(),
-            message: status.message().to_owned(),
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]

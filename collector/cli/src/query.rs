@@ -178,7 +178,7 @@ pub async fn run(target: &Target, args: &QueryArgs, output: Output) -> Result<()
 }
 
 /// The collector's refusal of the expression, worded with it; other errors as they are.
-fn bad_query(expr: &str, err: Error) -> Error {
+pub(crate) fn bad_query(expr: &str, err: Error) -> Error {
     match err {
         Error::Status(status) if status.code() == tonic::Code::InvalidArgument => Error::BadQuery {
             expr: expr.to_owned(),
