@@ -5,8 +5,8 @@
 //! # Feeding the detectors
 //!
 //! The expression is evaluated as a range query on the grid `k × step`, up to `now −`
-//! [`SETTLE_MS`] (so the agents' last samples have arrived), from where the detectors
-//! left off: one or two points per evaluation in steady state. A series the rule holds no
+//! [`SETTLE_MS`] (so the agents' last samples have arrived), from where the last
+//! evaluation stopped: one point per step in steady state, none in between. A series the rule holds no
 //! detector for is learned from `warmup` of history (read in chunks of [`CHUNK_STEPS`]), so
 //! a new rule knows each series' habits from its first evaluation.
 //!
@@ -93,6 +93,8 @@ pub struct Watch {
     /// How many were.
     restored: usize,
     last_checkpoint_ms: Option<i64>,
+    /// The last grid point the previous evaluation read up to.
+    read_to: Option<i64>,
     /// Saved detectors of series forgotten since the last checkpoint.
     forgotten: Vec<Labels>,
 }
@@ -107,6 +109,7 @@ impl Watch {
             loaded: false,
             restored: 0,
             last_checkpoint_ms: None,
+            read_to: None,
             forgotten: Vec::new(),
         }
     }
@@ -260,19 +263,26 @@ pub fn evaluate(
     let warmup = i64::try_from(spec.warmup.as_millis()).unwrap_or(0);
     let end = (now_ms - SETTLE_MS).div_euclid(step) * step;
     let earliest = (end - warmup).div_euclid(step) * step;
-    let newest = watch.series.values().map(|t| t.fed_ms).max();
-    // From where the detectors left off (the one furthest behind, among series still
-    // alive), never before the warm-up; everything from the warm-up while none is known.
-    let behind = watch
-        .series
-        .values()
-        .map(|t| t.fed_ms)
-        .filter(|fed| newest.is_some_and(|n| *fed >= n - FORGET_MS))
-        .min();
-    let mut from = match behind {
-        Some(fed) => (fed + step).max(earliest),
-        None => earliest,
-    };
+    // From where the last evaluation read up to. At the first one, from where the
+    // detectors taken back from the store left off (the one furthest behind, among
+    // series still alive), never before the warm-up; everything from the warm-up while
+    // none is known. A series whose points arrive later than the grid point they belong
+    // to (an agent's spool replayed after an outage) is not read again: its detector
+    // sees a gap.
+    let mut from = match watch.read_to {
+        Some(read) => read + step,
+        None => {
+            let newest = watch.series.values().map(|t| t.fed_ms).max();
+            watch
+                .series
+                .values()
+                .map(|t| t.fed_ms)
+                .filter(|fed| newest.is_some_and(|n| *fed >= n - FORGET_MS))
+                .min()
+                .map_or(earliest, |fed| fed + step)
+        }
+    }
+    .max(earliest);
     let mut failures = Vec::new();
     while from <= end {
         let to = (from + (CHUNK_STEPS - 1) * step).min(end);
@@ -298,6 +308,7 @@ pub fn evaluate(
             failures.push(format!("writing the anomaly scores: {e}"));
         }
         from = to + step;
+        watch.read_to = Some(to);
     }
     forget(&mut watch);
     if watch
