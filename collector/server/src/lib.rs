@@ -19,6 +19,7 @@
 //! - [`rules`]: alerting, recording, forecast and host-down rules evaluated on the engine.
 //! - [`forecast`]: the Forecast gRPC service behind `vigil forecast`.
 //! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
+//! - [`incidents`]: correlating firing alerts into incidents (the engine; not wired yet).
 //! - [`query`]: the Query gRPC service the CLI reads through.
 //! - [`http`]: the Prometheus-compatible HTTP API.
 //! - [`remote_write`]: Prometheus remote write 1.0: forwarding to remotes, and the wire format.
@@ -41,6 +42,7 @@ pub mod error;
 pub mod forecast;
 pub mod http;
 pub mod import;
+pub mod incidents;
 pub mod ingest;
 pub mod limits;
 pub mod memory;
