@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vigil/v1/notify.proto",
         "vigil/v1/admin.proto",
         "vigil/v1/enroll.proto",
+        "vigil/v1/incidents.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -48,6 +48,9 @@ const METHODS: &[(&str, bool)] = &[
     ("/vigil.v1.Enroll/ListIdentities", true),
     ("/vigil.v1.Enroll/RevokeHost", false),
     ("/vigil.v1.Enroll/UnrevokeHost", false),
+    ("/vigil.v1.Incidents/ListIncidents", true),
+    ("/vigil.v1.Incidents/GetIncident", true),
+    ("/vigil.v1.Incidents/AcknowledgeIncident", false),
 ];
 
 /// Every HTTP route but the probes, with a request that succeeds when admitted.
@@ -62,6 +65,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/metadata",
     "/api/v1/alerts",
     "/api/v1/rules",
+    "/api/v1/incidents",
     "/metrics",
 ];
 
@@ -443,6 +447,32 @@ async fn every_method_and_endpoint_checks_credentials_and_roles() {
             .unwrap();
         assert_eq!(misnamed.status(), 401, "{route}: another token's name");
     }
+    // Acknowledging an incident takes admin: without a token 401, a read token 403; with
+    // admin the request is admitted (and refused for what it asks: there is no incident 1).
+    let ack_url = format!("{base}/api/v1/incidents/1/ack");
+    assert_eq!(client.post(&ack_url).send().await.unwrap().status(), 401);
+    let read = client
+        .post(&ack_url)
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 403);
+    let admin = client
+        .post(&ack_url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 400);
+    let body: serde_json::Value = admin.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("incident 1 is not open"),
+        "{body}"
+    );
     // Remote write: an agent or admin token; an agent token bound to hosts writes only
     // series of its hosts (and none without a host label); POST only.
     let write_url = format!("{base}/api/v1/write");

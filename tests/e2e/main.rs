@@ -34,6 +34,7 @@ mod hostile_queries;
 mod http_api;
 mod http_api_text;
 mod import;
+mod incidents;
 mod memory_budget;
 mod network_faults;
 mod node_exporter_parity;

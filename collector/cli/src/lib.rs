@@ -22,6 +22,8 @@
 //! - `ca`: make the fleet's CA and the collector's server certificate, show certificates
 //!   (local files only, no collector).
 //! - `enroll`: create, list and revoke join tokens on the Enroll service.
+//! - `incidents`: `vigil incidents`, `vigil incident ID` and `vigil incident ack ID` from
+//!   the Incidents service.
 //! - `anomaly`: `vigil anomaly score`, the anomaly detector over a local CSV file.
 //! - `anomalies`: the series the collector's anomaly rules scored highest, with value,
 //!   expected band and since when, from their `vigil_anomaly_*` series.
@@ -42,6 +44,7 @@ mod forecast;
 mod host;
 mod hosts;
 mod import;
+mod incidents;
 mod notify;
 pub(crate) mod output;
 mod query;
@@ -75,6 +78,7 @@ pub use import::{
     FileBatcher as ImportBatcher, Format as ImportFormat, Item as ImportItem, Piece,
     read as read_import,
 };
+pub use incidents::{IncidentAction, IncidentArgs, IncidentsArgs};
 pub use notify::{NotifyAction, NotifyArgs, NotifyFailure};
 pub use output::Output;
 pub use query::QueryArgs;
@@ -199,6 +203,10 @@ pub enum Command {
     /// The series the anomaly rules scored highest over a window: value, expected band,
     /// since when, and a sparkline marking where the value left the band
     Anomalies(AnomaliesArgs),
+    /// List incidents: firing alerts grouped by host, topology or fleet-wide alert
+    Incidents(IncidentsArgs),
+    /// Show one incident with its alerts and timeline; acknowledge one (ack)
+    Incident(IncidentArgs),
 }
 
 /// Runs one command against the collector and prints its result on stdout. Failures are
@@ -238,6 +246,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status::run(&target, cli.output).await?,
         Command::Enroll(args) => enroll::run(&target, args, cli.output).await?,
         Command::Anomalies(args) => anomalies::run(&target, args, cli.output).await?,
+        Command::Incidents(args) => incidents::list(&target, args, cli.output).await?,
+        Command::Incident(args) => incidents::one(&target, args, cli.output).await?,
         // Handled above.
         Command::Ca(_) | Command::Anomaly(_) => {}
     }

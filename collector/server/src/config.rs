@@ -24,6 +24,7 @@
 pub mod auth;
 mod enroll;
 mod hosts;
+mod incidents;
 mod limits;
 mod log;
 mod rules;
@@ -34,6 +35,7 @@ mod tls;
 pub use auth::AuthConfig;
 pub use enroll::EnrollConfig;
 pub use hosts::HostsConfig;
+pub use incidents::IncidentsConfig;
 pub use log::{LogConfig, LogFormat};
 pub use rules::RulesConfig;
 pub use server::ServerConfig;
@@ -71,6 +73,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// `[notify]`: receivers, routing, inhibition and delivery of notifications.
     pub notify: crate::notify::config::NotifyConfig,
+    /// `[incidents]`: how firing alerts are grouped into incidents.
+    pub incidents: IncidentsConfig,
     /// `[[relabel]]`: Prometheus-style relabelling of every ingested series.
     pub relabel: Vec<crate::relabel::RelabelConfig>,
     /// `[[remote_write]]`: receivers everything stored is forwarded to (Prometheus remote
@@ -115,6 +119,7 @@ impl Config {
         self.validate_exposure()?;
         limits::validate(&self.limits)?;
         self.rules.validate()?;
+        self.incidents.validate()?;
         self.storage.validate()?;
         self.log.validate()?;
         self.notify.validate().map_err(ConfigError)?;

@@ -19,6 +19,7 @@
 //! - [`error`]: the error envelope and the HTTP status of each error type.
 
 pub mod error;
+pub mod incidents;
 pub mod json;
 pub mod params;
 pub mod query;
@@ -90,6 +91,8 @@ pub struct Api {
     rules: Option<Arc<dyn RulesView>>,
     /// Who may call; `None` admits everyone (tests of the handlers themselves).
     auth: Option<Arc<crate::auth::Auth>>,
+    /// Incidents, for `/api/v1/incidents`; `None` when off.
+    incidents: Option<Arc<crate::incidents::runtime::Incidents>>,
     /// The collector's own counters and the metric metadata agents sent, for `/metrics`
     /// and `/api/v1/metadata`; `None` serves only the process basics and own metadata.
     own: Option<Arc<crate::own_metrics::OwnMetrics>>,
@@ -108,6 +111,7 @@ impl Api {
             slots,
             rules: None,
             auth: None,
+            incidents: None,
             own: None,
             write: None,
         }
@@ -128,6 +132,15 @@ impl Api {
     /// The same API, accepting remote write at `POST /api/v1/write` into `receiver`.
     pub fn with_remote_write(mut self, receiver: write::Receiver) -> Self {
         self.write = Some(Arc::new(receiver));
+        self
+    }
+
+    /// The same API, showing `incidents` at `/api/v1/incidents`.
+    pub fn with_incidents(
+        mut self,
+        incidents: Option<Arc<crate::incidents::runtime::Incidents>>,
+    ) -> Self {
+        self.incidents = incidents;
         self
     }
 
@@ -191,6 +204,9 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/metadata", get(status::metadata))
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::one))
+        .route("/api/v1/incidents/{id}/ack", post(incidents::ack))
         .route("/api/v1/write", post(write::write))
         .route("/-/ready", get(status::ready))
         .route("/-/healthy", get(status::healthy))
@@ -235,6 +251,7 @@ pub async fn start(
     engine: Engine,
     store: Arc<dyn Store>,
     rules: Option<Arc<dyn RulesView>>,
+    incidents: Option<Arc<crate::incidents::runtime::Incidents>>,
     auth: Arc<crate::auth::Auth>,
     slots: QuerySlots,
     own: crate::own_metrics::OwnMetrics,
@@ -281,6 +298,7 @@ pub async fn start(
         },
     )
     .with_rules(rules)
+    .with_incidents(incidents)
     .with_auth(auth)
     .with_own_metrics(own)
     .with_remote_write(receiver);

@@ -28,6 +28,9 @@
 //! the caller to store and to notify.
 
 pub mod correlate;
+pub mod runtime;
+pub mod service;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

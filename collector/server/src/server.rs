@@ -188,6 +188,7 @@ async fn serve(
         engine,
         store.clone(),
         rules.clone(),
+        notifier.incidents.clone(),
         auth.clone(),
         slots.clone(),
         crate::own_metrics::OwnMetrics {
@@ -232,6 +233,9 @@ async fn serve(
         ))
         .add_service(crate::rules::service::server(rules, Some(notifier.clone())))
         .add_service(crate::notify::service::server(notifier.clone()))
+        .add_service(crate::incidents::service::server(
+            notifier.incidents.clone(),
+        ))
         .add_service(crate::admin::server_with_remote_write(
             store.clone(),
             registry.clone(),
@@ -290,12 +294,31 @@ fn log_exposure(config: &Config, auth: &Auth, addr: std::net::SocketAddr) {
 }
 
 /// Starts the notifier (receivers, silences, outbox delivery, grouping).
+/// Incidents, when on, are fed the same alerts and ticked on their own task.
 async fn start_notifier(config: &Config, store: &Arc<dyn Store>) -> Result<Notifier, Error> {
-    let (notify, store) = (config.notify.clone(), store.clone());
-    tokio::task::spawn_blocking(move || Notifier::start(&notify, store))
-        .await
-        .map_err(|e| Error::Serve(format!("starting the notifier: {e}")))?
-        .map_err(|e| Error::Serve(format!("notify: {e}")))
+    let (notify, incidents, store) = (
+        config.notify.clone(),
+        config.incidents.clone(),
+        store.clone(),
+    );
+    let notifier = tokio::task::spawn_blocking(move || {
+        let mut notifier = Notifier::start(&notify, store.clone())?;
+        if incidents.enabled {
+            notifier.incidents = Some(Arc::new(
+                crate::incidents::runtime::Incidents::open(&incidents, store)
+                    .map_err(|e| format!("incidents: {e}"))?,
+            ));
+        }
+        Ok::<_, String>(notifier)
+    })
+    .await
+    .map_err(|e| Error::Serve(format!("starting the notifier: {e}")))?
+    .map_err(|e| Error::Serve(format!("notify: {e}")))?;
+    if let Some(incidents) = &notifier.incidents {
+        // Ends with the process (it holds only a weak reference).
+        drop(incidents.spawn_ticker());
+    }
+    Ok(notifier)
 }
 
 /// Starts the rules engine (saved alert state, rule files, one task per group).

@@ -183,6 +183,8 @@ pub enum Space {
     RemoteWrite,
     /// Anomaly rules: each watched series' detector state, by rule and series.
     Anomaly,
+    /// Incidents, by id, and the next id.
+    Incidents,
 }
 
 impl Space {
@@ -197,6 +199,7 @@ impl Space {
             Space::Identities => 6,
             Space::RemoteWrite => 7,
             Space::Anomaly => 8,
+            Space::Incidents => 9,
         }
     }
 }

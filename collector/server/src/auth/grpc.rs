@@ -31,7 +31,9 @@ pub fn need(path: &str) -> Need {
         | "/vigil.v1.Admin/Status"
         | "/vigil.v1.Forecast/Forecast"
         | "/vigil.v1.Enroll/ListTokens"
-        | "/vigil.v1.Enroll/ListIdentities" => Need::Read,
+        | "/vigil.v1.Enroll/ListIdentities"
+        | "/vigil.v1.Incidents/ListIncidents"
+        | "/vigil.v1.Incidents/GetIncident" => Need::Read,
         _ => Need::Admin,
     }
 }
@@ -64,6 +66,9 @@ pub const METHODS: &[&str] = &[
     "/vigil.v1.Enroll/ListIdentities",
     "/vigil.v1.Enroll/RevokeHost",
     "/vigil.v1.Enroll/UnrevokeHost",
+    "/vigil.v1.Incidents/ListIncidents",
+    "/vigil.v1.Incidents/GetIncident",
+    "/vigil.v1.Incidents/AcknowledgeIncident",
 ];
 
 /// The layer: `Server::builder().layer(AuthLayer::new(auth))`.

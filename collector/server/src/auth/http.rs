@@ -1,7 +1,8 @@
 //! The middleware in front of the HTTP API: `Authorization: Bearer SECRET`, or basic auth
 //! with the token's name as user and its secret as password (Grafana's "Basic auth"
-//! setting). Every route needs `read` but the health probes and remote write
-//! (`POST /api/v1/write`), which needs an `agent` or `admin` token. A refusal is 401 with
+//! setting). Every route needs `read` but the health probes, remote write
+//! (`POST /api/v1/write`), which needs an `agent` or `admin` token, and acknowledging an
+//! incident (`POST /api/v1/incidents/<id>/ack`), which needs `admin`. A refusal is 401 with
 //! `WWW-Authenticate` (missing or unknown credential) or 403 (a token without the role), in
 //! Prometheus's error envelope.
 
@@ -19,6 +20,7 @@ pub fn need(path: &str) -> Need {
     match path {
         "/-/healthy" | "/-/ready" => Need::Nothing,
         "/api/v1/write" => Need::Import,
+        p if p.starts_with("/api/v1/incidents/") && p.ends_with("/ack") => Need::Admin,
         _ => Need::Read,
     }
 }

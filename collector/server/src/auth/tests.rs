@@ -243,6 +243,7 @@ fn grpc_methods_have_the_documented_roles() {
             "/vigil.v1.Enroll/RevokeToken",
             "/vigil.v1.Enroll/RevokeHost",
             "/vigil.v1.Enroll/UnrevokeHost",
+            "/vigil.v1.Incidents/AcknowledgeIncident",
         ]
     );
     assert_eq!(need("/vigil.v1.Enroll/Join"), Need::Nothing);

@@ -115,6 +115,32 @@ fn example_config_loads_with_the_defaults() {
     assert_eq!(c.rules.files, d.rules.files);
     assert_eq!(c.rules.evaluation_interval, d.rules.evaluation_interval);
     assert_eq!(c.rules.host_down_after, d.rules.host_down_after);
+    assert_eq!(c.incidents.settings(), d.incidents.settings());
+    assert_eq!(c.incidents.retention, d.incidents.retention);
+}
+
+#[test]
+fn incident_settings_that_cannot_work_are_named() {
+    let bad = |f: &dyn Fn(&mut Config)| {
+        let mut c = Config::default();
+        f(&mut c);
+        c.validate().unwrap_err().to_string()
+    };
+    let e = bad(&|c| c.incidents.fleet_hosts = 1);
+    assert!(
+        e.starts_with("incidents.fleet_hosts: must be at least 2"),
+        "{e}"
+    );
+    let e = bad(&|c| c.incidents.topology_labels = vec!["rack".into(), "data-center".into()]);
+    assert!(
+        e.starts_with("incidents.topology_labels: \"data-center\" is not a label name"),
+        "{e}"
+    );
+    let e = bad(&|c| c.incidents.retention = Duration::from_secs(3600));
+    assert!(
+        e.starts_with("incidents.retention: must be at least 1d"),
+        "{e}"
+    );
 }
 
 /// The commented-out example between `# --- NAME example ---` and `# --- end of NAME

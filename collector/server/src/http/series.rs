@@ -122,7 +122,8 @@ fn window(params: &Params) -> Result<Option<(i64, i64)>, ApiError> {
 #[cfg(test)]
 mod tests;
 
-fn is_label_name(name: &str) -> bool {
+/// Prometheus's label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub(crate) fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

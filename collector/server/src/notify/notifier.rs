@@ -27,6 +27,8 @@ pub struct Notifier {
     pub metrics: Arc<NotifyMetrics>,
     /// `notify.external_url`.
     pub external_url: String,
+    /// Incidents, fed with the same alerts (none with `incidents.enabled = false`).
+    pub incidents: Option<Arc<crate::incidents::runtime::Incidents>>,
 }
 
 impl Notifier {
@@ -68,11 +70,15 @@ impl Notifier {
             dispatcher,
             metrics,
             external_url: config.external_url.clone(),
+            incidents: None,
         })
     }
 
     /// Hands over the alerts of one rule evaluation (firing, and just resolved).
     pub fn observe(&self, alerts: Vec<Alert>) {
+        if let Some(incidents) = &self.incidents {
+            incidents.observe(&alerts, now_ms());
+        }
         self.dispatcher.observe(alerts);
     }
 }
