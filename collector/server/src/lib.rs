@@ -19,7 +19,8 @@
 //! - [`rules`]: alerting, recording, forecast and host-down rules evaluated on the engine.
 //! - [`forecast`]: the Forecast gRPC service behind `vigil forecast`.
 //! - [`notify`]: routing, grouping, silences, the durable outbox and the receivers.
-//! - [`incidents`]: correlating firing alerts into incidents (the engine; not wired yet).
+//! - [`incidents`]: firing alerts grouped into incidents: the engine, its store, the
+//!   Incidents gRPC service.
 //! - [`query`]: the Query gRPC service the CLI reads through.
 //! - [`http`]: the Prometheus-compatible HTTP API.
 //! - [`remote_write`]: Prometheus remote write 1.0: forwarding to remotes, and the wire format.

@@ -140,9 +140,9 @@ fn answer(key: &str, value: &impl Serialize) -> Result<Response, ApiError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    crate::incidents::runtime::blocking(f)
         .await
-        .map_err(|e| ApiError::internal(format!("incidents task failed: {e}")))?
+        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)
 }
 
@@ -203,9 +203,10 @@ pub async fn ack(
     let by = caller.map_or_else(|| "anonymous".to_owned(), |c| c.0.name.clone());
     let comment = params.get("comment").unwrap_or("").to_owned();
     let incidents = incidents(&api)?;
-    let incident = tokio::task::spawn_blocking(move || incidents.acknowledge(id, &by, &comment))
-        .await
-        .map_err(|e| ApiError::internal(format!("incidents task failed: {e}")))?
-        .map_err(ApiError::bad_data)?;
+    let incident =
+        crate::incidents::runtime::blocking(move || incidents.acknowledge(id, &by, &comment))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::bad_data)?;
     answer("incident", &record(&incident))
 }

@@ -154,3 +154,13 @@ impl Incidents {
         })
     }
 }
+
+/// Runs `f` (which blocks on the store) on a blocking thread: `Err` when the task itself
+/// failed, else what `f` answered.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<Result<T, String>, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("incidents task failed: {e}"))
+}

@@ -46,9 +46,9 @@ impl IncidentsService {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
+    super::runtime::blocking(f)
         .await
-        .map_err(|e| Status::internal(format!("incidents task failed: {e}")))?
+        .map_err(Status::internal)?
         .map_err(Status::unavailable)
 }
 
