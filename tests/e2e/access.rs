@@ -473,6 +473,33 @@ async fn every_method_and_endpoint_checks_credentials_and_roles() {
             .contains("incident 1 is not open"),
         "{body}"
     );
+    // Bad parameters of the incidents API are named.
+    for (route, needle) in [
+        ("/api/v1/incidents?open=maybe", "invalid parameter \"open\""),
+        ("/api/v1/incidents?since=-1d", "since"),
+        ("/api/v1/incidents/abc", "invalid incident id \"abc\""),
+    ] {
+        let answer = client
+            .get(format!("{base}{route}"))
+            .bearer_auth(READ)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{route}");
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{route}: {body}"
+        );
+    }
+    let none = client
+        .get(format!("{base}/api/v1/incidents/77"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
+
     // Remote write: an agent or admin token; an agent token bound to hosts writes only
     // series of its hosts (and none without a host label); POST only.
     let write_url = format!("{base}/api/v1/write");
