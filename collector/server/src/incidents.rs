@@ -144,6 +144,19 @@ pub enum Grouping {
     },
 }
 
+impl Grouping {
+    /// Its kind (`host`, `fleet`, `topology`, `alert`) and value (`web-1`, `HostDown`,
+    /// `rack=r7`, a fingerprint), as the APIs write them.
+    pub fn parts(&self) -> (&'static str, String) {
+        match self {
+            Grouping::Host { host } => ("host", host.clone()),
+            Grouping::Fleet { alertname } => ("fleet", alertname.clone()),
+            Grouping::Topology { label, value } => ("topology", format!("{label}={value}")),
+            Grouping::Alert { fingerprint } => ("alert", fingerprint.clone()),
+        }
+    }
+}
+
 /// One alert of an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentAlert {

@@ -25,8 +25,8 @@ use vigil_store::clock::now_ms;
 use super::params::Params;
 use super::{Api, ApiError, json};
 use crate::auth::Caller;
+use crate::incidents::Incident;
 use crate::incidents::service::{event_text, severity_name, status_name};
-use crate::incidents::{Grouping, Incident};
 
 /// How far back without `since`.
 const DEFAULT_SINCE_MS: i64 = 7 * 86_400_000;
@@ -73,12 +73,8 @@ fn seconds(ms: i64) -> f64 {
 }
 
 fn record(i: &Incident) -> Record<'_> {
-    let grouping = match &i.grouping {
-        Grouping::Host { host } => format!("host:{host}"),
-        Grouping::Fleet { alertname } => format!("fleet:{alertname}"),
-        Grouping::Topology { label, value } => format!("topology:{label}={value}"),
-        Grouping::Alert { fingerprint } => format!("alert:{fingerprint}"),
-    };
+    let (kind, value) = i.grouping.parts();
+    let grouping = format!("{kind}:{value}");
     Record {
         id: i.id,
         title: &i.title,

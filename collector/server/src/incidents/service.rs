@@ -15,7 +15,7 @@ use vigil_proto::v1::{
 use vigil_store::clock::now_ms;
 
 use super::runtime::Incidents;
-use super::{Event, Grouping, Incident, Severity, Status as IncidentStatus};
+use super::{Event, Incident, Severity, Status as IncidentStatus};
 use crate::auth::Caller;
 use crate::notify::model::LabelMap;
 
@@ -159,12 +159,7 @@ pub fn event_text(event: &Event) -> (&'static str, String) {
 
 /// An incident in its wire form.
 pub fn wire(i: &Incident) -> WireIncident {
-    let (grouping, grouping_value) = match &i.grouping {
-        Grouping::Host { host } => ("host", host.clone()),
-        Grouping::Fleet { alertname } => ("fleet", alertname.clone()),
-        Grouping::Topology { label, value } => ("topology", format!("{label}={value}")),
-        Grouping::Alert { fingerprint } => ("alert", fingerprint.clone()),
-    };
+    let (grouping, grouping_value) = i.grouping.parts();
     WireIncident {
         id: i.id,
         title: i.title.clone(),
