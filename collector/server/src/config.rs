@@ -123,6 +123,13 @@ impl Config {
         self.storage.validate()?;
         self.log.validate()?;
         self.notify.validate().map_err(ConfigError)?;
+        if self.notify.has_incident_routes() && !self.incidents.enabled {
+            return Err(ConfigError::at(
+                "notify.route",
+                "a route has mode = \"incident\" but [incidents] enabled = false; turn \
+                 incidents on, or use mode = \"alerts\"",
+            ));
+        }
         crate::relabel::Relabeler::new(&self.relabel).map_err(ConfigError)?;
         self.validate_remote_write()?;
         Ok(())

@@ -28,6 +28,7 @@
 //! the caller to store and to notify.
 
 pub mod correlate;
+pub mod notices;
 pub mod runtime;
 pub mod service;
 pub mod store;
@@ -252,9 +253,14 @@ pub struct Incident {
     pub alerts: Vec<IncidentAlert>,
     /// What happened, in order.
     pub timeline: Vec<Entry>,
-    /// Tickets opened for it: receiver name → the desk's id and link.
-    #[serde(default)]
+    /// Tickets opened for it: receiver name → the desk's id and link (filled in from the
+    /// ticket book when read; not stored with the incident).
+    #[serde(default, skip_serializing)]
     pub tickets: BTreeMap<String, Ticket>,
+    /// The receivers (of `mode = "incident"` routes) told it opened; they hear of its
+    /// escalation and resolution.
+    #[serde(default)]
+    pub notified: std::collections::BTreeSet<String>,
 }
 
 /// A service-desk ticket that follows an incident.

@@ -25,7 +25,8 @@
 //! - [`dispatch`]: route tree, groups and their timers, inhibition, notification log.
 //! - [`silences`]: durable silences.
 //! - [`outbox`]: the durable outbox and delivery with backoff.
-//! - [`receivers`]: email, webhook and alertmanager integrations.
+//! - [`receivers`]: email, webhook, alertmanager and ticket integrations.
+//! - [`tickets`]: service-desk tickets that follow incidents (RT 5, templated desks).
 //! - [`email`], [`webhook`], [`alertmanager`]: one integration each; [`http_client`]: the
 //!   HTTP client and answer classes they share; [`render`]: subjects, bodies, webhook JSON.
 //! - [`test_send`]: `vigil notify test`.
@@ -47,4 +48,5 @@ pub mod secret;
 pub mod service;
 pub mod silences;
 pub mod test_send;
+pub mod tickets;
 pub mod webhook;

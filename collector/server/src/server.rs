@@ -304,8 +304,9 @@ async fn start_notifier(config: &Config, store: &Arc<dyn Store>) -> Result<Notif
     let notifier = tokio::task::spawn_blocking(move || {
         let mut notifier = Notifier::start(&notify, store.clone())?;
         if incidents.enabled {
+            let sink = notifier.incident_sink();
             notifier.incidents = Some(Arc::new(
-                crate::incidents::runtime::Incidents::open(&incidents, store)
+                crate::incidents::runtime::Incidents::open(&incidents, store, sink)
                     .map_err(|e| format!("incidents: {e}"))?,
             ));
         }

@@ -26,7 +26,7 @@ const VARIABLES: [&str; 13] = [
 /// The fields of `.` (Prometheus's template data).
 const DOT_FIELDS: [&str; 4] = ["Labels", "Value", "ExternalLabels", "ExternalURL"];
 /// Functions this module runs.
-pub(super) const FUNCTIONS: [&str; 25] = [
+pub(super) const FUNCTIONS: [&str; 26] = [
     "humanize",
     "humanize1024",
     "humanizeDuration",
@@ -37,6 +37,7 @@ pub(super) const FUNCTIONS: [&str; 25] = [
     "println",
     "toUpper",
     "toLower",
+    "toJson",
     "title",
     "reReplaceAll",
     "match",

@@ -33,6 +33,10 @@ pub(super) fn call<'a>(name: &str, args: &[Val<'a>]) -> Result<Val<'a>, String> 
         },
         "print" => Val::Str(go_print(args)),
         "println" => Val::Str(args.iter().map(Val::text).collect::<Vec<_>>().join(" ") + "\n"),
+        "toJson" => {
+            want(1)?;
+            Val::Str(json_string(&args[0].text()))
+        }
         "toUpper" => {
             want(1)?;
             Val::Str(args[0].text().to_uppercase())
@@ -182,4 +186,26 @@ fn strip_port(s: &str) -> String {
         Some((host, _)) if !host.contains(':') => host.to_owned(),
         _ => s.to_owned(),
     }
+}
+
+/// `text` as a JSON string literal, quotes included (`toJson`, for JSON bodies of ticket
+/// requests: a label value with a quote or a newline stays one string).
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

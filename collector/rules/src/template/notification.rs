@@ -6,6 +6,7 @@
 //! .GroupLabels  .CommonLabels  .CommonAnnotations            maps: .CommonLabels.host
 //! .Alerts  .Alerts.Firing  .Alerts.Resolved                   lists of alerts: range, len
 //! per alert: .Status .Labels .Annotations .StartsAt .EndsAt .GeneratorURL .Fingerprint
+//! .Incident.ID .Incident.Title .Incident.Severity …  an incident's fields (empty map else)
 //! $ is the notification wherever the dot is (`{{ $.ExternalURL }}` inside a range).
 //! ```
 //!
@@ -40,6 +41,11 @@ pub struct NotificationData {
     pub group_key: String,
     /// `.Alerts`, firing first.
     pub alerts: Vec<AlertData>,
+    /// `.Incident`: for a notification about an incident, its `ID`, `Title`, `Severity`,
+    /// `Status`, `Event` (opened, updated, escalated, acknowledged, reopened, resolved),
+    /// `URL`, `Correlation`, `Hosts` (how many), `Cause`, `OpenedAt`, `ResolvedAt`,
+    /// `Priority` (the desk's value for the severity) and `TicketID`; empty otherwise.
+    pub incident: BTreeMap<String, String>,
 }
 
 /// One alert as templates see it.
@@ -61,7 +67,7 @@ pub struct AlertData {
     pub fingerprint: String,
 }
 
-const ROOT_FIELDS: [&str; 8] = [
+const ROOT_FIELDS: [&str; 9] = [
     "Receiver",
     "Status",
     "GroupLabels",
@@ -70,6 +76,7 @@ const ROOT_FIELDS: [&str; 8] = [
     "ExternalURL",
     "GroupKey",
     "Alerts",
+    "Incident",
 ];
 const ALERT_FIELDS: [&str; 7] = [
     "Status",
@@ -382,6 +389,7 @@ fn field<'a>(value: NVal<'a>, name: &str) -> Result<NVal<'a>, String> {
             "ExternalURL" => s(&n.external_url),
             "GroupKey" => s(&n.group_key),
             "Alerts" => NVal::Alerts(n.alerts.iter().collect()),
+            "Incident" => NVal::Plain(Val::Labels(&n.incident)),
             other => {
                 return Err(format!(
                     "can't evaluate field {other} of the notification; its fields are .{}",

@@ -72,6 +72,11 @@ fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// Incident `i` as the API, `vigil incidents --output json` and incident webhooks write it.
+pub(crate) fn incident_json(i: &Incident) -> serde_json::Value {
+    serde_json::to_value(record(i)).unwrap_or_default()
+}
+
 fn record(i: &Incident) -> Record<'_> {
     let (kind, value) = i.grouping.parts();
     let grouping = format!("{kind}:{value}");

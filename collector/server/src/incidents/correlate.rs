@@ -128,6 +128,13 @@ impl Engine {
         self.take_changes()
     }
 
+    /// Notes that `receivers` were told incident `id` opened.
+    pub fn mark_notified(&mut self, id: u64, receivers: &std::collections::BTreeSet<String>) {
+        if let Some(incident) = self.open.get_mut(&id) {
+            incident.notified.extend(receivers.iter().cloned());
+        }
+    }
+
     /// Marks incident `id` as taken by `by`.
     pub fn acknowledge(
         &mut self,
@@ -328,6 +335,7 @@ impl Engine {
             alerts: members,
             timeline: Vec::new(),
             tickets: BTreeMap::new(),
+            notified: Default::default(),
         };
         for a in &incident.alerts {
             self.member.insert(a.fingerprint.clone(), id);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::correlate::Engine;
+use super::notices::Sink;
 use super::{Change, Incident, store};
 use crate::config::IncidentsConfig;
 use crate::notify::model::Alert;
@@ -22,11 +23,18 @@ pub struct Incidents {
     engine: Mutex<Engine>,
     store: Arc<dyn Store>,
     retention: Duration,
+    /// Where notifications and tickets of incidents go (none in tests without a notifier).
+    sink: Option<Sink>,
 }
 
 impl Incidents {
-    /// Loads the incidents kept in the store; the open ones go on. Blocks on the store.
-    pub fn open(config: &IncidentsConfig, store: Arc<dyn Store>) -> Result<Self, String> {
+    /// Loads the incidents kept in the store; the open ones go on. Their steps are told to
+    /// `sink`'s receivers. Blocks on the store.
+    pub fn open(
+        config: &IncidentsConfig,
+        store: Arc<dyn Store>,
+        sink: Option<Sink>,
+    ) -> Result<Self, String> {
         let (saved, unreadable) = store::load(store.as_ref())?;
         if unreadable > 0 {
             warn!(
@@ -46,6 +54,7 @@ impl Incidents {
             engine: Mutex::new(Engine::new(config.settings(), open, saved.next_id)),
             store,
             retention: config.retention,
+            sink,
         })
     }
 
@@ -56,35 +65,73 @@ impl Incidents {
     /// Takes in one evaluation's alerts; returns what changed (already stored).
     pub fn observe(&self, alerts: &[Alert], now_ms: i64) -> Vec<Change> {
         let mut engine = self.engine();
-        let changes = engine.observe(alerts, now_ms);
-        self.save(&engine, &changes);
+        let mut changes = engine.observe(alerts, now_ms);
+        self.save(&mut engine, &mut changes, now_ms);
         changes
     }
 
     /// Opens what waited long enough, resolves what was quiet long enough.
     pub fn tick(&self, now_ms: i64) -> Vec<Change> {
         let mut engine = self.engine();
-        let changes = engine.tick(now_ms);
-        self.save(&engine, &changes);
+        let mut changes = engine.tick(now_ms);
+        self.save(&mut engine, &mut changes, now_ms);
         changes
     }
 
-    fn save(&self, engine: &Engine, changes: &[Change]) {
+    /// Stores the changes and, in the same write, the notifications they make.
+    fn save(&self, engine: &mut Engine, changes: &mut [Change], now_ms: i64) {
         if changes.is_empty() {
             return;
         }
-        let incidents: Vec<&Incident> = changes.iter().map(|c| &c.incident).collect();
-        if let Err(e) = store::save(self.store.as_ref(), &incidents, engine.next_id()) {
-            warn!(error = %e, "incidents could not be saved; they are kept in memory");
+        let mut notices = Vec::new();
+        if let Some(sink) = &self.sink {
+            for change in changes.iter_mut() {
+                let made = sink.notices(change, now_ms);
+                if !made.is_empty() {
+                    engine.mark_notified(change.incident.id, &change.incident.notified);
+                }
+                notices.extend(made);
+            }
         }
+        let incidents: Vec<&Incident> = changes.iter().map(|c| &c.incident).collect();
+        let written = store::save_ops(&incidents, engine.next_id()).and_then(|ops| {
+            match (&self.sink, notices.is_empty()) {
+                (Some(sink), false) => sink
+                    .outbox
+                    .enqueue(&notices, ops)
+                    .map_err(|e| format!("writing incident notifications: {e}")),
+                _ => self
+                    .store
+                    .kv_write(&ops)
+                    .map_err(|e| format!("saving incidents: {e}")),
+            }
+        });
+        if let Err(e) = written {
+            warn!(
+                error = %e,
+                notifications = notices.len(),
+                "incidents could not be saved; they are kept in memory (their notifications \
+                 are not sent)"
+            );
+        }
+    }
+
+    /// The tickets of `incident`, from the book.
+    fn with_tickets(&self, mut incident: Incident) -> Incident {
+        if let Some(sink) = &self.sink {
+            incident.tickets = sink.book.of(incident.id);
+        }
+        incident
     }
 
     /// Marks incident `id` as taken by `by`.
     pub fn acknowledge(&self, id: u64, by: &str, comment: &str) -> Result<Incident, String> {
         let mut engine = self.engine();
-        let change = engine.acknowledge(id, by, comment, now_ms())?;
-        self.save(&engine, std::slice::from_ref(&change));
-        Ok(change.incident)
+        let now = now_ms();
+        let mut changes = vec![engine.acknowledge(id, by, comment, now)?];
+        self.save(&mut engine, &mut changes, now);
+        let change = changes.pop().ok_or("nothing changed")?;
+        Ok(self.with_tickets(change.incident))
     }
 
     /// The incidents opened or still open since `since_ms`, newest first; only the open
@@ -100,6 +147,7 @@ impl Incidents {
                         && (i.opened_ms >= since_ms
                             || i.resolved_ms.is_some_and(|r| r >= since_ms)))
             })
+            .map(|i| self.with_tickets(i))
             .collect();
         found.sort_by(|a, b| b.opened_ms.cmp(&a.opened_ms).then(b.id.cmp(&a.id)));
         Ok(found)
@@ -108,18 +156,34 @@ impl Incidents {
     /// Incident `id`, if kept.
     pub fn get(&self, id: u64) -> Result<Option<Incident>, String> {
         let (saved, _) = store::load(self.store.as_ref())?;
-        Ok(saved.incidents.into_iter().find(|i| i.id == id))
+        Ok(saved
+            .incidents
+            .into_iter()
+            .find(|i| i.id == id)
+            .map(|i| self.with_tickets(i)))
     }
 
     /// Deletes resolved incidents older than the retention.
     pub fn prune(&self, now_ms: i64) -> Result<usize, String> {
         let (saved, _) = store::load(self.store.as_ref())?;
         let keep_ms = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
-        store::prune(
-            self.store.as_ref(),
-            &saved.incidents,
-            now_ms.saturating_sub(keep_ms),
-        )
+        let before = now_ms.saturating_sub(keep_ms);
+        let pruned = store::prune(self.store.as_ref(), &saved.incidents, before)?;
+        if let Some(sink) = &self.sink {
+            let gone: Vec<u64> = saved
+                .incidents
+                .iter()
+                .filter(|i| i.resolved_ms.is_some_and(|r| r < before))
+                .map(|i| i.id)
+                .collect();
+            let ops = sink.book.forget(&gone);
+            if !ops.is_empty() {
+                self.store
+                    .kv_write(&ops)
+                    .map_err(|e| format!("deleting old tickets: {e}"))?;
+            }
+        }
+        Ok(pruned)
     }
 
     /// Ticks every [`TICK`] and prunes daily, on the current tokio runtime, until dropped.

@@ -36,6 +36,9 @@ pub fn load(store: &dyn Store) -> Result<(Saved, usize), String> {
     };
     let mut unreadable = 0;
     for (k, value) in records {
+        if crate::notify::tickets::book::is_book_key(&k) {
+            continue;
+        }
         if k == NEXT_ID {
             if let Ok(bytes) = <[u8; 8]>::try_from(value.as_slice()) {
                 saved.next_id = saved.next_id.max(u64::from_be_bytes(bytes));
@@ -59,8 +62,8 @@ pub fn load(store: &dyn Store) -> Result<(Saved, usize), String> {
     Ok((saved, unreadable))
 }
 
-/// Writes `incidents` and the next id in one batch.
-pub fn save(store: &dyn Store, incidents: &[&Incident], next_id: u64) -> Result<(), String> {
+/// The writes that store `incidents` and the next id (one batch).
+pub fn save_ops(incidents: &[&Incident], next_id: u64) -> Result<Vec<KvOp>, String> {
     let mut ops = Vec::with_capacity(incidents.len() + 1);
     for incident in incidents {
         let json = serde_json::to_vec(incident).map_err(|e| e.to_string())?;
@@ -71,8 +74,13 @@ pub fn save(store: &dyn Store, incidents: &[&Incident], next_id: u64) -> Result<
         NEXT_ID,
         next_id.to_be_bytes().to_vec(),
     ));
+    Ok(ops)
+}
+
+/// Writes `incidents` and the next id in one batch.
+pub fn save(store: &dyn Store, incidents: &[&Incident], next_id: u64) -> Result<(), String> {
     store
-        .kv_write(&ops)
+        .kv_write(&save_ops(incidents, next_id)?)
         .map_err(|e| format!("saving incidents: {e}"))
 }
 

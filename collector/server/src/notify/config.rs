@@ -77,6 +77,19 @@ pub struct ReceiverConfig {
     /// Alertmanager integrations.
     #[serde(default)]
     pub alertmanager: Vec<AlertmanagerConfig>,
+    /// Request Tracker 5 ticket integrations (incidents only).
+    #[serde(default)]
+    pub rt: Vec<super::tickets::config::RtConfig>,
+    /// Generic ticket integrations (incidents only).
+    #[serde(default)]
+    pub ticket: Vec<super::tickets::config::GenericTicketConfig>,
+}
+
+impl ReceiverConfig {
+    /// Whether it has a ticket integration.
+    pub fn has_tickets(&self) -> bool {
+        !(self.rt.is_empty() && self.ticket.is_empty())
+    }
 }
 
 fn yes() -> bool {
@@ -222,8 +235,24 @@ pub struct RouteConfig {
     /// Go on matching the following sibling routes after this one matched.
     #[serde(rename = "continue")]
     pub continue_matching: bool,
+    /// `alerts` (notify per alert group, the default) or `incident` (notify when the
+    /// incident the alerts belong to opens, escalates and resolves; needs
+    /// `[incidents] enabled`). Inherited when unset.
+    pub mode: Option<RouteMode>,
     /// Child routes, tried in order.
     pub routes: Vec<RouteConfig>,
+}
+
+/// What a route's receiver is told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteMode {
+    /// Each alert group, as Alertmanager does.
+    #[default]
+    Alerts,
+    /// The incident: one notification when it opens, one on escalation, one on
+    /// resolution; ticket integrations follow it from opening to resolution.
+    Incident,
 }
 
 /// `[[notify.inhibit_rules]]`: while an alert matching `source_matchers` fires, alerts
@@ -289,11 +318,23 @@ impl NotifyConfig {
             if !names.insert(r.name.as_str()) {
                 return Err(format!("{at}.name: {:?} is used twice", r.name));
             }
-            if r.email.is_empty() && r.webhook.is_empty() && r.alertmanager.is_empty() {
+            if r.email.is_empty()
+                && r.webhook.is_empty()
+                && r.alertmanager.is_empty()
+                && !r.has_tickets()
+            {
                 return Err(format!(
-                    "{at} ({:?}): has no email, webhook or alertmanager integration",
+                    "{at} ({:?}): has no email, webhook, alertmanager, rt or ticket integration",
                     r.name
                 ));
+            }
+            for (j, c) in r.rt.iter().enumerate() {
+                c.validate()
+                    .map_err(|e| format!("{at} ({:?}).rt[{j}].{e}", r.name))?;
+            }
+            for (j, c) in r.ticket.iter().enumerate() {
+                c.validate()
+                    .map_err(|e| format!("{at} ({:?}).ticket[{j}].{e}", r.name))?;
             }
             for (j, e) in r.email.iter().enumerate() {
                 let at = format!("{at}.email[{j}]");
@@ -364,6 +405,21 @@ impl NotifyConfig {
                         .into());
                 }
                 check_route(root, "notify.route", &names)?;
+                let mut incident_receivers = HashSet::new();
+                incident_routes(root, false, &mut incident_receivers);
+                if let Some(r) = self
+                    .receivers
+                    .iter()
+                    .find(|r| r.has_tickets() && !incident_receivers.contains(r.name.as_str()))
+                {
+                    return Err(format!(
+                        "notify.receivers ({:?}): has a ticket integration, but no route with \
+                         mode = \"incident\" sends to it (tickets follow incidents, not alert \
+                         groups); add one, like [[notify.route.routes]] receiver = {:?} \
+                         mode = \"incident\" continue = true",
+                        r.name, r.name
+                    ));
+                }
             }
         }
         for (i, rule) in self.inhibit_rules.iter().enumerate() {
@@ -386,6 +442,28 @@ impl NotifyConfig {
             return Err("notify.delivery.max_outbox: must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+/// Adds the receivers of the routes in `mode = "incident"` (inherited from `parent`).
+fn incident_routes<'a>(route: &'a RouteConfig, parent: bool, out: &mut HashSet<&'a str>) {
+    let incident = route.mode.map_or(parent, |m| m == RouteMode::Incident);
+    if incident && let Some(r) = &route.receiver {
+        out.insert(r.as_str());
+    }
+    for child in &route.routes {
+        incident_routes(child, incident, out);
+    }
+}
+
+impl NotifyConfig {
+    /// Whether any route is in `mode = "incident"` (which needs `[incidents] enabled`).
+    pub fn has_incident_routes(&self) -> bool {
+        let mut found = HashSet::new();
+        if let Some(root) = &self.route {
+            incident_routes(root, false, &mut found);
+        }
+        !found.is_empty()
     }
 }
 

@@ -83,6 +83,62 @@ pub struct Notification {
     /// alertmanager integration can set `endsAt` far enough ahead (4 intervals).
     #[serde(default)]
     pub group_interval_ms: i64,
+    /// Set for a notification about an incident (routes with `mode = "incident"`, and
+    /// every ticket integration) instead of an alert group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<Box<IncidentNotice>>,
+}
+
+/// What happened to an incident that a notification tells of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// It opened (or a receiver hears of it for the first time).
+    Opened,
+    /// Alerts joined it.
+    Updated,
+    /// Its severity rose.
+    Escalated,
+    /// Someone took it.
+    Acknowledged,
+    /// An alert fired again within its quiet period.
+    Reopened,
+    /// It is over.
+    Resolved,
+}
+
+impl Step {
+    /// `opened`, `updated`, …, as the webhook body and the templates write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Opened => "opened",
+            Step::Updated => "updated",
+            Step::Escalated => "escalated",
+            Step::Acknowledged => "acknowledged",
+            Step::Reopened => "reopened",
+            Step::Resolved => "resolved",
+        }
+    }
+
+    /// Whether people are told of it by email and webhook (a ticket hears of every step):
+    /// opening, escalation and resolution.
+    pub fn tells_people(self) -> bool {
+        matches!(self, Step::Opened | Step::Escalated | Step::Resolved)
+    }
+}
+
+/// An incident as one notification tells of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentNotice {
+    /// What happened.
+    pub step: Step,
+    /// The incident as it was then.
+    pub incident: crate::incidents::Incident,
+    /// The timeline entries this step added.
+    pub added: Vec<crate::incidents::Entry>,
+    /// The value a service desk keeps in its correlation field to find the incident's
+    /// ticket again (`vigil-<installation>-<id>`).
+    pub correlation: String,
 }
 
 impl Notification {
@@ -192,6 +248,7 @@ mod tests {
             test: false,
             refresh: false,
             group_interval_ms: 300_000,
+            incident: None,
         };
         assert_eq!(n.common_labels(), labels(&[("alertname", "HighCpu")]));
         assert_eq!(n.common_annotations(), labels(&[("summary", "cpu")]));

@@ -3,11 +3,14 @@
 
 use super::config::NotifyConfig;
 use super::dispatch::Dispatcher;
+use super::dispatch::route::RouteTree;
 use super::metrics::NotifyMetrics;
 use super::model::Alert;
 use super::outbox::Outbox;
 use super::receivers::Receivers;
 use super::silences::Silences;
+use super::tickets::book::TicketBook;
+use crate::incidents::notices::Sink;
 use std::sync::Arc;
 use vigil_store::Store;
 use vigil_store::clock::now_ms;
@@ -29,6 +32,10 @@ pub struct Notifier {
     pub external_url: String,
     /// Incidents, fed with the same alerts (none with `incidents.enabled = false`).
     pub incidents: Option<Arc<crate::incidents::runtime::Incidents>>,
+    /// The tickets that follow incidents.
+    pub book: Arc<TicketBook>,
+    /// The route tree (none without a route).
+    tree: Option<RouteTree>,
 }
 
 impl Notifier {
@@ -36,7 +43,8 @@ impl Notifier {
     /// starts delivery and flushing on the current tokio runtime. Blocks on the store
     /// (call it from `spawn_blocking` or before serving).
     pub fn start(config: &NotifyConfig, store: Arc<dyn Store>) -> Result<Self, String> {
-        let receivers = Arc::new(Receivers::from_config(config)?);
+        let book = Arc::new(TicketBook::open(store.clone())?);
+        let receivers = Arc::new(Receivers::with_book(config, book.clone())?);
         let metrics = Arc::new(NotifyMetrics::default());
         let silences = Arc::new(
             Silences::open(store.clone(), now_ms())
@@ -63,7 +71,13 @@ impl Notifier {
         );
         outbox.start();
         dispatcher.start();
+        let tree = match &config.route {
+            Some(root) => Some(RouteTree::new(root)?),
+            None => None,
+        };
         Ok(Self {
+            book,
+            tree,
             receivers,
             silences,
             outbox,
@@ -71,6 +85,18 @@ impl Notifier {
             metrics,
             external_url: config.external_url.clone(),
             incidents: None,
+        })
+    }
+
+    /// Where incidents send their notifications and tickets: the `mode = "incident"`
+    /// routes (none without a route).
+    pub fn incident_sink(&self) -> Option<Sink> {
+        Some(Sink {
+            tree: self.tree.clone()?,
+            receivers: self.receivers.clone(),
+            outbox: self.outbox.clone(),
+            book: self.book.clone(),
+            external_url: self.external_url.clone(),
         })
     }
 

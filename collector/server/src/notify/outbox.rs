@@ -174,7 +174,7 @@ impl Outbox {
                 continue;
             };
             for (index, integration) in receiver.integrations.iter().enumerate() {
-                if n.refresh && !integration.takes_refresh() {
+                if !integration.takes(n, receiver.send_resolved) {
                     continue;
                 }
                 let id = state.next_id;

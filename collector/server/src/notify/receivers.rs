@@ -9,10 +9,15 @@
 use super::alertmanager::AlertmanagerTarget;
 use super::config::NotifyConfig;
 use super::email::Email;
-use super::model::{Notification, Outcome};
+use super::model::{Notification, Outcome, Step};
+use super::tickets::book::TicketBook;
+use super::tickets::generic::Generic;
+use super::tickets::rt::Rt;
+use super::tickets::{Desk, TicketIntegration};
 use super::webhook::{Webhook, new_delivery_id};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Every configured receiver by name.
@@ -42,11 +47,19 @@ enum Delivery {
     Email(Box<Email>),
     Webhook(Webhook),
     Alertmanager(AlertmanagerTarget),
+    Ticket(Box<TicketIntegration>),
 }
 
 impl Receivers {
-    /// Builds every receiver, reading secrets; the error names the receiver and what failed.
+    /// Builds every receiver, reading secrets, with tickets kept in memory only (tests);
+    /// the error names the receiver and what failed.
     pub fn from_config(config: &NotifyConfig) -> Result<Self, String> {
+        Self::with_book(config, Arc::new(TicketBook::in_memory("00000000")))
+    }
+
+    /// Builds every receiver, reading secrets; ticket integrations keep their tickets in
+    /// `book`. The error names the receiver and what failed.
+    pub fn with_book(config: &NotifyConfig, book: Arc<TicketBook>) -> Result<Self, String> {
         let mut by_name = BTreeMap::new();
         for (i, r) in config.receivers.iter().enumerate() {
             let at =
@@ -73,6 +86,38 @@ impl Receivers {
                 integrations.push(Integration {
                     delivery: Delivery::Alertmanager(target),
                     timeout: a.timeout,
+                });
+            }
+            let mut desks: Vec<(&str, usize, Result<Desk, String>, Duration)> = Vec::new();
+            for (j, c) in r.rt.iter().enumerate() {
+                desks.push((
+                    "rt",
+                    j,
+                    Rt::new(c).map(|d| Desk::Rt(Box::new(d))),
+                    c.timeout,
+                ));
+            }
+            for (j, c) in r.ticket.iter().enumerate() {
+                desks.push((
+                    "ticket",
+                    j,
+                    Generic::new(c).map(|d| Desk::Generic(Box::new(d))),
+                    c.timeout,
+                ));
+            }
+            for (kind, j, desk, timeout) in desks {
+                let desk = desk.map_err(|err| format!("{}.{err}", at(kind, j)))?;
+                let index = integrations.len();
+                integrations.push(Integration {
+                    delivery: Delivery::Ticket(Box::new(TicketIntegration {
+                        desk,
+                        receiver: r.name.clone(),
+                        index,
+                        book: book.clone(),
+                    })),
+                    // A step is several requests (find, create, read back): each is bound
+                    // by `timeout`, the whole step by four of them.
+                    timeout: timeout * 4,
                 });
             }
             by_name.insert(
@@ -106,12 +151,37 @@ impl Receiver {
 }
 
 impl Integration {
-    /// `"email"`, `"webhook"` or `"alertmanager"`.
+    /// `"email"`, `"webhook"`, `"alertmanager"`, or a desk: `"rt"`, `"ticket"`.
     pub fn kind(&self) -> &'static str {
-        match self.delivery {
+        match &self.delivery {
             Delivery::Email(_) => "email",
             Delivery::Webhook(_) => "webhook",
             Delivery::Alertmanager(_) => "alertmanager",
+            Delivery::Ticket(t) => t.desk.kind(),
+        }
+    }
+
+    /// Whether it is a service-desk integration (it follows incidents only).
+    pub fn is_ticket(&self) -> bool {
+        matches!(self.delivery, Delivery::Ticket(_))
+    }
+
+    /// Whether notification `n` is for it. Refreshes go only to integrations that take
+    /// them; alert groups to email, webhook and alertmanager; incidents to tickets (every
+    /// step) and to email and webhook (opened, escalated, and resolved when the receiver
+    /// has `send_resolved`).
+    pub fn takes(&self, n: &Notification, send_resolved: bool) -> bool {
+        if n.refresh {
+            return self.takes_refresh();
+        }
+        match (&n.incident, &self.delivery) {
+            (None, Delivery::Ticket(_)) => false,
+            (None, _) => true,
+            (Some(_), Delivery::Ticket(_)) => true,
+            (Some(_), Delivery::Alertmanager(_)) => false,
+            (Some(notice), _) => {
+                notice.step.tells_people() && (send_resolved || notice.step != Step::Resolved)
+            }
         }
     }
 
@@ -132,12 +202,26 @@ impl Integration {
             Delivery::Email(e) => e.describe(),
             Delivery::Webhook(w) => w.describe(),
             Delivery::Alertmanager(a) => a.describe(),
+            Delivery::Ticket(t) => t.desk.describe(),
         }
     }
 
     /// Makes one attempt of a new delivery (`vigil notify test`: each call is a delivery of
     /// its own, with a new id), bounded by the integration's timeout.
     pub async fn send(&self, notification: &Notification) -> Outcome {
+        if let Delivery::Ticket(t) = &self.delivery {
+            // A test opens a ticket and resolves it.
+            let attempt = t.test(&notification.external_url, notification.created_ms);
+            return match tokio::time::timeout(self.timeout, attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Retry {
+                    error: format!(
+                        "no answer within {} (the integration's timeout)",
+                        humantime::format_duration(self.timeout)
+                    ),
+                },
+            };
+        }
         self.deliver(notification, &new_delivery_id()).await
     }
 
@@ -151,6 +235,7 @@ impl Integration {
                 Delivery::Email(e) => e.send(notification, delivery).await,
                 Delivery::Webhook(w) => w.send(notification, delivery).await,
                 Delivery::Alertmanager(a) => a.send(notification).await,
+                Delivery::Ticket(t) => t.deliver(notification).await,
             }
         };
         match tokio::time::timeout(self.timeout, attempt).await {

@@ -20,6 +20,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use vigil_rules::template;
 
 mod defaults;
+pub mod incident;
 
 pub use defaults::{default_html, default_subject, default_text, escape_html};
 
@@ -53,6 +54,9 @@ pub fn rfc3339(ms: i64) -> String {
 /// alert; `alerts` holds at most `max_alerts` of them (0: all), the rest counted in
 /// `truncatedAlerts`.
 pub fn webhook_json(n: &Notification, max_alerts: usize) -> serde_json::Value {
+    if let Some(notice) = &n.incident {
+        return incident::webhook_json(n, notice);
+    }
     let keep = if max_alerts == 0 {
         n.alerts.len()
     } else {
@@ -125,27 +129,48 @@ impl EmailTemplates {
 
     /// The subject, on one line.
     pub fn subject(&self, n: &Notification) -> String {
-        let subject = expand_or(
-            self.subject.as_deref(),
-            n,
-            "subject",
-            false,
-            default_subject,
-        );
+        let subject = expand_or(self.subject.as_deref(), n, "subject", false, any_subject);
         subject.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
     /// The plain-text body.
     pub fn text(&self, n: &Notification) -> String {
-        expand_or(self.text.as_deref(), n, "text", false, default_text)
+        expand_or(self.text.as_deref(), n, "text", false, any_text)
     }
 
     /// The HTML body; `None` when turned off with `html = ""`.
     pub fn html(&self, n: &Notification) -> Option<String> {
         match self.html.as_deref() {
             Some("") => None,
-            html => Some(expand_or(html, n, "html", true, default_html)),
+            html => Some(expand_or(html, n, "html", true, any_html)),
         }
+    }
+}
+
+/// The default subject of an alert group or of an incident.
+fn any_subject(n: &Notification) -> String {
+    match &n.incident {
+        Some(notice) => incident::subject(n, notice),
+        None => default_subject(n),
+    }
+}
+
+/// The default text body of an alert group or of an incident.
+fn any_text(n: &Notification) -> String {
+    match &n.incident {
+        Some(notice) => incident::text(n, notice),
+        None => default_text(n),
+    }
+}
+
+/// The default HTML body: an incident's is its text, preformatted.
+fn any_html(n: &Notification) -> String {
+    match &n.incident {
+        Some(notice) => format!(
+            "<!DOCTYPE html>\n<html><body><pre>{}</pre></body></html>\n",
+            escape_html(&incident::text(n, notice))
+        ),
+        None => default_html(n),
     }
 }
 
@@ -171,6 +196,7 @@ fn sample_notification() -> Notification {
         test: true,
         refresh: false,
         group_interval_ms: 0,
+        incident: None,
     }
 }
 
@@ -217,7 +243,45 @@ pub fn template_data(n: &Notification) -> template::NotificationData {
                 fingerprint: a.fingerprint(),
             })
             .collect(),
+        incident: incident_fields(n),
     }
+}
+
+/// `.Incident` of the templates (see [`template::NotificationData::incident`]).
+fn incident_fields(n: &Notification) -> std::collections::BTreeMap<String, String> {
+    let Some(notice) = &n.incident else {
+        return Default::default();
+    };
+    let i = &notice.incident;
+    let fp_name = |fp: &str| {
+        i.alerts
+            .iter()
+            .find(|a| a.fingerprint == fp)
+            .and_then(|a| a.labels.get("alertname").cloned())
+            .unwrap_or_default()
+    };
+    [
+        ("ID", i.id.to_string()),
+        ("Title", i.title.clone()),
+        (
+            "Severity",
+            crate::incidents::service::severity_name(i.severity).to_owned(),
+        ),
+        (
+            "Status",
+            crate::incidents::service::status_name(i.status).to_owned(),
+        ),
+        ("Event", notice.step.as_str().to_owned()),
+        ("URL", incident::link(&n.external_url, i.id)),
+        ("Correlation", notice.correlation.clone()),
+        ("Hosts", i.hosts().len().to_string()),
+        ("Cause", i.cause.as_deref().map(fp_name).unwrap_or_default()),
+        ("OpenedAt", rfc3339(i.opened_ms)),
+        ("ResolvedAt", i.resolved_ms.map(rfc3339).unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 #[cfg(test)]
@@ -255,6 +319,7 @@ pub(crate) mod tests {
             test: false,
             refresh: false,
             group_interval_ms: 300_000,
+            incident: None,
         }
     }
 

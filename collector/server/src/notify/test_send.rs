@@ -52,6 +52,7 @@ pub fn test_notification(receiver: &str, external_url: &str, now_ms: i64) -> Not
         test: true,
         refresh: false,
         group_interval_ms: 0,
+        incident: None,
     }
 }
 

@@ -33,11 +33,20 @@ fn data() -> NotificationData {
             alert("b", "firing"),
             alert("c", "resolved"),
         ],
+        incident: map(&[("ID", "12"), ("Severity", "critical")]),
     }
 }
 
 fn run(template: &str) -> String {
     expand(template, &data(), false).unwrap_or_else(|e| panic!("{template}: {e}"))
+}
+
+#[test]
+fn incident_fields_are_a_map() {
+    assert_eq!(
+        run("#{{ .Incident.ID }} {{ .Incident.Severity }}{{ .Incident.Nothing }}"),
+        "#12 critical"
+    );
 }
 
 #[test]

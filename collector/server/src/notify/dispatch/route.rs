@@ -7,7 +7,7 @@
 //! naming one receiver. Unset fields inherit from the parent; the root's defaults are
 //! Alertmanager's (one group per route, 30s, 5m, 4h).
 
-use super::super::config::RouteConfig;
+use super::super::config::{RouteConfig, RouteMode};
 use super::super::model::LabelMap;
 use std::time::Duration;
 use vigil_rules::matchers::Matchers;
@@ -60,6 +60,8 @@ pub struct Route {
     pub repeat_interval_ms: i64,
     /// Go on with the following siblings after this route took an alert.
     pub continue_matching: bool,
+    /// `mode = "incident"`: its receiver hears of incidents, not of alert groups.
+    pub incident: bool,
     /// Indexes of the children in [`RouteTree::routes`], in order.
     pub children: Vec<usize>,
 }
@@ -87,6 +89,7 @@ impl RouteTree {
             group_interval_ms: ms(DEFAULT_GROUP_INTERVAL),
             repeat_interval_ms: ms(DEFAULT_REPEAT_INTERVAL),
             continue_matching: false,
+            incident: false,
             children: Vec::new(),
         };
         let mut tree = Self { routes: Vec::new() };
@@ -120,6 +123,9 @@ impl RouteTree {
             group_interval_ms: config.group_interval.map_or(parent.group_interval_ms, ms),
             repeat_interval_ms: config.repeat_interval.map_or(parent.repeat_interval_ms, ms),
             continue_matching: config.continue_matching,
+            incident: config
+                .mode
+                .map_or(parent.incident, |m| m == RouteMode::Incident),
             children: Vec::new(),
         };
         let index = self.routes.len();
@@ -136,6 +142,20 @@ impl RouteTree {
         let mut out = Vec::new();
         self.walk(0, labels, &mut out);
         out
+    }
+
+    /// The receivers of the `mode = "incident"` routes that take an alert with `labels`.
+    pub fn incident_receivers(&self, labels: &LabelMap) -> Vec<&str> {
+        self.matching(labels)
+            .into_iter()
+            .filter(|&i| self.routes[i].incident)
+            .map(|i| self.routes[i].receiver.as_str())
+            .collect()
+    }
+
+    /// Whether any route is in `mode = "incident"`.
+    pub fn has_incident_routes(&self) -> bool {
+        self.routes.iter().any(|r| r.incident)
     }
 
     /// Adds the routes under `index` that take the alert; false when `index` itself does

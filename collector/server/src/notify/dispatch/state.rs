@@ -269,6 +269,10 @@ impl State {
         let mut joined = BTreeSet::new();
         for index in self.tree.matching(&alert.labels) {
             let route = &self.tree.routes[index];
+            if route.incident {
+                // Its receiver hears of the incident instead (`incidents::notices`).
+                continue;
+            }
             let labels = route.group_by.group_labels(&alert.labels);
             let id = (index, group_key(&route.key, &labels));
             // Alertmanager's rule: an alert that started longer ago than group_wait (as

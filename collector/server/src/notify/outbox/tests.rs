@@ -122,6 +122,7 @@ fn notification(receiver: &str, group: &str) -> Notification {
         test: false,
         refresh: false,
         group_interval_ms: 300_000,
+        incident: None,
     }
 }
 

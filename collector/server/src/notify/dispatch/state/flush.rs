@@ -179,6 +179,7 @@ impl State {
             test: false,
             refresh,
             group_interval_ms: route.group_interval_ms,
+            incident: None,
         };
         match decision {
             Decision::Notify => {

@@ -1,0 +1,221 @@
+//! The ticket book: which desk ticket follows which incident, kept in the store
+//! (`Space::Incidents`, beside the incidents) the moment a desk returns it, so every later
+//! update of the incident goes to that ticket, after a restart too.
+//!
+//! ```text
+//! key    "t" + incident id (u64, big-endian) + receiver + 0x00 + integration index (u32 BE)
+//! value  {"id":"42","url":"https://rt.example.com/Ticket/Display.html?id=42"}
+//! key    "installation"   8 random bytes, made once: the `<installation>` of correlation
+//!                         values `vigil-<installation>-<incident id>`, so that two
+//!                         collectors (or one rebuilt from scratch, whose ids start at 1
+//!                         again) never take each other's tickets
+//! ```
+
+use crate::incidents::Ticket;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use vigil_store::{KvOp, Space, Store};
+
+const TICKET: u8 = b't';
+const INSTALLATION: &[u8] = b"installation";
+
+/// Where one ticket belongs: the incident, the receiver and the integration's index.
+type Place = (u64, String, usize);
+
+/// The tickets of every incident, in memory and in the store.
+pub struct TicketBook {
+    store: Option<Arc<dyn Store>>,
+    installation: String,
+    tickets: Mutex<BTreeMap<Place, Ticket>>,
+}
+
+impl std::fmt::Debug for TicketBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketBook")
+            .field("installation", &self.installation)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(place: &Place) -> Vec<u8> {
+    let (incident, receiver, index) = place;
+    let mut key = vec![TICKET];
+    key.extend_from_slice(&incident.to_be_bytes());
+    key.extend_from_slice(receiver.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&(*index as u32).to_be_bytes());
+    key
+}
+
+fn place_of(key: &[u8]) -> Option<Place> {
+    let rest = key.strip_prefix(&[TICKET])?;
+    let incident = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let rest = &rest[8..];
+    let zero = rest.len().checked_sub(5)?;
+    if rest[zero] != 0 {
+        return None;
+    }
+    let receiver = std::str::from_utf8(&rest[..zero]).ok()?.to_owned();
+    let index = u32::from_be_bytes(rest[zero + 1..].try_into().ok()?) as usize;
+    Some((incident, receiver, index))
+}
+
+/// Whether `key` of `Space::Incidents` belongs to the book (the incidents' store skips it).
+pub fn is_book_key(key: &[u8]) -> bool {
+    key.first() == Some(&TICKET) || key == INSTALLATION
+}
+
+impl TicketBook {
+    /// Reads the book (making the installation id on first use). Blocks on the store.
+    pub fn open(store: Arc<dyn Store>) -> Result<Self, String> {
+        let mut tickets = BTreeMap::new();
+        let mut installation = None;
+        for (k, v) in store
+            .kv_scan(Space::Incidents)
+            .map_err(|e| format!("reading the ticket book: {e}"))?
+        {
+            if k == INSTALLATION {
+                installation = Some(hex(&v));
+            } else if let Some(place) = place_of(&k)
+                && let Ok(ticket) = serde_json::from_slice::<Ticket>(&v)
+            {
+                tickets.insert(place, ticket);
+            }
+        }
+        let installation = match installation {
+            Some(id) => id,
+            None => {
+                use ring::rand::SecureRandom;
+                let mut bytes = [0u8; 4];
+                ring::rand::SystemRandom::new()
+                    .fill(&mut bytes)
+                    .map_err(|_| "making the installation id: no random source".to_owned())?;
+                store
+                    .kv_write(&[KvOp::put(Space::Incidents, INSTALLATION, bytes.to_vec())])
+                    .map_err(|e| format!("saving the installation id: {e}"))?;
+                hex(&bytes)
+            }
+        };
+        Ok(Self {
+            store: Some(store),
+            installation,
+            tickets: Mutex::new(tickets),
+        })
+    }
+
+    /// A book that keeps nothing (for `vigil notify test` outside a collector, and tests).
+    pub fn in_memory(installation: &str) -> Self {
+        Self {
+            store: None,
+            installation: installation.to_owned(),
+            tickets: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<Place, Ticket>> {
+        self.tickets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The value a desk's correlation field holds for incident `id`.
+    pub fn correlation(&self, id: u64) -> String {
+        format!("vigil-{}-{id}", self.installation)
+    }
+
+    /// The ticket of incident `incident` at integration `index` of `receiver`.
+    pub fn get(&self, incident: u64, receiver: &str, index: usize) -> Option<Ticket> {
+        self.lock()
+            .get(&(incident, receiver.to_owned(), index))
+            .cloned()
+    }
+
+    /// Keeps a ticket, durably before returning. The error says what failed.
+    pub fn record(
+        &self,
+        incident: u64,
+        receiver: &str,
+        index: usize,
+        ticket: &Ticket,
+    ) -> Result<(), String> {
+        let place = (incident, receiver.to_owned(), index);
+        if let Some(store) = &self.store {
+            let value = serde_json::to_vec(ticket).map_err(|e| e.to_string())?;
+            store
+                .kv_write(&[KvOp::put(Space::Incidents, key(&place), value)])
+                .map_err(|e| format!("saving ticket {} of incident {incident}: {e}", ticket.id))?;
+        }
+        self.lock().insert(place, ticket.clone());
+        Ok(())
+    }
+
+    /// The tickets of incident `incident`, by receiver (`receiver#2` for a receiver's
+    /// second ticket integration and so on).
+    pub fn of(&self, incident: u64) -> BTreeMap<String, Ticket> {
+        self.lock()
+            .range((incident, String::new(), 0)..(incident.saturating_add(1), String::new(), 0))
+            .map(|((_, receiver, index), t)| {
+                let name = if *index == 0 {
+                    receiver.clone()
+                } else {
+                    format!("{receiver}#{}", index + 1)
+                };
+                (name, t.clone())
+            })
+            .collect()
+    }
+
+    /// Forgets the tickets of the incidents `ids` (pruned); the store ops to delete them.
+    pub fn forget(&self, ids: &[u64]) -> Vec<KvOp> {
+        let mut tickets = self.lock();
+        let gone: Vec<Place> = tickets
+            .keys()
+            .filter(|(id, _, _)| ids.contains(id))
+            .cloned()
+            .collect();
+        gone.iter()
+            .map(|place| {
+                tickets.remove(place);
+                KvOp::delete(Space::Incidents, key(place))
+            })
+            .collect()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_are_told_apart() {
+        let place = (42, "desk".to_owned(), 1);
+        let k = key(&place);
+        assert!(is_book_key(&k));
+        assert_eq!(place_of(&k), Some(place));
+        assert!(!is_book_key(b"next"));
+        assert!(is_book_key(INSTALLATION));
+        assert_eq!(place_of(b"t123"), None);
+    }
+
+    #[test]
+    fn tickets_are_listed_per_incident() {
+        let book = TicketBook::in_memory("0a0b0c0d");
+        assert_eq!(book.correlation(7), "vigil-0a0b0c0d-7");
+        let t = |id: &str| Ticket {
+            id: id.into(),
+            url: String::new(),
+        };
+        book.record(7, "rt", 0, &t("1")).unwrap();
+        book.record(7, "rt", 1, &t("2")).unwrap();
+        book.record(8, "rt", 0, &t("3")).unwrap();
+        let of7 = book.of(7);
+        assert_eq!(of7.len(), 2);
+        assert_eq!(of7["rt"].id, "1");
+        assert_eq!(of7["rt#2"].id, "2");
+        assert_eq!(book.get(8, "rt", 0).unwrap().id, "3");
+        assert_eq!(book.forget(&[7]).len(), 2);
+        assert!(book.of(7).is_empty());
+    }
+}
