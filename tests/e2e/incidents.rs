@@ -24,11 +24,12 @@ const RULES: &str = r#"groups:
           severity: warning
 "#;
 
-fn collector(port: u16, dir: &Path) -> Collector {
-    let rules = dir.join("rules.yml");
-    std::fs::write(&rules, RULES).unwrap();
-    let mut settings = rules_settings(&rules);
-    settings.extend([
+mod notify;
+
+/// Hosts are down after 5 s, incidents open 2 s after their first alert and resolve 5 s
+/// after their last; no built-in anomaly rules.
+fn fast_incidents() -> [(&'static str, String); 4] {
+    [
         ("VIGIL_COLLECTOR__RULES__HOST_DOWN_AFTER", "5s".to_owned()),
         ("VIGIL_COLLECTOR__INCIDENTS__OPEN_AFTER", "2s".to_owned()),
         ("VIGIL_COLLECTOR__INCIDENTS__QUIET_PERIOD", "5s".to_owned()),
@@ -36,7 +37,14 @@ fn collector(port: u16, dir: &Path) -> Collector {
             "VIGIL_COLLECTOR__RULES__DEFAULT_ANOMALY_RULES",
             "false".to_owned(),
         ),
-    ]);
+    ]
+}
+
+fn collector(port: u16, dir: &Path) -> Collector {
+    let rules = dir.join("rules.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    let mut settings = rules_settings(&rules);
+    settings.extend(fast_incidents());
     Collector::start_on(port, &dir.join("data"), &env_refs(&settings))
 }
 
