@@ -161,6 +161,21 @@ fn example_block(name: &str) -> String {
 }
 
 #[test]
+fn an_incident_route_needs_incidents_on() {
+    let f = file(
+        "[incidents]\nenabled = false\n[notify]\n[[notify.receivers]]\nname = \"a\"\n\
+         [[notify.receivers.webhook]]\nurl = \"https://hooks.example.com/\"\n\
+         [notify.route]\nreceiver = \"a\"\nmode = \"incident\"\n",
+    );
+    let e = Config::load(Some(f.path()), vec![])
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[incidents] enabled = false"), "{e}");
+}
+
+#[test]
 fn example_notify_block_is_valid_once_uncommented() {
     let block = example_block("notify");
     // Secrets are only named here (files and variables need not exist): the notifier
@@ -168,7 +183,9 @@ fn example_notify_block_is_valid_once_uncommented() {
     let f = file(&block);
     let c = Config::load(Some(f.path()), vec![]).unwrap();
     c.validate().unwrap();
-    assert_eq!(c.notify.receivers.len(), 3);
+    assert_eq!(c.notify.receivers.len(), 4);
+    assert_eq!(c.notify.receivers[3].rt.len(), 1);
+    assert!(c.notify.has_incident_routes());
     assert_eq!(c.notify.inhibit_rules.len(), 1);
 }
 

@@ -175,3 +175,87 @@ fn previous_secret_needs_a_secret() {
     assert!(webhook.previous_secret.is_some());
     assert!(!webhook.allow_insecure);
 }
+
+const DESK: &str = r#"
+    [[receivers]]
+    name = "desk"
+    [[receivers.rt]]
+    url = "https://rt.example.com"
+    token = { env = "RT_TOKEN" }
+    [route]
+    receiver = "desk"
+    mode = "incident"
+"#;
+
+#[test]
+fn ticket_receivers_parse_and_need_an_incident_route() {
+    let c = parse(DESK).unwrap();
+    let rt = &c.receivers[0].rt[0];
+    assert_eq!(rt.queue, "General");
+    assert_eq!(rt.correlation_field, "Vigil Incident");
+    assert_eq!(rt.priorities["critical"], "100");
+    assert!(c.has_incident_routes());
+
+    let alerts_only = DESK.replace("mode = \"incident\"", "");
+    let e = parse(&alerts_only).unwrap_err();
+    assert!(e.contains("(\"desk\"): has a ticket integration"), "{e}");
+    assert!(e.contains("mode = \"incident\""), "{e}");
+}
+
+#[test]
+fn ticket_receivers_name_what_is_wrong() {
+    let cases = [
+        (
+            DESK.replace("token = { env = \"RT_TOKEN\" }", ""),
+            "rt[0].token: give an RT auth token",
+        ),
+        (
+            DESK.replace("https://rt.example.com", "ftp://rt.example.com"),
+            "rt[0].url: \"ftp://rt.example.com\" is not an http:// or https:// URL",
+        ),
+        (
+            DESK.replace("https://rt.example.com", "http://rt.example.com"),
+            "rt[0].url: http:// would send an Authorization header in clear text",
+        ),
+        (
+            DESK.replace(
+                "token = { env = \"RT_TOKEN\" }",
+                "token = { env = \"RT_TOKEN\" }\npriorities = { urgent = \"1\" }",
+            ),
+            "rt[0].priorities: \"urgent\" is not a severity",
+        ),
+        (
+            r#"
+            [[receivers]]
+            name = "desk"
+            [[receivers.ticket]]
+            create = { url = "https://desk.example.com/api/tickets" }
+            ticket_id = "/id"
+            [route]
+            receiver = "desk"
+            mode = "incident"
+            "#
+            .to_owned(),
+            "ticket[0].find: set a `find` request",
+        ),
+        (
+            r#"
+            [[receivers]]
+            name = "desk"
+            [[receivers.ticket]]
+            create = { url = "https://desk.example.com/api/tickets" }
+            ticket_id = "id"
+            idempotency_header = "Idempotency-Key"
+            [route]
+            receiver = "desk"
+            mode = "incident"
+            "#
+            .to_owned(),
+            "ticket[0].ticket_id: \"id\" is not a JSON pointer",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = parse(&text).unwrap_err();
+        assert!(e.contains(want), "want {want:?} in {e}");
+    }
+}
