@@ -247,6 +247,13 @@ impl Desk {
         }
     }
 
+    /// How long the desk's search may lag behind a create (zero: it never does).
+    fn search_lag(&self) -> std::time::Duration {
+        match self {
+            Desk::Rt(_) | Desk::Generic(_) => std::time::Duration::ZERO,
+        }
+    }
+
     /// Checks a new ticket can be found again (RT: its custom field holds the value).
     async fn verify(&self, t: &Ticket, r: &Rendered) -> Result<(), Failure> {
         match self {
@@ -317,6 +324,22 @@ impl TicketIntegration {
                         ));
                     }
                     None => {
+                        let now = vigil_store::clock::now_ms();
+                        let lag = i64::try_from(self.desk.search_lag().as_millis()).unwrap_or(0);
+                        if let Some(at) = self.book.created_at(id, &self.receiver, self.index)
+                            && now.saturating_sub(at) < lag
+                        {
+                            // An earlier create's answer was lost, and the desk's search
+                            // may not show that ticket yet: look again later.
+                            return Err(Failure::Retry(format!(
+                                "a create for incident {id} was sent {}s ago and the desk's \
+                                 search may lag behind it; searching again before creating",
+                                (now - at) / 1000
+                            )));
+                        }
+                        self.book
+                            .creating(id, &self.receiver, self.index, now)
+                            .map_err(Failure::Retry)?;
                         let t = self.desk.create(&rendered).await?;
                         self.keep(id, &t)?;
                         self.desk.verify(&t, &rendered).await?;

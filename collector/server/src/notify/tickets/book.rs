@@ -5,6 +5,10 @@
 //! ```text
 //! key    "t" + incident id (u64, big-endian) + receiver + 0x00 + integration index (u32 BE)
 //! value  {"id":"42","url":"https://rt.example.com/Ticket/Display.html?id=42"}
+//! key    "c" + the same place
+//! value  i64 Unix ms (big-endian): a create was sent then and its answer not yet kept
+//!        (removed once the ticket is recorded); a desk whose search lags behind its
+//!        writes is searched again until the lag has passed before creating again
 //! key    "installation"   8 random bytes, made once: the `<installation>` of correlation
 //!                         values `vigil-<installation>-<incident id>`, so that two
 //!                         collectors (or one rebuilt from scratch, whose ids start at 1
@@ -17,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use vigil_store::{KvOp, Space, Store};
 
 const TICKET: u8 = b't';
+const CREATING: u8 = b'c';
 const INSTALLATION: &[u8] = b"installation";
 
 /// Where one ticket belongs: the incident, the receiver and the integration's index.
@@ -27,6 +32,7 @@ pub struct TicketBook {
     store: Option<Arc<dyn Store>>,
     installation: String,
     tickets: Mutex<BTreeMap<Place, Ticket>>,
+    creating: Mutex<BTreeMap<Place, i64>>,
 }
 
 impl std::fmt::Debug for TicketBook {
@@ -38,8 +44,12 @@ impl std::fmt::Debug for TicketBook {
 }
 
 fn key(place: &Place) -> Vec<u8> {
+    keyed(TICKET, place)
+}
+
+fn keyed(prefix: u8, place: &Place) -> Vec<u8> {
     let (incident, receiver, index) = place;
-    let mut key = vec![TICKET];
+    let mut key = vec![prefix];
     key.extend_from_slice(&incident.to_be_bytes());
     key.extend_from_slice(receiver.as_bytes());
     key.push(0);
@@ -62,13 +72,14 @@ fn place_of(key: &[u8]) -> Option<Place> {
 
 /// Whether `key` of `Space::Incidents` belongs to the book (the incidents' store skips it).
 pub fn is_book_key(key: &[u8]) -> bool {
-    key.first() == Some(&TICKET) || key == INSTALLATION
+    matches!(key.first(), Some(&TICKET | &CREATING)) || key == INSTALLATION
 }
 
 impl TicketBook {
     /// Reads the book (making the installation id on first use). Blocks on the store.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, String> {
         let mut tickets = BTreeMap::new();
+        let mut creating = BTreeMap::new();
         let mut installation = None;
         for (k, v) in store
             .kv_scan(Space::Incidents)
@@ -76,6 +87,14 @@ impl TicketBook {
         {
             if k == INSTALLATION {
                 installation = Some(hex(&v));
+            } else if k.first() == Some(&CREATING) {
+                let mut as_ticket = k.clone();
+                as_ticket[0] = TICKET;
+                if let (Some(place), Ok(at)) =
+                    (place_of(&as_ticket), <[u8; 8]>::try_from(v.as_slice()))
+                {
+                    creating.insert(place, i64::from_be_bytes(at));
+                }
             } else if let Some(place) = place_of(&k)
                 && let Ok(ticket) = serde_json::from_slice::<Ticket>(&v)
             {
@@ -100,6 +119,7 @@ impl TicketBook {
             store: Some(store),
             installation,
             tickets: Mutex::new(tickets),
+            creating: Mutex::new(creating),
         })
     }
 
@@ -109,6 +129,7 @@ impl TicketBook {
             store: None,
             installation: installation.to_owned(),
             tickets: Mutex::new(BTreeMap::new()),
+            creating: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -140,11 +161,53 @@ impl TicketBook {
         if let Some(store) = &self.store {
             let value = serde_json::to_vec(ticket).map_err(|e| e.to_string())?;
             store
-                .kv_write(&[KvOp::put(Space::Incidents, key(&place), value)])
+                .kv_write(&[
+                    KvOp::put(Space::Incidents, key(&place), value),
+                    KvOp::delete(Space::Incidents, keyed(CREATING, &place)),
+                ])
                 .map_err(|e| format!("saving ticket {} of incident {incident}: {e}", ticket.id))?;
         }
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&place);
         self.lock().insert(place, ticket.clone());
         Ok(())
+    }
+
+    /// Notes, durably, that a create is about to be sent at `now_ms` (its answer may be
+    /// lost to a timeout or a crash).
+    pub fn creating(
+        &self,
+        incident: u64,
+        receiver: &str,
+        index: usize,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let place = (incident, receiver.to_owned(), index);
+        if let Some(store) = &self.store {
+            store
+                .kv_write(&[KvOp::put(
+                    Space::Incidents,
+                    keyed(CREATING, &place),
+                    now_ms.to_be_bytes().to_vec(),
+                )])
+                .map_err(|e| format!("noting a create for incident {incident}: {e}"))?;
+        }
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(place, now_ms);
+        Ok(())
+    }
+
+    /// When a create was last sent for this place without its answer being kept.
+    pub fn created_at(&self, incident: u64, receiver: &str, index: usize) -> Option<i64> {
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(incident, receiver.to_owned(), index))
+            .copied()
     }
 
     /// The tickets of incident `incident`, by receiver (`receiver#2` for a receiver's
@@ -165,18 +228,24 @@ impl TicketBook {
 
     /// Forgets the tickets of the incidents `ids` (pruned); the store ops to delete them.
     pub fn forget(&self, ids: &[u64]) -> Vec<KvOp> {
+        let mut creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ops: Vec<KvOp> = creating
+            .keys()
+            .filter(|(id, _, _)| ids.contains(id))
+            .map(|place| KvOp::delete(Space::Incidents, keyed(CREATING, place)))
+            .collect();
+        creating.retain(|(id, _, _), _| !ids.contains(id));
         let mut tickets = self.lock();
         let gone: Vec<Place> = tickets
             .keys()
             .filter(|(id, _, _)| ids.contains(id))
             .cloned()
             .collect();
-        gone.iter()
-            .map(|place| {
-                tickets.remove(place);
-                KvOp::delete(Space::Incidents, key(place))
-            })
-            .collect()
+        ops.extend(gone.iter().map(|place| {
+            tickets.remove(place);
+            KvOp::delete(Space::Incidents, key(place))
+        }));
+        ops
     }
 }
 
