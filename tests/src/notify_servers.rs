@@ -16,13 +16,20 @@
 //! - [`smtp`]: [`SmtpServer`] and the messages it received.
 //! - [`http`]: [`HttpReceiver`] and the requests it received.
 //! - [`alertmanager`]: [`Alertmanager`] and the alerts it holds.
+//! - [`rt`]: [`Rt5`], Debian's Request Tracker 5 with its own SQLite database, and a
+//!   proxy that stalls its first create.
+//! - [`desks`]: ServiceNow's Table API, Znuny's GenericInterface and Jira Service
+//!   Management, each a test server speaking the vendor's documented requests and errors.
 
 pub mod alertmanager;
+pub mod desks;
 pub mod http;
+pub mod rt;
 pub mod smtp;
 
 pub use alertmanager::Alertmanager;
 pub use http::{HttpReceiver, ReceivedRequest, alert_hosts};
+pub use rt::Rt5;
 pub use smtp::{ReceivedMail, SmtpOptions, SmtpServer};
 
 /// The value of the first of `headers` named `name`, compared as header names are: without
