@@ -25,6 +25,7 @@ const RULES: &str = r#"groups:
 "#;
 
 mod notify;
+mod tickets;
 
 /// Hosts are down after 5 s, incidents open 2 s after their first alert and resolve 5 s
 /// after their last; no built-in anomaly rules.

@@ -247,10 +247,13 @@ impl Desk {
         }
     }
 
-    /// How long the desk's search may lag behind a create (zero: it never does).
+    /// How long a create whose answer was lost (a timeout, a crash) is given to be
+    /// stored, and to show in the desk's search, before another create may be sent: the
+    /// desk may still be working on it (`settle` in each desk's configuration).
     fn search_lag(&self) -> std::time::Duration {
         match self {
-            Desk::Rt(_) | Desk::Generic(_) => std::time::Duration::ZERO,
+            Desk::Rt(d) => d.settle,
+            Desk::Generic(d) => d.settle,
         }
     }
 
@@ -340,7 +343,14 @@ impl TicketIntegration {
                         self.book
                             .creating(id, &self.receiver, self.index, now)
                             .map_err(Failure::Retry)?;
-                        let t = self.desk.create(&rendered).await?;
+                        let t = match self.desk.create(&rendered).await {
+                            Ok(t) => t,
+                            Err(refused @ Failure::Refused(_)) => {
+                                self.book.refused(id, &self.receiver, self.index);
+                                return Err(refused);
+                            }
+                            Err(retry) => return Err(retry),
+                        };
                         self.keep(id, &t)?;
                         self.desk.verify(&t, &rendered).await?;
                         (t, true)

@@ -201,6 +201,19 @@ impl TicketBook {
         Ok(())
     }
 
+    /// Forgets a create the desk refused (it stored nothing). Best effort: a marker left
+    /// behind only delays the next create by the desk's `settle`.
+    pub fn refused(&self, incident: u64, receiver: &str, index: usize) {
+        let place = (incident, receiver.to_owned(), index);
+        if let Some(store) = &self.store {
+            let _ = store.kv_write(&[KvOp::delete(Space::Incidents, keyed(CREATING, &place))]);
+        }
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&place);
+    }
+
     /// When a create was last sent for this place without its answer being kept.
     pub fn created_at(&self, incident: u64, receiver: &str, index: usize) -> Option<i64> {
         self.creating

@@ -35,6 +35,11 @@ fn rt_priorities() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// How long a create whose answer was lost is given before another may be sent.
+pub fn default_settle() -> Duration {
+    Duration::from_secs(60)
+}
+
 fn general() -> String {
     "General".to_owned()
 }
@@ -92,6 +97,10 @@ pub struct RtConfig {
     /// The status a resolved incident's ticket is set to.
     #[serde(default = "resolved")]
     pub resolved_status: String,
+    /// After a create whose answer was lost (a timeout, a crash), how long RT is given to
+    /// store it before it is searched for again and, only if still absent, created anew.
+    #[serde(default = "default_settle", with = "vigil_config::duration")]
+    pub settle: Duration,
     /// Bound on one request.
     #[serde(default = "attempt_timeout", with = "vigil_config::duration")]
     pub timeout: Duration,
@@ -205,6 +214,10 @@ pub struct GenericTicketConfig {
     /// Allow an `Authorization` header over `http://` to a host that is not loopback.
     #[serde(default)]
     pub allow_insecure: bool,
+    /// After a create whose answer was lost, how long the desk is given to store it before
+    /// it is looked up again and, only if still absent, created anew.
+    #[serde(default = "default_settle", with = "vigil_config::duration")]
+    pub settle: Duration,
     /// Bound on one request.
     #[serde(default = "attempt_timeout", with = "vigil_config::duration")]
     pub timeout: Duration,

@@ -40,6 +40,8 @@ pub struct Generic {
     update: Option<RequestConfig>,
     resolve: Option<RequestConfig>,
     ticket_url: String,
+    /// How long a create whose answer was lost is given before another is sent.
+    pub settle: std::time::Duration,
     /// The templates.
     pub fields: Fields,
 }
@@ -105,6 +107,7 @@ impl Generic {
             update: c.update.clone(),
             resolve: c.resolve.clone(),
             ticket_url: c.ticket_url.clone(),
+            settle: c.settle,
             fields,
         })
     }

@@ -37,6 +37,8 @@ pub struct Rt {
     requestors: Vec<String>,
     update_as: RtUpdate,
     resolved_status: String,
+    /// How long a create whose answer was lost is given before another is sent.
+    pub settle: std::time::Duration,
     /// The templates.
     pub fields: Fields,
 }
@@ -81,6 +83,7 @@ impl Rt {
             requestors: c.requestors.clone(),
             update_as: c.update_as,
             resolved_status: c.resolved_status.clone(),
+            settle: c.settle,
             fields,
         })
     }
