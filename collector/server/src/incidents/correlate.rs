@@ -194,7 +194,8 @@ impl Engine {
     }
 
     /// The open incident `alert` belongs with, if any: its host is down, a topology value
-    /// it shares, the same alert across the fleet, its host.
+    /// it shares, the same alert across the fleet, its host (its own incident, or one where
+    /// another of its alerts fires).
     fn place(&self, alert: &Alert, now_ms: i64) -> Option<u64> {
         let window = ms(self.settings.window);
         let recent = |i: &&Incident| now_ms - i.active_ms <= window;
@@ -231,11 +232,20 @@ impl Engine {
         if let Some(i) = fleet {
             return Some(i.id);
         }
+        // The same host: its own incident, else one where another alert of the host fires
+        // (a fleet incident its stale-metrics alert opened before its HostDown fired).
         let h = host?;
         self.open
             .values()
             .filter(recent)
             .find(|i| matches!(&i.grouping, Grouping::Host { host } if host == h))
+            .or_else(|| {
+                self.open.values().filter(recent).find(|i| {
+                    i.firing().any(|a| {
+                        a.labels.get("host") == Some(h) && a.fingerprint != alert.fingerprint()
+                    })
+                })
+            })
             .map(|i| i.id)
     }
 

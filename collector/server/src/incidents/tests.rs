@@ -148,6 +148,46 @@ fn a_down_host_absorbs_its_later_alerts_and_is_their_cause() {
 }
 
 #[test]
+fn hosts_whose_stale_metrics_alerted_first_stay_one_incident_when_host_down_follows() {
+    // 50 hosts stop: two stale-metrics alerts fire on each, then, 40 s later (after
+    // open_after), HostDown on each. One incident, caused by a HostDown.
+    let mut engine = Engine::new(settings(), Vec::new(), 1);
+    let hosts: Vec<String> = (0..50).map(|i| format!("db-{i:02}")).collect();
+    let stale: Vec<Alert> = hosts
+        .iter()
+        .flat_map(|h| {
+            [
+                alert("ExporterStale", Some(h), &[("severity", "warning")]),
+                alert("MetricsLate", Some(h), &[("severity", "warning")]),
+            ]
+        })
+        .collect();
+    engine.observe(&stale, T0);
+    let opened = engine.tick(T0 + 31 * S);
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    let id = opened[0].incident.id;
+    assert_eq!(opened[0].incident.alerts.len(), 100);
+    let mut all = stale.clone();
+    all.extend(hosts.iter().map(|h| {
+        let mut a = down(h);
+        a.starts_at_ms = T0 + 40 * S;
+        a
+    }));
+    let joined = engine.observe(&all, T0 + 40 * S);
+    assert_eq!(joined.len(), 1, "{joined:#?}");
+    let incident = &joined[0].incident;
+    assert_eq!(incident.id, id);
+    assert_eq!(incident.alerts.len(), 150);
+    assert_eq!(incident.severity, Severity::Critical);
+    assert!(events(&joined[0]).contains(&&Event::Escalated {
+        from: Severity::Warning,
+        to: Severity::Critical
+    }));
+    assert_eq!(engine.pending(), 0);
+    assert_eq!(engine.open().count(), 1);
+}
+
+#[test]
 fn a_shared_rack_groups_hosts_and_the_rack_alert_is_the_cause() {
     let mut engine = Engine::new(settings(), Vec::new(), 1);
     let switch = alert(
