@@ -83,12 +83,25 @@ pub struct ReceiverConfig {
     /// Generic ticket integrations (incidents only).
     #[serde(default)]
     pub ticket: Vec<super::tickets::config::GenericTicketConfig>,
+    /// ServiceNow incident integrations (incidents only).
+    #[serde(default)]
+    pub servicenow: Vec<super::tickets::config::ServiceNowConfig>,
+    /// Znuny ticket integrations (incidents only).
+    #[serde(default)]
+    pub znuny: Vec<super::tickets::config::ZnunyConfig>,
+    /// Jira Service Management request integrations (incidents only).
+    #[serde(default)]
+    pub jsm: Vec<super::tickets::config::JsmConfig>,
 }
 
 impl ReceiverConfig {
     /// Whether it has a ticket integration.
     pub fn has_tickets(&self) -> bool {
-        !(self.rt.is_empty() && self.ticket.is_empty())
+        !(self.rt.is_empty()
+            && self.ticket.is_empty()
+            && self.servicenow.is_empty()
+            && self.znuny.is_empty()
+            && self.jsm.is_empty())
     }
 }
 
@@ -324,17 +337,25 @@ impl NotifyConfig {
                 && !r.has_tickets()
             {
                 return Err(format!(
-                    "{at} ({:?}): has no email, webhook, alertmanager, rt or ticket integration",
+                    "{at} ({:?}): has no email, webhook, alertmanager, rt, servicenow, znuny, \
+                     jsm or ticket integration",
                     r.name
                 ));
             }
-            for (j, c) in r.rt.iter().enumerate() {
-                c.validate()
-                    .map_err(|e| format!("{at} ({:?}).rt[{j}].{e}", r.name))?;
-            }
-            for (j, c) in r.ticket.iter().enumerate() {
-                c.validate()
-                    .map_err(|e| format!("{at} ({:?}).ticket[{j}].{e}", r.name))?;
+            let desks = [
+                ("rt", r.rt.iter().map(|c| c.validate()).collect::<Vec<_>>()),
+                (
+                    "servicenow",
+                    r.servicenow.iter().map(|c| c.validate()).collect(),
+                ),
+                ("znuny", r.znuny.iter().map(|c| c.validate()).collect()),
+                ("jsm", r.jsm.iter().map(|c| c.validate()).collect()),
+                ("ticket", r.ticket.iter().map(|c| c.validate()).collect()),
+            ];
+            for (kind, checks) in desks {
+                for (j, checked) in checks.into_iter().enumerate() {
+                    checked.map_err(|e| format!("{at} ({:?}).{kind}[{j}].{e}", r.name))?;
+                }
             }
             for (j, e) in r.email.iter().enumerate() {
                 let at = format!("{at}.email[{j}]");

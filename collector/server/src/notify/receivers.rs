@@ -12,7 +12,10 @@ use super::email::Email;
 use super::model::{Notification, Outcome, Step};
 use super::tickets::book::TicketBook;
 use super::tickets::generic::Generic;
+use super::tickets::jsm::Jsm;
 use super::tickets::rt::Rt;
+use super::tickets::servicenow::ServiceNow;
+use super::tickets::znuny::Znuny;
 use super::tickets::{Desk, TicketIntegration};
 use super::webhook::{Webhook, new_delivery_id};
 use std::collections::BTreeMap;
@@ -97,6 +100,30 @@ impl Receivers {
                     c.timeout,
                 ));
             }
+            for (j, c) in r.servicenow.iter().enumerate() {
+                desks.push((
+                    "servicenow",
+                    j,
+                    ServiceNow::new(c).map(|d| Desk::ServiceNow(Box::new(d))),
+                    c.timeout,
+                ));
+            }
+            for (j, c) in r.znuny.iter().enumerate() {
+                desks.push((
+                    "znuny",
+                    j,
+                    Znuny::new(c).map(|d| Desk::Znuny(Box::new(d))),
+                    c.timeout,
+                ));
+            }
+            for (j, c) in r.jsm.iter().enumerate() {
+                desks.push((
+                    "jsm",
+                    j,
+                    Jsm::new(c).map(|d| Desk::Jsm(Box::new(d))),
+                    c.timeout,
+                ));
+            }
             for (j, c) in r.ticket.iter().enumerate() {
                 desks.push((
                     "ticket",
@@ -151,7 +178,8 @@ impl Receiver {
 }
 
 impl Integration {
-    /// `"email"`, `"webhook"`, `"alertmanager"`, or a desk: `"rt"`, `"ticket"`.
+    /// `"email"`, `"webhook"`, `"alertmanager"`, or a desk: `"rt"`, `"servicenow"`,
+    /// `"znuny"`, `"jsm"`, `"ticket"`.
     pub fn kind(&self) -> &'static str {
         match &self.delivery {
             Delivery::Email(_) => "email",
@@ -300,6 +328,56 @@ mod tests {
             "alertmanager at http://127.0.0.1:9093"
         );
         assert!(!format!("{r:?}").contains("t0ps3cret"));
+    }
+
+    #[test]
+    fn builds_the_service_desks_in_order_without_showing_secrets() {
+        let r = receivers(
+            r#"
+            [[receivers]]
+            name = "desk"
+            [[receivers.servicenow]]
+            instance_url = "https://acme.service-now.com/"
+            token = "sn-t0ken-value"
+            [[receivers.znuny]]
+            url = "https://desk.example.com/otrs/nph-genericinterface.pl/Webservice/Vigil"
+            username = "vigil"
+            password = "znuny-pa55word"
+            customer_user = "monitoring"
+            [[receivers.jsm]]
+            url = "https://acme.atlassian.net"
+            email = "vigil@acme.example"
+            api_token = "jsm-api-t0ken"
+            service_desk_id = 1
+            request_type_id = 10
+            project = "OPS"
+            timeout = "2s"
+            "#,
+        )
+        .unwrap();
+        let desk = r.get("desk").unwrap();
+        let kinds: Vec<&str> = desk.integrations.iter().map(Integration::kind).collect();
+        assert_eq!(kinds, ["servicenow", "znuny", "jsm"]);
+        assert!(desk.integrations.iter().all(Integration::is_ticket));
+        let targets: Vec<String> = desk
+            .integrations
+            .iter()
+            .map(Integration::describe)
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "servicenow at https://acme.service-now.com",
+                "znuny at https://desk.example.com/otrs/nph-genericinterface.pl/Webservice/Vigil",
+                "jsm at https://acme.atlassian.net",
+            ]
+        );
+        // Each step is bound by four requests' worth of the integration's timeout.
+        assert_eq!(desk.integrations[2].timeout(), Duration::from_secs(8));
+        let shown = format!("{r:?}");
+        for secret in ["sn-t0ken-value", "znuny-pa55word", "jsm-api-t0ken"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

@@ -27,16 +27,21 @@
 //!   `.Incident.Priority` is the desk's value for the severity (`priorities`).
 //!
 //! # Layout
-//! - [`config`]: `[[notify.receivers.rt]]` and `[[notify.receivers.ticket]]`.
+//! - [`config`]: `[[notify.receivers.rt]]`, `.servicenow`, `.znuny`, `.jsm`, `.ticket`.
 //! - [`book`]: which ticket follows which incident, in the store.
-//! - [`rt`]: Request Tracker 5 (REST 2.0); [`generic`]: any desk, by templates.
+//! - [`rt`]: Request Tracker 5 (REST 2.0); [`servicenow`]: the Table API on `incident`;
+//!   [`znuny`]: Znuny's GenericInterface; [`jsm`]: Jira Service Management Cloud;
+//!   [`generic`]: any desk, by templates.
 //! - [`http`]: requests and answers every desk client shares.
 
 pub mod book;
 pub mod config;
 pub mod generic;
 pub mod http;
+pub mod jsm;
 pub mod rt;
+pub mod servicenow;
+pub mod znuny;
 
 use super::model::{IncidentNotice, Notification, Outcome, Step};
 use super::render;
@@ -205,78 +210,87 @@ impl Fields {
 pub enum Desk {
     /// Request Tracker 5.
     Rt(Box<rt::Rt>),
+    /// ServiceNow.
+    ServiceNow(Box<servicenow::ServiceNow>),
+    /// Znuny.
+    Znuny(Box<znuny::Znuny>),
+    /// Jira Service Management.
+    Jsm(Box<jsm::Jsm>),
     /// Any desk, by templates.
     Generic(Box<generic::Generic>),
 }
 
+/// `$then` with `$d` bound to the desk's client, whichever desk it is: every client has
+/// the same methods and fields (`describe`, `find`, `create`, `update`, `resolve`,
+/// `fields`, `settle`).
+macro_rules! on_desk {
+    ($desk:expr, $d:ident => $then:expr) => {
+        match $desk {
+            Desk::Rt($d) => $then,
+            Desk::ServiceNow($d) => $then,
+            Desk::Znuny($d) => $then,
+            Desk::Jsm($d) => $then,
+            Desk::Generic($d) => $then,
+        }
+    };
+}
+
 impl Desk {
-    /// `rt` or `ticket`.
+    /// Its table under `[[notify.receivers]]`: `rt`, `servicenow`, `znuny`, `jsm` or
+    /// `ticket`.
     pub fn kind(&self) -> &'static str {
         match self {
             Desk::Rt(_) => "rt",
+            Desk::ServiceNow(_) => "servicenow",
+            Desk::Znuny(_) => "znuny",
+            Desk::Jsm(_) => "jsm",
             Desk::Generic(_) => "ticket",
         }
     }
 
     /// Where it delivers (never a secret).
     pub fn describe(&self) -> String {
-        match self {
-            Desk::Rt(d) => d.describe(),
-            Desk::Generic(d) => d.describe(),
-        }
+        on_desk!(self, d => d.describe())
     }
 
     fn fields(&self) -> &Fields {
-        match self {
-            Desk::Rt(d) => &d.fields,
-            Desk::Generic(d) => &d.fields,
-        }
+        on_desk!(self, d => &d.fields)
     }
 
     async fn find(&self, r: &Rendered) -> Result<Option<Ticket>, Failure> {
-        match self {
-            Desk::Rt(d) => d.find(r).await,
-            Desk::Generic(d) => d.find(r).await,
-        }
+        on_desk!(self, d => d.find(r).await)
     }
 
     async fn create(&self, r: &Rendered) -> Result<Ticket, Failure> {
-        match self {
-            Desk::Rt(d) => d.create(r).await,
-            Desk::Generic(d) => d.create(r).await,
-        }
+        on_desk!(self, d => d.create(r).await)
     }
 
     /// How long a create whose answer was lost (a timeout, a crash) is given to be
     /// stored, and to show in the desk's search, before another create may be sent: the
-    /// desk may still be working on it (`settle` in each desk's configuration).
+    /// desk may still be working on it (`settle` in each desk's configuration; for Jira
+    /// Service Management `search_lag` too).
     fn search_lag(&self) -> std::time::Duration {
-        match self {
-            Desk::Rt(d) => d.settle,
-            Desk::Generic(d) => d.settle,
-        }
+        on_desk!(self, d => d.settle)
     }
 
-    /// Checks a new ticket can be found again (RT: its custom field holds the value).
+    /// Checks a new ticket can be found again (its correlation field holds the value).
     async fn verify(&self, t: &Ticket, r: &Rendered) -> Result<(), Failure> {
         match self {
             Desk::Rt(d) => d.check_correlation(t, r).await,
-            Desk::Generic(_) => Ok(()),
+            Desk::ServiceNow(d) => d.verify(t, r).await,
+            Desk::Znuny(d) => d.verify(t, r).await,
+            // Jira refuses a field the request type does not offer, so a request it
+            // stored holds its label.
+            Desk::Jsm(_) | Desk::Generic(_) => Ok(()),
         }
     }
 
     async fn update(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        match self {
-            Desk::Rt(d) => d.update(t, r).await,
-            Desk::Generic(d) => d.update(t, r).await,
-        }
+        on_desk!(self, d => d.update(t, r).await)
     }
 
     async fn resolve(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        match self {
-            Desk::Rt(d) => d.resolve(t, r).await,
-            Desk::Generic(d) => d.resolve(t, r).await,
-        }
+        on_desk!(self, d => d.resolve(t, r).await)
     }
 }
 

@@ -1,7 +1,21 @@
 //! The configuration of ticket integrations: `[[notify.receivers.rt]]` (Request Tracker
-//! 5) and `[[notify.receivers.ticket]]` (any other desk, templated). What every desk shares
-//! (title, queue, category, priority, assignee, the attempt's bound and TLS) is repeated
-//! in each table rather than flattened, so that a misspelt key is still an error.
+//! 5) and `[[notify.receivers.ticket]]` (any other desk, templated) here; ServiceNow,
+//! Znuny and Jira Service Management in a file each. What every desk shares (title, queue,
+//! category, priority, assignee, the attempt's bound and TLS) is repeated in each table
+//! rather than flattened, so that a misspelt key is still an error.
+//!
+//! # Layout
+//! - [`servicenow`]: ServiceNow, `[[notify.receivers.servicenow]]`.
+//! - [`znuny`]: Znuny, `[[notify.receivers.znuny]]`.
+//! - [`jsm`]: Jira Service Management, `[[notify.receivers.jsm]]`.
+
+pub mod jsm;
+pub mod servicenow;
+pub mod znuny;
+
+pub use jsm::JsmConfig;
+pub use servicenow::ServiceNowConfig;
+pub use znuny::ZnunyConfig;
 
 use super::super::secret::SecretSource;
 use serde::Deserialize;
@@ -11,6 +25,14 @@ use std::time::Duration;
 
 fn attempt_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+/// `priorities` as a map from severity names.
+fn severity_map(pairs: [(&str, &str); 5]) -> BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 fn default_title() -> String {

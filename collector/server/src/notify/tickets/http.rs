@@ -1,8 +1,72 @@
-//! Requests to a desk and the reading of its answers, shared by every desk client.
+//! Requests to a desk and the reading of its answers, shared by every desk client: how a
+//! desk is logged in to ([`Auth`]), a request with the headers every desk gets
+//! ([`request`]), and the classification of answers ([`call`]).
 
 use super::Failure;
 use crate::notify::http_client::chain;
 use crate::notify::secret::Secret;
+
+/// How a desk is logged in to, by the `Authorization` header.
+#[derive(Debug)]
+pub enum Auth {
+    /// HTTP Basic with a user name (or e-mail) and a password (or API token).
+    Basic(String, Secret),
+    /// `Authorization: <scheme> <token>`: `Bearer` (OAuth), `token` (RT).
+    Token(&'static str, Secret),
+}
+
+impl Auth {
+    /// Adds the header to `request`.
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::Basic(user, secret) => request.basic_auth(user, Some(secret.expose())),
+            Auth::Token(scheme, token) => {
+                request.header("Authorization", format!("{scheme} {}", token.expose()))
+            }
+        }
+    }
+
+    /// The secret, to redact from errors.
+    pub fn secret(&self) -> &Secret {
+        match self {
+            Auth::Basic(_, secret) | Auth::Token(_, secret) => secret,
+        }
+    }
+}
+
+/// A request to `url` that asks for JSON and names Vigil as the client.
+pub fn request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .request(method, url)
+        .header("Accept", "application/json")
+        .header("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION")))
+}
+
+/// `path?a=1&b=2` with the parameters form-encoded.
+pub fn with_query(path: &str, params: &[(&str, &str)]) -> String {
+    let query = reqwest::Url::parse_with_params("http://x/", params)
+        .ok()
+        .and_then(|u| u.query().map(str::to_owned))
+        .unwrap_or_default();
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// A JSON value as an id or a field's text: a non-empty string, or a number written out.
+pub fn text_of(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
 
 /// Most of a desk's answer that is read (a search answer, a ticket).
 const MAX_BODY: usize = 1 << 20;

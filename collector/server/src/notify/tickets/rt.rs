@@ -20,11 +20,10 @@
 //! refused a field, so a change is read back rather than trusted.
 
 use super::config::{RtConfig, RtUpdate};
-use super::http::{Answer, call, quote};
+use super::http::{Answer, Auth, call, quote, request, text_of, with_query};
 use super::{Failure, Fields, Rendered};
 use crate::incidents::Ticket;
 use crate::notify::model::Step;
-use crate::notify::secret::Secret;
 
 /// An RT 5 desk.
 #[derive(Debug)]
@@ -43,12 +42,6 @@ pub struct Rt {
     pub fields: Fields,
 }
 
-#[derive(Debug)]
-enum Auth {
-    Token(Secret),
-    Basic(String, Secret),
-}
-
 /// RT's error bodies: `{"message":"…"}`.
 fn message(v: &serde_json::Value) -> Option<String> {
     v.get("message").and_then(|m| m.as_str()).map(str::to_owned)
@@ -59,7 +52,7 @@ impl Rt {
     pub fn new(c: &RtConfig) -> Result<Self, String> {
         c.validate()?;
         let auth = match (&c.token, &c.username, &c.password) {
-            (Some(t), _, _) => Auth::Token(t.load().map_err(|e| format!("token: {e}"))?),
+            (Some(t), _, _) => Auth::Token("token", t.load().map_err(|e| format!("token: {e}"))?),
             (None, Some(user), Some(p)) => Auth::Basic(
                 user.clone(),
                 p.load().map_err(|e| format!("password: {e}"))?,
@@ -93,28 +86,13 @@ impl Rt {
         format!("rt at {}", self.base)
     }
 
-    fn secrets(&self) -> Vec<&Secret> {
-        match &self.auth {
-            Auth::Token(t) => vec![t],
-            Auth::Basic(_, p) => vec![p],
-        }
-    }
-
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let url = format!("{}/REST/2.0/{path}", self.base);
-        let request = self
-            .client
-            .request(method, url)
-            .header("Accept", "application/json")
-            .header("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION")));
-        match &self.auth {
-            Auth::Token(t) => request.header("Authorization", format!("token {}", t.expose())),
-            Auth::Basic(user, p) => request.basic_auth(user, Some(p.expose())),
-        }
+        self.auth.apply(request(&self.client, method, &url))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<Answer, Failure> {
-        call(request, what, &self.secrets(), message).await
+        call(request, what, &[self.auth.secret()], message).await
     }
 
     fn ticket(&self, id: &str) -> Ticket {
@@ -131,16 +109,14 @@ impl Rt {
             self.correlation_field.replace('\'', "\\'"),
             r.correlation.replace('\'', "\\'")
         );
-        let path = reqwest::Url::parse_with_params(
-            "http://x/tickets",
-            [
+        let path = with_query(
+            "tickets",
+            &[
                 ("query", query.as_str()),
                 ("orderby", "id"),
                 ("order", "ASC"),
             ],
-        )
-        .map(|u| format!("tickets?{}", u.query().unwrap_or_default()))
-        .unwrap_or_else(|_| "tickets".to_owned());
+        );
         let request = self.request(reqwest::Method::GET, &path);
         let answer = self
             .send(request, "searching RT for the incident's ticket")
@@ -310,11 +286,7 @@ impl Rt {
 
 /// A ticket id in RT's answers: `"id": "7"` or `7`.
 fn id_of(v: &serde_json::Value) -> Option<String> {
-    match v.get("id")? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    text_of(v.get("id")?)
 }
 
 /// RT's answer to a change: a JSON list of messages, joined; else the body.
