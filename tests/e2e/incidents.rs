@@ -24,7 +24,9 @@ const RULES: &str = r#"groups:
           severity: warning
 "#;
 
+mod desks;
 mod notify;
+mod outage;
 mod tickets;
 
 /// Hosts are down after 5 s, incidents open 2 s after their first alert and resolve 5 s

@@ -160,6 +160,11 @@ pub struct Args {
     /// end+DURATION (e.g. 0:node_load1:3:end-20m). Samples are the same in every output.
     #[arg(long, value_name = "HOST:METRIC:FACTOR:AT")]
     pub shift: Vec<String>,
+    /// Send hosts FIRST .. FIRST+--hosts (host-0000FIRST on): two runs with different
+    /// first hosts are two parts of one fleet, so stopping one is a scripted outage of
+    /// its hosts (gRPC sending only).
+    #[arg(long, value_name = "FIRST", default_value_t = 0)]
+    pub first_host: u32,
 }
 
 /// Runs what `args` ask for; Err carries a message for the user. Returns whether every
@@ -324,6 +329,7 @@ fn send_all(
             backoff_max: args.backoff_max,
             give_up: args.reconnect_for,
         }),
+        first_host: args.first_host,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

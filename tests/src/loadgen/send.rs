@@ -78,6 +78,9 @@ pub struct Plan {
     pub ack_timeout: Duration,
     /// Reconnecting after a failed stream; None: a failure ends the host's run.
     pub reconnect: Option<Reconnect>,
+    /// The index of the first host sent (`--first-host`): runs with different first hosts
+    /// send different hosts, so one of them can stop as a scripted outage.
+    pub first_host: u32,
 }
 
 /// How hosts reconnect (see [`super::backoff`]).
@@ -101,10 +104,11 @@ pub fn ramp_delay(ramp: Duration, index: u32, hosts: u32) -> Duration {
 pub async fn run(plan: Arc<Plan>, stats: Arc<Stats>) -> Vec<String> {
     let permits = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for index in 0..plan.fleet.spec().hosts {
+    let first = plan.first_host;
+    for index in first..first.saturating_add(plan.fleet.spec().hosts) {
         let (plan, stats, permits) = (plan.clone(), stats.clone(), permits.clone());
         tasks.spawn(async move {
-            let delay = ramp_delay(plan.ramp, index, plan.fleet.spec().hosts);
+            let delay = ramp_delay(plan.ramp, index - first, plan.fleet.spec().hosts);
             tokio::time::sleep(delay).await;
             let mut agent = Agent::new(plan, stats, permits, index, delay);
             drive(&mut agent)

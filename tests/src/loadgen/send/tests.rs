@@ -186,6 +186,7 @@ fn plan(url: &str, hosts: u32, interval_ms: i64, backfill: i64, live: i64) -> Pl
             backoff_max: Duration::from_millis(8),
             give_up: Duration::from_secs(60),
         }),
+        first_host: 0,
     }
 }
 
