@@ -552,4 +552,4 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

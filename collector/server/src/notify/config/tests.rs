@@ -2,7 +2,8 @@
 
 use super::*;
 
-fn parse(text: &str) -> Result<NotifyConfig, String> {
+/// `[notify]` from TOML, validated (the desks' config tests use it too).
+pub(crate) fn parse(text: &str) -> Result<NotifyConfig, String> {
     let config: NotifyConfig = toml::from_str(text).map_err(|e| e.to_string())?;
     config.validate()?;
     Ok(config)

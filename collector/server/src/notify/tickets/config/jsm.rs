@@ -141,7 +141,7 @@ impl JsmConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::notify::config::NotifyConfig;
+    use crate::notify::config::tests::parse;
 
     const DESK: &str = r#"
         [[receivers]]
@@ -158,11 +158,6 @@ mod tests {
         mode = "incident"
     "#;
 
-    fn parse(text: &str) -> Result<NotifyConfig, String> {
-        let config: NotifyConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-        config.validate()?;
-        Ok(config)
-    }
 
     #[test]
     fn parses_with_defaults() {
