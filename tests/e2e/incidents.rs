@@ -25,6 +25,7 @@ const RULES: &str = r#"groups:
 "#;
 
 mod desks;
+mod generic;
 mod notify;
 mod outage;
 mod tickets;
