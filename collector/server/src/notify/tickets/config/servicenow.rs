@@ -168,7 +168,6 @@ mod tests {
         mode = "incident"
     "#;
 
-
     #[test]
     fn parses_with_defaults() {
         let c = parse(DESK).unwrap();
