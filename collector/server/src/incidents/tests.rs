@@ -232,7 +232,7 @@ fn quiet_then_reopened_then_resolved() {
     };
     let mut engine = Engine::new(settings, Vec::new(), 1);
     let a = alert("DiskFull", Some("db-1"), &[]);
-    engine.observe(&[a.clone()], T0);
+    engine.observe(std::slice::from_ref(&a), T0);
     engine.tick(T0 + 30 * S);
     let changes = engine.observe(&[resolved(a.clone(), T0 + 5 * MIN)], T0 + 5 * MIN);
     assert!(matches!(
@@ -241,7 +241,7 @@ fn quiet_then_reopened_then_resolved() {
     ));
     assert!(changes[0].incident.is_open(), "waits the quiet period");
     // It fires again within the quiet period: reopened, same incident.
-    let changes = engine.observe(&[a.clone()], T0 + 10 * MIN);
+    let changes = engine.observe(std::slice::from_ref(&a), T0 + 10 * MIN);
     assert!(matches!(
         events(&changes[0])[..],
         [Event::Reopened, Event::Joined { .. }]
@@ -265,7 +265,7 @@ fn quiet_then_reopened_then_resolved() {
 fn a_blip_shorter_than_open_after_opens_nothing() {
     let mut engine = Engine::new(settings(), Vec::new(), 1);
     let a = alert("Flap", Some("x"), &[]);
-    engine.observe(&[a.clone()], T0);
+    engine.observe(std::slice::from_ref(&a), T0);
     engine.observe(&[resolved(a, T0 + 10 * S)], T0 + 10 * S);
     assert!(engine.tick(T0 + MIN).is_empty());
     assert_eq!(engine.next_id(), 1);
@@ -275,7 +275,7 @@ fn a_blip_shorter_than_open_after_opens_nothing() {
 fn open_incidents_survive_a_restart_and_ids_go_on() {
     let mut engine = Engine::new(settings(), Vec::new(), 1);
     let a = alert("DiskFull", Some("db-1"), &[]);
-    engine.observe(&[a.clone()], T0);
+    engine.observe(std::slice::from_ref(&a), T0);
     let stored = engine.tick(T0 + 30 * S)[0].incident.clone();
     // The stored record, as JSON and back.
     let json = serde_json::to_string(&stored).unwrap();
