@@ -10,7 +10,9 @@
 //! 3. **Shared topology labels** (`topology_labels`, e.g. `site`, `rack`, `service`): an
 //!    alert joins an open incident that has an alert with the same value of one of them
 //!    and was active within `window`.
-//! 4. **The same host** within `window`.
+//! 4. **The same host** within `window`: the host's own incident, else one where another
+//!    alert of the host fires (a fleet incident its stale-metrics alert opened before its
+//!    `HostDown` fired).
 //! 5. **The same alert on many hosts**: alerts not placed by the above wait `open_after`
 //!    (so that what fails together is seen together), then the same `alertname` on at
 //!    least `fleet_hosts` hosts opens one fleet incident, which later hosts with that
