@@ -178,8 +178,10 @@ impl SmtpServer {
     pub fn messages(&self) -> Vec<ReceivedMail> {
         let text =
             std::fs::read_to_string(self.dir.path().join("messages.jsonl")).unwrap_or_default();
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
+        // A line the server is still writing (a big message is written in several chunks)
+        // has no newline yet: it is read next time.
+        text.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n') && !l.trim().is_empty())
             .map(|line| {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
                 let s = |key: &str| v[key].as_str().map(str::to_owned);
