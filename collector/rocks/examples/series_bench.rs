@@ -2,15 +2,17 @@
 //! node_exporter-like series each, resolved one host per call (as an agent's first batch
 //! is) from THREADS threads at once, then resolved again (all known). Prints series per
 //! second for both and the store's memory parts. No gRPC: `tests/bench/fleet_scale.sh`
-//! measures the whole collector.
+//! measures the whole collector. `APPEND=1` follows each call with one sample per series
+//! (as the first batch's samples are), `SYNC=1` syncs those appends as the collector does.
 //!
 //! `cargo run --release -p vigil-rocks --features engine --example series_bench -- [HOSTS] [SERIES] [THREADS]`
+//! (add `-p vigil-collector -p vigil-cli -p vigil-tests` to share the workspace's build).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use vigil_rocks::{RocksOptions, RocksStore};
-use vigil_store::{Labels, Store};
+use vigil_store::{Labels, SeriesSamples, Store};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let arg = |n: usize, default: usize| {
@@ -20,11 +22,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(default)
     };
     let (hosts, series, threads) = (arg(1, 10_000), arg(2, 300), arg(3, 2));
+    // APPEND=1: each host's call is followed by one sample per series, appended as its
+    // first batch is (synced when SYNC=1).
+    let append = std::env::var("APPEND").is_ok_and(|v| v == "1");
+    let sync = std::env::var("SYNC").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(RocksStore::open(
-        dir.path(),
-        RocksOptions::with_sync(false),
-    )?);
+    let store = Arc::new(RocksStore::open(dir.path(), RocksOptions::with_sync(sync))?);
     for pass in ["create", "known"] {
         let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
@@ -39,9 +42,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         }
                         let host = format!("host-{h:05}");
                         let sets = labelsets(&host, series);
-                        store
+                        let ids = store
                             .resolve_series(&host, &sets, u64::MAX)
                             .map_err(|e| e.to_string())?;
+                        if append {
+                            let at = 1_700_000_000_000 + h as i64;
+                            let samples: Vec<SeriesSamples> = ids
+                                .into_iter()
+                                .map(|id| SeriesSamples {
+                                    id,
+                                    samples: vec![(at, 1.0)],
+                                })
+                                .collect();
+                            store.append(&samples).map_err(|e| e.to_string())?;
+                        }
                     }
                 })
             })

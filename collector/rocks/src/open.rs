@@ -162,6 +162,14 @@ impl RocksStore {
             }
             let mut cf = Options::default();
             cf.set_block_based_table_factory(&table);
+            if name == CF_SERIES {
+                // The same for the memtables, where a lookup walks a skip list of long keys
+                // (cache misses all the way): creating series looks every new label set up
+                // twice, and `series_bench` creates 3 M of them 35-40 % faster with it. It
+                // costs a tenth of the family's memtable size.
+                cf.set_memtable_prefix_bloom_ratio(0.1);
+                cf.set_memtable_whole_key_filtering(true);
+            }
             if name == CF_POSTINGS {
                 // Creating series merges ids into the lists; reads and compactions fold them.
                 cf.set_merge_operator_associative(postings::MERGE_OPERATOR, postings::merge);

@@ -70,17 +70,17 @@ impl RocksStore {
     /// [`vigil_store::Store::resolve_series`]: one multi-get for the known label sets; the
     /// missing ones are created in one write.
     ///
-    /// Calls of different hosts create series at the same time: only the check that the
-    /// missing label sets are still missing (a second multi-get, since another call may
-    /// have created some meanwhile) and their claim in `in_flight` are made under one
-    /// global lock; the write is made under the host's own lock, which keeps its count. A
-    /// call that finds one of its label sets claimed by another waits for that write and
-    /// starts again. The creation write is prepared before any lock (ids, postings). It is
-    /// not synced on its own: the samples of these series are appended after it through
-    /// the same write-ahead log, so the append that acknowledges them (synced when
-    /// `storage.sync` is on) makes the creation durable too, and a creation no acknowledged
-    /// sample depends on may be lost harmlessly (its id is never reused: ids continue above
-    /// the highest one stored).
+    /// Calls of different hosts create series at the same time: only the claim of the
+    /// missing label sets in `in_flight` is made under one global lock. Then, with no other
+    /// call able to write them, they are looked up again (another call may have created
+    /// some since the first lookup), and the write is made, under the host's own lock,
+    /// which keeps its count. A call that finds one of its label sets claimed by another
+    /// waits for that write and starts again. The creation write is prepared before any
+    /// lock (ids, postings). It is not synced on its own: the samples of these series are
+    /// appended after it through the same write-ahead log, so the append that acknowledges
+    /// them (synced when `storage.sync` is on) makes the creation durable too, and a
+    /// creation no acknowledged sample depends on may be lost harmlessly (its id is never
+    /// reused: ids continue above the highest one stored).
     pub(crate) fn find_or_create_ids(
         &self,
         host: &str,
@@ -137,7 +137,16 @@ impl RocksStore {
             );
             return Ok(None);
         }
-        // Another call may have created some of them since the lookup above.
+        let claimed: Vec<Vec<u8>> = missing.iter().map(|&i| keys[i].clone()).collect();
+        in_flight.extend(claimed.iter().cloned());
+        drop(in_flight);
+        let claim = Claim {
+            creating: &self.creating,
+            keys: claimed,
+        };
+        // Another call may have created some of them since the lookup above (and released
+        // them before this claim): look again, outside the global lock, since no other call
+        // can write them while they are claimed.
         let again: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_slice()).collect();
         let mut raced = false;
         for (&i, got) in missing.iter().zip(self.stored_ids(&again)?) {
@@ -158,13 +167,6 @@ impl RocksStore {
                 limit: max_series,
             });
         }
-        let claimed: Vec<Vec<u8>> = missing.iter().map(|&i| keys[i].clone()).collect();
-        in_flight.extend(claimed.iter().cloned());
-        drop(in_flight);
-        let claim = Claim {
-            creating: &self.creating,
-            keys: claimed,
-        };
         let written = if plan.ids.is_empty() {
             Ok(())
         } else {
