@@ -9,7 +9,8 @@
 # 1 d and 28 d on the same traces, horizon 30 days.
 #
 # Two sets, drawn the same way from different seed bases, reported separately:
-#   tuning     anyone may look at it, trace by trace (DEBUG=<family> prints them);
+#   tuning     anyone may look at it, trace by trace (DEBUG=<family> prints them,
+#              DEBUG=all every family);
 #   held-back  DO NOT USE IT WHILE TUNING MODELS: run it only to report figures.
 #              HELDBACK_BASE=<n> draws a fresh one when the old one may have leaked.
 #

@@ -27,7 +27,7 @@
 //! LOOKBACKS="7 1 28" lookbacks in days, the headline first
 //! SETS="tuning heldback"
 //! FORMAT=json       one JSON object instead of the tables
-//! DEBUG=step_faster every trace of a family of the tuning set, to stderr
+//! DEBUG=step_faster every trace of a family of the tuning set, to stderr (DEBUG=all: of every family)
 //! TUNING_BASE, HELDBACK_BASE   the seed bases
 //! ```
 

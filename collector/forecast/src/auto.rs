@@ -66,10 +66,14 @@
 //!
 //! # Band
 //! The winner's ETA band is calibrated on its own backtest crossings (see `band`); with
-//! too few of them (a flat series) it keeps its own. It is widened to hold the mean paths
+//! too few of them (a flat series, a day of history) it keeps its own and the path sped
+//! up and slowed down by the floor. It is widened to hold the mean paths
 //! of the other candidates scoring within twice the winner's: where the backtest cannot
-//! tell two models apart, the truth may follow either. On a day or two with a daily
-//! wave, the band holds the line and no trend at all too.
+//! tell two models apart, the truth may follow either. It also holds the lines with the
+//! window's slope at the ends of its 95 % interval, the residuals' autocorrelation
+//! allowed for (see `Line::slope_bounds`): a wander, a daily wave or a weekly purge can
+//! hide or fake a trend that the backtest's short leads do not show. On a day or two
+//! with a daily wave, the band holds the line and no trend at all too.
 //!
 //! A candidate that cannot be fitted at every origin (Holt–Winters needs two seasons in
 //! the shortest training part, that is four seasons of lookback) is left out. With too
@@ -348,11 +352,15 @@ pub(crate) fn choose(
     if let Some((fit, detail)) = short_cycle(grid) {
         // A day or two of a daily wave says little about the weeks ahead: the band holds
         // the plain line and no trend at all too.
-        let envelope = [Candidate::Line, Candidate::Level]
+        let mut envelope: Vec<Fit> = [Candidate::Line, Candidate::Level]
             .into_iter()
             .filter_map(|c| c.fit(grid, until_ms, direction))
             .collect();
-        return Ok((Calibrated::wrap(fit, request.now_ms, &[], envelope), detail));
+        envelope.extend(slope_bounds(grid));
+        return Ok((
+            Calibrated::wrap(fit, request.now_ms, grid.step_ms, grid.len(), &[], envelope),
+            detail,
+        ));
     }
     let Some(records) = backtest_all(grid, request.horizon_ms, request.season, direction) else {
         let fit = Fit::new(ModelChoice::Linear, grid, until_ms, None)?;
@@ -416,13 +424,32 @@ pub(crate) fn choose(
     }
     let (index, fit) = chosen;
     let (candidate, record) = &records[index];
-    let envelope = plausible(&records, any_levels, index)
+    let mut envelope: Vec<Fit> = plausible(&records, any_levels, index)
         .filter_map(|i| records[i].0.fit(grid, until_ms, direction))
         .collect();
+    envelope.extend(slope_bounds(grid));
     Ok((
-        Calibrated::wrap(fit, request.now_ms, &record.pairs, envelope),
+        Calibrated::wrap(
+            fit,
+            request.now_ms,
+            grid.step_ms,
+            grid.len(),
+            &record.pairs,
+            envelope,
+        ),
         candidate.describe(grid),
     ))
+}
+
+/// The lines with the window's slope at the ends of its 95 % interval (see
+/// [`Line::slope_bounds`]), for the band: whatever model is chosen, a trend the window
+/// cannot tell from its least-squares one may be the one that continues. Empty when the
+/// window is too short for a line.
+fn slope_bounds(grid: &Grid) -> Vec<Fit> {
+    Line::slope_bounds(grid).map_or_else(
+        |_| Vec::new(),
+        |(low, high)| vec![Fit::Linear(low), Fit::Linear(high)],
+    )
 }
 
 /// The band also holds the paths of candidates scoring within this factor of the best:

@@ -140,18 +140,39 @@ fn grid_step(samples: &[(i64, f64)], span: i64) -> i64 {
     DAY_MS / per_day
 }
 
-/// Fills NaN runs between finite values linearly (the first value is always finite).
+/// Observed points either side of a gap whose mean anchors the line that fills it.
+const ANCHOR_POINTS: usize = 3;
+
+/// Fills NaN runs between finite values (the first value is always finite) along the line
+/// between the local levels either side: the mean of up to [`ANCHOR_POINTS`] points
+/// before the gap and of as many observed points after it (no more than the gap is long),
+/// each at its mean position. A line drawn from one noisy bucket to the next would tilt
+/// the whole gap with their noise, and the gap's points weigh in every fit as much as
+/// observed ones.
 fn interpolate_gaps(values: &mut [f64]) {
+    let observed: Vec<bool> = values.iter().map(|v| !v.is_nan()).collect();
     let mut last_finite = 0;
     for k in 1..values.len() {
-        if values[k].is_nan() {
+        if !observed[k] {
             continue;
         }
-        let gap = k - last_finite;
-        if gap > 1 {
-            let (a, b) = (values[last_finite], values[k]);
-            for i in 1..gap {
-                values[last_finite + i] = a + (b - a) * i as f64 / gap as f64;
+        if k - last_finite > 1 {
+            let points = ANCHOR_POINTS.min(k - last_finite - 1);
+            let before = last_finite + 1 - (last_finite + 1).min(points);
+            let after = (k..values.len())
+                .take(points)
+                .take_while(|&j| observed[j])
+                .last()
+                .unwrap_or(k);
+            let anchor = |range: std::ops::RangeInclusive<usize>| {
+                let count = range.clone().count() as f64;
+                let x = range.clone().sum::<usize>() as f64 / count;
+                let y = range.map(|j| values[j]).sum::<f64>() / count;
+                (x, y)
+            };
+            let ((xa, ya), (xb, yb)) = (anchor(before..=last_finite), anchor(k..=after));
+            for (i, v) in values.iter_mut().enumerate().take(k).skip(last_finite + 1) {
+                *v = ya + (yb - ya) * (i as f64 - xa) / (xb - xa);
             }
         }
         last_finite = k;
@@ -262,6 +283,34 @@ mod tests {
                 grid.values[k]
             );
         }
+    }
+
+    #[test]
+    fn a_gap_is_bridged_between_the_local_levels_not_two_noisy_points() {
+        // A line k with a gap at 10..=29; the points either side of it are 3 high and
+        // their neighbours 1.5 low, so the three on each side average to the line.
+        let mut values: Vec<f64> = (0..40).map(f64::from).collect();
+        for (k, noise) in [
+            (7, -1.5),
+            (8, -1.5),
+            (9, 3.0),
+            (30, 3.0),
+            (31, -1.5),
+            (32, -1.5),
+        ] {
+            values[k] += noise;
+        }
+        for v in &mut values[10..30] {
+            *v = f64::NAN;
+        }
+        interpolate_gaps(&mut values);
+        for (k, v) in values.iter().enumerate().take(30).skip(10) {
+            assert!((v - k as f64).abs() < 1e-9, "{k}: {v}");
+        }
+        // A one-point gap between single observed points is their midpoint.
+        let mut short = vec![1.0, f64::NAN, 3.0];
+        interpolate_gaps(&mut short);
+        assert_eq!(short, vec![1.0, 2.0, 3.0]);
     }
 
     #[test]

@@ -22,8 +22,11 @@ use super::{ForecastError, Prediction, Season};
 
 /// Level weights tried.
 const ALPHAS: [f64; 5] = [0.05, 0.1, 0.2, 0.4, 0.7];
-/// Trend weights tried.
-const BETAS: [f64; 3] = [0.005, 0.03, 0.15];
+/// Trend weights tried. The smallest remembers about a thousand steps, a week or more on
+/// the grid of a week or a month, so that a weekly pattern (quiet weekends) is averaged
+/// into the trend rather than followed: the next smallest forgets a weekday's growth over
+/// one weekend.
+const BETAS: [f64; 4] = [0.001, 0.005, 0.03, 0.15];
 /// Season weights tried.
 const GAMMAS: [f64; 4] = [0.05, 0.15, 0.3, 0.6];
 /// Trend half-lives tried, in days (see `holt`).
@@ -271,6 +274,31 @@ mod tests {
         assert_eq!(state.trend, 0.8125);
         assert_eq!(state.season, vec![1.5, -1.875]);
         assert_eq!(sse, 1.0 + 1.75 * 1.75);
+    }
+
+    #[test]
+    fn a_wander_of_a_few_days_does_not_turn_the_trend_around() {
+        // Every 15 minutes for 9 days: 0.01 per step under a daily wave, noise and a
+        // wander of 2.4 days that falls over the last day. A trend that remembers a
+        // thousand steps keeps the growth's sign; one that remembers two hundred (two
+        // days) follows the wander down.
+        let per_day = 96;
+        let value = |k: usize| {
+            let tau = std::f64::consts::TAU;
+            let wave = 3.0 * (tau * k as f64 / per_day as f64).sin();
+            let noise = ((k * 7919 + 13) % 101) as f64 / 25.0 - 2.0;
+            let wander = 2.0 * (tau * k as f64 / 230.0).sin();
+            0.01 * k as f64 + wave + noise + wander
+        };
+        let n = 9 * per_day;
+        let grid = Grid {
+            start_ms: 0,
+            step_ms: 900_000,
+            values: (0..n).map(value).collect(),
+        };
+        let hw = HoltWinters::fit(&grid, Season::Daily, 2 * n as i64 * 900_000).expect("fit");
+        let trend = hw.state.trend;
+        assert!(trend > 0.0 && trend < 0.02, "{trend} per step vs 0.01");
     }
 
     #[test]

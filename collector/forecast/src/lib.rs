@@ -26,8 +26,10 @@
 //! does. When the series is already past the threshold — the model's value at `now` is, or
 //! the last three samples all are (one noisy sample is not enough) — all three are `now`.
 //! With `auto` the band is not the model's textbook interval but the path sped up and
-//! slowed down by the crossing-time errors the model made in its own backtest (see
-//! `band`), so `eta_lower` and `eta_upper` hold the true crossing about 95 % of the time;
+//! slowed down by the crossing-time errors the model made in its own backtest, more so
+//! past the longest lead the backtest saw (see `band`), and widened to hold the lines the
+//! window's slope uncertainty allows, so `eta_lower` and `eta_upper` hold the true
+//! crossing about 95 % of the time;
 //! `eta_upper` is absent when that band reaches past the horizon.
 //! A forecast takes well under a millisecond per series with one model, and 2 to 5 with
 //! `auto` (every candidate fitted at six origins), on 2,000 to 8,000 samples.

@@ -12,6 +12,10 @@ use super::grid::Grid;
 use super::stats::{least_squares, t_975};
 use super::{ForecastError, Prediction};
 
+/// Fewest effective points [`Line::slope_bounds`] counts, however strongly the residuals
+/// follow each other.
+pub(crate) const MIN_EFFECTIVE: f64 = 4.0;
+
 /// A least-squares line and what its prediction interval needs.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Line {
@@ -90,6 +94,41 @@ impl Line {
         })
     }
 
+    /// The least-squares lines through the data's centre with the slope at the ends of its
+    /// 95 % interval, lowest slope first: where either reaches the threshold bounds when
+    /// the trend does. Residuals of a disk's usage are far from independent (a daily
+    /// cycle, office hours, a slow wander), so the slope's standard error is taken with
+    /// the effective number of points of AR(1) residuals, `n·(1 − ρ)/(1 + ρ)` with ρ their
+    /// lag-one autocorrelation (at least [`MIN_EFFECTIVE`]): a day of a daily wave is
+    /// about one point, not 288. Needs 3 points.
+    pub fn slope_bounds(grid: &Grid) -> Result<(Self, Self), ForecastError> {
+        let line = Line::fit(grid)?;
+        let residuals: Vec<f64> = grid
+            .values
+            .iter()
+            .enumerate()
+            .map(|(k, &y)| y - line.intercept - line.slope * k as f64)
+            .collect();
+        let sse: f64 = residuals.iter().map(|r| r * r).sum();
+        let lagged: f64 = residuals.windows(2).map(|w| w[0] * w[1]).sum();
+        let rho = if sse > 0.0 {
+            (lagged / sse).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let effective = (line.n * (1.0 - rho) / (1.0 + rho)).max(MIN_EFFECTIVE);
+        let s = (sse / (line.n - 2.0)).sqrt();
+        let se = s / line.sxx.sqrt() * (line.n / effective).sqrt();
+        let spread = t_975((effective as usize).saturating_sub(2).max(1)) * se;
+        let centre = line.intercept + line.slope * line.x_mean;
+        let tilted = |slope: f64| Line {
+            intercept: centre - slope * line.x_mean,
+            slope,
+            ..line.clone()
+        };
+        Ok((tilted(line.slope - spread), tilted(line.slope + spread)))
+    }
+
     /// The line's value and prediction interval at `t_ms`.
     pub fn predict(&self, t_ms: i64) -> Prediction {
         let x = (t_ms - self.start_ms) as f64 / self.step_ms as f64;
@@ -137,6 +176,29 @@ mod tests {
             "{p:?} vs {expected}"
         );
         assert!(((p.mean - p.lower) - expected).abs() < 0.01, "{p:?}");
+    }
+
+    #[test]
+    fn the_slope_is_less_certain_when_the_residuals_follow_each_other() {
+        // The same line under independent-looking noise, then under a slow wave of the
+        // same size: the wave's residuals are nearly all alike from one point to the next.
+        let jitter = |k: usize| ((k * 7919 + 13) % 101) as f64 / 50.0 - 1.0;
+        let wave = |k: usize| (std::f64::consts::TAU * k as f64 / 200.0).sin();
+        let spread = |values: Vec<f64>| {
+            let (low, high) = Line::slope_bounds(&grid(values)).expect("fit");
+            high.slope - low.slope
+        };
+        let noisy = spread((0..200).map(|k| 0.1 * k as f64 + jitter(k)).collect());
+        let waved = spread((0..200).map(|k| 0.1 * k as f64 + wave(k)).collect());
+        assert!(noisy > 0.0 && noisy < 0.01, "{noisy}");
+        assert!(waved > 10.0 * noisy, "{waved} vs {noisy}");
+        // Both lines pass through the data's centre, either side of the fit.
+        let (low, high) =
+            Line::slope_bounds(&grid((0..200).map(|k| 0.1 * k as f64 + wave(k)).collect()))
+                .expect("fit");
+        let centre = 1_000_000 + 99 * 60_000 + 30_000;
+        assert!((low.predict(centre).mean - high.predict(centre).mean).abs() < 1e-9);
+        assert!(low.slope < 0.1 && high.slope > 0.1);
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub struct Config {
     pub lookbacks: Vec<f64>,
     /// Horizon in days.
     pub horizon: f64,
-    /// A family whose tuning-set traces are printed one by one to stderr.
+    /// A family whose tuning-set traces are printed one by one to stderr (`all`: every
+    /// family).
     pub debug: Option<String>,
 }
 
@@ -57,14 +58,19 @@ pub fn run_set(base: u64, config: &Config, debug: bool) -> Vec<Table> {
         })
         .collect();
     for (f, (family, _)) in FAMILIES.iter().enumerate() {
-        let show = debug && config.debug.as_deref() == Some(*family);
+        let show =
+            debug && matches!(config.debug.as_deref(), Some(d) if d == *family || d == "all");
         for seed in 0..config.seeds {
             let mut rng = Rng::for_trace(base, family, seed);
             let trace = draw(family, &mut rng, history, config.horizon);
             let all = samples(&trace, &mut rng, history);
             if show {
+                // Days since the Monday 00:00 UTC before the evaluation (the epoch was a
+                // Thursday).
+                let weekday = (trace.now_ms as f64 / DAY_MS as f64 + 3.0).rem_euclid(7.0);
                 eprintln!(
-                    "{family} #{seed}: {} (level {:.3}, {} draws); truth {:?}",
+                    "{family} #{seed}: {} (level {:.3}, {} draws, now day {weekday:.2} of \
+                     the week); truth {:?}",
                     trace.shape.params, trace.level, trace.attempts, trace.truth
                 );
             }

@@ -161,3 +161,25 @@ fn growth_whose_slope_rose_and_then_held_is_not_taken_for_acceleration() {
         "{detail}: {p:?} vs {truth}"
     );
 }
+
+#[test]
+fn the_band_holds_a_slope_the_window_cannot_rule_out() {
+    // Two weeks, hourly, of a level under a slow wander (a wave of five days): whatever
+    // the backtest makes of it, a trend within the slope's interval may be hiding in the
+    // wander, so the band reaches up to the line with the slope at its upper bound.
+    let values: Vec<f64> = (0..336)
+        .map(|k| 10.0 + 2.0 * (std::f64::consts::TAU * k as f64 / 120.0).sin() + 0.1 * wobble(k))
+        .collect();
+    let grid = hourly(values);
+    let (_, high) = Line::slope_bounds(&grid).expect("bounds");
+    let (fit, detail) = choose(&grid, &request(240), 576 * 3_600_000).expect("fit");
+    for hours in [400, 500, 570] {
+        let t = hours * 3_600_000;
+        let p = fit.predict(t);
+        let bound = high.predict(t).mean;
+        assert!(
+            p.upper >= bound - 1e-9,
+            "{detail} at {hours} h: {p:?} vs {bound}"
+        );
+    }
+}
