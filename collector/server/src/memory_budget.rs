@@ -89,15 +89,26 @@ fn budget_from(
 
 /// RocksDB's block cache and memtable budget for a memory budget of `bytes` (0: none):
 /// an eighth and a sixteenth of it, between a floor that keeps RocksDB working and the
-/// sizes a large machine gets.
-pub fn cache_sizes(bytes: u64) -> (usize, usize) {
+/// sizes a large machine gets; the block cache is `block_cache` when set
+/// (`storage.block_cache_bytes`), which may be at most half the budget.
+pub fn cache_sizes(bytes: u64, block_cache: Option<u64>) -> Result<(usize, usize), String> {
     const CACHE: (u64, u64) = (16 << 20, 256 << 20);
     const MEMTABLES: (u64, u64) = (16 << 20, 96 << 20);
-    if bytes == 0 {
-        return (CACHE.1 as usize, MEMTABLES.1 as usize);
-    }
     let clamp = |v: u64, (lo, hi): (u64, u64)| v.clamp(lo, hi) as usize;
-    (clamp(bytes / 8, CACHE), clamp(bytes / 16, MEMTABLES))
+    let (cache, memtables) = if bytes == 0 {
+        (CACHE.1 as usize, MEMTABLES.1 as usize)
+    } else {
+        (clamp(bytes / 8, CACHE), clamp(bytes / 16, MEMTABLES))
+    };
+    match block_cache {
+        None => Ok((cache, memtables)),
+        Some(set) if bytes > 0 && set > bytes / 2 => Err(format!(
+            "storage.block_cache_bytes ({set}) is more than half of the memory budget \
+             ({bytes} bytes, limits.max_memory_bytes or a share of the machine's memory): \
+             lower it, or raise limits.max_memory_bytes"
+        )),
+        Some(set) => Ok((usize::try_from(set).unwrap_or(usize::MAX), memtables)),
+    }
 }
 
 /// The most samples one query may hold within a quarter of the budget; `configured` when
@@ -215,6 +226,20 @@ mod tests {
     const GIB: u64 = 1 << 30;
 
     #[test]
+    fn the_block_cache_is_as_set_up_to_half_the_budget() {
+        // As set, above the default's cap or below its floor, up to half the budget.
+        assert_eq!(cache_sizes(4 << 30, Some(1 << 30)), Ok((1 << 30, 96 << 20)));
+        assert_eq!(cache_sizes(512 * MIB, Some(MIB)), Ok((1 << 20, 32 << 20)));
+        assert_eq!(cache_sizes(0, Some(8 << 30)), Ok((8 << 30, 96 << 20)));
+        let e = cache_sizes(1 << 30, Some(600 * MIB)).unwrap_err();
+        assert!(
+            e.starts_with("storage.block_cache_bytes (629145600) is more than half")
+                && e.contains("limits.max_memory_bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_budget_is_the_setting_else_a_share_of_the_smaller_of_cgroup_and_machine() {
         assert_eq!(
             budget_from(Some(GIB), Some((MIB, "memory.max")), None).bytes,
@@ -261,10 +286,10 @@ mod tests {
 
     #[test]
     fn caches_and_queries_get_shares_of_it() {
-        assert_eq!(cache_sizes(0), (256 << 20, 96 << 20));
-        assert_eq!(cache_sizes(16 * GIB), (256 << 20, 96 << 20));
-        assert_eq!(cache_sizes(512 * MIB), (64 << 20, 32 << 20));
-        assert_eq!(cache_sizes(64 * MIB), (16 << 20, 16 << 20));
+        assert_eq!(cache_sizes(0, None), Ok((256 << 20, 96 << 20)));
+        assert_eq!(cache_sizes(16 * GIB, None), Ok((256 << 20, 96 << 20)));
+        assert_eq!(cache_sizes(512 * MIB, None), Ok((64 << 20, 32 << 20)));
+        assert_eq!(cache_sizes(64 * MIB, None), Ok((16 << 20, 16 << 20)));
         assert_eq!(query_samples(20_000_000, 0), 20_000_000);
         assert_eq!(query_samples(20_000_000, 16 * GIB), 20_000_000);
         assert_eq!(query_samples(20_000_000, 512 * MIB), 4 * MIB);

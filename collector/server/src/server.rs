@@ -39,7 +39,9 @@ pub async fn run(
     config.limits.max_memory_bytes = Some(budget.bytes);
     config.limits.max_query_samples =
         crate::memory_budget::query_samples(config.limits.max_query_samples, budget.bytes);
-    let (block_cache_bytes, memtable_bytes) = crate::memory_budget::cache_sizes(budget.bytes);
+    let (block_cache_bytes, memtable_bytes) =
+        crate::memory_budget::cache_sizes(budget.bytes, config.storage.block_cache_bytes)
+            .map_err(Error::Serve)?;
     // The HTTP address answers "starting" (503) while the store opens.
     let early = match config.server.http_listen {
         Some(addr) => {

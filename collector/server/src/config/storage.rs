@@ -6,6 +6,12 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The smallest `storage.block_cache_bytes`: below it RocksDB would read every index
+/// and filter block from disk again for each lookup.
+pub const MIN_BLOCK_CACHE: u64 = 1 << 20;
+/// The largest `storage.block_cache_bytes`: no machine this runs on has more.
+const MAX_BLOCK_CACHE: u64 = 1 << 40;
+
 /// `[storage]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +52,11 @@ pub struct StorageConfig {
     /// after start.
     #[serde(with = "vigil_config::duration")]
     pub scrub_interval: Duration,
+    /// RocksDB's block cache, shared by every family (decompressed blocks: recent samples
+    /// that dashboards, rules and anomaly scoring read again and again). Unset: an eighth
+    /// of `limits.max_memory_bytes`, between 16 and 256 MiB. From 1 MiB; at most half the
+    /// memory budget.
+    pub block_cache_bytes: Option<u64>,
 }
 
 impl Default for StorageConfig {
@@ -61,6 +72,7 @@ impl Default for StorageConfig {
             retention_1h: Duration::ZERO,
             min_free_bytes: None,
             scrub_interval: Duration::from_secs(86_400),
+            block_cache_bytes: None,
         }
     }
 }
@@ -102,6 +114,17 @@ impl StorageConfig {
             return bad(
                 "storage.block_duration",
                 "must be between 1s and 7d, like 2h".into(),
+            );
+        }
+        if let Some(bytes) = self.block_cache_bytes
+            && !(MIN_BLOCK_CACHE..=MAX_BLOCK_CACHE).contains(&bytes)
+        {
+            return bad(
+                "storage.block_cache_bytes",
+                format!(
+                    "{bytes} is out of range: from 1 MiB ({MIN_BLOCK_CACHE}) to 1 TiB, like \
+                     268435456 (256 MiB); leave it unset to size it from limits.max_memory_bytes"
+                ),
             );
         }
         if self.compaction_interval < Duration::from_millis(100) {
@@ -156,6 +179,31 @@ impl StorageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_block_cache_is_sized_within_reason() {
+        for ok in [None, Some(MIN_BLOCK_CACHE), Some(4 << 30)] {
+            StorageConfig {
+                block_cache_bytes: ok,
+                ..StorageConfig::default()
+            }
+            .validate()
+            .unwrap();
+        }
+        for bad in [0, MIN_BLOCK_CACHE - 1, (1 << 40) + 1] {
+            let e = StorageConfig {
+                block_cache_bytes: Some(bad),
+                ..StorageConfig::default()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with("storage.block_cache_bytes:") && e.contains("out of range"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn backups_go_beside_the_data_not_inside_it() {
