@@ -254,15 +254,20 @@ mod tests {
         assert!((high.exp() - 2.83).abs() < 0.01, "{}", high.exp());
     }
 
-    #[test]
-    fn past_the_backtest_reach_the_band_widens_with_the_root_of_the_lead() {
-        // y = k per step (one step a second); the backtest saw crossings up to 12 steps.
+    /// y = k per step (one step a second) from 0 to 99: now is 99 s.
+    fn unit_line() -> Fit {
         let grid = Grid {
             start_ms: 0,
             step_ms: 1_000,
             values: (0..100).map(f64::from).collect(),
         };
-        let line = Fit::Linear(Line::fit(&grid).expect("fit"));
+        Fit::Linear(Line::fit(&grid).expect("fit"))
+    }
+
+    #[test]
+    fn past_the_backtest_reach_the_band_widens_with_the_root_of_the_lead() {
+        // y = k per step (one step a second); the backtest saw crossings up to 12 steps.
+        let line = unit_line();
         let pairs: Vec<Pair> = (4..13).map(|k| pair(k as f64, k as f64)).collect();
         let fit = Calibrated::wrap(line, 99_000, 1_000, 100, &pairs, Vec::new());
         // Four times the reach: the log factors double.
@@ -281,12 +286,7 @@ mod tests {
     fn without_backtest_crossings_the_path_still_runs_faster_and_slower() {
         // An exact line (its own band has no width) and no crossings: the floor, growing
         // past half the window of 100 steps.
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 1_000,
-            values: (0..100).map(f64::from).collect(),
-        };
-        let line = Fit::Linear(Line::fit(&grid).expect("fit"));
+        let line = unit_line();
         let fit = Calibrated::wrap(line, 99_000, 1_000, 100, &[], Vec::new());
         let p = fit.predict(99_000 + 200_000);
         let grow = 2.0; // √(200 / 50)
@@ -303,13 +303,7 @@ mod tests {
 
     #[test]
     fn the_band_is_the_path_sped_up_and_slowed_down() {
-        // y = k per step (one step a second) from 0 to 99: now is 99 s.
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 1_000,
-            values: (0..100).map(f64::from).collect(),
-        };
-        let line = Fit::Linear(Line::fit(&grid).expect("fit"));
+        let line = unit_line();
         let pairs: Vec<Pair> = (4..13).map(|k| pair(k as f64, k as f64)).collect();
         let fit = Calibrated::wrap(line, 99_000, 1_000, 100, &pairs, Vec::new());
         let p = fit.predict(109_000);
