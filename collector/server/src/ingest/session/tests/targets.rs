@@ -134,3 +134,40 @@ fn relabelling_renames_drops_and_refuses_by_name() {
     assert!(stored(store.as_ref(), "node_scrape_collector_success").is_empty());
     assert_eq!(stored(store.as_ref(), "up")[0].0.get("environment"), "prod");
 }
+
+#[test]
+fn up_is_created_with_the_first_batch_and_gives_way_at_the_host_limit() {
+    for (limit, up_stored) in [(3, true), (2, false)] {
+        let (mut session, store, _) = session(Limits {
+            max_series_per_host: limit,
+            ..Limits::default()
+        });
+        let ack = session
+            .handle(
+                Batch {
+                    metadata: Vec::new(),
+                    seq: 1,
+                    definitions: vec![def(1, "node_load1"), def(2, "node_load5")],
+                    scrapes: vec![scrape(NOW, &[1, 2])],
+                    sent_ms: 0,
+                },
+                NOW,
+            )
+            .unwrap();
+        // The agent's series first: at the limit, `up` is what is left out, and the
+        // agent is not told (it is the collector's own series).
+        assert_eq!(
+            (ack.accepted_samples, ack.rejected_samples),
+            (2, 0),
+            "{limit}"
+        );
+        assert_eq!(stored(store.as_ref(), "node_load1").len(), 1);
+        assert_eq!(stored(store.as_ref(), "node_load5").len(), 1);
+        assert_eq!(
+            !stored(store.as_ref(), "up").is_empty(),
+            up_stored,
+            "{limit}"
+        );
+        assert_eq!(store.series_count("web-1").unwrap(), limit, "{limit}");
+    }
+}
