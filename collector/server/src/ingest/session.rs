@@ -276,28 +276,9 @@ impl Session {
             Some(_) => 0,
             None => self.limits.max_series_per_host,
         };
-        // A stream's first batch also needs the host's `up` (see `up_series`): resolved in
-        // the same call, its creation is one write with the others, not a second one.
-        let with_up = self.up.is_none() && !batch.scrapes.is_empty() && memory.is_none();
-        if with_up {
-            match self.up_labels() {
-                Some(up) => labelsets.push(up),
-                None => self.up = Some(None),
-            }
-        }
-        let up_asked = with_up && self.up.is_none();
         match self.store.resolve_series(&self.host, &labelsets, max) {
-            Ok(mut ids) => {
-                if up_asked {
-                    self.up = Some(ids.pop());
-                }
-                self.ids.extend(locals.into_iter().zip(ids));
-            }
+            Ok(ids) => self.ids.extend(locals.into_iter().zip(ids)),
             Err(StoreError::SeriesLimit { .. }) => {
-                // `up` is left to `up_series`, which knows what to do at the limit.
-                if up_asked {
-                    labelsets.pop();
-                }
                 // Some are new and over the limit: resolve one by one so the existing ones work.
                 for (local, labels) in locals.into_iter().zip(labelsets) {
                     match self
@@ -415,8 +396,11 @@ impl Session {
         if let Some(up) = self.up {
             return Ok(up);
         }
-        let up = match self.up_labels() {
-            Some(labels) => {
+        let mut pairs = self.base_labels.clone();
+        pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
+        pairs.push(("host".to_owned(), self.host.clone()));
+        let up = match self.relabel.apply(Labels::new(pairs)) {
+            Outcome::Keep(labels) => {
                 let max = self.limits.max_series_per_host;
                 match self.store.resolve_series(&self.host, &[labels], max) {
                     Ok(ids) => ids.first().copied(),
@@ -424,21 +408,10 @@ impl Session {
                     Err(e) => return Err(e),
                 }
             }
-            None => None,
+            Outcome::Dropped | Outcome::Invalid(_) => None,
         };
         self.up = Some(up);
         Ok(up)
-    }
-
-    /// The label set of this host's `up` after `[[relabel]]`; `None` when it drops it.
-    fn up_labels(&self) -> Option<Labels> {
-        let mut pairs = self.base_labels.clone();
-        pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
-        pairs.push(("host".to_owned(), self.host.clone()));
-        match self.relabel.apply(Labels::new(pairs)) {
-            Outcome::Keep(labels) => Some(labels),
-            Outcome::Dropped | Outcome::Invalid(_) => None,
-        }
     }
 }
 
