@@ -10,6 +10,11 @@
 //! - *level*: the mean since the current regime began, no trend (a series that is not
 //!   going anywhere);
 //! - *line*: least squares over the whole window;
+//! - *weekday line*: least squares on a clock that stands still at weekends (see
+//!   `weekdays`), offered from four days of history when it explains the window clearly
+//!   better than the line and, when the window has a break, better than two lines meeting
+//!   at it: growth by office hours, whose weekends otherwise read as a flat regime (and
+//!   the week since as a steeper one) over a week of history;
 //! - *regime line*: least squares since the current regime began, when the window has a
 //!   break (a step, a change of slope: see `changepoint`), so that growth that changed a
 //!   day ago is extrapolated at its new rate;
@@ -93,6 +98,7 @@ use super::linear::Line;
 use super::quadratic::{self, Quadratic};
 use super::stats::least_squares;
 use super::theil_sen::RobustLine;
+use super::weekdays::WeekdayLine;
 use super::{Direction, Fit, ForecastError, ForecastRequest, ModelChoice, Season};
 use backtest::Record;
 
@@ -106,6 +112,8 @@ pub(crate) enum Candidate {
     Level,
     /// Least squares over the window.
     Line,
+    /// Least squares on the weekday clock (see `weekdays`).
+    Weekdays,
     /// Least squares since the regime began.
     RegimeLine,
     /// A quadratic trend bending towards the threshold (else the line).
@@ -125,6 +133,7 @@ impl Candidate {
         match self {
             Candidate::Level => Line::level(&regime()).ok().map(Fit::Linear),
             Candidate::Line => Line::fit(grid).ok().map(Fit::Linear),
+            Candidate::Weekdays => WeekdayLine::fit(grid).ok().map(Fit::Weekdays),
             Candidate::RegimeLine => Line::fit(&regime()).ok().map(Fit::Linear),
             Candidate::Quadratic => {
                 let regime = quadratic_span(grid);
@@ -153,6 +162,7 @@ impl Candidate {
                 let days = (grid.len() - start) as f64 * grid.step_ms as f64 / 86_400_000.0;
                 format!("linear since a change {days:.1} d before the end of the history")
             }
+            Candidate::Weekdays => "linear on weekdays, resting at weekends".into(),
             Candidate::Quadratic => "linear: a quadratic trend".into(),
             Candidate::TheilSen => "theil_sen".into(),
             Candidate::Holt => "holt".into(),
@@ -276,6 +286,28 @@ fn weekly_visible(grid: &Grid) -> bool {
     n_f * ((day + floor) / (week + floor)).ln() > 1.0 * (WEEK_BINS - DAY_BINS) as f64 * n_f.ln()
 }
 
+/// Whether the window holds a weekend and grows clearly more like a line on the weekday
+/// clock than like one on the wall clock (see `weekdays`).
+fn weekdays(grid: &Grid) -> bool {
+    if (grid.len() as i64).saturating_mul(grid.step_ms) < WEEKDAYS_DAYS * DAY_MS {
+        return false;
+    }
+    let Ok(line) = WeekdayLine::fit(grid) else {
+        return false;
+    };
+    if !line.clearly_better(grid) {
+        return false;
+    }
+    // A change of slope near a weekend fits the weekday clock better than one line, but
+    // not better than two lines meeting at the change.
+    let start = changepoint::regime_start(&grid.values, min_regime(grid));
+    start == 0 || line.sse() < line_sse(&grid.values[..start]) + line_sse(&grid.values[start..])
+}
+
+/// Fewest days of history for a line on the weekday clock: a weekend and the days either
+/// side of it.
+const WEEKDAYS_DAYS: i64 = 4;
+
 /// Whether `grid` spans under [`CYCLIC_DAYS`] with a visible daily cycle: then its
 /// nights and weekends read as breaks and curvature, and are not.
 fn cyclic(grid: &Grid) -> bool {
@@ -310,6 +342,9 @@ fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<
     if is_short(grid) {
         all.push(Candidate::TheilSen);
         return all;
+    }
+    if weekdays(grid) {
+        all.push(Candidate::Weekdays);
     }
     let cyclic = cyclic(grid);
     if !cyclic && changepoint::regime_start(&grid.values, min_regime(grid)) > 0 {

@@ -9,6 +9,7 @@
 //! - `quadratic`: a quadratic trend, for growth that accelerates (used by `auto`).
 //! - `bursts`: short bursts taken out of the grid before `auto` fits anything.
 //! - `cycle`: a line with a daily cycle, for a day or two of history (used by `auto`).
+//! - `weekdays`: a line on a clock that stops at weekends (used by `auto`).
 //! - `changepoint`: where the current regime began (the last step or change of slope).
 //! - `auto`: picks a model per series by rolling-origin backtest, never quieter than a
 //!   straight line without evidence; `band`: its ETA band, calibrated on that backtest.
@@ -47,6 +48,7 @@ mod linear;
 mod quadratic;
 mod stats;
 mod theil_sen;
+mod weekdays;
 
 use serde::Serialize;
 
@@ -197,6 +199,8 @@ pub(crate) enum Fit {
     Quadratic(quadratic::Quadratic),
     /// A line with a daily cycle (reported as [`ModelChoice::Linear`]: least squares).
     Cycle(cycle::Cycle),
+    /// A line on the weekday clock (reported as [`ModelChoice::Linear`]: least squares).
+    Weekdays(weekdays::WeekdayLine),
     /// Another fit with its band replaced by one calibrated on backtest errors.
     Calibrated(Box<band::Calibrated>),
     /// Theil–Sen.
@@ -236,7 +240,9 @@ impl Fit {
     /// Which model this is.
     fn choice(&self) -> ModelChoice {
         match self {
-            Fit::Linear(_) | Fit::Quadratic(_) | Fit::Cycle(_) => ModelChoice::Linear,
+            Fit::Linear(_) | Fit::Quadratic(_) | Fit::Cycle(_) | Fit::Weekdays(_) => {
+                ModelChoice::Linear
+            }
             Fit::Calibrated(c) => c.inner().choice(),
             Fit::TheilSen(_) => ModelChoice::TheilSen,
             Fit::Holt(_) => ModelChoice::Holt,
@@ -250,6 +256,7 @@ impl Fit {
             Fit::Linear(m) => m.predict(t_ms),
             Fit::Quadratic(m) => m.predict(t_ms),
             Fit::Cycle(m) => m.predict(t_ms),
+            Fit::Weekdays(m) => m.predict(t_ms),
             Fit::Calibrated(m) => m.predict(t_ms),
             Fit::TheilSen(m) => m.predict(t_ms),
             Fit::Holt(m) => m.predict(t_ms),

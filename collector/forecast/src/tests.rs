@@ -374,6 +374,59 @@ fn office_hours_growth_is_read_per_day() {
 }
 
 #[test]
+fn office_hours_growth_rests_at_the_weekends_ahead() {
+    // Growth only 8–17 h Monday to Friday, 1 %/working day, a week every 5 minutes; 90 %
+    // from 80 % is 10 working days away. Seen on a Tuesday at 15:00, the week so far reads
+    // as a steeper regime than the week (the wall clock's line says 18.7 days, the truth
+    // is 14); seen on a Monday at 01:00, the weekend just passed reads as a flat one (the
+    // line says 14.6, the truth is Friday 17 h the week after, 11.7). The weekday clock
+    // makes the week one line; it does not know the hours of the day, so a crossing late
+    // on a Friday may be read as the Monday after.
+    let working = |t: i64| {
+        let days = t.div_euclid(DAY) + 3; // days since a Monday (1970-01-01 was a Thursday)
+        let hour = t.rem_euclid(DAY) as f64 / HOUR as f64;
+        let today = if days.rem_euclid(7) < 5 {
+            (hour - 8.0).clamp(0.0, 9.0) / 9.0
+        } else {
+            0.0
+        };
+        (5 * days.div_euclid(7) + days.rem_euclid(7).min(5)) as f64 + today
+    };
+    // NOW is a Thursday midnight.
+    for (now, truth, within) in [
+        (NOW + 5 * DAY + 15 * HOUR, 14.0, 1.0),
+        (NOW + 4 * DAY + HOUR, 11.0 + 16.0 / 24.0, 2.5),
+    ] {
+        for seed in 1..=3_u64 {
+            let mut noise = noise(seed + 700);
+            let samples: Vec<(i64, f64)> = (0..7 * 288)
+                .rev()
+                .map(|i| {
+                    let t = now - i * 5 * MINUTE;
+                    (
+                        t,
+                        0.8 + 0.01 * (working(t) - working(now)) + 0.001 * noise(),
+                    )
+                })
+                .collect();
+            let request = ForecastRequest {
+                now_ms: now,
+                ..auto_30d(&samples, 0.9)
+            };
+            let f = forecast(&request).expect("forecast");
+            let eta = f
+                .eta_ms
+                .map_or(f64::INFINITY, |t| (t - now) as f64 / DAY as f64);
+            assert!(
+                (eta - truth).abs() < within,
+                "seed {seed}, now {now}: {eta} d vs {truth} by {}",
+                f.detail
+            );
+        }
+    }
+}
+
+#[test]
 fn short_bursts_do_not_pull_the_forecast() {
     // Straight growth of 1 %/day to 90 % in 12 days, with bursts of 3–10 % lasting 15 to
     // 60 minutes three times a day (temporary files): a line through them runs high. The
