@@ -34,7 +34,18 @@
 //! the forecast (without its slope when the slope is under two standard errors): one day
 //! of a daily wave is not a trend. Under two weeks with a visible daily cycle there is no
 //! regime line, quadratic or Holt (the cycle's halves and weekends read as breaks,
-//! curvature and trend), and the backtest's held-out parts are whole days.
+//! curvature and trend), and the backtest's held-out parts are whole days. Nor is there
+//! when five days to two weeks are a level under a weekly wave: a line with a weekly sine
+//! and a slope under two standard errors explains the window better (by the Bayesian
+//! information criterion) than a parabola and than two lines meeting at the break; else
+//! the wave's rising half reads as a new regime or a curve (see `weekly_wave`), and no
+//! weekday line either.
+//!
+//! From two weeks of history, when the current regime began with a purge (a clear drop
+//! away from the threshold), there is no regime line and no Holt: a cleanup that happened
+//! once may happen again, and the growth since it is not the trend. Under two weeks a
+//! weekly purge is seen once at most, and the line since it was right about as often as
+//! not on the tuning traces (it trades false alarms for misses), so it stays a candidate.
 //!
 //! The level, the lines and the quadratic are least squares and are reported as
 //! [`ModelChoice::Linear`]; [`Forecast::detail`](crate::Forecast::detail) names which.
@@ -54,6 +65,11 @@
 //! new high after any origin (flat, shrinking) is scored on the lead-weighted mean
 //! absolute error of the values instead. The simplest candidate within 5 % of the best
 //! score wins.
+//!
+//! Interpolated points (a gap in the samples, see `grid`) are not data: the backtest
+//! scores only observed points, and an origin weighs by the share of its held-out part
+//! that was observed, so a gap filled up to the last few samples cannot vouch for the
+//! steep line it was filled with.
 //!
 //! # No alarm without a trend, and never quieter than a line without a reason
 //! The backtest also records, at each origin, whether a candidate promised a clear rise
@@ -129,7 +145,7 @@ pub(crate) enum Candidate {
 impl Candidate {
     /// Fitted on `grid`, ready to predict up to `until_ms`; `None` when it cannot be.
     pub(crate) fn fit(self, grid: &Grid, until_ms: i64, direction: Direction) -> Option<Fit> {
-        let regime = || grid.suffix(changepoint::regime_start(&grid.values, min_regime(grid)));
+        let regime = || grid.suffix(regime_start(grid));
         match self {
             Candidate::Level => Line::level(&regime()).ok().map(Fit::Linear),
             Candidate::Line => Line::fit(grid).ok().map(Fit::Linear),
@@ -158,7 +174,7 @@ impl Candidate {
             Candidate::Level => "linear: a level, no trend".into(),
             Candidate::Line => "linear".into(),
             Candidate::RegimeLine => {
-                let start = changepoint::regime_start(&grid.values, min_regime(grid));
+                let start = regime_start(grid);
                 let days = (grid.len() - start) as f64 * grid.step_ms as f64 / 86_400_000.0;
                 format!("linear since a change {days:.1} d before the end of the history")
             }
@@ -170,6 +186,11 @@ impl Candidate {
             Candidate::HoltWinters(Season::Weekly) => "holt_winters weekly".into(),
         }
     }
+}
+
+/// Where the current regime of `grid` began (see `changepoint`).
+fn regime_start(grid: &Grid) -> usize {
+    changepoint::regime_start(&grid.values, &grid.weights, min_regime(grid))
 }
 
 /// Fewest points of a regime: a dozen, 2 % of the window and half a day. A line through
@@ -186,7 +207,7 @@ fn min_regime(grid: &Grid) -> usize {
 /// sharp turn fitted with a parabola is a curve that is not there). By the Bayesian
 /// information criterion: 3 parameters against 5 (two lines and the break).
 fn quadratic_span(grid: &Grid) -> Grid {
-    let start = changepoint::regime_start(&grid.values, min_regime(grid));
+    let start = regime_start(grid);
     if start == 0 {
         return grid.clone();
     }
@@ -238,9 +259,14 @@ fn bends_towards(q: &Quadratic, direction: Direction) -> bool {
 /// any of those models would take a half for a trend.
 pub(crate) const SHORT_DAYS: i64 = 2;
 
+/// Whether `grid` spans less than `days`.
+fn is_under(grid: &Grid, days: i64) -> bool {
+    (grid.len() as i64).saturating_mul(grid.step_ms) < days * DAY_MS
+}
+
 /// Whether `grid` spans less than [`SHORT_DAYS`].
 pub(crate) fn is_short(grid: &Grid) -> bool {
-    (grid.len() as i64).saturating_mul(grid.step_ms) < SHORT_DAYS * DAY_MS
+    is_under(grid, SHORT_DAYS)
 }
 
 /// Under this many days of history, a window with a visible daily cycle gets no regime
@@ -300,7 +326,7 @@ fn weekdays(grid: &Grid) -> bool {
     }
     // A change of slope near a weekend fits the weekday clock better than one line, but
     // not better than two lines meeting at the change.
-    let start = changepoint::regime_start(&grid.values, min_regime(grid));
+    let start = regime_start(grid);
     start == 0 || line.sse() < line_sse(&grid.values[..start]) + line_sse(&grid.values[start..])
 }
 
@@ -314,6 +340,58 @@ fn cyclic(grid: &Grid) -> bool {
     (grid.len() as i64).saturating_mul(grid.step_ms) < CYCLIC_DAYS * DAY_MS
         && backtest::daily(grid).is_some()
 }
+
+/// Whether `grid`, under [`CYCLIC_DAYS`] and at least [`WEEKLY_WAVE_DAYS`] long, is a
+/// level under a weekly wave: a line with a weekly sine (4 parameters) has a slope under
+/// [`CYCLE_SLOPE_T`] standard errors and explains the window at least as well as a
+/// parabola (3) and, when the window has a break, as two lines meeting at it (5), by the
+/// Bayesian information criterion. Under two weeks a weekly wave's rising half reads as
+/// a new regime (and its bend as curvature) that is not there; growth that accelerates
+/// or changes its slope has a slope beside the sine, or is no sine.
+fn weekly_wave(grid: &Grid) -> bool {
+    let span = (grid.len() as i64).saturating_mul(grid.step_ms);
+    if !(WEEKLY_WAVE_DAYS * DAY_MS..CYCLIC_DAYS * DAY_MS).contains(&span) {
+        return false;
+    }
+    let Ok(wave) = Cycle::fit_weekly(grid) else {
+        return false;
+    };
+    if wave.slope_t().abs() >= CYCLE_SLOPE_T {
+        return false;
+    }
+    let Ok(curve) = Quadratic::fit(grid) else {
+        return false;
+    };
+    let wave = quadratic::bic(wave.sse(), grid.len(), 4);
+    let start = regime_start(grid);
+    let broken = line_sse(&grid.values[..start]) + line_sse(&grid.values[start..]);
+    wave <= curve.bic() && (start == 0 || wave <= quadratic::bic(broken, grid.len(), 5))
+}
+
+/// Whether the current regime began with a purge: at the break, the line after it starts
+/// more than [`PURGE_NOISE`] times the grid's noise below where the line before it got
+/// to (above, for `below`). A cleanup that happened once (a weekly purge, a rotation) may
+/// well happen again: the growth between purges is not the trend.
+fn purged(grid: &Grid, direction: Direction) -> bool {
+    let start = regime_start(grid);
+    if start == 0 {
+        return false;
+    }
+    let (a0, b0) = least_squares(&grid.values[..start]);
+    let (a1, _) = least_squares(&grid.values[start..]);
+    let jump = a1 - (a0 + b0 * start as f64);
+    let sign = match direction {
+        Direction::Above => 1.0,
+        Direction::Below => -1.0,
+    };
+    sign * jump < -PURGE_NOISE * backtest::noise(grid)
+}
+
+/// How many noise deviations a drop must be to count as a purge.
+const PURGE_NOISE: f64 = 4.0;
+
+/// Fewest days of history for [`weekly_wave`]: most of a week.
+const WEEKLY_WAVE_DAYS: i64 = 5;
 
 /// The slope of a line with a daily cycle must be this many standard errors from zero
 /// to be extrapolated.
@@ -343,11 +421,15 @@ fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<
         all.push(Candidate::TheilSen);
         return all;
     }
-    if weekdays(grid) {
+    let wave = weekly_wave(grid);
+    if !wave && weekdays(grid) {
         all.push(Candidate::Weekdays);
     }
-    let cyclic = cyclic(grid);
-    if !cyclic && changepoint::regime_start(&grid.values, min_regime(grid)) > 0 {
+    let cyclic = cyclic(grid) || wave;
+    // Under two weeks a weekly purge is seen once at most, and on the tuning traces the
+    // regime line since it was right about as often as not.
+    let purged = !is_under(grid, CYCLIC_DAYS) && purged(grid, direction);
+    if !cyclic && !purged && regime_start(grid) > 0 {
         all.push(Candidate::RegimeLine);
     }
     if !cyclic && Quadratic::fit(&quadratic_span(grid)).is_ok_and(|q| bends_towards(&q, direction))
@@ -355,7 +437,7 @@ fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<
         all.push(Candidate::Quadratic);
     }
     all.push(Candidate::TheilSen);
-    if !cyclic {
+    if !cyclic && !purged {
         all.push(Candidate::Holt);
     }
     // A daily season only where the history shows one: on a trend with noise,
@@ -382,7 +464,7 @@ pub(crate) fn choose(
     until_ms: i64,
 ) -> Result<(Fit, String), ForecastError> {
     let direction = request.direction;
-    let (cleaned, _) = bursts::remove(grid, backtest::noise(&grid.values));
+    let (cleaned, _) = bursts::remove(grid, backtest::noise(grid));
     let grid = &cleaned;
     if let Some((fit, detail)) = short_cycle(grid) {
         // A day or two of a daily wave says little about the weeks ahead: the band holds
@@ -512,7 +594,7 @@ fn recent_origins(grid: &Grid) -> usize {
     let Some(origins) = backtest::origins(grid) else {
         return 0;
     };
-    let start = changepoint::regime_start(&grid.values, min_regime(grid));
+    let start = regime_start(grid);
     if start == 0 || cyclic(grid) {
         return 0;
     }
@@ -534,7 +616,7 @@ pub(crate) fn backtest_all(
         .unwrap_or(0)
         .max(1);
     let origins = backtest::origins(grid)?;
-    let noise = backtest::noise(&grid.values);
+    let noise = backtest::noise(grid);
     let records: Vec<(Candidate, Record)> = candidates(grid, season, direction)
         .into_iter()
         .filter_map(|candidate| {

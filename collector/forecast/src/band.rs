@@ -256,11 +256,7 @@ mod tests {
 
     /// y = k per step (one step a second) from 0 to 99: now is 99 s.
     fn unit_line() -> Fit {
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 1_000,
-            values: (0..100).map(f64::from).collect(),
-        };
+        let grid = Grid::even(0, 1_000, (0..100).map(f64::from).collect());
         Fit::Linear(Line::fit(&grid).expect("fit"))
     }
 

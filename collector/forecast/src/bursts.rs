@@ -71,11 +71,7 @@ mod tests {
     use super::*;
 
     fn grid(values: Vec<f64>) -> Grid {
-        Grid {
-            start_ms: 0,
-            step_ms: 900_000,
-            values,
-        }
+        Grid::even(0, 900_000, values)
     }
 
     /// A line with a small deterministic wobble as noise.

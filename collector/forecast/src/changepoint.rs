@@ -9,6 +9,10 @@
 //! break is searched again, until no further break is accepted or it is too short to
 //! split: the start of the last part is where the current regime began.
 //!
+//! Points weigh as in `linear` (by their samples, an interpolated gap not at all), and
+//! each side of a break needs its fewest points *observed*: a regime of a filled gap and
+//! a sample or two after it is a guess, not a trend.
+//!
 //! ```text
 //!          ╱                      one line: SSE₁        two lines: SSE₂ ≪ SSE₁
 //!    _____╱   ← break                  ___---‾‾‾              ____ ╱
@@ -24,6 +28,9 @@ pub(crate) const MIN_POINTS: usize = 12;
 /// Least-squares sums over a stretch of `(k, y[k])`.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
+    /// Observed points.
+    count: f64,
+    /// Summed weights, then weighted sums.
     n: f64,
     x: f64,
     xx: f64,
@@ -35,6 +42,7 @@ struct Sums {
 impl Sums {
     fn minus(self, o: Sums) -> Sums {
         Sums {
+            count: self.count - o.count,
             n: self.n - o.n,
             x: self.x - o.x,
             xx: self.xx - o.xx,
@@ -46,6 +54,9 @@ impl Sums {
 
     /// Squared error about the stretch's own least-squares line (never negative).
     fn sse(self) -> f64 {
+        if self.n <= 0.0 {
+            return 0.0;
+        }
         let sxx = self.xx - self.x * self.x / self.n;
         let syy = self.yy - self.y * self.y / self.n;
         let sxy = self.xy - self.x * self.y / self.n;
@@ -54,31 +65,45 @@ impl Sums {
     }
 }
 
-/// Prefix sums: `prefix[k]` covers points `0..k`.
-fn prefix_sums(values: &[f64]) -> Vec<Sums> {
+/// Prefix sums: `prefix[k]` covers points `0..k`; the weights are scaled to average 1
+/// over the observed points (every point weighs 1 when none is observed).
+fn prefix_sums(values: &[f64], weights: &[f64]) -> Vec<Sums> {
     // Values are taken about the first one, which keeps y² sums well conditioned.
     let origin = values.first().copied().unwrap_or(0.0);
+    let observed = weights.iter().filter(|&&w| w > 0.0).count();
+    let total: f64 = weights.iter().sum();
+    let scale = if observed > 0 && total > 0.0 {
+        observed as f64 / total
+    } else {
+        f64::NAN
+    };
     let mut out = Vec::with_capacity(values.len() + 1);
     let mut s = Sums::default();
     out.push(s);
     for (k, &v) in values.iter().enumerate() {
+        let w = if scale.is_nan() {
+            1.0
+        } else {
+            weights[k] * scale
+        };
         let (x, y) = (k as f64, v - origin);
-        s.n += 1.0;
-        s.x += x;
-        s.xx += x * x;
-        s.y += y;
-        s.yy += y * y;
-        s.xy += x * y;
+        s.count += if w > 0.0 { 1.0 } else { 0.0 };
+        s.n += w;
+        s.x += w * x;
+        s.xx += w * x * x;
+        s.y += w * y;
+        s.yy += w * y * y;
+        s.xy += w * x * y;
         out.push(s);
     }
     out
 }
 
 /// The start of the last regime of `values` (0: no break), with at least `min_points`
-/// (and [`MIN_POINTS`]) points after it.
-pub(crate) fn regime_start(values: &[f64], min_points: usize) -> usize {
+/// (and [`MIN_POINTS`]) observed points after it; point k weighs `weights[k]`.
+pub(crate) fn regime_start(values: &[f64], weights: &[f64], min_points: usize) -> usize {
     let min = min_points.max(MIN_POINTS);
-    let prefix = prefix_sums(values);
+    let prefix = prefix_sums(values, weights);
     let mut start = 0;
     while let Some(k) = best_break(&prefix, start, values.len(), min) {
         start = k;
@@ -92,9 +117,16 @@ fn best_break(prefix: &[Sums], a: usize, b: usize, min: usize) -> Option<usize> 
         return None;
     }
     let whole = prefix[b].minus(prefix[a]);
+    if whole.count < (2 * min) as f64 {
+        return None;
+    }
     let one = whole.sse();
     let mut best: Option<(f64, usize)> = None;
+    let min_f = min as f64;
     for k in a + min..=b - min {
+        if prefix[k].minus(prefix[a]).count < min_f || prefix[b].minus(prefix[k]).count < min_f {
+            continue;
+        }
         let two = prefix[k].minus(prefix[a]).sse() + prefix[b].minus(prefix[k]).sse();
         if best.is_none_or(|(s, _)| two < s) {
             best = Some((two, k));
@@ -131,7 +163,7 @@ mod tests {
                 base + 0.1 * wobble(k)
             })
             .collect();
-        let start = regime_start(&values, 0);
+        let start = regime_start(&values, &vec![1.0; values.len()], 0);
         assert!((498..=502).contains(&start), "{start}");
     }
 
@@ -147,16 +179,16 @@ mod tests {
                 }) + 0.05 * wobble(k)
             })
             .collect();
-        let start = regime_start(&values, 0);
+        let start = regime_start(&values, &vec![1.0; values.len()], 0);
         assert!((285..=315).contains(&start), "{start}");
     }
 
     #[test]
     fn a_noisy_line_has_no_break() {
         let values: Vec<f64> = (0..700).map(|k| 0.02 * k as f64 + wobble(k)).collect();
-        assert_eq!(regime_start(&values, 0), 0);
+        assert_eq!(regime_start(&values, &vec![1.0; values.len()], 0), 0);
         let exact: Vec<f64> = (0..100).map(|k| 3.0 * k as f64).collect();
-        assert_eq!(regime_start(&exact, 0), 0);
+        assert_eq!(regime_start(&exact, &[1.0; 100], 0), 0);
     }
 
     #[test]
@@ -168,8 +200,8 @@ mod tests {
                 _ => 10.0,
             } + 0.01 * wobble(k))
             .collect();
-        assert_eq!(regime_start(&values, 0), 200);
-        let long = regime_start(&values, 120);
+        assert_eq!(regime_start(&values, &vec![1.0; values.len()], 0), 200);
+        let long = regime_start(&values, &vec![1.0; values.len()], 120);
         assert!(
             long <= 180,
             "the last regime has 120 points or more: {long}"

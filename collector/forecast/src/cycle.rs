@@ -13,6 +13,9 @@
 //! fitted beside it, the slope is what the series does from one day to the next. `auto`
 //! uses it when the history is too short for Holt–Winters and the cycle explains clearly
 //! more than the line alone ([`Cycle::visible`]).
+//!
+//! The same fit with a weekly cycle ([`Cycle::fit_weekly`]) tells `auto` whether a week
+//! or so of history is a flat series under a weekly wave rather than a new trend.
 
 use super::grid::{DAY_MS, Grid};
 use super::stats::t_975;
@@ -30,6 +33,8 @@ const P: usize = 2 + 2 * HARMONICS;
 pub(crate) struct Cycle {
     start_ms: i64,
     step_ms: i64,
+    /// The cycle's period: a day, or a week for [`Cycle::fit_weekly`].
+    period_ms: i64,
     centre: f64,
     scale: f64,
     coefficients: [f64; P],
@@ -47,16 +52,27 @@ pub(crate) struct Cycle {
 impl Cycle {
     /// Fits the line and the cycle; needs three quarters of a day and 3·P points.
     pub fn fit(grid: &Grid) -> Result<Self, ForecastError> {
+        Self::fit_period(grid, DAY_MS)
+    }
+
+    /// Fits the line and a weekly cycle instead of a daily one; needs three quarters of
+    /// a week.
+    pub fn fit_weekly(grid: &Grid) -> Result<Self, ForecastError> {
+        Self::fit_period(grid, 7 * DAY_MS)
+    }
+
+    fn fit_period(grid: &Grid, period_ms: i64) -> Result<Self, ForecastError> {
         let n = grid.len();
-        if n < 3 * P || (n as i64) * grid.step_ms < 3 * DAY_MS / 4 {
+        if n < 3 * P || (n as i64) * grid.step_ms < 3 * period_ms / 4 {
             return Err(ForecastError::NotEnoughData(format!(
-                "a line with a daily cycle needs {} points over three quarters of a day, have {n}",
+                "a line with a cycle of {period_ms} ms needs {} points over three quarters of \
+                 the cycle, have {n}",
                 3 * P
             )));
         }
         let centre = (n - 1) as f64 / 2.0;
         let scale = centre.max(1.0);
-        let row = |k: usize| regressors(grid.time(k), (k as f64 - centre) / scale);
+        let row = |k: usize| regressors(grid.time(k), period_ms, (k as f64 - centre) / scale);
         let mut xtx = [[0.0; P]; P];
         let mut xty = [0.0; P];
         for (k, &y) in grid.values.iter().enumerate() {
@@ -94,6 +110,7 @@ impl Cycle {
         Ok(Cycle {
             start_ms: grid.start_ms,
             step_ms: grid.step_ms,
+            period_ms,
             centre,
             scale,
             coefficients,
@@ -112,6 +129,11 @@ impl Cycle {
         let n = self.n as f64;
         let floor = 1e-12 * self.line_sse.max(f64::MIN_POSITIVE);
         n * ((self.line_sse + floor) / (self.sse + floor)).ln() > 3.0 * (P - 2) as f64 * n.ln()
+    }
+
+    /// Squared residuals about the fit.
+    pub fn sse(&self) -> f64 {
+        self.sse
     }
 
     /// The slope in standard errors.
@@ -134,7 +156,7 @@ impl Cycle {
     /// The value and prediction interval at `t_ms`.
     pub fn predict(&self, t_ms: i64) -> Prediction {
         let k = (t_ms - self.start_ms) as f64 / self.step_ms as f64;
-        let mut x = regressors(t_ms, (k - self.centre) / self.scale);
+        let mut x = regressors(t_ms, self.period_ms, (k - self.centre) / self.scale);
         if !self.trend {
             // The level at the end of the data, with no slope after it.
             x[1] = 1.0;
@@ -167,9 +189,9 @@ impl Cycle {
     }
 }
 
-/// The regressors at time `t_ms` and scaled position `u`.
-fn regressors(t_ms: i64, u: f64) -> [f64; P] {
-    let phase = std::f64::consts::TAU * t_ms.rem_euclid(DAY_MS) as f64 / DAY_MS as f64;
+/// The regressors at time `t_ms` and scaled position `u`, for a cycle of `period_ms`.
+fn regressors(t_ms: i64, period_ms: i64, u: f64) -> [f64; P] {
+    let phase = std::f64::consts::TAU * t_ms.rem_euclid(period_ms) as f64 / period_ms as f64;
     let mut x = [0.0; P];
     x[0] = 1.0;
     x[1] = u;
@@ -226,13 +248,13 @@ mod tests {
         let step = 300_000;
         let n = (days * 288.0) as usize;
         let start_ms = 1_000 * DAY_MS - (n as i64 - 1) * step;
-        Grid {
+        Grid::even(
             start_ms,
-            step_ms: step,
-            values: (0..n)
+            step,
+            (0..n)
                 .map(|k| f((start_ms + k as i64 * step) as f64 / DAY_MS as f64))
                 .collect(),
-        }
+        )
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //! so regularly spaced samples keep their own times rather than being shifted to bucket
 //! centres. Empty buckets between samples are interpolated linearly; empty buckets after the
 //! last sample (a series that stopped reporting) are left off, so the grid ends at the data.
+//! Each point keeps how many samples it averages as its weight, 0 for an interpolated
+//! one: a filled gap is a guess, not data, and the least-squares fits, the search for
+//! breaks and `auto`'s backtest weigh the points by it.
 
 use super::ForecastError;
 
@@ -94,6 +97,10 @@ impl History {
         while values.last().is_some_and(|v| v.is_nan()) {
             values.pop();
         }
+        let weights: Vec<f64> = sums[..values.len()]
+            .iter()
+            .map(|&(_, count)| f64::from(count))
+            .collect();
         interpolate_gaps(&mut values);
         if values.len() < 3 {
             return Err(ForecastError::NotEnoughData(format!(
@@ -105,6 +112,7 @@ impl History {
             start_ms: origin + (offsets / n as f64).round() as i64,
             step_ms: step,
             values,
+            weights,
         })
     }
 }
@@ -147,8 +155,8 @@ const ANCHOR_POINTS: usize = 3;
 /// between the local levels either side: the mean of up to [`ANCHOR_POINTS`] points
 /// before the gap and of as many observed points after it (no more than the gap is long),
 /// each at its mean position. A line drawn from one noisy bucket to the next would tilt
-/// the whole gap with their noise, and the gap's points weigh in every fit as much as
-/// observed ones.
+/// the whole gap with their noise; the fits weigh the filled points at nothing, but the
+/// models that run through every point (Holt–Winters, a line with a cycle) see them.
 fn interpolate_gaps(values: &mut [f64]) {
     let observed: Vec<bool> = values.iter().map(|v| !v.is_nan()).collect();
     let mut last_finite = 0;
@@ -188,9 +196,29 @@ pub(crate) struct Grid {
     pub step_ms: i64,
     /// The values, oldest first; all finite.
     pub values: Vec<f64>,
+    /// How many samples each value averages (as many as `values`): 0 where a gap was
+    /// interpolated.
+    pub weights: Vec<f64>,
 }
 
 impl Grid {
+    /// A grid whose every point is one sample.
+    #[cfg(test)]
+    pub fn even(start_ms: i64, step_ms: i64, values: Vec<f64>) -> Grid {
+        let weights = vec![1.0; values.len()];
+        Grid {
+            start_ms,
+            step_ms,
+            values,
+            weights,
+        }
+    }
+
+    /// Whether point `k` holds data (was not interpolated).
+    pub fn observed(&self, k: usize) -> bool {
+        self.weights[k] > 0.0
+    }
+
     /// Number of points.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -218,6 +246,7 @@ impl Grid {
             start_ms: self.start_ms,
             step_ms: self.step_ms,
             values: self.values[..n.min(self.values.len())].to_vec(),
+            weights: self.weights[..n.min(self.weights.len())].to_vec(),
         }
     }
 
@@ -228,6 +257,7 @@ impl Grid {
             start_ms: self.time(k),
             step_ms: self.step_ms,
             values: self.values[k..].to_vec(),
+            weights: self.weights[k..].to_vec(),
         }
     }
 
@@ -270,6 +300,13 @@ mod tests {
         // 30 days / 720 is 60 min less a bit; 25 steps a day is the nearest that divides it.
         assert_eq!(grid.step_ms, 3_456_000);
         assert_eq!(grid.len(), 750);
+        // A full bucket weighs its samples; a filled one nothing.
+        let filled = grid.weights.iter().filter(|&&w| w == 0.0).count();
+        assert_eq!(
+            filled, 34,
+            "2,000 minutes in buckets of 57.6, less the half-filled edges"
+        );
+        assert!(grid.weights[100] >= 57.0 && grid.weights[100] <= 58.0);
         // A line stays a line through averaging and gap filling, at the points' times;
         // only the half-filled buckets at the edges of the gap, and the points
         // interpolated between them, are off, by under a step.

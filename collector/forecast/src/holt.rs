@@ -17,9 +17,14 @@
 //! trend would level off growth that the recent data has not stopped. Band: ETS(A,Ad,N)'s h-step variance (Hyndman et al. 2008, table
 //! 6.1), `σ²·(1 + Σ_{j<h} (α(1 + β·φ_j))²)` with `φ_j = φ + … + φʲ` and σ² the mean
 //! one-step squared error.
+//!
+//! An interpolated point (a gap in the samples, see `grid`) is missing data, as in
+//! Hyndman et al. 2008 §2.2: the state runs on by its own forecast (`ℓ = ℓ + φ·b`,
+//! `b = φ·b`) with no correction and no error counted. Smoothing towards the straight
+//! line a gap was filled with would take the fill for the series' own trend.
 
 use super::grid::Grid;
-use super::stats::{Z_975, least_squares};
+use super::stats::{Z_975, least_squares, weighted_least_squares};
 use super::{ForecastError, Prediction};
 
 /// Level smoothing weights tried.
@@ -69,7 +74,8 @@ impl Holt {
                 y.len()
             )));
         }
-        let (a, b) = least_squares(y);
+        let observed: Vec<bool> = grid.weights.iter().map(|&w| w > 0.0).collect();
+        let (a, b) = weighted_least_squares(y, &grid.weights);
         let start = (a - b, b);
         let half_lives: &[f64] = if recent_trend(y) {
             &HALF_LIVES_DAYS[HALF_LIVES_DAYS.len() - 1..]
@@ -87,7 +93,7 @@ impl Holt {
         }
         let mut best: Option<(f64, Params)> = None;
         for lanes in grid_points.chunks(LANES) {
-            let sse = sse_of_lanes(y, start, lanes);
+            let sse = sse_of_lanes(y, &observed, start, lanes);
             for (&params, &sse) in lanes.iter().zip(&sse) {
                 if best.is_none_or(|(b, _)| sse < b) {
                     best = Some((sse, params));
@@ -97,7 +103,8 @@ impl Holt {
         let Some((_, params)) = best else {
             return Err(ForecastError::NotEnoughData("no parameters fitted".into()));
         };
-        let ((level, trend), sse) = smooth(y, start, params);
+        let ((level, trend), sse) = smooth(y, &observed, start, params);
+        let count = observed.iter().filter(|&&o| o).count().max(1);
         let last = (y.len() - 1) as f64;
         let steps = grid.position(until_ms) - last;
         Ok(Holt {
@@ -107,7 +114,7 @@ impl Holt {
             level,
             trend,
             params,
-            sigma: (sse / y.len() as f64).sqrt(),
+            sigma: (sse / count as f64).sqrt(),
             variance: variance_factors(params, steps.ceil().max(1.0) as usize + 1),
         })
     }
@@ -146,16 +153,16 @@ const LANES: usize = 4;
 
 /// The one-step squared errors of up to [`LANES`] parameter sets, as [`smooth`] computes
 /// them.
-fn sse_of_lanes(y: &[f64], start: (f64, f64), lanes: &[Params]) -> [f64; LANES] {
+fn sse_of_lanes(y: &[f64], observed: &[bool], start: (f64, f64), lanes: &[Params]) -> [f64; LANES] {
     let mut p = [lanes[0]; LANES];
     p[..lanes.len()].copy_from_slice(lanes);
     let mut level = [start.0; LANES];
     let mut trend = [start.1; LANES];
     let mut sse = [0.0; LANES];
-    for &v in y {
+    for (&v, &seen) in y.iter().zip(observed) {
         for i in 0..LANES {
             let forecast = level[i] + p[i].phi * trend[i];
-            let error = v - forecast;
+            let error = if seen { v - forecast } else { 0.0 };
             sse[i] += error * error;
             let new_level = forecast + p[i].alpha * error;
             trend[i] = p[i].beta * (new_level - level[i]) + (1.0 - p[i].beta) * p[i].phi * trend[i];
@@ -165,17 +172,19 @@ fn sse_of_lanes(y: &[f64], start: (f64, f64), lanes: &[Params]) -> [f64; LANES] 
     sse
 }
 
-/// Runs the recursions over `y` from the state `(level, trend)` before `y[0]`: the final
-/// state and the sum of squared one-step errors.
+/// Runs the recursions over `y` from the state `(level, trend)` before `y[0]`, passing
+/// over the points not `observed`: the final state and the sum of squared one-step
+/// errors.
 pub(crate) fn smooth(
     y: &[f64],
+    observed: &[bool],
     (mut level, mut trend): (f64, f64),
     p: Params,
 ) -> ((f64, f64), f64) {
     let mut sse = 0.0;
-    for &v in y {
+    for (&v, &seen) in y.iter().zip(observed) {
         let forecast = level + p.phi * trend;
-        let error = v - forecast;
+        let error = if seen { v - forecast } else { 0.0 };
         sse += error * error;
         let new_level = forecast + p.alpha * error;
         trend = p.beta * (new_level - level) + (1.0 - p.beta) * p.phi * trend;
@@ -233,7 +242,7 @@ mod tests {
             beta: 0.5,
             phi: 1.0,
         };
-        let ((level, trend), sse) = smooth(&[12.0, 13.0, 15.0], (10.0, 2.0), p);
+        let ((level, trend), sse) = smooth(&[12.0, 13.0, 15.0], &[true; 3], (10.0, 2.0), p);
         assert_eq!((level, trend, sse), (15.125, 1.6875, 1.0625));
         // Damped, φ = 0.5, from ℓ₀ = 10, b₀ = 4, α = 1 (level = y), β = 1 (b = Δℓ):
         //   ŷ = 12, y = 12: ℓ = 12, b = 2;   ŷ = 13, y = 13: ℓ = 13, b = 1.
@@ -242,7 +251,7 @@ mod tests {
             beta: 1.0,
             phi: 0.5,
         };
-        let ((level, trend), sse) = smooth(&[12.0, 13.0], (10.0, 4.0), p);
+        let ((level, trend), sse) = smooth(&[12.0, 13.0], &[true; 2], (10.0, 4.0), p);
         assert_eq!((level, trend, sse), (13.0, 1.0, 0.0));
         // h-step forecast with φ = 0.5: ℓ + (0.5 + 0.25)·b.
         assert_eq!(damped_sum(0.5, 2.0), 0.75);
@@ -265,11 +274,11 @@ mod tests {
 
     #[test]
     fn a_clean_line_is_continued() {
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 60_000,
-            values: (0..200).map(|k| 100.0 + 0.25 * k as f64).collect(),
-        };
+        let grid = Grid::even(
+            0,
+            60_000,
+            (0..200).map(|k| 100.0 + 0.25 * k as f64).collect(),
+        );
         let holt = Holt::fit(&grid, 400 * 60_000).expect("fit");
         let p = holt.predict(399 * 60_000);
         assert!((p.mean - (100.0 + 0.25 * 399.0)).abs() < 1e-6, "{p:?}");
@@ -287,11 +296,7 @@ mod tests {
                 }
             })
             .collect();
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 1_000,
-            values,
-        };
+        let grid = Grid::even(0, 1_000, values);
         let holt = Holt::fit(&grid, 300_000).expect("fit");
         assert!((holt.trend - 3.0).abs() < 0.2, "{}", holt.trend);
         assert!(
@@ -299,5 +304,24 @@ mod tests {
             "{:?}",
             holt.predict(299_000)
         );
+    }
+
+    #[test]
+    fn a_filled_gap_is_passed_over() {
+        // A clean line of 0.25 a step, whose last 40 points before the final 3 are a gap
+        // filled with a steep ramp (as towards a sample the noise put high): Holt runs
+        // over the gap on its own forecast and keeps the line's trend.
+        let mut values: Vec<f64> = (0..200).map(|k| 100.0 + 0.25 * k as f64).collect();
+        let mut weights = vec![1.0; 200];
+        for k in 157..197 {
+            values[k] = 100.0 + 0.25 * 157.0 + 1.0 * (k - 157) as f64;
+            weights[k] = 0.0;
+        }
+        let grid = Grid {
+            weights,
+            ..Grid::even(0, 60_000, values)
+        };
+        let holt = Holt::fit(&grid, 400 * 60_000).expect("fit");
+        assert!((holt.trend - 0.25).abs() < 0.01, "{}", holt.trend);
     }
 }

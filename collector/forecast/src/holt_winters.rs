@@ -291,11 +291,7 @@ mod tests {
             0.01 * k as f64 + wave + noise + wander
         };
         let n = 9 * per_day;
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 900_000,
-            values: (0..n).map(value).collect(),
-        };
+        let grid = Grid::even(0, 900_000, (0..n).map(value).collect());
         let hw = HoltWinters::fit(&grid, Season::Daily, 2 * n as i64 * 900_000).expect("fit");
         let trend = hw.state.trend;
         assert!(trend > 0.0 && trend < 0.02, "{trend} per step vs 0.01");
@@ -307,11 +303,7 @@ mod tests {
         let wave = |k: usize| {
             50.0 + 0.1 * k as f64 + 5.0 * (std::f64::consts::TAU * k as f64 / 24.0).sin()
         };
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 3_600_000,
-            values: (0..96).map(wave).collect(),
-        };
+        let grid = Grid::even(0, 3_600_000, (0..96).map(wave).collect());
         assert_eq!(grid.season_steps(DAY_MS), Some(24));
         let hw = HoltWinters::fit(&grid, Season::Daily, 130 * 3_600_000).expect("fit");
         for k in [96, 101, 110, 125] {
@@ -340,11 +332,7 @@ mod tests {
 
     #[test]
     fn one_season_is_not_enough() {
-        let grid = Grid {
-            start_ms: 0,
-            step_ms: 3_600_000,
-            values: vec![1.0; 30],
-        };
+        let grid = Grid::even(0, 3_600_000, vec![1.0; 30]);
         assert!(matches!(
             HoltWinters::fit(&grid, Season::Daily, 40 * 3_600_000),
             Err(ForecastError::NotEnoughData(_))

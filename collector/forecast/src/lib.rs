@@ -20,8 +20,9 @@
 //! Samples after `now` and non-finite values are dropped. The rest are averaged into
 //! buckets of a regular grid ending at `now` (see `grid`), at most about 720 points, with
 //! a step that divides a day so that daily and weekly seasons fall on whole steps; empty
-//! buckets are interpolated. The chosen model is fitted on the grid and predicts the mean
-//! and a 95 % band from `now` to `now + horizon`; `eta` is the first time the mean path
+//! buckets are interpolated, and weigh nothing in the fits and in `auto`'s backtest (a
+//! point weighs by its samples). The chosen model is fitted on the grid and predicts the
+//! mean and a 95 % band from `now` to `now + horizon`; `eta` is the first time the mean path
 //! reaches the threshold in `direction`, `eta_lower` the first time the near edge of the
 //! band does (the upper edge for `above`), and `eta_upper` the first time the far edge
 //! does. When the series is already past the threshold — the model's value at `now` is, or

@@ -7,9 +7,14 @@
 //!
 //! x is the position on the grid in steps. The band widens with the distance from the
 //! data's centre, because the slope is uncertain too.
+//!
+//! The points weigh by how many samples they average (see `grid`), scaled so that the
+//! observed points weigh 1 on average and n counts them: an interpolated gap is not data,
+//! and a line fitted through it would follow the guess as much as the samples around it.
+//! With fewer than 3 observed points every point weighs 1.
 
 use super::grid::Grid;
-use super::stats::{least_squares, t_975};
+use super::stats::{t_975, weighted_least_squares};
 use super::{ForecastError, Prediction};
 
 /// Fewest effective points [`Line::slope_bounds`] counts, however strongly the residuals
@@ -42,16 +47,16 @@ impl Line {
                 values.len()
             )));
         }
-        let (intercept, slope) = least_squares(values);
-        let n = values.len() as f64;
-        let x_mean = (n - 1.0) / 2.0;
+        let (weights, n) = weights(grid, 3);
+        let (intercept, slope) = weighted_least_squares(values, &weights);
+        let x_mean = weighted_mean(&weights, |k| k as f64, n);
         let mut sse = 0.0;
         let mut sxx = 0.0;
-        for (k, &y) in values.iter().enumerate() {
+        for (k, (&y, &w)) in values.iter().zip(&weights).enumerate() {
             let x = k as f64;
             let r = y - (intercept + slope * x);
-            sse += r * r;
-            sxx += (x - x_mean) * (x - x_mean);
+            sse += w * r * r;
+            sxx += w * (x - x_mean) * (x - x_mean);
         }
         let s = (sse / (n - 2.0)).sqrt();
         Ok(Line {
@@ -62,7 +67,7 @@ impl Line {
             n,
             x_mean,
             sxx,
-            half_width: t_975(values.len() - 2) * s,
+            half_width: t_975(n as usize - 2) * s,
         })
     }
 
@@ -77,9 +82,13 @@ impl Line {
                 values.len()
             )));
         }
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let sse: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+        let (weights, n) = weights(grid, 2);
+        let mean = weighted_mean(&weights, |k| values[k], n);
+        let sse: f64 = values
+            .iter()
+            .zip(&weights)
+            .map(|(v, w)| w * (v - mean) * (v - mean))
+            .sum();
         let s = (sse / (n - 1.0)).sqrt();
         Ok(Line {
             start_ms: grid.start_ms,
@@ -87,10 +96,10 @@ impl Line {
             intercept: mean,
             slope: 0.0,
             n,
-            x_mean: (n - 1.0) / 2.0,
+            x_mean: weighted_mean(&weights, |k| k as f64, n),
             // No slope, so no widening with the distance: an infinite Sxx.
             sxx: f64::INFINITY,
-            half_width: t_975(values.len() - 1) * s,
+            half_width: t_975(n as usize - 1) * s,
         })
     }
 
@@ -103,11 +112,15 @@ impl Line {
     /// about one point, not 288. Needs 3 points.
     pub fn slope_bounds(grid: &Grid) -> Result<(Self, Self), ForecastError> {
         let line = Line::fit(grid)?;
+        let (weights, _) = weights(grid, 3);
+        // The observed points' residuals, in order: a filled gap follows no noise.
         let residuals: Vec<f64> = grid
             .values
             .iter()
+            .zip(&weights)
             .enumerate()
-            .map(|(k, &y)| y - line.intercept - line.slope * k as f64)
+            .filter(|(_, (_, w))| **w > 0.0)
+            .map(|(k, (&y, _))| y - line.intercept - line.slope * k as f64)
             .collect();
         let sse: f64 = residuals.iter().map(|r| r * r).sum();
         let lagged: f64 = residuals.windows(2).map(|w| w[0] * w[1]).sum();
@@ -117,7 +130,7 @@ impl Line {
             0.0
         };
         let effective = (line.n * (1.0 - rho) / (1.0 + rho)).max(MIN_EFFECTIVE);
-        let s = (sse / (line.n - 2.0)).sqrt();
+        let s = line.half_width / t_975(line.n as usize - 2);
         let se = s / line.sxx.sqrt() * (line.n / effective).sqrt();
         let spread = t_975((effective as usize).saturating_sub(2).max(1)) * se;
         let centre = line.intercept + line.slope * line.x_mean;
@@ -143,16 +156,37 @@ impl Line {
     }
 }
 
+/// The points' weights scaled to average 1 over the observed points, and how many
+/// points are observed; every point weighing 1 when fewer than `fewest` are.
+fn weights(grid: &Grid, fewest: usize) -> (Vec<f64>, f64) {
+    let observed = grid.weights.iter().filter(|&&w| w > 0.0).count();
+    if observed < fewest {
+        return (vec![1.0; grid.len()], grid.len() as f64);
+    }
+    let total: f64 = grid.weights.iter().sum();
+    let scale = observed as f64 / total;
+    (
+        grid.weights.iter().map(|w| w * scale).collect(),
+        observed as f64,
+    )
+}
+
+/// The mean of `f(k)` with `weights` (summing to `n`).
+fn weighted_mean(weights: &[f64], f: impl Fn(usize) -> f64, n: f64) -> f64 {
+    weights
+        .iter()
+        .enumerate()
+        .map(|(k, w)| w * f(k))
+        .sum::<f64>()
+        / n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn grid(values: Vec<f64>) -> Grid {
-        Grid {
-            start_ms: 1_000_000,
-            step_ms: 60_000,
-            values,
-        }
+        Grid::even(1_000_000, 60_000, values)
     }
 
     #[test]

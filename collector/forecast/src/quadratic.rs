@@ -170,11 +170,7 @@ mod tests {
     use super::*;
 
     fn grid(values: Vec<f64>) -> Grid {
-        Grid {
-            start_ms: 0,
-            step_ms: 1_000,
-            values,
-        }
+        Grid::even(0, 1_000, values)
     }
 
     #[test]

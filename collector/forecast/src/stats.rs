@@ -24,6 +24,31 @@ pub(crate) fn least_squares(values: &[f64]) -> (f64, f64) {
     (y_mean - slope * x_mean, slope)
 }
 
+/// Weighted least squares through `(k, values[k])`, point k weighing `weights[k]`:
+/// `(intercept at k = 0, slope per step)`. With no weight at all, ordinary least squares;
+/// with all the weight at one position, that point's value and no slope.
+pub(crate) fn weighted_least_squares(values: &[f64], weights: &[f64]) -> (f64, f64) {
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return least_squares(values);
+    }
+    let x_mean = weights
+        .iter()
+        .enumerate()
+        .map(|(k, w)| w * k as f64)
+        .sum::<f64>()
+        / total;
+    let y_mean = values.iter().zip(weights).map(|(y, w)| w * y).sum::<f64>() / total;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (k, (&y, &w)) in values.iter().zip(weights).enumerate() {
+        let dx = k as f64 - x_mean;
+        sxy += w * dx * (y - y_mean);
+        sxx += w * dx * dx;
+    }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (y_mean - slope * x_mean, slope)
+}
+
 /// The `p` quantile of sorted values (linear between order statistics, R's type 7).
 pub(crate) fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -451,3 +451,46 @@ fn short_bursts_do_not_pull_the_forecast() {
         );
     }
 }
+
+#[test]
+fn a_gap_up_to_the_last_samples_is_not_read_as_a_new_trend() {
+    // Slow growth (+0.26 %/day, 89 % in 30 days: never 90 %), sampled every 5 minutes for
+    // a week, then nothing for 20 hours until the last three samples, which the noise put
+    // high. Filled in, the gap is a steep line to them: a "regime" that Holt, a regime
+    // line and the backtest's latest origins would all take for the trend.
+    for seed in 0..6 {
+        let mut noise = noise(seed + 800);
+        let samples: Vec<(i64, f64)> = series(7 * DAY, 5 * MINUTE, |d| {
+            0.811 + 0.0026 * d + 0.002 * noise()
+        })
+        .into_iter()
+        .filter(|&(t, _)| !(NOW - 20 * HOUR..=NOW - 15 * MINUTE).contains(&t))
+        .map(|(t, v)| (t, if t > NOW - 15 * MINUTE { v + 0.006 } else { v }))
+        .collect();
+        let request = ForecastRequest {
+            horizon_ms: 30 * DAY,
+            ..request(&samples, ModelChoice::Auto, 0.9)
+        };
+        let f = forecast(&request).expect("forecast");
+        assert_eq!(f.eta_ms, None, "seed {seed}: {}", f.detail);
+    }
+}
+
+#[test]
+fn a_week_of_a_weekly_wave_on_a_flat_series_is_not_a_new_trend() {
+    // A flat disk with a weekly wave of ±3.5 %, a week of history ending on the wave's
+    // rising half: its last days look like a regime of growth (or the curve of one), but
+    // a line with a weekly sine and no slope explains the week better.
+    for (seed, phase) in [0.5, 1.0, 1.5, 2.0, 2.5, 3.0].into_iter().enumerate() {
+        let mut noise = noise(seed as u64 + 900);
+        let samples = series(7 * DAY, 10 * MINUTE, |d| {
+            0.7 + 0.035 * (std::f64::consts::TAU * (d + phase) / 7.0).sin() + 0.002 * noise()
+        });
+        let request = ForecastRequest {
+            horizon_ms: 30 * DAY,
+            ..request(&samples, ModelChoice::Auto, 0.9)
+        };
+        let f = forecast(&request).expect("forecast");
+        assert_eq!(f.eta_ms, None, "phase {phase}: {}", f.detail);
+    }
+}

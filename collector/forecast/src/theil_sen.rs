@@ -9,6 +9,9 @@
 //! 1968: the slopes ranked `(N ∓ C)/2` with `C = z·sqrt(n(n−1)(2n+5)/18)`, `N` pairs),
 //! pivoting about the data's centre, plus the 2.5 % and 97.5 % quantiles of the
 //! residuals for the scatter of a single observation.
+//!
+//! Only observed points count (see `grid`): an interpolated gap is a straight guess whose
+//! many equal pairwise slopes would pull the median to it.
 
 use super::grid::Grid;
 use super::stats::{Z_975, median, quantile_select, quantile_sorted};
@@ -38,29 +41,34 @@ pub(crate) struct RobustLine {
 impl RobustLine {
     /// Fits the line; needs 3 points.
     pub fn fit(grid: &Grid) -> Result<Self, ForecastError> {
-        let y = &grid.values;
-        let n = y.len();
-        if n < 3 {
+        if grid.len() < 3 {
             return Err(ForecastError::NotEnoughData(format!(
-                "a Theil–Sen line needs 3 points, have {n}"
+                "a Theil–Sen line needs 3 points, have {}",
+                grid.len()
             )));
         }
-        let mut slopes = pairwise_slopes(y);
+        let mut points: Vec<(f64, f64)> = (0..grid.len())
+            .filter(|&k| grid.observed(k))
+            .map(|k| (k as f64, grid.values[k]))
+            .collect();
+        if points.len() < 3 {
+            points = (0..grid.len())
+                .map(|k| (k as f64, grid.values[k]))
+                .collect();
+        }
+        let n = points.len();
+        let mut slopes = pairwise_slopes(&points);
         let slope = quantile_select(&mut slopes, 0.5);
         let nf = n as f64;
         let pairs = nf * (nf - 1.0) / 2.0;
         let c = Z_975 * (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
         let slope_low = quantile_select(&mut slopes, ((pairs - c) / 2.0 / pairs).max(0.0));
         let slope_high = quantile_select(&mut slopes, ((pairs + c) / 2.0 / pairs).min(1.0));
-        let mut intercepts: Vec<f64> = y
-            .iter()
-            .enumerate()
-            .map(|(k, &v)| v - slope * k as f64)
-            .collect();
+        let mut intercepts: Vec<f64> = points.iter().map(|&(x, v)| v - slope * x).collect();
         let intercept = median(&mut intercepts);
         let mut residuals: Vec<f64> = intercepts.iter().map(|a| a - intercept).collect();
         residuals.sort_unstable_by(f64::total_cmp);
-        let x_centre = (nf - 1.0) / 2.0;
+        let x_centre = points.iter().map(|&(x, _)| x).sum::<f64>() / nf;
         Ok(RobustLine {
             start_ms: grid.start_ms,
             step_ms: grid.step_ms,
@@ -87,10 +95,11 @@ impl RobustLine {
     }
 }
 
-/// Slopes between pairs of points: all pairs, or [`MAX_PAIRS`] drawn deterministically.
-fn pairwise_slopes(y: &[f64]) -> Vec<f64> {
-    let n = y.len();
-    let slope = |i: usize, j: usize| (y[j] - y[i]) / (j - i) as f64;
+/// Slopes between pairs of points `(x, y)`, in order of x: all pairs, or [`MAX_PAIRS`]
+/// drawn deterministically.
+fn pairwise_slopes(points: &[(f64, f64)]) -> Vec<f64> {
+    let n = points.len();
+    let slope = |i: usize, j: usize| (points[j].1 - points[i].1) / (points[j].0 - points[i].0);
     if n * (n - 1) / 2 <= MAX_PAIRS {
         let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
         for i in 0..n {
@@ -123,11 +132,7 @@ mod tests {
     use super::*;
 
     fn grid(values: Vec<f64>) -> Grid {
-        Grid {
-            start_ms: 0,
-            step_ms: 1_000,
-            values,
-        }
+        Grid::even(0, 1_000, values)
     }
 
     #[test]
@@ -172,5 +177,19 @@ mod tests {
             (p.lower - 0.0).abs() < 1e-9 && (p.upper - 4.0).abs() < 1e-9,
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_filled_gap_does_not_count() {
+        // A line of slope 1 whose second half is a gap, filled flat (as a gap is filled
+        // towards a sample the noise put low): the filled points weigh nothing.
+        let mut grid = grid((0..60).map(f64::from).collect());
+        for k in 30..59 {
+            grid.values[k] = 29.0;
+            grid.weights[k] = 0.0;
+        }
+        let line = RobustLine::fit(&grid).expect("fit");
+        assert!((line.slope - 1.0).abs() < 1e-9, "{}", line.slope);
+        assert!((line.predict(100_000).mean - 100.0).abs() < 1e-9);
     }
 }

@@ -144,13 +144,13 @@ mod tests {
     /// Hourly for `days` from a Monday.
     fn hourly(days: usize, f: impl Fn(i64) -> f64) -> Grid {
         let step = 3_600_000;
-        Grid {
-            start_ms: MONDAY_MS,
-            step_ms: step,
-            values: (0..days * 24)
+        Grid::even(
+            MONDAY_MS,
+            step,
+            (0..days * 24)
                 .map(|k| f(MONDAY_MS + k as i64 * step))
                 .collect(),
-        }
+        )
     }
 
     #[test]

@@ -104,13 +104,20 @@ pub(crate) fn daily(grid: &Grid) -> Option<usize> {
 const DAILY_DAYS: usize = 3;
 
 /// The typical deviation of one grid point from its neighbours' trend: the median
-/// absolute second difference, scaled to a standard deviation for white noise
+/// absolute second difference of three observed points in a row (an interpolated gap
+/// has none: it would read as no noise), scaled to a standard deviation for white noise
 /// (a second difference of white noise has variance 6σ²).
-pub(crate) fn noise(values: &[f64]) -> f64 {
-    let mut d: Vec<f64> = values
-        .windows(3)
-        .map(|w| (w[0] - 2.0 * w[1] + w[2]).abs())
-        .collect();
+pub(crate) fn noise(grid: &Grid) -> f64 {
+    let observed = |k: usize| (k..k + 3).all(|j| grid.observed(j));
+    let second = |k: usize| {
+        let w = &grid.values[k..k + 3];
+        (w[0] - 2.0 * w[1] + w[2]).abs()
+    };
+    let triples = grid.len().saturating_sub(2);
+    let mut d: Vec<f64> = (0..triples).filter(|&k| observed(k)).map(second).collect();
+    if d.is_empty() {
+        d = (0..triples).map(second).collect();
+    }
     if d.is_empty() {
         return 0.0;
     }
@@ -130,10 +137,16 @@ pub(crate) fn judge(
     noise: f64,
     record: &mut Record,
 ) -> bool {
-    let raw = &grid.values[origin..grid.len().min(origin + horizon_steps)];
-    let smoothed = smooth(raw);
+    let end = grid.len().min(origin + horizon_steps);
+    let raw = &grid.values[origin..end];
+    let observed = &grid.weights[origin..end];
+    // An interpolated point is not data: it is NaN to what is scored, which ignores it.
+    let smoothed = smooth_observed(raw, observed);
     let held_out = smoothed.as_slice();
     let len = held_out.len();
+    // An origin whose held-out part is mostly a filled gap has little to judge by: it
+    // weighs by the share of that part that was observed.
+    let weight = weight * observed.iter().filter(|&&w| w > 0.0).count() as f64 / len as f64;
     let limit = (2 * len).min(horizon_steps.max(len));
     let Some(fit) = candidate.fit(&grid.prefix(origin), grid.time(origin + limit), direction)
     else {
@@ -189,9 +202,16 @@ pub(crate) fn judge(
     }
     let (mut sum, mut weights) = (0.0, 0.0);
     for (j, (&actual, &guess)) in raw.iter().zip(&predicted).enumerate() {
-        let w = (j + 1) as f64;
-        sum += w * (guess - actual).abs();
-        weights += w;
+        if observed[j] > 0.0 {
+            let w = (j + 1) as f64;
+            sum += w * (guess - actual).abs();
+            weights += w;
+        }
+    }
+    if weights == 0.0 {
+        // Nothing observed after the origin: nothing to judge by.
+        record.evidence.push((0.0, 0.0));
+        return true;
     }
     record.values += weight * sum / weights;
     let promised = sign * (predicted[len - 1] - start);
@@ -222,6 +242,23 @@ pub(crate) fn smooth(values: &[f64]) -> Vec<f64> {
             let window =
                 &values[k.saturating_sub(SMOOTHING)..(k + SMOOTHING + 1).min(values.len())];
             window.iter().sum::<f64>() / window.len() as f64
+        })
+        .collect()
+}
+
+/// [`smooth`] over the observed points only (`weights` above 0); NaN at a point not
+/// observed.
+fn smooth_observed(values: &[f64], weights: &[f64]) -> Vec<f64> {
+    (0..values.len())
+        .map(|k| {
+            if weights[k] <= 0.0 {
+                return f64::NAN;
+            }
+            let window = k.saturating_sub(SMOOTHING)..(k + SMOOTHING + 1).min(values.len());
+            let (sum, count) = window
+                .filter(|&j| weights[j] > 0.0)
+                .fold((0.0, 0.0), |(s, c), j| (s + values[j], c + 1.0));
+            sum / count
         })
         .collect()
 }

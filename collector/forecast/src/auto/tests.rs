@@ -14,11 +14,7 @@ fn request(hours: i64) -> ForecastRequest<'static> {
 }
 
 fn hourly(values: Vec<f64>) -> Grid {
-    Grid {
-        start_ms: 0,
-        step_ms: 3_600_000,
-        values,
-    }
+    Grid::even(0, 3_600_000, values)
 }
 
 #[test]
@@ -182,4 +178,31 @@ fn the_band_holds_a_slope_the_window_cannot_rule_out() {
             "{detail} at {hours} h: {p:?} vs {bound}"
         );
     }
+}
+
+#[test]
+fn growth_since_a_purge_is_not_a_regime_of_its_own() {
+    // Three weeks, hourly, growing 0.1 an hour with a little wobble; 2 days before the
+    // end a cleanup takes 30 off (a purge), or a jump adds 30 (a step up, for contrast).
+    let wobble = |k: usize| ((k * 7919 % 101) as f64 / 50.0 - 1.0) * 0.2;
+    let series = |jump: f64| {
+        hourly(
+            (0..21 * 24)
+                .map(|k| 0.1 * k as f64 + wobble(k) + if k >= 19 * 24 { jump } else { 0.0 })
+                .collect(),
+        )
+    };
+    let purged = candidates(&series(-30.0), None, Direction::Above);
+    assert!(
+        !purged.contains(&Candidate::RegimeLine) && !purged.contains(&Candidate::Holt),
+        "{purged:?}"
+    );
+    let stepped = candidates(&series(30.0), None, Direction::Above);
+    assert!(
+        stepped.contains(&Candidate::RegimeLine) && stepped.contains(&Candidate::Holt),
+        "{stepped:?}"
+    );
+    // Falling towards a threshold below, the same drop is a step towards it.
+    let below = candidates(&series(-30.0), None, Direction::Below);
+    assert!(below.contains(&Candidate::RegimeLine), "{below:?}");
 }
