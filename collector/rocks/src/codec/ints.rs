@@ -118,6 +118,10 @@ pub fn encode(xs: &[i64], out: &mut Vec<u8>) {
 }
 
 /// Decodes `n` integers starting at `*at` (advanced past them), calling `emit` on each.
+///
+/// Residuals are unpacked a whole group at a time into a buffer, and each mode rebuilds
+/// its values in a loop of its own: a fleet query decodes millions of integers, and one
+/// bit-field read and one dispatch on the mode per value were a third of its time.
 pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) -> Option<()> {
     if n == 0 {
         return Some(());
@@ -142,131 +146,184 @@ pub fn decode(data: &[u8], at: &mut usize, n: usize, mut emit: impl FnMut(i64)) 
         (0, 1)
     };
     let order = order.min(n);
-    // State of the reconstruction: the previous value and the previous difference.
-    let (mut prev, mut diff) = (x0, p1);
+    let mut rebuild = Rebuild {
+        mode,
+        x0,
+        step: p1,
+        prev: x0,
+        diff: p1,
+        next: order,
+    };
     if order >= 1 {
         emit(x0);
     }
     if order == 2 {
-        prev = x0.wrapping_add(p1);
-        emit(prev);
+        rebuild.prev = x0.wrapping_add(p1);
+        emit(rebuild.prev);
     }
     let m = n - order;
-    let mut bitmap = None;
-    let mut stored = 0;
+    let mut groups = Groups {
+        data,
+        at: *at,
+        frame: None,
+        buf: [0; GROUP],
+    };
+    let mut residuals = [0i64; GROUP];
     if head & SPARSE != 0 {
         let bytes = data.get(*at..*at + m.div_ceil(8))?;
-        *at += bytes.len();
+        groups.at += bytes.len();
         // Only the first m bits count; the padding must be zeros.
         if !m.is_multiple_of(8) && bytes.last().is_some_and(|&b| b & (0xFF >> (m % 8)) != 0) {
             return None;
         }
-        stored = bytes.iter().map(|b| b.count_ones() as usize).sum();
-        bitmap = Some(BitReader::new(bytes));
-    }
-    let mut rebuild = |i: usize, residual: i64| {
-        let x = match mode {
-            RAW => residual,
-            DELTA => prev.wrapping_add(residual),
-            DOD => {
-                diff = diff.wrapping_add(residual);
-                prev.wrapping_add(diff)
+        let mut left: usize = bytes.iter().map(|b| b.count_ones() as usize).sum();
+        // Stored residuals of the current group, and how many of them are used.
+        let (mut stored, mut used) = (0, 0);
+        let mut done = 0;
+        while done < m {
+            let len = GROUP.min(m - done);
+            for (k, r) in residuals[..len].iter_mut().enumerate() {
+                let bit = done + k;
+                *r = if bytes[bit / 8] & (0x80 >> (bit % 8)) != 0 {
+                    if used == stored {
+                        stored = GROUP.min(left);
+                        groups.next(stored)?;
+                        left -= stored;
+                        used = 0;
+                    }
+                    used += 1;
+                    base.wrapping_add(groups.buf[used - 1].wrapping_mul(g))
+                } else {
+                    0
+                };
             }
-            _ => x0.wrapping_add((i as i64).wrapping_mul(p1).wrapping_add(residual)),
-        };
-        prev = x;
-        emit(x);
-    };
-    if let Some(mut bits) = bitmap {
-        let mut packed = Unpacker {
-            data,
-            at: *at,
-            left: stored,
-            in_group: 0,
-            frame: None,
-            reader: BitReader::new(&[]),
-        };
-        for i in order..n {
-            let residual = if bits.bit()? {
-                base.wrapping_add(packed.next()?.wrapping_mul(g))
-            } else {
-                0
-            };
-            rebuild(i, residual);
+            rebuild.run(&residuals[..len], &mut emit);
+            done += len;
         }
-        if packed.left != 0 {
+        if left != 0 || used != stored {
             return None;
         }
-        *at = packed.at;
-        return Some(());
-    }
-    // Every residual stored: whole groups at a time.
-    let mut i = order;
-    let mut frame: Option<(i64, u32)> = None;
-    while i < n {
-        let len = GROUP.min(n - i);
-        let head = *data.get(*at)?;
-        *at += 1;
-        let (min, width) = match (head, frame) {
-            (REPEAT, Some(f)) => f,
-            (0..=64, _) => (unzigzag(get_varint(data, at)?), u32::from(head)),
-            _ => return None,
-        };
-        frame = Some((min, width));
-        let bytes = (len * width as usize).div_ceil(8);
-        let packed = data.get(*at..*at + bytes)?;
-        *at += bytes;
-        let mut r = BitReader::new(packed);
-        for k in 0..len {
-            let q = min.wrapping_add(r.read(width)? as i64);
-            rebuild(i + k, base.wrapping_add(q.wrapping_mul(g)));
+    } else {
+        let mut done = 0;
+        while done < m {
+            let len = GROUP.min(m - done);
+            groups.next(len)?;
+            for (r, &q) in residuals.iter_mut().zip(&groups.buf[..len]) {
+                *r = base.wrapping_add(q.wrapping_mul(g));
+            }
+            rebuild.run(&residuals[..len], &mut emit);
+            done += len;
         }
-        i += len;
     }
+    *at = groups.at;
     Some(())
 }
 
-/// Reads bit-packed values group by group (see the module documentation).
-struct Unpacker<'a> {
+/// Rebuilds values from residuals under a mode (see the module documentation).
+struct Rebuild {
+    mode: u8,
+    x0: i64,
+    step: i64,
+    /// The previous value and the previous difference.
+    prev: i64,
+    diff: i64,
+    /// Index of the next value.
+    next: usize,
+}
+
+impl Rebuild {
+    /// The values of `residuals`, the next ones in order, each to `emit`.
+    #[inline]
+    fn run(&mut self, residuals: &[i64], emit: &mut impl FnMut(i64)) {
+        match self.mode {
+            RAW => residuals.iter().for_each(|&r| emit(r)),
+            DELTA => {
+                for &r in residuals {
+                    self.prev = self.prev.wrapping_add(r);
+                    emit(self.prev);
+                }
+            }
+            DOD => {
+                for &r in residuals {
+                    self.diff = self.diff.wrapping_add(r);
+                    self.prev = self.prev.wrapping_add(self.diff);
+                    emit(self.prev);
+                }
+            }
+            _ => {
+                let mut line = self
+                    .x0
+                    .wrapping_add((self.next as i64).wrapping_mul(self.step));
+                for &r in residuals {
+                    emit(line.wrapping_add(r));
+                    line = line.wrapping_add(self.step);
+                }
+            }
+        }
+        self.next += residuals.len();
+    }
+}
+
+/// Reads bit-packed groups (see the module documentation) a whole group at a time.
+struct Groups<'a> {
     data: &'a [u8],
     /// Where the next group starts.
     at: usize,
-    /// Values not read yet, in all groups.
-    left: usize,
-    /// Values not read yet in the current group.
-    in_group: usize,
     frame: Option<(i64, u32)>,
-    reader: BitReader<'a>,
+    /// The last group read: min + each packed value.
+    buf: [i64; GROUP],
 }
 
-impl Unpacker<'_> {
+impl Groups<'_> {
+    /// Reads the next group, of `len` values, into `buf[..len]`.
     #[inline]
-    fn next(&mut self) -> Option<i64> {
-        if self.in_group == 0 {
-            if self.left == 0 {
-                return None;
-            }
-            let len = GROUP.min(self.left);
-            let head = *self.data.get(self.at)?;
-            self.at += 1;
-            let (min, width) = match (head, self.frame) {
-                (REPEAT, Some(f)) => f,
-                (0..=64, _) => (
-                    unzigzag(get_varint(self.data, &mut self.at)?),
-                    u32::from(head),
-                ),
-                _ => return None,
-            };
-            self.frame = Some((min, width));
-            let bytes = (len * width as usize).div_ceil(8);
-            self.reader = BitReader::new(self.data.get(self.at..self.at + bytes)?);
-            self.at += bytes;
-            self.in_group = len;
+    fn next(&mut self, len: usize) -> Option<()> {
+        let head = *self.data.get(self.at)?;
+        self.at += 1;
+        let (min, width) = match (head, self.frame) {
+            (REPEAT, Some(f)) => f,
+            (0..=64, _) => (
+                unzigzag(get_varint(self.data, &mut self.at)?),
+                u32::from(head),
+            ),
+            _ => return None,
+        };
+        self.frame = Some((min, width));
+        let bytes = (len * width as usize).div_ceil(8);
+        let packed = self.data.get(self.at..self.at + bytes)?;
+        self.at += bytes;
+        unpack(packed, width, min, &mut self.buf[..len]);
+        Some(())
+    }
+}
+
+/// `min` plus each of the `out.len()` values of `width` bits packed in `packed` (most
+/// significant bit first; `packed` holds at least `out.len() * width` bits).
+#[inline]
+fn unpack(packed: &[u8], width: u32, min: i64, out: &mut [i64]) {
+    if width == 0 {
+        out.fill(min);
+        return;
+    }
+    if width > 56 {
+        let mut r = BitReader::new(packed);
+        for x in out {
+            *x = min.wrapping_add(r.read(width).unwrap_or(0) as i64);
         }
-        let (min, width) = self.frame?;
-        self.in_group -= 1;
-        self.left -= 1;
-        Some(min.wrapping_add(self.reader.read(width)? as i64))
+        return;
+    }
+    // Every value lies within 8 bytes from the byte it starts in (width ≤ 56, start
+    // bit ≤ 7): read them as one big-endian word from a copy padded with zeros.
+    let mut padded = [0u8; GROUP * 8 + 8];
+    padded[..packed.len()].copy_from_slice(packed);
+    let w = width as usize;
+    for (k, x) in out.iter_mut().enumerate() {
+        let bit = k * w;
+        let byte = bit / 8;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&padded[byte..byte + 8]);
+        let v = (u64::from_be_bytes(word) << (bit % 8)) >> (64 - width);
+        *x = min.wrapping_add(v as i64);
     }
 }
 
@@ -393,6 +450,30 @@ mod tests {
             .map(|i| if i < 300 { i * 37 } else { i * 3 })
             .collect();
         round_trip(&counter);
+    }
+
+    #[test]
+    fn every_packing_width_round_trips_in_whole_and_partial_groups() {
+        // Values spread over exactly `width` bits, some held (sparse modes), in two whole
+        // groups and a short third: each width of the group unpacker, and the wide ones
+        // that read bit by bit.
+        for width in 0..=64u32 {
+            let top = if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
+            let xs: Vec<i64> = (0..150u64)
+                .map(|i| match i % 5 {
+                    0 => top as i64,
+                    1 | 2 => 0,
+                    _ => (top / (i + 1)) as i64,
+                })
+                .collect();
+            round_trip(&xs);
+            let held: Vec<i64> = xs.iter().map(|&x| if x == 0 { 0 } else { x | 1 }).collect();
+            round_trip(&held);
+        }
     }
 
     #[test]
