@@ -162,6 +162,9 @@ impl RocksStore {
             }
             let mut cf = Options::default();
             cf.set_block_based_table_factory(&table);
+            if name == CF_BLOCKS {
+                cf = without_auto_readahead(cf);
+            }
             if name == CF_SERIES {
                 // The same for the memtables, where a lookup walks a skip list of long keys
                 // (cache misses all the way): creating series looks every new label set up
@@ -279,6 +282,24 @@ impl RocksStore {
 
 /// Why a data directory did not open, in words that say what to do: another process holds
 /// it, or a file in it is damaged (named, with the command that salvages the rest).
+/// `options` with RocksDB's implicit readahead off for its table files. A fleet query
+/// seeks to each series' blocks in turn: after two reads of a file RocksDB would call
+/// readahead(2) on every further block it reads there (13,000 calls for 21 runs of a
+/// 1,000-host `avg`), for data the page cache already holds or that the next seek skips.
+/// Sequential reads from disk still get the kernel's own readahead. The crate has no
+/// setter for it, so it goes through RocksDB's options string, which keeps the rest of
+/// the table options (a clone of the factory with the one field changed); should that
+/// fail, the options are kept as they were.
+fn without_auto_readahead(mut options: Options) -> Options {
+    match options.get_options_from_string("block_based_table_factory={max_auto_readahead_size=0}") {
+        Ok(changed) => changed,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not turn RocksDB's auto-readahead off; reads keep it");
+            options
+        }
+    }
+}
+
 pub(crate) fn open_error(dir: &Path, text: String) -> StoreError {
     // "IO error: While lock file: DIR/LOCK: Resource temporarily unavailable".
     if text.contains("LOCK") || text.contains("Resource temporarily unavailable") {
@@ -345,6 +366,36 @@ fn what_file(name: &str) -> &'static str {
 mod tests {
     use super::*;
     use vigil_store::{Labels, SeriesSamples, Store};
+
+    /// The table options of `family` as RocksDB wrote them to its newest OPTIONS file.
+    fn table_options(dir: &Path, family: &str) -> String {
+        let newest = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|name| name.starts_with("OPTIONS-"))
+            .max_by_key(|name| name["OPTIONS-".len()..].parse::<u64>().unwrap_or(0))
+            .unwrap();
+        let text = std::fs::read_to_string(dir.join(newest)).unwrap();
+        let header = format!("[TableOptions/BlockBasedTable \"{family}\"]");
+        let section = text.split(&header).nth(1).unwrap();
+        section.split("\n[").next().unwrap().to_string()
+    }
+
+    #[test]
+    fn blocks_are_read_without_auto_readahead_and_keep_their_table_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path(), RocksOptions::default()).unwrap();
+        let blocks = table_options(dir.path(), CF_BLOCKS);
+        assert!(blocks.contains("max_auto_readahead_size=0\n"), "{blocks}");
+        // The rest survives the options string: the block size, and the shared cache.
+        assert!(blocks.contains("block_size=16384\n"), "{blocks}");
+        assert!(blocks.contains("no_block_cache=false\n"), "{blocks}");
+        // Other families keep RocksDB's readahead, and their own options.
+        let series = table_options(dir.path(), CF_SERIES);
+        assert!(!series.contains("max_auto_readahead_size=0\n"), "{series}");
+        assert!(series.contains("filter_policy=bloomfilter"), "{series}");
+        drop(store);
+    }
 
     #[test]
     fn survives_reopen_and_keeps_allocating_fresh_ids() {
