@@ -72,7 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             300_000,
         ),
     ];
+    // FQP_ONLY=<name> runs one of them (for a profiler's sake).
+    let only = std::env::var("FQP_ONLY").ok();
     for (name, query, start, end, step, lookback) in cases {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let selector_text = match query.find('(') {
             Some(_) => query
                 .rsplit('(')

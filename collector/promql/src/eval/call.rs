@@ -183,7 +183,7 @@ fn range_call(
     );
     // One series: its value at every step whose window has samples.
     let per_series = |labels: &Labels, samples: Vec<(i64, f64)>| -> SeriesResult {
-        let mut points = StepPoints::new();
+        let mut points = StepPoints::with_capacity(steps.count.min(samples.len()));
         let mut failure = None;
         let mut step_args = vec![f64::NAN; scalars.len()];
         clock.each_window((at, offset), range, &samples, |step, reference, window| {

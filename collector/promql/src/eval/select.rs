@@ -108,7 +108,8 @@ impl Evaluator<'_> {
         let lookback = self.options.lookback_ms;
         let clock = self.clock();
         let loaded = self.load_map(vs, lookback, false, |_, samples| {
-            let mut points = StepPoints::new();
+            // At most a point per step, and rarely more points than samples.
+            let mut points = StepPoints::with_capacity(clock.steps.count.min(samples.len()));
             clock.each_instant(vs, &samples, |step, _t, v| points.push((step as u32, v)));
             points
         })?;
