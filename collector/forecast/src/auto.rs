@@ -112,7 +112,7 @@ use super::holt::Holt;
 use super::holt_winters::HoltWinters;
 use super::linear::Line;
 use super::quadratic::{self, Quadratic};
-use super::stats::least_squares;
+use super::stats::{least_squares, line_sse};
 use super::theil_sen::RobustLine;
 use super::weekdays::WeekdayLine;
 use super::{Direction, Fit, ForecastError, ForecastRequest, ModelChoice, Season};
@@ -231,16 +231,6 @@ fn quadratic_span(grid: &Grid) -> Grid {
     } else {
         regime
     }
-}
-
-/// Squared residuals about the least-squares line through `values`.
-fn line_sse(values: &[f64]) -> f64 {
-    let (a, b) = least_squares(values);
-    values
-        .iter()
-        .enumerate()
-        .map(|(k, &v)| (v - a - b * k as f64).powi(2))
-        .sum()
 }
 
 /// A quadratic's curvature must be this many standard errors from zero to be offered.

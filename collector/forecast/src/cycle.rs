@@ -99,13 +99,7 @@ impl Cycle {
                 (y - fitted).powi(2)
             })
             .sum();
-        let (a, b) = super::stats::least_squares(&grid.values);
-        let line_sse: f64 = grid
-            .values
-            .iter()
-            .enumerate()
-            .map(|(k, &y)| (y - a - b * k as f64).powi(2))
-            .sum();
+        let line_sse = super::stats::line_sse(&grid.values);
         let df = n - P;
         Ok(Cycle {
             start_ms: grid.start_ms,

@@ -24,6 +24,16 @@ pub(crate) fn least_squares(values: &[f64]) -> (f64, f64) {
     (y_mean - slope * x_mean, slope)
 }
 
+/// The residual sum of squares of [`least_squares`]' line through `values`.
+pub(crate) fn line_sse(values: &[f64]) -> f64 {
+    let (a, b) = least_squares(values);
+    values
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| (v - a - b * k as f64).powi(2))
+        .sum()
+}
+
 /// Weighted least squares through `(k, values[k])`, point k weighing `weights[k]`:
 /// `(intercept at k = 0, slope per step)`. With no weight at all, ordinary least squares;
 /// with all the weight at one position, that point's value and no slope.

@@ -94,13 +94,7 @@ impl WeekdayLine {
     /// `n·ln(SSE_line/SSE) > 2·ln n` (a week of a straight trend rests at no weekend and
     /// fits the weekday clock worse, not better).
     pub fn clearly_better(&self, grid: &Grid) -> bool {
-        let (a, b) = super::stats::least_squares(&grid.values);
-        let line_sse: f64 = grid
-            .values
-            .iter()
-            .enumerate()
-            .map(|(k, &y)| (y - a - b * k as f64).powi(2))
-            .sum();
+        let line_sse = super::stats::line_sse(&grid.values);
         let floor = 1e-12 * line_sse.max(f64::MIN_POSITIVE);
         self.n * ((line_sse + floor) / (self.sse + floor)).ln() > 2.0 * self.n.ln()
     }
