@@ -72,7 +72,7 @@ impl RocksStore {
             }
             Ok(out)
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = vigil_store::cores();
         if ids.len() < PARALLEL_LABEL_SETS || threads == 1 {
             return read(ids);
         }

@@ -124,7 +124,7 @@ pub const JOIN_IDLE: std::time::Duration = std::time::Duration::from_millis(100)
 /// How many batches are handled at once: four per core (a batch waits on the disk for part
 /// of its time), at least four.
 pub fn workers() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = vigil_store::cores();
     (cores * 4).max(4)
 }
 

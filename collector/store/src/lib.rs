@@ -451,6 +451,15 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// The cores this process may run on (`std::thread::available_parallelism`, at least 1),
+/// asked once: the standard library reads the cgroup's CPU quota files on every call (five
+/// opens and reads), and a query asked it several times before splitting its work. A
+/// quota changed while the process runs is not seen.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// At most 64 characters of untrusted text (a label value, a line of an import file), for
 /// error messages that must name the input without repeating all of it.
 pub fn shorten(s: &str) -> String {

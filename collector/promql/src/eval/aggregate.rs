@@ -201,7 +201,7 @@ fn fold(
 ) -> StepVector {
     let (group_of, series) = groups(&input, modifier);
     let points: usize = input.steps.iter().map(Vec::len).sum();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = vigil_store::cores();
     let steps = if points < PARALLEL_FOLD_POINTS || threads == 1 || input.steps.len() < 2 {
         fold_steps(agg, &input.steps, 0, &group_of, series.len(), param)
     } else {

@@ -222,8 +222,10 @@ impl Clock {
 const READ_BATCH: usize = 256;
 
 /// Time spans longer than this are read in pieces, so that one long series is read by all
-/// threads rather than one.
-const SPLIT_SPAN_MS: i64 = 6 * 3600 * 1000;
+/// threads rather than one. Below it starting the threads costs more than they save: six
+/// hours at 10 s (2,160 samples) decode in about 10 µs, and a single-series query over 6 h
+/// answered in 2.2 ms with the split (VictoriaMetrics: 1.1 ms).
+const SPLIT_SPAN_MS: i64 = 2 * 86_400 * 1000;
 
 /// Reads the samples of every series in `[from, to]` (`span` is `(from, to, step)`) and
 /// hands each series' to `map(index, samples)`, on as many threads as there are cores:
@@ -237,7 +239,7 @@ fn read_parallel<T: Send>(
     deadline: std::time::Instant,
     map: &(dyn Fn(usize, Vec<(i64, f64)>) -> T + Sync),
 ) -> Result<Vec<T>, QueryError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = vigil_store::cores();
     // Few series over a long span are cut in time, read on every thread, put together
     // again and mapped here.
     if series.len() < threads && to - from > SPLIT_SPAN_MS {
