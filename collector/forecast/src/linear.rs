@@ -21,6 +21,30 @@ use super::{ForecastError, Prediction};
 /// follow each other.
 pub(crate) const MIN_EFFECTIVE: f64 = 4.0;
 
+/// What the prediction interval of a least-squares line needs (the formula in the module
+/// docs), whatever its positions count: grid steps, or days on the weekday clock.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Interval {
+    pub n: f64,
+    pub x_mean: f64,
+    pub sxx: f64,
+    /// t quantile × residual standard deviation.
+    pub half_width: f64,
+}
+
+impl Interval {
+    /// The interval about `mean`, the line's value at position `x`.
+    pub fn around(&self, mean: f64, x: f64) -> Prediction {
+        let dx = x - self.x_mean;
+        let width = self.half_width * (1.0 + 1.0 / self.n + dx * dx / self.sxx).sqrt();
+        Prediction {
+            mean,
+            lower: mean - width,
+            upper: mean + width,
+        }
+    }
+}
+
 /// A least-squares line and what its prediction interval needs.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Line {
@@ -30,11 +54,7 @@ pub(crate) struct Line {
     intercept: f64,
     /// Change per step.
     slope: f64,
-    n: f64,
-    x_mean: f64,
-    sxx: f64,
-    /// t quantile × residual standard deviation.
-    half_width: f64,
+    interval: Interval,
 }
 
 impl Line {
@@ -64,10 +84,12 @@ impl Line {
             step_ms: grid.step_ms,
             intercept,
             slope,
-            n,
-            x_mean,
-            sxx,
-            half_width: t_975(n as usize - 2) * s,
+            interval: Interval {
+                n,
+                x_mean,
+                sxx,
+                half_width: t_975(n as usize - 2) * s,
+            },
         })
     }
 
@@ -95,11 +117,13 @@ impl Line {
             step_ms: grid.step_ms,
             intercept: mean,
             slope: 0.0,
-            n,
-            x_mean: weighted_mean(&weights, |k| k as f64, n),
-            // No slope, so no widening with the distance: an infinite Sxx.
-            sxx: f64::INFINITY,
-            half_width: t_975(n as usize - 1) * s,
+            interval: Interval {
+                n,
+                x_mean: weighted_mean(&weights, |k| k as f64, n),
+                // No slope, so no widening with the distance: an infinite Sxx.
+                sxx: f64::INFINITY,
+                half_width: t_975(n as usize - 1) * s,
+            },
         })
     }
 
@@ -129,13 +153,14 @@ impl Line {
         } else {
             0.0
         };
-        let effective = (line.n * (1.0 - rho) / (1.0 + rho)).max(MIN_EFFECTIVE);
-        let s = line.half_width / t_975(line.n as usize - 2);
-        let se = s / line.sxx.sqrt() * (line.n / effective).sqrt();
+        let band = &line.interval;
+        let effective = (band.n * (1.0 - rho) / (1.0 + rho)).max(MIN_EFFECTIVE);
+        let s = band.half_width / t_975(band.n as usize - 2);
+        let se = s / band.sxx.sqrt() * (band.n / effective).sqrt();
         let spread = t_975((effective as usize).saturating_sub(2).max(1)) * se;
-        let centre = line.intercept + line.slope * line.x_mean;
+        let centre = line.intercept + line.slope * band.x_mean;
         let tilted = |slope: f64| Line {
-            intercept: centre - slope * line.x_mean,
+            intercept: centre - slope * band.x_mean,
             slope,
             ..line.clone()
         };
@@ -145,14 +170,7 @@ impl Line {
     /// The line's value and prediction interval at `t_ms`.
     pub fn predict(&self, t_ms: i64) -> Prediction {
         let x = (t_ms - self.start_ms) as f64 / self.step_ms as f64;
-        let mean = self.intercept + self.slope * x;
-        let dx = x - self.x_mean;
-        let width = self.half_width * (1.0 + 1.0 / self.n + dx * dx / self.sxx).sqrt();
-        Prediction {
-            mean,
-            lower: mean - width,
-            upper: mean + width,
-        }
+        self.interval.around(self.intercept + self.slope * x, x)
     }
 }
 

@@ -15,6 +15,7 @@
 //! explains the window clearly better than the line (see [`WeekdayLine::clearly_better`]).
 
 use super::grid::{DAY_MS, Grid};
+use super::linear::Interval;
 use super::stats::t_975;
 use super::{ForecastError, Prediction};
 
@@ -39,11 +40,7 @@ pub(crate) struct WeekdayLine {
     intercept: f64,
     /// Change per weekday.
     slope: f64,
-    n: f64,
-    x_mean: f64,
-    sxx: f64,
-    /// t quantile × residual standard deviation.
-    half_width: f64,
+    interval: Interval,
     /// Residual squared error.
     sse: f64,
 }
@@ -81,10 +78,12 @@ impl WeekdayLine {
             origin,
             intercept,
             slope,
-            n: nf,
-            x_mean,
-            sxx,
-            half_width: t_975(n - 2) * (sse / (nf - 2.0)).sqrt(),
+            interval: Interval {
+                n: nf,
+                x_mean,
+                sxx,
+                half_width: t_975(n - 2) * (sse / (nf - 2.0)).sqrt(),
+            },
             sse,
         })
     }
@@ -96,7 +95,8 @@ impl WeekdayLine {
     pub fn clearly_better(&self, grid: &Grid) -> bool {
         let line_sse = super::stats::line_sse(&grid.values);
         let floor = 1e-12 * line_sse.max(f64::MIN_POSITIVE);
-        self.n * ((line_sse + floor) / (self.sse + floor)).ln() > 2.0 * self.n.ln()
+        let n = self.interval.n;
+        n * ((line_sse + floor) / (self.sse + floor)).ln() > 2.0 * n.ln()
     }
 
     /// Residual squared error.
@@ -107,14 +107,7 @@ impl WeekdayLine {
     /// The value and prediction interval at `t_ms`.
     pub fn predict(&self, t_ms: i64) -> Prediction {
         let x = weekday_days(t_ms) - self.origin;
-        let mean = self.intercept + self.slope * x;
-        let dx = x - self.x_mean;
-        let width = self.half_width * (1.0 + 1.0 / self.n + dx * dx / self.sxx).sqrt();
-        Prediction {
-            mean,
-            lower: mean - width,
-            upper: mean + width,
-        }
+        self.interval.around(self.intercept + self.slope * x, x)
     }
 }
 
