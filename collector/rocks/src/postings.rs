@@ -18,8 +18,8 @@
 //! read and drops the rest; readers report it as corrupt ([`decode`]).
 
 use crate::keys::put_lp;
+use foldhash::HashMap;
 use rocksdb::MergeOperands;
-use std::collections::HashMap;
 
 /// Ids per shard, as a shift: a shard holds ids `shard << SHARD_BITS ..` `(shard + 1) << SHARD_BITS`.
 pub(crate) const SHARD_BITS: u32 = 12;
@@ -75,9 +75,12 @@ impl PostingWrites {
         }
     }
 
-    /// One merge per key into `batch`; leaves this empty.
+    /// One merge per key into `batch`, in key order (which RocksDB inserts fastest); leaves
+    /// this empty.
     pub(crate) fn write(&mut self, batch: &mut rocksdb::WriteBatch, cf: &rocksdb::ColumnFamily) {
-        for (key, mut offsets) in self.by_key.drain() {
+        let mut by_key: Vec<(Vec<u8>, Vec<u16>)> = self.by_key.drain().collect();
+        by_key.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, mut offsets) in by_key {
             offsets.sort_unstable();
             offsets.dedup();
             batch.merge_cf(cf, key, encode(&offsets));

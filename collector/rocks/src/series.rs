@@ -6,8 +6,9 @@ use crate::keys::{
 };
 use crate::postings::PostingWrites;
 use crate::{RocksStore, engine};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use rocksdb::WriteBatch;
-use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use vigil_store::{Labels, SeriesId, StoreError, StoreResult};
@@ -26,9 +27,12 @@ struct Creation {
 pub(crate) struct Creating {
     /// Series per host, when known (`None` until read from `meta`).
     hosts: Mutex<HashMap<String, Arc<Mutex<Option<u64>>>>>,
-    /// Encoded label sets being created, from the check that they are missing until their
-    /// write returns.
-    in_flight: Mutex<HashSet<Vec<u8>>>,
+    /// The hashes of encoded label sets being created, from the check that they are missing
+    /// until their write returns. Two label sets with one hash only make one call wait for
+    /// the other's write, as if they were the same.
+    in_flight: Mutex<HashSet<u64>>,
+    /// How [`Self::in_flight`] hashes label sets (seeded once per process).
+    hasher: foldhash::fast::RandomState,
     /// Signalled whenever label sets leave `in_flight`.
     landed: Condvar,
 }
@@ -43,8 +47,12 @@ impl Creating {
         Arc::clone(hosts.entry(host.to_owned()).or_default())
     }
 
-    fn in_flight(&self) -> MutexGuard<'_, HashSet<Vec<u8>>> {
+    fn in_flight(&self) -> MutexGuard<'_, HashSet<u64>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 }
 
@@ -52,14 +60,14 @@ impl Creating {
 /// the write or on any way out of it, and the waiting calls woken.
 struct Claim<'a> {
     creating: &'a Creating,
-    keys: Vec<Vec<u8>>,
+    hashes: Vec<u64>,
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut in_flight = self.creating.in_flight();
-        for key in &self.keys {
-            in_flight.remove(key);
+        for hash in &self.hashes {
+            in_flight.remove(hash);
         }
         drop(in_flight);
         self.creating.landed.notify_all();
@@ -71,12 +79,11 @@ impl RocksStore {
     /// missing ones are created in one write.
     ///
     /// Calls of different hosts create series at the same time: only the claim of the
-    /// missing label sets in `in_flight` is made under one global lock. Then, with no other
-    /// call able to write them, they are looked up again (another call may have created
-    /// some since the first lookup), and the write is made, under the host's own lock,
-    /// which keeps its count. A call that finds one of its label sets claimed by another
-    /// waits for that write and starts again. The creation write is prepared before any
-    /// lock (ids, postings). It is not synced on its own: the samples of these series are
+    /// call's label sets in `in_flight` is made under one global lock. Then, with no other
+    /// call able to write them, they are looked up, and the missing ones written under the
+    /// host's own lock, which keeps its count. A call that finds one of its label sets
+    /// claimed by another waits for that call to finish and starts again. The creation
+    /// write is prepared before the host's lock (ids, postings). It is not synced on its own: the samples of these series are
     /// appended after it through the same write-ahead log, so the append that acknowledges
     /// them (synced when `storage.sync` is on) makes the creation durable too, and a
     /// creation no acknowledged sample depends on may be lost harmlessly (its id is never
@@ -96,7 +103,11 @@ impl RocksStore {
     }
 
     /// One attempt of [`Self::find_or_create_ids`]: `None` when another call was writing
-    /// one of the missing label sets (after waiting for it).
+    /// one of the label sets (after waiting for it).
+    ///
+    /// The label sets are claimed before they are looked up, so one lookup is enough: a
+    /// write of any of them that landed before the claim is seen by it, and no other call
+    /// can write them until the claim is dropped.
     fn try_create(
         &self,
         host: &str,
@@ -104,6 +115,23 @@ impl RocksStore {
         series: &[Labels],
         max_series: u64,
     ) -> StoreResult<Option<Vec<SeriesId>>> {
+        let hashes: Vec<u64> = keys.iter().map(|k| self.creating.hash(k)).collect();
+        let mut in_flight = self.creating.in_flight();
+        if hashes.iter().any(|h| in_flight.contains(h)) {
+            drop(
+                self.creating
+                    .landed
+                    .wait(in_flight)
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            return Ok(None);
+        }
+        in_flight.extend(hashes.iter().copied());
+        drop(in_flight);
+        let claim = Claim {
+            creating: &self.creating,
+            hashes,
+        };
         let mut ids = Vec::with_capacity(series.len());
         let mut missing = Vec::new();
         let all: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
@@ -126,40 +154,6 @@ impl RocksStore {
             Some(n) => n,
             None => self.stored_count(host)?,
         };
-        let mut in_flight = self.creating.in_flight();
-        if missing.iter().any(|&i| in_flight.contains(&keys[i])) {
-            drop(count);
-            drop(
-                self.creating
-                    .landed
-                    .wait(in_flight)
-                    .unwrap_or_else(|p| p.into_inner()),
-            );
-            return Ok(None);
-        }
-        let claimed: Vec<Vec<u8>> = missing.iter().map(|&i| keys[i].clone()).collect();
-        in_flight.extend(claimed.iter().cloned());
-        drop(in_flight);
-        let claim = Claim {
-            creating: &self.creating,
-            keys: claimed,
-        };
-        // Another call may have created some of them since the lookup above (and released
-        // them before this claim): look again, outside the global lock, since no other call
-        // can write them while they are claimed.
-        let again: Vec<&[u8]> = missing.iter().map(|&i| keys[i].as_slice()).collect();
-        let mut raced = false;
-        for (&i, got) in missing.iter().zip(self.stored_ids(&again)?) {
-            if let Some(id) = got {
-                plan.ids.remove(&i);
-                ids[i] = id;
-                raced = true;
-            }
-        }
-        if raced {
-            missing.retain(|i| plan.ids.contains_key(i));
-            plan = self.plan_creation(keys, series, &missing);
-        }
         let new_count = known + plan.ids.len() as u64;
         if new_count > max_series {
             return Err(StoreError::SeriesLimit {
@@ -216,22 +210,30 @@ impl RocksStore {
     /// shard the call touches (`postings.rs`).
     fn plan_creation(&self, keys: &[Vec<u8>], series: &[Labels], which: &[usize]) -> Creation {
         let mut batch = WriteBatch::default();
-        let mut ids = HashMap::with_capacity(which.len());
         let by_id = self.cf(CF_SERIES_BY_ID);
         let mut postings = PostingWrites::default();
         // One range of consecutive ids for the call, even while other hosts create series:
         // a host's series then share a few groups of recent frames (`windows::frame`).
         let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
-        for (&i, id) in which.iter().zip(first..) {
-            ids.insert(i, id);
-            batch.put_cf(self.cf(CF_SERIES), &keys[i], id.to_be_bytes());
+        let mut created: Vec<(usize, SeriesId)> = which.iter().copied().zip(first..).collect();
+        for &(i, id) in &created {
             batch.put_cf(by_id, id.to_be_bytes(), &keys[i]);
             for (name, value) in series[i].pairs() {
                 postings.add(name.as_bytes(), value.as_bytes(), id);
             }
         }
+        // Each family's entries in key order (the ids above already are): RocksDB inserts
+        // an entry into a memtable starting from where the one before went, so neighbours
+        // cost a few comparisons where entries in random order cost a search each.
+        created.sort_unstable_by(|a, b| keys[a.0].cmp(&keys[b.0]));
+        for &(i, id) in &created {
+            batch.put_cf(self.cf(CF_SERIES), &keys[i], id.to_be_bytes());
+        }
         postings.write(&mut batch, self.cf(CF_POSTINGS));
-        Creation { batch, ids }
+        Creation {
+            batch,
+            ids: created.into_iter().collect(),
+        }
     }
 
     /// [`vigil_store::Store::series_count`]: from the cache of counts (after any creation

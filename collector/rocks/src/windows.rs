@@ -15,8 +15,9 @@ use crate::keys::{
     CF_BLOCKS, CF_META, CF_RECENT, CF_TIMESTAMPS, SEQ_KEY, after, decode_u64, family, flip, unflip,
 };
 use crate::{corrupt, damage, engine};
+use foldhash::HashMap;
 use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use vigil_store::{SeriesId, SeriesSamples, StoreResult};
@@ -291,7 +292,7 @@ pub(super) fn append(
     let _shared = windows.gate.read().unwrap_or_else(|p| p.into_inner());
     // Frames in the order first touched, found by (window, group).
     let mut frames: Vec<((i64, u64), frame::FrameBuf)> = Vec::new();
-    let mut index: HashMap<(i64, u64), usize> = HashMap::new();
+    let mut index: HashMap<(i64, u64), usize> = HashMap::default();
     let mut last_window = None;
     let mut count = 0;
     for series in samples {

@@ -26,7 +26,7 @@ use super::Counters;
 use crate::auth::Caller;
 use crate::limits::{self, Limits, Refusal, Violation};
 use crate::relabel::{Outcome, Relabeler};
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use vigil_proto::v1::{Ack, Batch, Hello, Rejection};
@@ -101,7 +101,7 @@ impl Session {
 
     /// Stores what is valid in `batch` and says what happened. Only an engine failure is an
     /// error: then nothing is acknowledged and the agent will re-send the batch.
-    pub fn handle(&mut self, batch: Batch, now_ms: i64) -> Result<Ack, StoreError> {
+    pub fn handle(&mut self, mut batch: Batch, now_ms: i64) -> Result<Ack, StoreError> {
         let mut first: Option<Violation> = None;
         let mut rejected = 0u64;
         let mut refuse = |v: Violation, n: u64, counters: &Counters| {
@@ -111,7 +111,7 @@ impl Session {
                 first = Some(v);
             }
         };
-        self.define(&batch, &mut refuse)?;
+        self.define(&mut batch, &mut refuse)?;
         // Bad entries are ignored and counted there; they never fail the batch.
         self.counters.metadata.record(&batch.metadata);
 
@@ -121,7 +121,17 @@ impl Session {
             self.up_series()?
         };
         let (mut taken, mut discarded) = (0u64, 0u64);
-        let mut by_series: HashMap<SeriesId, Vec<(i64, f64)>> = HashMap::new();
+        // Every accepted sample as (series, time, value), grouped by series below: a sort
+        // (stable, so a series keeps its scrapes' order) in place of a map, which left the
+        // series in random order and cost a hash and an allocation per series.
+        let mut taken_samples: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(
+            batch
+                .scrapes
+                .iter()
+                .map(|s| samples_carried(s) as usize + 1)
+                .sum::<usize>()
+                .min(1 << 16),
+        );
         for (n, scrape) in batch.scrapes.iter().enumerate() {
             let count = samples_carried(scrape);
             let decoded;
@@ -160,19 +170,13 @@ impl Session {
                 continue;
             }
             if let Some(up) = up {
-                by_series
-                    .entry(up)
-                    .or_default()
-                    .push((scrape.timestamp_ms, 1.0));
+                taken_samples.push((up, scrape.timestamp_ms, 1.0));
             }
             for (local, &value) in series_ids.iter().zip(values) {
                 match self.ids.get(local) {
                     Some(&id) => {
                         taken += 1;
-                        by_series
-                            .entry(id)
-                            .or_default()
-                            .push((scrape.timestamp_ms, value));
+                        taken_samples.push((id, scrape.timestamp_ms, value));
                     }
                     None if self.dropped.contains(local) => discarded += 1,
                     None => {
@@ -192,10 +196,7 @@ impl Session {
                 }
             }
         }
-        let samples: Vec<SeriesSamples> = by_series
-            .into_iter()
-            .map(|(id, samples)| SeriesSamples { id, samples })
-            .collect();
+        let samples = group_by_series(taken_samples);
         let stored: u64 = samples.iter().map(|s| s.samples.len() as u64).sum();
         if stored > 0 {
             self.store.append(&samples)?;
@@ -231,15 +232,16 @@ impl Session {
         (ids, self.compact.ids().len() as u64 * 16)
     }
 
-    /// Binds the batch's series definitions to collector series ids.
+    /// Binds the batch's series definitions to collector series ids. The label names and
+    /// values of the definitions taken are moved out of `batch`, not copied.
     fn define(
         &mut self,
-        batch: &Batch,
+        batch: &mut Batch,
         refuse: &mut impl FnMut(Violation, u64, &Counters),
     ) -> Result<(), StoreError> {
         let mut locals = Vec::new();
         let mut labelsets = Vec::new();
-        for def in &batch.definitions {
+        for def in &mut batch.definitions {
             let known = self.ids.remove(&def.id).is_some()
                 | self.refused.remove(&def.id).is_some()
                 | self.dropped.remove(&def.id);
@@ -333,10 +335,11 @@ impl Session {
     }
 
     /// The full label set of a definition after `[[relabel]]` (`None`: dropped by it), or
-    /// why it is refused.
+    /// why it is refused. Once the definition's labels are checked, their names and values
+    /// are moved out of it.
     fn labels_of(
         &self,
-        def: &vigil_proto::v1::SeriesDefinition,
+        def: &mut vigil_proto::v1::SeriesDefinition,
     ) -> Result<Option<Labels>, Violation> {
         limits::check_metric_name(&def.name, &self.limits)?;
         let total = def.labels.len() + self.base_labels.len() + 2;
@@ -350,7 +353,6 @@ impl Session {
                 ),
             ));
         }
-        let mut pairs = Vec::with_capacity(total);
         for (i, label) in def.labels.iter().enumerate() {
             limits::check_label(&def.name, &label.name, &label.value, &self.limits)?;
             if def.labels[..i].iter().any(|l| l.name == label.name) {
@@ -363,10 +365,16 @@ impl Session {
                     ),
                 ));
             }
+        }
+        let mut pairs = Vec::with_capacity(total);
+        for label in &mut def.labels {
             // Prometheus treats an empty value as an absent label (a scrape drops it, and
             // remote write never sends one): store it that way, as imports do.
             if !label.value.is_empty() {
-                pairs.push((label.name.clone(), label.value.clone()));
+                pairs.push((
+                    std::mem::take(&mut label.name),
+                    std::mem::take(&mut label.value),
+                ));
             }
         }
         for (name, value) in &self.base_labels {
@@ -413,6 +421,24 @@ impl Session {
         self.up = Some(up);
         Ok(up)
     }
+}
+
+/// `(series, time, value)` triples as one [`SeriesSamples`] per series, in id order (which
+/// puts a host's consecutive ids into the same frames of the store), each series' samples in
+/// the order given.
+fn group_by_series(mut taken: Vec<(SeriesId, i64, f64)>) -> Vec<SeriesSamples> {
+    taken.sort_by_key(|&(id, _, _)| id);
+    let mut out: Vec<SeriesSamples> = Vec::new();
+    for (id, ts, value) in taken {
+        match out.last_mut() {
+            Some(last) if last.id == id => last.samples.push((ts, value)),
+            _ => out.push(SeriesSamples {
+                id,
+                samples: vec![(ts, value)],
+            }),
+        }
+    }
+    out
 }
 
 /// The series the collector writes for every host: 1 at each round it receives, 0 while the

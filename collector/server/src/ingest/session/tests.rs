@@ -502,3 +502,31 @@ fn an_empty_label_value_is_stored_as_no_label_as_prometheus_does() {
         "{labels:?}"
     );
 }
+
+#[test]
+fn samples_are_grouped_by_series_in_id_order_keeping_each_series_order() {
+    // Two scrapes of three series, given as a batch gives them (the second scrape after
+    // the first), with one series twice in a scrape.
+    let taken = vec![
+        (7, 1_000, 1.0),
+        (3, 1_000, 2.0),
+        (5, 1_000, 3.0),
+        (3, 1_000, 4.0),
+        (7, 2_000, 5.0),
+        (3, 2_000, 6.0),
+        (5, 2_000, 7.0),
+    ];
+    let grouped: Vec<(SeriesId, Vec<(i64, f64)>)> = group_by_series(taken)
+        .into_iter()
+        .map(|s| (s.id, s.samples))
+        .collect();
+    assert_eq!(
+        grouped,
+        vec![
+            (3, vec![(1_000, 2.0), (1_000, 4.0), (2_000, 6.0)]),
+            (5, vec![(1_000, 3.0), (2_000, 7.0)]),
+            (7, vec![(1_000, 1.0), (2_000, 5.0)]),
+        ]
+    );
+    assert!(group_by_series(Vec::new()).is_empty());
+}
