@@ -17,13 +17,19 @@
 //!   the week since as a steeper one) over a week of history;
 //! - *regime line*: least squares since the current regime began, when the window has a
 //!   break (a step, a change of slope: see `changepoint`), so that growth that changed a
-//!   day ago is extrapolated at its new rate;
+//!   day ago is extrapolated at its new rate; when the regime began with a purge, the
+//!   purge repeats on the calendar (see `purge`: a purge seen once in a week of history is
+//!   taken to be weekly), so that the line since it does not cross past the next purge;
 //! - *quadratic*: a quadratic trend, offered when it bends towards the threshold
 //!   (accelerating growth); at an origin where it bends away it is the line. It is fitted
 //!   over the whole window when a parabola explains the window as well as two lines
 //!   meeting at the current regime's start and still fits that regime as well as the
 //!   regime's own line; else since the regime began (a step or a slope that rose and then
 //!   held is not a curve);
+//! - *weekly cycle*: a line with a weekly sine (see `cycle`), and a daily one beside it
+//!   where the day shows a cycle, offered from five days to two weeks of growth under a
+//!   weekly wave (see `weekly_growth`), whose rising half a line over one week takes for
+//!   the trend; at an origin too short for it, the line;
 //! - Theil–Sen; Holt since the current regime began (a jump would otherwise be taken
 //!   for trend), undamped when the recent data still trends; Holt–Winters daily where a
 //!   daily cycle shows, weekly where the week shows a pattern of its own (quiet weekends,
@@ -32,23 +38,28 @@
 //! Under two days of history only the level, the line and Theil–Sen are candidates, and
 //! when a line with a daily cycle (see `cycle`) explains clearly more than the line, it is
 //! the forecast (without its slope when the slope is under two standard errors): one day
-//! of a daily wave is not a trend. Under two weeks with a visible daily cycle there is no
-//! regime line, quadratic or Holt (the cycle's halves and weekends read as breaks,
-//! curvature and trend), and the backtest's held-out parts are whole days. Nor is there
+//! of a daily wave is not a trend. When the last day's own shape explains it clearly
+//! better than the sine (a log rotation's sawtooth: see `repeat`), the forecast is that
+//! day repeated with its drift instead, the drift kept even when it is not significant
+//! if the line over the window crosses (there is no backtest to show the line wrong).
+//! Under two weeks with a visible daily cycle there is no regime line, quadratic or Holt
+//! (the cycle's halves and weekends read as breaks, curvature and trend), and the
+//! backtest's held-out parts are whole days. Nor is there
 //! when five days to two weeks are a level under a weekly wave: a line with a weekly sine
 //! and a slope under two standard errors explains the window better (by the Bayesian
 //! information criterion) than a parabola and than two lines meeting at the break; else
 //! the wave's rising half reads as a new regime or a curve (see `weekly_wave`), and no
 //! weekday line either.
 //!
-//! From two weeks of history, when the current regime began with a purge (a clear drop
-//! away from the threshold), there is no regime line and no Holt: a cleanup that happened
+//! When the current regime began with a purge (a clear drop away from the threshold),
+//! there is no Holt (since the purge, it would take the growth between purges for the
+//! trend), and from two weeks of history no regime line either: a cleanup that happened
 //! once may happen again, and the growth since it is not the trend. Under two weeks a
-//! weekly purge is seen once at most, and the line since it was right about as often as
-//! not on the tuning traces (it trades false alarms for misses), so it stays a candidate.
+//! weekly purge is seen once at most, and the regime line since it repeats it weekly.
 //!
-//! The level, the lines and the quadratic are least squares and are reported as
-//! [`ModelChoice::Linear`]; [`Forecast::detail`](crate::Forecast::detail) names which.
+//! The level, the lines (with a weekly cycle, since a purge that repeats), the quadratic
+//! and the repeated day are least squares and are reported as [`ModelChoice::Linear`];
+//! [`Forecast::detail`](crate::Forecast::detail) names which.
 //!
 //! # Backtest
 //! Each candidate is fitted on the first 50 %, 62.5 %, 75 %, 87.5 %, 95 % and 98 % of the
@@ -64,7 +75,11 @@
 //! length (or the horizon) and counting "never" as that limit. A series that made no clear
 //! new high after any origin (flat, shrinking) is scored on the lead-weighted mean
 //! absolute error of the values instead. The simplest candidate within 5 % of the best
-//! score wins.
+//! score wins; when it did make new highs, among the candidates within 5 % of the best
+//! crossing score, the simplest within 5 % of the best value error among them: crossing
+//! errors saturate (a candidate that never reaches a level scores the search limit,
+//! however near it came), and when every trend was too slow for the levels the held-out
+//! data made, the values tell which followed them.
 //!
 //! Interpolated points (a gap in the samples, see `grid`) are not data: the backtest
 //! scores only observed points, and an origin weighs by the share of its held-out part
@@ -80,7 +95,8 @@
 //! that see the current regime when the window has a break (not under two weeks with a
 //! daily cycle, where nights and weekends read as breaks).
 //! - When the winner crosses within the horizon but its rises were false alarms, the
-//!   forecast is the level.
+//!   forecast is the best-scoring candidate whose rises were not, if it scored better
+//!   than the level, else the level.
 //! - When the winner does not cross but the line over the whole window does, and the
 //!   line's rises were not false alarms, the forecast is the best-scoring of the
 //!   least-squares trends (line, regime line, quadratic) that does cross.
@@ -111,7 +127,9 @@ use super::grid::Grid;
 use super::holt::Holt;
 use super::holt_winters::HoltWinters;
 use super::linear::Line;
+use super::purge::RecurringPurge;
 use super::quadratic::{self, Quadratic};
+use super::repeat::RepeatedDay;
 use super::stats::{least_squares, line_sse};
 use super::theil_sen::RobustLine;
 use super::weekdays::WeekdayLine;
@@ -134,6 +152,9 @@ pub(crate) enum Candidate {
     RegimeLine,
     /// A quadratic trend bending towards the threshold (else the line).
     Quadratic,
+    /// A line with a weekly cycle, and a daily one where the day shows a cycle (else the
+    /// line).
+    WeeklyCycle,
     /// Theil–Sen.
     TheilSen,
     /// Holt.
@@ -150,7 +171,15 @@ impl Candidate {
             Candidate::Level => Line::level(&regime()).ok().map(Fit::Linear),
             Candidate::Line => Line::fit(grid).ok().map(Fit::Linear),
             Candidate::Weekdays => WeekdayLine::fit(grid).ok().map(Fit::Weekdays),
-            Candidate::RegimeLine => Line::fit(&regime()).ok().map(Fit::Linear),
+            // After a purge, the purge may come again (see `purge`).
+            Candidate::RegimeLine => {
+                let start = regime_start(grid);
+                if purged(grid, direction) {
+                    RecurringPurge::fit(grid, start).ok().map(Fit::Purge)
+                } else {
+                    Line::fit(&grid.suffix(start)).ok().map(Fit::Linear)
+                }
+            }
             Candidate::Quadratic => {
                 let regime = quadratic_span(grid);
                 let q = Quadratic::fit(&regime).ok()?;
@@ -158,6 +187,18 @@ impl Candidate {
                     Some(Fit::Quadratic(q))
                 } else {
                     Line::fit(&regime).ok().map(Fit::Linear)
+                }
+            }
+            Candidate::WeeklyCycle => {
+                let both = Cycle::fit(grid).is_ok_and(|c| c.visible());
+                let fit = if both {
+                    Cycle::fit_daily_weekly(grid)
+                } else {
+                    Cycle::fit_weekly(grid)
+                };
+                match fit {
+                    Ok(c) => Some(Fit::Cycle(c)),
+                    Err(_) => Line::fit(grid).ok().map(Fit::Linear),
                 }
             }
             Candidate::TheilSen => RobustLine::fit(grid).ok().map(Fit::TheilSen),
@@ -169,17 +210,29 @@ impl Candidate {
     }
 
     /// In words, for [`Forecast::detail`](crate::Forecast::detail).
-    fn describe(self, grid: &Grid) -> String {
+    fn describe(self, grid: &Grid, direction: Direction) -> String {
         match self {
             Candidate::Level => "linear: a level, no trend".into(),
             Candidate::Line => "linear".into(),
             Candidate::RegimeLine => {
                 let start = regime_start(grid);
                 let days = (grid.len() - start) as f64 * grid.step_ms as f64 / 86_400_000.0;
-                format!("linear since a change {days:.1} d before the end of the history")
+                let recurring = purged(grid, direction)
+                    .then(|| RecurringPurge::fit(grid, start).ok()?.period_days())
+                    .flatten();
+                match recurring {
+                    Some(every) => format!(
+                        "linear since a purge {days:.1} d before the end of the history, \
+                         the purge repeating every {every:.0} d"
+                    ),
+                    None => {
+                        format!("linear since a change {days:.1} d before the end of the history")
+                    }
+                }
             }
             Candidate::Weekdays => "linear on weekdays, resting at weekends".into(),
             Candidate::Quadratic => "linear: a quadratic trend".into(),
+            Candidate::WeeklyCycle => "linear with a weekly cycle".into(),
             Candidate::TheilSen => "theil_sen".into(),
             Candidate::Holt => "holt".into(),
             Candidate::HoltWinters(Season::Daily) => "holt_winters daily".into(),
@@ -339,23 +392,54 @@ fn cyclic(grid: &Grid) -> bool {
 /// a new regime (and its bend as curvature) that is not there; growth that accelerates
 /// or changes its slope has a slope beside the sine, or is no sine.
 fn weekly_wave(grid: &Grid) -> bool {
+    wave_over_week(grid).is_some_and(|wave| wave.slope_t().abs() < CYCLE_SLOPE_T)
+}
+
+/// A line with a weekly sine through `grid`, when `grid` spans [`WEEKLY_WAVE_DAYS`] to
+/// [`CYCLIC_DAYS`] and the wave (4 parameters) explains it at least as well as a parabola
+/// (3) and, when the window has a break, as two lines meeting at it (5), by the Bayesian
+/// information criterion.
+fn wave_over_week(grid: &Grid) -> Option<Cycle> {
+    let span = (grid.len() as i64).saturating_mul(grid.step_ms);
+    if !(WEEKLY_WAVE_DAYS * DAY_MS..CYCLIC_DAYS * DAY_MS).contains(&span) {
+        return None;
+    }
+    let wave = Cycle::fit_weekly(grid).ok()?;
+    let curve = Quadratic::fit(grid).ok()?;
+    let bic = quadratic::bic(wave.sse(), grid.len(), 4);
+    let start = regime_start(grid);
+    let broken = line_sse(&grid.values[..start]) + line_sse(&grid.values[start..]);
+    (bic <= curve.bic() && (start == 0 || bic <= quadratic::bic(broken, grid.len(), 5)))
+        .then_some(wave)
+}
+
+/// Whether `grid`, [`WEEKLY_WAVE_DAYS`] to [`CYCLIC_DAYS`] long, grows under a weekly wave:
+/// a line with a weekly sine has a slope of [`CYCLE_SLOPE_T`] standard errors or more, and
+/// the sine is visible. Where the day shows a cycle too, the line has a daily sine beside
+/// the weekly one, and the weekly one must explain clearly more than the daily one alone
+/// (as in `Cycle::visible`: by the Bayesian information criterion with three times its
+/// two parameters); else the wave must also explain the window as well as a parabola and
+/// as two lines meeting at its break (see [`wave_over_week`]). Over a week, a line takes
+/// the wave's rising half for growth.
+fn weekly_growth(grid: &Grid) -> bool {
     let span = (grid.len() as i64).saturating_mul(grid.step_ms);
     if !(WEEKLY_WAVE_DAYS * DAY_MS..CYCLIC_DAYS * DAY_MS).contains(&span) {
         return false;
     }
-    let Ok(wave) = Cycle::fit_weekly(grid) else {
-        return false;
-    };
-    if wave.slope_t().abs() >= CYCLE_SLOPE_T {
-        return false;
+    match Cycle::fit(grid) {
+        Ok(daily) if daily.visible() => {
+            let Ok(both) = Cycle::fit_daily_weekly(grid) else {
+                return false;
+            };
+            let n = grid.len() as f64;
+            let floor = 1e-12 * daily.sse().max(f64::MIN_POSITIVE);
+            both.slope_t().abs() >= CYCLE_SLOPE_T
+                && n * ((daily.sse() + floor) / (both.sse() + floor)).ln() > 3.0 * 2.0 * n.ln()
+        }
+        _ => {
+            wave_over_week(grid).is_some_and(|w| w.visible() && w.slope_t().abs() >= CYCLE_SLOPE_T)
+        }
     }
-    let Ok(curve) = Quadratic::fit(grid) else {
-        return false;
-    };
-    let wave = quadratic::bic(wave.sse(), grid.len(), 4);
-    let start = regime_start(grid);
-    let broken = line_sse(&grid.values[..start]) + line_sse(&grid.values[start..]);
-    wave <= curve.bic() && (start == 0 || wave <= quadratic::bic(broken, grid.len(), 5))
 }
 
 /// Whether the current regime began with a purge: at the break, the line after it starts
@@ -387,6 +471,9 @@ const WEEKLY_WAVE_DAYS: i64 = 5;
 /// to be extrapolated.
 const CYCLE_SLOPE_T: f64 = 2.0;
 
+/// Parameters of a line with a daily cycle (see `cycle`).
+const CYCLE_PARAMETERS: usize = 4;
+
 /// On a short window with a visible daily cycle, the line with that cycle (without its
 /// slope when the slope is lost in the noise), with a description; else `None`.
 fn short_cycle(grid: &Grid) -> Option<(Fit, String)> {
@@ -394,6 +481,21 @@ fn short_cycle(grid: &Grid) -> Option<(Fit, String)> {
         return None;
     }
     let cycle = Cycle::fit(grid).ok().filter(Cycle::visible)?;
+    if let Ok(day) = RepeatedDay::fit(grid)
+        && day.explains_better(|t| cycle.predict(t).mean, CYCLE_PARAMETERS)
+    {
+        return Some(if day.trends() {
+            (
+                Fit::Repeat(day),
+                "linear: the last day repeated, with its drift".into(),
+            )
+        } else {
+            (
+                Fit::Repeat(day),
+                "linear: the last day repeated, no drift".into(),
+            )
+        });
+    }
     Some(if cycle.slope_t().abs() >= CYCLE_SLOPE_T {
         (Fit::Cycle(cycle), "linear with a daily cycle".into())
     } else {
@@ -416,9 +518,10 @@ fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<
         all.push(Candidate::Weekdays);
     }
     let cyclic = cyclic(grid) || wave;
-    // Under two weeks a weekly purge is seen once at most, and on the tuning traces the
-    // regime line since it was right about as often as not.
-    let purged = !is_under(grid, CYCLIC_DAYS) && purged(grid, direction);
+    // Under two weeks a weekly purge is seen once at most, and the regime line since it
+    // repeats it (see `purge`); Holt since it would follow the growth between purges.
+    let purge = purged(grid, direction);
+    let purged = !is_under(grid, CYCLIC_DAYS) && purge;
     if !cyclic && !purged && regime_start(grid) > 0 {
         all.push(Candidate::RegimeLine);
     }
@@ -426,8 +529,11 @@ fn candidates(grid: &Grid, season: Option<Season>, direction: Direction) -> Vec<
     {
         all.push(Candidate::Quadratic);
     }
+    if weekly_growth(grid) {
+        all.push(Candidate::WeeklyCycle);
+    }
     all.push(Candidate::TheilSen);
-    if !cyclic && !purged {
+    if !cyclic && !purge {
         all.push(Candidate::Holt);
     }
     // A daily season only where the history shows one: on a trend with noise,
@@ -457,6 +563,15 @@ pub(crate) fn choose(
     let (cleaned, _) = bursts::remove(grid, backtest::noise(grid));
     let grid = &cleaned;
     if let Some((fit, detail)) = short_cycle(grid) {
+        // The day repeated without its drift says "no crossing" where the line over the
+        // window may cross, with no backtest to show the line wrong: the drift stays.
+        let (fit, detail) = match fit {
+            Fit::Repeat(day) if !day.trends() && line_crosses(grid, request, until_ms) => (
+                Fit::Repeat(day.with_measured_drift()),
+                "linear: the last day repeated, with its drift".into(),
+            ),
+            fit => (fit, detail),
+        };
         // A day or two of a daily wave says little about the weeks ahead: the band holds
         // the plain line and no trend at all too.
         let mut envelope: Vec<Fit> = [Candidate::Line, Candidate::Level]
@@ -497,7 +612,8 @@ pub(crate) fn choose(
         && records[chosen.0].1.false_alarms(recent)
     {
         // The trend helped no more than no trend at all: not enough to raise an alarm.
-        chosen = (level, fit_of(Candidate::Level)?);
+        let i = unrefuted(&records, level, recent, any_levels);
+        chosen = (i, fit_of(records[i].0)?);
     }
     if !crosses(&chosen.1) {
         let line = Fit::new(ModelChoice::Linear, grid, until_ms, None)?;
@@ -544,8 +660,21 @@ pub(crate) fn choose(
             &record.pairs,
             envelope,
         ),
-        candidate.describe(grid),
+        candidate.describe(grid, direction),
     ))
+}
+
+/// Whether the least-squares line over `grid` reaches the threshold within the horizon.
+fn line_crosses(grid: &Grid, request: &ForecastRequest<'_>, until_ms: i64) -> bool {
+    Fit::new(ModelChoice::Linear, grid, until_ms, None).is_ok_and(|line| {
+        backtest::crosses(
+            &line,
+            request.now_ms,
+            request.horizon_ms,
+            request.threshold,
+            request.direction,
+        )
+    })
 }
 
 /// The lines with the window's slope at the ends of its 95 % interval (see
@@ -562,6 +691,24 @@ fn slope_bounds(grid: &Grid) -> Vec<Fit> {
 /// The band also holds the paths of candidates scoring within this factor of the best:
 /// where the backtest cannot tell two models apart, the truth may follow either.
 const PLAUSIBLE_WITHIN: f64 = 2.0;
+
+/// What replaces a winner whose rises were false alarms: the best-scoring candidate whose
+/// own rises were not (from origin `recent` on), when it scored better than the level at
+/// `level`; else the level. After a purge, the line over the whole window promised rises
+/// that the purge in its held-out parts broke, while the line since the purge kept its
+/// own: that is no reason to forecast no trend at all.
+fn unrefuted(
+    records: &[(Candidate, Record)],
+    level: usize,
+    recent: usize,
+    any_levels: bool,
+) -> usize {
+    let score = |i: usize| records[i].1.score(any_levels);
+    (0..records.len())
+        .filter(|&i| i != level && !records[i].1.false_alarms(recent) && score(i) < score(level))
+        .min_by(|&a, &b| score(a).total_cmp(&score(b)))
+        .unwrap_or(level)
+}
 
 /// The candidates other than `chosen` that the backtest could not rule out.
 fn plausible(
@@ -632,7 +779,9 @@ pub(crate) fn backtest_all(
     (!records.is_empty()).then_some(records)
 }
 
-/// The index of the simplest candidate within [`SIMPLER_WITHIN`] of the best score.
+/// The index of the simplest candidate within [`SIMPLER_WITHIN`] of the best score; when
+/// the held-out data made new levels, of those, the simplest within [`SIMPLER_WITHIN`] of
+/// the best value error among them (see the module docs).
 fn pick(records: &[(Candidate, Record)], any_levels: bool) -> usize {
     let scores: Vec<f64> = records.iter().map(|(_, r)| r.score(any_levels)).collect();
     let best = scores
@@ -640,10 +789,26 @@ fn pick(records: &[(Candidate, Record)], any_levels: bool) -> usize {
         .copied()
         .filter(|s| s.is_finite())
         .fold(f64::INFINITY, f64::min);
-    scores
+    let close: Vec<usize> = (0..scores.len())
+        .filter(|&i| scores[i] <= best * SIMPLER_WITHIN)
+        .collect();
+    if !any_levels {
+        return close.first().copied().unwrap_or(0);
+    }
+    // Crossing errors saturate: a candidate that never reaches a level scores the limit
+    // however near it came, so candidates this close on crossings are told apart by how
+    // well they followed the held-out values.
+    let values: Vec<f64> = close.iter().map(|&i| records[i].1.score(false)).collect();
+    let best_value = values
         .iter()
-        .position(|&s| s <= best * SIMPLER_WITHIN)
-        .unwrap_or(0)
+        .copied()
+        .filter(|s| s.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    close
+        .iter()
+        .zip(&values)
+        .find(|&(_, &v)| v <= best_value * SIMPLER_WITHIN)
+        .map_or(0, |(&i, _)| i)
 }
 
 #[cfg(test)]

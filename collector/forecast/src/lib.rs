@@ -8,7 +8,11 @@
 //!   value and a 95 % band at any later time.
 //! - `quadratic`: a quadratic trend, for growth that accelerates (used by `auto`).
 //! - `bursts`: short bursts taken out of the grid before `auto` fits anything.
-//! - `cycle`: a line with a daily cycle, for a day or two of history (used by `auto`).
+//! - `cycle`: a line with a daily cycle, for a day or two of history, or with a weekly one
+//!   (used by `auto`).
+//! - `repeat`: the last day repeated with its drift, for a day or two of a daily cycle that
+//!   is no sine (used by `auto`).
+//! - `purge`: a line since a purge, the purge repeating on the calendar (used by `auto`).
 //! - `weekdays`: a line on a clock that stops at weekends (used by `auto`).
 //! - `changepoint`: where the current regime began (the last step or change of slope).
 //! - `auto`: picks a model per series by rolling-origin backtest, never quieter than a
@@ -46,7 +50,9 @@ mod grid;
 mod holt;
 mod holt_winters;
 mod linear;
+mod purge;
 mod quadratic;
+mod repeat;
 mod stats;
 mod theil_sen;
 mod weekdays;
@@ -198,10 +204,14 @@ pub(crate) enum Fit {
     Linear(linear::Line),
     /// A quadratic trend (reported as [`ModelChoice::Linear`]: least squares).
     Quadratic(quadratic::Quadratic),
+    /// The last day repeated with a drift (reported as [`ModelChoice::Linear`]).
+    Repeat(repeat::RepeatedDay),
     /// A line with a daily cycle (reported as [`ModelChoice::Linear`]: least squares).
     Cycle(cycle::Cycle),
     /// A line on the weekday clock (reported as [`ModelChoice::Linear`]: least squares).
     Weekdays(weekdays::WeekdayLine),
+    /// A line since a purge, the purge recurring (reported as [`ModelChoice::Linear`]).
+    Purge(purge::RecurringPurge),
     /// Another fit with its band replaced by one calibrated on backtest errors.
     Calibrated(Box<band::Calibrated>),
     /// Theil–Sen.
@@ -241,9 +251,12 @@ impl Fit {
     /// Which model this is.
     fn choice(&self) -> ModelChoice {
         match self {
-            Fit::Linear(_) | Fit::Quadratic(_) | Fit::Cycle(_) | Fit::Weekdays(_) => {
-                ModelChoice::Linear
-            }
+            Fit::Linear(_)
+            | Fit::Quadratic(_)
+            | Fit::Repeat(_)
+            | Fit::Cycle(_)
+            | Fit::Weekdays(_)
+            | Fit::Purge(_) => ModelChoice::Linear,
             Fit::Calibrated(c) => c.inner().choice(),
             Fit::TheilSen(_) => ModelChoice::TheilSen,
             Fit::Holt(_) => ModelChoice::Holt,
@@ -256,8 +269,10 @@ impl Fit {
         match self {
             Fit::Linear(m) => m.predict(t_ms),
             Fit::Quadratic(m) => m.predict(t_ms),
+            Fit::Repeat(m) => m.predict(t_ms),
             Fit::Cycle(m) => m.predict(t_ms),
             Fit::Weekdays(m) => m.predict(t_ms),
+            Fit::Purge(m) => m.predict(t_ms),
             Fit::Calibrated(m) => m.predict(t_ms),
             Fit::TheilSen(m) => m.predict(t_ms),
             Fit::Holt(m) => m.predict(t_ms),

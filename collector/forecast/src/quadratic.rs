@@ -6,6 +6,9 @@
 //!   ŷ(u₀) ± t(0.975, n−3) · s · sqrt(1 + x₀ᵀ (XᵀX)⁻¹ x₀),   x₀ = (1, u₀, u₀²),  s² = SSE / (n − 3)
 //! ```
 //!
+//! An interpolated point (a gap, see `grid`) weighs nothing: a gap filled along a straight
+//! line up to the last few samples is not a bend.
+//!
 //! It follows growth that accelerates (a disk filling faster and faster). `auto` offers
 //! it only when the curvature bends towards the threshold: a quadratic bending away
 //! would turn over and never cross, which is the costly mistake (see `auto`).
@@ -45,14 +48,15 @@ impl Quadratic {
                 "a quadratic trend needs 4 points, have {n}"
             )));
         }
+        let (w, observed) = observed_weights(grid);
         let centre = (n - 1) as f64 / 2.0;
         let scale = centre.max(1.0);
-        // Normal equations: sums of u⁰…u⁴ and of y·u⁰…y·u².
+        // Normal equations: weighted sums of u⁰…u⁴ and of y·u⁰…y·u².
         let mut powers = [0.0; 5];
         let mut moments = [0.0; 3];
-        for (k, &v) in y.iter().enumerate() {
+        for (k, (&v, &w)) in y.iter().zip(&w).enumerate() {
             let u = (k as f64 - centre) / scale;
-            let mut p = 1.0;
+            let mut p = w;
             for (i, power) in powers.iter_mut().enumerate() {
                 *power += p;
                 if i < 3 {
@@ -72,11 +76,12 @@ impl Quadratic {
         let coefficients: [f64; 3] =
             std::array::from_fn(|i| (0..3).map(|j| inverse[i][j] * moments[j]).sum());
         let mut sse = 0.0;
-        for (k, &v) in y.iter().enumerate() {
+        for (k, (&v, &w)) in y.iter().zip(&w).enumerate() {
             let u = (k as f64 - centre) / scale;
             let r = v - (coefficients[0] + coefficients[1] * u + coefficients[2] * u * u);
-            sse += r * r;
+            sse += w * r * r;
         }
+        let n = observed;
         let s = (sse / (n - 3) as f64).sqrt();
         Ok(Quadratic {
             start_ms: grid.start_ms,
@@ -140,6 +145,23 @@ impl Quadratic {
     }
 }
 
+/// 1 for an observed point, 0 for an interpolated one, and how many are observed; every
+/// point weighs 1 when fewer than 4 are observed. Unlike `linear`, a point does not weigh
+/// by its samples: the grid's buckets hold two or three samples by the phase of the
+/// sampling against the grid, and the curvature test (see `auto`) should not turn on it.
+fn observed_weights(grid: &Grid) -> (Vec<f64>, usize) {
+    let observed = grid.weights.iter().filter(|&&w| w > 0.0).count();
+    if observed < 4 {
+        return (vec![1.0; grid.len()], grid.len());
+    }
+    let weights = grid
+        .weights
+        .iter()
+        .map(|&w| if w > 0.0 { 1.0 } else { 0.0 })
+        .collect();
+    (weights, observed)
+}
+
 /// The inverse of a symmetric 3×3 matrix by cofactors; `None` when it is singular.
 fn invert(m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     let cofactor = |r: usize, c: usize| {
@@ -196,6 +218,20 @@ mod tests {
             far.upper - far.lower > 2.0 * (near.upper - near.lower),
             "{far:?}"
         );
+    }
+
+    #[test]
+    fn a_filled_gap_is_not_a_bend() {
+        // A line, with a gap whose fill runs off it (to a few high samples after it): the
+        // fill weighs nothing, and the fit is the line with no curvature.
+        let mut g = grid((0..100).map(|k| 0.5 * k as f64).collect());
+        for k in 80..97 {
+            g.values[k] += 0.2 * (k - 79) as f64;
+            g.weights[k] = 0.0;
+        }
+        let q = Quadratic::fit(&g).expect("fit");
+        assert!(q.curvature().abs() < 1e-9, "{}", q.curvature());
+        assert!((q.predict(150_000).mean - 75.0).abs() < 1e-6);
     }
 
     #[test]

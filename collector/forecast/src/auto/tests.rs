@@ -206,3 +206,92 @@ fn growth_since_a_purge_is_not_a_regime_of_its_own() {
     let below = candidates(&series(-30.0), None, Direction::Below);
     assert!(below.contains(&Candidate::RegimeLine), "{below:?}");
 }
+
+/// A record with the given crossing and value errors (one origin, one level).
+fn record(crossing: f64, values: f64, evidence: Vec<(f64, f64)>) -> Record {
+    Record {
+        crossing,
+        levels: 1.0,
+        values,
+        origins: 1.0,
+        evidence,
+        pairs: Vec::new(),
+    }
+}
+
+#[test]
+fn candidates_alike_on_crossings_are_told_apart_by_the_values() {
+    // Every candidate was too slow for the levels the held-out data made: the same
+    // crossing error. The regime line followed the values, the level did not.
+    let records = vec![
+        (Candidate::Level, record(100.0, 0.05, vec![])),
+        (Candidate::Line, record(100.0, 0.04, vec![])),
+        (Candidate::RegimeLine, record(99.0, 0.01, vec![])),
+    ];
+    assert_eq!(pick(&records, true), 2);
+    // Within 5 % on the values too, the simpler one.
+    let records = vec![
+        (Candidate::Level, record(100.0, 0.0102, vec![])),
+        (Candidate::Line, record(100.0, 0.04, vec![])),
+        (Candidate::RegimeLine, record(99.0, 0.01, vec![])),
+    ];
+    assert_eq!(pick(&records, true), 0);
+    // A clearly better crossing score still wins whatever the values say.
+    let records = vec![
+        (Candidate::Level, record(100.0, 0.001, vec![])),
+        (Candidate::Line, record(50.0, 0.04, vec![])),
+    ];
+    assert_eq!(pick(&records, true), 1);
+}
+
+#[test]
+fn a_false_alarm_gives_way_to_a_trend_whose_rises_held() {
+    // The line's rises were missed (a purge in its held-out part); the regime line's were
+    // kept, or never promised, and it scored better than the level.
+    let records = vec![
+        (Candidate::Level, record(170.0, 0.01, vec![(0.0, 0.0); 2])),
+        (
+            Candidate::Line,
+            record(60.0, 0.02, vec![(94.0, 0.0), (38.0, 0.0)]),
+        ),
+        (
+            Candidate::RegimeLine,
+            record(110.0, 0.01, vec![(0.0, 0.0), (0.0, 0.0)]),
+        ),
+        (
+            Candidate::TheilSen,
+            record(61.0, 0.02, vec![(94.0, 0.0), (0.0, 38.0)]),
+        ),
+    ];
+    assert_eq!(unrefuted(&records, 0, 0, true), 2);
+    // Scoring no better than the level, it does not replace the level.
+    let records = vec![
+        (Candidate::Level, record(100.0, 0.01, vec![(0.0, 0.0)])),
+        (Candidate::Line, record(60.0, 0.02, vec![(94.0, 0.0)])),
+        (Candidate::RegimeLine, record(110.0, 0.01, vec![(0.0, 0.0)])),
+    ];
+    assert_eq!(unrefuted(&records, 0, 0, true), 0);
+}
+
+#[test]
+fn a_week_that_began_with_a_purge_has_no_holt_and_its_regime_line_repeats_the_purge() {
+    // A week, hourly, growing 0.1 an hour; 3 days before the end a purge takes 12 off.
+    let values: Vec<f64> = (0..168)
+        .map(|k| 0.1 * k as f64 + 0.05 * wobble(k) - if k >= 96 { 12.0 } else { 0.0 })
+        .collect();
+    let grid = hourly(values);
+    let all = candidates(&grid, None, Direction::Above);
+    assert!(
+        all.contains(&Candidate::RegimeLine) && !all.contains(&Candidate::Holt),
+        "{all:?}"
+    );
+    let fit = Candidate::RegimeLine
+        .fit(&grid, 400 * 3_600_000, Direction::Above)
+        .expect("fit");
+    // Due again at 96 + 168 hours: just before it the line since the purge, just after
+    // it 12 less.
+    let before = fit.predict(263 * 3_600_000).mean;
+    let after = fit.predict(264 * 3_600_000).mean;
+    assert!((before - (26.3 - 12.0)).abs() < 0.2, "{before}");
+    assert!((after - (26.4 - 24.0)).abs() < 0.5, "{after}");
+}

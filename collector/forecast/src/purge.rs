@@ -1,0 +1,128 @@
+//! A line since a purge, with the purge repeated on the calendar: for growth that a
+//! cleanup (a weekly purge, a log rotation) cuts back now and then.
+//!
+//! ```text
+//!   y(t) = a + b·(t − t_p) − D·⌊(t − t_p) / P⌋      for t after the purge at t_p
+//! ```
+//!
+//! a + b·(t − t_p) is the least-squares line since the purge, D the drop at it (where the
+//! line before it got to, less where the line after it starts), P the period.
+//!
+//! A purge seen once says little about its period, but a cleanup is a scheduled job and
+//! schedules follow the calendar. The window shows this purge only, so the period is at
+//! least the longer of the stretches before and after it (else another purge would be in
+//! the window); P is the shortest calendar period — a day, a week — that long. When no
+//! calendar period is (the purge is more than a week from one end of the window), it
+//! is not taken to recur and the fit is the line since it.
+//!
+//! Until the next purge this is the line since the purge; after it, the series drops as
+//! it did and grows again, so the peaks before each purge rise by b·P − D a period: a
+//! line since a purge that crosses the threshold only after the next purge is due crosses
+//! later, at one of those peaks, or never when they do not rise.
+
+use super::grid::{DAY_MS, Grid};
+use super::linear::Line;
+use super::stats::least_squares;
+use super::{ForecastError, Prediction};
+
+/// Calendar periods a purge may recur with, shortest first.
+const PERIODS_MS: [i64; 2] = [DAY_MS, 7 * DAY_MS];
+
+/// A line since a purge, the purge repeating.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecurringPurge {
+    /// The line since the purge.
+    line: Line,
+    /// When the purge happened (the first point after it).
+    purge_ms: i64,
+    /// The drop at each purge, signed (negative for a drop in value).
+    jump: f64,
+    /// The period; `None` when no calendar period fits the window.
+    period_ms: Option<i64>,
+}
+
+impl RecurringPurge {
+    /// Fits the line since point `start` of `grid` (where the purge happened) and the jump
+    /// there, with the period the window allows.
+    pub fn fit(grid: &Grid, start: usize) -> Result<Self, ForecastError> {
+        let n = grid.len();
+        if start < 3 || start + 3 > n {
+            return Err(ForecastError::NotEnoughData(format!(
+                "a purge needs 3 points either side, have {start} before and {} after",
+                n.saturating_sub(start)
+            )));
+        }
+        let regime = grid.suffix(start);
+        let line = Line::fit(&regime)?;
+        let (a0, b0) = least_squares(&grid.values[..start]);
+        let (a1, _) = least_squares(&grid.values[start..]);
+        let jump = a1 - (a0 + b0 * start as f64);
+        let before = start as i64 * grid.step_ms;
+        let after = (n - start) as i64 * grid.step_ms;
+        let shortest = before.max(after);
+        let period_ms = PERIODS_MS.into_iter().find(|&p| p >= shortest);
+        Ok(RecurringPurge {
+            line,
+            purge_ms: grid.time(start),
+            jump,
+            period_ms,
+        })
+    }
+
+    /// Days between purges; `None` when the purge is not taken to recur.
+    pub fn period_days(&self) -> Option<f64> {
+        self.period_ms.map(|p| p as f64 / DAY_MS as f64)
+    }
+
+    /// The value and band at `t_ms`: the line's, less the purges due by then.
+    pub fn predict(&self, t_ms: i64) -> Prediction {
+        let p = self.line.predict(t_ms);
+        let Some(period) = self.period_ms else {
+            return p;
+        };
+        let purges = (t_ms - self.purge_ms).div_euclid(period).max(0) as f64;
+        let shift = purges * self.jump;
+        Prediction {
+            mean: p.mean + shift,
+            lower: p.lower + shift,
+            upper: p.upper + shift,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hourly points for 7 days: rising 0.01 an hour, a drop of 0.5 three days in.
+    fn weekly() -> Grid {
+        let values = (0..168)
+            .map(|k| 0.01 * k as f64 - if k >= 72 { 0.5 } else { 0.0 })
+            .collect();
+        Grid::even(0, 3_600_000, values)
+    }
+
+    #[test]
+    fn a_purge_seen_once_in_a_week_recurs_a_week_later() {
+        let fit = RecurringPurge::fit(&weekly(), 72).expect("fit");
+        assert_eq!(fit.period_ms, Some(7 * DAY_MS));
+        let hour = |k: i64| fit.predict(k * 3_600_000).mean;
+        // Before the next purge (72 + 168 = 240 h) the line since the purge...
+        assert!((hour(239) - (2.39 - 0.5)).abs() < 1e-9, "{}", hour(239));
+        // ... after it one drop more.
+        assert!((hour(240) - (2.40 - 1.0)).abs() < 1e-9, "{}", hour(240));
+    }
+
+    #[test]
+    fn a_purge_far_from_both_ends_is_not_weekly() {
+        // 20 days, hourly, a drop after 10 days: a weekly purge would show twice.
+        let values = (0..480)
+            .map(|k| 0.01 * k as f64 - if k >= 240 { 0.5 } else { 0.0 })
+            .collect();
+        let grid = Grid::even(0, 3_600_000, values);
+        let fit = RecurringPurge::fit(&grid, 240).expect("fit");
+        assert_eq!(fit.period_ms, None);
+        let late = fit.predict(1_000 * 3_600_000).mean;
+        assert!((late - (10.0 - 0.5)).abs() < 1e-9, "{late}");
+    }
+}
