@@ -1,6 +1,7 @@
 //! The rolling-origin backtest behind `auto` (see there for what is scored and why).
 
 use super::Candidate;
+use super::shape::min_regime;
 use crate::band::Pair;
 use crate::cycle::Cycle;
 use crate::grid::DAY_MS;
@@ -152,6 +153,13 @@ pub(crate) fn judge(
     else {
         return false;
     };
+    // A training part whose observed points span less than the shortest regime (the rest
+    // of it a filled gap) is too short a fit to extrapolate: what it predicts tests no
+    // candidate, and the origin neither scores nor counts as evidence.
+    if observed_span(&grid.weights[..origin]) < min_regime(grid) {
+        record.evidence.push((0.0, 0.0));
+        return true;
+    }
     let predicted: Vec<f64> = (0..limit)
         .map(|j| fit.predict(grid.time(origin + j)).mean)
         .collect();
@@ -232,6 +240,17 @@ pub(crate) fn judge(
     }
     record.origins += weight;
     true
+}
+
+/// Points from the first observed point of `weights` (above 0) to the last, both counted;
+/// 0 when none is.
+fn observed_span(weights: &[f64]) -> usize {
+    let first = weights.iter().position(|&w| w > 0.0);
+    let last = weights.iter().rposition(|&w| w > 0.0);
+    match (first, last) {
+        (Some(first), Some(last)) => last - first + 1,
+        _ => 0,
+    }
 }
 
 /// A centred moving average over 2·[`SMOOTHING`] + 1 points (fewer at the ends), so the

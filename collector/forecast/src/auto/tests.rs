@@ -1,3 +1,4 @@
+use super::shape::{quadratic_span, weekly_visible};
 use super::*;
 
 /// A request for `hours` ahead (only the horizon, season and direction matter here).
