@@ -83,11 +83,11 @@ impl RocksStore {
     /// call able to write them, they are looked up, and the missing ones written under the
     /// host's own lock, which keeps its count. A call that finds one of its label sets
     /// claimed by another waits for that call to finish and starts again. The creation
-    /// write is prepared before the host's lock (ids, postings). It is not synced on its own: the samples of these series are
-    /// appended after it through the same write-ahead log, so the append that acknowledges
-    /// them (synced when `storage.sync` is on) makes the creation durable too, and a
-    /// creation no acknowledged sample depends on may be lost harmlessly (its id is never
-    /// reused: ids continue above the highest one stored).
+    /// write is prepared before the host's lock (ids, postings). It is not synced on its
+    /// own: the samples of these series are appended after it through the same write-ahead
+    /// log, so the append that acknowledges them (synced when `storage.sync` is on) makes
+    /// the creation durable too, and a creation no acknowledged sample depends on may be
+    /// lost harmlessly (its id is never reused: ids continue above the highest one stored).
     pub(crate) fn find_or_create_ids(
         &self,
         host: &str,
