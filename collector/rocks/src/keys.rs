@@ -186,7 +186,14 @@ pub(crate) fn get_lp(mut input: &[u8]) -> Option<(&[u8], usize)> {
 }
 
 pub(crate) fn encode_labelset(labels: &Labels) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+    // Exact for names and values under 128 bytes (a one-byte length each), so the key is
+    // allocated once.
+    let len = labels
+        .pairs()
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 2)
+        .sum();
+    let mut out = Vec::with_capacity(len);
     for (name, value) in labels.pairs() {
         put_lp(&mut out, name.as_bytes());
         put_lp(&mut out, value.as_bytes());

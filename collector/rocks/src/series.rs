@@ -209,7 +209,10 @@ impl RocksStore {
     /// write that creates them: the id both ways, and one posting merge per label pair and
     /// shard the call touches (`postings.rs`).
     fn plan_creation(&self, keys: &[Vec<u8>], series: &[Labels], which: &[usize]) -> Creation {
-        let mut batch = WriteBatch::default();
+        // Room for the whole write up front (the label set twice, ids, framing, and about a
+        // posting merge per series), where growing it copied it again at each doubling.
+        let bytes = which.iter().map(|&i| 2 * keys[i].len() + 64).sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes);
         let by_id = self.cf(CF_SERIES_BY_ID);
         let mut postings = PostingWrites::default();
         // One range of consecutive ids for the call, even while other hosts create series:
