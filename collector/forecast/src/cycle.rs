@@ -151,8 +151,7 @@ impl Cycle {
     /// information criterion with a margin, `n·ln(SSE_line/SSE) > 3·(p − 2)·ln n`.
     pub fn visible(&self) -> bool {
         let n = self.n as f64;
-        let floor = 1e-12 * self.line_sse.max(f64::MIN_POSITIVE);
-        n * ((self.line_sse + floor) / (self.sse + floor)).ln() > 3.0 * (self.p - 2) as f64 * n.ln()
+        super::stats::bic_gain(self.line_sse, self.sse, n) > 3.0 * (self.p - 2) as f64 * n.ln()
     }
 
     /// Squared residuals about the fit.

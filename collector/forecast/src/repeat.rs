@@ -30,7 +30,7 @@
 use super::grid::{DAY_MS, Grid};
 use super::theil_sen::RobustLine;
 use super::{ForecastError, Prediction};
-use crate::stats::Z_975;
+use crate::stats::{self, Z_975};
 
 /// Points either side in the moving average of the profile.
 const SMOOTHING: usize = 2;
@@ -73,12 +73,7 @@ impl RepeatedDay {
                 ))
             })?;
         let raw = &grid.values[n - period..];
-        let profile: Vec<f64> = (0..period)
-            .map(|k| {
-                let window = &raw[k.saturating_sub(SMOOTHING)..(k + SMOOTHING + 1).min(period)];
-                window.iter().sum::<f64>() / window.len() as f64
-            })
-            .collect();
+        let profile = stats::centred_mean(raw, SMOOTHING);
         // Residuals about a 5-point mean are √(4/5) of the noise.
         let k = (2 * SMOOTHING + 1) as f64;
         let sse: f64 = raw.iter().zip(&profile).map(|(y, p)| (y - p).powi(2)).sum();
@@ -120,8 +115,7 @@ impl RepeatedDay {
             })
             .sum();
         let n = period as f64;
-        let floor = 1e-12 * theirs.max(f64::MIN_POSITIVE);
-        n * ((theirs + floor) / (self.sse + floor)).ln() > (own - parameters as f64) * n.ln()
+        stats::bic_gain(theirs, self.sse, n) > (own - parameters as f64) * n.ln()
     }
 
     /// Whether the drift was kept (significant).

@@ -24,6 +24,25 @@ pub(crate) fn least_squares(values: &[f64]) -> (f64, f64) {
     (y_mean - slope * x_mean, slope)
 }
 
+/// A centred moving average over `2·half + 1` points (fewer at the ends).
+pub(crate) fn centred_mean(values: &[f64], half: usize) -> Vec<f64> {
+    (0..values.len())
+        .map(|k| {
+            let window = &values[k.saturating_sub(half)..(k + half + 1).min(values.len())];
+            window.iter().sum::<f64>() / window.len() as f64
+        })
+        .collect()
+}
+
+/// `n·ln(simple / rich)` for two residual sums of squares over `n` points, both raised by
+/// a hair of `simple` so that exact fits compare finitely: what a richer fit gains in
+/// log-likelihood. Against `extra parameters · ln n` (times a margin) it is the Bayesian
+/// information criterion's test of whether the richer fit explains clearly more.
+pub(crate) fn bic_gain(simple: f64, rich: f64, n: f64) -> f64 {
+    let floor = 1e-12 * simple.max(f64::MIN_POSITIVE);
+    n * ((simple + floor) / (rich + floor)).ln()
+}
+
 /// The residual sum of squares of [`least_squares`]' line through `values`.
 pub(crate) fn line_sse(values: &[f64]) -> f64 {
     let (a, b) = least_squares(values);

@@ -94,9 +94,8 @@ impl WeekdayLine {
     /// fits the weekday clock worse, not better).
     pub fn clearly_better(&self, grid: &Grid) -> bool {
         let line_sse = super::stats::line_sse(&grid.values);
-        let floor = 1e-12 * line_sse.max(f64::MIN_POSITIVE);
         let n = self.interval.n;
-        n * ((line_sse + floor) / (self.sse + floor)).ln() > 2.0 * n.ln()
+        super::stats::bic_gain(line_sse, self.sse, n) > 2.0 * n.ln()
     }
 
     /// Residual squared error.

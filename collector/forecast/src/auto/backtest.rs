@@ -256,13 +256,7 @@ fn observed_span(weights: &[f64]) -> usize {
 /// A centred moving average over 2·[`SMOOTHING`] + 1 points (fewer at the ends), so the
 /// levels are where the series got to, not where one noisy point did.
 pub(crate) fn smooth(values: &[f64]) -> Vec<f64> {
-    (0..values.len())
-        .map(|k| {
-            let window =
-                &values[k.saturating_sub(SMOOTHING)..(k + SMOOTHING + 1).min(values.len())];
-            window.iter().sum::<f64>() / window.len() as f64
-        })
-        .collect()
+    crate::stats::centred_mean(values, SMOOTHING)
 }
 
 /// [`smooth`] over the observed points only (`weights` above 0); NaN at a point not

@@ -10,7 +10,7 @@ use crate::cycle::Cycle;
 use crate::grid::DAY_MS;
 use crate::grid::Grid;
 use crate::quadratic::{self, Quadratic};
-use crate::stats::{least_squares, line_sse};
+use crate::stats::{bic_gain, least_squares, line_sse};
 use crate::weekdays::WeekdayLine;
 
 /// Where the current regime of `grid` began (see `changepoint`).
@@ -122,9 +122,8 @@ pub(super) fn weekly_visible(grid: &Grid) -> bool {
             .sum::<f64>()
     };
     let (day, week) = (sse(DAY_BINS), sse(WEEK_BINS));
-    let floor = 1e-12 * day.max(f64::MIN_POSITIVE);
     let n_f = n as f64;
-    n_f * ((day + floor) / (week + floor)).ln() > 1.0 * (WEEK_BINS - DAY_BINS) as f64 * n_f.ln()
+    bic_gain(day, week, n_f) > 1.0 * (WEEK_BINS - DAY_BINS) as f64 * n_f.ln()
 }
 
 /// Whether the window holds a weekend and grows clearly more like a line on the weekday
@@ -204,9 +203,8 @@ pub(super) fn weekly_growth(grid: &Grid) -> bool {
                 return false;
             };
             let n = grid.len() as f64;
-            let floor = 1e-12 * daily.sse().max(f64::MIN_POSITIVE);
             both.slope_t().abs() >= CYCLE_SLOPE_T
-                && n * ((daily.sse() + floor) / (both.sse() + floor)).ln() > 3.0 * 2.0 * n.ln()
+                && bic_gain(daily.sse(), both.sse(), n) > 3.0 * 2.0 * n.ln()
         }
         _ => {
             wave_over_week(grid).is_some_and(|w| w.visible() && w.slope_t().abs() >= CYCLE_SLOPE_T)
