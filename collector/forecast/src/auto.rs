@@ -94,7 +94,9 @@
 //! towards the threshold (over twice the noise) by the end of the held-out part, and
 //! whether the data then rose at least a quarter as far (growth by office hours rises by
 //! day and rests at night and at weekends). Its rises were *false alarms* when, weighed
-//! by the held-out lengths, they were missed more than kept — counting only the origins
+//! by the held-out lengths, they were missed more than kept — a miss weighing only by the
+//! weekdays it watched (see `weekdays`: a weekend of rest after growth by office hours is
+//! no evidence against the growth, as a quiet night is not) — counting only the origins
 //! that see the current regime when the window has a break (not under two weeks with a
 //! daily cycle, where nights and weekends read as breaks).
 //! - When the winner crosses within the horizon but its rises were false alarms, the

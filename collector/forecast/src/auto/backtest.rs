@@ -6,6 +6,7 @@ use crate::band::Pair;
 use crate::cycle::Cycle;
 use crate::grid::DAY_MS;
 use crate::grid::Grid;
+use crate::weekdays::weekday_days;
 use crate::{Direction, Fit};
 
 /// Fractions of the window used for training at each origin.
@@ -29,7 +30,8 @@ pub(crate) struct Record {
     pub origins: f64,
     /// Held-out lengths of the origins where the candidate predicted a clear rise
     /// (towards the threshold, over twice the noise) by the end of the held-out part and
-    /// the data rose less than half as far (`missed`) or at least that far (`kept`).
+    /// the data rose less than a quarter as far (`missed`, counting only the weekdays
+    /// watched) or at least that far (`kept`).
     /// One entry per origin, in order: (missed, kept).
     pub evidence: Vec<(f64, f64)>,
     /// Each level's crossing: truth and guess in steps from the origin.
@@ -229,9 +231,10 @@ pub(crate) fn judge(
             .map(|&v| sign * (v - start))
             .fold(f64::NEG_INFINITY, f64::max);
         // Evidence weighs by how long the data was watched, not by the origin's weight:
-        // a few quiet hours at night do not refute a trend.
+        // a few quiet hours at night do not refute a trend. Nor does a quiet weekend: a
+        // miss weighs by the weekdays it watched.
         record.evidence.push(if reached < 0.25 * promised {
-            (len as f64, 0.0)
+            (weekdays_watched(grid, origin, len), 0.0)
         } else {
             (0.0, len as f64)
         });
@@ -240,6 +243,13 @@ pub(crate) fn judge(
     }
     record.origins += weight;
     true
+}
+
+/// Grid steps of weekday time (see `weekdays`) in the `len` points from `origin` on.
+fn weekdays_watched(grid: &Grid, origin: usize, len: usize) -> f64 {
+    let days =
+        weekday_days(grid.time(origin + len - 1) + grid.step_ms) - weekday_days(grid.time(origin));
+    (days * DAY_MS as f64 / grid.step_ms as f64).min(len as f64)
 }
 
 /// Points from the first observed point of `weights` (above 0) to the last, both counted;

@@ -296,3 +296,27 @@ fn a_week_that_began_with_a_purge_has_no_holt_and_its_regime_line_repeats_the_pu
     assert!((before - (26.3 - 12.0)).abs() < 0.2, "{before}");
     assert!((after - (26.4 - 24.0)).abs() < 0.5, "{after}");
 }
+
+#[test]
+fn a_quiet_weekend_does_not_refute_growth_by_weekdays() {
+    // A week of growth on weekdays only, hourly, from a Monday 00:00 to the Sunday
+    // 23:00 after: the backtest's last origins watch nothing but the weekend, where the
+    // line's rises did not come. That is no evidence against them.
+    let monday = (4 + 7 * 2_900) * crate::grid::DAY_MS;
+    let values = (0..7 * 24)
+        .map(|k| {
+            let t = monday + k as i64 * 3_600_000;
+            0.5 + 0.01 * crate::weekdays::weekday_days(t) + 0.0002 * wobble(k)
+        })
+        .collect();
+    let grid = Grid::even(monday, 3_600_000, values);
+    let records =
+        backtest_all(&grid, 30 * 24 * 3_600_000, None, Direction::Above).expect("records");
+    let (_, line) = records
+        .iter()
+        .find(|(c, _)| *c == Candidate::Line)
+        .expect("the line is a candidate");
+    let recent = recent_origins(&grid);
+    assert!(recent > 0, "the weekend reads as a regime of its own");
+    assert!(!line.false_alarms(recent), "{:?}", line.evidence);
+}
