@@ -31,7 +31,9 @@
 //!   weekly wave (see `weekly_growth`), whose rising half a line over one week takes for
 //!   the trend; at an origin too short for it, the line;
 //! - Theil–Sen; Holt since the current regime began (a jump would otherwise be taken
-//!   for trend), undamped when the recent data still trends; Holt–Winters daily where a
+//!   for trend), undamped when the recent data still trends, and only where the slope
+//!   changes (a break, or a quadratic offered): on a straight trend its smoothed slope is
+//!   a noisier estimate of the line's and wins backtests by chance; Holt–Winters daily where a
 //!   daily cycle shows, weekly where the week shows a pattern of its own (quiet weekends,
 //!   a weekly purge): on a trend with noise it would fit the noise as a season.
 //!

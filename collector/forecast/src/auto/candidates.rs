@@ -149,7 +149,11 @@ pub(super) fn candidates(
         all.push(Candidate::WeeklyCycle);
     }
     all.push(Candidate::TheilSen);
-    if !cyclic && !purge {
+    // Holt follows a slope that changes: where the window shows no break and no
+    // curvature, its smoothed slope is a noisier estimate of the line's, and wins a
+    // backtest only by chance.
+    let changing = regime_start(grid) > 0 || all.contains(&Candidate::Quadratic);
+    if !cyclic && !purge && changing {
         all.push(Candidate::Holt);
     }
     // A daily season only where the history shows one: on a trend with noise,

@@ -320,3 +320,22 @@ fn a_quiet_weekend_does_not_refute_growth_by_weekdays() {
     assert!(recent > 0, "the weekend reads as a regime of its own");
     assert!(!line.false_alarms(recent), "{:?}", line.evidence);
 }
+
+#[test]
+fn holt_is_offered_only_where_the_slope_changes() {
+    // Ten days, hourly: a noisy line, then the same line turning three times steeper
+    // for its last three days.
+    let line: Vec<f64> = (0..240)
+        .map(|k| 10.0 + 0.1 * k as f64 + 0.5 * wobble(k))
+        .collect();
+    let turned: Vec<f64> = line
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v + 0.2 * k.saturating_sub(168) as f64)
+        .collect();
+    let holt = |values: Vec<f64>| {
+        candidates(&hourly(values), None, Direction::Above).contains(&Candidate::Holt)
+    };
+    assert!(!holt(line));
+    assert!(holt(turned));
+}
