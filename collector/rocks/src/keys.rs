@@ -15,7 +15,12 @@
 //!   window      = ts.div_euclid(block_ms), i64 with the sign bit flipped; block_ms is fixed
 //!                 when the data directory is created (meta "block_ms")
 //!
-//!   series        labelset                 → id           which id a label set has
+//!   series        0x00 lp(host) labelset   → id           which id a label set has; host
+//!                                                         is its `host` label's value
+//!                                                         ("" without one), so a host's
+//!                                                         series lie together (formats 1
+//!                                                         to 5: labelset alone, re-keyed
+//!                                                         on open)
 //!   series_by_id  id                       → labelset     labels of an id
 //!   posting_lists lp(name) lp(value) shard → ids          ids having name=value, in
 //!                                                         shards of 4,096 (shard = id >> 12,
@@ -60,7 +65,7 @@
 //!                                                         record format in
 //!                                                         `vigil_store::forward` (`forward.rs`)
 //!   meta          "series_count/" host     → u64          series per host
-//!                 "format"                 → u32          on-disk format version (5)
+//!                 "format"                 → u32          on-disk format version (6)
 //!                 "block_ms"               → i64          window length
 //!                 "recent_seq"             → u64          run sequence numbers below it may
 //!                                                         be in use
@@ -130,9 +135,10 @@ pub(crate) const FAMILIES: [&str; 12] = [
 /// packing. Format 4 keeps recent samples as frames of a group of series per append
 /// (`recent_frames`) where 2 and 3 kept one run per series (`recent`). Format 5 keeps
 /// postings as lists per label pair and shard of ids (`posting_lists`) where 1 to 4 kept a
-/// key per series and pair (`postings`). A Vigil that knows only an older format refuses
-/// the directory instead of misreading it.
-pub(crate) const FORMAT_VERSION: u32 = 5;
+/// key per series and pair (`postings`). Format 6 leads each key of `series` with the
+/// series' host ([`series_key`]) where 1 to 5 keyed it by the label set alone. A Vigil
+/// that knows only an older format refuses the directory instead of misreading it.
+pub(crate) const FORMAT_VERSION: u32 = 6;
 pub(crate) const FORMAT_KEY: &[u8] = b"format";
 pub(crate) const BLOCK_MS_KEY: &[u8] = b"block_ms";
 pub(crate) const SEQ_KEY: &[u8] = b"recent_seq";
@@ -201,6 +207,68 @@ pub(crate) fn encode_labelset(labels: &Labels) -> Vec<u8> {
     out
 }
 
+/// The `series` family's key of a label set (format 6): a zero byte, the value of its `host`
+/// label (length-prefixed; empty when it has none), then the set as [`encode_labelset`]
+/// writes it. One host's series lie side by side, so the look-up of a host's series when it
+/// reconnects reads a few blocks where sets led by their metric name were spread over the
+/// whole family, one block each, and a new host's series go into the memtable as one run.
+/// Keys of formats 1 to 5 (the set alone) never start with a zero byte: a set's first
+/// label name is not empty.
+pub(crate) fn series_key(labels: &Labels) -> Vec<u8> {
+    let host = labels.get(HOST_LABEL).as_bytes();
+    let len = 1
+        + 10
+        + host.len()
+        + labels
+            .pairs()
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 2)
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.push(SERIES_KEY_MARK);
+    put_lp(&mut out, host);
+    for (name, value) in labels.pairs() {
+        put_lp(&mut out, name.as_bytes());
+        put_lp(&mut out, value.as_bytes());
+    }
+    out
+}
+
+/// The [`series_key`] of a label set encoded by [`encode_labelset`] (a key of formats 1 to
+/// 5), without decoding it into strings.
+pub(crate) fn series_key_of_encoded(set: &[u8]) -> StoreResult<Vec<u8>> {
+    let mut host: &[u8] = &[];
+    let mut rest = set;
+    while !rest.is_empty() {
+        let (name, used) = get_lp(rest).ok_or_else(|| corrupt("label set"))?;
+        rest = &rest[used..];
+        let (value, used) = get_lp(rest).ok_or_else(|| corrupt("label set"))?;
+        rest = &rest[used..];
+        if name == HOST_LABEL.as_bytes() {
+            host = value;
+        }
+    }
+    let mut out = Vec::with_capacity(1 + 10 + host.len() + set.len());
+    out.push(SERIES_KEY_MARK);
+    put_lp(&mut out, host);
+    out.extend_from_slice(set);
+    Ok(out)
+}
+
+/// The label set of a [`series_key`], encoded as [`encode_labelset`] does.
+pub(crate) fn series_key_labels(key: &[u8]) -> StoreResult<&[u8]> {
+    let rest = key
+        .strip_prefix(&[SERIES_KEY_MARK])
+        .ok_or_else(|| corrupt("series key"))?;
+    let (_, used) = get_lp(rest).ok_or_else(|| corrupt("series key"))?;
+    Ok(&rest[used..])
+}
+
+/// The first byte of every format-6 [`series_key`].
+pub(crate) const SERIES_KEY_MARK: u8 = 0;
+/// The label a [`series_key`] is led by.
+const HOST_LABEL: &str = "host";
+
 pub(crate) fn decode_labelset(mut bytes: &[u8]) -> StoreResult<Labels> {
     let mut pairs = Vec::new();
     while !bytes.is_empty() {
@@ -226,6 +294,47 @@ mod tests {
             ("b".into(), String::new()),
         ]);
         assert_eq!(decode_labelset(&encode_labelset(&labels)).unwrap(), labels);
+    }
+
+    #[test]
+    fn series_keys_lead_with_the_host_and_keep_the_set() {
+        let set = |host: &str, name: &str| {
+            let mut pairs = vec![("__name__", name), ("job", "node")];
+            if !host.is_empty() {
+                pairs.push(("host", host));
+            }
+            Labels::from_pairs(&pairs)
+        };
+        for labels in [
+            set("web-1", "a"),
+            set("", "a"),
+            set("h\0ost", "b"),
+            Labels::new(vec![]),
+        ] {
+            let key = series_key(&labels);
+            assert_eq!(key[0], SERIES_KEY_MARK);
+            let encoded = encode_labelset(&labels);
+            assert_eq!(series_key_labels(&key).unwrap(), encoded.as_slice());
+            // The migration from formats 1 to 5 builds the same key from the old one.
+            assert_eq!(series_key_of_encoded(&encoded).unwrap(), key);
+            // An old key never starts with the mark.
+            assert_ne!(encoded.first(), Some(&SERIES_KEY_MARK));
+        }
+        // One host's series lie together, whatever their metric names.
+        let mut keys = [
+            series_key(&set("b", "a")),
+            series_key(&set("a", "z")),
+            series_key(&set("b", "z")),
+            series_key(&set("a", "a")),
+        ];
+        keys.sort();
+        let hosts: Vec<&str> = keys
+            .iter()
+            .map(|k| decode_labelset(series_key_labels(k).unwrap()).unwrap())
+            .map(|l| if l.get("host") == "a" { "a" } else { "b" })
+            .collect();
+        assert_eq!(hosts, ["a", "a", "b", "b"]);
+        assert!(series_key_labels(b"\x01abc").is_err());
     }
 
     #[test]

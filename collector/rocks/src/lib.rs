@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //! - `open`: settings, column family options, opening, and starting the compactor.
-//! - `migrate`: the on-disk format check on open, and formats 1 to 4 → 5.
+//! - `migrate`: the on-disk format check on open, and formats 1 to 5 → 6.
 //! - `keys`: the column families, the key layout of each, and the encodings they share.
 //! - `store`: `impl Store for RocksStore`, handing each method to the module below.
 //! - `series`: series ids for label sets, created with their postings; series per host.

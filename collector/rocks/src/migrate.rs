@@ -1,5 +1,5 @@
 //! The on-disk format version, checked (or recorded) on open, and the migrations from
-//! formats 1 to 4.
+//! formats 1 to 5.
 //!
 //! Format 1 kept one key per sample (the `samples` family); formats 2 and 3 one run per
 //! series and append (the `recent` family). Opening such a directory moves those samples
@@ -9,11 +9,13 @@
 //! it does for fresh samples. Blocks are the same in formats 2 to 5. Formats 1 to 4 kept a
 //! postings key per series and label pair (`postings`); they move the same way into
 //! `posting_lists` (merges, which a resumed migration may repeat harmlessly: a list is a
-//! set).
+//! set). Formats 1 to 5 keyed the `series` family by the label set alone; its keys are
+//! re-keyed in place, host first (`keys::series_key`).
 
 use crate::keys::{
     BLOCK_MS_KEY, CF_META, CF_POSTINGS, CF_POSTINGS_V4, CF_RECENT, CF_RECENT_V3, CF_SAMPLES_V1,
-    FORMAT_KEY, FORMAT_VERSION, SEQ_KEY, decode_u64, family, get_lp, unflip,
+    CF_SERIES, FORMAT_KEY, FORMAT_VERSION, SEQ_KEY, SERIES_KEY_MARK, decode_u64, family, get_lp,
+    series_key_of_encoded, unflip,
 };
 use crate::postings::{PostingWrites, posting_key};
 use crate::windows::frame::{FrameBuf, group};
@@ -37,6 +39,9 @@ const RUNS_PER_BATCH: usize = 20_000;
 /// Postings keys of formats 1 to 4 moved per atomic write.
 const POSTINGS_PER_BATCH: usize = 200_000;
 
+/// Label sets of formats 1 to 5 re-keyed per atomic write.
+const LABEL_SETS_PER_BATCH: usize = 100_000;
+
 /// Empties family `from` in synced atomic writes of up to `per_batch` keys each: `step`
 /// gets every key and value, then `None` once before each write, and puts what they
 /// become into the write, which also range-deletes the keys it read. A crash mid-way
@@ -45,13 +50,24 @@ fn drain(
     db: &DB,
     from: &ColumnFamily,
     per_batch: usize,
+    step: impl FnMut(Option<(&[u8], &[u8])>, &mut WriteBatch) -> StoreResult<()>,
+) -> StoreResult<u64> {
+    drain_from(db, from, &[], per_batch, step)
+}
+
+/// [`drain`] of the keys of `from` at and after `start` only.
+fn drain_from(
+    db: &DB,
+    from: &ColumnFamily,
+    start: &[u8],
+    per_batch: usize,
     mut step: impl FnMut(Option<(&[u8], &[u8])>, &mut WriteBatch) -> StoreResult<()>,
 ) -> StoreResult<u64> {
     let started = Instant::now();
     let mut moved = 0u64;
     loop {
         let mut iter = db.raw_iterator_cf(from);
-        iter.seek_to_first();
+        iter.seek(start);
         let mut batch = WriteBatch::default();
         let mut first: Option<Vec<u8>> = None;
         let mut last = Vec::new();
@@ -221,6 +237,43 @@ fn from_postings_keys(db: &DB) -> StoreResult<u64> {
     Ok(moved)
 }
 
+/// Re-keys every label set of the `series` family of formats 1 to 5 (the set alone) by
+/// [`series_key`](crate::keys::series_key) (its host first). Old keys start with a label name's length, never 0,
+/// and new ones with 0, so they sort first and the old ones are drained from byte 1 on: a
+/// resumed migration starts at the first key not yet moved. The empty label set (an old
+/// key of no bytes) is moved on its own.
+fn from_labelset_keys(db: &DB) -> StoreResult<u64> {
+    let series = family(db, CF_SERIES)?;
+    let mut moved = drain_from(
+        db,
+        series,
+        &[SERIES_KEY_MARK + 1],
+        LABEL_SETS_PER_BATCH,
+        |item, batch| {
+            if let Some((set, id)) = item {
+                batch.put_cf(series, series_key_of_encoded(set)?, id);
+            }
+            Ok(())
+        },
+    )?;
+    if let Some(id) = db.get_cf(series, []).map_err(engine)? {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(series, series_key_of_encoded(&[])?, id);
+        batch.delete_cf(series, []);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        db.write_opt(batch, &wo).map_err(engine)?;
+        moved += 1;
+    }
+    if moved > 0 {
+        info!(
+            series = moved,
+            "series index re-keyed by host (format {FORMAT_VERSION})"
+        );
+    }
+    Ok(moved)
+}
+
 /// The samples of a format-3 run: each as i64 timestamp and f64 bits, big-endian.
 fn get_run(value: &[u8], out: &mut Vec<(i64, f64)>) -> StoreResult<()> {
     if !value.len().is_multiple_of(16) {
@@ -286,6 +339,9 @@ pub(super) fn prepare_format(db: &DB, dir: &Path, block_duration: Duration) -> S
     }
     if format == Some(1) {
         from_format_1(db, block_ms)?;
+    }
+    if format.is_some_and(|f| f < 6) {
+        from_labelset_keys(db)?;
     }
     if format != Some(FORMAT_VERSION) {
         let mut wo = rocksdb::WriteOptions::default();

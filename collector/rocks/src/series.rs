@@ -2,7 +2,8 @@
 //! limit) when missing, and the number of series per host.
 
 use crate::keys::{
-    CF_META, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, count_key, decode_u64, encode_labelset,
+    CF_META, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, count_key, decode_u64, series_key,
+    series_key_labels,
 };
 use crate::postings::PostingWrites;
 use crate::{RocksStore, engine};
@@ -94,7 +95,7 @@ impl RocksStore {
         series: &[Labels],
         max_series: u64,
     ) -> StoreResult<Vec<SeriesId>> {
-        let keys: Vec<Vec<u8>> = series.iter().map(encode_labelset).collect();
+        let keys: Vec<Vec<u8>> = series.iter().map(series_key).collect();
         loop {
             if let Some(ids) = self.try_create(host, &keys, series, max_series)? {
                 return Ok(ids);
@@ -147,7 +148,7 @@ impl RocksStore {
         // The same label set twice in one call gets one id.
         let mut first_of: HashMap<&[u8], usize> = HashMap::new();
         missing.retain(|&i| *first_of.entry(keys[i].as_slice()).or_insert(i) == i);
-        let mut plan = self.plan_creation(keys, series, &missing);
+        let mut plan = self.plan_creation(keys, series, &missing)?;
         let count_of_host = self.creating.host(host);
         let mut count = count_of_host.lock().unwrap_or_else(|p| p.into_inner());
         let known = match *count {
@@ -208,7 +209,12 @@ impl RocksStore {
     /// Fresh ids for the label sets at `which` (indexes into `keys` and `series`), and the
     /// write that creates them: the id both ways, and one posting merge per label pair and
     /// shard the call touches (`postings.rs`).
-    fn plan_creation(&self, keys: &[Vec<u8>], series: &[Labels], which: &[usize]) -> Creation {
+    fn plan_creation(
+        &self,
+        keys: &[Vec<u8>],
+        series: &[Labels],
+        which: &[usize],
+    ) -> StoreResult<Creation> {
         // Room for the whole write up front (the label set twice, ids, framing, and about a
         // posting merge per series), where growing it copied it again at each doubling.
         let bytes = which.iter().map(|&i| 2 * keys[i].len() + 64).sum();
@@ -220,7 +226,7 @@ impl RocksStore {
         let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
         let mut created: Vec<(usize, SeriesId)> = which.iter().copied().zip(first..).collect();
         for &(i, id) in &created {
-            batch.put_cf(by_id, id.to_be_bytes(), &keys[i]);
+            batch.put_cf(by_id, id.to_be_bytes(), series_key_labels(&keys[i])?);
             for (name, value) in series[i].pairs() {
                 postings.add(name.as_bytes(), value.as_bytes(), id);
             }
@@ -233,10 +239,10 @@ impl RocksStore {
             batch.put_cf(self.cf(CF_SERIES), &keys[i], id.to_be_bytes());
         }
         postings.write(&mut batch, self.cf(CF_POSTINGS));
-        Creation {
+        Ok(Creation {
             batch,
             ids: created.into_iter().collect(),
-        }
+        })
     }
 
     /// [`vigil_store::Store::series_count`]: from the cache of counts (after any creation

@@ -4,7 +4,7 @@
 use crate::keys::{
     CF_BLOCKS, CF_HOSTS, CF_META, CF_POSTINGS, CF_POSTINGS_V4, CF_RECENT, CF_SAMPLES_V1, CF_SERIES,
     CF_SERIES_BY_ID, CF_TIMESTAMPS, FORMAT_KEY, FORMAT_VERSION, encode_labelset, flip, put_lp,
-    unflip,
+    series_key, unflip,
 };
 use crate::{BlockOptions, CompactionReport, RocksOptions, RocksStore};
 use rocksdb::{DB, IteratorMode, Options};
@@ -390,6 +390,65 @@ fn a_format_3_directory_has_its_runs_moved_into_frames() {
 }
 
 #[test]
+fn a_format_5_series_index_is_re_keyed_by_host_also_after_a_crash_midway() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1_000u64;
+    let labels = |id: u64| {
+        Labels::from_pairs(&[
+            ("__name__", &format!("m{}", id % 7)),
+            ("host", &format!("h{}", id / 100)),
+            ("i", &id.to_string()),
+            ("job", "node"),
+        ])
+    };
+    {
+        let db = raw_db(dir.path(), &[CF_SERIES, CF_SERIES_BY_ID, CF_META]);
+        let cf = |name| db.cf_handle(name).unwrap();
+        for id in 1..=n {
+            let set = labels(id);
+            // A migration cut short by a crash: every other label set is re-keyed already.
+            let key = if id % 2 == 0 {
+                series_key(&set)
+            } else {
+                encode_labelset(&set)
+            };
+            db.put_cf(cf(CF_SERIES), key, id.to_be_bytes()).unwrap();
+            db.put_cf(cf(CF_SERIES_BY_ID), id.to_be_bytes(), encode_labelset(&set))
+                .unwrap();
+        }
+        // The empty label set, whose old key has no bytes.
+        db.put_cf(cf(CF_SERIES), [], (n + 1).to_be_bytes()).unwrap();
+        db.put_cf(cf(CF_SERIES_BY_ID), (n + 1).to_be_bytes(), [])
+            .unwrap();
+        db.put_cf(cf(CF_META), FORMAT_KEY, 5u32.to_be_bytes())
+            .unwrap();
+    }
+    let store = open(dir.path());
+    assert_current_format(&store);
+    let mut all: Vec<Labels> = (1..=n).map(labels).collect();
+    all.push(Labels::new(vec![]));
+    assert_eq!(
+        store.resolve_series("h", &all, u64::MAX).unwrap(),
+        (1..=n + 1).collect::<Vec<_>>(),
+        "every label set keeps its id"
+    );
+    let keys: Vec<Box<[u8]>> = store
+        .db
+        .iterator_cf(store.cf(CF_SERIES), IteratorMode::Start)
+        .map(|kv| kv.unwrap().0)
+        .collect();
+    assert_eq!(keys.len() as u64, n + 1, "one key per label set");
+    assert!(keys.iter().all(|k| k.first() == Some(&0)), "all re-keyed");
+    drop(store);
+    // Opening again finds nothing to move.
+    let store = open(dir.path());
+    assert_eq!(
+        store.resolve_series("h", &all[..3], u64::MAX).unwrap(),
+        [1, 2, 3]
+    );
+}
+
+#[test]
 fn a_format_4_directory_has_its_postings_moved_into_lists() {
     let dir = tempfile::tempdir().unwrap();
     // What format 4 wrote: a postings key per series and label pair. 10,000 series, so the
@@ -450,6 +509,20 @@ fn a_format_4_directory_has_its_postings_moved_into_lists() {
     assert_eq!(ids_of(r#"{host="h20", __name__=~"m0|m2"}"#), want);
     let hosts = store.label_values("host", &[], None, usize::MAX).unwrap();
     assert_eq!(hosts.len(), (n / 300 + 1) as usize);
+    // Every label set keeps its id: the series index was re-keyed (format 6), not lost.
+    let known: Vec<Labels> = (1..=n).step_by(97).map(labels).collect();
+    let want: Vec<u64> = (1..=n).step_by(97).collect();
+    assert_eq!(
+        store.resolve_series("h", &known, u64::MAX).unwrap(),
+        want,
+        "known label sets resolve to their ids"
+    );
+    let old_keys = store
+        .db
+        .iterator_cf(store.cf(CF_SERIES), IteratorMode::Start)
+        .filter(|kv| kv.as_ref().unwrap().0.first() != Some(&0))
+        .count();
+    assert_eq!(old_keys, 0, "no key of the old series index is left");
     // A series created after the move joins the lists.
     let new = store
         .resolve_series("h", &[labels(n + 1)], u64::MAX)
