@@ -23,7 +23,9 @@
 #
 # Other settings: SERIES (300), INTERVAL (10s), RAMP (60s), SEED (1), KEEP=1 keeps the work
 # directory (loadgen reports, samples, logs, the data directories), COLLECTOR_ENV="K=V …"
-# extra collector settings. Loopback only; everything started here is stopped by PID.
+# extra collector settings, BUILD=0 runs the release binaries in $CARGO_TARGET_DIR/release
+# as they are (another build's, to compare). Loopback only; everything started here is
+# stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/setup.sh
@@ -51,8 +53,10 @@ if [[ $ONLY != vigil && ! -x /usr/bin/victoria-metrics ]] || ! command -v curl >
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o DPkg::Lock::Timeout=300 victoria-metrics curl >/dev/null
 fi
-echo "building vigil-collector, vigil and vigil-loadgen (release) in $CARGO_TARGET_DIR" >&2
-cargo build --quiet --release -p vigil-collector -p vigil-cli -p vigil-tests --bins
+if [[ ${BUILD:-1} != 0 ]]; then
+  echo "building vigil-collector, vigil and vigil-loadgen (release) in $CARGO_TARGET_DIR" >&2
+  cargo build --quiet --release -p vigil-collector -p vigil-cli -p vigil-tests --bins
+fi
 bin=$CARGO_TARGET_DIR/release
 # One socket per host on each side, plus RocksDB's files.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
