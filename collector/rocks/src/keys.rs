@@ -192,19 +192,26 @@ pub(crate) fn get_lp(mut input: &[u8]) -> Option<(&[u8], usize)> {
 }
 
 pub(crate) fn encode_labelset(labels: &Labels) -> Vec<u8> {
-    // Exact for names and values under 128 bytes (a one-byte length each), so the key is
-    // allocated once.
-    let len = labels
+    let mut out = Vec::with_capacity(labelset_len(labels));
+    put_labelset(&mut out, labels);
+    out
+}
+
+/// The bytes [`encode_labelset`] writes for `labels`: exact for names and values under 128
+/// bytes (a one-byte length each), so a key is allocated once.
+fn labelset_len(labels: &Labels) -> usize {
+    labels
         .pairs()
         .iter()
         .map(|(n, v)| n.len() + v.len() + 2)
-        .sum();
-    let mut out = Vec::with_capacity(len);
+        .sum()
+}
+
+fn put_labelset(out: &mut Vec<u8>, labels: &Labels) {
     for (name, value) in labels.pairs() {
-        put_lp(&mut out, name.as_bytes());
-        put_lp(&mut out, value.as_bytes());
+        put_lp(out, name.as_bytes());
+        put_lp(out, value.as_bytes());
     }
-    out
 }
 
 /// The `series` family's key of a label set (format 6): a zero byte, the value of its `host`
@@ -215,22 +222,8 @@ pub(crate) fn encode_labelset(labels: &Labels) -> Vec<u8> {
 /// Keys of formats 1 to 5 (the set alone) never start with a zero byte: a set's first
 /// label name is not empty.
 pub(crate) fn series_key(labels: &Labels) -> Vec<u8> {
-    let host = labels.get(HOST_LABEL).as_bytes();
-    let len = 1
-        + 10
-        + host.len()
-        + labels
-            .pairs()
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 2)
-            .sum::<usize>();
-    let mut out = Vec::with_capacity(len);
-    out.push(SERIES_KEY_MARK);
-    put_lp(&mut out, host);
-    for (name, value) in labels.pairs() {
-        put_lp(&mut out, name.as_bytes());
-        put_lp(&mut out, value.as_bytes());
-    }
+    let mut out = series_key_start(labels.get(HOST_LABEL).as_bytes(), labelset_len(labels));
+    put_labelset(&mut out, labels);
     out
 }
 
@@ -248,11 +241,17 @@ pub(crate) fn series_key_of_encoded(set: &[u8]) -> StoreResult<Vec<u8>> {
             host = value;
         }
     }
-    let mut out = Vec::with_capacity(1 + 10 + host.len() + set.len());
-    out.push(SERIES_KEY_MARK);
-    put_lp(&mut out, host);
+    let mut out = series_key_start(host, set.len());
     out.extend_from_slice(set);
     Ok(out)
+}
+
+/// A [`series_key`] up to its label set, with room for `set_len` more bytes.
+fn series_key_start(host: &[u8], set_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 10 + host.len() + set_len);
+    out.push(SERIES_KEY_MARK);
+    put_lp(&mut out, host);
+    out
 }
 
 /// The label set of a [`series_key`], encoded as [`encode_labelset`] does.
@@ -335,6 +334,9 @@ mod tests {
             .collect();
         assert_eq!(hosts, ["a", "a", "b", "b"]);
         assert!(series_key_labels(b"\x01abc").is_err());
+        // A damaged old key stops the migration with an error naming it, not a panic.
+        let err = series_key_of_encoded(b"\x08__name__\x05ab").unwrap_err();
+        assert!(err.to_string().contains("label set"), "{err}");
     }
 
     #[test]
