@@ -11,7 +11,9 @@
 //! the last two hours at step 10 s. Times are medians; "CPU" is the process's CPU time
 //! over the evaluation (all threads), steadier than wall time on a shared machine. With
 //! `FQP_SPLIT_S=<unix s>` (say the start of the open window) the read is also timed on
-//! each side of that time.
+//! each side of that time. With `FQP_ENGINE_ONLY=1` only the engine's evaluation runs
+//! (for a profiler's instruction counts: `valgrind --tool=callgrind` with RUNS=1 and
+//! RUNS=N, the difference over N-1 runs is one evaluation, every thread included).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     // FQP_ONLY=<name> runs one of them (for a profiler's sake).
     let only = std::env::var("FQP_ONLY").ok();
+    let engine_only = std::env::var("FQP_ENGINE_ONLY").is_ok_and(|v| v == "1");
     for (name, query, start, end, step, lookback) in cases {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
@@ -93,6 +96,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut eval_cpu = vec![];
         let mut shape = (0, 0, 0);
         for _ in 0..runs {
+            if engine_only {
+                std::hint::black_box(engine.range(query, start, end, step)?);
+                continue;
+            }
             let t = Instant::now();
             let (series, _) = store.select(&selector, usize::MAX)?;
             select.push(t.elapsed());
@@ -136,6 +143,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             shape = (ids.len(), samples, points);
             std::hint::black_box(body);
+        }
+        if engine_only {
+            continue;
         }
         println!(
             "{name}: {} series, {} samples read, {} points out | select {:?}, read (1 thread) {:?}, \
