@@ -9,7 +9,7 @@ use super::select::{StepPoints, gather};
 use super::{Evaluator, StepVector, Val, drop_metric_names, duration_ms, relabel_to};
 use crate::QueryError;
 use crate::label_functions::{LabelReplace, check_label_join, label_join};
-use crate::range_functions::{self, RangeFunction};
+use crate::range_functions::{self, Drops, RangeFunction};
 use vigil_store::{Labels, METRIC_NAME};
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryError> {
@@ -186,6 +186,11 @@ fn range_call(
         let mut points = StepPoints::with_capacity(steps.count.min(samples.len()));
         let mut failure = None;
         let mut step_args = vec![f64::NAN; scalars.len()];
+        // Only `rate` and `increase` look for drops: one pass here spares a pass per window.
+        let drops = match f {
+            RangeFunction::Rate | RangeFunction::Increase => Drops::of(&samples),
+            _ => Drops::Maybe,
+        };
         clock.each_window((at, offset), range, &samples, |step, reference, window| {
             if window.is_empty() || failure.is_some() {
                 return;
@@ -202,13 +207,12 @@ fn range_call(
                 failure = Some(e);
                 return;
             }
-            if let Some(v) = range_functions::apply(
+            if let Some(v) = range_functions::apply_to_series(
                 f,
                 window,
-                reference.saturating_sub(range),
-                reference,
-                steps.time(step),
+                (reference.saturating_sub(range), reference, steps.time(step)),
                 &step_args,
+                drops,
             ) {
                 points.push((step as u32, v));
             }

@@ -11,7 +11,7 @@
 
 use promql_parser::parser::{AtModifier, Offset, VectorSelector};
 
-use super::{Clock, Evaluator, StepVector};
+use super::{Clock, Evaluator, StepVector, offset_ms};
 use crate::QueryError;
 use vigil_store::selector::Selector;
 use vigil_store::{Labels, SeriesId, Store};
@@ -159,28 +159,41 @@ impl Clock {
         mut f: impl FnMut(usize, i64, f64),
     ) {
         let lookback = self.lookback_ms;
-        let mut next = 0; // first sample after the reference time
-        let mut fixed = None;
+        // The latest sample at or before `reference`, if it counts there (`next`: the
+        // first sample after it).
+        let latest = |next: usize, reference: i64| {
+            let (t, v) = *samples.get(next.checked_sub(1)?)?;
+            (t >= reference - lookback && !is_stale(v)).then_some((t, v))
+        };
+        if let Some(reference) = self.pinned(&vs.at, &vs.offset) {
+            // `@` pins the time: every step sees the same sample.
+            let next = samples.partition_point(|(t, _)| *t <= reference);
+            if let Some((t, v)) = latest(next, reference) {
+                (0..self.steps.count).for_each(|step| f(step, t, v));
+            }
+            return;
+        }
+        let shift = offset_ms(&vs.offset);
+        let mut next = 0;
         for step in 0..self.steps.count {
-            let reference = self.reference(&vs.at, &vs.offset, self.steps.time(step));
-            if fixed == Some(reference) {
-                // `@` pins the time: every step sees the same sample.
-            } else if fixed.is_some_and(|f| reference < f) {
-                next = samples.partition_point(|(t, _)| *t <= reference);
-            } else {
-                while next < samples.len() && samples[next].0 <= reference {
-                    next += 1;
-                }
+            // Steps move forward, and so does the first sample after the reference time.
+            let reference = self.steps.time(step).saturating_sub(shift);
+            while let Some(&(t, _)) = samples.get(next)
+                && t <= reference
+            {
+                next += 1;
             }
-            fixed = Some(reference);
-            if next == 0 {
-                continue;
-            }
-            let (t, v) = samples[next - 1];
-            if t >= reference - lookback && !is_stale(v) {
+            if let Some((t, v)) = latest(next, reference) {
                 f(step, t, v);
             }
         }
+    }
+
+    /// The reference time of every step when `at` pins it (see [`Clock::reference`]);
+    /// `None` when each step has its own: the step's time less the offset.
+    fn pinned(&self, at: &Option<AtModifier>, offset: &Option<Offset>) -> Option<i64> {
+        at.as_ref()
+            .map(|_| self.reference(at, offset, self.steps.start))
     }
 
     /// Calls `f(step, window)` for every step, with the samples in
@@ -196,8 +209,10 @@ impl Clock {
     ) {
         let (mut lo, mut hi) = (0, 0);
         let mut previous: Option<i64> = None;
+        // Worked out once, not at every step: a fleet query places millions of windows.
+        let (pinned, shift) = (self.pinned(at, offset), offset_ms(offset));
         for step in 0..self.steps.count {
-            let reference = self.reference(at, offset, self.steps.time(step));
+            let reference = pinned.unwrap_or_else(|| self.steps.time(step).saturating_sub(shift));
             let from = reference.saturating_sub(range_ms);
             if previous.is_some_and(|p| reference < p) {
                 lo = samples.partition_point(|(t, _)| *t < from);

@@ -14,6 +14,8 @@
 //! - the result is scaled by `stretched / sampled` and, for `rate`, divided by the
 //!   window's length in seconds.
 
+use super::Drops;
+
 /// The window a range selector covers, in unix milliseconds, both ends included.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Range {
@@ -32,20 +34,22 @@ impl Range {
     }
 }
 
-/// `rate` (`is_counter`, `is_rate`), `increase` (`is_counter`) or `delta` (neither) over
-/// `window`; `None` under two samples.
+/// `rate` (`counter`, `is_rate`), `increase` (`counter`) or `delta` (neither) over
+/// `window`; `None` under two samples. `counter` says what is known of the series' drops
+/// (with [`Drops::Never`] there is no reset to look for).
 pub(super) fn extrapolated(
     window: &[(i64, f64)],
     range: Range,
-    is_counter: bool,
+    counter: Option<Drops>,
     is_rate: bool,
 ) -> Option<f64> {
     let (&(first_t, first_v), &(last_t, last_v)) = match window {
         [first, .., last] => (first, last),
         _ => return None,
     };
+    let is_counter = counter.is_some();
     let mut result = last_v - first_v;
-    if is_counter {
+    if counter == Some(Drops::Maybe) {
         for pair in window.windows(2) {
             if pair[1].1 < pair[0].1 {
                 result += pair[0].1;

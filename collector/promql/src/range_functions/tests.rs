@@ -290,3 +290,30 @@ fn quantile_interpolates_between_ranks() {
     assert_close(run(F::QuantileOverTime, &win, 0, 3, 0.5), 2.5);
     assert_close(run(F::QuantileOverTime, &win, 0, 3, 2.0), f64::INFINITY);
 }
+
+#[test]
+fn a_series_that_never_drops_gives_the_same_rates_unsearched() {
+    let steady = w(&[
+        (0, 1.5),
+        (10, 2.25),
+        (20, 2.25),
+        (30, 7.0),
+        (40, f64::NAN),
+        (50, 9.0),
+    ]);
+    assert_eq!(Drops::of(&steady[..4]), Drops::Never);
+    let reset = w(&[(0, 5.0), (10, 8.0), (20, 1.0), (30, 4.0)]);
+    assert_eq!(Drops::of(&reset), Drops::Maybe);
+    for f in [F::Rate, F::Increase, F::Delta] {
+        for window in [&steady[..4], &steady[1..3]] {
+            let searched = apply(f, window, 0, 40 * S, 40 * S, &[]).map(f64::to_bits);
+            let known = apply_to_series(f, window, (0, 40 * S, 40 * S), &[], Drops::Never);
+            assert_eq!(known.map(f64::to_bits), searched, "{f:?}");
+        }
+    }
+    // A drop is a reset only where the series is said to have one.
+    assert_close(
+        apply_to_series(F::Increase, &reset, (0, 30 * S, 30 * S), &[], Drops::Maybe),
+        -1.0 + 8.0,
+    );
+}
