@@ -45,18 +45,22 @@ impl RocksStore {
             ids.sort_unstable();
             ids.dedup();
         }
-        let mut out = self.label_sets(&ids, selector)?;
-        // Label sets are distinct: an unstable sort gives the one order, faster.
-        out.sort_unstable_by(|a, b| a.1.cmp(&b.1));
-        let truncated = out.len() > limit;
-        out.truncate(limit);
-        Ok((out, truncated))
+        let mut keyed = self.label_sets(&ids, selector)?;
+        // Label sets are distinct, and so are their keys: an unstable sort gives the one
+        // order, faster.
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let truncated = keyed.len() > limit;
+        keyed.truncate(limit);
+        Ok((
+            keyed.into_iter().map(|(_, series)| series).collect(),
+            truncated,
+        ))
     }
 
-    /// The label sets of `ids` that `selector` matches, in the order of `ids`: on every
-    /// core when there are many (each a lookup and a decode).
-    fn label_sets(&self, ids: &[u64], selector: &Selector) -> StoreResult<Vec<(SeriesId, Labels)>> {
-        let read = |ids: &[u64]| -> StoreResult<Vec<(SeriesId, Labels)>> {
+    /// The label sets of `ids` that `selector` matches, in the order of `ids`, each with
+    /// its [`sort_key`]: on every core when there are many (each a lookup and a decode).
+    fn label_sets(&self, ids: &[u64], selector: &Selector) -> StoreResult<Vec<Keyed>> {
+        let read = |ids: &[u64]| -> StoreResult<Vec<Keyed>> {
             let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_be_bytes()).collect();
             let values = self
                 .db
@@ -66,7 +70,7 @@ impl RocksStore {
                 if let Some(bytes) = value.map_err(engine)? {
                     let labels = decode_labelset(&bytes)?;
                     if selector.matches(&labels) {
-                        out.push((id, labels));
+                        out.push((sort_key(&labels), (id, labels)));
                     }
                 }
             }
@@ -76,7 +80,7 @@ impl RocksStore {
         if ids.len() < PARALLEL_LABEL_SETS || threads == 1 {
             return read(ids);
         }
-        let parts: Vec<StoreResult<Vec<_>>> = std::thread::scope(|scope| {
+        let parts: Vec<StoreResult<Vec<Keyed>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = ids
                 .chunks(ids.len().div_ceil(threads))
                 .map(|chunk| scope.spawn(move || read(chunk)))
@@ -157,6 +161,35 @@ impl RocksStore {
     }
 }
 
+/// A selected series with the key it sorts by.
+type Keyed = (Vec<u8>, (SeriesId, Labels));
+
+/// Bytes that sort as `labels` do (pair by pair, names and values compared bytewise, a
+/// set that is a prefix of another first): each name and value with its 0x00 bytes
+/// written 0x00 0xFF, then 0x00 0x00. Sorting a fleet's selection by these is one
+/// `memcmp` per comparison, where comparing label sets walks their pairs: that sort was
+/// a tenth of `avg by (host) (rate(...))` over 32,000 series.
+fn sort_key(labels: &Labels) -> Vec<u8> {
+    let size: usize = labels
+        .pairs()
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .sum();
+    let mut key = Vec::with_capacity(size);
+    for (name, value) in labels.pairs() {
+        for text in [name, value] {
+            for part in text.as_bytes().split(|&b| b == 0).enumerate() {
+                if part.0 > 0 {
+                    key.extend_from_slice(&[0, 0xFF]);
+                }
+                key.extend_from_slice(part.1);
+            }
+            key.extend_from_slice(&[0, 0]);
+        }
+    }
+    key
+}
+
 /// Series at least this many have their label sets read on every core.
 const PARALLEL_LABEL_SETS: usize = 4096;
 
@@ -180,6 +213,35 @@ fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sort_keys_sort_as_label_sets_do() {
+        use vigil_store::Labels;
+        let sets: Vec<Labels> = [
+            vec![("__name__", "a")],
+            vec![("__name__", "a"), ("b", "")],
+            vec![("__name__", "a"), ("b", "x")],
+            vec![("__name__", "a"), ("b", "x\0")],
+            vec![("__name__", "a"), ("b", "x\0\0y")],
+            vec![("__name__", "a"), ("b", "x\0y")],
+            vec![("__name__", "a"), ("b", "x\u{1}")],
+            vec![("__name__", "a"), ("b", "xy")],
+            vec![("__name__", "a"), ("bb", "")],
+            vec![("__name__", "a\0"), ("b", "")],
+            vec![("__name__", "ab")],
+            vec![("__name__", "é")],
+            vec![("c", "a")],
+        ]
+        .iter()
+        .map(|pairs| Labels::from_pairs(pairs))
+        .collect();
+        for a in &sets {
+            for b in &sets {
+                let (ka, kb) = (super::sort_key(a), super::sort_key(b));
+                assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+    }
+
     #[test]
     fn intersect_sorted_lists() {
         assert_eq!(
