@@ -68,6 +68,7 @@ pub mod gorilla;
 pub mod ints;
 #[cfg(test)]
 mod props;
+pub mod reuse;
 
 use bits::{get_varint, put_varint, unzigzag, zigzag};
 
@@ -192,29 +193,11 @@ pub fn decode(
         ints::decode(block, &mut at, n, |t| out.push((t, 0.0)))?;
     }
     let values = &mut out[base..];
-    let mut i = 0;
-    match *block.get(at)? {
-        DECIMAL => {
-            let e = usize::from(*block.get(at + 1)?);
-            let scale = *POW10.get(e)?;
-            at += 2;
-            ints::decode(block, &mut at, n, |m| {
-                if let Some(s) = values.get_mut(i) {
-                    s.1 = m as f64 / scale;
-                }
-                i += 1;
-            })?;
+    each_value(block, at, n, |i, v| {
+        if let Some(s) = values.get_mut(i) {
+            s.1 = v;
         }
-        XOR => {
-            gorilla::decode_values(block.get(at + 1..)?, n, |v| {
-                if let Some(s) = values.get_mut(i) {
-                    s.1 = v;
-                }
-                i += 1;
-            })?;
-        }
-        _ => return None,
-    }
+    })?;
     if start > first || end < last {
         let values = &out[base..];
         let lo = values.partition_point(|s| s.0 < start);
@@ -223,6 +206,28 @@ pub fn decode(
         out.drain(base..base + lo);
     }
     Some(())
+}
+
+/// Calls `emit(i, value)` for each of the `n` values of a block, whose value kind is at
+/// `at`; `None` if they are damaged.
+fn each_value(block: &[u8], at: usize, n: usize, mut emit: impl FnMut(usize, f64)) -> Option<()> {
+    let mut i = 0;
+    match *block.get(at)? {
+        DECIMAL => {
+            let e = usize::from(*block.get(at + 1)?);
+            let scale = *POW10.get(e)?;
+            let mut at = at + 2;
+            ints::decode(block, &mut at, n, |m| {
+                emit(i, m as f64 / scale);
+                i += 1;
+            })
+        }
+        XOR => gorilla::decode_values(block.get(at + 1..)?, n, |v| {
+            emit(i, v);
+            i += 1;
+        }),
+        _ => None,
+    }
 }
 
 fn header(block: &[u8], at: &mut usize) -> Option<(usize, i64, i64)> {

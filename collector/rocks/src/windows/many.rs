@@ -44,8 +44,10 @@ pub(crate) fn read_many(
     let fresh = || db.raw_iterator_cf_opt(blocks, options());
     let mut iter = fresh();
     let mut started = false;
-    // The series of a window share a few timestamp columns: each is read once.
+    // The series of a window share a few timestamp columns: each is read once; and
+    // mostly the same timestamps, decoded once for as long as they repeat.
     let mut columns = Columns::default();
+    let mut timestamps = codec::reuse::Timestamps::default();
     for (n, &i) in order.iter().enumerate() {
         if n > 0 && ids[order[n - 1]] == ids[i] {
             continue;
@@ -72,7 +74,8 @@ pub(crate) fn read_many(
                     },
                     None => None,
                 };
-                codec::decode(block, column, start, end, &mut outs[i]).ok_or_else(damaged)?;
+                codec::reuse::decode(block, column, start, end, &mut timestamps, &mut outs[i])
+                    .ok_or_else(damaged)?;
                 iter.next();
             }
             // A block that cannot be read: leave its windows out, read on after them (and
