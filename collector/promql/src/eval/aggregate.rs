@@ -1,6 +1,8 @@
 //! Aggregation operators with `by`/`without`, computed as Prometheus 2.42 does
 //! (incremental mean for `avg`, Welford's method for `stddev`/`stdvar`).
 
+mod by_series;
+
 use std::collections::HashMap;
 
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
@@ -59,6 +61,79 @@ struct Acc {
     mean: f64,
 }
 
+impl Acc {
+    /// No value yet (at no step).
+    const EMPTY: Acc = Acc {
+        step: usize::MAX,
+        count: 0.0,
+        value: 0.0,
+        mean: 0.0,
+    };
+
+    /// A group's state at `step` after its first value there.
+    fn first(agg: Agg, step: usize, v: f64) -> Self {
+        Acc {
+            step,
+            count: 1.0,
+            value: match agg {
+                Agg::Count | Agg::Group => 1.0,
+                Agg::Stddev | Agg::Stdvar => 0.0,
+                _ => v,
+            },
+            mean: v,
+        }
+    }
+
+    /// Takes the group's next value at this step, in the input's order (`avg` and the
+    /// deviations are not associative: the order decides the last bits).
+    fn add(&mut self, agg: Agg, v: f64) {
+        self.count += 1.0;
+        match agg {
+            Agg::Sum => self.value += v,
+            Agg::Count => self.value += 1.0,
+            Agg::Group => {}
+            Agg::Max => {
+                if self.value < v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            Agg::Min => {
+                if self.value > v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            Agg::Avg => {
+                if self.mean.is_infinite() {
+                    if v.is_infinite() && (self.mean > 0.0) == (v > 0.0) {
+                        return;
+                    }
+                    if !v.is_infinite() && !v.is_nan() {
+                        return;
+                    }
+                }
+                self.mean += v / self.count - self.mean / self.count;
+            }
+            Agg::Stddev | Agg::Stdvar => {
+                let delta = v - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (v - self.mean);
+            }
+            // Kept by the caller (quantile), or not folded at all.
+            Agg::Quantile | Agg::Topk | Agg::Bottomk | Agg::CountValues => {}
+        }
+    }
+
+    /// The group's value, for every aggregation but `quantile`.
+    fn value(self, agg: Agg) -> f64 {
+        match agg {
+            Agg::Avg => self.mean,
+            Agg::Stdvar => self.value / self.count,
+            Agg::Stddev => (self.value / self.count).sqrt(),
+            _ => self.value,
+        }
+    }
+}
+
 pub(super) fn eval(ev: &mut Evaluator<'_>, expr: &AggregateExpr) -> Result<Val, QueryError> {
     let agg = Agg::parse(&expr.op.to_string())?;
     let param = match (agg, &expr.param) {
@@ -74,8 +149,18 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, expr: &AggregateExpr) -> Result<Val, 
     if let (Agg::Topk | Agg::Bottomk, Some(k)) = (agg, &param) {
         check_k(k)?;
     }
-    let input = ev.eval_vector(&expr.expr, &format!("the argument of {}", expr.op))?;
     let modifier = expr.modifier.as_ref();
+    if by_series::applies(agg)
+        && let Some(series) = by_series::points(ev, &expr.expr)?
+    {
+        return Ok(Val::Vector(by_series::aggregate(
+            agg,
+            series,
+            modifier,
+            ev.steps.count,
+        )));
+    }
+    let input = ev.eval_vector(&expr.expr, &format!("the argument of {}", expr.op))?;
     match agg {
         Agg::Topk | Agg::Bottomk => Ok(Val::Vector(top(
             agg == Agg::Topk,
@@ -161,7 +246,10 @@ fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
 /// Group index of every input series, and the groups' labels. Series are matched to
 /// groups by their kept label pairs, borrowed: a group's labels are built once, when it
 /// first appears (over a fleet that is tens of thousands of series and a few groups).
-fn groups(input: &StepVector, modifier: Option<&LabelModifier>) -> (Vec<u32>, Vec<Labels>) {
+fn groups<'a>(
+    series: impl IntoIterator<Item = &'a Labels>,
+    modifier: Option<&LabelModifier>,
+) -> (Vec<u32>, Vec<Labels>) {
     let keep = |n: &String| match modifier {
         None => false,
         Some(LabelModifier::Include(by)) => by.labels.contains(n),
@@ -170,9 +258,8 @@ fn groups(input: &StepVector, modifier: Option<&LabelModifier>) -> (Vec<u32>, Ve
     let mut index: HashMap<Vec<(&str, &str)>, u32> = HashMap::new();
     let mut labels = Vec::new();
     let mut key = Vec::new();
-    let of = input
-        .series
-        .iter()
+    let of = series
+        .into_iter()
         .map(|l| {
             key.clear();
             key.extend(
@@ -199,7 +286,7 @@ fn fold(
     modifier: Option<&LabelModifier>,
     param: Option<&[f64]>,
 ) -> StepVector {
-    let (group_of, series) = groups(&input, modifier);
+    let (group_of, series) = groups(&input.series, modifier);
     let points: usize = input.steps.iter().map(Vec::len).sum();
     let threads = vigil_store::cores();
     let steps = if points < PARALLEL_FOLD_POINTS || threads == 1 || input.steps.len() < 2 {
@@ -242,13 +329,7 @@ fn fold_steps(
     groups: usize,
     param: Option<&[f64]>,
 ) -> Vec<Vec<(u32, f64)>> {
-    let empty = Acc {
-        step: usize::MAX,
-        count: 0.0,
-        value: 0.0,
-        mean: 0.0,
-    };
-    let mut acc = vec![empty; groups];
+    let mut acc = vec![Acc::EMPTY; groups];
     let mut values: Vec<Vec<f64>> = Vec::new();
     if agg == Agg::Quantile {
         values = vec![Vec::new(); groups];
@@ -261,16 +342,7 @@ fn fold_steps(
             let g = group_of[s as usize];
             let a = &mut acc[g as usize];
             if a.step != i {
-                *a = Acc {
-                    step: i,
-                    count: 1.0,
-                    value: match agg {
-                        Agg::Count | Agg::Group => 1.0,
-                        Agg::Stddev | Agg::Stdvar => 0.0,
-                        _ => v,
-                    },
-                    mean: v,
-                };
+                *a = Acc::first(agg, i, v);
                 present.push(g);
                 if agg == Agg::Quantile {
                     values[g as usize].clear();
@@ -278,54 +350,20 @@ fn fold_steps(
                 }
                 continue;
             }
-            a.count += 1.0;
-            match agg {
-                Agg::Sum => a.value += v,
-                Agg::Count => a.value += 1.0,
-                Agg::Group => {}
-                Agg::Max => {
-                    if a.value < v || a.value.is_nan() {
-                        a.value = v;
-                    }
-                }
-                Agg::Min => {
-                    if a.value > v || a.value.is_nan() {
-                        a.value = v;
-                    }
-                }
-                Agg::Avg => {
-                    if a.mean.is_infinite() {
-                        if v.is_infinite() && (a.mean > 0.0) == (v > 0.0) {
-                            continue;
-                        }
-                        if !v.is_infinite() && !v.is_nan() {
-                            continue;
-                        }
-                    }
-                    a.mean += v / a.count - a.mean / a.count;
-                }
-                Agg::Stddev | Agg::Stdvar => {
-                    let delta = v - a.mean;
-                    a.mean += delta / a.count;
-                    a.value += delta * (v - a.mean);
-                }
-                Agg::Quantile => values[g as usize].push(v),
-                Agg::Topk | Agg::Bottomk | Agg::CountValues => {}
+            a.add(agg, v);
+            if agg == Agg::Quantile {
+                values[g as usize].push(v);
             }
         }
         let out = present
             .into_iter()
             .map(|g| {
-                let a = acc[g as usize];
                 let v = match agg {
-                    Agg::Avg => a.mean,
-                    Agg::Stdvar => a.value / a.count,
-                    Agg::Stddev => (a.value / a.count).sqrt(),
                     Agg::Quantile => {
                         let phi = param.map_or(f64::NAN, |p| p[i]);
                         quantile(phi, &mut values[g as usize])
                     }
-                    _ => a.value,
+                    _ => acc[g as usize].value(agg),
                 };
                 (g, v)
             })
@@ -346,7 +384,7 @@ fn top(
     modifier: Option<&LabelModifier>,
     k: &[f64],
 ) -> StepVector {
-    let (group_of, group_labels) = groups(&input, modifier);
+    let (group_of, group_labels) = groups(&input.series, modifier);
     let mut steps = Vec::with_capacity(input.steps.len());
     let mut heaps: Vec<Vec<(u32, f64)>> = vec![Vec::new(); group_labels.len()];
     let mut touched: Vec<u32> = Vec::new();

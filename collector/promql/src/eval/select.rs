@@ -105,15 +105,25 @@ impl Evaluator<'_> {
     /// An instant-vector selector at every step: each series' latest sample at or before
     /// the reference time and no older than the lookback, unless it is a staleness marker.
     pub fn vector_selector(&mut self, vs: &VectorSelector) -> Result<StepVector, QueryError> {
+        let series = self.selector_points(vs)?;
+        Ok(gather(series, self.steps.count, None))
+    }
+
+    /// [`Evaluator::vector_selector`] series by series: each selected series with its
+    /// points, in the order of the selection (those without a sample in the span left
+    /// out, those without a point kept).
+    pub fn selector_points(
+        &mut self,
+        vs: &VectorSelector,
+    ) -> Result<Vec<(Labels, StepPoints)>, QueryError> {
         let lookback = self.options.lookback_ms;
         let clock = self.clock();
-        let loaded = self.load_map(vs, lookback, false, |_, samples| {
+        self.load_map(vs, lookback, false, |_, samples| {
             // At most a point per step, and rarely more points than samples.
             let mut points = StepPoints::with_capacity(clock.steps.count.min(samples.len()));
             clock.each_instant(vs, &samples, |step, _t, v| points.push((step as u32, v)));
             points
-        })?;
-        Ok(gather(loaded, self.steps.count, None))
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Aggregations folded on several threads give what one thread gives.
 
 use super::*;
+use crate::eval::select::{StepPoints, gather};
 use promql_parser::parser::Expr;
 
 /// A `by (g)` modifier, parsed as a query would give it.
@@ -37,7 +38,7 @@ fn large_aggregations_fold_on_threads_as_on_one() {
     for agg in [Agg::Avg, Agg::Sum, Agg::Stddev, Agg::Quantile] {
         let phi = vec![0.9; input.steps.len()];
         let param = (agg == Agg::Quantile).then_some(phi.as_slice());
-        let (group_of, groups) = groups(&input, Some(&modifier));
+        let (group_of, groups) = groups(&input.series, Some(&modifier));
         let one = fold_steps(agg, &input.steps, 0, &group_of, groups.len(), param);
         let folded = fold(agg, input.clone(), Some(&modifier), param);
         assert_eq!(folded.series, groups);
@@ -47,6 +48,57 @@ fn large_aggregations_fold_on_threads_as_on_one() {
                 s.iter().map(|&(g, v)| (g, v.to_bits())).collect()
             };
             assert_eq!(bits(a), bits(b), "{agg:?}");
+        }
+    }
+}
+
+#[test]
+fn series_by_series_folds_as_the_step_major_fold() {
+    let special = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0, 1e308];
+    let series: Vec<(Labels, StepPoints)> = (0..60u32)
+        .map(|i| {
+            let labels = Labels::from_pairs(&[
+                ("__name__", "x"),
+                ("g", &(i % 4).to_string()),
+                ("i", &i.to_string()),
+            ]);
+            // Series 5 has no point; others miss some steps; a few take ±Inf and NaN.
+            let points = (0..40u32)
+                .filter(|step| i != 5 && (i + step) % 9 != 0)
+                .map(|step| {
+                    let v = match (i * 7 + step) % 23 {
+                        k @ 0..=4 => special[k as usize],
+                        _ => f64::from(i) * 0.37 - f64::from(step) / 3.0,
+                    };
+                    (step, v)
+                })
+                .collect();
+            (labels, points)
+        })
+        .collect();
+    let bits = |v: &StepVector| -> Vec<Vec<(u32, u64)>> {
+        v.steps
+            .iter()
+            .map(|s| s.iter().map(|&(g, x)| (g, x.to_bits())).collect())
+            .collect()
+    };
+    let by = by_g();
+    for modifier in [None, Some(&by)] {
+        for agg in [
+            Agg::Sum,
+            Agg::Avg,
+            Agg::Min,
+            Agg::Max,
+            Agg::Count,
+            Agg::Group,
+            Agg::Stddev,
+            Agg::Stdvar,
+        ] {
+            assert!(by_series::applies(agg));
+            let stepwise = fold(agg, gather(series.clone(), 40, None), modifier, None);
+            let direct = by_series::aggregate(agg, series.clone(), modifier, 40);
+            assert_eq!(direct.series, stepwise.series, "{agg:?}");
+            assert_eq!(bits(&direct), bits(&stepwise), "{agg:?} {modifier:?}");
         }
     }
 }
