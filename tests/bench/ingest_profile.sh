@@ -9,13 +9,17 @@
 #                creates its series (the default);
 #   MODE=rejoin  the hosts first create their series in a plain run, the collector is
 #                killed with `kill -9`, then restarted under callgrind on the same data
-#                directory while the same hosts (same seed) connect again.
+#                directory while the same hosts (same seed) connect again;
+#   MODE=steady  as rejoin, but the counts are zeroed (`callgrind_control -z`) SETTLE
+#                (30s) after the hosts connect again: what counts is steady ingest of
+#                known series only, batch after batch.
 #
 #   tests/bench/ingest_profile.sh                       # 200 hosts x 300 series, create
 #   MODE=rejoin HOSTS=200 tests/bench/ingest_profile.sh
 #   callgrind_annotate --inclusive=yes --tree=caller "$OUT" | less
 #
-# Settings: HOSTS (200), SERIES (300), DURATION of the profiled load (20s), OUT (the
+# Settings: HOSTS (200), SERIES (300), DURATION of the profiled load (20s; in steady
+# mode counted after SETTLE), OUT (the
 # profile, default /tmp/vigil-ingest-<mode>.cg), TOP (30 lines), BUILD=0 uses the release
 # binaries already built. Under valgrind the collector runs about 50 times slower: keep
 # HOSTS in the hundreds. Loopback only; what it starts it stops by PID.
@@ -28,7 +32,8 @@ SERIES=${SERIES:-300}
 DURATION=${DURATION:-20s}
 OUT=${OUT:-/tmp/vigil-ingest-$MODE.cg}
 TOP=${TOP:-30}
-case $MODE in create | rejoin) ;; *) echo "MODE is create or rejoin, not $MODE" >&2; exit 2 ;; esac
+SETTLE=${SETTLE:-30s}
+case $MODE in create | rejoin | steady) ;; *) echo "MODE is create, rejoin or steady, not $MODE" >&2; exit 2 ;; esac
 if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/null; then
   echo "installing valgrind" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
@@ -70,7 +75,7 @@ fleet() { # duration: the same hosts (seed 1) every time, all connecting at once
   tail -1 "$work/loadgen.err" >&2
 }
 
-if [[ $MODE == rejoin ]]; then
+if [[ $MODE != create ]]; then
   echo "creating $HOSTS hosts x $SERIES series, then kill -9" >&2
   collector
   fleet 15s
@@ -78,7 +83,17 @@ if [[ $MODE == rejoin ]]; then
 fi
 echo "profiling ($MODE): $HOSTS hosts x $SERIES series for $DURATION under callgrind" >&2
 collector valgrind --tool=callgrind --callgrind-out-file="$OUT"
-fleet "$DURATION"
+if [[ $MODE == steady ]]; then
+  secs() { local d=$1; case $d in *m) echo $((${d%m} * 60)) ;; *s) echo "${d%s}" ;; *) echo "$d" ;; esac; }
+  fleet "$(($(secs "$SETTLE") + $(secs "$DURATION")))s" &
+  fleet_pid=$!
+  sleep "$(secs "$SETTLE")"
+  callgrind_control -z "$pid" >/dev/null
+  echo "counts zeroed; counting $DURATION of steady ingest" >&2
+  wait "$fleet_pid"
+else
+  fleet "$DURATION"
+fi
 kill "$pid"
 wait "$pid" 2>/dev/null || true
 echo

@@ -256,11 +256,21 @@ fn series_key_start(host: &[u8], set_len: usize) -> Vec<u8> {
 
 /// The label set of a [`series_key`], encoded as [`encode_labelset`] does.
 pub(crate) fn series_key_labels(key: &[u8]) -> StoreResult<&[u8]> {
+    Ok(&key[series_key_host_len(key)?..])
+}
+
+/// The leading part of a [`series_key`] that names its host (`0x00 lp(host)`): every
+/// label set of one host starts with it.
+pub(crate) fn series_key_host(key: &[u8]) -> StoreResult<&[u8]> {
+    Ok(&key[..series_key_host_len(key)?])
+}
+
+fn series_key_host_len(key: &[u8]) -> StoreResult<usize> {
     let rest = key
         .strip_prefix(&[SERIES_KEY_MARK])
         .ok_or_else(|| corrupt("series key"))?;
     let (_, used) = get_lp(rest).ok_or_else(|| corrupt("series key"))?;
-    Ok(&rest[used..])
+    Ok(1 + used)
 }
 
 /// The first byte of every format-6 [`series_key`].

@@ -3,11 +3,11 @@
 
 use crate::keys::{
     CF_META, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, count_key, decode_u64, series_key,
-    series_key_labels,
+    series_key_host, series_key_labels,
 };
 use crate::postings::PostingWrites;
 use crate::{RocksStore, engine};
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::{HashMap, HashSet};
 use rocksdb::WriteBatch;
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
@@ -133,22 +133,42 @@ impl RocksStore {
             creating: &self.creating,
             hashes,
         };
-        let mut ids = Vec::with_capacity(series.len());
+        // The keys in order once: the lookup reads them so, equal ones (the same label set
+        // twice in one call) sit side by side, and the creation writes them so.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]).then(a.cmp(&b)));
+        let stored = if self.host_has_none(keys)? {
+            vec![None; keys.len()]
+        } else {
+            self.stored_ids(keys, &order)?
+        };
+        let mut ids: Vec<SeriesId> = stored.iter().map(|got| got.unwrap_or(0)).collect();
+        // The missing label sets, in the call's order and in key order, each once; and each
+        // repeat of one with the index of its first.
         let mut missing = Vec::new();
-        let all: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        for (i, got) in self.stored_ids(&all)?.into_iter().enumerate() {
-            ids.push(got.unwrap_or(0));
-            if got.is_none() {
-                missing.push(i);
+        let mut missing_sorted = Vec::new();
+        let mut repeats = Vec::new();
+        for (n, &i) in order.iter().enumerate() {
+            if stored[i].is_some() {
+                continue;
+            }
+            match n.checked_sub(1).map(|p| order[p]) {
+                Some(before) if keys[before] == keys[i] => {
+                    let first = repeats
+                        .last()
+                        .filter(|&&(r, _)| r == before)
+                        .map_or(before, |&(_, first)| first);
+                    repeats.push((i, first));
+                }
+                _ => missing_sorted.push(i),
             }
         }
-        if missing.is_empty() {
+        if missing_sorted.is_empty() {
             return Ok(Some(ids));
         }
-        // The same label set twice in one call gets one id.
-        let mut first_of: HashMap<&[u8], usize> = HashMap::new();
-        missing.retain(|&i| *first_of.entry(keys[i].as_slice()).or_insert(i) == i);
-        let mut plan = self.plan_creation(keys, series, &missing)?;
+        missing.extend_from_slice(&missing_sorted);
+        missing.sort_unstable();
+        let mut plan = self.plan_creation(keys, series, &missing, &missing_sorted)?;
         let count_of_host = self.creating.host(host);
         let mut count = count_of_host.lock().unwrap_or_else(|p| p.into_inner());
         let known = match *count {
@@ -180,20 +200,37 @@ impl RocksStore {
         for (i, id) in plan.ids {
             ids[i] = id;
         }
-        for (i, key) in keys.iter().enumerate() {
-            if ids[i] == 0 {
-                ids[i] = ids[first_of[key.as_slice()]];
-            }
+        for (i, first) in repeats {
+            ids[i] = ids[first];
         }
         Ok(Some(ids))
     }
 
-    /// The stored id of each encoded label set in `keys`: one multi-get, in key order (what
-    /// RocksDB reads fastest), answered in the order asked.
-    fn stored_ids(&self, keys: &[&[u8]]) -> StoreResult<Vec<Option<SeriesId>>> {
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_unstable_by_key(|&i| keys[i]);
-        let sorted: Vec<&[u8]> = order.iter().map(|&i| keys[i]).collect();
+    /// Whether nothing is stored under the host every key in `keys` shares: then each of
+    /// them is missing, known from one seek instead of a lookup of each (a new host's
+    /// first call). False when the keys do not share one host.
+    fn host_has_none(&self, keys: &[Vec<u8>]) -> StoreResult<bool> {
+        let Some(first) = keys.first() else {
+            return Ok(false);
+        };
+        let host = series_key_host(first)?;
+        if !keys.iter().all(|k| k.starts_with(host)) {
+            return Ok(false);
+        }
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_SERIES));
+        iter.seek(host);
+        if let Some(key) = iter.key() {
+            return Ok(!key.starts_with(host));
+        }
+        iter.status().map_err(engine)?;
+        Ok(true)
+    }
+
+    /// The stored id of each encoded label set in `keys`, `order` being their indexes in key
+    /// order: one multi-get, in key order (what RocksDB reads fastest), answered in the
+    /// order asked.
+    fn stored_ids(&self, keys: &[Vec<u8>], order: &[usize]) -> StoreResult<Vec<Option<SeriesId>>> {
+        let sorted: Vec<&[u8]> = order.iter().map(|&i| keys[i].as_slice()).collect();
         let found = self
             .db
             .batched_multi_get_cf(self.cf(CF_SERIES), &sorted, true);
@@ -206,14 +243,16 @@ impl RocksStore {
         Ok(out)
     }
 
-    /// Fresh ids for the label sets at `which` (indexes into `keys` and `series`), and the
-    /// write that creates them: the id both ways, and one posting merge per label pair and
-    /// shard the call touches (`postings.rs`).
+    /// Fresh ids for the label sets at `which` (indexes into `keys` and `series`, ascending;
+    /// `sorted` holds the same in key order), and the write that creates them: the id both
+    /// ways, and one posting merge per label pair and shard the call touches
+    /// (`postings.rs`).
     fn plan_creation(
         &self,
         keys: &[Vec<u8>],
         series: &[Labels],
         which: &[usize],
+        sorted: &[usize],
     ) -> StoreResult<Creation> {
         // Room for the whole write up front (the label set twice, ids, framing, and about a
         // posting merge per series), where growing it copied it again at each doubling.
@@ -224,8 +263,8 @@ impl RocksStore {
         // One range of consecutive ids for the call, even while other hosts create series:
         // a host's series then share a few groups of recent frames (`windows::frame`).
         let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
-        let mut created: Vec<(usize, SeriesId)> = which.iter().copied().zip(first..).collect();
-        for &(i, id) in &created {
+        let ids: HashMap<usize, SeriesId> = which.iter().copied().zip(first..).collect();
+        for (&i, id) in which.iter().zip(first..) {
             batch.put_cf(by_id, id.to_be_bytes(), series_key_labels(&keys[i])?);
             for (name, value) in series[i].pairs() {
                 postings.add(name.as_bytes(), value.as_bytes(), id);
@@ -234,15 +273,11 @@ impl RocksStore {
         // Each family's entries in key order (the ids above already are): RocksDB inserts
         // an entry into a memtable starting from where the one before went, so neighbours
         // cost a few comparisons where entries in random order cost a search each.
-        created.sort_unstable_by(|a, b| keys[a.0].cmp(&keys[b.0]));
-        for &(i, id) in &created {
-            batch.put_cf(self.cf(CF_SERIES), &keys[i], id.to_be_bytes());
+        for i in sorted {
+            batch.put_cf(self.cf(CF_SERIES), &keys[*i], ids[i].to_be_bytes());
         }
         postings.write(&mut batch, self.cf(CF_POSTINGS));
-        Ok(Creation {
-            batch,
-            ids: created.into_iter().collect(),
-        })
+        Ok(Creation { batch, ids })
     }
 
     /// [`vigil_store::Store::series_count`]: from the cache of counts (after any creation
@@ -354,5 +389,57 @@ mod tests {
             .map(|t| store.series_count(&format!("h{t}")).unwrap())
             .sum();
         assert_eq!(counted, (shared + threads * own) as u64);
+    }
+
+    #[test]
+    fn repeats_in_a_call_share_an_id_and_a_new_host_is_told_from_one_with_a_longer_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path(), RocksOptions::with_sync(false)).unwrap();
+        let set = |host: &str, k: u32| {
+            Labels::from_pairs(&[("__name__", "m"), ("host", host), ("k", &k.to_string())])
+        };
+        // "web-10" first: "web-1"'s label sets must not be taken for stored under it.
+        let long = store
+            .resolve_series("web-10", &[set("web-10", 1), set("web-10", 2)], 10)
+            .unwrap();
+        let calls = [
+            vec![
+                set("web-1", 2),
+                set("web-1", 1),
+                set("web-1", 2),
+                set("web-1", 2),
+            ],
+            // Stored and new mixed, repeats of both.
+            vec![
+                set("web-1", 1),
+                set("web-1", 3),
+                set("web-1", 1),
+                set("web-1", 3),
+            ],
+            // Two hosts in one call.
+            vec![
+                set("web-10", 2),
+                set("web-1", 3),
+                set("web-1", 4),
+                set("web-10", 3),
+            ],
+        ];
+        let mut id_of: HashMap<Labels, u64> = HashMap::new();
+        for (labels, id) in [set("web-10", 1), set("web-10", 2)].into_iter().zip(long) {
+            id_of.insert(labels, id);
+        }
+        for call in calls {
+            let ids = store.resolve_series("web-1", &call, 10).unwrap();
+            for (labels, id) in call.into_iter().zip(ids) {
+                assert_ne!(id, 0);
+                assert_eq!(*id_of.entry(labels.clone()).or_insert(id), id, "{labels:?}");
+            }
+        }
+        let distinct: HashSet<u64> = id_of.values().copied().collect();
+        assert_eq!(distinct.len(), id_of.len(), "{id_of:?}");
+        assert_eq!(id_of.len(), 7);
+        // Counted under the host each call named.
+        assert_eq!(store.series_count("web-10").unwrap(), 2);
+        assert_eq!(store.series_count("web-1").unwrap(), 5);
     }
 }
