@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
+use super::call::RangeValue;
 use super::{Evaluator, StepVector, Val};
 use crate::QueryError;
 use crate::range_functions::quantile;
@@ -150,17 +151,20 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, expr: &AggregateExpr) -> Result<Val, 
         check_k(k)?;
     }
     let modifier = expr.modifier.as_ref();
-    if by_series::applies(agg)
-        && let Some(series) = by_series::points(ev, &expr.expr)?
-    {
-        return Ok(Val::Vector(by_series::aggregate(
-            agg,
-            series,
-            modifier,
-            ev.steps.count,
-        )));
-    }
-    let input = ev.eval_vector(&expr.expr, &format!("the argument of {}", expr.op))?;
+    let input = match by_series::applies(agg) {
+        true => by_series::points(ev, &expr.expr)?,
+        false => None,
+    };
+    let input = match input {
+        Some(RangeValue::Series(series)) => {
+            let steps = ev.steps.count;
+            return Ok(Val::Vector(by_series::aggregate(
+                agg, series, modifier, steps,
+            )));
+        }
+        Some(RangeValue::Vector(vector)) => vector,
+        None => ev.eval_vector(&expr.expr, &format!("the argument of {}", expr.op))?,
+    };
     match agg {
         Agg::Topk | Agg::Bottomk => Ok(Val::Vector(top(
             agg == Agg::Topk,

@@ -12,15 +12,21 @@ use crate::label_functions::{LabelReplace, check_label_join, label_join};
 use crate::range_functions::{self, Drops, RangeFunction};
 use vigil_store::{Labels, METRIC_NAME};
 
-pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryError> {
-    // promql-parser's name for Prometheus 2.42's holt_winters (see `parse::dialect`).
-    let name = match call.func.name {
+/// The function's name as Prometheus 2.42 knows it: promql-parser calls its holt_winters
+/// double_exponential_smoothing (see `parse::dialect`).
+fn function_name(call: &Call) -> &'static str {
+    match call.func.name {
         "double_exponential_smoothing" => "holt_winters",
         name => name,
-    };
+    }
+}
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryError> {
+    let name = function_name(call);
     let args: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
     if let Some(f) = RangeFunction::from_name(name) {
-        return range_call(ev, f, name, &args);
+        let value = range_call(ev, f, name, &args)?;
+        return Ok(Val::Vector(value.into_vector(ev.steps.count)));
     }
     let arg = |i: usize| {
         args.get(i).copied().ok_or_else(|| {
@@ -145,6 +151,38 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
     }
 }
 
+/// What a function over a range vector gives: the points of each series under the labels
+/// it ends with, or (`absent_over_time`, and series that only their names told apart) the
+/// step vector itself.
+pub(super) enum RangeValue {
+    Series(Vec<(Labels, StepPoints)>),
+    Vector(StepVector),
+}
+
+impl RangeValue {
+    /// As a step vector of `steps` steps.
+    pub fn into_vector(self, steps: usize) -> StepVector {
+        match self {
+            RangeValue::Series(series) => gather(series, steps, None),
+            RangeValue::Vector(vector) => vector,
+        }
+    }
+}
+
+/// `call` evaluated as [`eval`] does, before its series are gathered into a step vector,
+/// when it is a function over a range vector; `None` (and nothing evaluated) otherwise.
+pub(super) fn range_value(
+    ev: &mut Evaluator<'_>,
+    call: &Call,
+) -> Result<Option<RangeValue>, QueryError> {
+    let name = function_name(call);
+    let Some(f) = RangeFunction::from_name(name) else {
+        return Ok(None);
+    };
+    let args: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
+    range_call(ev, f, name, &args).map(Some)
+}
+
 /// A function over a range vector (a range selector or a subquery), evaluated per series
 /// and step from one read of the store (or one evaluation of the subquery). The other
 /// arguments are scalars, one per step.
@@ -153,7 +191,7 @@ fn range_call(
     f: RangeFunction,
     name: &str,
     args: &[&Expr],
-) -> Result<Val, QueryError> {
+) -> Result<RangeValue, QueryError> {
     let matrix_at = args
         .iter()
         .position(|a| matches!(strip_parens(a), Expr::MatrixSelector(_) | Expr::Subquery(_)))
@@ -246,8 +284,8 @@ fn range_call(
         series.push((labels, points));
     }
     match f {
-        RangeFunction::LastOverTime => Ok(Val::Vector(gather(series, steps.count, None))),
-        RangeFunction::AbsentOverTime => Ok(Val::Vector(absent(
+        RangeFunction::LastOverTime => Ok(RangeValue::Series(series)),
+        RangeFunction::AbsentOverTime => Ok(RangeValue::Vector(absent(
             &gather(series, steps.count, None),
             absent_labels(args[matrix_at]),
         ))),
@@ -258,10 +296,16 @@ fn range_call(
                 None => true,
             };
             if one_name {
-                Ok(Val::Vector(gather(series, steps.count, Some(nameless))))
+                // `nameless` holds the new labels of exactly these series, in order.
+                let renamed = nameless.into_iter().zip(series);
+                Ok(RangeValue::Series(
+                    renamed
+                        .map(|(labels, (_, points))| (labels, points))
+                        .collect(),
+                ))
             } else {
                 let vector = gather(series, steps.count, None);
-                Ok(Val::Vector(relabel_to(vector, nameless)?))
+                Ok(RangeValue::Vector(relabel_to(vector, nameless)?))
             }
         }
     }

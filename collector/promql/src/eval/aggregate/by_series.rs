@@ -1,5 +1,5 @@
-//! Aggregating a plain selector series by series (`avg(node_load1)`, `sum by (host)
-//! (...)`): each series' points go straight into its group's running state at each step,
+//! Aggregating a plain selector or a range function series by series (`avg(node_load1)`,
+//! `avg by (host) (rate(...))`): each series' points go straight into its group's running state at each step,
 //! without first gathering every series into a step-major [`StepVector`] and folding that.
 //! Over a fleet this was a fifth of an aggregation's instructions.
 //!
@@ -11,6 +11,7 @@ use promql_parser::parser::{Expr, LabelModifier};
 
 use super::{Acc, Agg, fold, groups};
 use crate::QueryError;
+use crate::eval::call::{RangeValue, range_value};
 use crate::eval::select::{StepPoints, gather};
 use crate::eval::{Evaluator, StepVector};
 use vigil_store::Labels;
@@ -34,14 +35,14 @@ pub(super) fn applies(agg: Agg) -> bool {
     )
 }
 
-/// The points of `arg`, series by series, when it is a plain instant-vector selector.
-pub(super) fn points(
-    ev: &mut Evaluator<'_>,
-    arg: &Expr,
-) -> Result<Option<Vec<(Labels, StepPoints)>>, QueryError> {
+/// `arg` evaluated series by series, when it is a plain instant-vector selector or a
+/// function over a range vector (such as `rate(x[5m])`); `None`, with nothing evaluated,
+/// for anything else.
+pub(super) fn points(ev: &mut Evaluator<'_>, arg: &Expr) -> Result<Option<RangeValue>, QueryError> {
     match arg {
         Expr::Paren(p) => points(ev, &p.expr),
-        Expr::VectorSelector(vs) => Ok(Some(ev.selector_points(vs)?)),
+        Expr::VectorSelector(vs) => Ok(Some(RangeValue::Series(ev.selector_points(vs)?))),
+        Expr::Call(call) => range_value(ev, call),
         _ => Ok(None),
     }
 }
