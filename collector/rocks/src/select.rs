@@ -191,7 +191,7 @@ fn sort_key(labels: &Labels) -> Vec<u8> {
 }
 
 /// Series at least this many have their label sets read on every core.
-const PARALLEL_LABEL_SETS: usize = 4096;
+const PARALLEL_LABEL_SETS: usize = 512;
 
 /// The ids in both ascending lists, ascending.
 fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
