@@ -212,10 +212,14 @@ fn an_agent_with_only_a_token_and_a_fingerprint_streams_over_mtls_and_renews_by_
     // renewal falls due every 10 s, and the stream is down for the moment it takes to
     // reconnect with it: a check landing on that moment waits for the reconnect.
     std::thread::sleep(Duration::from_secs(16));
-    wait_for(Duration::from_secs(10), "web-1 up on a renewed certificate", || {
-        let h = fleet.host("web-1")?;
-        (h["up"] == true && h["identity"]["serial"] != first).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "web-1 up on a renewed certificate",
+        || {
+            let h = fleet.host("web-1")?;
+            (h["up"] == true && h["identity"]["serial"] != first).then_some(())
+        },
+    );
     assert!(agent.alive(), "{}", agent.log());
     let log = agent.log();
     assert!(!log.contains("expired"), "{log}");
