@@ -183,19 +183,18 @@ impl Clock {
             }
             return;
         }
-        let shift = offset_ms(&vs.offset);
+        // Steps move forward by `step` (parse::check_times keeps every time far inside
+        // i64), and so does the first sample after the reference time.
+        let mut reference = self.steps.start.saturating_sub(offset_ms(&vs.offset));
         let mut next = 0;
         for step in 0..self.steps.count {
-            // Steps move forward, and so does the first sample after the reference time.
-            let reference = self.steps.time(step).saturating_sub(shift);
-            while let Some(&(t, _)) = samples.get(next)
-                && t <= reference
-            {
+            while next < samples.len() && samples[next].0 <= reference {
                 next += 1;
             }
             if let Some((t, v)) = latest(next, reference) {
                 f(step, t, v);
             }
+            reference += self.steps.step;
         }
     }
 
