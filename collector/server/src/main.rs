@@ -4,6 +4,30 @@ use clap::Parser;
 use std::path::PathBuf;
 use vigil_collector::config::{Config, LogFormat};
 
+/// The collector's Rust heap is jemalloc's: creating a fleet's series allocates and frees
+/// millions of small label strings and vectors across threads, and glibc's malloc spent a
+/// quarter of the collector's instructions on it (callgrind, 200 hosts x 300 series
+/// created: 1.88 G instructions in all with glibc, 1.59 G with jemalloc). RocksDB's C++
+/// allocations stay with glibc, tuned in `vigil_collector::memory`.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static HEAP: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings, read at its start: one background thread gives freed pages back a
+/// second after they were last used (by default they wait for later allocations: 30 s
+/// after 10,000 hosts created their 3 M series, 0.73 GB stayed resident, 0.51 GB so), and
+/// four arenas, as glibc's side has.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[allow(non_upper_case_globals, unsafe_code)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: Option<&'static std::ffi::c_char> = Some(
+    // SAFETY: a pointer to the first byte of a NUL-terminated string in static memory,
+    // which jemalloc reads once, as its documented `malloc_conf` option string.
+    unsafe {
+        &*c"background_thread:true,max_background_threads:1,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:4".as_ptr()
+    },
+);
+
 /// Vigil's collector: receives agents' metrics over gRPC and stores them in RocksDB.
 #[derive(Debug, Parser)]
 #[command(

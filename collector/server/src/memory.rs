@@ -11,6 +11,10 @@
 //! So: a few arenas, a fixed mmap threshold (large blocks are mapped and unmapped whole),
 //! and [`release`] after each housekeeping round returns free heap pages (inside the heap
 //! too, not only at its top) to the kernel. Measured with `tests/bench/fleet_scale.sh`.
+//!
+//! On Linux with glibc this now governs RocksDB's C++ allocations (memtables, the block
+//! cache, table readers): the collector binary's Rust heap is jemalloc's, set up in its
+//! `main.rs` with a background thread that returns freed pages by itself.
 
 /// Arenas for the whole process: enough that the async workers and the ingest threads
 /// rarely wait for each other, few enough that free memory is shared.
