@@ -145,7 +145,6 @@ impl RocksStore {
         let mut ids: Vec<SeriesId> = stored.iter().map(|got| got.unwrap_or(0)).collect();
         // The missing label sets, in the call's order and in key order, each once; and each
         // repeat of one with the index of its first.
-        let mut missing = Vec::new();
         let mut missing_sorted = Vec::new();
         let mut repeats = Vec::new();
         for (n, &i) in order.iter().enumerate() {
@@ -166,7 +165,7 @@ impl RocksStore {
         if missing_sorted.is_empty() {
             return Ok(Some(ids));
         }
-        missing.extend_from_slice(&missing_sorted);
+        let mut missing = missing_sorted.clone();
         missing.sort_unstable();
         let mut plan = self.plan_creation(keys, series, &missing, &missing_sorted)?;
         let count_of_host = self.creating.host(host);
