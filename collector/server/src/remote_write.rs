@@ -34,13 +34,18 @@
 //! (`round_end`) before the first request goes; samples are split by a fixed hash of the
 //! series id into `concurrency` shards, so one series always goes through one shard; a
 //! shard sends its requests one at a time, each retried with backoff (honouring
-//! `Retry-After`) until the receiver accepts or refuses it. When every shard is finished,
+//! `Retry-After`) until the receiver accepts or refuses it. As requests finish, each
+//! shard's count of finished requests and a digest of their bodies go into the cursor
+//! (`progress`; one write for whatever finished meanwhile). When every shard is finished,
 //! `done = round_end` is written and the log trimmed. A shard's requests are built from
 //! the round alone (each series' samples sorted by time, grouped per request in order of
 //! first appearance), so after a crash the very same round is rebuilt from `round_end`
-//! and sent as the very same requests: a receiver that stored part of it sees those
-//! samples again with their values unchanged (VictoriaMetrics, Mimir, Prometheus keep
-//! one sample per timestamp).
+//! as the very same requests, and each shard goes on after its finished ones when their
+//! digest matches. A receiver that refuses samples older than its newest (Prometheus)
+//! thus never sees a series go back in time across a restart. A shard planned otherwise
+//! (`batch_size`, `concurrency` or `write_relabel` changed meanwhile) is sent again from
+//! its first request, logged: samples are sent again with their values unchanged rather
+//! than left out.
 //!
 //! **Order.** Within a shard requests go one after another, and a series never changes
 //! shard, so its samples go in time order. The last time sent per series is kept in
@@ -65,11 +70,12 @@
 //! time sent; cursor resets. `vigil status` shows each remote's state (idle, sending,
 //! retrying, backfilling), lag, queue and last error ([`RemoteWrite::statuses`]).
 //!
-//! **Known limit.** Delivery is at least once. After a crash between a receiver's 2xx and
-//! the cursor write, the round is sent again. VictoriaMetrics and Mimir take it as a
-//! no-op; a Prometheus receiver refuses samples older than its newest stored with 400
-//! "out of order sample", which is then counted as failed although nothing is lost (the
-//! receiver holds them already).
+//! **Known limit.** Delivery is at least once. After a crash in the moment between a
+//! receiver's 2xx and the cursor write of that request's progress, that request is sent
+//! again (and the rest of its shard after it). VictoriaMetrics and Mimir take it as a
+//! no-op; a Prometheus receiver refuses those of its samples older than its newest stored
+//! with 400 "out of order sample", which is then counted as failed although nothing is
+//! lost (the receiver holds them already).
 
 pub mod backfill;
 pub mod config;
@@ -334,6 +340,7 @@ fn reconcile(
                         until_ms: now_ms,
                         after_series: None,
                     }),
+                    progress: Vec::new(),
                 };
                 info!(
                     remote = %name, backfill_ms,

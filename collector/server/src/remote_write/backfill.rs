@@ -59,7 +59,7 @@ async fn page(f: &mut Forwarder) -> Result<Step, String> {
     if series.is_empty() {
         f.save(Cursor {
             backfill: None,
-            ..f.cursor
+            ..f.cursor.clone()
         })
         .await?;
         return Ok(Step::CaughtUp);
@@ -99,14 +99,14 @@ async fn page(f: &mut Forwarder) -> Result<Step, String> {
         f.settings.concurrency,
         f.settings.batch_size,
     );
-    if f.send(plan, State::Backfilling, None).await == Ending::Stopped {
+    if f.send(plan, State::Backfilling, None, None).await == Ending::Stopped {
         return Ok(Step::Stopped);
     }
     let mut next = backfill;
     next.after_series = covered;
     f.save(Cursor {
         backfill: Some(next),
-        ..f.cursor
+        ..f.cursor.clone()
     })
     .await?;
     Ok(Step::More)

@@ -2,13 +2,14 @@
 //! persist its end, send it through the shards, move the cursor past it, trim the log.
 
 use super::metrics::{DropReason, RemoteMetrics, State};
-use super::round::{self, Ending, Labeler, LastSent, Plan, ShardContext};
-use super::state::{self, Cursor};
+use super::round::{self, Ending, Labeler, LastSent, Plan, Progress, ShardContext};
+use super::state::{self, Cursor, Sent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tracing::warn;
+use tracing::{info, warn};
 use vigil_store::{ForwardRecord, Store, StoreResult};
 
 /// How long a caught-up remote (or one whose store call failed) waits before looking again.
@@ -166,12 +167,17 @@ impl Forwarder {
             .map_err(|e| e.to_string())
     }
 
-    /// Writes `cursor` durably, then keeps it; trims the log when `done` moved.
-    pub async fn save(&mut self, cursor: Cursor) -> Result<(), String> {
+    /// Writes `cursor` durably, then keeps it; trims the log when `done` moved. Without
+    /// a round in flight there is no progress to keep.
+    pub async fn save(&mut self, mut cursor: Cursor) -> Result<(), String> {
+        if cursor.round_end == 0 {
+            cursor.progress.clear();
+        }
         let (name, moved) = (self.name.clone(), cursor.done != self.cursor.done);
         let (trim, index) = (self.trim.clone(), self.index);
+        let saved = cursor.clone();
         self.blocking(move |s| {
-            state::save(s, &name, &cursor)?;
+            state::save(s, &name, &saved)?;
             if moved {
                 trim.done(s, index, cursor.done)?;
             }
@@ -210,7 +216,7 @@ impl Forwarder {
                 self.save(Cursor {
                     done: round_end,
                     round_end: 0,
-                    ..self.cursor
+                    ..self.cursor.clone()
                 })
                 .await?;
             }
@@ -230,7 +236,7 @@ impl Forwarder {
             self.save(Cursor {
                 done: last,
                 round_end: 0,
-                ..self.cursor
+                ..self.cursor.clone()
             })
             .await?;
             return Ok(Step::More);
@@ -240,7 +246,7 @@ impl Forwarder {
         let planned = Cursor {
             done: skipped_to.unwrap_or(done),
             round_end: last,
-            ..self.cursor
+            ..self.cursor.clone()
         };
         if planned != self.cursor {
             self.save(planned).await?;
@@ -251,19 +257,25 @@ impl Forwarder {
             .filter_map(|r| r.body.as_ref().ok())
             .flatten()
             .map(|s| (s.id, &s.samples[..]));
-        let plan = round::plan(
+        let mut plan = round::plan(
             series,
             &self.labeler,
             &self.last_sent,
             self.settings.concurrency,
             self.settings.batch_size,
         );
+        let starts = self.resume(&mut plan);
         let newest_written = round.iter().map(|r| r.written_ms).max().unwrap_or(now);
         let give_up_after = newest_written.saturating_add(self.settings.max_lag_ms);
         self.metrics().set_state(State::Sending);
         let give_up_bytes = first.offset.saturating_add(self.settings.max_queue_bytes);
         let ending = self
-            .send(plan, State::Sending, Some((give_up_after, give_up_bytes)))
+            .send(
+                plan,
+                State::Sending,
+                Some((give_up_after, give_up_bytes)),
+                Some(starts),
+            )
             .await;
         if ending == Ending::Stopped {
             return Ok(Step::Stopped);
@@ -271,7 +283,7 @@ impl Forwarder {
         self.save(Cursor {
             done: last,
             round_end: 0,
-            ..self.cursor
+            ..self.cursor.clone()
         })
         .await?;
         if full {
@@ -279,6 +291,41 @@ impl Forwarder {
         }
         self.metrics().backlog(None, bounds.bytes);
         Ok(Step::CaughtUp)
+    }
+
+    /// Takes out of a round rebuilt after a restart the requests its shards had finished
+    /// (by the cursor's progress), remembering them as sent; returns where each shard
+    /// starts.
+    fn resume(&mut self, plan: &mut Plan) -> Vec<Sent> {
+        if self.cursor.progress.is_empty() {
+            return Vec::new();
+        }
+        let (starts, finished) = plan.resume(&self.cursor.progress);
+        for request in &finished {
+            self.last_sent.record(request);
+        }
+        let samples: u64 = finished.iter().map(|r| r.samples).sum();
+        info!(
+            remote = %self.name, requests = finished.len(), samples,
+            "remote write: going on with the round in flight before the restart; the \
+             requests the receiver had answered are not sent again"
+        );
+        let again = self
+            .cursor
+            .progress
+            .iter()
+            .zip(starts.iter().chain(std::iter::repeat(&Sent::default())))
+            .filter(|(before, now)| before.requests > 0 && now.requests == 0)
+            .count();
+        if again > 0 {
+            warn!(
+                remote = %self.name, shards = again,
+                "remote write: the round in flight is planned otherwise than before the \
+                 restart (batch_size, concurrency or write_relabel changed?); those shards \
+                 are sent again from their first request (at least once)"
+            );
+        }
+        starts
     }
 
     /// Counts and logs the damaged records of a round.
@@ -348,8 +395,17 @@ impl Forwarder {
     /// Sends a plan's shards side by side; remembers what was delivered, counts what was
     /// given up or left out. With `give_up`, a round still retrying once the clock passes
     /// its first value (ms) or the log's bytes its second is given up and counted.
+    /// With `progress` (a live round, persisted in the cursor; per shard where it starts,
+    /// missing ones at the first request), each shard's finished requests are written
+    /// into the cursor as they finish, so a restart does not send them again.
     /// [`Ending::Stopped`] when the collector stops meanwhile.
-    pub async fn send(&mut self, plan: Plan, busy: State, give_up: Option<(i64, u64)>) -> Ending {
+    pub async fn send(
+        &mut self,
+        plan: Plan,
+        busy: State,
+        give_up: Option<(i64, u64)>,
+        progress: Option<Vec<Sent>>,
+    ) -> Ending {
         if plan.out_of_order > 0 {
             self.metrics()
                 .dropped(DropReason::OutOfOrder, plan.out_of_order);
@@ -362,14 +418,32 @@ impl Forwarder {
                  counted as dropped (reason damaged)"
             );
         }
+        let tracked = progress.is_some();
+        let mut sent = progress.unwrap_or_default();
+        sent.resize(sent.len().max(plan.shards.len()), Sent::default());
+        let (tell, mut told) = mpsc::unbounded_channel();
         let mut shards = JoinSet::new();
-        for requests in plan.shards.into_iter().filter(|r| !r.is_empty()) {
+        for (shard, requests) in plan.shards.into_iter().enumerate() {
+            if requests.is_empty() {
+                continue;
+            }
             let ctx = ShardContext {
                 busy,
                 ..self.shard.clone()
             };
-            shards.spawn(round::send_shard(ctx, requests, give_up.map(|g| g.0)));
+            let progress = tracked.then(|| Progress {
+                shard,
+                start: sent[shard],
+                tell: tell.clone(),
+            });
+            shards.spawn(round::send_shard(
+                ctx,
+                requests,
+                give_up.map(|g| g.0),
+                progress,
+            ));
         }
+        drop(tell);
         self.shard.over_bytes.store(false, Ordering::Relaxed);
         let mut ending = Ending::Done;
         // The queue grows while a receiver is down: keep its gauge current meanwhile, and
@@ -379,6 +453,11 @@ impl Forwarder {
         loop {
             let joined = tokio::select! {
                 joined = shards.join_next() => joined,
+                Some((shard, now)) = told.recv() => {
+                    sent[shard] = now;
+                    self.save_progress(&mut told, &mut sent).await;
+                    continue;
+                }
                 _ = refresh.tick() => {
                     if let Ok(bounds) = self.blocking(|s| s.forward_bounds()).await {
                         self.metrics().log_bytes(bounds.bytes);
@@ -422,6 +501,33 @@ impl Forwarder {
                 Ending::Done => {}
             }
         }
+        if ending == Ending::Stopped && tracked {
+            // What finished on the way out, so a restart does not send it again.
+            self.save_progress(&mut told, &mut sent).await;
+        }
         ending
+    }
+
+    /// Takes in every shard's progress told so far and writes it into the cursor (one
+    /// write for all: while it is written, shards go on and tell more for the next).
+    async fn save_progress(
+        &mut self,
+        told: &mut mpsc::UnboundedReceiver<(usize, Sent)>,
+        sent: &mut [Sent],
+    ) {
+        while let Ok((shard, now)) = told.try_recv() {
+            sent[shard] = now;
+        }
+        if self.cursor.round_end == 0 || self.cursor.progress == sent {
+            return;
+        }
+        let cursor = Cursor {
+            progress: sent.to_vec(),
+            ..self.cursor.clone()
+        };
+        if let Err(e) = self.save(cursor).await {
+            // Not fatal: a restart sends those requests again (at least once).
+            self.failed(&e);
+        }
     }
 }

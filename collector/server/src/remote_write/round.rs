@@ -4,18 +4,19 @@
 //!
 //! A plan depends only on the round's records, the labels of their series and what was
 //! sent before (the last-sent time per series): the same round always gives the same
-//! requests, so after a restart the receiver sees the very requests it may have seen
-//! already.
+//! requests, so after a restart a shard goes on after the requests the cursor says were
+//! finished ([`Plan::resume`]), and the receiver sees the rest as they were.
 
 use super::filter::SeriesFilter;
 use super::metrics::{Code, RemoteMetrics, State};
 use super::send::{Attempt, Backoff, Sender};
+use super::state::{self, Sent};
 use super::wire;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::warn;
 use vigil_store::{Labels, SeriesId};
 
@@ -140,6 +141,55 @@ pub struct Plan {
     pub out_of_order: u64,
     /// Samples of series the store does not know: not sent.
     pub unknown: u64,
+}
+
+impl Plan {
+    /// Takes out of each shard the requests `progress` (from the cursor) says were
+    /// finished before a restart, when the shard's first requests are those very ones (the
+    /// same digest); a shard planned otherwise (a changed configuration) keeps all its
+    /// requests and is sent again from its first. Returns where each shard starts (what
+    /// was kept of `progress`, or nothing) and the requests taken out.
+    pub fn resume(&mut self, progress: &[Sent]) -> (Vec<Sent>, Vec<Request>) {
+        let mut starts = vec![Sent::default(); self.shards.len()];
+        let mut finished = Vec::new();
+        for ((requests, start), sent) in self.shards.iter_mut().zip(&mut starts).zip(progress) {
+            let n = sent.requests as usize;
+            if n == 0 || n > requests.len() {
+                continue;
+            }
+            let digest = requests[..n]
+                .iter()
+                .fold(0, |d, r| state::digest(d, &r.body));
+            if digest == sent.digest {
+                *start = *sent;
+                finished.extend(requests.drain(..n));
+            }
+        }
+        (starts, finished)
+    }
+}
+
+/// Where a shard stands in the round in flight, for the cursor: its requests from the
+/// round's first are chained on from `start` as they finish.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The shard's index in the plan.
+    pub shard: usize,
+    /// Finished before this run (after a restart), else nothing.
+    pub start: Sent,
+    /// Tells the forwarder each time one more of this run's requests is finished.
+    pub tell: mpsc::UnboundedSender<(usize, Sent)>,
+}
+
+impl Progress {
+    fn finished(&mut self, request: &Request) {
+        self.start = Sent {
+            requests: self.start.requests.saturating_add(1),
+            digest: state::digest(self.start.digest, &request.body),
+        };
+        // The forwarder stops listening only once every shard has ended.
+        let _ = self.tell.send((self.shard, self.start));
+    }
 }
 
 /// The shard of series `id` among `shards`: a fixed mix of the id (the same on every
@@ -295,12 +345,13 @@ pub enum Ending {
 
 /// Sends `requests` one after the other, each until accepted or refused; gives up when a
 /// retry finds the clock past `give_up_after_ms` or the log past its byte bound
-/// ([`ShardContext::over_bytes`]). Returns the requests and how many of
-/// them are finished (accepted or refused).
+/// ([`ShardContext::over_bytes`]). With `progress`, tells each finished request as it
+/// goes. Returns the requests and how many of them are finished (accepted or refused).
 pub async fn send_shard(
     mut ctx: ShardContext,
     requests: Vec<Request>,
     give_up_after_ms: Option<i64>,
+    mut progress: Option<Progress>,
 ) -> (Vec<Request>, usize, Ending) {
     let mut backoff = Backoff::new(ctx.min_backoff, ctx.max_backoff);
     for (done, request) in requests.iter().enumerate() {
@@ -319,6 +370,9 @@ pub async fn send_shard(
                     m.sent(request.samples, request.newest_ms, (ctx.clock)());
                     m.set_state(ctx.busy);
                     backoff.reset();
+                    if let Some(p) = &mut progress {
+                        p.finished(request);
+                    }
                     break;
                 }
                 Attempt::Refused { status, message } => {
@@ -327,6 +381,9 @@ pub async fn send_shard(
                     let error = format!("HTTP {status}: {message}");
                     m.set_error(&error);
                     log_refusal(&ctx, request.samples, &error);
+                    if let Some(p) = &mut progress {
+                        p.finished(request);
+                    }
                     break;
                 }
                 Attempt::Retry { status, after, why } => {

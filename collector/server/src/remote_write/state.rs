@@ -3,7 +3,7 @@
 //! `kv_write` (so a crash leaves either the old record or the new one, never half).
 //!
 //! ```text
-//!   u8        version (1)
+//!   u8        version (2; 1 is read as 2 without the progress part)
 //!   u64 BE    done: every record numbered at or below it is delivered (or counted lost)
 //!   u64 BE    round_end: the last record of the round being sent (0: none in flight)
 //!   i64 BE    configured_ms: when the remote was first configured (unix ms)
@@ -12,18 +12,53 @@
 //!   i64 BE    backfill until_ms (exclusive)
 //!   u8        1 when after_series follows meaningfully, else 0
 //!   u64 BE    after_series: the last series whose history is sent
+//!   u8        shards with progress in the round in flight (0 to 64), then for each:
+//!   u32 BE    requests of the shard finished (accepted or refused)
+//!   u64 BE    digest of those requests' bodies ([`digest`])
 //! ```
 
 use vigil_store::{KvOp, SeriesId, Space, Store, StoreResult};
 
-const VERSION: u8 = 1;
-/// Bytes of a record without a backfill.
+const VERSION: u8 = 2;
+/// The version without the progress part.
+const VERSION_1: u8 = 1;
+/// Bytes of a record without a backfill (and without the progress part).
 const PLAIN_BYTES: usize = 1 + 8 + 8 + 8 + 1;
-/// Bytes of a record with a backfill.
+/// Bytes of a record with a backfill (and without the progress part).
 const BACKFILL_BYTES: usize = PLAIN_BYTES + 8 + 8 + 1 + 8;
+/// Bytes of one shard's progress.
+const SHARD_BYTES: usize = 4 + 8;
+/// Most shards with progress (`concurrency` is at most 64).
+pub const MAX_SHARDS: usize = 64;
+
+/// How far one shard of the round in flight got: its first `requests` requests are
+/// finished, and `digest` is theirs, so a restart skips them only when it rebuilds the
+/// very same requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Requests finished (accepted or refused), from the shard's first.
+    pub requests: u32,
+    /// [`digest`] chained over their bodies (0 when none).
+    pub digest: u64,
+}
+
+/// Chains `body` into `digest` (64-bit FNV-1a over the length and the bytes): the same
+/// requests give the same digest on every run and build.
+pub fn digest(digest: u64, body: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = if digest == 0 {
+        0xcbf2_9ce4_8422_2325
+    } else {
+        digest
+    };
+    for b in (body.len() as u64).to_le_bytes().iter().chain(body) {
+        h = (h ^ u64::from(*b)).wrapping_mul(PRIME);
+    }
+    h
+}
 
 /// Where one remote stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     /// Every log record numbered at or below this is done with.
     pub done: u64,
@@ -34,6 +69,9 @@ pub struct Cursor {
     pub configured_ms: i64,
     /// History still to send before live rounds, if `backfill` asked for it.
     pub backfill: Option<BackfillState>,
+    /// Per shard, what of the round in flight is finished (empty when no round is in
+    /// flight or nothing of it is finished yet).
+    pub progress: Vec<Sent>,
 }
 
 /// How far the history of a new remote is sent.
@@ -51,7 +89,7 @@ pub struct BackfillState {
 impl Cursor {
     /// The record's value.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(BACKFILL_BYTES);
+        let mut out = Vec::with_capacity(BACKFILL_BYTES + 1 + self.progress.len() * SHARD_BYTES);
         out.push(VERSION);
         out.extend_from_slice(&self.done.to_be_bytes());
         out.extend_from_slice(&self.round_end.to_be_bytes());
@@ -66,16 +104,20 @@ impl Cursor {
                 out.extend_from_slice(&b.after_series.unwrap_or(0).to_be_bytes());
             }
         }
+        let progress = &self.progress[..self.progress.len().min(MAX_SHARDS)];
+        out.push(progress.len() as u8);
+        for sent in progress {
+            out.extend_from_slice(&sent.requests.to_be_bytes());
+            out.extend_from_slice(&sent.digest.to_be_bytes());
+        }
         out
     }
 
     /// Reads a record back; what is wrong with it otherwise.
     pub fn decode(value: &[u8]) -> Result<Cursor, String> {
-        if value.first() != Some(&VERSION) {
-            return Err(format!(
-                "unknown version {:?}",
-                value.first().copied().unwrap_or_default()
-            ));
+        let version = value.first().copied().unwrap_or_default();
+        if version != VERSION && version != VERSION_1 {
+            return Err(format!("unknown version {version:?}"));
         }
         let u64_at = |at: usize| {
             value
@@ -84,10 +126,37 @@ impl Cursor {
                 .map(u64::from_be_bytes)
                 .unwrap_or_default()
         };
-        let with_backfill = match (value.len(), value.get(25)) {
-            (PLAIN_BYTES, Some(0)) => false,
-            (BACKFILL_BYTES, Some(1)) => true,
-            (len, flag) => return Err(format!("{len} bytes with backfill flag {flag:?}")),
+        let fixed = match value.get(25) {
+            Some(0) => PLAIN_BYTES,
+            Some(1) => BACKFILL_BYTES,
+            flag => {
+                return Err(format!("{} bytes with backfill flag {flag:?}", value.len()));
+            }
+        };
+        let with_backfill = fixed == BACKFILL_BYTES;
+        let progress = if version == VERSION_1 {
+            if value.len() != fixed {
+                return Err(format!("{} bytes for a version 1 record", value.len()));
+            }
+            Vec::new()
+        } else {
+            let shards = usize::from(value.get(fixed).copied().unwrap_or(u8::MAX));
+            if shards > MAX_SHARDS || value.len() != fixed + 1 + shards * SHARD_BYTES {
+                return Err(format!(
+                    "{} bytes with progress for {shards} shards",
+                    value.len()
+                ));
+            }
+            value[fixed + 1..]
+                .chunks_exact(SHARD_BYTES)
+                .map(|c| {
+                    let (requests, digest) = c.split_at(4);
+                    Sent {
+                        requests: u32::from_be_bytes(requests.try_into().unwrap_or_default()),
+                        digest: u64::from_be_bytes(digest.try_into().unwrap_or_default()),
+                    }
+                })
+                .collect()
         };
         let cursor = Cursor {
             done: u64_at(1),
@@ -98,12 +167,16 @@ impl Cursor {
                 until_ms: u64_at(34) as i64,
                 after_series: (value[42] == 1).then(|| u64_at(43)),
             }),
+            progress,
         };
         if cursor.round_end != 0 && cursor.round_end <= cursor.done {
             return Err(format!(
                 "round end {} is not after done {}",
                 cursor.round_end, cursor.done
             ));
+        }
+        if cursor.round_end == 0 && !cursor.progress.is_empty() {
+            return Err("progress without a round in flight".to_owned());
         }
         if let Some(b) = &cursor.backfill
             && (b.from_ms > b.until_ms || value[42] > 1)
@@ -163,6 +236,7 @@ pub fn reset(store: &dyn Store, now_ms: i64) -> StoreResult<Cursor> {
         round_end: 0,
         configured_ms: now_ms,
         backfill: None,
+        progress: Vec::new(),
     })
 }
 
@@ -177,6 +251,7 @@ mod tests {
             round_end: 0,
             configured_ms: -3,
             backfill: None,
+            progress: Vec::new(),
         };
         let backfill = Cursor {
             done: 1 << 40,
@@ -187,15 +262,27 @@ mod tests {
                 until_ms: 1_000,
                 after_series: Some(u64::MAX),
             }),
+            progress: Vec::new(),
         };
         let started = Cursor {
             backfill: Some(BackfillState {
                 after_series: None,
                 ..backfill.backfill.unwrap()
             }),
-            ..backfill
+            ..backfill.clone()
         };
-        for cursor in [plain, backfill, started] {
+        let in_flight = Cursor {
+            round_end: 9,
+            progress: vec![
+                Sent::default(),
+                Sent {
+                    requests: u32::MAX,
+                    digest: digest(digest(0, b"a"), b""),
+                },
+            ],
+            ..plain.clone()
+        };
+        for cursor in [plain.clone(), backfill, started, in_flight.clone()] {
             let value = cursor.encode();
             assert_eq!(Cursor::decode(&value), Ok(cursor));
             for cut in 0..value.len() {
@@ -207,8 +294,50 @@ mod tests {
         assert!(Cursor::decode(&value).unwrap_err().contains("version"));
         let inverted = Cursor {
             round_end: 3,
-            ..plain
+            ..plain.clone()
         };
         assert!(Cursor::decode(&inverted.encode()).is_err());
+        let idle = Cursor {
+            round_end: 0,
+            ..in_flight
+        };
+        assert!(
+            Cursor::decode(&idle.encode())
+                .unwrap_err()
+                .contains("progress")
+        );
+        let mut many = plain.encode();
+        *many.last_mut().unwrap() = (MAX_SHARDS + 1) as u8;
+        many.resize(many.len() + (MAX_SHARDS + 1) * SHARD_BYTES, 0);
+        assert!(Cursor::decode(&many).unwrap_err().contains("65 shards"));
+    }
+
+    #[test]
+    fn a_version_1_record_reads_as_no_progress() {
+        let mut value = vec![VERSION_1];
+        value.extend_from_slice(&3u64.to_be_bytes());
+        value.extend_from_slice(&5u64.to_be_bytes());
+        value.extend_from_slice(&1_000i64.to_be_bytes());
+        value.push(0);
+        let cursor = Cursor::decode(&value).unwrap();
+        assert_eq!(
+            (cursor.done, cursor.round_end, cursor.configured_ms),
+            (3, 5, 1_000)
+        );
+        assert!(cursor.progress.is_empty() && cursor.backfill.is_none());
+        value.push(0);
+        assert!(
+            Cursor::decode(&value).is_err(),
+            "a version 1 record has no progress part"
+        );
+    }
+
+    #[test]
+    fn digests_tell_requests_apart_by_content_and_order() {
+        let ab = digest(digest(0, b"a"), b"b");
+        assert_eq!(ab, digest(digest(0, b"a"), b"b"));
+        assert_ne!(ab, digest(digest(0, b"b"), b"a"));
+        assert_ne!(digest(0, b"ab"), digest(digest(0, b"a"), b"b"));
+        assert_ne!(digest(0, b""), 0);
     }
 }

@@ -6,21 +6,6 @@ use vigil_store::{KvOp, Space};
 
 const TWO_DAYS_MS: i64 = 2 * 24 * 3600 * 1000;
 
-/// A store with forwarding on and remote `r`'s cursor at the start of the log, so what
-/// is appended before the forwarder starts is waiting for it.
-fn waiting_store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
-    store.set_forwarding(true).unwrap();
-    let start = Cursor {
-        done: 0,
-        round_end: 0,
-        configured_ms: now_ms(),
-        backfill: None,
-    };
-    state::save(store.as_ref(), "r", &start).unwrap();
-    store
-}
-
 /// What batch `b` of [`append_batch`] holds, keyed as the receiver keys it.
 fn batches(store: &MemoryStore, keep: &[usize]) -> BTreeMap<String, Vec<(i64, f64)>> {
     stored(store, i64::MIN)
