@@ -45,26 +45,59 @@ pub(crate) fn posting_key(prefix: &[u8], id: u64) -> Vec<u8> {
     key
 }
 
+/// The posting merges of series created in one call: the ids of each label pair, the
+/// pairs borrowed from the label sets, then one merge per pair and shard. A call's series
+/// share most pairs, so this hashes two borrowed strings per pair of every series and
+/// sorts only the distinct pairs, where [`PostingWrites`] builds and hashes a key per
+/// pair of every series and sorts every list.
+#[derive(Default)]
+pub(crate) struct CreatedPostings<'a> {
+    by_pair: HashMap<(&'a str, &'a str), Vec<u64>>,
+}
+
+impl<'a> CreatedPostings<'a> {
+    /// Adds `id` to the posting list of `name=value`. Ids come in ascending order (a
+    /// call's new ids are one range, given out in order).
+    pub(crate) fn add(&mut self, name: &'a str, value: &'a str, id: u64) {
+        self.by_pair.entry((name, value)).or_default().push(id);
+    }
+
+    /// Calls `merge(key, operand)` once per pair and shard, in key order (exactly so for
+    /// names and values under 128 bytes, whose length prefix is one byte; RocksDB inserts
+    /// neighbours fastest, and any order is correct).
+    pub(crate) fn each_merge(self, mut merge: impl FnMut(&[u8], &[u8])) {
+        let mut pairs: Vec<((&str, &str), Vec<u64>)> = self.by_pair.into_iter().collect();
+        pairs.sort_unstable_by(|((an, av), _), ((bn, bv), _)| {
+            (an.len(), an, av.len(), av).cmp(&(bn.len(), bn, bv.len(), bv))
+        });
+        let (mut key, mut offsets) = (Vec::new(), Vec::new());
+        for ((name, value), mut ids) in pairs {
+            if !ids.is_sorted() {
+                ids.sort_unstable();
+            }
+            ids.dedup();
+            key.clear();
+            put_lp(&mut key, name.as_bytes());
+            put_lp(&mut key, value.as_bytes());
+            let prefix = key.len();
+            for shard_ids in ids.chunk_by(|a, b| a >> SHARD_BITS == b >> SHARD_BITS) {
+                offsets.clear();
+                offsets.extend(shard_ids.iter().map(|&id| offset(id)));
+                key.truncate(prefix);
+                key.extend_from_slice(&(shard_ids[0] >> SHARD_BITS).to_be_bytes());
+                merge(&key, &encode(&offsets));
+            }
+        }
+    }
+}
+
 /// Posting entries gathered for one write: per key, the offsets to add.
 #[derive(Default)]
 pub(crate) struct PostingWrites {
     by_key: HashMap<Vec<u8>, Vec<u16>>,
-    /// The key being looked up (reused: most pairs are already in `by_key`).
-    scratch: Vec<u8>,
 }
 
 impl PostingWrites {
-    /// Adds `id` to the posting list of `name=value`.
-    pub(crate) fn add(&mut self, name: &[u8], value: &[u8], id: u64) {
-        let mut key = std::mem::take(&mut self.scratch);
-        key.clear();
-        put_lp(&mut key, name);
-        put_lp(&mut key, value);
-        key.extend_from_slice(&(id >> SHARD_BITS).to_be_bytes());
-        self.add_key(&key, id);
-        self.scratch = key;
-    }
-
     /// Adds `id` to the list under `key` (which must be the key of `id`'s shard).
     pub(crate) fn add_key(&mut self, key: &[u8], id: u64) {
         match self.by_key.get_mut(key) {
@@ -234,10 +267,63 @@ mod tests {
     }
 
     #[test]
+    fn created_postings_write_what_posting_writes_would() {
+        // Pairs shared by every series, pairs of a few, a value past 127 bytes (two-byte
+        // length prefix), ids across a shard boundary and a repeated id.
+        let long = "v".repeat(130);
+        let series: Vec<Vec<(String, String)>> = (0..40)
+            .map(|k| {
+                let mut pairs = vec![
+                    ("__name__".to_owned(), format!("m{}", k % 3)),
+                    ("host".to_owned(), "h".to_owned()),
+                    ("k".to_owned(), k.to_string()),
+                ];
+                if k % 7 == 0 {
+                    pairs.push(("long".to_owned(), long.clone()));
+                }
+                pairs
+            })
+            .collect();
+        let ids: Vec<u64> = (0..40u64).map(|k| 4_080 + k).chain([4_100]).collect();
+        let mut old = PostingWrites::default();
+        let mut new = CreatedPostings::default();
+        for (pairs, &id) in series.iter().cycle().zip(&ids) {
+            for (name, value) in pairs {
+                let prefix = pair_prefix(name.as_bytes(), value.as_bytes());
+                old.add_key(&posting_key(&prefix, id), id);
+                new.add(name, value, id);
+            }
+        }
+        let mut expected: Vec<(Vec<u8>, Vec<u8>)> = old
+            .by_key
+            .drain()
+            .map(|(key, mut offsets)| {
+                offsets.sort_unstable();
+                offsets.dedup();
+                (key, encode(&offsets))
+            })
+            .collect();
+        expected.sort();
+        let mut got = Vec::new();
+        new.each_merge(|key, operand| got.push((key.to_vec(), operand.to_vec())));
+        let keys: Vec<&Vec<u8>> = got.iter().map(|(k, _)| k).collect();
+        let mut in_order = keys.clone();
+        in_order.sort();
+        in_order.dedup();
+        assert_eq!(in_order.len(), keys.len(), "one merge per key");
+        got.sort();
+        assert_eq!(got, expected);
+        let mut none = Vec::new();
+        CreatedPostings::default().each_merge(|k, _| none.push(k.to_vec()));
+        assert!(none.is_empty());
+    }
+
+    #[test]
     fn writes_merge_one_operand_per_key() {
         let mut w = PostingWrites::default();
+        let prefix = pair_prefix(b"job", b"node");
         for id in [4097u64, 4096, 1, 4096] {
-            w.add(b"job", b"node", id);
+            w.add_key(&posting_key(&prefix, id), id);
         }
         assert_eq!(w.by_key.len(), 2);
         let key = posting_key(&pair_prefix(b"job", b"node"), 4096);

@@ -5,7 +5,7 @@ use crate::keys::{
     CF_META, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, count_key, decode_u64, series_key,
     series_key_host, series_key_labels,
 };
-use crate::postings::PostingWrites;
+use crate::postings::CreatedPostings;
 use crate::{RocksStore, engine};
 use foldhash::{HashMap, HashSet};
 use rocksdb::WriteBatch;
@@ -258,7 +258,7 @@ impl RocksStore {
         let bytes = which.iter().map(|&i| 2 * keys[i].len() + 64).sum();
         let mut batch = WriteBatch::with_capacity_bytes(bytes);
         let by_id = self.cf(CF_SERIES_BY_ID);
-        let mut postings = PostingWrites::default();
+        let mut postings = CreatedPostings::default();
         // One range of consecutive ids for the call, even while other hosts create series:
         // a host's series then share a few groups of recent frames (`windows::frame`).
         let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
@@ -266,7 +266,7 @@ impl RocksStore {
         for (&i, id) in which.iter().zip(first..) {
             batch.put_cf(by_id, id.to_be_bytes(), series_key_labels(&keys[i])?);
             for (name, value) in series[i].pairs() {
-                postings.add(name.as_bytes(), value.as_bytes(), id);
+                postings.add(name, value, id);
             }
         }
         // Each family's entries in key order (the ids above already are): RocksDB inserts
@@ -275,7 +275,8 @@ impl RocksStore {
         for i in sorted {
             batch.put_cf(self.cf(CF_SERIES), &keys[*i], ids[i].to_be_bytes());
         }
-        postings.write(&mut batch, self.cf(CF_POSTINGS));
+        let cf = self.cf(CF_POSTINGS);
+        postings.each_merge(|key, operand| batch.merge_cf(cf, key, operand));
         Ok(Creation { batch, ids })
     }
 
