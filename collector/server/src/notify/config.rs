@@ -195,7 +195,8 @@ pub struct WebhookConfig {
     /// Bound on one attempt.
     #[serde(default = "attempt_timeout", with = "vigil_config::duration")]
     pub timeout: Duration,
-    /// Most alerts in one body (0: all); the rest are counted in `truncatedAlerts`.
+    /// Most alerts in one body, an incident's too (0: all); the rest are counted in
+    /// `truncatedAlerts`.
     #[serde(default)]
     pub max_alerts: usize,
     /// Extra CA certificate (PEM) to trust, beside the system's.

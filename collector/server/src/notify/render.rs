@@ -52,10 +52,11 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// Alertmanager's webhook body (version 4). Status and common labels describe every
 /// alert; `alerts` holds at most `max_alerts` of them (0: all), the rest counted in
-/// `truncatedAlerts`.
+/// `truncatedAlerts`. An incident's body is Vigil's own ([`incident::webhook_json`]),
+/// its alerts bounded the same way.
 pub fn webhook_json(n: &Notification, max_alerts: usize) -> serde_json::Value {
     if let Some(notice) = &n.incident {
-        return incident::webhook_json(n, notice);
+        return incident::webhook_json(n, notice, max_alerts);
     }
     let keep = if max_alerts == 0 {
         n.alerts.len()
@@ -358,5 +359,44 @@ pub(crate) mod tests {
         assert_eq!(cut["truncatedAlerts"], 1);
         // Status and common labels still describe every alert.
         assert_eq!(cut["commonLabels"], body["commonLabels"]);
+    }
+
+    #[test]
+    fn an_incident_webhook_keeps_its_first_max_alerts_and_counts_the_rest() {
+        use crate::incidents::IncidentAlert;
+        use crate::notify::model::Step;
+        let mut n = crate::notify::tickets::test_notification(
+            "ops",
+            "https://vigil.example.com",
+            1_700_000_000_000,
+            "vigil-test-1",
+            Step::Opened,
+        );
+        let notice = n.incident.as_mut().unwrap();
+        let first = notice.incident.alerts[0].clone();
+        for k in 1..5 {
+            notice.incident.alerts.push(IncidentAlert {
+                fingerprint: format!("{k:016x}"),
+                ..first.clone()
+            });
+        }
+        let whole = webhook_json(&n, 0);
+        assert_eq!(whole["kind"], "incident");
+        assert_eq!(whole["truncatedAlerts"], 0);
+        assert_eq!(whole["incident"]["alerts"].as_array().unwrap().len(), 5);
+        let cut = webhook_json(&n, 2);
+        assert_eq!(cut["truncatedAlerts"], 3);
+        let kept = cut["incident"]["alerts"].as_array().unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            kept[0]["fingerprint"], first.fingerprint,
+            "the cause is kept"
+        );
+        assert_eq!(
+            kept[1]["fingerprint"],
+            whole["incident"]["alerts"][1]["fingerprint"]
+        );
+        assert_eq!(cut["incident"]["timeline"], whole["incident"]["timeline"]);
+        assert_eq!(webhook_json(&n, 9)["truncatedAlerts"], 0);
     }
 }

@@ -8,7 +8,8 @@
 //!           (firing first) with their labels and times; the timeline.
 //! webhook:  {"version":"1","kind":"incident","event":"opened","receiver":"ops",
 //!            "externalURL":"…","correlation":"vigil-3f2b7c1e-12","test":false,
-//!            "incident":<as GET /api/v1/incidents/12 answers>}
+//!            "truncatedAlerts":0,"incident":<as GET /api/v1/incidents/12 answers, its
+//!            alerts cut to the webhook's max_alerts>}
 //! ```
 
 use super::rfc3339;
@@ -176,7 +177,24 @@ fn describe_alerts(i: &Incident, detail: &str) -> String {
 }
 
 /// The webhook body for an incident notification (see the module's documentation).
-pub fn webhook_json(n: &Notification, notice: &IncidentNotice) -> serde_json::Value {
+pub fn webhook_json(
+    n: &Notification,
+    notice: &IncidentNotice,
+    max_alerts: usize,
+) -> serde_json::Value {
+    let mut incident = crate::http::incidents::incident_json(&notice.incident);
+    // An incident of a whole fleet holds thousands of alerts, and every step sends it
+    // again: `max_alerts` keeps the first ones (the cause joins first) and counts the rest.
+    let mut truncated = 0;
+    if max_alerts > 0
+        && let Some(alerts) = incident
+            .get_mut("alerts")
+            .and_then(serde_json::Value::as_array_mut)
+        && alerts.len() > max_alerts
+    {
+        truncated = alerts.len() - max_alerts;
+        alerts.truncate(max_alerts);
+    }
     serde_json::json!({
         "version": "1",
         "kind": "incident",
@@ -185,6 +203,7 @@ pub fn webhook_json(n: &Notification, notice: &IncidentNotice) -> serde_json::Va
         "externalURL": n.external_url,
         "correlation": notice.correlation,
         "test": n.test,
-        "incident": crate::http::incidents::incident_json(&notice.incident),
+        "truncatedAlerts": truncated,
+        "incident": incident,
     })
 }
