@@ -474,7 +474,9 @@ impl Engine {
         let earliest = |a: &&IncidentAlert, b: &&IncidentAlert| {
             (a.starts_at_ms, &a.fingerprint).cmp(&(b.starts_at_ms, &b.fingerprint))
         };
-        let cause = incident
+        // A topology alert or one that absorbs its host's alerts explains the others: it is
+        // the cause, and names a fleet's incident when it joined one opened by another alert.
+        let explaining = incident
             .alerts
             .iter()
             .filter(topology)
@@ -485,8 +487,8 @@ impl Engine {
                     .iter()
                     .filter(|a| self.is_absorbing(&a.labels))
                     .min_by(earliest)
-            })
-            .or_else(|| incident.alerts.iter().min_by(earliest));
+            });
+        let cause = explaining.or_else(|| incident.alerts.iter().min_by(earliest));
         incident.cause = cause.map(|a| a.fingerprint.clone());
         let cause_name = cause
             .and_then(|a| a.labels.get("alertname"))
@@ -500,6 +502,9 @@ impl Engine {
             n => format!(" and {n} more alerts"),
         };
         incident.title = match &incident.grouping {
+            Grouping::Fleet { alertname } if explaining.is_some() && cause_name != *alertname => {
+                format!("{cause_name} on {hosts} hosts, after {alertname}")
+            }
             Grouping::Fleet { alertname } => format!("{alertname} on {hosts} hosts"),
             Grouping::Host { host } => format!("{cause_name} on {host}{more}"),
             Grouping::Topology { label, value } if hosts > 1 => {

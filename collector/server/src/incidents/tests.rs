@@ -167,6 +167,8 @@ fn hosts_whose_stale_metrics_alerted_first_stay_one_incident_when_host_down_foll
     assert_eq!(opened.len(), 1, "{opened:#?}");
     let id = opened[0].incident.id;
     assert_eq!(opened[0].incident.alerts.len(), 100);
+    let first = opened[0].incident.title.clone();
+    assert!(first.ends_with(" on 50 hosts"), "{first}");
     let mut all = stale.clone();
     all.extend(hosts.iter().map(|h| {
         let mut a = down(h);
@@ -179,6 +181,12 @@ fn hosts_whose_stale_metrics_alerted_first_stay_one_incident_when_host_down_foll
     assert_eq!(incident.id, id);
     assert_eq!(incident.alerts.len(), 150);
     assert_eq!(incident.severity, Severity::Critical);
+    // The down hosts explain the stale metrics: the title follows the cause.
+    let opened_by = first.trim_end_matches(" on 50 hosts");
+    assert_eq!(
+        incident.title,
+        format!("HostDown on 50 hosts, after {opened_by}")
+    );
     assert!(events(&joined[0]).contains(&&Event::Escalated {
         from: Severity::Warning,
         to: Severity::Critical
