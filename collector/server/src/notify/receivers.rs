@@ -263,7 +263,7 @@ impl Integration {
                 Delivery::Email(e) => e.send(notification, delivery).await,
                 Delivery::Webhook(w) => w.send(notification, delivery).await,
                 Delivery::Alertmanager(a) => a.send(notification).await,
-                Delivery::Ticket(t) => t.deliver(notification).await,
+                Delivery::Ticket(t) => t.deliver(notification, delivery).await,
             }
         };
         match tokio::time::timeout(self.timeout, attempt).await {

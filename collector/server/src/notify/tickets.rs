@@ -285,12 +285,38 @@ impl Desk {
         }
     }
 
-    async fn update(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        on_desk!(self, d => d.update(t, r).await)
+    async fn update(&self, t: &Ticket, r: &Rendered, c: &Comment<'_>) -> Result<String, Failure> {
+        on_desk!(self, d => d.update(t, r, c).await)
     }
 
-    async fn resolve(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        on_desk!(self, d => d.resolve(t, r).await)
+    async fn resolve(&self, t: &Ticket, r: &Rendered, c: &Comment<'_>) -> Result<String, Failure> {
+        on_desk!(self, d => d.resolve(t, r, c).await)
+    }
+}
+
+/// A step's comment, for desks that add it in a request of its own before changing the
+/// ticket (RT, Jira): when a later request of the step fails, the step is tried again,
+/// and its comment must not be added twice.
+pub struct Comment<'a> {
+    /// An earlier attempt of this step added it already.
+    pub added: bool,
+    /// Notes, durably, that it was added.
+    pub note: &'a (dyn Fn() -> Result<(), Failure> + Sync),
+}
+
+impl Comment<'_> {
+    /// Adds the comment with `add` unless an earlier attempt did, then notes it; what
+    /// `add` answered, or `None` when it was not called.
+    pub async fn once<T, F: std::future::Future<Output = Result<T, Failure>>>(
+        &self,
+        add: impl FnOnce() -> F,
+    ) -> Result<Option<T>, Failure> {
+        if self.added {
+            return Ok(None);
+        }
+        let said = add().await?;
+        (self.note)()?;
+        Ok(Some(said))
     }
 }
 
@@ -310,19 +336,25 @@ pub struct TicketIntegration {
 impl TicketIntegration {
     /// Takes one step of an incident to the desk. A notification about alerts (not an
     /// incident) is not for tickets and is accepted without a request.
-    pub async fn deliver(&self, n: &Notification) -> Outcome {
+    /// `delivery` is the id every attempt of this notification carries.
+    pub async fn deliver(&self, n: &Notification, delivery: &str) -> Outcome {
         let Some(notice) = n.incident.as_deref() else {
             return Outcome::Accepted {
                 answer: "not an incident: tickets follow incidents only".into(),
             };
         };
-        match self.step(n, notice).await {
+        match self.step(n, notice, delivery).await {
             Ok(answer) => Outcome::Accepted { answer },
             Err(f) => f.into(),
         }
     }
 
-    async fn step(&self, n: &Notification, notice: &IncidentNotice) -> Result<String, Failure> {
+    async fn step(
+        &self,
+        n: &Notification,
+        notice: &IncidentNotice,
+        delivery: &str,
+    ) -> Result<String, Failure> {
         let id = notice.incident.id;
         let fields = self.desk.fields();
         let known = self.book.get(id, &self.receiver, self.index);
@@ -373,11 +405,20 @@ impl TicketIntegration {
             }
         };
         let rendered = fields.render(n, notice, Some(&ticket));
+        let (book, receiver, index) = (&self.book, self.receiver.as_str(), self.index);
+        let note = move || {
+            book.note_commented(id, receiver, index, delivery)
+                .map_err(Failure::Retry)
+        };
+        let comment = Comment {
+            added: book.commented(id, receiver, index, delivery),
+            note: &note,
+        };
         match notice.step {
             Step::Opened if created => Ok(format!("opened ticket {}", ticket.id)),
             Step::Opened => Ok(format!("ticket {} was already open", ticket.id)),
-            Step::Resolved => self.desk.resolve(&ticket, &rendered).await,
-            _ => self.desk.update(&ticket, &rendered).await,
+            Step::Resolved => self.desk.resolve(&ticket, &rendered, &comment).await,
+            _ => self.desk.update(&ticket, &rendered, &comment).await,
         }
     }
 
@@ -415,11 +456,13 @@ impl TicketIntegration {
             Step::Resolved,
         );
         let notice = resolved.incident.as_deref().expect("a test notice");
-        match self
-            .desk
-            .resolve(&ticket, &fields.render(&resolved, notice, Some(&ticket)))
-            .await
-        {
+        // One attempt, nothing to note: a test is not retried.
+        let comment = Comment {
+            added: false,
+            note: &|| Ok(()),
+        };
+        let rendered = fields.render(&resolved, notice, Some(&ticket));
+        match self.desk.resolve(&ticket, &rendered, &comment).await {
             Ok(answer) => Outcome::Accepted {
                 answer: format!(
                     "opened and resolved test ticket {} {}: {answer}",
@@ -504,3 +547,6 @@ pub fn test_notification(
     }));
     n
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,9 @@
 //! value  i64 Unix ms (big-endian): a create was sent then and its answer not yet kept
 //!        (removed once the ticket is recorded); a desk whose search lags behind its
 //!        writes is searched again until the lag has passed before creating again
+//! key    "m" + the same place
+//! value  the delivery id of the step whose comment (RT, Jira) was last added: a retry
+//!        of that step (a later request of it failed) does not add it again
 //! key    "installation"   8 random bytes, made once: the `<installation>` of correlation
 //!                         values `vigil-<installation>-<incident id>`, so that two
 //!                         collectors (or one rebuilt from scratch, whose ids start at 1
@@ -22,6 +25,7 @@ use vigil_store::{KvOp, Space, Store};
 
 const TICKET: u8 = b't';
 const CREATING: u8 = b'c';
+const COMMENTED: u8 = b'm';
 const INSTALLATION: &[u8] = b"installation";
 
 /// Where one ticket belongs: the incident, the receiver and the integration's index.
@@ -33,6 +37,7 @@ pub struct TicketBook {
     installation: String,
     tickets: Mutex<BTreeMap<Place, Ticket>>,
     creating: Mutex<BTreeMap<Place, i64>>,
+    commented: Mutex<BTreeMap<Place, String>>,
 }
 
 impl std::fmt::Debug for TicketBook {
@@ -72,7 +77,7 @@ fn place_of(key: &[u8]) -> Option<Place> {
 
 /// Whether `key` of `Space::Incidents` belongs to the book (the incidents' store skips it).
 pub fn is_book_key(key: &[u8]) -> bool {
-    matches!(key.first(), Some(&TICKET | &CREATING)) || key == INSTALLATION
+    matches!(key.first(), Some(&TICKET | &CREATING | &COMMENTED)) || key == INSTALLATION
 }
 
 impl TicketBook {
@@ -80,6 +85,7 @@ impl TicketBook {
     pub fn open(store: Arc<dyn Store>) -> Result<Self, String> {
         let mut tickets = BTreeMap::new();
         let mut creating = BTreeMap::new();
+        let mut commented = BTreeMap::new();
         let mut installation = None;
         for (k, v) in store
             .kv_scan(Space::Incidents)
@@ -94,6 +100,12 @@ impl TicketBook {
                     (place_of(&as_ticket), <[u8; 8]>::try_from(v.as_slice()))
                 {
                     creating.insert(place, i64::from_be_bytes(at));
+                }
+            } else if k.first() == Some(&COMMENTED) {
+                let mut as_ticket = k.clone();
+                as_ticket[0] = TICKET;
+                if let (Some(place), Ok(delivery)) = (place_of(&as_ticket), String::from_utf8(v)) {
+                    commented.insert(place, delivery);
                 }
             } else if let Some(place) = place_of(&k)
                 && let Ok(ticket) = serde_json::from_slice::<Ticket>(&v)
@@ -120,6 +132,7 @@ impl TicketBook {
             installation,
             tickets: Mutex::new(tickets),
             creating: Mutex::new(creating),
+            commented: Mutex::new(commented),
         })
     }
 
@@ -130,6 +143,7 @@ impl TicketBook {
             installation: installation.to_owned(),
             tickets: Mutex::new(BTreeMap::new()),
             creating: Mutex::new(BTreeMap::new()),
+            commented: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -223,6 +237,41 @@ impl TicketBook {
             .copied()
     }
 
+    /// Whether the comment of delivery `delivery` was added to this place's ticket (by an
+    /// earlier attempt of the same step).
+    pub fn commented(&self, incident: u64, receiver: &str, index: usize, delivery: &str) -> bool {
+        self.commented
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(incident, receiver.to_owned(), index))
+            .is_some_and(|d| d == delivery)
+    }
+
+    /// Notes, durably, that the comment of delivery `delivery` was added.
+    pub fn note_commented(
+        &self,
+        incident: u64,
+        receiver: &str,
+        index: usize,
+        delivery: &str,
+    ) -> Result<(), String> {
+        let place = (incident, receiver.to_owned(), index);
+        if let Some(store) = &self.store {
+            store
+                .kv_write(&[KvOp::put(
+                    Space::Incidents,
+                    keyed(COMMENTED, &place),
+                    delivery.as_bytes().to_vec(),
+                )])
+                .map_err(|e| format!("noting the comment on incident {incident}'s ticket: {e}"))?;
+        }
+        self.commented
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(place, delivery.to_owned());
+        Ok(())
+    }
+
     /// The tickets of incident `incident`, by receiver (`receiver#2` for a receiver's
     /// second ticket integration and so on).
     pub fn of(&self, incident: u64) -> BTreeMap<String, Ticket> {
@@ -248,6 +297,14 @@ impl TicketBook {
             .map(|place| KvOp::delete(Space::Incidents, keyed(CREATING, place)))
             .collect();
         creating.retain(|(id, _, _), _| !ids.contains(id));
+        let mut commented = self.commented.lock().unwrap_or_else(|p| p.into_inner());
+        ops.extend(
+            commented
+                .keys()
+                .filter(|(id, _, _)| ids.contains(id))
+                .map(|place| KvOp::delete(Space::Incidents, keyed(COMMENTED, place))),
+        );
+        commented.retain(|(id, _, _), _| !ids.contains(id));
         let mut tickets = self.lock();
         let gone: Vec<Place> = tickets
             .keys()
@@ -299,5 +356,29 @@ mod tests {
         assert_eq!(book.get(8, "rt", 0).unwrap().id, "3");
         assert_eq!(book.forget(&[7]).len(), 2);
         assert!(book.of(7).is_empty());
+    }
+
+    #[test]
+    fn an_added_comment_is_remembered_across_a_restart_until_the_incident_goes() {
+        let store: Arc<dyn Store> = Arc::new(vigil_store::memory::MemoryStore::new());
+        let book = TicketBook::open(store.clone()).unwrap();
+        assert!(!book.commented(7, "rt", 0, "d-1"));
+        book.note_commented(7, "rt", 0, "d-1").unwrap();
+        assert!(is_book_key(&keyed(COMMENTED, &(7, "rt".to_owned(), 0))));
+        let book = TicketBook::open(store.clone()).unwrap();
+        assert!(book.commented(7, "rt", 0, "d-1"));
+        assert!(
+            !book.commented(7, "rt", 0, "d-2"),
+            "another step's comment is its own"
+        );
+        assert!(!book.commented(7, "rt", 1, "d-1"));
+        let ops = book.forget(&[7]);
+        assert_eq!(ops.len(), 1);
+        store.kv_write(&ops).unwrap();
+        assert!(
+            !TicketBook::open(store)
+                .unwrap()
+                .commented(7, "rt", 0, "d-1")
+        );
     }
 }

@@ -22,7 +22,7 @@
 
 use super::config::{GenericTicketConfig, RequestConfig};
 use super::http::{call, quote};
-use super::{Failure, Fields, Rendered};
+use super::{Comment, Failure, Fields, Rendered};
 use crate::incidents::Ticket;
 use crate::notify::secret::Secret;
 use vigil_rules::template;
@@ -206,7 +206,12 @@ impl Generic {
     }
 
     /// Sends `update` (when configured).
-    pub async fn update(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
+    pub async fn update(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        _: &Comment<'_>,
+    ) -> Result<String, Failure> {
         match &self.update {
             None => Ok(format!("ticket {}: no update request configured", t.id)),
             Some(step) => {
@@ -218,7 +223,12 @@ impl Generic {
     }
 
     /// Sends `resolve` (when configured).
-    pub async fn resolve(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
+    pub async fn resolve(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        _: &Comment<'_>,
+    ) -> Result<String, Failure> {
         match &self.resolve {
             None => Ok(format!("ticket {}: no resolve request configured", t.id)),
             Some(step) => {

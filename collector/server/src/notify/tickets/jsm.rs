@@ -26,7 +26,7 @@
 
 use super::config::JsmConfig;
 use super::http::{Answer, Auth, call, quote, request};
-use super::{Failure, Fields, Rendered};
+use super::{Comment, Failure, Fields, Rendered};
 use crate::incidents::Ticket;
 use crate::notify::model::Step;
 use serde_json::{Value, json};
@@ -227,8 +227,13 @@ impl Jsm {
     }
 
     /// Adds the step's text as an internal comment; an escalation also sets the priority.
-    pub async fn update(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        self.comment(t, &r.update).await?;
+    pub async fn update(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        c: &Comment<'_>,
+    ) -> Result<String, Failure> {
+        c.once(|| self.comment(t, &r.update)).await?;
         if r.step != Some(Step::Escalated) || r.priority.is_empty() {
             return Ok(format!("{}: comment added", t.id));
         }
@@ -251,8 +256,13 @@ impl Jsm {
     }
 
     /// Comments, then takes the request through the resolve transition, checked.
-    pub async fn resolve(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        self.comment(t, &r.update).await?;
+    pub async fn resolve(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        c: &Comment<'_>,
+    ) -> Result<String, Failure> {
+        c.once(|| self.comment(t, &r.update)).await?;
         let what = format!(
             "resolving {} by the transition {:?}",
             t.id, self.resolve_transition

@@ -21,7 +21,7 @@
 
 use super::config::{RtConfig, RtUpdate};
 use super::http::{Answer, Auth, call, quote, request, text_of, with_query};
-use super::{Failure, Fields, Rendered};
+use super::{Comment, Failure, Fields, Rendered};
 use crate::incidents::Ticket;
 use crate::notify::model::Step;
 
@@ -234,9 +234,18 @@ impl Rt {
         Ok(messages(&answer))
     }
 
-    /// Adds the step's text; an escalation also sets the new priority.
-    pub async fn update(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        let said = self.comment(t, &r.update).await?;
+    /// Adds the step's text (once, though the step be tried again); an escalation also
+    /// sets the new priority.
+    pub async fn update(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        c: &Comment<'_>,
+    ) -> Result<String, Failure> {
+        let said = c
+            .once(|| self.comment(t, &r.update))
+            .await?
+            .unwrap_or_else(|| "comment added by an earlier attempt".to_owned());
         if r.step == Some(Step::Escalated) && !r.priority.is_empty() {
             let what = format!("raising the priority of RT ticket {}", t.id);
             let set = self
@@ -259,9 +268,14 @@ impl Rt {
         Ok(format!("ticket {}: {said}", t.id))
     }
 
-    /// Adds the resolution's text and sets the resolved status, read back.
-    pub async fn resolve(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
-        self.comment(t, &r.update).await?;
+    /// Adds the resolution's text (once) and sets the resolved status, read back.
+    pub async fn resolve(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        c: &Comment<'_>,
+    ) -> Result<String, Failure> {
+        c.once(|| self.comment(t, &r.update)).await?;
         let what = format!(
             "setting RT ticket {} to status {:?}",
             t.id, self.resolved_status

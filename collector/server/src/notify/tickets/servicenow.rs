@@ -25,7 +25,7 @@
 
 use super::config::servicenow::{ServiceNowConfig, urgency_impact};
 use super::http::{Answer, Auth, call, quote, request, with_query};
-use super::{Failure, Fields, Rendered};
+use super::{Comment, Failure, Fields, Rendered};
 use crate::incidents::Ticket;
 use crate::notify::model::Step;
 use serde_json::{Map, Value, json};
@@ -275,7 +275,12 @@ impl ServiceNow {
     }
 
     /// Adds the step's text as a work note; an escalation also sets urgency and impact.
-    pub async fn update(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
+    pub async fn update(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        _: &Comment<'_>,
+    ) -> Result<String, Failure> {
         let mut body = json!({ "work_notes": r.update });
         let levels = (r.step == Some(Step::Escalated))
             .then(|| self.levels(r))
@@ -304,7 +309,12 @@ impl ServiceNow {
     }
 
     /// Sets the resolved state with close code and notes; the answer must show the state.
-    pub async fn resolve(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
+    pub async fn resolve(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        _: &Comment<'_>,
+    ) -> Result<String, Failure> {
         let body = json!({
             "state": self.resolved_state,
             "close_code": self.close_code,

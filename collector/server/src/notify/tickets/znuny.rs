@@ -26,7 +26,7 @@
 
 use super::config::ZnunyConfig;
 use super::http::{call, quote, request, text_of};
-use super::{Failure, Fields, Rendered};
+use super::{Comment, Failure, Fields, Rendered};
 use crate::incidents::Ticket;
 use crate::notify::model::Step;
 use crate::notify::secret::Secret;
@@ -323,7 +323,12 @@ impl Znuny {
     }
 
     /// Adds the step's text as an internal article; an escalation also sets the priority.
-    pub async fn update(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
+    pub async fn update(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        _: &Comment<'_>,
+    ) -> Result<String, Failure> {
         let escalate = r.step == Some(Step::Escalated) && !r.priority.is_empty();
         let changes = escalate.then(|| json!({ "Priority": r.priority }));
         let what = format!("adding an article to Znuny ticket {}", t.id);
@@ -343,7 +348,12 @@ impl Znuny {
     }
 
     /// Adds the resolution's text and sets the resolved state, checked.
-    pub async fn resolve(&self, t: &Ticket, r: &Rendered) -> Result<String, Failure> {
+    pub async fn resolve(
+        &self,
+        t: &Ticket,
+        r: &Rendered,
+        _: &Comment<'_>,
+    ) -> Result<String, Failure> {
         let what = format!(
             "setting Znuny ticket {} to state {:?}",
             t.id, self.resolved_state
