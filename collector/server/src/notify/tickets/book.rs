@@ -75,6 +75,13 @@ fn place_of(key: &[u8]) -> Option<Place> {
     Some((incident, receiver, index))
 }
 
+/// The place of a marker's key (`c` or `m` + the place, as a ticket's key is).
+fn marker_place(key: &[u8]) -> Option<Place> {
+    let mut as_ticket = key.to_vec();
+    *as_ticket.first_mut()? = TICKET;
+    place_of(&as_ticket)
+}
+
 /// Whether `key` of `Space::Incidents` belongs to the book (the incidents' store skips it).
 pub fn is_book_key(key: &[u8]) -> bool {
     matches!(key.first(), Some(&TICKET | &CREATING | &COMMENTED)) || key == INSTALLATION
@@ -94,17 +101,12 @@ impl TicketBook {
             if k == INSTALLATION {
                 installation = Some(hex(&v));
             } else if k.first() == Some(&CREATING) {
-                let mut as_ticket = k.clone();
-                as_ticket[0] = TICKET;
-                if let (Some(place), Ok(at)) =
-                    (place_of(&as_ticket), <[u8; 8]>::try_from(v.as_slice()))
+                if let (Some(place), Ok(at)) = (marker_place(&k), <[u8; 8]>::try_from(v.as_slice()))
                 {
                     creating.insert(place, i64::from_be_bytes(at));
                 }
             } else if k.first() == Some(&COMMENTED) {
-                let mut as_ticket = k.clone();
-                as_ticket[0] = TICKET;
-                if let (Some(place), Ok(delivery)) = (place_of(&as_ticket), String::from_utf8(v)) {
+                if let (Some(place), Ok(delivery)) = (marker_place(&k), String::from_utf8(v)) {
                     commented.insert(place, delivery);
                 }
             } else if let Some(place) = place_of(&k)
@@ -144,6 +146,14 @@ impl TicketBook {
             tickets: Mutex::new(BTreeMap::new()),
             creating: Mutex::new(BTreeMap::new()),
             commented: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Writes `value` under `key` in the store, durably (nothing without a store).
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> vigil_store::StoreResult<()> {
+        match &self.store {
+            Some(store) => store.kv_write(&[KvOp::put(Space::Incidents, key, value)]),
+            None => Ok(()),
         }
     }
 
@@ -199,15 +209,8 @@ impl TicketBook {
         now_ms: i64,
     ) -> Result<(), String> {
         let place = (incident, receiver.to_owned(), index);
-        if let Some(store) = &self.store {
-            store
-                .kv_write(&[KvOp::put(
-                    Space::Incidents,
-                    keyed(CREATING, &place),
-                    now_ms.to_be_bytes().to_vec(),
-                )])
-                .map_err(|e| format!("noting a create for incident {incident}: {e}"))?;
-        }
+        self.put(keyed(CREATING, &place), now_ms.to_be_bytes().to_vec())
+            .map_err(|e| format!("noting a create for incident {incident}: {e}"))?;
         self.creating
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -256,15 +259,8 @@ impl TicketBook {
         delivery: &str,
     ) -> Result<(), String> {
         let place = (incident, receiver.to_owned(), index);
-        if let Some(store) = &self.store {
-            store
-                .kv_write(&[KvOp::put(
-                    Space::Incidents,
-                    keyed(COMMENTED, &place),
-                    delivery.as_bytes().to_vec(),
-                )])
-                .map_err(|e| format!("noting the comment on incident {incident}'s ticket: {e}"))?;
-        }
+        self.put(keyed(COMMENTED, &place), delivery.as_bytes().to_vec())
+            .map_err(|e| format!("noting the comment on incident {incident}'s ticket: {e}"))?;
         self.commented
             .lock()
             .unwrap_or_else(|p| p.into_inner())
