@@ -5,6 +5,14 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// jemalloc, as the collector has: ten thousand simulated agents allocate and free their
+/// batches on every thread, and with glibc's malloc the loadgen took about a quarter of
+/// the machine while a fleet created its series (`tests/bench/fleet_scale.sh`), CPU the
+/// collector it measures would otherwise have.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static HEAP: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     match vigil_tests::loadgen::run(vigil_tests::loadgen::Args::parse()) {
         Ok(true) => ExitCode::SUCCESS,

@@ -278,9 +278,28 @@ impl Session {
             Some(_) => 0,
             None => self.limits.max_series_per_host,
         };
+        // A new stream's first batch usually defines its series and carries a scrape: its
+        // `up` is resolved with them, in one creation instead of two (see `up_series`).
+        let with_up = self.up.is_none() && !batch.scrapes.is_empty();
+        let up = match with_up.then(|| self.up_labels()) {
+            Some(Outcome::Keep(labels)) => {
+                labelsets.push(labels);
+                true
+            }
+            _ => false,
+        };
         match self.store.resolve_series(&self.host, &labelsets, max) {
-            Ok(ids) => self.ids.extend(locals.into_iter().zip(ids)),
+            Ok(mut ids) => {
+                if up {
+                    self.up = Some(ids.pop());
+                }
+                self.ids.extend(locals.into_iter().zip(ids));
+            }
             Err(StoreError::SeriesLimit { .. }) => {
+                if up {
+                    // `up_series` tries it again on its own, under the host's limit.
+                    labelsets.pop();
+                }
                 // Some are new and over the limit: resolve one by one so the existing ones work.
                 for (local, labels) in locals.into_iter().zip(labelsets) {
                     match self
@@ -404,10 +423,7 @@ impl Session {
         if let Some(up) = self.up {
             return Ok(up);
         }
-        let mut pairs = self.base_labels.clone();
-        pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
-        pairs.push(("host".to_owned(), self.host.clone()));
-        let up = match self.relabel.apply(Labels::new(pairs)) {
+        let up = match self.up_labels() {
             Outcome::Keep(labels) => {
                 let max = self.limits.max_series_per_host;
                 match self.store.resolve_series(&self.host, &[labels], max) {
@@ -420,6 +436,14 @@ impl Session {
         };
         self.up = Some(up);
         Ok(up)
+    }
+
+    /// The labels of this host's `up` series after `[[relabel]]`.
+    fn up_labels(&self) -> Outcome {
+        let mut pairs = self.base_labels.clone();
+        pairs.push((METRIC_NAME.to_owned(), UP.to_owned()));
+        pairs.push(("host".to_owned(), self.host.clone()));
+        self.relabel.apply(Labels::new(pairs))
     }
 }
 
