@@ -137,42 +137,44 @@ fn relabelling_renames_drops_and_refuses_by_name() {
 
 #[test]
 fn up_is_created_with_the_first_definitions_within_the_hosts_limit() {
-    let first_batch = || Batch {
-        metadata: Vec::new(),
-        seq: 1,
-        definitions: vec![def(1, "a"), def(2, "b"), def(3, "c")],
-        scrapes: vec![scrape(NOW, &[1, 2, 3])],
-        sent_ms: 0,
+    // A new stream's first batch, its three series and `up` under a limit of `max`.
+    let first_batch = |max| {
+        let (mut s, store, counters) = session(Limits {
+            max_series_per_host: max,
+            ..Limits::default()
+        });
+        let batch = Batch {
+            metadata: Vec::new(),
+            seq: 1,
+            definitions: vec![def(1, "a"), def(2, "b"), def(3, "c")],
+            scrapes: vec![scrape(NOW, &[1, 2, 3])],
+            sent_ms: 0,
+        };
+        let ack = s.handle(batch, NOW).unwrap();
+        let up = stored(store.as_ref(), "up");
+        let count = store.series_count("web-1").unwrap();
+        (
+            (ack.accepted_samples, ack.rejected_samples),
+            up,
+            count,
+            counters,
+        )
     };
     // Room for the three series and `up`: all four, in one creation.
-    let limits = Limits {
-        max_series_per_host: 4,
-        ..Limits::default()
-    };
-    let (mut s, store, _) = session(limits);
-    let ack = s.handle(first_batch(), NOW).unwrap();
-    assert_eq!((ack.accepted_samples, ack.rejected_samples), (3, 0));
-    assert_eq!(stored(store.as_ref(), "up")[0].1, vec![(NOW, 1.0)]);
-    assert_eq!(store.series_count("web-1").unwrap(), 4);
+    let (acked, up, count, _) = first_batch(4);
+    assert_eq!(acked, (3, 0));
+    assert_eq!(up[0].1, vec![(NOW, 1.0)]);
+    assert_eq!(count, 4);
     // Room for two: the first two series, and neither the third nor `up` (as when `up`
     // came after the series on its own).
-    let limits = Limits {
-        max_series_per_host: 2,
-        ..Limits::default()
-    };
-    let (mut s, store, counters) = session(limits);
-    let ack = s.handle(first_batch(), NOW).unwrap();
-    assert_eq!((ack.accepted_samples, ack.rejected_samples), (2, 1));
+    let (acked, up, count, counters) = first_batch(2);
+    assert_eq!(acked, (2, 1));
     assert_eq!(rejected(&counters, "series_limit"), 2);
-    assert!(stored(store.as_ref(), "up").is_empty());
-    assert_eq!(store.series_count("web-1").unwrap(), 2);
+    assert!(up.is_empty());
+    assert_eq!(count, 2);
     // Room for exactly the three series: `up` does not take the place of one.
-    let limits = Limits {
-        max_series_per_host: 3,
-        ..Limits::default()
-    };
-    let (mut s, store, _) = session(limits);
-    let ack = s.handle(first_batch(), NOW).unwrap();
-    assert_eq!((ack.accepted_samples, ack.rejected_samples), (3, 0));
-    assert!(stored(store.as_ref(), "up").is_empty());
+    let (acked, up, count, _) = first_batch(3);
+    assert_eq!(acked, (3, 0));
+    assert!(up.is_empty());
+    assert_eq!(count, 3);
 }
