@@ -309,7 +309,7 @@ fn without_auto_readahead(options: Options) -> Options {
 /// skip-list search from the previous insert across every other host's entries in
 /// between, about 4,700 instructions a merge (callgrind, 200 new hosts: posting merges
 /// 231 M instructions without, 129 M with; the collector's total 7 % less; 10,000 new
-/// hosts created in 17.3–18.0 s against 20–23 s). A hint costs about 250 bytes of the
+/// hosts created in 18.0–19.8 s against 20–23 s). A hint costs about 250 bytes of the
 /// memtable's arena, counted in its size. RocksDB uses hints when one thread writes a
 /// write group's memtable entries, and searches as before when several do at once.
 const POSTING_INSERT_HINTS: &str =
