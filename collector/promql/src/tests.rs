@@ -228,6 +228,35 @@ fn aggregations() {
     );
 }
 
+/// NaN ranks below every number in `topk` and `bottomk`, and is still a value to return
+/// when nothing else is left; `clamp` with its bounds crossed returns nothing.
+#[test]
+fn nan_in_topk_bottomk_and_crossed_clamp_bounds() {
+    let f = Fixture::new();
+    for (host, v) in [("a", f64::NAN), ("b", 1.0), ("c", 3.0), ("d", 2.0)] {
+        f.add("x", &[("host", host)], &[(10, v)]);
+    }
+    f.add("y", &[("host", "a")], &[(10, f64::NAN)]);
+    f.add("y", &[("host", "b")], &[(10, f64::NAN)]);
+    let hosts = |query: &str| -> Vec<String> {
+        f.instant(query, 10)
+            .into_iter()
+            .map(|(labels, _)| labels)
+            .collect()
+    };
+    let x = |host: &str| format!(r#"{{__name__="x", host="{host}"}}"#);
+    assert_eq!(hosts("topk(2, x)"), [x("c"), x("d")]);
+    assert_eq!(hosts("bottomk(2, x)"), [x("b"), x("d")]);
+    assert_eq!(hosts("topk(4, x)").len(), 4);
+    let nan = f.instant("topk(1, y)", 10);
+    assert!(nan.len() == 1 && nan[0].1.is_nan(), "{nan:?}");
+    assert!(f.instant("clamp(x, 3, 1)", 10).is_empty());
+    let clamped = f.instant("clamp(x, 1.5, 2.5)", 10);
+    let values: Vec<f64> = clamped[1..].iter().map(|(_, v)| *v).collect();
+    assert!(clamped[0].1.is_nan(), "{clamped:?}");
+    assert_eq!(values, [1.5, 2.5, 2.0]);
+}
+
 #[test]
 fn functions() {
     let f = cpu_fixture();

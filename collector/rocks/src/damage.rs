@@ -389,7 +389,7 @@ pub(crate) fn scrub(
         let damaged = walk(db, name, |_, _| {
             n += 1;
             // Checked every 4,096 keys: a closing store waits for little.
-            n % 4096 != 0 || keep_going()
+            !n.is_multiple_of(4096) || keep_going()
         })?;
         report.keys_read += n;
         report.damaged.extend(damaged);

@@ -377,7 +377,7 @@ fn damaged_file(text: &str) -> Option<String> {
     // A table or log is the file at fault even when the message also names the manifest.
     words
         .iter()
-        .filter_map(|w| name(w))
+        .filter_map(name)
         .find(|n| !n.starts_with("MANIFEST-"))
         .or_else(|| words.iter().find_map(name))
 }

@@ -309,7 +309,8 @@ struct Revoked {
 }
 
 /// Handles batches until the stream ends (or its host is revoked), then marks the host
-/// disconnected.
+/// disconnected. (The stream's whole context: a struct of these would only be unpacked.)
+#[allow(clippy::too_many_arguments)]
 async fn serve_stream(
     mut session: Session,
     mut inbound: Streaming<AgentMessage>,

@@ -290,7 +290,9 @@ impl StorageGuard {
 }
 
 /// (free bytes available to unprivileged users, total bytes) of the filesystem of `dir`.
-#[allow(unsafe_code)]
+/// (statvfs's counts are 32 bits wide on some targets: the casts are no-ops only where
+/// they are 64.)
+#[allow(unsafe_code, clippy::unnecessary_cast)]
 pub fn free_space(dir: &Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
@@ -303,6 +305,8 @@ pub fn free_space(dir: &Path) -> std::io::Result<(u64, u64)> {
     }
     // SAFETY: statvfs returned 0, so it filled `out`.
     let s = unsafe { out.assume_init() };
+    // The fields are 32 bits wide on some targets: the casts are no-ops only on 64-bit Linux.
+    #[allow(clippy::unnecessary_cast)]
     let unit = s.f_frsize as u64;
     Ok((
         (s.f_bavail as u64).saturating_mul(unit),

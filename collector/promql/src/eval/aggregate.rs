@@ -394,7 +394,7 @@ fn top(
     let mut touched: Vec<u32> = Vec::new();
     for (i, step) in input.steps.iter().enumerate() {
         let k = k.get(i).copied().unwrap_or(f64::NAN);
-        if !(k >= 1.0) {
+        if k.is_nan() || k < 1.0 {
             steps.push(Vec::new());
             continue;
         }
@@ -416,10 +416,8 @@ fn top(
                 heap.push((s, v));
                 let last = heap.len() - 1;
                 sift_up(heap, last, less);
-            } else if {
-                let root = heap[0].1;
-                (if largest { root < v } else { root > v }) || (root.is_nan() && !v.is_nan())
-            } {
+            } else if !v.is_nan() && less(heap[0].1, v) {
+                // A number beats the root it outranks, or a NaN root; a NaN beats nothing.
                 heap[0] = (s, v);
                 if k > 1 && !sift_down(heap, 0, less) {
                     sift_up(heap, 0, less);

@@ -94,7 +94,6 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, QueryErro
             map_values(v, |i, x| {
                 (max[i] >= min[i] || max[i].is_nan() || min[i].is_nan())
                     .then(|| go_max(min[i], go_min(max[i], x)))
-                    .filter(|_| !(max[i] < min[i]))
             })
         }
         "clamp_min" => {

@@ -177,7 +177,7 @@ fn a_flipped_byte_in_a_table_loses_only_its_block_names_it_and_repair_salvages_t
     let (outs, losses) = read_all(&store, &ids);
     let (series_hit, samples_lost) = check_served(&outs);
     assert!(
-        series_hit >= 1 && series_hit < SERIES / 4,
+        (1..SERIES / 4).contains(&series_hit),
         "{series_hit} series hit"
     );
     assert!(!losses.is_empty());
@@ -401,7 +401,7 @@ fn the_search_past_damage_steps_over_nothing_readable() {
     assert_eq!(n, vec![1, 0, 0]);
     let mut top = vec![0xFF, 0xFF];
     assert!(!add_power_of_two(&mut top, 3));
-    assert!(!add_power_of_two(&mut vec![0u8; 2], 16));
+    assert!(!add_power_of_two(&mut [0u8; 2], 16));
     assert_eq!(midpoint(&[0, 2], &[0, 6]), Some(vec![0, 4]));
     assert_eq!(midpoint(&[0xFF, 0xFE], &[0xFF, 0xFF]), None);
     assert_eq!(midpoint(&[0x80, 0], &[0xFF, 0]), Some(vec![0xBF, 0x80]));

@@ -14,6 +14,9 @@ pub struct NotifyMetrics {
     pub outbox_depth: Mutex<BTreeMap<String, u64>>,
 }
 
+/// One series: (metric name, labels, value).
+pub type Series = (&'static str, Vec<(String, String)>, f64);
+
 impl NotifyMetrics {
     /// Adds one to `vigil_notifications_total{receiver,result}`.
     pub fn count(&self, receiver: &str, result: &str) {
@@ -33,8 +36,8 @@ impl NotifyMetrics {
             .insert(receiver.to_owned(), depth);
     }
 
-    /// Every series as (metric name, labels, value), for the housekeeping writer.
-    pub fn series(&self) -> Vec<(&'static str, Vec<(String, String)>, f64)> {
+    /// Every series, for the housekeeping writer.
+    pub fn series(&self) -> Vec<Series> {
         let mut out = Vec::new();
         for ((receiver, result), n) in self
             .notifications

@@ -47,7 +47,10 @@ fn add_match_expire_and_reload() {
 
     let db1 = labels(&[("alertname", "DiskFull"), ("host", "db-1")]);
     let web1 = labels(&[("alertname", "DiskFull"), ("host", "web-1")]);
-    assert_eq!(silences.silenced_by(&db1, NOW + 1), [s.id.clone()]);
+    assert_eq!(
+        silences.silenced_by(&db1, NOW + 1),
+        std::slice::from_ref(&s.id)
+    );
     assert!(silences.silenced_by(&web1, NOW + 1).is_empty());
     assert!(silences.silenced_by(&db1, NOW + HOUR).is_empty());
 
