@@ -75,7 +75,40 @@ enum Command {
     },
 }
 
+/// The C++ flags RocksDB was compiled with (`.cargo/config.toml` sets them for the build;
+/// a variable set in the build's environment wins).
+const ENGINE_CXXFLAGS: &str = match option_env!("CXXFLAGS_x86_64_unknown_linux_gnu") {
+    Some(flags) => flags,
+    None => "",
+};
+
+/// RocksDB is compiled for SSE 4.2 and PCLMULQDQ on x86-64 (its write-ahead log's checksums
+/// in hardware). On a CPU without them the first checksum would stop the process with an
+/// illegal instruction: this names what is missing first.
+fn cpu_supported() -> Result<(), &'static str> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if ENGINE_CXXFLAGS.contains("-msse4.2") && !std::arch::is_x86_feature_detected!("sse4.2") {
+            return Err("SSE 4.2");
+        }
+        if ENGINE_CXXFLAGS.contains("-mpclmul") && !std::arch::is_x86_feature_detected!("pclmulqdq")
+        {
+            return Err("PCLMULQDQ");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
+    if let Err(missing) = cpu_supported() {
+        eprintln!(
+            "vigil-collector: this CPU lacks {missing}, which the collector's storage engine \
+             is built for (x86-64 with SSE 4.2 and PCLMULQDQ: Intel since 2010, AMD since \
+             2011); run it on a newer CPU, or build it with CXXFLAGS_x86_64_unknown_linux_gnu \
+             set empty"
+        );
+        return std::process::ExitCode::FAILURE;
+    }
     let flags = Flags::parse();
     if let Some(Command::Repair { data_dir }) = &flags.command {
         return repair(data_dir);
@@ -222,4 +255,19 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's `.cargo/config.toml` reaches the build: RocksDB gets the flags for
+    /// hardware CRC-32C, and this machine, which runs the suite, has what they need.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_store_is_built_for_hardware_checksums_and_this_cpu_has_them() {
+        assert!(ENGINE_CXXFLAGS.contains("-msse4.2"), "{ENGINE_CXXFLAGS:?}");
+        assert!(ENGINE_CXXFLAGS.contains("-mpclmul"), "{ENGINE_CXXFLAGS:?}");
+        assert_eq!(cpu_supported(), Ok(()));
+    }
 }
