@@ -157,19 +157,15 @@ pub async fn send(request: reqwest::RequestBuilder, secrets: &[&Secret]) -> Outc
     };
     let status = response.status();
     let body = excerpt(response).await;
-    let line = match status.canonical_reason() {
-        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
-        None => format!("HTTP {}", status.as_u16()),
-    };
+    let line = status_line(status);
     let answer = redact(if body.is_empty() {
         line
     } else {
         format!("{line}: {body}")
     });
-    let code = status.as_u16();
     if status.is_success() {
         Outcome::Accepted { answer }
-    } else if code == 408 || code == 429 || status.is_server_error() {
+    } else if worth_retrying(status) {
         Outcome::Retry { error: answer }
     } else if status.is_redirection() {
         Outcome::Rejected {
@@ -178,6 +174,21 @@ pub async fn send(request: reqwest::RequestBuilder, secrets: &[&Secret]) -> Outc
     } else {
         Outcome::Rejected { error: answer }
     }
+}
+
+/// `HTTP 503 Service Unavailable` (the code alone when it has no standard reason).
+pub(crate) fn status_line(status: reqwest::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+/// Whether an answer says to try again later: a request timeout, too many requests, or a
+/// server error. Any other failure is a refusal that the same request would meet again.
+pub(crate) fn worth_retrying(status: reqwest::StatusCode) -> bool {
+    let code = status.as_u16();
+    code == 408 || code == 429 || status.is_server_error()
 }
 
 /// The first [`ANSWER_BYTES`] of the body, as text, trimmed.

@@ -3,7 +3,7 @@
 //! ([`request`]), and the classification of answers ([`call`]).
 
 use super::Failure;
-use crate::notify::http_client::chain;
+use crate::notify::http_client::{chain, status_line, worth_retrying};
 use crate::notify::secret::Secret;
 
 /// How a desk is logged in to, by the `Authorization` header.
@@ -155,16 +155,13 @@ pub async fn call(
         .ok()
         .and_then(|v| message(&v))
         .unwrap_or_else(|| quote(&body));
-    let line = match status.canonical_reason() {
-        Some(reason) => format!("HTTP {code} {reason}"),
-        None => format!("HTTP {code}"),
-    };
+    let line = status_line(status);
     let error = redact(if said.is_empty() {
         format!("{what}: {line}")
     } else {
         format!("{what}: {line}: {said}")
     });
-    if code == 408 || code == 429 || status.is_server_error() {
+    if worth_retrying(status) {
         Err(Failure::Retry(error))
     } else {
         Err(Failure::Refused(error))
