@@ -201,7 +201,7 @@ impl Incidents {
                 let done = tokio::task::spawn_blocking(move || {
                     let now = now_ms();
                     incidents.tick(now);
-                    if now - last_prune >= 86_400_000 {
+                    if prune_due(now, last_prune) {
                         if let Err(e) = incidents.prune(now) {
                             warn!(error = %e, "pruning old incidents failed");
                         }
@@ -227,4 +227,25 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| format!("incidents task failed: {e}"))
+}
+
+/// Whether a day has passed since incidents were last pruned at `last` (`i64::MIN`: never,
+/// so the first tick prunes).
+fn prune_due(now: i64, last: i64) -> bool {
+    now.saturating_sub(last) >= 86_400_000
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::prune_due;
+
+    #[test]
+    fn the_first_tick_prunes_then_once_a_day() {
+        // `now - i64::MIN` overflowed: a debug build's ticker panicked at every tick, and a
+        // release build's never pruned.
+        let now = 1_796_591_034_638;
+        assert!(prune_due(now, i64::MIN));
+        assert!(!prune_due(now + 86_399_999, now));
+        assert!(prune_due(now + 86_400_000, now));
+    }
 }
