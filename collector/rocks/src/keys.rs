@@ -177,9 +177,23 @@ pub(crate) fn decode_u64(bytes: &[u8], what: &str) -> StoreResult<u64> {
         .map_err(|_| corrupt(what))
 }
 
+/// Appends `bytes` after its length as a LEB128 varint. Names and values are almost always
+/// under 128 bytes: their one-byte length is written inline (this runs for every label of
+/// every series created, and for every posting offset).
+#[inline]
 pub(crate) fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
-    prost::encoding::encode_varint(bytes.len() as u64, out);
+    put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
+}
+
+/// Appends `n` as a LEB128 varint (prost's encoding), one byte inline when under 128.
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, n: u64) {
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        prost::encoding::encode_varint(n, out);
+    }
 }
 
 /// Reads one length-prefixed field; returns it and the bytes used.
@@ -303,6 +317,23 @@ mod tests {
             ("b".into(), String::new()),
         ]);
         assert_eq!(decode_labelset(&encode_labelset(&labels)).unwrap(), labels);
+    }
+
+    #[test]
+    fn varints_are_prosts_on_both_sides_of_the_one_byte_form() {
+        for n in [0, 1, 127, 128, 255, 300, 16_383, 16_384, 1 << 32, u64::MAX] {
+            let (mut ours, mut prosts) = (vec![7], vec![7]);
+            put_varint(&mut ours, n);
+            prost::encoding::encode_varint(n, &mut prosts);
+            assert_eq!(ours, prosts, "{n}");
+        }
+        let long = "x".repeat(200);
+        let mut out = Vec::new();
+        put_lp(&mut out, long.as_bytes());
+        put_lp(&mut out, b"ab");
+        let (first, used) = get_lp(&out).unwrap();
+        assert_eq!((first, used), (long.as_bytes(), 202));
+        assert_eq!(get_lp(&out[used..]).unwrap(), (&b"ab"[..], 3));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! A damaged value or operand never stops a compaction: [`merge`] keeps the offsets it can
 //! read and drops the rest; readers report it as corrupt ([`decode`]).
 
-use crate::keys::put_lp;
+use crate::keys::{put_lp, put_varint};
 use foldhash::HashMap;
 use rocksdb::MergeOperands;
 
@@ -130,7 +130,7 @@ pub(crate) fn encode(offsets: &[u16]) -> Vec<u8> {
     let mut out = Vec::with_capacity(offsets.len() + 1);
     let mut last = 0u16;
     for &o in offsets {
-        prost::encoding::encode_varint(u64::from(o - last), &mut out);
+        put_varint(&mut out, u64::from(o - last));
         last = o;
     }
     out
@@ -201,7 +201,7 @@ fn union<'a>(lists: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
         let mut bits = word;
         while bits != 0 {
             let o = word_at as u64 * 64 + u64::from(bits.trailing_zeros());
-            prost::encoding::encode_varint(o - last, &mut out);
+            put_varint(&mut out, o - last);
             last = o;
             bits &= bits - 1;
         }

@@ -18,7 +18,7 @@ use vigil_store::{Labels, SeriesId, StoreError, StoreResult};
 /// label sets).
 struct Creation {
     batch: WriteBatch,
-    ids: HashMap<usize, SeriesId>,
+    ids: Vec<(usize, SeriesId)>,
 }
 
 /// Who is creating which series: each host's series count, behind the host's own lock
@@ -262,7 +262,13 @@ impl RocksStore {
         // One range of consecutive ids for the call, even while other hosts create series:
         // a host's series then share a few groups of recent frames (`windows::frame`).
         let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
-        let ids: HashMap<usize, SeriesId> = which.iter().copied().zip(first..).collect();
+        let ids: Vec<(usize, SeriesId)> = which.iter().copied().zip(first..).collect();
+        // The new id of each label set by its index (0: not created here), for the key-order
+        // pass below: a lookup in a slice where a hash map cost two hashes per series.
+        let mut id_at = vec![0; keys.len()];
+        for &(i, id) in &ids {
+            id_at[i] = id;
+        }
         for (&i, id) in which.iter().zip(first..) {
             batch.put_cf(by_id, id.to_be_bytes(), series_key_labels(&keys[i])?);
             for (name, value) in series[i].pairs() {
@@ -272,8 +278,9 @@ impl RocksStore {
         // Each family's entries in key order (the ids above already are): RocksDB inserts
         // an entry into a memtable starting from where the one before went, so neighbours
         // cost a few comparisons where entries in random order cost a search each.
+        let series_cf = self.cf(CF_SERIES);
         for i in sorted {
-            batch.put_cf(self.cf(CF_SERIES), &keys[*i], ids[i].to_be_bytes());
+            batch.put_cf(series_cf, &keys[*i], id_at[*i].to_be_bytes());
         }
         let cf = self.cf(CF_POSTINGS);
         postings.each_merge(|key, operand| batch.merge_cf(cf, key, operand));
