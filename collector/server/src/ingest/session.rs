@@ -385,7 +385,16 @@ impl Session {
                 ));
             }
         }
+        // The metric name first: `__name__` sorts before any other label an agent may send,
+        // so `Labels::new`'s sort finds it in place. Moved out of the definition unless
+        // `[[relabel]]` may refuse the series and its message must name it.
+        let name = if self.relabel.is_empty() {
+            std::mem::take(&mut def.name)
+        } else {
+            def.name.clone()
+        };
         let mut pairs = Vec::with_capacity(total);
+        pairs.push((METRIC_NAME.to_owned(), name));
         for label in &mut def.labels {
             // Prometheus treats an empty value as an absent label (a scrape drops it, and
             // remote write never sends one): store it that way, as imports do.
@@ -401,7 +410,6 @@ impl Session {
                 pairs.push((name.clone(), value.clone()));
             }
         }
-        pairs.push((METRIC_NAME.to_owned(), def.name.clone()));
         pairs.push(("host".to_owned(), self.host.clone()));
         match self.relabel.apply(Labels::new(pairs)) {
             Outcome::Keep(labels) => Ok(Some(labels)),

@@ -117,11 +117,13 @@ fn relabelling_renames_drops_and_refuses_by_name() {
         )
         .unwrap();
     // The dropped series' sample is taken (the agent did nothing wrong); the one relabelling
-    // left without a name is refused, naming [[relabel]].
+    // left without a name is refused, naming the series as the agent defined it and
+    // [[relabel]].
     assert_eq!((ack.accepted_samples, ack.rejected_samples), (2, 1));
+    let message = ack.rejection.unwrap().message;
     assert!(
-        ack.rejection.unwrap().message.contains("[[relabel]]"),
-        "the refusal says where to look"
+        message.contains("[[relabel]]") && message.contains("\"bad_metric\""),
+        "the refusal names the series and says where to look: {message}"
     );
     assert_eq!(
         counters.relabel_dropped.load(Ordering::Relaxed),
