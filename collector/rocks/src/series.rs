@@ -263,13 +263,12 @@ impl RocksStore {
         // a host's series then share a few groups of recent frames (`windows::frame`).
         let first = self.next_id.fetch_add(which.len() as u64, Ordering::SeqCst);
         let ids: Vec<(usize, SeriesId)> = which.iter().copied().zip(first..).collect();
-        // The new id of each label set by its index (0: not created here), for the key-order
-        // pass below: a lookup in a slice where a hash map cost two hashes per series.
+        // In id order: each new label set's entry by id and its postings; and its id by index
+        // (0: not created here) for the key-order pass below, a lookup in a slice where a hash
+        // map cost two hashes per series.
         let mut id_at = vec![0; keys.len()];
         for &(i, id) in &ids {
             id_at[i] = id;
-        }
-        for (&i, id) in which.iter().zip(first..) {
             batch.put_cf(by_id, id.to_be_bytes(), series_key_labels(&keys[i])?);
             for (name, value) in series[i].pairs() {
                 postings.add(name, value, id);

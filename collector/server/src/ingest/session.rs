@@ -385,8 +385,9 @@ impl Session {
                 ));
             }
         }
-        // The metric name first: `__name__` sorts before any other label an agent may send,
-        // so `Labels::new`'s sort finds it in place. Moved out of the definition unless
+        // The metric name first: `__name__` sorts before every label name that starts with a
+        // lowercase letter (node_exporter's all do), so `Labels::new`'s sort mostly finds it
+        // in place. Moved out of the definition unless
         // `[[relabel]]` may refuse the series and its message must name it.
         let name = if self.relabel.is_empty() {
             std::mem::take(&mut def.name)
