@@ -13,10 +13,23 @@
 //! rises that did not come. On the weekday clock the week is one straight line, and the
 //! forecast rests at the weekends ahead as the history did. `auto` offers it when it
 //! explains the window clearly better than the line (see [`WeekdayLine::clearly_better`]).
+//!
+//! Growth by office hours rests at night too, and from Friday evening, not Saturday 00:00:
+//! a window that ends early on a Monday then has a rest that began before the clock stood
+//! still. So the clock may run only in a working day of `len` hours from `open` (UTC),
+//! still counting one unit a weekday:
+//!
+//! ```text
+//!   w(t) = whole weekdays before  + clamp(hour of a weekday − open, 0, len) / len
+//! ```
+//!
+//! The working day is searched on whole hours (every second opening hour and a few lengths,
+//! then the hours beside the best); it is kept only when it beats the whole-day clock by
+//! the information criterion's price of its two parameters.
 
 use super::grid::{DAY_MS, Grid};
 use super::linear::Interval;
-use super::stats::t_975;
+use super::stats::{bic_gain, t_975};
 use super::{ForecastError, Prediction};
 
 /// 1970-01-05, the first Monday of the unix epoch, in days.
@@ -24,17 +37,122 @@ const FIRST_MONDAY_DAYS: i64 = 4;
 
 /// Days on the weekday clock at `t_ms` (see the module docs).
 pub(crate) fn weekday_days(t_ms: i64) -> f64 {
+    WorkingDay::WHOLE.clock(t_ms)
+}
+
+/// A working day on the weekday clock: whole hours (UTC) from `open`, `len` long; the
+/// whole day is `(0, 24)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WorkingDay {
+    open: f64,
+    len: f64,
+}
+
+impl WorkingDay {
+    const WHOLE: WorkingDay = WorkingDay {
+        open: 0.0,
+        len: 24.0,
+    };
+
+    /// Weekday-clock units at `t_ms`.
+    fn clock(self, t_ms: i64) -> f64 {
+        let (whole, hour) = weekday_parts(t_ms);
+        whole + hour.map_or(0.0, |h| self.of_day(h))
+    }
+
+    /// The part of a weekday gone by at `hour`.
+    fn of_day(self, hour: f64) -> f64 {
+        (hour - self.open).clamp(0.0, self.len) / self.len
+    }
+}
+
+/// Whole weekdays before `t_ms` (on [`weekday_days`]' count) and, on a weekday, the hours
+/// of it gone by.
+fn weekday_parts(t_ms: i64) -> (f64, Option<f64>) {
     let c = t_ms as f64 / DAY_MS as f64 - FIRST_MONDAY_DAYS as f64;
     let day = c.floor();
     let k = day as i64;
     let dow = k.rem_euclid(7);
-    let today = if dow < 5 { c - day } else { 0.0 };
-    (5 * k.div_euclid(7) + dow.min(5)) as f64 + today
+    let whole = (5 * k.div_euclid(7) + dow.min(5)) as f64;
+    (whole, (dow < 5).then_some((c - day) * 24.0))
+}
+
+/// The working day whose clock fits `values` best (see the module docs), and the clock's
+/// positions of the grid's points.
+fn best_working_day(grid: &Grid) -> (WorkingDay, Vec<f64>) {
+    let parts: Vec<(f64, Option<f64>)> = (0..grid.len())
+        .map(|k| weekday_parts(grid.time(k)))
+        .collect();
+    let xs_of = |day: WorkingDay| -> Vec<f64> {
+        parts
+            .iter()
+            .map(|&(whole, hour)| whole + hour.map_or(0.0, |h| day.of_day(h)))
+            .collect()
+    };
+    // One pass of sums per working day tried, over the values less their mean (a disk's
+    // bytes would cancel in squares of the raw values).
+    let n = grid.len() as f64;
+    let y_mean = grid.values.iter().sum::<f64>() / n.max(1.0);
+    let ys: Vec<f64> = grid.values.iter().map(|y| y - y_mean).collect();
+    let y_ss: f64 = ys.iter().map(|y| y * y).sum();
+    let first = parts.first().map_or(0.0, |p| p.0);
+    let sse_of = |day: WorkingDay| {
+        let (mut sx, mut sxx, mut sxy) = (0.0, 0.0, 0.0);
+        for (&(whole, hour), y) in parts.iter().zip(&ys) {
+            let x = whole - first + hour.map_or(0.0, |h| day.of_day(h));
+            sx += x;
+            sxx += x * x;
+            sxy += x * y;
+        }
+        let x_ss = sxx - sx * sx / n;
+        if x_ss <= 1e-12 {
+            f64::INFINITY
+        } else {
+            (y_ss - sxy * sxy / x_ss).max(0.0)
+        }
+    };
+    // Working days that end by midnight.
+    let fits = |day: &WorkingDay| day.open + day.len <= 24.0;
+    let whole = sse_of(WorkingDay::WHOLE);
+    let best_of = |days: &mut dyn Iterator<Item = WorkingDay>| {
+        days.map(|day| (day, sse_of(day)))
+            .fold((WorkingDay::WHOLE, f64::INFINITY), |a, b| {
+                if b.1 < a.1 { b } else { a }
+            })
+    };
+    let coarse = best_of(&mut (0..24).step_by(2).flat_map(|open| {
+        [4, 6, 8, 10, 12, 14, 16, 20]
+            .map(|len| WorkingDay {
+                open: open as f64,
+                len: len as f64,
+            })
+            .into_iter()
+            .filter(fits)
+    }));
+    let beside = [-1.0, 0.0, 1.0].into_iter().flat_map(|d_open| {
+        [-1.0, 0.0, 1.0].into_iter().filter_map(move |d_len| {
+            let len = coarse.0.len + d_len;
+            (1.0..24.0).contains(&len).then(|| WorkingDay {
+                open: (coarse.0.open + d_open).rem_euclid(24.0),
+                len,
+            })
+        })
+    });
+    let best = best_of(&mut beside.filter(fits).chain([coarse.0]));
+    let day = if bic_gain(whole, best.1, n) > 2.0 * n.ln() {
+        best.0
+    } else {
+        WorkingDay::WHOLE
+    };
+    let xs = xs_of(day);
+    (day, xs)
 }
 
 /// A least-squares line on the weekday clock and what its interval needs.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct WeekdayLine {
+    /// The hours of a weekday the clock runs in.
+    day: WorkingDay,
     /// Weekday-clock days of the first grid point: positions are taken from it.
     origin: f64,
     intercept: f64,
@@ -49,10 +167,9 @@ impl WeekdayLine {
     /// Fits the line; needs 3 points and weekday time between the first and the last.
     pub fn fit(grid: &Grid) -> Result<Self, ForecastError> {
         let n = grid.len();
-        let origin = weekday_days(grid.start_ms);
-        let xs: Vec<f64> = (0..n)
-            .map(|k| weekday_days(grid.time(k)) - origin)
-            .collect();
+        let (day, mut xs) = best_working_day(grid);
+        let origin = day.clock(grid.start_ms);
+        xs.iter_mut().for_each(|x| *x -= origin);
         let nf = n as f64;
         let x_mean = xs.iter().sum::<f64>() / nf.max(1.0);
         let sxx: f64 = xs.iter().map(|x| (x - x_mean).powi(2)).sum();
@@ -75,6 +192,7 @@ impl WeekdayLine {
             .map(|(x, y)| (y - intercept - slope * x).powi(2))
             .sum();
         Ok(WeekdayLine {
+            day,
             origin,
             intercept,
             slope,
@@ -91,11 +209,17 @@ impl WeekdayLine {
     /// Whether it explains `grid` (the one it was fitted to) clearly better than the
     /// least-squares line on the wall clock: both have two parameters, so by a margin of
     /// `n·ln(SSE_line/SSE) > 2·ln n` (a week of a straight trend rests at no weekend and
-    /// fits the weekday clock worse, not better).
+    /// fits the weekday clock worse, not better), and by `2·ln n` more for a working day's
+    /// two.
     pub fn clearly_better(&self, grid: &Grid) -> bool {
         let line_sse = super::stats::line_sse(&grid.values);
         let n = self.interval.n;
-        super::stats::bic_gain(line_sse, self.sse, n) > 2.0 * n.ln()
+        let margin = if self.day == WorkingDay::WHOLE {
+            2.0
+        } else {
+            4.0
+        };
+        bic_gain(line_sse, self.sse, n) > margin * n.ln()
     }
 
     /// Residual squared error.
@@ -105,7 +229,7 @@ impl WeekdayLine {
 
     /// The value and prediction interval at `t_ms`.
     pub fn predict(&self, t_ms: i64) -> Prediction {
-        let x = weekday_days(t_ms) - self.origin;
+        let x = self.day.clock(t_ms) - self.origin;
         self.interval.around(self.intercept + self.slope * x, x)
     }
 }
@@ -155,5 +279,42 @@ mod tests {
         let straight = hourly(10, |t| 0.5 + 0.01 * t as f64 / DAY_MS as f64 + wobble(t));
         let fit = WeekdayLine::fit(&straight).expect("fit");
         assert!(!fit.clearly_better(&straight));
+        assert_eq!(fit.day, WorkingDay::WHOLE);
+    }
+
+    #[test]
+    fn office_hours_growth_rests_from_friday_evening() {
+        // 0.02 a weekday, grown from 08:00 to 17:00 UTC only; a week from a Monday 06:00,
+        // every 15 minutes: the window ends early on the next Monday, before anyone came in.
+        let office = WorkingDay {
+            open: 8.0,
+            len: 9.0,
+        };
+        let wobble = |k: i64| ((k * 7919) % 101) as f64 / 2e5;
+        let step = 900_000;
+        let start = MONDAY_MS + 6 * 3_600_000;
+        let grid = Grid::even(
+            start,
+            step,
+            (0..7 * 96)
+                .map(|k| {
+                    let t = start + k as i64 * step;
+                    0.3 + 0.02 * office.clock(t) + wobble(k as i64)
+                })
+                .collect(),
+        );
+        let fit = WeekdayLine::fit(&grid).expect("fit");
+        assert!(fit.clearly_better(&grid));
+        assert!(
+            (fit.day.open - 8.0).abs() <= 1.0 && (fit.day.len - 9.0).abs() <= 1.0,
+            "{:?}",
+            fit.day
+        );
+        assert!((fit.slope - 0.02).abs() < 1e-3, "{}", fit.slope);
+        // Flat from Friday 17:00 to Monday 08:00 ahead; a working day later, 0.02 higher.
+        let at = |days: f64| fit.predict(MONDAY_MS + (days * DAY_MS as f64) as i64).mean;
+        let friday_evening = at(11.0 + 18.0 / 24.0);
+        assert!((friday_evening - at(14.0 + 7.0 / 24.0)).abs() < 1e-9);
+        assert!((at(15.0 + 7.0 / 24.0) - friday_evening - 0.02).abs() < 1e-3);
     }
 }
