@@ -56,13 +56,12 @@ impl WorkingDay {
 
     /// Weekday-clock units at `t_ms`.
     fn clock(self, t_ms: i64) -> f64 {
-        let (whole, hour) = weekday_parts(t_ms);
-        whole + hour.map_or(0.0, |h| self.of_day(h))
+        self.at(weekday_parts(t_ms))
     }
 
-    /// The part of a weekday gone by at `hour`.
-    fn of_day(self, hour: f64) -> f64 {
-        (hour - self.open).clamp(0.0, self.len) / self.len
+    /// Weekday-clock units at a time given by its [`weekday_parts`].
+    fn at(self, (whole, hour): (f64, Option<f64>)) -> f64 {
+        whole + hour.map_or(0.0, |h| (h - self.open).clamp(0.0, self.len) / self.len)
     }
 }
 
@@ -83,12 +82,6 @@ fn best_working_day(grid: &Grid) -> (WorkingDay, Vec<f64>) {
     let parts: Vec<(f64, Option<f64>)> = (0..grid.len())
         .map(|k| weekday_parts(grid.time(k)))
         .collect();
-    let xs_of = |day: WorkingDay| -> Vec<f64> {
-        parts
-            .iter()
-            .map(|&(whole, hour)| whole + hour.map_or(0.0, |h| day.of_day(h)))
-            .collect()
-    };
     // One pass of sums per working day tried, over the values less their mean (a disk's
     // bytes would cancel in squares of the raw values).
     let n = grid.len() as f64;
@@ -98,8 +91,8 @@ fn best_working_day(grid: &Grid) -> (WorkingDay, Vec<f64>) {
     let first = parts.first().map_or(0.0, |p| p.0);
     let sse_of = |day: WorkingDay| {
         let (mut sx, mut sxx, mut sxy) = (0.0, 0.0, 0.0);
-        for (&(whole, hour), y) in parts.iter().zip(&ys) {
-            let x = whole - first + hour.map_or(0.0, |h| day.of_day(h));
+        for (&part, y) in parts.iter().zip(&ys) {
+            let x = day.at(part) - first;
             sx += x;
             sxx += x * x;
             sxy += x * y;
@@ -111,7 +104,7 @@ fn best_working_day(grid: &Grid) -> (WorkingDay, Vec<f64>) {
             (y_ss - sxy * sxy / x_ss).max(0.0)
         }
     };
-    // Working days that end by midnight.
+    // Working days that end by midnight (the coarse lengths are 4 hours and more).
     let fits = |day: &WorkingDay| day.open + day.len <= 24.0;
     let whole = sse_of(WorkingDay::WHOLE);
     let best_of = |days: &mut dyn Iterator<Item = WorkingDay>| {
@@ -130,12 +123,9 @@ fn best_working_day(grid: &Grid) -> (WorkingDay, Vec<f64>) {
             .filter(fits)
     }));
     let beside = [-1.0, 0.0, 1.0].into_iter().flat_map(|d_open| {
-        [-1.0, 0.0, 1.0].into_iter().filter_map(move |d_len| {
-            let len = coarse.0.len + d_len;
-            (1.0..24.0).contains(&len).then(|| WorkingDay {
-                open: (coarse.0.open + d_open).rem_euclid(24.0),
-                len,
-            })
+        [-1.0, 0.0, 1.0].map(move |d_len| WorkingDay {
+            open: (coarse.0.open + d_open).rem_euclid(24.0),
+            len: coarse.0.len + d_len,
         })
     });
     let best = best_of(&mut beside.filter(fits).chain([coarse.0]));
@@ -144,8 +134,7 @@ fn best_working_day(grid: &Grid) -> (WorkingDay, Vec<f64>) {
     } else {
         WorkingDay::WHOLE
     };
-    let xs = xs_of(day);
-    (day, xs)
+    (day, parts.iter().map(|&part| day.at(part)).collect())
 }
 
 /// A least-squares line on the weekday clock and what its interval needs.
