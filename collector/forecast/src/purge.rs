@@ -28,6 +28,10 @@ use super::{ForecastError, Prediction};
 /// Calendar periods a purge may recur with, shortest first.
 const PERIODS_MS: [i64; 2] = [DAY_MS, 7 * DAY_MS];
 
+/// How many periods' growth a recurring purge may remove (estimated from the regime since
+/// it, which may be short).
+const RECUR_SLACK: f64 = 1.0;
+
 /// A line since a purge, the purge repeating.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RecurringPurge {
@@ -39,6 +43,8 @@ pub(crate) struct RecurringPurge {
     jump: f64,
     /// The period; `None` when no calendar period fits the window.
     period_ms: Option<i64>,
+    /// Whether the drop is more than any calendar period's growth (see [`Self::one_off`]).
+    one_off: bool,
 }
 
 impl RecurringPurge {
@@ -55,18 +61,35 @@ impl RecurringPurge {
         let regime = grid.suffix(start);
         let line = Line::fit(&regime)?;
         let (a0, b0) = least_squares(&grid.values[..start]);
-        let (a1, _) = least_squares(&grid.values[start..]);
+        let (a1, b1) = least_squares(&grid.values[start..]);
         let jump = a1 - (a0 + b0 * start as f64);
         let before = start as i64 * grid.step_ms;
         let after = (n - start) as i64 * grid.step_ms;
         let shortest = before.max(after);
-        let period_ms = PERIODS_MS.into_iter().find(|&p| p >= shortest);
+        // A purge that recurs removes at most what grew since the last one: a drop larger
+        // than a period's growth since it, or one the data does not grow back from, was a
+        // one-off clean-up (or the disk would be emptying).
+        let steady = |p: i64| {
+            let growth = b1 * (p / grid.step_ms) as f64;
+            growth * jump < 0.0 && jump.abs() <= RECUR_SLACK * growth.abs()
+        };
+        let period_ms = PERIODS_MS
+            .into_iter()
+            .find(|&p| p >= shortest)
+            .filter(|&p| steady(p));
         Ok(RecurringPurge {
             line,
             purge_ms: grid.time(start),
             jump,
             period_ms,
+            one_off: !PERIODS_MS.into_iter().any(steady),
         })
+    }
+
+    /// Whether the purge was a one-off clean-up: more than the longest calendar period's
+    /// growth since it, however long the window.
+    pub fn one_off(&self) -> bool {
+        self.one_off
     }
 
     /// Days between purges; `None` when the purge is not taken to recur.
@@ -111,6 +134,28 @@ mod tests {
         assert!((hour(239) - (2.39 - 0.5)).abs() < 1e-9, "{}", hour(239));
         // ... after it one drop more.
         assert!((hour(240) - (2.40 - 1.0)).abs() < 1e-9, "{}", hour(240));
+    }
+
+    #[test]
+    fn a_drop_of_more_than_a_weeks_growth_does_not_recur() {
+        // The week of `weekly`, but the drop takes 2.0: twelve days' growth at 0.01 an
+        // hour. A weekly purge of that would empty the disk; it was a one-off clean-up,
+        // and the line since it grows on.
+        let values = (0..168)
+            .map(|k| 0.01 * k as f64 - if k >= 72 { 2.0 } else { 0.0 })
+            .collect();
+        let fit = RecurringPurge::fit(&Grid::even(0, 3_600_000, values), 72).expect("fit");
+        assert!(fit.one_off());
+        assert_eq!(fit.period_ms, None);
+        let late = fit.predict(400 * 3_600_000).mean;
+        assert!((late - (4.0 - 2.0)).abs() < 1e-9, "{late}");
+        // Nor does a drop the data does not grow back from.
+        let values = (0..168)
+            .map(|k| if k >= 72 { 0.0 } else { 0.01 * k as f64 })
+            .collect();
+        let fit = RecurringPurge::fit(&Grid::even(0, 3_600_000, values), 72).expect("fit");
+        assert!(fit.one_off());
+        assert!(!RecurringPurge::fit(&weekly(), 72).expect("fit").one_off());
     }
 
     #[test]

@@ -538,6 +538,29 @@ fn a_weekly_purge_seen_once_comes_again_before_the_line_since_it_crosses() {
 }
 
 #[test]
+fn a_clean_up_of_more_than_a_weeks_growth_is_not_taken_to_come_again() {
+    // Four weeks every 5 minutes: +1 %/day, and 2 days ago somebody deleted 25 % (25
+    // days' growth): no weekly purge removes that much (the disk would be emptying), so
+    // over four weeks it is not the last of several purges either. At 50 % now, 70 % is
+    // 20 days away at the rate since; the line over the window, still high from before
+    // the drop, says under 3 days, and a purge repeating weekly (or no trend) never.
+    for seed in 1..=5 {
+        let mut noise = noise(seed + 700);
+        let samples = series(28 * DAY, 5 * MINUTE, |d| {
+            let cleaned = if d >= -2.0 { 0.25 } else { 0.0 };
+            0.5 + 0.01 * d + 0.25 - cleaned + 0.002 * noise()
+        });
+        let f = forecast(&auto_30d(&samples, 0.7)).expect("forecast");
+        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        assert!(
+            (eta - 20.0).abs() < 1.5,
+            "seed {seed}: {eta} d by {}",
+            f.detail
+        );
+    }
+}
+
+#[test]
 fn growth_under_a_weekly_wave_is_read_beside_the_wave() {
     // A week every 5 minutes: +1 %/day under a weekly wave of ±4 % at its steepest rise
     // now. A line through the week takes part of the wave for growth; with the wave beside

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::families::FAMILIES;
+use super::families::{FAMILIES, FIRST_FAMILIES};
 use super::run::{Config, Table};
 use super::score::{AUTO, METHODS, PREDICT_LINEAR, Tally, ratio_interval};
 
@@ -180,11 +180,18 @@ pub fn text(results: &[SetResult], config: &Config) -> String {
                 }
                 let _ = writeln!(out, "{line}");
             }
+            let first = |m: usize| {
+                table.total(m, |f| {
+                    FAMILIES[..FIRST_FAMILIES].iter().any(|(n, _)| *n == f)
+                })
+            };
             let _ = writeln!(
                 out,
-                "auto / predict_linear: {} (90 % bootstrap interval {}; target: at most 0.50 on the held-back set; ! marks a family where auto is worse)\n",
+                "auto / predict_linear: {} (90 % bootstrap interval {}; target: at most 0.50 on the held-back set; ! marks a family where auto is worse)\n\
+                 auto / predict_linear over the first {FIRST_FAMILIES} families (those of rounds 1–8): {}\n",
                 ratio(&totals[AUTO], &totals[PREDICT_LINEAR]),
-                interval(table)
+                interval(table),
+                ratio(&first(AUTO), &first(PREDICT_LINEAR)),
             );
         }
     }

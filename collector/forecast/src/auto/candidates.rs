@@ -136,8 +136,11 @@ pub(super) fn candidates(
     let cyclic = cyclic(grid) || wave;
     // Under two weeks a weekly purge is seen once at most, and the regime line since it
     // repeats it (see `purge`); Holt since it would follow the growth between purges.
+    // Over two weeks the window shows a weekly purge more than once, and the line since
+    // the last one is not the trend, unless the drop was a one-off clean-up.
     let purge = purged(grid, direction);
-    let purged = !is_under(grid, CYCLIC_DAYS) && purge;
+    let one_off = purge && RecurringPurge::fit(grid, regime_start(grid)).is_ok_and(|p| p.one_off());
+    let purged = !is_under(grid, CYCLIC_DAYS) && purge && !one_off;
     if !cyclic && !purged && regime_start(grid) > 0 {
         all.push(Candidate::RegimeLine);
     }

@@ -183,8 +183,9 @@ fn the_band_holds_a_slope_the_window_cannot_rule_out() {
 
 #[test]
 fn growth_since_a_purge_is_not_a_regime_of_its_own() {
-    // Three weeks, hourly, growing 0.1 an hour with a little wobble; 2 days before the
-    // end a cleanup takes 30 off (a purge), or a jump adds 30 (a step up, for contrast).
+    // Three weeks, hourly, growing 0.1 an hour (16.8 a week) with a little wobble; 2
+    // days before the end a cleanup takes 10 off (a purge that may come weekly), or a
+    // jump adds 30 (a step up, for contrast).
     let wobble = |k: usize| ((k * 7919 % 101) as f64 / 50.0 - 1.0) * 0.2;
     let series = |jump: f64| {
         hourly(
@@ -193,10 +194,17 @@ fn growth_since_a_purge_is_not_a_regime_of_its_own() {
                 .collect(),
         )
     };
-    let purged = candidates(&series(-30.0), None, Direction::Above);
+    let purged = candidates(&series(-10.0), None, Direction::Above);
     assert!(
         !purged.contains(&Candidate::RegimeLine) && !purged.contains(&Candidate::Holt),
         "{purged:?}"
+    );
+    // A clean-up of 30 takes more than a week's growth: no weekly purge does that (the
+    // disk would be emptying), so it happened once, and the growth since it is the trend.
+    let cleaned = candidates(&series(-30.0), None, Direction::Above);
+    assert!(
+        cleaned.contains(&Candidate::RegimeLine) && !cleaned.contains(&Candidate::Holt),
+        "{cleaned:?}"
     );
     let stepped = candidates(&series(30.0), None, Direction::Above);
     assert!(
