@@ -281,6 +281,11 @@ pub(crate) fn choose(
         .filter_map(|i| records[i].0.fit(grid, until_ms, direction))
         .collect();
     envelope.extend(slope_bounds(grid));
+    // Growth that has been slowing may go on slowing, whichever model won: the band holds
+    // the saturating curve too (see `saturating`).
+    if records.iter().any(|(c, _)| *c == Candidate::Saturating) {
+        envelope.extend(Candidate::Saturating.fit(grid, until_ms, direction));
+    }
     Ok((
         Calibrated::wrap(
             fit,

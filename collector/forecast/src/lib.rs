@@ -53,6 +53,7 @@ mod linear;
 mod purge;
 mod quadratic;
 mod repeat;
+mod saturating;
 mod stats;
 mod theil_sen;
 mod weekdays;
@@ -212,6 +213,8 @@ pub(crate) enum Fit {
     Weekdays(weekdays::WeekdayLine),
     /// A line since a purge, the purge recurring (reported as [`ModelChoice::Linear`]).
     Purge(purge::RecurringPurge),
+    /// A trend that slows as it fills (reported as [`ModelChoice::Linear`]: least squares).
+    Saturating(saturating::Saturating),
     /// Another fit with its band replaced by one calibrated on backtest errors.
     Calibrated(Box<band::Calibrated>),
     /// Theil–Sen.
@@ -256,7 +259,8 @@ impl Fit {
             | Fit::Repeat(_)
             | Fit::Cycle(_)
             | Fit::Weekdays(_)
-            | Fit::Purge(_) => ModelChoice::Linear,
+            | Fit::Purge(_)
+            | Fit::Saturating(_) => ModelChoice::Linear,
             Fit::Calibrated(c) => c.inner().choice(),
             Fit::TheilSen(_) => ModelChoice::TheilSen,
             Fit::Holt(_) => ModelChoice::Holt,
@@ -273,6 +277,7 @@ impl Fit {
             Fit::Cycle(m) => m.predict(t_ms),
             Fit::Weekdays(m) => m.predict(t_ms),
             Fit::Purge(m) => m.predict(t_ms),
+            Fit::Saturating(m) => m.predict(t_ms),
             Fit::Calibrated(m) => m.predict(t_ms),
             Fit::TheilSen(m) => m.predict(t_ms),
             Fit::Holt(m) => m.predict(t_ms),

@@ -561,6 +561,39 @@ fn a_clean_up_of_more_than_a_weeks_growth_is_not_taken_to_come_again() {
 }
 
 #[test]
+fn growth_that_slows_is_not_silenced() {
+    // Four weeks every 5 minutes: a line of 1.25 %/day until 16.6 days ago, then a slope
+    // that decays over 17 days (0.48 %/day now), as a store whose retention has begun to
+    // delete. From 50 % now, 55 % is 16.1 days away. The line over the window says 2.3
+    // days, and its rises missed the slowing, so before this `auto` said "no trend" on
+    // two seeds in five.
+    let (tau, slope, begin) = (17.0, 0.0048, -16.6);
+    let curve = |d: f64| 0.5 + slope * tau * (1.0 - (-d / tau).exp());
+    let early = slope * (-begin / tau).exp();
+    let truth = -tau * (1.0 - 0.05 / (slope * tau)).ln();
+    for seed in 1..=5 {
+        let mut noise = noise(seed + 800);
+        let samples = series(28 * DAY, 5 * MINUTE, |d| {
+            let v = if d >= begin {
+                curve(d)
+            } else {
+                curve(begin) + early * (d - begin)
+            };
+            v + 0.001 * noise()
+        });
+        let f = forecast(&auto_30d(&samples, 0.55)).expect("forecast");
+        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        // Early rather than late (the slowing may stop), but not the 2 days a line over
+        // the window says, and never silent as no trend at all is.
+        assert!(
+            eta > 0.5 * truth && eta < truth + 1.0,
+            "seed {seed}: {eta} d vs {truth} by {}",
+            f.detail
+        );
+    }
+}
+
+#[test]
 fn growth_under_a_weekly_wave_is_read_beside_the_wave() {
     // A week every 5 minutes: +1 %/day under a weekly wave of ±4 % at its steepest rise
     // now. A line through the week takes part of the wave for growth; with the wave beside

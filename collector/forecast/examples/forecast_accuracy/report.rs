@@ -55,6 +55,7 @@ fn picks(tally: &Tally) -> String {
             "linear: a level, no trend" => "level",
             "linear since a change" => "lin/change",
             "linear: a quadratic trend" => "quad",
+            "linear: a trend that slows, its slope halving every" => "slows",
             "theil_sen" => "ts",
             "holt_winters" => "hw",
             "holt_winters daily" => "hw/d",

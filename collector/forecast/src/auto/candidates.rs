@@ -3,15 +3,16 @@
 
 use super::shape::{
     CYCLIC_DAYS, bends_towards, cyclic, is_short, is_under, purged, quadratic_span, regime_start,
-    weekdays, weekly_growth, weekly_visible, weekly_wave,
+    slows, weekdays, weekly_growth, weekly_visible, weekly_wave,
 };
 use crate::cycle::Cycle;
-use crate::grid::Grid;
+use crate::grid::{DAY_MS, Grid};
 use crate::holt::Holt;
 use crate::holt_winters::HoltWinters;
 use crate::linear::Line;
 use crate::purge::RecurringPurge;
 use crate::quadratic::Quadratic;
+use crate::saturating::Saturating;
 use crate::theil_sen::RobustLine;
 use crate::weekdays::WeekdayLine;
 use crate::{Direction, Fit, Season};
@@ -29,6 +30,8 @@ pub(crate) enum Candidate {
     RegimeLine,
     /// A quadratic trend bending towards the threshold (else the line).
     Quadratic,
+    /// A trend that slows as it fills (see `saturating`).
+    Saturating,
     /// A line with a weekly cycle, and a daily one where the day shows a cycle (else the
     /// line).
     WeeklyCycle,
@@ -66,6 +69,7 @@ impl Candidate {
                     Line::fit(&regime).ok().map(Fit::Linear)
                 }
             }
+            Candidate::Saturating => Saturating::fit(grid).ok().map(Fit::Saturating),
             Candidate::WeeklyCycle => {
                 let both = Cycle::fit(grid).is_ok_and(|c| c.visible());
                 let fit = if both {
@@ -109,6 +113,13 @@ impl Candidate {
             }
             Candidate::Weekdays => "linear on weekdays, resting at weekends".into(),
             Candidate::Quadratic => "linear: a quadratic trend".into(),
+            Candidate::Saturating => match Saturating::fit(grid) {
+                Ok(s) => format!(
+                    "linear: a trend that slows, its slope halving every {:.1} d",
+                    s.tau_steps() * std::f64::consts::LN_2 * grid.step_ms as f64 / DAY_MS as f64
+                ),
+                Err(_) => "linear: a trend that slows".into(),
+            },
             Candidate::WeeklyCycle => "linear with a weekly cycle".into(),
             Candidate::TheilSen => "theil_sen".into(),
             Candidate::Holt => "holt".into(),
@@ -147,6 +158,10 @@ pub(super) fn candidates(
     if !cyclic && Quadratic::fit(&quadratic_span(grid)).is_ok_and(|q| bends_towards(&q, direction))
     {
         all.push(Candidate::Quadratic);
+    }
+    let office = all.contains(&Candidate::Weekdays);
+    if !cyclic && !purge && !office && slows(grid, direction) {
+        all.push(Candidate::Saturating);
     }
     if weekly_growth(grid) {
         all.push(Candidate::WeeklyCycle);

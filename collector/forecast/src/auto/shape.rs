@@ -10,6 +10,7 @@ use crate::cycle::Cycle;
 use crate::grid::DAY_MS;
 use crate::grid::Grid;
 use crate::quadratic::{self, Quadratic};
+use crate::saturating::Saturating;
 use crate::stats::{bic_gain, least_squares, line_sse};
 use crate::weekdays::WeekdayLine;
 
@@ -67,6 +68,22 @@ pub(super) fn bends_towards(q: &Quadratic, direction: Direction) -> bool {
         Direction::Above => q.curvature_t() > CURVATURE_T,
         Direction::Below => q.curvature_t() < -CURVATURE_T,
     }
+}
+
+/// Whether growth towards the threshold is slowing, clearly: a parabola over the window
+/// bends away from it as clearly as [`bends_towards`] asks, the saturating curve is not
+/// a straight line, and it still grows towards the threshold now.
+pub(super) fn slows(grid: &Grid, direction: Direction) -> bool {
+    let away = match direction {
+        Direction::Above => Direction::Below,
+        Direction::Below => Direction::Above,
+    };
+    let sign = match direction {
+        Direction::Above => 1.0,
+        Direction::Below => -1.0,
+    };
+    Quadratic::fit(grid).is_ok_and(|q| bends_towards(&q, away))
+        && Saturating::fit(grid).is_ok_and(|s| !s.is_straight() && sign * s.slope() > 0.0)
 }
 
 /// Under this many days of history `auto` looks for no curvature, regime, smoothing or
@@ -228,8 +245,24 @@ pub(super) fn purged(grid: &Grid, direction: Direction) -> bool {
         Direction::Above => 1.0,
         Direction::Below => -1.0,
     };
-    sign * jump < -PURGE_NOISE * backtest::noise(grid)
+    let noise = backtest::noise(grid);
+    if sign * jump >= -PURGE_NOISE * noise {
+        return false;
+    }
+    // The lines either side also part at a bend (growth that slows): a purge is a drop
+    // between the points beside the break, too. The break may be placed a few points off
+    // the drop, so the medians are taken a few points away from it on either side.
+    let (w, g) = (PURGE_BESIDE, PURGE_BESIDE);
+    if start < w + g || grid.len() < start + w + g {
+        return true;
+    }
+    let before = crate::stats::median(&mut grid.values[start - g - w..start - g].to_vec());
+    let after = crate::stats::median(&mut grid.values[start + g..start + g + w].to_vec());
+    sign * (after - before) < -PURGE_NOISE * noise
 }
+
+/// Points in each median [`purged`] compares, and their distance from the break.
+const PURGE_BESIDE: usize = 6;
 
 /// How many noise deviations a drop must be to count as a purge.
 const PURGE_NOISE: f64 = 4.0;

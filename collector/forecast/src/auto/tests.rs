@@ -347,3 +347,25 @@ fn holt_is_offered_only_where_the_slope_changes() {
     assert!(!holt(line));
     assert!(holt(turned));
 }
+
+#[test]
+fn growth_that_slows_is_a_curve_not_a_purge() {
+    // Three weeks, hourly: a slope of 1 an hour decaying over 5 days (120 h), with a
+    // little wobble. Two lines either side of a break part where the curve bends, and a
+    // line before it ends above where the line after begins, but no point drops: it is
+    // not a purge, and the trend that slows is offered.
+    let values: Vec<f64> = (0..21 * 24)
+        .map(|k| 120.0 * (1.0 - (-(k as f64) / 120.0).exp()) + 0.05 * wobble(k))
+        .collect();
+    let grid = hourly(values);
+    let start = super::shape::regime_start(&grid);
+    let (a0, b0) = crate::stats::least_squares(&grid.values[..start]);
+    let (a1, _) = crate::stats::least_squares(&grid.values[start..]);
+    let jump = a1 - (a0 + b0 * start as f64);
+    // The lines part by far more than the noise (the whole test of a purge before)...
+    assert!(jump < -10.0 * backtest::noise(&grid), "{start}: {jump}");
+    // ... but no point dropped.
+    assert!(!super::shape::purged(&grid, Direction::Above));
+    let offered = candidates(&grid, None, Direction::Above);
+    assert!(offered.contains(&Candidate::Saturating), "{offered:?}");
+}

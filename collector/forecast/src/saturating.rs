@@ -1,0 +1,220 @@
+//! A trend that slows as it fills: growth whose slope decays exponentially, as a cache
+//! filling towards its limit or a store whose retention has begun to delete.
+//!
+//! ```text
+//!   y(x) = a + c·τ·(1 − e^(−(x − x_n)/τ))
+//! ```
+//!
+//! x is the grid position and x_n the last one, so `c` is the slope now and a + c·τ the
+//! level the growth tends to. For each time constant τ on a geometric ladder from an
+//! eighth of the window to four windows, (a, c) is least squares; the τ with the smallest
+//! residual sum of squares wins. The band is the textbook interval of a new observation
+//! for that τ (the uncertainty of τ itself is left to `auto`'s backtest and envelope).
+//!
+//! A parabola bending away from the threshold turns over and never crosses; this curve
+//! keeps growing, slower and slower, and crosses when its limit is past the threshold.
+
+use super::grid::Grid;
+use super::stats::t_975;
+use super::{ForecastError, Prediction};
+
+/// Rungs of the time-constant ladder, from [`SHORTEST`] to [`LONGEST`] windows.
+const RUNGS: usize = 16;
+/// The shortest time constant, in windows: e^8 is as far as the curve's past may climb.
+const SHORTEST: f64 = 0.125;
+/// The longest time constant, in windows: longer is a straight line over the window.
+const LONGEST: f64 = 4.0;
+/// Golden-section steps between the rungs beside the best.
+const REFINE: usize = 12;
+
+/// A fitted saturating trend.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Saturating {
+    start_ms: i64,
+    step_ms: i64,
+    /// The last grid position, x_n.
+    last: f64,
+    /// Time constant, steps.
+    tau: f64,
+    /// a and c.
+    coefficients: [f64; 2],
+    /// (XᵀX)⁻¹.
+    inverse: [[f64; 2]; 2],
+    /// t quantile × residual standard deviation.
+    half_width: f64,
+    /// Sum of squared residuals, and the number of points.
+    sse: f64,
+    n: usize,
+}
+
+impl Saturating {
+    /// Fits the trend; needs 8 observed points.
+    pub fn fit(grid: &Grid) -> Result<Self, ForecastError> {
+        let y = &grid.values;
+        let n = y.len();
+        let observed: Vec<bool> = if grid.weights.iter().filter(|&&w| w > 0.0).count() >= 8 {
+            grid.weights.iter().map(|&w| w > 0.0).collect()
+        } else {
+            vec![true; n]
+        };
+        let count = observed.iter().filter(|&&o| o).count();
+        if count < 8 {
+            return Err(ForecastError::NotEnoughData(format!(
+                "a saturating trend needs 8 points, have {count}"
+            )));
+        }
+        let last = (n - 1) as f64;
+        let at = |tau: f64| fit_at(grid, &observed, count, last, tau);
+        let rung = |i: usize| {
+            SHORTEST * (LONGEST / SHORTEST).powf(i as f64 / (RUNGS - 1) as f64) * n as f64
+        };
+        let mut best: Option<(usize, Saturating)> = None;
+        for i in 0..RUNGS {
+            if let Some(fit) = at(rung(i))
+                && best.as_ref().is_none_or(|(_, b)| fit.sse < b.sse)
+            {
+                best = Some((i, fit));
+            }
+        }
+        let (i, mut fit) = best.ok_or_else(|| {
+            ForecastError::NotEnoughData("a saturating trend needs points at 2 positions".into())
+        })?;
+        // Between the rungs beside the best, by golden-section search on ln τ: a rung's
+        // ratio (1.26) is a long way off over a horizon as long as the window.
+        if i > 0 && i + 1 < RUNGS {
+            let golden = (5f64.sqrt() - 1.0) / 2.0;
+            let sse = |x: f64| at(x.exp()).map_or(f64::INFINITY, |f| f.sse);
+            let (mut lo, mut hi) = (rung(i - 1).ln(), rung(i + 1).ln());
+            let (mut m1, mut m2) = (hi - golden * (hi - lo), lo + golden * (hi - lo));
+            let (mut f1, mut f2) = (sse(m1), sse(m2));
+            for _ in 0..REFINE {
+                if f1 < f2 {
+                    (hi, m2, f2) = (m2, m1, f1);
+                    m1 = hi - golden * (hi - lo);
+                    f1 = sse(m1);
+                } else {
+                    (lo, m1, f1) = (m1, m2, f2);
+                    m2 = lo + golden * (hi - lo);
+                    f2 = sse(m2);
+                }
+            }
+            if let Some(refined) = at(((lo + hi) / 2.0).exp())
+                && refined.sse < fit.sse
+            {
+                fit = refined;
+            }
+        }
+        Ok(fit)
+    }
+
+    /// The slope now, value per step.
+    pub fn slope(&self) -> f64 {
+        self.coefficients[1]
+    }
+
+    /// The time constant in steps; the longest rung means no clear slowing.
+    pub fn tau_steps(&self) -> f64 {
+        self.tau
+    }
+
+    /// Whether the time constant is the ladder's longest: the fit is a straight line.
+    pub fn is_straight(&self) -> bool {
+        self.tau >= LONGEST * self.n.max(1) as f64 * 0.999
+    }
+
+    /// The trend's value and prediction interval at `t_ms`.
+    pub fn predict(&self, t_ms: i64) -> Prediction {
+        let x = (t_ms - self.start_ms) as f64 / self.step_ms as f64;
+        let g = self.tau * (1.0 - (-(x - self.last) / self.tau).exp());
+        let [a, c] = self.coefficients;
+        let mean = a + c * g;
+        let row = [1.0, g];
+        let leverage: f64 = (0..2)
+            .map(|i| {
+                (0..2)
+                    .map(|j| row[i] * self.inverse[i][j] * row[j])
+                    .sum::<f64>()
+            })
+            .sum();
+        let width = self.half_width * (1.0 + leverage.max(0.0)).sqrt();
+        Prediction {
+            mean,
+            lower: mean - width,
+            upper: mean + width,
+        }
+    }
+}
+
+/// Least squares of (a, c) for the time constant `tau` (steps); `None` when the points do
+/// not tell a from c.
+fn fit_at(grid: &Grid, observed: &[bool], count: usize, last: f64, tau: f64) -> Option<Saturating> {
+    let y = &grid.values;
+    let n = y.len();
+    // g(x) = τ(1 − e^((x_n − x)/τ)), walked back from x_n by a constant ratio.
+    let ratio = (1.0 / tau).exp();
+    let mut growth = vec![0.0; n];
+    let mut e = 1.0;
+    for g in growth.iter_mut().rev() {
+        *g = tau * (1.0 - e);
+        e *= ratio;
+    }
+    let (mut s0, mut s1, mut s2, mut m0, mut m1) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for k in (0..n).filter(|&k| observed[k]) {
+        let g = growth[k];
+        s0 += 1.0;
+        s1 += g;
+        s2 += g * g;
+        m0 += y[k];
+        m1 += y[k] * g;
+    }
+    let det = s0 * s2 - s1 * s1;
+    if det.abs() <= 1e-12 * (s0 * s2).abs().max(f64::MIN_POSITIVE) {
+        return None;
+    }
+    let inverse = [[s2 / det, -s1 / det], [-s1 / det, s0 / det]];
+    let a = inverse[0][0] * m0 + inverse[0][1] * m1;
+    let c = inverse[1][0] * m0 + inverse[1][1] * m1;
+    let sse: f64 = (0..n)
+        .filter(|&k| observed[k])
+        .map(|k| (y[k] - a - c * growth[k]).powi(2))
+        .sum();
+    let s = (sse / (count - 2) as f64).sqrt();
+    Some(Saturating {
+        start_ms: grid.start_ms,
+        step_ms: grid.step_ms,
+        last,
+        tau,
+        coefficients: [a, c],
+        inverse,
+        half_width: t_975(count - 2) * s,
+        sse,
+        n: count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exact_slowing_curve_is_found_and_continued() {
+        // Hourly for 10 days: slope 0.05 an hour now, time constant 100 hours.
+        let (tau, c) = (100.0, 0.05);
+        let at = |x: f64| 1.0 + c * tau * (1.0 - (-(x - 239.0) / tau).exp());
+        let grid = Grid::even(0, 3_600_000, (0..240).map(|k| at(k as f64)).collect());
+        let fit = Saturating::fit(&grid).expect("fit");
+        // The ladder's nearest rung to 100 h of a 240 h window, and close to the curve.
+        assert!((fit.tau_steps() / tau - 1.0).abs() < 0.15, "{fit:?}");
+        assert!((fit.slope() - c).abs() < 0.01, "{fit:?}");
+        let ahead = fit.predict(400 * 3_600_000).mean;
+        assert!((ahead - at(400.0)).abs() < 0.1, "{ahead} vs {}", at(400.0));
+        assert!(!fit.is_straight());
+    }
+
+    #[test]
+    fn a_straight_line_is_the_longest_rung() {
+        let grid = Grid::even(0, 3_600_000, (0..240).map(|k| 0.01 * k as f64).collect());
+        let fit = Saturating::fit(&grid).expect("fit");
+        assert!(fit.is_straight(), "{fit:?}");
+    }
+}
