@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Forecast accuracy: every model and Prometheus's predict_linear (the least-squares line
 # over the same lookback) on synthetic disk-usage traces whose true crossing of 90 % is
-# known. 16 trace families (linear, business hours, daily log-rotation sawtooth, a step
+# known. 21 trace families (linear, business hours, daily log-rotation sawtooth, a step
 # 1-3 days back then a faster slope, exponential, quadratic, weekly purge, flat,
 # shrinking, slope change, slow-then-fast, plateau then growth, down then up, spikes, gaps,
-# daily/weekly seasons over growth), each drawing its shape parameters at random from
+# daily/weekly seasons over growth; and, added after round 8 and never tuned on: fast then
+# slow, a one-off clean-up, a nightly staircase, saturating growth, a drifting random
+# walk), each drawing its shape parameters at random from
 # wide ranges, not only its seed. A sample every 5 minutes, lookbacks 7 d (the headline),
 # 1 d and 28 d on the same traces, horizon 30 days.
 #

@@ -1,7 +1,7 @@
 //! Forecast accuracy on synthetic disk-usage traces whose true crossing is known: every
 //! model, and Prometheus's `predict_linear` over the same lookback.
 //!
-//! Built so that it cannot be tuned to: each of 16 trace families (the list, with the
+//! Built so that it cannot be tuned to: each of 21 trace families (the list, with the
 //! ranges, is in `forecast_accuracy/families.rs`) draws its shape parameters at random
 //! from wide ranges — growth rates, noise, step size and timing, curvature, season
 //! strength, office hours, spikes, gaps and the evaluation point's time of week — and
