@@ -24,7 +24,7 @@
 //! last few samples is not a cycle's rising half.
 
 use super::grid::{DAY_MS, Grid};
-use super::stats::{t_975, weighted_least_squares};
+use super::stats::{new_observation, t_975, weighted_least_squares};
 use super::{ForecastError, Prediction};
 
 /// Harmonics of the day fitted: the daily wave and its first overtone (enough for an
@@ -197,19 +197,7 @@ impl Cycle {
             };
         }
         let mean: f64 = (0..self.p).map(|i| x[i] * self.coefficients[i]).sum();
-        let leverage: f64 = (0..self.p)
-            .map(|i| {
-                (0..self.p)
-                    .map(|j| x[i] * self.inverse[i][j] * x[j])
-                    .sum::<f64>()
-            })
-            .sum();
-        let width = self.half_width * (1.0 + leverage.max(0.0)).sqrt();
-        Prediction {
-            mean,
-            lower: mean - width,
-            upper: mean + width,
-        }
+        new_observation(mean, &x[..self.p], &self.inverse[..], self.half_width)
     }
 }
 

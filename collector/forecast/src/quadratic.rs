@@ -14,7 +14,7 @@
 //! would turn over and never cross, which is the costly mistake (see `auto`).
 
 use super::grid::Grid;
-use super::stats::t_975;
+use super::stats::{new_observation, t_975};
 use super::{ForecastError, Prediction};
 
 /// A fitted quadratic trend.
@@ -129,19 +129,7 @@ impl Quadratic {
         let row = [1.0, u, u * u];
         let [a, b, c] = self.coefficients;
         let mean = a + b * u + c * u * u;
-        let leverage: f64 = (0..3)
-            .map(|i| {
-                (0..3)
-                    .map(|j| row[i] * self.inverse[i][j] * row[j])
-                    .sum::<f64>()
-            })
-            .sum();
-        let width = self.half_width * (1.0 + leverage.max(0.0)).sqrt();
-        Prediction {
-            mean,
-            lower: mean - width,
-            upper: mean + width,
-        }
+        new_observation(mean, &row, &self.inverse, self.half_width)
     }
 }
 

@@ -15,7 +15,7 @@
 //! keeps growing, slower and slower, and crosses when its limit is past the threshold.
 
 use super::grid::Grid;
-use super::stats::t_975;
+use super::stats::{new_observation, t_975};
 use super::{ForecastError, Prediction};
 
 /// Rungs of the time-constant ladder, from [`SHORTEST`] to [`LONGEST`] windows.
@@ -128,20 +128,7 @@ impl Saturating {
         let g = self.tau * (1.0 - (-(x - self.last) / self.tau).exp());
         let [a, c] = self.coefficients;
         let mean = a + c * g;
-        let row = [1.0, g];
-        let leverage: f64 = (0..2)
-            .map(|i| {
-                (0..2)
-                    .map(|j| row[i] * self.inverse[i][j] * row[j])
-                    .sum::<f64>()
-            })
-            .sum();
-        let width = self.half_width * (1.0 + leverage.max(0.0)).sqrt();
-        Prediction {
-            mean,
-            lower: mean - width,
-            upper: mean + width,
-        }
+        new_observation(mean, &[1.0, g], &self.inverse, self.half_width)
     }
 }
 

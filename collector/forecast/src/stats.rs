@@ -150,6 +150,33 @@ pub(crate) fn t_975(df: usize) -> f64 {
     }
 }
 
+/// The band of a new observation at design row `row` of a least-squares fit whose
+/// (XᵀX)⁻¹ is `inverse` (its first `row.len()` rows and columns):
+/// `mean ± half_width · √(1 + rowᵀ (XᵀX)⁻¹ row)`.
+pub(crate) fn new_observation<const P: usize>(
+    mean: f64,
+    row: &[f64],
+    inverse: &[[f64; P]],
+    half_width: f64,
+) -> crate::Prediction {
+    let leverage: f64 = row
+        .iter()
+        .enumerate()
+        .map(|(i, &ri)| {
+            row.iter()
+                .enumerate()
+                .map(|(j, &rj)| ri * inverse[i][j] * rj)
+                .sum::<f64>()
+        })
+        .sum();
+    let width = half_width * (1.0 + leverage.max(0.0)).sqrt();
+    crate::Prediction {
+        mean,
+        lower: mean - width,
+        upper: mean + width,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

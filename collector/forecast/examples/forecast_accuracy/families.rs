@@ -167,6 +167,21 @@ fn office_hours(c: f64, open: f64, len: f64) -> f64 {
     weekdays_before as f64 * len + today
 }
 
+/// Slope `before` until `at` days, then `after`, with no step.
+fn two_slopes(at: f64, before: f64, after: f64, noise: f64) -> Shape {
+    Shape::new(
+        move |d| {
+            if d < at {
+                before * (d - at)
+            } else {
+                after * (d - at)
+            }
+        },
+        noise,
+        format!("slope {before:.4} then {after:.4}/d from {at:.2} d"),
+    )
+}
+
 /// Draws a shape of `family` for an evaluation at `clock` days since a Monday 00:00 UTC,
 /// looking back `history` days.
 pub fn shape(family: &str, rng: &mut Rng, clock: f64, history: f64) -> Shape {
@@ -300,17 +315,7 @@ pub fn shape(family: &str, rng: &mut Rng, clock: f64, history: f64) -> Shape {
             let at = -rng.uniform(0.5, 7.0);
             let before = rng.log_uniform(0.0003, 0.01);
             let after = before * rng.uniform(2.0, 8.0);
-            Shape::new(
-                move |d| {
-                    if d < at {
-                        before * (d - at)
-                    } else {
-                        after * (d - at)
-                    }
-                },
-                noise(rng),
-                format!("slope {before:.4} then {after:.4}/d from {at:.2} d"),
-            )
+            two_slopes(at, before, after, noise(rng))
         }
         "slow_then_fast" => {
             let s1 = rng.log_uniform(0.0003, 0.005);
@@ -398,17 +403,7 @@ pub fn shape(family: &str, rng: &mut Rng, clock: f64, history: f64) -> Shape {
             let at = -rng.uniform(0.5, 7.0);
             let after = rng.log_uniform(0.0005, 0.015);
             let before = after * rng.uniform(2.0, 8.0);
-            Shape::new(
-                move |d| {
-                    if d < at {
-                        before * (d - at)
-                    } else {
-                        after * (d - at)
-                    }
-                },
-                noise(rng),
-                format!("slope {before:.4} then {after:.4}/d from {at:.2} d"),
-            )
+            two_slopes(at, before, after, noise(rng))
         }
         "cleanup_step" => {
             let at = -rng.uniform(0.5, 6.0);
