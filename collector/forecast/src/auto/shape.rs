@@ -234,31 +234,42 @@ pub(super) fn weekly_growth(grid: &Grid) -> bool {
 /// to (above, for `below`). A cleanup that happened once (a weekly purge, a rotation) may
 /// well happen again: the growth between purges is not the trend.
 pub(super) fn purged(grid: &Grid, direction: Direction) -> bool {
+    parted(grid, direction).is_some_and(|start| dropped(grid, direction, start))
+}
+
+/// The current regime's start when the lines either side of it part away from the
+/// threshold by more than [`PURGE_NOISE`] times the grid's noise: at a purge, and at a
+/// bend where growth slows.
+fn parted(grid: &Grid, direction: Direction) -> Option<usize> {
     let start = regime_start(grid);
     if start == 0 {
-        return false;
+        return None;
     }
     let (a0, b0) = least_squares(&grid.values[..start]);
     let (a1, _) = least_squares(&grid.values[start..]);
     let jump = a1 - (a0 + b0 * start as f64);
-    let sign = match direction {
-        Direction::Above => 1.0,
-        Direction::Below => -1.0,
-    };
-    let noise = backtest::noise(grid);
-    if sign * jump >= -PURGE_NOISE * noise {
-        return false;
-    }
-    // The lines either side also part at a bend (growth that slows): a purge is a drop
-    // between the points beside the break, too. The break may be placed a few points off
-    // the drop, so the medians are taken a few points away from it on either side.
+    (sign(direction) * jump < -PURGE_NOISE * backtest::noise(grid)).then_some(start)
+}
+
+/// Whether the points beside `start` drop away from the threshold, as at a purge and not
+/// at a bend. The break may be placed a few points off the drop, so the medians are taken
+/// a few points away from it on either side.
+fn dropped(grid: &Grid, direction: Direction, start: usize) -> bool {
     let (w, g) = (PURGE_BESIDE, PURGE_BESIDE);
     if start < w + g || grid.len() < start + w + g {
         return true;
     }
     let before = crate::stats::median(&mut grid.values[start - g - w..start - g].to_vec());
     let after = crate::stats::median(&mut grid.values[start + g..start + g + w].to_vec());
-    sign * (after - before) < -PURGE_NOISE * noise
+    sign(direction) * (after - before) < -PURGE_NOISE * backtest::noise(grid)
+}
+
+/// +1 towards a threshold above, −1 below.
+fn sign(direction: Direction) -> f64 {
+    match direction {
+        Direction::Above => 1.0,
+        Direction::Below => -1.0,
+    }
 }
 
 /// Points in each median [`purged`] compares, and their distance from the break.
