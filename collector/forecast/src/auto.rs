@@ -19,13 +19,19 @@
 //!   break (a step, a change of slope: see `changepoint`), so that growth that changed a
 //!   day ago is extrapolated at its new rate; when the regime began with a purge, the
 //!   purge repeats on the calendar (see `purge`: a purge seen once in a week of history is
-//!   taken to be weekly), so that the line since it does not cross past the next purge;
+//!   taken to be weekly), so that the line since it does not cross past the next purge,
+//!   unless it took more than a period's growth (a one-off clean-up);
 //! - *quadratic*: a quadratic trend, offered when it bends towards the threshold
 //!   (accelerating growth); at an origin where it bends away it is the line. It is fitted
 //!   over the whole window when a parabola explains the window as well as two lines
 //!   meeting at the current regime's start and still fits that regime as well as the
 //!   regime's own line; else since the regime began (a step or a slope that rose and then
 //!   held is not a curve);
+//! - *trend that slows*: growth whose slope decays exponentially (see `saturating`),
+//!   offered where a parabola over the window bends away from the threshold as clearly
+//!   as the quadratic must bend towards it, the growth goes on now, and it is not office
+//!   hours; the band holds it whenever it was offered (growth that has slowed may go on
+//!   slowing, whichever model won);
 //! - *weekly cycle*: a line with a weekly sine (see `cycle`), and a daily one beside it
 //!   where the day shows a cycle, offered from five days to two weeks of growth under a
 //!   weekly wave (see `weekly_growth`), whose rising half a line over one week takes for
@@ -53,11 +59,14 @@
 //! the wave's rising half reads as a new regime or a curve (see `weekly_wave`), and no
 //! weekday line either.
 //!
-//! When the current regime began with a purge (a clear drop away from the threshold),
+//! When the current regime began with a purge (the lines either side part away from the
+//! threshold, and the points beside the break drop: two lines also part at a bend),
 //! there is no Holt (since the purge, it would take the growth between purges for the
-//! trend), and from two weeks of history no regime line either: a cleanup that happened
-//! once may happen again, and the growth since it is not the trend. Under two weeks a
-//! weekly purge is seen once at most, and the regime line since it repeats it weekly.
+//! trend) and no trend that slows, and from two weeks of history no regime line either:
+//! a cleanup that happened once may happen again, and the growth since it is not the
+//! trend — unless it took more than a week's growth, which no weekly purge does. Under
+//! two weeks a weekly purge is seen once at most, and the regime line since it repeats
+//! it weekly.
 //!
 //! The level, the lines (with a weekly cycle, since a purge that repeats), the quadratic
 //! and the repeated day are least squares and are reported as [`ModelChoice::Linear`];
