@@ -151,6 +151,7 @@ use super::cycle::Cycle;
 use super::grid::Grid;
 use super::linear::Line;
 use super::repeat::RepeatedDay;
+use super::saturating::Saturating;
 use super::{Direction, Fit, ForecastError, ForecastRequest, ModelChoice, Season};
 use backtest::Record;
 use candidates::{Candidate, candidates};
@@ -291,9 +292,12 @@ pub(crate) fn choose(
         .collect();
     envelope.extend(slope_bounds(grid));
     // Growth that has been slowing may go on slowing, whichever model won: the band holds
-    // the saturating curve too (see `saturating`).
+    // the saturating curves too (see `saturating`).
     if records.iter().any(|(c, _)| *c == Candidate::Saturating) {
         envelope.extend(Candidate::Saturating.fit(grid, until_ms, direction));
+        // The slowing may have begun days ago, after weeks of straight growth: one curve
+        // over the whole window is then too slow to bend.
+        envelope.extend(Saturating::fit_bent(grid).ok().map(Fit::Saturating));
     }
     Ok((
         Calibrated::wrap(

@@ -24,6 +24,8 @@ const RUNGS: usize = 16;
 const SHORTEST: f64 = 0.125;
 /// The longest time constant, in windows: longer is a straight line over the window.
 const LONGEST: f64 = 4.0;
+/// Where [`Saturating::fit_bent`] tries the slowing to begin, in eighths of the window.
+const BENDS: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
 /// Golden-section steps between the rungs beside the best.
 const REFINE: usize = 12;
 
@@ -48,8 +50,21 @@ pub(crate) struct Saturating {
 }
 
 impl Saturating {
-    /// Fits the trend; needs 8 observed points.
+    /// Fits the trend over the whole window; needs 8 observed points.
     pub fn fit(grid: &Grid) -> Result<Self, ForecastError> {
+        Self::fit_bending(grid, &[0])
+    }
+
+    /// Fits the trend with the slowing begun at whichever eighth of the window (up to
+    /// three quarters in) fits best, a straight line before it: growth that ran straight
+    /// for weeks and began to slow days ago.
+    pub fn fit_bent(grid: &Grid) -> Result<Self, ForecastError> {
+        Self::fit_bending(grid, &BENDS)
+    }
+
+    /// Fits the trend with the slowing begun at each of `bends` eighths of the window,
+    /// keeping the best.
+    fn fit_bending(grid: &Grid, bends: &[usize]) -> Result<Self, ForecastError> {
         let y = &grid.values;
         let n = y.len();
         let observed: Vec<bool> = if grid.weights.iter().filter(|&&w| w > 0.0).count() >= 8 {
@@ -64,23 +79,30 @@ impl Saturating {
             )));
         }
         let last = (n - 1) as f64;
-        let at = |tau: f64| fit_at(grid, &observed, count, last, tau);
-        let rung = |i: usize| {
-            SHORTEST * (LONGEST / SHORTEST).powf(i as f64 / (RUNGS - 1) as f64) * n as f64
+        // The ladder runs from an eighth of the stretch since the bend (e^8 is as far as
+        // the curve's slope may have fallen) to four windows (a straight line).
+        let rung = |i: usize, bend: f64| {
+            let (low, high) = (SHORTEST * (n as f64 - bend), LONGEST * n as f64);
+            low * (high / low).powf(i as f64 / (RUNGS - 1) as f64)
         };
-        let mut best: Option<(usize, Saturating)> = None;
-        for i in 0..RUNGS {
-            if let Some(fit) = at(rung(i))
-                && best.as_ref().is_none_or(|(_, b)| fit.sse < b.sse)
-            {
-                best = Some((i, fit));
+        let mut best: Option<(usize, f64, Saturating)> = None;
+        for &b in bends {
+            let bend = (b * n / 8) as f64;
+            for i in 0..RUNGS {
+                if let Some(fit) = fit_at(grid, &observed, count, last, rung(i, bend), bend)
+                    && best.as_ref().is_none_or(|(_, _, f)| fit.sse < f.sse)
+                {
+                    best = Some((i, bend, fit));
+                }
             }
         }
-        let (i, mut fit) = best.ok_or_else(|| {
+        let (i, bend, mut fit) = best.ok_or_else(|| {
             ForecastError::NotEnoughData("a saturating trend needs points at 2 positions".into())
         })?;
+        let at = |tau: f64| fit_at(grid, &observed, count, last, tau, bend);
+        let rung = |i: usize| rung(i, bend);
         // Between the rungs beside the best, by golden-section search on ln τ: a rung's
-        // ratio (1.26) is a long way off over a horizon as long as the window.
+        // ratio (1.26 or more) is a long way off over a horizon as long as the window.
         if i > 0 && i + 1 < RUNGS {
             let golden = (5f64.sqrt() - 1.0) / 2.0;
             let sse = |x: f64| at(x.exp()).map_or(f64::INFINITY, |f| f.sse);
@@ -134,16 +156,31 @@ impl Saturating {
 
 /// Least squares of (a, c) for the time constant `tau` (steps); `None` when the points do
 /// not tell a from c.
-fn fit_at(grid: &Grid, observed: &[bool], count: usize, last: f64, tau: f64) -> Option<Saturating> {
+fn fit_at(
+    grid: &Grid,
+    observed: &[bool],
+    count: usize,
+    last: f64,
+    tau: f64,
+    bend: f64,
+) -> Option<Saturating> {
     let y = &grid.values;
     let n = y.len();
-    // g(x) = τ(1 − e^((x_n − x)/τ)), walked back from x_n by a constant ratio.
+    // g(x) = τ(1 − e^((x_n − x)/τ)), walked back from x_n by a constant ratio; before the
+    // bend, the straight line it leaves.
     let ratio = (1.0 / tau).exp();
     let mut growth = vec![0.0; n];
     let mut e = 1.0;
     for g in growth.iter_mut().rev() {
         *g = tau * (1.0 - e);
         e *= ratio;
+    }
+    let b = (bend as usize).min(n - 1);
+    if b > 0 {
+        let (at, slope) = (growth[b], ((last - bend) / tau).exp());
+        for (x, g) in growth.iter_mut().enumerate().take(b) {
+            *g = at + slope * (x as f64 - bend);
+        }
     }
     let (mut s0, mut s1, mut s2, mut m0, mut m1) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for k in (0..n).filter(|&k| observed[k]) {
@@ -196,6 +233,36 @@ mod tests {
         let ahead = fit.predict(400 * 3_600_000).mean;
         assert!((ahead - at(400.0)).abs() < 0.1, "{ahead} vs {}", at(400.0));
         assert!(!fit.is_straight());
+    }
+
+    #[test]
+    fn a_bend_after_weeks_of_straight_growth_is_found_by_the_bent_fit() {
+        // Hourly for 28 days: 0.02 an hour, then from day 21 (a bend at six eighths of
+        // the window) a slope decaying over 60 hours, 0.02·e^(−168/60) ≈ 0.0012 now.
+        let (tau, bend, last) = (60.0, 504.0, 671.0);
+        let at = |x: f64| {
+            if x < bend {
+                0.02 * x
+            } else {
+                0.02 * bend + 0.02 * tau * (1.0 - (-(x - bend) / tau).exp())
+            }
+        };
+        let grid = Grid::even(0, 3_600_000, (0..672).map(|k| at(k as f64)).collect());
+        let ahead = |fit: &Saturating| fit.predict(900 * 3_600_000).mean;
+        let truth = at(900.0);
+        let bent = Saturating::fit_bent(&grid).expect("fit");
+        assert!(
+            (ahead(&bent) - truth).abs() < 0.05,
+            "{} vs {truth}",
+            ahead(&bent)
+        );
+        assert!(
+            (bent.slope() - 0.02 * (-(last - bend) / tau).exp()).abs() < 5e-4,
+            "{bent:?}"
+        );
+        // One curve over the whole window bends too slowly and runs far above.
+        let whole = Saturating::fit(&grid).expect("fit");
+        assert!(ahead(&whole) > truth + 0.2, "{} vs {truth}", ahead(&whole));
     }
 
     #[test]
