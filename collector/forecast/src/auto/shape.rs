@@ -78,21 +78,9 @@ pub(super) fn slows(grid: &Grid, direction: Direction) -> bool {
         Direction::Above => Direction::Below,
         Direction::Below => Direction::Above,
     };
-    let sign = match direction {
-        Direction::Above => 1.0,
-        Direction::Below => -1.0,
-    };
-    let bends = Quadratic::fit(grid).is_ok_and(|q| bends_towards(&q, away));
-    let slowed = std::env::var("SLOWED").is_ok() && {
-        let start = regime_start(grid);
-        start > 0 && {
-            let (_, before) = least_squares(&grid.values[..start]);
-            let (_, after) = least_squares(&grid.values[start..]);
-            sign * after > 0.0 && sign * after < sign * before
-        }
-    };
-    (bends || slowed)
-        && Saturating::fit(grid).is_ok_and(|s| !s.is_straight() && sign * s.slope() > 0.0)
+    Quadratic::fit(grid).is_ok_and(|q| bends_towards(&q, away))
+        && Saturating::fit(grid)
+            .is_ok_and(|s| !s.is_straight() && sign(direction) * s.slope() > 0.0)
 }
 
 /// Under this many days of history `auto` looks for no curvature, regime, smoothing or
