@@ -228,8 +228,10 @@ pub(super) fn weekly_growth(grid: &Grid) -> bool {
 
 /// Whether the current regime began with a purge: at the break, the line after it starts
 /// more than [`PURGE_NOISE`] times the grid's noise below where the line before it got
-/// to (above, for `below`). A cleanup that happened once (a weekly purge, a rotation) may
-/// well happen again: the growth between purges is not the trend.
+/// to (above, for `below`), and the points beside the break drop by as much (two lines
+/// also part at a bend where growth slows, with no point dropping). A cleanup that
+/// happened once (a weekly purge, a rotation) may well happen again: the growth between
+/// purges is not the trend.
 pub(super) fn purged(grid: &Grid, direction: Direction) -> bool {
     parted(grid, direction).is_some_and(|start| dropped(grid, direction, start))
 }
