@@ -701,3 +701,29 @@ fn a_day_mostly_gap_is_not_refuted_by_lines_through_its_first_hour() {
         );
     }
 }
+
+#[test]
+fn a_drifting_wander_is_not_read_as_a_change_of_regime() {
+    // A week every 5 minutes: a drift of 1 %/day under a random walk of 0.8 %/√day (a
+    // step every hour) and sample noise. The walk breaks its line everywhere; a line
+    // since its last turn would extrapolate an hour's wander over weeks.
+    let mut regime_lines = Vec::new();
+    for seed in 1..=20 {
+        let mut noise = noise(seed + 300);
+        let mut walk = 0.0;
+        let mut hour = i64::MIN;
+        let samples = series(7 * DAY, 5 * MINUTE, |d| {
+            let h = (d * 24.0).floor() as i64;
+            if h != hour {
+                hour = h;
+                walk += 0.008 / 24f64.sqrt() * noise();
+            }
+            0.7 + 0.01 * d + walk + 0.001 * noise()
+        });
+        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
+        if f.detail.starts_with("linear since a change") {
+            regime_lines.push((seed, f.detail));
+        }
+    }
+    assert!(regime_lines.is_empty(), "{regime_lines:?}");
+}

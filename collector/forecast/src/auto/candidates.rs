@@ -2,8 +2,8 @@
 //! is offered (see `shape` for the checks that decide).
 
 use super::shape::{
-    CYCLIC_DAYS, bends_towards, cyclic, is_short, is_under, purged, quadratic_span, regime_start,
-    slows, weekdays, weekly_growth, weekly_visible, weekly_wave,
+    CYCLIC_DAYS, bends_towards, cyclic, is_short, is_under, one_change, purged, quadratic_span,
+    regime_start, slows, weekdays, weekly_growth, weekly_visible, weekly_wave,
 };
 use crate::cycle::Cycle;
 use crate::grid::{DAY_MS, Grid};
@@ -152,7 +152,7 @@ pub(super) fn candidates(
     let purge = purged(grid, direction);
     let one_off = purge && RecurringPurge::fit(grid, regime_start(grid)).is_ok_and(|p| p.one_off());
     let purged = !is_under(grid, CYCLIC_DAYS) && purge && !one_off;
-    if !cyclic && !purged && regime_start(grid) > 0 {
+    if !cyclic && !purged && regime_start(grid) > 0 && (one_change(grid) || slows(grid, direction)) {
         all.push(Candidate::RegimeLine);
     }
     if !cyclic && Quadratic::fit(&quadratic_span(grid)).is_ok_and(|q| bends_towards(&q, direction))

@@ -19,6 +19,18 @@ pub(super) fn regime_start(grid: &Grid) -> usize {
     changepoint::regime_start(&grid.values, &grid.weights, min_regime(grid))
 }
 
+/// Whether the stretch before the current regime is one regime itself (no break of its
+/// own): growth that changed once, and not a wander that breaks everywhere. Its last
+/// [`PURGE_BESIDE`] points are left out: the break may be placed a few points past a
+/// drop, which would then read as a break of its own.
+pub(super) fn one_change(grid: &Grid) -> bool {
+    let start = regime_start(grid);
+    let end = start.saturating_sub(PURGE_BESIDE);
+    start == 0
+        || changepoint::regime_start(&grid.values[..end], &grid.weights[..end], min_regime(grid))
+            == 0
+}
+
 /// Fewest points of a regime: a dozen, 2 % of the window and half a day. A line through
 /// less would be extrapolated over a horizon of days or weeks from a few hours: one
 /// tooth of a daily sawtooth, half a daily wave.

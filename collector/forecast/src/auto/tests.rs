@@ -369,3 +369,25 @@ fn growth_that_slows_is_a_curve_not_a_purge() {
     let offered = candidates(&grid, None, Direction::Above);
     assert!(offered.contains(&Candidate::Saturating), "{offered:?}");
 }
+
+#[test]
+fn a_regime_line_needs_one_change_not_a_wander() {
+    // Ten days, hourly: a line turning three times steeper for its last three days, and
+    // the same with a turn down and back up before it (a wander that breaks twice).
+    let turned: Vec<f64> = (0..240usize)
+        .map(|k| 10.0 + 0.1 * k as f64 + 0.2 * k.saturating_sub(168) as f64 + 0.5 * wobble(k))
+        .collect();
+    let wandered: Vec<f64> = turned
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            v - 0.3 * (k.clamp(48, 120) - 48) as f64 + 0.3 * (k.clamp(96, 120) - 96) as f64
+        })
+        .collect();
+    let regime = |values: &[f64]| {
+        candidates(&hourly(values.to_vec()), None, Direction::Above)
+            .contains(&Candidate::RegimeLine)
+    };
+    assert!(regime(&turned));
+    assert!(!regime(&wandered));
+}
