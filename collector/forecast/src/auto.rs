@@ -22,9 +22,10 @@
 //!   taken to be weekly), so that the line since it does not cross past the next purge,
 //!   unless it took more than a period's growth (a one-off clean-up); offered only when
 //!   the stretch before the break is one regime itself (no break of its own, its last
-//!   few points aside): a drifting wander breaks its line everywhere, and the line since
-//!   its last turn extrapolates a day's wander over weeks (Holt, still offered, follows
-//!   a slope that keeps changing);
+//!   few points aside), or the window is growth that slows (a curve breaks everywhere):
+//!   a drifting wander breaks its line everywhere too, and the line since its last turn
+//!   extrapolates a day's wander over weeks (Holt, still offered, follows a slope that
+//!   keeps changing);
 //! - *quadratic*: a quadratic trend, offered when it bends towards the threshold
 //!   (accelerating growth); at an origin where it bends away it is the line. It is fitted
 //!   over the whole window when a parabola explains the window as well as two lines
