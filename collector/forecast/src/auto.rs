@@ -41,6 +41,11 @@
 //!   where the day shows a cycle, offered from five days to two weeks of growth under a
 //!   weekly wave (see `weekly_growth`), whose rising half a line over one week takes for
 //!   the trend; at an origin too short for it, the line;
+//! - *mean day*: the window's whole days averaged into one, each moved to the last by
+//!   the days of drift between them, repeating with that drift (see `repeat`), offered
+//!   where a daily cycle shows and the mean day explains the window clearly better than
+//!   a line with a daily sine: stairs of a nightly dump, a rotation's sawtooth, whose
+//!   crossings come at a jump or a peak that a sine rounds off and a line averages away;
 //! - Theil–Sen; Holt since the current regime began (a jump would otherwise be taken
 //!   for trend), undamped when the recent data still trends, and only where the slope
 //!   changes (a break, or a quadratic offered): on a straight trend its smoothed slope is

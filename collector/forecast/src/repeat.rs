@@ -22,6 +22,12 @@
 //! A rotation within m points of either end of the day falls inside one of those lines
 //! and bends the drift; the significance test does not see it.
 //!
+//! Over two days or more, [`RepeatedDay::mean_of_days`] averages every whole day into the
+//! profile instead (each day moved to the last by the days of drift between them, the
+//! drift read day over day from the first whole day's mean to the last's): the noise
+//! averages out of the shape, and the drift is not tilted by where the window cuts the
+//! day, as a least-squares line through stairs is.
+//!
 //! A line with a daily sine (see `cycle`) through one tooth of a sawtooth reads part of
 //! the tooth's ramp as its slope, and its peaks sit below the tooth's: the crossing of a
 //! series that is cut back every day comes at a peak, just before a rotation, and the day
@@ -99,6 +105,84 @@ impl RepeatedDay {
             half_width: Z_975 * sigma,
             raw: raw.to_vec(),
             sse,
+        })
+    }
+
+    /// The mean day over every whole day of the grid, each day raised by the days of
+    /// least-squares slope between it and the last, repeating with that slope: growth
+    /// whose shape within the day a sine does not follow (a nightly dump's stairs, a
+    /// rotation's sawtooth), over days enough to average the noise out of the shape.
+    /// Needs two whole days. The drift is kept whatever its size: the backtest judges it.
+    pub fn mean_of_days(grid: &Grid) -> Result<Self, ForecastError> {
+        let n = grid.len();
+        let period = grid
+            .season_steps(DAY_MS)
+            .filter(|&p| 2 * p <= n && p >= 12)
+            .ok_or_else(|| {
+                ForecastError::NotEnoughData(format!(
+                    "a mean day needs two days of history at 12 points a day or more, have \
+                     {n} points of {} ms",
+                    grid.step_ms
+                ))
+            })?;
+        let days = n / period;
+        let base = n - days * period;
+        // Day over day, first whole day to last: a least-squares line through stairs or
+        // a sawtooth tilts with where the window starts and ends within the day.
+        let day_mean = |d: usize| {
+            let range = base + d * period..base + (d + 1) * period;
+            let total: f64 = grid.weights[range.clone()].iter().sum();
+            if total > 0.0 {
+                range.map(|k| grid.weights[k] * grid.values[k]).sum::<f64>() / total
+            } else {
+                range.map(|k| grid.values[k]).sum::<f64>() / period as f64
+            }
+        };
+        let drift = (day_mean(days - 1) - day_mean(0)) / ((days - 1) * period) as f64;
+        // Each day's point at phase j, moved to the last day by the drift.
+        let moved = |d: usize, j: usize| {
+            let k = base + d * period + j;
+            let w = grid.weights[k];
+            (grid.values[k] + drift * (period * (days - 1 - d)) as f64, w)
+        };
+        let profile: Vec<f64> = (0..period)
+            .map(|j| {
+                let (mut sum, mut total, mut plain) = (0.0, 0.0, 0.0);
+                for d in 0..days {
+                    let (y, w) = moved(d, j);
+                    sum += w * y;
+                    total += w;
+                    plain += y;
+                }
+                if total > 0.0 {
+                    sum / total
+                } else {
+                    plain / days as f64
+                }
+            })
+            .collect();
+        let mut sse = 0.0;
+        let mut observed = 0.0;
+        for d in 0..days {
+            for (j, p) in profile.iter().enumerate() {
+                let (y, w) = moved(d, j);
+                sse += w * (y - p).powi(2);
+                observed += w;
+            }
+        }
+        let freedom = (observed - period as f64 - 1.0).max(1.0);
+        let sigma = (sse / freedom).sqrt();
+        let raw = grid.values[n - period..].to_vec();
+        let last_sse = raw.iter().zip(&profile).map(|(y, p)| (y - p).powi(2)).sum();
+        Ok(RepeatedDay {
+            start_ms: grid.time(n - period),
+            step_ms: grid.step_ms,
+            profile,
+            drift,
+            measured: drift,
+            half_width: Z_975 * sigma,
+            raw,
+            sse: last_sse,
         })
     }
 
@@ -203,6 +287,31 @@ mod tests {
         let day = RepeatedDay::fit(&Grid::even(0, 300_000, values)).expect("fit");
         assert!(!day.trends());
         assert!((day.predict(20 * DAY_MS).mean - 0.5).abs() < 0.002);
+    }
+
+    #[test]
+    fn the_mean_of_days_keeps_a_nightly_jump_where_it_was() {
+        // 6.6 days of 5-minute points (the window cuts a day) rising 0.01 at 03:00 each
+        // day and nothing between, with noise: ten days on, the stairs are ten steps up,
+        // the jump still at 03:00.
+        let stairs = |d: f64| 0.5 + 0.01 * (d - 0.125).floor();
+        let n = (6.6 * 288.0) as usize;
+        let values = (0..n)
+            .map(|k| stairs(k as f64 / 288.0) + 0.002 * wobble(k))
+            .collect();
+        let grid = Grid::even(0, 300_000, values);
+        let day = RepeatedDay::mean_of_days(&grid).expect("fit");
+        for hour in [2.5, 3.5, 12.0, 23.0] {
+            let d = 16.0 + hour / 24.0;
+            let t = (d * DAY_MS as f64) as i64;
+            let got = day.predict(t).mean;
+            assert!(
+                (got - stairs(d)).abs() < 0.002,
+                "at day {d}: {got} against {}",
+                stairs(d)
+            );
+        }
+        assert!(RepeatedDay::mean_of_days(&grid.suffix(n - 500)).is_err());
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn picks(tally: &Tally) -> String {
             "linear" => "lin",
             "linear: a level, no trend" => "level",
             "linear since a change" => "lin/change",
+            "linear: the mean day repeated, with the window's slope" => "meanday",
             "linear: a quadratic trend" => "quad",
             "linear: a trend that slows, its slope halving every" => "slows",
             "theil_sen" => "ts",

@@ -2,8 +2,8 @@
 //! is offered (see `shape` for the checks that decide).
 
 use super::shape::{
-    CYCLIC_DAYS, bends_towards, cyclic, is_short, is_under, one_change, purged, quadratic_span,
-    regime_start, slows, weekdays, weekly_growth, weekly_visible, weekly_wave,
+    CYCLIC_DAYS, bends_towards, cyclic, is_short, is_under, mean_day_shape, one_change, purged,
+    quadratic_span, regime_start, slows, weekdays, weekly_growth, weekly_visible, weekly_wave,
 };
 use crate::cycle::Cycle;
 use crate::grid::{DAY_MS, Grid};
@@ -12,6 +12,7 @@ use crate::holt_winters::HoltWinters;
 use crate::linear::Line;
 use crate::purge::RecurringPurge;
 use crate::quadratic::Quadratic;
+use crate::repeat::RepeatedDay;
 use crate::saturating::Saturating;
 use crate::theil_sen::RobustLine;
 use crate::weekdays::WeekdayLine;
@@ -35,6 +36,8 @@ pub(crate) enum Candidate {
     /// A line with a weekly cycle, and a daily one where the day shows a cycle (else the
     /// line).
     WeeklyCycle,
+    /// The mean day repeated with the window's slope (see `repeat`).
+    MeanDay,
     /// Theil–Sen.
     TheilSen,
     /// Holt.
@@ -82,6 +85,7 @@ impl Candidate {
                     Err(_) => Line::fit(grid).ok().map(Fit::Linear),
                 }
             }
+            Candidate::MeanDay => RepeatedDay::mean_of_days(grid).ok().map(Fit::Repeat),
             Candidate::TheilSen => RobustLine::fit(grid).ok().map(Fit::TheilSen),
             Candidate::Holt => Holt::fit(&regime(), until_ms).ok().map(Fit::Holt),
             Candidate::HoltWinters(season) => HoltWinters::fit(grid, season, until_ms)
@@ -121,6 +125,7 @@ impl Candidate {
                 Err(_) => "linear: a trend that slows".into(),
             },
             Candidate::WeeklyCycle => "linear with a weekly cycle".into(),
+            Candidate::MeanDay => "linear: the mean day repeated, with the window's slope".into(),
             Candidate::TheilSen => "theil_sen".into(),
             Candidate::Holt => "holt".into(),
             Candidate::HoltWinters(Season::Daily) => "holt_winters daily".into(),
@@ -152,7 +157,8 @@ pub(super) fn candidates(
     let purge = purged(grid, direction);
     let one_off = purge && RecurringPurge::fit(grid, regime_start(grid)).is_ok_and(|p| p.one_off());
     let purged = !is_under(grid, CYCLIC_DAYS) && purge && !one_off;
-    if !cyclic && !purged && regime_start(grid) > 0 && (one_change(grid) || slows(grid, direction)) {
+    if !cyclic && !purged && regime_start(grid) > 0 && (one_change(grid) || slows(grid, direction))
+    {
         all.push(Candidate::RegimeLine);
     }
     if !cyclic && Quadratic::fit(&quadratic_span(grid)).is_ok_and(|q| bends_towards(&q, direction))
@@ -166,6 +172,10 @@ pub(super) fn candidates(
     if weekly_growth(grid) {
         all.push(Candidate::WeeklyCycle);
     }
+    let daily_visible = Cycle::fit(grid).is_ok_and(|c| c.visible());
+    if daily_visible && mean_day_shape(grid) {
+        all.push(Candidate::MeanDay);
+    }
     all.push(Candidate::TheilSen);
     // Holt follows a slope that changes: where the window shows no break and no
     // curvature, its smoothed slope is a noisier estimate of the line's, and wins a
@@ -176,7 +186,6 @@ pub(super) fn candidates(
     }
     // A daily season only where the history shows one: on a trend with noise,
     // Holt–Winters fits the noise as a season and wins some backtests by chance.
-    let daily_visible = Cycle::fit(grid).is_ok_and(|c| c.visible());
     match season {
         Some(s) => all.push(Candidate::HoltWinters(s)),
         None => {

@@ -10,6 +10,7 @@ use crate::cycle::Cycle;
 use crate::grid::DAY_MS;
 use crate::grid::Grid;
 use crate::quadratic::{self, Quadratic};
+use crate::repeat::RepeatedDay;
 use crate::saturating::Saturating;
 use crate::stats::{bic_gain, least_squares, line_sse};
 use crate::weekdays::WeekdayLine;
@@ -30,6 +31,28 @@ pub(super) fn one_change(grid: &Grid) -> bool {
         || changepoint::regime_start(&grid.values[..end], &grid.weights[..end], min_regime(grid))
             == 0
 }
+
+/// Whether the window's mean day, repeating with its drift (see `repeat`), explains the
+/// window clearly better than a line with a daily sine does: a shape within the day that
+/// a sine does not follow (a nightly dump's stairs, a rotation's sawtooth). By the
+/// Bayesian information criterion, the profile's points counting as parameters.
+pub(super) fn mean_day_shape(grid: &Grid) -> bool {
+    let (Ok(day), Ok(sine)) = (RepeatedDay::mean_of_days(grid), Cycle::fit(grid)) else {
+        return false;
+    };
+    let Some(period) = grid.season_steps(DAY_MS) else {
+        return false;
+    };
+    let sse: f64 = (0..grid.len())
+        .filter(|&k| grid.weights[k] > 0.0)
+        .map(|k| (grid.values[k] - day.predict(grid.time(k)).mean).powi(2))
+        .sum();
+    let n = grid.len() as f64;
+    bic_gain(sine.sse(), sse, n) > (period + 1).saturating_sub(CYCLE_PARAMETERS) as f64 * n.ln()
+}
+
+/// Parameters of a line with a daily sine.
+const CYCLE_PARAMETERS: usize = 4;
 
 /// Fewest points of a regime: a dozen, 2 % of the window and half a day. A line through
 /// less would be extrapolated over a horizon of days or weeks from a few hours: one

@@ -27,16 +27,24 @@ fn a_line_is_left_to_least_squares() {
 }
 
 #[test]
-fn a_daily_sawtooth_goes_to_holt_winters() {
+fn a_daily_sawtooth_goes_to_a_model_of_the_day() {
     // Grows 1 per hour, loses 20 at midnight, plus 0.05 per hour underneath: 10 days.
+    // Holt–Winters and the mean day both follow it exactly; the mean day is simpler.
     let values = (0..240)
         .map(|k| 0.05 * k as f64 + (k % 24) as f64 * 1.0)
         .collect();
     let grid = hourly(values);
     let records = backtest_all(&grid, 48 * 3_600_000, None, Direction::Above).expect("records");
-    let (fit, _) = choose(&grid, &request(48), 288 * 3_600_000).expect("fit");
+    let (fit, detail) = choose(&grid, &request(48), 288 * 3_600_000).expect("fit");
     let scores: Vec<(Candidate, f64)> = records.iter().map(|(c, r)| (*c, r.score(true))).collect();
-    assert_eq!(fit.choice(), ModelChoice::HoltWinters, "{scores:?}");
+    assert_eq!(
+        detail,
+        Candidate::MeanDay.describe(&grid, Direction::Above),
+        "{scores:?}"
+    );
+    // Two days on, at 23:00: 0.05·287 + 23.
+    let p = fit.predict(287 * 3_600_000).mean;
+    assert!((p - (0.05 * 287.0 + 23.0)).abs() < 0.01, "{p}");
 }
 
 #[test]
@@ -390,4 +398,31 @@ fn a_regime_line_needs_one_change_not_a_wander() {
     };
     assert!(regime(&turned));
     assert!(!regime(&wandered));
+}
+
+#[test]
+fn a_mean_day_is_offered_for_stairs_and_not_for_a_daily_wave() {
+    // A week, every 15 minutes: stairs of 0.5 a day at 03:00, and a line under a daily
+    // sine of the same size. A sine follows the wave; it rounds the stairs off.
+    let per_day = 96;
+    let grid = |f: &dyn Fn(f64) -> f64| {
+        // `wobble` nearly repeats every 96 points, and a mean day would fit it: an
+        // xorshift instead.
+        let mut state = 88_172_645_463_325_252u64;
+        let values = (0..7 * per_day)
+            .map(|k| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let noise = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                f(k as f64 / per_day as f64) + 0.02 * noise
+            })
+            .collect();
+        Grid::even(0, 900_000, values)
+    };
+    let stairs = grid(&|d| 0.5 * (d - 0.125).floor());
+    let wave = grid(&|d| 0.5 * d + 0.25 * (std::f64::consts::TAU * d).sin());
+    let mean_day = |g: &Grid| candidates(g, None, Direction::Above).contains(&Candidate::MeanDay);
+    assert!(mean_day(&stairs));
+    assert!(!mean_day(&wave));
 }
