@@ -32,6 +32,11 @@
 //!   meeting at the current regime's start and still fits that regime as well as the
 //!   regime's own line; else since the regime began (a step or a slope that rose and then
 //!   held is not a curve);
+//! - *exponential*: growth whose slope grows by e every T (see `saturating`, a time
+//!   constant of half the window or more), over the quadratic's span, offered where the
+//!   quadratic is and the curve explains that span better than the parabola does: a
+//!   parabola follows a week of exponential growth and then runs below it, missing the
+//!   crossing by days;
 //! - *trend that slows*: growth whose slope decays exponentially (see `saturating`),
 //!   offered where a parabola over the window bends away from the threshold as clearly
 //!   as the quadratic must bend towards it, the growth goes on now, and it is not office

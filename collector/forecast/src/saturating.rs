@@ -13,6 +13,12 @@
 //!
 //! A parabola bending away from the threshold turns over and never crosses; this curve
 //! keeps growing, slower and slower, and crosses when its limit is past the threshold.
+//!
+//! With a negative time constant (T = −τ) the same curve quickens instead, its slope
+//! growing by e every T steps: exponential growth, `y = a + c·T·(e^((x − x_n)/T) − 1)`.
+//! [`Saturating::fit_growing`] fits it on a ladder from half a window (the curve climbs
+//! e² over the window) to four; a parabola follows such growth over a week but runs
+//! below it over the weeks ahead.
 
 use super::grid::Grid;
 use super::stats::{new_observation, t_975};
@@ -22,6 +28,10 @@ use super::{ForecastError, Prediction};
 const RUNGS: usize = 16;
 /// The shortest time constant, in windows: e^8 is as far as the curve's past may climb.
 const SHORTEST: f64 = 0.125;
+/// The shortest time constant of a quickening curve, in windows: e² is as far as it may
+/// climb over the window. Quicker, a burst in the last points reads as growth taking off
+/// and is extrapolated to the threshold within the hour.
+const SHORTEST_GROWING: f64 = 0.5;
 /// The longest time constant, in windows: longer is a straight line over the window.
 const LONGEST: f64 = 4.0;
 /// Where [`Saturating::fit_bent`] tries the slowing to begin, in eighths of the window.
@@ -52,19 +62,25 @@ pub(crate) struct Saturating {
 impl Saturating {
     /// Fits the trend over the whole window; needs 8 observed points.
     pub fn fit(grid: &Grid) -> Result<Self, ForecastError> {
-        Self::fit_bending(grid, &[0])
+        Self::fit_bending(grid, &[0], 1.0)
+    }
+
+    /// Fits the mirror image: growth whose slope grows exponentially (a negative time
+    /// constant, `y = a + c·T·(e^((x − x_n)/T) − 1)` with T = −τ), on the same ladder.
+    pub fn fit_growing(grid: &Grid) -> Result<Self, ForecastError> {
+        Self::fit_bending(grid, &[0], -1.0)
     }
 
     /// Fits the trend with the slowing begun at whichever eighth of the window (up to
     /// three quarters in) fits best, a straight line before it: growth that ran straight
     /// for weeks and began to slow days ago.
     pub fn fit_bent(grid: &Grid) -> Result<Self, ForecastError> {
-        Self::fit_bending(grid, &BENDS)
+        Self::fit_bending(grid, &BENDS, 1.0)
     }
 
-    /// Fits the trend with the slowing begun at each of `bends` eighths of the window,
-    /// keeping the best.
-    fn fit_bending(grid: &Grid, bends: &[usize]) -> Result<Self, ForecastError> {
+    /// Fits the trend with the slowing (`sign` 1) or the quickening (−1) begun at each of
+    /// `bends` eighths of the window, keeping the best.
+    fn fit_bending(grid: &Grid, bends: &[usize], sign: f64) -> Result<Self, ForecastError> {
         let y = &grid.values;
         let n = y.len();
         let observed: Vec<bool> = if grid.weights.iter().filter(|&&w| w > 0.0).count() >= 8 {
@@ -81,9 +97,14 @@ impl Saturating {
         let last = (n - 1) as f64;
         // The ladder runs from an eighth of the stretch since the bend (e^8 is as far as
         // the curve's slope may have fallen) to four windows (a straight line).
+        let shortest = if sign > 0.0 {
+            SHORTEST
+        } else {
+            SHORTEST_GROWING
+        };
         let rung = |i: usize, bend: f64| {
-            let (low, high) = (SHORTEST * (n as f64 - bend), LONGEST * n as f64);
-            low * (high / low).powf(i as f64 / (RUNGS - 1) as f64)
+            let (low, high) = (shortest * (n as f64 - bend), LONGEST * n as f64);
+            sign * low * (high / low).powf(i as f64 / (RUNGS - 1) as f64)
         };
         let mut best: Option<(usize, f64, Saturating)> = None;
         for &b in bends {
@@ -105,8 +126,8 @@ impl Saturating {
         // ratio (1.26 or more) is a long way off over a horizon as long as the window.
         if i > 0 && i + 1 < RUNGS {
             let golden = (5f64.sqrt() - 1.0) / 2.0;
-            let sse = |x: f64| at(x.exp()).map_or(f64::INFINITY, |f| f.sse);
-            let (mut lo, mut hi) = (rung(i - 1).ln(), rung(i + 1).ln());
+            let sse = |x: f64| at(sign * x.exp()).map_or(f64::INFINITY, |f| f.sse);
+            let (mut lo, mut hi) = (rung(i - 1).abs().ln(), rung(i + 1).abs().ln());
             let (mut m1, mut m2) = (hi - golden * (hi - lo), lo + golden * (hi - lo));
             let (mut f1, mut f2) = (sse(m1), sse(m2));
             for _ in 0..REFINE {
@@ -120,13 +141,18 @@ impl Saturating {
                     f2 = sse(m2);
                 }
             }
-            if let Some(refined) = at(((lo + hi) / 2.0).exp())
+            if let Some(refined) = at(sign * ((lo + hi) / 2.0).exp())
                 && refined.sse < fit.sse
             {
                 fit = refined;
             }
         }
         Ok(fit)
+    }
+
+    /// The Bayesian information criterion of the fit (a, c and τ): lower is better.
+    pub fn bic(&self) -> f64 {
+        super::quadratic::bic(self.sse, self.n, 3)
     }
 
     /// The slope now, value per step.
@@ -141,13 +167,14 @@ impl Saturating {
 
     /// Whether the time constant is the ladder's longest: the fit is a straight line.
     pub fn is_straight(&self) -> bool {
-        self.tau >= LONGEST * self.n.max(1) as f64 * 0.999
+        self.tau.abs() >= LONGEST * self.n.max(1) as f64 * 0.999
     }
 
     /// The trend's value and prediction interval at `t_ms`.
     pub fn predict(&self, t_ms: i64) -> Prediction {
         let x = (t_ms - self.start_ms) as f64 / self.step_ms as f64;
-        let g = self.tau * (1.0 - (-(x - self.last) / self.tau).exp());
+        // A quickening curve (τ < 0) grows without bound: capped where e^x overflows.
+        let g = self.tau * (1.0 - (-(x - self.last) / self.tau).min(700.0).exp());
         let [a, c] = self.coefficients;
         let mean = a + c * g;
         new_observation(mean, &[1.0, g], &self.inverse, self.half_width)
@@ -263,6 +290,21 @@ mod tests {
         // One curve over the whole window bends too slowly and runs far above.
         let whole = Saturating::fit(&grid).expect("fit");
         assert!(ahead(&whole) > truth + 0.2, "{} vs {truth}", ahead(&whole));
+    }
+
+    #[test]
+    fn an_exact_quickening_curve_is_found_and_continued() {
+        // Hourly for 7 days: exponential growth with a time constant of 96 hours (a rate
+        // of 0.25 a day), slope 0.01 an hour now.
+        let (t, c) = (96.0, 0.01);
+        let at = |x: f64| 0.3 + c * t * (((x - 167.0) / t).exp() - 1.0);
+        let grid = Grid::even(0, 3_600_000, (0..168).map(|k| at(k as f64)).collect());
+        let fit = Saturating::fit_growing(&grid).expect("fit");
+        assert!((fit.tau_steps() / -t - 1.0).abs() < 0.05, "{fit:?}");
+        assert!((fit.slope() - c).abs() < 5e-4, "{fit:?}");
+        // Five days on the curve has climbed 0.68; a line at today's slope, 0.48.
+        let ahead = fit.predict(287 * 3_600_000).mean;
+        assert!((ahead - at(287.0)).abs() < 0.02, "{ahead} vs {}", at(287.0));
     }
 
     #[test]

@@ -269,8 +269,10 @@ fn accelerating_growth_is_followed() {
         });
         let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
         let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        // A week of this is explained about as well by exponential growth, which crosses
+        // sooner: a warning up to a quarter early is the cheaper error; late is not.
         assert!(
-            (eta - truth).abs() < 0.15 * truth,
+            eta > 0.75 * truth && eta < 1.15 * truth,
             "seed {seed}: {eta} d vs {truth} by {}",
             f.detail
         );

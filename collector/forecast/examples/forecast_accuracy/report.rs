@@ -56,6 +56,7 @@ fn picks(tally: &Tally) -> String {
             "linear since a change" => "lin/change",
             "linear: the mean day repeated, with the window's slope" => "meanday",
             "linear: a quadratic trend" => "quad",
+            "linear: an exponential trend, its slope doubling every" => "exp",
             "linear: a trend that slows, its slope halving every" => "slows",
             "theil_sen" => "ts",
             "holt_winters" => "hw",

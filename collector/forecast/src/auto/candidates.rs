@@ -3,7 +3,8 @@
 
 use super::shape::{
     CYCLIC_DAYS, bends_towards, cyclic, is_short, is_under, mean_day_shape, one_change, purged,
-    quadratic_span, regime_start, slows, weekdays, weekly_growth, weekly_visible, weekly_wave,
+    quadratic_span, quickens, regime_start, slows, weekdays, weekly_growth, weekly_visible,
+    weekly_wave,
 };
 use crate::cycle::Cycle;
 use crate::grid::{DAY_MS, Grid};
@@ -33,6 +34,8 @@ pub(crate) enum Candidate {
     Quadratic,
     /// A trend that slows as it fills (see `saturating`).
     Saturating,
+    /// A trend whose slope grows exponentially (see `saturating`).
+    Exponential,
     /// A line with a weekly cycle, and a daily one where the day shows a cycle (else the
     /// line).
     WeeklyCycle,
@@ -73,6 +76,9 @@ impl Candidate {
                 }
             }
             Candidate::Saturating => Saturating::fit(grid).ok().map(Fit::Saturating),
+            Candidate::Exponential => Saturating::fit_growing(&quadratic_span(grid))
+                .ok()
+                .map(Fit::Saturating),
             Candidate::WeeklyCycle => {
                 let both = Cycle::fit(grid).is_ok_and(|c| c.visible());
                 let fit = if both {
@@ -124,6 +130,14 @@ impl Candidate {
                 ),
                 Err(_) => "linear: a trend that slows".into(),
             },
+            Candidate::Exponential => match Saturating::fit_growing(&quadratic_span(grid)) {
+                Ok(s) => format!(
+                    "linear: an exponential trend, its slope doubling every {:.1} d",
+                    s.tau_steps().abs() * std::f64::consts::LN_2 * grid.step_ms as f64
+                        / DAY_MS as f64
+                ),
+                Err(_) => "linear: an exponential trend".into(),
+            },
             Candidate::WeeklyCycle => "linear with a weekly cycle".into(),
             Candidate::MeanDay => "linear: the mean day repeated, with the window's slope".into(),
             Candidate::TheilSen => "theil_sen".into(),
@@ -164,6 +178,9 @@ pub(super) fn candidates(
     if !cyclic && Quadratic::fit(&quadratic_span(grid)).is_ok_and(|q| bends_towards(&q, direction))
     {
         all.push(Candidate::Quadratic);
+    }
+    if all.contains(&Candidate::Quadratic) && quickens(grid, direction) {
+        all.push(Candidate::Exponential);
     }
     let office = all.contains(&Candidate::Weekdays);
     if !cyclic && !purge && !office && slows(grid, direction) {

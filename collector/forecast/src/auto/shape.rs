@@ -94,6 +94,20 @@ pub(super) fn quadratic_span(grid: &Grid) -> Grid {
     }
 }
 
+/// Whether exponential growth (see `saturating`) is worth offering: over the quadratic's
+/// span (see [`quadratic_span`]), the parabola bends clearly towards the threshold and the
+/// quickening curve explains the span better than the parabola does (both have three
+/// parameters). Not over the whole window where the quadratic's span is the regime
+/// since a break: a slope that rose a few days ago and has held since reads as
+/// exponential growth over the week, and the curve raises false alarms weeks early.
+pub(super) fn quickens(grid: &Grid, direction: Direction) -> bool {
+    let span = quadratic_span(grid);
+    let (Ok(q), Ok(e)) = (Quadratic::fit(&span), Saturating::fit_growing(&span)) else {
+        return false;
+    };
+    bends_towards(&q, direction) && e.bic() < q.bic() && !e.is_straight()
+}
+
 /// A quadratic's curvature must be this many standard errors from zero to be offered.
 const CURVATURE_T: f64 = 4.0;
 

@@ -426,3 +426,34 @@ fn a_mean_day_is_offered_for_stairs_and_not_for_a_daily_wave() {
     assert!(mean_day(&stairs));
     assert!(!mean_day(&wave));
 }
+
+#[test]
+fn exponential_growth_is_offered_where_it_beats_the_parabola_and_not_on_one() {
+    const NOISE: f64 = 0.3;
+    // A week, hourly: growth compounding at 0.25 a day, and a parabola of the same slope
+    // and curvature now; noise on both (with less, the curve reads as breaks of slope).
+    let exponential: Vec<f64> = (0..168)
+        .map(|k| {
+            let d = (k as f64 - 167.0) / 24.0;
+            10.0 + 2.0 * ((0.25 * d).exp() - 1.0) / 0.25 + NOISE * wobble(k)
+        })
+        .collect();
+    let parabola: Vec<f64> = (0..168)
+        .map(|k| {
+            let d = (k as f64 - 167.0) / 24.0;
+            10.0 + 2.0 * d + 0.25 * d * d + NOISE * wobble(k)
+        })
+        .collect();
+    let offered = |values: &[f64]| candidates(&hourly(values.to_vec()), None, Direction::Above);
+    let on_curve = offered(&exponential);
+    assert!(on_curve.contains(&Candidate::Exponential), "{on_curve:?}");
+    let on_parabola = offered(&parabola);
+    assert!(
+        on_parabola.contains(&Candidate::Quadratic),
+        "{on_parabola:?}"
+    );
+    assert!(
+        !on_parabola.contains(&Candidate::Exponential),
+        "{on_parabola:?}"
+    );
+}
