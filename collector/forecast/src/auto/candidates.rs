@@ -2,9 +2,9 @@
 //! is offered (see `shape` for the checks that decide).
 
 use super::shape::{
-    CYCLIC_DAYS, bends_towards, cyclic, is_short, is_under, mean_day_shape, one_change, purged,
-    quadratic_span, quickens, regime_start, slows, weekdays, weekly_growth, weekly_visible,
-    weekly_wave,
+    CYCLIC_DAYS, bends_towards, cyclic, exponential_span, is_short, is_under, mean_day_shape,
+    one_change, purged, quadratic_span, quickens, regime_start, slows, weekdays, weekly_growth,
+    weekly_visible, weekly_wave,
 };
 use crate::cycle::Cycle;
 use crate::grid::{DAY_MS, Grid};
@@ -76,9 +76,11 @@ impl Candidate {
                 }
             }
             Candidate::Saturating => Saturating::fit(grid).ok().map(Fit::Saturating),
-            Candidate::Exponential => Saturating::fit_growing(&quadratic_span(grid))
-                .ok()
-                .map(Fit::Saturating),
+            Candidate::Exponential => Saturating::fit_growing(
+                &exponential_span(grid, direction).unwrap_or_else(|| quadratic_span(grid)),
+            )
+            .ok()
+            .map(Fit::Saturating),
             Candidate::WeeklyCycle => {
                 let both = Cycle::fit(grid).is_ok_and(|c| c.visible());
                 let fit = if both {
@@ -130,7 +132,9 @@ impl Candidate {
                 ),
                 Err(_) => "linear: a trend that slows".into(),
             },
-            Candidate::Exponential => match Saturating::fit_growing(&quadratic_span(grid)) {
+            Candidate::Exponential => match Saturating::fit_growing(
+                &exponential_span(grid, direction).unwrap_or_else(|| quadratic_span(grid)),
+            ) {
                 Ok(s) => format!(
                     "linear: an exponential trend, its slope doubling every {:.1} d",
                     s.tau_steps().abs() * std::f64::consts::LN_2 * grid.step_ms as f64
@@ -179,7 +183,7 @@ pub(super) fn candidates(
     {
         all.push(Candidate::Quadratic);
     }
-    if all.contains(&Candidate::Quadratic) && quickens(grid, direction) {
+    if !cyclic && quickens(grid, direction) {
         all.push(Candidate::Exponential);
     }
     let office = all.contains(&Candidate::Weekdays);

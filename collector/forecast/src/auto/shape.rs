@@ -94,19 +94,46 @@ pub(super) fn quadratic_span(grid: &Grid) -> Grid {
     }
 }
 
-/// Whether exponential growth (see `saturating`) is worth offering: over the quadratic's
-/// span (see [`quadratic_span`]), the parabola bends clearly towards the threshold and the
-/// quickening curve explains the span better than the parabola does (both have three
-/// parameters). Not over the whole window where the quadratic's span is the regime
-/// since a break: a slope that rose a few days ago and has held since reads as
-/// exponential growth over the week, and the curve raises false alarms weeks early.
+/// Whether exponential growth (see `saturating`) is worth offering: see
+/// [`exponential_span`].
 pub(super) fn quickens(grid: &Grid, direction: Direction) -> bool {
-    let span = quadratic_span(grid);
-    let (Ok(q), Ok(e)) = (Quadratic::fit(&span), Saturating::fit_growing(&span)) else {
-        return false;
-    };
-    bends_towards(&q, direction) && e.bic() < q.bic() && !e.is_straight()
+    exponential_span(grid, direction).is_some()
 }
+
+/// Where exponential growth (see `saturating`) is fitted when it is offered, `None` when
+/// it is not. Over the quadratic's span (see [`quadratic_span`]) when the parabola there
+/// bends clearly towards the threshold and the quickening curve explains the span better
+/// than it does (both have three parameters). From [`EXPONENTIAL_WHOLE_DAYS`] of history,
+/// also over the whole window where the quadratic's span is only the regime since a
+/// break, when the curve explains the window better than a parabola and at least as well
+/// as two lines meeting at the break (3 parameters against 5): weeks of smooth quickening
+/// show breaks of slope, which are its curve, and the last regime alone is too short to
+/// show it. Not under that: over a week, a slope that rose a few days ago and has held
+/// since is explained about as well by the curve, which then raises false alarms weeks
+/// early; over weeks the straight stretch before the rise tells them apart.
+pub(super) fn exponential_span(grid: &Grid, direction: Direction) -> Option<Grid> {
+    let better = |span: &Grid| {
+        let (Ok(q), Ok(e)) = (Quadratic::fit(span), Saturating::fit_growing(span)) else {
+            return None;
+        };
+        (bends_towards(&q, direction) && e.bic() < q.bic() && !e.is_straight()).then_some(e)
+    };
+    let span = quadratic_span(grid);
+    let start = regime_start(grid);
+    if span.len() < grid.len()
+        && !is_under(grid, EXPONENTIAL_WHOLE_DAYS)
+        && let Some(e) = better(grid)
+    {
+        let broken = line_sse(&grid.values[..start]) + line_sse(&grid.values[start..]);
+        if e.bic() <= quadratic::bic(broken, grid.len(), 5) {
+            return Some(grid.clone());
+        }
+    }
+    better(&span).map(|_| span)
+}
+
+/// Fewest days of history over which [`exponential_span`] looks past the last regime.
+const EXPONENTIAL_WHOLE_DAYS: i64 = 14;
 
 /// A quadratic's curvature must be this many standard errors from zero to be offered.
 const CURVATURE_T: f64 = 4.0;

@@ -1,4 +1,4 @@
-use super::shape::{quadratic_span, weekly_visible};
+use super::shape::{exponential_span, quadratic_span, regime_start, weekly_visible};
 use super::*;
 
 /// A request for `hours` ahead (only the horizon, season and direction matter here).
@@ -456,4 +456,29 @@ fn exponential_growth_is_offered_where_it_beats_the_parabola_and_not_on_one() {
         !on_parabola.contains(&Candidate::Exponential),
         "{on_parabola:?}"
     );
+}
+
+#[test]
+fn weeks_of_quickening_growth_are_fitted_whole_though_they_break() {
+    // Four weeks, hourly: growth compounding at 0.05 a day, with little noise: the curve
+    // reads as breaks of slope, and the last regime is a few days. Over four weeks the
+    // curve is fitted over the whole window.
+    let values: Vec<f64> = (0..672)
+        .map(|k| {
+            let d = (k as f64 - 671.0) / 24.0;
+            10.0 + 2.0 * ((0.05 * d).exp() - 1.0) / 0.05 + 0.02 * wobble(k)
+        })
+        .collect();
+    let weeks = hourly(values.clone());
+    assert!(regime_start(&weeks) > 0);
+    assert!(quadratic_span(&weeks).len() < weeks.len());
+    let span = exponential_span(&weeks, Direction::Above).map(|g| g.len());
+    assert_eq!(span, Some(weeks.len()));
+    // Under two weeks the curve is only ever fitted where the parabola is.
+    for days in [4, 7, 10] {
+        let tail = hourly(values[672 - 24 * days..].to_vec());
+        if let Some(span) = exponential_span(&tail, Direction::Above) {
+            assert_eq!(span.len(), quadratic_span(&tail).len(), "{days} days");
+        }
+    }
 }
