@@ -54,7 +54,7 @@ fn picks(tally: &Tally) -> String {
             "linear" => "lin",
             "linear: a level, no trend" => "level",
             "linear since a change" => "lin/change",
-            "linear: the mean day repeated, with the window's slope" => "meanday",
+            "linear: the mean day repeated, with its drift" => "meanday",
             "linear: a quadratic trend" => "quad",
             "linear: an exponential trend, its slope doubling every" => "exp",
             "linear: a trend that slows, its slope halving every" => "slows",

@@ -39,7 +39,7 @@ pub(crate) enum Candidate {
     /// A line with a weekly cycle, and a daily one where the day shows a cycle (else the
     /// line).
     WeeklyCycle,
-    /// The mean day repeated with the window's slope (see `repeat`).
+    /// The window's mean day repeated with its day-over-day drift (see `repeat`).
     MeanDay,
     /// Theil–Sen.
     TheilSen,
@@ -143,7 +143,7 @@ impl Candidate {
                 Err(_) => "linear: an exponential trend".into(),
             },
             Candidate::WeeklyCycle => "linear with a weekly cycle".into(),
-            Candidate::MeanDay => "linear: the mean day repeated, with the window's slope".into(),
+            Candidate::MeanDay => "linear: the mean day repeated, with its drift".into(),
             Candidate::TheilSen => "theil_sen".into(),
             Candidate::Holt => "holt".into(),
             Candidate::HoltWinters(Season::Daily) => "holt_winters daily".into(),
