@@ -40,7 +40,7 @@
 //!   quadratic's span is only the last regime, when the curve explains the window as
 //!   well as two lines meeting at its break (weeks of quickening break their line again
 //!   and again); not under two weeks, where a slope that rose days ago and held is
-//!   explained as well by the curve (see `shape::exponential_span`);
+//!   explained as well by the curve (see `shape::exponential`);
 //! - *trend that slows*: growth whose slope decays exponentially (see `saturating`),
 //!   offered where a parabola over the window bends away from the threshold as clearly
 //!   as the quadratic must bend towards it, the growth goes on now, and it is not office

@@ -2,7 +2,7 @@
 //! is offered (see `shape` for the checks that decide).
 
 use super::shape::{
-    CYCLIC_DAYS, bends_towards, cyclic, exponential_span, is_short, is_under, mean_day_shape,
+    CYCLIC_DAYS, bends_towards, cyclic, exponential, is_short, is_under, mean_day_shape,
     one_change, purged, quadratic_span, quickens, regime_start, slows, weekdays, weekly_growth,
     weekly_visible, weekly_wave,
 };
@@ -76,11 +76,10 @@ impl Candidate {
                 }
             }
             Candidate::Saturating => Saturating::fit(grid).ok().map(Fit::Saturating),
-            Candidate::Exponential => Saturating::fit_growing(
-                &exponential_span(grid, direction).unwrap_or_else(|| quadratic_span(grid)),
-            )
-            .ok()
-            .map(Fit::Saturating),
+            // At an origin where it would not be offered, over the quadratic's span.
+            Candidate::Exponential => exponential(grid, direction)
+                .or_else(|| Saturating::fit_growing(&quadratic_span(grid)).ok())
+                .map(Fit::Saturating),
             Candidate::WeeklyCycle => {
                 let both = Cycle::fit(grid).is_ok_and(|c| c.visible());
                 let fit = if both {
@@ -132,15 +131,15 @@ impl Candidate {
                 ),
                 Err(_) => "linear: a trend that slows".into(),
             },
-            Candidate::Exponential => match Saturating::fit_growing(
-                &exponential_span(grid, direction).unwrap_or_else(|| quadratic_span(grid)),
-            ) {
-                Ok(s) => format!(
+            Candidate::Exponential => match exponential(grid, direction)
+                .or_else(|| Saturating::fit_growing(&quadratic_span(grid)).ok())
+            {
+                Some(s) => format!(
                     "linear: an exponential trend, its slope doubling every {:.1} d",
                     s.tau_steps().abs() * std::f64::consts::LN_2 * grid.step_ms as f64
                         / DAY_MS as f64
                 ),
-                Err(_) => "linear: an exponential trend".into(),
+                None => "linear: an exponential trend".into(),
             },
             Candidate::WeeklyCycle => "linear with a weekly cycle".into(),
             Candidate::MeanDay => "linear: the mean day repeated, with its drift".into(),
@@ -193,8 +192,11 @@ pub(super) fn candidates(
     if weekly_growth(grid) {
         all.push(Candidate::WeeklyCycle);
     }
-    let daily_visible = Cycle::fit(grid).is_ok_and(|c| c.visible());
-    if daily_visible && mean_day_shape(grid) {
+    let daily = Cycle::fit(grid).ok().filter(Cycle::visible);
+    if daily
+        .as_ref()
+        .is_some_and(|sine| mean_day_shape(grid, sine))
+    {
         all.push(Candidate::MeanDay);
     }
     all.push(Candidate::TheilSen);
@@ -210,7 +212,7 @@ pub(super) fn candidates(
     match season {
         Some(s) => all.push(Candidate::HoltWinters(s)),
         None => {
-            if daily_visible {
+            if daily.is_some() {
                 all.push(Candidate::HoltWinters(Season::Daily));
             }
             if weekly_visible(grid) {

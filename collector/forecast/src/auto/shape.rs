@@ -35,9 +35,10 @@ pub(super) fn one_change(grid: &Grid) -> bool {
 /// Whether the window's mean day, repeating with its drift (see `repeat`), explains the
 /// window clearly better than a line with a daily sine does: a shape within the day that
 /// a sine does not follow (a nightly dump's stairs, a rotation's sawtooth). By the
-/// Bayesian information criterion, the profile's points counting as parameters.
-pub(super) fn mean_day_shape(grid: &Grid) -> bool {
-    let (Ok(day), Ok(sine)) = (RepeatedDay::mean_of_days(grid), Cycle::fit(grid)) else {
+/// Bayesian information criterion, the profile's points counting as parameters. `sine`
+/// is the line with a daily sine through `grid`.
+pub(super) fn mean_day_shape(grid: &Grid, sine: &Cycle) -> bool {
+    let Ok(day) = RepeatedDay::mean_of_days(grid) else {
         return false;
     };
     let Some(period) = grid.season_steps(DAY_MS) else {
@@ -95,23 +96,23 @@ pub(super) fn quadratic_span(grid: &Grid) -> Grid {
 }
 
 /// Whether exponential growth (see `saturating`) is worth offering: see
-/// [`exponential_span`].
+/// [`exponential`].
 pub(super) fn quickens(grid: &Grid, direction: Direction) -> bool {
-    exponential_span(grid, direction).is_some()
+    exponential(grid, direction).is_some()
 }
 
-/// Where exponential growth (see `saturating`) is fitted when it is offered, `None` when
-/// it is not. Over the quadratic's span (see [`quadratic_span`]) when the parabola there
-/// bends clearly towards the threshold and the quickening curve explains the span better
-/// than it does (both have three parameters). From [`EXPONENTIAL_WHOLE_DAYS`] of history,
-/// also over the whole window where the quadratic's span is only the regime since a
-/// break, when the curve explains the window better than a parabola and at least as well
-/// as two lines meeting at the break (3 parameters against 5): weeks of smooth quickening
-/// show breaks of slope, which are its curve, and the last regime alone is too short to
-/// show it. Not under that: over a week, a slope that rose a few days ago and has held
-/// since is explained about as well by the curve, which then raises false alarms weeks
-/// early; over weeks the straight stretch before the rise tells them apart.
-pub(super) fn exponential_span(grid: &Grid, direction: Direction) -> Option<Grid> {
+/// Exponential growth (see `saturating`) fitted where it is offered, `None` where it is
+/// not. Over the quadratic's span (see [`quadratic_span`]) when the parabola there bends
+/// clearly towards the threshold and the quickening curve explains the span better than
+/// it does (both have three parameters). From [`EXPONENTIAL_WHOLE_DAYS`] of history, also
+/// over the whole window where the quadratic's span is only the regime since a break,
+/// when the curve explains the window better than a parabola and at least as well as two
+/// lines meeting at the break (3 parameters against 5): weeks of smooth quickening show
+/// breaks of slope, which are its curve, and the last regime alone is too short to show
+/// it. Not under that: over a week, a slope that rose a few days ago and has held since
+/// is explained about as well by the curve, which then raises false alarms weeks early;
+/// over weeks the straight stretch before the rise tells them apart.
+pub(super) fn exponential(grid: &Grid, direction: Direction) -> Option<Saturating> {
     let better = |span: &Grid| {
         let (Ok(q), Ok(e)) = (Quadratic::fit(span), Saturating::fit_growing(span)) else {
             return None;
@@ -126,13 +127,13 @@ pub(super) fn exponential_span(grid: &Grid, direction: Direction) -> Option<Grid
     {
         let broken = line_sse(&grid.values[..start]) + line_sse(&grid.values[start..]);
         if e.bic() <= quadratic::bic(broken, grid.len(), 5) {
-            return Some(grid.clone());
+            return Some(e);
         }
     }
-    better(&span).map(|_| span)
+    better(&span)
 }
 
-/// Fewest days of history over which [`exponential_span`] looks past the last regime.
+/// Fewest days of history over which [`exponential`] looks past the last regime.
 const EXPONENTIAL_WHOLE_DAYS: i64 = 14;
 
 /// A quadratic's curvature must be this many standard errors from zero to be offered.

@@ -1,4 +1,4 @@
-use super::shape::{exponential_span, quadratic_span, regime_start, weekly_visible};
+use super::shape::{exponential, quadratic_span, regime_start, weekly_visible};
 use super::*;
 
 /// A request for `hours` ahead (only the horizon, season and direction matter here).
@@ -472,13 +472,15 @@ fn weeks_of_quickening_growth_are_fitted_whole_though_they_break() {
     let weeks = hourly(values.clone());
     assert!(regime_start(&weeks) > 0);
     assert!(quadratic_span(&weeks).len() < weeks.len());
-    let span = exponential_span(&weeks, Direction::Above).map(|g| g.len());
-    assert_eq!(span, Some(weeks.len()));
+    let whole = Saturating::fit_growing(&weeks).ok();
+    assert!(whole.is_some());
+    assert_eq!(exponential(&weeks, Direction::Above), whole);
     // Under two weeks the curve is only ever fitted where the parabola is.
     for days in [4, 7, 10] {
         let tail = hourly(values[672 - 24 * days..].to_vec());
-        if let Some(span) = exponential_span(&tail, Direction::Above) {
-            assert_eq!(span.len(), quadratic_span(&tail).len(), "{days} days");
+        if let Some(fit) = exponential(&tail, Direction::Above) {
+            let on_span = Saturating::fit_growing(&quadratic_span(&tail)).ok();
+            assert_eq!(Some(fit), on_span, "{days} days");
         }
     }
 }
