@@ -231,6 +231,12 @@ fn eta_days(f: &Forecast) -> Option<f64> {
     f.eta_ms.map(|t| (t - NOW) as f64 / DAY as f64)
 }
 
+/// `auto`'s 30-day forecast and its ETA in days from `NOW` (infinite for none).
+fn auto_eta(samples: &[(i64, f64)], threshold: f64) -> (f64, Forecast) {
+    let f = forecast(&auto_30d(samples, threshold)).expect("forecast");
+    (eta_days(&f).unwrap_or(f64::INFINITY), f)
+}
+
 #[test]
 fn growth_that_stepped_up_two_days_ago_is_extrapolated_at_its_new_rate() {
     // A week every 5 minutes: 0.4 %/day, then two days ago a jump of 6 % and 1.5 %/day
@@ -246,8 +252,7 @@ fn growth_that_stepped_up_two_days_ago_is_extrapolated_at_its_new_rate() {
             };
             value + 0.003 * noise()
         });
-        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.9);
         assert!(
             (eta - 20.0).abs() < 2.0,
             "seed {seed}: {eta} d by {}",
@@ -267,8 +272,7 @@ fn accelerating_growth_is_followed() {
         let samples = series(7 * DAY, 5 * MINUTE, |d| {
             0.65 + 0.012 * d + 0.0005 * d * d + 0.003 * noise()
         });
-        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.9);
         // A week of this is explained about as well by exponential growth, which crosses
         // sooner: a warning up to a quarter early is the cheaper error; late is not.
         assert!(
@@ -384,8 +388,7 @@ fn office_hours_growth_is_read_per_day() {
         let samples = series(7 * DAY, 5 * MINUTE, |d| {
             0.8 + 0.01 * (working(d) - at_now) + 0.001 * noise()
         });
-        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.9);
         assert!(
             (eta - 14.7).abs() < 4.0,
             "seed {seed}: {eta} d by {}",
@@ -466,8 +469,7 @@ fn short_bursts_do_not_pull_the_forecast() {
             };
             0.78 + 0.01 * d + burst + 0.002 * noise()
         });
-        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.9);
         assert!(
             (eta - 12.0).abs() < 1.0,
             "seed {seed}: {eta} d by {}",
@@ -531,8 +533,7 @@ fn a_weekly_purge_seen_once_comes_again_before_the_line_since_it_crosses() {
             let purged = if d >= -3.0 { 0.15 } else { 0.0 };
             0.5 + 0.03 * (d + 7.0) - purged + 0.002 * noise()
         });
-        let f = forecast(&auto_30d(&samples, 0.7)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.7);
         assert!(
             (eta - truth).abs() < 0.7,
             "seed {seed}: {eta} d vs {truth} by {}",
@@ -559,8 +560,7 @@ fn a_clean_up_of_more_than_a_weeks_growth_is_not_taken_to_come_again() {
             let cleaned = if d >= -2.0 { 0.25 } else { 0.0 };
             0.5 + 0.01 * d + 0.25 - cleaned + 0.002 * noise()
         });
-        let f = forecast(&auto_30d(&samples, 0.7)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.7);
         assert!(
             (eta - 20.0).abs() < 1.5,
             "seed {seed}: {eta} d by {}",
@@ -590,8 +590,7 @@ fn growth_that_slows_is_not_silenced() {
             };
             v + 0.001 * noise()
         });
-        let f = forecast(&auto_30d(&samples, 0.55)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.55);
         // Early rather than late (the slowing may stop), but not the 2 days a line over
         // the window says, and never silent as no trend at all is.
         assert!(
@@ -631,8 +630,7 @@ fn assert_growth_read_beside_the_waves(seeds: u64, truth_at: impl Fn(f64) -> f64
     for seed in 1..=5 {
         let mut noise = noise(seed + seeds);
         let samples = series(7 * DAY, 5 * MINUTE, |d| truth_at(d) + 0.002 * noise());
-        let f = forecast(&auto_30d(&samples, 0.76)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.76);
         assert!(
             (eta - truth).abs() < 1.5,
             "seed {seed}: {eta} d vs {truth} by {}",
@@ -654,8 +652,7 @@ fn one_day_of_a_log_rotation_repeats_with_its_growth() {
     for seed in 1..=5 {
         let mut noise = noise(seed + 600);
         let samples = series(DAY, 5 * MINUTE, |d| value(d) + 0.001 * noise());
-        let f = forecast(&auto_30d(&samples, 0.9)).expect("forecast");
-        let eta = eta_days(&f).unwrap_or(f64::INFINITY);
+        let (eta, f) = auto_eta(&samples, 0.9);
         assert!(
             (eta - truth).abs() < 1.0,
             "seed {seed}: {eta} d vs {truth} by {}",
