@@ -210,6 +210,24 @@ pub fn ratio_interval(rows: &[Vec<Tally>], a: usize, b: usize) -> Option<(f64, f
     Some((at(0.05), at(0.95)))
 }
 
+/// The mean error of the best of the models (every method but `predict_linear`) on each
+/// trace, chosen knowing the truth, over `predict_linear`'s: what no way of choosing among
+/// these models could beat on these traces, since no choice can know the truth. `None`
+/// when `predict_linear` makes no error.
+pub fn hindsight(rows: &[Vec<Tally>]) -> Option<f64> {
+    let (mut best, mut linear) = (0.0, 0.0);
+    for row in rows {
+        for (k, &e) in row[PREDICT_LINEAR].errors.iter().enumerate() {
+            linear += e;
+            best += (0..METHODS.len())
+                .filter(|&m| m != PREDICT_LINEAR)
+                .map(|m| row[m].errors[k])
+                .fold(f64::INFINITY, f64::min);
+        }
+    }
+    (linear > 0.0).then(|| best / linear)
+}
+
 /// `predict_linear` as Prometheus computes it: the least-squares line through the
 /// lookback's samples with x in seconds relative to the evaluation time (so the intercept
 /// is the value at the evaluation), and its crossing where that line reaches `threshold`:

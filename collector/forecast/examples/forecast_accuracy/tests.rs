@@ -2,7 +2,9 @@
 
 use super::families::FAMILIES;
 use super::rng::Rng;
-use super::score::{Outcome, Tally, predict_linear, ratio_interval};
+use super::score::{
+    METHODS, Outcome, PREDICT_LINEAR, Tally, hindsight, predict_linear, ratio_interval,
+};
 use super::trace::{DAY_MS, PER_DAY, THRESHOLD, draw, samples};
 
 fn outcome(eta: Option<f64>, band: Option<(Option<f64>, Option<f64>)>) -> Outcome {
@@ -127,4 +129,32 @@ fn equal_errors_have_a_ratio_of_one_for_certain() {
     let rows = vec![vec![tally.clone(), tally]];
     let (lo, hi) = ratio_interval(&rows, 0, 1).expect("errors");
     assert!((lo - 1.0).abs() < 1e-12 && (hi - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn hindsight_takes_the_best_model_of_each_trace() {
+    // Two traces: the first model is right on the first, the second on the second;
+    // `predict_linear` is 2 days out on both.
+    let truth = Some(10.0);
+    let mut row = vec![Tally::default(); METHODS.len()];
+    for (m, tally) in row.iter_mut().enumerate() {
+        let etas = match m {
+            0 => [10.0, 14.0],
+            1 => [13.0, 10.0],
+            PREDICT_LINEAR => [12.0, 8.0],
+            _ => [15.0, 15.0],
+        };
+        for eta in etas {
+            tally.record(truth, &outcome(Some(eta), None), None, 30.0);
+        }
+    }
+    assert_eq!(hindsight(&[row.clone()]), Some(0.0));
+    // The second model as bad as the rest, the first 1 day out on the second trace.
+    for (m, etas) in [(0, [10.0, 11.0]), (1, [15.0, 15.0])] {
+        row[m] = Tally::default();
+        for eta in etas {
+            row[m].record(truth, &outcome(Some(eta), None), None, 30.0);
+        }
+    }
+    assert_eq!(hindsight(&[row]), Some(0.25));
 }
