@@ -134,7 +134,13 @@
 //!   than the level, else the level.
 //! - When the winner does not cross but the line over the whole window does, and the
 //!   line's rises were not false alarms, the forecast is the best-scoring of the
-//!   least-squares trends (line, regime line, quadratic) that does cross.
+//!   least-squares trends (line, regime line, quadratic) that does cross. Nor were they
+//!   kept, when the window shows no daily or weekly wave and the data made less than 40 %
+//!   of them (as above, from the origins that see the current regime): growth that has
+//!   slowed to a third of the line's pace still makes a quarter of its promise, and the
+//!   line would warn of a crossing weeks early. A wave's falling half
+//!   falls short as much without any slowing, and a day of history has too few origins
+//!   to tell.
 //!
 //! # Band
 //! The winner's ETA band is calibrated on its own backtest crossings (see `band`); with
@@ -174,7 +180,7 @@ use super::saturating::Saturating;
 use super::{Direction, Fit, ForecastError, ForecastRequest, ModelChoice, Season};
 use backtest::Record;
 use candidates::{Candidate, candidates};
-use choice::{pick, plausible, recent_origins, unrefuted};
+use choice::{pick, plausible, recent_origins, refuted_line, unrefuted};
 use shape::{CYCLE_SLOPE_T, is_short};
 
 /// Parameters of a line with a daily cycle (see `cycle`).
@@ -276,11 +282,11 @@ pub(crate) fn choose(
     }
     if !crosses(&chosen.1) {
         let line = Fit::new(ModelChoice::Linear, grid, until_ms, None)?;
-        let line_alarms = records
+        let line_refuted = records
             .iter()
             .find(|(c, _)| *c == Candidate::Line)
-            .is_none_or(|(_, r)| r.false_alarms(recent));
-        if crosses(&line) && !line_alarms {
+            .is_none_or(|(_, r)| refuted_line(r, grid, recent));
+        if crosses(&line) && !line_refuted {
             let mut trends: Vec<usize> = (0..records.len())
                 .filter(|&i| {
                     matches!(

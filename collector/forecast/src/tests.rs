@@ -262,6 +262,34 @@ fn growth_that_stepped_up_two_days_ago_is_extrapolated_at_its_new_rate() {
 }
 
 #[test]
+fn growth_that_slowed_days_ago_raises_no_alarm_from_its_old_pace() {
+    // A week every 5 minutes: 1.05 %/day until 4.2 days ago, 0.3 %/day since. At 80 %
+    // now, 90 % is 33 days away at the new pace; a line over the week crosses in about
+    // 17. The line's promises at the backtest's origins were a quarter kept or more: not
+    // false alarms by that measure, but growth that slowed.
+    for seed in 1..=5 {
+        let mut noise = noise(seed + 300);
+        let samples = series(7 * DAY, 5 * MINUTE, |d| {
+            let value = if d < -4.2 {
+                0.8 - 0.003 * 4.2 + 0.0105 * (d + 4.2)
+            } else {
+                0.8 + 0.003 * d
+            };
+            value + 0.003 * noise()
+        });
+        let (eta, f) = auto_eta(&samples, 0.9);
+        assert!(eta > 30.0, "seed {seed}: {eta} d by {}", f.detail);
+        // The line over the week does warn: the backtest is what says it was wrong.
+        let line = forecast(&ForecastRequest {
+            model: ModelChoice::Linear,
+            ..auto_30d(&samples, 0.9)
+        })
+        .expect("forecast");
+        assert!(eta_days(&line).is_some_and(|d| d < 30.0), "{line:?}");
+    }
+}
+
+#[test]
 fn accelerating_growth_is_followed() {
     // 0.5 %/day a week ago, accelerating by 0.1 %/day each day (quadratic): 0.5 + ... At
     // now the slope is 1.2 %/day; 90 % is reached when 0.012·d + 0.0005·d² = 0.25: in

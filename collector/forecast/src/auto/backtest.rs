@@ -28,12 +28,8 @@ pub(crate) struct Record {
     /// Weighted sum of the lead-weighted mean absolute value errors, and the weights.
     pub values: f64,
     pub origins: f64,
-    /// Held-out lengths of the origins where the candidate predicted a clear rise
-    /// (towards the threshold, over twice the noise) by the end of the held-out part and
-    /// the data rose less than a quarter as far (`missed`, counting only the weekdays
-    /// watched) or at least that far (`kept`).
-    /// One entry per origin, in order: (missed, kept).
-    pub evidence: Vec<(f64, f64)>,
+    /// At each origin, in order, what the candidate promised and what came.
+    pub evidence: Vec<Promise>,
     /// Each level's crossing: truth and guess in steps from the origin.
     pub pairs: Vec<Pair>,
 }
@@ -50,14 +46,47 @@ impl Record {
     }
 
     /// Whether the rises the candidate predicted from the origins from `first` on were
-    /// false alarms: missed more often (weighed by the held-out lengths) than kept.
+    /// false alarms: the data rose less than a quarter as far more often (weighed by the
+    /// held-out lengths) than not. Growth by office hours rises by day and rests at night
+    /// and at weekends: a quarter of a steady line's promise is still growth.
     pub fn false_alarms(&self, first: usize) -> bool {
+        self.fell_short(first, KEPT_SHARE)
+    }
+
+    /// Whether the data rose less than `share` of what the candidate promised, from the
+    /// origins from `first` on, more often than not: a miss weighs by the weekdays it
+    /// watched, a kept promise by the held-out length.
+    pub fn fell_short(&self, first: usize, share: f64) -> bool {
         let recent = &self.evidence[first.min(self.evidence.len())..];
-        let missed: f64 = recent.iter().map(|e| e.0).sum();
-        let kept: f64 = recent.iter().map(|e| e.1).sum();
+        let (mut missed, mut kept) = (0.0, 0.0);
+        for promise in recent {
+            match promise.share {
+                Some(s) if s < share => missed += promise.watched,
+                Some(_) => kept += promise.len,
+                None => {}
+            }
+        }
         missed > kept
     }
 }
+
+/// What a candidate promised at one origin, and what came.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Promise {
+    /// How much of the clear rise (towards the threshold, over twice the noise) the
+    /// candidate predicted by the end of the held-out part the data made, as a share of
+    /// it; `None` where no clear rise was predicted (or the origin was not judged).
+    pub share: Option<f64>,
+    /// Steps of weekday time the held-out part watched (see `weekdays`): a quiet weekend
+    /// is no evidence against growth by office hours, as a quiet night is not.
+    pub watched: f64,
+    /// Steps in the held-out part.
+    pub len: f64,
+}
+
+/// The share of a promised rise the data must make for the promise to count as kept (see
+/// [`Record::false_alarms`]).
+pub(crate) const KEPT_SHARE: f64 = 0.25;
 
 /// The origins of `grid`, with their weights; `None` when it is too short.
 ///
@@ -159,7 +188,7 @@ pub(crate) fn judge(
     // of it a filled gap) is too short a fit to extrapolate: what it predicts tests no
     // candidate, and the origin neither scores nor counts as evidence.
     if observed_span(&grid.weights[..origin]) < min_regime(grid) {
-        record.evidence.push((0.0, 0.0));
+        record.evidence.push(Promise::default());
         return true;
     }
     let predicted: Vec<f64> = (0..limit)
@@ -220,7 +249,7 @@ pub(crate) fn judge(
     }
     if weights == 0.0 {
         // Nothing observed after the origin: nothing to judge by.
-        record.evidence.push((0.0, 0.0));
+        record.evidence.push(Promise::default());
         return true;
     }
     record.values += weight * sum / weights;
@@ -233,13 +262,13 @@ pub(crate) fn judge(
         // Evidence weighs by how long the data was watched, not by the origin's weight:
         // a few quiet hours at night do not refute a trend. Nor does a quiet weekend: a
         // miss weighs by the weekdays it watched.
-        record.evidence.push(if reached < 0.25 * promised {
-            (weekdays_watched(grid, origin, len), 0.0)
-        } else {
-            (0.0, len as f64)
+        record.evidence.push(Promise {
+            share: Some(reached / promised),
+            watched: weekdays_watched(grid, origin, len),
+            len: len as f64,
         });
     } else {
-        record.evidence.push((0.0, 0.0));
+        record.evidence.push(Promise::default());
     }
     record.origins += weight;
     true

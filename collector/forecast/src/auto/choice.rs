@@ -4,7 +4,7 @@
 
 use super::backtest::{self, Record};
 use super::candidates::Candidate;
-use super::shape::{cyclic, min_regime, regime_start};
+use super::shape::{cyclic, is_short, min_regime, regime_start, weekly_wave};
 use crate::grid::Grid;
 
 /// A more complex model must beat the best simpler one by more than this factor.
@@ -30,6 +30,22 @@ pub(super) fn unrefuted(
         .filter(|&i| i != level && !records[i].1.false_alarms(recent) && score(i) < score(level))
         .min_by(|&a, &b| score(a).total_cmp(&score(b)))
         .unwrap_or(level)
+}
+
+/// Where the window shows no wave, the share of the line's promised rises below which
+/// they were not kept but slowed (see `auto`).
+const SLOWED_SHARE: f64 = 0.4;
+
+/// Whether the backtest refuted the rises the line over the window promised (its
+/// `record`), from origin `recent` on: false alarms, or, on a window of two days or more
+/// with no daily or weekly wave, growth that slowed to less than [`SLOWED_SHARE`] of
+/// them.
+pub(super) fn refuted_line(record: &Record, grid: &Grid, recent: usize) -> bool {
+    record.false_alarms(recent)
+        || (record.fell_short(recent, SLOWED_SHARE)
+            && !is_short(grid)
+            && backtest::daily(grid).is_none()
+            && !weekly_wave(grid))
 }
 
 /// The candidates other than `chosen` that the backtest could not rule out.

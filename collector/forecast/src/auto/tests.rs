@@ -1,3 +1,4 @@
+use super::backtest::Promise;
 use super::shape::{exponential, quadratic_span, regime_start, weekly_visible};
 use super::*;
 
@@ -224,14 +225,29 @@ fn growth_since_a_purge_is_not_a_regime_of_its_own() {
     assert!(below.contains(&Candidate::RegimeLine), "{below:?}");
 }
 
-/// A record with the given crossing and value errors (one origin, one level).
+/// A record with the given crossing and value errors (one origin, one level), and at
+/// each origin the held-out steps where a promised rise was missed, and where it was
+/// kept (both 0: none promised).
 fn record(crossing: f64, values: f64, evidence: Vec<(f64, f64)>) -> Record {
+    let promise = |(missed, kept): (f64, f64)| match (missed > 0.0, kept > 0.0) {
+        (true, _) => Promise {
+            share: Some(0.0),
+            watched: missed,
+            len: missed,
+        },
+        (false, true) => Promise {
+            share: Some(1.0),
+            watched: kept,
+            len: kept,
+        },
+        (false, false) => Promise::default(),
+    };
     Record {
         crossing,
         levels: 1.0,
         values,
         origins: 1.0,
-        evidence,
+        evidence: evidence.into_iter().map(promise).collect(),
         pairs: Vec::new(),
     }
 }
