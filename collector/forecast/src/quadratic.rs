@@ -14,6 +14,7 @@
 //! would turn over and never cross, which is the costly mistake (see `auto`).
 
 use super::grid::Grid;
+use super::linear::MIN_EFFECTIVE;
 use super::stats::{new_observation, t_975};
 use super::{ForecastError, Prediction};
 
@@ -36,6 +37,8 @@ pub(crate) struct Quadratic {
     /// Sum of squared residuals, and the number of points.
     sse: f64,
     n: usize,
+    /// The lag-one autocorrelation of the observed points' residuals (at least 0).
+    rho: f64,
 }
 
 impl Quadratic {
@@ -76,11 +79,23 @@ impl Quadratic {
         let coefficients: [f64; 3] =
             std::array::from_fn(|i| (0..3).map(|j| inverse[i][j] * moments[j]).sum());
         let mut sse = 0.0;
+        let (mut lagged, mut previous) = (0.0, None::<f64>);
         for (k, (&v, &w)) in y.iter().zip(&w).enumerate() {
             let u = (k as f64 - centre) / scale;
             let r = v - (coefficients[0] + coefficients[1] * u + coefficients[2] * u * u);
             sse += w * r * r;
+            if w > 0.0 {
+                if let Some(p) = previous {
+                    lagged += p * r;
+                }
+                previous = Some(r);
+            }
         }
+        let rho = if sse > 0.0 {
+            (lagged / sse).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let n = observed;
         let s = (sse / (n - 3) as f64).sqrt();
         Ok(Quadratic {
@@ -94,6 +109,7 @@ impl Quadratic {
             t_quantile: t_975(n - 3),
             sse,
             n,
+            rho,
         })
     }
 
@@ -109,10 +125,17 @@ impl Quadratic {
     }
 
     /// The curvature in standard errors (its t statistic); 0 when the fit is exact and
-    /// flat, infinite when exact and curved.
+    /// flat, infinite when exact and curved. As for a line's slope (see
+    /// [`Line::slope_bounds`](crate::linear::Line::slope_bounds)), the standard error is
+    /// taken with the effective number of points of AR(1) residuals: a wander bends
+    /// every parabola through it, and its residuals, following each other, are a few
+    /// dozen independent points where a week has thousands.
     pub fn curvature_t(&self) -> f64 {
         let se = self.half_width * self.inverse[2][2].max(0.0).sqrt();
         let c = self.coefficients[2];
+        let n = self.n as f64;
+        let effective = (n * (1.0 - self.rho) / (1.0 + self.rho)).max(MIN_EFFECTIVE);
+        let se = se * (n / effective).sqrt();
         if se > 0.0 {
             c / se * self.t_quantile
         } else if c == 0.0 {
@@ -220,6 +243,49 @@ mod tests {
         let q = Quadratic::fit(&g).expect("fit");
         assert!(q.curvature().abs() < 1e-9, "{}", q.curvature());
         assert!((q.predict(150_000).mean - 75.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_wander_is_no_evidence_of_curvature() {
+        // A week every 5 minutes of a random walk (its steps hourly) and of a parabola
+        // under white noise as large as the walk's typical excursion. Both bend, but the
+        // walk's residuals follow each other: a few dozen independent points, not 2,016.
+        let (n, hour) = (2016, 12);
+        let mut clear = 0;
+        let mut walks = 0;
+        for seed in 1..=20 {
+            let mut noise = crate::tests::noise(seed);
+            let mut level = 0.0;
+            let walk: Vec<f64> = (0..n)
+                .map(|k| {
+                    if k % hour == 0 {
+                        level += noise();
+                    }
+                    level
+                })
+                .collect();
+            let spread = {
+                let line = crate::stats::least_squares(&walk);
+                let sse: f64 = (0..n)
+                    .map(|k| (walk[k] - line.0 - line.1 * k as f64).powi(2))
+                    .sum();
+                (sse / n as f64).sqrt()
+            };
+            let x = |k: usize| k as f64 / n as f64;
+            let parabola: Vec<f64> = (0..n)
+                .map(|k| 20.0 * spread * x(k) * x(k) + spread * noise())
+                .collect();
+            walks += usize::from(
+                Quadratic::fit(&grid(walk))
+                    .expect("fit")
+                    .curvature_t()
+                    .abs()
+                    > 4.0,
+            );
+            clear += usize::from(Quadratic::fit(&grid(parabola)).expect("fit").curvature_t() > 4.0);
+        }
+        assert_eq!(clear, 20);
+        assert!(walks <= 2, "{walks} of 20 walks bend clearly");
     }
 
     #[test]

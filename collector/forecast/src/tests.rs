@@ -21,7 +21,7 @@ fn series(span: i64, every: i64, mut f: impl FnMut(f64) -> f64) -> Vec<(i64, f64
 }
 
 /// Gaussian noise from a seeded xorshift (Box–Muller).
-fn noise(seed: u64) -> impl FnMut() -> f64 {
+pub(crate) fn noise(seed: u64) -> impl FnMut() -> f64 {
     let mut state = seed.max(1);
     let mut uniform = move || {
         state ^= state << 13;
