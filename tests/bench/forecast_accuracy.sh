@@ -19,7 +19,9 @@
 # Per family and overall: mean absolute ETA error in days ("no crossing within the
 # horizon", predicted or true, counts as the horizon), false alarms (flat and shrinking
 # apart), missed crossings, auto / predict_linear, the 95 % band's coverage of the true
-# crossing and its width, and the cost of one forecast per model. Traces and scoring:
+# crossing and its width, and the cost of one forecast per model; per lookback also the
+# best of the five models on each trace picked knowing the truth, over predict_linear:
+# what no way of choosing among them can beat. Traces and scoring:
 # collector/forecast/examples/forecast_accuracy.rs and forecast_accuracy/. About a minute
 # in release on 2 cores with the defaults.
 #
