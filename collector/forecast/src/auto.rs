@@ -138,9 +138,8 @@
 //!   kept, when the window shows no daily or weekly wave and the data made less than 40 %
 //!   of them (as above, from the origins that see the current regime): growth that has
 //!   slowed to a third of the line's pace still makes a quarter of its promise, and the
-//!   line would warn of a crossing weeks early. A wave's falling half
-//!   falls short as much without any slowing, and a day of history has too few origins
-//!   to tell.
+//!   line would warn of a crossing weeks early. A wave's falling half falls short as
+//!   much without any slowing, and a day of history has too few origins to tell.
 //!
 //! # Band
 //! The winner's ETA band is calibrated on its own backtest crossings (see `band`); with

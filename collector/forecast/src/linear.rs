@@ -14,12 +14,8 @@
 //! With fewer than 3 observed points every point weighs 1.
 
 use super::grid::Grid;
-use super::stats::{t_975, weighted_least_squares};
+use super::stats::{effective_points, t_975, weighted_least_squares};
 use super::{ForecastError, Prediction};
-
-/// Fewest effective points [`Line::slope_bounds`] counts, however strongly the residuals
-/// follow each other.
-pub(crate) const MIN_EFFECTIVE: f64 = 4.0;
 
 /// What the prediction interval of a least-squares line needs (the formula in the module
 /// docs), whatever its positions count: grid steps, or days on the weekday clock.
@@ -131,9 +127,8 @@ impl Line {
     /// 95 % interval, lowest slope first: where either reaches the threshold bounds when
     /// the trend does. Residuals of a disk's usage are far from independent (a daily
     /// cycle, office hours, a slow wander), so the slope's standard error is taken with
-    /// the effective number of points of AR(1) residuals, `n·(1 − ρ)/(1 + ρ)` with ρ their
-    /// lag-one autocorrelation (at least [`MIN_EFFECTIVE`]): a day of a daily wave is
-    /// about one point, not 288. Needs 3 points.
+    /// the effective number of points of AR(1) residuals (see [`effective_points`]): a
+    /// day of a daily wave is about one point, not 288. Needs 3 points.
     pub fn slope_bounds(grid: &Grid) -> Result<(Self, Self), ForecastError> {
         let line = Line::fit(grid)?;
         let (weights, _) = weights(grid, 3);
@@ -146,15 +141,8 @@ impl Line {
             .filter(|(_, (_, w))| **w > 0.0)
             .map(|(k, (&y, _))| y - line.intercept - line.slope * k as f64)
             .collect();
-        let sse: f64 = residuals.iter().map(|r| r * r).sum();
-        let lagged: f64 = residuals.windows(2).map(|w| w[0] * w[1]).sum();
-        let rho = if sse > 0.0 {
-            (lagged / sse).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
         let band = &line.interval;
-        let effective = (band.n * (1.0 - rho) / (1.0 + rho)).max(MIN_EFFECTIVE);
+        let effective = effective_points(band.n, &residuals);
         let s = band.half_width / t_975(band.n as usize - 2);
         let se = s / band.sxx.sqrt() * (band.n / effective).sqrt();
         let spread = t_975((effective as usize).saturating_sub(2).max(1)) * se;

@@ -14,8 +14,7 @@
 //! would turn over and never cross, which is the costly mistake (see `auto`).
 
 use super::grid::Grid;
-use super::linear::MIN_EFFECTIVE;
-use super::stats::{new_observation, t_975};
+use super::stats::{effective_points, new_observation, t_975};
 use super::{ForecastError, Prediction};
 
 /// A fitted quadratic trend.
@@ -37,8 +36,8 @@ pub(crate) struct Quadratic {
     /// Sum of squared residuals, and the number of points.
     sse: f64,
     n: usize,
-    /// The lag-one autocorrelation of the observed points' residuals (at least 0).
-    rho: f64,
+    /// What the points are worth as independent ones (see [`effective_points`]).
+    effective: f64,
 }
 
 impl Quadratic {
@@ -79,24 +78,18 @@ impl Quadratic {
         let coefficients: [f64; 3] =
             std::array::from_fn(|i| (0..3).map(|j| inverse[i][j] * moments[j]).sum());
         let mut sse = 0.0;
-        let (mut lagged, mut previous) = (0.0, None::<f64>);
+        // The observed points' residuals, in order: a filled gap follows no noise.
+        let mut residuals = Vec::with_capacity(observed);
         for (k, (&v, &w)) in y.iter().zip(&w).enumerate() {
             let u = (k as f64 - centre) / scale;
             let r = v - (coefficients[0] + coefficients[1] * u + coefficients[2] * u * u);
             sse += w * r * r;
             if w > 0.0 {
-                if let Some(p) = previous {
-                    lagged += p * r;
-                }
-                previous = Some(r);
+                residuals.push(r);
             }
         }
-        let rho = if sse > 0.0 {
-            (lagged / sse).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
         let n = observed;
+        let effective = effective_points(n as f64, &residuals);
         let s = (sse / (n - 3) as f64).sqrt();
         Ok(Quadratic {
             start_ms: grid.start_ms,
@@ -109,7 +102,7 @@ impl Quadratic {
             t_quantile: t_975(n - 3),
             sse,
             n,
-            rho,
+            effective,
         })
     }
 
@@ -133,9 +126,7 @@ impl Quadratic {
     pub fn curvature_t(&self) -> f64 {
         let se = self.half_width * self.inverse[2][2].max(0.0).sqrt();
         let c = self.coefficients[2];
-        let n = self.n as f64;
-        let effective = (n * (1.0 - self.rho) / (1.0 + self.rho)).max(MIN_EFFECTIVE);
-        let se = se * (n / effective).sqrt();
+        let se = se * (self.n as f64 / self.effective).sqrt();
         if se > 0.0 {
             c / se * self.t_quantile
         } else if c == 0.0 {

@@ -106,6 +106,25 @@ pub(crate) fn quantile_select(values: &mut [f64], p: f64) -> f64 {
     }
 }
 
+/// Fewest effective points [`effective_points`] counts, however strongly the residuals
+/// follow each other.
+pub(crate) const MIN_EFFECTIVE: f64 = 4.0;
+
+/// How many independent points `n` points whose `residuals` (in order) follow each other
+/// are worth, taken as AR(1): `n·(1 − ρ)/(1 + ρ)` with ρ their lag-one autocorrelation
+/// (0 when negative), at least [`MIN_EFFECTIVE`]. A day of a daily wave is about one
+/// point, not 288.
+pub(crate) fn effective_points(n: f64, residuals: &[f64]) -> f64 {
+    let sse: f64 = residuals.iter().map(|r| r * r).sum();
+    let lagged: f64 = residuals.windows(2).map(|w| w[0] * w[1]).sum();
+    let rho = if sse > 0.0 {
+        (lagged / sse).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (n * (1.0 - rho) / (1.0 + rho)).max(MIN_EFFECTIVE)
+}
+
 /// The median (mean of the middle two for an even count); reorders `values`.
 pub(crate) fn median(values: &mut [f64]) -> f64 {
     let n = values.len();
