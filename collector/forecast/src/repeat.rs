@@ -109,7 +109,8 @@ impl RepeatedDay {
     }
 
     /// The mean day over every whole day of the grid, each day raised by the days of
-    /// least-squares slope between it and the last, repeating with that slope: growth
+    /// drift between it and the last (the drift read from the first whole day's mean to
+    /// the last's), repeating with that drift: growth
     /// whose shape within the day a sine does not follow (a nightly dump's stairs, a
     /// rotation's sawtooth), over days enough to average the noise out of the shape.
     /// Needs two whole days. The drift is kept whatever its size: the backtest judges it.

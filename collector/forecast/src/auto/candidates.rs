@@ -76,10 +76,7 @@ impl Candidate {
                 }
             }
             Candidate::Saturating => Saturating::fit(grid).ok().map(Fit::Saturating),
-            // At an origin where it would not be offered, over the quadratic's span.
-            Candidate::Exponential => exponential(grid, direction)
-                .or_else(|| Saturating::fit_growing(&quadratic_span(grid)).ok())
-                .map(Fit::Saturating),
+            Candidate::Exponential => exponential_fit(grid, direction).map(Fit::Saturating),
             Candidate::WeeklyCycle => {
                 let both = Cycle::fit(grid).is_ok_and(|c| c.visible());
                 let fit = if both {
@@ -131,9 +128,7 @@ impl Candidate {
                 ),
                 Err(_) => "linear: a trend that slows".into(),
             },
-            Candidate::Exponential => match exponential(grid, direction)
-                .or_else(|| Saturating::fit_growing(&quadratic_span(grid)).ok())
-            {
+            Candidate::Exponential => match exponential_fit(grid, direction) {
                 Some(s) => format!(
                     "linear: an exponential trend, its slope doubling every {:.1} d",
                     s.tau_steps().abs() * std::f64::consts::LN_2 * grid.step_ms as f64
@@ -149,6 +144,12 @@ impl Candidate {
             Candidate::HoltWinters(Season::Weekly) => "holt_winters weekly".into(),
         }
     }
+}
+
+/// Exponential growth as offered (see `shape::exponential`); at an origin where it would
+/// not be offered, over the quadratic's span.
+fn exponential_fit(grid: &Grid, direction: Direction) -> Option<Saturating> {
+    exponential(grid, direction).or_else(|| Saturating::fit_growing(&quadratic_span(grid)).ok())
 }
 
 /// The candidates worth backtesting on `grid`.
